@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Installs the Debian packages ferry builds, tests and demos with.
+# --check: only report (exit 1) when something is missing.
+set -euo pipefail
+
+packages=(
+	clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev pkg-config make gcc
+	libcjson-dev libyaml-dev libcurl4-openssl-dev libcmocka-dev
+	iproute2 util-linux socat curl dnsutils python3
+)
+
+missing=()
+for p in "${packages[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+
+if [ "${1:-}" = "--check" ]; then
+	[ ${#missing[@]} -eq 0 ] && exit 0
+	echo "missing packages: ${missing[*]}" >&2
+	exit 1
+fi
+[ ${#missing[@]} -eq 0 ] && { echo "all dependencies installed"; exit 0; }
+echo "installing: ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}"

@@ -1,0 +1,38 @@
+/* A chained hash map with byte-string keys, owned by the caller's entries.
+ * Entries embed struct hmap_node; the map never allocates per entry. */
+#ifndef FERRY_HMAP_H
+#define FERRY_HMAP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct hmap_node {
+	struct hmap_node *next;
+	const void *key;
+	size_t key_len;
+	uint64_t hash;
+};
+
+struct hmap {
+	struct hmap_node **buckets;
+	size_t n_buckets;
+	size_t count;
+};
+
+int hmap_init(struct hmap *map, size_t expected);
+void hmap_free(struct hmap *map);   /* frees buckets, not entries */
+uint64_t hmap_hash(const void *key, size_t len);
+struct hmap_node *hmap_get(const struct hmap *map, const void *key, size_t len);
+/* The node's key must stay valid while it is in the map. Returns -1 on OOM. */
+int hmap_put(struct hmap *map, struct hmap_node *node, const void *key, size_t len);
+void hmap_remove(struct hmap *map, struct hmap_node *node);
+
+/* Walk every node: for (it = hmap_first(m); it; it = hmap_next(m, it)).
+ * Removing the current node is allowed when the next one was taken first. */
+struct hmap_node *hmap_first(const struct hmap *map);
+struct hmap_node *hmap_next(const struct hmap *map, const struct hmap_node *node);
+
+#define hmap_entry(ptr, type, member) \
+	((type *)((char *)(ptr) - offsetof(type, member)))
+
+#endif

@@ -1,0 +1,116 @@
+/* The Kubernetes objects ferry reads (Services, EndpointSlices), reduced to
+ * the fields the datapath needs, and the service ports they program.
+ *
+ * model_decode turns one API object (cJSON) into a model object; it knows
+ * the API's field names and defaults. model_compute applies the rules of
+ * ../shared/spec/kube-proxy-behaviour.md (B1-B11, B14, B17) to produce the
+ * desired state that the sync engine writes into the maps.
+ */
+#ifndef FERRY_MODEL_H
+#define FERRY_MODEL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/addr.h"
+
+struct cJSON;
+
+enum svc_type {
+	SVC_TYPE_CLUSTER_IP,
+	SVC_TYPE_NODE_PORT,
+	SVC_TYPE_LOAD_BALANCER,
+	SVC_TYPE_EXTERNAL_NAME,
+};
+
+struct model_port {
+	char *name;           /* "" when unnamed */
+	uint8_t proto;        /* IPPROTO_TCP/UDP/SCTP */
+	uint16_t port;        /* host order */
+};
+
+struct model_service {
+	char *ns;
+	char *name;
+	enum svc_type type;
+	bool proxied;         /* false: service-proxy-name or headless label (B2) */
+	size_t n_cluster_ips; /* 0 for headless (B1) */
+	struct ferry_ip cluster_ips[2];
+	int cluster_ip_family[2]; /* 4 or 6, paired with cluster_ips (B3) */
+	size_t n_ports;
+	struct model_port *ports;
+};
+
+struct model_endpoint {
+	struct ferry_ip addr; /* addresses[0] (B8) */
+	bool ready;           /* absent = true (B10) */
+	bool serving;         /* absent = ready */
+	bool terminating;     /* absent = false */
+	char *node_name;      /* "" when absent */
+	char *zone;           /* "" when absent */
+};
+
+struct model_slice {
+	char *ns;
+	char *name;
+	char *service_name;   /* kubernetes.io/service-name label; "" when absent */
+	int family;           /* 4, 6, or 0 for FQDN/unknown (B6) */
+	bool proxied;         /* false: service-proxy-name or headless label (B2) */
+	size_t n_ports;
+	struct model_port *ports;   /* only valid ports: named or not, port > 0 (B7) */
+	size_t n_endpoints;
+	struct model_endpoint *endpoints; /* only endpoints with an address (B8) */
+};
+
+struct model_objects {
+	size_t n_services, cap_services;
+	struct model_service *services;
+	size_t n_slices, cap_slices;
+	struct model_slice *slices;
+};
+
+enum decode_result {
+	DECODE_OK = 0,        /* appended to the model_objects */
+	DECODE_IGNORED = 1,   /* a kind ferry does not use (Pod, ConfigMap, ...) */
+	DECODE_INVALID = -1,  /* a Service/EndpointSlice with bad fields: skipped */
+};
+
+/* Decode one API object and append it. On DECODE_INVALID, why[] says what is
+ * wrong, naming the object (namespace/name) and the field. */
+enum decode_result model_decode(const struct cJSON *obj, struct model_objects *into,
+				char *why, size_t why_len);
+void model_objects_free(struct model_objects *objs);
+
+/* One frontend (ClusterIP, port, protocol) and the backends it spreads over. */
+struct desired_backend {
+	struct ferry_ip addr;
+	uint16_t port;        /* host order */
+};
+
+struct desired_svc {
+	/* Stable identity of the service port in one family, e.g.
+	 * "shop/web:http/TCP/v4". Sync keeps IDs per identity. */
+	char *id;
+	struct ferry_ip vip;
+	uint16_t port;        /* host order */
+	uint8_t proto;
+	bool fallback;        /* backends are serving+terminating ones (B11) */
+	size_t n_backends;    /* 0 = refuse connections (B14) */
+	struct desired_backend *backends; /* sorted by (addr, port), no duplicates (B9) */
+};
+
+struct desired_state {
+	size_t n_svcs;
+	struct desired_svc *svcs;  /* sorted by id */
+	size_t truncated;          /* service ports cut to max_per_service */
+};
+
+/* Compute what the maps must hold. A service port with more than
+ * max_per_service backends keeps the first max_per_service (in sorted order)
+ * and counts in ->truncated. Returns 0, or -1 on allocation failure. */
+int model_compute(const struct model_objects *objs, size_t max_per_service,
+		  struct desired_state *out);
+void desired_free(struct desired_state *state);
+
+#endif

@@ -1,0 +1,39 @@
+/* The file source: Kubernetes objects from a YAML or JSON file, or a folder
+ * of them, as `kubectl get services,endpointslices -A -o yaml|json` prints
+ * them (v1 List), as single objects, or as multi-document YAML. The path is
+ * watched with inotify, including editors that replace a file by rename. */
+#ifndef FERRY_FILE_SOURCE_H
+#define FERRY_FILE_SOURCE_H
+
+#include <stdint.h>
+
+#include "model/model.h"
+
+struct file_source;
+
+struct file_source_stats {
+	uint64_t parse_errors;    /* files or documents that failed to parse */
+	uint64_t objects_skipped; /* objects that model_decode found invalid */
+};
+
+/* Opens the path (file or folder) and starts watching it. NULL on error,
+ * logged. */
+struct file_source *file_source_open(const char *path);
+void file_source_close(struct file_source *src);
+
+/* The inotify descriptor to poll for readability. */
+int file_source_fd(const struct file_source *src);
+
+/* Drain pending inotify events. Returns 1 if a watched file changed, 0 if
+ * not, -1 on error. */
+int file_source_drain(struct file_source *src);
+
+/* Read every file and decode every object into *out (which must be zeroed).
+ * A file that fails to parse is reported (file, document number, reason) and
+ * its last good content is used instead, so a bad edit deletes nothing.
+ * Returns 0, or -1 when the path cannot be read at all. */
+int file_source_load(struct file_source *src, struct model_objects *out);
+
+const struct file_source_stats *file_source_stats(const struct file_source *src);
+
+#endif
