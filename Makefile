@@ -28,6 +28,7 @@ HELPER_SRCS := $(wildcard tests/helpers/*.c)
 HELPER_BINS := $(patsubst tests/helpers/%.c,$(BUILD)/tests/%,$(HELPER_SRCS))
 
 .PHONY: all deps test demo clean
+.SECONDARY:
 all: $(BUILD)/ferryd $(BUILD)/ferryctl
 
 deps:

@@ -4,6 +4,7 @@
 #define FERRY_ADDR_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #define ADDR_STR_LEN 46 /* INET6_ADDRSTRLEN */

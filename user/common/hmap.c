@@ -69,12 +69,12 @@ static int hmap_grow(struct hmap *map)
 	return 0;
 }
 
-int hmap_put(struct hmap *map, struct hmap_node *node, const void *key, size_t len)
+void hmap_put(struct hmap *map, struct hmap_node *node, const void *key, size_t len)
 {
 	size_t idx;
 
-	if (map->count >= map->n_buckets && hmap_grow(map) < 0)
-		return -1;
+	if (map->count >= map->n_buckets)
+		hmap_grow(map);
 	node->key = key;
 	node->key_len = len;
 	node->hash = hmap_hash(key, len);
@@ -82,7 +82,6 @@ int hmap_put(struct hmap *map, struct hmap_node *node, const void *key, size_t l
 	node->next = map->buckets[idx];
 	map->buckets[idx] = node;
 	map->count++;
-	return 0;
 }
 
 void hmap_remove(struct hmap *map, struct hmap_node *node)

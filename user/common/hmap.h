@@ -23,8 +23,9 @@ int hmap_init(struct hmap *map, size_t expected);
 void hmap_free(struct hmap *map);   /* frees buckets, not entries */
 uint64_t hmap_hash(const void *key, size_t len);
 struct hmap_node *hmap_get(const struct hmap *map, const void *key, size_t len);
-/* The node's key must stay valid while it is in the map. Returns -1 on OOM. */
-int hmap_put(struct hmap *map, struct hmap_node *node, const void *key, size_t len);
+/* The node's key must stay valid while it is in the map. Never fails: when
+ * the table cannot grow, chains just get longer. */
+void hmap_put(struct hmap *map, struct hmap_node *node, const void *key, size_t len);
 void hmap_remove(struct hmap *map, struct hmap_node *node);
 
 /* Walk every node: for (it = hmap_first(m); it; it = hmap_next(m, it)).

@@ -1,0 +1,55 @@
+/* The datapath's maps. Sizes here are defaults: ferryd sets max_entries
+ * from its flags before loading. Hash maps are not preallocated, so memory
+ * follows what is programmed rather than the configured maximum. */
+#ifndef FERRY_BPF_MAPS_H
+#define FERRY_BPF_MAPS_H
+
+#include "ferry/maps.h"
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, FERRY_DEFAULT_MAX_SERVICES);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct svc_key);
+	__type(value, struct svc_value);
+} ferry_services SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, FERRY_DEFAULT_MAX_BACKENDS + FERRY_DEFAULT_MAX_PER_SERVICE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct slot_key);
+	__type(value, struct slot_value);
+} ferry_slots SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, FERRY_DEFAULT_MAX_BACKENDS);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, __u32);
+	__type(value, struct backend_value);
+} ferry_backends SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct sock_revnat);
+} ferry_sk_revnat SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, STAT__COUNT);
+	__type(key, __u32);
+	__type(value, struct stat_value);
+} ferry_stats SEC(".maps");
+
+/* Written by ferryd only; declared here so it is created with BTF. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct agent_state);
+} ferry_state SEC(".maps");
+
+#endif

@@ -1,0 +1,163 @@
+// SPDX-License-Identifier: GPL-2.0
+/* Socket-level service load balancing on cgroup v2 sock_addr hooks.
+ *
+ * connect() and unconnected sendmsg() get their destination rewritten from
+ * a service frontend to a backend before any packet exists; recvmsg() and
+ * getpeername() rewrite the backend back to the frontend. No per-packet NAT
+ * and no conntrack for traffic that starts on the node.
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+
+#include "lib/maps.h"
+#include "lib/stats.h"
+#include "lib/sockaddr.h"
+#include "lib/lookup.h"
+#include "lib/select.h"
+#include "lib/revnat.h"
+
+#define ECONNREFUSED 111
+
+char LICENSE[] SEC("license") = "GPL";
+
+/* Without set_retval a rejecting hook returns EPERM; clients of a service
+ * with no endpoint must see what kube-proxy gives them. */
+static __always_inline int refuse(__u32 stat)
+{
+	stat_inc(stat);
+	bpf_set_retval(-ECONNREFUSED);
+	return 0;
+}
+
+/* An unconnected UDP socket keeps its backend across datagrams while that
+ * backend still serves the same service, so a request/response exchange
+ * over several datagrams stays on one server. */
+static __always_inline bool sticky_reuse(struct bpf_sock_addr *ctx, bool v6,
+					 struct sock_revnat *st, const struct svc_key *key,
+					 const struct svc_value *svc)
+{
+	struct sock_revnat_entry *e = revnat_find_svc(st, key->addr, key->port);
+
+	if (!e || e->svc_id != svc->svc_id)
+		return false;
+	if (e->svc_rev != svc->rev &&
+	    !backend_alive(e->backend_id, svc->svc_id, e->backend_addr, e->backend_port))
+		return false;
+	e->svc_rev = svc->rev;
+	sockaddr_store(ctx, v6, e->backend_addr, e->backend_port);
+	stat_inc(STAT_STICKY_REUSE);
+	return true;
+}
+
+static __always_inline int xlate_fwd(struct bpf_sock_addr *ctx, bool v6, bool sticky)
+{
+	struct svc_key key = {};
+	struct svc_value svc, *found = NULL;
+	struct backend_value *b;
+	struct sock_revnat *st;
+	__u32 backend_id = 0;
+
+	sockaddr_load(ctx, v6, key.addr, &key.port);
+	key.proto = ctx->protocol;
+	switch (svc_lookup(&key, &found)) {
+	case LOOKUP_NOT_SERVICE:
+		stat_inc(STAT_SVC_MISS);
+		return 1;
+	case LOOKUP_UNKNOWN_PORT:
+		return refuse(STAT_UNKNOWN_PORT);
+	case LOOKUP_FOUND:
+		break;
+	}
+	svc = *found;
+	if (!svc.count)
+		return refuse(STAT_NO_BACKEND);
+
+	st = revnat_get(ctx->sk, true);
+	if (!st)
+		stat_inc(STAT_SK_STORAGE_FULL);
+	if (sticky && st && sticky_reuse(ctx, v6, st, &key, &svc))
+		return 1;
+
+	b = backend_select(&svc, &backend_id);
+	if (!b) {
+		stat_inc(STAT_SLOT_MISS);
+		found = bpf_map_lookup_elem(&ferry_services, &key);
+		if (!found || !found->count)
+			return refuse(STAT_NO_BACKEND);
+		svc = *found;
+		b = backend_select(&svc, &backend_id);
+		if (!b)
+			return refuse(STAT_NO_BACKEND);
+	}
+	sockaddr_store(ctx, v6, b->addr, b->port);
+	if (st)
+		revnat_record(revnat_claim(st, key.addr, key.port), &key, &svc, b, backend_id);
+	stat_inc(addr_is_v4_mapped(b->addr) ? STAT_XLATE_V4 : STAT_XLATE_V6);
+	return 1;
+}
+
+static __always_inline int xlate_rev(struct bpf_sock_addr *ctx, bool v6)
+{
+	struct sock_revnat *st = revnat_get(ctx->sk, false);
+	struct sock_revnat_entry *e;
+	__u32 addr[4];
+	__u16 port;
+
+	if (!st)
+		return 1;
+	sockaddr_load(ctx, v6, addr, &port);
+	e = revnat_find_backend(st, addr, port);
+	if (!e)
+		return 1;
+	sockaddr_store(ctx, v6, e->svc_addr, e->svc_port);
+	stat_inc(STAT_REVNAT);
+	return 1;
+}
+
+SEC("cgroup/connect4")
+int ferry_connect4(struct bpf_sock_addr *ctx)
+{
+	return xlate_fwd(ctx, false, false);
+}
+
+SEC("cgroup/connect6")
+int ferry_connect6(struct bpf_sock_addr *ctx)
+{
+	return xlate_fwd(ctx, true, false);
+}
+
+SEC("cgroup/sendmsg4")
+int ferry_sendmsg4(struct bpf_sock_addr *ctx)
+{
+	return xlate_fwd(ctx, false, true);
+}
+
+SEC("cgroup/sendmsg6")
+int ferry_sendmsg6(struct bpf_sock_addr *ctx)
+{
+	return xlate_fwd(ctx, true, true);
+}
+
+SEC("cgroup/recvmsg4")
+int ferry_recvmsg4(struct bpf_sock_addr *ctx)
+{
+	return xlate_rev(ctx, false);
+}
+
+SEC("cgroup/recvmsg6")
+int ferry_recvmsg6(struct bpf_sock_addr *ctx)
+{
+	return xlate_rev(ctx, true);
+}
+
+SEC("cgroup/getpeername4")
+int ferry_getpeername4(struct bpf_sock_addr *ctx)
+{
+	return xlate_rev(ctx, false);
+}
+
+SEC("cgroup/getpeername6")
+int ferry_getpeername6(struct bpf_sock_addr *ctx)
+{
+	return xlate_rev(ctx, true);
+}

@@ -1,0 +1,62 @@
+#include "datapath/pinned.h"
+
+#include <bpf/bpf.h>
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/log.h"
+
+const char *const dp_map_names[DP_MAP__COUNT] = {
+	[DP_MAP_SERVICES] = "ferry_services",
+	[DP_MAP_SLOTS] = "ferry_slots",
+	[DP_MAP_BACKENDS] = "ferry_backends",
+	[DP_MAP_SK_REVNAT] = "ferry_sk_revnat",
+	[DP_MAP_STATS] = "ferry_stats",
+	[DP_MAP_STATE] = "ferry_state",
+};
+
+const char *const dp_hook_names[DP_HOOK_COUNT] = {
+	"connect4", "connect6", "sendmsg4", "sendmsg6",
+	"recvmsg4", "recvmsg6", "getpeername4", "getpeername6",
+};
+
+void pinned_map_path(const char *bpffs, const char *name, char *out, size_t len)
+{
+	snprintf(out, len, "%s/%s", bpffs, name);
+}
+
+void pinned_link_path(const char *bpffs, const char *hook, char *out, size_t len)
+{
+	snprintf(out, len, "%s/links/%s", bpffs, hook);
+}
+
+int dp_maps_open_pinned(const char *bpffs, struct dp_maps *maps)
+{
+	char path[512];
+
+	for (int i = 0; i < DP_MAP__COUNT; i++)
+		maps->fd[i] = -1;
+	for (int i = 0; i < DP_MAP__COUNT; i++) {
+		pinned_map_path(bpffs, dp_map_names[i], path, sizeof(path));
+		maps->fd[i] = bpf_obj_get(path);
+		if (maps->fd[i] < 0) {
+			int err = -errno;
+
+			log_error("datapath", "cannot open pinned map %s: %s", path, strerror(errno));
+			dp_maps_close(maps);
+			return err;
+		}
+	}
+	return 0;
+}
+
+void dp_maps_close(struct dp_maps *maps)
+{
+	for (int i = 0; i < DP_MAP__COUNT; i++) {
+		if (maps->fd[i] >= 0)
+			close(maps->fd[i]);
+		maps->fd[i] = -1;
+	}
+}

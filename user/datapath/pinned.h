@@ -1,0 +1,36 @@
+/* The maps and links ferryd pins under its bpffs folder. ferryctl and the
+ * sync engine reach the maps through these descriptors only. */
+#ifndef FERRY_PINNED_H
+#define FERRY_PINNED_H
+
+#include <stddef.h>
+
+enum dp_map {
+	DP_MAP_SERVICES,
+	DP_MAP_SLOTS,
+	DP_MAP_BACKENDS,
+	DP_MAP_SK_REVNAT,
+	DP_MAP_STATS,
+	DP_MAP_STATE,
+	DP_MAP__COUNT,
+};
+
+#define DP_HOOK_COUNT 8
+
+struct dp_maps {
+	int fd[DP_MAP__COUNT];
+};
+
+/* Names as pinned, and as the BPF object declares them. */
+extern const char *const dp_map_names[DP_MAP__COUNT];
+extern const char *const dp_hook_names[DP_HOOK_COUNT];
+
+/* <bpffs>/<map name> and <bpffs>/links/<hook>. */
+void pinned_map_path(const char *bpffs, const char *name, char *out, size_t len);
+void pinned_link_path(const char *bpffs, const char *hook, char *out, size_t len);
+
+/* Open every pinned map. Returns 0, or -errno (logged, naming the map). */
+int dp_maps_open_pinned(const char *bpffs, struct dp_maps *maps);
+void dp_maps_close(struct dp_maps *maps);
+
+#endif

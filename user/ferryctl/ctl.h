@@ -1,0 +1,18 @@
+/* ferryctl's commands. Each reads the pinned maps only, so it works while
+ * ferryd is down. json selects `-o json` output. */
+#ifndef FERRY_CTL_H
+#define FERRY_CTL_H
+
+#include <stdbool.h>
+
+#include "datapath/pinned.h"
+
+int ctl_service_list(const struct dp_maps *maps, bool json);
+int ctl_backend_list(const struct dp_maps *maps, bool json);
+int ctl_status(const struct dp_maps *maps, const char *bpffs, bool json);
+
+/* Print a cJSON tree and free it. */
+struct cJSON;
+void ctl_print_json(struct cJSON *root);
+
+#endif

@@ -1,0 +1,78 @@
+/* ferryctl: inspect the live datapath (services, backends, status). */
+#include <stdio.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+#include "common/log.h"
+#include "ferryctl/ctl.h"
+
+static const char usage[] =
+	"usage: ferryctl [--bpffs DIR] COMMAND [-o json]\n"
+	"\n"
+	"  service list    frontends and their backends\n"
+	"  backend list    every backend with its state\n"
+	"  status          programs, published generation, counters, maps\n"
+	"\n"
+	"  --bpffs DIR     where ferryd pinned its maps (default /sys/fs/bpf/ferry)\n";
+
+void ctl_print_json(cJSON *root)
+{
+	char *text = cJSON_Print(root);
+
+	if (text)
+		printf("%s\n", text);
+	cJSON_free(text);
+	cJSON_Delete(root);
+}
+
+static int run(const char *cmd, const char *sub, const char *bpffs, bool json)
+{
+	struct dp_maps maps;
+	int ret = 2;
+
+	if (dp_maps_open_pinned(bpffs, &maps)) {
+		fprintf(stderr, "ferryctl: no ferry datapath pinned under %s\n", bpffs);
+		return 1;
+	}
+	if (strcmp(cmd, "service") == 0 && sub && strcmp(sub, "list") == 0)
+		ret = ctl_service_list(&maps, json);
+	else if (strcmp(cmd, "backend") == 0 && sub && strcmp(sub, "list") == 0)
+		ret = ctl_backend_list(&maps, json);
+	else if (strcmp(cmd, "status") == 0)
+		ret = ctl_status(&maps, bpffs, json);
+	else
+		fputs(usage, stderr);
+	dp_maps_close(&maps);
+	return ret;
+}
+
+int main(int argc, char **argv)
+{
+	const char *bpffs = "/sys/fs/bpf/ferry";
+	const char *words[2] = { NULL, NULL };
+	int n_words = 0;
+	bool json = false;
+
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--bpffs") == 0 && i + 1 < argc) {
+			bpffs = argv[++i];
+		} else if (strcmp(argv[i], "-o") == 0 && i + 1 < argc) {
+			json = strcmp(argv[++i], "json") == 0;
+		} else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+			fputs(usage, stdout);
+			return 0;
+		} else if (n_words < 2 && argv[i][0] != '-') {
+			words[n_words++] = argv[i];
+		} else {
+			fputs(usage, stderr);
+			return 2;
+		}
+	}
+	if (!words[0]) {
+		fputs(usage, stderr);
+		return 2;
+	}
+	log_set_level(LOG_WARN);
+	return run(words[0], words[1], bpffs, json);
+}

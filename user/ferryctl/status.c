@@ -1,0 +1,211 @@
+/* ferryctl status: attached programs, the published generation, the
+ * agent's and the datapath's counters, and map fill and memory. */
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+
+#include "ferry/maps.h"
+#include "ferryctl/ctl.h"
+
+static const char *const stat_names[STAT__COUNT] = {
+	[STAT_XLATE_V4] = "translated_v4",
+	[STAT_XLATE_V6] = "translated_v6",
+	[STAT_REVNAT] = "reverse_translated",
+	[STAT_SVC_MISS] = "lookups_missed",
+	[STAT_NO_BACKEND] = "refused_no_backend",
+	[STAT_UNKNOWN_PORT] = "refused_unknown_port",
+	[STAT_STICKY_REUSE] = "udp_backend_kept",
+	[STAT_SLOT_MISS] = "backend_set_raced",
+	[STAT_SK_STORAGE_FULL] = "socket_state_unavailable",
+	[STAT_REVNAT_EVICT] = "socket_state_evicted",
+};
+
+static cJSON *agent_json(const struct dp_maps *maps)
+{
+	cJSON *o = cJSON_CreateObject();
+	struct agent_state st = { 0 };
+	char when[40] = "never";
+	__u32 zero = 0;
+
+	bpf_map_lookup_elem(maps->fd[DP_MAP_STATE], &zero, &st);
+	if (st.applied_unix_ns) {
+		time_t secs = (time_t)(st.applied_unix_ns / 1000000000ULL);
+		struct tm tm;
+
+		gmtime_r(&secs, &tm);
+		strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	}
+	cJSON_AddNumberToObject(o, "generation", (double)st.generation);
+	cJSON_AddStringToObject(o, "applied_at", when);
+	cJSON_AddNumberToObject(o, "ferryd_pid", st.pid);
+	cJSON_AddBoolToObject(o, "ferryd_running", st.pid && kill((pid_t)st.pid, 0) == 0);
+	cJSON_AddNumberToObject(o, "layout_version", st.layout_version);
+	cJSON_AddNumberToObject(o, "services", (double)st.services);
+	cJSON_AddNumberToObject(o, "backends", (double)st.backends);
+	cJSON_AddNumberToObject(o, "parse_errors", (double)st.parse_errors);
+	cJSON_AddNumberToObject(o, "objects_skipped", (double)st.objects_skipped);
+	cJSON_AddNumberToObject(o, "map_full_errors", (double)st.map_full_errors);
+	return o;
+}
+
+static cJSON *programs_json(const char *bpffs)
+{
+	cJSON *list = cJSON_CreateArray();
+	char path[512];
+
+	for (int i = 0; i < DP_HOOK_COUNT; i++) {
+		struct bpf_link_info info = { 0 };
+		__u32 len = sizeof(info);
+		cJSON *o = cJSON_CreateObject();
+		int fd;
+
+		pinned_link_path(bpffs, dp_hook_names[i], path, sizeof(path));
+		fd = bpf_obj_get(path);
+		cJSON_AddStringToObject(o, "hook", dp_hook_names[i]);
+		cJSON_AddBoolToObject(o, "attached", fd >= 0 &&
+				      bpf_obj_get_info_by_fd(fd, &info, &len) == 0);
+		if (fd >= 0) {
+			cJSON_AddNumberToObject(o, "link_id", info.id);
+			cJSON_AddNumberToObject(o, "prog_id", info.prog_id);
+			cJSON_AddNumberToObject(o, "cgroup_id", (double)info.cgroup.cgroup_id);
+			close(fd);
+		}
+		cJSON_AddItemToArray(list, o);
+	}
+	return list;
+}
+
+static cJSON *counters_json(const struct dp_maps *maps)
+{
+	int ncpu = libbpf_num_possible_cpus();
+	struct stat_value *per_cpu = calloc(ncpu > 0 ? (size_t)ncpu : 1, sizeof(*per_cpu));
+	cJSON *o = cJSON_CreateObject();
+
+	for (__u32 i = 0; per_cpu && i < STAT__COUNT; i++) {
+		__u64 sum = 0;
+
+		if (bpf_map_lookup_elem(maps->fd[DP_MAP_STATS], &i, per_cpu) == 0)
+			for (int c = 0; c < ncpu; c++)
+				sum += per_cpu[c].count;
+		cJSON_AddNumberToObject(o, stat_names[i], (double)sum);
+	}
+	free(per_cpu);
+	return o;
+}
+
+/* The kernel's own account of a map's memory, from fdinfo. */
+static long long map_memlock(int fd)
+{
+	char path[64], line[128];
+	long long bytes = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
+	f = fopen(path, "r");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "memlock: %lld", &bytes) == 1)
+			break;
+	fclose(f);
+	return bytes;
+}
+
+static long long map_count(int fd, __u32 key_size)
+{
+	char key[64], cursor[64];
+	void *prev = NULL;
+	long long n = 0;
+
+	if (key_size > sizeof(key))
+		return -1;
+	while (bpf_map_get_next_key(fd, prev, key) == 0) {
+		memcpy(cursor, key, key_size);
+		prev = cursor;
+		n++;
+	}
+	return n;
+}
+
+static cJSON *maps_json(const struct dp_maps *maps)
+{
+	cJSON *list = cJSON_CreateArray();
+
+	for (int i = 0; i < DP_MAP__COUNT; i++) {
+		struct bpf_map_info info = { 0 };
+		__u32 len = sizeof(info);
+		cJSON *o = cJSON_CreateObject();
+
+		bpf_obj_get_info_by_fd(maps->fd[i], &info, &len);
+		cJSON_AddStringToObject(o, "name", dp_map_names[i]);
+		if (info.type == BPF_MAP_TYPE_HASH)
+			cJSON_AddNumberToObject(o, "entries",
+						(double)map_count(maps->fd[i], info.key_size));
+		cJSON_AddNumberToObject(o, "max_entries", info.max_entries);
+		cJSON_AddNumberToObject(o, "memory_bytes", (double)map_memlock(maps->fd[i]));
+		cJSON_AddItemToArray(list, o);
+	}
+	return list;
+}
+
+static void status_print(cJSON *root)
+{
+	cJSON *agent = cJSON_GetObjectItem(root, "agent");
+
+	printf("Generation:   %.0f (applied %s)\n",
+	       cJSON_GetObjectItem(agent, "generation")->valuedouble,
+	       cJSON_GetObjectItem(agent, "applied_at")->valuestring);
+	printf("ferryd:       pid %d, %s\n", cJSON_GetObjectItem(agent, "ferryd_pid")->valueint,
+	       cJSON_IsTrue(cJSON_GetObjectItem(agent, "ferryd_running")) ? "running" :
+	       "not running (datapath keeps serving)");
+	printf("Agent:");
+	for (cJSON *c = cJSON_GetObjectItem(agent, "services"); c; c = c->next)
+		printf(" %s=%.0f", c->string, c->valuedouble);
+	printf("\nPrograms:\n");
+	for (cJSON *p = cJSON_GetObjectItem(root, "programs")->child; p; p = p->next)
+		printf("  %-13s %s\n", cJSON_GetObjectItem(p, "hook")->valuestring,
+		       cJSON_IsTrue(cJSON_GetObjectItem(p, "attached")) ? "attached" : "NOT ATTACHED");
+	printf("Datapath counters:\n");
+	for (cJSON *c = cJSON_GetObjectItem(root, "counters")->child; c; c = c->next)
+		printf("  %-26s %.0f\n", c->string, c->valuedouble);
+	printf("Maps:\n");
+	for (cJSON *m = cJSON_GetObjectItem(root, "maps")->child; m; m = m->next) {
+		cJSON *entries = cJSON_GetObjectItem(m, "entries");
+		char count[24] = "-";
+
+		if (entries)
+			snprintf(count, sizeof(count), "%.0f", entries->valuedouble);
+		printf("  %-16s %10s / %-9.0f %10.0f bytes\n",
+		       cJSON_GetObjectItem(m, "name")->valuestring, count,
+		       cJSON_GetObjectItem(m, "max_entries")->valuedouble,
+		       cJSON_GetObjectItem(m, "memory_bytes")->valuedouble);
+	}
+}
+
+int ctl_status(const struct dp_maps *maps, const char *bpffs, bool json)
+{
+	cJSON *root = cJSON_CreateObject();
+	cJSON *agent = agent_json(maps);
+
+	/* Top-level generation: what tests and scripts wait on. */
+	cJSON_AddNumberToObject(root, "generation",
+				cJSON_GetObjectItem(agent, "generation")->valuedouble);
+	cJSON_AddItemToObject(root, "agent", agent);
+	cJSON_AddItemToObject(root, "programs", programs_json(bpffs));
+	cJSON_AddItemToObject(root, "counters", counters_json(maps));
+	cJSON_AddItemToObject(root, "maps", maps_json(maps));
+	if (json) {
+		ctl_print_json(root);
+		return 0;
+	}
+	status_print(root);
+	cJSON_Delete(root);
+	return 0;
+}

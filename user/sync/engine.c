@@ -1,0 +1,271 @@
+#include "sync/engine.h"
+
+#include <bpf/bpf.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "sync/state.h"
+
+struct sync_engine *sync_new(const struct dp_maps *maps, const struct dp_limits *limits)
+{
+	struct sync_engine *eng = calloc(1, sizeof(*eng));
+
+	if (!eng)
+		return NULL;
+	eng->maps = *maps;
+	/* IDs range over 4x the capacity so that freed ones rest a while. */
+	if (hmap_init(&eng->svcs, 1024) || hmap_init(&eng->frontends, 1024) ||
+	    hmap_init(&eng->vips, 1024) ||
+	    id_pool_init(&eng->svc_ids, 4 * limits->max_services) ||
+	    id_pool_init(&eng->backend_ids, 4 * limits->max_backends)) {
+		sync_free(eng);
+		return NULL;
+	}
+	return eng;
+}
+
+static void svc_free(struct applied_svc *a)
+{
+	free(a->id);
+	free(a->backends);
+	free(a);
+}
+
+void sync_free(struct sync_engine *eng)
+{
+	struct hmap_node *n, *next;
+
+	if (!eng)
+		return;
+	for (n = eng->svcs.buckets ? hmap_first(&eng->svcs) : NULL; n; n = next) {
+		next = hmap_next(&eng->svcs, n);
+		svc_free(hmap_entry(n, struct applied_svc, by_id));
+	}
+	for (n = eng->vips.buckets ? hmap_first(&eng->vips) : NULL; n; n = next) {
+		next = hmap_next(&eng->vips, n);
+		free(hmap_entry(n, struct vip_ref, node));
+	}
+	hmap_free(&eng->svcs);
+	hmap_free(&eng->frontends);
+	hmap_free(&eng->vips);
+	id_pool_free(&eng->svc_ids);
+	id_pool_free(&eng->backend_ids);
+	free(eng);
+}
+
+static void frontend_key(struct svc_key *key, const struct desired_svc *d)
+{
+	memset(key, 0, sizeof(*key));
+	memcpy(key->addr, d->vip.w, sizeof(key->addr));
+	key->port = htons(d->port);
+	key->proto = d->proto;
+}
+
+static bool svc_unchanged(const struct applied_svc *a, const struct desired_svc *d)
+{
+	if (a->n_backends != d->n_backends ||
+	    !!(a->value.flags & SVC_FLAG_FALLBACK) != d->fallback)
+		return false;
+	for (size_t i = 0; i < d->n_backends; i++)
+		if (!addr_equal(&a->backends[i].addr, &d->backends[i].addr) ||
+		    a->backends[i].port != d->backends[i].port)
+			return false;
+	return true;
+}
+
+/* Publish d's backends for a under a new revision, then reap the old one. */
+static int svc_program(struct sync_engine *eng, struct applied_svc *a,
+		       const struct desired_svc *d)
+{
+	struct svc_value v = {
+		.svc_id = a->value.svc_id,
+		.rev = a->value.rev + 1 ? a->value.rev + 1 : 1,
+		.count = (uint32_t)d->n_backends,
+		.flags = d->fallback ? SVC_FLAG_FALLBACK : 0,
+	};
+	struct applied_backend *nb;
+	bool *fresh;
+	int err;
+
+	if (wr_backends_prepare(eng, a, d, v.svc_id, &nb, &fresh))
+		return -1;
+	err = wr_slots_write(eng, v.svc_id, v.rev, nb, d->n_backends);
+	if (!err) {
+		err = wr_put(eng, DP_MAP_SERVICES, &a->key, &v);
+		if (err)
+			wr_slots_delete(eng, v.svc_id, v.rev, d->n_backends);
+	}
+	if (err) {
+		wr_backends_drop(eng, nb, fresh, d->n_backends);
+		free(nb);
+		free(fresh);
+		return err;
+	}
+	if (a->value.rev)
+		wr_slots_delete(eng, v.svc_id, a->value.rev, a->n_backends);
+	wr_backends_release(eng, a, nb, d->n_backends);
+	eng->stats.backends += d->n_backends;
+	eng->stats.backends -= a->n_backends;
+	free(a->backends);
+	free(fresh);
+	a->backends = nb;
+	a->n_backends = d->n_backends;
+	a->value = v;
+	return 0;
+}
+
+static void svc_remove(struct sync_engine *eng, struct applied_svc *a)
+{
+	struct ferry_ip vip;
+
+	memcpy(vip.w, a->key.addr, sizeof(vip.w));
+	if (a->owner) {
+		wr_del(eng, DP_MAP_SERVICES, &a->key);
+		hmap_remove(&eng->frontends, &a->by_key);
+		eng->stats.services--;
+	}
+	wr_slots_delete(eng, a->value.svc_id, a->value.rev, a->n_backends);
+	wr_backends_drop(eng, a->backends, NULL, a->n_backends);
+	eng->stats.backends -= a->n_backends;
+	wr_vip_unref(eng, &vip);
+	id_pool_put(&eng->svc_ids, a->value.svc_id);
+	hmap_remove(&eng->svcs, &a->by_id);
+	svc_free(a);
+}
+
+/* A frontend claimed by another service port that is still desired is a
+ * conflict (two Services with one ClusterIP); one that is going away is
+ * taken over by overwriting its entry, without a gap. */
+static struct applied_svc *frontend_owner(struct sync_engine *eng, const struct svc_key *key)
+{
+	struct hmap_node *n = hmap_get(&eng->frontends, key, sizeof(*key));
+
+	return n ? hmap_entry(n, struct applied_svc, by_key) : NULL;
+}
+
+static void svc_create(struct sync_engine *eng, const struct desired_svc *d)
+{
+	struct applied_svc *a = calloc(1, sizeof(*a));
+	struct applied_svc *prev;
+
+	if (!a)
+		return;
+	frontend_key(&a->key, d);
+	prev = frontend_owner(eng, &a->key);
+	if (prev && prev->seen) {
+		eng->stats.conflicts++;
+		log_warn("sync", "%s: frontend already programmed for %s; skipped", d->id, prev->id);
+		free(a);
+		return;
+	}
+	a->id = strdup(d->id);
+	a->value.svc_id = id_pool_get(&eng->svc_ids);
+	if (!a->id || !a->value.svc_id || wr_vip_ref(eng, &d->vip)) {
+		log_error("sync", "%s: not programmed: no room for the service", d->id);
+		goto fail;
+	}
+	if (svc_program(eng, a, d)) {
+		log_error("sync", "%s: not programmed: a map is full", d->id);
+		wr_vip_unref(eng, &d->vip);
+		goto fail;
+	}
+	if (prev) {
+		prev->owner = false;
+		hmap_remove(&eng->frontends, &prev->by_key);
+		eng->stats.services--;
+	}
+	a->owner = true;
+	a->seen = true;
+	hmap_put(&eng->frontends, &a->by_key, &a->key, sizeof(a->key));
+	hmap_put(&eng->svcs, &a->by_id, a->id, strlen(a->id));
+	eng->stats.services++;
+	return;
+fail:
+	id_pool_put(&eng->svc_ids, a->value.svc_id);
+	svc_free(a);
+}
+
+static void svc_apply(struct sync_engine *eng, const struct desired_svc *d)
+{
+	struct hmap_node *n = hmap_get(&eng->svcs, d->id, strlen(d->id));
+	struct applied_svc *a;
+	struct svc_key key;
+
+	if (!n) {
+		svc_create(eng, d);
+		return;
+	}
+	a = hmap_entry(n, struct applied_svc, by_id);
+	frontend_key(&key, d);
+	if (memcmp(&key, &a->key, sizeof(key)) != 0) {
+		/* A new ClusterIP (B5): different addresses, nothing to bridge. */
+		svc_remove(eng, a);
+		svc_create(eng, d);
+		return;
+	}
+	if (!svc_unchanged(a, d) && svc_program(eng, a, d))
+		log_error("sync", "%s: backends not updated: a map is full; the previous set stays",
+			  d->id);
+}
+
+uint64_t sync_apply(struct sync_engine *eng, const struct desired_state *desired)
+{
+	uint64_t before = eng->writes;
+	struct hmap_node *n, *next;
+
+	for (n = hmap_first(&eng->svcs); n; n = hmap_next(&eng->svcs, n))
+		hmap_entry(n, struct applied_svc, by_id)->seen = false;
+	for (size_t i = 0; i < desired->n_svcs; i++) {
+		const char *id = desired->svcs[i].id;
+
+		n = hmap_get(&eng->svcs, id, strlen(id));
+		if (n)
+			hmap_entry(n, struct applied_svc, by_id)->seen = true;
+	}
+	for (size_t i = 0; i < desired->n_svcs; i++)
+		svc_apply(eng, &desired->svcs[i]);
+	for (n = hmap_first(&eng->svcs); n; n = next) {
+		struct applied_svc *a = hmap_entry(n, struct applied_svc, by_id);
+
+		next = hmap_next(&eng->svcs, n);
+		if (!a->seen)
+			svc_remove(eng, a);
+	}
+	if (eng->writes != before)
+		eng->stats.generation++;
+	return eng->writes - before;
+}
+
+int sync_publish(struct sync_engine *eng, uint64_t parse_errors, uint64_t objects_skipped)
+{
+	struct agent_state st = {
+		.generation = eng->stats.generation,
+		.layout_version = FERRY_LAYOUT_VERSION,
+		.pid = (uint32_t)getpid(),
+		.parse_errors = parse_errors,
+		.objects_skipped = objects_skipped,
+		.map_full_errors = eng->stats.map_full_errors,
+		.services = eng->stats.services,
+		.backends = eng->stats.backends,
+	};
+	struct timespec now;
+	uint32_t zero = 0;
+
+	clock_gettime(CLOCK_REALTIME, &now);
+	st.applied_unix_ns = (uint64_t)now.tv_sec * 1000000000ULL + (uint64_t)now.tv_nsec;
+	if (bpf_map_update_elem(eng->maps.fd[DP_MAP_STATE], &zero, &st, BPF_ANY)) {
+		log_error("sync", "cannot publish state: %s", strerror(errno));
+		return -errno;
+	}
+	return 0;
+}
+
+const struct sync_stats *sync_stats(const struct sync_engine *eng)
+{
+	return &eng->stats;
+}

@@ -1,0 +1,39 @@
+/* The sync engine: brings the BPF maps from what they hold to the desired
+ * state, writing only the entries of service ports that changed (B35).
+ *
+ * Each service port changes make-before-break: new backends and the slots
+ * of a new revision are written first, then one update of the service entry
+ * publishes them, and only then are the old slots and departed backends
+ * removed. A connect() that starts after sync_apply returns never reaches a
+ * backend the new state removed. */
+#ifndef FERRY_SYNC_ENGINE_H
+#define FERRY_SYNC_ENGINE_H
+
+#include <stdint.h>
+
+#include "datapath/loader.h"
+#include "model/model.h"
+
+struct sync_engine;
+
+struct sync_stats {
+	uint64_t generation;      /* applies that changed the maps */
+	uint64_t map_full_errors; /* service ports not (re)programmed: no room */
+	uint64_t conflicts;       /* frontends claimed by two service ports */
+	uint64_t services;        /* service ports programmed */
+	uint64_t backends;        /* backends programmed */
+};
+
+struct sync_engine *sync_new(const struct dp_maps *maps, const struct dp_limits *limits);
+void sync_free(struct sync_engine *eng);
+
+/* Apply the desired state. Returns the number of map writes (0 = nothing
+ * changed); the generation goes up when it is not 0. */
+uint64_t sync_apply(struct sync_engine *eng, const struct desired_state *desired);
+
+/* Write the agent state (generation, counters) to ferry_state. */
+int sync_publish(struct sync_engine *eng, uint64_t parse_errors, uint64_t objects_skipped);
+
+const struct sync_stats *sync_stats(const struct sync_engine *eng);
+
+#endif

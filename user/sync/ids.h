@@ -1,0 +1,23 @@
+/* IDs for service ports and backends. A freed ID comes back only after the
+ * counter has gone round the whole range, so socket state that still names
+ * an old ID rarely meets its successor (and the datapath checks the
+ * address anyway). */
+#ifndef FERRY_IDS_H
+#define FERRY_IDS_H
+
+#include <stdint.h>
+
+struct id_pool {
+	uint64_t *bits;
+	uint32_t limit;   /* IDs are 1 .. limit-1 */
+	uint32_t next;
+	uint32_t used;
+};
+
+int id_pool_init(struct id_pool *pool, uint32_t limit);
+void id_pool_free(struct id_pool *pool);
+/* A free ID, or 0 when the pool is exhausted. */
+uint32_t id_pool_get(struct id_pool *pool);
+void id_pool_put(struct id_pool *pool, uint32_t id);
+
+#endif

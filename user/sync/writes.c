@@ -1,0 +1,195 @@
+#include <bpf/bpf.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "sync/state.h"
+
+int wr_put(struct sync_engine *eng, enum dp_map map, const void *key, const void *value)
+{
+	if (bpf_map_update_elem(eng->maps.fd[map], key, value, BPF_ANY) == 0) {
+		eng->writes++;
+		return 0;
+	}
+	/* Hash maps say E2BIG when full; ENOMEM when the kernel is short. */
+	if (errno == E2BIG || errno == ENOMEM)
+		eng->stats.map_full_errors++;
+	return -errno;
+}
+
+void wr_del(struct sync_engine *eng, enum dp_map map, const void *key)
+{
+	if (bpf_map_delete_elem(eng->maps.fd[map], key) == 0)
+		eng->writes++;
+	else if (errno != ENOENT)
+		log_warn("sync", "cannot delete from %s: %s", dp_map_names[map], strerror(errno));
+}
+
+static int backend_cmp(const struct applied_backend *a, const struct desired_backend *b)
+{
+	int c = addr_compare(&a->addr, &b->addr);
+
+	return c ? c : (int)a->port - (int)b->port;
+}
+
+static int backend_write(struct sync_engine *eng, const struct applied_backend *b,
+			 uint32_t svc_id, uint8_t proto, uint8_t state)
+{
+	struct backend_value v = {
+		.port = htons(b->port),
+		.proto = proto,
+		.state = state,
+		.svc_id = svc_id,
+	};
+
+	memcpy(v.addr, b->addr.w, sizeof(v.addr));
+	return wr_put(eng, DP_MAP_BACKENDS, &b->id, &v);
+}
+
+void wr_backends_drop(struct sync_engine *eng, const struct applied_backend *b,
+		      const bool *only, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (only && !only[i])
+			continue;
+		wr_del(eng, DP_MAP_BACKENDS, &b[i].id);
+		id_pool_put(&eng->backend_ids, b[i].id);
+	}
+}
+
+int wr_backends_prepare(struct sync_engine *eng, const struct applied_svc *old,
+			const struct desired_svc *d, uint32_t svc_id,
+			struct applied_backend **out, bool **fresh)
+{
+	bool fallback = old && (old->value.flags & SVC_FLAG_FALLBACK);
+	/* A change of state (ready <-> terminating fallback) renews every ID. */
+	size_t n_old = old && fallback == d->fallback ? old->n_backends : 0;
+	struct applied_backend *nb = calloc(d->n_backends + 1, sizeof(*nb));
+	bool *made = calloc(d->n_backends + 1, sizeof(*made));
+	uint8_t state = d->fallback ? BACKEND_TERMINATING : BACKEND_ACTIVE;
+	size_t j = 0;
+
+	if (!nb || !made)
+		goto fail;
+	for (size_t i = 0; i < d->n_backends; i++) {
+		nb[i].addr = d->backends[i].addr;
+		nb[i].port = d->backends[i].port;
+		while (j < n_old && backend_cmp(&old->backends[j], &d->backends[i]) < 0)
+			j++;
+		if (j < n_old && backend_cmp(&old->backends[j], &d->backends[i]) == 0) {
+			nb[i].id = old->backends[j].id;
+			continue;
+		}
+		nb[i].id = id_pool_get(&eng->backend_ids);
+		if (!nb[i].id) {
+			eng->stats.map_full_errors++;
+			goto fail;
+		}
+		made[i] = true;
+		if (backend_write(eng, &nb[i], svc_id, d->proto, state) < 0)
+			goto fail;
+	}
+	*out = nb;
+	*fresh = made;
+	return 0;
+fail:
+	if (nb && made)
+		wr_backends_drop(eng, nb, made, d->n_backends);
+	free(nb);
+	free(made);
+	return -1;
+}
+
+void wr_backends_release(struct sync_engine *eng, const struct applied_svc *old,
+			 const struct applied_backend *nb, size_t n)
+{
+	size_t j = 0;
+
+	for (size_t i = 0; i < old->n_backends; i++) {
+		const struct applied_backend *ob = &old->backends[i];
+		struct desired_backend as_desired = { ob->addr, ob->port };
+
+		while (j < n && backend_cmp(&nb[j], &as_desired) < 0)
+			j++;
+		if (j < n && nb[j].id == ob->id)
+			continue;
+		wr_backends_drop(eng, ob, NULL, 1);
+	}
+}
+
+int wr_slots_write(struct sync_engine *eng, uint32_t svc_id, uint32_t rev,
+		   const struct applied_backend *b, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		struct slot_key key = { .svc_id = svc_id, .rev = rev, .slot = (uint32_t)i };
+		struct slot_value v = { .backend_id = b[i].id };
+		int err = wr_put(eng, DP_MAP_SLOTS, &key, &v);
+
+		if (err) {
+			wr_slots_delete(eng, svc_id, rev, i);
+			return err;
+		}
+	}
+	return 0;
+}
+
+void wr_slots_delete(struct sync_engine *eng, uint32_t svc_id, uint32_t rev, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		struct slot_key key = { .svc_id = svc_id, .rev = rev, .slot = (uint32_t)i };
+
+		wr_del(eng, DP_MAP_SLOTS, &key);
+	}
+}
+
+static void vip_key(struct svc_key *key, const struct ferry_ip *addr)
+{
+	memset(key, 0, sizeof(*key));
+	memcpy(key->addr, addr->w, sizeof(key->addr));
+}
+
+int wr_vip_ref(struct sync_engine *eng, const struct ferry_ip *addr)
+{
+	struct hmap_node *n = hmap_get(&eng->vips, addr, sizeof(*addr));
+	struct svc_value marker = { .flags = SVC_FLAG_VIP_MARKER };
+	struct vip_ref *ref;
+	struct svc_key key;
+	int err;
+
+	if (n) {
+		hmap_entry(n, struct vip_ref, node)->refs++;
+		return 0;
+	}
+	ref = calloc(1, sizeof(*ref));
+	if (!ref)
+		return -ENOMEM;
+	ref->addr = *addr;
+	ref->refs = 1;
+	vip_key(&key, addr);
+	err = wr_put(eng, DP_MAP_SERVICES, &key, &marker);
+	if (err) {
+		free(ref);
+		return err;
+	}
+	hmap_put(&eng->vips, &ref->node, &ref->addr, sizeof(ref->addr));
+	return 0;
+}
+
+void wr_vip_unref(struct sync_engine *eng, const struct ferry_ip *addr)
+{
+	struct hmap_node *n = hmap_get(&eng->vips, addr, sizeof(*addr));
+	struct vip_ref *ref;
+	struct svc_key key;
+
+	if (!n)
+		return;
+	ref = hmap_entry(n, struct vip_ref, node);
+	if (--ref->refs)
+		return;
+	vip_key(&key, addr);
+	wr_del(eng, DP_MAP_SERVICES, &key);
+	hmap_remove(&eng->vips, &ref->node);
+	free(ref);
+}
