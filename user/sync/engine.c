@@ -236,7 +236,8 @@ uint64_t sync_apply(struct sync_engine *eng, const struct desired_state *desired
 		if (!a->seen)
 			svc_remove(eng, a);
 	}
-	if (eng->writes != before)
+	/* The first state applied is a generation even when it is empty. */
+	if (eng->writes != before || eng->stats.generation == 0)
 		eng->stats.generation++;
 	return eng->writes - before;
 }

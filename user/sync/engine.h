@@ -28,7 +28,8 @@ struct sync_engine *sync_new(const struct dp_maps *maps, const struct dp_limits 
 void sync_free(struct sync_engine *eng);
 
 /* Apply the desired state. Returns the number of map writes (0 = nothing
- * changed); the generation goes up when it is not 0. */
+ * changed); the generation goes up when it is not 0, and on the first
+ * apply. */
 uint64_t sync_apply(struct sync_engine *eng, const struct desired_state *desired);
 
 /* Write the agent state (generation, counters) to ferry_state. */

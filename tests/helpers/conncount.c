@@ -1,0 +1,189 @@
+/* conncount: open N TCP connections one after another to ADDR:PORT, send one
+ * HTTP/1.0 request on each, and count the answers (podserver.py answers with
+ * its pod name). Bounded in count and in time.
+ *
+ *   conncount [-n COUNT] [-t SECONDS] ADDR PORT
+ *
+ * ADDR is IPv4, IPv6 or v4-mapped IPv6 (::ffff:a.b.c.d, an AF_INET6 socket).
+ * Prints one line per distinct answer, "COUNT NAME", sorted by name; failed
+ * connections count as "COUNT error:ERRNO_NAME", and connections not tried
+ * because the time ran out as "COUNT error:deadline". Exit 0 when every
+ * connection got an answer, 1 otherwise, 2 on bad usage.
+ */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MAX_NAMES 64
+#define NAME_LEN 64
+
+struct tally {
+	char name[NAME_LEN];
+	long count;
+};
+
+static struct tally tallies[MAX_NAMES];
+static int n_tallies;
+
+static void count(const char *name)
+{
+	for (int i = 0; i < n_tallies; i++) {
+		if (!strcmp(tallies[i].name, name)) {
+			tallies[i].count++;
+			return;
+		}
+	}
+	if (n_tallies == MAX_NAMES) {
+		count("error:too-many-names");
+		return;
+	}
+	snprintf(tallies[n_tallies].name, NAME_LEN, "%s", name);
+	tallies[n_tallies++].count = 1;
+}
+
+static int by_name(const void *a, const void *b)
+{
+	return strcmp(((const struct tally *)a)->name, ((const struct tally *)b)->name);
+}
+
+static double now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static const char *err_name(int e)
+{
+	switch (e) {
+	case ECONNREFUSED: return "ECONNREFUSED";
+	case ECONNRESET: return "ECONNRESET";
+	case ENETUNREACH: return "ENETUNREACH";
+	case EHOSTUNREACH: return "EHOSTUNREACH";
+	case ETIMEDOUT: return "ETIMEDOUT";
+	case EAGAIN: return "timeout";
+	case EINPROGRESS: return "timeout";
+	case EPERM: return "EPERM";
+	case EACCES: return "EACCES";
+	case EADDRNOTAVAIL: return "EADDRNOTAVAIL";
+	case EINVAL: return "EINVAL";
+	default: return "other";
+	}
+}
+
+/* One connection; on success copies the trimmed body into name. Returns 0 or
+ * an errno (-1 for a reply without a body). */
+static int one(const struct sockaddr *sa, socklen_t salen, char *name, size_t len)
+{
+	static const char req[] = "GET / HTTP/1.0\r\nHost: conncount\r\n\r\n";
+	struct timeval tv = { .tv_sec = 2 };
+	char buf[4096];
+	size_t got = 0;
+	int fd, err = 0;
+
+	fd = socket(sa->sa_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return errno;
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	if (connect(fd, sa, salen) < 0 || send(fd, req, sizeof(req) - 1, MSG_NOSIGNAL) < 0) {
+		err = errno;
+		goto out;
+	}
+	for (;;) {
+		ssize_t n = recv(fd, buf + got, sizeof(buf) - 1 - got, 0);
+
+		if (n < 0) {
+			err = errno;
+			goto out;
+		}
+		if (n == 0 || (got += n) == sizeof(buf) - 1)
+			break;
+	}
+	buf[got] = '\0';
+	char *body = strstr(buf, "\r\n\r\n");
+	if (!body) {
+		err = -1;
+		goto out;
+	}
+	body += 4;
+	body[strcspn(body, "\r\n")] = '\0';
+	snprintf(name, len, "%s", body[0] ? body : "(empty)");
+out:
+	close(fd);
+	return err;
+}
+
+int main(int argc, char **argv)
+{
+	struct sockaddr_storage ss = {0};
+	long n = 100, failed = 0;
+	double seconds = 60, deadline;
+	socklen_t salen;
+	int opt;
+
+	while ((opt = getopt(argc, argv, "n:t:")) != -1) {
+		switch (opt) {
+		case 'n': n = atol(optarg); break;
+		case 't': seconds = atof(optarg); break;
+		default: goto usage;
+		}
+	}
+	if (argc - optind != 2 || n <= 0 || n > 1000000 || seconds <= 0)
+		goto usage;
+
+	int port = atoi(argv[optind + 1]);
+	struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
+	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
+	if (port <= 0 || port > 65535)
+		goto usage;
+	if (inet_pton(AF_INET, argv[optind], &sin->sin_addr) == 1) {
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons(port);
+		salen = sizeof(*sin);
+	} else if (inet_pton(AF_INET6, argv[optind], &sin6->sin6_addr) == 1) {
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_port = htons(port);
+		salen = sizeof(*sin6);
+	} else {
+		goto usage;
+	}
+
+	deadline = now() + seconds;
+	for (long i = 0; i < n; i++) {
+		char name[NAME_LEN], label[NAME_LEN + 8];
+		int err;
+
+		if (now() > deadline) {
+			failed += n - i;
+			for (; i < n; i++)
+				count("error:deadline");
+			break;
+		}
+		err = one((struct sockaddr *)&ss, salen, name, sizeof(name));
+		if (!err) {
+			count(name);
+			continue;
+		}
+		failed++;
+		snprintf(label, sizeof(label), "error:%s", err < 0 ? "no-body" : err_name(err));
+		count(label);
+	}
+
+	qsort(tallies, n_tallies, sizeof(tallies[0]), by_name);
+	for (int i = 0; i < n_tallies; i++)
+		printf("%ld %s\n", tallies[i].count, tallies[i].name);
+	return failed ? 1 : 0;
+usage:
+	fprintf(stderr, "usage: %s [-n COUNT] [-t SECONDS] ADDR PORT\n", argv[0]);
+	return 2;
+}

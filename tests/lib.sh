@@ -1,0 +1,339 @@
+# shellcheck shell=bash
+# Helpers for ferry's kernel tests (tests/kernel/*.sh) and the demo.
+#
+# Topology: a "node" network namespace with a bridge br0 (198.18.0.1/15,
+# fd00:198:18::1/48) and one namespace per pod, joined to br0 by a veth that
+# is created inside the node namespace (nothing ever appears in the host's
+# own namespace). The node namespace has no route but the pod subnets, so a
+# service address that is not translated fails with ENETUNREACH and no
+# packet leaves the machine.
+#
+# Clients run in a cgroup v2 child of their own (ferryd attaches to it) and
+# in the node namespace: in_client CMD... . ferryd, ferryctl and bpftool run
+# in the host namespace (`ip netns exec` would hide bpffs and cgroup2).
+#
+# Every name carries a per-run prefix ($P, "fy" + the test's pid); cleanup
+# runs on every exit and removes everything this run made.
+#
+# Output: one line per case, "ok - NAME" or "not ok - NAME: REASON";
+# comment lines start with "#". finish prints a summary comment and exits 1
+# when a case failed.
+
+set -u
+
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BUILD=${BUILD:-$REPO/build}
+FERRYD=$BUILD/ferryd
+FERRYCTL=$BUILD/ferryctl
+CONNCOUNT=$BUILD/tests/conncount
+PODSERVER=$REPO/tests/helpers/podserver.py
+PROBE=$REPO/tests/helpers/probe.py
+PYTHON=${PYTHON:-python3}
+FIXTURES=${FIXTURES:-$REPO/../shared/fixtures}
+
+P=fy$$
+NODE=${P}n
+CGROOT=$(awk '$3=="cgroup2"{print $2; exit}' /proc/mounts)
+CG=${CGROOT:+$CGROOT/$P-test}
+BPFFS=/sys/fs/bpf/$P-test
+GROUP=$(basename "$0" .sh)
+LOGDIR=${LOGDIR:-$BUILD/test-logs/$GROUP}
+WORK=$(mktemp -d "/tmp/$P.XXXXXX")
+FERRYD_LOG=$LOGDIR/ferryd.log
+
+PASS=0
+FAIL=0
+PIDS=()          # background processes this run started
+PODS=()          # pod namespaces
+TOPOLOGY=0
+FERRYD_PID=
+FERRYD_USED=0
+
+mkdir -p "$LOGDIR"
+: >"$FERRYD_LOG"
+
+# --- reporting -------------------------------------------------------------
+
+ok() { PASS=$((PASS + 1)); echo "ok - $1"; }
+
+not_ok() {
+	FAIL=$((FAIL + 1))
+	echo "not ok - $1: $2"
+}
+
+note() { echo "# $*"; }
+
+# expect NAME GOT WANT: ok when the strings are equal.
+expect() {
+	if [ "$2" = "$3" ]; then ok "$1"; else not_ok "$1" "got '$2', want '$3'"; fi
+}
+
+# expect_match NAME GOT REGEX: ok when GOT matches the extended regex.
+expect_match() {
+	if [[ $2 =~ $3 ]]; then ok "$1"; else not_ok "$1" "got '$2', want /$3/"; fi
+}
+
+finish() {
+	if [ "$FAIL" -gt 0 ] && [ -s "$FERRYD_LOG" ]; then
+		note "ferryd log, last 25 lines without libbpf's ($FERRYD_LOG):"
+		grep -v 'component=libbpf' "$FERRYD_LOG" | tail -n 25 | sed 's/^/#   /'
+	fi
+	note "group $GROUP: $PASS ok, $FAIL not ok"
+	[ "$FAIL" -eq 0 ]
+	exit $?
+}
+
+# --- waiting ---------------------------------------------------------------
+
+# wait_until SECONDS CMD...: poll CMD every 50 ms until it succeeds; 1 when
+# the time runs out.
+wait_until() {
+	local deadline=$((SECONDS + $1))
+	shift
+	until "$@" >/dev/null 2>&1; do
+		[ $SECONDS -lt $deadline ] || return 1
+		sleep 0.05
+	done
+}
+
+wait_file() { wait_until "${2:-10}" test -s "$1"; }
+
+# --- cleanup ---------------------------------------------------------------
+
+# stop_pid PID: SIGTERM, wait up to 5 s, then SIGKILL.
+stop_pid() {
+	local pid=$1 i
+	kill "$pid" 2>/dev/null || return 0
+	for ((i = 0; i < 100; i++)); do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.05
+	done
+	kill -9 "$pid" 2>/dev/null
+	wait "$pid" 2>/dev/null
+	return 0
+}
+
+cleanup() {
+	local pid ns i procs
+	set +e
+	trap - EXIT INT TERM
+	for pid in "${PIDS[@]}"; do stop_pid "$pid"; done
+	ferryd_stop
+	if [ "$FERRYD_USED" = 1 ] && [ -x "$FERRYD" ]; then
+		"$FERRYD" --cleanup --bpffs "$BPFFS" ${CG:+--cgroup "$CG"} >>"$FERRYD_LOG" 2>&1 ||
+			echo "# cleanup: ferryd --cleanup failed, see $FERRYD_LOG"
+	fi
+	[ -d "$BPFFS" ] && rmdir "$BPFFS" 2>/dev/null
+	for ns in "${PODS[@]}"; do ip netns del "$ns" 2>/dev/null; done
+	[ "$TOPOLOGY" = 1 ] && ip netns del "$NODE" 2>/dev/null
+	if [ -n "$CG" ] && [ -d "$CG" ]; then
+		# Only this run's clients ever entered this cgroup: end what is left.
+		for ((i = 0; i < 100; i++)); do
+			mapfile -t procs <"$CG/cgroup.procs"
+			[ ${#procs[@]} -gt 0 ] || break
+			case $i in 0) kill "${procs[@]}" 2>/dev/null ;; 40) kill -9 "${procs[@]}" 2>/dev/null ;; esac
+			sleep 0.05
+		done
+		rmdir "$CG" || echo "# cleanup: could not remove $CG"
+	fi
+	rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# --- topology --------------------------------------------------------------
+
+need_root() {
+	if [ "$(id -u)" != 0 ]; then
+		not_ok "$GROUP setup" "kernel tests need root"
+		finish
+	fi
+	if [ -z "$CG" ]; then
+		not_ok "$GROUP setup" "no cgroup2 mount in /proc/mounts"
+		finish
+	fi
+}
+
+# topology_up: the node namespace with br0, and the test cgroup.
+topology_up() {
+	need_root
+	ip netns add "$NODE" || { not_ok "$GROUP setup" "ip netns add $NODE"; finish; }
+	TOPOLOGY=1
+	mkdir "$CG" || { not_ok "$GROUP setup" "mkdir $CG"; finish; }
+	ip -n "$NODE" link set lo up &&
+		ip -n "$NODE" link add br0 type bridge &&
+		ip -n "$NODE" addr add 198.18.0.1/15 dev br0 &&
+		ip -n "$NODE" addr add fd00:198:18::1/48 dev br0 nodad &&
+		ip -n "$NODE" link set br0 up ||
+		{ not_ok "$GROUP setup" "node namespace $NODE"; finish; }
+}
+
+# add_pod NAME V4 [V6]: a pod namespace (${P}pN, in PODS and POD_NS[NAME])
+# joined to br0 by the veth vpN, addresses /15 and /48.
+add_pod() {
+	local name=$1 v4=$2 v6=${3:-} i=$((${#PODS[@]} + 1))
+	local ns=${P}p$i
+	ip netns add "$ns" || return 1
+	PODS+=("$ns")
+	POD_NS[$name]=$ns
+	ip -n "$NODE" link add "vp$i" type veth peer name eth0 netns "$ns" &&
+		ip -n "$NODE" link set "vp$i" master br0 up &&
+		ip -n "$ns" link set lo up &&
+		ip -n "$ns" addr add "$v4/15" dev eth0 &&
+		{ [ -z "$v6" ] || ip -n "$ns" addr add "$v6/48" dev eth0 nodad; } &&
+		ip -n "$ns" link set eth0 up
+}
+declare -A POD_NS=()
+
+# pod NAME V4 V6 SERVER-ARGS...: add_pod, then start podserver.py in it
+# (e.g. --tcp 8080 --udp 53) and wait until its sockets listen.
+pod() {
+	local name=$1 v4=$2 v6=$3
+	shift 3
+	add_pod "$name" "$v4" "$v6" || { not_ok "$GROUP setup" "pod $name"; finish; }
+	start_server "${POD_NS[$name]}" "$name" "$@"
+}
+
+# start_server NETNS NAME SERVER-ARGS...
+start_server() {
+	local ns=$1 name=$2
+	shift 2
+	nsenter --net="/run/netns/$ns" "$PYTHON" "$PODSERVER" --name "$name" \
+		--ready-file "$WORK/$name.ready" "$@" 2>>"$LOGDIR/podserver.log" &
+	PIDS+=($!)
+	wait_until 10 eval "[ -s '$WORK/$name.ready' ] || ! kill -0 $!"
+	[ -s "$WORK/$name.ready" ] ||
+		{ not_ok "$GROUP setup" "podserver $name not ready: $(tail -n 1 "$LOGDIR/podserver.log")"; finish; }
+}
+
+# in_client CMD...: run CMD in the test cgroup and the node namespace.
+# bg_client CMD...: the same in the background; its pid (CMD's own: bash
+# and nsenter exec) goes into PIDS.
+CLIENT_SH='echo $$ >"$0/cgroup.procs" && exec nsenter --net="/run/netns/$1" "${@:2}"'
+in_client() { bash -c "$CLIENT_SH" "$CG" "$NODE" "$@"; }
+bg_client() {
+	bash -c "$CLIENT_SH" "$CG" "$NODE" "$@" &
+	PIDS+=($!)
+}
+
+# in_node CMD...: the node namespace, outside the test cgroup (no ferry).
+in_node() { nsenter --net="/run/netns/$NODE" "$@"; }
+
+probe() { in_client "$PYTHON" "$PROBE" "$@"; }
+
+# field KEY LINE: the value of KEY=value in a probe output line.
+field() { sed -n "s/.*\\b$1=\\([^ ]*\\).*/\\1/p" <<<"$2" | head -n 1; }
+
+# curl_tally COUNT URL: curl URL COUNT times from the client; prints the
+# answers counted, sorted: "web-1=10 web-2=12 ..." (curl failures count as
+# curl-error:CODE).
+curl_tally() {
+	local count=$1 url=$2
+	in_client bash -c '
+		n=$1; url=$2; shift 2
+		for ((i = 0; i < n; i++)); do
+			curl -sS -g --max-time 2 "$url" || { echo "curl-error:$?"; continue; }
+		done' _ "$count" "$url" | sort | uniq -c | awk '{print $2"="$1}' | sort | tr '\n' ' ' | sed 's/ $//'
+}
+
+# conn_tally COUNT ADDR PORT: conncount from the client, in curl_tally's
+# format ("web-1=1003 web-2=998 ..."; failures as error:ERRNO=N).
+conn_tally() {
+	in_client "$CONNCOUNT" -n "$1" -t 120 "$2" "$3" | awk '{print $2"="$1}' | sort | tr '\n' ' ' | sed 's/ $//'
+}
+
+# names_of TALLY: the answer names of a tally, sorted, space separated.
+names_of() { tr ' ' '\n' <<<"$1" | sed -n 's/=.*//p' | sort | tr '\n' ' ' | sed 's/ $//'; }
+
+# --- ferryd ----------------------------------------------------------------
+
+# write_source FILE: stdin to FILE atomically (ferryd watches with inotify).
+write_source() {
+	cat >"$1.tmp" && mv -f "$1.tmp" "$1"
+}
+
+generation() {
+	"$FERRYCTL" --bpffs "$BPFFS" status -o json 2>/dev/null |
+		sed -n 's/.*"generation"[[:space:]]*:[[:space:]]*\([0-9][0-9]*\).*/\1/p' | head -n 1
+}
+
+gen_at_least() {
+	local g
+	g=$(generation)
+	[ -n "$g" ] && [ "$g" -ge "$1" ]
+}
+
+# wait_generation MIN [SECONDS]: until the published generation >= MIN.
+wait_generation() {
+	local min=$1 secs=${2:-10}
+	local deadline=$((SECONDS + secs))
+	until gen_at_least "$min"; do
+		if [ -n "$FERRYD_PID" ] && ! kill -0 "$FERRYD_PID" 2>/dev/null; then
+			note "ferryd exited"
+			return 1
+		fi
+		[ $SECONDS -lt $deadline ] || return 1
+		sleep 0.05
+	done
+}
+
+# ferryd_start SOURCE [ARGS...]: start ferryd on SOURCE (file or folder) and
+# wait for the first generation.
+ferryd_start() {
+	local src=$1
+	shift
+	if [ ! -x "$FERRYD" ] || [ ! -x "$FERRYCTL" ]; then
+		not_ok "$GROUP ferryd starts" "build/ferryd or build/ferryctl missing (make all)"
+		return 1
+	fi
+	FERRYD_USED=1
+	echo "=== ferryd --source file:$src $*" >>"$FERRYD_LOG"
+	"$FERRYD" --source "file:$src" --cgroup "$CG" --bpffs "$BPFFS" \
+		--node-name node-a --log-level debug "$@" 2>>"$FERRYD_LOG" &
+	FERRYD_PID=$!
+	if ! wait_generation 1 15; then
+		not_ok "$GROUP ferryd starts" "no generation >= 1 within 15 s; log: $(tail -n 3 "$FERRYD_LOG" | tr '\n' ' ')"
+		return 1
+	fi
+}
+
+ferryd_stop() {
+	[ -n "$FERRYD_PID" ] || return 0
+	stop_pid "$FERRYD_PID"
+	FERRYD_PID=
+}
+
+# ferryd_reset: stop ferryd and remove its datapath, so that the next start
+# begins from nothing (and its generation 1 is its own, not a leftover).
+ferryd_reset() {
+	ferryd_stop
+	[ "$FERRYD_USED" = 1 ] || return 0
+	"$FERRYD" --cleanup --bpffs "$BPFFS" --cgroup "$CG" >>"$FERRYD_LOG" 2>&1
+}
+
+# update_source FILE: stdin becomes FILE; waits until ferryd published a
+# generation above the one before the write.
+update_source() {
+	local file=$1 g
+	g=$(generation)
+	write_source "$file"
+	wait_generation $((${g:-0} + 1)) 10
+}
+
+service_list_json() { "$FERRYCTL" --bpffs "$BPFFS" service list -o json; }
+
+# svc_backends ADDR PORT PROTO: the backends ferryctl lists for one frontend,
+# "ADDR:PORT:STATE ..." sorted, with " fallback" appended when the service
+# runs on terminating endpoints; "absent" when it is not listed.
+svc_backends() {
+	service_list_json | "$PYTHON" -c '
+import json, sys
+addr, port, proto = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+for s in json.load(sys.stdin):
+    if (s["address"], s["port"], s["protocol"]) == (addr, port, proto):
+        out = sorted("%s:%d:%s" % (b["address"], b["port"], b["state"]) for b in s["backends"])
+        print(" ".join(out) + (" fallback" if s.get("terminating_fallback") else ""))
+        break
+else:
+    print("absent")' "$@"
+}

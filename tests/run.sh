@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# Runs ferry's tests: every cmocka unit binary build/tests/test_* and every
+# kernel test group tests/kernel/*.sh, prints each group's output, and ends
+# with one line "N passed, N failed". Exit 1 when a case failed or when
+# nothing ran.
+#
+#   tests/run.sh            everything (kernel groups need root)
+#   tests/run.sh NAME...    only these groups: test_model, tcp, udp, ...
+#
+# Build first: make all build/tests/... (`make test` does both).
+set -u
+cd "$(dirname "$0")/.." || exit 1
+BUILD=${BUILD:-build}
+[[ $BUILD = /* ]] || BUILD=$PWD/$BUILD
+export BUILD
+UNIT_TIMEOUT=${UNIT_TIMEOUT:-120}
+KERNEL_TIMEOUT=${KERNEL_TIMEOUT:-300}
+
+passed=0
+failed=0
+ran=0
+
+wanted() {
+	[ $# -ge 2 ] || return 0
+	local name=$1 w
+	shift
+	for w in "$@"; do [ "$w" = "$name" ] && return 0; done
+	return 1
+}
+
+# count_unit OUTPUT RC: cmocka's "[  PASSED  ] N test(s)." and
+# "[  FAILED  ] N test(s), listed below:" lines.
+count_unit() {
+	local out=$1 rc=$2 p f
+	p=$(sed -n 's/^\[  PASSED  \] \([0-9][0-9]*\) test(s)\..*/\1/p' <<<"$out" | awk '{s += $1} END {print s + 0}')
+	f=$(sed -n 's/^\[  FAILED  \] \([0-9][0-9]*\) test(s).*/\1/p' <<<"$out" | awk '{s += $1} END {print s + 0}')
+	if [ "$rc" != 0 ] && [ "$f" = 0 ]; then
+		echo "not ok - exited $rc without a cmocka failure count (crash or timeout)"
+		f=1
+	fi
+	passed=$((passed + p))
+	failed=$((failed + f))
+	echo "-- $p passed, $f failed"
+}
+
+# count_kernel OUTPUT RC: "ok - " and "not ok - " lines.
+count_kernel() {
+	local out=$1 rc=$2 p f
+	p=$(grep -c '^ok - ' <<<"$out")
+	f=$(grep -c '^not ok - ' <<<"$out")
+	if [ "$rc" != 0 ] && [ "$f" = 0 ]; then
+		echo "not ok - exited $rc without a failing case (setup error or timeout)"
+		f=1
+	fi
+	passed=$((passed + p))
+	failed=$((failed + f))
+	echo "-- $p passed, $f failed"
+}
+
+for bin in "$BUILD"/tests/test_*; do
+	[ -x "$bin" ] || continue
+	name=$(basename "$bin")
+	wanted "$name" "$@" || continue
+	echo "== unit: $name"
+	out=$(CMOCKA_MESSAGE_OUTPUT=stdout timeout -k 5 "$UNIT_TIMEOUT" "$bin" 2>&1)
+	rc=$?
+	printf '%s\n' "$out"
+	count_unit "$out" "$rc"
+	ran=$((ran + 1))
+	echo
+done
+
+for script in tests/kernel/*.sh; do
+	[ -f "$script" ] || continue
+	name=$(basename "$script" .sh)
+	wanted "$name" "$@" || continue
+	echo "== kernel: $name"
+	start=$SECONDS
+	# On timeout the group gets SIGTERM; its trap still cleans up.
+	out=$(timeout -k 20 "$KERNEL_TIMEOUT" bash "$script" 2>&1)
+	rc=$?
+	printf '%s\n' "$out"
+	count_kernel "$out" "$rc"
+	echo "-- $((SECONDS - start)) s"
+	ran=$((ran + 1))
+	echo
+done
+
+[ "$ran" -gt 0 ] || echo "no test group ran (build first: make test)"
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ] && [ $((passed + failed)) -gt 0 ]

@@ -1,0 +1,473 @@
+/* Unit tests of the file source and its YAML reader: the shared fixtures
+ * (../shared/fixtures, README.md says what each Service programs), Lists,
+ * multi-document YAML, bad edits, folders and inotify. Run from the repo root. */
+#define _GNU_SOURCE
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <cjson/cJSON.h>
+#include <ftw.h>
+#include <poll.h>
+#include <unistd.h>
+
+#include "model/model.h"
+#include "source/file_source.h"
+#include "source/yaml_doc.h"
+
+#define FIXTURES "../shared/fixtures/"
+
+static char tmpdir[] = "/tmp/ferry-test-source-XXXXXX";
+
+static char *tmp_path(const char *name)
+{
+	char *path;
+
+	assert_true(asprintf(&path, "%s/%s", tmpdir, name) > 0);
+	return path;
+}
+
+static void write_file(const char *name, const char *content)
+{
+	char *path = tmp_path(name);
+	FILE *f = fopen(path, "w");
+
+	assert_non_null(f);
+	assert_int_equal(fputs(content, f) >= 0, 1);
+	assert_int_equal(fclose(f), 0);
+	free(path);
+}
+
+static void rename_file(const char *from, const char *to)
+{
+	char *a = tmp_path(from), *b = tmp_path(to);
+
+	assert_int_equal(rename(a, b), 0);
+	free(a);
+	free(b);
+}
+
+static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+/* Each test gets an empty temporary folder. */
+static int setup_tmpdir(void **state)
+{
+	(void)state;
+	strcpy(tmpdir, "/tmp/ferry-test-source-XXXXXX");
+	return mkdtemp(tmpdir) ? 0 : -1;
+}
+
+static int teardown_tmpdir(void **state)
+{
+	(void)state;
+	return nftw(tmpdir, remove_entry, 8, FTW_DEPTH | FTW_PHYS);
+}
+
+/* Loads path through a file source; objects and stats are checked by the caller. */
+static struct file_source *load_path(const char *path, struct model_objects *objs)
+{
+	struct file_source *src = file_source_open(path);
+
+	assert_non_null(src);
+	assert_int_equal(file_source_load(src, objs), 0);
+	return src;
+}
+
+/* One line per service port: "id PROTO vip:port -> backend backend". */
+static void assert_desired(const struct model_objects *objs, const char *const *expect, size_t n)
+{
+	struct desired_state st;
+	char line[512], one[64];
+
+	assert_int_equal(model_compute(objs, 64, &st), 0);
+	for (size_t i = 0; i < st.n_svcs && i < n; i++) {
+		const struct desired_svc *s = &st.svcs[i];
+
+		snprintf(line, sizeof(line), "%s %s %s ->%s", s->id, proto_name(s->proto),
+			 addr_format_port(&s->vip, s->port, one, sizeof(one)),
+			 s->fallback ? " (fallback)" : "");
+		for (size_t b = 0; b < s->n_backends; b++) {
+			const struct desired_backend *be = &s->backends[b];
+
+			addr_format_port(&be->addr, be->port, one, sizeof(one));
+			strcat(strcat(line, " "), one);
+		}
+		assert_string_equal(line, expect[i]);
+	}
+	assert_int_equal(st.n_svcs, n);
+	desired_free(&st);
+}
+
+/* What ../shared/fixtures/README.md says the snapshot programs: kube-dns on
+ * UDP and TCP 53 (B4, B10), web without the terminating .13 (B7, B11), api in
+ * both families (B3, B6), edge's ClusterIP, empty with no backend (B14); db
+ * (headless) and legacy (ExternalName) nothing (B1). */
+static const char *const snapshot_expect[] = {
+	"kube-system/kube-dns:dns-tcp/TCP/v4 TCP 10.96.0.10:53 -> 198.18.1.53:53 198.18.2.53:53",
+	"kube-system/kube-dns:dns/UDP/v4 UDP 10.96.0.10:53 -> 198.18.1.53:53 198.18.2.53:53",
+	"shop/api:https/TCP/v4 TCP 10.96.243.168:443 -> 198.18.1.21:8443",
+	"shop/api:https/TCP/v6 TCP [fd00:10:96::279f]:443 -> [fd00:198:18:1::21]:8443",
+	"shop/edge:http/TCP/v4 TCP 10.96.102.20:80 -> 198.18.1.31:8080",
+	"shop/empty:http/TCP/v4 TCP 10.96.19.140:80 ->",
+	"shop/web:http/TCP/v4 TCP 10.96.83.231:80 -> 198.18.1.11:8080 198.18.2.12:8080",
+	"shop/web:metrics/TCP/v4 TCP 10.96.83.231:9090 -> 198.18.1.11:9090 198.18.2.12:9090",
+};
+#define N_SNAPSHOT (sizeof(snapshot_expect) / sizeof(snapshot_expect[0]))
+
+static void check_snapshot(const char *path)
+{
+	struct model_objects objs = { 0 };
+	struct file_source *src = load_path(path, &objs);
+
+	assert_int_equal(objs.n_services, 7);
+	assert_int_equal(objs.n_slices, 6);
+	assert_int_equal(file_source_stats(src)->parse_errors, 0);
+	assert_int_equal(file_source_stats(src)->objects_skipped, 0);
+	assert_desired(&objs, snapshot_expect, N_SNAPSHOT);
+	model_objects_free(&objs);
+	file_source_close(src);
+}
+
+/* kubectl get -o yaml: a v1 List, flattened into its items. */
+static void test_fixture_snapshot_yaml(void **state)
+{
+	(void)state;
+	check_snapshot(FIXTURES "cluster-snapshot.yaml");
+}
+
+static void test_fixture_snapshot_json(void **state)
+{
+	(void)state;
+	check_snapshot(FIXTURES "cluster-snapshot.json");
+}
+
+static const struct model_service *find_service(const struct model_objects *objs,
+						const struct model_service *like)
+{
+	for (size_t i = 0; i < objs->n_services; i++) {
+		const struct model_service *s = &objs->services[i];
+
+		if (strcmp(s->ns, like->ns) == 0 && strcmp(s->name, like->name) == 0)
+			return s;
+	}
+	fail_msg("no Service %s/%s", like->ns, like->name);
+	return NULL;
+}
+
+/* The manifests that created the snapshot carry no cluster IPs except
+ * kube-dns's (the API server allocates them): only kube-dns is programmed.
+ * Given the snapshot's allocated IPs, they program exactly the same. */
+static void test_fixture_objects_yaml(void **state)
+{
+	static const char *const dns_only[] = { snapshot_expect[0], snapshot_expect[1] };
+	struct model_objects objs = { 0 }, snap = { 0 };
+	struct file_source *src = load_path(FIXTURES "cluster-objects.yaml", &objs);
+	struct file_source *snap_src = load_path(FIXTURES "cluster-snapshot.yaml", &snap);
+
+	(void)state;
+	assert_int_equal(objs.n_services, 7);
+	assert_int_equal(objs.n_slices, 6);
+	assert_int_equal(file_source_stats(src)->objects_skipped, 0);
+	assert_desired(&objs, dns_only, 2);
+	for (size_t i = 0; i < objs.n_services; i++) {
+		struct model_service *svc = &objs.services[i];
+		const struct model_service *allocated = find_service(&snap, svc);
+
+		assert_int_equal(svc->type, allocated->type);
+		assert_int_equal(svc->n_ports, allocated->n_ports);
+		svc->n_cluster_ips = allocated->n_cluster_ips;
+		memcpy(svc->cluster_ips, allocated->cluster_ips, sizeof(svc->cluster_ips));
+		memcpy(svc->cluster_ip_family, allocated->cluster_ip_family,
+		       sizeof(svc->cluster_ip_family));
+	}
+	assert_desired(&objs, snapshot_expect, N_SNAPSHOT);
+	model_objects_free(&objs);
+	model_objects_free(&snap);
+	file_source_close(src);
+	file_source_close(snap_src);
+}
+
+static void test_yaml_scalar_typing_and_flow_style(void **state)
+{
+	static const char yaml[] =
+		"a: 80\nb: -7\nc: 0x1F\nd: '80'\ne: \"true\"\nf: true\ng: True\nh: FALSE\n"
+		"i: null\nj: ~\nk:\nl: 1.5\nm: yes\nn: 10.96.0.1\no: {name: http, port: 80}\n"
+		"p: [x, 2, [y]]\nq: !!str 53\nr: Null\n";
+	char why[256], *text;
+	cJSON *docs = yaml_doc_parse(yaml, strlen(yaml), why, sizeof(why));
+
+	(void)state;
+	assert_non_null(docs);
+	text = cJSON_PrintUnformatted(cJSON_GetArrayItem(docs, 0));
+	assert_string_equal(text,
+			    "{\"a\":80,\"b\":-7,\"c\":31,\"d\":\"80\",\"e\":\"true\",\"f\":true,"
+			    "\"g\":true,\"h\":false,\"i\":null,\"j\":null,\"k\":null,\"l\":\"1.5\","
+			    "\"m\":\"yes\",\"n\":\"10.96.0.1\",\"o\":{\"name\":\"http\",\"port\":80},"
+			    "\"p\":[\"x\",2,[\"y\"]],\"q\":\"53\",\"r\":null}");
+	free(text);
+	cJSON_Delete(docs);
+}
+
+static void test_yaml_errors_name_document_and_line(void **state)
+{
+	static const char *const cases[][2] = {
+		{ "a: 1\n---\nb: 2\n---\nc: [1, 2\nd: 3\n", "document 3, line 6: " },
+		{ "a: 1\n---\nb: &x 1\nc: *x\n", "document 2, line 4: aliases (*x) are not supported" },
+		{ "a: 1\na: 2\n", "document 1, line 2: duplicate key \"a\"" },
+		{ "a: 1\n  b: 2\n", "document 1, line 2: " },
+	};
+	char why[256];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		assert_null(yaml_doc_parse(cases[i][0], strlen(cases[i][0]), why, sizeof(why)));
+		assert_memory_equal(why, cases[i][1], strlen(cases[i][1]));
+	}
+}
+
+#define SVC_DOC(name, ip) \
+	"{kind: Service, metadata: {name: " name "}, spec: {clusterIP: " ip ", ports: [{port: 80}]}}\n"
+
+/* Multi-document YAML; empty documents and other kinds skipped. */
+static void test_multi_document_yaml(void **state)
+{
+	struct model_objects objs = { 0 };
+	struct file_source *src;
+	char *path = tmp_path("all.yaml");
+
+	(void)state;
+	write_file("all.yaml", "---\n# only a comment\n---\n" SVC_DOC("a", "10.96.0.1")
+		   "---\n---\n{kind: ConfigMap, metadata: {name: c}}\n---\n" SVC_DOC("b", "10.96.0.2")
+		   "...\n");
+	src = load_path(path, &objs);
+	assert_int_equal(objs.n_services, 2);
+	assert_string_equal(objs.services[1].name, "b");
+	assert_int_equal(file_source_stats(src)->objects_skipped, 0);
+	model_objects_free(&objs);
+	file_source_close(src);
+	free(path);
+}
+
+/* A List (any kind ending in List) is flattened into its items. */
+static void test_list_flattened(void **state)
+{
+	struct model_objects objs = { 0 };
+	struct file_source *src;
+	char *path = tmp_path("list.yaml");
+
+	(void)state;
+	write_file("list.yaml", "kind: ServiceList\napiVersion: v1\nitems:\n- " SVC_DOC("a", "10.96.0.1")
+		   "- {kind: Pod, metadata: {name: p}}\n- " SVC_DOC("b", "10.96.0.2")
+		   "---\nkind: List\nitems: []\n");
+	src = load_path(path, &objs);
+	assert_int_equal(objs.n_services, 2);
+	assert_string_equal(objs.services[0].name, "a");
+	assert_string_equal(objs.services[1].name, "b");
+	model_objects_free(&objs);
+	file_source_close(src);
+	free(path);
+}
+
+/* An invalid object is skipped and counted; the others still load. */
+static void test_invalid_object_skipped(void **state)
+{
+	struct model_objects objs = { 0 };
+	struct file_source *src;
+	char *path = tmp_path("objs.json");
+
+	(void)state;
+	write_file("objs.json", "[{\"kind\": \"Service\", \"metadata\": {\"name\": \"bad\"},"
+		   " \"spec\": {\"clusterIP\": \"x\"}}, \"scalar\", {\"kind\": \"Service\","
+		   " \"metadata\": {\"name\": \"good\"}}]\n");
+	src = load_path(path, &objs);
+	assert_int_equal(objs.n_services, 1);
+	assert_string_equal(objs.services[0].name, "good");
+	assert_int_equal(file_source_stats(src)->objects_skipped, 2);
+	assert_int_equal(file_source_stats(src)->parse_errors, 0);
+	model_objects_free(&objs);
+	file_source_close(src);
+	free(path);
+}
+
+/* A file that stops parsing keeps its last good content: nothing deleted. */
+static void test_bad_edit_keeps_last_good_content(void **state)
+{
+	struct model_objects objs = { 0 };
+	struct file_source *src;
+	char *path = tmp_path("svc.yaml");
+
+	(void)state;
+	write_file("svc.yaml", SVC_DOC("a", "10.96.0.1") "---\n" SVC_DOC("b", "10.96.0.2"));
+	src = load_path(path, &objs);
+	assert_int_equal(objs.n_services, 2);
+	model_objects_free(&objs);
+
+	write_file("svc.yaml", SVC_DOC("a", "10.96.0.1") "---\nkind: Service\n  : [garbage\n");
+	assert_int_equal(file_source_load(src, &objs), 0);
+	assert_int_equal(file_source_stats(src)->parse_errors, 1);
+	assert_int_equal(objs.n_services, 2);
+	assert_string_equal(objs.services[1].name, "b");
+	model_objects_free(&objs);
+
+	write_file("svc.yaml", "{\"kind\": \"Service\", \"metadata\": {\"name\": \"c\"}}\n");
+	assert_int_equal(file_source_load(src, &objs), 0);
+	assert_int_equal(objs.n_services, 1);
+	assert_string_equal(objs.services[0].name, "c");
+	assert_int_equal(file_source_stats(src)->parse_errors, 1);
+	model_objects_free(&objs);
+
+	write_file("svc.yaml", "{\"kind\": \"Service\",\n \"metadata\": {\n");
+	assert_int_equal(file_source_load(src, &objs), 0);
+	assert_int_equal(file_source_stats(src)->parse_errors, 2);
+	assert_string_equal(objs.services[0].name, "c");
+	model_objects_free(&objs);
+	file_source_close(src);
+	free(path);
+}
+
+/* A folder: *.yaml, *.yml, *.json sorted by name; hidden, *.tmp and others
+ * ignored; a file renamed away takes its objects with it. */
+static void test_folder_source(void **state)
+{
+	struct model_objects objs = { 0 };
+	struct file_source *src;
+
+	(void)state;
+	write_file("b.yml", SVC_DOC("b", "10.96.0.2"));
+	write_file("a.yaml", SVC_DOC("a", "10.96.0.1"));
+	write_file("c.json", "{\"kind\": \"Service\", \"metadata\": {\"name\": \"c\"}}");
+	write_file("d.yaml.tmp", SVC_DOC("d", "10.96.0.4"));
+	write_file(".e.yaml", SVC_DOC("e", "10.96.0.5"));
+	write_file("f.txt", SVC_DOC("f", "10.96.0.6"));
+	src = load_path(tmpdir, &objs);
+	assert_int_equal(objs.n_services, 3);
+	assert_string_equal(objs.services[0].name, "a");
+	assert_string_equal(objs.services[1].name, "b");
+	assert_string_equal(objs.services[2].name, "c");
+	model_objects_free(&objs);
+
+	rename_file("d.yaml.tmp", "a.yaml");
+	assert_int_equal(file_source_load(src, &objs), 0);
+	assert_string_equal(objs.services[0].name, "d");
+	model_objects_free(&objs);
+
+	rename_file("b.yml", "b.yml.old");
+	assert_int_equal(file_source_load(src, &objs), 0);
+	assert_int_equal(objs.n_services, 2);
+	assert_string_equal(objs.services[1].name, "c");
+	model_objects_free(&objs);
+
+	/* *.json is JSON only: flow-style YAML there is a parse error. */
+	write_file("c.json", "{kind: Service, metadata: {name: c2}}\n");
+	assert_int_equal(file_source_load(src, &objs), 0);
+	assert_int_equal(file_source_stats(src)->parse_errors, 1);
+	assert_string_equal(objs.services[1].name, "c");
+	model_objects_free(&objs);
+	file_source_close(src);
+}
+
+static int drain_after_poll(struct file_source *src)
+{
+	struct pollfd pfd = { .fd = file_source_fd(src), .events = POLLIN };
+
+	assert_true(poll(&pfd, 1, 200) >= 0);
+	return file_source_drain(src);
+}
+
+/* A single file is watched through its folder, so an editor's rename-replace
+ * is seen; other names in the folder are not. */
+static void test_inotify_file_rename_replace(void **state)
+{
+	struct file_source *src;
+	char *path = tmp_path("svc.yaml");
+
+	(void)state;
+	write_file("svc.yaml", SVC_DOC("a", "10.96.0.1"));
+	src = file_source_open(path);
+	assert_non_null(src);
+	assert_int_equal(file_source_drain(src), 0);
+	write_file("other.yaml", SVC_DOC("o", "10.96.0.9"));
+	write_file(".svc.yaml.swp", "x");
+	assert_int_equal(drain_after_poll(src), 0);
+	write_file("svc.yaml.new", SVC_DOC("b", "10.96.0.2"));
+	rename_file("svc.yaml.new", "svc.yaml");
+	assert_int_equal(drain_after_poll(src), 1);
+	assert_int_equal(file_source_drain(src), 0);
+	write_file("svc.yaml", SVC_DOC("c", "10.96.0.3"));
+	assert_int_equal(drain_after_poll(src), 1);
+	file_source_close(src);
+	free(path);
+}
+
+/* In a folder, x.yaml.tmp is ignored until it is moved to x.yaml; the
+ * kubelet's ..data swap of a mounted ConfigMap counts. */
+static void test_inotify_folder_tmp_then_mv(void **state)
+{
+	struct file_source *src = file_source_open(tmpdir);
+
+	(void)state;
+	assert_non_null(src);
+	write_file("x.yaml.tmp", SVC_DOC("x", "10.96.0.1"));
+	assert_int_equal(drain_after_poll(src), 0);
+	rename_file("x.yaml.tmp", "x.yaml");
+	assert_int_equal(drain_after_poll(src), 1);
+	rename_file("x.yaml", "x.yaml.bak");
+	assert_int_equal(drain_after_poll(src), 1);
+	write_file("..data_tmp", "");
+	assert_int_equal(drain_after_poll(src), 0);
+	rename_file("..data_tmp", "..data");
+	assert_int_equal(drain_after_poll(src), 1);
+	file_source_close(src);
+}
+
+/* A missing path does not open; a watched file that disappears fails the load. */
+static void test_missing_paths(void **state)
+{
+	struct model_objects objs = { 0 };
+	struct file_source *src;
+	char *path = tmp_path("gone.yaml");
+
+	(void)state;
+	assert_null(file_source_open("/nonexistent/ferry/services.yaml"));
+	write_file("gone.yaml", SVC_DOC("a", "10.96.0.1"));
+	src = load_path(path, &objs);
+	model_objects_free(&objs);
+	assert_int_equal(unlink(path), 0);
+	assert_int_equal(file_source_load(src, &objs), -1);
+	model_objects_free(&objs);
+	file_source_close(src);
+	free(path);
+}
+
+#define TMP_TEST(fn) cmocka_unit_test_setup_teardown(fn, setup_tmpdir, teardown_tmpdir)
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_fixture_snapshot_yaml),
+		cmocka_unit_test(test_fixture_snapshot_json),
+		cmocka_unit_test(test_fixture_objects_yaml),
+		cmocka_unit_test(test_yaml_scalar_typing_and_flow_style),
+		cmocka_unit_test(test_yaml_errors_name_document_and_line),
+		TMP_TEST(test_multi_document_yaml),
+		TMP_TEST(test_list_flattened),
+		TMP_TEST(test_invalid_object_skipped),
+		TMP_TEST(test_bad_edit_keeps_last_good_content),
+		TMP_TEST(test_folder_source),
+		TMP_TEST(test_inotify_file_rename_replace),
+		TMP_TEST(test_inotify_folder_tmp_then_mv),
+		TMP_TEST(test_missing_paths),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,225 @@
+/* model_compute: Services and EndpointSlices -> the service ports and the
+ * backends the maps must hold (B1-B11, B14). */
+#define _GNU_SOURCE /* asprintf */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "model/groups.h"
+
+/* An endpoint of a slice whose port matches the service port (B7). */
+struct compute_cand {
+	const struct model_endpoint *ep;
+	uint16_t port;
+};
+
+struct compute_ctx {
+	struct groups groups;
+	size_t max_per_service;
+	struct compute_cand *cands;
+	size_t n_cands, cap_cands;
+	struct desired_state *out;
+	size_t cap_svcs;
+};
+
+/* Sorted by (addr, port), then the copy to keep first: not terminating (B9),
+ * then ready, then serving. */
+static int compute_cand_cmp(const void *pa, const void *pb)
+{
+	const struct compute_cand *a = pa, *b = pb;
+	int c = addr_compare(&a->ep->addr, &b->ep->addr);
+
+	if (c)
+		return c;
+	if (a->port != b->port)
+		return a->port < b->port ? -1 : 1;
+	if (a->ep->terminating != b->ep->terminating)
+		return a->ep->terminating ? 1 : -1;
+	if (a->ep->ready != b->ep->ready)
+		return a->ep->ready ? -1 : 1;
+	return (int)b->ep->serving - (int)a->ep->serving;
+}
+
+static const struct model_port *compute_slice_port(const struct model_slice *slice,
+						   const struct model_port *port)
+{
+	for (size_t i = 0; i < slice->n_ports; i++)
+		if (slice->ports[i].proto == port->proto &&
+		    strcmp(slice->ports[i].name, port->name) == 0)
+			return &slice->ports[i];
+	return NULL;
+}
+
+static int compute_add_cand(struct compute_ctx *ctx, const struct model_endpoint *ep,
+			    uint16_t port)
+{
+	struct compute_cand *p;
+
+	if (ctx->n_cands == ctx->cap_cands) {
+		p = realloc(ctx->cands, (ctx->cap_cands ? ctx->cap_cands * 2 : 64) * sizeof(*p));
+		if (!p)
+			return -1;
+		ctx->cands = p;
+		ctx->cap_cands = ctx->cap_cands ? ctx->cap_cands * 2 : 64;
+	}
+	ctx->cands[ctx->n_cands++] = (struct compute_cand){ .ep = ep, .port = port };
+	return 0;
+}
+
+/* All slices of the Service in that family are merged (B6, B7), sorted and
+ * deduplicated by addr:port (B9). */
+static int compute_candidates(struct compute_ctx *ctx, const struct group *grp, int family,
+			      const struct model_port *port)
+{
+	const struct model_slice *slice;
+	const struct model_port *sp;
+	size_t at = grp->first_slice, n = 0;
+
+	ctx->n_cands = 0;
+	while ((slice = groups_slice(&ctx->groups, &at))) {
+		sp = slice->family == family ? compute_slice_port(slice, port) : NULL;
+		for (size_t i = 0; sp && i < slice->n_endpoints; i++)
+			if (compute_add_cand(ctx, &slice->endpoints[i], sp->port) < 0)
+				return -1;
+	}
+	if (ctx->n_cands)
+		qsort(ctx->cands, ctx->n_cands, sizeof(*ctx->cands), compute_cand_cmp);
+	for (size_t i = 0; i < ctx->n_cands; i++)
+		if (!n || ctx->cands[i].port != ctx->cands[n - 1].port ||
+		    !addr_equal(&ctx->cands[i].ep->addr, &ctx->cands[n - 1].ep->addr))
+			ctx->cands[n++] = ctx->cands[i];
+	ctx->n_cands = n;
+	return 0;
+}
+
+static bool compute_usable(const struct model_endpoint *ep, bool fallback)
+{
+	return fallback ? ep->serving && ep->terminating : ep->ready;
+}
+
+static size_t compute_count(const struct compute_ctx *ctx, bool fallback)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < ctx->n_cands; i++)
+		n += compute_usable(ctx->cands[i].ep, fallback);
+	return n;
+}
+
+/* Ready endpoints, or when none is ready the serving and terminating ones
+ * (B11), cut to max_per_service. */
+static int compute_backends(struct compute_ctx *ctx, struct desired_svc *dsvc)
+{
+	size_t n = compute_count(ctx, false);
+
+	if (n == 0) {
+		n = compute_count(ctx, true);
+		dsvc->fallback = n > 0;
+	}
+	if (n > ctx->max_per_service) {
+		n = ctx->max_per_service;
+		ctx->out->truncated++;
+	}
+	dsvc->backends = n ? calloc(n, sizeof(*dsvc->backends)) : NULL;
+	if (n && !dsvc->backends)
+		return -1;
+	for (size_t i = 0; dsvc->n_backends < n; i++) {
+		if (!compute_usable(ctx->cands[i].ep, dsvc->fallback))
+			continue;
+		dsvc->backends[dsvc->n_backends].addr = ctx->cands[i].ep->addr;
+		dsvc->backends[dsvc->n_backends++].port = ctx->cands[i].port;
+	}
+	return 0;
+}
+
+static struct desired_svc *compute_new_svc(struct compute_ctx *ctx)
+{
+	struct desired_state *out = ctx->out;
+	struct desired_svc *p;
+
+	if (out->n_svcs == ctx->cap_svcs) {
+		p = realloc(out->svcs, (ctx->cap_svcs ? ctx->cap_svcs * 2 : 64) * sizeof(*p));
+		if (!p)
+			return NULL;
+		out->svcs = p;
+		ctx->cap_svcs = ctx->cap_svcs ? ctx->cap_svcs * 2 : 64;
+	}
+	p = &out->svcs[out->n_svcs++];
+	memset(p, 0, sizeof(*p));
+	return p;
+}
+
+/* One service port in the family of cluster IP `ip`. */
+static int compute_port(struct compute_ctx *ctx, const struct group *grp, size_t ip,
+			const struct model_port *port)
+{
+	const struct model_service *svc = grp->svc;
+	int family = svc->cluster_ip_family[ip];
+	struct desired_svc *dsvc = compute_new_svc(ctx);
+
+	if (!dsvc)
+		return -1;
+	dsvc->vip = svc->cluster_ips[ip];
+	dsvc->port = port->port;
+	dsvc->proto = port->proto;
+	if (asprintf(&dsvc->id, "%s/%s:%s/%s/v%d", svc->ns, svc->name, port->name,
+		     proto_name(port->proto), family) < 0) {
+		dsvc->id = NULL;
+		return -1;
+	}
+	if (compute_candidates(ctx, grp, family, port) < 0)
+		return -1;
+	return compute_backends(ctx, dsvc);
+}
+
+/* B1 (headless, ExternalName), B2 (labels), B3 (one entry per cluster IP). */
+static int compute_service(struct compute_ctx *ctx, const struct group *grp)
+{
+	const struct model_service *svc = grp->svc;
+
+	if (!svc->proxied || svc->type == SVC_TYPE_EXTERNAL_NAME)
+		return 0;
+	for (size_t ip = 0; ip < svc->n_cluster_ips; ip++)
+		for (size_t p = 0; p < svc->n_ports; p++)
+			if (compute_port(ctx, grp, ip, &svc->ports[p]) < 0)
+				return -1;
+	return 0;
+}
+
+static int compute_svc_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct desired_svc *)a)->id, ((const struct desired_svc *)b)->id);
+}
+
+int model_compute(const struct model_objects *objs, size_t max_per_service,
+		  struct desired_state *out)
+{
+	struct compute_ctx ctx = { .max_per_service = max_per_service, .out = out };
+	struct hmap_node *it;
+	int rc = 0;
+
+	memset(out, 0, sizeof(*out));
+	if (groups_build(&ctx.groups, objs) < 0)
+		return -1;
+	for (it = hmap_first(&ctx.groups.map); it && rc == 0; it = hmap_next(&ctx.groups.map, it))
+		rc = compute_service(&ctx, hmap_entry(it, struct group, node));
+	groups_free(&ctx.groups);
+	free(ctx.cands);
+	if (rc < 0) {
+		desired_free(out);
+		return -1;
+	}
+	if (out->n_svcs)
+		qsort(out->svcs, out->n_svcs, sizeof(*out->svcs), compute_svc_cmp);
+	return 0;
+}
+
+void desired_free(struct desired_state *state)
+{
+	for (size_t i = 0; i < state->n_svcs; i++) {
+		free(state->svcs[i].id);
+		free(state->svcs[i].backends);
+	}
+	free(state->svcs);
+	memset(state, 0, sizeof(*state));
+}

@@ -1,0 +1,107 @@
+/* model_decode: what is common to every kind (metadata, labels, ports) and
+ * the dispatch to the kind's decoder. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "model/decode_priv.h"
+
+#define LABEL_PROXY_NAME "service.kubernetes.io/service-proxy-name"
+#define LABEL_HEADLESS "service.kubernetes.io/headless"
+
+const cJSON *decode_field(const cJSON *obj, const char *key)
+{
+	if (!cJSON_IsObject(obj))
+		return NULL;
+	return cJSON_GetObjectItemCaseSensitive(obj, key);
+}
+
+const char *decode_string(const cJSON *obj, const char *key, const char *def)
+{
+	const cJSON *item = decode_field(obj, key);
+
+	if (!item || cJSON_IsNull(item))
+		return def;
+	return cJSON_IsString(item) ? item->valuestring : NULL;
+}
+
+enum decode_result decode_why(const struct decode_meta *meta, char *why, size_t why_len,
+			      const char *fmt, ...)
+{
+	char msg[256];
+	va_list ap;
+
+	if (!why || !why_len)
+		return DECODE_INVALID;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	snprintf(why, why_len, "%s %s/%s: %s", meta->kind, meta->ns ? meta->ns : "?",
+		 meta->name ? meta->name : "?", msg);
+	return DECODE_INVALID;
+}
+
+int decode_port(const struct decode_meta *meta, const cJSON *item, const char *where,
+		struct model_port *out, char *why, size_t why_len)
+{
+	const cJSON *port = decode_field(item, "port");
+	const char *name = decode_string(item, "name", "");
+	const char *proto = decode_string(item, "protocol", "TCP");
+
+	if (!cJSON_IsObject(item))
+		return decode_why(meta, why, why_len, "%s: not an object", where);
+	if (!port || cJSON_IsNull(port) || (cJSON_IsNumber(port) && port->valuedouble == 0))
+		return 0;
+	if (!cJSON_IsNumber(port) || port->valuedouble != (int)port->valuedouble ||
+	    port->valuedouble < 1 || port->valuedouble > 65535)
+		return decode_why(meta, why, why_len, "%s.port: not a port number", where);
+	if (!name)
+		return decode_why(meta, why, why_len, "%s.name: not a string", where);
+	if (!proto || !proto_parse(proto))
+		return decode_why(meta, why, why_len, "%s.protocol: unknown protocol \"%s\"",
+				  where, proto ? proto : "?");
+	out->name = strdup(name);
+	if (!out->name)
+		return decode_why(meta, why, why_len, "out of memory");
+	out->proto = proto_parse(proto);
+	out->port = (uint16_t)port->valueint;
+	return 1;
+}
+
+static enum decode_result decode_meta(const cJSON *obj, const char *kind,
+				      struct decode_meta *meta, char *why, size_t why_len)
+{
+	const cJSON *md = decode_field(obj, "metadata");
+
+	meta->kind = kind;
+	meta->name = decode_string(md, "name", NULL);
+	meta->ns = decode_string(md, "namespace", "default");
+	meta->labels = decode_field(md, "labels");
+	if (meta->ns && !*meta->ns)
+		meta->ns = "default";
+	if (!meta->name || !*meta->name)
+		return decode_why(meta, why, why_len, "metadata.name: missing or not a string");
+	if (!meta->ns)
+		return decode_why(meta, why, why_len, "metadata.namespace: not a string");
+	if (meta->labels && !cJSON_IsObject(meta->labels) && !cJSON_IsNull(meta->labels))
+		return decode_why(meta, why, why_len, "metadata.labels: not a map");
+	meta->proxied = !decode_field(meta->labels, LABEL_PROXY_NAME) &&
+			!decode_field(meta->labels, LABEL_HEADLESS);
+	return DECODE_OK;
+}
+
+enum decode_result model_decode(const struct cJSON *obj, struct model_objects *into,
+				char *why, size_t why_len)
+{
+	const char *kind = decode_string(obj, "kind", "");
+	struct decode_meta meta;
+
+	if (!kind || (strcmp(kind, "Service") != 0 && strcmp(kind, "EndpointSlice") != 0))
+		return DECODE_IGNORED;
+	if (decode_meta(obj, kind, &meta, why, why_len) != DECODE_OK)
+		return DECODE_INVALID;
+	if (kind[0] == 'S')
+		return decode_service(obj, &meta, into, why, why_len);
+	return decode_slice(obj, &meta, into, why, why_len);
+}

@@ -1,0 +1,43 @@
+/* Internals shared by the model's decode files: the object list's owners and
+ * the field readers every kind uses. */
+#ifndef FERRY_MODEL_DECODE_PRIV_H
+#define FERRY_MODEL_DECODE_PRIV_H
+
+#include <cjson/cJSON.h>
+
+#include "model/model.h"
+
+/* What every object's metadata says, borrowed from the cJSON object. */
+struct decode_meta {
+	const char *kind;
+	const char *ns;
+	const char *name;
+	const cJSON *labels;
+	bool proxied;         /* B2 */
+};
+
+/* objects.c: add takes ownership of the object's contents (even on -1). */
+int objects_add_service(struct model_objects *objs, struct model_service *svc);
+int objects_add_slice(struct model_objects *objs, struct model_slice *slice);
+void objects_free_service(struct model_service *svc);
+void objects_free_slice(struct model_slice *slice);
+
+/* decode.c */
+const cJSON *decode_field(const cJSON *obj, const char *key);
+/* The string at key, def when absent or null, NULL when not a string. */
+const char *decode_string(const cJSON *obj, const char *key, const char *def);
+/* Writes "<kind> <ns>/<name>: <message>" into why; returns DECODE_INVALID. */
+enum decode_result decode_why(const struct decode_meta *meta, char *why, size_t why_len,
+			      const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+/* One ports[] entry. Returns 1 when decoded, 0 when port is absent, null or 0,
+ * DECODE_INVALID (reason in why, field named by where) otherwise. */
+int decode_port(const struct decode_meta *meta, const cJSON *item, const char *where,
+		struct model_port *out, char *why, size_t why_len);
+
+/* decode_svc.c, decode_slice.c */
+enum decode_result decode_service(const cJSON *obj, const struct decode_meta *meta,
+				  struct model_objects *into, char *why, size_t why_len);
+enum decode_result decode_slice(const cJSON *obj, const struct decode_meta *meta,
+				struct model_objects *into, char *why, size_t why_len);
+
+#endif

@@ -1,0 +1,138 @@
+/* EndpointSlices: family (B6), ports (B7), endpoints (B8) and their
+ * conditions (B10). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "model/decode_priv.h"
+
+#define LABEL_SERVICE_NAME "kubernetes.io/service-name"
+
+static int slice_family(const char *address_type)
+{
+	if (address_type && strcmp(address_type, "IPv4") == 0)
+		return 4;
+	if (address_type && strcmp(address_type, "IPv6") == 0)
+		return 6;
+	return 0;
+}
+
+/* Ports without a number or with port 0 are skipped (B7). */
+static enum decode_result slice_ports(const struct decode_meta *meta, const cJSON *obj,
+				      struct model_slice *slice, char *why, size_t why_len)
+{
+	const cJSON *ports = decode_field(obj, "ports"), *item;
+	char where[48];
+	int i = 0, rc;
+
+	if (!ports || cJSON_IsNull(ports))
+		return DECODE_OK;
+	if (!cJSON_IsArray(ports))
+		return decode_why(meta, why, why_len, "ports: not a list");
+	slice->ports = calloc((size_t)cJSON_GetArraySize(ports) + 1, sizeof(*slice->ports));
+	if (!slice->ports)
+		return decode_why(meta, why, why_len, "out of memory");
+	cJSON_ArrayForEach(item, ports) {
+		snprintf(where, sizeof(where), "ports[%d]", i++);
+		rc = decode_port(meta, item, where, &slice->ports[slice->n_ports], why, why_len);
+		if (rc < 0)
+			return DECODE_INVALID;
+		slice->n_ports += (size_t)rc;
+	}
+	return DECODE_OK;
+}
+
+/* B10: ready absent = true, serving absent = ready, terminating absent = false. */
+static bool slice_condition(const cJSON *conditions, const char *key, bool def)
+{
+	const cJSON *item = decode_field(conditions, key);
+
+	return cJSON_IsBool(item) ? cJSON_IsTrue(item) : def;
+}
+
+/* Returns 1 when added, 0 when it has no address (B8), or DECODE_INVALID. */
+static int slice_endpoint(const struct decode_meta *meta, const cJSON *item, const char *where,
+			  struct model_slice *slice, char *why, size_t why_len)
+{
+	const cJSON *addrs = decode_field(item, "addresses");
+	const cJSON *conds = decode_field(item, "conditions");
+	const char *node = decode_string(item, "nodeName", "");
+	const char *zone = decode_string(item, "zone", "");
+	struct model_endpoint *ep = &slice->endpoints[slice->n_endpoints];
+	const cJSON *first = cJSON_GetArrayItem(addrs, 0);
+	const char *text = cJSON_IsString(first) ? first->valuestring : NULL;
+
+	if (!cJSON_IsArray(addrs) || !first)
+		return 0;
+	if (addr_parse(text, &ep->addr) != slice->family)
+		return decode_why(meta, why, why_len,
+				  "%s.addresses[0]: \"%s\" is not an IPv%d address", where,
+				  text ? text : "?", slice->family);
+	if (!node || !zone)
+		return decode_why(meta, why, why_len, "%s: nodeName or zone is not a string",
+				  where);
+	ep->ready = slice_condition(conds, "ready", true);
+	ep->serving = slice_condition(conds, "serving", ep->ready);
+	ep->terminating = slice_condition(conds, "terminating", false);
+	ep->node_name = strdup(node);
+	ep->zone = strdup(zone);
+	if (!ep->node_name || !ep->zone) {
+		free(ep->node_name);
+		free(ep->zone);
+		return decode_why(meta, why, why_len, "out of memory");
+	}
+	return 1;
+}
+
+/* FQDN slices are never used (B6): their endpoints are not read. */
+static enum decode_result slice_endpoints(const struct decode_meta *meta, const cJSON *obj,
+					  struct model_slice *slice, char *why, size_t why_len)
+{
+	const cJSON *eps = decode_field(obj, "endpoints"), *item;
+	char where[48];
+	int i = 0, rc;
+
+	if (!eps || cJSON_IsNull(eps) || slice->family == 0)
+		return DECODE_OK;
+	if (!cJSON_IsArray(eps))
+		return decode_why(meta, why, why_len, "endpoints: not a list");
+	slice->endpoints = calloc((size_t)cJSON_GetArraySize(eps) + 1, sizeof(*slice->endpoints));
+	if (!slice->endpoints)
+		return decode_why(meta, why, why_len, "out of memory");
+	cJSON_ArrayForEach(item, eps) {
+		snprintf(where, sizeof(where), "endpoints[%d]", i++);
+		rc = slice_endpoint(meta, item, where, slice, why, why_len);
+		if (rc < 0)
+			return DECODE_INVALID;
+		slice->n_endpoints += (size_t)rc;
+	}
+	return DECODE_OK;
+}
+
+enum decode_result decode_slice(const cJSON *obj, const struct decode_meta *meta,
+				struct model_objects *into, char *why, size_t why_len)
+{
+	const char *service_name = decode_string(meta->labels, LABEL_SERVICE_NAME, "");
+	struct model_slice slice = {
+		.family = slice_family(decode_string(obj, "addressType", "")),
+		.proxied = meta->proxied,
+	};
+
+	if (!service_name)
+		return decode_why(meta, why, why_len, "label " LABEL_SERVICE_NAME ": not a string");
+	if (slice_ports(meta, obj, &slice, why, why_len) != DECODE_OK ||
+	    slice_endpoints(meta, obj, &slice, why, why_len) != DECODE_OK) {
+		objects_free_slice(&slice);
+		return DECODE_INVALID;
+	}
+	slice.ns = strdup(meta->ns);
+	slice.name = strdup(meta->name);
+	slice.service_name = strdup(service_name);
+	if (!slice.ns || !slice.name || !slice.service_name) {
+		objects_free_slice(&slice);
+		return decode_why(meta, why, why_len, "out of memory");
+	}
+	if (objects_add_slice(into, &slice) < 0)
+		return decode_why(meta, why, why_len, "out of memory");
+	return DECODE_OK;
+}

@@ -1,0 +1,144 @@
+/* Services: type, cluster IPs (B1, B3) and ports (B4). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "model/decode_priv.h"
+
+static const char *const svc_type_names[] = {
+	[SVC_TYPE_CLUSTER_IP] = "ClusterIP",
+	[SVC_TYPE_NODE_PORT] = "NodePort",
+	[SVC_TYPE_LOAD_BALANCER] = "LoadBalancer",
+	[SVC_TYPE_EXTERNAL_NAME] = "ExternalName",
+};
+
+static enum decode_result svc_type(const struct decode_meta *meta, const cJSON *spec,
+				   struct model_service *svc, char *why, size_t why_len)
+{
+	const char *type = decode_string(spec, "type", "ClusterIP");
+
+	for (size_t i = 0; type && i < sizeof(svc_type_names) / sizeof(svc_type_names[0]); i++) {
+		if (strcmp(type, svc_type_names[i]) == 0) {
+			svc->type = (enum svc_type)i;
+			return DECODE_OK;
+		}
+	}
+	return decode_why(meta, why, why_len, "spec.type: unknown type \"%s\"", type ? type : "?");
+}
+
+/* One cluster IP: 0 when added, 1 when "None", "" or absent (headless, B1,
+ * which ends the list), DECODE_INVALID otherwise. */
+static int svc_cluster_ip(const struct decode_meta *meta, const cJSON *item,
+					 const char *where, struct model_service *svc,
+					 char *why, size_t why_len)
+{
+	const char *text = cJSON_IsString(item) ? item->valuestring : NULL;
+	size_t n = svc->n_cluster_ips;
+	int family;
+
+	if (!item || cJSON_IsNull(item) || (text && (!*text || strcmp(text, "None") == 0)))
+		return 1;
+	family = addr_parse(text, &svc->cluster_ips[n]);
+	if (family < 0)
+		return decode_why(meta, why, why_len, "%s: \"%s\" is not an IP address", where,
+				  text ? text : "?");
+	if (n == 1 && svc->cluster_ip_family[0] == family)
+		return decode_why(meta, why, why_len, "%s: second IPv%d address", where, family);
+	svc->cluster_ip_family[n] = family;
+	svc->n_cluster_ips++;
+	return 0;
+}
+
+/* spec.clusterIPs when present, else spec.clusterIP (B3). */
+static enum decode_result svc_cluster_ips(const struct decode_meta *meta, const cJSON *spec,
+					  struct model_service *svc, char *why, size_t why_len)
+{
+	const cJSON *ips = decode_field(spec, "clusterIPs");
+	const cJSON *item;
+	char where[48];
+	int i = 0, rc;
+
+	if (!cJSON_IsArray(ips) || cJSON_GetArraySize(ips) == 0) {
+		rc = svc_cluster_ip(meta, decode_field(spec, "clusterIP"), "spec.clusterIP", svc,
+				    why, why_len);
+		return rc < 0 ? DECODE_INVALID : DECODE_OK;
+	}
+	if (cJSON_GetArraySize(ips) > 2)
+		return decode_why(meta, why, why_len, "spec.clusterIPs: more than 2 addresses");
+	cJSON_ArrayForEach(item, ips) {
+		snprintf(where, sizeof(where), "spec.clusterIPs[%d]", i++);
+		rc = svc_cluster_ip(meta, item, where, svc, why, why_len);
+		if (rc < 0)
+			return DECODE_INVALID;
+		if (rc > 0)
+			break;
+	}
+	return DECODE_OK;
+}
+
+static bool svc_port_taken(const struct model_service *svc, const struct model_port *port)
+{
+	for (size_t i = 0; i < svc->n_ports; i++)
+		if (svc->ports[i].proto == port->proto &&
+		    strcmp(svc->ports[i].name, port->name) == 0)
+			return true;
+	return false;
+}
+
+/* Every port must be valid and unique by (name, protocol) (B4). */
+static enum decode_result svc_ports(const struct decode_meta *meta, const cJSON *spec,
+				    struct model_service *svc, char *why, size_t why_len)
+{
+	const cJSON *ports = decode_field(spec, "ports"), *item;
+	char where[48];
+	int rc;
+
+	if (!ports || cJSON_IsNull(ports))
+		return DECODE_OK;
+	if (!cJSON_IsArray(ports))
+		return decode_why(meta, why, why_len, "spec.ports: not a list");
+	svc->ports = calloc((size_t)cJSON_GetArraySize(ports) + 1, sizeof(*svc->ports));
+	if (!svc->ports)
+		return decode_why(meta, why, why_len, "out of memory");
+	cJSON_ArrayForEach(item, ports) {
+		struct model_port *port = &svc->ports[svc->n_ports];
+
+		snprintf(where, sizeof(where), "spec.ports[%zu]", svc->n_ports);
+		rc = decode_port(meta, item, where, port, why, why_len);
+		if (rc == 0)
+			return decode_why(meta, why, why_len, "%s.port: missing or 0", where);
+		if (rc < 0)
+			return DECODE_INVALID;
+		if (svc_port_taken(svc, port)) {
+			decode_why(meta, why, why_len, "%s: duplicate name \"%s\" for %s", where,
+				   port->name, proto_name(port->proto));
+			free(port->name);
+			return DECODE_INVALID;
+		}
+		svc->n_ports++;
+	}
+	return DECODE_OK;
+}
+
+enum decode_result decode_service(const cJSON *obj, const struct decode_meta *meta,
+				  struct model_objects *into, char *why, size_t why_len)
+{
+	const cJSON *spec = decode_field(obj, "spec");
+	struct model_service svc = { .proxied = meta->proxied };
+
+	if (svc_type(meta, spec, &svc, why, why_len) != DECODE_OK ||
+	    svc_cluster_ips(meta, spec, &svc, why, why_len) != DECODE_OK ||
+	    svc_ports(meta, spec, &svc, why, why_len) != DECODE_OK) {
+		objects_free_service(&svc);
+		return DECODE_INVALID;
+	}
+	svc.ns = strdup(meta->ns);
+	svc.name = strdup(meta->name);
+	if (!svc.ns || !svc.name) {
+		objects_free_service(&svc);
+		return decode_why(meta, why, why_len, "out of memory");
+	}
+	if (objects_add_service(into, &svc) < 0)
+		return decode_why(meta, why, why_len, "out of memory");
+	return DECODE_OK;
+}

@@ -1,0 +1,83 @@
+/* The decoded object lists: growing them and freeing what they own. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "model/decode_priv.h"
+
+static void objects_free_ports(struct model_port *ports, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(ports[i].name);
+	free(ports);
+}
+
+void objects_free_service(struct model_service *svc)
+{
+	free(svc->ns);
+	free(svc->name);
+	objects_free_ports(svc->ports, svc->n_ports);
+	memset(svc, 0, sizeof(*svc));
+}
+
+void objects_free_slice(struct model_slice *slice)
+{
+	free(slice->ns);
+	free(slice->name);
+	free(slice->service_name);
+	objects_free_ports(slice->ports, slice->n_ports);
+	for (size_t i = 0; i < slice->n_endpoints; i++) {
+		free(slice->endpoints[i].node_name);
+		free(slice->endpoints[i].zone);
+	}
+	free(slice->endpoints);
+	memset(slice, 0, sizeof(*slice));
+}
+
+/* Makes room for one more element of size elem in *arr. */
+static int objects_grow(void **arr, size_t n, size_t *cap, size_t elem)
+{
+	size_t new_cap = *cap ? *cap * 2 : 64;
+	void *p;
+
+	if (n < *cap)
+		return 0;
+	p = realloc(*arr, new_cap * elem);
+	if (!p)
+		return -1;
+	*arr = p;
+	*cap = new_cap;
+	return 0;
+}
+
+int objects_add_service(struct model_objects *objs, struct model_service *svc)
+{
+	if (objects_grow((void **)&objs->services, objs->n_services, &objs->cap_services,
+			 sizeof(*svc)) < 0) {
+		objects_free_service(svc);
+		return -1;
+	}
+	objs->services[objs->n_services++] = *svc;
+	return 0;
+}
+
+int objects_add_slice(struct model_objects *objs, struct model_slice *slice)
+{
+	if (objects_grow((void **)&objs->slices, objs->n_slices, &objs->cap_slices,
+			 sizeof(*slice)) < 0) {
+		objects_free_slice(slice);
+		return -1;
+	}
+	objs->slices[objs->n_slices++] = *slice;
+	return 0;
+}
+
+void model_objects_free(struct model_objects *objs)
+{
+	for (size_t i = 0; i < objs->n_services; i++)
+		objects_free_service(&objs->services[i]);
+	for (size_t i = 0; i < objs->n_slices; i++)
+		objects_free_slice(&objs->slices[i]);
+	free(objs->services);
+	free(objs->slices);
+	memset(objs, 0, sizeof(*objs));
+}

@@ -1,0 +1,233 @@
+/* YAML -> cJSON with libyaml's event API: one recursive reader per node kind. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+#include <yaml.h>
+
+#include "source/yaml_doc.h"
+
+#define YAML_DOC_MAX_DEPTH 256
+
+struct yaml_doc {
+	yaml_parser_t parser;
+	yaml_event_t event;   /* the current event */
+	int doc;              /* 1-based number of the current document */
+	char *why;
+	size_t why_len;
+};
+
+/* Sets why; returns NULL so that node readers can return it. */
+static __attribute__((format(printf, 3, 4)))
+void *yaml_doc_error(struct yaml_doc *p, size_t line, const char *fmt, ...)
+{
+	char msg[256];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	snprintf(p->why, p->why_len, "document %d, line %zu: %s", p->doc ? p->doc : 1, line, msg);
+	return NULL;
+}
+
+/* Replaces the current event by the next one. */
+static int yaml_doc_next(struct yaml_doc *p)
+{
+	yaml_event_delete(&p->event);
+	if (yaml_parser_parse(&p->parser, &p->event))
+		return 0;
+	yaml_doc_error(p, p->parser.problem_mark.line + 1, "%s%s%s",
+		       p->parser.problem ? p->parser.problem : "syntax error",
+		       p->parser.context ? " " : "", p->parser.context ? p->parser.context : "");
+	return -1;
+}
+
+static int yaml_doc_digit(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if ((c | 0x20) >= 'a' && (c | 0x20) <= 'f')
+		return (c | 0x20) - 'a' + 10;
+	return -1;
+}
+
+/* [-+]?[0-9]+, 0x[0-9a-fA-F]+ or 0o[0-7]+ */
+static int yaml_doc_integer(const char *v, double *out)
+{
+	const char *p = v + (*v == '-' || *v == '+');
+	int base = 10, d;
+	double n = 0;
+
+	if (p == v && p[0] == '0' && (p[1] == 'x' || p[1] == 'o')) {
+		base = p[1] == 'x' ? 16 : 8;
+		p += 2;
+	}
+	if (!*p)
+		return 0;
+	for (; *p; p++) {
+		d = yaml_doc_digit(*p);
+		if (d < 0 || d >= base)
+			return 0;
+		n = n * base + d;
+	}
+	*out = *v == '-' ? -n : n;
+	return 1;
+}
+
+static int yaml_doc_is(const char *v, const char *lower, const char *title, const char *upper)
+{
+	return strcmp(v, lower) == 0 || strcmp(v, title) == 0 || strcmp(v, upper) == 0;
+}
+
+static cJSON *yaml_doc_scalar(const yaml_event_t *ev)
+{
+	const char *v = (const char *)ev->data.scalar.value;
+	const char *tag = (const char *)ev->data.scalar.tag;
+	double n;
+
+	if (ev->data.scalar.style != YAML_PLAIN_SCALAR_STYLE || (tag && !strcmp(tag, YAML_STR_TAG)))
+		return cJSON_CreateString(v);
+	if (!*v || !strcmp(v, "~") || yaml_doc_is(v, "null", "Null", "NULL"))
+		return cJSON_CreateNull();
+	if (yaml_doc_is(v, "true", "True", "TRUE"))
+		return cJSON_CreateTrue();
+	if (yaml_doc_is(v, "false", "False", "FALSE"))
+		return cJSON_CreateFalse();
+	if (yaml_doc_integer(v, &n))
+		return cJSON_CreateNumber(n);
+	return cJSON_CreateString(v);
+}
+
+static cJSON *yaml_doc_node(struct yaml_doc *p, int depth);
+
+static cJSON *yaml_doc_sequence(struct yaml_doc *p, int depth)
+{
+	cJSON *arr = cJSON_CreateArray(), *item;
+
+	if (!arr)
+		return yaml_doc_error(p, p->event.start_mark.line + 1, "out of memory");
+	while (yaml_doc_next(p) == 0) {
+		if (p->event.type == YAML_SEQUENCE_END_EVENT)
+			return arr;
+		item = yaml_doc_node(p, depth + 1);
+		if (!item)
+			break;
+		cJSON_AddItemToArray(arr, item);
+	}
+	cJSON_Delete(arr);
+	return NULL;
+}
+
+/* Reads one key and its value into obj; returns 1 at the end of the map, 0
+ * after a pair, -1 on error. */
+static int yaml_doc_pair(struct yaml_doc *p, cJSON *obj, int depth)
+{
+	size_t line = p->event.start_mark.line + 1;
+	cJSON *value;
+	char *key;
+
+	if (p->event.type == YAML_MAPPING_END_EVENT)
+		return 1;
+	if (p->event.type != YAML_SCALAR_EVENT) {
+		yaml_doc_error(p, line, "only scalar mapping keys are supported");
+		return -1;
+	}
+	key = strdup((const char *)p->event.data.scalar.value);
+	if (!key) {
+		yaml_doc_error(p, line, "out of memory");
+		return -1;
+	}
+	if (cJSON_GetObjectItemCaseSensitive(obj, key)) {
+		yaml_doc_error(p, line, "duplicate key \"%s\"", key);
+		free(key);
+		return -1;
+	}
+	value = yaml_doc_next(p) == 0 ? yaml_doc_node(p, depth + 1) : NULL;
+	if (value && !cJSON_AddItemToObject(obj, key, value)) {
+		cJSON_Delete(value);
+		value = yaml_doc_error(p, line, "out of memory");
+	}
+	free(key);
+	return value ? 0 : -1;
+}
+
+static cJSON *yaml_doc_mapping(struct yaml_doc *p, int depth)
+{
+	cJSON *obj = cJSON_CreateObject();
+	int rc = 0;
+
+	if (!obj)
+		return yaml_doc_error(p, p->event.start_mark.line + 1, "out of memory");
+	while (rc == 0 && yaml_doc_next(p) == 0)
+		rc = yaml_doc_pair(p, obj, depth);
+	if (rc == 1)
+		return obj;
+	cJSON_Delete(obj);
+	return NULL;
+}
+
+/* The node that starts at the current event; leaves its last event current. */
+static cJSON *yaml_doc_node(struct yaml_doc *p, int depth)
+{
+	size_t line = p->event.start_mark.line + 1;
+	cJSON *node;
+
+	if (depth > YAML_DOC_MAX_DEPTH)
+		return yaml_doc_error(p, line, "nested deeper than %d levels", YAML_DOC_MAX_DEPTH);
+	switch (p->event.type) {
+	case YAML_SCALAR_EVENT:
+		node = yaml_doc_scalar(&p->event);
+		return node ? node : yaml_doc_error(p, line, "out of memory");
+	case YAML_SEQUENCE_START_EVENT:
+		return yaml_doc_sequence(p, depth);
+	case YAML_MAPPING_START_EVENT:
+		return yaml_doc_mapping(p, depth);
+	case YAML_ALIAS_EVENT:
+		return yaml_doc_error(p, line, "aliases (*%s) are not supported",
+				      p->event.data.alias.anchor);
+	default:
+		return yaml_doc_error(p, line, "unexpected YAML event %d", p->event.type);
+	}
+}
+
+/* Every document of the stream into docs. */
+static int yaml_doc_stream(struct yaml_doc *p, cJSON *docs)
+{
+	cJSON *doc;
+
+	while (yaml_doc_next(p) == 0) {
+		if (p->event.type == YAML_STREAM_END_EVENT)
+			return 0;
+		if (p->event.type != YAML_DOCUMENT_START_EVENT)
+			continue;
+		p->doc++;
+		doc = yaml_doc_next(p) == 0 ? yaml_doc_node(p, 0) : NULL;
+		if (!doc)
+			return -1;
+		cJSON_AddItemToArray(docs, doc);
+	}
+	return -1;
+}
+
+cJSON *yaml_doc_parse(const char *buf, size_t len, char *why, size_t why_len)
+{
+	struct yaml_doc p = { .why = why, .why_len = why_len };
+	cJSON *docs = cJSON_CreateArray();
+
+	if (!docs || !yaml_parser_initialize(&p.parser)) {
+		cJSON_Delete(docs);
+		snprintf(why, why_len, "out of memory");
+		return NULL;
+	}
+	yaml_parser_set_input_string(&p.parser, (const unsigned char *)buf, len);
+	if (yaml_doc_stream(&p, docs) < 0) {
+		cJSON_Delete(docs);
+		docs = NULL;
+	}
+	yaml_event_delete(&p.event);
+	yaml_parser_delete(&p.parser);
+	return docs;
+}
