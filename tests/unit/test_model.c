@@ -35,7 +35,7 @@ static void compute_yaml(const char *yaml, size_t max, struct desired_state *st)
 	char why[256];
 
 	decode_yaml(&objs, yaml, DECODE_OK, why, sizeof(why));
-	assert_int_equal(model_compute(&objs, max, st), 0);
+	assert_int_equal(model_compute(&objs, 1, max, st), 0);
 	model_objects_free(&objs);
 }
 
@@ -98,7 +98,7 @@ static void test_b2_proxy_labels_ignored(void **state)
 	assert_false(objs.services[1].proxied);
 	assert_true(objs.services[2].proxied);
 	assert_false(objs.slices[0].proxied);
-	assert_int_equal(model_compute(&objs, 64, &st), 0);
+	assert_int_equal(model_compute(&objs, 1, 64, &st), 0);
 	assert_int_equal(st.n_svcs, 1);
 	assert_string_equal(st.svcs[0].id, "default/c:/TCP/v4");
 	assert_backends(&st.svcs[0], "");
@@ -173,7 +173,7 @@ static void test_b6_family_and_fqdn_slices(void **state)
 	assert_int_equal(objs.slices[1].family, 0);
 	assert_int_equal(objs.slices[1].n_endpoints, 0);
 	assert_int_equal(objs.slices[2].family, 4);
-	assert_int_equal(model_compute(&objs, 64, &st), 0);
+	assert_int_equal(model_compute(&objs, 1, 64, &st), 0);
 	assert_int_equal(st.n_svcs, 1);
 	assert_backends(find_svc(&st, "shop/web:http/TCP/v4"), "10.0.0.4:4");
 	desired_free(&st);
@@ -198,7 +198,7 @@ static void test_b7_name_match_merge_and_port_zero_skipped(void **state)
 		    " endpoints: [{addresses: [10.0.0.1]}]}\n", DECODE_OK, why, sizeof(why));
 	assert_int_equal(objs.slices[0].n_ports, 2); /* port 0 and no port skipped */
 	assert_string_equal(objs.slices[0].ports[1].name, "");
-	assert_int_equal(model_compute(&objs, 64, &st), 0);
+	assert_int_equal(model_compute(&objs, 1, 64, &st), 0);
 	/* targetPort 1234 never read; both slices merged, sorted by address. */
 	assert_backends(find_svc(&st, "default/s:/TCP/v4"), "10.0.0.1:8081 10.0.0.2:8080");
 	desired_free(&st);
@@ -218,7 +218,7 @@ static void test_b8_first_address_only(void **state)
 		    " endpoints: [{addresses: [10.0.0.1, 10.0.0.2]}, {addresses: []}, {conditions: {}}]}\n",
 		    DECODE_OK, why, sizeof(why));
 	assert_int_equal(objs.slices[0].n_endpoints, 1);
-	assert_int_equal(model_compute(&objs, 64, &st), 0);
+	assert_int_equal(model_compute(&objs, 1, 64, &st), 0);
 	assert_backends(&st.svcs[0], "10.0.0.1:8080");
 	desired_free(&st);
 	model_objects_free(&objs);
@@ -417,6 +417,39 @@ static void test_ids_sorted_and_duplicate_service_last_wins(void **state)
 	desired_free(&st);
 }
 
+/* Sets (one per file of a folder) are computed as one: a Service in a later
+ * set replaces the one of an earlier set, the slices of every set merge. */
+static void test_sets_computed_as_one(void **state)
+{
+	struct model_objects sets[3] = { 0 };
+	struct desired_state st;
+	char why[256], vip[ADDR_STR_LEN];
+
+	(void)state;
+	decode_yaml(&sets[0], WEB_SVC WEB_SLICE_HEAD "{addresses: [10.0.0.2]}]}\n"
+		    "---\n{kind: Service, metadata: {name: a}, spec: {clusterIP: 10.96.0.5,"
+		    " ports: [{port: 1}]}}\n", DECODE_OK, why, sizeof(why));
+	decode_yaml(&sets[2], "{kind: Service, metadata: {name: web, namespace: shop}, spec:"
+		    " {clusterIP: 10.96.0.7, ports: [{name: http, port: 81}]}}\n"
+		    "---\n{kind: EndpointSlice, metadata: {name: w2, namespace: shop, labels:"
+		    " {kubernetes.io/service-name: web}}, addressType: IPv4, ports: [{name: http,"
+		    " port: 8080}], endpoints: [{addresses: [10.0.0.1]}, {addresses: [10.0.0.2]}]}\n",
+		    DECODE_OK, why, sizeof(why));
+	assert_int_equal(model_compute(sets, 3, 64, &st), 0);
+	assert_int_equal(st.n_svcs, 2);
+	assert_string_equal(st.svcs[0].id, "default/a:/TCP/v4");
+	assert_string_equal(st.svcs[1].id, "shop/web:http/TCP/v4");
+	assert_string_equal(addr_format(&st.svcs[1].vip, vip), "10.96.0.7");
+	assert_int_equal(st.svcs[1].port, 81);
+	assert_backends(&st.svcs[1], "10.0.0.1:8080 10.0.0.2:8080");
+	desired_free(&st);
+	assert_int_equal(model_compute(sets, 0, 64, &st), 0);
+	assert_int_equal(st.n_svcs, 0);
+	desired_free(&st);
+	for (size_t i = 0; i < 3; i++)
+		model_objects_free(&sets[i]);
+}
+
 static char *xstrdup(const char *s)
 {
 	char *p = strdup(s);
@@ -470,7 +503,7 @@ static void test_compute_scale_100k(void **state)
 	(void)state;
 	build_scale(&objs, 100000);
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	assert_int_equal(model_compute(&objs, 64, &st), 0);
+	assert_int_equal(model_compute(&objs, 1, 64, &st), 0);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
 	print_message("model_compute: 100000 services x 10 endpoints in %.3f s\n", secs);
@@ -502,6 +535,7 @@ int main(void)
 		cmocka_unit_test(test_decode_defaults_and_ignored_kinds),
 		cmocka_unit_test(test_decode_invalid_reasons),
 		cmocka_unit_test(test_ids_sorted_and_duplicate_service_last_wins),
+		cmocka_unit_test(test_sets_computed_as_one),
 		cmocka_unit_test(test_compute_scale_100k),
 	};
 

@@ -43,19 +43,21 @@ static double ms_since(const struct timespec *t0)
  * changes nothing: the datapath keeps serving the last good state. */
 static void agent_reload(struct agent *ag)
 {
-	struct model_objects objs = { 0 };
+	const struct model_objects *sets;
 	struct desired_state desired = { 0 };
 	const struct file_source_stats *ss = file_source_stats(ag->src);
 	struct timespec t0;
+	size_t n_sets;
 	uint64_t writes;
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	if (file_source_load(ag->src, &objs) < 0) {
+	if (file_source_load(ag->src) < 0) {
 		log_error("ferryd", "source %s unreadable; keeping the last good state",
 			  ag->opts.source_path);
 		goto out;
 	}
-	if (model_compute(&objs, ag->opts.limits.max_per_service, &desired)) {
+	sets = file_source_objects(ag->src, &n_sets);
+	if (model_compute(sets, n_sets, ag->opts.limits.max_per_service, &desired)) {
 		log_error("ferryd", "out of memory computing the desired state");
 		goto out;
 	}
@@ -71,7 +73,6 @@ static void agent_reload(struct agent *ag)
 out:
 	sync_publish(ag->eng, ss->parse_errors, ss->objects_skipped);
 	desired_free(&desired);
-	model_objects_free(&objs);
 }
 
 static int signals_fd(void)

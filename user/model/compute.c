@@ -191,7 +191,7 @@ static int compute_svc_cmp(const void *a, const void *b)
 	return strcmp(((const struct desired_svc *)a)->id, ((const struct desired_svc *)b)->id);
 }
 
-int model_compute(const struct model_objects *objs, size_t max_per_service,
+int model_compute(const struct model_objects *sets, size_t n_sets, size_t max_per_service,
 		  struct desired_state *out)
 {
 	struct compute_ctx ctx = { .max_per_service = max_per_service, .out = out };
@@ -199,7 +199,7 @@ int model_compute(const struct model_objects *objs, size_t max_per_service,
 	int rc = 0;
 
 	memset(out, 0, sizeof(*out));
-	if (groups_build(&ctx.groups, objs) < 0)
+	if (groups_build(&ctx.groups, sets, n_sets) < 0)
 		return -1;
 	for (it = hmap_first(&ctx.groups.map); it && rc == 0; it = hmap_next(&ctx.groups.map, it))
 		rc = compute_service(&ctx, hmap_entry(it, struct group, node));

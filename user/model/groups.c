@@ -51,9 +51,8 @@ static int groups_add_service(struct groups *g, const struct model_service *svc)
 	return 0;
 }
 
-static int groups_add_slice(struct groups *g, size_t i)
+static int groups_add_slice(struct groups *g, const struct model_slice *slice)
 {
-	const struct model_slice *slice = &g->objs->slices[i];
 	struct group *grp;
 	size_t len;
 
@@ -62,25 +61,32 @@ static int groups_add_slice(struct groups *g, size_t i)
 	if (groups_lookup(g, slice->ns, slice->service_name, &grp, &len) < 0)
 		return -1;
 	if (grp) {
-		g->next_slice[i] = grp->first_slice;
-		grp->first_slice = i + 1;
+		g->links[g->n_links] = (struct group_link){ slice, grp->first_slice };
+		grp->first_slice = ++g->n_links;
 	}
 	return 0;
 }
 
-int groups_build(struct groups *g, const struct model_objects *objs)
+int groups_build(struct groups *g, const struct model_objects *sets, size_t n_sets)
 {
+	size_t n_services = 0, n_slices = 0;
+
 	memset(g, 0, sizeof(*g));
-	g->objs = objs;
-	g->next_slice = calloc(objs->n_slices + 1, sizeof(*g->next_slice));
-	if (!g->next_slice || hmap_init(&g->map, objs->n_services) < 0)
+	for (size_t s = 0; s < n_sets; s++) {
+		n_services += sets[s].n_services;
+		n_slices += sets[s].n_slices;
+	}
+	g->links = malloc((n_slices + 1) * sizeof(*g->links));
+	if (!g->links || hmap_init(&g->map, n_services) < 0)
 		goto fail;
-	for (size_t i = 0; i < objs->n_services; i++)
-		if (groups_add_service(g, &objs->services[i]) < 0)
-			goto fail;
-	for (size_t i = 0; i < objs->n_slices; i++)
-		if (groups_add_slice(g, i) < 0)
-			goto fail;
+	for (size_t s = 0; s < n_sets; s++)
+		for (size_t i = 0; i < sets[s].n_services; i++)
+			if (groups_add_service(g, &sets[s].services[i]) < 0)
+				goto fail;
+	for (size_t s = 0; s < n_sets; s++)
+		for (size_t i = 0; i < sets[s].n_slices; i++)
+			if (groups_add_slice(g, &sets[s].slices[i]) < 0)
+				goto fail;
 	return 0;
 fail:
 	groups_free(g);
@@ -89,13 +95,13 @@ fail:
 
 const struct model_slice *groups_slice(const struct groups *g, size_t *at)
 {
-	const struct model_slice *slice;
+	const struct group_link *link;
 
 	if (!*at)
 		return NULL;
-	slice = &g->objs->slices[*at - 1];
-	*at = g->next_slice[*at - 1];
-	return slice;
+	link = &g->links[*at - 1];
+	*at = link->next;
+	return link->slice;
 }
 
 void groups_free(struct groups *g)
@@ -107,7 +113,7 @@ void groups_free(struct groups *g)
 		free(hmap_entry(it, struct group, node));
 	}
 	hmap_free(&g->map);
-	free(g->next_slice);
+	free(g->links);
 	free(g->scratch);
 	memset(g, 0, sizeof(*g));
 }

@@ -106,10 +106,13 @@ struct desired_state {
 	size_t truncated;          /* service ports cut to max_per_service */
 };
 
-/* Compute what the maps must hold. A service port with more than
- * max_per_service backends keeps the first max_per_service (in sorted order)
- * and counts in ->truncated. Returns 0, or -1 on allocation failure. */
-int model_compute(const struct model_objects *objs, size_t max_per_service,
+/* Compute what the maps must hold from n_sets sets of objects (e.g. one per
+ * file of a folder), taken as one: a Service replaces an earlier one of the
+ * same namespace/name, in its own set or in an earlier set (with a warning),
+ * and the EndpointSlices of every set are merged. A service port with more
+ * than max_per_service backends keeps the first max_per_service (in sorted
+ * order) and counts in ->truncated. Returns 0, or -1 on allocation failure. */
+int model_compute(const struct model_objects *sets, size_t n_sets, size_t max_per_service,
 		  struct desired_state *out);
 void desired_free(struct desired_state *state);
 

@@ -1,7 +1,9 @@
 /* file_source_load: every file read, parsed and decoded, with each file's
- * last good documents kept for when an edit does not parse. */
+ * last good objects kept for when an edit does not parse. A file whose stat
+ * did not change since its last good read is not read again. */
 #include <dirent.h>
 #include <errno.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,12 +14,18 @@
 #include "common/log.h"
 #include "source/file_priv.h"
 
+/* A stamp only identifies a content once no write can still give the file
+ * the same ctime: the kernel stamps writes with a clock that ticks every few
+ * ms (truncated to 1 or 2 s on coarse filesystems, whose times have no
+ * nanoseconds). A file changed more recently is read again. */
+#define LOAD_SETTLED_NS 100000000LL
+#define LOAD_SETTLED_COARSE_NS 2100000000LL
+
 static void load_entry_free(struct file_cache *c)
 {
 	free(c->path);
-	cJSON_Delete(c->docs);
-	c->path = NULL;
-	c->docs = NULL;
+	model_objects_free(&c->objs);
+	memset(c, 0, sizeof(*c));
 }
 
 void file_load_clear(struct file_source *src)
@@ -25,28 +33,65 @@ void file_load_clear(struct file_source *src)
 	for (size_t i = 0; i < src->n_cache; i++)
 		load_entry_free(&src->cache[i]);
 	free(src->cache);
+	free(src->sets);
 	src->cache = NULL;
+	src->sets = NULL;
 	src->n_cache = 0;
 }
 
-/* Reads c->path and replaces c->docs when it parses; when it does not, the
- * old documents stay, so a bad edit deletes nothing. Returns -1 when the
- * file cannot be read, with errno set. */
-static int load_file(struct file_source *src, struct file_cache *c)
+static struct file_stamp load_stamp(const struct stat *st)
 {
-	char why[512];
-	cJSON *docs = file_docs_read(c->path, why, sizeof(why));
+	return (struct file_stamp){ .dev = st->st_dev, .ino = st->st_ino, .size = st->st_size,
+				    .mtim = st->st_mtim, .ctim = st->st_ctim };
+}
 
+static bool load_same_stamp(const struct file_stamp *a, const struct file_stamp *b)
+{
+	return a->dev == b->dev && a->ino == b->ino && a->size == b->size &&
+	       a->mtim.tv_sec == b->mtim.tv_sec && a->mtim.tv_nsec == b->mtim.tv_nsec &&
+	       a->ctim.tv_sec == b->ctim.tv_sec && a->ctim.tv_nsec == b->ctim.tv_nsec;
+}
+
+/* Whether a write after `now` would show in the stamp (see LOAD_SETTLED_NS). */
+static bool load_stamp_settled(const struct stat *st, const struct timespec *now)
+{
+	long long age = (long long)(now->tv_sec - st->st_ctim.tv_sec) * 1000000000LL +
+			(now->tv_nsec - st->st_ctim.tv_nsec);
+
+	return age > (st->st_ctim.tv_nsec ? LOAD_SETTLED_NS : LOAD_SETTLED_COARSE_NS);
+}
+
+/* Reads c->path (stat'ed as *st before `now`) and replaces c->objs when it
+ * parses; when it does not, the old objects stay, so a bad edit deletes
+ * nothing. *decoded is set when objects were replaced. Returns -1 when the
+ * file cannot be read, with errno set. */
+static int load_file(struct file_source *src, struct file_cache *c, const struct stat *st,
+		     const struct timespec *now, bool *decoded)
+{
+	struct file_stamp stamp = load_stamp(st);
+	struct model_objects objs = { 0 };
+	char why[512];
+	cJSON *docs;
+
+	if (c->good && c->stamp_valid && load_same_stamp(&c->stamp, &stamp))
+		return 0;
+	docs = file_docs_read(c->path, why, sizeof(why));
 	if (docs) {
-		cJSON_Delete(c->docs);
-		c->docs = docs;
+		file_objects_decode(c->path, docs, &objs, &src->stats.objects_skipped);
+		cJSON_Delete(docs);
+		model_objects_free(&c->objs);
+		c->objs = objs;
+		c->good = true;
+		c->stamp = stamp;
+		c->stamp_valid = load_stamp_settled(st, now);
+		*decoded = true;
 		return 0;
 	}
 	if (errno)
 		return -1;
 	src->stats.parse_errors++;
 	log_error("source", "%s: %s; %s", c->path, why,
-		  c->docs ? "keeping its last good content" : "it has no good content yet");
+		  c->good ? "keeping its last good content" : "it has no good content yet");
 	return 0;
 }
 
@@ -64,14 +109,13 @@ static int load_compare(const struct dirent **a, const struct dirent **b)
  * c, or makes a new one. */
 static void load_take(struct file_cache *old, size_t n_old, char *path, struct file_cache *c)
 {
+	memset(c, 0, sizeof(*c));
 	c->path = path;
-	c->docs = NULL;
 	for (size_t i = 0; i < n_old; i++) {
 		if (old[i].path && strcmp(old[i].path, path) == 0) {
 			free(path);
 			*c = old[i];
-			old[i].path = NULL;
-			old[i].docs = NULL;
+			memset(&old[i], 0, sizeof(old[i]));
 			return;
 		}
 	}
@@ -80,7 +124,7 @@ static void load_take(struct file_cache *old, size_t n_old, char *path, struct f
 /* One file of the folder into the next free cache entry, unless it is not a
  * regular file or is gone. */
 static void load_dir_file(struct file_source *src, const char *name, struct file_cache *old,
-			  size_t n_old)
+			  size_t n_old, const struct timespec *now, bool *decoded)
 {
 	struct file_cache *c = &src->cache[src->n_cache];
 	char *path = malloc(strlen(src->path) + strlen(name) + 2);
@@ -96,23 +140,25 @@ static void load_dir_file(struct file_source *src, const char *name, struct file
 		return;
 	}
 	load_take(old, n_old, path, c);
-	if (load_file(src, c) < 0) {
+	if (load_file(src, c, &st, now, decoded) < 0) {
 		if (errno == ENOENT) {
 			load_entry_free(c);
 			return;
 		}
 		src->stats.parse_errors++;
 		log_error("source", "%s: %s; %s", c->path, strerror(errno),
-			  c->docs ? "keeping its last good content" : "it has no good content yet");
+			  c->good ? "keeping its last good content" : "it has no good content yet");
 	}
 	src->n_cache++;
 }
 
-/* Rebuilds the cache from the folder's relevant files, sorted by name. */
-static int load_dir(struct file_source *src)
+/* Rebuilds the cache from the folder's relevant files, sorted by name. On
+ * error the cache stays as it was. */
+static int load_dir(struct file_source *src, const struct timespec *now, bool *decoded)
 {
 	struct file_cache *old = src->cache;
 	size_t n_old = src->n_cache;
+	struct model_objects *sets;
 	struct dirent **names;
 	int n = scandir(src->path, &names, load_filter, load_compare);
 
@@ -121,48 +167,71 @@ static int load_dir(struct file_source *src)
 		return -1;
 	}
 	src->cache = calloc((size_t)n + 1, sizeof(*src->cache));
+	sets = calloc((size_t)n + 1, sizeof(*sets));
+	if (!src->cache || !sets) {
+		log_error("source", "out of memory");
+		free(src->cache);
+		free(sets);
+		src->cache = old;
+		for (int i = 0; i < n; i++)
+			free(names[i]);
+		free(names);
+		return -1;
+	}
+	free(src->sets);
+	src->sets = sets;
 	src->n_cache = 0;
 	for (int i = 0; i < n; i++) {
-		if (src->cache)
-			load_dir_file(src, names[i]->d_name, old, n_old);
+		load_dir_file(src, names[i]->d_name, old, n_old, now, decoded);
 		free(names[i]);
 	}
 	free(names);
 	for (size_t i = 0; i < n_old; i++)
 		load_entry_free(&old[i]);
 	free(old);
-	if (!src->cache) {
-		log_error("source", "out of memory");
-		return -1;
-	}
 	return 0;
 }
 
-static int load_single(struct file_source *src)
+static int load_single(struct file_source *src, const struct timespec *now, bool *decoded)
 {
+	struct stat st;
+
 	if (!src->cache) {
 		src->cache = calloc(1, sizeof(*src->cache));
-		if (!src->cache || !(src->cache[0].path = strdup(src->path))) {
+		src->sets = calloc(1, sizeof(*src->sets));
+		if (!src->cache || !src->sets || !(src->cache[0].path = strdup(src->path))) {
 			log_error("source", "out of memory");
 			file_load_clear(src);
 			return -1;
 		}
 		src->n_cache = 1;
 	}
-	if (load_file(src, &src->cache[0]) < 0) {
+	if (stat(src->path, &st) < 0 || load_file(src, &src->cache[0], &st, now, decoded) < 0) {
 		log_error("source", "%s: %s", src->path, strerror(errno));
 		return -1;
 	}
 	return 0;
 }
 
-int file_source_load(struct file_source *src, struct model_objects *out)
+int file_source_load(struct file_source *src)
 {
-	if ((src->is_dir ? load_dir(src) : load_single(src)) < 0)
-		return -1;
+	bool decoded = false;
+	struct timespec now;
+	int rc;
+
+	clock_gettime(CLOCK_REALTIME, &now);
+	rc = src->is_dir ? load_dir(src, &now, &decoded) : load_single(src, &now, &decoded);
 	for (size_t i = 0; i < src->n_cache; i++)
-		if (src->cache[i].docs)
-			file_objects_decode(src->cache[i].path, src->cache[i].docs, out,
-					    &src->stats.objects_skipped);
-	return 0;
+		src->sets[i] = src->cache[i].objs;
+	/* A parse's documents take several times the file's size in small
+	 * blocks; hand the pages they leave free back to the system. */
+	if (decoded)
+		malloc_trim(0);
+	return rc;
+}
+
+const struct model_objects *file_source_objects(const struct file_source *src, size_t *n_sets)
+{
+	*n_sets = src->n_cache;
+	return src->sets;
 }

@@ -1,5 +1,6 @@
 /* Documents -> model objects: v1 Lists flattened, empty documents skipped,
  * other kinds ignored, invalid objects logged and counted. */
+#include <stdlib.h>
 #include <string.h>
 
 #include <cjson/cJSON.h>
@@ -19,6 +20,23 @@ static void file_objects_one(const char *path, int doc, int item, const cJSON *o
 	else
 		log_warn("source", "%s: document %d: %s", path, doc, why);
 	(*skipped)++;
+}
+
+/* The arrays grow by doubling; the cache keeps them, so give the slack back. */
+static void file_objects_trim(struct model_objects *objs)
+{
+	void *p;
+
+	if (objs->n_services && objs->n_services < objs->cap_services &&
+	    (p = realloc(objs->services, objs->n_services * sizeof(*objs->services)))) {
+		objs->services = p;
+		objs->cap_services = objs->n_services;
+	}
+	if (objs->n_slices && objs->n_slices < objs->cap_slices &&
+	    (p = realloc(objs->slices, objs->n_slices * sizeof(*objs->slices)))) {
+		objs->slices = p;
+		objs->cap_slices = objs->n_slices;
+	}
 }
 
 static bool file_objects_is_list(const cJSON *doc)
@@ -48,4 +66,5 @@ void file_objects_decode(const char *path, const cJSON *docs, struct model_objec
 		cJSON_ArrayForEach(item, cJSON_GetObjectItemCaseSensitive(doc, "items"))
 			file_objects_one(path, n_doc, ++n_item, item, out, skipped);
 	}
+	file_objects_trim(out);
 }

@@ -28,11 +28,22 @@ int file_source_fd(const struct file_source *src);
  * not, -1 on error. */
 int file_source_drain(struct file_source *src);
 
-/* Read every file and decode every object into *out (which must be zeroed).
- * A file that fails to parse is reported (file, document number, reason) and
- * its last good content is used instead, so a bad edit deletes nothing.
- * Returns 0, or -1 when the path cannot be read at all. */
-int file_source_load(struct file_source *src, struct model_objects *out);
+/* Refresh the objects of every file: a file is read, parsed and decoded
+ * when it is new or changed (by stat: size, inode, mtime, ctime) since its
+ * last good read, and the cJSON documents are freed at once; only the
+ * decoded objects are kept. A file that fails to parse is reported (file,
+ * document number, reason) and its last good objects are kept, so a bad edit
+ * deletes nothing. Invalid objects are logged and counted when their file is
+ * decoded, not on every load. A file gone from a folder takes its objects
+ * with it. Returns 0, or -1 when the path cannot be read at all (then every
+ * file keeps the objects it had). */
+int file_source_load(struct file_source *src);
+
+/* The objects of the last load, one set per file (a single file: one set; a
+ * folder: its files in name order), to give model_compute as they are.
+ * Owned by the source; valid until the next file_source_load or
+ * file_source_close. NULL and *n_sets = 0 before the first load. */
+const struct model_objects *file_source_objects(const struct file_source *src, size_t *n_sets);
 
 const struct file_source_stats *file_source_stats(const struct file_source *src);
 
