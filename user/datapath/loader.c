@@ -176,6 +176,23 @@ void datapath_close(struct datapath *dp)
 	dp->skel = NULL;
 }
 
+uint64_t datapath_pinned_generation(const char *bpffs)
+{
+	struct agent_state st = { 0 };
+	char path[512];
+	__u32 zero = 0;
+	int fd;
+
+	pinned_map_path(bpffs, dp_map_names[DP_MAP_STATE], path, sizeof(path));
+	fd = bpf_obj_get(path);
+	if (fd < 0)
+		return 0;
+	if (bpf_map_lookup_elem(fd, &zero, &st))
+		st.generation = 0;
+	close(fd);
+	return st.generation;
+}
+
 static int remove_path(const char *path, int (*fn)(const char *))
 {
 	if (fn(path) == 0 || errno == ENOENT)

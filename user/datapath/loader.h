@@ -35,6 +35,9 @@ int datapath_publish(struct datapath *dp, const char *bpffs, const char *cgroup)
 /* Close descriptors; pinned state stays and keeps serving. */
 void datapath_close(struct datapath *dp);
 
+/* The generation a previous ferryd published under bpffs, or 0. */
+uint64_t datapath_pinned_generation(const char *bpffs);
+
 /* Detach and remove everything pinned under bpffs. Returns 0 or -errno. */
 int datapath_cleanup(const char *bpffs);
 

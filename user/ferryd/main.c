@@ -141,7 +141,8 @@ static int agent_start(struct agent *ag)
 		return -1;
 	if (datapath_load(&ag->dp, ag->opts.bpffs, &ag->opts.limits))
 		return -1;
-	ag->eng = sync_new(&ag->dp.maps, &ag->opts.limits);
+	ag->eng = sync_new(&ag->dp.maps, &ag->opts.limits,
+			   datapath_pinned_generation(ag->opts.bpffs));
 	if (!ag->eng) {
 		log_error("ferryd", "out of memory");
 		return -1;

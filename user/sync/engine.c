@@ -11,13 +11,16 @@
 #include "common/log.h"
 #include "sync/state.h"
 
-struct sync_engine *sync_new(const struct dp_maps *maps, const struct dp_limits *limits)
+struct sync_engine *sync_new(const struct dp_maps *maps, const struct dp_limits *limits,
+			     uint64_t last_generation)
 {
 	struct sync_engine *eng = calloc(1, sizeof(*eng));
 
 	if (!eng)
 		return NULL;
 	eng->maps = *maps;
+	eng->stats.generation = last_generation;
+	eng->first_apply = true;
 	/* IDs range over 4x the capacity so that freed ones rest a while. */
 	if (hmap_init(&eng->svcs, 1024) || hmap_init(&eng->frontends, 1024) ||
 	    hmap_init(&eng->vips, 1024) ||
@@ -237,8 +240,9 @@ uint64_t sync_apply(struct sync_engine *eng, const struct desired_state *desired
 			svc_remove(eng, a);
 	}
 	/* The first state applied is a generation even when it is empty. */
-	if (eng->writes != before || eng->stats.generation == 0)
+	if (eng->writes != before || eng->first_apply)
 		eng->stats.generation++;
+	eng->first_apply = false;
 	return eng->writes - before;
 }
 

@@ -24,7 +24,10 @@ struct sync_stats {
 	uint64_t backends;        /* backends programmed */
 };
 
-struct sync_engine *sync_new(const struct dp_maps *maps, const struct dp_limits *limits);
+/* Generations continue from last_generation, what a previous ferryd
+ * published, so a waiter never sees the count go back. */
+struct sync_engine *sync_new(const struct dp_maps *maps, const struct dp_limits *limits,
+			     uint64_t last_generation);
 void sync_free(struct sync_engine *eng);
 
 /* Apply the desired state. Returns the number of map writes (0 = nothing

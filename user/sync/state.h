@@ -46,6 +46,7 @@ struct sync_engine {
 	struct id_pool svc_ids;
 	struct id_pool backend_ids;
 	uint64_t writes;          /* successful map writes, ever */
+	bool first_apply;         /* no state applied yet */
 	struct sync_stats stats;
 };
 
