@@ -1,17 +1,21 @@
 #!/usr/bin/env bash
-# ferryd's lifetime: the datapath is pinned and keeps serving when ferryd
-# dies (B33); a new ferryd takes over in place (old programs detached, the
-# generation counting on, open sockets keeping their reverse translation);
-# `ferryd --cleanup` removes everything.
+# ferryd's lifetime (B33): the datapath is pinned and keeps serving when
+# ferryd dies; a new ferryd of the same layout adopts the pinned maps and
+# swaps its programs into the pinned links in place, applying what changed
+# while it was down; a ferryd with other map sizes migrates to new maps;
+# through all of it a client connecting in a loop sees no failure, a held
+# TCP connection stays up and a UDP socket keeps its replies from the
+# ClusterIP. `ferryd --cleanup` removes everything.
 # shellcheck source=tests/lib.sh
 source "$(dirname "$0")/../lib.sh"
 
 topology_up
-pod r-1 198.18.3.1 "" --tcp 8080 --udp 53
-pod r-2 198.18.3.2 "" --tcp 8080 --udp 53
+for i in 1 2 3; do pod "r-$i" "198.18.3.$i" "" --tcp 8080 --udp 53; done
 
 SRC=$WORK/restart.yaml
-write_source "$SRC" <<'Y'
+# restart_yaml POD-NUMBER...: Service r (TCP 80, UDP 53) on these pods.
+restart_yaml() {
+	cat <<'Y'
 apiVersion: v1
 kind: Service
 metadata: {name: r, namespace: restart}
@@ -27,55 +31,141 @@ metadata: {name: r-1, namespace: restart, labels: {kubernetes.io/service-name: r
 addressType: IPv4
 ports: [{name: http, port: 8080}, {name: dns, port: 53, protocol: UDP}]
 endpoints:
-- addresses: [198.18.3.1]
-- addresses: [198.18.3.2]
 Y
+	for i in "$@"; do echo "- addresses: [198.18.3.$i]"; done
+}
 
 attached_count() { bpftool cgroup show "$CG" 2>/dev/null | grep -c ferry_; }
-sk_map_id() { bpftool map show pinned "$BPFFS/ferry_sk_revnat" 2>/dev/null | sed -n 's/^\([0-9]*\):.*/\1/p'; }
+map_id() { bpftool map show pinned "$BPFFS/$1" 2>/dev/null | sed -n 's/^\([0-9]*\):.*/\1/p'; }
+link_ids() { for h in connect4 sendmsg4 recvmsg4; do bpftool link show pinned "$BPFFS/links/$h" | sed -n 's/^\([0-9]*\):.*prog \([0-9]*\).*/\1/p'; done | tr '\n' ' '; }
+prog_ids() { for h in connect4 sendmsg4 recvmsg4; do bpftool link show pinned "$BPFFS/links/$h" | sed -n 's/.*prog \([0-9]*\).*/\1/p'; done | tr '\n' ' '; }
+svc_ids() { service_list_json | "$PYTHON" -c 'import json,sys; print(" ".join("%s:%d/%s=%d" % (s["address"], s["port"], s["protocol"], s["id"]) for s in json.load(sys.stdin)))'; }
 
+# start_load TAG: a client connecting in a loop (bounded: 7 s), a held TCP
+# connection and an unconnected UDP socket, all through the ClusterIP.
+start_load() {
+	mkdir -p "$WORK/$1-tcp" "$WORK/$1-udp"
+	bg_client "$CONNCOUNT" -n 1000000 -t 7 10.96.50.10 80 >"$WORK/$1-loop.txt"
+	LOOP_PID=$!
+	bg_client "$PYTHON" "$PROBE" hold 10.96.50.10 80 --dir "$WORK/$1-tcp" --wait 60
+	bg_client "$PYTHON" "$PROBE" hold --udp 10.96.50.10 53 --dir "$WORK/$1-udp" --wait 60
+	wait_file "$WORK/$1-tcp/first" 10
+	wait_file "$WORK/$1-udp/first" 10
+}
+
+# check_load TAG WHAT: the three clients saw nothing of WHAT.
+check_load() {
+	touch "$WORK/$1-tcp/go" "$WORK/$1-udp/go"
+	wait "$LOOP_PID"
+	wait_file "$WORK/$1-tcp/second" 10
+	wait_file "$WORK/$1-udp/second" 10
+	local answered errors
+	answered=$(awk '$2 ~ /^r-/ {s += $1} END {print s + 0}' "$WORK/$1-loop.txt")
+	errors=$(grep 'error:' "$WORK/$1-loop.txt" | grep -v 'error:deadline' | tr '\n' ' ')
+	note "$1: $answered connections answered across $2 ($(tr '\n' ' ' <"$WORK/$1-loop.txt"))"
+	expect "B33 $1: zero failed connects in a loop across $2" "${errors:-none}" none
+	if [ "$answered" -ge 500 ]; then ok "$1: the loop kept connecting ($answered)"; else not_ok "$1: the loop kept connecting" "only $answered"; fi
+	expect "B12 $1: a TCP connection held across $2 still exchanges data" \
+		"$(cat "$WORK/$1-tcp/second" 2>/dev/null)" "$(cat "$WORK/$1-tcp/first")"
+	expect_match "B20 $1: a UDP socket held across $2 still gets replies from the ClusterIP" \
+		"$(cat "$WORK/$1-udp/second" 2>/dev/null)" '^r-[123] from=10\.96\.50\.10:53$'
+}
+
+restart_yaml 1 2 | write_source "$SRC"
 ferryd_start "$SRC" || finish
-gen_before=$(generation)
-sk_before=$(sk_map_id)
+gen=$(generation)
+ids_before=$(svc_ids)
+links_before=$(link_ids)
+progs_before=$(prog_ids)
+maps_before="$(map_id ferry_services) $(map_id ferry_slots) $(map_id ferry_backends) $(map_id ferry_sk_revnat)"
 
-# An unconnected UDP socket that talks to the service across the restart.
-mkdir "$WORK/udp-hold"
-bg_client "$PYTHON" "$PROBE" hold --udp 10.96.50.10 53 --dir "$WORK/udp-hold" --wait 60
-wait_file "$WORK/udp-hold/first" 10
-expect_match "restart: UDP socket answered from the ClusterIP before the restart" \
-	"$(cat "$WORK/udp-hold/first" 2>/dev/null)" '^r-[12] from=10\.96\.50\.10:53$'
-
+# --- kill -9, a change while down, a new ferryd that adopts --------------
+start_load adopt
 kill -9 "$FERRYD_PID"
 wait "$FERRYD_PID" 2>/dev/null
 FERRYD_PID=
-expect_match "B33 restart: TCP to the ClusterIP works while ferryd is dead (kill -9)" \
+expect_match "B33 adopt: TCP to the ClusterIP works while ferryd is dead" \
 	"$(field reply "$(probe tcp 10.96.50.10 80)")" '^r-[12]$'
-expect "restart: ferryctl status works while ferryd is down and says so" \
+expect "adopt: ferryctl status works while ferryd is down and says so" \
 	"$("$FERRYCTL" --bpffs "$BPFFS" status -o json | "$PYTHON" -c \
 		'import json,sys; a=json.load(sys.stdin)["agent"]; print(a["ferryd_running"], a["services"])')" \
 	"False 2"
-
-FERRYD_PID=
+restart_yaml 1 3 | write_source "$SRC"
 "$FERRYD" --source "file:$SRC" --cgroup "$CG" --bpffs "$BPFFS" >>"$FERRYD_LOG" 2>&1 &
 FERRYD_PID=$!
 PIDS+=("$FERRYD_PID")
-if wait_generation $((gen_before + 1)) 10; then
-	ok "restart: the new ferryd publishes generation $((gen_before + 1)), after the old $gen_before"
+if wait_generation $((gen + 1)) 10; then
+	ok "adopt: the new ferryd publishes generation $((gen + 1)), after the old $gen"
 else
-	not_ok "restart: the new ferryd publishes a generation after $gen_before" "generation $(generation)"
+	not_ok "adopt: the new ferryd publishes a generation after $gen" "generation $(generation)"
 fi
-expect "restart: the old programs are detached, the new ones attached (8 in the cgroup)" \
-	"$(attached_count)" 8
-expect_match "restart: TCP to the ClusterIP works under the new ferryd" \
-	"$(field reply "$(probe tcp 10.96.50.10 80)")" '^r-[12]$'
+expect "adopt: the pinned maps are adopted, not replaced (same map IDs)" \
+	"$(map_id ferry_services) $(map_id ferry_slots) $(map_id ferry_backends) $(map_id ferry_sk_revnat)" \
+	"$maps_before"
+expect "adopt: the pinned links are kept (same link IDs)" "$(link_ids)" "$links_before"
+if [ "$(prog_ids)" != "$progs_before" ]; then
+	ok "adopt: the links run the new ferryd's programs (swapped with bpf_link_update)"
+else
+	not_ok "adopt: the links run the new ferryd's programs" "prog IDs unchanged: $progs_before"
+fi
+expect "adopt: 8 programs in the cgroup, no leftovers" "$(attached_count)" 8
+expect "adopt: service IDs are kept" "$(svc_ids)" "$ids_before"
+expect "adopt: the change made while ferryd was down is applied (r-2 out, r-3 in)" \
+	"$(svc_backends 10.96.50.10 80 TCP)" "198.18.3.1:8080:active 198.18.3.3:8080:active"
+check_load adopt "kill -9 and adoption"
 
-expect "restart: the new ferryd adopts the pinned socket state (same map, id $sk_before)" \
-	"$(sk_map_id)" "$sk_before"
-touch "$WORK/udp-hold/go"
-wait_file "$WORK/udp-hold/second" 10
-expect_match "B20 restart: the UDP socket opened before the restart still exchanges with the ClusterIP" \
-	"$(cat "$WORK/udp-hold/second" 2>/dev/null)" '^r-[12] from=10\.96\.50\.10:53$'
+# --- leftovers of a crash, and an entry deleted by someone else ------------
+# While ferryd is down: a slot of a revision never published, a backend no
+# slot names, a VIP marker for no service (what a ferryd killed mid-change
+# leaves), and one live slot deleted by hand (B34).
+ferryd_stop
+gen=$(generation)
+read -r tcp_id tcp_rev < <(service_list_json | "$PYTHON" -c '
+import json, sys
+s = [s for s in json.load(sys.stdin) if s["protocol"] == "TCP"][0]
+print(s["id"], s["revision"])')
+le32() { printf '%02x %02x %02x %02x' $(($1 & 255)) $(($1 >> 8 & 255)) $(($1 >> 16 & 255)) $(($1 >> 24 & 255)); }
+# shellcheck disable=SC2046
+{
+	bpftool map update pinned "$BPFFS/ferry_slots" key hex $(le32 999) $(le32 7) $(le32 0) value hex $(le32 12345)
+	bpftool map update pinned "$BPFFS/ferry_backends" key hex $(le32 54321) value hex 00 00 00 00 00 00 00 00 00 00 ff ff c6 12 03 09 1f 90 06 00 $(le32 999)
+	bpftool map update pinned "$BPFFS/ferry_services" key hex 00 00 00 00 00 00 00 00 00 00 ff ff 0a 60 63 63 00 00 00 00 value hex $(le32 0) $(le32 0) $(le32 0) $(le32 1)
+	bpftool map delete pinned "$BPFFS/ferry_slots" key hex $(le32 "$tcp_id") $(le32 "$tcp_rev") $(le32 1)
+} >>"$FERRYD_LOG" 2>&1
+"$FERRYD" --source "file:$SRC" --cgroup "$CG" --bpffs "$BPFFS" >>"$FERRYD_LOG" 2>&1 &
+FERRYD_PID=$!
+PIDS+=("$FERRYD_PID")
+wait_generation $((gen + 1)) 10
+# Stale: the three leftovers and the backend only the deleted slot named.
+expect "adopt: the leftovers and the backend of the deleted slot are removed, nothing else" \
+	"$(grep -c 'adopted 2 service ports and 3 backends from the pinned maps; removed 4 stale entries' "$FERRYD_LOG")" 1
+expect "adopt: the stray slot is gone" \
+	"$(bpftool map lookup pinned "$BPFFS/ferry_slots" key hex $(le32 999) $(le32 7) $(le32 0) >/dev/null 2>&1 && echo present || echo gone)" gone
+expect "B34 adopt: the slot deleted by hand is put back (both backends listed)" \
+	"$(svc_backends 10.96.50.10 80 TCP)" "198.18.3.1:8080:active 198.18.3.3:8080:active"
+expect "B34 adopt: connections reach both backends again (x40)" \
+	"$(names_of "$(conn_tally 40 10.96.50.10 80)")" "r-1 r-3"
 
+# --- other map sizes: a migration -----------------------------------------
+gen=$(generation)
+start_load migrate
+ferryd_stop
+"$FERRYD" --source "file:$SRC" --cgroup "$CG" --bpffs "$BPFFS" --max-services 1000 >>"$FERRYD_LOG" 2>&1 &
+FERRYD_PID=$!
+PIDS+=("$FERRYD_PID")
+wait_generation $((gen + 1)) 10
+expect "migrate: the log says what differs" \
+	"$(grep -c 'pinned maps under .* differ (ferry_services: max_entries 131072, this ferryd.s 2000): migrating' "$FERRYD_LOG")" 1
+if [ "$(map_id ferry_services)" != "${maps_before%% *}" ]; then
+	ok "migrate: new maps are pinned"
+else
+	not_ok "migrate: new maps are pinned" "ferry_services still map $(map_id ferry_services)"
+fi
+expect "migrate: the socket state is adopted (same map)" "$(map_id ferry_sk_revnat)" "${maps_before##* }"
+expect "migrate: 8 programs in the cgroup, the old ones detached" "$(attached_count)" 8
+check_load migrate "a migration to other map sizes"
+
+# --- cleanup ---------------------------------------------------------------
 ferryd_stop
 "$FERRYD" --cleanup --bpffs "$BPFFS" >>"$FERRYD_LOG" 2>&1
 expect "cleanup: ferryd --cleanup detaches every program" "$(attached_count)" 0

@@ -52,27 +52,86 @@ static struct bpf_program *skel_prog(struct ferry_sock_lb *skel, int hook)
 	return progs[hook];
 }
 
-/* Sockets opened under the previous ferryd keep their translation state. */
-static void adopt_sk_storage(struct ferry_sock_lb *skel, const char *bpffs)
+/* Whether the pinned map fd is what want would create; why says otherwise. */
+static bool map_matches(const struct bpf_map *want, int fd, char *why, size_t len)
 {
 	struct bpf_map_info info = {};
-	__u32 len = sizeof(info);
-	char path[512];
-	int fd;
+	__u32 info_len = sizeof(info);
 
-	pinned_map_path(bpffs, dp_map_names[DP_MAP_SK_REVNAT], path, sizeof(path));
-	fd = bpf_obj_get(path);
-	if (fd < 0)
-		return;
-	if (bpf_obj_get_info_by_fd(fd, &info, &len) == 0 &&
-	    info.type == BPF_MAP_TYPE_SK_STORAGE &&
-	    info.value_size == sizeof(struct sock_revnat) &&
+	if (bpf_obj_get_info_by_fd(fd, &info, &info_len)) {
+		snprintf(why, len, "%s: unreadable", bpf_map__name(want));
+		return false;
+	}
+	if (info.type != bpf_map__type(want) || info.key_size != bpf_map__key_size(want) ||
+	    info.value_size != bpf_map__value_size(want)) {
+		snprintf(why, len, "%s: key/value sizes %u/%u, this ferryd's %u/%u",
+			 bpf_map__name(want), info.key_size, info.value_size,
+			 bpf_map__key_size(want), bpf_map__value_size(want));
+		return false;
+	}
+	if (info.max_entries != bpf_map__max_entries(want) ||
+	    info.map_flags != bpf_map__map_flags(want)) {
+		snprintf(why, len, "%s: max_entries %u, this ferryd's %u", bpf_map__name(want),
+			 info.max_entries, bpf_map__max_entries(want));
+		return false;
+	}
+	return true;
+}
+
+static void close_all(int *fds, int n)
+{
+	for (int i = 0; i < n; i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
+}
+
+/* The socket state alone, when the other maps migrate. */
+static void adopt_sk_storage(struct ferry_sock_lb *skel, int fd, const char *bpffs)
+{
+	char why[256];
+
+	if (fd >= 0 && map_matches(skel->maps.ferry_sk_revnat, fd, why, sizeof(why)) &&
 	    bpf_map__reuse_fd(skel->maps.ferry_sk_revnat, fd) == 0)
-		log_info("datapath", "adopted socket state from %s", path);
-	else
-		log_warn("datapath", "socket state in %s has another layout; open sockets "
-			 "lose reverse translation", path);
-	close(fd);
+		log_info("datapath", "adopted the socket state pinned under %s", bpffs);
+	else if (fd >= 0)
+		log_warn("datapath", "socket state under %s has another layout (%s); open sockets "
+			 "lose reverse translation", bpffs, why);
+}
+
+/* Adopt every pinned map when all match, else only the socket state. */
+static bool adopt_maps(struct ferry_sock_lb *skel, const char *bpffs)
+{
+	int fds[DP_MAP__COUNT], found = 0;
+	struct agent_state st = { 0 };
+	char path[512], why[256] = "";
+	bool match = true;
+	__u32 zero = 0;
+
+	for (int i = 0; i < DP_MAP__COUNT; i++) {
+		pinned_map_path(bpffs, dp_map_names[i], path, sizeof(path));
+		fds[i] = bpf_obj_get(path);
+		found += fds[i] >= 0;
+		if (fds[i] < 0 && match)
+			snprintf(why, sizeof(why), "%s is not pinned", dp_map_names[i]);
+		match = match && fds[i] >= 0 && map_matches(skel_map(skel, i), fds[i], why, sizeof(why));
+	}
+	if (match && (bpf_map_lookup_elem(fds[DP_MAP_STATE], &zero, &st) ||
+		      st.layout_version != FERRY_LAYOUT_VERSION)) {
+		snprintf(why, sizeof(why), "layout version %u, this ferryd's %u", st.layout_version,
+			 FERRY_LAYOUT_VERSION);
+		match = false;
+	}
+	for (int i = 0; match && i < DP_MAP__COUNT; i++)
+		match = bpf_map__reuse_fd(skel_map(skel, i), fds[i]) == 0;
+	if (match)
+		log_info("datapath", "adopting the maps pinned under %s", bpffs);
+	else if (found)
+		log_warn("datapath", "pinned maps under %s differ (%s): migrating to new maps, filled "
+			 "from the source and swapped in", bpffs, why);
+	if (!match && found)
+		adopt_sk_storage(skel, fds[DP_MAP_SK_REVNAT], bpffs);
+	close_all(fds, DP_MAP__COUNT);
+	return match;
 }
 
 int datapath_load(struct datapath *dp, const char *bpffs, const struct dp_limits *limits)
@@ -93,7 +152,7 @@ int datapath_load(struct datapath *dp, const char *bpffs, const struct dp_limits
 	bpf_map__set_max_entries(skel->maps.ferry_slots,
 				 limits->max_backends + limits->max_per_service);
 	bpf_map__set_max_entries(skel->maps.ferry_backends, limits->max_backends);
-	adopt_sk_storage(skel, bpffs);
+	dp->adopted = adopt_maps(skel, bpffs);
 	err = ferry_sock_lb__load(skel);
 	if (err) {
 		log_error("datapath", "cannot load BPF programs: %s", strerror(-err));
@@ -106,29 +165,6 @@ int datapath_load(struct datapath *dp, const char *bpffs, const struct dp_limits
 	return 0;
 }
 
-static int attach_all(struct datapath *dp, const char *cgroup)
-{
-	int cg = open(cgroup, O_RDONLY | O_DIRECTORY);
-
-	if (cg < 0) {
-		log_error("datapath", "cannot open cgroup %s: %s", cgroup, strerror(errno));
-		return -errno;
-	}
-	for (int i = 0; i < DP_HOOK_COUNT; i++) {
-		dp->links[i] = bpf_program__attach_cgroup(skel_prog(dp->skel, i), cg);
-		if (!dp->links[i]) {
-			int err = -errno;
-
-			log_error("datapath", "cannot attach %s to %s: %s", dp_hook_names[i],
-				  cgroup, strerror(-err));
-			close(cg);
-			return err;
-		}
-	}
-	close(cg);
-	return 0;
-}
-
 static int replace_pin(int fd, const char *path)
 {
 	if (unlink(path) && errno != ENOENT)
@@ -136,30 +172,89 @@ static int replace_pin(int fd, const char *path)
 	return bpf_obj_pin(fd, path) ? -errno : 0;
 }
 
-int datapath_publish(struct datapath *dp, const char *bpffs, const char *cgroup)
+/* Swap the program of the pinned link in place when it sits on this cgroup:
+ * the hook never runs without a program. */
+static bool update_pinned_link(const char *path, __u64 cgroup_id, int prog_fd)
 {
-	char path[512];
-	int err = attach_all(dp, cgroup);
+	struct bpf_link_info info = {};
+	__u32 len = sizeof(info);
+	int fd = bpf_obj_get(path);
+	bool done;
 
-	if (err)
+	if (fd < 0)
+		return false;
+	done = bpf_obj_get_info_by_fd(fd, &info, &len) == 0 &&
+	       info.type == BPF_LINK_TYPE_CGROUP && info.cgroup.cgroup_id == cgroup_id &&
+	       bpf_link_update(fd, prog_fd, NULL) == 0;
+	close(fd);
+	return done;
+}
+
+/* Otherwise attach beside the old link, then unpin it (which detaches it). */
+static int publish_hook(struct datapath *dp, int hook, int cg_fd, __u64 cgroup_id,
+			const char *bpffs)
+{
+	struct bpf_program *prog = skel_prog(dp->skel, hook);
+	char path[512];
+	int err;
+
+	pinned_link_path(bpffs, dp_hook_names[hook], path, sizeof(path));
+	if (update_pinned_link(path, cgroup_id, bpf_program__fd(prog)))
+		return 0;
+	dp->links[hook] = bpf_program__attach_cgroup(prog, cg_fd);
+	if (!dp->links[hook]) {
+		err = -errno;
+		log_error("datapath", "cannot attach %s: %s", dp_hook_names[hook], strerror(-err));
 		return err;
-	snprintf(path, sizeof(path), "%s/links", bpffs);
-	if (mkdir(path, 0700) && errno != EEXIST)
-		return -errno;
-	/* Links first: unpinning an old link detaches it, and ours already run. */
-	for (int i = 0; i < DP_HOOK_COUNT && !err; i++) {
-		pinned_link_path(bpffs, dp_hook_names[i], path, sizeof(path));
-		err = replace_pin(bpf_link__fd(dp->links[i]), path);
 	}
-	for (int i = 0; i < DP_MAP__COUNT && !err; i++) {
-		pinned_map_path(bpffs, dp_map_names[i], path, sizeof(path));
-		err = replace_pin(dp->maps.fd[i], path);
-	}
+	err = replace_pin(bpf_link__fd(dp->links[hook]), path);
 	if (err)
 		log_error("datapath", "cannot pin %s: %s", path, strerror(-err));
-	else
-		log_info("datapath", "attached %d programs to %s, pinned under %s",
-			 DP_HOOK_COUNT, cgroup, bpffs);
+	return err;
+}
+
+static int publish_maps(struct datapath *dp, const char *bpffs)
+{
+	char path[512];
+
+	for (int i = 0; i < DP_MAP__COUNT && !dp->adopted; i++) {
+		int err;
+
+		pinned_map_path(bpffs, dp_map_names[i], path, sizeof(path));
+		err = replace_pin(dp->maps.fd[i], path);
+		if (err) {
+			log_error("datapath", "cannot pin %s: %s", path, strerror(-err));
+			return err;
+		}
+	}
+	return 0;
+}
+
+int datapath_publish(struct datapath *dp, const char *bpffs, const char *cgroup)
+{
+	int cg_fd = open(cgroup, O_RDONLY | O_DIRECTORY);
+	char path[512];
+	struct stat st;
+	int err = 0;
+
+	/* A cgroup v2 directory's inode number is its cgroup ID. */
+	if (cg_fd < 0 || fstat(cg_fd, &st)) {
+		log_error("datapath", "cannot open cgroup %s: %s", cgroup, strerror(errno));
+		if (cg_fd >= 0)
+			close(cg_fd);
+		return -errno;
+	}
+	snprintf(path, sizeof(path), "%s/links", bpffs);
+	if (mkdir(path, 0700) && errno != EEXIST)
+		err = -errno;
+	for (int i = 0; i < DP_HOOK_COUNT && !err; i++)
+		err = publish_hook(dp, i, cg_fd, st.st_ino, bpffs);
+	close(cg_fd);
+	if (!err)
+		err = publish_maps(dp, bpffs);
+	if (!err)
+		log_info("datapath", "%d programs serving %s, pinned under %s", DP_HOOK_COUNT,
+			 cgroup, bpffs);
 	return err;
 }
 

@@ -1,13 +1,21 @@
 /* Loading the socket-LB object, and swapping it into place.
  *
- * Restart is make-before-break: a new ferryd loads its programs and fills
- * its maps while the previous generation still serves; then it attaches its
- * links beside the old ones, unpins the old links (which detaches them) and
- * pins its own. The socket-storage map is adopted from the pins, so sockets
- * keep their reverse translation across restarts. */
+ * A ferryd that finds maps of its own layout pinned (same FERRY_LAYOUT_VERSION
+ * in ferry_state, same types, key and value sizes, capacities and flags)
+ * adopts them: its programs are loaded against the live maps and swapped
+ * into the pinned links with bpf_link_update, so nothing is detached and
+ * nothing is emptied.
+ *
+ * Any difference is a migration: new maps are created and filled from the
+ * source while the old ones still serve, then the new programs are attached
+ * beside the old, the old links unpinned (which detaches them) and the new
+ * maps and links pinned in their place. The socket-storage map is adopted
+ * whenever its layout matches, so open sockets keep their reverse
+ * translation; ferryd logs what differed. */
 #ifndef FERRY_LOADER_H
 #define FERRY_LOADER_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "datapath/pinned.h"
@@ -23,7 +31,8 @@ struct dp_limits {
 struct datapath {
 	struct ferry_sock_lb *skel;
 	struct dp_maps maps;          /* borrowed from skel */
-	struct bpf_link *links[DP_HOOK_COUNT];
+	struct bpf_link *links[DP_HOOK_COUNT]; /* NULL where a pinned link was updated */
+	bool adopted;                 /* maps are the pinned ones */
 };
 
 /* Load programs and create maps (empty, unpinned). Returns 0 or -errno. */

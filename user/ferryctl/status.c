@@ -27,6 +27,27 @@ static const char *const stat_names[STAT__COUNT] = {
 	[STAT_REVNAT_EVICT] = "socket_state_evicted",
 };
 
+/* A /proc/PID/status field in kB ("VmRSS", "VmHWM"), or -1. */
+static long long proc_status_kb(uint32_t pid, const char *field)
+{
+	char path[64], line[128];
+	long long kb = -1;
+	size_t len = strlen(field);
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%u/status", pid);
+	f = fopen(path, "r");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (strncmp(line, field, len) == 0 && line[len] == ':') {
+			kb = atoll(line + len + 1);
+			break;
+		}
+	fclose(f);
+	return kb;
+}
+
 static cJSON *agent_json(const struct dp_maps *maps)
 {
 	cJSON *o = cJSON_CreateObject();
@@ -46,6 +67,8 @@ static cJSON *agent_json(const struct dp_maps *maps)
 	cJSON_AddStringToObject(o, "applied_at", when);
 	cJSON_AddNumberToObject(o, "ferryd_pid", st.pid);
 	cJSON_AddBoolToObject(o, "ferryd_running", st.pid && kill((pid_t)st.pid, 0) == 0);
+	cJSON_AddNumberToObject(o, "ferryd_rss_kb", (double)proc_status_kb(st.pid, "VmRSS"));
+	cJSON_AddNumberToObject(o, "ferryd_peak_rss_kb", (double)proc_status_kb(st.pid, "VmHWM"));
 	cJSON_AddNumberToObject(o, "layout_version", st.layout_version);
 	cJSON_AddNumberToObject(o, "services", (double)st.services);
 	cJSON_AddNumberToObject(o, "backends", (double)st.backends);
@@ -162,9 +185,14 @@ static void status_print(cJSON *root)
 	printf("Generation:   %.0f (applied %s)\n",
 	       cJSON_GetObjectItem(agent, "generation")->valuedouble,
 	       cJSON_GetObjectItem(agent, "applied_at")->valuestring);
-	printf("ferryd:       pid %d, %s\n", cJSON_GetObjectItem(agent, "ferryd_pid")->valueint,
-	       cJSON_IsTrue(cJSON_GetObjectItem(agent, "ferryd_running")) ? "running" :
-	       "not running (datapath keeps serving)");
+	if (cJSON_IsTrue(cJSON_GetObjectItem(agent, "ferryd_running")))
+		printf("ferryd:       pid %d, running, RSS %.0f kB (peak %.0f kB)\n",
+		       cJSON_GetObjectItem(agent, "ferryd_pid")->valueint,
+		       cJSON_GetObjectItem(agent, "ferryd_rss_kb")->valuedouble,
+		       cJSON_GetObjectItem(agent, "ferryd_peak_rss_kb")->valuedouble);
+	else
+		printf("ferryd:       pid %d, not running (the datapath keeps serving)\n",
+		       cJSON_GetObjectItem(agent, "ferryd_pid")->valueint);
 	printf("Agent:");
 	for (cJSON *c = cJSON_GetObjectItem(agent, "services"); c; c = c->next)
 		printf(" %s=%.0f", c->string, c->valuedouble);

@@ -147,6 +147,8 @@ static int agent_start(struct agent *ag)
 		log_error("ferryd", "out of memory");
 		return -1;
 	}
+	if (ag->dp.adopted)
+		sync_adopt(ag->eng);
 	/* Fill the maps before attaching, so no connect() ever meets an empty
 	 * datapath (B33). */
 	agent_reload(ag);

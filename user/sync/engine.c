@@ -151,6 +151,26 @@ static struct applied_svc *frontend_owner(struct sync_engine *eng, const struct 
 	return n ? hmap_entry(n, struct applied_svc, by_key) : NULL;
 }
 
+/* A desired service port whose frontend an adopted entry holds becomes
+ * that entry, IDs and all, so only what differs is written. */
+static void svc_claim_adopted(struct sync_engine *eng, const struct desired_svc *d)
+{
+	struct svc_key key;
+	struct applied_svc *a;
+	char *id;
+
+	frontend_key(&key, d);
+	a = frontend_owner(eng, &key);
+	if (!a || !a->adopted || !(id = strdup(d->id)))
+		return;
+	hmap_remove(&eng->svcs, &a->by_id);
+	free(a->id);
+	a->id = id;
+	a->adopted = false;
+	a->seen = true;
+	hmap_put(&eng->svcs, &a->by_id, a->id, strlen(a->id));
+}
+
 static void svc_create(struct sync_engine *eng, const struct desired_svc *d)
 {
 	struct applied_svc *a = calloc(1, sizeof(*a));
@@ -229,6 +249,8 @@ uint64_t sync_apply(struct sync_engine *eng, const struct desired_state *desired
 		n = hmap_get(&eng->svcs, id, strlen(id));
 		if (n)
 			hmap_entry(n, struct applied_svc, by_id)->seen = true;
+		else
+			svc_claim_adopted(eng, &desired->svcs[i]);
 	}
 	for (size_t i = 0; i < desired->n_svcs; i++)
 		svc_apply(eng, &desired->svcs[i]);

@@ -30,6 +30,11 @@ struct sync_engine *sync_new(const struct dp_maps *maps, const struct dp_limits 
 			     uint64_t last_generation);
 void sync_free(struct sync_engine *eng);
 
+/* Take over maps a previous ferryd wrote (same layout): rebuild the record
+ * of what they hold and remove what nothing reaches. Call before the first
+ * sync_apply, which then writes only what differs from the source. */
+void sync_adopt(struct sync_engine *eng);
+
 /* Apply the desired state. Returns the number of map writes (0 = nothing
  * changed); the generation goes up when it is not 0, and on the first
  * apply. */

@@ -17,9 +17,9 @@ void id_pool_free(struct id_pool *pool)
 	pool->bits = NULL;
 }
 
-static int id_taken(const struct id_pool *pool, uint32_t id)
+int id_pool_taken(const struct id_pool *pool, uint32_t id)
 {
-	return (pool->bits[id / 64] >> (id % 64)) & 1;
+	return id < pool->limit && ((pool->bits[id / 64] >> (id % 64)) & 1);
 }
 
 uint32_t id_pool_get(struct id_pool *pool)
@@ -30,7 +30,7 @@ uint32_t id_pool_get(struct id_pool *pool)
 		uint32_t id = pool->next;
 
 		pool->next = id + 1 < pool->limit ? id + 1 : 1;
-		if (!id_taken(pool, id)) {
+		if (!id_pool_taken(pool, id)) {
 			pool->bits[id / 64] |= 1ULL << (id % 64);
 			pool->used++;
 			return id;
@@ -38,9 +38,18 @@ uint32_t id_pool_get(struct id_pool *pool)
 	}
 }
 
+int id_pool_claim(struct id_pool *pool, uint32_t id)
+{
+	if (!id || id >= pool->limit || id_pool_taken(pool, id))
+		return -1;
+	pool->bits[id / 64] |= 1ULL << (id % 64);
+	pool->used++;
+	return 0;
+}
+
 void id_pool_put(struct id_pool *pool, uint32_t id)
 {
-	if (id && id < pool->limit && id_taken(pool, id)) {
+	if (id && id < pool->limit && id_pool_taken(pool, id)) {
 		pool->bits[id / 64] &= ~(1ULL << (id % 64));
 		pool->used--;
 	}

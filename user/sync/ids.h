@@ -19,5 +19,9 @@ void id_pool_free(struct id_pool *pool);
 /* A free ID, or 0 when the pool is exhausted. */
 uint32_t id_pool_get(struct id_pool *pool);
 void id_pool_put(struct id_pool *pool, uint32_t id);
+/* Take a given ID (adopting maps a previous ferryd wrote). Returns 0, or -1
+ * when it is out of range or taken. */
+int id_pool_claim(struct id_pool *pool, uint32_t id);
+int id_pool_taken(const struct id_pool *pool, uint32_t id);
 
 #endif

@@ -29,6 +29,7 @@ struct applied_svc {
 	size_t n_backends;
 	struct applied_backend *backends; /* sorted by (addr, port) */
 	bool owner;               /* its frontend entry is ours to delete */
+	bool adopted;             /* read from pinned maps, not yet matched to a desired id */
 	bool seen;                /* still desired in this apply */
 };
 
@@ -71,6 +72,10 @@ int wr_slots_write(struct sync_engine *eng, uint32_t svc_id, uint32_t rev,
 void wr_slots_delete(struct sync_engine *eng, uint32_t svc_id, uint32_t rev, size_t n);
 
 int wr_vip_ref(struct sync_engine *eng, const struct ferry_ip *addr);
+/* Count a reference to a marker that is already in the map. */
+int wr_vip_adopt(struct sync_engine *eng, const struct ferry_ip *addr);
+/* Whether addr has a marker reference. */
+int wr_vip_known(const struct sync_engine *eng, const struct ferry_ip *addr);
 void wr_vip_unref(struct sync_engine *eng, const struct ferry_ip *addr);
 
 #endif

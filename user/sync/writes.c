@@ -150,31 +150,56 @@ static void vip_key(struct svc_key *key, const struct ferry_ip *addr)
 	memcpy(key->addr, addr->w, sizeof(key->addr));
 }
 
-int wr_vip_ref(struct sync_engine *eng, const struct ferry_ip *addr)
+/* One more reference to addr's marker; *created says whether it is new. */
+static struct vip_ref *vip_take(struct sync_engine *eng, const struct ferry_ip *addr,
+				bool *created)
 {
 	struct hmap_node *n = hmap_get(&eng->vips, addr, sizeof(*addr));
-	struct svc_value marker = { .flags = SVC_FLAG_VIP_MARKER };
 	struct vip_ref *ref;
-	struct svc_key key;
-	int err;
 
+	*created = !n;
 	if (n) {
-		hmap_entry(n, struct vip_ref, node)->refs++;
-		return 0;
+		ref = hmap_entry(n, struct vip_ref, node);
+		ref->refs++;
+		return ref;
 	}
 	ref = calloc(1, sizeof(*ref));
 	if (!ref)
-		return -ENOMEM;
+		return NULL;
 	ref->addr = *addr;
 	ref->refs = 1;
+	hmap_put(&eng->vips, &ref->node, &ref->addr, sizeof(ref->addr));
+	return ref;
+}
+
+int wr_vip_ref(struct sync_engine *eng, const struct ferry_ip *addr)
+{
+	struct svc_value marker = { .flags = SVC_FLAG_VIP_MARKER };
+	struct svc_key key;
+	bool created;
+	int err;
+
+	if (!vip_take(eng, addr, &created))
+		return -ENOMEM;
+	if (!created)
+		return 0;
 	vip_key(&key, addr);
 	err = wr_put(eng, DP_MAP_SERVICES, &key, &marker);
-	if (err) {
-		free(ref);
-		return err;
-	}
-	hmap_put(&eng->vips, &ref->node, &ref->addr, sizeof(ref->addr));
-	return 0;
+	if (err)
+		wr_vip_unref(eng, addr);
+	return err;
+}
+
+int wr_vip_adopt(struct sync_engine *eng, const struct ferry_ip *addr)
+{
+	bool created;
+
+	return vip_take(eng, addr, &created) ? 0 : -ENOMEM;
+}
+
+int wr_vip_known(const struct sync_engine *eng, const struct ferry_ip *addr)
+{
+	return hmap_get(&eng->vips, addr, sizeof(*addr)) != NULL;
 }
 
 void wr_vip_unref(struct sync_engine *eng, const struct ferry_ip *addr)

@@ -1,0 +1,168 @@
+/* Adoption: a ferryd that finds maps of its own layout pinned takes them
+ * over as they are, instead of writing everything again. The engine's
+ * record is rebuilt from the service entries and their current slots; the
+ * first sync_apply matches each desired service port to an adopted one by
+ * its frontend and writes only what differs. Entries nothing reaches any
+ * more (slots of other revisions, orphan backends, unused VIP markers:
+ * what a ferryd killed in the middle of a change leaves) are removed. */
+#include <bpf/bpf.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "sync/state.h"
+
+static int adopted_cmp(const void *x, const void *y)
+{
+	const struct applied_backend *a = x, *b = y;
+	int c = addr_compare(&a->addr, &b->addr);
+
+	return c ? c : (int)a->port - (int)b->port;
+}
+
+/* The backends of a's current revision. A slot or backend that is missing
+ * (deleted by someone else, B34) is left out: the first apply then sees a
+ * difference and rewrites the service. */
+static void adopt_backends(struct sync_engine *eng, struct applied_svc *a)
+{
+	a->backends = calloc(a->value.count + 1, sizeof(*a->backends));
+	if (!a->backends)
+		return;
+	for (uint32_t i = 0; i < a->value.count; i++) {
+		struct slot_key key = { .svc_id = a->value.svc_id, .rev = a->value.rev, .slot = i };
+		struct applied_backend *ab = &a->backends[a->n_backends];
+		struct slot_value slot;
+		struct backend_value b;
+
+		if (bpf_map_lookup_elem(eng->maps.fd[DP_MAP_SLOTS], &key, &slot) ||
+		    bpf_map_lookup_elem(eng->maps.fd[DP_MAP_BACKENDS], &slot.backend_id, &b) ||
+		    b.svc_id != a->value.svc_id ||
+		    id_pool_claim(&eng->backend_ids, slot.backend_id))
+			continue;
+		memcpy(ab->addr.w, b.addr, sizeof(ab->addr.w));
+		ab->port = ntohs(b.port);
+		ab->id = slot.backend_id;
+		a->n_backends++;
+	}
+	qsort(a->backends, a->n_backends, sizeof(*a->backends), adopted_cmp);
+}
+
+static void adopt_service(struct sync_engine *eng, const struct svc_key *key,
+			  const struct svc_value *v)
+{
+	struct applied_svc *a = calloc(1, sizeof(*a));
+	struct ferry_ip vip;
+	char id[32];
+
+	if (!a || id_pool_claim(&eng->svc_ids, v->svc_id)) {
+		log_warn("sync", "pinned service entry with svc_id %u cannot be adopted", v->svc_id);
+		free(a);
+		return;
+	}
+	snprintf(id, sizeof(id), "adopted:%u", v->svc_id);
+	a->id = strdup(id);
+	a->key = *key;
+	a->value = *v;
+	a->owner = true;
+	a->adopted = true;
+	adopt_backends(eng, a);
+	memcpy(vip.w, key->addr, sizeof(vip.w));
+	wr_vip_adopt(eng, &vip);
+	hmap_put(&eng->frontends, &a->by_key, &a->key, sizeof(a->key));
+	hmap_put(&eng->svcs, &a->by_id, a->id, strlen(a->id));
+	eng->stats.services++;
+	eng->stats.backends += a->n_backends;
+}
+
+/* Every key of a map, read before any is deleted (deleting while walking
+ * restarts a hash map's walk). */
+static void *map_keys(int fd, size_t key_size, size_t *n_out)
+{
+	size_t n = 0, cap = 1024;
+	char *keys = malloc(cap * key_size);
+	void *prev = NULL;
+
+	while (keys && bpf_map_get_next_key(fd, prev, keys + n * key_size) == 0) {
+		prev = keys + n * key_size;
+		if (++n == cap) {
+			char *grown = realloc(keys, 2 * cap * key_size);
+
+			if (!grown)
+				break;
+			keys = grown;
+			cap *= 2;
+			prev = keys + (n - 1) * key_size;
+		}
+	}
+	*n_out = keys ? n : 0;
+	return keys;
+}
+
+static void adopt_services(struct sync_engine *eng)
+{
+	size_t n;
+	struct svc_key *keys = map_keys(eng->maps.fd[DP_MAP_SERVICES], sizeof(*keys), &n);
+
+	for (size_t i = 0; i < n; i++) {
+		struct svc_value v;
+
+		if (bpf_map_lookup_elem(eng->maps.fd[DP_MAP_SERVICES], &keys[i], &v) == 0 &&
+		    !(v.flags & SVC_FLAG_VIP_MARKER))
+			adopt_service(eng, &keys[i], &v);
+	}
+	free(keys);
+}
+
+static bool slot_live(struct sync_engine *eng, const struct slot_key *k)
+{
+	char id[32];
+	struct hmap_node *n;
+	struct applied_svc *a;
+
+	snprintf(id, sizeof(id), "adopted:%u", k->svc_id);
+	n = hmap_get(&eng->svcs, id, strlen(id));
+	a = n ? hmap_entry(n, struct applied_svc, by_id) : NULL;
+	return a && a->value.rev == k->rev && k->slot < a->value.count;
+}
+
+/* Remove what no adopted service entry reaches. Returns how many. */
+static size_t adopt_sweep(struct sync_engine *eng)
+{
+	size_t n, removed = 0;
+	struct slot_key *slots = map_keys(eng->maps.fd[DP_MAP_SLOTS], sizeof(*slots), &n);
+	uint32_t *ids;
+	struct svc_key *svcs;
+
+	for (size_t i = 0; i < n; i++)
+		if (!slot_live(eng, &slots[i]) && ++removed)
+			wr_del(eng, DP_MAP_SLOTS, &slots[i]);
+	free(slots);
+	ids = map_keys(eng->maps.fd[DP_MAP_BACKENDS], sizeof(*ids), &n);
+	for (size_t i = 0; i < n; i++)
+		if (!id_pool_taken(&eng->backend_ids, ids[i]) && ++removed)
+			wr_del(eng, DP_MAP_BACKENDS, &ids[i]);
+	free(ids);
+	svcs = map_keys(eng->maps.fd[DP_MAP_SERVICES], sizeof(*svcs), &n);
+	for (size_t i = 0; i < n; i++) {
+		struct ferry_ip vip;
+
+		memcpy(vip.w, svcs[i].addr, sizeof(vip.w));
+		if (!svcs[i].port && !svcs[i].proto && !wr_vip_known(eng, &vip) && ++removed)
+			wr_del(eng, DP_MAP_SERVICES, &svcs[i]);
+	}
+	free(svcs);
+	return removed;
+}
+
+void sync_adopt(struct sync_engine *eng)
+{
+	size_t stale;
+
+	adopt_services(eng);
+	stale = adopt_sweep(eng);
+	log_info("sync", "adopted %llu service ports and %llu backends from the pinned maps; "
+		 "removed %zu stale entries", (unsigned long long)eng->stats.services,
+		 (unsigned long long)eng->stats.backends, stale);
+}
