@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 #include <cjson/cJSON.h>
@@ -21,7 +22,8 @@
 static void decode_yaml(struct model_objects *objs, const char *yaml, enum decode_result expect,
 			char *why, size_t why_len)
 {
-	cJSON *docs = yaml_doc_parse(yaml, strlen(yaml), why, why_len), *doc;
+	struct yaml_doc_error err;
+	cJSON *docs = yaml_doc_parse(yaml, strlen(yaml), 1, &err), *doc;
 
 	assert_non_null(docs);
 	cJSON_ArrayForEach(doc, docs)
@@ -318,15 +320,40 @@ static void test_b14_no_endpoints_zero_backends(void **state)
 	desired_free(&st);
 }
 
+/* compute_yaml with what it logs (stderr) into log, echoed so that it still
+ * shows. */
+static void compute_yaml_logged(const char *yaml, size_t max, struct desired_state *st,
+				char *log, size_t len)
+{
+	FILE *tmp = tmpfile();
+	int saved = dup(2);
+	size_t n;
+
+	assert_non_null(tmp);
+	assert_true(saved >= 0 && dup2(fileno(tmp), 2) == 2);
+	compute_yaml(yaml, max, st);
+	assert_int_equal(dup2(saved, 2), 2);
+	close(saved);
+	rewind(tmp);
+	n = fread(log, 1, len - 1, tmp);
+	log[n] = '\0';
+	fclose(tmp);
+	fputs(log, stderr);
+}
+
+/* Cut to the limit, with a warning naming the service port. */
 static void test_truncation_to_max_per_service(void **state)
 {
 	struct desired_state st;
+	char log[1024];
 
 	(void)state;
-	compute_yaml(WEB_SVC WEB_SLICE_HEAD
-		     "{addresses: [10.0.0.4]}, {addresses: [10.0.0.2]}, {addresses: [10.0.0.3]},"
-		     " {addresses: [10.0.0.1]}]}\n", 3, &st);
+	compute_yaml_logged(WEB_SVC WEB_SLICE_HEAD
+			    "{addresses: [10.0.0.4]}, {addresses: [10.0.0.2]}, {addresses: [10.0.0.3]},"
+			    " {addresses: [10.0.0.1]}]}\n", 3, &st, log, sizeof(log));
 	assert_int_equal(st.truncated, 1);
+	assert_non_null(strstr(log, "level=warn component=model msg=\"shop/web:http/TCP/v4 has 4 "
+				    "backends, programmed the first 3 (--max-backends-per-service)\""));
 	assert_backends(&st.svcs[0], "10.0.0.1:8080 10.0.0.2:8080 10.0.0.3:8080");
 	desired_free(&st);
 	compute_yaml(WEB_SVC WEB_SLICE_HEAD "{addresses: [10.0.0.1]}]}\n", 1, &st);
@@ -396,6 +423,41 @@ static void test_decode_invalid_reasons(void **state)
 	}
 	assert_int_equal(objs.n_services + objs.n_slices, 0);
 	model_objects_free(&objs);
+}
+
+/* An object's identity: namespace "default" when absent or empty. */
+static void test_object_ref(void **state)
+{
+	static const char yaml[] =
+		"{kind: Service, metadata: {name: a}}\n---\n"
+		"{kind: EndpointSlice, metadata: {name: b, namespace: ''}}\n---\n"
+		"{kind: Service, metadata: {name: c, namespace: n}}\n---\n"
+		"{kind: Service, metadata: {namespace: n}}\n---\n"
+		"{kind: Service, metadata: {name: d, namespace: 1}}\n---\n"
+		"{metadata: {name: e}}\n";
+	static const char *const expect[] = {
+		"Service default/a", "EndpointSlice default/b", "Service n/c", NULL, NULL, NULL,
+	};
+	struct yaml_doc_error err;
+	cJSON *docs = yaml_doc_parse(yaml, strlen(yaml), 1, &err), *doc;
+	struct model_ref ref;
+	char text[128];
+	size_t i = 0;
+
+	(void)state;
+	assert_non_null(docs);
+	cJSON_ArrayForEach(doc, docs) {
+		bool ok = model_object_ref(doc, &ref);
+
+		assert_int_equal(ok, expect[i] != NULL);
+		if (ok) {
+			snprintf(text, sizeof(text), "%s %s/%s", ref.kind, ref.ns, ref.name);
+			assert_string_equal(text, expect[i]);
+		}
+		i++;
+	}
+	assert_int_equal(i, 6);
+	cJSON_Delete(docs);
 }
 
 static void test_ids_sorted_and_duplicate_service_last_wins(void **state)
@@ -534,6 +596,7 @@ int main(void)
 		cmocka_unit_test(test_truncation_to_max_per_service),
 		cmocka_unit_test(test_decode_defaults_and_ignored_kinds),
 		cmocka_unit_test(test_decode_invalid_reasons),
+		cmocka_unit_test(test_object_ref),
 		cmocka_unit_test(test_ids_sorted_and_duplicate_service_last_wins),
 		cmocka_unit_test(test_sets_computed_as_one),
 		cmocka_unit_test(test_compute_scale_100k),

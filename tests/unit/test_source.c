@@ -12,6 +12,7 @@
 #include <cmocka.h>
 #include <cjson/cJSON.h>
 #include <ftw.h>
+#include <arpa/inet.h>
 #include <malloc.h>
 #include <poll.h>
 #include <sys/stat.h>
@@ -52,6 +53,31 @@ static void rename_file(const char *from, const char *to)
 	assert_int_equal(rename(a, b), 0);
 	free(a);
 	free(b);
+}
+
+/* What a load logs (stderr), echoed so that it still shows. */
+static void load_logged(struct file_source *src, char *log, size_t len)
+{
+	FILE *tmp = tmpfile();
+	int saved = dup(2);
+	size_t n;
+
+	assert_non_null(tmp);
+	assert_true(saved >= 0 && dup2(fileno(tmp), 2) == 2);
+	assert_int_equal(file_source_load(src), 0);
+	assert_int_equal(dup2(saved, 2), 2);
+	close(saved);
+	rewind(tmp);
+	n = fread(log, 1, len - 1, tmp);
+	log[n] = '\0';
+	fclose(tmp);
+	fputs(log, stderr);
+}
+
+static void assert_logged(const char *log, const char *expect)
+{
+	if (!strstr(log, expect))
+		fail_msg("not logged: %s", expect);
 }
 
 static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
@@ -231,8 +257,9 @@ static void test_yaml_scalar_typing_and_flow_style(void **state)
 		"a: 80\nb: -7\nc: 0x1F\nd: '80'\ne: \"true\"\nf: true\ng: True\nh: FALSE\n"
 		"i: null\nj: ~\nk:\nl: 1.5\nm: yes\nn: 10.96.0.1\no: {name: http, port: 80}\n"
 		"p: [x, 2, [y]]\nq: !!str 53\nr: Null\n";
-	char why[256], *text;
-	cJSON *docs = yaml_doc_parse(yaml, strlen(yaml), why, sizeof(why));
+	struct yaml_doc_error err;
+	cJSON *docs = yaml_doc_parse(yaml, strlen(yaml), 1, &err);
+	char *text;
 
 	(void)state;
 	assert_non_null(docs);
@@ -246,20 +273,32 @@ static void test_yaml_scalar_typing_and_flow_style(void **state)
 	cJSON_Delete(docs);
 }
 
+/* Lines count from first_line: a piece cut from a file reports the file's. */
 static void test_yaml_errors_name_document_and_line(void **state)
 {
-	static const char *const cases[][2] = {
-		{ "a: 1\n---\nb: 2\n---\nc: [1, 2\nd: 3\n", "document 3, line 6: " },
-		{ "a: 1\n---\nb: &x 1\nc: *x\n", "document 2, line 4: aliases (*x) are not supported" },
-		{ "a: 1\na: 2\n", "document 1, line 2: duplicate key \"a\"" },
-		{ "a: 1\n  b: 2\n", "document 1, line 2: " },
+	static const struct {
+		const char *yaml;
+		size_t first_line;
+		int doc;
+		size_t line;
+		const char *msg;
+	} cases[] = {
+		{ "a: 1\n---\nb: 2\n---\nc: [1, 2\nd: 3\n", 1, 3, 6, "" },
+		{ "a: 1\n---\nb: &x 1\nc: *x\n", 1, 2, 4, "aliases (*x) are not supported" },
+		{ "a: 1\na: 2\n", 1, 1, 2, "duplicate key \"a\"" },
+		{ "a: 1\n  b: 2\n", 1, 1, 2, "" },
+		{ "---\na: 1\na: 2\n", 40, 1, 42, "duplicate key \"a\"" },
 	};
-	char why[256];
+	struct yaml_doc_error err;
 
 	(void)state;
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		assert_null(yaml_doc_parse(cases[i][0], strlen(cases[i][0]), why, sizeof(why)));
-		assert_memory_equal(why, cases[i][1], strlen(cases[i][1]));
+		assert_null(yaml_doc_parse(cases[i].yaml, strlen(cases[i].yaml), cases[i].first_line,
+					   &err));
+		assert_int_equal(err.doc, cases[i].doc);
+		assert_int_equal(err.line, cases[i].line);
+		assert_memory_equal(err.msg, cases[i].msg, strlen(cases[i].msg));
+		assert_true(err.msg[0] != '\0');
 	}
 }
 
@@ -409,6 +448,185 @@ static void test_bad_edit_keeps_last_good_content(void **state)
 	free(path);
 }
 
+/* Documents split at their markers: comments and directives before a ---
+ * stay with its document, --- with content on its line starts one, ...
+ * ends one. */
+static void test_yaml_split_pieces(void **state)
+{
+	static const char yaml[] = "# head\n%YAML 1.1\n---\na: 1\n--- {b: 2}\n...\n# tail\n---\n"
+				   "---\nc: 3\n----\n";
+	static const struct {
+		const char *text;
+		size_t line;
+	} expect[] = {
+		{ "# head\n%YAML 1.1\n---\na: 1\n", 1 },
+		{ "--- {b: 2}\n...\n", 5 },
+		{ "# tail\n---\n", 7 },
+		{ "---\nc: 3\n----\n", 9 },
+	};
+	struct yaml_piece piece = { 0 };
+	size_t n = 0;
+
+	(void)state;
+	while (yaml_split_next(yaml, strlen(yaml), &piece)) {
+		assert_true(n < sizeof(expect) / sizeof(expect[0]));
+		assert_int_equal(piece.len, strlen(expect[n].text));
+		assert_memory_equal(piece.text, expect[n].text, piece.len);
+		assert_int_equal(piece.line, expect[n].line);
+		n++;
+	}
+	assert_int_equal(n, sizeof(expect) / sizeof(expect[0]));
+}
+
+#define BROKEN_DOC "kind: Service\n  : [garbage\n"
+
+/* One broken document hides none of the others; while it is broken nothing
+ * that came from its file is deleted; fixed, its real content and the
+ * deletions apply. */
+static void test_broken_document_keeps_the_others(void **state)
+{
+	static const char *const kept[] = {
+		"default/a:/TCP/v4 TCP 10.96.0.11:80 ->",
+		"default/b:/TCP/v4 TCP 10.96.0.2:80 ->",
+		"default/c:/TCP/v4 TCP 10.96.0.3:80 ->",
+		"default/d:/TCP/v4 TCP 10.96.0.4:80 ->",
+	};
+	struct file_source *src;
+	char *path = tmp_path("svc.yaml"), log[4096], expect[512];
+
+	(void)state;
+	write_file("svc.yaml", SVC_DOC("a", "10.96.0.1") "---\n" BROKEN_DOC "---\n"
+		   SVC_DOC("c", "10.96.0.3"));
+	src = file_source_open(path);
+	assert_non_null(src);
+	load_logged(src, log, sizeof(log));
+	assert_service_names(src, "a c");
+	assert_int_equal(file_source_stats(src)->parse_errors, 1);
+	snprintf(expect, sizeof(expect), "file %s document 2 (line 4): ", path);
+	assert_logged(log, expect);
+
+	write_file("svc.yaml", SVC_DOC("a", "10.96.0.1") "---\n" SVC_DOC("b", "10.96.0.2")
+		   "---\n" SVC_DOC("c", "10.96.0.3"));
+	assert_int_equal(file_source_load(src), 0);
+	assert_service_names(src, "a b c");
+
+	write_file("svc.yaml", "# a comment\n" SVC_DOC("a", "10.96.0.11") "---\n" BROKEN_DOC
+		   "---\n" SVC_DOC("d", "10.96.0.4"));
+	load_logged(src, log, sizeof(log));
+	assert_service_names(src, "a d b c");
+	assert_desired(the_set(src), 1, kept, 4);
+	assert_int_equal(file_source_stats(src)->parse_errors, 2);
+	snprintf(expect, sizeof(expect), "file %s document 2 (line 5): ", path);
+	assert_logged(log, expect);
+	assert_logged(log, "1 document does not parse: nothing that came from this file is "
+		      "deleted until it does (objects kept from before: 2)");
+
+	write_file("svc.yaml", SVC_DOC("a", "10.96.0.1") "---\n" SVC_DOC("b2", "10.96.0.5")
+		   "---\n" SVC_DOC("d", "10.96.0.4"));
+	assert_int_equal(file_source_load(src), 0);
+	assert_service_names(src, "a b2 d");
+	assert_int_equal(file_source_stats(src)->parse_errors, 2);
+	file_source_close(src);
+	free(path);
+}
+
+#define WEB_DOC(ip) \
+	"{kind: Service, metadata: {name: web, namespace: shop}, spec: {clusterIP: " ip "," \
+	" ports: [{name: http, port: 80}]}}\n"
+
+/* A Service that was good and turns invalid keeps its last good version
+ * until a valid edit replaces it; removed from the file, it goes. */
+static void test_invalid_edit_keeps_last_good_version(void **state)
+{
+	static const char *const first[] = { "shop/web:http/TCP/v4 TCP 10.96.0.1:80 ->" };
+	static const char *const second[] = { "shop/web:http/TCP/v4 TCP 10.96.0.2:80 ->" };
+	struct file_source *src;
+	char *path = tmp_path("web.yaml"), log[4096], expect[512];
+
+	(void)state;
+	write_file("web.yaml", SVC_DOC("a", "10.96.0.9") "---\n" WEB_DOC("10.96.0.1"));
+	src = load_path(path);
+	assert_service_names(src, "a web");
+
+	write_file("web.yaml", SVC_DOC("a", "10.96.0.9") "---\n" WEB_DOC("10.96.0.300"));
+	load_logged(src, log, sizeof(log));
+	assert_service_names(src, "a web");
+	assert_desired(&(struct model_objects){ .n_services = 1,
+						.services = &the_set(src)->services[1] },
+		       1, first, 1);
+	assert_int_equal(file_source_stats(src)->objects_skipped, 1);
+	assert_int_equal(file_source_stats(src)->parse_errors, 0);
+	snprintf(expect, sizeof(expect), "file %s document 2: Service shop/web: spec.clusterIP: "
+		 "\"10.96.0.300\" is not an IP address; keeping its last good version", path);
+	assert_logged(log, expect);
+
+	write_file("web.yaml", SVC_DOC("a", "10.96.0.9") "---\n" WEB_DOC("10.96.0.2"));
+	assert_int_equal(file_source_load(src), 0);
+	assert_service_names(src, "a web");
+	assert_desired(&(struct model_objects){ .n_services = 1,
+						.services = &the_set(src)->services[1] },
+		       1, second, 1);
+
+	write_file("web.yaml", SVC_DOC("a", "10.96.0.9"));
+	assert_int_equal(file_source_load(src), 0);
+	assert_service_names(src, "a");
+	assert_int_equal(file_source_stats(src)->objects_skipped, 1);
+	file_source_close(src);
+	free(path);
+}
+
+/* The items of a List count one by one: an invalid item keeps its last good
+ * version, the others change or go. */
+static void test_list_item_invalid(void **state)
+{
+	struct file_source *src;
+	char *path = tmp_path("list.yaml"), log[4096], expect[512];
+
+	(void)state;
+	write_file("list.yaml", "kind: List\nitems:\n- " SVC_DOC("a", "10.96.0.1")
+		   "- " SVC_DOC("b", "10.96.0.2") "- " SVC_DOC("c", "10.96.0.3"));
+	src = load_path(path);
+	assert_service_names(src, "a b c");
+
+	write_file("list.yaml", "kind: List\nitems:\n- " SVC_DOC("a2", "10.96.0.1")
+		   "- {kind: Service, metadata: {name: b}, spec: {ports: [{port: 70000}]}}\n");
+	load_logged(src, log, sizeof(log));
+	assert_service_names(src, "a2 b");
+	assert_int_equal(the_set(src)->services[1].cluster_ips[0].w[3], htonl(0x0a600002));
+	assert_int_equal(file_source_stats(src)->objects_skipped, 1);
+	snprintf(expect, sizeof(expect), "file %s document 1 item 2: Service default/b: "
+		 "spec.ports[0].port: not a port number; keeping its last good version", path);
+	assert_logged(log, expect);
+	file_source_close(src);
+	free(path);
+}
+
+/* An invalid object with no name could be any object of before: nothing of
+ * its file is deleted until it is fixed. */
+static void test_nameless_object_keeps_file(void **state)
+{
+	struct file_source *src;
+	char *path = tmp_path("svc.yaml"), log[4096];
+
+	(void)state;
+	write_file("svc.yaml", SVC_DOC("a", "10.96.0.1") "---\n" SVC_DOC("b", "10.96.0.2"));
+	src = load_path(path);
+	write_file("svc.yaml", SVC_DOC("a", "10.96.0.1") "---\n"
+		   "{kind: Service, metadata: {namespace: x}, spec: {clusterIP: 10.96.0.2}}\n");
+	load_logged(src, log, sizeof(log));
+	assert_service_names(src, "a b");
+	assert_int_equal(file_source_stats(src)->objects_skipped, 1);
+	assert_logged(log, "document 2: Service x/?: metadata.name: missing or not a string; "
+		      "skipped, and with no name to match it by, nothing that came from this "
+		      "file is deleted until it is fixed");
+
+	write_file("svc.yaml", SVC_DOC("a", "10.96.0.1"));
+	assert_int_equal(file_source_load(src), 0);
+	assert_service_names(src, "a");
+	file_source_close(src);
+	free(path);
+}
+
 /* A folder: *.yaml, *.yml, *.json sorted by name, one set each; hidden,
  * *.tmp and others ignored; a file renamed away takes its objects with it. */
 static void test_folder_source(void **state)
@@ -506,6 +724,29 @@ static void test_folder_bad_edit_keeps_that_file(void **state)
 	assert_service_names(src, "a2|b2");
 	assert_int_equal(file_source_stats(src)->parse_errors, 2);
 	file_source_close(src);
+}
+
+/* An EndpointSlice that turns invalid keeps its last good version: its
+ * backends stay programmed. */
+static void test_invalid_slice_keeps_backends(void **state)
+{
+	static const char *const expect[] = {
+		"shop/web:http/TCP/v4 TCP 10.96.0.1:80 -> 10.0.0.1:8080",
+	};
+	struct file_source *src;
+	char *path = tmp_path("web.yaml");
+
+	(void)state;
+	write_file("web.yaml", WEB_FILE("10.96.0.1", "80", "w1", "10.0.0.1"));
+	src = load_path(path);
+	assert_desired(the_set(src), 1, expect, 1);
+
+	write_file("web.yaml", WEB_FILE("10.96.0.1", "80", "w1", "'fd00::1'"));
+	assert_int_equal(file_source_load(src), 0);
+	assert_int_equal(file_source_stats(src)->objects_skipped, 1);
+	assert_desired(the_set(src), 1, expect, 1);
+	file_source_close(src);
+	free(path);
 }
 
 static int drain_after_poll(struct file_source *src)
@@ -675,6 +916,12 @@ int main(void)
 		TMP_TEST(test_unchanged_file_not_decoded_again),
 		TMP_TEST(test_quick_same_size_rewrite_seen),
 		TMP_TEST(test_bad_edit_keeps_last_good_content),
+		cmocka_unit_test(test_yaml_split_pieces),
+		TMP_TEST(test_broken_document_keeps_the_others),
+		TMP_TEST(test_invalid_edit_keeps_last_good_version),
+		TMP_TEST(test_list_item_invalid),
+		TMP_TEST(test_nameless_object_keeps_file),
+		TMP_TEST(test_invalid_slice_keeps_backends),
 		TMP_TEST(test_folder_source),
 		TMP_TEST(test_folder_later_file_redefines_service),
 		TMP_TEST(test_folder_bad_edit_keeps_that_file),

@@ -61,10 +61,6 @@ static void agent_reload(struct agent *ag)
 		log_error("ferryd", "out of memory computing the desired state");
 		goto out;
 	}
-	if (desired.truncated)
-		log_warn("ferryd", "%zu service ports have more than %u backends; programmed up to "
-			 "the limit (--max-backends-per-service)", desired.truncated,
-			 ag->opts.limits.max_per_service);
 	writes = sync_apply(ag->eng, &desired);
 	if (writes)
 		log_info("sync", "generation %llu: %zu service ports desired, %llu map writes, %.3f ms",

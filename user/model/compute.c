@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/log.h"
 #include "model/groups.h"
 
 /* An endpoint of a slice whose port matches the service port (B7). */
@@ -107,7 +108,7 @@ static size_t compute_count(const struct compute_ctx *ctx, bool fallback)
 }
 
 /* Ready endpoints, or when none is ready the serving and terminating ones
- * (B11), cut to max_per_service. */
+ * (B11), cut to max_per_service with a warning naming the service port. */
 static int compute_backends(struct compute_ctx *ctx, struct desired_svc *dsvc)
 {
 	size_t n = compute_count(ctx, false);
@@ -117,6 +118,8 @@ static int compute_backends(struct compute_ctx *ctx, struct desired_svc *dsvc)
 		dsvc->fallback = n > 0;
 	}
 	if (n > ctx->max_per_service) {
+		log_warn("model", "%s has %zu backends, programmed the first %zu "
+			 "(--max-backends-per-service)", dsvc->id, n, ctx->max_per_service);
 		n = ctx->max_per_service;
 		ctx->out->truncated++;
 	}

@@ -69,17 +69,28 @@ int decode_port(const struct decode_meta *meta, const cJSON *item, const char *w
 	return 1;
 }
 
-static enum decode_result decode_meta(const cJSON *obj, const char *kind,
-				      struct decode_meta *meta, char *why, size_t why_len)
+bool model_object_ref(const struct cJSON *obj, struct model_ref *ref)
 {
 	const cJSON *md = decode_field(obj, "metadata");
 
-	meta->kind = kind;
-	meta->name = decode_string(md, "name", NULL);
-	meta->ns = decode_string(md, "namespace", "default");
-	meta->labels = decode_field(md, "labels");
-	if (meta->ns && !*meta->ns)
-		meta->ns = "default";
+	ref->kind = decode_string(obj, "kind", NULL);
+	ref->name = decode_string(md, "name", NULL);
+	ref->ns = decode_string(md, "namespace", "default");
+	if (ref->ns && !*ref->ns)
+		ref->ns = "default";
+	return ref->kind && ref->ns && ref->name && *ref->name;
+}
+
+static enum decode_result decode_meta(const cJSON *obj, struct decode_meta *meta, char *why,
+				      size_t why_len)
+{
+	struct model_ref ref;
+
+	model_object_ref(obj, &ref);
+	meta->kind = ref.kind;
+	meta->name = ref.name;
+	meta->ns = ref.ns;
+	meta->labels = decode_field(decode_field(obj, "metadata"), "labels");
 	if (!meta->name || !*meta->name)
 		return decode_why(meta, why, why_len, "metadata.name: missing or not a string");
 	if (!meta->ns)
@@ -99,7 +110,7 @@ enum decode_result model_decode(const struct cJSON *obj, struct model_objects *i
 
 	if (!kind || (strcmp(kind, "Service") != 0 && strcmp(kind, "EndpointSlice") != 0))
 		return DECODE_IGNORED;
-	if (decode_meta(obj, kind, &meta, why, why_len) != DECODE_OK)
+	if (decode_meta(obj, &meta, why, why_len) != DECODE_OK)
 		return DECODE_INVALID;
 	if (kind[0] == 'S')
 		return decode_service(obj, &meta, into, why, why_len);

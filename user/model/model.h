@@ -76,6 +76,16 @@ enum decode_result {
 	DECODE_INVALID = -1,  /* a Service/EndpointSlice with bad fields: skipped */
 };
 
+/* The identity of an API object, borrowed from it: kind, namespace ("default"
+ * when absent or empty) and name. False when one of them is missing or not a
+ * string (the others are still set, NULL when missing). */
+struct model_ref {
+	const char *kind;
+	const char *ns;
+	const char *name;
+};
+bool model_object_ref(const struct cJSON *obj, struct model_ref *ref);
+
 /* Decode one API object and append it. On DECODE_INVALID, why[] says what is
  * wrong, naming the object (namespace/name) and the field. */
 enum decode_result model_decode(const struct cJSON *obj, struct model_objects *into,
@@ -103,7 +113,8 @@ struct desired_svc {
 struct desired_state {
 	size_t n_svcs;
 	struct desired_svc *svcs;  /* sorted by id */
-	size_t truncated;          /* service ports cut to max_per_service */
+	size_t truncated;          /* service ports cut to max_per_service (each
+				    * named in a warning) */
 };
 
 /* Compute what the maps must hold from n_sets sets of objects (e.g. one per
@@ -111,7 +122,7 @@ struct desired_state {
  * same namespace/name, in its own set or in an earlier set (with a warning),
  * and the EndpointSlices of every set are merged. A service port with more
  * than max_per_service backends keeps the first max_per_service (in sorted
- * order) and counts in ->truncated. Returns 0, or -1 on allocation failure. */
+ * order), is named in a warning and counts in ->truncated. Returns 0, or -1 on allocation failure. */
 int model_compute(const struct model_objects *sets, size_t n_sets, size_t max_per_service,
 		  struct desired_state *out);
 void desired_free(struct desired_state *state);

@@ -1,5 +1,6 @@
 /* Reading one file into its documents. */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,49 +53,79 @@ static size_t file_docs_line(const char *buf, const char *at)
 	return line;
 }
 
-/* One JSON value: an array is a list of documents, anything else one. */
-static cJSON *file_docs_json(const char *buf, char *why, size_t why_len)
+static void file_docs_failed(int number, size_t line, const char *why, file_doc_fn *fn,
+			     void *ctx)
 {
-	const char *end = NULL;
-	cJSON *root = cJSON_ParseWithOpts(buf, &end, 1), *docs;
+	struct file_doc doc = { .number = number, .line = line, .why = why };
 
-	if (!root) {
-		snprintf(why, why_len, "document 1, line %zu: invalid JSON",
-			 file_docs_line(buf, end ? end : buf));
-		return NULL;
-	}
-	if (cJSON_IsArray(root))
-		return root;
-	docs = cJSON_CreateArray();
-	if (!docs) {
-		cJSON_Delete(root);
-		snprintf(why, why_len, "out of memory");
-		return NULL;
-	}
-	cJSON_AddItemToArray(docs, root);
-	return docs;
+	fn(&doc, ctx);
 }
 
-cJSON *file_docs_read(const char *path, char *why, size_t why_len)
+/* One JSON value: an array is a list of documents, anything else one.
+ * Returns false when buf is not JSON. */
+static bool file_docs_json(const char *buf, file_doc_fn *fn, void *ctx, size_t *bad_line)
+{
+	const char *end = NULL;
+	cJSON *root = cJSON_ParseWithOpts(buf, &end, 1), *item;
+	struct file_doc doc = { .value = root };
+
+	if (!root) {
+		*bad_line = file_docs_line(buf, end ? end : buf);
+		return false;
+	}
+	if (!cJSON_IsArray(root)) {
+		doc.number = 1;
+		fn(&doc, ctx);
+	} else {
+		cJSON_ArrayForEach(item, root) {
+			doc = (struct file_doc){ .number = doc.number + 1, .value = item };
+			fn(&doc, ctx);
+		}
+	}
+	cJSON_Delete(root);
+	return true;
+}
+
+/* Each document of the stream parsed on its own (see yaml_split_next). */
+static void file_docs_yaml(const char *buf, size_t len, file_doc_fn *fn, void *ctx)
+{
+	struct yaml_piece piece = { 0 };
+	struct yaml_doc_error err;
+	struct file_doc doc = { 0 };
+	cJSON *docs, *item;
+
+	while (yaml_split_next(buf, len, &piece)) {
+		docs = yaml_doc_parse(piece.text, piece.len, piece.line, &err);
+		if (!docs) {
+			doc.number += err.doc;
+			file_docs_failed(doc.number, err.line, err.msg, fn, ctx);
+			continue;
+		}
+		cJSON_ArrayForEach(item, docs) {
+			doc = (struct file_doc){ .number = doc.number + 1, .value = item };
+			fn(&doc, ctx);
+		}
+		cJSON_Delete(docs);
+	}
+}
+
+int file_docs_read(const char *path, file_doc_fn *fn, void *ctx)
 {
 	bool json_name = file_name_has_suffix(path, ".json");
-	size_t len;
+	size_t len, bad_line = 1;
 	char *buf = file_docs_slurp(path, &len), *start;
-	cJSON *docs = NULL;
+	bool done;
 
-	why[0] = '\0';
 	if (!buf)
-		return NULL;
+		return -1;
 	start = buf + strspn(buf, " \t\r\n");
-	if (!*start)
-		docs = cJSON_CreateArray();
-	else if (json_name || *start == '{' || *start == '[')
-		docs = file_docs_json(buf, why, why_len);
-	if (!docs && *start && !json_name)
-		docs = yaml_doc_parse(buf, len, why, why_len);
-	else if (!docs && !*start)
-		snprintf(why, why_len, "out of memory");
+	done = !*start; /* only blanks: no document */
+	if (!done && (json_name || *start == '{' || *start == '['))
+		done = file_docs_json(buf, fn, ctx, &bad_line);
+	if (!done && json_name)
+		file_docs_failed(1, bad_line, "invalid JSON", fn, ctx);
+	else if (!done)
+		file_docs_yaml(buf, len, fn, ctx);
 	free(buf);
-	errno = 0;
-	return docs;
+	return 0;
 }

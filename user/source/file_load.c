@@ -1,6 +1,6 @@
-/* file_source_load: every file read, parsed and decoded, with each file's
- * last good objects kept for when an edit does not parse. A file whose stat
- * did not change since its last good read is not read again. */
+/* file_source_load: every file read, parsed and decoded, and merged with
+ * what it held before (file_merge.c). A file whose stat did not change since
+ * its last read in full is not read again. */
 #include <dirent.h>
 #include <errno.h>
 #include <malloc.h>
@@ -61,37 +61,42 @@ static bool load_stamp_settled(const struct stat *st, const struct timespec *now
 	return age > (st->st_ctim.tv_nsec ? LOAD_SETTLED_NS : LOAD_SETTLED_COARSE_NS);
 }
 
-/* Reads c->path (stat'ed as *st before `now`) and replaces c->objs when it
- * parses; when it does not, the old objects stay, so a bad edit deletes
- * nothing. *decoded is set when objects were replaced. Returns -1 when the
- * file cannot be read, with errno set. */
+/* Replaces c->objs by the objects of a fresh read merged with them
+ * (file_merge): a bad edit deletes nothing. */
+static void load_apply(struct file_source *src, struct file_cache *c, struct file_read *rd)
+{
+	src->stats.parse_errors += rd->n_failed;
+	src->stats.objects_skipped += rd->n_invalid;
+	if (file_merge(rd, &c->objs) < 0) {
+		log_error("source", "file %s: out of memory; keeping the objects it had", c->path);
+		c->stamp_valid = false;
+		return;
+	}
+	model_objects_free(&c->objs);
+	c->objs = rd->objs;
+	memset(&rd->objs, 0, sizeof(rd->objs));
+	file_objects_trim(&c->objs);
+}
+
+/* Reads c->path (stat'ed as *st before `now`) unless its content is the one
+ * last read in full, and applies it. A file with a document that does not
+ * parse is read again at every load. *decoded is set when it was read.
+ * Returns -1 when the file cannot be read, with errno set. */
 static int load_file(struct file_source *src, struct file_cache *c, const struct stat *st,
 		     const struct timespec *now, bool *decoded)
 {
 	struct file_stamp stamp = load_stamp(st);
-	struct model_objects objs = { 0 };
-	char why[512];
-	cJSON *docs;
+	struct file_read rd = { .path = c->path };
 
-	if (c->good && c->stamp_valid && load_same_stamp(&c->stamp, &stamp))
+	if (c->stamp_valid && load_same_stamp(&c->stamp, &stamp))
 		return 0;
-	docs = file_docs_read(c->path, why, sizeof(why));
-	if (docs) {
-		file_objects_decode(c->path, docs, &objs, &src->stats.objects_skipped);
-		cJSON_Delete(docs);
-		model_objects_free(&c->objs);
-		c->objs = objs;
-		c->good = true;
-		c->stamp = stamp;
-		c->stamp_valid = load_stamp_settled(st, now);
-		*decoded = true;
-		return 0;
-	}
-	if (errno)
+	if (file_docs_read(c->path, file_objects_doc, &rd) < 0)
 		return -1;
-	src->stats.parse_errors++;
-	log_error("source", "%s: %s; %s", c->path, why,
-		  c->good ? "keeping its last good content" : "it has no good content yet");
+	*decoded = true;
+	c->stamp = stamp;
+	c->stamp_valid = !rd.n_failed && load_stamp_settled(st, now);
+	load_apply(src, c, &rd);
+	file_read_free(&rd);
 	return 0;
 }
 
@@ -146,8 +151,8 @@ static void load_dir_file(struct file_source *src, const char *name, struct file
 			return;
 		}
 		src->stats.parse_errors++;
-		log_error("source", "%s: %s; %s", c->path, strerror(errno),
-			  c->good ? "keeping its last good content" : "it has no good content yet");
+		log_error("source", "file %s: %s; keeping the objects it had", c->path,
+			  strerror(errno));
 	}
 	src->n_cache++;
 }

@@ -19,13 +19,14 @@ struct file_stamp {
 	struct timespec mtim, ctim;
 };
 
-/* One file: the objects of its last good content (the cJSON documents are
- * freed as soon as they are decoded). */
+/* One file: the objects of its last read, with what that read kept from
+ * before (file_merge); the cJSON documents are freed as soon as they are
+ * decoded. */
 struct file_cache {
 	char *path;
 	struct model_objects objs;
-	bool good;               /* objs hold a content that parsed */
-	bool stamp_valid;        /* stamp is that content's: same stamp, same content */
+	bool stamp_valid;        /* stamp is that of a content that parsed in full:
+				  * same stamp, same content */
 	struct file_stamp stamp;
 };
 
@@ -50,16 +51,60 @@ bool file_name_has_suffix(const char *name, const char *suffix);
 /* file_load.c: frees every cache entry and the sets. */
 void file_load_clear(struct file_source *src);
 
-/* file_docs.c: the documents of one file as a cJSON array. A *.json file is
- * JSON; any other is JSON when it starts with { or [ and parses as such, else
- * YAML (a flow-style YAML document starts with { too). NULL with errno set
- * when it cannot be read, or with errno 0 and why set when it does not parse. */
-struct cJSON *file_docs_read(const char *path, char *why, size_t why_len);
+/* One document of a file, as file_docs_read hands it over. */
+struct file_doc {
+	int number;                 /* from 1, in file order */
+	const struct cJSON *value;  /* NULL when it does not parse */
+	size_t line;                /* where it does not parse */
+	const char *why;            /* why it does not parse */
+};
 
-/* file_objects.c: decode every document (Lists flattened into their items)
- * into out, its arrays trimmed to size; invalid objects are logged and
- * counted in *skipped. */
-void file_objects_decode(const char *path, const struct cJSON *docs, struct model_objects *out,
-			 uint64_t *skipped);
+typedef void file_doc_fn(const struct file_doc *doc, void *ctx);
+
+/* file_docs.c: every document of one file, in order, to fn, which must not
+ * keep it. A *.json file is JSON; any other is JSON when it starts with { or [
+ * and parses as such, else YAML (a flow-style YAML document starts with { too),
+ * each document parsed on its own. A JSON file is one document, or when it is
+ * an array, one per item. Returns 0, or -1 with errno set when the file cannot
+ * be read (then fn was not called). */
+int file_docs_read(const char *path, file_doc_fn *fn, void *ctx);
+
+/* An object of a read that does not decode. */
+struct file_invalid {
+	char *key;                  /* its identity (file_key), NULL when it has none */
+	size_t key_len;
+	char *msg;                  /* "document N[ item I]: reason" */
+};
+
+/* One read of a file. */
+struct file_read {
+	const char *path;
+	struct model_objects objs;  /* of the documents that parse, invalid objects left out */
+	size_t n_failed;            /* documents that do not parse */
+	bool keep_old;              /* a document failed, an invalid object has no
+				     * identity or memory ran out: keep every object
+				     * of before that this read has no good one of */
+	size_t n_invalid, cap_invalid;
+	struct file_invalid *invalid;
+};
+
+/* file_objects.c: a file_doc_fn decoding a document (a List into its items)
+ * into the file_read ctx; a document that does not parse is logged. */
+void file_objects_doc(const struct file_doc *doc, void *ctx);
+/* The arrays grow by doubling; the cache keeps them, so give the slack back. */
+void file_objects_trim(struct model_objects *objs);
+void file_read_free(struct file_read *rd);
+
+/* file_merge.c: the key of an object's identity, "<kind initial><ns>\0<name>",
+ * file_key_len(ns, name) bytes written at buf; returns that length. */
+size_t file_key_len(const char *ns, const char *name);
+size_t file_key(char *buf, char kind, const char *ns, const char *name);
+
+/* Adds to rd->objs the objects of old that this read keeps, moving them out
+ * of old: when rd->keep_old, every object whose identity the read has no good
+ * object of; else the last good version of each invalid object. Logs each
+ * invalid object and what became of it. Returns -1 when out of memory (then
+ * rd->objs holds only what the read decoded). */
+int file_merge(struct file_read *rd, struct model_objects *old);
 
 #endif

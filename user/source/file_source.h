@@ -12,7 +12,8 @@
 struct file_source;
 
 struct file_source_stats {
-	uint64_t parse_errors;    /* files or documents that failed to parse */
+	uint64_t parse_errors;    /* documents that failed to parse, files that could
+				   * not be read (at each load that read them) */
 	uint64_t objects_skipped; /* objects that model_decode found invalid */
 };
 
@@ -30,13 +31,17 @@ int file_source_drain(struct file_source *src);
 
 /* Refresh the objects of every file: a file is read, parsed and decoded
  * when it is new or changed (by stat: size, inode, mtime, ctime) since its
- * last good read, and the cJSON documents are freed at once; only the
- * decoded objects are kept. A file that fails to parse is reported (file,
- * document number, reason) and its last good objects are kept, so a bad edit
- * deletes nothing. Invalid objects are logged and counted when their file is
- * decoded, not on every load. A file gone from a folder takes its objects
- * with it. Returns 0, or -1 when the path cannot be read at all (then every
- * file keeps the objects it had). */
+ * last read in full, and the cJSON documents are freed at once; only the
+ * decoded objects are kept. Each document of a multi-document YAML file
+ * parses on its own: one that fails is reported (file, document number,
+ * line, reason) and counted, the others apply, and while any document of the
+ * file fails nothing that came from that file is deleted (the file is read
+ * again at every load until it parses). An object with invalid fields is
+ * reported and counted, and its last good version from that file, if any,
+ * stays. Objects are matched by kind, namespace and name; the items of a List
+ * count one by one. A file gone from a folder takes its objects with it.
+ * Returns 0, or -1 when the path cannot be read at all (then every file keeps
+ * the objects it had). */
 int file_source_load(struct file_source *src);
 
 /* The objects of the last load, one set per file (a single file: one set; a

@@ -15,21 +15,22 @@ struct yaml_doc {
 	yaml_parser_t parser;
 	yaml_event_t event;   /* the current event */
 	int doc;              /* 1-based number of the current document */
-	char *why;
-	size_t why_len;
+	size_t first_line;    /* the line the stream starts at */
+	struct yaml_doc_error *err;
 };
 
-/* Sets why; returns NULL so that node readers can return it. */
+/* Sets the error at libyaml's 0-based line of the stream; returns NULL so
+ * that node readers can return it. */
 static __attribute__((format(printf, 3, 4)))
 void *yaml_doc_error(struct yaml_doc *p, size_t line, const char *fmt, ...)
 {
-	char msg[256];
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	vsnprintf(p->err->msg, sizeof(p->err->msg), fmt, ap);
 	va_end(ap);
-	snprintf(p->why, p->why_len, "document %d, line %zu: %s", p->doc ? p->doc : 1, line, msg);
+	p->err->doc = p->doc ? p->doc : 1;
+	p->err->line = p->first_line + line;
 	return NULL;
 }
 
@@ -39,7 +40,7 @@ static int yaml_doc_next(struct yaml_doc *p)
 	yaml_event_delete(&p->event);
 	if (yaml_parser_parse(&p->parser, &p->event))
 		return 0;
-	yaml_doc_error(p, p->parser.problem_mark.line + 1, "%s%s%s",
+	yaml_doc_error(p, p->parser.problem_mark.line, "%s%s%s",
 		       p->parser.problem ? p->parser.problem : "syntax error",
 		       p->parser.context ? " " : "", p->parser.context ? p->parser.context : "");
 	return -1;
@@ -108,7 +109,7 @@ static cJSON *yaml_doc_sequence(struct yaml_doc *p, int depth)
 	cJSON *arr = cJSON_CreateArray(), *item;
 
 	if (!arr)
-		return yaml_doc_error(p, p->event.start_mark.line + 1, "out of memory");
+		return yaml_doc_error(p, p->event.start_mark.line, "out of memory");
 	while (yaml_doc_next(p) == 0) {
 		if (p->event.type == YAML_SEQUENCE_END_EVENT)
 			return arr;
@@ -125,7 +126,7 @@ static cJSON *yaml_doc_sequence(struct yaml_doc *p, int depth)
  * after a pair, -1 on error. */
 static int yaml_doc_pair(struct yaml_doc *p, cJSON *obj, int depth)
 {
-	size_t line = p->event.start_mark.line + 1;
+	size_t line = p->event.start_mark.line;
 	cJSON *value;
 	char *key;
 
@@ -160,7 +161,7 @@ static cJSON *yaml_doc_mapping(struct yaml_doc *p, int depth)
 	int rc = 0;
 
 	if (!obj)
-		return yaml_doc_error(p, p->event.start_mark.line + 1, "out of memory");
+		return yaml_doc_error(p, p->event.start_mark.line, "out of memory");
 	while (rc == 0 && yaml_doc_next(p) == 0)
 		rc = yaml_doc_pair(p, obj, depth);
 	if (rc == 1)
@@ -172,7 +173,7 @@ static cJSON *yaml_doc_mapping(struct yaml_doc *p, int depth)
 /* The node that starts at the current event; leaves its last event current. */
 static cJSON *yaml_doc_node(struct yaml_doc *p, int depth)
 {
-	size_t line = p->event.start_mark.line + 1;
+	size_t line = p->event.start_mark.line;
 	cJSON *node;
 
 	if (depth > YAML_DOC_MAX_DEPTH)
@@ -212,15 +213,15 @@ static int yaml_doc_stream(struct yaml_doc *p, cJSON *docs)
 	return -1;
 }
 
-cJSON *yaml_doc_parse(const char *buf, size_t len, char *why, size_t why_len)
+cJSON *yaml_doc_parse(const char *buf, size_t len, size_t first_line,
+		       struct yaml_doc_error *err)
 {
-	struct yaml_doc p = { .why = why, .why_len = why_len };
+	struct yaml_doc p = { .first_line = first_line, .err = err };
 	cJSON *docs = cJSON_CreateArray();
 
 	if (!docs || !yaml_parser_initialize(&p.parser)) {
 		cJSON_Delete(docs);
-		snprintf(why, why_len, "out of memory");
-		return NULL;
+		return yaml_doc_error(&p, 0, "out of memory");
 	}
 	yaml_parser_set_input_string(&p.parser, (const unsigned char *)buf, len);
 	if (yaml_doc_stream(&p, docs) < 0) {
