@@ -79,6 +79,10 @@ links_before=$(link_ids)
 progs_before=$(prog_ids)
 maps_before="$(map_id ferry_services) $(map_id ferry_slots) $(map_id ferry_backends) $(map_id ferry_sk_revnat)"
 
+"$FERRYD" --source "file:$SRC" --cgroup "$CG" --bpffs "$BPFFS" >"$WORK/second.log" 2>&1
+expect "a second ferryd on the same pins refuses to start, saying why" \
+	"$?:$(grep -c 'another ferryd is running on' "$WORK/second.log")" "1:1"
+
 # --- kill -9, a change while down, a new ferryd that adopts --------------
 start_load adopt
 kill -9 "$FERRYD_PID"

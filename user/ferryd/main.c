@@ -6,6 +6,8 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/signalfd.h>
 #include <time.h>
 #include <unistd.h>
@@ -126,11 +128,24 @@ static int agent_run(struct agent *ag)
 	return 0;
 }
 
+/* One ferryd per pin folder: two would adopt the same maps and undo each
+ * other's writes. The lock lives as long as the process. */
+static int lock_bpffs(const char *bpffs)
+{
+	int fd = open(bpffs, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	if (fd < 0 || flock(fd, LOCK_EX | LOCK_NB) == 0)
+		return fd < 0 ? -1 : 0;
+	log_error("ferryd", "another ferryd is running on %s (lock held); refusing to start", bpffs);
+	close(fd);
+	return -1;
+}
+
 static int agent_start(struct agent *ag)
 {
 	if (features_check())
 		return -1;
-	if (mounts_ensure_bpffs_dir(ag->opts.bpffs))
+	if (mounts_ensure_bpffs_dir(ag->opts.bpffs) || lock_bpffs(ag->opts.bpffs))
 		return -1;
 	ag->src = file_source_open(ag->opts.source_path);
 	if (!ag->src)
