@@ -337,3 +337,89 @@ for s in json.load(sys.stdin):
 else:
     print("absent")' "$@"
 }
+
+# --- status ----------------------------------------------------------------
+
+# status_get EXPR: a Python expression over `ferryctl status -o json` (as j),
+# printed; e.g. status_get 'j["agent"]["map_full_errors"]'.
+status_get() {
+	"$FERRYCTL" --bpffs "$BPFFS" status -o json 2>/dev/null |
+		"$PYTHON" -c 'import json, sys; j = json.load(sys.stdin); print(eval(sys.argv[1]))' "$1"
+}
+
+status_true() { [ "$(status_get "bool($1)" 2>/dev/null)" = True ]; }
+
+# wait_status SECONDS EXPR: until the expression over the status JSON holds
+# (for changes that publish no new generation, e.g. one refused for space).
+wait_status() { wait_until "$1" status_true "$2"; }
+
+# map_entries: "ferry_services=N ferry_slots=N ferry_backends=N".
+map_entries() {
+	status_get '" ".join("%s=%s" % (m["name"], m["entries"]) for m in j["maps"] if "entries" in m)'
+}
+
+# FERRY_STATE_PY: Python source of StateMap(path), the pinned ferry_state map
+# read with the raw bpf(2) syscall (struct agent_state): .generation(),
+# .applied_ns() (changes on every publish) and .map_full_errors() cost one
+# syscall (ferryctl status walks every map, seconds at scale). For drivers
+# that poll the generation in a tight loop: prepend it to their script.
+# shellcheck disable=SC2016,SC2034
+FERRY_STATE_PY='
+import ctypes, os, platform, struct, sys
+
+
+class StateMap:
+    NR_BPF = {"x86_64": 321, "aarch64": 280}[platform.machine()]
+
+    def __init__(self, path):
+        self.libc = ctypes.CDLL(None, use_errno=True)
+        self.libc.syscall.restype = ctypes.c_long
+        self.path = ctypes.create_string_buffer(path.encode())
+        attr = ctypes.create_string_buffer(128)
+        struct.pack_into("Q", attr, 0, ctypes.addressof(self.path))
+        self.fd = self._bpf(7, attr)  # BPF_OBJ_GET
+        if self.fd < 0:
+            raise OSError(ctypes.get_errno(), "BPF_OBJ_GET " + path)
+        self.key = ctypes.c_uint32(0)
+        self.val = ctypes.create_string_buffer(4096)
+        self.attr = ctypes.create_string_buffer(128)
+        struct.pack_into("IIQQQ", self.attr, 0, self.fd, 0, ctypes.addressof(self.key),
+                         ctypes.addressof(self.val), 0)
+
+    def _bpf(self, cmd, attr):
+        return self.libc.syscall(ctypes.c_long(self.NR_BPF), ctypes.c_int(cmd), attr,
+                                 ctypes.c_uint(len(attr)))
+
+    def _lookup(self):
+        if self._bpf(1, self.attr) < 0:  # BPF_MAP_LOOKUP_ELEM
+            raise OSError(ctypes.get_errno(), "BPF_MAP_LOOKUP_ELEM ferry_state")
+
+    def generation(self):
+        self._lookup()
+        return struct.unpack_from("Q", self.val, 0)[0]
+
+    def applied_ns(self):
+        """CLOCK_REALTIME ns of the last publish (struct agent_state)."""
+        self._lookup()
+        return struct.unpack_from("Q", self.val, 8)[0]
+
+    def map_full_errors(self):
+        self._lookup()
+        return struct.unpack_from("Q", self.val, 40)[0]
+'
+
+# ferryd_spawn SOURCE [ARGS...]: start ferryd like ferryd_start, without
+# waiting for its first generation (large sources: wait with your own bound).
+ferryd_spawn() {
+	local src=$1
+	shift
+	if [ ! -x "$FERRYD" ] || [ ! -x "$FERRYCTL" ]; then
+		not_ok "$GROUP ferryd starts" "build/ferryd or build/ferryctl missing (make all)"
+		return 1
+	fi
+	FERRYD_USED=1
+	echo "=== ferryd --source file:$src $*" >>"$FERRYD_LOG"
+	"$FERRYD" --source "file:$src" --cgroup "$CG" --bpffs "$BPFFS" \
+		--node-name node-a --log-level debug "$@" 2>>"$FERRYD_LOG" &
+	FERRYD_PID=$!
+}

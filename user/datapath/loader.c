@@ -151,7 +151,10 @@ int datapath_load(struct datapath *dp, const char *bpffs, const struct dp_limits
 	bpf_map__set_max_entries(skel->maps.ferry_services, 2 * limits->max_services);
 	bpf_map__set_max_entries(skel->maps.ferry_slots,
 				 limits->max_backends + limits->max_per_service);
-	bpf_map__set_max_entries(skel->maps.ferry_backends, limits->max_backends);
+	/* Both hold one service's new set beside its old one (make-before-break);
+	 * the sync engine keeps the steady state within --max-backends. */
+	bpf_map__set_max_entries(skel->maps.ferry_backends,
+				 limits->max_backends + limits->max_per_service);
 	dp->adopted = adopt_maps(skel, bpffs);
 	err = ferry_sock_lb__load(skel);
 	if (err) {

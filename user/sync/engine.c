@@ -20,6 +20,7 @@ struct sync_engine *sync_new(const struct dp_maps *maps, const struct dp_limits 
 		return NULL;
 	eng->maps = *maps;
 	eng->stats.generation = last_generation;
+	eng->max_backends = limits->max_backends;
 	eng->first_apply = true;
 	/* IDs range over 4x the capacity so that freed ones rest a while. */
 	if (hmap_init(&eng->svcs, 1024) || hmap_init(&eng->frontends, 1024) ||
@@ -95,6 +96,12 @@ static int svc_program(struct sync_engine *eng, struct applied_svc *a,
 	bool *fresh;
 	int err;
 
+	/* The map has room for one service's new set beside the old one; the
+	 * steady state stays within --max-backends. */
+	if (eng->stats.backends - a->n_backends + d->n_backends > eng->max_backends) {
+		eng->stats.map_full_errors++;
+		return -1;
+	}
 	if (wr_backends_prepare(eng, a, d, v.svc_id, &nb, &fresh))
 		return -1;
 	err = wr_slots_write(eng, v.svc_id, v.rev, nb, d->n_backends);
@@ -171,29 +178,26 @@ static void svc_claim_adopted(struct sync_engine *eng, const struct desired_svc 
 	hmap_put(&eng->svcs, &a->by_id, a->id, strlen(a->id));
 }
 
-static void svc_create(struct sync_engine *eng, const struct desired_svc *d)
+static int svc_create(struct sync_engine *eng, const struct desired_svc *d)
 {
 	struct applied_svc *a = calloc(1, sizeof(*a));
 	struct applied_svc *prev;
 
 	if (!a)
-		return;
+		return -1;
 	frontend_key(&a->key, d);
 	prev = frontend_owner(eng, &a->key);
 	if (prev && prev->seen) {
 		eng->stats.conflicts++;
 		log_warn("sync", "%s: frontend already programmed for %s; skipped", d->id, prev->id);
 		free(a);
-		return;
+		return 0;
 	}
 	a->id = strdup(d->id);
 	a->value.svc_id = id_pool_get(&eng->svc_ids);
-	if (!a->id || !a->value.svc_id || wr_vip_ref(eng, &d->vip)) {
-		log_error("sync", "%s: not programmed: no room for the service", d->id);
+	if (!a->id || !a->value.svc_id || wr_vip_ref(eng, &d->vip))
 		goto fail;
-	}
 	if (svc_program(eng, a, d)) {
-		log_error("sync", "%s: not programmed: a map is full", d->id);
 		wr_vip_unref(eng, &d->vip);
 		goto fail;
 	}
@@ -207,39 +211,46 @@ static void svc_create(struct sync_engine *eng, const struct desired_svc *d)
 	hmap_put(&eng->frontends, &a->by_key, &a->key, sizeof(a->key));
 	hmap_put(&eng->svcs, &a->by_id, a->id, strlen(a->id));
 	eng->stats.services++;
-	return;
+	return 0;
 fail:
 	id_pool_put(&eng->svc_ids, a->value.svc_id);
 	svc_free(a);
+	return -1;
 }
 
-static void svc_apply(struct sync_engine *eng, const struct desired_svc *d)
+/* Returns 0, or -1 when the service port could not be (re)programmed for
+ * lack of room; what was programmed before stays. */
+static int svc_apply(struct sync_engine *eng, const struct desired_svc *d)
 {
 	struct hmap_node *n = hmap_get(&eng->svcs, d->id, strlen(d->id));
 	struct applied_svc *a;
 	struct svc_key key;
 
-	if (!n) {
-		svc_create(eng, d);
-		return;
-	}
+	if (!n)
+		return svc_create(eng, d);
 	a = hmap_entry(n, struct applied_svc, by_id);
 	frontend_key(&key, d);
 	if (memcmp(&key, &a->key, sizeof(key)) != 0) {
 		/* A new ClusterIP (B5): different addresses, nothing to bridge. */
 		svc_remove(eng, a);
-		svc_create(eng, d);
-		return;
+		return svc_create(eng, d);
 	}
-	if (!svc_unchanged(a, d) && svc_program(eng, a, d))
-		log_error("sync", "%s: backends not updated: a map is full; the previous set stays",
-			  d->id);
+	return svc_unchanged(a, d) ? 0 : svc_program(eng, a, d);
+}
+
+static void svc_report_failure(struct sync_engine *eng, const struct desired_svc *d)
+{
+	bool programmed = hmap_get(&eng->svcs, d->id, strlen(d->id)) != NULL;
+
+	log_error("sync", "%s: %s: no room (a map is full or --max-backends is reached)", d->id,
+		  programmed ? "backends not updated, the previous set stays" : "not programmed");
 }
 
 uint64_t sync_apply(struct sync_engine *eng, const struct desired_state *desired)
 {
 	uint64_t before = eng->writes;
 	struct hmap_node *n, *next;
+	size_t *failed, n_failed = 0;
 
 	for (n = hmap_first(&eng->svcs); n; n = hmap_next(&eng->svcs, n))
 		hmap_entry(n, struct applied_svc, by_id)->seen = false;
@@ -252,8 +263,10 @@ uint64_t sync_apply(struct sync_engine *eng, const struct desired_state *desired
 		else
 			svc_claim_adopted(eng, &desired->svcs[i]);
 	}
+	failed = calloc(desired->n_svcs + 1, sizeof(*failed));
 	for (size_t i = 0; i < desired->n_svcs; i++)
-		svc_apply(eng, &desired->svcs[i]);
+		if (svc_apply(eng, &desired->svcs[i]) && failed)
+			failed[n_failed++] = i;
 	for (n = hmap_first(&eng->svcs); n; n = next) {
 		struct applied_svc *a = hmap_entry(n, struct applied_svc, by_id);
 
@@ -261,6 +274,12 @@ uint64_t sync_apply(struct sync_engine *eng, const struct desired_state *desired
 		if (!a->seen)
 			svc_remove(eng, a);
 	}
+	/* Removals come last so a departing frontend is taken over without a
+	 * gap; what lacked the room they freed gets a second try. */
+	for (size_t j = 0; j < n_failed; j++)
+		if (svc_apply(eng, &desired->svcs[failed[j]]))
+			svc_report_failure(eng, &desired->svcs[failed[j]]);
+	free(failed);
 	/* The first state applied is a generation even when it is empty. */
 	if (eng->writes != before || eng->first_apply)
 		eng->stats.generation++;

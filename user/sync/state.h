@@ -46,6 +46,7 @@ struct sync_engine {
 	struct hmap vips;         /* vip_ref by address */
 	struct id_pool svc_ids;
 	struct id_pool backend_ids;
+	uint64_t max_backends;    /* --max-backends; the map holds one service more */
 	uint64_t writes;          /* successful map writes, ever */
 	bool first_apply;         /* no state applied yet */
 	struct sync_stats stats;
