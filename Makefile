@@ -26,8 +26,11 @@ UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
 HELPER_SRCS := $(wildcard tests/helpers/*.c)
 HELPER_BINS := $(patsubst tests/helpers/%.c,$(BUILD)/tests/%,$(HELPER_SRCS))
+BENCH_BPF   := $(patsubst tests/bench/%.bpf.c,$(BUILD)/bench/%.bpf.o,$(wildcard tests/bench/*.bpf.c))
+BENCH_BINS  := $(patsubst tests/bench/%.c,$(BUILD)/bench/%,\
+	$(filter-out %.bpf.c,$(wildcard tests/bench/*.c)))
 
-.PHONY: all deps test demo clean
+.PHONY: all deps test demo bench bench-quick bench-tools clean
 .SECONDARY:
 all: $(BUILD)/ferryd $(BUILD)/ferryctl
 
@@ -65,6 +68,24 @@ $(BUILD)/tests/test_%: tests/unit/test_%.c $(LIB)
 $(BUILD)/tests/%: tests/helpers/%.c
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $< -o $@
+
+$(BUILD)/bench/%.bpf.o: tests/bench/%.bpf.c $(BUILD)/vmlinux.h
+	@mkdir -p $(@D)
+	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+
+$(BUILD)/bench/%: tests/bench/%.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $< -lm -o $@
+
+bench-tools: all $(BENCH_BINS) $(BENCH_BPF)
+
+bench: deps
+	$(MAKE) bench-tools
+	tests/bench/run.sh
+
+bench-quick: deps
+	$(MAKE) bench-tools
+	tests/bench/run.sh --quick
 
 test: deps
 	$(MAKE) all $(UNIT_BINS) $(HELPER_BINS)

@@ -7,6 +7,7 @@ packages=(
 	clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev pkg-config make gcc
 	libcjson-dev libyaml-dev libcurl4-openssl-dev libcmocka-dev
 	iproute2 util-linux socat curl dnsutils python3
+	iptables nftables gnuplot-nox
 )
 
 missing=()

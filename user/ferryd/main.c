@@ -48,7 +48,7 @@ static void agent_reload(struct agent *ag)
 	const struct model_objects *sets;
 	struct desired_state desired = { 0 };
 	const struct file_source_stats *ss = file_source_stats(ag->src);
-	struct timespec t0;
+	struct timespec t0, t_sync;
 	size_t n_sets;
 	uint64_t writes;
 
@@ -63,11 +63,13 @@ static void agent_reload(struct agent *ag)
 		log_error("ferryd", "out of memory computing the desired state");
 		goto out;
 	}
+	clock_gettime(CLOCK_MONOTONIC, &t_sync);
 	writes = sync_apply(ag->eng, &desired);
 	if (writes)
-		log_info("sync", "generation %llu: %zu service ports desired, %llu map writes, %.3f ms",
+		log_info("sync", "generation %llu: %zu service ports desired, %llu map writes; "
+			 "sync %.3f ms, source to maps %.3f ms",
 			 (unsigned long long)sync_stats(ag->eng)->generation, desired.n_svcs,
-			 (unsigned long long)writes, ms_since(&t0));
+			 (unsigned long long)writes, ms_since(&t_sync), ms_since(&t0));
 out:
 	sync_publish(ag->eng, ss->parse_errors, ss->objects_skipped);
 	desired_free(&desired);
