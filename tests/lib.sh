@@ -277,9 +277,9 @@ wait_generation() {
 	done
 }
 
-# ferryd_start SOURCE [ARGS...]: start ferryd on SOURCE (file or folder) and
-# wait for the first generation.
-ferryd_start() {
+# ferryd_spawn SOURCE [ARGS...]: start ferryd on SOURCE, without waiting for
+# its first generation (large sources: wait with your own bound).
+ferryd_spawn() {
 	local src=$1
 	shift
 	if [ ! -x "$FERRYD" ] || [ ! -x "$FERRYCTL" ]; then
@@ -291,6 +291,12 @@ ferryd_start() {
 	"$FERRYD" --source "file:$src" --cgroup "$CG" --bpffs "$BPFFS" \
 		--node-name node-a --log-level debug "$@" 2>>"$FERRYD_LOG" &
 	FERRYD_PID=$!
+}
+
+# ferryd_start SOURCE [ARGS...]: start ferryd on SOURCE (file or folder) and
+# wait for the first generation.
+ferryd_start() {
+	ferryd_spawn "$@" || return 1
 	if ! wait_generation 1 15; then
 		not_ok "$GROUP ferryd starts" "no generation >= 1 within 15 s; log: $(tail -n 3 "$FERRYD_LOG" | tr '\n' ' ')"
 		return 1
@@ -408,18 +414,3 @@ class StateMap:
         return struct.unpack_from("Q", self.val, 40)[0]
 '
 
-# ferryd_spawn SOURCE [ARGS...]: start ferryd like ferryd_start, without
-# waiting for its first generation (large sources: wait with your own bound).
-ferryd_spawn() {
-	local src=$1
-	shift
-	if [ ! -x "$FERRYD" ] || [ ! -x "$FERRYCTL" ]; then
-		not_ok "$GROUP ferryd starts" "build/ferryd or build/ferryctl missing (make all)"
-		return 1
-	fi
-	FERRYD_USED=1
-	echo "=== ferryd --source file:$src $*" >>"$FERRYD_LOG"
-	"$FERRYD" --source "file:$src" --cgroup "$CG" --bpffs "$BPFFS" \
-		--node-name node-a --log-level debug "$@" 2>>"$FERRYD_LOG" &
-	FERRYD_PID=$!
-}

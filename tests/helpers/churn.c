@@ -36,6 +36,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "client_util.h"
+
 #include "ferry/maps.h"
 
 #define NAME_LEN 64
@@ -64,35 +66,6 @@ static long long generation(int map_fd)
 	if (syscall(__NR_bpf, BPF_MAP_LOOKUP_ELEM, &attr, sizeof(attr)) < 0)
 		return -1;
 	return (long long)st.generation;
-}
-
-static double now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-static const char *err_name(int e)
-{
-	switch (e) {
-	case ECONNREFUSED: return "ECONNREFUSED";
-	case ECONNRESET: return "ECONNRESET";
-	case ENETUNREACH: return "ENETUNREACH";
-	case EHOSTUNREACH: return "EHOSTUNREACH";
-	case ETIMEDOUT: return "ETIMEDOUT";
-	case EAGAIN: return "timeout";
-	case EINPROGRESS: return "timeout";
-	case EPERM: return "EPERM";
-	case EACCES: return "EACCES";
-	case EADDRNOTAVAIL: return "EADDRNOTAVAIL";
-	case EADDRINUSE: return "EADDRINUSE";
-	case EINVAL: return "EINVAL";
-	case EPIPE: return "EPIPE";
-	case EMFILE: return "EMFILE";
-	default: return "other";
-	}
 }
 
 /* One connection; writes the result word into out. */

@@ -22,6 +22,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "client_util.h"
+
 #define MAX_NAMES 64
 #define NAME_LEN 64
 
@@ -52,32 +54,6 @@ static void count(const char *name)
 static int by_name(const void *a, const void *b)
 {
 	return strcmp(((const struct tally *)a)->name, ((const struct tally *)b)->name);
-}
-
-static double now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-static const char *err_name(int e)
-{
-	switch (e) {
-	case ECONNREFUSED: return "ECONNREFUSED";
-	case ECONNRESET: return "ECONNRESET";
-	case ENETUNREACH: return "ENETUNREACH";
-	case EHOSTUNREACH: return "EHOSTUNREACH";
-	case ETIMEDOUT: return "ETIMEDOUT";
-	case EAGAIN: return "timeout";
-	case EINPROGRESS: return "timeout";
-	case EPERM: return "EPERM";
-	case EACCES: return "EACCES";
-	case EADDRNOTAVAIL: return "EADDRNOTAVAIL";
-	case EINVAL: return "EINVAL";
-	default: return "other";
-	}
 }
 
 /* One connection; on success copies the trimmed body into name. Returns 0 or

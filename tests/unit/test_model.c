@@ -14,6 +14,7 @@
 #include <cjson/cJSON.h>
 #include <netinet/in.h>
 
+#include "capture.h"
 #include "model/model.h"
 #include "source/yaml_doc.h"
 
@@ -325,20 +326,11 @@ static void test_b14_no_endpoints_zero_backends(void **state)
 static void compute_yaml_logged(const char *yaml, size_t max, struct desired_state *st,
 				char *log, size_t len)
 {
-	FILE *tmp = tmpfile();
-	int saved = dup(2);
-	size_t n;
+	struct capture c;
 
-	assert_non_null(tmp);
-	assert_true(saved >= 0 && dup2(fileno(tmp), 2) == 2);
+	capture_begin(&c);
 	compute_yaml(yaml, max, st);
-	assert_int_equal(dup2(saved, 2), 2);
-	close(saved);
-	rewind(tmp);
-	n = fread(log, 1, len - 1, tmp);
-	log[n] = '\0';
-	fclose(tmp);
-	fputs(log, stderr);
+	capture_end(&c, log, len);
 }
 
 /* Cut to the limit, with a warning naming the service port. */

@@ -19,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "capture.h"
 #include "model/model.h"
 #include "source/file_source.h"
 #include "source/yaml_doc.h"
@@ -58,20 +59,11 @@ static void rename_file(const char *from, const char *to)
 /* What a load logs (stderr), echoed so that it still shows. */
 static void load_logged(struct file_source *src, char *log, size_t len)
 {
-	FILE *tmp = tmpfile();
-	int saved = dup(2);
-	size_t n;
+	struct capture c;
 
-	assert_non_null(tmp);
-	assert_true(saved >= 0 && dup2(fileno(tmp), 2) == 2);
+	capture_begin(&c);
 	assert_int_equal(file_source_load(src), 0);
-	assert_int_equal(dup2(saved, 2), 2);
-	close(saved);
-	rewind(tmp);
-	n = fread(log, 1, len - 1, tmp);
-	log[n] = '\0';
-	fclose(tmp);
-	fputs(log, stderr);
+	capture_end(&c, log, len);
 }
 
 static void assert_logged(const char *log, const char *expect)
