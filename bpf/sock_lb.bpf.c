@@ -53,9 +53,8 @@ static __always_inline int xlate_fwd(struct bpf_sock_addr *ctx, bool v6, bool st
 {
 	struct svc_key key = {};
 	struct svc_value svc, *found = NULL;
-	struct backend_value *b;
+	struct slot_value *b;
 	struct sock_revnat *st;
-	__u32 backend_id = 0;
 
 	sockaddr_load(ctx, v6, key.addr, &key.port);
 	key.proto = ctx->protocol;
@@ -78,20 +77,20 @@ static __always_inline int xlate_fwd(struct bpf_sock_addr *ctx, bool v6, bool st
 	if (sticky && st && sticky_reuse(ctx, v6, st, &key, &svc))
 		return 1;
 
-	b = backend_select(&svc, &backend_id);
+	b = backend_select(&svc);
 	if (!b) {
 		stat_inc(STAT_SLOT_MISS);
 		found = bpf_map_lookup_elem(&ferry_services, &key);
 		if (!found || !found->count)
 			return refuse(STAT_NO_BACKEND);
 		svc = *found;
-		b = backend_select(&svc, &backend_id);
+		b = backend_select(&svc);
 		if (!b)
 			return refuse(STAT_NO_BACKEND);
 	}
 	sockaddr_store(ctx, v6, b->addr, b->port);
 	if (st)
-		revnat_record(revnat_claim(st, key.addr, key.port), &key, &svc, b, backend_id);
+		revnat_record(revnat_claim(st, key.addr, key.port), &key, &svc, b);
 	stat_inc(addr_is_v4_mapped(b->addr) ? STAT_XLATE_V4 : STAT_XLATE_V6);
 	return 1;
 }

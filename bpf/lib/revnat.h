@@ -65,14 +65,14 @@ revnat_claim(struct sock_revnat *st, const __u32 svc_addr[4], __u16 svc_port)
 static __always_inline void revnat_record(struct sock_revnat_entry *e,
 					  const struct svc_key *svc_key,
 					  const struct svc_value *svc,
-					  const struct backend_value *b, __u32 backend_id)
+					  const struct slot_value *b)
 {
 	addr_copy(e->svc_addr, svc_key->addr);
 	addr_copy(e->backend_addr, b->addr);
 	e->svc_port = svc_key->port;
 	e->backend_port = b->port;
 	e->svc_rev = svc->rev;
-	e->backend_id = backend_id;
+	e->backend_id = b->backend_id;
 	e->svc_id = svc->svc_id;
 }
 

@@ -7,20 +7,15 @@
 
 #include "lib/maps.h"
 
-static __always_inline struct backend_value *
-backend_select(const struct svc_value *svc, __u32 *backend_id)
+static __always_inline struct slot_value *backend_select(const struct svc_value *svc)
 {
 	struct slot_key key = {
 		.svc_id = svc->svc_id,
 		.rev = svc->rev,
 		.slot = bpf_get_prandom_u32() % svc->count,
 	};
-	struct slot_value *slot = bpf_map_lookup_elem(&ferry_slots, &key);
 
-	if (!slot)
-		return NULL;
-	*backend_id = slot->backend_id;
-	return bpf_map_lookup_elem(&ferry_backends, backend_id);
+	return bpf_map_lookup_elem(&ferry_slots, &key);
 }
 
 /* Still the same backend of the same service? backend_ids are not reused

@@ -14,7 +14,7 @@
 #include <linux/types.h>
 #endif
 
-#define FERRY_LAYOUT_VERSION 1
+#define FERRY_LAYOUT_VERSION 2
 
 /* Default capacities; ferryd's flags override them. */
 #define FERRY_DEFAULT_MAX_SERVICES 65536
@@ -52,8 +52,13 @@ struct slot_key {
 	__u32 slot;      /* 0 .. count-1 */
 };
 
+/* The backend's address rides in the slot, so choosing a backend is one
+ * lookup; ferry_backends stays the record of which backends live. */
 struct slot_value {
 	__u32 backend_id;
+	__u16 port;      /* network order */
+	__u16 pad;       /* always 0 */
+	__u32 addr[4];   /* network order, IPv4 v4-mapped */
 };
 
 /* ferry_backends: backend_id -> where to send. A backend_id belongs to one

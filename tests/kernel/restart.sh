@@ -131,7 +131,8 @@ print(s["id"], s["revision"])')
 le32() { printf '%02x %02x %02x %02x' $(($1 & 255)) $(($1 >> 8 & 255)) $(($1 >> 16 & 255)) $(($1 >> 24 & 255)); }
 # shellcheck disable=SC2046
 {
-	bpftool map update pinned "$BPFFS/ferry_slots" key hex $(le32 999) $(le32 7) $(le32 0) value hex $(le32 12345)
+	bpftool map update pinned "$BPFFS/ferry_slots" key hex $(le32 999) $(le32 7) $(le32 0) \
+		value hex $(le32 12345) 1f 90 00 00 00 00 00 00 00 00 00 00 00 00 ff ff c6 12 03 09
 	bpftool map update pinned "$BPFFS/ferry_backends" key hex $(le32 54321) value hex 00 00 00 00 00 00 00 00 00 00 ff ff c6 12 03 09 1f 90 06 00 $(le32 999)
 	bpftool map update pinned "$BPFFS/ferry_services" key hex 00 00 00 00 00 00 00 00 00 00 ff ff 0a 60 63 63 00 00 00 00 value hex $(le32 0) $(le32 0) $(le32 0) $(le32 1)
 	bpftool map delete pinned "$BPFFS/ferry_slots" key hex $(le32 "$tcp_id") $(le32 "$tcp_rev") $(le32 1)
