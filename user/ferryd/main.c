@@ -42,15 +42,16 @@ static double ms_since(const struct timespec *t0)
 }
 
 /* Read the source, compute, apply, publish. A source that cannot be read
- * changes nothing: the datapath keeps serving the last good state. */
-static void agent_reload(struct agent *ag)
+ * changes nothing: the datapath keeps serving the last good state. Returns
+ * -1 only when the maps could not be filled at all (first apply). */
+static int agent_reload(struct agent *ag)
 {
 	const struct model_objects *sets;
 	struct desired_state desired = { 0 };
 	const struct file_source_stats *ss = file_source_stats(ag->src);
 	struct timespec t0, t_sync;
 	size_t n_sets;
-	uint64_t writes;
+	int64_t writes = 0;
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	if (file_source_load(ag->src) < 0) {
@@ -65,14 +66,16 @@ static void agent_reload(struct agent *ag)
 	}
 	clock_gettime(CLOCK_MONOTONIC, &t_sync);
 	writes = sync_apply(ag->eng, &desired);
-	if (writes)
+	if (writes > 0)
 		log_info("sync", "generation %llu: %zu service ports desired, %llu map writes; "
 			 "sync %.3f ms, source to maps %.3f ms",
 			 (unsigned long long)sync_stats(ag->eng)->generation, desired.n_svcs,
 			 (unsigned long long)writes, ms_since(&t_sync), ms_since(&t0));
 out:
-	sync_publish(ag->eng, ss->parse_errors, ss->objects_skipped);
+	if (writes >= 0)
+		sync_publish(ag->eng, ss->parse_errors, ss->objects_skipped);
 	desired_free(&desired);
+	return writes < 0 ? -1 : 0;
 }
 
 static int signals_fd(void)
@@ -164,7 +167,8 @@ static int agent_start(struct agent *ag)
 		sync_adopt(ag->eng);
 	/* Fill the maps before attaching, so no connect() ever meets an empty
 	 * datapath (B33). */
-	agent_reload(ag);
+	if (agent_reload(ag))
+		return -1;
 	return datapath_publish(&ag->dp, ag->opts.bpffs, ag->opts.cgroup);
 }
 

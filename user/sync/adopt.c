@@ -160,6 +160,7 @@ void sync_adopt(struct sync_engine *eng)
 {
 	size_t stale;
 
+	eng->maps_fresh = false;
 	adopt_services(eng);
 	stale = adopt_sweep(eng);
 	log_info("sync", "adopted %llu service ports and %llu backends from the pinned maps; "

@@ -20,8 +20,13 @@ struct sync_engine *sync_new(const struct dp_maps *maps, const struct dp_limits 
 		return NULL;
 	eng->maps = *maps;
 	eng->stats.generation = last_generation;
+	eng->max_services = limits->max_services;
 	eng->max_backends = limits->max_backends;
 	eng->first_apply = true;
+	eng->maps_fresh = true;
+	stage_init(&eng->stage[DP_MAP_SERVICES], sizeof(struct svc_key), sizeof(struct svc_value));
+	stage_init(&eng->stage[DP_MAP_SLOTS], sizeof(struct slot_key), sizeof(struct slot_value));
+	stage_init(&eng->stage[DP_MAP_BACKENDS], sizeof(__u32), sizeof(struct backend_value));
 	/* IDs range over 4x the capacity so that freed ones rest a while. */
 	if (hmap_init(&eng->svcs, 1024) || hmap_init(&eng->frontends, 1024) ||
 	    hmap_init(&eng->vips, 1024) ||
@@ -54,6 +59,8 @@ void sync_free(struct sync_engine *eng)
 		next = hmap_next(&eng->vips, n);
 		free(hmap_entry(n, struct vip_ref, node));
 	}
+	for (int i = 0; i < DP_MAP__COUNT; i++)
+		stage_free(&eng->stage[i]);
 	hmap_free(&eng->svcs);
 	hmap_free(&eng->frontends);
 	hmap_free(&eng->vips);
@@ -187,6 +194,11 @@ static int svc_create(struct sync_engine *eng, const struct desired_svc *d)
 		return -1;
 	frontend_key(&a->key, d);
 	prev = frontend_owner(eng, &a->key);
+	if (!prev && eng->stats.services >= eng->max_services) {
+		eng->stats.map_full_errors++;
+		free(a);
+		return -1;
+	}
 	if (prev && prev->seen) {
 		eng->stats.conflicts++;
 		log_warn("sync", "%s: frontend already programmed for %s; skipped", d->id, prev->id);
@@ -246,12 +258,30 @@ static void svc_report_failure(struct sync_engine *eng, const struct desired_svc
 		  programmed ? "backends not updated, the previous set stays" : "not programmed");
 }
 
-uint64_t sync_apply(struct sync_engine *eng, const struct desired_state *desired)
+/* Backends before the slots that name them, slots before the services that
+ * publish them: the order a reader would need, were there one. */
+static int stage_flush_all(struct sync_engine *eng)
+{
+	static const enum dp_map order[] = { DP_MAP_BACKENDS, DP_MAP_SLOTS, DP_MAP_SERVICES };
+
+	for (size_t i = 0; i < sizeof(order) / sizeof(order[0]); i++) {
+		int err = stage_flush(&eng->stage[order[i]], eng->maps.fd[order[i]]);
+
+		if (err) {
+			log_error("sync", "cannot fill %s: %s", dp_map_names[order[i]], strerror(-err));
+			return err;
+		}
+	}
+	return 0;
+}
+
+int64_t sync_apply(struct sync_engine *eng, const struct desired_state *desired)
 {
 	uint64_t before = eng->writes;
 	struct hmap_node *n, *next;
 	size_t *failed, n_failed = 0;
 
+	eng->staging = eng->first_apply && eng->maps_fresh;
 	for (n = hmap_first(&eng->svcs); n; n = hmap_next(&eng->svcs, n))
 		hmap_entry(n, struct applied_svc, by_id)->seen = false;
 	for (size_t i = 0; i < desired->n_svcs; i++) {
@@ -280,11 +310,16 @@ uint64_t sync_apply(struct sync_engine *eng, const struct desired_state *desired
 		if (svc_apply(eng, &desired->svcs[failed[j]]))
 			svc_report_failure(eng, &desired->svcs[failed[j]]);
 	free(failed);
+	if (eng->staging) {
+		eng->staging = false;
+		if (stage_flush_all(eng))
+			return -1;
+	}
 	/* The first state applied is a generation even when it is empty. */
 	if (eng->writes != before || eng->first_apply)
 		eng->stats.generation++;
 	eng->first_apply = false;
-	return eng->writes - before;
+	return (int64_t)(eng->writes - before);
 }
 
 int sync_publish(struct sync_engine *eng, uint64_t parse_errors, uint64_t objects_skipped)

@@ -37,8 +37,9 @@ void sync_adopt(struct sync_engine *eng);
 
 /* Apply the desired state. Returns the number of map writes (0 = nothing
  * changed); the generation goes up when it is not 0, and on the first
- * apply. */
-uint64_t sync_apply(struct sync_engine *eng, const struct desired_state *desired);
+ * apply. The first apply into fresh maps (nothing attached yet) is written
+ * in batches; -1 when that fails, and the maps must not be attached. */
+int64_t sync_apply(struct sync_engine *eng, const struct desired_state *desired);
 
 /* Write the agent state (generation, counters) to ferry_state. */
 int sync_publish(struct sync_engine *eng, uint64_t parse_errors, uint64_t objects_skipped);

@@ -12,6 +12,7 @@
 #include "model/model.h"
 #include "sync/engine.h"
 #include "sync/ids.h"
+#include "sync/stage.h"
 
 struct applied_backend {
 	struct ferry_ip addr;
@@ -46,7 +47,11 @@ struct sync_engine {
 	struct hmap vips;         /* vip_ref by address */
 	struct id_pool svc_ids;
 	struct id_pool backend_ids;
+	uint64_t max_services;    /* --max-services */
 	uint64_t max_backends;    /* --max-backends; the map holds one service more */
+	bool maps_fresh;          /* created empty by this ferryd, not adopted */
+	bool staging;             /* puts go to stage[] (first apply into fresh maps) */
+	struct stage stage[DP_MAP__COUNT];
 	uint64_t writes;          /* successful map writes, ever */
 	bool first_apply;         /* no state applied yet */
 	struct sync_stats stats;

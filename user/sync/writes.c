@@ -9,6 +9,12 @@
 
 int wr_put(struct sync_engine *eng, enum dp_map map, const void *key, const void *value)
 {
+	if (eng->staging) {
+		if (stage_push(&eng->stage[map], key, value))
+			return -ENOMEM;
+		eng->writes++;
+		return 0;
+	}
 	if (bpf_map_update_elem(eng->maps.fd[map], key, value, BPF_ANY) == 0) {
 		eng->writes++;
 		return 0;
@@ -21,7 +27,9 @@ int wr_put(struct sync_engine *eng, enum dp_map map, const void *key, const void
 
 void wr_del(struct sync_engine *eng, enum dp_map map, const void *key)
 {
-	if (bpf_map_delete_elem(eng->maps.fd[map], key) == 0)
+	if (eng->staging)
+		stage_drop(&eng->stage[map], key);
+	else if (bpf_map_delete_elem(eng->maps.fd[map], key) == 0)
 		eng->writes++;
 	else if (errno != ENOENT)
 		log_warn("sync", "cannot delete from %s: %s", dp_map_names[map], strerror(errno));

@@ -1,0 +1,76 @@
+#include "sync/stage.h"
+
+#include <bpf/bpf.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Entries per BPF_MAP_UPDATE_BATCH call: large enough that the syscall
+ * cost vanishes, small enough to keep each call short. */
+#define STAGE_BATCH 8192
+
+void stage_init(struct stage *s, uint32_t key_size, uint32_t value_size)
+{
+	memset(s, 0, sizeof(*s));
+	s->key_size = key_size;
+	s->value_size = value_size;
+}
+
+void stage_free(struct stage *s)
+{
+	free(s->keys);
+	free(s->values);
+	stage_init(s, s->key_size, s->value_size);
+}
+
+int stage_push(struct stage *s, const void *key, const void *value)
+{
+	if (s->n == s->cap) {
+		size_t cap = s->cap ? 2 * s->cap : 1024;
+		char *k = realloc(s->keys, cap * s->key_size);
+		char *v;
+
+		if (!k)
+			return -ENOMEM;
+		s->keys = k;
+		v = realloc(s->values, cap * s->value_size);
+		if (!v)
+			return -ENOMEM;
+		s->values = v;
+		s->cap = cap;
+	}
+	memcpy(s->keys + s->n * s->key_size, key, s->key_size);
+	memcpy(s->values + s->n * s->value_size, value, s->value_size);
+	s->n++;
+	return 0;
+}
+
+int stage_drop(struct stage *s, const void *key)
+{
+	for (size_t i = s->n; i-- > 0;) {
+		if (memcmp(s->keys + i * s->key_size, key, s->key_size))
+			continue;
+		s->n--;
+		memmove(s->keys + i * s->key_size, s->keys + s->n * s->key_size, s->key_size);
+		memmove(s->values + i * s->value_size, s->values + s->n * s->value_size,
+			s->value_size);
+		return 0;
+	}
+	return -ENOENT;
+}
+
+int stage_flush(struct stage *s, int fd)
+{
+	LIBBPF_OPTS(bpf_map_batch_opts, opts, .elem_flags = BPF_ANY);
+
+	for (size_t done = 0; done < s->n;) {
+		__u32 count = s->n - done < STAGE_BATCH ? (__u32)(s->n - done) : STAGE_BATCH;
+
+		if (bpf_map_update_batch(fd, s->keys + done * s->key_size,
+					 s->values + done * s->value_size, &count, &opts))
+			return -errno;
+		done += count;
+	}
+	stage_free(s);
+	return 0;
+}
