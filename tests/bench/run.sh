@@ -1,0 +1,951 @@
+#!/usr/bin/env bash
+# ferry's benchmark: connection cost through ferry's socket LB against no
+# load balancer, kube-proxy's iptables layout (iptables-legacy and
+# iptables-nft), kube-proxy's nftables layout and a minimal one-lookup
+# connect4 program; connect() overhead; control-plane times; memory.
+#
+#   tests/bench/run.sh [--quick] [--docs|--no-docs] [--out DIR]
+#                      [--sizes "N..."] [--ferry-sizes "N..."] [--rounds R]
+#                      [--seconds S] [--conc C] [--methods "a b ..."]
+#                      [--profile|--no-profile]
+#
+# `make bench` runs the full set (about 10-13 minutes on 2 cores), `make
+# bench-quick` the quick one (N = 100 and 1,000, short runs, under 2
+# minutes). Results go to results/<UTC timestamp>[-quick]/ as CSV (see
+# tests/bench/report.py for the files); tests/bench/report.py then writes
+# the summary, a Markdown report and a gnuplot PNG there and, for a full run
+# (or with --docs), docs/benchmarks.md and docs/benchmarks.png.
+#
+# Topology (all in namespaces this run creates; nothing in the host's own):
+#   switch netns: bridge br0, one veth per pod and per client.
+#   pods: 11 netns, 198.18.0.1 .. 198.18.0.11/15, build/bench/httpd on 8080.
+#     Every state is `scripts/gen-cluster.py N 10 --pods 11`: each service's
+#     10 endpoints are 10 of these 11 pods, and the first endpoints (what
+#     the minimal program uses) rotate over all of them.
+#   clients: one netns per method, 198.19.1.x/15, and one cgroup v2 each:
+#     a  = no load balancer: the pod IPs themselves, port 8080
+#     b  = ferry (ferryd attached to b's cgroup)
+#     c1 = kube-proxy iptables layout, iptables-legacy-restore, DNAT in OUTPUT
+#     c2 = the same file through iptables-nft-restore
+#     d  = kube-proxy nftables layout (nft -f), table ip kube-proxy
+#     e  = minimal connect4 program (tests/bench/minimal.sh) on e's cgroup
+#     r  = no load balancer like (a), the pods in a random order: the floor
+#          with a load balancer's random choice of backend (a control)
+#   Each load generator runs in its method's cgroup and netns against 32
+#   ClusterIPs spread evenly from the first service to the last (port 80).
+#
+# Per N: every state is loaded once (timed: the cold programming time), then
+# R rounds run the methods interleaved (a b c1 c2 d e r a b ...), so a ratio
+# to (a) is taken within a round; then UDP connect() in a tight loop with no
+# program, the minimal program and ferry (R rounds, interleaved), one pass
+# with kernel.bpf_stats_enabled for the programs' own run time, one-change
+# latencies and ferryd's memory. N in FERRY_SIZES runs (a), (b) and (r) only.
+#
+# Everything this run makes carries the prefix fyb<pid> and is removed on
+# exit, failure or signal: processes (by pid), ferryd's pins (ferryd
+# --cleanup), the minimal program, cgroups, namespaces (which takes their
+# iptables/nft rules along), temporary files; kernel.bpf_stats_enabled is
+# restored.
+
+set -u
+export LC_ALL=C
+
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+BUILD=${BUILD:-$REPO/build}
+BENCH=$BUILD/bench
+FERRYD=$BUILD/ferryd
+FERRYCTL=$BUILD/ferryctl
+GEN=$REPO/scripts/gen-cluster.py
+RULES=$REPO/tests/bench/rules.py
+MINIMAL=$REPO/tests/bench/minimal.sh
+REPORT=$REPO/tests/bench/report.py
+PYTHON=${PYTHON:-python3}
+
+# --- options -------------------------------------------------------------------
+
+QUICK=0
+DOCS=
+OUT=
+unset SIZES FERRY_SIZES     # set, even empty, only by the options
+ROUNDS=
+SECS=
+CONC=100
+PROFILE=
+METHODS_RUN=
+while [ $# -gt 0 ]; do
+	case $1 in
+	--quick) QUICK=1 ;;
+	--docs) DOCS=1 ;;
+	--no-docs) DOCS=0 ;;
+	--out) OUT=$2; shift ;;
+	--sizes) SIZES=$2; shift ;;
+	--ferry-sizes) FERRY_SIZES=$2; shift ;;
+	--rounds) ROUNDS=$2; shift ;;
+	--seconds) SECS=$2; shift ;;
+	--conc) CONC=$2; shift ;;
+	--profile) PROFILE=1 ;;
+	--no-profile) PROFILE=0 ;;
+	--methods) METHODS_RUN=$2; shift ;;
+	-h | --help) sed -n '2,/^$/s/^# \{0,1\}//p' "$0"; exit 0 ;;
+	*) echo "run.sh: unknown option $1 (--help)" >&2; exit 2 ;;
+	esac
+	shift
+done
+if [ "$QUICK" = 1 ]; then
+	: "${SIZES=100 1000}" "${FERRY_SIZES=}" "${ROUNDS:=3}" "${SECS:=1}" "${DOCS:=0}" "${PROFILE:=0}"
+	CB_ITERS=100000       # connect() iterations per connect_bench run
+	COLD_REPS=3           # ferryd cold starts per N (median)
+	CHANGE_PAIRS=2        # one-change tests: (replace, restore) pairs
+else
+	: "${SIZES=100 1000 2000 5000 10000}" "${FERRY_SIZES=50000 100000}" "${ROUNDS:=3}" "${SECS:=3}" \
+		"${DOCS:=1}" "${PROFILE:=1}"
+	CB_ITERS=300000
+	COLD_REPS=3
+	CHANGE_PAIRS=3
+fi
+ENDPOINTS=10
+NPODS=11
+NTARGETS=32
+METHODS_ALL=(a b c1 c2 d e r)
+METHODS_FERRY=(a b r)
+
+# --- names and state -----------------------------------------------------------
+
+P=fyb$$
+CGROOT=$(awk '$3 == "cgroup2" {print $2; exit}' /proc/mounts)
+SW=$P-sw
+STAMP=$(date -u +%Y%m%dT%H%M%SZ)
+[ -n "$OUT" ] || OUT=$REPO/results/$STAMP$([ "$QUICK" = 1 ] && echo -quick)
+LOGS=$OUT/logs
+WORK=
+BPFFS=/sys/fs/bpf/$P-ferry
+MIN_PIN=/sys/fs/bpf/$P-min
+PROF_BPFFS=/sys/fs/bpf/$P-prof
+declare -A CG=() NSOF=() ADDR=()
+PIDS=()
+NETNS=()
+CGROUPS=()
+FERRYD_PID=
+FERRYD_USED=0
+MIN_ATTACHED=0
+STATS_OLD=
+T0=$SECONDS
+
+say() { printf '[%3d:%02d] %s\n' $(((SECONDS - T0) / 60)) $(((SECONDS - T0) % 60)) "$*" | tee -a "$LOGS/run.log"; }
+warn() { say "WARNING: $*" >&2; echo "$*" >>"$OUT/warnings.txt"; }
+die() {
+	say "FATAL: $*"
+	exit 1
+}
+
+# stop_pid PID: SIGTERM, up to 5 s, then SIGKILL.
+stop_pid() {
+	local pid=$1 i
+	kill "$pid" 2>/dev/null || return 0
+	for ((i = 0; i < 100; i++)); do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.05
+	done
+	kill -9 "$pid" 2>/dev/null
+	wait "$pid" 2>/dev/null
+	return 0
+}
+
+cleanup() {
+	local pid ns cg i procs d
+	set +eu
+	trap - EXIT INT TERM
+	[ -n "$STATS_OLD" ] && sysctl -q -w kernel.bpf_stats_enabled="$STATS_OLD" >/dev/null 2>&1
+	[ -n "$FERRYD_PID" ] && stop_pid "$FERRYD_PID"
+	for pid in "${PIDS[@]}"; do stop_pid "$pid"; done
+	if [ "$FERRYD_USED" = 1 ]; then
+		for d in "$BPFFS" "$PROF_BPFFS"; do
+			[ -d "$d" ] || continue
+			"$FERRYD" --cleanup --bpffs "$d" >>"$LOGS/ferryd-cleanup.log" 2>&1 ||
+				echo "cleanup: ferryd --cleanup --bpffs $d failed (see $LOGS/ferryd-cleanup.log)" >&2
+			[ -d "$d" ] && rmdir "$d" 2>/dev/null
+		done
+	fi
+	if [ "$MIN_ATTACHED" = 1 ]; then
+		"$MINIMAL" detach "${CG[e]}" "$MIN_PIN" >>"$LOGS/minimal.log" 2>&1 ||
+			echo "cleanup: minimal.sh detach failed (see $LOGS/minimal.log)" >&2
+	fi
+	[ -d "$MIN_PIN" ] && { rm -f "$MIN_PIN"/* 2>/dev/null; rmdir "$MIN_PIN" 2>/dev/null; }
+	for ns in "${NETNS[@]}"; do ip netns del "$ns" 2>/dev/null; done
+	for cg in "${CGROUPS[@]}"; do
+		[ -d "$cg" ] || continue
+		# Only this run's processes ever entered these cgroups.
+		for ((i = 0; i < 100; i++)); do
+			mapfile -t procs <"$cg/cgroup.procs"
+			[ ${#procs[@]} -gt 0 ] || break
+			case $i in 0) kill "${procs[@]}" 2>/dev/null ;; 40) kill -9 "${procs[@]}" 2>/dev/null ;; esac
+			sleep 0.05
+		done
+		rmdir "$cg" 2>/dev/null || echo "cleanup: could not remove $cg" >&2
+	done
+	[ -n "$WORK" ] && rm -rf "$WORK"
+}
+
+# --- preflight -------------------------------------------------------------------
+
+[ "$(id -u)" = 0 ] || { echo "run.sh: needs root (namespaces, cgroups, BPF)" >&2; exit 1; }
+[ -n "$CGROOT" ] || { echo "run.sh: no cgroup2 mount in /proc/mounts" >&2; exit 1; }
+mkdir -p "$LOGS" || exit 1
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+WORK=$(mktemp -d "/tmp/$P.XXXXXX")
+
+for f in "$FERRYD" "$FERRYCTL" "$BENCH/httpd" "$BENCH/loadgen" "$BENCH/connect_bench"; do
+	[ -x "$f" ] || die "$f missing: make bench-tools"
+done
+for f in "$MINIMAL" "$RULES" "$REPORT" "$GEN"; do
+	[ -e "$f" ] || die "$f missing"
+done
+for c in iptables-legacy-restore iptables-nft-restore nft bpftool gnuplot nsenter timeout; do
+	command -v "$c" >/dev/null || die "$c not found (scripts/install-deps.sh)"
+done
+if [ -n "$FERRY_SIZES" ]; then
+	avail_kb=$(awk '$1 == "MemAvailable:" {print $2}' /proc/meminfo)
+	if [ "${avail_kb:-0}" -lt $((4 * 1024 * 1024)) ]; then
+		warn "only $((avail_kb / 1024)) MB available; skipping N = $FERRY_SIZES (needs 4 GB)"
+		FERRY_SIZES=
+	fi
+fi
+
+# A helper in Python: the generator, the pinned ferry_state map (the reader
+# tests/lib.sh defines), one-change timing, JSON digests.
+cat >"$WORK/bench.py" <<'PY'
+import ipaddress, json, os, re, runpy, sys, time
+
+REPO = os.environ["REPO"]
+src = open(os.path.join(REPO, "tests/lib.sh")).read()
+m = re.search(r"^FERRY_STATE_PY='\n(.*?)^'$", src, re.S | re.M)
+if not m:
+    sys.exit("bench.py: FERRY_STATE_PY not found in tests/lib.sh")
+exec(m.group(1))
+GENPY = os.path.join(REPO, "scripts/gen-cluster.py")
+
+
+def gen(argv):
+    """gen-cluster.py ARGS, byte for byte: json.dump with the C encoder in
+    one piece (json.dump's pure-Python iterencode makes 100,000 services
+    take 43 s instead of 7)."""
+    json.dump = lambda obj, fp, **kw: fp.write(json.dumps(obj, **kw))
+    sys.argv = ["gen-cluster.py"] + argv
+    runpy.run_path(GENPY, run_name="__main__")
+
+
+def targets(n, k):
+    """k services spread evenly from the first to the last: their ClusterIPs."""
+    g = runpy.run_path(GENPY)
+    k = min(k, n)
+    idx = sorted({round(j * (n - 1) / max(k - 1, 1)) for j in range(k)})
+    return [str(g["SVC_NET"][i + 1]) for i in idx], idx
+
+
+def wait_first(pin, seconds, start_ns, pid):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except OSError:
+            return "exited"
+        if os.path.exists(pin):
+            st = StateMap(pin)
+            while time.monotonic() < deadline:
+                if st.generation() >= 1:
+                    return "%.3f" % ((st.applied_ns() - start_ns) / 1e6)
+                time.sleep(0.002)
+        time.sleep(0.002)
+    return "timeout"
+
+
+def changes(pin, path, tmp, n, m, pods, pairs, timeout):
+    """pairs x (replace endpoint m-1 of one service by the pod it lacks,
+    put it back), services spread over the list; each rename timed to
+    ferryd's next publish. Prints: index service kind publish_ms g0 g1."""
+    g = runpy.run_path(GENPY)
+    st = StateMap(pin)
+    with open(path, "rb") as f:
+        data = f.read()
+    svcs = [round((j + 0.5) * (n - 1) / pairs) for j in range(pairs)]
+    k = 0
+    for i in svcs:
+        orig = g["slice_"](i, m, pods)
+        have = {e["addresses"][0] for e in orig["endpoints"]}
+        spare = next(str(g["POD_NET"][1 + p]) for p in range(pods) if str(g["POD_NET"][1 + p]) not in have)
+        repl = json.loads(json.dumps(orig))
+        repl["endpoints"][m - 1]["addresses"] = [spare]
+        a, b = json.dumps(orig).encode(), json.dumps(repl).encode()
+        for kind, before, after in (("replace", a, b), ("restore", b, a)):
+            k += 1
+            if data.count(before) != 1:
+                print(k, i, kind, "slice-not-found", 0, 0, flush=True)
+                return 1
+            data = data.replace(before, after)
+            with open(tmp, "wb") as f:
+                f.write(data)
+            g0, t_pub = st.generation(), st.applied_ns()
+            time.sleep(0.05)      # the write's own events settle first
+            t0 = time.monotonic()
+            os.rename(tmp, path)
+            while st.applied_ns() == t_pub:
+                if time.monotonic() - t0 > timeout:
+                    print(k, i, kind, "timeout", g0, st.generation(), flush=True)
+                    return 1
+                time.sleep(0.0005)
+            ms = (time.monotonic() - t0) * 1000
+            print(k, i, kind, "%.3f" % ms, g0, st.generation(), flush=True)
+            time.sleep(0.05)
+    return 0
+
+
+def probe(vip, port, target_port, pods):
+    """A UDP Service for the connect() benchmark (the generated states have
+    TCP ports only, and a socket LB refuses UDP to a TCP-only service)."""
+    g = runpy.run_path(GENPY)
+    eps = [{"addresses": [str(g["POD_NET"][1 + p])], "conditions": {"ready": True},
+            "nodeName": "node-a"} for p in range(pods)]
+    items = [
+        {"apiVersion": "v1", "kind": "Service",
+         "metadata": {"name": "connect-probe", "namespace": "bench"},
+         "spec": {"type": "ClusterIP", "clusterIP": vip, "clusterIPs": [vip],
+                  "ports": [{"name": "dns", "port": port, "protocol": "UDP",
+                             "targetPort": target_port}]}},
+        {"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+         "metadata": {"name": "connect-probe-1", "namespace": "bench",
+                      "labels": {"kubernetes.io/service-name": "connect-probe"}},
+         "addressType": "IPv4",
+         "ports": [{"name": "dns", "port": target_port, "protocol": "UDP"}],
+         "endpoints": eps},
+    ]
+    json.dump({"apiVersion": "v1", "kind": "List", "items": items}, sys.stdout)
+
+
+def status(path):
+    j = json.load(open(path))
+    a = j.get("agent", {})
+    mem = {mp["name"]: mp.get("memory_bytes", 0) for mp in j.get("maps", [])}
+    ent = {mp["name"]: mp.get("entries", "") for mp in j.get("maps", [])}
+    print(a.get("ferryd_rss_kb", ""), a.get("ferryd_peak_rss_kb", ""), a.get("services", ""),
+          a.get("backends", ""), a.get("map_full_errors", ""),
+          mem.get("ferry_services", 0), mem.get("ferry_slots", 0), mem.get("ferry_backends", 0),
+          sum(mem.values()), ent.get("ferry_services", ""), ent.get("ferry_slots", ""),
+          ent.get("ferry_backends", ""))
+
+
+def genline(log, gen):
+    """ferryd's line for generation GEN: writes sync_ms source_to_maps_ms."""
+    pat = re.compile(r"generation %d: (\d+) service ports desired, (\d+) map writes; "
+                     r"sync ([0-9.]+) ms, source to maps ([0-9.]+) ms" % gen)
+    out = None
+    for line in open(log, errors="replace"):
+        mm = pat.search(line)
+        if mm:
+            out = mm
+    if not out:
+        return "- - -"
+    return "%s %s %s" % (out.group(2), out.group(3), out.group(4))
+
+
+def progstats(cg_json, attach):
+    """The id of the program attached as ATTACH in `bpftool cgroup show -j`."""
+    for p in json.loads(cg_json or "[]"):
+        if p.get("attach_type") == attach:
+            return p["id"]
+    return ""
+
+
+if __name__ == "__main__":
+    cmd, args = sys.argv[1], sys.argv[2:]
+    if cmd == "gen":
+        gen(args)
+    elif cmd == "targets":
+        vips, idx = targets(int(args[0]), int(args[1]))
+        print(" ".join(vips))
+        print(" ".join(map(str, idx)))
+    elif cmd == "wait-first":
+        print(wait_first(args[0], float(args[1]), int(args[2]), int(args[3])))
+    elif cmd == "changes":
+        sys.exit(changes(args[0], args[1], args[2], int(args[3]), int(args[4]), int(args[5]),
+                         int(args[6]), float(args[7])))
+    elif cmd == "probe":
+        probe(args[0], int(args[1]), int(args[2]), int(args[3]))
+    elif cmd == "status":
+        status(args[0])
+    elif cmd == "genline":
+        print(genline(args[0], int(args[1])))
+    elif cmd == "progid":
+        print(progstats(sys.stdin.read(), args[0]))
+    elif cmd == "progrun":
+        j = json.load(sys.stdin)
+        print(j.get("run_cnt", 0), j.get("run_time_ns", 0), j.get("bytes_xlated", 0),
+              j.get("bytes_jited", 0))
+PY
+B() { REPO=$REPO "$PYTHON" "$WORK/bench.py" "$@"; }
+
+# --- machine and configuration -------------------------------------------------
+
+describe_machine() {
+	local f=$OUT/machine.txt
+	{
+		echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+		echo "kernel: $(uname -r) ($(uname -m))"
+		echo "cpu: $(awk -F': *' '/^model name/ {print $2; exit}' /proc/cpuinfo)"
+		echo "cores: $(nproc)"
+		echo "hypervisor: $(lscpu 2>/dev/null | awk -F': *' '/^Hypervisor vendor/ {print $2}')"
+		echo "memory: $(awk '$1 == "MemTotal:" {printf "%.1f GB", $2 / 1048576}' /proc/meminfo)"
+		echo "os: $(. /etc/os-release 2>/dev/null && echo "$PRETTY_NAME")"
+		echo "clang: $(clang --version 2>/dev/null | head -n 1)"
+		echo "gcc: $(gcc --version 2>/dev/null | head -n 1)"
+		echo "libbpf: $(dpkg-query -W -f='${Version}' libbpf-dev 2>/dev/null || pkg-config --modversion libbpf)"
+		echo "bpftool: $(bpftool version 2>/dev/null | head -n 1)"
+		echo "iptables: $(iptables-legacy --version 2>/dev/null) / $(iptables-nft --version 2>/dev/null)"
+		echo "nftables: $(nft --version 2>/dev/null)"
+		echo "python: $(python3 --version 2>&1)"
+		echo "ferry: $(cd "$REPO" && cat .git/HEAD 2>/dev/null | sed 's/^ref: //') $(cd "$REPO" && f=.git/$(sed -n 's/^ref: //p' .git/HEAD 2>/dev/null); [ -f "$f" ] && cut -c1-12 "$f")"
+	} >"$f"
+	{
+		echo "mode: $([ "$QUICK" = 1 ] && echo quick || echo full)"
+		echo "sizes: $SIZES"
+		echo "ferry_sizes: $FERRY_SIZES"
+		echo "rounds: $ROUNDS"
+		echo "loadgen: -c $CONC -n 100000000 -t $SECS (time-bound runs)"
+		echo "targets: $NTARGETS ClusterIPs spread over the service list, port 80; (a): the $NPODS pod IPs, port 8080"
+		echo "endpoints: $ENDPOINTS per service, $NPODS pods (gen-cluster.py N $ENDPOINTS --pods $NPODS)"
+		echo "connect_bench: -n $CB_ITERS"
+		echo "change_pairs: $CHANGE_PAIRS"
+		echo "cold_reps: $COLD_REPS"
+	} >"$OUT/config.txt"
+}
+
+# --- topology ------------------------------------------------------------------
+
+in_ns() { local ns=$1; shift; nsenter --net="/run/netns/$ns" "$@"; }
+
+# run_in METHOD CMD...: CMD in METHOD's cgroup and netns.
+RUN_IN_SH='echo $$ >"$0/cgroup.procs" && exec nsenter --net="/run/netns/$1" "${@:2}"'
+run_in() { local m=$1; shift; bash -c "$RUN_IN_SH" "${CG[$m]}" "${NSOF[$m]}" "$@"; }
+
+add_ns() { ip netns add "$1" && NETNS+=("$1"); }
+
+# attach_ns NS IFNAME ADDR/LEN: a veth from the switch's br0 into NS (eth0).
+attach_ns() {
+	local ns=$1 ifn=$2 addr=$3
+	ip -n "$SW" link add "$ifn" type veth peer name eth0 netns "$ns" &&
+		ip -n "$SW" link set "$ifn" master br0 up &&
+		ip -n "$ns" link set lo up &&
+		ip -n "$ns" addr add "$addr" dev eth0 &&
+		ip -n "$ns" link set eth0 up
+}
+
+pod_ip() { echo "198.18.0.$1"; }
+
+topology_up() {
+	local i m ns
+	add_ns "$SW" || die "ip netns add $SW"
+	ip -n "$SW" link set lo up && ip -n "$SW" link add br0 type bridge &&
+		ip -n "$SW" link set br0 up || die "bridge in $SW"
+	# A plain switch: when br_netfilter is loaded, bridged frames would go
+	# through the IP hooks (of this namespace, which has no rules) for every
+	# method alike; that is not part of any of them.
+	ip -n "$SW" link set br0 type bridge nf_call_iptables 0 nf_call_ip6tables 0 nf_call_arptables 0 2>/dev/null
+	in_ns "$SW" sysctl -q -w net.bridge.bridge-nf-call-iptables=0 net.bridge.bridge-nf-call-ip6tables=0 \
+		net.bridge.bridge-nf-call-arptables=0 >/dev/null 2>&1
+	for ((i = 1; i <= NPODS; i++)); do
+		ns=$P-p$i
+		add_ns "$ns" && attach_ns "$ns" "p$i" "$(pod_ip "$i")/15" || die "pod namespace $ns"
+		in_ns "$ns" sysctl -q -w net.core.somaxconn=4096 net.ipv4.tcp_max_syn_backlog=4096 >/dev/null
+		# nsenter execs httpd: $! is the server itself (a function would leave
+		# a subshell in between, and the server orphaned when it is killed).
+		nsenter --net="/run/netns/$ns" "$BENCH/httpd" -p 8080 -n "pod-$i" >>"$LOGS/httpd.log" 2>&1 &
+		PIDS+=($!)
+	done
+	i=0
+	for m in "${METHODS_ALL[@]}"; do
+		i=$((i + 1))
+		ns=$P-$m
+		NSOF[$m]=$ns
+		ADDR[$m]=198.19.1.$i
+		add_ns "$ns" && attach_ns "$ns" "c$m" "${ADDR[$m]}/15" || die "client namespace $ns"
+		in_ns "$ns" sysctl -q -w net.ipv4.ip_local_port_range="1024 65535" >/dev/null
+		CG[$m]=$CGROOT/$P-$m
+		mkdir "${CG[$m]}" || die "mkdir ${CG[$m]}"
+		CGROUPS+=("${CG[$m]}")
+	done
+	# iptables and nftables translate after the route lookup: the service
+	# range needs a route (on the bridge) in their namespaces. The socket LBs
+	# translate before it; their namespaces have none, so an untranslated
+	# connect fails at once (ENETUNREACH) instead of waiting on ARP.
+	for m in c1 c2 d; do
+		ip -n "${NSOF[$m]}" route add 10.96.0.0/12 dev eth0 || die "route in ${NSOF[$m]}"
+	done
+	# Their NAT keeps a conntrack entry per connection, 120 s in TIME_WAIT by
+	# default: at the rates here the table (nf_conntrack_max, per namespace;
+	# its hash buckets shared by all) fills over two N and drops SYNs. 60 s,
+	# the servers' own TIME_WAIT, halves that and still lets NAT see every
+	# tuple a server holds in TIME_WAIT (shorter, a reused source port through
+	# another ClusterIP meets the server's TIME_WAIT with an unrelated ISN,
+	# and the SYN waits a second for its retransmission).
+	for m in c1 c2 d; do
+		in_ns "${NSOF[$m]}" sysctl -q -w net.netfilter.nf_conntrack_tcp_timeout_time_wait=60 >/dev/null ||
+			warn "cannot set conntrack's TIME_WAIT in ${NSOF[$m]}"
+	done
+	# Every pod listening?
+	for ((i = 1; i <= NPODS; i++)); do
+		local ok=0 t
+		for ((t = 0; t < 100; t++)); do
+			if [ -n "$(in_ns "$P-p$i" ss -Htln 'sport = :8080' 2>/dev/null)" ]; then ok=1; break; fi
+			sleep 0.05
+		done
+		[ $ok = 1 ] || die "httpd in $P-p$i does not listen (see $LOGS/httpd.log)"
+	done
+}
+
+# --- methods: loading states ---------------------------------------------------
+
+# now_ns, ms_since NS
+now_ns() { date +%s%N; }
+ms_since() { awk -v a="$1" -v b="$(now_ns)" 'BEGIN {printf "%.3f", (b - a) / 1e6}'; }
+
+# control N METHOD WHAT MS
+control() { echo "$1,$2,$3,$4" >>"$OUT/control.csv"; }
+
+# ferry_limits N: the defaults, or room for N services (and the probe).
+ferry_limits() {
+	local n=$(($1 + 16)) s=65536 b=262144
+	[ "$n" -gt $s ] && s=$n
+	[ $((n * ENDPOINTS)) -gt $b ] && b=$((n * ENDPOINTS))
+	echo "--max-services $s --max-backends $b"
+}
+
+# ferry_cold N: ferryd from cold (nothing pinned) on the source folder;
+# records the time from its start to the first published generation and
+# its own sync figures.
+ferry_cold() {
+	local n=$1 start out lim w s t
+	lim=$(ferry_limits "$n")
+	FERRYD_USED=1
+	echo "=== cold start, $(date -u +%H:%M:%S)" >>"$FERRY_LOG"
+	start=$(now_ns)
+	# shellcheck disable=SC2086
+	"$FERRYD" --source "file:$FERRY_SRC" --cgroup "${CG[b]}" --bpffs "$BPFFS" \
+		--node-name node-a $lim 2>>"$FERRY_LOG" &
+	FERRYD_PID=$!
+	out=$(B wait-first "$BPFFS/ferry_state" 120 "$start" "$FERRYD_PID")
+	if ! [[ $out =~ ^[0-9.]+$ ]]; then
+		warn "N=$n: ferryd did not publish its first generation: $out; $(tail -n 2 "$FERRY_LOG" | tr '\n' ' ')"
+		return 1
+	fi
+	control "$n" ferry cold_start_to_published_ms "$out"
+	read -r w s t <<<"$(B genline "$FERRY_LOG" 1)"
+	control "$n" ferry cold_sync_ms "$s"
+	control "$n" ferry cold_source_to_maps_ms "$t"
+	control "$n" ferry cold_map_writes "$w"
+	say "  ferry: published in $out ms (ferryd: source to maps $t ms, sync $s ms, $w map writes)"
+}
+
+# ferry_down: stop ferryd and remove its datapath (detach, unpin).
+ferry_down() {
+	[ -n "$FERRYD_PID" ] && stop_pid "$FERRYD_PID"
+	FERRYD_PID=
+	"$FERRYD" --cleanup --bpffs "$BPFFS" >>"$LOGS/ferryd-cleanup.log" 2>&1 ||
+		warn "ferryd --cleanup --bpffs $BPFFS failed"
+}
+
+# ferry_start N: the source folder (the state as generated, and the UDP
+# probe), then COLD_REPS cold starts (all timed); the last one stays up.
+ferry_start() {
+	local n=$1 k
+	FERRY_SRC=$WORK/ferry-$n
+	FERRY_LOG=$LOGS/ferryd-$n.log
+	mkdir -p "$FERRY_SRC" && cp "$WORK/probe.json" "$FERRY_SRC/probe.json" &&
+		{ ln -f "$WORK/state-$n.json" "$FERRY_SRC/state.json" 2>/dev/null ||
+			cp "$WORK/state-$n.json" "$FERRY_SRC/state.json"; } || return 1
+	for ((k = 1; k <= COLD_REPS; k++)); do
+		ferry_cold "$n" || return 1
+		[ $k = "$COLD_REPS" ] || ferry_down
+	done
+}
+
+ferry_stop() {
+	ferry_down
+	rm -rf "$WORK"/ferry-[0-9]* "$WORK/change.tmp"
+}
+
+# timed_load N METHOD WHAT CMD... < FILE: run CMD bounded, record its time.
+timed_load() {
+	local n=$1 m=$2 what=$3 start ms rc
+	shift 3
+	start=$(now_ns)
+	timeout -k 5 600 "$@" >>"$LOGS/load-$m.log" 2>&1
+	rc=$?
+	ms=$(ms_since "$start")
+	if [ $rc != 0 ]; then
+		warn "N=$n: $what failed (exit $rc), see $LOGS/load-$m.log"
+		return 1
+	fi
+	control "$n" "$m" "$what" "$ms"
+	echo "$ms"
+}
+
+rules_unload() {
+	printf '*nat\nCOMMIT\n' | timeout -k 5 300 nsenter --net="/run/netns/${NSOF[c1]}" iptables-legacy-restore
+	printf '*nat\nCOMMIT\n' | timeout -k 5 300 nsenter --net="/run/netns/${NSOF[c2]}" iptables-nft-restore
+	# iptables-nft-restore leaves the table ip nat it made: drop it too.
+	timeout -k 5 300 nsenter --net="/run/netns/${NSOF[c2]}" nft flush ruleset
+	timeout -k 5 300 nsenter --net="/run/netns/${NSOF[d]}" nft flush ruleset
+}
+
+# rules_load N: kube-proxy's layouts into c1, c2 (one iptables-restore
+# file, two backends) and d (nft), each from empty.
+rules_load() {
+	local n=$1 state=$WORK/state-$n.json ms1 ms2 ms3
+	"$PYTHON" "$RULES" iptables "$state" >"$WORK/ipt.txt" || { warn "rules.py iptables failed"; return 1; }
+	"$PYTHON" "$RULES" nft "$state" >"$WORK/nft.txt" || { warn "rules.py nft failed"; return 1; }
+	rules_unload >>"$LOGS/load-unload.log" 2>&1
+	ms1=$(timed_load "$n" c1 iptables_legacy_restore_ms \
+		nsenter --net="/run/netns/${NSOF[c1]}" iptables-legacy-restore <"$WORK/ipt.txt")
+	ms2=$(timed_load "$n" c2 iptables_nft_restore_ms \
+		nsenter --net="/run/netns/${NSOF[c2]}" iptables-nft-restore <"$WORK/ipt.txt")
+	ms3=$(timed_load "$n" d nft_f_ms nsenter --net="/run/netns/${NSOF[d]}" nft -f "$WORK/nft.txt")
+	say "  iptables-legacy-restore ${ms1:-failed} ms, iptables-nft-restore ${ms2:-failed} ms, nft -f ${ms3:-failed} ms" \
+		"($(wc -l <"$WORK/ipt.txt") / $(wc -l <"$WORK/nft.txt") lines)"
+	rm -f "$WORK/ipt.txt" "$WORK/nft.txt"
+}
+
+minimal_fill() {
+	local n=$1 ms
+	ms=$(timed_load "$n" e minimal_fill_ms "$MINIMAL" fill "$MIN_PIN" "$WORK/state-$n.json") &&
+		say "  minimal: filled in $ms ms"
+	"$MINIMAL" fill "$MIN_PIN" "$WORK/probe.json" >>"$LOGS/minimal.log" 2>&1 ||
+		warn "N=$n: minimal.sh fill of the UDP probe failed"
+}
+
+# --- measurements ----------------------------------------------------------------
+
+# targets_of METHOD: loadgen's targets. (r): the pods in a fixed random
+# order, 4096 picks, which loadgen's round-robin turns into a random choice
+# per connection, as a load balancer makes it.
+targets_of() {
+	local i
+	if [ "$1" = a ]; then
+		for ((i = 1; i <= NPODS; i++)); do printf '%s:8080 ' "$(pod_ip "$i")"; done
+	elif [ "$1" = r ]; then
+		"$PYTHON" -c 'import random, sys
+r = random.Random(7)
+print(" ".join("198.18.0.%d:8080" % r.randint(1, int(sys.argv[1])) for _ in range(4096)))' "$NPODS"
+	else
+		for i in $VIPS; do printf '%s:80 ' "$i"; done
+	fi
+}
+
+# cpu_ticks: busy and all ticks of the machine (/proc/stat; busy = user,
+# nice, system, irq, softirq; all adds idle, iowait and steal).
+cpu_ticks() { awk '$1 == "cpu" {print $2 + $3 + $4 + $7 + $8, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9; exit}' /proc/stat; }
+
+# loadgen_run METHOD CONC TOTAL SECONDS: one loadgen line (or "").
+loadgen_run() {
+	local m=$1
+	# shellcheck disable=SC2046
+	timeout -k 5 $(($4 + 60)) bash -c "$RUN_IN_SH" "${CG[$m]}" "${NSOF[$m]}" \
+		"$BENCH/loadgen" -c "$2" -n "$3" -t "$4" $(targets_of "$m") 2>>"$LOGS/loadgen.log" | tail -n 1
+}
+
+kv() { sed -n "s/.*\\b$1=\\([^ ]*\\).*/\\1/p" <<<"$2" | head -n 1; }
+
+# check_methods N METHODS...: a short run through each; all connections must
+# succeed (catches a method that does not translate).
+check_methods() {
+	local n=$1 m out
+	shift
+	for m in "$@"; do
+		out=$(loadgen_run "$m" 8 400 10)
+		if [ "$(kv conns "$out")" != 400 ] || [ "$(kv errors "$out")" != 0 ]; then
+			warn "N=$n: method $m check failed: '${out:-no output}'"
+			echo "$n,$m,fail" >>"$OUT/checks.csv"
+		else
+			echo "$n,$m,ok" >>"$OUT/checks.csv"
+		fi
+	done
+}
+
+# traffic N METHODS...: R rounds, the methods interleaved.
+traffic() {
+	local n=$1 r m out line b0 a0 b1 a1 c mx
+	shift
+	for ((r = 1; r <= ROUNDS; r++)); do
+		line=
+		for m in "$@"; do
+			read -r b0 a0 <<<"$(cpu_ticks)"
+			out=$(loadgen_run "$m" "$CONC" 100000000 "$SECS")
+			read -r b1 a1 <<<"$(cpu_ticks)"
+			if [ -z "$out" ]; then
+				warn "N=$n round $r method $m: loadgen printed nothing"
+				continue
+			fi
+			echo "$n,$r,$m,$(kv conns "$out"),$(kv errors "$out"),$(kv seconds "$out"),$(kv rate "$out"),$(kv p50_us "$out"),$(kv p99_us "$out"),$((b1 - b0)),$((a1 - a0))" >>"$OUT/traffic.csv"
+			line+=" $m=$(printf '%.0f' "$(kv rate "$out")")"
+			[ "$(kv errors "$out")" = 0 ] || line+="(err $(kv errors "$out"))"
+		done
+		say "  round $r conn/s:$line"
+	done
+	# Conntrack entries left in the iptables/nftables clients (TIME_WAIT
+	# lasts 120 s; a full table would drop SYNs).
+	for m in c1 c2 d; do
+		[[ " $* " == *" $m "* ]] || continue
+		c=$(in_ns "${NSOF[$m]}" cat /proc/sys/net/netfilter/nf_conntrack_count 2>/dev/null)
+		mx=$(cat /proc/sys/net/netfilter/nf_conntrack_max 2>/dev/null)
+		echo "N=$n $m conntrack ${c:-?} of ${mx:-?}" >>"$LOGS/conntrack.log"
+		[ -n "$c" ] && [ -n "$mx" ] && [ "$c" -gt $((mx * 8 / 10)) ] &&
+			warn "N=$n: conntrack in $m holds $c entries of $mx"
+	done
+}
+
+# connect_overhead N PROGRAMS...: connect_bench R rounds, interleaved.
+# none = client a's cgroup (nothing attached) to a pod IP; minimal and ferry
+# = e's and b's cgroups to the probe's ClusterIP. The generated services are
+# TCP only (and a UDP connect() to a TCP-only service is refused), so ferry's
+# source also holds one UDP Service, the probe, with the same 10 pods, and the
+# minimal program gets its entry too.
+PROBE_VIP=10.111.255.254
+PROBE_PORT=53
+PROBE_TPORT=5353
+connect_run() {
+	local prog=$1 iters=$2
+	case $prog in
+	none) timeout -k 5 120 bash -c "$RUN_IN_SH" "${CG[a]}" "${NSOF[a]}" "$BENCH/connect_bench" -n "$iters" "$(pod_ip 1)" $PROBE_TPORT ;;
+	minimal) timeout -k 5 120 bash -c "$RUN_IN_SH" "${CG[e]}" "${NSOF[e]}" "$BENCH/connect_bench" -n "$iters" $PROBE_VIP $PROBE_PORT ;;
+	ferry) timeout -k 5 120 bash -c "$RUN_IN_SH" "${CG[b]}" "${NSOF[b]}" "$BENCH/connect_bench" -n "$iters" $PROBE_VIP $PROBE_PORT ;;
+	esac 2>>"$LOGS/connect_bench.log" | tail -n 1
+}
+
+connect_overhead() {
+	local n=$1 r p out line
+	shift
+	for ((r = 1; r <= ROUNDS; r++)); do
+		line=
+		for p in "$@"; do
+			out=$(connect_run "$p" "$CB_ITERS")
+			if [ -z "$(kv median_ns "$out")" ]; then
+				warn "N=$n connect_bench $p: '${out:-no output}'"
+				continue
+			fi
+			echo "$n,$r,$p,$(kv median_ns "$out"),$(kv p99_ns "$out"),$(kv iters "$out")" >>"$OUT/connect.csv"
+			line+=" $p=$(kv median_ns "$out")"
+		done
+		say "  connect() round $r median ns:$line"
+	done
+}
+
+# bpf_runtime N PROGRAMS...: kernel.bpf_stats_enabled on, one connect_bench
+# each, the connect4 program's run_time_ns / run_cnt; restored after.
+bpf_runtime() {
+	local n=$1 p id c0 t0 c1 t1 line= cg
+	shift
+	[ -n "$STATS_OLD" ] || STATS_OLD=$(sysctl -n kernel.bpf_stats_enabled 2>/dev/null) || return 0
+	sysctl -q -w kernel.bpf_stats_enabled=1 >/dev/null || { warn "cannot enable kernel.bpf_stats_enabled"; return 0; }
+	for p in "$@"; do
+		case $p in minimal) cg=${CG[e]} ;; ferry) cg=${CG[b]} ;; *) continue ;; esac
+		id=$(bpftool cgroup show "$cg" -j 2>/dev/null | B progid cgroup_inet4_connect)
+		[ -n "$id" ] || { warn "N=$n: no connect4 program on $cg"; continue; }
+		read -r c0 t0 _ _ <<<"$(bpftool prog show id "$id" -j | B progrun)"
+		connect_run "$p" "$CB_ITERS" >/dev/null
+		read -r c1 t1 xl ji <<<"$(bpftool prog show id "$id" -j | B progrun)"
+		if [ $((c1 - c0)) -gt 0 ]; then
+			echo "$n,$p,$((c1 - c0)),$((t1 - t0)),$(awk -v c=$((c1 - c0)) -v t=$((t1 - t0)) 'BEGIN {printf "%.1f", t / c}'),$xl,$ji" >>"$OUT/bpfstats.csv"
+			line+=" $p=$(awk -v c=$((c1 - c0)) -v t=$((t1 - t0)) 'BEGIN {printf "%.1f", t / c}')"
+		fi
+	done
+	sysctl -q -w kernel.bpf_stats_enabled="$STATS_OLD" >/dev/null
+	say "  connect4 program run time (bpf_stats), ns per run:$line"
+}
+
+# ferry_changes N: one endpoint replaced and put back, CHANGE_PAIRS times.
+ferry_changes() {
+	local n=$1 k svc kind ms g0 g1 w s t ok=0 tot=0
+	while read -r k svc kind ms g0 g1; do
+		tot=$((tot + 1))
+		if ! [[ $ms =~ ^[0-9.]+$ ]] || [ "$g1" -le "$g0" ]; then
+			warn "N=$n change $k ($kind svc-$svc): $ms generation $g0 -> $g1"
+			continue
+		fi
+		read -r w s t <<<"$(B genline "$FERRY_LOG" "$g1")"
+		echo "$n,$k,$svc,$kind,$s,$t,$ms,$w" >>"$OUT/change.csv"
+		ok=$((ok + 1))
+	done < <(B changes "$BPFFS/ferry_state" "$FERRY_SRC/state.json" "$WORK/change.tmp" "$n" \
+		$ENDPOINTS $NPODS "$CHANGE_PAIRS" 60)
+	say "  one change: $ok of $tot applied; sync ms: $(awk -F, -v n="$n" '$1 == n {printf "%s ", $5}' "$OUT/change.csv")" \
+		"; rename to publish ms: $(awk -F, -v n="$n" '$1 == n {printf "%s ", $7}' "$OUT/change.csv")"
+}
+
+ferry_memory() {
+	local n=$1 when=$2 f=$WORK/status.json
+	timeout -k 5 120 "$FERRYCTL" --bpffs "$BPFFS" status -o json >"$f" 2>>"$LOGS/ferryctl.log" ||
+		{ warn "N=$n: ferryctl status failed"; return 1; }
+	read -r rss peak svcs backs full ms ml mb mt es el eb <<<"$(B status "$f")"
+	: "${rss:=0}" "${peak:=0}" "${mt:=0}"
+	echo "$n,$when,$rss,$peak,$svcs,$backs,$full,$ms,$ml,$mb,$mt,$es,$el,$eb" >>"$OUT/memory.csv"
+	say "  ferryd ($when): RSS $((rss / 1024)) MB, peak $((peak / 1024)) MB; maps $(awk -v b="$mt" 'BEGIN {printf "%.1f", b / 1048576}') MB" \
+		"($svcs service ports, $backs backends, map_full_errors $full)"
+}
+
+# --- profiles (full mode): where ferry's time goes --------------------------------
+
+# perf_top DATA OUT: self time by symbol (kernel, BPF programs, ferryd), top 40.
+perf_top() {
+	perf report -i "$1" --no-children --sort dso,symbol --stdio -g none 2>/dev/null |
+		grep -E '^ +[0-9]' | sed -e 's/[[:space:]]*-[[:space:]]*-[[:space:]]*$//' -e 's/[[:space:]]\+/ /g' |
+		head -n 40 >"$2"
+}
+
+# profile_connect N: perf record -e cpu-clock of connect_bench under the
+# minimal program and under ferry (the JITed programs show as bpf_prog_*).
+profile_connect() {
+	local n=$1 p cg ns
+	command -v perf >/dev/null || return 0
+	mkdir -p "$OUT/profile"
+	for p in minimal ferry; do
+		case $p in minimal) cg=${CG[e]} ns=${NSOF[e]} ;; ferry) cg=${CG[b]} ns=${NSOF[b]} ;; esac
+		timeout -k 5 120 perf record -q -e cpu-clock -F 9999 -g -o "$WORK/perf-$p.data" -- \
+			bash -c "$RUN_IN_SH" "$cg" "$ns" "$BENCH/connect_bench" -n $((CB_ITERS * 4)) \
+			$PROBE_VIP $PROBE_PORT >>"$LOGS/profile.log" 2>&1
+		perf_top "$WORK/perf-$p.data" "$OUT/profile/connect-$p-$n.txt"
+		rm -f "$WORK/perf-$p.data"
+	done
+	say "  profile: connect() under perf, top of ferry's: $(head -n 4 "$OUT/profile/connect-ferry-$n.txt" | awk '{printf "%s %s; ", $1, $NF}')"
+}
+
+# profile_traffic N: perf record -a -e cpu-clock during one loadgen run
+# of the minimal program (e) and of ferry (b): the whole machine, since a
+# connection's cost is spread over the client, softirqs, the servers and
+# deferred work (RCU callbacks, workers).
+profile_traffic() {
+	local n=$1 m out
+	command -v perf >/dev/null || return 0
+	mkdir -p "$OUT/profile"
+	for m in a e b; do
+		out=$(timeout -k 5 $((SECS + 60)) perf record -q -a -e cpu-clock -F 1999 -g -o "$WORK/perf-$m.data" -- \
+			bash -c "$RUN_IN_SH" "${CG[$m]}" "${NSOF[$m]}" "$BENCH/loadgen" -c "$CONC" -n 100000000 \
+			-t "$SECS" $(targets_of "$m") 2>>"$LOGS/profile.log" | tail -n 1)
+		# Every symbol, with the sample count: report.py turns shares into
+		# CPU time per connection and compares the two.
+		{
+			echo "# $m ($(SHORT_NAME "$m")) under perf record -a -F 1999 -e cpu-clock: $out"
+			perf report -i "$WORK/perf-$m.data" -n --no-children --sort symbol --stdio -g none 2>/dev/null |
+				grep -E '^# Samples|^ +[0-9]' |
+				sed -e 's/[[:space:]]*-[[:space:]]*-[[:space:]]*$//' -e 's/[[:space:]]\+/ /g'
+		} >"$OUT/profile/traffic-$m-$n.txt"
+		rm -f "$WORK/perf-$m.data"
+	done
+	say "  profile: loadgen under perf -a, a, e and b: $OUT/profile/traffic-{a,e,b}-$n.txt"
+}
+SHORT_NAME() { case $1 in a) echo no LB ;; b) echo ferry ;; c1) echo iptables-legacy ;; c2) echo iptables-nft ;; d) echo nftables ;; e) echo minimal ;; esac; }
+
+# profile_cold N: perf record -e cpu-clock of one more cold ferryd on the
+# same source, with its own pin folder and a scratch cgroup of this run.
+profile_cold() {
+	local n=$1 cg=$CGROOT/$P-prof pid start out i
+	command -v perf >/dev/null || { warn "perf not found: no profile"; return 0; }
+	mkdir "$cg" && CGROUPS+=("$cg") || return 0
+	mkdir -p "$OUT/profile"
+	FERRYD_USED=1
+	# shellcheck disable=SC2046
+	perf record -q -e cpu-clock -F 4999 -g -o "$WORK/perf-cold.data" -- \
+		"$FERRYD" --source "file:$FERRY_SRC" --cgroup "$cg" --bpffs "$PROF_BPFFS" \
+		--node-name node-a $(ferry_limits "$n") 2>>"$LOGS/ferryd-profile.log" &
+	pid=$!
+	PIDS+=("$pid")
+	start=$(now_ns)
+	out=$(B wait-first "$PROF_BPFFS/ferry_state" 120 "$start" "$pid")
+	# perf ends its workload (SIGTERM) when it is interrupted, then writes.
+	kill -INT "$pid" 2>/dev/null
+	for ((i = 0; i < 200; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
+	stop_pid "$pid"
+	"$FERRYD" --cleanup --bpffs "$PROF_BPFFS" >>"$LOGS/ferryd-profile.log" 2>&1
+	rmdir "$cg" 2>/dev/null
+	perf_top "$WORK/perf-cold.data" "$OUT/profile/ferryd-cold-$n.txt"
+	perf report -i "$WORK/perf-cold.data" --no-children --sort dso --stdio -g none 2>/dev/null |
+		grep -E '^ +[0-9]' | sed -e 's/[[:space:]]*-[[:space:]]*-[[:space:]]*$//' -e 's/[[:space:]]\+/ /g' |
+		head -n 12 >"$OUT/profile/ferryd-cold-$n-dso.txt"
+	rm -f "$WORK/perf-cold.data"
+	say "  profile: cold ferryd at N=$n under perf ($out ms); top: $(head -n 4 "$OUT/profile/ferryd-cold-$n.txt" | awk '{printf "%s %s; ", $1, $NF}')"
+}
+
+# --- main ------------------------------------------------------------------------
+
+describe_machine
+echo "n,round,method,conns,errors,seconds,rate,p50_us,p99_us,busy_ticks,all_ticks" >"$OUT/traffic.csv"
+echo "clk_tck: $(getconf CLK_TCK)" >>"$OUT/machine.txt"
+echo "n,round,program,median_ns,p99_ns,iters" >"$OUT/connect.csv"
+echo "n,program,run_cnt,run_time_ns,ns_per_run,bytes_xlated,bytes_jited" >"$OUT/bpfstats.csv"
+echo "n,method,what,value" >"$OUT/control.csv"
+echo "n,index,service,kind,sync_ms,source_to_maps_ms,publish_ms,map_writes" >"$OUT/change.csv"
+echo "n,when,rss_kb,peak_rss_kb,service_ports,backends,map_full_errors,services_bytes,slots_bytes,backends_bytes,maps_total_bytes,services_entries,slots_entries,backends_entries" >"$OUT/memory.csv"
+echo "n,method,check" >"$OUT/checks.csv"
+say "ferry benchmark ($([ "$QUICK" = 1 ] && echo quick || echo full)): N = $SIZES${FERRY_SIZES:+; ferry only: $FERRY_SIZES}; $ROUNDS rounds of ${SECS} s, -c $CONC; results in $OUT"
+
+say "topology: $NPODS pods with httpd, clients ${METHODS_ALL[*]}"
+topology_up
+MIN_ATTACHED=1
+"$MINIMAL" attach "${CG[e]}" "$MIN_PIN" >>"$LOGS/minimal.log" 2>&1 || die "minimal.sh attach failed (see $LOGS/minimal.log)"
+
+say "generating states (gen-cluster.py N $ENDPOINTS --pods $NPODS)"
+B probe $PROBE_VIP $PROBE_PORT $PROBE_TPORT $ENDPOINTS >"$WORK/probe.json" || die "probe service"
+for n in $SIZES $FERRY_SIZES; do
+	B gen "$n" $ENDPOINTS --pods $NPODS >"$WORK/state-$n.json" || die "gen-cluster.py $n failed"
+done
+
+# Profiles: the datapath at the largest N with every method, cold loads
+# there and at the largest N overall.
+PROFILE_N=
+for n in $SIZES; do PROFILE_N=$n; done
+PROFILE_COLD="$PROFILE_N"
+for n in $FERRY_SIZES; do LAST=$n; done
+[ -n "${LAST:-}" ] && PROFILE_COLD="$PROFILE_COLD $LAST"
+
+for n in $SIZES $FERRY_SIZES; do
+	ferry_only=0
+	for f in $FERRY_SIZES; do [ "$f" = "$n" ] && ferry_only=1; done
+	if [ $ferry_only = 1 ]; then methods=("${METHODS_FERRY[@]}"); else methods=("${METHODS_ALL[@]}"); fi
+	if [ -n "$METHODS_RUN" ]; then
+		# shellcheck disable=SC2206
+		sel=($METHODS_RUN)
+		methods=()
+		for m in "${METHODS_ALL[@]}"; do
+			[[ " ${sel[*]} " == *" $m "* ]] && { [ $ferry_only = 0 ] || [[ " ${METHODS_FERRY[*]} " == *" $m "* ]]; } &&
+				methods+=("$m")
+		done
+	fi
+	say "N = $n services x $ENDPOINTS endpoints: methods ${methods[*]}"
+	{ read -r VIPS; read -r IDX; } < <(B targets "$n" $NTARGETS)
+	ferry_start "$n" || { ferry_stop; continue; }
+	ferry_memory "$n" loaded
+	if [ $ferry_only = 0 ]; then
+		rules_load "$n"
+		minimal_fill "$n"
+	else
+		rules_unload >>"$LOGS/load-unload.log" 2>&1
+		minimal_fill "$n"
+	fi
+	check_methods "$n" "${methods[@]}"
+	traffic "$n" "${methods[@]}"
+	connect_overhead "$n" none minimal ferry
+	bpf_runtime "$n" minimal ferry
+	ferry_changes "$n"
+	ferry_memory "$n" after_changes
+	if [ "$PROFILE" = 1 ] && [ "$n" = "$PROFILE_N" ]; then
+		profile_connect "$n"
+		profile_traffic "$n"
+	fi
+	if [ "$PROFILE" = 1 ] && [[ " $PROFILE_COLD " == *" $n "* ]]; then profile_cold "$n"; fi
+	ferry_stop
+	rm -f "$WORK/state-$n.json"
+done
+rules_unload >>"$LOGS/load-unload.log" 2>&1
+
+say "measurements done; report"
+report_args=("$OUT")
+[ "$DOCS" = 1 ] || report_args+=(--no-docs)
+"$PYTHON" "$REPORT" "${report_args[@]}" || warn "report.py failed"
+say "done in $((SECONDS - T0)) s: $OUT"
