@@ -367,7 +367,7 @@ plot {p1}
 set ylabel 'rate / no-LB floor (median of per-round ratios)'
 set yrange [0:1.15]
 set arrow from graph 0, first {floor} to graph 1, first {floor} nohead dt 2 lc rgb '#888888'
-set label 'goal {floor}' at graph 0.02, first {floor} offset 0,0.6 tc rgb '#888888'
+set label 'goal {floor}' at graph 0.86, first {floor} offset 0,-0.9 tc rgb '#888888'
 plot {p2}
 unset multiplot
 """.format(png=png, p1=p1, p2=p2, floor=GOAL_RATE_FLOOR,
@@ -557,8 +557,8 @@ unset multiplot
         w("")
         w("ferryd's RSS and peak RSS (VmHWM) from `ferryctl status`, once right after the cold "
           "load and once after the one-change tests; the BPF maps' memory is the kernel's "
-          "(`memlock` in fdinfo). Maps are sized `--max-services max(65,536, N)` and "
-          "`--max-backends max(262,144, 10 N)`.")
+          "(`memlock` in fdinfo). Maps are sized `--max-services max(65,536, N + 16)` and "
+          "`--max-backends max(262,144, 10 (N + 16))` (room for the UDP probe service).")
         w("")
         w("| N | RSS after load | peak after load | RSS after changes | peak after changes "
           "| ferry_services | ferry_slots | ferry_backends | all maps |")
@@ -661,35 +661,31 @@ unset multiplot
               "the idle loop, converted to CPU time per connection:".format(
                   n, PERF_HZ, self.config.get("loadgen", "-t ?").split("-t ")[-1].split()[0]))
             w("")
-            w("| method | run | busy CPU per connection | idle share |")
-            w("|---|---|---:|---:|")
+            w("| method | run | busy CPU per connection |")
+            w("|---|---|---:|")
             for m in ("a", "e", "b"):
                 if m in prof:
-                    w("| %s | %s | %.1f µs | %.0f%% |" % (LABEL[m], prof[m]["head"].split(": ", 1)[-1],
-                                                        prof[m]["busy"], 100 * prof[m]["idle"]))
+                    w("| %s | %s | %.1f µs |" % (LABEL[m], prof[m]["head"].split(": ", 1)[-1],
+                                                prof[m]["busy"]))
             w("")
             if "b" in prof and "e" in prof:
                 b, e = prof["b"]["per"], prof["e"]["per"]
                 own = {k: v for k, v in b.items() if ferry_own(k)}
-                w("Symbols that exist only because of a socket LB's work, per connection under "
-                  "ferry (b) and under the minimal program (e): " + ", ".join(
+                w("The socket LB's own symbols (BPF programs and their dispatch, hash lookups, "
+                  "socket-local storage), per connection under ferry (b) and under the minimal "
+                  "program (e): " + ", ".join(
                       "`%s` %.3f / %.3f µs" % (k, v, e.get(k, 0.0))
                       for k, v in sorted(own.items(), key=lambda kv: -kv[1])[:10]) + "; in all "
                   "%.2f µs under ferry, %.2f µs under the minimal program." % (
                       sum(own.values()), sum(v for k, v in e.items() if ferry_own(k))))
-                w("")
-                diff = sorted(((b.get(k, 0) - e.get(k, 0), k) for k in set(b) | set(e)), reverse=True)
-                w("Largest differences, (b) − (e), µs per connection: " + ", ".join(
-                    "`%s` %+.3f" % (k, d) for d, k in diff[:8]) + " … " + ", ".join(
-                    "`%s` %+.3f" % (k, d) for d, k in diff[-4:]) + ".")
                 w("")
         pdir = os.path.join(self.dir, "profile")
         if os.path.isdir(pdir):
             cf = sorted(f for f in os.listdir(pdir) if f.startswith("connect-ferry-"))
             if cf:
                 n = cf[-1].split("-")[2].split(".")[0]
-                w("**connect(), N={}.** `perf record -e cpu-clock` of connect_bench, self time, "
-                  "top entries under the minimal program and under ferry:".format(n))
+                w("**connect(), N={:,}.** `perf record -e cpu-clock` of connect_bench, self time, "
+                  "top entries under the minimal program and under ferry:".format(int(n)))
                 w("")
                 w("```")
                 w("minimal:")
@@ -714,6 +710,72 @@ unset multiplot
                 w("")
         return out
 
+    def rate_text(self, own):
+        """Why ferry's rate is under (a): numbers first, then the reading."""
+        def m_over(key, m):
+            return [self.tr[(n, m)][key] for n in self.sizes
+                    if (n, m) in self.tr and self.tr[(n, m)][key] is not None]
+        b_a, cpu_b = m_over("ratio", "b"), m_over("cpu_ratio", "b")
+        r_a, e_a = m_over("ratio", "r"), m_over("ratio", "e")
+        a_rate = med(m_over("rate", "a"))
+        client_us = 1e6 / a_rate if a_rate else None
+        out = []
+        out.append(
+            "ferry's rate, as a median of per-round ratios to (a), is {} over N ({} to {}), "
+            "with no trend in N; the machine's CPU time per connection under ferry is at {} "
+            "of (a)'s (median over N, last column).".format(
+                r3f(med(b_a)), r3f(min(b_a)), r3f(max(b_a)), r3f(med(cpu_b))))
+        ref = r_a + e_a
+        if ref:
+            out.append(
+                " How much of that is noise: (r), which does (a)'s work with the pods in random "
+                "order, and the minimal program (e) land between {} and {} of (a) over N, so a "
+                "median of {} rounds on this shared 2-core VM moves by a few percent either "
+                "way.".format(r3f(min(ref)), r3f(max(ref)), self.config.get("rounds", "?")))
+        out.append("\n\n")
+        out.append(
+            "What bounds the rate: the load generator is one thread, and the machine is about a "
+            "fifth idle in every run, so the rate is set by the load generator's core, about "
+            "{} µs per connection; that core also runs the receive side of the packets the "
+            "load generator sends over veth. What ferry adds on that core, per connection: "
+            "its connect4 program, the socket-local storage it creates at every connect() "
+            "(`bpf_sk_storage_get` with F_CREATE: `bpf_local_storage_alloc`, "
+            "`bpf_map_kzalloc`, `bpf_sk_storage_charge`) and frees when the socket closes "
+            "(`bpf_local_storage_destroy`), and its hash lookups (`lookup_nulls_elem_raw`)"
+            .format("%.0f" % client_us if client_us else "?"))
+        if own and client_us:
+            d = own[0] - own[1]
+            out.append(
+                ": in the perf -a profile at N={:,}, {:.2f} µs per connection in these "
+                "symbols under ferry against {:.2f} µs under the minimal program, {:.2f} µs more, "
+                "{:.1f}% of the load generator's time per connection. That puts ferry's "
+                "expected ratio near {:.3f}, above the goal by little more than the "
+                "noise.".format(own[2], own[0], own[1], d, 100 * d / client_us,
+                                1 - d / client_us))
+        else:
+            out.append(".")
+        if r_a:
+            if med(r_a) < 0.985:
+                out.append(
+                    " Picking the backend at random also costs: (r), the floor in random order, "
+                    "is at {} of (a) (median over N), and ferry against (r) at {}.".format(
+                        r3f(med(r_a)), r3f(med(self.tr[(n, "r")]["ferry_over"]
+                                              for n in self.sizes if (n, "r") in self.tr))))
+            else:
+                out.append(
+                    " Picking the backend at random does not cost measurably here: (r), the "
+                    "floor in random order, is at {} of (a) (median over N).".format(
+                        r3f(med(r_a))))
+        out.append("\n\n")
+        out.append(
+            "What stands in the way of a clear margin over 0.97x: the per-connection socket "
+            "storage. A TCP socket needs its (service, backend) pair only for getpeername(), "
+            "yet every connect() allocates it, charges it to the socket's memory and frees it "
+            "at close (deferred through RCU); not creating it for TCP sockets, or only where it is "
+            "read, would take most of ferry's own share off the connection path. The rest "
+            "of the program's cost is in the connect() section.")
+        return "".join(out)
+
     def analysis(self):
         """For each missed goal: the numbers, what the profiles say, and what
         stands in the way."""
@@ -736,7 +798,7 @@ unset multiplot
                 w("| {:,} | {} | {} | {} | {} | {} |".format(
                     n, r3f(b["ratio"]), r3f(e["ratio"]) if e else "–",
                     r3f(r["ratio"]) if r else "–",
-                    r3f(1 / r["ferry_over"]) if r and r["ferry_over"] else "–",
+                    r3f(r["ferry_over"]) if r else "–",
                     r3f(b["cpu_ratio"])))
             w("")
             own = None
@@ -744,24 +806,7 @@ unset multiplot
                 pb, pe = tp[1]["b"]["per"], tp[1]["e"]["per"]
                 own = (sum(v for k, v in pb.items() if ferry_own(k)),
                        sum(v for k, v in pe.items() if ferry_own(k)), tp[0])
-            a_rate = med(self.tr[(n, "a")]["rate"] for n in self.sizes if (n, "a") in self.tr)
-            client_us = 1e6 / a_rate if a_rate else None
-            r_a = med(self.tr[(n, "r")]["ratio"] for n in self.sizes if (n, "r") in self.tr)
-            b_r = med(1 / self.tr[(n, "r")]["ferry_over"] for n in self.sizes
-                      if (n, "r") in self.tr and self.tr[(n, "r")]["ferry_over"])
-            b_a = med(self.tr[(n, "b")]["ratio"] for n in self.sizes if (n, "b") in self.tr)
-            cpu_b = med(self.tr[(n, "b")]["cpu_ratio"] for n in self.sizes if (n, "b") in self.tr)
-            if own:
-                own_txt = ("%.2f µs per connection under ferry against %.2f µs under the minimal "
-                           "program (perf -a at N=%s), a difference of %.2f µs%s" % (
-                               own[0], own[1], "{:,}".format(own[2]), own[0] - own[1],
-                               ", %.1f%% of the load generator's core's time per connection"
-                               % (100 * (own[0] - own[1]) / client_us) if client_us else ""))
-            else:
-                own_txt = "(no profile in this run)"
-            w(RATE_TEXT.format(
-                client_us="%.0f" % client_us if client_us else "?",
-                b_a=r3f(b_a), cpu_b=r3f(cpu_b), r_a=r3f(r_a), b_r=r3f(b_r), own=own_txt))
+            w(self.rate_text(own))
             w("")
         if any(k.startswith("ferry's median connect()") for k in missed):
             pts = ", ".join("N={:,}: {}".format(g[1], g[2]) for g in goals
@@ -779,7 +824,10 @@ unset multiplot
                 minimal="%.0f" % mins if mins else "?",
                 bf="%.0f" % bf if bf else "?", bm="%.0f" % bm if bm else "?",
                 xf="%d" % self.bsize["ferry"][0] if "ferry" in self.bsize else "?",
-                xm="%d" % self.bsize["minimal"][0] if "minimal" in self.bsize else "?"))
+                xm="%d" % self.bsize["minimal"][0] if "minimal" in self.bsize else "?",
+                pdiff="%.0f" % (bf - bm) if bf and bm else "?",
+                rmin=r3f(min(c["ratio"] for c in self.cb.values() if c["ratio"])),
+                rmax=r3f(max(c["ratio"] for c in self.cb.values() if c["ratio"]))))
             w("")
         if any(k.startswith("full programming") for k in missed):
             w("### Cold programming slower than the goal")
@@ -818,7 +866,9 @@ unset multiplot
                         sum(v for k, v in d.items() if k.startswith("libcjson")), d.get("ferryd", 0))
                     for n, d in sorted(shares.items())) + ".")
                 w("")
-            w(COLD_TEXT)
+            s10 = self.ct.get((10000, "ferry", "cold_sync_ms"))
+            t10 = self.ct.get((10000, "ferry", "cold_source_to_maps_ms"))
+            w(COLD_TEXT.format(sync10=fmt_ms(s10), parse10=fmt_ms(t10 - s10) if s10 and t10 else "?"))
             w("")
         if any(k.startswith("one change") for k in missed):
             pts = ", ".join("N={:,}: {}".format(n, fmt_ms(c["sync"])) for n, c in sorted(self.ch.items()))
@@ -827,7 +877,9 @@ unset multiplot
             w("Median sync time of one change, by N: %s; map writes per change: %s." % (
                 pts, ", ".join(sorted({fmt(c["writes"]) for c in self.ch.values()}))))
             w("")
-            w(CHANGE_TEXT)
+            per = med(c["sync"] * 1000 / n for n, c in self.ch.items() if n >= 1000 and c["sync"])
+            w(CHANGE_TEXT.format(per_svc="%.2f" % per if per else "?",
+                                 n_1ms="{:,}".format(int(round(1000 / per, -2))) if per else "?"))
             w("")
         if any(k.startswith("ferryd RSS") or k.startswith("ferryd peak RSS") for k in missed):
             m = self.mem.get((GOAL_RSS_N, "loaded"), {})
@@ -861,8 +913,8 @@ unset multiplot
               "through nftables from {} to {}. kube-proxy's iptables layout matches a new "
               "connection against KUBE-SERVICES one rule per service, so its cost grows with N "
               "(the targets are spread over the whole chain); iptables-nft evaluates the same rules "
-              "as nf_tables rules (several expressions each, the `statistic` match through the "
-              "xtables compatibility layer), slower per rule than legacy's. The nftables layout looks the ClusterIP up in a verdict map, which does "
+              "as nf_tables rules (several expressions each, some matches and targets through "
+              "the xtables compatibility layer), slower per rule than legacy's. The nftables layout looks the ClusterIP up in a verdict map, which does "
               "not grow with N; what it costs over the floor is conntrack and NAT, as for "
               "iptables.".format(n0, n1, r3f(l0["ratio"]), r3f(l1["ratio"]), r3f(f0["ratio"]),
                                  r3f(f1["ratio"]), r3f(d0["ratio"]), r3f(d1["ratio"])))
@@ -965,37 +1017,6 @@ Control plane: each state loaded from empty and timed; then {pairs} pairs of
 one-endpoint changes to ferry's file (replace, then restore), each written
 to a temporary file and renamed into the source folder."""
 
-RATE_TEXT = """\
-What the numbers say: ferry's rate is a few percent under (a) at every N (median
-of the ratios over all N: {b_a}) and does not fall with N, while the whole
-machine's CPU time per connection under ferry is about the same as under (a)
-(median ratio {cpu_b}, last column): ferry does not make a connection much more
-expensive, it makes it a little slower on the one core that bounds the rate.
-The load generator is a single thread and the machine is about a fifth idle in
-every run: the rate is set by the load generator's core, about {client_us} µs per
-connection, which also runs the receive side of the packets it sends over veth.
-
-Two things take the few percent:
-
-1. **The random choice of backend.** (r), the floor with the pods in random
-   order, is itself at {r_a} of (a), which takes the pods in turn; ferry, like
-   kube-proxy, picks a backend at random per connection. Against (r), ferry is at
-   {b_r}. The minimal program (e) maps each ClusterIP to one fixed pod and
-   does not pay this.
-2. **ferry's own work per connection**, on the load generator's core: the
-   connect4 program, and socket-local storage created at every connect()
-   (`bpf_local_storage_alloc`, `bpf_map_kzalloc`, `bpf_sk_storage_charge`) and
-   freed at close (`bpf_local_storage_destroy`), plus the hash lookups:
-   {own}.
-
-What stands in the way of 0.97x against (a): the random choice is what a load
-balancer does (kube-proxy's layouts too), so the lever left is the
-per-connection storage: a TCP socket needs its (service, backend) pair only
-for getpeername(), yet every connect() allocates, charges and later frees it.
-Not creating it for TCP sockets, or creating it only where it is read, would
-take most of ferry's own share off the path. The per-round spread (above) is of
-the same order as the gap, so single rounds land on either side of 0.97."""
-
 CONNECT_TEXT = """\
 ferry's connect() costs about {d_conn} ns more than the minimal program's; the
 goal allows {budget} ns (10% of the minimal program's {minimal} ns, most of which
@@ -1011,14 +1032,15 @@ protocol), `bpf_get_prandom_u32()` and a slot lookup in ferry_slots, a
 entries and the write of one, and a per-CPU counter update. The minimal program
 does one lookup with an 8-byte key and two stores.
 
-What stands in the way: about 80 ns of program for a 10% budget of about 80 ns,
-of which the minimal program's dispatch and lookup already take some. The
-socket-storage work (get, scan, record) and the statistics counter are the parts
-that a plain lookup-and-rewrite does not need on every connect(); a v4-only key
-for IPv4 frontends would shorten the hash, and the slot lookup could be folded
-into the service value for small services. Each of these is a datapath change
-with its own trade-off (reverse translation for UDP and getpeername, counters
-in `ferryctl status`)."""
+What stands in the way: ferry's program runs {pdiff} ns longer than the minimal
+one, against a budget of {budget} ns, so the goal is decided by a few
+nanoseconds (ratios from {rmin} to {rmax} over N in this run). The socket-storage
+work (get, scan, record) and the statistics counter are what a plain
+lookup-and-rewrite does not do on every connect(); a v4-only key for IPv4
+frontends would shorten the hash, and the slot lookup could be folded into the
+service value for small services. Each is a datapath change with its own
+trade-off (reverse translation for UDP and getpeername, counters in
+`ferryctl status`)."""
 
 COLD_TEXT = """\
 Where the time goes (the profiles above): most of the samples are in the
@@ -1030,20 +1052,21 @@ element by element, and each insert into a map created with
 share is malloc and free (`_int_malloc`, `malloc_consolidate`, `unlink_chunk`):
 the parsed JSON tree and the model's objects are many small allocations.
 
-What stands in the way: the number of map entries (22 per 10-endpoint service:
-two service entries, ten slots, ten backends) times the kernel's per-entry cost
-is by itself over half of the 10,000-service budget; and the parse of the
-whole document into a tree before the model sees it is the other half. Fewer
-entries per service (for example the backend set as one value), preallocated
-maps (faster inserts, memory up front) and a streaming parse are the levers."""
+What stands in the way: at 10,000 services the map writes alone (22 entries per
+10-endpoint service: two service entries, ten slots, ten backends, at the
+kernel's per-entry cost) take {sync10}, and reading and parsing the whole
+document into a tree before the model sees it takes {parse10}, against a budget
+of 300 ms for everything. Fewer entries per service (for example the backend
+set as one value), preallocated maps (faster inserts, memory up front) and a
+streaming parse are the levers."""
 
 CHANGE_TEXT = """\
 The time grows linearly with N while the map writes per change stay the same:
 it is not the writes. `sync_apply` receives the whole desired state on every
 change and walks it: for every service port a lookup of its string ID in the
 engine's record (`hmap_get`) and a comparison with what was written, then a walk
-over the record for removals. At 10,000 services that walk is the 1 ms. What
-stands in the way: the file source hands the engine a complete new state; a
+over the record for removals: about {per_svc} µs per service port, so the 1 ms
+is spent at about {n_1ms} service ports. What stands in the way: the file source hands the engine a complete new state; a
 change set (the service ports whose objects changed, which the source knows when
 it re-reads a file) would let the engine touch only those. The rename-to-publish
 time is larger still, since ferryd re-reads and re-parses the whole file on
@@ -1061,11 +1084,12 @@ the model, and `malloc_trim` after a load would return the freed heap."""
 
 NFT_TEXT = """\
 `nft -f` is superlinear in N: a `perf record -e cpu-clock` of `nft -f` at 5,000
-services puts about half of the time in the kernel's `__nft_set_trans_bind`:
+services (taken by hand on this machine, not by the harness) puts about half of
+the time in the kernel's `__nft_set_trans_bind`:
 each per-service anonymous verdict map (`numgen random mod 10 vmap {...}`) is
 bound by walking the transaction so far, which makes one big transaction
-quadratic in the number of services. kube-proxy's nftables mode loads its full
-state in one transaction at start and after a restart."""
+quadratic in the number of services. kube-proxy's nftables mode writes its whole
+state as one transaction when it syncs everything, at start for example."""
 
 
 def main():

@@ -386,6 +386,22 @@ B() { REPO=$REPO "$PYTHON" "$WORK/bench.py" "$@"; }
 
 # --- machine and configuration -------------------------------------------------
 
+# source_version: the checked-out branch and commit, read from .git (no git
+# command: the working tree may hold uncommitted changes, which this does not
+# show).
+source_version() {
+	local head ref commit=
+	head=$(cat "$REPO/.git/HEAD" 2>/dev/null) || { echo unknown; return; }
+	ref=${head#ref: }
+	if [ "$ref" != "$head" ]; then
+		[ -f "$REPO/.git/$ref" ] && commit=$(cut -c1-12 "$REPO/.git/$ref")
+		[ -n "$commit" ] || commit=$(awk -v r="$ref" '$2 == r {print substr($1, 1, 12)}' "$REPO/.git/packed-refs" 2>/dev/null)
+		echo "${ref#refs/heads/} ${commit:-?}"
+	else
+		echo "${head:0:12}"
+	fi
+}
+
 describe_machine() {
 	local f=$OUT/machine.txt
 	{
@@ -403,7 +419,7 @@ describe_machine() {
 		echo "iptables: $(iptables-legacy --version 2>/dev/null) / $(iptables-nft --version 2>/dev/null)"
 		echo "nftables: $(nft --version 2>/dev/null)"
 		echo "python: $(python3 --version 2>&1)"
-		echo "ferry: $(cd "$REPO" && cat .git/HEAD 2>/dev/null | sed 's/^ref: //') $(cd "$REPO" && f=.git/$(sed -n 's/^ref: //p' .git/HEAD 2>/dev/null); [ -f "$f" ] && cut -c1-12 "$f")"
+		echo "ferry: $(source_version)"
 	} >"$f"
 	{
 		echo "mode: $([ "$QUICK" = 1 ] && echo quick || echo full)"
@@ -600,7 +616,8 @@ rules_unload() {
 # rules_load N: kube-proxy's layouts into c1, c2 (one iptables-restore
 # file, two backends) and d (nft), each from empty.
 rules_load() {
-	local n=$1 state=$WORK/state-$n.json ms1 ms2 ms3
+	local n=$1 state ms1 ms2 ms3
+	state=$WORK/state-$n.json
 	"$PYTHON" "$RULES" iptables "$state" >"$WORK/ipt.txt" || { warn "rules.py iptables failed"; return 1; }
 	"$PYTHON" "$RULES" nft "$state" >"$WORK/nft.txt" || { warn "rules.py nft failed"; return 1; }
 	rules_unload >>"$LOGS/load-unload.log" 2>&1
@@ -741,7 +758,7 @@ connect_overhead() {
 # bpf_runtime N PROGRAMS...: kernel.bpf_stats_enabled on, one connect_bench
 # each, the connect4 program's run_time_ns / run_cnt; restored after.
 bpf_runtime() {
-	local n=$1 p id c0 t0 c1 t1 line= cg
+	local n=$1 p id c0 t0 c1 t1 cg line=
 	shift
 	[ -n "$STATS_OLD" ] || STATS_OLD=$(sysctl -n kernel.bpf_stats_enabled 2>/dev/null) || return 0
 	sysctl -q -w kernel.bpf_stats_enabled=1 >/dev/null || { warn "cannot enable kernel.bpf_stats_enabled"; return 0; }
@@ -825,6 +842,7 @@ profile_traffic() {
 	command -v perf >/dev/null || return 0
 	mkdir -p "$OUT/profile"
 	for m in a e b; do
+		# shellcheck disable=SC2046 # the targets, one word each
 		out=$(timeout -k 5 $((SECS + 60)) perf record -q -a -e cpu-clock -F 1999 -g -o "$WORK/perf-$m.data" -- \
 			bash -c "$RUN_IN_SH" "${CG[$m]}" "${NSOF[$m]}" "$BENCH/loadgen" -c "$CONC" -n 100000000 \
 			-t "$SECS" $(targets_of "$m") 2>>"$LOGS/profile.log" | tail -n 1)
@@ -918,7 +936,8 @@ for n in $SIZES $FERRY_SIZES; do
 		done
 	fi
 	say "N = $n services x $ENDPOINTS endpoints: methods ${methods[*]}"
-	{ read -r VIPS; read -r IDX; } < <(B targets "$n" $NTARGETS)
+	{ read -r VIPS; read -r TARGET_IDX; } < <(B targets "$n" $NTARGETS)
+	echo "targets N=$n: services $TARGET_IDX" >>"$OUT/config.txt"
 	ferry_start "$n" || { ferry_stop; continue; }
 	ferry_memory "$n" loaded
 	if [ $ferry_only = 0 ]; then
