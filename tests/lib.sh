@@ -100,18 +100,8 @@ wait_file() { wait_until "${2:-10}" test -s "$1"; }
 
 # --- cleanup ---------------------------------------------------------------
 
-# stop_pid PID: SIGTERM, wait up to 5 s, then SIGKILL.
-stop_pid() {
-	local pid=$1 i
-	kill "$pid" 2>/dev/null || return 0
-	for ((i = 0; i < 100; i++)); do
-		kill -0 "$pid" 2>/dev/null || break
-		sleep 0.05
-	done
-	kill -9 "$pid" 2>/dev/null
-	wait "$pid" 2>/dev/null
-	return 0
-}
+# shellcheck source=tests/stop_pid.sh
+source "$REPO/tests/stop_pid.sh"
 
 cleanup() {
 	local pid ns i procs
