@@ -382,6 +382,17 @@ unset multiplot
             return False
         return True
 
+    def method_table(self, w, present, cell):
+        """One row per N, one column per method; cell(m, t) formats a run."""
+        w("| N | " + " | ".join(LABEL[m] for m in present) + " |")
+        w("|---:|" + "---:|" * len(present))
+        for n in self.sizes:
+            cells = []
+            for m in present:
+                t = self.tr.get((n, m))
+                cells.append(cell(m, t) if t else "")
+            w("| {:,} | ".format(n) + " | ".join(cells) + " |")
+
     def markdown(self, results_name):
         out = []
         w = out.append
@@ -429,33 +440,18 @@ unset multiplot
         w("Connections/s, median of the rounds, and in parentheses the median of the per-round "
           "ratios to (a), the no-LB floor:")
         w("")
-        w("| N | " + " | ".join(LABEL[m] for m in present) + " |")
-        w("|---:|" + "---:|" * len(present))
-        for n in self.sizes:
-            cells = []
-            for m in present:
-                t = self.tr.get((n, m))
-                if not t:
-                    cells.append("")
-                    continue
-                c = fmt(t["rate"])
-                if m != "a" and t["ratio"] is not None:
-                    c += " (%.3f)" % t["ratio"]
-                if t["errors"]:
-                    c += " ⚠ %d errors" % t["errors"]
-                cells.append(c)
-            w("| {:,} | ".format(n) + " | ".join(cells) + " |")
+        def rate_cell(m, t):
+            c = fmt(t["rate"])
+            if m != "a" and t["ratio"] is not None:
+                c += " (%.3f)" % t["ratio"]
+            if t["errors"]:
+                c += " ⚠ %d errors" % t["errors"]
+            return c
+        self.method_table(w, present, rate_cell)
         w("")
         w("Latency from connect() to the server's EOF, p50 / p99 in µs (median of the rounds):")
         w("")
-        w("| N | " + " | ".join(LABEL[m] for m in present) + " |")
-        w("|---:|" + "---:|" * len(present))
-        for n in self.sizes:
-            cells = []
-            for m in present:
-                t = self.tr.get((n, m))
-                cells.append("%s / %s" % (fmt(t["p50"]), fmt(t["p99"])) if t else "")
-            w("| {:,} | ".format(n) + " | ".join(cells) + " |")
+        self.method_table(w, present, lambda m, t: "%s / %s" % (fmt(t["p50"]), fmt(t["p99"])))
         w("")
         if any(t.get("cpu_us") for t in self.tr.values()):
             w("CPU time of the whole machine per connection (busy ticks of all CPUs in "
@@ -464,22 +460,16 @@ unset multiplot
               "the run. It counts everything the machine did, the load generator, the servers, "
               "the kernel on both ends (and any other tenant of a shared machine):")
             w("")
-            w("| N | " + " | ".join(LABEL[m] for m in present) + " |")
-            w("|---:|" + "---:|" * len(present))
-            for n in self.sizes:
-                cells = []
-                for m in present:
-                    t = self.tr.get((n, m))
-                    if not t or t["cpu_us"] is None:
-                        cells.append("")
-                        continue
-                    c = "%.1f" % t["cpu_us"]
-                    if m != "a" and t["cpu_ratio"] is not None:
-                        c += " (%.3f)" % t["cpu_ratio"]
-                    if t["idle"] is not None:
-                        c += ", idle %.0f%%" % (100 * t["idle"])
-                    cells.append(c)
-                w("| {:,} | ".format(n) + " | ".join(cells) + " |")
+            def cpu_cell(m, t):
+                if t["cpu_us"] is None:
+                    return ""
+                c = "%.1f" % t["cpu_us"]
+                if m != "a" and t["cpu_ratio"] is not None:
+                    c += " (%.3f)" % t["cpu_ratio"]
+                if t["idle"] is not None:
+                    c += ", idle %.0f%%" % (100 * t["idle"])
+                return c
+            self.method_table(w, present, cpu_cell)
             w("")
         rng = [(n, self.tr[(n, "b")]) for n in self.sizes if (n, "b") in self.tr]
         if rng:
