@@ -15,12 +15,12 @@ struct compute_cand {
 };
 
 struct compute_ctx {
-	struct groups groups;
 	size_t max_per_service;
 	struct compute_cand *cands;
 	size_t n_cands, cap_cands;
+	const struct model_slice *const *slices; /* of the Service being computed */
+	size_t n_slices;
 	struct desired_state *out;
-	size_t cap_svcs;
 };
 
 /* Sorted by (addr, port), then the copy to keep first: not terminating (B9),
@@ -69,16 +69,17 @@ static int compute_add_cand(struct compute_ctx *ctx, const struct model_endpoint
 
 /* All slices of the Service in that family are merged (B6, B7), sorted and
  * deduplicated by addr:port (B9). */
-static int compute_candidates(struct compute_ctx *ctx, const struct group *grp, int family,
-			      const struct model_port *port)
+static int compute_candidates(struct compute_ctx *ctx, int family, const struct model_port *port)
 {
 	const struct model_slice *slice;
 	const struct model_port *sp;
-	size_t at = grp->first_slice, n = 0;
+	size_t n = 0;
 
 	ctx->n_cands = 0;
-	while ((slice = groups_slice(&ctx->groups, &at))) {
-		sp = slice->family == family ? compute_slice_port(slice, port) : NULL;
+	for (size_t s = 0; s < ctx->n_slices; s++) {
+		slice = ctx->slices[s];
+		sp = slice->proxied && slice->family == family ? compute_slice_port(slice, port)
+							       : NULL;
 		for (size_t i = 0; sp && i < slice->n_endpoints; i++)
 			if (compute_add_cand(ctx, &slice->endpoints[i], sp->port) < 0)
 				return -1;
@@ -140,12 +141,12 @@ static struct desired_svc *compute_new_svc(struct compute_ctx *ctx)
 	struct desired_state *out = ctx->out;
 	struct desired_svc *p;
 
-	if (out->n_svcs == ctx->cap_svcs) {
-		p = realloc(out->svcs, (ctx->cap_svcs ? ctx->cap_svcs * 2 : 64) * sizeof(*p));
+	if (out->n_svcs == out->cap_svcs) {
+		p = realloc(out->svcs, (out->cap_svcs ? out->cap_svcs * 2 : 64) * sizeof(*p));
 		if (!p)
 			return NULL;
 		out->svcs = p;
-		ctx->cap_svcs = ctx->cap_svcs ? ctx->cap_svcs * 2 : 64;
+		out->cap_svcs = out->cap_svcs ? out->cap_svcs * 2 : 64;
 	}
 	p = &out->svcs[out->n_svcs++];
 	memset(p, 0, sizeof(*p));
@@ -153,10 +154,9 @@ static struct desired_svc *compute_new_svc(struct compute_ctx *ctx)
 }
 
 /* One service port in the family of cluster IP `ip`. */
-static int compute_port(struct compute_ctx *ctx, const struct group *grp, size_t ip,
+static int compute_port(struct compute_ctx *ctx, const struct model_service *svc, size_t ip,
 			const struct model_port *port)
 {
-	const struct model_service *svc = grp->svc;
 	int family = svc->cluster_ip_family[ip];
 	struct desired_svc *dsvc = compute_new_svc(ctx);
 
@@ -170,22 +170,57 @@ static int compute_port(struct compute_ctx *ctx, const struct group *grp, size_t
 		dsvc->id = NULL;
 		return -1;
 	}
-	if (compute_candidates(ctx, grp, family, port) < 0)
+	if (compute_candidates(ctx, family, port) < 0)
 		return -1;
 	return compute_backends(ctx, dsvc);
 }
 
 /* B1 (headless, ExternalName), B2 (labels), B3 (one entry per cluster IP). */
-static int compute_service(struct compute_ctx *ctx, const struct group *grp)
+static int compute_service(struct compute_ctx *ctx, const struct model_service *svc)
 {
-	const struct model_service *svc = grp->svc;
-
 	if (!svc->proxied || svc->type == SVC_TYPE_EXTERNAL_NAME)
 		return 0;
 	for (size_t ip = 0; ip < svc->n_cluster_ips; ip++)
 		for (size_t p = 0; p < svc->n_ports; p++)
-			if (compute_port(ctx, grp, ip, &svc->ports[p]) < 0)
+			if (compute_port(ctx, svc, ip, &svc->ports[p]) < 0)
 				return -1;
+	return 0;
+}
+
+int model_compute_service(const struct model_service *svc, const struct model_slice *const *slices,
+			  size_t n_slices, size_t max_per_service, struct desired_state *out)
+{
+	struct compute_ctx ctx = {
+		.max_per_service = max_per_service,
+		.slices = slices,
+		.n_slices = n_slices,
+		.out = out,
+	};
+	int rc = compute_service(&ctx, svc);
+
+	free(ctx.cands);
+	return rc;
+}
+
+/* A group's slices as an array, in vec (grown as needed). */
+static int compute_group_slices(const struct groups *g, const struct group *grp,
+				const struct model_slice ***vec, size_t *cap, size_t *n)
+{
+	const struct model_slice *slice;
+	size_t at = grp->first_slice;
+	void *p;
+
+	*n = 0;
+	while ((slice = groups_slice(g, &at))) {
+		if (*n == *cap) {
+			p = realloc(*vec, (*cap ? *cap * 2 : 16) * sizeof(**vec));
+			if (!p)
+				return -1;
+			*vec = p;
+			*cap = *cap ? *cap * 2 : 16;
+		}
+		(*vec)[(*n)++] = slice;
+	}
 	return 0;
 }
 
@@ -194,26 +229,41 @@ static int compute_svc_cmp(const void *a, const void *b)
 	return strcmp(((const struct desired_svc *)a)->id, ((const struct desired_svc *)b)->id);
 }
 
+void desired_sort(struct desired_state *state)
+{
+	if (state->n_svcs)
+		qsort(state->svcs, state->n_svcs, sizeof(*state->svcs), compute_svc_cmp);
+}
+
 int model_compute(const struct model_objects *sets, size_t n_sets, size_t max_per_service,
 		  struct desired_state *out)
 {
 	struct compute_ctx ctx = { .max_per_service = max_per_service, .out = out };
+	const struct model_slice **vec = NULL;
+	struct groups groups;
 	struct hmap_node *it;
+	size_t cap = 0;
 	int rc = 0;
 
 	memset(out, 0, sizeof(*out));
-	if (groups_build(&ctx.groups, sets, n_sets) < 0)
+	if (groups_build(&groups, sets, n_sets) < 0)
 		return -1;
-	for (it = hmap_first(&ctx.groups.map); it && rc == 0; it = hmap_next(&ctx.groups.map, it))
-		rc = compute_service(&ctx, hmap_entry(it, struct group, node));
-	groups_free(&ctx.groups);
+	for (it = hmap_first(&groups.map); it && rc == 0; it = hmap_next(&groups.map, it)) {
+		const struct group *grp = hmap_entry(it, struct group, node);
+
+		rc = compute_group_slices(&groups, grp, &vec, &cap, &ctx.n_slices);
+		ctx.slices = vec;
+		if (rc == 0)
+			rc = compute_service(&ctx, grp->svc);
+	}
+	groups_free(&groups);
 	free(ctx.cands);
+	free(vec);
 	if (rc < 0) {
 		desired_free(out);
 		return -1;
 	}
-	if (out->n_svcs)
-		qsort(out->svcs, out->n_svcs, sizeof(*out->svcs), compute_svc_cmp);
+	desired_sort(out);
 	return 0;
 }
 

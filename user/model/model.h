@@ -111,8 +111,8 @@ struct desired_svc {
 };
 
 struct desired_state {
-	size_t n_svcs;
-	struct desired_svc *svcs;  /* sorted by id */
+	size_t n_svcs, cap_svcs;
+	struct desired_svc *svcs;  /* sorted by id (model_compute) */
 	size_t truncated;          /* service ports cut to max_per_service (each
 				    * named in a warning) */
 };
@@ -125,6 +125,12 @@ struct desired_state {
  * order), is named in a warning and counts in ->truncated. Returns 0, or -1 on allocation failure. */
 int model_compute(const struct model_objects *sets, size_t n_sets, size_t max_per_service,
 		  struct desired_state *out);
+/* The service ports of one Service, given the EndpointSlices that name it
+ * (any order; those ignored by B2 or B6 are skipped), appended to out
+ * unsorted. Returns 0, or -1 on allocation failure. */
+int model_compute_service(const struct model_service *svc, const struct model_slice *const *slices,
+			  size_t n_slices, size_t max_per_service, struct desired_state *out);
+void desired_sort(struct desired_state *state);
 void desired_free(struct desired_state *state);
 
 #endif

@@ -29,7 +29,7 @@ struct sync_engine *sync_new(const struct dp_maps *maps, const struct dp_limits 
 	stage_init(&eng->stage[DP_MAP_BACKENDS], sizeof(__u32), sizeof(struct backend_value));
 	/* IDs range over 4x the capacity so that freed ones rest a while. */
 	if (hmap_init(&eng->svcs, 1024) || hmap_init(&eng->frontends, 1024) ||
-	    hmap_init(&eng->vips, 1024) ||
+	    hmap_init(&eng->vips, 1024) || hmap_init(&eng->pending, 64) ||
 	    id_pool_init(&eng->svc_ids, 4 * limits->max_services) ||
 	    id_pool_init(&eng->backend_ids, 4 * limits->max_backends)) {
 		sync_free(eng);
@@ -59,11 +59,13 @@ void sync_free(struct sync_engine *eng)
 		next = hmap_next(&eng->vips, n);
 		free(hmap_entry(n, struct vip_ref, node));
 	}
+	pending_clear(eng);
 	for (int i = 0; i < DP_MAP__COUNT; i++)
 		stage_free(&eng->stage[i]);
 	hmap_free(&eng->svcs);
 	hmap_free(&eng->frontends);
 	hmap_free(&eng->vips);
+	hmap_free(&eng->pending);
 	id_pool_free(&eng->svc_ids);
 	id_pool_free(&eng->backend_ids);
 	free(eng);
@@ -128,6 +130,7 @@ static int svc_program(struct sync_engine *eng, struct applied_svc *a,
 	wr_backends_release(eng, a, nb, d->n_backends);
 	eng->stats.backends += d->n_backends;
 	eng->stats.backends -= a->n_backends;
+	eng->room_freed |= d->n_backends < a->n_backends;
 	free(a->backends);
 	free(fresh);
 	a->backends = nb;
@@ -153,6 +156,7 @@ static void svc_remove(struct sync_engine *eng, struct applied_svc *a)
 	id_pool_put(&eng->svc_ids, a->value.svc_id);
 	hmap_remove(&eng->svcs, &a->by_id);
 	svc_free(a);
+	eng->room_freed = true;
 }
 
 /* A frontend claimed by another service port that is still desired is a
@@ -203,7 +207,7 @@ static int svc_create(struct sync_engine *eng, const struct desired_svc *d)
 		eng->stats.conflicts++;
 		log_warn("sync", "%s: frontend already programmed for %s; skipped", d->id, prev->id);
 		free(a);
-		return 0;
+		return 1;
 	}
 	a->id = strdup(d->id);
 	a->value.svc_id = id_pool_get(&eng->svc_ids);
@@ -230,8 +234,9 @@ fail:
 	return -1;
 }
 
-/* Returns 0, or -1 when the service port could not be (re)programmed for
- * lack of room; what was programmed before stays. */
+/* Returns 0; 1 when the frontend belongs to another service port; -1 when
+ * the service port could not be (re)programmed for lack of room (what was
+ * programmed before stays). */
 static int svc_apply(struct sync_engine *eng, const struct desired_svc *d)
 {
 	struct hmap_node *n = hmap_get(&eng->svcs, d->id, strlen(d->id));
@@ -275,21 +280,52 @@ static int stage_flush_all(struct sync_engine *eng)
 	return 0;
 }
 
+static struct applied_svc *svc_find(const struct sync_engine *eng, const char *id)
+{
+	struct hmap_node *n = hmap_get(&eng->svcs, id, strlen(id));
+
+	return n ? hmap_entry(n, struct applied_svc, by_id) : NULL;
+}
+
+/* Removals come last so a departing frontend is taken over without a gap;
+ * what lacked the room they freed, or met a frontend they released, gets a
+ * second try, and what still fails waits in the pending set. */
+static void svc_second_try(struct sync_engine *eng, const struct desired_svc *d)
+{
+	int rc = svc_apply(eng, d);
+
+	if (rc < 0)
+		svc_report_failure(eng, d);
+	if (rc)
+		pending_add(eng, d);
+}
+
+static void apply_end(struct sync_engine *eng, uint64_t writes_before)
+{
+	if (eng->room_freed)
+		pending_retry(eng, svc_apply);
+	eng->room_freed = false;
+	/* The first state applied is a generation even when it is empty. */
+	if (eng->writes != writes_before || eng->first_apply)
+		eng->stats.generation++;
+	eng->first_apply = false;
+	eng->stats.pending = pending_count(eng);
+}
+
 int64_t sync_apply(struct sync_engine *eng, const struct desired_state *desired)
 {
 	uint64_t before = eng->writes;
 	struct hmap_node *n, *next;
 	size_t *failed, n_failed = 0;
+	struct applied_svc *a;
 
 	eng->staging = eng->first_apply && eng->maps_fresh;
+	pending_clear(eng);
 	for (n = hmap_first(&eng->svcs); n; n = hmap_next(&eng->svcs, n))
 		hmap_entry(n, struct applied_svc, by_id)->seen = false;
 	for (size_t i = 0; i < desired->n_svcs; i++) {
-		const char *id = desired->svcs[i].id;
-
-		n = hmap_get(&eng->svcs, id, strlen(id));
-		if (n)
-			hmap_entry(n, struct applied_svc, by_id)->seen = true;
+		if ((a = svc_find(eng, desired->svcs[i].id)))
+			a->seen = true;
 		else
 			svc_claim_adopted(eng, &desired->svcs[i]);
 	}
@@ -298,27 +334,51 @@ int64_t sync_apply(struct sync_engine *eng, const struct desired_state *desired)
 		if (svc_apply(eng, &desired->svcs[i]) && failed)
 			failed[n_failed++] = i;
 	for (n = hmap_first(&eng->svcs); n; n = next) {
-		struct applied_svc *a = hmap_entry(n, struct applied_svc, by_id);
-
+		a = hmap_entry(n, struct applied_svc, by_id);
 		next = hmap_next(&eng->svcs, n);
 		if (!a->seen)
 			svc_remove(eng, a);
 	}
-	/* Removals come last so a departing frontend is taken over without a
-	 * gap; what lacked the room they freed gets a second try. */
 	for (size_t j = 0; j < n_failed; j++)
-		if (svc_apply(eng, &desired->svcs[failed[j]]))
-			svc_report_failure(eng, &desired->svcs[failed[j]]);
+		svc_second_try(eng, &desired->svcs[failed[j]]);
 	free(failed);
+	eng->room_freed = false;
 	if (eng->staging) {
 		eng->staging = false;
 		if (stage_flush_all(eng))
 			return -1;
 	}
-	/* The first state applied is a generation even when it is empty. */
-	if (eng->writes != before || eng->first_apply)
-		eng->stats.generation++;
-	eng->first_apply = false;
+	apply_end(eng, before);
+	return (int64_t)(eng->writes - before);
+}
+
+/* Between applies every applied service port is desired (seen); a delta
+ * names the ones that go, so a frontend they hold can be taken over. */
+int64_t sync_apply_delta(struct sync_engine *eng, const struct desired_delta *delta)
+{
+	const struct desired_state *set = &delta->set;
+	uint64_t before = eng->writes;
+	size_t *failed, n_failed = 0;
+	struct applied_svc *a;
+
+	for (size_t i = 0; i < delta->n_removed; i++) {
+		pending_drop(eng, delta->removed[i]);
+		if ((a = svc_find(eng, delta->removed[i])))
+			a->seen = false;
+	}
+	failed = calloc(set->n_svcs + 1, sizeof(*failed));
+	for (size_t i = 0; i < set->n_svcs; i++) {
+		pending_drop(eng, set->svcs[i].id);
+		if (svc_apply(eng, &set->svcs[i]) && failed)
+			failed[n_failed++] = i;
+	}
+	for (size_t i = 0; i < delta->n_removed; i++)
+		if ((a = svc_find(eng, delta->removed[i])) && !a->seen)
+			svc_remove(eng, a);
+	for (size_t j = 0; j < n_failed; j++)
+		svc_second_try(eng, &set->svcs[failed[j]]);
+	free(failed);
+	apply_end(eng, before);
 	return (int64_t)(eng->writes - before);
 }
 

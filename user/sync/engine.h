@@ -13,6 +13,7 @@
 
 #include "datapath/loader.h"
 #include "model/model.h"
+#include "model/store.h"
 
 struct sync_engine;
 
@@ -22,6 +23,7 @@ struct sync_stats {
 	uint64_t conflicts;       /* frontends claimed by two service ports */
 	uint64_t services;        /* service ports programmed */
 	uint64_t backends;        /* backends programmed */
+	uint64_t pending;         /* service ports desired but not programmed */
 };
 
 /* Generations continue from last_generation, what a previous ferryd
@@ -35,11 +37,17 @@ void sync_free(struct sync_engine *eng);
  * sync_apply, which then writes only what differs from the source. */
 void sync_adopt(struct sync_engine *eng);
 
-/* Apply the desired state. Returns the number of map writes (0 = nothing
+/* Apply the whole desired state: what it does not hold is removed. Returns the number of map writes (0 = nothing
  * changed); the generation goes up when it is not 0, and on the first
  * apply. The first apply into fresh maps (nothing attached yet) is written
  * in batches; -1 when that fails, and the maps must not be attached. */
 int64_t sync_apply(struct sync_engine *eng, const struct desired_state *desired);
+
+/* Apply a change: the service ports of delta->set are brought to what it
+ * says, those of delta->removed go; nothing else is looked at. Service
+ * ports that did not fit, in this apply or an earlier one, are tried again
+ * when room was freed. Returns the number of map writes. */
+int64_t sync_apply_delta(struct sync_engine *eng, const struct desired_delta *delta);
 
 /* Write the agent state (generation, counters) to ferry_state. */
 int sync_publish(struct sync_engine *eng, uint64_t parse_errors, uint64_t objects_skipped);

@@ -45,6 +45,8 @@ struct sync_engine {
 	struct hmap svcs;         /* applied_svc by id */
 	struct hmap frontends;    /* applied_svc by svc_key */
 	struct hmap vips;         /* vip_ref by address */
+	struct hmap pending;      /* pending_svc by id: desired, not programmed */
+	bool room_freed;          /* this apply removed entries: retry the pending */
 	struct id_pool svc_ids;
 	struct id_pool backend_ids;
 	uint64_t max_services;    /* --max-services */
@@ -83,5 +85,15 @@ int wr_vip_adopt(struct sync_engine *eng, const struct ferry_ip *addr);
 /* Whether addr has a marker reference. */
 int wr_vip_known(const struct sync_engine *eng, const struct ferry_ip *addr);
 void wr_vip_unref(struct sync_engine *eng, const struct ferry_ip *addr);
+
+/* pending.c: service ports that are desired but not programmed (no room,
+ * or their frontend belongs to another service port), with a copy of what
+ * they want; tried again whenever an apply frees room. */
+typedef int svc_apply_fn(struct sync_engine *eng, const struct desired_svc *d);
+void pending_add(struct sync_engine *eng, const struct desired_svc *d);
+void pending_drop(struct sync_engine *eng, const char *id);
+void pending_retry(struct sync_engine *eng, svc_apply_fn *apply);
+size_t pending_count(const struct sync_engine *eng);
+void pending_clear(struct sync_engine *eng);
 
 #endif

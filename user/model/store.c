@@ -1,0 +1,277 @@
+/* The store's objects and groups: puts, deletes and relists. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "model/decode_priv.h"
+#include "model/store_priv.h"
+
+static size_t kind_index(enum store_kind kind)
+{
+	return kind == STORE_SERVICE ? 0 : 1;
+}
+
+/* "<prefix>ns\0name" in the scratch buffer; prefix 0 = none. */
+static const char *store_key(struct model_store *st, char prefix, const char *ns,
+			     const char *name, size_t *len)
+{
+	size_t ns_len = strlen(ns), name_len = strlen(name), off = prefix ? 1 : 0;
+	char *p;
+
+	*len = off + ns_len + 1 + name_len;
+	if (*len + 1 > st->cap_scratch) {
+		p = realloc(st->scratch, *len + 1);
+		if (!p)
+			return NULL;
+		st->scratch = p;
+		st->cap_scratch = *len + 1;
+	}
+	st->scratch[0] = prefix;
+	memcpy(st->scratch + off, ns, ns_len + 1);
+	memcpy(st->scratch + off + ns_len + 1, name, name_len + 1);
+	return st->scratch;
+}
+
+struct model_store *store_new(size_t max_per_service)
+{
+	struct model_store *st = calloc(1, sizeof(*st));
+
+	if (!st)
+		return NULL;
+	st->max_per_service = max_per_service;
+	if (hmap_init(&st->objs, 1024) || hmap_init(&st->groups, 1024)) {
+		store_free(st);
+		return NULL;
+	}
+	return st;
+}
+
+void group_mark(struct model_store *st, struct store_group *grp)
+{
+	if (grp->dirty)
+		return;
+	grp->dirty = true;
+	grp->next_dirty = st->dirty;
+	st->dirty = grp;
+}
+
+static struct store_group *group_get(struct model_store *st, const char *ns, const char *name)
+{
+	struct store_group *grp;
+	struct hmap_node *n;
+	const char *key;
+	size_t len;
+
+	key = store_key(st, 0, ns, name, &len);
+	if (!key)
+		return NULL;
+	key++;
+	len--;
+	n = hmap_get(&st->groups, key, len);
+	if (n)
+		return hmap_entry(n, struct store_group, node);
+	grp = calloc(1, sizeof(*grp) + len);
+	if (!grp)
+		return NULL;
+	grp->key_len = len;
+	memcpy(grp->key, key, len);
+	hmap_put(&st->groups, &grp->node, grp->key, len);
+	return grp;
+}
+
+void group_free(struct store_group *grp)
+{
+	for (size_t i = 0; i < grp->n_ids; i++)
+		free(grp->ids[i]);
+	free(grp->ids);
+	free(grp);
+}
+
+void group_release(struct model_store *st, struct store_group *grp)
+{
+	if (grp->svc || grp->slices || grp->n_ids || grp->dirty)
+		return;
+	hmap_remove(&st->groups, &grp->node);
+	group_free(grp);
+}
+
+static void obj_unlink(struct model_store *st, struct store_obj *obj)
+{
+	struct store_group *grp = obj->group;
+
+	if (!grp)
+		return;
+	if (obj->kind == STORE_SERVICE) {
+		grp->svc = NULL;
+	} else {
+		if (obj->prev)
+			obj->prev->next = obj->next;
+		else
+			grp->slices = obj->next;
+		if (obj->next)
+			obj->next->prev = obj->prev;
+		obj->prev = obj->next = NULL;
+	}
+	obj->group = NULL;
+	group_mark(st, grp);
+}
+
+static void obj_link(struct model_store *st, struct store_obj *obj, struct store_group *grp)
+{
+	obj->group = grp;
+	if (obj->kind == STORE_SERVICE) {
+		grp->svc = obj;
+	} else {
+		obj->next = grp->slices;
+		if (grp->slices)
+			grp->slices->prev = obj;
+		grp->slices = obj;
+	}
+	group_mark(st, grp);
+}
+
+static void obj_clear(struct store_obj *obj)
+{
+	if (obj->kind == STORE_SERVICE)
+		objects_free_service(&obj->u.svc);
+	else
+		objects_free_slice(&obj->u.slice);
+}
+
+static struct store_obj *obj_find(struct model_store *st, enum store_kind kind, const char *ns,
+				  const char *name)
+{
+	size_t len;
+	const char *key = store_key(st, (char)kind, ns, name, &len);
+	struct hmap_node *n = key ? hmap_get(&st->objs, key, len) : NULL;
+
+	return n ? hmap_entry(n, struct store_obj, node) : NULL;
+}
+
+/* The object of that identity, created empty when new. */
+static struct store_obj *obj_get(struct model_store *st, enum store_kind kind, const char *ns,
+				 const char *name)
+{
+	struct store_obj *obj = obj_find(st, kind, ns, name);
+	size_t len;
+	const char *key;
+
+	if (obj)
+		return obj;
+	key = store_key(st, (char)kind, ns, name, &len);
+	obj = key ? calloc(1, sizeof(*obj) + len) : NULL;
+	if (!obj)
+		return NULL;
+	obj->kind = kind;
+	obj->key_len = len;
+	memcpy(obj->key, key, len);
+	hmap_put(&st->objs, &obj->node, obj->key, len);
+	st->count[kind_index(kind)]++;
+	return obj;
+}
+
+static void obj_free(struct model_store *st, struct store_obj *obj)
+{
+	struct store_group *grp = obj->group;
+
+	obj_unlink(st, obj);
+	hmap_remove(&st->objs, &obj->node);
+	st->count[kind_index(obj->kind)]--;
+	obj_clear(obj);
+	free(obj);
+	if (grp)
+		group_release(st, grp);
+}
+
+int store_put_service(struct model_store *st, struct model_service *svc)
+{
+	struct store_obj *obj = obj_get(st, STORE_SERVICE, svc->ns, svc->name);
+	struct store_group *grp = obj ? group_get(st, svc->ns, svc->name) : NULL;
+
+	if (!grp) {
+		objects_free_service(svc);
+		return -1;
+	}
+	obj_unlink(st, obj);
+	obj_clear(obj);
+	obj->u.svc = *svc;
+	obj->seen = true;
+	memset(svc, 0, sizeof(*svc));
+	obj_link(st, obj, grp);
+	return 0;
+}
+
+int store_put_slice(struct model_store *st, struct model_slice *slice)
+{
+	struct store_obj *obj = obj_get(st, STORE_SLICE, slice->ns, slice->name);
+	struct store_group *grp = obj ? group_get(st, slice->ns, slice->service_name) : NULL;
+	struct store_group *old;
+
+	if (!grp) {
+		objects_free_slice(slice);
+		return -1;
+	}
+	old = obj->group;
+	obj_unlink(st, obj);
+	obj_clear(obj);
+	obj->u.slice = *slice;
+	obj->seen = true;
+	memset(slice, 0, sizeof(*slice));
+	obj_link(st, obj, grp);
+	if (old && old != grp)
+		group_release(st, old);
+	return 0;
+}
+
+bool store_delete(struct model_store *st, enum store_kind kind, const char *ns, const char *name)
+{
+	struct store_obj *obj = obj_find(st, kind, ns, name);
+
+	if (obj)
+		obj_free(st, obj);
+	return obj != NULL;
+}
+
+void store_relist_begin(struct model_store *st, enum store_kind kind)
+{
+	for (struct hmap_node *n = hmap_first(&st->objs); n; n = hmap_next(&st->objs, n)) {
+		struct store_obj *obj = hmap_entry(n, struct store_obj, node);
+
+		if (obj->kind == kind)
+			obj->seen = false;
+	}
+}
+
+void store_keep(struct model_store *st, enum store_kind kind, const char *ns, const char *name)
+{
+	struct store_obj *obj = obj_find(st, kind, ns, name);
+
+	if (obj)
+		obj->seen = true;
+}
+
+size_t store_relist_end(struct model_store *st, enum store_kind kind)
+{
+	struct hmap_node *n, *next;
+	size_t gone = 0;
+
+	for (n = hmap_first(&st->objs); n; n = next) {
+		struct store_obj *obj = hmap_entry(n, struct store_obj, node);
+
+		next = hmap_next(&st->objs, n);
+		if (obj->kind == kind && !obj->seen) {
+			obj_free(st, obj);
+			gone++;
+		}
+	}
+	return gone;
+}
+
+size_t store_count(const struct model_store *st, enum store_kind kind)
+{
+	return st->count[kind_index(kind)];
+}
+
+bool store_dirty(const struct model_store *st)
+{
+	return st->dirty != NULL;
+}

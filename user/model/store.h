@@ -1,0 +1,58 @@
+/* The object store of a watched source: the Services and EndpointSlices it
+ * holds now, grouped by Service, and which groups changed since the last
+ * flush. A watch event touches one object; a flush recomputes only the
+ * groups it touched, so one changed endpoint costs the same at 10 or 100,000
+ * Services (B35). */
+#ifndef FERRY_MODEL_STORE_H
+#define FERRY_MODEL_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "model/model.h"
+
+enum store_kind {
+	STORE_SERVICE = 'S',
+	STORE_SLICE = 'E',
+};
+
+struct model_store;
+
+/* What changed since the last flush: the service ports of every touched
+ * Service, and the IDs of the service ports that are gone. */
+struct desired_delta {
+	struct desired_state set;
+	size_t n_removed;
+	char **removed;
+};
+
+struct model_store *store_new(size_t max_per_service);
+void store_free(struct model_store *st);
+
+/* Take a decoded object, replacing the one of the same namespace/name. The
+ * object's contents move into the store (*svc / *slice is zeroed), also on
+ * failure (-1, out of memory: then the object is freed). */
+int store_put_service(struct model_store *st, struct model_service *svc);
+int store_put_slice(struct model_store *st, struct model_slice *slice);
+/* Forget an object. Returns true when it was there. */
+bool store_delete(struct model_store *st, enum store_kind kind, const char *ns,
+		  const char *name);
+
+/* A relist replaces every object of a kind: begin, then put (or keep, for an
+ * object that arrived invalid: its last good version stays), then end, which
+ * deletes what the list no longer holds and returns how many. */
+void store_relist_begin(struct model_store *st, enum store_kind kind);
+void store_keep(struct model_store *st, enum store_kind kind, const char *ns, const char *name);
+size_t store_relist_end(struct model_store *st, enum store_kind kind);
+
+size_t store_count(const struct model_store *st, enum store_kind kind);
+bool store_dirty(const struct model_store *st);
+
+/* The delta of the touched Services; clears the touched set. 0, or -1 when
+ * out of memory (then nothing is cleared: the next flush tries again). */
+int store_flush(struct model_store *st, struct desired_delta *out);
+/* Every Service: the full desired state, sorted; clears the touched set. */
+int store_compute_all(struct model_store *st, struct desired_state *out);
+void delta_free(struct desired_delta *delta);
+
+#endif

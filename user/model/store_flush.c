@@ -1,0 +1,166 @@
+/* Flushing the store: the service ports of the touched groups, and the IDs
+ * their last flush had that are gone now. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "model/decode_priv.h"
+#include "model/store_priv.h"
+
+/* The group's Service ports, appended to out. */
+static int flush_compute(struct model_store *st, const struct store_group *grp,
+			 struct desired_state *out)
+{
+	size_t n = 0;
+	void *p;
+
+	if (!grp->svc)
+		return 0;
+	for (const struct store_obj *o = grp->slices; o; o = o->next) {
+		if (n == st->cap_vec) {
+			p = realloc(st->vec, (st->cap_vec ? st->cap_vec * 2 : 16) * sizeof(*st->vec));
+			if (!p)
+				return -1;
+			st->vec = p;
+			st->cap_vec = st->cap_vec ? st->cap_vec * 2 : 16;
+		}
+		st->vec[n++] = &o->u.slice;
+	}
+	return model_compute_service(&grp->svc->u.svc, st->vec, n, st->max_per_service, out);
+}
+
+static bool ids_contain(const struct desired_svc *svcs, size_t n, const char *id)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(svcs[i].id, id) == 0)
+			return true;
+	return false;
+}
+
+/* The group now has svcs[0..n): its old IDs that are not among them go to
+ * removed (moved, not copied), and it keeps copies of the new ones. */
+static int flush_commit(struct store_group *grp, const struct desired_svc *svcs, size_t n,
+			struct desired_delta *delta)
+{
+	char **ids = n ? calloc(n, sizeof(*ids)) : NULL;
+
+	if (n && !ids)
+		return -1;
+	for (size_t i = 0; i < n; i++)
+		if (!(ids[i] = strdup(svcs[i].id))) {
+			while (i--)
+				free(ids[i]);
+			free(ids);
+			return -1;
+		}
+	for (size_t i = 0; i < grp->n_ids; i++) {
+		if (ids_contain(svcs, n, grp->ids[i]))
+			free(grp->ids[i]);
+		else
+			delta->removed[delta->n_removed++] = grp->ids[i];
+	}
+	free(grp->ids);
+	grp->ids = ids;
+	grp->n_ids = n;
+	return 0;
+}
+
+static size_t flush_removed_max(const struct model_store *st)
+{
+	size_t n = 0;
+
+	for (const struct store_group *g = st->dirty; g; g = g->next_dirty)
+		n += g->n_ids;
+	return n;
+}
+
+int store_flush(struct model_store *st, struct desired_delta *out)
+{
+	struct store_group *grp, *next;
+	size_t *start, i = 0, n_groups = 0;
+
+	memset(out, 0, sizeof(*out));
+	for (grp = st->dirty; grp; grp = grp->next_dirty)
+		n_groups++;
+	start = calloc(n_groups + 1, sizeof(*start));
+	out->removed = calloc(flush_removed_max(st) + 1, sizeof(*out->removed));
+	if (!start || !out->removed)
+		goto fail;
+	/* Compute every group first: memory running out leaves the store as
+	 * it was. */
+	for (grp = st->dirty; grp; grp = grp->next_dirty) {
+		start[i++] = out->set.n_svcs;
+		if (flush_compute(st, grp, &out->set) < 0)
+			goto fail;
+	}
+	start[i] = out->set.n_svcs;
+	for (i = 0, grp = st->dirty; grp; grp = next, i++) {
+		next = grp->next_dirty;
+		if (flush_commit(grp, &out->set.svcs[start[i]], start[i + 1] - start[i], out) < 0)
+			log_error("model", "out of memory: %s/%s keeps its old service ports",
+				  grp->key, grp->key + strlen(grp->key) + 1);
+		grp->dirty = false;
+		grp->next_dirty = NULL;
+		group_release(st, grp);
+	}
+	st->dirty = NULL;
+	free(start);
+	return 0;
+fail:
+	free(start);
+	delta_free(out);
+	log_error("model", "out of memory computing the changed services");
+	return -1;
+}
+
+int store_compute_all(struct model_store *st, struct desired_state *out)
+{
+	struct desired_delta delta;
+
+	/* Every group is touched: the flush of all of them is the full state. */
+	for (struct hmap_node *n = hmap_first(&st->groups); n; n = hmap_next(&st->groups, n))
+		group_mark(st, hmap_entry(n, struct store_group, node));
+	if (store_flush(st, &delta) < 0)
+		return -1;
+	*out = delta.set;
+	memset(&delta.set, 0, sizeof(delta.set));
+	delta_free(&delta);
+	desired_sort(out);
+	return 0;
+}
+
+void delta_free(struct desired_delta *delta)
+{
+	desired_free(&delta->set);
+	for (size_t i = 0; i < delta->n_removed; i++)
+		free(delta->removed[i]);
+	free(delta->removed);
+	memset(delta, 0, sizeof(*delta));
+}
+
+void store_free(struct model_store *st)
+{
+	struct hmap_node *n, *next;
+
+	if (!st)
+		return;
+	for (n = st->objs.buckets ? hmap_first(&st->objs) : NULL; n; n = next) {
+		struct store_obj *obj = hmap_entry(n, struct store_obj, node);
+
+		next = hmap_next(&st->objs, n);
+		if (obj->kind == STORE_SERVICE)
+			objects_free_service(&obj->u.svc);
+		else
+			objects_free_slice(&obj->u.slice);
+		free(obj);
+	}
+	for (n = st->groups.buckets ? hmap_first(&st->groups) : NULL; n; n = next) {
+		next = hmap_next(&st->groups, n);
+		group_free(hmap_entry(n, struct store_group, node));
+	}
+	hmap_free(&st->objs);
+	hmap_free(&st->groups);
+	free(st->vec);
+	free(st->scratch);
+	free(st);
+}

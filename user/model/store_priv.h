@@ -1,0 +1,58 @@
+/* Internals of the object store, shared by store.c and store_flush.c. */
+#ifndef FERRY_MODEL_STORE_PRIV_H
+#define FERRY_MODEL_STORE_PRIV_H
+
+#include "common/hmap.h"
+#include "model/store.h"
+
+struct store_group;
+
+/* One object, keyed by kind, namespace and name. */
+struct store_obj {
+	struct hmap_node node;
+	enum store_kind kind;
+	bool seen;                     /* in the relist under way */
+	struct store_group *group;
+	struct store_obj *prev, *next; /* the slices of one group */
+	union {
+		struct model_service svc;
+		struct model_slice slice;
+	} u;
+	size_t key_len;
+	char key[];                    /* kind, namespace, '\0', name */
+};
+
+/* A Service's namespace/name: its Service, if any, and the slices that name
+ * it. ids are the service ports the last flush computed for it. */
+struct store_group {
+	struct hmap_node node;
+	struct store_obj *svc;
+	struct store_obj *slices;
+	char **ids;
+	size_t n_ids;
+	bool dirty;
+	struct store_group *next_dirty;
+	size_t key_len;
+	char key[];                    /* namespace, '\0', name */
+};
+
+struct model_store {
+	struct hmap objs;
+	struct hmap groups;
+	struct store_group *dirty;
+	size_t max_per_service;
+	size_t count[2];               /* services, slices */
+	const struct model_slice **vec; /* scratch: one group's slices */
+	size_t cap_vec;
+	char *scratch;                 /* scratch: a key */
+	size_t cap_scratch;
+};
+
+/* store.c */
+/* Touched: the next flush recomputes it. */
+void group_mark(struct model_store *st, struct store_group *grp);
+void group_free(struct store_group *grp);
+/* A group that holds nothing and has nothing to flush goes away. */
+void group_release(struct model_store *st, struct store_group *grp);
+
+#endif
