@@ -13,13 +13,13 @@ BPF_CFLAGS := -target bpf -O2 -g -Wall -Werror -D__TARGET_ARCH_$(ARCH) \
 CFLAGS  ?= -O2 -g
 CFLAGS  += -Wall -Wextra -Werror -std=gnu11 -Iinclude -Iuser -I$(BUILD) \
 	$(shell pkg-config --cflags libcjson yaml-0.1 2>/dev/null)
-LDLIBS  := -lbpf -lelf -lz -lcjson -lyaml
+LDLIBS  := -lbpf -lelf -lz -lcjson -lyaml -lcurl
 
 BPF_SRCS  := $(wildcard bpf/*.bpf.c)
 BPF_OBJS  := $(patsubst bpf/%.bpf.c,$(BUILD)/bpf/%.bpf.o,$(BPF_SRCS))
 SKELS     := $(patsubst bpf/%.bpf.c,$(BUILD)/%.skel.h,$(BPF_SRCS))
 LIB_SRCS  := $(wildcard user/common/*.c user/model/*.c user/source/*.c \
-	user/datapath/*.c user/sync/*.c)
+	user/datapath/*.c user/sync/*.c user/kube/*.c)
 LIB_OBJS  := $(patsubst %.c,$(BUILD)/%.o,$(LIB_SRCS))
 LIB       := $(BUILD)/libferry.a
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
