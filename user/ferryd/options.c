@@ -12,10 +12,17 @@
 #include "ferry/maps.h"
 
 static const char usage[] =
-	"usage: ferryd --source file:PATH [options]\n"
+	"usage: ferryd [--source k8s|file:PATH] [options]\n"
 	"       ferryd --cleanup [--bpffs DIR]\n"
 	"\n"
+	"  --source k8s               list and watch the API server (the default when one of\n"
+	"                             --kubeconfig, $KUBECONFIG, --apiserver or the in-cluster\n"
+	"                             environment is there)\n"
 	"  --source file:PATH         Services and EndpointSlices from a YAML/JSON file or folder\n"
+	"  --kubeconfig PATH          (default $KUBECONFIG, else in-cluster)\n"
+	"  --apiserver URL            the API server, e.g. https://10.0.0.1:6443: without\n"
+	"                             kube-proxy the kubernetes ClusterIP only works once ferry runs\n"
+	"  --max-event-bytes N        largest watch event accepted (default %u)\n"
 	"  --cgroup DIR               cgroup v2 to attach to (default: the cgroup2 mount root)\n"
 	"  --bpffs DIR                where maps and links are pinned (default /sys/fs/bpf/ferry)\n"
 	"  --node-name NAME           this node (default: $NODE_NAME, then the hostname)\n"
@@ -27,7 +34,7 @@ static const char usage[] =
 
 static void print_usage(FILE *to)
 {
-	fprintf(to, usage, FERRY_DEFAULT_MAX_SERVICES, FERRY_DEFAULT_MAX_BACKENDS,
+	fprintf(to, usage, FERRYD_MAX_EVENT_BYTES, FERRY_DEFAULT_MAX_SERVICES, FERRY_DEFAULT_MAX_BACKENDS,
 		FERRY_DEFAULT_MAX_PER_SERVICE);
 }
 
@@ -45,6 +52,21 @@ static int parse_count(const char *flag, const char *text, uint32_t *out)
 	return 0;
 }
 
+static int options_parse_source(const char *arg, struct ferryd_options *opts)
+{
+	if (strcmp(arg, "k8s") == 0) {
+		opts->source = SOURCE_KUBE;
+		return 0;
+	}
+	if (strncmp(arg, "file:", 5) == 0 && arg[5]) {
+		opts->source = SOURCE_FILE;
+		opts->source_path = arg + 5;
+		return 0;
+	}
+	fprintf(stderr, "ferryd: --source takes k8s or file:PATH, not '%s'\n", arg);
+	return -1;
+}
+
 static void default_node_name(struct ferryd_options *opts)
 {
 	const char *env = getenv("NODE_NAME");
@@ -55,14 +77,34 @@ static void default_node_name(struct ferryd_options *opts)
 		snprintf(opts->node_name, sizeof(opts->node_name), "unknown");
 }
 
+/* Without --source: the API server when there is a way to reach one. */
+static int options_source(struct ferryd_options *opts)
+{
+	const char *env = getenv("KUBECONFIG");
+
+	if (!opts->kubeconfig && env && *env) {
+		/* client-go merges a list; ferryd reads the first file. */
+		snprintf(opts->kubeconfig_env, sizeof(opts->kubeconfig_env), "%.*s",
+			 (int)strcspn(env, ":"), env);
+		opts->kubeconfig = opts->kubeconfig_env;
+	}
+	if (opts->source != SOURCE_NONE)
+		return 0;
+	if (opts->kubeconfig || opts->apiserver || getenv("KUBERNETES_SERVICE_HOST")) {
+		opts->source = SOURCE_KUBE;
+		return 0;
+	}
+	fprintf(stderr, "ferryd: no source: give --source file:PATH, or --kubeconfig, "
+		"--apiserver, or run in a cluster\n");
+	return -1;
+}
+
 static int options_check(struct ferryd_options *opts)
 {
 	if (opts->cleanup)
 		return 0;
-	if (!opts->source_path) {
-		fprintf(stderr, "ferryd: --source file:PATH is required\n");
+	if (options_source(opts) < 0)
 		return -1;
-	}
 	if (!opts->cgroup[0] && mounts_cgroup2_root(opts->cgroup, sizeof(opts->cgroup))) {
 		fprintf(stderr, "ferryd: no cgroup2 mount found in /proc/mounts\n");
 		return -1;
@@ -76,6 +118,9 @@ int options_parse(int argc, char **argv, struct ferryd_options *opts)
 {
 	static const struct option longopts[] = {
 		{ "source", required_argument, NULL, 's' },
+		{ "kubeconfig", required_argument, NULL, 'k' },
+		{ "apiserver", required_argument, NULL, 'a' },
+		{ "max-event-bytes", required_argument, NULL, 'E' },
 		{ "cgroup", required_argument, NULL, 'c' },
 		{ "bpffs", required_argument, NULL, 'b' },
 		{ "node-name", required_argument, NULL, 'n' },
@@ -88,21 +133,31 @@ int options_parse(int argc, char **argv, struct ferryd_options *opts)
 		{ NULL, 0, NULL, 0 },
 	};
 	enum log_level level;
+	uint32_t count;
 	int c;
 
 	memset(opts, 0, sizeof(*opts));
 	opts->bpffs = "/sys/fs/bpf/ferry";
+	opts->max_event_bytes = FERRYD_MAX_EVENT_BYTES;
 	opts->limits.max_services = FERRY_DEFAULT_MAX_SERVICES;
 	opts->limits.max_backends = FERRY_DEFAULT_MAX_BACKENDS;
 	opts->limits.max_per_service = FERRY_DEFAULT_MAX_PER_SERVICE;
 	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
 		switch (c) {
 		case 's':
-			if (strncmp(optarg, "file:", 5) != 0) {
-				fprintf(stderr, "ferryd: --source takes file:PATH\n");
+			if (options_parse_source(optarg, opts) < 0)
 				return -1;
-			}
-			opts->source_path = optarg + 5;
+			break;
+		case 'k':
+			opts->kubeconfig = optarg;
+			break;
+		case 'a':
+			opts->apiserver = optarg;
+			break;
+		case 'E':
+			if (parse_count("--max-event-bytes", optarg, &count))
+				return -1;
+			opts->max_event_bytes = count;
 			break;
 		case 'c':
 			snprintf(opts->cgroup, sizeof(opts->cgroup), "%s", optarg);

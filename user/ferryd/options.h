@@ -3,11 +3,27 @@
 #define FERRY_FERRYD_OPTIONS_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 #include "datapath/loader.h"
 
+/* etcd refuses objects over 1.5 MiB by default; 16 MiB leaves room for
+ * clusters that raised it and still bounds a broken stream. */
+#define FERRYD_MAX_EVENT_BYTES (16u << 20)
+
+enum ferryd_source {
+	SOURCE_NONE,
+	SOURCE_FILE,
+	SOURCE_KUBE,
+};
+
 struct ferryd_options {
+	enum ferryd_source source;
 	const char *source_path;  /* from --source file:PATH */
+	const char *kubeconfig;   /* --kubeconfig, else $KUBECONFIG's first file, else NULL */
+	char kubeconfig_env[4096];
+	const char *apiserver;    /* --apiserver URL */
+	size_t max_event_bytes;   /* --max-event-bytes */
 	char cgroup[512];         /* default: the cgroup2 mount root */
 	const char *bpffs;
 	char node_name[256];

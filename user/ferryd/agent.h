@@ -1,0 +1,36 @@
+/* ferryd's state, shared by its start-up (main.c) and the loop of its
+ * source (file_loop.c, kube_loop.c). */
+#ifndef FERRY_FERRYD_AGENT_H
+#define FERRY_FERRYD_AGENT_H
+
+#include "datapath/loader.h"
+#include "ferryd/options.h"
+#include "kube/config.h"
+#include "source/file_source.h"
+#include "source/kube_source.h"
+#include "sync/engine.h"
+
+struct agent {
+	struct ferryd_options opts;
+	struct file_source *file;
+	struct kube_config kube_cfg;
+	struct kube_source *kube;
+	struct datapath dp;
+	struct sync_engine *eng;
+};
+
+/* main.c */
+double agent_ms_since(const struct timespec *t0);
+/* SIGTERM and SIGINT as a descriptor; -1 on error. */
+int agent_signals_fd(void);
+/* Reads the signal; logs that ferryd exits and leaves the datapath. */
+void agent_signalled(int fd);
+/* Attach the programs (after the first fill of the maps). */
+int agent_attach(struct agent *ag);
+
+/* file_loop.c, kube_loop.c: fill the maps, attach, then follow the source
+ * until a signal. Return 0, or -1 when the datapath could not be set up. */
+int file_loop_run(struct agent *ag);
+int kube_loop_run(struct agent *ag);
+
+#endif

@@ -1,0 +1,99 @@
+/* ferryd on the file source: every change of the file (or folder) is read
+ * and applied as a whole. */
+#include <errno.h>
+#include <poll.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "ferryd/agent.h"
+#include "model/model.h"
+
+/* Events closer together than this are one change (an editor's save is a
+ * burst of create, write and rename); a steady stream is cut at the cap. */
+#define COALESCE_QUIET_MS 5
+#define COALESCE_MAX_MS 50
+
+/* Read the source, compute, apply, publish. A source that cannot be read
+ * changes nothing: the datapath keeps serving the last good state. Returns
+ * -1 only when the maps could not be filled at all (first apply). */
+static int file_reload(struct agent *ag)
+{
+	const struct model_objects *sets;
+	struct desired_state desired = { 0 };
+	const struct file_source_stats *ss = file_source_stats(ag->file);
+	struct timespec t0, t_sync;
+	size_t n_sets;
+	int64_t writes = 0;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	if (file_source_load(ag->file) < 0) {
+		log_error("ferryd", "source %s unreadable; keeping the last good state",
+			  ag->opts.source_path);
+		goto out;
+	}
+	sets = file_source_objects(ag->file, &n_sets);
+	if (model_compute(sets, n_sets, ag->opts.limits.max_per_service, &desired)) {
+		log_error("ferryd", "out of memory computing the desired state");
+		goto out;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t_sync);
+	writes = sync_apply(ag->eng, &desired);
+	if (writes > 0)
+		log_info("sync", "generation %llu: %zu service ports desired, %llu map writes; "
+			 "sync %.3f ms, source to maps %.3f ms",
+			 (unsigned long long)sync_stats(ag->eng)->generation, desired.n_svcs,
+			 (unsigned long long)writes, agent_ms_since(&t_sync), agent_ms_since(&t0));
+out:
+	if (writes >= 0)
+		sync_publish(ag->eng, ss->parse_errors, ss->objects_skipped);
+	desired_free(&desired);
+	return writes < 0 ? -1 : 0;
+}
+
+/* After a first event, keep draining until the source is quiet. */
+static void file_coalesce(struct agent *ag)
+{
+	struct pollfd p = { .fd = file_source_fd(ag->file), .events = POLLIN };
+	struct timespec t0;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	while (agent_ms_since(&t0) < COALESCE_MAX_MS && poll(&p, 1, COALESCE_QUIET_MS) > 0)
+		file_source_drain(ag->file);
+}
+
+int file_loop_run(struct agent *ag)
+{
+	struct pollfd fds[2] = {
+		{ .fd = agent_signals_fd(), .events = POLLIN },
+		{ .fd = file_source_fd(ag->file), .events = POLLIN },
+	};
+
+	if (fds[0].fd < 0)
+		return -1;
+	/* Fill the maps before attaching, so no connect() ever meets an empty
+	 * datapath (B33). */
+	if (file_reload(ag) || agent_attach(ag)) {
+		close(fds[0].fd);
+		return -1;
+	}
+	for (;;) {
+		if (poll(fds, 2, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			log_error("ferryd", "poll: %s", strerror(errno));
+			break;
+		}
+		if (fds[0].revents) {
+			agent_signalled(fds[0].fd);
+			break;
+		}
+		if (fds[1].revents && file_source_drain(ag->file) > 0) {
+			file_coalesce(ag);
+			file_reload(ag);
+		}
+	}
+	close(fds[0].fd);
+	return 0;
+}

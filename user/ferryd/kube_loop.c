@@ -1,0 +1,140 @@
+/* ferryd on the API server: nothing is programmed until Services and
+ * EndpointSlices have been listed in full (B33); after that every watch
+ * event reaches the maps through a flush of the Services it touched. */
+#include <unistd.h>
+
+#include "common/log.h"
+#include "ferryd/agent.h"
+#include "model/store.h"
+
+/* A flush waits until the API connections have been quiet this long, and
+ * never longer than the cap after the change it carries arrived: a burst
+ * becomes one apply, a single change waits about a millisecond. */
+#define FLUSH_QUIET_MS 1
+#define FLUSH_MAX_MS 5
+/* How long to wait at most when nothing is due (signals wake us anyway). */
+#define IDLE_WAIT_MS 1000
+
+struct kube_loop {
+	struct agent *ag;
+	bool attached;
+	uint64_t published_skipped; /* objects_skipped as last published */
+};
+
+static uint64_t kube_bad_data(const struct kube_source *ks)
+{
+	uint64_t n = 0;
+
+	for (int c = 0; c < KUBE_COLLECTION__COUNT; c++)
+		n += kube_source_watch_stats(ks, (enum kube_collection)c)->errors[WATCH_ERR_BAD_DATA];
+	return n;
+}
+
+static void kube_publish(struct kube_loop *kl)
+{
+	const struct kube_source *ks = kl->ag->kube;
+
+	kl->published_skipped = kube_source_stats(ks)->objects_skipped;
+	sync_publish(kl->ag->eng, kube_bad_data(ks), kl->published_skipped);
+}
+
+/* The first full state: written (batched into fresh maps), then attached. */
+static int kube_first_apply(struct kube_loop *kl)
+{
+	struct agent *ag = kl->ag;
+	struct desired_state desired;
+	int64_t writes;
+
+	if (store_compute_all(kube_source_store(ag->kube), &desired) < 0)
+		return -1;
+	kube_source_flushed(ag->kube);
+	writes = sync_apply(ag->eng, &desired);
+	log_info("sync", "generation %llu: first list programmed: %zu service ports, %lld map "
+		 "writes", (unsigned long long)sync_stats(ag->eng)->generation, desired.n_svcs,
+		 (long long)writes);
+	desired_free(&desired);
+	if (writes < 0 || agent_attach(ag))
+		return -1;
+	kl->attached = true;
+	kube_publish(kl);
+	return 0;
+}
+
+static void kube_flush(struct kube_loop *kl)
+{
+	struct agent *ag = kl->ag;
+	double since = kube_source_changed_since(ag->kube);
+	struct desired_delta delta;
+	int64_t writes;
+
+	if (store_flush(kube_source_store(ag->kube), &delta) < 0)
+		return; /* the store stays touched: the next round tries again */
+	kube_source_flushed(ag->kube);
+	writes = sync_apply_delta(ag->eng, &delta);
+	kube_publish(kl);
+	if (writes > 0)
+		log_info("sync", "generation %llu: %zu service ports changed, %zu removed, %lld map "
+			 "writes; event to maps %.3f ms",
+			 (unsigned long long)sync_stats(ag->eng)->generation, delta.set.n_svcs,
+			 delta.n_removed, (long long)writes, (kube_now() - since) * 1e3);
+	delta_free(&delta);
+}
+
+/* How long the next wait may last: short while a flush is pending. */
+static int kube_wait_ms(const struct kube_loop *kl)
+{
+	double since = kube_source_changed_since(kl->ag->kube), left;
+
+	if (!kl->attached || !since)
+		return IDLE_WAIT_MS;
+	left = FLUSH_MAX_MS - (kube_now() - since) * 1e3;
+	if (left < 0)
+		return 0;
+	return left < FLUSH_QUIET_MS ? (int)left : FLUSH_QUIET_MS;
+}
+
+static bool kube_flush_due(const struct kube_loop *kl, int ready)
+{
+	double since = kube_source_changed_since(kl->ag->kube);
+
+	if (!since || !kube_source_synced(kl->ag->kube))
+		return false;
+	return ready == 0 || (kube_now() - since) * 1e3 >= FLUSH_MAX_MS;
+}
+
+static int kube_round(struct kube_loop *kl, struct curl_waitfd *sig)
+{
+	struct agent *ag = kl->ag;
+	int ready = 0;
+
+	sig->revents = 0;
+	if (kube_source_run(ag->kube, sig, 1, kube_wait_ms(kl), &ready) < 0)
+		return -1;
+	if (sig->revents)
+		return 1;
+	if (!kl->attached)
+		return kube_source_synced(ag->kube) ? kube_first_apply(kl) : 0;
+	if (kube_flush_due(kl, ready))
+		kube_flush(kl);
+	else if (kube_source_stats(ag->kube)->objects_skipped != kl->published_skipped)
+		kube_publish(kl);
+	return 0;
+}
+
+int kube_loop_run(struct agent *ag)
+{
+	struct kube_loop kl = { .ag = ag };
+	struct curl_waitfd sig = { .fd = agent_signals_fd(), .events = CURL_WAIT_POLLIN };
+	int rc;
+
+	if (sig.fd < 0)
+		return -1;
+	log_info("ferryd", "waiting for the first list of Services and EndpointSlices; until "
+		 "then the datapath keeps what it holds");
+	while ((rc = kube_round(&kl, &sig)) == 0)
+		;
+	if (rc > 0)
+		agent_signalled(sig.fd);
+	close(sig.fd);
+	return rc < 0 ? -1 : 0;
+}

@@ -1,0 +1,188 @@
+/* The end of a request: a list page to take, a stream to resume, or a
+ * failure to wait out. */
+#include <cjson/cJSON.h>
+#include <curl/curl.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "kube/watch_priv.h"
+
+/* A 403 will not heal by itself soon: someone has to fix the RBAC rules. */
+#define FORBIDDEN_RETRY_S 30.0
+/* A watch shorter than this that saw nothing is a failure (spec). */
+#define SHORT_WATCH_S 1.0
+
+static void watch_retry_at(struct watch *w, double when)
+{
+	watch_reset_request(w);
+	w->phase = WATCH_WAITING;
+	w->wait_until = when;
+}
+
+/* The message of a Status body, or "" when the body is not one. */
+static const char *watch_status_message(const struct watch *w, cJSON **doc)
+{
+	const cJSON *msg;
+
+	*doc = w->body ? cJSON_ParseWithLength(w->body, w->body_len) : NULL;
+	msg = cJSON_GetObjectItemCaseSensitive(*doc, "message");
+	return cJSON_IsString(msg) ? msg->valuestring : "";
+}
+
+static enum watch_error watch_classify(long status)
+{
+	if (status == 401)
+		return WATCH_ERR_UNAUTHORIZED;
+	if (status == 403)
+		return WATCH_ERR_FORBIDDEN;
+	if (status == 429)
+		return WATCH_ERR_THROTTLED;
+	if (status >= 500)
+		return WATCH_ERR_SERVER;
+	return WATCH_ERR_HTTP;
+}
+
+static void watch_log_status(const struct watch *w, enum watch_error err, long status,
+			     double wait)
+{
+	cJSON *doc;
+	const char *msg = watch_status_message(w, &doc);
+	const char *verb = w->phase == WATCH_LISTING ? "list" : "watch";
+
+	if (err == WATCH_ERR_FORBIDDEN)
+		log_error("watch", "%s: 403 Forbidden: ferryd's account may not %s %s "
+			  "(it needs get, list and watch on them): %s; retrying in %.1f s",
+			  w->name, verb, w->name, msg, wait);
+	else if (err == WATCH_ERR_UNAUTHORIZED)
+		log_warn("watch", "%s: 401 Unauthorized: %s; reading the token again, retrying "
+			 "in %.1f s", w->name, msg, wait);
+	else
+		log_warn("watch", "%s: %s answered %ld: %s; retrying in %.1f s%s", w->name, verb,
+			 status, msg, wait, w->retry_after >= 0 ? " (Retry-After)" : "");
+	cJSON_Delete(doc);
+}
+
+static void watch_fail(struct watch *w, enum watch_error err, long status, int res, double now)
+{
+	double wait = backoff_next(&w->backoff, now, err == WATCH_ERR_THROTTLED ||
+			err == WATCH_ERR_SERVER ? (double)w->retry_after : -1);
+
+	if (err == WATCH_ERR_FORBIDDEN && wait < FORBIDDEN_RETRY_S)
+		wait = FORBIDDEN_RETRY_S;
+	w->stats.errors[err]++;
+	w->reauth |= err == WATCH_ERR_UNAUTHORIZED;
+	if (err == WATCH_ERR_TRANSPORT)
+		log_warn("watch", "%s: cannot reach the API server: %s; retrying in %.1f s",
+			 w->name, curl_easy_strerror((CURLcode)res), wait);
+	else if (err == WATCH_ERR_SHORT)
+		log_warn("watch", "%s: the watch ended at once without an event; retrying in "
+			 "%.1f s", w->name, wait);
+	else if (err != WATCH_ERR_BAD_DATA)
+		watch_log_status(w, err, status, wait);
+	watch_retry_at(w, now + wait);
+}
+
+/* Every item of a page goes to the handler; the last page completes the
+ * list, which the watch then continues from. Returns -1 when the body is
+ * not a list. */
+static int watch_list_page(struct watch *w, double now)
+{
+	cJSON *doc = cJSON_ParseWithLength(w->body ? w->body : "", w->body_len);
+	cJSON *items = cJSON_GetObjectItemCaseSensitive(doc, "items");
+	const cJSON *md = cJSON_GetObjectItemCaseSensitive(doc, "metadata");
+	const cJSON *rv = cJSON_GetObjectItemCaseSensitive(md, "resourceVersion");
+	const cJSON *cont = cJSON_GetObjectItemCaseSensitive(md, "continue");
+	cJSON *item;
+
+	if (!cJSON_IsArray(items) || !cJSON_IsString(rv) || !*rv->valuestring) {
+		log_error("watch", "%s: a list answer without items or resourceVersion; listing "
+			  "again", w->name);
+		cJSON_Delete(doc);
+		return -1;
+	}
+	cJSON_ArrayForEach(item, items)
+		if (cJSON_IsObject(item))
+			w->handler->object(w->ctx, w, KUBE_ADDED, item);
+	free(w->cont);
+	w->cont = cJSON_IsString(cont) && *cont->valuestring ? strdup(cont->valuestring) : NULL;
+	if (!w->cont) {
+		watch_set_rv(w, rv->valuestring);
+		w->relist = false;
+		w->listed = true;
+		w->stats.lists++;
+		w->handler->list_end(w->ctx, w);
+		backoff_ok(&w->backoff, now);
+	}
+	cJSON_Delete(doc);
+	watch_retry_at(w, now);
+	return 0;
+}
+
+static void watch_list_done(struct watch *w, long status, int res, double now)
+{
+	if (res == CURLE_OK && status == 200) {
+		if (watch_list_page(w, now) < 0) {
+			free(w->cont);
+			w->cont = NULL;
+			watch_fail(w, WATCH_ERR_BAD_DATA, status, res, now);
+		}
+		return;
+	}
+	if (res == CURLE_OK && status == 410) {
+		/* The continue token outlived the server's history. */
+		log_info("watch", "%s: list continuation expired (410): listing again from the "
+			 "start", w->name);
+		free(w->cont);
+		w->cont = NULL;
+		w->stats.expired++;
+		watch_retry_at(w, now);
+		return;
+	}
+	free(w->cont);
+	w->cont = NULL;
+	watch_fail(w, res != CURLE_OK && status == 0 ? WATCH_ERR_TRANSPORT : watch_classify(status),
+		   status, res, now);
+}
+
+/* A stream that ran and ended (timeout, cut) resumes from the last
+ * resourceVersion at once; 410 lists again at once. */
+static void watch_stream_done(struct watch *w, long status, int res, double now)
+{
+	if (status != 200) {
+		watch_fail(w, status == 0 ? WATCH_ERR_TRANSPORT : watch_classify(status), status,
+			   res, now);
+		return;
+	}
+	if (w->stream_expired) {
+		watch_retry_at(w, now);
+		return;
+	}
+	if (w->stream_bad) {
+		watch_fail(w, WATCH_ERR_BAD_DATA, status, res, now);
+		return;
+	}
+	if (now - w->started < SHORT_WATCH_S && w->stream_events == 0) {
+		watch_fail(w, WATCH_ERR_SHORT, status, res, now);
+		return;
+	}
+	if (res != CURLE_OK)
+		log_info("watch", "%s: stream ended (%s): watching again from resourceVersion %s",
+			 w->name, curl_easy_strerror((CURLcode)res), w->rv);
+	else
+		log_debug("watch", "%s: stream ended: watching again from resourceVersion %s",
+			  w->name, w->rv);
+	backoff_ok(&w->backoff, now);
+	watch_retry_at(w, now);
+}
+
+void watch_done(struct watch *w, int curl_result, double now)
+{
+	long status = 0;
+
+	curl_easy_getinfo(w->easy, CURLINFO_RESPONSE_CODE, &status);
+	if (w->phase == WATCH_LISTING)
+		watch_list_done(w, status, curl_result, now);
+	else
+		watch_stream_done(w, status, curl_result, now);
+}

@@ -1,0 +1,79 @@
+/* This node's Node object: its zone (topology hints, B31) and addresses
+ * (NodePorts, B22), logged when they change. */
+#include <cjson/cJSON.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "source/kube_priv.h"
+
+#define LABEL_ZONE "topology.kubernetes.io/zone"
+
+static void node_decode(const cJSON *obj, struct kube_node *out)
+{
+	const cJSON *labels = cJSON_GetObjectItemCaseSensitive(
+		cJSON_GetObjectItemCaseSensitive(obj, "metadata"), "labels");
+	const cJSON *zone = cJSON_GetObjectItemCaseSensitive(labels, LABEL_ZONE);
+	const cJSON *addrs = cJSON_GetObjectItemCaseSensitive(
+		cJSON_GetObjectItemCaseSensitive(obj, "status"), "addresses");
+	const cJSON *a;
+	size_t len = 0;
+
+	memset(out, 0, sizeof(*out));
+	out->seen = true;
+	if (cJSON_IsString(zone))
+		snprintf(out->zone, sizeof(out->zone), "%s", zone->valuestring);
+	cJSON_ArrayForEach(a, addrs) {
+		const cJSON *type = cJSON_GetObjectItemCaseSensitive(a, "type");
+		const cJSON *addr = cJSON_GetObjectItemCaseSensitive(a, "address");
+		int n;
+
+		if (!cJSON_IsString(type) || !cJSON_IsString(addr) || len >= sizeof(out->addresses))
+			continue;
+		n = snprintf(out->addresses + len, sizeof(out->addresses) - len, "%s%s=%s",
+			     len ? " " : "", type->valuestring, addr->valuestring);
+		len += n > 0 ? (size_t)n : 0;
+	}
+}
+
+static void node_list_begin(void *ctx, struct watch *w)
+{
+	struct kube_source *ks = ctx;
+
+	(void)w;
+	ks->node.seen = false; /* until the list shows it again */
+}
+
+static void node_object(void *ctx, struct watch *w, enum kube_event ev, cJSON *obj)
+{
+	struct kube_source *ks = ctx;
+	struct kube_node node = { 0 };
+
+	(void)w;
+	if (ev == KUBE_DELETED) {
+		log_warn("kube", "node %s: deleted from the API", ks->node_name);
+		ks->node.seen = false;
+		return;
+	}
+	node_decode(obj, &node);
+	if (memcmp(&node, &ks->node, sizeof(node)) != 0)
+		log_info("kube", "node %s: zone \"%s\", addresses %s", ks->node_name, node.zone,
+			 node.addresses[0] ? node.addresses : "none");
+	ks->node = node;
+}
+
+static void node_list_end(void *ctx, struct watch *w)
+{
+	struct kube_source *ks = ctx;
+
+	(void)w;
+	if (!ks->node.seen)
+		log_warn("kube", "node %s: not found in the API (--node-name or NODE_NAME wrong?)",
+			 ks->node_name);
+}
+
+const struct watch_handler kube_node_handler = {
+	.list_begin = node_list_begin,
+	.object = node_object,
+	.list_end = node_list_end,
+};
