@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Runs ferry's tests: every cmocka unit binary build/tests/test_* and every
-# kernel test group tests/kernel/*.sh, prints each group's output, and ends
+# Runs ferry's tests: every cmocka unit binary build/tests/test_*, the
+# stand-in API server's conformance test (tests/apiserver/conformance.sh)
+# and every kernel test group tests/kernel/*.sh, prints each group's output, and ends
 # with one line "N passed, N failed". Exit 1 when a case failed or when
 # nothing ran.
 #
@@ -70,11 +71,11 @@ for bin in "$BUILD"/tests/test_*; do
 	echo
 done
 
-for script in tests/kernel/*.sh; do
+for script in tests/apiserver/conformance.sh tests/kernel/*.sh; do
 	[ -f "$script" ] || continue
 	name=$(basename "$script" .sh)
 	wanted "$name" "$@" || continue
-	echo "== kernel: $name"
+	echo "== group: $name"
 	start=$SECONDS
 	# On timeout the group gets SIGTERM; its trap still cleans up.
 	out=$(timeout -k 20 "$KERNEL_TIMEOUT" bash "$script" 2>&1)

@@ -80,12 +80,13 @@ static void kube_flush(struct kube_loop *kl)
 	delta_free(&delta);
 }
 
-/* How long the next wait may last: short while a flush is pending. */
+/* How long the next wait may last: short while a flush is pending (not
+ * while a relist holds it back, which may take a while to succeed). */
 static int kube_wait_ms(const struct kube_loop *kl)
 {
 	double since = kube_source_changed_since(kl->ag->kube), left;
 
-	if (!kl->attached || !since)
+	if (!kl->attached || !since || !kube_source_synced(kl->ag->kube))
 		return IDLE_WAIT_MS;
 	left = FLUSH_MAX_MS - (kube_now() - since) * 1e3;
 	if (left < 0)
