@@ -44,7 +44,8 @@ static int linebuf_reserve(struct linebuf *lb, size_t need)
 }
 
 /* Hands out the complete lines at the start of the buffer and keeps the
- * tail. */
+ * tail. Returns what fn returned when it stopped (the rest is dropped: the
+ * caller gives up on the stream), or -2 for a line over max_line. */
 static int linebuf_emit(struct linebuf *lb, size_t scan_from, linebuf_fn *fn, void *ctx)
 {
 	size_t start = 0;
@@ -57,13 +58,19 @@ static int linebuf_emit(struct linebuf *lb, size_t scan_from, linebuf_fn *fn, vo
 		*nl = '\0';
 		if (len && lb->buf[end - 1] == '\r')
 			lb->buf[start + --len] = '\0';
-		if (len)
+		if (len > lb->max_line)
+			rc = -2;
+		else if (len)
 			rc = fn(lb->buf + start, len, ctx);
 		start = scan_from = end + 1;
 	}
+	if (rc) {
+		lb->len = 0;
+		return rc;
+	}
 	memmove(lb->buf, lb->buf + start, lb->len - start);
 	lb->len -= start;
-	return rc;
+	return 0;
 }
 
 int linebuf_feed(struct linebuf *lb, const char *data, size_t n, linebuf_fn *fn, void *ctx)
@@ -78,7 +85,8 @@ int linebuf_feed(struct linebuf *lb, const char *data, size_t n, linebuf_fn *fn,
 	rc = linebuf_emit(lb, scan_from, fn, ctx);
 	if (rc)
 		return rc;
-	if (lb->len > lb->max_line) {
+	/* An unfinished line may still end in the \r of a CRLF. */
+	if (lb->len > lb->max_line + 1) {
 		lb->len = 0;
 		return -2;
 	}

@@ -64,8 +64,6 @@ static struct store_group *group_get(struct model_store *st, const char *ns, con
 	key = store_key(st, 0, ns, name, &len);
 	if (!key)
 		return NULL;
-	key++;
-	len--;
 	n = hmap_get(&st->groups, key, len);
 	if (n)
 		return hmap_entry(n, struct store_group, node);
