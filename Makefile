@@ -11,15 +11,16 @@ ARCH    := $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/')
 BPF_CFLAGS := -target bpf -O2 -g -Wall -Werror -D__TARGET_ARCH_$(ARCH) \
 	-I$(BUILD) -Iinclude -Ibpf
 CFLAGS  ?= -O2 -g
-CFLAGS  += -Wall -Wextra -Werror -std=gnu11 -Iinclude -Iuser -I$(BUILD) \
+VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo unknown)
+CFLAGS  += -Wall -Wextra -Werror -std=gnu11 -Iinclude -Iuser -I$(BUILD) -DFERRY_VERSION='"$(VERSION)"' \
 	$(shell pkg-config --cflags libcjson yaml-0.1 2>/dev/null)
-LDLIBS  := -lbpf -lelf -lz -lcjson -lyaml -lcurl
+LDLIBS  := -lbpf -lelf -lz -lcjson -lyaml -lcurl -lmicrohttpd -lm
 
 BPF_SRCS  := $(wildcard bpf/*.bpf.c)
 BPF_OBJS  := $(patsubst bpf/%.bpf.c,$(BUILD)/bpf/%.bpf.o,$(BPF_SRCS))
 SKELS     := $(patsubst bpf/%.bpf.c,$(BUILD)/%.skel.h,$(BPF_SRCS))
 LIB_SRCS  := $(wildcard user/common/*.c user/model/*.c user/source/*.c \
-	user/datapath/*.c user/sync/*.c user/kube/*.c)
+	user/datapath/*.c user/sync/*.c user/kube/*.c user/metrics/*.c)
 LIB_OBJS  := $(patsubst %.c,$(BUILD)/%.o,$(LIB_SRCS))
 LIB       := $(BUILD)/libferry.a
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)

@@ -268,7 +268,9 @@ wait_generation() {
 }
 
 # ferryd_spawn SOURCE [ARGS...]: start ferryd on SOURCE, without waiting for
-# its first generation (large sources: wait with your own bound).
+# its first generation (large sources: wait with your own bound). SOURCE is
+# a file or folder, or "k8s" for --source k8s (the API server: pass
+# --kubeconfig or --apiserver in ARGS).
 ferryd_spawn() {
 	local src=$1
 	shift
@@ -276,15 +278,19 @@ ferryd_spawn() {
 		not_ok "$GROUP ferryd starts" "build/ferryd or build/ferryctl missing (make all)"
 		return 1
 	fi
+	[ "$src" = k8s ] || src=file:$src
 	FERRYD_USED=1
-	echo "=== ferryd --source file:$src $*" >>"$FERRYD_LOG"
-	"$FERRYD" --source "file:$src" --cgroup "$CG" --bpffs "$BPFFS" \
-		--node-name node-a --log-level debug "$@" 2>>"$FERRYD_LOG" &
+	echo "=== ferryd --source $src $*" >>"$FERRYD_LOG"
+	# No metrics or health server unless a test asks (ARGS come later and
+	# win): the defaults would listen on the host's own addresses.
+	"$FERRYD" --source "$src" --cgroup "$CG" --bpffs "$BPFFS" \
+		--node-name node-a --log-level debug --metrics-addr "" --health-addr "" \
+		"$@" 2>>"$FERRYD_LOG" &
 	FERRYD_PID=$!
 }
 
-# ferryd_start SOURCE [ARGS...]: start ferryd on SOURCE (file or folder) and
-# wait for the first generation.
+# ferryd_start SOURCE [ARGS...]: start ferryd on SOURCE (file or folder, or
+# k8s) and wait for the first generation.
 ferryd_start() {
 	ferryd_spawn "$@" || return 1
 	if ! wait_generation 1 15; then

@@ -536,7 +536,7 @@ ferry_cold() {
 	start=$(now_ns)
 	# shellcheck disable=SC2086
 	"$FERRYD" --source "file:$FERRY_SRC" --cgroup "${CG[b]}" --bpffs "$BPFFS" \
-		--node-name node-a $lim 2>>"$FERRY_LOG" &
+		--node-name node-a --metrics-addr "" --health-addr "" $lim 2>>"$FERRY_LOG" &
 	FERRYD_PID=$!
 	out=$(B wait-first "$BPFFS/ferry_state" 120 "$start" "$FERRYD_PID")
 	if ! [[ $out =~ ^[0-9.]+$ ]]; then
@@ -861,7 +861,7 @@ profile_cold() {
 	# shellcheck disable=SC2046
 	perf record -q -e cpu-clock -F 4999 -g -o "$WORK/perf-cold.data" -- \
 		"$FERRYD" --source "file:$FERRY_SRC" --cgroup "$cg" --bpffs "$PROF_BPFFS" \
-		--node-name node-a $(ferry_limits "$n") 2>>"$LOGS/ferryd-profile.log" &
+		--node-name node-a --metrics-addr "" --health-addr "" $(ferry_limits "$n") 2>>"$LOGS/ferryd-profile.log" &
 	pid=$!
 	PIDS+=("$pid")
 	start=$(now_ns)

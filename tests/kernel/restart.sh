@@ -79,7 +79,7 @@ links_before=$(link_ids)
 progs_before=$(prog_ids)
 maps_before="$(map_id ferry_services) $(map_id ferry_slots) $(map_id ferry_backends) $(map_id ferry_sk_revnat)"
 
-"$FERRYD" --source "file:$SRC" --cgroup "$CG" --bpffs "$BPFFS" >"$WORK/second.log" 2>&1
+"$FERRYD" --source "file:$SRC" --cgroup "$CG" --bpffs "$BPFFS" --metrics-addr "" --health-addr "" >"$WORK/second.log" 2>&1
 expect "a second ferryd on the same pins refuses to start, saying why" \
 	"$?:$(grep -c 'another ferryd is running on' "$WORK/second.log")" "1:1"
 
@@ -95,7 +95,7 @@ expect "adopt: ferryctl status works while ferryd is down and says so" \
 		'import json,sys; a=json.load(sys.stdin)["agent"]; print(a["ferryd_running"], a["services"])')" \
 	"False 2"
 restart_yaml 1 3 | write_source "$SRC"
-"$FERRYD" --source "file:$SRC" --cgroup "$CG" --bpffs "$BPFFS" >>"$FERRYD_LOG" 2>&1 &
+"$FERRYD" --source "file:$SRC" --cgroup "$CG" --bpffs "$BPFFS" --metrics-addr "" --health-addr "" >>"$FERRYD_LOG" 2>&1 &
 FERRYD_PID=$!
 PIDS+=("$FERRYD_PID")
 if wait_generation $((gen + 1)) 10; then
@@ -137,7 +137,7 @@ le32() { printf '%02x %02x %02x %02x' $(($1 & 255)) $(($1 >> 8 & 255)) $(($1 >> 
 	bpftool map update pinned "$BPFFS/ferry_services" key hex 00 00 00 00 00 00 00 00 00 00 ff ff 0a 60 63 63 00 00 00 00 value hex $(le32 0) $(le32 0) $(le32 0) $(le32 1)
 	bpftool map delete pinned "$BPFFS/ferry_slots" key hex $(le32 "$tcp_id") $(le32 "$tcp_rev") $(le32 1)
 } >>"$FERRYD_LOG" 2>&1
-"$FERRYD" --source "file:$SRC" --cgroup "$CG" --bpffs "$BPFFS" >>"$FERRYD_LOG" 2>&1 &
+"$FERRYD" --source "file:$SRC" --cgroup "$CG" --bpffs "$BPFFS" --metrics-addr "" --health-addr "" >>"$FERRYD_LOG" 2>&1 &
 FERRYD_PID=$!
 PIDS+=("$FERRYD_PID")
 wait_generation $((gen + 1)) 10
@@ -155,7 +155,7 @@ expect "B34 adopt: connections reach both backends again (x40)" \
 gen=$(generation)
 start_load migrate
 ferryd_stop
-"$FERRYD" --source "file:$SRC" --cgroup "$CG" --bpffs "$BPFFS" --max-services 1000 >>"$FERRYD_LOG" 2>&1 &
+"$FERRYD" --source "file:$SRC" --cgroup "$CG" --bpffs "$BPFFS" --metrics-addr "" --health-addr "" --max-services 1000 >>"$FERRYD_LOG" 2>&1 &
 FERRYD_PID=$!
 PIDS+=("$FERRYD_PID")
 wait_generation $((gen + 1)) 10

@@ -11,21 +11,9 @@
 
 #include <cjson/cJSON.h>
 
+#include "datapath/counters.h"
 #include "ferry/maps.h"
 #include "ferryctl/ctl.h"
-
-static const char *const stat_names[STAT__COUNT] = {
-	[STAT_XLATE_V4] = "translated_v4",
-	[STAT_XLATE_V6] = "translated_v6",
-	[STAT_REVNAT] = "reverse_translated",
-	[STAT_SVC_MISS] = "lookups_missed",
-	[STAT_NO_BACKEND] = "refused_no_backend",
-	[STAT_UNKNOWN_PORT] = "refused_unknown_port",
-	[STAT_STICKY_REUSE] = "udp_backend_kept",
-	[STAT_SLOT_MISS] = "backend_set_raced",
-	[STAT_SK_STORAGE_FULL] = "socket_state_unavailable",
-	[STAT_REVNAT_EVICT] = "socket_state_evicted",
-};
 
 /* A /proc/PID/status field in kB ("VmRSS", "VmHWM"), or -1. */
 static long long proc_status_kb(uint32_t pid, const char *field)
@@ -107,19 +95,12 @@ static cJSON *programs_json(const char *bpffs)
 
 static cJSON *counters_json(const struct dp_maps *maps)
 {
-	int ncpu = libbpf_num_possible_cpus();
-	struct stat_value *per_cpu = calloc(ncpu > 0 ? (size_t)ncpu : 1, sizeof(*per_cpu));
+	uint64_t sums[STAT__COUNT];
 	cJSON *o = cJSON_CreateObject();
 
-	for (__u32 i = 0; per_cpu && i < STAT__COUNT; i++) {
-		__u64 sum = 0;
-
-		if (bpf_map_lookup_elem(maps->fd[DP_MAP_STATS], &i, per_cpu) == 0)
-			for (int c = 0; c < ncpu; c++)
-				sum += per_cpu[c].count;
-		cJSON_AddNumberToObject(o, stat_names[i], (double)sum);
-	}
-	free(per_cpu);
+	dp_counters_read(maps, sums);
+	for (int i = 0; i < STAT__COUNT; i++)
+		cJSON_AddNumberToObject(o, dp_stat_names[i], (double)sums[i]);
 	return o;
 }
 

@@ -4,6 +4,7 @@
 #define FERRY_FERRYD_AGENT_H
 
 #include "datapath/loader.h"
+#include "ferryd/observe.h"
 #include "ferryd/options.h"
 #include "kube/config.h"
 #include "source/file_source.h"
@@ -17,6 +18,7 @@ struct agent {
 	struct kube_source *kube;
 	struct datapath dp;
 	struct sync_engine *eng;
+	struct agent_obs obs;
 };
 
 /* main.c */

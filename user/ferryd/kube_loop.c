@@ -45,10 +45,15 @@ static int kube_first_apply(struct kube_loop *kl)
 	struct desired_state desired;
 	int64_t writes;
 
+	double t0;
+
 	if (store_compute_all(kube_source_store(ag->kube), &desired) < 0)
 		return -1;
 	kube_source_flushed(ag->kube);
+	t0 = kube_now();
 	writes = sync_apply(ag->eng, &desired);
+	if (writes >= 0)
+		observe_applied(ag, kube_now() - t0, -1);
 	log_info("sync", "generation %llu: first list programmed: %zu service ports, %lld map "
 		 "writes", (unsigned long long)sync_stats(ag->eng)->generation, desired.n_svcs,
 		 (long long)writes);
@@ -66,11 +71,14 @@ static void kube_flush(struct kube_loop *kl)
 	double since = kube_source_changed_since(ag->kube);
 	struct desired_delta delta;
 	int64_t writes;
+	double t0;
 
 	if (store_flush(kube_source_store(ag->kube), &delta) < 0)
 		return; /* the store stays touched: the next round tries again */
 	kube_source_flushed(ag->kube);
+	t0 = kube_now();
 	writes = sync_apply_delta(ag->eng, &delta);
+	observe_applied(ag, kube_now() - t0, kube_now() - since);
 	kube_publish(kl);
 	if (writes > 0)
 		log_info("sync", "generation %llu: %zu service ports changed, %zu removed, %lld map "
@@ -103,16 +111,20 @@ static bool kube_flush_due(const struct kube_loop *kl, int ready)
 	return ready == 0 || (kube_now() - since) * 1e3 >= FLUSH_MAX_MS;
 }
 
-static int kube_round(struct kube_loop *kl, struct curl_waitfd *sig)
+/* One wait and what follows it. fds[0] is the signal descriptor, the others
+ * the HTTP servers'. Returns 1 on a signal, -1 on a fatal error. */
+static int kube_round(struct kube_loop *kl, struct curl_waitfd *fds, unsigned n_fds)
 {
 	struct agent *ag = kl->ag;
 	int ready = 0;
 
-	sig->revents = 0;
-	if (kube_source_run(ag->kube, sig, 1, kube_wait_ms(kl), &ready) < 0)
+	for (unsigned i = 0; i < n_fds; i++)
+		fds[i].revents = 0;
+	if (kube_source_run(ag->kube, fds, n_fds, kube_wait_ms(kl), &ready) < 0)
 		return -1;
-	if (sig->revents)
+	if (fds[0].revents)
 		return 1;
+	observe_run(ag);
 	if (!kl->attached)
 		return kube_source_synced(ag->kube) ? kube_first_apply(kl) : 0;
 	if (kube_flush_due(kl, ready))
@@ -125,17 +137,19 @@ static int kube_round(struct kube_loop *kl, struct curl_waitfd *sig)
 int kube_loop_run(struct agent *ag)
 {
 	struct kube_loop kl = { .ag = ag };
-	struct curl_waitfd sig = { .fd = agent_signals_fd(), .events = CURL_WAIT_POLLIN };
-	int rc;
+	struct curl_waitfd fds[3] = { { .fd = agent_signals_fd(), .events = CURL_WAIT_POLLIN } };
+	int obs_fds[2], n_obs = observe_fds(ag, obs_fds), rc;
 
-	if (sig.fd < 0)
+	if (fds[0].fd < 0)
 		return -1;
+	for (int i = 0; i < n_obs; i++)
+		fds[1 + i] = (struct curl_waitfd){ .fd = obs_fds[i], .events = CURL_WAIT_POLLIN };
 	log_info("ferryd", "waiting for the first list of Services and EndpointSlices; until "
 		 "then the datapath keeps what it holds");
-	while ((rc = kube_round(&kl, &sig)) == 0)
+	while ((rc = kube_round(&kl, fds, 1 + (unsigned)n_obs)) == 0)
 		;
 	if (rc > 0)
-		agent_signalled(sig.fd);
-	close(sig.fd);
+		agent_signalled(fds[0].fd);
+	close(fds[0].fd);
 	return rc < 0 ? -1 : 0;
 }

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/file.h>
+#include <sys/random.h>
 #include <sys/signalfd.h>
 #include <time.h>
 #include <unistd.h>
@@ -48,6 +49,17 @@ void agent_signalled(int fd)
 int agent_attach(struct agent *ag)
 {
 	return datapath_publish(&ag->dp, ag->opts.bpffs, ag->opts.cgroup);
+}
+
+/* Backoff jitter and watch timeouts must differ from node to node, or the
+ * agents of a cluster come back to a restarted API server in one wave. */
+static void agent_seed(void)
+{
+	unsigned int seed;
+
+	if (getrandom(&seed, sizeof(seed), GRND_NONBLOCK) != sizeof(seed))
+		seed = (unsigned int)time(NULL) ^ (unsigned int)getpid();
+	srandom(seed);
 }
 
 /* One ferryd per pin folder: two would adopt the same maps and undo each
@@ -113,11 +125,12 @@ static int agent_start(struct agent *ag)
 	}
 	if (ag->dp.adopted)
 		sync_adopt(ag->eng);
-	return 0;
+	return observe_start(ag);
 }
 
 static void agent_stop(struct agent *ag)
 {
+	observe_stop(ag);
 	sync_free(ag->eng);
 	if (ag->dp.skel)
 		datapath_close(&ag->dp);
@@ -133,6 +146,7 @@ int main(int argc, char **argv)
 	struct agent ag = { 0 };
 	int ret;
 
+	agent_seed();
 	ret = options_parse(argc, argv, &ag.opts);
 	if (ret)
 		return ret > 0 ? 0 : 2;

@@ -10,6 +10,7 @@
 #include "common/log.h"
 #include "datapath/mounts.h"
 #include "ferry/maps.h"
+#include "metrics/httpd.h"
 
 static const char usage[] =
 	"usage: ferryd [--source k8s|file:PATH] [options]\n"
@@ -23,6 +24,11 @@ static const char usage[] =
 	"  --apiserver URL            the API server, e.g. https://10.0.0.1:6443: without\n"
 	"                             kube-proxy the kubernetes ClusterIP only works once ferry runs\n"
 	"  --max-event-bytes N        largest watch event accepted (default %u)\n"
+	"  --metrics-addr ADDR        Prometheus /metrics (default 127.0.0.1:10249; \"\" = off)\n"
+	"  --health-addr ADDR         /healthz and /livez (default :10256, every address;\n"
+	"                             \"\" = off)\n"
+	"  --health-timeout SECONDS   a change not in the maps after this is unhealthy\n"
+	"                             (default 60)\n"
 	"  --cgroup DIR               cgroup v2 to attach to (default: the cgroup2 mount root)\n"
 	"  --bpffs DIR                where maps and links are pinned (default /sys/fs/bpf/ferry)\n"
 	"  --node-name NAME           this node (default: $NODE_NAME, then the hostname)\n"
@@ -49,6 +55,18 @@ static int parse_count(const char *flag, const char *text, uint32_t *out)
 		return -1;
 	}
 	*out = (uint32_t)v;
+	return 0;
+}
+
+/* An HTTP listen address; "" turns the server off. */
+static int options_addr(const char *flag, const char *arg, char out[128])
+{
+	if (*arg && (strlen(arg) >= 128 || !httpd_addr_valid(arg))) {
+		fprintf(stderr, "ferryd: %s wants HOST:PORT, [V6]:PORT, :PORT or \"\", not '%s'\n",
+			flag, arg);
+		return -1;
+	}
+	snprintf(out, 128, "%s", arg);
 	return 0;
 }
 
@@ -121,6 +139,9 @@ int options_parse(int argc, char **argv, struct ferryd_options *opts)
 		{ "kubeconfig", required_argument, NULL, 'k' },
 		{ "apiserver", required_argument, NULL, 'a' },
 		{ "max-event-bytes", required_argument, NULL, 'E' },
+		{ "metrics-addr", required_argument, NULL, 'M' },
+		{ "health-addr", required_argument, NULL, 'H' },
+		{ "health-timeout", required_argument, NULL, 'T' },
 		{ "cgroup", required_argument, NULL, 'c' },
 		{ "bpffs", required_argument, NULL, 'b' },
 		{ "node-name", required_argument, NULL, 'n' },
@@ -139,6 +160,9 @@ int options_parse(int argc, char **argv, struct ferryd_options *opts)
 	memset(opts, 0, sizeof(*opts));
 	opts->bpffs = "/sys/fs/bpf/ferry";
 	opts->max_event_bytes = FERRYD_MAX_EVENT_BYTES;
+	snprintf(opts->metrics_addr, sizeof(opts->metrics_addr), "127.0.0.1:10249");
+	snprintf(opts->health_addr, sizeof(opts->health_addr), ":10256");
+	opts->health_timeout = 60;
 	opts->limits.max_services = FERRY_DEFAULT_MAX_SERVICES;
 	opts->limits.max_backends = FERRY_DEFAULT_MAX_BACKENDS;
 	opts->limits.max_per_service = FERRY_DEFAULT_MAX_PER_SERVICE;
@@ -153,6 +177,17 @@ int options_parse(int argc, char **argv, struct ferryd_options *opts)
 			break;
 		case 'a':
 			opts->apiserver = optarg;
+			break;
+		case 'M':
+		case 'H':
+			if (options_addr(c == 'M' ? "--metrics-addr" : "--health-addr", optarg,
+					 c == 'M' ? opts->metrics_addr : opts->health_addr) < 0)
+				return -1;
+			break;
+		case 'T':
+			if (parse_count("--health-timeout", optarg, &count))
+				return -1;
+			opts->health_timeout = count;
 			break;
 		case 'E':
 			if (parse_count("--max-event-bytes", optarg, &count))

@@ -24,6 +24,9 @@ struct ferryd_options {
 	char kubeconfig_env[4096];
 	const char *apiserver;    /* --apiserver URL */
 	size_t max_event_bytes;   /* --max-event-bytes */
+	char metrics_addr[128];   /* --metrics-addr, "" = off */
+	char health_addr[128];    /* --health-addr, "" = off */
+	double health_timeout;    /* --health-timeout, seconds */
 	char cgroup[512];         /* default: the cgroup2 mount root */
 	const char *bpffs;
 	char node_name[256];

@@ -11,8 +11,8 @@
 
 static void node_decode(const cJSON *obj, struct kube_node *out)
 {
-	const cJSON *labels = cJSON_GetObjectItemCaseSensitive(
-		cJSON_GetObjectItemCaseSensitive(obj, "metadata"), "labels");
+	const cJSON *md = cJSON_GetObjectItemCaseSensitive(obj, "metadata");
+	const cJSON *labels = cJSON_GetObjectItemCaseSensitive(md, "labels");
 	const cJSON *zone = cJSON_GetObjectItemCaseSensitive(labels, LABEL_ZONE);
 	const cJSON *addrs = cJSON_GetObjectItemCaseSensitive(
 		cJSON_GetObjectItemCaseSensitive(obj, "status"), "addresses");
@@ -21,6 +21,7 @@ static void node_decode(const cJSON *obj, struct kube_node *out)
 
 	memset(out, 0, sizeof(*out));
 	out->seen = true;
+	out->deleting = cJSON_IsString(cJSON_GetObjectItemCaseSensitive(md, "deletionTimestamp"));
 	if (cJSON_IsString(zone))
 		snprintf(out->zone, sizeof(out->zone), "%s", zone->valuestring);
 	cJSON_ArrayForEach(a, addrs) {
@@ -53,12 +54,14 @@ static void node_object(void *ctx, struct watch *w, enum kube_event ev, cJSON *o
 	if (ev == KUBE_DELETED) {
 		log_warn("kube", "node %s: deleted from the API", ks->node_name);
 		ks->node.seen = false;
+		ks->node.deleting = true;
 		return;
 	}
 	node_decode(obj, &node);
 	if (memcmp(&node, &ks->node, sizeof(node)) != 0)
-		log_info("kube", "node %s: zone \"%s\", addresses %s", ks->node_name, node.zone,
-			 node.addresses[0] ? node.addresses : "none");
+		log_info("kube", "node %s: zone \"%s\", addresses %s%s", ks->node_name, node.zone,
+			 node.addresses[0] ? node.addresses : "none",
+			 node.deleting ? "; being deleted" : "");
 	ks->node = node;
 }
 

@@ -310,6 +310,7 @@ static void apply_end(struct sync_engine *eng, uint64_t writes_before)
 		eng->stats.generation++;
 	eng->first_apply = false;
 	eng->stats.pending = pending_count(eng);
+	eng->stats.vip_markers = eng->vips.count;
 }
 
 int64_t sync_apply(struct sync_engine *eng, const struct desired_state *desired)

@@ -24,6 +24,7 @@ struct sync_stats {
 	uint64_t services;        /* service ports programmed */
 	uint64_t backends;        /* backends programmed */
 	uint64_t pending;         /* service ports desired but not programmed */
+	uint64_t vip_markers;     /* (VIP, 0, 0) entries in ferry_services */
 };
 
 /* Generations continue from last_generation, what a previous ferryd

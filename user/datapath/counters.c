@@ -1,0 +1,49 @@
+#include "datapath/counters.h"
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <stdlib.h>
+#include <string.h>
+
+const char *const dp_stat_names[STAT__COUNT] = {
+	[STAT_XLATE_V4] = "translated_v4",
+	[STAT_XLATE_V6] = "translated_v6",
+	[STAT_REVNAT] = "reverse_translated",
+	[STAT_SVC_MISS] = "lookups_missed",
+	[STAT_NO_BACKEND] = "refused_no_backend",
+	[STAT_UNKNOWN_PORT] = "refused_unknown_port",
+	[STAT_STICKY_REUSE] = "udp_backend_kept",
+	[STAT_SLOT_MISS] = "backend_set_raced",
+	[STAT_SK_STORAGE_FULL] = "socket_state_unavailable",
+	[STAT_REVNAT_EVICT] = "socket_state_evicted",
+};
+
+int dp_counters_read(const struct dp_maps *maps, uint64_t out[STAT__COUNT])
+{
+	int ncpu = libbpf_num_possible_cpus();
+	struct stat_value *per_cpu = ncpu > 0 ? calloc((size_t)ncpu, sizeof(*per_cpu)) : NULL;
+	int rc = per_cpu ? 0 : -1;
+
+	memset(out, 0, STAT__COUNT * sizeof(*out));
+	for (__u32 i = 0; per_cpu && i < STAT__COUNT; i++) {
+		if (bpf_map_lookup_elem(maps->fd[DP_MAP_STATS], &i, per_cpu) != 0) {
+			rc = -1;
+			continue;
+		}
+		for (int c = 0; c < ncpu; c++)
+			out[i] += per_cpu[c].count;
+	}
+	free(per_cpu);
+	return rc;
+}
+
+uint32_t dp_map_capacity(const struct dp_maps *maps, enum dp_map map)
+{
+	struct bpf_map_info info;
+	__u32 len = sizeof(info);
+
+	memset(&info, 0, sizeof(info));
+	if (bpf_obj_get_info_by_fd(maps->fd[map], &info, &len) != 0)
+		return 0;
+	return info.max_entries;
+}

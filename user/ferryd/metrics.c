@@ -1,0 +1,179 @@
+/* The Prometheus metrics: the watches, the applies, what the maps hold and
+ * the datapath's own counters. */
+#include <stdio.h>
+#include <string.h>
+
+#include "datapath/counters.h"
+#include "ferryd/agent.h"
+
+#ifndef FERRY_VERSION
+#define FERRY_VERSION "unknown"
+#endif
+
+static const char *const collection_names[KUBE_COLLECTION__COUNT] = {
+	[KUBE_SERVICES] = "services",
+	[KUBE_SLICES] = "endpointslices",
+	[KUBE_NODE] = "nodes",
+};
+
+static const char *const error_names[WATCH_ERR__COUNT] = {
+	[WATCH_ERR_TRANSPORT] = "transport",
+	[WATCH_ERR_UNAUTHORIZED] = "unauthorized",
+	[WATCH_ERR_FORBIDDEN] = "forbidden",
+	[WATCH_ERR_THROTTLED] = "throttled",
+	[WATCH_ERR_SERVER] = "server_error",
+	[WATCH_ERR_HTTP] = "http_error",
+	[WATCH_ERR_BAD_DATA] = "bad_data",
+	[WATCH_ERR_SHORT] = "short_watch",
+};
+
+static const char *const event_names[KUBE_EVENT__COUNT] = { "added", "modified", "deleted" };
+
+/* One counter family with a sample per collection. */
+static void metrics_per_collection(struct prom_buf *b, const char *name, const char *help,
+				   const uint64_t values[KUBE_COLLECTION__COUNT])
+{
+	char labels[64];
+
+	prom_family(b, name, "counter", help);
+	for (int c = 0; c < KUBE_COLLECTION__COUNT; c++) {
+		snprintf(labels, sizeof(labels), "collection=\"%s\"", collection_names[c]);
+		prom_sample(b, name, labels, (double)values[c]);
+	}
+}
+
+static void metrics_watch(struct prom_buf *b, const struct kube_source *ks)
+{
+	uint64_t lists[KUBE_COLLECTION__COUNT], starts[KUBE_COLLECTION__COUNT];
+	uint64_t relists[KUBE_COLLECTION__COUNT];
+	char labels[96];
+
+	for (int c = 0; c < KUBE_COLLECTION__COUNT; c++) {
+		const struct watch_stats *ws = kube_source_watch_stats(ks, (enum kube_collection)c);
+
+		lists[c] = ws->lists;
+		starts[c] = ws->watches;
+		relists[c] = ws->expired;
+	}
+	metrics_per_collection(b, "ferry_watch_lists_total", "Lists completed.", lists);
+	metrics_per_collection(b, "ferry_watch_starts_total", "Watch requests sent.", starts);
+	metrics_per_collection(b, "ferry_watch_relists_total", "Lists forced by 410 Expired.",
+			       relists);
+	prom_family(b, "ferry_watch_errors_total", "counter", "Failed list or watch requests.");
+	for (int c = 0; c < KUBE_COLLECTION__COUNT; c++)
+		for (int e = 0; e < WATCH_ERR__COUNT; e++) {
+			snprintf(labels, sizeof(labels), "collection=\"%s\",reason=\"%s\"",
+				 collection_names[c], error_names[e]);
+			prom_sample(b, "ferry_watch_errors_total", labels,
+				    (double)kube_source_watch_stats(ks, (enum kube_collection)c)->errors[e]);
+		}
+	prom_family(b, "ferry_watch_events_total", "counter", "Watch events received.");
+	for (int c = 0; c < KUBE_COLLECTION__COUNT; c++) {
+		const struct watch_stats *ws = kube_source_watch_stats(ks, (enum kube_collection)c);
+
+		for (int e = 0; e <= KUBE_EVENT__COUNT; e++) {
+			snprintf(labels, sizeof(labels), "collection=\"%s\",type=\"%s\"",
+				 collection_names[c], e < KUBE_EVENT__COUNT ? event_names[e] : "bookmark");
+			prom_sample(b, "ferry_watch_events_total", labels,
+				    (double)(e < KUBE_EVENT__COUNT ? ws->events[e] : ws->bookmarks));
+		}
+	}
+}
+
+static void metrics_map(struct prom_buf *b, const struct agent *ag, enum dp_map map,
+			uint64_t entries)
+{
+	uint32_t cap = dp_map_capacity(&ag->dp.maps, map);
+	char labels[64];
+
+	snprintf(labels, sizeof(labels), "map=\"%s\"", dp_map_names[map]);
+	prom_sample(b, "ferry_map_fill_ratio", labels, cap ? (double)entries / cap : 0);
+}
+
+static void metrics_maps(struct prom_buf *b, const struct agent *ag)
+{
+	const struct sync_stats *st = sync_stats(ag->eng);
+
+	prom_family(b, "ferry_service_ports", "gauge", "Service ports programmed.");
+	prom_sample(b, "ferry_service_ports", NULL, (double)st->services);
+	prom_family(b, "ferry_backends", "gauge", "Backends programmed, over all service ports.");
+	prom_sample(b, "ferry_backends", NULL, (double)st->backends);
+	prom_family(b, "ferry_service_ports_pending", "gauge",
+		    "Service ports desired but not programmed (no room, or frontend taken).");
+	prom_sample(b, "ferry_service_ports_pending", NULL, (double)st->pending);
+	prom_family(b, "ferry_map_fill_ratio", "gauge", "Entries over capacity, per map.");
+	metrics_map(b, ag, DP_MAP_SERVICES, st->services + st->vip_markers);
+	metrics_map(b, ag, DP_MAP_SLOTS, st->backends);
+	metrics_map(b, ag, DP_MAP_BACKENDS, st->backends);
+}
+
+static void metrics_counter(struct prom_buf *b, const char *name, const char *help, uint64_t v)
+{
+	prom_family(b, name, "counter", help);
+	prom_sample(b, name, NULL, (double)v);
+}
+
+static void metrics_agent(struct prom_buf *b, const struct agent *ag)
+{
+	const struct sync_stats *st = sync_stats(ag->eng);
+	const struct timespec *t = &ag->obs.last_update;
+
+	prom_family(b, "ferry_build_info", "gauge", "ferry's version; always 1.");
+	prom_sample(b, "ferry_build_info", "version=\"" FERRY_VERSION "\"", 1);
+	prom_family(b, "ferry_generation", "gauge", "Applies that changed the maps.");
+	prom_sample(b, "ferry_generation", NULL, (double)st->generation);
+	prom_family(b, "ferry_last_sync_timestamp_seconds", "gauge",
+		    "When the maps last took a change (Unix time); 0 before the first.");
+	prom_sample(b, "ferry_last_sync_timestamp_seconds", NULL,
+		    (double)t->tv_sec + (double)t->tv_nsec / 1e9);
+	prom_family(b, "ferry_sync_duration_seconds", "histogram", "One apply to the maps.");
+	prom_histogram(b, "ferry_sync_duration_seconds", NULL, &ag->obs.sync_duration);
+	prom_family(b, "ferry_event_to_datapath_seconds", "histogram",
+		    "From a watch event's arrival to the maps holding it.");
+	prom_histogram(b, "ferry_event_to_datapath_seconds", NULL, &ag->obs.event_latency);
+	metrics_counter(b, "ferry_map_full_errors_total",
+			"Service ports not (re)programmed for lack of room.", st->map_full_errors);
+	metrics_counter(b, "ferry_frontend_conflicts_total",
+			"Service ports whose frontend another one holds.", st->conflicts);
+	if (ag->kube)
+		metrics_counter(b, "ferry_objects_skipped_total",
+				"Objects with invalid fields (their last good version stays).",
+				kube_source_stats(ag->kube)->objects_skipped);
+	else
+		metrics_counter(b, "ferry_objects_skipped_total",
+				"Objects with invalid fields (their last good version stays).",
+				file_source_stats(ag->file)->objects_skipped);
+}
+
+static void metrics_datapath(struct prom_buf *b, const struct agent *ag)
+{
+	uint64_t sums[STAT__COUNT];
+	char labels[64];
+
+	dp_counters_read(&ag->dp.maps, sums);
+	prom_family(b, "ferry_datapath_events_total", "counter",
+		    "The BPF programs' counters, summed over CPUs.");
+	for (int i = 0; i < STAT__COUNT; i++) {
+		snprintf(labels, sizeof(labels), "event=\"%s\"", dp_stat_names[i]);
+		prom_sample(b, "ferry_datapath_events_total", labels, (double)sums[i]);
+	}
+}
+
+int metrics_answer(struct agent *ag, struct httpd_reply *reply)
+{
+	struct prom_buf b = { 0 };
+
+	metrics_agent(&b, ag);
+	metrics_maps(&b, ag);
+	metrics_datapath(&b, ag);
+	if (ag->kube)
+		metrics_watch(&b, ag->kube);
+	if (b.failed) {
+		prom_free(&b);
+		return -1;
+	}
+	reply->body = b.text;
+	reply->len = b.len;
+	reply->content_type = "text/plain; version=0.0.4; charset=utf-8";
+	return 0;
+}

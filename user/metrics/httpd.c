@@ -1,0 +1,177 @@
+#include "metrics/httpd.h"
+
+#include <arpa/inet.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/log.h"
+
+/* A scraper or a load balancer's probe that stalls is let go. */
+#define HTTPD_CONN_TIMEOUT_S 10
+#define HTTPD_MAX_CONNS 64
+
+struct httpd {
+	struct MHD_Daemon *daemon;
+	httpd_fn *fn;
+	void *ctx;
+	const char *what;
+};
+
+union httpd_addr {
+	struct sockaddr sa;
+	struct sockaddr_in in;
+	struct sockaddr_in6 in6;
+};
+
+/* Parses addr; *any says it binds every address of both families. */
+static int httpd_parse(const char *addr, union httpd_addr *out, bool *any)
+{
+	const char *colon = strrchr(addr, ':');
+	char host[64];
+	size_t host_len;
+	char *end;
+	long port;
+
+	memset(out, 0, sizeof(*out));
+	if (!colon)
+		return -1;
+	port = strtol(colon + 1, &end, 10);
+	host_len = (size_t)(colon - addr);
+	if (colon[1] == '\0' || *end || port < 0 || port > 65535 || host_len >= sizeof(host))
+		return -1;
+	memcpy(host, addr, host_len);
+	host[host_len] = '\0';
+	*any = host_len == 0;
+	if (*any || (host[0] == '[' && host_len > 2 && host[host_len - 1] == ']')) {
+		if (!*any) {
+			host[host_len - 1] = '\0';
+			if (inet_pton(AF_INET6, host + 1, &out->in6.sin6_addr) != 1)
+				return -1;
+		}
+		out->in6.sin6_family = AF_INET6;
+		out->in6.sin6_port = htons((uint16_t)port);
+		return 0;
+	}
+	if (inet_pton(AF_INET, host, &out->in.sin_addr) != 1)
+		return -1;
+	out->in.sin_family = AF_INET;
+	out->in.sin_port = htons((uint16_t)port);
+	return 0;
+}
+
+int httpd_addr_valid(const char *addr)
+{
+	union httpd_addr a;
+	bool any;
+
+	return httpd_parse(addr, &a, &any) == 0;
+}
+
+static enum MHD_Result httpd_send(struct MHD_Connection *conn, struct httpd_reply *r)
+{
+	struct MHD_Response *resp =
+		MHD_create_response_from_buffer(r->len, r->body, MHD_RESPMEM_MUST_FREE);
+	enum MHD_Result ret;
+
+	if (!resp) {
+		free(r->body);
+		return MHD_NO;
+	}
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, r->content_type);
+	ret = MHD_queue_response(conn, r->status, resp);
+	MHD_destroy_response(resp);
+	return ret;
+}
+
+static enum MHD_Result httpd_handle(void *cls, struct MHD_Connection *conn, const char *url,
+				    const char *method, const char *version,
+				    const char *upload, size_t *upload_size, void **req_ctx)
+{
+	static const char not_allowed[] = "only GET and HEAD\n";
+	struct httpd *h = cls;
+	struct httpd_reply r = { .status = 200, .content_type = "text/plain" };
+
+	(void)version;
+	(void)upload;
+	(void)upload_size;
+	(void)req_ctx;
+	if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
+		r.status = MHD_HTTP_METHOD_NOT_ALLOWED;
+		r.body = strdup(not_allowed);
+		r.len = r.body ? strlen(r.body) : 0;
+	} else if (h->fn(h->ctx, url, &r) < 0) {
+		free(r.body);
+		r = (struct httpd_reply){ .status = 500, .content_type = "text/plain" };
+	}
+	return httpd_send(conn, &r);
+}
+
+static void httpd_log(void *cls, const char *fmt, va_list ap)
+{
+	char msg[256];
+	size_t n;
+
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	n = strlen(msg);
+	if (n && msg[n - 1] == '\n')
+		msg[n - 1] = '\0';
+	log_warn("httpd", "%s: %s", (const char *)cls, msg);
+}
+
+struct httpd *httpd_start(const char *addr, const char *what, httpd_fn *fn, void *ctx)
+{
+	struct httpd *h = calloc(1, sizeof(*h));
+	union httpd_addr a;
+	unsigned int flags = MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
+	bool any;
+
+	if (!h || httpd_parse(addr, &a, &any) < 0) {
+		log_error("httpd", "%s: bad address \"%s\" (want HOST:PORT, [V6]:PORT or :PORT)",
+			  what, addr);
+		free(h);
+		return NULL;
+	}
+	if (a.sa.sa_family == AF_INET6)
+		flags |= any ? MHD_USE_DUAL_STACK : MHD_USE_IPv6;
+	h->fn = fn;
+	h->ctx = ctx;
+	h->what = what;
+	h->daemon = MHD_start_daemon(flags, 0, NULL, NULL, httpd_handle, h,
+				     MHD_OPTION_SOCK_ADDR, &a.sa,
+				     MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)HTTPD_CONN_TIMEOUT_S,
+				     MHD_OPTION_CONNECTION_LIMIT, (unsigned int)HTTPD_MAX_CONNS,
+				     MHD_OPTION_EXTERNAL_LOGGER, httpd_log, (void *)what,
+				     MHD_OPTION_END);
+	if (!h->daemon) {
+		log_error("httpd", "%s: cannot listen on %s (in use?)", what, addr);
+		free(h);
+		return NULL;
+	}
+	log_info("httpd", "%s on %s", what, addr);
+	return h;
+}
+
+void httpd_stop(struct httpd *h)
+{
+	if (!h)
+		return;
+	MHD_stop_daemon(h->daemon);
+	free(h);
+}
+
+int httpd_fd(const struct httpd *h)
+{
+	const union MHD_DaemonInfo *info =
+		MHD_get_daemon_info(h->daemon, MHD_DAEMON_INFO_EPOLL_FD);
+
+	return info ? info->epoll_fd : -1;
+}
+
+void httpd_run(struct httpd *h)
+{
+	MHD_run(h->daemon);
+}
