@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "capture.h"
+#include "tmpdir.h"
 #include "kube/config.h"
 #include "kube/kube_priv.h"
 
@@ -25,16 +26,6 @@
 #define CA_PEM "-----BEGIN CERTIFICATE-----\nQ0EgY2VydA==\n-----END CERTIFICATE-----\n"
 #define CERT_PEM "-----BEGIN CERTIFICATE-----\nY2xpZW50\n-----END CERTIFICATE-----\n\x01\xff"
 #define KEY_PEM "-----BEGIN EC PRIVATE KEY-----\nc2VjcmV0\n-----END EC PRIVATE KEY-----\n"
-
-static char tmpdir[] = "/tmp/ferry-test-kube-XXXXXX";
-
-static char *tmp_path(const char *name)
-{
-	char *path;
-
-	assert_true(asprintf(&path, "%s/%s", tmpdir, name) > 0);
-	return path;
-}
 
 /* Writes tmpdir/name, making its folder when needed. */
 static void write_file(const char *name, const char *content)
@@ -60,28 +51,7 @@ static void remove_file(const char *name)
 	free(path);
 }
 
-static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
 
-static int setup_tmpdir(void **state)
-{
-	(void)state;
-	strcpy(tmpdir, "/tmp/ferry-test-kube-XXXXXX");
-	return mkdtemp(tmpdir) ? 0 : -1;
-}
-
-static int teardown_tmpdir(void **state)
-{
-	(void)state;
-	return nftw(tmpdir, remove_entry, 8, FTW_DEPTH | FTW_PHYS);
-}
-
-#define TMP_TEST(f) cmocka_unit_test_setup_teardown(f, setup_tmpdir, teardown_tmpdir)
 
 /* Standard base64 of len bytes, to write *-data fields. */
 static char *b64(const char *data, size_t len)

@@ -20,21 +20,12 @@
 #include <unistd.h>
 
 #include "capture.h"
+#include "tmpdir.h"
 #include "model/model.h"
 #include "source/file_source.h"
 #include "source/yaml_doc.h"
 
 #define FIXTURES "../shared/fixtures/"
-
-static char tmpdir[] = "/tmp/ferry-test-source-XXXXXX";
-
-static char *tmp_path(const char *name)
-{
-	char *path;
-
-	assert_true(asprintf(&path, "%s/%s", tmpdir, name) > 0);
-	return path;
-}
 
 static void write_file(const char *name, const char *content)
 {
@@ -72,27 +63,6 @@ static void assert_logged(const char *log, const char *expect)
 		fail_msg("not logged: %s", expect);
 }
 
-static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
-/* Each test gets an empty temporary folder. */
-static int setup_tmpdir(void **state)
-{
-	(void)state;
-	strcpy(tmpdir, "/tmp/ferry-test-source-XXXXXX");
-	return mkdtemp(tmpdir) ? 0 : -1;
-}
-
-static int teardown_tmpdir(void **state)
-{
-	(void)state;
-	return nftw(tmpdir, remove_entry, 8, FTW_DEPTH | FTW_PHYS);
-}
 
 /* Loads path through a file source; objects and stats are checked by the caller. */
 static struct file_source *load_path(const char *path)
@@ -892,7 +862,6 @@ static void test_big_file_keeps_only_objects(void **state)
 	free(path);
 }
 
-#define TMP_TEST(fn) cmocka_unit_test_setup_teardown(fn, setup_tmpdir, teardown_tmpdir)
 
 int main(void)
 {

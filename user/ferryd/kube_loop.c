@@ -88,13 +88,12 @@ static void kube_flush(struct kube_loop *kl)
 	delta_free(&delta);
 }
 
-/* How long the next wait may last: short while a flush is pending (not
- * while a relist holds it back, which may take a while to succeed). */
+/* How long the next wait may last: short while a flush is pending. */
 static int kube_wait_ms(const struct kube_loop *kl)
 {
 	double since = kube_source_changed_since(kl->ag->kube), left;
 
-	if (!kl->attached || !since || !kube_source_synced(kl->ag->kube))
+	if (!kl->attached || !since)
 		return IDLE_WAIT_MS;
 	left = FLUSH_MAX_MS - (kube_now() - since) * 1e3;
 	if (left < 0)
@@ -102,11 +101,14 @@ static int kube_wait_ms(const struct kube_loop *kl)
 	return left < FLUSH_QUIET_MS ? (int)left : FLUSH_QUIET_MS;
 }
 
+/* Once attached, changes flush even while a collection relists: the
+ * relist deletes nothing before it is complete, and a refused relist of
+ * one collection must not hold back the others' events. */
 static bool kube_flush_due(const struct kube_loop *kl, int ready)
 {
 	double since = kube_source_changed_since(kl->ag->kube);
 
-	if (!since || !kube_source_synced(kl->ag->kube))
+	if (!since)
 		return false;
 	return ready == 0 || (kube_now() - since) * 1e3 >= FLUSH_MAX_MS;
 }

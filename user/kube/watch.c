@@ -111,9 +111,12 @@ static size_t watch_on_data(char *data, size_t size, size_t n, void *ud)
 	}
 	rc = linebuf_feed(&w->lines, data, len, watch_event_line, w);
 	if (rc == -2) {
+		/* Watching again from the same resourceVersion would meet the
+		 * same event: a list (whole pages, not capped by it) catches up. */
 		log_error("watch", "%s: an event over %zu bytes (--max-event-bytes); "
-			  "dropping the stream", w->name, w->max_line);
+			  "dropping the stream and listing again", w->name, w->max_line);
 		w->stream_bad = true;
+		w->relist = true;
 	} else if (rc == -1) {
 		log_error("watch", "%s: out of memory reading an event", w->name);
 		w->stream_bad = true;
