@@ -127,6 +127,7 @@ struct httpd *httpd_start(const char *addr, const char *what, httpd_fn *fn, void
 	struct httpd *h = calloc(1, sizeof(*h));
 	union httpd_addr a;
 	unsigned int flags = MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
+	uint16_t port;
 	bool any;
 
 	if (!h || httpd_parse(addr, &a, &any) < 0) {
@@ -140,11 +141,13 @@ struct httpd *httpd_start(const char *addr, const char *what, httpd_fn *fn, void
 	h->fn = fn;
 	h->ctx = ctx;
 	h->what = what;
-	h->daemon = MHD_start_daemon(flags, 0, NULL, NULL, httpd_handle, h,
+	/* The logger first: libmicrohttpd prints what it says before it. */
+	port = ntohs(a.sa.sa_family == AF_INET6 ? a.in6.sin6_port : a.in.sin_port);
+	h->daemon = MHD_start_daemon(flags, port, NULL, NULL, httpd_handle, h,
+				     MHD_OPTION_EXTERNAL_LOGGER, httpd_log, (void *)what,
 				     MHD_OPTION_SOCK_ADDR, &a.sa,
 				     MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)HTTPD_CONN_TIMEOUT_S,
 				     MHD_OPTION_CONNECTION_LIMIT, (unsigned int)HTTPD_MAX_CONNS,
-				     MHD_OPTION_EXTERNAL_LOGGER, httpd_log, (void *)what,
 				     MHD_OPTION_END);
 	if (!h->daemon) {
 		log_error("httpd", "%s: cannot listen on %s (in use?)", what, addr);
