@@ -85,16 +85,8 @@ finish() {
 
 # --- waiting ---------------------------------------------------------------
 
-# wait_until SECONDS CMD...: poll CMD every 50 ms until it succeeds; 1 when
-# the time runs out.
-wait_until() {
-	local deadline=$((SECONDS + $1))
-	shift
-	until "$@" >/dev/null 2>&1; do
-		[ $SECONDS -lt $deadline ] || return 1
-		sleep 0.05
-	done
-}
+# shellcheck source=tests/wait.sh
+source "$REPO/tests/wait.sh"
 
 wait_file() { wait_until "${2:-10}" test -s "$1"; }
 

@@ -72,15 +72,8 @@ trap 'exit 130' INT TERM
 
 # --- waiting ---------------------------------------------------------------
 
-# wait_until SECONDS CMD...: poll CMD every 50 ms; 1 when time runs out.
-wait_until() {
-	local deadline=$((SECONDS + $1))
-	shift
-	until "$@" >/dev/null 2>&1; do
-		[ $SECONDS -lt $deadline ] || return 1
-		sleep 0.05
-	done
-}
+# shellcheck source=tests/wait.sh
+source "$REPO/tests/wait.sh"
 
 # gone PID: the process ended (a child not yet reaped is a zombie).
 gone() {

@@ -24,22 +24,33 @@ int log_parse_level(const char *name, enum log_level *out)
 	return -1;
 }
 
-void log_msg(enum log_level level, const char *component, const char *fmt, ...)
+void log_vmsg(enum log_level level, const char *component, const char *fmt, va_list ap)
 {
 	char line[2048];
 	char stamp[32];
 	struct timespec ts;
 	struct tm tm;
-	va_list ap;
+	size_t n;
 
 	if (level < min_level)
 		return;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	gmtime_r(&ts.tv_sec, &tm);
 	strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &tm);
-	va_start(ap, fmt);
 	vsnprintf(line, sizeof(line), fmt, ap);
-	va_end(ap);
+	/* Libraries' messages end in a newline of their own. */
+	n = strlen(line);
+	if (n && line[n - 1] == '\n')
+		line[n - 1] = '\0';
 	fprintf(stderr, "%s.%03ldZ level=%s component=%s msg=\"%s\"\n", stamp,
 		ts.tv_nsec / 1000000, level_names[level], component, line);
+}
+
+void log_msg(enum log_level level, const char *component, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	log_vmsg(level, component, fmt, ap);
+	va_end(ap);
 }

@@ -110,16 +110,13 @@ static enum MHD_Result httpd_handle(void *cls, struct MHD_Connection *conn, cons
 	return httpd_send(conn, &r);
 }
 
+/* libmicrohttpd's messages, prefixed with the server they come from. */
 static void httpd_log(void *cls, const char *fmt, va_list ap)
 {
 	char msg[256];
-	size_t n;
 
 	vsnprintf(msg, sizeof(msg), fmt, ap);
-	n = strlen(msg);
-	if (n && msg[n - 1] == '\n')
-		msg[n - 1] = '\0';
-	log_warn("httpd", "%s: %s", (const char *)cls, msg);
+	log_msg(LOG_WARN, "httpd", "%s: %s", (const char *)cls, msg);
 }
 
 struct httpd *httpd_start(const char *addr, const char *what, httpd_fn *fn, void *ctx)
