@@ -7,6 +7,7 @@ would refuse (kdefaults.Invalid).
 """
 
 import json
+import socket
 import socketserver
 import time
 import traceback
@@ -62,6 +63,13 @@ class ControlHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "standin-control"
     sys_version = ""
+
+    def setup(self):
+        # As on the API side (standin.py): headers and body go out in
+        # separate writes, which Nagle and delayed ACKs would hold ~40 ms on
+        # a kept-alive connection.
+        self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        super().setup()
 
     def log_message(self, fmt, *args):
         pass

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Summarise a benchmark run (tests/bench/run.sh) and write its report.
 
-    tests/bench/report.py RESULTS [--no-docs] [--docs-dir DIR]
+    tests/bench/report.py RESULTS [--no-docs] [--docs-dir DIR] [--api-latency PATH]
 
 Reads from RESULTS (all written by run.sh):
   machine.txt, config.txt   "key: value" lines
@@ -14,15 +14,20 @@ Reads from RESULTS (all written by run.sh):
   checks.csv      n,method,check
   warnings.txt    (optional) one warning a line
   profile/*.txt   (optional) perf report excerpts
+  api-latency.json  (optional) tests/bench/api_latency.sh's summary; with
+                  --api-latency PATH (a results folder or the file) it is
+                  taken from another run, e.g. one of api_latency.sh alone
 
 Writes to RESULTS: summary-traffic.csv, summary-connect.csv,
 summary-control.csv, goals.csv (medians over rounds, ratios taken within a
-round), benchmarks.md and benchmarks.png (gnuplot); and, unless --no-docs,
+round), summary-api-latency.csv (with api-latency.json), benchmarks.md and
+benchmarks.png (gnuplot); and, unless --no-docs,
 the same Markdown and PNG as DIR/benchmarks.md and DIR/benchmarks.png
 (default DIR: docs/ of the repository).
 """
 import argparse
 import csv
+import json
 import os
 import shutil
 import statistics
@@ -107,8 +112,9 @@ def fmt_mb(kb=None, b=None):
 
 
 class Results:
-    def __init__(self, d):
+    def __init__(self, d, api=None):
         self.dir = d
+        self.load_api(api or d)
         self.machine = read_kv(os.path.join(d, "machine.txt"))
         self.config = read_kv(os.path.join(d, "config.txt"))
         self.traffic = read_csv(os.path.join(d, "traffic.csv"))
@@ -223,6 +229,165 @@ class Results:
         for r in self.memory:
             self.mem[(int(r["n"]), r["when"])] = {k: fnum(v) for k, v in r.items()}
 
+    # --- API event to datapath (tests/bench/api_latency.sh) -----------------
+
+    def load_api(self, path):
+        """api-latency.json from PATH (a results folder or the file); its
+        folder's warnings of api_latency.sh when that is another run."""
+        f = os.path.join(path, "api-latency.json") if os.path.isdir(path) else path
+        self.api, self.api_file, self.api_warnings = None, f, []
+        if not os.path.exists(f):
+            return
+        with open(f) as fp:
+            self.api = json.load(fp)
+        wf = os.path.join(os.path.dirname(os.path.abspath(f)), "warnings.txt")
+        if os.path.dirname(os.path.abspath(f)) != os.path.abspath(self.dir) and os.path.exists(wf):
+            self.api_warnings = [l.rstrip("\n") for l in open(wf) if l.startswith("api latency:")]
+
+    def api_sizes(self):
+        return sorted((s for s in (self.api or {}).get("sizes", []) if s.get("samples")),
+                      key=lambda s: s["n"])
+
+    def write_api_summary(self):
+        sizes = self.api_sizes()
+        if not sizes:
+            return
+        with open(os.path.join(self.dir, "summary-api-latency.csv"), "w", newline="") as f:
+            w = csv.writer(f)
+            head = ["n", "changes", "first_list_ms"]
+            for k in API_FIGURES:
+                head += ["%s_%s" % (k[0], q) for q in ("p50", "p90", "p99", "max")]
+            w.writerow(head)
+            for s in sizes:
+                row = [s["n"], s["samples"], r3(s.get("first_list_ms"))]
+                for k in API_FIGURES:
+                    row += [r3(s.get(k[0], {}).get(q)) for q in ("p50", "p90", "p99", "max")]
+                w.writerow(row)
+
+    def api_section(self, results_name):
+        sizes = self.api_sizes()
+        if not sizes:
+            return []
+        out = []
+        w = out.append
+        a = self.api
+        repo = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
+        src = os.path.dirname(os.path.abspath(self.api_file))
+        src = os.path.relpath(src, repo) if src.startswith(repo + os.sep) else src
+        e = sizes[0].get("endpoints", a.get("endpoints"))
+        m = max(s["samples"] for s in sizes)
+        warm = sizes[0].get("warmup", 0)
+        w("## API event to datapath")
+        w("")
+        if src != results_name:
+            w("From `{}`: a separate {} run of `tests/bench/api_latency.sh` on the same machine "
+              "({}, ferry {}), not the run above.".format(src, a.get("mode", "?"), a.get("date", "?"),
+                                                         a.get("ferry", "?")))
+        else:
+            w("From `tests/bench/api_latency.sh`, the last step of this run ({}).".format(
+                a.get("date", "?")))
+        w("")
+        w("ferryd `--source k8s` lists and watches the stand-in API server "
+          "(`tests/apiserver/standin.py`: Python, HTTPS with a bearer token, as the kernel tests "
+          "run it) holding N Services, each with one EndpointSlice of {e} endpoints "
+          "(ClusterIPs in 10.96.0.0/12, endpoints in 198.18.0.0/15; no traffic), and this Node. "
+          "After ferryd's first list, {m} single changes go through the stand-in's control API, "
+          "one at a time, each written once the previous one is in the maps: one EndpointSlice's "
+          "endpoint set changed (its last endpoint replaced by an address no slice uses), then put "
+          "back, on services spread along the list ({warm} more before them as a warm-up, not "
+          "counted). Percentiles are nearest-rank over the changes: with {m} changes p99 is "
+          "{r99}.".format(e=e, m=m, warm=warm, r99="the largest" if -(-99 * m // 100) >= m else
+                          "the {}th smallest".format(-(-99 * m // 100))))
+        w("")
+        w("- **End to end**: `ferry_state`'s `applied_unix_ns` (ferryd's publish after the map "
+          "writes) minus the wall clock just before the write was sent, both CLOCK_REALTIME on "
+          "this host. **It includes the stand-in's own delay**: taking the write on its control "
+          "API, storing it and streaming the watch event over TLS, all in Python threads; a real "
+          "API server (and etcd) spends that time differently.")
+        w("- **Stand-in → watch line**: when a plain `curl -N` watch of the same EndpointSlices, "
+          "opened beside ferryd's, delivered the event line, stamped by a small Python reader of "
+          "curl's output: the stand-in's share, plus curl's and the reader's wake-ups.")
+        w("- **After the watch line**: end to end minus that, ferry's share as near as this "
+          "setup can isolate it (ferryd's receive and TLS, JSON decode, its flush window, the "
+          "map writes, the publish). The curl stamp comes a little late itself, so this slightly "
+          "understates ferry's share; a single change can even come out negative.")
+        w("- **ferryd event to maps**: ferryd's own figure, from its log line for the change's "
+          "generation (the same value goes into the `ferry_event_to_datapath_seconds` "
+          "histogram): from the decoded object entering ferryd's store to the map writes "
+          "returning. Most of it is the flush window. Before applying, ferryd waits for 1 ms of "
+          "quiet on its API connections, and at most 5 ms after the first change, so that a "
+          "burst of events becomes one apply.")
+        w("- **Write returned**: when the answer to the control-API write had been read. The "
+          "stand-in answers the write and streams the event from different threads, so the "
+          "watch line can come before or after it.")
+        w("")
+        w("| N | first list: ferryd start → generation 1 | changes | map writes per change "
+          "| apply alone, mean | histogram: changes, mean | load average before → after |")
+        w("|---:|---:|---:|---:|---:|---:|---:|")
+        for s in sizes:
+            h = s.get("histograms") or {}
+            ev = h.get("ferry_event_to_datapath_seconds") or {}
+            sy = h.get("ferry_sync_duration_seconds") or {}
+            la = s.get("loadavg") or [[None], [None]]
+            w("| {:,} | {} | {} | {} | {} | {} | {} |".format(
+                s["n"], fmt_ms(s.get("first_list_ms")), s["samples"],
+                fmt(s.get("map_writes", {}).get("p50")),
+                "%.3f ms" % sy["mean_ms"] if sy.get("mean_ms") is not None else "–",
+                "%d, %.2f ms" % (ev["count"], ev["mean_ms"]) if ev.get("mean_ms") is not None else "–",
+                "%.2f → %.2f" % (la[0][0], la[1][0]) if la[0][0] is not None else "–"))
+        w("")
+        w("Latency of one change, in ms:")
+        w("")
+        w("| N | figure | p50 | p90 | p99 | max |")
+        w("|---:|---|---:|---:|---:|---:|")
+        for s in sizes:
+            for key, label in API_FIGURES:
+                v = s.get(key) or {}
+                if not v.get("count"):
+                    continue
+                w("| {:,} | {} | {} | {} | {} | {} |".format(
+                    s["n"], label, *("%.2f" % v[q] for q in ("p50", "p90", "p99", "max"))))
+        w("")
+        w("The first list covers ferryd's start (BPF load and verification, maps), the paged "
+          "lists of Services and EndpointSlices (500 a page) from the stand-in, the first apply "
+          "of all N service ports and the attach.")
+        w("")
+        p = lambda s, k, q="p50": (s.get(k) or {}).get(q)
+        s0, s1 = sizes[0], sizes[-1]
+        txt = ("At N={:,} the end-to-end p50 is {:.2f} ms: the curl watch has the event after "
+               "{:.2f} ms, and {:.2f} ms pass after it. ferryd's own event to maps is {:.2f} ms at "
+               "p50, of which the flush window is 1 ms; the apply itself is the small remainder "
+               "(*apply alone* above).".format(
+                   s0["n"], p(s0, "e2e_ms"), p(s0, "stream_ms"), p(s0, "after_stream_ms"),
+                   p(s0, "event_to_maps_ms")))
+        if s1 is not s0:
+            g0, g1 = p(s0, "event_to_maps_ms"), p(s1, "event_to_maps_ms")
+            txt += (" At N={:,}: end to end {:.2f} ms, event to maps {:.2f} ms (p50). ".format(
+                s1["n"], p(s1, "e2e_ms"), g1))
+            if g1 <= 1.2 * g0:
+                txt += ("ferry's figure does not grow with N: each event recomputes and rewrites "
+                        "only the Service it touches.")
+            else:
+                txt += ("ferry's figure grows with N, from {:.2f} to {:.2f} ms.".format(g0, g1))
+        txt += " From p50 to p99, " + "; ".join(
+            "at N={:,} end to end adds {:.2f} ms, the watch line {:.2f}, the part after it {:.2f}, "
+            "ferryd's event to maps {:.2f}".format(
+                s["n"], *(p(s, k, "p99") - p(s, k) for k in
+                          ("e2e_ms", "stream_ms", "after_stream_ms", "event_to_maps_ms")))
+            for s in sizes) + (" (on {} cores that also run the stand-in, curl and the "
+                               "driver).".format(a.get("cores", "?")))
+        w(txt)
+        w("")
+        bad = [s for s in sizes if s.get("not_one_generation")]
+        if bad:
+            w("Changes that did not publish exactly one generation: " + "; ".join(
+                "N={:,}: {}".format(s["n"], s["not_one_generation"]) for s in bad) + ".")
+            w("")
+        if self.api_warnings:
+            w("Warnings of that run: " + "; ".join(x.split(": ", 1)[-1] for x in self.api_warnings))
+            w("")
+        return out
+
     # --- goals ---------------------------------------------------------------
 
     def goals(self):
@@ -322,6 +487,7 @@ class Results:
                 w.writerow([n] + [r2(self.ct.get((n, mm, k))) for mm, k in CONTROL_COLS] +
                            [r3(c.get("sync")), r3(c.get("sync_max")), r2(c.get("publish")),
                             r0(m.get("rss_kb")), r0(peak), r0(m.get("maps_total_bytes"))])
+        self.write_api_summary()
         with open(os.path.join(d, "goals.csv"), "w", newline="") as f:
             w = csv.writer(f)
             w.writerow(["goal", "n", "measured", "target", "met"])
@@ -542,6 +708,7 @@ unset multiplot
                     n, c["count"], fmt_ms(c["sync"]), fmt_ms(c["sync_max"]), fmt_ms(c["source"]),
                     fmt_ms(c["publish"]), fmt(c["writes"])))
         w("")
+        out.extend(self.api_section(results_name))
         # memory
         w("## Memory")
         w("")
@@ -922,6 +1089,13 @@ unset multiplot
         return out
 
 
+API_FIGURES = [("e2e_ms", "end to end (write sent → published)"),
+               ("event_to_maps_ms", "ferryd event to maps (its log)"),
+               ("stream_ms", "stand-in → watch line (curl -N)"),
+               ("after_stream_ms", "after the watch line (ferry's share)"),
+               ("write_return_ms", "write sent → write returned")]
+
+
 def r3f(x):
     return "–" if x is None else "%.3f" % x
 
@@ -1088,9 +1262,12 @@ def main():
     ap.add_argument("--no-docs", action="store_true", help="write only under RESULTS")
     ap.add_argument("--docs-dir", default=os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                                       "..", "..", "docs"))
+    ap.add_argument("--api-latency", metavar="PATH",
+                    help="api-latency.json, or a results folder holding it, from another run "
+                    "(default: RESULTS's own)")
     args = ap.parse_args()
     d = os.path.abspath(args.results)
-    res = Results(d)
+    res = Results(d, args.api_latency and os.path.abspath(args.api_latency))
     if not res.sizes:
         sys.exit("report.py: no results in " + d)
     res.write_summaries()

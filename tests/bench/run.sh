@@ -7,7 +7,7 @@
 #   tests/bench/run.sh [--quick] [--docs|--no-docs] [--out DIR]
 #                      [--sizes "N..."] [--ferry-sizes "N..."] [--rounds R]
 #                      [--seconds S] [--conc C] [--methods "a b ..."]
-#                      [--profile|--no-profile]
+#                      [--profile|--no-profile] [--api|--no-api]
 #
 # `make bench` runs the full set (about 10-13 minutes on 2 cores), `make
 # bench-quick` the quick one (N = 100 and 1,000, short runs, under 2
@@ -40,6 +40,9 @@
 # program, the minimal program and ferry (R rounds, interleaved), one pass
 # with kernel.bpf_stats_enabled for the programs' own run time, one-change
 # latencies and ferryd's memory. N in FERRY_SIZES runs (a), (b) and (r) only.
+# Last, tests/bench/api_latency.sh (--no-api skips it): ferryd on the
+# stand-in API server, the API event-to-datapath latency at 1,000 and 10,000
+# services (quick: 1,000), into the same results folder.
 #
 # Everything this run makes carries the prefix fyb<pid> and is removed on
 # exit, failure or signal: processes (by pid), ferryd's pins (ferryd
@@ -72,6 +75,7 @@ SECS=
 CONC=100
 PROFILE=
 METHODS_RUN=
+API=1
 while [ $# -gt 0 ]; do
 	case $1 in
 	--quick) QUICK=1 ;;
@@ -86,6 +90,8 @@ while [ $# -gt 0 ]; do
 	--profile) PROFILE=1 ;;
 	--no-profile) PROFILE=0 ;;
 	--methods) METHODS_RUN=$2; shift ;;
+	--api) API=1 ;;
+	--no-api) API=0 ;;
 	-h | --help) sed -n '2,/^$/s/^# \{0,1\}//p' "$0"; exit 0 ;;
 	*) echo "run.sh: unknown option $1 (--help)" >&2; exit 2 ;;
 	esac
@@ -127,6 +133,7 @@ NETNS=()
 CGROUPS=()
 FERRYD_PID=
 FERRYD_USED=0
+API_PID=
 MIN_ATTACHED=0
 STATS_OLD=
 T0=$SECONDS
@@ -147,6 +154,11 @@ cleanup() {
 	trap - EXIT INT TERM
 	[ -n "$STATS_OLD" ] && sysctl -q -w kernel.bpf_stats_enabled="$STATS_OLD" >/dev/null 2>&1
 	[ -n "$FERRYD_PID" ] && stop_pid "$FERRYD_PID"
+	if [ -n "$API_PID" ] && kill "$API_PID" 2>/dev/null; then
+		# api_latency.sh's own cleanup stops its processes (5 s each at most).
+		for ((i = 0; i < 400; i++)); do kill -0 "$API_PID" 2>/dev/null || break; sleep 0.05; done
+		stop_pid "$API_PID"
+	fi
 	for pid in "${PIDS[@]}"; do stop_pid "$pid"; done
 	if [ "$FERRYD_USED" = 1 ]; then
 		for d in "$BPFFS" "$PROF_BPFFS"; do
@@ -952,6 +964,22 @@ for n in $SIZES $FERRY_SIZES; do
 	rm -f "$WORK/state-$n.json"
 done
 rules_unload >>"$LOGS/load-unload.log" 2>&1
+
+# The API event-to-datapath latency: a script of its own, with its own
+# stand-in, ferryd, cgroup and pins, all removed when it exits; each of its
+# waits has a deadline. In the background so that cleanup can end it (by
+# pid, SIGTERM: it cleans up after itself).
+if [ "$API" = 1 ]; then
+	say "API event to datapath (tests/bench/api_latency.sh)"
+	api_args=(--out "$OUT")
+	[ "$QUICK" = 1 ] && api_args+=(--quick)
+	"$REPO/tests/bench/api_latency.sh" "${api_args[@]}" >>"$LOGS/run.log" 2>&1 &
+	API_PID=$!
+	wait "$API_PID" || warn "api_latency.sh failed (see $LOGS/api-latency.log)"
+	API_PID=
+	grep -E '^N=[0-9]+: [0-9]+ changes' "$LOGS/api-latency.log" 2>/dev/null |
+		while read -r line; do say "  $line"; done
+fi
 
 say "measurements done; report"
 report_args=("$OUT")
