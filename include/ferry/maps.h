@@ -35,6 +35,8 @@ struct svc_key {
 enum svc_flags {
 	SVC_FLAG_VIP_MARKER = 1 << 0, /* entry only says "this address is a VIP" (B17) */
 	SVC_FLAG_FALLBACK   = 1 << 1, /* backends are serving+terminating ones (B11) */
+	SVC_FLAG_LOCAL      = 1 << 2, /* internalTrafficPolicy Local: this node's only (B15) */
+	SVC_FLAG_ZONE_HINTS = 1 << 3, /* backends hinted for this node's zone (B31) */
 };
 
 struct svc_value {

@@ -57,7 +57,7 @@ else
 	finish
 fi
 expect "B33 the log says it waits for the first list" \
-	"$(grep -c 'waiting for the first list of Services and EndpointSlices' "$FERRYD_LOG")" 1
+	"$(grep -c 'waiting for the first list of Services, EndpointSlices and the Node' "$FERRYD_LOG")" 1
 first_slices=$(req_py 0 "first_ok('EndpointSlice')")
 note "B33: EndpointSlices first answered 200 $("$PYTHON" -c "print(int((${first_slices} - ${t_start}) * 1000))") ms after ferryd started"
 recovered "B33 first list" 0 EndpointSlice

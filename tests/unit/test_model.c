@@ -15,22 +15,8 @@
 #include <netinet/in.h>
 
 #include "capture.h"
+#include "decode_yaml.h"
 #include "model/model.h"
-#include "source/yaml_doc.h"
-
-/* Decodes every document of yaml, each expected to give `expect`; why keeps
- * the last reason. */
-static void decode_yaml(struct model_objects *objs, const char *yaml, enum decode_result expect,
-			char *why, size_t why_len)
-{
-	struct yaml_doc_error err;
-	cJSON *docs = yaml_doc_parse(yaml, strlen(yaml), 1, &err), *doc;
-
-	assert_non_null(docs);
-	cJSON_ArrayForEach(doc, docs)
-		assert_int_equal(model_decode(doc, objs, why, why_len), expect);
-	cJSON_Delete(docs);
-}
 
 static void compute_yaml(const char *yaml, size_t max, struct desired_state *st)
 {
@@ -38,7 +24,7 @@ static void compute_yaml(const char *yaml, size_t max, struct desired_state *st)
 	char why[256];
 
 	decode_yaml(&objs, yaml, DECODE_OK, why, sizeof(why));
-	assert_int_equal(model_compute(&objs, 1, max, st), 0);
+	assert_int_equal(model_compute(&objs, 1, NULL, max, st), 0);
 	model_objects_free(&objs);
 }
 
@@ -101,7 +87,7 @@ static void test_b2_proxy_labels_ignored(void **state)
 	assert_false(objs.services[1].proxied);
 	assert_true(objs.services[2].proxied);
 	assert_false(objs.slices[0].proxied);
-	assert_int_equal(model_compute(&objs, 1, 64, &st), 0);
+	assert_int_equal(model_compute(&objs, 1, NULL, 64, &st), 0);
 	assert_int_equal(st.n_svcs, 1);
 	assert_string_equal(st.svcs[0].id, "default/c:/TCP/v4");
 	assert_backends(&st.svcs[0], "");
@@ -176,7 +162,7 @@ static void test_b6_family_and_fqdn_slices(void **state)
 	assert_int_equal(objs.slices[1].family, 0);
 	assert_int_equal(objs.slices[1].n_endpoints, 0);
 	assert_int_equal(objs.slices[2].family, 4);
-	assert_int_equal(model_compute(&objs, 1, 64, &st), 0);
+	assert_int_equal(model_compute(&objs, 1, NULL, 64, &st), 0);
 	assert_int_equal(st.n_svcs, 1);
 	assert_backends(find_svc(&st, "shop/web:http/TCP/v4"), "10.0.0.4:4");
 	desired_free(&st);
@@ -201,7 +187,7 @@ static void test_b7_name_match_merge_and_port_zero_skipped(void **state)
 		    " endpoints: [{addresses: [10.0.0.1]}]}\n", DECODE_OK, why, sizeof(why));
 	assert_int_equal(objs.slices[0].n_ports, 2); /* port 0 and no port skipped */
 	assert_string_equal(objs.slices[0].ports[1].name, "");
-	assert_int_equal(model_compute(&objs, 1, 64, &st), 0);
+	assert_int_equal(model_compute(&objs, 1, NULL, 64, &st), 0);
 	/* targetPort 1234 never read; both slices merged, sorted by address. */
 	assert_backends(find_svc(&st, "default/s:/TCP/v4"), "10.0.0.1:8081 10.0.0.2:8080");
 	desired_free(&st);
@@ -221,7 +207,7 @@ static void test_b8_first_address_only(void **state)
 		    " endpoints: [{addresses: [10.0.0.1, 10.0.0.2]}, {addresses: []}, {conditions: {}}]}\n",
 		    DECODE_OK, why, sizeof(why));
 	assert_int_equal(objs.slices[0].n_endpoints, 1);
-	assert_int_equal(model_compute(&objs, 1, 64, &st), 0);
+	assert_int_equal(model_compute(&objs, 1, NULL, 64, &st), 0);
 	assert_backends(&st.svcs[0], "10.0.0.1:8080");
 	desired_free(&st);
 	model_objects_free(&objs);
@@ -263,11 +249,10 @@ static void test_b10_condition_defaults(void **state)
 	assert_string_equal(objs.slices[0].service_name, "");
 	assert_true(ep[0].ready && ep[0].serving && !ep[0].terminating);
 	assert_string_equal(ep[0].node_name, "");
-	assert_string_equal(ep[0].zone, "");
+	assert_int_equal(ep[0].n_hint_zones, 0);
 	assert_true(!ep[1].ready && !ep[1].serving && !ep[1].terminating);
 	assert_true(!ep[2].ready && ep[2].serving && ep[2].terminating);
 	assert_string_equal(ep[2].node_name, "n1");
-	assert_string_equal(ep[2].zone, "z1");
 	model_objects_free(&objs);
 }
 
@@ -489,7 +474,7 @@ static void test_sets_computed_as_one(void **state)
 		    " {kubernetes.io/service-name: web}}, addressType: IPv4, ports: [{name: http,"
 		    " port: 8080}], endpoints: [{addresses: [10.0.0.1]}, {addresses: [10.0.0.2]}]}\n",
 		    DECODE_OK, why, sizeof(why));
-	assert_int_equal(model_compute(sets, 3, 64, &st), 0);
+	assert_int_equal(model_compute(sets, 3, NULL, 64, &st), 0);
 	assert_int_equal(st.n_svcs, 2);
 	assert_string_equal(st.svcs[0].id, "default/a:/TCP/v4");
 	assert_string_equal(st.svcs[1].id, "shop/web:http/TCP/v4");
@@ -497,7 +482,7 @@ static void test_sets_computed_as_one(void **state)
 	assert_int_equal(st.svcs[1].port, 81);
 	assert_backends(&st.svcs[1], "10.0.0.1:8080 10.0.0.2:8080");
 	desired_free(&st);
-	assert_int_equal(model_compute(sets, 0, 64, &st), 0);
+	assert_int_equal(model_compute(sets, 0, NULL, 64, &st), 0);
 	assert_int_equal(st.n_svcs, 0);
 	desired_free(&st);
 	for (size_t i = 0; i < 3; i++)
@@ -539,7 +524,7 @@ static void build_scale(struct model_objects *objs, size_t n)
 		*sl->ports = (struct model_port){ xstrdup("http"), IPPROTO_TCP, 8080 };
 		for (size_t e = 0; e < 10; e++) {
 			sl->endpoints[e] = (struct model_endpoint){ .ready = true, .serving = true,
-				.node_name = xstrdup(""), .zone = xstrdup("") };
+				.node_name = xstrdup("") };
 			addr_parse("10.0.0.1", &sl->endpoints[e].addr);
 			sl->endpoints[e].addr.w[3] += (uint32_t)((i * 10 + e) << 8);
 		}
@@ -557,7 +542,7 @@ static void test_compute_scale_100k(void **state)
 	(void)state;
 	build_scale(&objs, 100000);
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	assert_int_equal(model_compute(&objs, 1, 64, &st), 0);
+	assert_int_equal(model_compute(&objs, 1, NULL, 64, &st), 0);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
 	print_message("model_compute: 100000 services x 10 endpoints in %.3f s\n", secs);

@@ -106,7 +106,7 @@ static void assert_desired(const struct model_objects *sets, size_t n_sets,
 	struct desired_state st;
 	char line[512], one[64];
 
-	assert_int_equal(model_compute(sets, n_sets, 64, &st), 0);
+	assert_int_equal(model_compute(sets, n_sets, NULL, 64, &st), 0);
 	for (size_t i = 0; i < st.n_svcs && i < n; i++) {
 		const struct desired_svc *s = &st.svcs[i];
 
@@ -848,7 +848,7 @@ static void test_big_file_keeps_only_objects(void **state)
 	assert_int_equal(objs->n_slices, 20000);
 	assert_int_equal(objs->slices[19999].n_endpoints, 10);
 	assert_int_equal(file_source_stats(src)->objects_skipped, 0);
-	assert_int_equal(model_compute(objs, 1, 64, &st), 0);
+	assert_int_equal(model_compute(objs, 1, NULL, 64, &st), 0);
 	assert_int_equal(st.n_svcs, 20000);
 	desired_free(&st);
 	if (after == before) {

@@ -288,7 +288,7 @@ static void test_compute_all_same_as_model_compute(void **state)
 	}
 	gen_objects(&objs, 300);
 	gen_objects(&copy, 300);
-	assert_int_equal(model_compute(&objs, 1, 4, &want), 0);
+	assert_int_equal(model_compute(&objs, 1, NULL, 4, &want), 0);
 	put_objects(st, &copy);
 	capture_begin(&c);
 	assert_int_equal(store_compute_all(st, &got), 0);
@@ -352,7 +352,7 @@ static void test_compute_all_after_changes(void **state)
 	decode_json(&objs, SVC("shop", "headless", "{'clusterIP':'10.96.0.6','ports':[{'port':81}]}"));
 	decode_json(&objs, SLICE("shop", "orphan-1", "empty", "IPv4", "[{'port':1}]",
 				 "[" EP("10.0.4.1") "]"));
-	assert_int_equal(model_compute(&objs, 1, 4, &want), 0);
+	assert_int_equal(model_compute(&objs, 1, NULL, 4, &want), 0);
 	assert_int_equal(store_compute_all(st, &got), 0);
 	assert_same_state(&got, &want);
 	/* orphan-1 now names empty: unnamed port "" matches unnamed "" (B7). */

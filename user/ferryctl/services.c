@@ -115,6 +115,8 @@ static cJSON *service_json(const struct dp_maps *maps, const struct svc_row *row
 	cJSON_AddStringToObject(o, "protocol", proto_name(row->key.proto));
 	cJSON_AddNumberToObject(o, "revision", row->value.rev);
 	cJSON_AddBoolToObject(o, "terminating_fallback", row->value.flags & SVC_FLAG_FALLBACK);
+	cJSON_AddBoolToObject(o, "internal_local", row->value.flags & SVC_FLAG_LOCAL);
+	cJSON_AddBoolToObject(o, "zone_hints", row->value.flags & SVC_FLAG_ZONE_HINTS);
 	for (__u32 i = 0; i < row->value.count; i++) {
 		struct backend_value b;
 		__u32 id;
@@ -133,10 +135,12 @@ static void service_print(const struct dp_maps *maps, const struct svc_row *row)
 
 	to_ip(&ip, row->key.addr);
 	addr_format_port(&ip, ntohs(row->key.port), front, sizeof(front));
-	snprintf(front + strlen(front), sizeof(front) - strlen(front), "/%s",
-		 proto_name(row->key.proto));
+	snprintf(front + strlen(front), sizeof(front) - strlen(front), "/%s%s%s",
+		 proto_name(row->key.proto), row->value.flags & SVC_FLAG_LOCAL ? " (local)" : "",
+		 row->value.flags & SVC_FLAG_ZONE_HINTS ? " (zone)" : "");
 	if (!row->value.count)
-		printf("%-6u %-45s (no backends: connections refused)\n", row->value.svc_id, front);
+		printf("%-6u %-45s (no %sbackends: connections refused)\n", row->value.svc_id, front,
+		       row->value.flags & SVC_FLAG_LOCAL ? "local " : "");
 	for (__u32 i = 0; i < row->value.count; i++) {
 		struct backend_value b;
 		__u32 id;

@@ -23,6 +23,7 @@ static int file_reload(struct agent *ag)
 	const struct model_objects *sets;
 	struct desired_state desired = { 0 };
 	const struct file_source_stats *ss = file_source_stats(ag->file);
+	struct model_node node = { .name = ag->opts.node_name, .zone = ag->opts.node_zone };
 	struct timespec t0, t_sync;
 	size_t n_sets;
 	int64_t writes = 0;
@@ -34,7 +35,7 @@ static int file_reload(struct agent *ag)
 		goto out;
 	}
 	sets = file_source_objects(ag->file, &n_sets);
-	if (model_compute(sets, n_sets, ag->opts.limits.max_per_service, &desired)) {
+	if (model_compute(sets, n_sets, &node, ag->opts.limits.max_per_service, &desired)) {
 		log_error("ferryd", "out of memory computing the desired state");
 		goto out;
 	}

@@ -14,10 +14,16 @@
 #define FLUSH_MAX_MS 5
 /* How long to wait at most when nothing is due (signals wake us anyway). */
 #define IDLE_WAIT_MS 1000
+/* The first apply waits this long at most for the Node, whose zone steers
+ * topology hints (B31), once Services and EndpointSlices are in: a restart
+ * must not briefly undo the hints the maps already follow, nor a Node that
+ * cannot be read (403) hold back every Service. */
+#define NODE_WAIT_S 2.0
 
 struct kube_loop {
 	struct agent *ag;
 	bool attached;
+	double synced_at;           /* when the first full lists were in */
 	uint64_t published_skipped; /* objects_skipped as last published */
 };
 
@@ -113,6 +119,24 @@ static bool kube_flush_due(const struct kube_loop *kl, int ready)
 	return ready == 0 || (kube_now() - since) * 1e3 >= FLUSH_MAX_MS;
 }
 
+static bool kube_first_due(struct kube_loop *kl)
+{
+	const struct kube_source *ks = kl->ag->kube;
+
+	if (!kube_source_synced(ks))
+		return false;
+	if (!kl->synced_at)
+		kl->synced_at = kube_now();
+	if (kube_source_node_listed(ks))
+		return true;
+	if (kube_now() - kl->synced_at < NODE_WAIT_S)
+		return false;
+	log_warn("ferryd", "node not listed %.0f s after Services and EndpointSlices; "
+		 "programming without its zone (topology hints ignored until it arrives)",
+		 NODE_WAIT_S);
+	return true;
+}
+
 /* One wait and what follows it. fds[0] is the signal descriptor, the others
  * the HTTP servers'. Returns 1 on a signal, -1 on a fatal error. */
 static int kube_round(struct kube_loop *kl, struct curl_waitfd *fds, unsigned n_fds)
@@ -128,7 +152,7 @@ static int kube_round(struct kube_loop *kl, struct curl_waitfd *fds, unsigned n_
 		return 1;
 	observe_run(ag);
 	if (!kl->attached)
-		return kube_source_synced(ag->kube) ? kube_first_apply(kl) : 0;
+		return kube_first_due(kl) ? kube_first_apply(kl) : 0;
 	if (kube_flush_due(kl, ready))
 		kube_flush(kl);
 	else if (kube_source_stats(ag->kube)->objects_skipped != kl->published_skipped)
@@ -146,8 +170,8 @@ int kube_loop_run(struct agent *ag)
 		return -1;
 	for (int i = 0; i < n_obs; i++)
 		fds[1 + i] = (struct curl_waitfd){ .fd = obs_fds[i], .events = CURL_WAIT_POLLIN };
-	log_info("ferryd", "waiting for the first list of Services and EndpointSlices; until "
-		 "then the datapath keeps what it holds");
+	log_info("ferryd", "waiting for the first list of Services, EndpointSlices and the "
+		 "Node; until then the datapath keeps what it holds");
 	while ((rc = kube_round(&kl, fds, 1 + (unsigned)n_obs)) == 0)
 		;
 	if (rc > 0)

@@ -32,6 +32,8 @@ static const char usage[] =
 	"  --cgroup DIR               cgroup v2 to attach to (default: the cgroup2 mount root)\n"
 	"  --bpffs DIR                where maps and links are pinned (default /sys/fs/bpf/ferry)\n"
 	"  --node-name NAME           this node (default: $NODE_NAME, then the hostname)\n"
+	"  --node-zone ZONE           this node's zone, for topology hints, with --source file\n"
+	"                             (with k8s: the Node's topology.kubernetes.io/zone label)\n"
 	"  --max-services N           service ports (default %u)\n"
 	"  --max-backends N           backends over all service ports (default %u)\n"
 	"  --max-backends-per-service N  (default %u)\n"
@@ -123,6 +125,11 @@ static int options_check(struct ferryd_options *opts)
 		return 0;
 	if (options_source(opts) < 0)
 		return -1;
+	if (opts->node_zone && opts->source == SOURCE_KUBE) {
+		fprintf(stderr, "ferryd: --node-zone is for --source file; from the API the zone "
+			"is the Node's topology.kubernetes.io/zone label\n");
+		return -1;
+	}
 	if (!opts->cgroup[0] && mounts_cgroup2_root(opts->cgroup, sizeof(opts->cgroup))) {
 		fprintf(stderr, "ferryd: no cgroup2 mount found in /proc/mounts\n");
 		return -1;
@@ -145,6 +152,7 @@ int options_parse(int argc, char **argv, struct ferryd_options *opts)
 		{ "cgroup", required_argument, NULL, 'c' },
 		{ "bpffs", required_argument, NULL, 'b' },
 		{ "node-name", required_argument, NULL, 'n' },
+		{ "node-zone", required_argument, NULL, 'z' },
 		{ "max-services", required_argument, NULL, 'S' },
 		{ "max-backends", required_argument, NULL, 'B' },
 		{ "max-backends-per-service", required_argument, NULL, 'P' },
@@ -202,6 +210,9 @@ int options_parse(int argc, char **argv, struct ferryd_options *opts)
 			break;
 		case 'n':
 			snprintf(opts->node_name, sizeof(opts->node_name), "%s", optarg);
+			break;
+		case 'z':
+			opts->node_zone = optarg;
 			break;
 		case 'S':
 			if (parse_count("--max-services", optarg, &opts->limits.max_services))

@@ -30,6 +30,7 @@ struct ferryd_options {
 	char cgroup[512];         /* default: the cgroup2 mount root */
 	const char *bpffs;
 	char node_name[256];
+	const char *node_zone;    /* --node-zone (file source), NULL when not given */
 	bool cleanup;
 	struct dp_limits limits;
 };

@@ -1,5 +1,5 @@
 /* model_compute: Services and EndpointSlices -> the service ports and the
- * backends the maps must hold (B1-B11, B14). */
+ * backends the maps must hold (B1-B11, B13-B15, B31). */
 #define _GNU_SOURCE /* asprintf */
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +15,8 @@ struct compute_cand {
 };
 
 struct compute_ctx {
+	const char *node_name;  /* "" when unknown: nothing is local */
+	const char *zone;       /* "" when unknown: hints are ignored */
 	size_t max_per_service;
 	struct compute_cand *cands;
 	size_t n_cands, cap_cands;
@@ -94,28 +96,66 @@ static int compute_candidates(struct compute_ctx *ctx, int family, const struct 
 	return 0;
 }
 
-static bool compute_usable(const struct model_endpoint *ep, bool fallback)
+static bool compute_hinted(const struct model_endpoint *ep, const char *zone)
 {
+	for (size_t i = 0; i < ep->n_hint_zones; i++)
+		if (strcmp(ep->hint_zones[i], zone) == 0)
+			return true;
+	return false;
+}
+
+/* B31: hints steer the Cluster set only when every ready endpoint carries
+ * some (a half-hinted slice is mid-rollout) and one names this node's zone. */
+static bool compute_use_hints(const struct compute_ctx *ctx)
+{
+	bool for_zone = false;
+
+	if (!ctx->zone[0])
+		return false;
+	for (size_t i = 0; i < ctx->n_cands; i++) {
+		const struct model_endpoint *ep = ctx->cands[i].ep;
+
+		if (!ep->ready)
+			continue;
+		if (!ep->n_hint_zones)
+			return false;
+		for_zone = for_zone || compute_hinted(ep, ctx->zone);
+	}
+	return for_zone;
+}
+
+/* The policy's candidate set (B13, B31), then B11 within it. */
+static bool compute_usable(const struct compute_ctx *ctx, const struct desired_svc *dsvc,
+			   const struct model_endpoint *ep, bool fallback)
+{
+	if (dsvc->local && (!ep->node_name[0] || strcmp(ep->node_name, ctx->node_name) != 0))
+		return false;
+	if (dsvc->zone_hints && !compute_hinted(ep, ctx->zone))
+		return false;
 	return fallback ? ep->serving && ep->terminating : ep->ready;
 }
 
-static size_t compute_count(const struct compute_ctx *ctx, bool fallback)
+static size_t compute_count(const struct compute_ctx *ctx, const struct desired_svc *dsvc,
+			    bool fallback)
 {
 	size_t n = 0;
 
 	for (size_t i = 0; i < ctx->n_cands; i++)
-		n += compute_usable(ctx->cands[i].ep, fallback);
+		n += compute_usable(ctx, dsvc, ctx->cands[i].ep, fallback);
 	return n;
 }
 
-/* Ready endpoints, or when none is ready the serving and terminating ones
- * (B11), cut to max_per_service with a warning naming the service port. */
+/* Ready endpoints of the policy's set, or when none is ready its serving
+ * and terminating ones (B11), cut to max_per_service with a warning naming
+ * the service port. An empty Local set refuses (B15). */
 static int compute_backends(struct compute_ctx *ctx, struct desired_svc *dsvc)
 {
-	size_t n = compute_count(ctx, false);
+	size_t n;
 
+	dsvc->zone_hints = !dsvc->local && compute_use_hints(ctx);
+	n = compute_count(ctx, dsvc, false);
 	if (n == 0) {
-		n = compute_count(ctx, true);
+		n = compute_count(ctx, dsvc, true);
 		dsvc->fallback = n > 0;
 	}
 	if (n > ctx->max_per_service) {
@@ -128,7 +168,7 @@ static int compute_backends(struct compute_ctx *ctx, struct desired_svc *dsvc)
 	if (n && !dsvc->backends)
 		return -1;
 	for (size_t i = 0; dsvc->n_backends < n; i++) {
-		if (!compute_usable(ctx->cands[i].ep, dsvc->fallback))
+		if (!compute_usable(ctx, dsvc, ctx->cands[i].ep, dsvc->fallback))
 			continue;
 		dsvc->backends[dsvc->n_backends].addr = ctx->cands[i].ep->addr;
 		dsvc->backends[dsvc->n_backends++].port = ctx->cands[i].port;
@@ -165,6 +205,7 @@ static int compute_port(struct compute_ctx *ctx, const struct model_service *svc
 	dsvc->vip = svc->cluster_ips[ip];
 	dsvc->port = port->port;
 	dsvc->proto = port->proto;
+	dsvc->local = svc->internal_local;
 	if (asprintf(&dsvc->id, "%s/%s:%s/%s/v%d", svc->ns, svc->name, port->name,
 		     proto_name(port->proto), family) < 0) {
 		dsvc->id = NULL;
@@ -187,16 +228,27 @@ static int compute_service(struct compute_ctx *ctx, const struct model_service *
 	return 0;
 }
 
-int model_compute_service(const struct model_service *svc, const struct model_slice *const *slices,
-			  size_t n_slices, size_t max_per_service, struct desired_state *out)
+static void compute_ctx_init(struct compute_ctx *ctx, const struct model_node *node,
+			     size_t max_per_service, struct desired_state *out)
 {
-	struct compute_ctx ctx = {
-		.max_per_service = max_per_service,
-		.slices = slices,
-		.n_slices = n_slices,
-		.out = out,
-	};
-	int rc = compute_service(&ctx, svc);
+	memset(ctx, 0, sizeof(*ctx));
+	ctx->node_name = node && node->name ? node->name : "";
+	ctx->zone = node && node->zone ? node->zone : "";
+	ctx->max_per_service = max_per_service;
+	ctx->out = out;
+}
+
+int model_compute_service(const struct model_service *svc, const struct model_slice *const *slices,
+			  size_t n_slices, const struct model_node *node, size_t max_per_service,
+			  struct desired_state *out)
+{
+	struct compute_ctx ctx;
+	int rc;
+
+	compute_ctx_init(&ctx, node, max_per_service, out);
+	ctx.slices = slices;
+	ctx.n_slices = n_slices;
+	rc = compute_service(&ctx, svc);
 
 	free(ctx.cands);
 	return rc;
@@ -235,16 +287,17 @@ void desired_sort(struct desired_state *state)
 		qsort(state->svcs, state->n_svcs, sizeof(*state->svcs), compute_svc_cmp);
 }
 
-int model_compute(const struct model_objects *sets, size_t n_sets, size_t max_per_service,
-		  struct desired_state *out)
+int model_compute(const struct model_objects *sets, size_t n_sets, const struct model_node *node,
+		  size_t max_per_service, struct desired_state *out)
 {
-	struct compute_ctx ctx = { .max_per_service = max_per_service, .out = out };
+	struct compute_ctx ctx;
 	const struct model_slice **vec = NULL;
 	struct groups groups;
 	struct hmap_node *it;
 	size_t cap = 0;
 	int rc = 0;
 
+	compute_ctx_init(&ctx, node, max_per_service, out);
 	memset(out, 0, sizeof(*out));
 	if (groups_build(&groups, sets, n_sets) < 0)
 		return -1;

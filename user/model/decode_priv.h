@@ -21,6 +21,7 @@ int objects_add_service(struct model_objects *objs, struct model_service *svc);
 int objects_add_slice(struct model_objects *objs, struct model_slice *slice);
 void objects_free_service(struct model_service *svc);
 void objects_free_slice(struct model_slice *slice);
+void objects_free_endpoint(struct model_endpoint *ep);
 
 /* decode.c */
 const cJSON *decode_field(const cJSON *obj, const char *key);

@@ -50,14 +50,42 @@ static bool slice_condition(const cJSON *conditions, const char *key, bool def)
 	return cJSON_IsBool(item) ? cJSON_IsTrue(item) : def;
 }
 
-/* Returns 1 when added, 0 when it has no address (B8), or DECODE_INVALID. */
+/* hints.forZones[].name (B31); absent or empty = no hints. */
+static int slice_hints(const struct decode_meta *meta, const cJSON *item, const char *where,
+		       struct model_endpoint *ep, char *why, size_t why_len)
+{
+	const cJSON *zones = decode_field(decode_field(item, "hints"), "forZones"), *z;
+	const char *name;
+
+	if (!zones || cJSON_IsNull(zones))
+		return 0;
+	if (!cJSON_IsArray(zones))
+		return decode_why(meta, why, why_len, "%s.hints.forZones: not a list", where);
+	ep->hint_zones = calloc((size_t)cJSON_GetArraySize(zones) + 1, sizeof(*ep->hint_zones));
+	if (!ep->hint_zones)
+		return decode_why(meta, why, why_len, "out of memory");
+	cJSON_ArrayForEach(z, zones) {
+		name = decode_string(z, "name", NULL);
+		if (!name)
+			return decode_why(meta, why, why_len,
+					  "%s.hints.forZones[%zu].name: missing or not a string",
+					  where, ep->n_hint_zones);
+		ep->hint_zones[ep->n_hint_zones] = strdup(name);
+		if (!ep->hint_zones[ep->n_hint_zones])
+			return decode_why(meta, why, why_len, "out of memory");
+		ep->n_hint_zones++;
+	}
+	return 0;
+}
+
+/* Returns 1 when added, 0 when it has no address (B8), or DECODE_INVALID
+ * (then the endpoint's own allocations are freed). */
 static int slice_endpoint(const struct decode_meta *meta, const cJSON *item, const char *where,
 			  struct model_slice *slice, char *why, size_t why_len)
 {
 	const cJSON *addrs = decode_field(item, "addresses");
 	const cJSON *conds = decode_field(item, "conditions");
 	const char *node = decode_string(item, "nodeName", "");
-	const char *zone = decode_string(item, "zone", "");
 	struct model_endpoint *ep = &slice->endpoints[slice->n_endpoints];
 	const cJSON *first = cJSON_GetArrayItem(addrs, 0);
 	const char *text = cJSON_IsString(first) ? first->valuestring : NULL;
@@ -68,20 +96,19 @@ static int slice_endpoint(const struct decode_meta *meta, const cJSON *item, con
 		return decode_why(meta, why, why_len,
 				  "%s.addresses[0]: \"%s\" is not an IPv%d address", where,
 				  text ? text : "?", slice->family);
-	if (!node || !zone)
-		return decode_why(meta, why, why_len, "%s: nodeName or zone is not a string",
-				  where);
+	if (!node)
+		return decode_why(meta, why, why_len, "%s.nodeName: not a string", where);
 	ep->ready = slice_condition(conds, "ready", true);
 	ep->serving = slice_condition(conds, "serving", ep->ready);
 	ep->terminating = slice_condition(conds, "terminating", false);
 	ep->node_name = strdup(node);
-	ep->zone = strdup(zone);
-	if (!ep->node_name || !ep->zone) {
-		free(ep->node_name);
-		free(ep->zone);
-		return decode_why(meta, why, why_len, "out of memory");
+	if (!ep->node_name) {
+		decode_why(meta, why, why_len, "out of memory");
+	} else if (slice_hints(meta, item, where, ep, why, why_len) == 0) {
+		return 1;
 	}
-	return 1;
+	objects_free_endpoint(ep);
+	return DECODE_INVALID;
 }
 
 /* FQDN slices are never used (B6): their endpoints are not read. */

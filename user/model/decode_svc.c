@@ -1,4 +1,5 @@
-/* Services: type, cluster IPs (B1, B3) and ports (B4). */
+/* Services: type, cluster IPs (B1, B3), ports (B4) and the internal
+ * traffic policy (B15). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +25,23 @@ static enum decode_result svc_type(const struct decode_meta *meta, const cJSON *
 		}
 	}
 	return decode_why(meta, why, why_len, "spec.type: unknown type \"%s\"", type ? type : "?");
+}
+
+/* spec.internalTrafficPolicy: Cluster when absent; anything but Cluster or
+ * Local is refused rather than guessed (the API server validates it). */
+static enum decode_result svc_internal_policy(const struct decode_meta *meta, const cJSON *spec,
+					      struct model_service *svc, char *why,
+					      size_t why_len)
+{
+	const char *policy = decode_string(spec, "internalTrafficPolicy", "Cluster");
+
+	if (policy && strcmp(policy, "Local") == 0)
+		svc->internal_local = true;
+	else if (!policy || strcmp(policy, "Cluster") != 0)
+		return decode_why(meta, why, why_len,
+				  "spec.internalTrafficPolicy: unknown policy \"%s\"",
+				  policy ? policy : "?");
+	return DECODE_OK;
 }
 
 /* One cluster IP: 0 when added, 1 when "None", "" or absent (headless, B1,
@@ -127,6 +145,7 @@ enum decode_result decode_service(const cJSON *obj, const struct decode_meta *me
 	struct model_service svc = { .proxied = meta->proxied };
 
 	if (svc_type(meta, spec, &svc, why, why_len) != DECODE_OK ||
+	    svc_internal_policy(meta, spec, &svc, why, why_len) != DECODE_OK ||
 	    svc_cluster_ips(meta, spec, &svc, why, why_len) != DECODE_OK ||
 	    svc_ports(meta, spec, &svc, why, why_len) != DECODE_OK) {
 		objects_free_service(&svc);

@@ -3,7 +3,7 @@
  *
  * model_decode turns one API object (cJSON) into a model object; it knows
  * the API's field names and defaults. model_compute applies the rules of
- * ../shared/spec/kube-proxy-behaviour.md (B1-B11, B14, B17) to produce the
+ * ../shared/spec/kube-proxy-behaviour.md (B1-B11, B13-B15, B17, B31) to produce the
  * desired state that the sync engine writes into the maps.
  */
 #ifndef FERRY_MODEL_H
@@ -35,6 +35,7 @@ struct model_service {
 	char *name;
 	enum svc_type type;
 	bool proxied;         /* false: service-proxy-name or headless label (B2) */
+	bool internal_local;  /* spec.internalTrafficPolicy: Local (B13, B15) */
 	size_t n_cluster_ips; /* 0 for headless (B1) */
 	struct ferry_ip cluster_ips[2];
 	int cluster_ip_family[2]; /* 4 or 6, paired with cluster_ips (B3) */
@@ -48,7 +49,8 @@ struct model_endpoint {
 	bool serving;         /* absent = ready */
 	bool terminating;     /* absent = false */
 	char *node_name;      /* "" when absent */
-	char *zone;           /* "" when absent */
+	size_t n_hint_zones;  /* 0: no hints.forZones (B31) */
+	char **hint_zones;    /* hints.forZones[].name */
 };
 
 struct model_slice {
@@ -92,6 +94,14 @@ enum decode_result model_decode(const struct cJSON *obj, struct model_objects *i
 				char *why, size_t why_len);
 void model_objects_free(struct model_objects *objs);
 
+/* The node ferryd runs on, as the rules see it: endpoints are local when
+ * their nodeName equals name (B13); hints are read for zone, "" when the
+ * zone is unknown (B31). Both borrowed. */
+struct model_node {
+	const char *name;
+	const char *zone;
+};
+
 /* One frontend (ClusterIP, port, protocol) and the backends it spreads over. */
 struct desired_backend {
 	struct ferry_ip addr;
@@ -106,6 +116,8 @@ struct desired_svc {
 	uint16_t port;        /* host order */
 	uint8_t proto;
 	bool fallback;        /* backends are serving+terminating ones (B11) */
+	bool local;           /* internalTrafficPolicy Local: this node's endpoints (B15) */
+	bool zone_hints;      /* only the endpoints hinted for this node's zone (B31) */
 	size_t n_backends;    /* 0 = refuse connections (B14) */
 	struct desired_backend *backends; /* sorted by (addr, port), no duplicates (B9) */
 };
@@ -122,14 +134,16 @@ struct desired_state {
  * same namespace/name, in its own set or in an earlier set (with a warning),
  * and the EndpointSlices of every set are merged. A service port with more
  * than max_per_service backends keeps the first max_per_service (in sorted
- * order), is named in a warning and counts in ->truncated. Returns 0, or -1 on allocation failure. */
-int model_compute(const struct model_objects *sets, size_t n_sets, size_t max_per_service,
-		  struct desired_state *out);
+ * order), is named in a warning and counts in ->truncated. node NULL is a
+ * node of unknown name and zone. Returns 0, or -1 on allocation failure. */
+int model_compute(const struct model_objects *sets, size_t n_sets, const struct model_node *node,
+		  size_t max_per_service, struct desired_state *out);
 /* The service ports of one Service, given the EndpointSlices that name it
  * (any order; those ignored by B2 or B6 are skipped), appended to out
  * unsorted. Returns 0, or -1 on allocation failure. */
 int model_compute_service(const struct model_service *svc, const struct model_slice *const *slices,
-			  size_t n_slices, size_t max_per_service, struct desired_state *out);
+			  size_t n_slices, const struct model_node *node, size_t max_per_service,
+			  struct desired_state *out);
 void desired_sort(struct desired_state *state);
 void desired_free(struct desired_state *state);
 

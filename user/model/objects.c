@@ -19,16 +19,23 @@ void objects_free_service(struct model_service *svc)
 	memset(svc, 0, sizeof(*svc));
 }
 
+void objects_free_endpoint(struct model_endpoint *ep)
+{
+	free(ep->node_name);
+	for (size_t i = 0; i < ep->n_hint_zones; i++)
+		free(ep->hint_zones[i]);
+	free(ep->hint_zones);
+	memset(ep, 0, sizeof(*ep));
+}
+
 void objects_free_slice(struct model_slice *slice)
 {
 	free(slice->ns);
 	free(slice->name);
 	free(slice->service_name);
 	objects_free_ports(slice->ports, slice->n_ports);
-	for (size_t i = 0; i < slice->n_endpoints; i++) {
-		free(slice->endpoints[i].node_name);
-		free(slice->endpoints[i].zone);
-	}
+	for (size_t i = 0; i < slice->n_endpoints; i++)
+		objects_free_endpoint(&slice->endpoints[i]);
 	free(slice->endpoints);
 	memset(slice, 0, sizeof(*slice));
 }

@@ -38,7 +38,10 @@ struct model_store *store_new(size_t max_per_service)
 	if (!st)
 		return NULL;
 	st->max_per_service = max_per_service;
-	if (hmap_init(&st->objs, 1024) || hmap_init(&st->groups, 1024)) {
+	st->node_name = strdup("");
+	st->zone = strdup("");
+	if (!st->node_name || !st->zone || hmap_init(&st->objs, 1024) ||
+	    hmap_init(&st->groups, 1024)) {
 		store_free(st);
 		return NULL;
 	}
@@ -52,6 +55,33 @@ void group_mark(struct model_store *st, struct store_group *grp)
 	grp->dirty = true;
 	grp->next_dirty = st->dirty;
 	st->dirty = grp;
+}
+
+void group_mark_all(struct model_store *st)
+{
+	for (struct hmap_node *n = hmap_first(&st->groups); n; n = hmap_next(&st->groups, n))
+		group_mark(st, hmap_entry(n, struct store_group, node));
+}
+
+int store_set_node(struct model_store *st, const char *name, const char *zone)
+{
+	char *new_name, *new_zone;
+
+	if (strcmp(name, st->node_name) == 0 && strcmp(zone, st->zone) == 0)
+		return 0;
+	new_name = strdup(name);
+	new_zone = strdup(zone);
+	if (!new_name || !new_zone) {
+		free(new_name);
+		free(new_zone);
+		return -1;
+	}
+	free(st->node_name);
+	free(st->zone);
+	st->node_name = new_name;
+	st->zone = new_zone;
+	group_mark_all(st);
+	return 0;
 }
 
 static struct store_group *group_get(struct model_store *st, const char *ns, const char *name)

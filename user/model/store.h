@@ -28,6 +28,10 @@ struct desired_delta {
 
 struct model_store *store_new(size_t max_per_service);
 void store_free(struct model_store *st);
+/* This node's name and zone (model_node; copied). A change touches every
+ * Service, since locality (B13) and hints (B31) depend on them. 0, or -1
+ * when out of memory (the old values stay). */
+int store_set_node(struct model_store *st, const char *name, const char *zone);
 
 /* Take a decoded object, replacing the one of the same namespace/name. The
  * object's contents move into the store (*svc / *slice is zeroed), also on

@@ -11,6 +11,7 @@
 static int flush_compute(struct model_store *st, const struct store_group *grp,
 			 struct desired_state *out)
 {
+	struct model_node node = { .name = st->node_name, .zone = st->zone };
 	size_t n = 0;
 	void *p;
 
@@ -26,7 +27,8 @@ static int flush_compute(struct model_store *st, const struct store_group *grp,
 		}
 		st->vec[n++] = &o->u.slice;
 	}
-	return model_compute_service(&grp->svc->u.svc, st->vec, n, st->max_per_service, out);
+	return model_compute_service(&grp->svc->u.svc, st->vec, n, &node, st->max_per_service,
+				     out);
 }
 
 static bool ids_contain(const struct desired_svc *svcs, size_t n, const char *id)
@@ -118,8 +120,7 @@ int store_compute_all(struct model_store *st, struct desired_state *out)
 	struct desired_delta delta;
 
 	/* Every group is touched: the flush of all of them is the full state. */
-	for (struct hmap_node *n = hmap_first(&st->groups); n; n = hmap_next(&st->groups, n))
-		group_mark(st, hmap_entry(n, struct store_group, node));
+	group_mark_all(st);
 	if (store_flush(st, &delta) < 0)
 		return -1;
 	*out = delta.set;
@@ -162,5 +163,7 @@ void store_free(struct model_store *st)
 	hmap_free(&st->groups);
 	free(st->vec);
 	free(st->scratch);
+	free(st->node_name);
+	free(st->zone);
 	free(st);
 }

@@ -41,6 +41,8 @@ struct model_store {
 	struct hmap groups;
 	struct store_group *dirty;
 	size_t max_per_service;
+	char *node_name;               /* owned; "" until store_set_node */
+	char *zone;
 	size_t count[2];               /* services, slices */
 	const struct model_slice **vec; /* scratch: one group's slices */
 	size_t cap_vec;
@@ -51,6 +53,7 @@ struct model_store {
 /* store.c */
 /* Touched: the next flush recomputes it. */
 void group_mark(struct model_store *st, struct store_group *grp);
+void group_mark_all(struct model_store *st);
 void group_free(struct store_group *grp);
 /* A group that holds nothing and has nothing to flush goes away. */
 void group_release(struct model_store *st, struct store_group *grp);

@@ -62,6 +62,11 @@ static void node_object(void *ctx, struct watch *w, enum kube_event ev, cJSON *o
 		log_info("kube", "node %s: zone \"%s\", addresses %s%s", ks->node_name, node.zone,
 			 node.addresses[0] ? node.addresses : "none",
 			 node.deleting ? "; being deleted" : "");
+	/* Out of memory keeps the old zone; the Node's next event tries again. */
+	if (store_set_node(ks->store, ks->node_name, node.zone) < 0)
+		log_error("kube", "node %s: out of memory taking zone \"%s\"", ks->node_name,
+			  node.zone);
+	kube_source_touched(ks);
 	ks->node = node;
 }
 

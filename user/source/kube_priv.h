@@ -14,6 +14,9 @@ struct kube_source {
 	struct kube_source_stats stats;
 };
 
+/* kube_source.c: the store changed; starts the flush clock. */
+void kube_source_touched(struct kube_source *ks);
+
 /* kube_node.c: the handler of the Node watch (ctx: the source). */
 extern const struct watch_handler kube_node_handler;
 

@@ -21,7 +21,7 @@ static enum store_kind source_kind(const struct kube_source *ks, const struct wa
 	return w == &ks->watches[KUBE_SERVICES] ? STORE_SERVICE : STORE_SLICE;
 }
 
-static void source_touched(struct kube_source *ks)
+void kube_source_touched(struct kube_source *ks)
 {
 	if (!ks->changed_since && store_dirty(ks->store))
 		ks->changed_since = kube_now();
@@ -44,7 +44,7 @@ static void source_list_end(void *ctx, struct watch *w)
 		 store_count(ks->store, kind), w->rv);
 	if (gone)
 		log_info("kube", "%s: %zu gone since the last list", w->name, gone);
-	source_touched(ks);
+	kube_source_touched(ks);
 }
 
 /* Decode obj and put it in the store; an invalid one is reported and its
@@ -83,7 +83,7 @@ static void source_object(void *ctx, struct watch *w, enum kube_event ev, cJSON 
 		source_put(ks, w, obj);
 	else if (model_object_ref(obj, &ref))
 		store_delete(ks->store, source_kind(ks, w), ref.ns, ref.name);
-	source_touched(ks);
+	kube_source_touched(ks);
 }
 
 static const struct watch_handler source_handler = {
@@ -125,6 +125,7 @@ struct kube_source *kube_source_open(struct kube_config *cfg, const char *node_n
 	ks->store = store_new(max_per_service);
 	ks->client = kube_client_new(cfg);
 	if (!ks->node_name || !ks->store || !ks->client ||
+	    store_set_node(ks->store, node_name, "") < 0 ||
 	    source_watches(ks, node_name, max_event_bytes) < 0) {
 		log_error("kube", "out of memory");
 		kube_source_close(ks);
@@ -159,6 +160,11 @@ bool kube_source_synced(const struct kube_source *ks)
 	const struct watch *svc = &ks->watches[KUBE_SERVICES], *sl = &ks->watches[KUBE_SLICES];
 
 	return svc->listed && sl->listed && !svc->relist && !sl->relist;
+}
+
+bool kube_source_node_listed(const struct kube_source *ks)
+{
+	return ks->watches[KUBE_NODE].listed;
 }
 
 struct model_store *kube_source_store(struct kube_source *ks)

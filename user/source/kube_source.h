@@ -44,6 +44,8 @@ int kube_source_run(struct kube_source *ks, struct curl_waitfd *extra, unsigned 
 /* Services and EndpointSlices have been listed in full and no relist is
  * under way: the store can be programmed. */
 bool kube_source_synced(const struct kube_source *ks);
+/* This node's Node has been listed (found or not): its zone is known. */
+bool kube_source_node_listed(const struct kube_source *ks);
 struct model_store *kube_source_store(struct kube_source *ks);
 /* When (kube_now) the oldest change the store holds unflushed arrived;
  * 0 when none. kube_source_flushed resets it. */

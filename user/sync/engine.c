@@ -79,10 +79,17 @@ static void frontend_key(struct svc_key *key, const struct desired_svc *d)
 	key->proto = d->proto;
 }
 
+/* What the set stands for, for ferryctl and bpftool; the datapath reads
+ * only the marker flag. */
+static uint32_t svc_flags(const struct desired_svc *d)
+{
+	return (d->fallback ? SVC_FLAG_FALLBACK : 0) | (d->local ? SVC_FLAG_LOCAL : 0) |
+	       (d->zone_hints ? SVC_FLAG_ZONE_HINTS : 0);
+}
+
 static bool svc_unchanged(const struct applied_svc *a, const struct desired_svc *d)
 {
-	if (a->n_backends != d->n_backends ||
-	    !!(a->value.flags & SVC_FLAG_FALLBACK) != d->fallback)
+	if (a->n_backends != d->n_backends || a->value.flags != svc_flags(d))
 		return false;
 	for (size_t i = 0; i < d->n_backends; i++)
 		if (!addr_equal(&a->backends[i].addr, &d->backends[i].addr) ||
@@ -99,7 +106,7 @@ static int svc_program(struct sync_engine *eng, struct applied_svc *a,
 		.svc_id = a->value.svc_id,
 		.rev = a->value.rev + 1 ? a->value.rev + 1 : 1,
 		.count = (uint32_t)d->n_backends,
-		.flags = d->fallback ? SVC_FLAG_FALLBACK : 0,
+		.flags = svc_flags(d),
 	};
 	struct applied_backend *nb;
 	bool *fresh;
