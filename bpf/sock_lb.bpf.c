@@ -14,6 +14,7 @@
 #include "lib/sockaddr.h"
 #include "lib/lookup.h"
 #include "lib/select.h"
+#include "lib/affinity.h"
 #include "lib/revnat.h"
 
 #define ECONNREFUSED 111
@@ -49,11 +50,30 @@ static __always_inline bool sticky_reuse(struct bpf_sock_addr *ctx, bool v6,
 	return true;
 }
 
+/* A backend from the service's current set; a set reaped under us (a
+ * slot miss) is looked up once more. NULL: nothing to send to. */
+static __always_inline struct slot_value *backend_pick(const struct svc_key *key,
+							struct svc_value *svc)
+{
+	struct slot_value *b = backend_select(svc);
+	struct svc_value *found;
+
+	if (b)
+		return b;
+	stat_inc(STAT_SLOT_MISS);
+	found = bpf_map_lookup_elem(&ferry_services, key);
+	if (!found || !found->count)
+		return NULL;
+	*svc = *found;
+	return backend_select(svc);
+}
+
 static __always_inline int xlate_fwd(struct bpf_sock_addr *ctx, bool v6, bool sticky)
 {
 	struct svc_key key = {};
 	struct svc_value svc, *found = NULL;
-	struct slot_value *b;
+	struct affinity_key akey = {};
+	struct slot_value kept, *b = NULL;
 	struct sock_revnat *st;
 
 	sockaddr_load(ctx, v6, key.addr, &key.port);
@@ -77,16 +97,22 @@ static __always_inline int xlate_fwd(struct bpf_sock_addr *ctx, bool v6, bool st
 	if (sticky && st && sticky_reuse(ctx, v6, st, &key, &svc))
 		return 1;
 
-	b = backend_select(&svc);
+	if (svc.affinity_timeout) {
+		akey.netns_cookie = bpf_get_netns_cookie(ctx);
+		akey.svc_id = svc.svc_id;
+		if (affinity_get(&akey, &svc, &kept))
+			b = &kept;
+	}
 	if (!b) {
-		stat_inc(STAT_SLOT_MISS);
-		found = bpf_map_lookup_elem(&ferry_services, &key);
-		if (!found || !found->count)
-			return refuse(STAT_NO_BACKEND);
-		svc = *found;
-		b = backend_select(&svc);
+		b = backend_pick(&key, &svc);
 		if (!b)
 			return refuse(STAT_NO_BACKEND);
+		if (svc.affinity_timeout) {
+			/* svc may be a newer set's after a slot miss. */
+			akey.netns_cookie = bpf_get_netns_cookie(ctx);
+			akey.svc_id = svc.svc_id;
+			affinity_set(&akey, b->backend_id);
+		}
 	}
 	sockaddr_store(ctx, v6, b->addr, b->port);
 	if (st)

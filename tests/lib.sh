@@ -224,6 +224,16 @@ conn_tally() {
 	in_client "$CONNCOUNT" -n "$1" -t 120 "$2" "$3" | awk '{print $2"="$1}' | sort | tr '\n' ' ' | sed 's/ $//'
 }
 
+# udp_tally COUNT ADDR PORT: COUNT datagrams from the client, each from a
+# new unconnected socket (ferry keeps a socket on the backend it picked), in
+# conn_tally's format (failures as error:ERRNO=N).
+udp_tally() {
+	# shellcheck disable=SC2016 # expanded by the client's bash
+	in_client bash -c 'for ((i = 0; i < $1; i++)); do "${@:2}"; done' _ "$1" "$PYTHON" "$PROBE" udp "$2" "$3" |
+		sed -n 's/^reply=\([^ ]*\).*/\1/p; s/^error=\([^ ]*\).*/error:\1/p' |
+		sort | uniq -c | awk '{print $2"="$1}' | sort | tr '\n' ' ' | sed 's/ $//'
+}
+
 # names_of TALLY: the answer names of a tally, sorted, space separated.
 names_of() { tr ' ' '\n' <<<"$1" | sed -n 's/=.*//p' | sort | tr '\n' ' ' | sed 's/ $//'; }
 
@@ -313,6 +323,10 @@ update_source() {
 	write_source "$file"
 	wait_generation $((${g:-0} + 1)) 10
 }
+
+# change CASE FILE: stdin becomes FILE; a case fails when no new generation
+# is published.
+change() { update_source "$2" || not_ok "$1: a new generation is published" "still $(generation)"; }
 
 service_list_json() { "$FERRYCTL" --bpffs "$BPFFS" service list -o json; }
 

@@ -30,6 +30,14 @@ struct {
 	__type(value, struct backend_value);
 } ferry_backends SEC(".maps");
 
+/* LRU: a client that stops connecting is forgotten first when it fills. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, FERRY_DEFAULT_MAX_AFFINITY);
+	__type(key, struct affinity_key);
+	__type(value, struct affinity_value);
+} ferry_affinity SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
 	__uint(map_flags, BPF_F_NO_PREALLOC);

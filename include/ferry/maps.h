@@ -14,12 +14,13 @@
 #include <linux/types.h>
 #endif
 
-#define FERRY_LAYOUT_VERSION 2
+#define FERRY_LAYOUT_VERSION 3
 
 /* Default capacities; ferryd's flags override them. */
 #define FERRY_DEFAULT_MAX_SERVICES 65536
 #define FERRY_DEFAULT_MAX_BACKENDS 262144
 #define FERRY_DEFAULT_MAX_PER_SERVICE 4096
+#define FERRY_DEFAULT_MAX_AFFINITY 65536
 
 /* How many services one socket can be translated for at once. */
 #define FERRY_SOCK_REVNAT_SLOTS 8
@@ -44,6 +45,7 @@ struct svc_value {
 	__u32 rev;       /* backend-set revision; slots of other revisions are stale */
 	__u32 count;     /* backends in this revision; 0 = refuse (B14) */
 	__u32 flags;     /* enum svc_flags */
+	__u32 affinity_timeout; /* ClientIP session affinity, seconds; 0 = none (B30) */
 };
 
 /* ferry_slots: (svc_id, rev, slot) -> backend. A new backend set is written
@@ -78,6 +80,21 @@ enum backend_state {
 	BACKEND_TERMINATING = 1, /* used only because no ready backend exists */
 };
 
+/* ferry_affinity (LRU): the backend a client last used for a service port
+ * with session affinity (B30). At connect() no source address exists yet,
+ * so the client is its network namespace, as a pod is one IP. */
+struct affinity_key {
+	__u64 netns_cookie;
+	__u32 svc_id;
+	__u32 pad;       /* always 0 */
+};
+
+struct affinity_value {
+	__u64 last_used_ns;  /* bpf_ktime_get_ns() of the client's last connection */
+	__u32 backend_id;
+	__u32 pad;
+};
+
 /* ferry_sk_revnat (socket-local storage): which service each backend
  * address of this socket stands for, so replies and getpeername() show the
  * virtual address, and unconnected UDP keeps its backend. */
@@ -109,6 +126,7 @@ enum stat_index {
 	STAT_SLOT_MISS,        /* backend set changed under a reader */
 	STAT_SK_STORAGE_FULL,  /* socket state could not be created */
 	STAT_REVNAT_EVICT,     /* a socket talked to more than 8 services */
+	STAT_AFFINITY_KEPT,    /* sent to the client's remembered backend (B30) */
 	STAT__COUNT,
 };
 

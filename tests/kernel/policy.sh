@@ -83,16 +83,6 @@ node_doc() {
 
 # --- what a client and ferryctl see -------------------------------------------
 
-# udp_tally COUNT ADDR PORT: COUNT datagrams, each from a new unconnected
-# socket (ferry keeps a socket on the backend it picked), in conn_tally's
-# format ("a-1=12 a-2=8", failures as error:ERRNO=N).
-udp_tally() {
-	# shellcheck disable=SC2016 # expanded by the client's bash
-	in_client bash -c 'for ((i = 0; i < $1; i++)); do "${@:2}"; done' _ "$1" "$PYTHON" "$PROBE" udp "$2" "$3" |
-		sed -n 's/^reply=\([^ ]*\).*/\1/p; s/^error=\([^ ]*\).*/error:\1/p' |
-		sort | uniq -c | awk '{print $2"="$1}' | sort | tr '\n' ' ' | sed 's/ $//'
-}
-
 # backends POD...: svc_backends' answer for active backends on these pods.
 backends() {
 	local p
@@ -122,10 +112,6 @@ ip_received() {
 		echo "$p=$(nsenter --net="/run/netns/${POD_NS[$p]}" awk '$1 == "Ip:" && $2 ~ /^[0-9]+$/ {print $4}' /proc/net/snmp)"
 	done | tr '\n' ' ' | sed 's/ $//'
 }
-
-# change WHAT FILE: stdin becomes FILE; a case fails when no new generation
-# is published.
-change() { update_source "$2" || not_ok "$1: a new generation is published" "still $(generation)"; }
 
 # api_change WHAT JSON: one write through the API, then the same.
 api_change() {

@@ -306,6 +306,46 @@ static void test_b14_no_endpoints_zero_backends(void **state)
 	desired_free(&st);
 }
 
+/* B30: ClientIP affinity carries its timeout (default 10800) into every
+ * port of the Service; None or absent is 0; bad values refuse the Service. */
+static void test_b30_session_affinity(void **state)
+{
+	struct model_objects objs = { 0 };
+	struct desired_state st;
+	char why[256];
+
+	(void)state;
+	compute_yaml("{kind: Service, metadata: {name: a}, spec: {clusterIP: 10.96.0.1,"
+		     " sessionAffinity: ClientIP, ports: [{name: x, port: 1}, {name: y, port: 2}]}}\n"
+		     "---\n{kind: Service, metadata: {name: b}, spec: {clusterIP: 10.96.0.2,"
+		     " sessionAffinity: ClientIP, sessionAffinityConfig: {clientIP: {timeoutSeconds: 30}},"
+		     " ports: [{port: 1}]}}\n"
+		     "---\n{kind: Service, metadata: {name: c}, spec: {clusterIP: 10.96.0.3,"
+		     " sessionAffinity: None, sessionAffinityConfig: {clientIP: {timeoutSeconds: 30}},"
+		     " ports: [{port: 1}]}}\n", 64, &st);
+	assert_int_equal(find_svc(&st, "default/a:x/TCP/v4")->affinity_timeout, 10800);
+	assert_int_equal(find_svc(&st, "default/a:y/TCP/v4")->affinity_timeout, 10800);
+	assert_int_equal(find_svc(&st, "default/b:/TCP/v4")->affinity_timeout, 30);
+	assert_int_equal(find_svc(&st, "default/c:/TCP/v4")->affinity_timeout, 0);
+	desired_free(&st);
+
+	decode_yaml(&objs, "{kind: Service, metadata: {name: d}, spec: {clusterIP: 10.96.0.4,"
+		    " sessionAffinity: Sticky, ports: [{port: 1}]}}\n", DECODE_INVALID, why, sizeof(why));
+	assert_non_null(strstr(why, "spec.sessionAffinity: unknown value \"Sticky\""));
+	decode_yaml(&objs, "{kind: Service, metadata: {name: d}, spec: {clusterIP: 10.96.0.4,"
+		    " sessionAffinity: ClientIP, sessionAffinityConfig: {clientIP: {timeoutSeconds: 0}},"
+		    " ports: [{port: 1}]}}\n"
+		    "---\n{kind: Service, metadata: {name: e}, spec: {clusterIP: 10.96.0.5,"
+		    " sessionAffinity: ClientIP, sessionAffinityConfig: {clientIP: {timeoutSeconds: 86401}},"
+		    " ports: [{port: 1}]}}\n"
+		    "---\n{kind: Service, metadata: {name: f}, spec: {clusterIP: 10.96.0.6,"
+		    " sessionAffinity: ClientIP, sessionAffinityConfig: {clientIP: {timeoutSeconds: 1.5}},"
+		    " ports: [{port: 1}]}}\n", DECODE_INVALID, why, sizeof(why));
+	assert_non_null(strstr(why, "timeoutSeconds: want a whole number from 1 to 86400"));
+	assert_int_equal(objs.n_services, 0);
+	model_objects_free(&objs);
+}
+
 /* compute_yaml with what it logs (stderr) into log, echoed so that it still
  * shows. */
 static void compute_yaml_logged(const char *yaml, size_t max, struct desired_state *st,
@@ -570,6 +610,7 @@ int main(void)
 		cmocka_unit_test(test_b11_terminating_fallback),
 		cmocka_unit_test(test_b11_ready_preferred_over_terminating),
 		cmocka_unit_test(test_b14_no_endpoints_zero_backends),
+		cmocka_unit_test(test_b30_session_affinity),
 		cmocka_unit_test(test_truncation_to_max_per_service),
 		cmocka_unit_test(test_decode_defaults_and_ignored_kinds),
 		cmocka_unit_test(test_decode_invalid_reasons),

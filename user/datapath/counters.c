@@ -16,6 +16,7 @@ const char *const dp_stat_names[STAT__COUNT] = {
 	[STAT_SLOT_MISS] = "backend_set_raced",
 	[STAT_SK_STORAGE_FULL] = "socket_state_unavailable",
 	[STAT_REVNAT_EVICT] = "socket_state_evicted",
+	[STAT_AFFINITY_KEPT] = "affinity_kept",
 };
 
 int dp_counters_read(const struct dp_maps *maps, uint64_t out[STAT__COUNT])

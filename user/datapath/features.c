@@ -19,6 +19,9 @@ static const struct helper_need helpers[] = {
 	{ BPF_FUNC_set_retval, "bpf_set_retval",
 	  "ECONNREFUSED for services without endpoints" },
 	{ BPF_FUNC_get_prandom_u32, "bpf_get_prandom_u32", "backend selection" },
+	{ BPF_FUNC_get_netns_cookie, "bpf_get_netns_cookie",
+	  "session affinity (the client is its network namespace)" },
+	{ BPF_FUNC_ktime_get_ns, "bpf_ktime_get_ns", "session affinity timeouts" },
 };
 
 static int check(int ok, const char *feature, const char *why)
@@ -41,6 +44,8 @@ int features_check(void)
 		     "BPF_PROG_TYPE_CGROUP_SOCK_ADDR", "connect/sendmsg/recvmsg/getpeername hooks");
 	bad |= check(libbpf_probe_bpf_map_type(BPF_MAP_TYPE_SK_STORAGE, NULL) == 1,
 		     "BPF_MAP_TYPE_SK_STORAGE", "per-socket state");
+	bad |= check(libbpf_probe_bpf_map_type(BPF_MAP_TYPE_LRU_HASH, NULL) == 1,
+		     "BPF_MAP_TYPE_LRU_HASH", "session affinity");
 	for (size_t i = 0; i < sizeof(helpers) / sizeof(helpers[0]); i++)
 		bad |= check(libbpf_probe_bpf_helper(BPF_PROG_TYPE_CGROUP_SOCK_ADDR,
 						     helpers[i].id, NULL) == 1,

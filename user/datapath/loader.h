@@ -26,6 +26,7 @@ struct dp_limits {
 	uint32_t max_services;
 	uint32_t max_backends;
 	uint32_t max_per_service;
+	uint32_t max_affinity;     /* remembered (client, service port) pairs */
 };
 
 struct datapath {

@@ -117,6 +117,7 @@ static cJSON *service_json(const struct dp_maps *maps, const struct svc_row *row
 	cJSON_AddBoolToObject(o, "terminating_fallback", row->value.flags & SVC_FLAG_FALLBACK);
 	cJSON_AddBoolToObject(o, "internal_local", row->value.flags & SVC_FLAG_LOCAL);
 	cJSON_AddBoolToObject(o, "zone_hints", row->value.flags & SVC_FLAG_ZONE_HINTS);
+	cJSON_AddNumberToObject(o, "affinity_timeout", row->value.affinity_timeout);
 	for (__u32 i = 0; i < row->value.count; i++) {
 		struct backend_value b;
 		__u32 id;
@@ -130,7 +131,7 @@ static cJSON *service_json(const struct dp_maps *maps, const struct svc_row *row
 
 static void service_print(const struct dp_maps *maps, const struct svc_row *row)
 {
-	char front[80], back[80];
+	char front[96], back[80];
 	struct ferry_ip ip;
 
 	to_ip(&ip, row->key.addr);
@@ -138,6 +139,9 @@ static void service_print(const struct dp_maps *maps, const struct svc_row *row)
 	snprintf(front + strlen(front), sizeof(front) - strlen(front), "/%s%s%s",
 		 proto_name(row->key.proto), row->value.flags & SVC_FLAG_LOCAL ? " (local)" : "",
 		 row->value.flags & SVC_FLAG_ZONE_HINTS ? " (zone)" : "");
+	if (row->value.affinity_timeout)
+		snprintf(front + strlen(front), sizeof(front) - strlen(front), " (affinity %us)",
+			 row->value.affinity_timeout);
 	if (!row->value.count)
 		printf("%-6u %-45s (no %sbackends: connections refused)\n", row->value.svc_id, front,
 		       row->value.flags & SVC_FLAG_LOCAL ? "local " : "");

@@ -149,7 +149,7 @@ static cJSON *maps_json(const struct dp_maps *maps)
 
 		bpf_obj_get_info_by_fd(maps->fd[i], &info, &len);
 		cJSON_AddStringToObject(o, "name", dp_map_names[i]);
-		if (info.type == BPF_MAP_TYPE_HASH)
+		if (info.type == BPF_MAP_TYPE_HASH || info.type == BPF_MAP_TYPE_LRU_HASH)
 			cJSON_AddNumberToObject(o, "entries",
 						(double)map_count(maps->fd[i], info.key_size));
 		cJSON_AddNumberToObject(o, "max_entries", info.max_entries);

@@ -37,13 +37,15 @@ static const char usage[] =
 	"  --max-services N           service ports (default %u)\n"
 	"  --max-backends N           backends over all service ports (default %u)\n"
 	"  --max-backends-per-service N  (default %u)\n"
+	"  --max-affinity N           clients remembered for session affinity, over all\n"
+	"                             service ports; the least recent go first (default %u)\n"
 	"  --log-level LEVEL          debug, info, warn, error (default info)\n"
 	"  --cleanup                  detach and remove everything pinned under --bpffs\n";
 
 static void print_usage(FILE *to)
 {
 	fprintf(to, usage, FERRYD_MAX_EVENT_BYTES, FERRY_DEFAULT_MAX_SERVICES, FERRY_DEFAULT_MAX_BACKENDS,
-		FERRY_DEFAULT_MAX_PER_SERVICE);
+		FERRY_DEFAULT_MAX_PER_SERVICE, FERRY_DEFAULT_MAX_AFFINITY);
 }
 
 static int parse_count(const char *flag, const char *text, uint32_t *out)
@@ -156,6 +158,7 @@ int options_parse(int argc, char **argv, struct ferryd_options *opts)
 		{ "max-services", required_argument, NULL, 'S' },
 		{ "max-backends", required_argument, NULL, 'B' },
 		{ "max-backends-per-service", required_argument, NULL, 'P' },
+		{ "max-affinity", required_argument, NULL, 'A' },
 		{ "log-level", required_argument, NULL, 'l' },
 		{ "cleanup", no_argument, NULL, 'C' },
 		{ "help", no_argument, NULL, 'h' },
@@ -174,6 +177,7 @@ int options_parse(int argc, char **argv, struct ferryd_options *opts)
 	opts->limits.max_services = FERRY_DEFAULT_MAX_SERVICES;
 	opts->limits.max_backends = FERRY_DEFAULT_MAX_BACKENDS;
 	opts->limits.max_per_service = FERRY_DEFAULT_MAX_PER_SERVICE;
+	opts->limits.max_affinity = FERRY_DEFAULT_MAX_AFFINITY;
 	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
 		switch (c) {
 		case 's':
@@ -225,6 +229,10 @@ int options_parse(int argc, char **argv, struct ferryd_options *opts)
 		case 'P':
 			if (parse_count("--max-backends-per-service", optarg,
 					&opts->limits.max_per_service))
+				return -1;
+			break;
+		case 'A':
+			if (parse_count("--max-affinity", optarg, &opts->limits.max_affinity))
 				return -1;
 			break;
 		case 'l':

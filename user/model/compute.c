@@ -206,6 +206,7 @@ static int compute_port(struct compute_ctx *ctx, const struct model_service *svc
 	dsvc->port = port->port;
 	dsvc->proto = port->proto;
 	dsvc->local = svc->internal_local;
+	dsvc->affinity_timeout = svc->affinity_timeout;
 	if (asprintf(&dsvc->id, "%s/%s:%s/%s/v%d", svc->ns, svc->name, port->name,
 		     proto_name(port->proto), family) < 0) {
 		dsvc->id = NULL;

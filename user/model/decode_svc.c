@@ -1,5 +1,5 @@
-/* Services: type, cluster IPs (B1, B3), ports (B4) and the internal
- * traffic policy (B15). */
+/* Services: type, cluster IPs (B1, B3), ports (B4), the internal traffic
+ * policy (B15) and session affinity (B30). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,6 +41,38 @@ static enum decode_result svc_internal_policy(const struct decode_meta *meta, co
 		return decode_why(meta, why, why_len,
 				  "spec.internalTrafficPolicy: unknown policy \"%s\"",
 				  policy ? policy : "?");
+	return DECODE_OK;
+}
+
+#define AFFINITY_DEFAULT_S 10800
+#define AFFINITY_MAX_S 86400
+
+/* spec.sessionAffinity None (or absent) or ClientIP, with
+ * sessionAffinityConfig.clientIP.timeoutSeconds (1..86400, default 10800). */
+static enum decode_result svc_affinity(const struct decode_meta *meta, const cJSON *spec,
+				       struct model_service *svc, char *why, size_t why_len)
+{
+	const char *mode = decode_string(spec, "sessionAffinity", "None");
+	const cJSON *timeout = decode_field(
+		decode_field(decode_field(spec, "sessionAffinityConfig"), "clientIP"),
+		"timeoutSeconds");
+	double t;
+
+	if (mode && strcmp(mode, "None") == 0)
+		return DECODE_OK;
+	if (!mode || strcmp(mode, "ClientIP") != 0)
+		return decode_why(meta, why, why_len, "spec.sessionAffinity: unknown value \"%s\"",
+				  mode ? mode : "?");
+	if (!timeout || cJSON_IsNull(timeout)) {
+		svc->affinity_timeout = AFFINITY_DEFAULT_S;
+		return DECODE_OK;
+	}
+	t = cJSON_IsNumber(timeout) ? timeout->valuedouble : -1;
+	if (t < 1 || t > AFFINITY_MAX_S || t != (double)(uint32_t)t)
+		return decode_why(meta, why, why_len,
+				  "spec.sessionAffinityConfig.clientIP.timeoutSeconds: want a "
+				  "whole number from 1 to %d", AFFINITY_MAX_S);
+	svc->affinity_timeout = (uint32_t)t;
 	return DECODE_OK;
 }
 
@@ -146,6 +178,7 @@ enum decode_result decode_service(const cJSON *obj, const struct decode_meta *me
 
 	if (svc_type(meta, spec, &svc, why, why_len) != DECODE_OK ||
 	    svc_internal_policy(meta, spec, &svc, why, why_len) != DECODE_OK ||
+	    svc_affinity(meta, spec, &svc, why, why_len) != DECODE_OK ||
 	    svc_cluster_ips(meta, spec, &svc, why, why_len) != DECODE_OK ||
 	    svc_ports(meta, spec, &svc, why, why_len) != DECODE_OK) {
 		objects_free_service(&svc);

@@ -3,7 +3,7 @@
  *
  * model_decode turns one API object (cJSON) into a model object; it knows
  * the API's field names and defaults. model_compute applies the rules of
- * ../shared/spec/kube-proxy-behaviour.md (B1-B11, B13-B15, B17, B31) to produce the
+ * ../shared/spec/kube-proxy-behaviour.md (B1-B11, B13-B15, B17, B30, B31) to produce the
  * desired state that the sync engine writes into the maps.
  */
 #ifndef FERRY_MODEL_H
@@ -36,6 +36,7 @@ struct model_service {
 	enum svc_type type;
 	bool proxied;         /* false: service-proxy-name or headless label (B2) */
 	bool internal_local;  /* spec.internalTrafficPolicy: Local (B13, B15) */
+	uint32_t affinity_timeout; /* sessionAffinity ClientIP: seconds; 0 = none (B30) */
 	size_t n_cluster_ips; /* 0 for headless (B1) */
 	struct ferry_ip cluster_ips[2];
 	int cluster_ip_family[2]; /* 4 or 6, paired with cluster_ips (B3) */
@@ -118,6 +119,7 @@ struct desired_svc {
 	bool fallback;        /* backends are serving+terminating ones (B11) */
 	bool local;           /* internalTrafficPolicy Local: this node's endpoints (B15) */
 	bool zone_hints;      /* only the endpoints hinted for this node's zone (B31) */
+	uint32_t affinity_timeout; /* seconds; 0 = no session affinity (B30) */
 	size_t n_backends;    /* 0 = refuse connections (B14) */
 	struct desired_backend *backends; /* sorted by (addr, port), no duplicates (B9) */
 };

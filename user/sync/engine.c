@@ -89,7 +89,8 @@ static uint32_t svc_flags(const struct desired_svc *d)
 
 static bool svc_unchanged(const struct applied_svc *a, const struct desired_svc *d)
 {
-	if (a->n_backends != d->n_backends || a->value.flags != svc_flags(d))
+	if (a->n_backends != d->n_backends || a->value.flags != svc_flags(d) ||
+	    a->value.affinity_timeout != d->affinity_timeout)
 		return false;
 	for (size_t i = 0; i < d->n_backends; i++)
 		if (!addr_equal(&a->backends[i].addr, &d->backends[i].addr) ||
@@ -107,6 +108,7 @@ static int svc_program(struct sync_engine *eng, struct applied_svc *a,
 		.rev = a->value.rev + 1 ? a->value.rev + 1 : 1,
 		.count = (uint32_t)d->n_backends,
 		.flags = svc_flags(d),
+		.affinity_timeout = d->affinity_timeout,
 	};
 	struct applied_backend *nb;
 	bool *fresh;
