@@ -17,8 +17,9 @@
 #    --health-timeout), and 200 once the first list is programmed;
 #  - the watch metrics count lists, relists after a 410, events by type,
 #    errors by reason, and the event-to-datapath latency;
-#  - a Node being deleted (deletionTimestamp, then deleted) turns /healthz
-#    503 with nodeEligible false while /livez stays 200.
+#  - a Node being deleted (the autoscaler's ToBeDeletedByClusterAutoscaler
+#    taint, deletionTimestamp, then deleted) turns /healthz 503 with
+#    nodeEligible false while /livez stays 200.
 # shellcheck disable=SC2317 # functions run through wait_until
 # shellcheck source=tests/lib.sh
 source "$(dirname "$0")/../lib.sh"
@@ -356,7 +357,31 @@ expect_maps_equal "after the 503, a change through the API reaches the maps" 10
 
 # --- node eligibility ------------------------------------------------------------------
 # kube-proxy: /healthz 503 with nodeEligible false while the Node is being
-# deleted; /livez does not look at the Node.
+# deleted; /livez does not look at the Node. The cluster autoscaler's
+# ToBeDeletedByClusterAutoscaler taint counts as being deleted, and its
+# removal makes the node eligible again.
+tainted=$("$PYTHON" -c '
+import json, sys
+o = json.loads(sys.argv[1])
+o.setdefault("spec", {})["taints"] = [{"key": "ToBeDeletedByClusterAutoscaler", "value": "1700000000", "effect": "NoSchedule"}]
+print(json.dumps(o))' "$(node_json node-a)")
+put "$tainted"
+if wait_until 5 code_is "$HURL/healthz" 503; then
+	ok "B29 Node tainted ToBeDeletedByClusterAutoscaler: /healthz 503"
+else
+	not_ok "B29 Node tainted ToBeDeletedByClusterAutoscaler: /healthz 503 within 5 s" "$(http GET "$HURL/healthz" /dev/null)"
+fi
+expect "Node tainted: /healthz JSON nodeEligible false; /livez 200" \
+	"$(http GET "$HURL/healthz" "$WORK/h.json" | cut -d' ' -f1) $(health_json "$WORK/h.json") $(http GET "$HURL/livez" /dev/null | cut -d' ' -f1)" \
+	"503 currentTime=RFC3339 lastUpdated=RFC3339 nodeEligible=False 200"
+expect "Node tainted: the log names the taint" \
+	"$(grep -c 'node node-a: .*; being deleted (ToBeDeletedByClusterAutoscaler taint)' "$FERRYD_LOG")" 1
+put "$(node_json node-a)"
+if wait_until 5 code_is "$HURL/healthz" 200; then
+	ok "B29 taint removed: /healthz 200 again"
+else
+	not_ok "B29 taint removed: /healthz 200 again within 5 s" "$(http GET "$HURL/healthz" /dev/null)"
+fi
 deleting=$("$PYTHON" -c '
 import json, sys
 o = json.loads(sys.argv[1])
@@ -372,7 +397,7 @@ if out=$(api_ctl PUT /objects "$deleting"); then
 	expect "Node being deleted: /healthz JSON nodeEligible false; /livez 200" \
 		"$(http GET "$HURL/healthz" "$WORK/h.json" | cut -d' ' -f1) $(health_json "$WORK/h.json") $(http GET "$HURL/livez" /dev/null | cut -d' ' -f1)" \
 		"503 currentTime=RFC3339 lastUpdated=RFC3339 nodeEligible=False 200"
-	expect "Node being deleted: the log says so" "$(grep -c 'node node-a: .*; being deleted' "$FERRYD_LOG")" 1
+	expect "Node being deleted: the log says so" "$(grep -c 'node node-a: .*; being deleted"' "$FERRYD_LOG")" 1
 else
 	not_ok "the stand-in takes a Node with metadata.deletionTimestamp" "$out"
 fi

@@ -8,6 +8,24 @@
 #include "source/kube_priv.h"
 
 #define LABEL_ZONE "topology.kubernetes.io/zone"
+/* The cluster autoscaler's mark on a node it is about to remove; kube-proxy
+ * then reports the node ineligible so that load balancers drain it. */
+#define TAINT_TO_BE_DELETED "ToBeDeletedByClusterAutoscaler"
+
+static bool node_has_taint(const cJSON *obj, const char *key)
+{
+	const cJSON *taints = cJSON_GetObjectItemCaseSensitive(
+		cJSON_GetObjectItemCaseSensitive(obj, "spec"), "taints");
+	const cJSON *t;
+
+	cJSON_ArrayForEach(t, taints) {
+		const cJSON *k = cJSON_GetObjectItemCaseSensitive(t, "key");
+
+		if (cJSON_IsString(k) && strcmp(k->valuestring, key) == 0)
+			return true;
+	}
+	return false;
+}
 
 static void node_decode(const cJSON *obj, struct kube_node *out)
 {
@@ -21,7 +39,9 @@ static void node_decode(const cJSON *obj, struct kube_node *out)
 
 	memset(out, 0, sizeof(*out));
 	out->seen = true;
-	out->deleting = cJSON_IsString(cJSON_GetObjectItemCaseSensitive(md, "deletionTimestamp"));
+	out->autoscaler_taint = node_has_taint(obj, TAINT_TO_BE_DELETED);
+	out->deleting = out->autoscaler_taint ||
+			cJSON_IsString(cJSON_GetObjectItemCaseSensitive(md, "deletionTimestamp"));
 	if (cJSON_IsString(zone))
 		snprintf(out->zone, sizeof(out->zone), "%s", zone->valuestring);
 	cJSON_ArrayForEach(a, addrs) {
@@ -61,7 +81,8 @@ static void node_object(void *ctx, struct watch *w, enum kube_event ev, cJSON *o
 	if (memcmp(&node, &ks->node, sizeof(node)) != 0)
 		log_info("kube", "node %s: zone \"%s\", addresses %s%s", ks->node_name, node.zone,
 			 node.addresses[0] ? node.addresses : "none",
-			 node.deleting ? "; being deleted" : "");
+			 !node.deleting ? "" : node.autoscaler_taint ?
+			 "; being deleted (" TAINT_TO_BE_DELETED " taint)" : "; being deleted");
 	/* Out of memory keeps the old zone; the Node's next event tries again. */
 	if (store_set_node(ks->store, ks->node_name, node.zone) < 0)
 		log_error("kube", "node %s: out of memory taking zone \"%s\"", ks->node_name,

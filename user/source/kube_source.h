@@ -27,7 +27,9 @@ struct kube_source_stats {
 /* What the Node object says of this node. */
 struct kube_node {
 	bool seen;                 /* the Node exists in the API */
-	bool deleting;             /* it has a deletionTimestamp, or is gone */
+	bool deleting;             /* it has a deletionTimestamp, is gone, or is
+				    * tainted ToBeDeletedByClusterAutoscaler */
+	bool autoscaler_taint;     /* the taint, for the log */
 	char zone[128];            /* topology.kubernetes.io/zone, "" when none */
 	char addresses[512];       /* "InternalIP=10.0.0.1 Hostname=n1", for logs */
 };
