@@ -18,8 +18,8 @@
 #  - the watch metrics count lists, relists after a 410, events by type,
 #    errors by reason, and the event-to-datapath latency;
 #  - a Node being deleted (the autoscaler's ToBeDeletedByClusterAutoscaler
-#    taint, deletionTimestamp, then deleted) turns /healthz 503 with
-#    nodeEligible false while /livez stays 200.
+#    taint, deletionTimestamp, then deleted, also while the watch was down)
+#    turns /healthz 503 with nodeEligible false while /livez stays 200.
 # shellcheck disable=SC2317 # functions run through wait_until
 # shellcheck source=tests/lib.sh
 source "$(dirname "$0")/../lib.sh"
@@ -411,6 +411,27 @@ expect "B29 Node deleted: /healthz 503 nodeEligible false; /livez 200" \
 	"$(http GET "$HURL/healthz" "$WORK/h.json" | cut -d' ' -f1) $(health_json "$WORK/h.json") $(http GET "$HURL/livez" /dev/null | cut -d' ' -f1)" \
 	"503 currentTime=RFC3339 lastUpdated=RFC3339 nodeEligible=False 200"
 expect "Node deleted: the Services still answer (x10)" "$(names_of "$(conn_tally 10 $F 80)")" "o-2"
+
+# A Node deleted while its watch is down: the DELETED event is compacted
+# away, the resumed watch gets 410, and the relist no longer holds the Node.
+put "$(node_json node-a)"
+if wait_until 5 code_is "$HURL/healthz" 200; then
+	ok "Node created again: /healthz 200"
+else
+	not_ok "Node created again: /healthz 200 within 5 s" "$(http GET "$HURL/healthz" /dev/null)"
+fi
+api_ctl POST /inject '{"code":503,"seconds":3,"retry_after":1,"match":"/api/v1/nodes"}' >/dev/null
+api_ctl POST /streams '{"action":"end","kind":"Node"}' >/dev/null
+api_delete Node _ node-a
+api_ctl POST /compact >/dev/null
+if wait_until 15 code_is "$HURL/healthz" 503; then
+	ok "B29 Node deleted while the watch was down: after the relist /healthz 503"
+else
+	not_ok "B29 Node deleted while the watch was down: after the relist /healthz 503 within 15 s" \
+		"$(http GET "$HURL/healthz" /dev/null)"
+fi
+expect "Node deleted while the watch was down: the log says so" \
+	"$(grep -c 'node node-a: gone from the API (deleted while the watch was down)' "$FERRYD_LOG")" 1
 expect_alive "observability"
 
 finish

@@ -89,16 +89,26 @@ static void node_object(void *ctx, struct watch *w, enum kube_event ev, cJSON *o
 			  node.zone);
 	kube_source_touched(ks);
 	ks->node = node;
+	ks->node_known = true;
 }
 
+/* A Node seen before and missing from a relist was deleted while the watch
+ * was down (its DELETED event is lost with the compacted history). */
 static void node_list_end(void *ctx, struct watch *w)
 {
 	struct kube_source *ks = ctx;
 
 	(void)w;
-	if (!ks->node.seen)
+	if (ks->node.seen)
+		return;
+	if (ks->node_known && !ks->node.deleting) {
+		log_warn("kube", "node %s: gone from the API (deleted while the watch was down)",
+			 ks->node_name);
+		ks->node.deleting = true;
+	} else if (!ks->node_known) {
 		log_warn("kube", "node %s: not found in the API (--node-name or NODE_NAME wrong?)",
 			 ks->node_name);
+	}
 }
 
 const struct watch_handler kube_node_handler = {

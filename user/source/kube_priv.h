@@ -10,6 +10,7 @@ struct kube_source {
 	struct model_store *store;
 	char *node_name;
 	struct kube_node node;
+	bool node_known;           /* the Node has been seen at least once */
 	double changed_since;
 	struct kube_source_stats stats;
 };
