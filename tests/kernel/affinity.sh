@@ -203,6 +203,8 @@ note "aff, node client, UDP x20: $t"
 expect_one "B30 ClientIP: 20 UDP datagrams, each from a new unconnected socket, reach one backend" "$t" 20
 expect "B30 ferryctl shows affinity_timeout 10800 (TCP and UDP port)" \
 	"$(svc_field 10.96.90.1 80 TCP affinity_timeout) $(svc_field 10.96.90.1 80 UDP affinity_timeout)" "10800 10800"
+expect_match "B30 ferryctl's table marks the frontend (affinity 10800s)" \
+	"$("$FERRYCTL" --bpffs "$BPFFS" service list | grep -F '10.96.90.1:80/TCP')" '10\.96\.90\.1:80/TCP \(affinity 10800s\) '
 kept1=$(kept)
 if [[ $kept0 =~ ^[0-9]+$ && $kept1 =~ ^[0-9]+$ ]] && [ $((kept1 - kept0)) -ge 48 ]; then
 	ok "B30 affinity_kept counts the connections sent to the remembered backend (+$((kept1 - kept0)))"

@@ -157,6 +157,8 @@ expect "B13 ferryctl lists the local endpoints only (not Node-A, node-a2, node, 
 	"$(svc_backends 10.96.72.1 80 TCP)" "$(backends a-1 a-2)"
 expect "B13 ferryctl marks the Service internal_local" "$(svc_flags 10.96.72.1 80 TCP)" \
 	"internal_local=true zone_hints=false"
+expect_match "B13 ferryctl's table marks the frontend (local)" \
+	"$("$FERRYCTL" --bpffs "$BPFFS" service list | grep -F '10.96.72.1:80/TCP')" '10\.96\.72\.1:80/TCP \(local\) '
 
 # --- B15: Local without a local endpoint ---------------------------------------
 rx0=$(ip_received b-1 c-1 c-2 c-3)
