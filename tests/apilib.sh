@@ -69,25 +69,7 @@ api_setup() {
 }
 
 # The kubeconfig names the CA and the token file relative to its folder.
-api_kubeconfig() {
-	cat >"$API_KUBECONFIG" <<EOF
-apiVersion: v1
-kind: Config
-current-context: standin
-clusters:
-- name: standin
-  cluster:
-    server: https://127.0.0.1:$API_PORT
-    certificate-authority: pki/ca.crt
-users:
-- name: ferry
-  user:
-    tokenFile: token
-contexts:
-- name: standin
-  context: {cluster: standin, user: ferry}
-EOF
-}
+api_kubeconfig() { "$REPO/tests/apiserver/mkkubeconfig.sh" "$API_KUBECONFIG" "$API_PORT"; }
 
 # api_start [STANDIN-ARGS...]: start the stand-in and wait until it listens.
 api_start() {

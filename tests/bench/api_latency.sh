@@ -176,25 +176,7 @@ printf '%s\n' "$TOKEN" >"$API_DIR/token"
 printf 'Authorization: Bearer %s\n' "$TOKEN" >"$API_DIR/auth-header"
 chmod 600 "$API_DIR/token" "$API_DIR/auth-header"
 
-kubeconfig() {
-	cat >"$API_DIR/kubeconfig" <<EOF
-apiVersion: v1
-kind: Config
-current-context: standin
-clusters:
-- name: standin
-  cluster:
-    server: https://127.0.0.1:$API_PORT
-    certificate-authority: pki/ca.crt
-users:
-- name: ferry
-  user:
-    tokenFile: token
-contexts:
-- name: standin
-  context: {cluster: standin, user: ferry}
-EOF
-}
+kubeconfig() { "$REPO/tests/apiserver/mkkubeconfig.sh" "$API_DIR/kubeconfig" "$API_PORT"; }
 
 # --- one N ------------------------------------------------------------------
 
