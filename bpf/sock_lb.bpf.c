@@ -16,8 +16,11 @@
 #include "lib/select.h"
 #include "lib/affinity.h"
 #include "lib/revnat.h"
+#include "lib/reap.h"
 
 #define ECONNREFUSED 111
+
+int bpf_sock_destroy(struct sock_common *sk) __ksym;
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -185,4 +188,33 @@ SEC("cgroup/getpeername6")
 int ferry_getpeername6(struct bpf_sock_addr *ctx)
 {
 	return xlate_rev(ctx, true);
+}
+
+/* Run by ferryd (bpf_iter) in each network namespace after an apply that
+ * took a UDP backend out of a service: see lib/reap.h. */
+SEC("iter/udp")
+int ferry_udp_reap(struct bpf_iter__udp *ctx)
+{
+	struct udp_sock *udp_sk = ctx->udp_sk;
+	struct sock_revnat_entry *e;
+	struct sock_revnat *st;
+	struct sock *sk;
+	__u32 addr[4];
+	__u16 port;
+
+	if (!udp_sk)
+		return 0;
+	sk = &udp_sk->inet.sk;
+	if (sk->__sk_common.skc_state != SOCK_ESTABLISHED)
+		return 0;
+	st = bpf_sk_storage_get(&ferry_sk_revnat, sk, NULL, 0);
+	if (!st)
+		return 0;
+	reap_peer(sk, addr, &port);
+	e = revnat_find_backend(st, addr, port);
+	if (!e || reap_backend_kept(e))
+		return 0;
+	if (bpf_sock_destroy((struct sock_common *)sk) == 0)
+		stat_inc(STAT_UDP_REAPED);
+	return 0;
 }

@@ -6,6 +6,14 @@
 
 #include <bpf/bpf_endian.h>
 
+static __always_inline void addr_map_v4(__u32 addr[4], __u32 ip4)
+{
+	addr[0] = 0;
+	addr[1] = 0;
+	addr[2] = bpf_htonl(0xffff);
+	addr[3] = ip4;
+}
+
 static __always_inline void sockaddr_load(const struct bpf_sock_addr *ctx, bool v6,
 					  __u32 addr[4], __u16 *port)
 {
@@ -15,10 +23,7 @@ static __always_inline void sockaddr_load(const struct bpf_sock_addr *ctx, bool 
 		addr[2] = ctx->user_ip6[2];
 		addr[3] = ctx->user_ip6[3];
 	} else {
-		addr[0] = 0;
-		addr[1] = 0;
-		addr[2] = bpf_htonl(0xffff);
-		addr[3] = ctx->user_ip4;
+		addr_map_v4(addr, ctx->user_ip4);
 	}
 	*port = (__u16)ctx->user_port;
 }

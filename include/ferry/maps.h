@@ -127,6 +127,7 @@ enum stat_index {
 	STAT_SK_STORAGE_FULL,  /* socket state could not be created */
 	STAT_REVNAT_EVICT,     /* a socket talked to more than 8 services */
 	STAT_AFFINITY_KEPT,    /* sent to the client's remembered backend (B30) */
+	STAT_UDP_REAPED,       /* connected UDP sockets whose backend left (B21) */
 	STAT__COUNT,
 };
 

@@ -16,12 +16,13 @@ brackets ([fd00:10:96::a]:53, v4-mapped [::ffff:10.96.0.10]:53).
       one socket; for each target, send a datagram and read the answer.
       Unconnected (sendto/recvfrom) by default; --connect connects to each
       target in turn and also prints getpeername().
-  probe.py hold ADDR PORT --dir D [--family 4|6] [--wait S] [--udp]
+  probe.py hold ADDR PORT --dir D [--family 4|6] [--wait S] [--udp [--connect]]
       a long-held TCP connection in line mode: writes D/first (the first
       answer) and D/lport, waits (bounded) for D/go, exchanges again and
       writes D/second ("error=..." on failure), then closes.
       --udp: the same with one unconnected UDP socket (sendto/recvfrom);
-      D/first and D/second then read "NAME from=ADDR:PORT".
+      D/first and D/second then read "NAME from=ADDR:PORT". --udp --connect:
+      one connected UDP socket (send/recv); they read "NAME peer=ADDR:PORT".
 
 --family 6 with an IPv4 address uses an AF_INET6 socket and the v4-mapped
 address (::ffff:a.b.c.d). --timeout bounds every wait (default 2 s).
@@ -153,13 +154,27 @@ def udp_exchange(s, sa):
     return f"{data.decode(errors='replace').strip()} from={fmt(src)}"
 
 
-def hold(addr, port, family, timeout, d, wait, use_udp):
+def udp_connected_exchange(s):
+    s.send(b"hello")
+    data = s.recv(65535)
+    return f"{data.decode(errors='replace').strip()} peer={fmt(s.getpeername())}"
+
+
+def hold(addr, port, family, timeout, d, wait, use_udp, connect):
     fam, sa = target(addr, port, family)
     s = socket.socket(fam, socket.SOCK_DGRAM if use_udp else socket.SOCK_STREAM)
     s.settimeout(timeout)
-    talk = (lambda: udp_exchange(s, sa)) if use_udp else (lambda: exchange(s, "again"))
+    if use_udp and connect:
+        talk = lambda: udp_connected_exchange(s)
+    elif use_udp:
+        talk = lambda: udp_exchange(s, sa)
+    else:
+        talk = lambda: exchange(s, "again")
     try:
-        if use_udp:
+        if use_udp and connect:
+            s.connect(sa)
+            first = talk()
+        elif use_udp:
             first = udp_exchange(s, sa)
         else:
             # So that a later probe can bind the same port (TIME_WAIT).
@@ -210,7 +225,8 @@ def main():
         return udp(targets, args.family, args.timeout, args.connect, args.msg)
     if not args.dir:
         ap.error("hold needs --dir")
-    return hold(*targets[0], args.family, args.timeout, args.dir, args.wait, args.udp)
+    return hold(*targets[0], args.family, args.timeout, args.dir, args.wait, args.udp,
+                args.connect)
 
 
 if __name__ == "__main__":

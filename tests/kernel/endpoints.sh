@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Endpoint changes and endpoint selection: a removed endpoint gets no new
 # connection once its generation is published while an established
-# connection to it lives on (B12); ports matched by name (B7); conditions
+# connection to it lives on (B12), except a connected UDP socket, which
+# fails so that it reconnects (B21); ports matched by name (B7); conditions
 # (B10) and the terminating fallback (B11); duplicates across slices (B9).
 # shellcheck source=tests/lib.sh
 source "$(dirname "$0")/../lib.sh"
@@ -180,6 +181,46 @@ else
 	not_ok "B20 unconnected UDP socket through the ClusterIP answered" \
 		"$(cat "$WORK/udp-hold/first" 2>/dev/null || echo 'no answer')"
 fi
+
+# --- B21: a connected UDP socket whose backend is removed fails at once
+# instead of sending into the void: ferry aborts it, so a waiting recv()
+# gets ECONNABORTED and, the socket being disconnected, send() gets
+# EDESTADDRREQ; the application reconnects. One on a backend that stays, and
+# one connected to a pod directly, are left alone.
+reaped() { status_get 'j["counters"]["udp_sockets_reaped"]'; }
+# udp_hold NAME ADDR PORT: a connected UDP socket held in $WORK/NAME.
+udp_hold() {
+	mkdir "$WORK/$1"
+	bg_client "$PYTHON" "$PROBE" hold --udp --connect "$2" "$3" --dir "$WORK/$1" --wait 60
+	wait_file "$WORK/$1/first" 10
+}
+# udp_hold_again NAME: its second exchange, after the change.
+udp_hold_again() {
+	touch "$WORK/$1/go"
+	wait_file "$WORK/$1/second" 10
+	cat "$WORK/$1/second" 2>/dev/null
+}
+hold_yaml e-1 | update_source "$SRC/hold.yaml"
+r0=$(reaped)
+udp_hold udp-via-svc 10.96.40.10 80
+expect "B21 connected UDP socket through the ClusterIP answered by its only backend" \
+	"$(cat "$WORK/udp-via-svc/first" 2>/dev/null)" "e-1 peer=10.96.40.10:80"
+udp_hold udp-direct 198.18.40.1 8080
+expect "B21 connected UDP socket straight to pod e-1 answered" \
+	"$(cat "$WORK/udp-direct/first" 2>/dev/null)" "e-1 peer=198.18.40.1:8080"
+hold_yaml e-2 | update_source "$SRC/hold.yaml" || not_ok "B21 e-1 removed: a new generation is published" "still $(generation)"
+expect "B21 e-1 removed: the connected socket's next send fails (EDESTADDRREQ: aborted)" \
+	"$(udp_hold_again udp-via-svc)" "error=EDESTADDRREQ"
+expect "B21 the socket connected to pod e-1 directly is not ferry's and keeps working" \
+	"$(udp_hold_again udp-direct)" "e-1 peer=198.18.40.1:8080"
+out=$(probe udp --connect 10.96.40.10 80)
+expect "B21 reconnecting through the ClusterIP reaches the live backend" "$(field reply "$out")" e-2
+udp_hold udp-kept 10.96.40.10 80
+hold_yaml e-2 e-3 | update_source "$SRC/hold.yaml"
+hold_yaml e-2 | update_source "$SRC/hold.yaml" || not_ok "B21 e-3 removed: a new generation is published" "still $(generation)"
+expect "B21 a connected socket on a backend that stays is left alone (e-3 removed)" \
+	"$(udp_hold_again udp-kept)" "e-2 peer=10.96.40.10:80"
+expect "B21 ferryctl status counts one UDP socket reaped" "$(( $(reaped) - r0 ))" 1
 
 # --- B7: ports by name, targetPort ignored.
 out=$(probe tcp --path /port 10.96.40.20 80)

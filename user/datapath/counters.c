@@ -17,6 +17,7 @@ const char *const dp_stat_names[STAT__COUNT] = {
 	[STAT_SK_STORAGE_FULL] = "socket_state_unavailable",
 	[STAT_REVNAT_EVICT] = "socket_state_evicted",
 	[STAT_AFFINITY_KEPT] = "affinity_kept",
+	[STAT_UDP_REAPED] = "udp_sockets_reaped",
 };
 
 int dp_counters_read(const struct dp_maps *maps, uint64_t out[STAT__COUNT])

@@ -1,5 +1,6 @@
 #include "datapath/features.h"
 
+#include <bpf/btf.h>
 #include <bpf/libbpf.h>
 #include <linux/bpf.h>
 #include <unistd.h>
@@ -31,6 +32,19 @@ static int check(int ok, const char *feature, const char *why)
 	return ok ? 0 : -1;
 }
 
+/* A kfunc is there when the kernel's BTF names it. */
+static bool kfunc_present(const char *name)
+{
+	struct btf *btf = btf__load_vmlinux_btf();
+	bool found;
+
+	if (!btf)
+		return false;
+	found = btf__find_by_name_kind(btf, name, BTF_KIND_FUNC) >= 0;
+	btf__free(btf);
+	return found;
+}
+
 int features_check(void)
 {
 	char cg[256];
@@ -44,6 +58,8 @@ int features_check(void)
 		     "BPF_PROG_TYPE_CGROUP_SOCK_ADDR", "connect/sendmsg/recvmsg/getpeername hooks");
 	bad |= check(libbpf_probe_bpf_map_type(BPF_MAP_TYPE_SK_STORAGE, NULL) == 1,
 		     "BPF_MAP_TYPE_SK_STORAGE", "per-socket state");
+	bad |= check(kfunc_present("bpf_sock_destroy"), "the bpf_sock_destroy kfunc (Linux 6.5)",
+		     "failing connected UDP sockets whose backend was removed");
 	bad |= check(libbpf_probe_bpf_map_type(BPF_MAP_TYPE_LRU_HASH, NULL) == 1,
 		     "BPF_MAP_TYPE_LRU_HASH", "session affinity");
 	for (size_t i = 0; i < sizeof(helpers) / sizeof(helpers[0]); i++)

@@ -160,6 +160,13 @@ int datapath_load(struct datapath *dp, const char *bpffs, const struct dp_limits
 	dp->skel = skel;
 	for (int i = 0; i < DP_MAP__COUNT; i++)
 		dp->maps.fd[i] = bpf_map__fd(skel_map(skel, i));
+	dp->reap_link = bpf_program__attach_iter(skel->progs.ferry_udp_reap, NULL);
+	if (!dp->reap_link) {
+		err = -errno;
+		log_error("datapath", "cannot create the UDP socket iterator: %s", strerror(-err));
+		datapath_close(dp);
+		return err;
+	}
 	return 0;
 }
 
@@ -265,6 +272,8 @@ void datapath_close(struct datapath *dp)
 		bpf_link__destroy(dp->links[i]);
 		dp->links[i] = NULL;
 	}
+	bpf_link__destroy(dp->reap_link);
+	dp->reap_link = NULL;
 	ferry_sock_lb__destroy(dp->skel);
 	dp->skel = NULL;
 }

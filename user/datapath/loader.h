@@ -33,6 +33,7 @@ struct datapath {
 	struct ferry_sock_lb *skel;
 	struct dp_maps maps;          /* borrowed from skel */
 	struct bpf_link *links[DP_HOOK_COUNT]; /* NULL where a pinned link was updated */
+	struct bpf_link *reap_link;   /* the UDP socket iterator (reap.c); not pinned */
 	bool adopted;                 /* maps are the pinned ones */
 };
 

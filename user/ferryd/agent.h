@@ -19,6 +19,7 @@ struct agent {
 	struct datapath dp;
 	struct sync_engine *eng;
 	struct agent_obs obs;
+	bool reap_warned;         /* said once that namespaces were out of reach */
 };
 
 /* main.c */
@@ -27,6 +28,11 @@ double agent_ms_since(const struct timespec *t0);
 int agent_signals_fd(void);
 /* Reads the signal; logs that ferryd exits and leaves the datapath. */
 void agent_signalled(int fd);
+/* After an apply that took a UDP backend out of a service, and before its
+ * generation is published: connected UDP sockets pinned to it are
+ * destroyed (B21), so a client that waits for the generation finds them
+ * gone. */
+void agent_reap_udp(struct agent *ag);
 /* Attach the programs (after the first fill of the maps). */
 int agent_attach(struct agent *ag);
 

@@ -49,8 +49,10 @@ static int file_reload(struct agent *ag)
 			 (unsigned long long)sync_stats(ag->eng)->generation, desired.n_svcs,
 			 (unsigned long long)writes, agent_ms_since(&t_sync), agent_ms_since(&t0));
 out:
-	if (writes >= 0)
+	if (writes >= 0) {
+		agent_reap_udp(ag);
 		sync_publish(ag->eng, ss->parse_errors, ss->objects_skipped);
+	}
 	desired_free(&desired);
 	return writes < 0 ? -1 : 0;
 }

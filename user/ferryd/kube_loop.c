@@ -41,6 +41,7 @@ static void kube_publish(struct kube_loop *kl)
 	const struct kube_source *ks = kl->ag->kube;
 
 	kl->published_skipped = kube_source_stats(ks)->objects_skipped;
+	agent_reap_udp(kl->ag);
 	sync_publish(kl->ag->eng, kube_bad_data(ks), kl->published_skipped);
 }
 

@@ -7,6 +7,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/file.h>
 #include <sys/random.h>
 #include <sys/signalfd.h>
@@ -16,6 +17,7 @@
 #include "common/log.h"
 #include "datapath/features.h"
 #include "datapath/mounts.h"
+#include "datapath/reap.h"
 #include "ferryd/agent.h"
 
 double agent_ms_since(const struct timespec *t0)
@@ -44,6 +46,31 @@ void agent_signalled(int fd)
 	if (read(fd, &si, sizeof(si)) == sizeof(si))
 		log_info("ferryd", "signal %u: exiting; the datapath stays pinned and serving",
 			 si.ssi_signo);
+}
+
+void agent_reap_udp(struct agent *ag)
+{
+	struct reap_result res;
+	struct timespec t0;
+	int err;
+
+	if (!sync_take_udp_gone(ag->eng))
+		return;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	err = dp_reap_udp(&ag->dp, &res);
+	if (err < 0) {
+		log_warn("datapath", "cannot search for UDP sockets of removed backends: %s",
+			 strerror(-err));
+		return;
+	}
+	if (res.failed && !ag->reap_warned) {
+		log_warn("datapath", "%u network namespaces could not be searched for connected UDP "
+			 "sockets of removed backends (%s); pods' sockets need CAP_SYS_ADMIN and "
+			 "the host PID namespace", res.failed, strerror(-res.last_error));
+		ag->reap_warned = true;
+	}
+	log_debug("datapath", "UDP sockets of removed backends: %u network namespaces searched "
+		  "in %.3f ms", res.namespaces, agent_ms_since(&t0));
 }
 
 int agent_attach(struct agent *ag)

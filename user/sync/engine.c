@@ -160,6 +160,7 @@ static void svc_remove(struct sync_engine *eng, struct applied_svc *a)
 	}
 	wr_slots_delete(eng, a->value.svc_id, a->value.rev, a->n_backends);
 	wr_backends_drop(eng, a->backends, NULL, a->n_backends);
+	eng->udp_backend_gone |= a->n_backends && a->key.proto == IPPROTO_UDP;
 	eng->stats.backends -= a->n_backends;
 	wr_vip_unref(eng, &vip);
 	id_pool_put(&eng->svc_ids, a->value.svc_id);
@@ -414,6 +415,14 @@ int sync_publish(struct sync_engine *eng, uint64_t parse_errors, uint64_t object
 		return -errno;
 	}
 	return 0;
+}
+
+bool sync_take_udp_gone(struct sync_engine *eng)
+{
+	bool gone = eng->udp_backend_gone;
+
+	eng->udp_backend_gone = false;
+	return gone;
 }
 
 const struct sync_stats *sync_stats(const struct sync_engine *eng)

@@ -54,5 +54,8 @@ int64_t sync_apply_delta(struct sync_engine *eng, const struct desired_delta *de
 int sync_publish(struct sync_engine *eng, uint64_t parse_errors, uint64_t objects_skipped);
 
 const struct sync_stats *sync_stats(const struct sync_engine *eng);
+/* Whether a UDP backend left a service since the last call (connected
+ * sockets may still point at it: dp_reap_udp, B21); clears it. */
+bool sync_take_udp_gone(struct sync_engine *eng);
 
 #endif

@@ -47,6 +47,8 @@ struct sync_engine {
 	struct hmap vips;         /* vip_ref by address */
 	struct hmap pending;      /* pending_svc by id: desired, not programmed */
 	bool room_freed;          /* this apply removed entries: retry the pending */
+	bool udp_backend_gone;    /* a UDP backend left a service since the last
+				   * sync_take_udp_gone (B21) */
 	struct id_pool svc_ids;
 	struct id_pool backend_ids;
 	uint64_t max_services;    /* --max-services */

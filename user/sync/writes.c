@@ -124,6 +124,7 @@ void wr_backends_release(struct sync_engine *eng, const struct applied_svc *old,
 		if (j < n && nb[j].id == ob->id)
 			continue;
 		wr_backends_drop(eng, ob, NULL, 1);
+		eng->udp_backend_gone |= old->key.proto == IPPROTO_UDP;
 	}
 }
 

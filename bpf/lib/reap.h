@@ -1,0 +1,76 @@
+/* Connected UDP sockets pinned to a backend that left its service (B21).
+ * connect() chose the backend once; later datagrams never pass a sock_addr
+ * hook, so they would go to a removed pod until the application gives up.
+ * kube-proxy flushes UDP conntrack for this; ferry aborts the socket
+ * (bpf_sock_destroy): a waiting recv() gets ECONNABORTED, and send() on the
+ * now disconnected socket EDESTADDRREQ, so the application reconnects
+ * through the service. */
+#ifndef FERRY_BPF_REAP_H
+#define FERRY_BPF_REAP_H
+
+#include "lib/maps.h"
+#include "lib/revnat.h"
+#include "lib/select.h"
+#include "lib/sockaddr.h"
+
+#define AF_INET 2
+#define SOCK_ESTABLISHED 1 /* TCP_ESTABLISHED: a connected UDP socket */
+
+struct reap_scan {
+	struct slot_key key;
+	__u32 addr[4];
+	__u16 port;
+	bool found;
+};
+
+static long reap_scan_slot(__u32 slot, void *data)
+{
+	struct reap_scan *s = data;
+	struct slot_value *v;
+
+	s->key.slot = slot;
+	v = bpf_map_lookup_elem(&ferry_slots, &s->key);
+	if (v && v->port == s->port && addr_eq(v->addr, s->addr)) {
+		s->found = true;
+		return 1;
+	}
+	return 0;
+}
+
+/* Still a backend of the service the socket connected to? By address, not
+ * ID: a backend that turned terminating gets a new ID but still serves. */
+static __always_inline bool reap_backend_kept(const struct sock_revnat_entry *e)
+{
+	struct svc_key key = { .port = e->svc_port, .proto = IPPROTO_UDP };
+	struct reap_scan scan = {};
+	struct svc_value *svc;
+
+	if (backend_alive(e->backend_id, e->svc_id, e->backend_addr, e->backend_port))
+		return true;
+	__builtin_memcpy(key.addr, e->svc_addr, sizeof(key.addr));
+	svc = bpf_map_lookup_elem(&ferry_services, &key);
+	if (!svc || !svc->count)
+		return false;
+	scan.key.svc_id = svc->svc_id;
+	scan.key.rev = svc->rev;
+	__builtin_memcpy(scan.addr, e->backend_addr, sizeof(scan.addr));
+	scan.port = e->backend_port;
+	bpf_loop(svc->count, reap_scan_slot, &scan, 0);
+	return scan.found;
+}
+
+/* The socket's peer, family-neutral (IPv4 v4-mapped), as revnat stores it. */
+static __always_inline void reap_peer(const struct sock *sk, __u32 addr[4], __u16 *port)
+{
+	*port = sk->__sk_common.skc_dport;
+	if (sk->__sk_common.skc_family == AF_INET) {
+		addr_map_v4(addr, sk->__sk_common.skc_daddr);
+		return;
+	}
+	addr[0] = sk->__sk_common.skc_v6_daddr.in6_u.u6_addr32[0];
+	addr[1] = sk->__sk_common.skc_v6_daddr.in6_u.u6_addr32[1];
+	addr[2] = sk->__sk_common.skc_v6_daddr.in6_u.u6_addr32[2];
+	addr[3] = sk->__sk_common.skc_v6_daddr.in6_u.u6_addr32[3];
+}
+
+#endif
