@@ -88,6 +88,8 @@ warn() { say "WARNING: $*" >&2; echo "api latency: $*" >>"$OUT/warnings.txt"; }
 
 # shellcheck source=tests/stop_pid.sh
 source "$REPO/tests/stop_pid.sh"
+# shellcheck source=tests/wait.sh
+source "$REPO/tests/wait.sh"
 
 # size_down: everything one N started, in reverse order.
 size_down() {
@@ -131,16 +133,6 @@ CG_MADE=1
 now_ns() { date +%s%N; }
 ms_since() { awk -v a="$1" -v b="$(now_ns)" 'BEGIN {printf "%.3f", (b - a) / 1e6}'; }
 py() { "$PYTHON" -c "$@"; }
-
-# wait_for SECONDS CMD...: CMD every 20 ms until it succeeds; 1 at the deadline.
-wait_for() {
-	local deadline=$((SECONDS + $1))
-	shift
-	until "$@" >/dev/null 2>&1; do
-		[ $SECONDS -lt $deadline ] || return 1
-		sleep 0.02
-	done
-}
 
 # bg CMD...: CMD in the background, waited for: a signal's trap runs at
 # once (bash runs traps only between foreground commands), and cleanup ends
@@ -194,7 +186,7 @@ run_size() {
 		--token-file "$API_DIR/token" --port 0 --control-port 0 --history $((2 * n + 10000)) \
 		--ready-file "$ready" --log "$slog" 2>>"$slog" &
 	STANDIN_PID=$!
-	wait_for 20 eval "[ -s '$ready' ] || ! kill -0 $STANDIN_PID"
+	wait_until 20 eval "[ -s '$ready' ] || ! kill -0 $STANDIN_PID"
 	if [ ! -s "$ready" ]; then
 		warn "N=$n: the stand-in is not ready (see $slog)"
 		return 1

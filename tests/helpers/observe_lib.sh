@@ -31,6 +31,23 @@ http() {
 
 code_is() { [ "$(http GET "$1" /dev/null | cut -d' ' -f1)" = "$2" ]; }
 
+# health_becomes CASE CODE [SECONDS]: a case, /healthz answers CODE within
+# SECONDS (5).
+health_becomes() {
+	if wait_until "${3:-5}" code_is "$HURL/healthz" "$2"; then
+		ok "$1"
+	else
+		not_ok "$1 (within ${3:-5} s)" "$(http GET "$HURL/healthz" /dev/null)"
+	fi
+}
+
+# health_seen: "HEALTHZ-CODE HEALTHZ-JSON LIVEZ-CODE", the JSON as health_json
+# sums it up.
+health_seen() {
+	echo "$(http GET "$HURL/healthz" "$WORK/h.json" | cut -d' ' -f1) $(health_json "$WORK/h.json")" \
+		"$(http GET "$HURL/livez" /dev/null | cut -d' ' -f1)"
+}
+
 # metric SELECTOR: the value of one sample of a fresh /metrics (name or
 # name{k="v",...}); nothing when it cannot be had.
 metric() {

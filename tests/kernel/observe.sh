@@ -201,11 +201,7 @@ expect "stuck: the Service that fits still answers" "$(field reply "$(probe tcp 
 expect "stuck: ferry_service_ports is 1, ferry_map_full_errors_total >= 1" \
 	"$(metric ferry_service_ports) $(metric ferry_map_full_errors_total | awk '{print ($1 >= 1)}')" "1 1"
 svc c $C "$HTTP" "$SL_HTTP" 198.18.80.1 | write_source "$SRC"
-if wait_until 5 code_is "$HURL/healthz" 200; then
-	ok "stuck: the second Service removed: /healthz 200 again"
-else
-	not_ok "stuck: the second Service removed: /healthz 200 again" "$(http GET "$HURL/healthz" /dev/null)"
-fi
+health_becomes "stuck: the second Service removed: /healthz 200 again" 200
 expect "stuck: /livez 200 again, ferry_service_ports_pending 0" \
 	"$(http GET "$HURL/livez" /dev/null | cut -d' ' -f1) $(metric ferry_service_ports_pending)" "200 0"
 
@@ -292,11 +288,7 @@ else
 	not_ok "B33 once the 503s end, the first list is programmed" "generation '$(generation)'"
 	finish
 fi
-if wait_until 5 code_is "$HURL/healthz" 200; then
-	ok "B29 first list programmed: /healthz 200"
-else
-	not_ok "B29 first list programmed: /healthz 200 within 5 s" "$(http GET "$HURL/healthz" /dev/null)"
-fi
+health_becomes "B29 first list programmed: /healthz 200" 200
 expect "first list programmed: /livez 200, /healthz nodeEligible true" \
 	"$(http GET "$HURL/livez" /dev/null | cut -d' ' -f1) $(http GET "$HURL/healthz" "$WORK/h.json" >/dev/null; health_json "$WORK/h.json")" \
 	"200 currentTime=RFC3339 lastUpdated=RFC3339 nodeEligible=True"
@@ -332,11 +324,7 @@ streams=$(api_ctl POST /streams '{"action":"expire"}')
 expect_match "the watches get a 410 (POST /streams expire)" "$streams" '"streams":[1-9]'
 rose "metrics: after a 410, $SVC_RELISTS rises" "$SVC_RELISTS" "${r0:-0}" 10
 expect_maps_equal "after the relist: the maps equal the API state"
-if wait_until 5 code_is "$HURL/healthz" 200; then
-	ok "after the relist: /healthz 200"
-else
-	not_ok "after the relist: /healthz 200 within 5 s" "$(http GET "$HURL/healthz" /dev/null)"
-fi
+health_becomes "after the relist: /healthz 200" 200
 
 m0=$(metric "$SL_MOD") a0=$(metric "$SVC_ADD") l0=$(metric "$E2D")
 put "$(slice_json $NS e-1 e "$ASL" "$(eps 198.18.80.1 198.18.80.2)")"
@@ -366,22 +354,14 @@ o = json.loads(sys.argv[1])
 o.setdefault("spec", {})["taints"] = [{"key": "ToBeDeletedByClusterAutoscaler", "value": "1700000000", "effect": "NoSchedule"}]
 print(json.dumps(o))' "$(node_json node-a)")
 put "$tainted"
-if wait_until 5 code_is "$HURL/healthz" 503; then
-	ok "B29 Node tainted ToBeDeletedByClusterAutoscaler: /healthz 503"
-else
-	not_ok "B29 Node tainted ToBeDeletedByClusterAutoscaler: /healthz 503 within 5 s" "$(http GET "$HURL/healthz" /dev/null)"
-fi
+health_becomes "B29 Node tainted ToBeDeletedByClusterAutoscaler: /healthz 503" 503
 expect "Node tainted: /healthz JSON nodeEligible false; /livez 200" \
-	"$(http GET "$HURL/healthz" "$WORK/h.json" | cut -d' ' -f1) $(health_json "$WORK/h.json") $(http GET "$HURL/livez" /dev/null | cut -d' ' -f1)" \
+	"$(health_seen)" \
 	"503 currentTime=RFC3339 lastUpdated=RFC3339 nodeEligible=False 200"
 expect "Node tainted: the log names the taint" \
 	"$(grep -c 'node node-a: .*; being deleted (ToBeDeletedByClusterAutoscaler taint)' "$FERRYD_LOG")" 1
 put "$(node_json node-a)"
-if wait_until 5 code_is "$HURL/healthz" 200; then
-	ok "B29 taint removed: /healthz 200 again"
-else
-	not_ok "B29 taint removed: /healthz 200 again within 5 s" "$(http GET "$HURL/healthz" /dev/null)"
-fi
+health_becomes "B29 taint removed: /healthz 200 again" 200
 deleting=$("$PYTHON" -c '
 import json, sys
 o = json.loads(sys.argv[1])
@@ -389,13 +369,9 @@ o["metadata"]["deletionTimestamp"] = "2026-01-01T00:00:00Z"
 print(json.dumps(o))' "$(node_json node-a)")
 if out=$(api_ctl PUT /objects "$deleting"); then
 	ok "the stand-in takes a Node with metadata.deletionTimestamp"
-	if wait_until 5 code_is "$HURL/healthz" 503; then
-		ok "B29 Node being deleted (deletionTimestamp): /healthz 503"
-	else
-		not_ok "B29 Node being deleted (deletionTimestamp): /healthz 503 within 5 s" "$(http GET "$HURL/healthz" /dev/null)"
-	fi
+	health_becomes "B29 Node being deleted (deletionTimestamp): /healthz 503" 503
 	expect "Node being deleted: /healthz JSON nodeEligible false; /livez 200" \
-		"$(http GET "$HURL/healthz" "$WORK/h.json" | cut -d' ' -f1) $(health_json "$WORK/h.json") $(http GET "$HURL/livez" /dev/null | cut -d' ' -f1)" \
+		"$(health_seen)" \
 		"503 currentTime=RFC3339 lastUpdated=RFC3339 nodeEligible=False 200"
 	expect "Node being deleted: the log says so" "$(grep -c 'node node-a: .*; being deleted"' "$FERRYD_LOG")" 1
 else
@@ -408,28 +384,19 @@ else
 	not_ok "Node deleted: ferryd logs it" "no line within 5 s"
 fi
 expect "B29 Node deleted: /healthz 503 nodeEligible false; /livez 200" \
-	"$(http GET "$HURL/healthz" "$WORK/h.json" | cut -d' ' -f1) $(health_json "$WORK/h.json") $(http GET "$HURL/livez" /dev/null | cut -d' ' -f1)" \
+	"$(health_seen)" \
 	"503 currentTime=RFC3339 lastUpdated=RFC3339 nodeEligible=False 200"
 expect "Node deleted: the Services still answer (x10)" "$(names_of "$(conn_tally 10 $F 80)")" "o-2"
 
 # A Node deleted while its watch is down: the DELETED event is compacted
 # away, the resumed watch gets 410, and the relist no longer holds the Node.
 put "$(node_json node-a)"
-if wait_until 5 code_is "$HURL/healthz" 200; then
-	ok "Node created again: /healthz 200"
-else
-	not_ok "Node created again: /healthz 200 within 5 s" "$(http GET "$HURL/healthz" /dev/null)"
-fi
+health_becomes "Node created again: /healthz 200" 200
 api_ctl POST /inject '{"code":503,"seconds":3,"retry_after":1,"match":"/api/v1/nodes"}' >/dev/null
 api_ctl POST /streams '{"action":"end","kind":"Node"}' >/dev/null
 api_delete Node _ node-a
 api_ctl POST /compact >/dev/null
-if wait_until 15 code_is "$HURL/healthz" 503; then
-	ok "B29 Node deleted while the watch was down: after the relist /healthz 503"
-else
-	not_ok "B29 Node deleted while the watch was down: after the relist /healthz 503 within 15 s" \
-		"$(http GET "$HURL/healthz" /dev/null)"
-fi
+health_becomes "B29 Node deleted while the watch was down: after the relist /healthz 503" 503 15
 expect "Node deleted while the watch was down: the log says so" \
 	"$(grep -c 'node node-a: gone from the API (deleted while the watch was down)' "$FERRYD_LOG")" 1
 expect_alive "observability"
