@@ -42,20 +42,37 @@ enum decode_result decode_why(const struct decode_meta *meta, char *why, size_t 
 	return DECODE_INVALID;
 }
 
+bool decode_int(const cJSON *item, int lo, int hi, int *out)
+{
+	double d;
+
+	if (!cJSON_IsNumber(item))
+		return false;
+	d = item->valuedouble;
+	if (!(d >= lo && d <= hi)) /* also false for NaN */
+		return false;
+	if (d != (double)(int)d)
+		return false;
+	*out = (int)d;
+	return true;
+}
+
 int decode_port(const struct decode_meta *meta, const cJSON *item, const char *where,
 		struct model_port *out, char *why, size_t why_len)
 {
 	const cJSON *port = decode_field(item, "port");
 	const char *name = decode_string(item, "name", "");
 	const char *proto = decode_string(item, "protocol", "TCP");
+	int number;
 
 	if (!cJSON_IsObject(item))
 		return decode_why(meta, why, why_len, "%s: not an object", where);
-	if (!port || cJSON_IsNull(port) || (cJSON_IsNumber(port) && port->valuedouble == 0))
+	if (!port || cJSON_IsNull(port))
 		return 0;
-	if (!cJSON_IsNumber(port) || port->valuedouble != (int)port->valuedouble ||
-	    port->valuedouble < 1 || port->valuedouble > 65535)
+	if (!decode_int(port, 0, 65535, &number))
 		return decode_why(meta, why, why_len, "%s.port: not a port number", where);
+	if (number == 0)
+		return 0;
 	if (!name)
 		return decode_why(meta, why, why_len, "%s.name: not a string", where);
 	if (!proto || !proto_parse(proto))
@@ -65,7 +82,7 @@ int decode_port(const struct decode_meta *meta, const cJSON *item, const char *w
 	if (!out->name)
 		return decode_why(meta, why, why_len, "out of memory");
 	out->proto = proto_parse(proto);
-	out->port = (uint16_t)port->valueint;
+	out->port = (uint16_t)number;
 	return 1;
 }
 

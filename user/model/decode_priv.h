@@ -30,6 +30,12 @@ const char *decode_string(const cJSON *obj, const char *key, const char *def);
 /* Writes "<kind> <ns>/<name>: <message>" into why; returns DECODE_INVALID. */
 enum decode_result decode_why(const struct decode_meta *meta, char *why, size_t why_len,
 			      const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+/* A JSON number that is a whole number from lo to hi: true with *out set,
+ * false otherwise (not a number, a fraction, NaN, out of range). Every number
+ * taken from an object goes through it: converting a double outside an
+ * integer type's range (1e300, inf) is undefined behaviour, so the range is
+ * checked before the conversion. */
+bool decode_int(const cJSON *item, int lo, int hi, int *out);
 /* One ports[] entry. Returns 1 when decoded, 0 when port is absent, null or 0,
  * DECODE_INVALID (reason in why, field named by where) otherwise. */
 int decode_port(const struct decode_meta *meta, const cJSON *item, const char *where,

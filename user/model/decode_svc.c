@@ -56,7 +56,7 @@ static enum decode_result svc_affinity(const struct decode_meta *meta, const cJS
 	const cJSON *timeout = decode_field(
 		decode_field(decode_field(spec, "sessionAffinityConfig"), "clientIP"),
 		"timeoutSeconds");
-	double t;
+	int t;
 
 	if (mode && strcmp(mode, "None") == 0)
 		return DECODE_OK;
@@ -67,8 +67,7 @@ static enum decode_result svc_affinity(const struct decode_meta *meta, const cJS
 		svc->affinity_timeout = AFFINITY_DEFAULT_S;
 		return DECODE_OK;
 	}
-	t = cJSON_IsNumber(timeout) ? timeout->valuedouble : -1;
-	if (t < 1 || t > AFFINITY_MAX_S || t != (double)(uint32_t)t)
+	if (!decode_int(timeout, 1, AFFINITY_MAX_S, &t))
 		return decode_why(meta, why, why_len,
 				  "spec.sessionAffinityConfig.clientIP.timeoutSeconds: want a "
 				  "whole number from 1 to %d", AFFINITY_MAX_S);
