@@ -21,6 +21,22 @@
 #include "model/model.h"
 #include "model/store.h"
 
+/* strdup, defined here, takes the place of libc's for the library linked
+ * into this binary: strdup_fail_in > 0 makes the strdup_fail_in-th call
+ * from now return NULL, as when memory runs out. */
+static int strdup_fail_in;
+
+char *strdup(const char *s)
+{
+	size_t len = strlen(s) + 1;
+	char *p;
+
+	if (strdup_fail_in > 0 && --strdup_fail_in == 0)
+		return NULL;
+	p = malloc(len);
+	return p ? memcpy(p, s, len) : NULL;
+}
+
 /* Decodes one object written as JSON with ' for ", appending it to objs. */
 static void decode_json(struct model_objects *objs, const char *text)
 {
@@ -955,6 +971,92 @@ static void test_same_name_in_two_namespaces_both_deleted(void **state)
 			 "5: a removed)", WEXITSTATUS(status));
 }
 
+/* The service ports that the deltas so far leave in the maps, as the sync
+ * engine applies them: set adds or replaces, removed deletes. */
+struct alive {
+	char *ids[16];
+	size_t n;
+};
+
+static void alive_apply(struct alive *a, const struct desired_delta *d)
+{
+	size_t j;
+
+	for (size_t i = 0; i < d->n_removed; i++)
+		for (j = 0; j < a->n; j++)
+			if (strcmp(a->ids[j], d->removed[i]) == 0) {
+				free(a->ids[j]);
+				a->ids[j] = a->ids[--a->n];
+				break;
+			}
+	for (size_t i = 0; i < d->set.n_svcs; i++) {
+		for (j = 0; j < a->n && strcmp(a->ids[j], d->set.svcs[i].id) != 0; j++)
+			;
+		if (j == a->n) {
+			assert_true(a->n < 16);
+			a->ids[a->n++] = strdup(d->set.svcs[i].id);
+		}
+	}
+}
+
+/* A flush whose memory runs out at any of its allocations (the k-th strdup,
+ * for every k) leaves the store as it was, and the next flush sends the
+ * change: no group's new ports go out without the group remembering them,
+ * so that deleting the Services removes every port the maps got. */
+static void test_flush_out_of_memory_all_or_nothing(void **state)
+{
+	const char *both = "kube-system/dns:dns-tcp/TCP/v4 kube-system/dns:dns/UDP/v4 "
+			   "shop/web:http/TCP/v4 shop/web:https/TCP/v4";
+	struct desired_delta d;
+	bool hit = true;
+	int k, rc;
+
+	(void)state;
+	for (k = 1; hit && k < 100; k++) {
+		struct model_store *st = store_new(64);
+		struct alive alive = { .n = 0 };
+
+		put_json(st, WEB_SVC);
+		put_json(st, SLICE("shop", "web-1", "web", "IPv4", HTTP_PORT, "[" EP("10.0.0.1") "]"));
+		put_json(st, SVC("kube-system", "dns", "{'clusterIP':'10.96.0.10','ports':["
+				 "{'name':'dns','port':53,'protocol':'UDP'}]}"));
+		assert_int_equal(store_flush(st, &d), 0);
+		alive_apply(&alive, &d);
+		delta_free(&d);
+
+		/* Both Services get a second port; the k-th strdup fails. */
+		put_json(st, SVC("shop", "web", "{'clusterIP':'10.96.0.1','ports':["
+				 "{'name':'http','port':80},{'name':'https','port':443}]}"));
+		put_json(st, SVC("kube-system", "dns", "{'clusterIP':'10.96.0.10','ports':["
+				 "{'name':'dns','port':53,'protocol':'UDP'},{'name':'dns-tcp','port':53}]}"));
+		strdup_fail_in = k;
+		rc = store_flush(st, &d);
+		hit = strdup_fail_in == 0;
+		strdup_fail_in = 0;
+		if (rc < 0) {
+			assert_true(hit);
+			assert_true(store_dirty(st));
+			assert_int_equal(d.set.n_svcs, 0);
+			assert_int_equal(d.n_removed, 0);
+			assert_int_equal(store_flush(st, &d), 0);
+		}
+		alive_apply(&alive, &d);
+		delta_free(&d);
+		assert_id_list(alive.ids, alive.n, both);
+
+		assert_true(store_delete(st, STORE_SERVICE, "shop", "web"));
+		assert_true(store_delete(st, STORE_SERVICE, "kube-system", "dns"));
+		assert_int_equal(store_flush(st, &d), 0);
+		alive_apply(&alive, &d);
+		delta_free(&d);
+		if (alive.n)
+			fail_msg("strdup %d failing: after deleting both Services the maps still hold %s",
+				 k, alive.ids[0]);
+		store_free(st);
+	}
+	assert_true(k > 2); /* some strdup of the flush did fail */
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -975,6 +1077,7 @@ int main(void)
 		cmocka_unit_test(test_flush_truncation_logged),
 		cmocka_unit_test(test_same_name_in_two_namespaces),
 		cmocka_unit_test(test_same_name_in_two_namespaces_both_deleted),
+		cmocka_unit_test(test_flush_out_of_memory_all_or_nothing),
 	};
 
 	/* e.g. FERRY_TEST_SKIP='test_same_name*' to leave some out. */

@@ -39,22 +39,35 @@ static bool ids_contain(const struct desired_svc *svcs, size_t n, const char *id
 	return false;
 }
 
-/* The group now has svcs[0..n): its old IDs that are not among them go to
- * removed (moved, not copied), and it keeps copies of the new ones. */
-static int flush_commit(struct store_group *grp, const struct desired_svc *svcs, size_t n,
-			struct desired_delta *delta)
+/* Copies of the IDs of svcs[0..n), for the group to keep; NULL when n is 0.
+ * Made for every group before any is committed, so that memory running out
+ * leaves every group as it was. */
+static int flush_ids_copy(const struct desired_svc *svcs, size_t n, char ***out)
 {
 	char **ids = n ? calloc(n, sizeof(*ids)) : NULL;
 
+	*out = ids;
 	if (n && !ids)
 		return -1;
 	for (size_t i = 0; i < n; i++)
-		if (!(ids[i] = strdup(svcs[i].id))) {
-			while (i--)
-				free(ids[i]);
-			free(ids);
+		if (!(ids[i] = strdup(svcs[i].id)))
 			return -1;
-		}
+	return 0;
+}
+
+static void flush_ids_free(char **ids, size_t n)
+{
+	for (size_t i = 0; ids && i < n; i++)
+		free(ids[i]);
+	free(ids);
+}
+
+/* The group now has svcs[0..n), whose IDs ids holds (taken): its old IDs
+ * that are not among them go to removed (moved, not copied). Cannot fail:
+ * removed has room for every old ID. */
+static void flush_commit(struct store_group *grp, const struct desired_svc *svcs, size_t n,
+			 char **ids, struct desired_delta *delta)
+{
 	for (size_t i = 0; i < grp->n_ids; i++) {
 		if (ids_contain(svcs, n, grp->ids[i]))
 			free(grp->ids[i]);
@@ -64,7 +77,6 @@ static int flush_commit(struct store_group *grp, const struct desired_svc *svcs,
 	free(grp->ids);
 	grp->ids = ids;
 	grp->n_ids = n;
-	return 0;
 }
 
 static size_t flush_removed_max(const struct model_store *st)
@@ -76,40 +88,63 @@ static size_t flush_removed_max(const struct model_store *st)
 	return n;
 }
 
+/* The IDs each group will keep, new_ids[i] for the i-th dirty group; on
+ * failure every copy made is freed. */
+static int flush_prepare(const struct model_store *st, const struct desired_delta *out,
+			 const size_t *start, char ***new_ids)
+{
+	size_t i = 0;
+
+	for (const struct store_group *grp = st->dirty; grp; grp = grp->next_dirty, i++) {
+		if (flush_ids_copy(&out->set.svcs[start[i]], start[i + 1] - start[i],
+				   &new_ids[i]) == 0)
+			continue;
+		for (size_t j = 0; j <= i; j++)
+			flush_ids_free(new_ids[j], start[j + 1] - start[j]);
+		return -1;
+	}
+	return 0;
+}
+
 int store_flush(struct model_store *st, struct desired_delta *out)
 {
 	struct store_group *grp, *next;
 	size_t *start, i = 0, n_groups = 0;
+	char ***new_ids;
 
 	memset(out, 0, sizeof(*out));
 	for (grp = st->dirty; grp; grp = grp->next_dirty)
 		n_groups++;
 	start = calloc(n_groups + 1, sizeof(*start));
+	new_ids = calloc(n_groups + 1, sizeof(*new_ids));
 	out->removed = calloc(flush_removed_max(st) + 1, sizeof(*out->removed));
-	if (!start || !out->removed)
+	if (!start || !new_ids || !out->removed)
 		goto fail;
-	/* Compute every group first: memory running out leaves the store as
-	 * it was. */
+	/* Compute every group and copy the IDs it will keep first: memory
+	 * running out leaves the store as it was, and no group's ports go out
+	 * without the group remembering them (it could never remove them). */
 	for (grp = st->dirty; grp; grp = grp->next_dirty) {
 		start[i++] = out->set.n_svcs;
 		if (flush_compute(st, grp, &out->set) < 0)
 			goto fail;
 	}
 	start[i] = out->set.n_svcs;
+	if (flush_prepare(st, out, start, new_ids) < 0)
+		goto fail;
 	for (i = 0, grp = st->dirty; grp; grp = next, i++) {
 		next = grp->next_dirty;
-		if (flush_commit(grp, &out->set.svcs[start[i]], start[i + 1] - start[i], out) < 0)
-			log_error("model", "out of memory: %s/%s keeps its old service ports",
-				  grp->key, grp->key + strlen(grp->key) + 1);
+		flush_commit(grp, &out->set.svcs[start[i]], start[i + 1] - start[i], new_ids[i], out);
 		grp->dirty = false;
 		grp->next_dirty = NULL;
 		group_release(st, grp);
 	}
 	st->dirty = NULL;
 	free(start);
+	free(new_ids);
 	return 0;
 fail:
 	free(start);
+	free(new_ids);
 	delta_free(out);
 	log_error("model", "out of memory computing the changed services");
 	return -1;
