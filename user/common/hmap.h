@@ -1,5 +1,10 @@
 /* A chained hash map with byte-string keys, owned by the caller's entries.
- * Entries embed struct hmap_node; the map never allocates per entry. */
+ * Entries embed struct hmap_node; the map never allocates per entry.
+ *
+ * Keys come from the API (object names): the hash is SipHash-1-3 keyed with
+ * 128 random bits per process (getrandom at the first hmap_init), so that
+ * no one can compute names that fall into one bucket and make every lookup
+ * walk them all. Iteration order therefore differs from one run to the next. */
 #ifndef FERRY_HMAP_H
 #define FERRY_HMAP_H
 
@@ -21,7 +26,6 @@ struct hmap {
 
 int hmap_init(struct hmap *map, size_t expected);
 void hmap_free(struct hmap *map);   /* frees buckets, not entries */
-uint64_t hmap_hash(const void *key, size_t len);
 struct hmap_node *hmap_get(const struct hmap *map, const void *key, size_t len);
 /* The node's key must stay valid while it is in the map. Never fails: when
  * the table cannot grow, chains just get longer. */
