@@ -420,6 +420,56 @@ static void test_exact_bytes(void **state)
 	free(s.items);
 }
 
+/* Each item's offset is where its text starts in the document. */
+struct offsets {
+	const char *doc;
+	const struct json_items *ji;
+	size_t n;
+};
+
+static int check_offset(char *item, size_t len, void *ctx)
+{
+	struct offsets *o = ctx;
+
+	assert_memory_equal(o->doc + json_items_offset(o->ji), item, len);
+	o->n++;
+	return 0;
+}
+
+static void test_offsets(void **state)
+{
+	static const struct {
+		const char *doc;
+		size_t at;
+	} bad[] = {
+		{ "[1 2]", 3 }, { " {\"items\":[{\"a\":1]]}", 17 }, { "{\"a\":{]}", 6 },
+		{ "{}\n x", 4 }, { "\n\n[1,,2]", 5 },
+	};
+	const char *doc = " \n{\"k\":[1],\"items\": [ {\"a\":\"]\"} ,\n\"s\",[2], 3 ]}";
+	struct json_items ji;
+	struct offsets o = { .doc = doc, .ji = &ji };
+	struct seen s = { 0 };
+
+	(void)state;
+	json_items_init(&ji, BIG, BIG);
+	for (size_t i = 0; doc[i]; i++)
+		assert_int_equal(json_items_feed(&ji, doc + i, 1, check_offset, &o), 0);
+	assert_int_equal(o.n, 4);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		size_t len = strlen(bad[i].doc), half = len / 2;
+		int rc;
+
+		json_items_reset(&ji);
+		rc = json_items_feed(&ji, bad[i].doc, half, collect, &s);
+		if (!rc)
+			rc = json_items_feed(&ji, bad[i].doc + half, len - half, collect, &s);
+		assert_int_equal(rc, -3);
+		assert_int_equal(json_items_offset(&ji), bad[i].at);
+	}
+	json_items_free(&ji);
+	free(s.items);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -431,6 +481,7 @@ int main(void)
 		cmocka_unit_test(test_truncated),
 		cmocka_unit_test(test_fn_stops),
 		cmocka_unit_test(test_exact_bytes),
+		cmocka_unit_test(test_offsets),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

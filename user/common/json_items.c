@@ -238,8 +238,10 @@ static int scan_env(struct json_items *ji, const char **pp, const char *end)
 				ji->obj = OBJ_INVALUE;
 			break;
 		}
-		if (rc)
+		if (rc) {
+			*pp = p - 1;
 			return rc;
+		}
 	}
 	*pp = p;
 	return env_append(ji, start, (size_t)(p - start));
@@ -250,7 +252,7 @@ static int scan_env(struct json_items *ji, const char **pp, const char *end)
 static int scan_between(struct json_items *ji, const char **pp, const char *end)
 {
 	const char *p = *pp;
-	int rc;
+	int rc = -3;
 
 	for (; p < end; p++) {
 		switch (cls[(unsigned char)*p]) {
@@ -258,27 +260,27 @@ static int scan_between(struct json_items *ji, const char **pp, const char *end)
 			continue;
 		case C_COMMA:
 			if (ji->between != AFTER_ITEM)
-				return -3;
+				goto fail;
 			ji->between = AFTER_COMMA;
 			continue;
 		case C_CLOSE_ARR:
 			if (ji->between == AFTER_COMMA)
-				return -3;
+				goto fail;
 			rc = pop(ji, true);
 			if (!rc)
 				rc = env_append(ji, p, 1);
 			if (rc)
-				return rc;
+				goto fail;
 			ji->item_depth = 0;
 			ji->state = ji->depth ? JI_ENV : JI_DONE;
 			*pp = p + 1;
 			return 0;
 		case C_CLOSE_OBJ:
 		case C_COLON:
-			return -3;
+			goto fail;
 		default:
 			if (ji->between == AFTER_ITEM)
-				return -3;
+				goto fail;
 			ji->state = JI_ITEM;
 			*pp = p;
 			return 0;
@@ -286,6 +288,9 @@ static int scan_between(struct json_items *ji, const char **pp, const char *end)
 	}
 	*pp = p;
 	return 0;
+fail:
+	*pp = p;
+	return rc;
 }
 
 static int item_append(struct json_items *ji, const char *s, size_t n)
@@ -335,7 +340,7 @@ static int scan_item(struct json_items *ji, const char **pp, const char *end, js
 		case C_OPEN_ARR:
 			rc = push(ji, *p == '[');
 			if (rc)
-				return rc;
+				goto fail;
 			p++;
 			break;
 		case C_CLOSE_OBJ:
@@ -344,7 +349,7 @@ static int scan_item(struct json_items *ji, const char **pp, const char *end, js
 				goto item_end; /* ends a scalar; the close is the array's */
 			rc = pop(ji, *p == ']');
 			if (rc)
-				return rc;
+				goto fail;
 			p++;
 			if (ji->depth == ji->item_depth)
 				goto item_end;
@@ -362,6 +367,9 @@ item_end:
 	*pp = p;
 	rc = item_append(ji, start, (size_t)(p - start));
 	return rc ? rc : item_done(ji, fn, ctx);
+fail:
+	*pp = p;
+	return rc;
 }
 
 static int scan_done(const char **pp, const char *end)
@@ -378,6 +386,7 @@ int json_items_feed(struct json_items *ji, const char *data, size_t n, json_item
 		    void *ctx)
 {
 	const char *p = data, *end = data + n;
+	bool from_fn = false;
 	int rc = 0;
 
 	if (ji->state == JI_FAILED)
@@ -392,18 +401,27 @@ int json_items_feed(struct json_items *ji, const char *data, size_t n, json_item
 			break;
 		case JI_BETWEEN:
 			rc = scan_between(ji, &p, end);
+			if (!rc && ji->state == JI_ITEM)
+				ji->at = ji->fed + (size_t)(p - data);
 			break;
 		case JI_ITEM:
 			rc = scan_item(ji, &p, end, fn, ctx);
+			/* item_done changes the state before fn */
+			from_fn = rc && ji->state == JI_BETWEEN;
 			break;
 		default:
 			rc = scan_done(&p, end);
 			break;
 		}
 	}
-	if (rc)
+	if (rc) {
+		if (!from_fn)
+			ji->at = ji->fed + (size_t)(p - data);
 		ji->state = JI_FAILED;
-	return rc;
+		return rc;
+	}
+	ji->fed += n;
+	return 0;
 }
 
 const char *json_items_envelope(const struct json_items *ji, size_t *len)
@@ -413,6 +431,11 @@ const char *json_items_envelope(const struct json_items *ji, size_t *len)
 	if (len)
 		*len = ji->env_len;
 	return ji->envelope;
+}
+
+size_t json_items_offset(const struct json_items *ji)
+{
+	return ji->at;
 }
 
 size_t json_items_count(const struct json_items *ji)

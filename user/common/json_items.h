@@ -36,6 +36,8 @@ struct json_items {
 	char *envelope;           /* the envelope collected so far */
 	size_t env_len, env_cap;
 	size_t items;             /* elements handed over */
+	size_t fed;               /* bytes fed before the current feed */
+	size_t at;                /* json_items_offset */
 };
 
 void json_items_init(struct json_items *ji, size_t max_item, size_t max_envelope);
@@ -55,6 +57,11 @@ int json_items_feed(struct json_items *ji, const char *data, size_t n, json_item
  * ("[]" for a top-level array), or NULL when the value did not close
  * (truncated) or nothing came. Valid until the next reset or free. */
 const char *json_items_envelope(const struct json_items *ji, size_t *len);
+
+/* Where in the document (bytes fed since the last reset): during fn, the
+ * item's first byte; after a -2 or -3 return, the byte the scan stopped at
+ * (to name the line of an error). */
+size_t json_items_offset(const struct json_items *ji);
 
 /* Elements handed over since the last reset. */
 size_t json_items_count(const struct json_items *ji);
