@@ -1,3 +1,6 @@
+/* The only part of the API client that speaks curl: each watch's request
+ * becomes an easy handle on one multi handle, and what curl receives goes
+ * to the watch's state machine (kube/watch.h). */
 #define _GNU_SOURCE /* asprintf */
 #include "kube/client.h"
 
@@ -9,12 +12,20 @@
 #define CLIENT_MAX_WATCHES 4
 /* A request that cannot even be built (out of memory) is tried again. */
 #define CLIENT_LOCAL_RETRY_S 1.0
+#define CLIENT_CONNECT_TIMEOUT_S 10L
+
+/* One watch and its request under way, if any. */
+struct client_slot {
+	struct watch *w;
+	CURL *easy;
+	struct curl_slist *headers;
+};
 
 struct kube_client {
 	struct kube_config *cfg;
 	CURLM *multi;
-	struct watch *watches[CLIENT_MAX_WATCHES];
-	size_t n_watches;
+	struct client_slot slots[CLIENT_MAX_WATCHES];
+	size_t n_slots;
 };
 
 struct kube_client *kube_client_new(struct kube_config *cfg)
@@ -32,22 +43,33 @@ struct kube_client *kube_client_new(struct kube_config *cfg)
 	return cl;
 }
 
+/* Forget the slot's request (removed from the multi handle first). */
+static void client_release(struct kube_client *cl, struct client_slot *s)
+{
+	if (s->easy) {
+		curl_multi_remove_handle(cl->multi, s->easy);
+		curl_easy_cleanup(s->easy);
+	}
+	curl_slist_free_all(s->headers);
+	s->easy = NULL;
+	s->headers = NULL;
+}
+
 void kube_client_free(struct kube_client *cl)
 {
 	if (!cl)
 		return;
-	for (size_t i = 0; i < cl->n_watches; i++)
-		if (cl->watches[i]->easy)
-			curl_multi_remove_handle(cl->multi, cl->watches[i]->easy);
+	for (size_t i = 0; i < cl->n_slots; i++)
+		client_release(cl, &cl->slots[i]);
 	curl_multi_cleanup(cl->multi);
 	free(cl);
 }
 
 int kube_client_add(struct kube_client *cl, struct watch *w)
 {
-	if (cl->n_watches == CLIENT_MAX_WATCHES)
+	if (cl->n_slots == CLIENT_MAX_WATCHES)
 		return -1;
-	cl->watches[cl->n_watches++] = w;
+	cl->slots[cl->n_slots++] = (struct client_slot){ .w = w };
 	w->phase = WATCH_WAITING;
 	w->wait_until = 0;
 	return 0;
@@ -69,25 +91,63 @@ static struct curl_slist *client_headers(struct kube_client *cl, struct watch *w
 	return h;
 }
 
-/* Set up the watch's next request and hand it to curl. */
-static int client_send(struct kube_client *cl, struct watch *w, double now)
+static size_t client_on_header(char *data, size_t size, size_t n, void *ud)
 {
-	char *path = NULL, *url = NULL;
-	CURL *easy = watch_request(w, now, &path);
+	struct client_slot *s = ud;
+
+	watch_header(s->w, data, size * n, kube_now());
+	return size * n;
+}
+
+/* Returning less than len makes curl end the transfer. */
+static size_t client_on_data(char *data, size_t size, size_t n, void *ud)
+{
+	struct client_slot *s = ud;
+	long status = 0;
+
+	curl_easy_getinfo(s->easy, CURLINFO_RESPONSE_CODE, &status);
+	return watch_data(s->w, status, data, size * n, kube_now()) == 0 ? size * n : 0;
+}
+
+static void client_setopts(struct client_slot *s, const char *url)
+{
+	CURL *easy = s->easy;
+
+	curl_easy_setopt(easy, CURLOPT_URL, url);
+	curl_easy_setopt(easy, CURLOPT_HTTPHEADER, s->headers);
+	curl_easy_setopt(easy, CURLOPT_PRIVATE, s);
+	curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, client_on_data);
+	curl_easy_setopt(easy, CURLOPT_WRITEDATA, s);
+	curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, client_on_header);
+	curl_easy_setopt(easy, CURLOPT_HEADERDATA, s);
+	curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(easy, CURLOPT_TCP_KEEPALIVE, 1L);
+	curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT, CLIENT_CONNECT_TIMEOUT_S);
+	curl_easy_setopt(easy, CURLOPT_TIMEOUT, s->w->timeout);
+}
+
+/* Set up the watch's next request and hand it to curl. */
+static int client_send(struct kube_client *cl, struct client_slot *s, double now)
+{
+	struct watch *w = s->w;
+	char *path = watch_start(w, now), *url = NULL;
 	int rc = -1;
 
-	if (easy && (url = kube_config_url(cl->cfg, path)) &&
-	    (w->headers = client_headers(cl, w)) &&
-	    kube_config_apply_tls(cl->cfg, easy) == 0) {
-		curl_easy_setopt(easy, CURLOPT_URL, url);
-		curl_easy_setopt(easy, CURLOPT_HTTPHEADER, w->headers);
-		rc = curl_multi_add_handle(cl->multi, easy) == CURLM_OK ? 0 : -1;
+	if (path && (url = kube_config_url(cl->cfg, path)) && (s->easy = curl_easy_init()) &&
+	    (s->headers = client_headers(cl, w)) &&
+	    kube_config_apply_tls(cl->cfg, s->easy) == 0) {
+		client_setopts(s, url);
+		rc = curl_multi_add_handle(cl->multi, s->easy) == CURLM_OK ? 0 : -1;
 	}
 	if (rc < 0) {
 		log_error("kube", "%s: cannot set up a request; retrying in %.0f s", w->name,
 			  CLIENT_LOCAL_RETRY_S);
-		w->phase = WATCH_WAITING;
-		w->wait_until = now + CLIENT_LOCAL_RETRY_S;
+		if (s->easy)
+			curl_easy_cleanup(s->easy);
+		curl_slist_free_all(s->headers);
+		s->easy = NULL;
+		s->headers = NULL;
+		watch_retry_at(w, now + CLIENT_LOCAL_RETRY_S);
 	}
 	free(path);
 	free(url);
@@ -100,12 +160,12 @@ static int client_send_due(struct kube_client *cl, int timeout_ms)
 {
 	double now = kube_now();
 
-	for (size_t i = 0; i < cl->n_watches; i++) {
-		struct watch *w = cl->watches[i];
+	for (size_t i = 0; i < cl->n_slots; i++) {
+		struct watch *w = cl->slots[i].w;
 		double ms;
 
 		if (w->phase == WATCH_WAITING && w->wait_until <= now)
-			client_send(cl, w, now);
+			client_send(cl, &cl->slots[i], now);
 		if (w->phase != WATCH_WAITING)
 			continue;
 		ms = (w->wait_until - now) * 1e3 + 1;
@@ -115,19 +175,30 @@ static int client_send_due(struct kube_client *cl, int timeout_ms)
 	return timeout_ms;
 }
 
+static enum watch_result client_result(CURLcode res)
+{
+	if (res == CURLE_OK)
+		return WATCH_RESULT_OK;
+	return res == CURLE_OPERATION_TIMEDOUT ? WATCH_RESULT_TIMEOUT : WATCH_RESULT_TRANSPORT;
+}
+
 static void client_take_done(struct kube_client *cl)
 {
 	CURLMsg *msg;
 	int left;
 
 	while ((msg = curl_multi_info_read(cl->multi, &left))) {
-		struct watch *w = NULL;
+		struct client_slot *s = NULL;
+		CURLcode res = msg->data.result;
+		long status = 0;
 
 		if (msg->msg != CURLMSG_DONE)
 			continue;
-		curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&w);
-		curl_multi_remove_handle(cl->multi, msg->easy_handle);
-		watch_done(w, msg->data.result, kube_now());
+		curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&s);
+		curl_easy_getinfo(msg->easy_handle, CURLINFO_RESPONSE_CODE, &status);
+		client_release(cl, s);
+		watch_done(s->w, status, client_result(res),
+			   res == CURLE_OK ? NULL : curl_easy_strerror(res), kube_now());
 	}
 }
 

@@ -1,4 +1,4 @@
-/* Building list and watch requests, and reading their answers. */
+/* Building list and watch requests, and taking their answers' bytes. */
 #define _GNU_SOURCE /* asprintf */
 #include "kube/watch.h"
 
@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "common/log.h"
 #include "kube/watch_priv.h"
@@ -13,6 +14,10 @@
 #define LIST_PAGE 500
 /* A list page is held whole; this bounds a broken server. */
 #define LIST_MAX_BYTES (1UL << 30)
+/* The transport's limit on a list request, and how long a watch may
+ * outlive the timeoutSeconds it asked for (a server that forgot to end it). */
+#define LIST_TIMEOUT_S 120L
+#define WATCH_TIMEOUT_SLACK_S 60L
 
 int watch_init(struct watch *w, const char *name, const char *kind, const char *path,
 	       const char *selector, size_t max_line, const struct watch_handler *handler,
@@ -30,6 +35,7 @@ int watch_init(struct watch *w, const char *name, const char *kind, const char *
 	w->selector = strdup(selector);
 	linebuf_init(&w->lines, max_line);
 	backoff_init(&w->backoff);
+	w->retry_after = -1;
 	return w->path && w->selector ? 0 : -1;
 }
 
@@ -46,28 +52,20 @@ void watch_free(struct watch *w)
 
 void watch_reset_request(struct watch *w)
 {
-	if (w->easy)
-		curl_easy_cleanup(w->easy);
-	curl_slist_free_all(w->headers);
-	w->easy = NULL;
-	w->headers = NULL;
 	free(w->body);
 	w->body = NULL;
 	w->body_len = w->body_cap = 0;
 	linebuf_reset(&w->lines);
 	w->retry_after = -1;
 	w->stream_events = 0;
-	w->stream_bad = w->stream_expired = false;
+	w->stream_bad = w->stream_expired = w->body_refused = false;
 }
 
-static size_t watch_on_header(char *data, size_t size, size_t n, void *ud)
+void watch_header(struct watch *w, const char *line, size_t len, double now)
 {
-	struct watch *w = ud;
-	size_t len = size * n;
-
-	if (len > 12 && strncasecmp(data, "Retry-After:", 12) == 0)
-		w->retry_after = strtol(data + 12, NULL, 10);
-	return len;
+	(void)now;
+	if (len > 12 && strncasecmp(line, "Retry-After:", 12) == 0)
+		w->retry_after = strtol(line + 12, NULL, 10);
 }
 
 static int watch_keep_body(struct watch *w, const char *data, size_t len)
@@ -93,21 +91,19 @@ static int watch_keep_body(struct watch *w, const char *data, size_t len)
 }
 
 /* A watch stream is taken line by line as it arrives; anything else is
- * kept whole. Returning less than len aborts the transfer. */
-static size_t watch_on_data(char *data, size_t size, size_t n, void *ud)
+ * kept whole. */
+int watch_data(struct watch *w, long status, const char *data, size_t len, double now)
 {
-	struct watch *w = ud;
-	size_t len = size * n;
-	long status = 0;
 	int rc;
 
-	curl_easy_getinfo(w->easy, CURLINFO_RESPONSE_CODE, &status);
+	(void)now;
 	if (w->phase != WATCH_STREAMING || status != 200) {
 		if (watch_keep_body(w, data, len) == 0)
-			return len;
+			return 0;
 		log_error("watch", "%s: a response over %lu bytes or out of memory", w->name,
 			  LIST_MAX_BYTES);
-		return 0;
+		w->body_refused = true;
+		return -1;
 	}
 	rc = linebuf_feed(&w->lines, data, len, watch_event_line, w);
 	if (rc == -2) {
@@ -121,7 +117,7 @@ static size_t watch_on_data(char *data, size_t size, size_t n, void *ud)
 		log_error("watch", "%s: out of memory reading an event", w->name);
 		w->stream_bad = true;
 	}
-	return rc == 0 && !w->stream_bad && !w->stream_expired ? len : 0;
+	return rc == 0 && !w->stream_bad && !w->stream_expired ? 0 : -1;
 }
 
 static char *watch_url_list(const struct watch *w)
@@ -153,46 +149,30 @@ static char *watch_url_watch(const struct watch *w, long timeout)
 	return rc < 0 ? NULL : url;
 }
 
-/* The path and query of the next request; sets the phase it starts. */
-static char *watch_next_path(struct watch *w, long *timeout)
+char *watch_start(struct watch *w, double now)
 {
+	long timeout;
+
+	watch_reset_request(w);
+	w->started = now;
 	if (w->relist || !w->rv) {
 		if (!w->cont)
 			w->handler->list_begin(w->ctx, w);
 		w->phase = WATCH_LISTING;
+		w->timeout = LIST_TIMEOUT_S;
 		return watch_url_list(w);
 	}
 	/* Spread the agents' reconnects over time, as client-go does. */
-	*timeout = 300 + random() % 301;
+	timeout = 300 + random() % 301;
 	w->phase = WATCH_STREAMING;
+	w->timeout = timeout + WATCH_TIMEOUT_SLACK_S;
 	w->stats.watches++;
-	return watch_url_watch(w, *timeout);
+	return watch_url_watch(w, timeout);
 }
 
-void *watch_request(struct watch *w, double now, char **path)
+void watch_retry_at(struct watch *w, double when)
 {
-	long timeout = 0;
-	CURL *easy;
-
 	watch_reset_request(w);
-	*path = watch_next_path(w, &timeout);
-	easy = *path ? curl_easy_init() : NULL;
-	if (!easy) {
-		free(*path);
-		*path = NULL;
-		return NULL;
-	}
-	w->easy = easy;
-	w->started = now;
-	curl_easy_setopt(easy, CURLOPT_PRIVATE, w);
-	curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, watch_on_data);
-	curl_easy_setopt(easy, CURLOPT_WRITEDATA, w);
-	curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, watch_on_header);
-	curl_easy_setopt(easy, CURLOPT_HEADERDATA, w);
-	curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(easy, CURLOPT_TCP_KEEPALIVE, 1L);
-	curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT, 10L);
-	/* A stream the server forgot to end still ends. */
-	curl_easy_setopt(easy, CURLOPT_TIMEOUT, timeout ? timeout + 60 : 120L);
-	return easy;
+	w->phase = WATCH_WAITING;
+	w->wait_until = when;
 }

@@ -4,11 +4,18 @@
  * from the last resourceVersion seen; 410 Expired means list again, and the
  * list replaces everything the handler holds of this collection. Failures
  * wait (Retry-After, else backoff) and retry; nothing here ever tells the
- * handler that objects are gone because the API server is unreachable. */
+ * handler that objects are gone because the API server is unreachable.
+ *
+ * The state machine speaks no HTTP library: it says which request it wants
+ * (watch_start), takes what the transport received (watch_header,
+ * watch_data) and how the request ended (watch_done), each with the time.
+ * kube/client.c drives it with curl; tests/unit/test_watch.c with scripted
+ * answers. */
 #ifndef FERRY_KUBE_WATCH_H
 #define FERRY_KUBE_WATCH_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "kube/backoff.h"
@@ -35,6 +42,13 @@ enum watch_error {
 	WATCH_ERR_BAD_DATA,       /* a line or body that is not what the protocol says */
 	WATCH_ERR_SHORT,          /* a watch that ended within 1 s with no event */
 	WATCH_ERR__COUNT,
+};
+
+/* How the transport ended a request. */
+enum watch_result {
+	WATCH_RESULT_OK,          /* the whole answer arrived */
+	WATCH_RESULT_TRANSPORT,   /* no connection, TLS, reset, cut, or watch_data refused */
+	WATCH_RESULT_TIMEOUT,     /* the transport's own time limit (watch_timeout) */
 };
 
 struct watch_stats {
@@ -80,13 +94,13 @@ struct watch {
 	size_t max_line;
 
 	/* the request under way */
-	void *easy;               /* CURL * */
-	void *headers;            /* struct curl_slist * */
 	double started;
-	long retry_after;         /* from the response, -1 = none */
+	long timeout;             /* the transport's limit for it, seconds */
+	double retry_after;       /* from the answer, seconds; -1 = none or unusable */
 	uint64_t stream_events;
 	bool stream_bad;          /* an event could not be taken: drop the stream */
 	bool stream_expired;      /* ERROR 410 */
+	bool body_refused;        /* watch_data refused the answer (too large, out of memory) */
 	struct linebuf lines;     /* a watch stream */
 	char *body;               /* a list or an error response */
 	size_t body_len, body_cap;
@@ -101,12 +115,23 @@ int watch_init(struct watch *w, const char *name, const char *kind, const char *
 	       void *ctx);
 void watch_free(struct watch *w);
 
-/* The request to send now (list page or watch): a CURL easy handle set up
- * but for its URL (*path is the path and query, malloc'd), TLS and auth,
- * which the caller adds. NULL when out of memory. */
-void *watch_request(struct watch *w, double now, char **path);
-/* The request ended (curl's result code). Sets the phase: WATCH_WAITING with
+/* The next request (list page or watch), due now: its path and query,
+ * malloc'd (the caller adds scheme, host, TLS and auth), and the phase it
+ * starts; w->timeout is the time limit the transport must put on it.
+ * NULL when out of memory. */
+char *watch_start(struct watch *w, double now);
+/* Forget the request under way (or the one that could not be sent) and
+ * wait: the next one is due at when. */
+void watch_retry_at(struct watch *w, double when);
+/* One header line of the answer, as received (with or without CRLF). */
+void watch_header(struct watch *w, const char *line, size_t len, double now);
+/* Body bytes of an answer with this status. Returns 0, or -1 when the
+ * transfer must stop (the machine has noted why; watch_done follows). */
+int watch_data(struct watch *w, long status, const char *data, size_t len, double now);
+/* The request ended: status 0 when no answer came, why the transport's
+ * words for a failure (NULL otherwise). Sets the phase: WATCH_WAITING with
  * wait_until, now or later. */
-void watch_done(struct watch *w, int curl_result, double now);
+void watch_done(struct watch *w, long status, enum watch_result res, const char *why,
+		double now);
 
 #endif

@@ -1,7 +1,6 @@
 /* The end of a request: a list page to take, a stream to resume, or a
  * failure to wait out. */
 #include <cjson/cJSON.h>
-#include <curl/curl.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -12,13 +11,6 @@
 #define FORBIDDEN_RETRY_S 30.0
 /* A watch shorter than this that saw nothing is a failure (spec). */
 #define SHORT_WATCH_S 1.0
-
-static void watch_retry_at(struct watch *w, double when)
-{
-	watch_reset_request(w);
-	w->phase = WATCH_WAITING;
-	w->wait_until = when;
-}
 
 /* The message of a Status body, or "" when the body is not one. */
 static const char *watch_status_message(const struct watch *w, cJSON **doc)
@@ -63,10 +55,11 @@ static void watch_log_status(const struct watch *w, enum watch_error err, long s
 	cJSON_Delete(doc);
 }
 
-static void watch_fail(struct watch *w, enum watch_error err, long status, int res, double now)
+static void watch_fail(struct watch *w, enum watch_error err, long status, const char *why,
+		       double now)
 {
 	double wait = backoff_next(&w->backoff, now, err == WATCH_ERR_THROTTLED ||
-			err == WATCH_ERR_SERVER ? (double)w->retry_after : -1);
+			err == WATCH_ERR_SERVER ? w->retry_after : -1);
 
 	if (err == WATCH_ERR_FORBIDDEN && wait < FORBIDDEN_RETRY_S)
 		wait = FORBIDDEN_RETRY_S;
@@ -74,7 +67,7 @@ static void watch_fail(struct watch *w, enum watch_error err, long status, int r
 	w->reauth |= err == WATCH_ERR_UNAUTHORIZED;
 	if (err == WATCH_ERR_TRANSPORT)
 		log_warn("watch", "%s: cannot reach the API server: %s; retrying in %.1f s",
-			 w->name, curl_easy_strerror((CURLcode)res), wait);
+			 w->name, why ? why : "no answer", wait);
 	else if (err == WATCH_ERR_SHORT)
 		log_warn("watch", "%s: the watch ended at once without an event; retrying in "
 			 "%.1f s", w->name, wait);
@@ -119,17 +112,18 @@ static int watch_list_page(struct watch *w, double now)
 	return 0;
 }
 
-static void watch_list_done(struct watch *w, long status, int res, double now)
+static void watch_list_done(struct watch *w, long status, enum watch_result res,
+			    const char *why, double now)
 {
-	if (res == CURLE_OK && status == 200) {
+	if (res == WATCH_RESULT_OK && status == 200) {
 		if (watch_list_page(w, now) < 0) {
 			free(w->cont);
 			w->cont = NULL;
-			watch_fail(w, WATCH_ERR_BAD_DATA, status, res, now);
+			watch_fail(w, WATCH_ERR_BAD_DATA, status, why, now);
 		}
 		return;
 	}
-	if (res == CURLE_OK && status == 410) {
+	if (res == WATCH_RESULT_OK && status == 410) {
 		/* The continue token outlived the server's history. */
 		log_info("watch", "%s: list continuation expired (410): listing again from the "
 			 "start", w->name);
@@ -141,17 +135,22 @@ static void watch_list_done(struct watch *w, long status, int res, double now)
 	}
 	free(w->cont);
 	w->cont = NULL;
-	watch_fail(w, res != CURLE_OK && status == 0 ? WATCH_ERR_TRANSPORT : watch_classify(status),
-		   status, res, now);
+	if (w->body_refused)
+		watch_fail(w, WATCH_ERR_BAD_DATA, status, why, now);
+	else if (res != WATCH_RESULT_OK && (status == 0 || status == 200))
+		watch_fail(w, WATCH_ERR_TRANSPORT, status, why, now);
+	else
+		watch_fail(w, watch_classify(status), status, why, now);
 }
 
 /* A stream that ran and ended (timeout, cut) resumes from the last
  * resourceVersion at once; 410 lists again at once. */
-static void watch_stream_done(struct watch *w, long status, int res, double now)
+static void watch_stream_done(struct watch *w, long status, enum watch_result res,
+			      const char *why, double now)
 {
 	if (status != 200) {
 		watch_fail(w, status == 0 ? WATCH_ERR_TRANSPORT : watch_classify(status), status,
-			   res, now);
+			   why, now);
 		return;
 	}
 	if (w->stream_expired) {
@@ -159,16 +158,16 @@ static void watch_stream_done(struct watch *w, long status, int res, double now)
 		return;
 	}
 	if (w->stream_bad) {
-		watch_fail(w, WATCH_ERR_BAD_DATA, status, res, now);
+		watch_fail(w, WATCH_ERR_BAD_DATA, status, why, now);
 		return;
 	}
 	if (now - w->started < SHORT_WATCH_S && w->stream_events == 0) {
-		watch_fail(w, WATCH_ERR_SHORT, status, res, now);
+		watch_fail(w, WATCH_ERR_SHORT, status, why, now);
 		return;
 	}
-	if (res != CURLE_OK)
+	if (res != WATCH_RESULT_OK)
 		log_info("watch", "%s: stream ended (%s): watching again from resourceVersion %s",
-			 w->name, curl_easy_strerror((CURLcode)res), w->rv);
+			 w->name, why ? why : "cut", w->rv);
 	else
 		log_debug("watch", "%s: stream ended: watching again from resourceVersion %s",
 			  w->name, w->rv);
@@ -176,13 +175,11 @@ static void watch_stream_done(struct watch *w, long status, int res, double now)
 	watch_retry_at(w, now);
 }
 
-void watch_done(struct watch *w, int curl_result, double now)
+void watch_done(struct watch *w, long status, enum watch_result res, const char *why,
+		double now)
 {
-	long status = 0;
-
-	curl_easy_getinfo(w->easy, CURLINFO_RESPONSE_CODE, &status);
 	if (w->phase == WATCH_LISTING)
-		watch_list_done(w, status, curl_result, now);
+		watch_list_done(w, status, res, why, now);
 	else
-		watch_stream_done(w, status, curl_result, now);
+		watch_stream_done(w, status, res, why, now);
 }

@@ -6,7 +6,7 @@
 
 #include "kube/watch.h"
 
-/* watch.c: forget the request under way (handle, buffers, stream state). */
+/* watch.c: forget the request under way (buffers, stream state). */
 void watch_reset_request(struct watch *w);
 
 /* watch_event.c: a linebuf_fn taking one event of a watch stream. Returns

@@ -1,0 +1,690 @@
+/* Unit tests of the list+watch state machine (kube/watch.h), driven with
+ * scripted answers of the API server: no curl, no socket. Each case names
+ * what ../shared/spec/apiserver-protocol.md says of it. The times given to
+ * the machine are made up; the tests never wait. */
+#define _GNU_SOURCE /* asprintf */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+#include <cmocka.h>
+
+#include "kube/watch.h"
+
+#define EPS 1e-9
+#define SEL "labelSelector=a%3Db"
+#define MAX_SEEN 64
+
+/* What the handler was told. */
+struct seen {
+	int list_begins, list_ends;
+	int n;
+	char what[MAX_SEEN][80];   /* "ADDED a/x 12": event, ns/name, resourceVersion */
+};
+
+static const char *const event_names[KUBE_EVENT__COUNT] = { "ADDED", "MODIFIED", "DELETED" };
+
+static void on_begin(void *ctx, struct watch *w)
+{
+	(void)w;
+	((struct seen *)ctx)->list_begins++;
+}
+
+static void on_end(void *ctx, struct watch *w)
+{
+	(void)w;
+	((struct seen *)ctx)->list_ends++;
+}
+
+static const char *str_at(const cJSON *obj, const char *a, const char *b)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(obj, a), b);
+
+	return cJSON_IsString(v) ? v->valuestring : "?";
+}
+
+static void on_object(void *ctx, struct watch *w, enum kube_event ev, cJSON *obj)
+{
+	struct seen *s = ctx;
+
+	(void)w;
+	assert_true(s->n < MAX_SEEN);
+	snprintf(s->what[s->n++], sizeof(s->what[0]), "%s %s/%s %s", event_names[ev],
+		 str_at(obj, "metadata", "namespace"), str_at(obj, "metadata", "name"),
+		 str_at(obj, "metadata", "resourceVersion"));
+}
+
+static const struct watch_handler handler = {
+	.list_begin = on_begin,
+	.object = on_object,
+	.list_end = on_end,
+};
+
+struct fixture {
+	struct watch w;
+	struct seen seen;
+	double now;
+};
+
+static int setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+
+	assert_non_null(f);
+	assert_int_equal(watch_init(&f->w, "services", "Service", "/api/v1/services", SEL, 4096,
+				    &handler, &f->seen), 0);
+	f->now = 1000.0;
+	srandom(7);
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+
+	watch_free(&f->w);
+	free(f);
+	return 0;
+}
+
+/* --- the scripted server ------------------------------------------------- */
+
+/* The request the machine sends now (it must be due), checked against the
+ * expected path and query; "*" in want matches any run of characters up
+ * to the next '&' (the random timeoutSeconds). */
+static void expect_request(struct fixture *f, const char *want)
+{
+	char *path;
+	const char *p, *q;
+
+	assert_int_equal(f->w.phase, WATCH_WAITING);
+	assert_true(f->w.wait_until <= f->now + EPS);
+	path = watch_start(&f->w, f->now);
+	assert_non_null(path);
+	for (p = path, q = want; *q; q++) {
+		if (*q == '*') {
+			while (*p && *p != '&')
+				p++;
+			continue;
+		}
+		if (*p != *q)
+			fail_msg("request %s, want %s", path, want);
+		p++;
+	}
+	if (*p)
+		fail_msg("request %s, want %s", path, want);
+	free(path);
+}
+
+static void header(struct fixture *f, const char *line)
+{
+	watch_header(&f->w, line, strlen(line), f->now);
+}
+
+/* Body bytes in pieces of size bytes (0: at once); returns what the last
+ * watch_data returned. */
+static int data(struct fixture *f, long status, const char *body, size_t size)
+{
+	size_t len = strlen(body), off = 0;
+	int rc = 0;
+
+	if (!size)
+		size = len ? len : 1;
+	while (off < len && rc == 0) {
+		size_t n = len - off < size ? len - off : size;
+
+		rc = watch_data(&f->w, status, body + off, n, f->now);
+		off += n;
+	}
+	return rc;
+}
+
+static void done(struct fixture *f, long status, enum watch_result res)
+{
+	watch_done(&f->w, status, res, res == WATCH_RESULT_OK ? NULL : "Connection reset", f->now);
+	assert_int_equal(f->w.phase, WATCH_WAITING);
+}
+
+/* A whole answer: status line, headers (NULL-terminated), body. */
+static void answer(struct fixture *f, long status, const char *const *headers, const char *body)
+{
+	char line[64];
+
+	snprintf(line, sizeof(line), "HTTP/1.1 %ld X\r\n", status);
+	header(f, line);
+	for (; headers && *headers; headers++)
+		header(f, *headers);
+	header(f, "\r\n");
+	assert_int_equal(data(f, status, body, 0), 0);
+	done(f, status, WATCH_RESULT_OK);
+}
+
+/* "ns/name@rv" -> a list item (no kind, as the real server sends). */
+static char *item(const char *spec)
+{
+	char ns[32], name[32], rv[16], *out;
+
+	assert_int_equal(sscanf(spec, "%31[^/]/%31[^@]@%15s", ns, name, rv), 3);
+	assert_true(asprintf(&out, "{\"metadata\":{\"namespace\":\"%s\",\"name\":\"%s\","
+			     "\"resourceVersion\":\"%s\"},\"spec\":{}}", ns, name, rv) > 0);
+	return out;
+}
+
+/* A ServiceList at rv with continue token cont ("" for the last page) and
+ * the items given as "ns/name@rv", NULL-terminated. */
+static char *list_body(const char *rv, const char *cont, ...)
+{
+	char *items = strdup(""), *out, *next, *it;
+	const char *spec;
+	va_list ap;
+
+	va_start(ap, cont);
+	while ((spec = va_arg(ap, const char *))) {
+		it = item(spec);
+		assert_true(asprintf(&next, "%s%s%s", items, *items ? "," : "", it) > 0);
+		free(items);
+		free(it);
+		items = next;
+	}
+	va_end(ap);
+	assert_true(asprintf(&out, "{\"kind\":\"ServiceList\",\"apiVersion\":\"v1\",\"metadata\":"
+			     "{\"resourceVersion\":\"%s\"%s%s%s},\"items\":[%s]}", rv,
+			     *cont ? ",\"continue\":\"" : "", cont, *cont ? "\"" : "", items) > 0);
+	free(items);
+	return out;
+}
+
+static void answer_list(struct fixture *f, char *body)
+{
+	answer(f, 200, NULL, body);
+	free(body);
+}
+
+/* One watch event line: type and "ns/name@rv" (a Service with kind, as in
+ * a watch). */
+static char *event(const char *type, const char *spec)
+{
+	char *obj = item(spec), *out;
+
+	assert_true(asprintf(&out, "{\"type\":\"%s\",\"object\":{\"kind\":\"Service\",%s}\n", type,
+			     obj + 1) > 0);
+	free(obj);
+	return out;
+}
+
+static char *bookmark(const char *rv)
+{
+	char *out;
+
+	assert_true(asprintf(&out, "{\"type\":\"BOOKMARK\",\"object\":{\"kind\":\"Service\","
+			     "\"apiVersion\":\"v1\",\"metadata\":{\"resourceVersion\":\"%s\"},"
+			     "\"spec\":{},\"status\":{\"loadBalancer\":{}}}}\n", rv) > 0);
+	return out;
+}
+
+static char *status_line(int code, const char *reason)
+{
+	char *out;
+
+	assert_true(asprintf(&out, "{\"type\":\"ERROR\",\"object\":{\"kind\":\"Status\","
+			     "\"apiVersion\":\"v1\",\"metadata\":{},\"status\":\"Failure\","
+			     "\"message\":\"too old resource version: 1 (5)\",\"reason\":\"%s\","
+			     "\"code\":%d}}\n", reason, code) > 0);
+	return out;
+}
+
+static const char *status_body(int code)
+{
+	static char buf[256];
+
+	snprintf(buf, sizeof(buf), "{\"kind\":\"Status\",\"apiVersion\":\"v1\",\"metadata\":{},"
+		 "\"status\":\"Failure\",\"message\":\"injected %d\",\"code\":%d}", code, code);
+	return buf;
+}
+
+/* Stream lines to an open watch (headers sent already), at once. */
+static void stream(struct fixture *f, char *line)
+{
+	assert_int_equal(data(f, 200, line, 0), 0);
+	free(line);
+}
+
+static void stream_open(struct fixture *f)
+{
+	header(f, "HTTP/1.1 200 OK\r\n");
+	header(f, "Content-Type: application/json\r\n");
+	header(f, "\r\n");
+}
+
+static void assert_seen(const struct fixture *f, int i, const char *want)
+{
+	assert_true(i < f->seen.n);
+	assert_string_equal(f->seen.what[i], want);
+}
+
+#define LIST0 "/api/v1/services?" SEL "&limit=500&resourceVersion=0"
+#define WATCH_FROM(rv) "/api/v1/services?" SEL "&watch=1&resourceVersion=" rv \
+	"&allowWatchBookmarks=true&timeoutSeconds=*"
+
+/* The first list, one page: items a and b at resourceVersion 7. */
+static void listed_at_7(struct fixture *f)
+{
+	expect_request(f, LIST0);
+	answer_list(f, list_body("7", "", "ns/a@5", "ns/b@6", NULL));
+}
+
+/* A watch from rv, open and 2 s old (past the short-watch rule). */
+static void watching(struct fixture *f, const char *want)
+{
+	expect_request(f, want);
+	stream_open(f);
+	f->now += 2;
+}
+
+/* --- list ------------------------------------------------------------------ */
+
+/* "First list ?limit=500&resourceVersion=0": every item goes to the handler
+ * as ADDED between list_begin and list_end; the list's resourceVersion is
+ * where the watch starts. */
+static void test_first_list(void **state)
+{
+	struct fixture *f = *state;
+
+	assert_true(f->w.relist);
+	listed_at_7(f);
+	assert_int_equal(f->seen.list_begins, 1);
+	assert_int_equal(f->seen.list_ends, 1);
+	assert_int_equal(f->seen.n, 2);
+	assert_seen(f, 0, "ADDED ns/a 5");
+	assert_seen(f, 1, "ADDED ns/b 6");
+	assert_string_equal(f->w.rv, "7");
+	assert_true(f->w.listed);
+	assert_false(f->w.relist);
+	assert_int_equal(f->w.stats.lists, 1);
+	/* The watch follows at once. */
+	assert_true(f->w.wait_until == f->now);
+}
+
+/* "Further pages add &continue=<token>"; the list completes with the page
+ * without one, and its resourceVersion (the same on every page) is kept. */
+static void test_paging_with_continue(void **state)
+{
+	struct fixture *f = *state;
+
+	expect_request(f, LIST0);
+	answer_list(f, list_body("9", "tok/1+=", "ns/a@1", NULL));
+	assert_int_equal(f->seen.list_ends, 0);
+	assert_false(f->w.listed);
+	/* The token is URL-encoded, and a continue page names no resourceVersion
+	 * (the server refuses both together). */
+	expect_request(f, "/api/v1/services?" SEL "&limit=500&continue=tok%2F1%2B%3D");
+	answer_list(f, list_body("9", "tok2", "ns/b@2", NULL));
+	expect_request(f, "/api/v1/services?" SEL "&limit=500&continue=tok2");
+	answer_list(f, list_body("9", "", "ns/c@3", NULL));
+	assert_int_equal(f->seen.list_begins, 1);
+	assert_int_equal(f->seen.list_ends, 1);
+	assert_int_equal(f->seen.n, 3);
+	assert_seen(f, 2, "ADDED ns/c 3");
+	assert_string_equal(f->w.rv, "9");
+	assert_int_equal(f->w.stats.lists, 1);
+	expect_request(f, WATCH_FROM("9"));
+}
+
+/* A list answer without items or resourceVersion is bad data: the list
+ * starts over from scratch after a backoff. */
+static void test_list_not_a_list(void **state)
+{
+	struct fixture *f = *state;
+
+	expect_request(f, LIST0);
+	answer_list(f, list_body("3", "tok", "ns/a@1", NULL));
+	expect_request(f, "/api/v1/services?" SEL "&limit=500&continue=tok");
+	answer(f, 200, NULL, "{\"kind\":\"ServiceList\",\"metadata\":{}}");
+	assert_int_equal(f->w.stats.errors[WATCH_ERR_BAD_DATA], 1);
+	assert_true(f->w.wait_until > f->now);
+	f->now = f->w.wait_until;
+	expect_request(f, LIST0);
+	assert_int_equal(f->seen.list_begins, 2);
+}
+
+/* --- watch ------------------------------------------------------------------ */
+
+/* "?watch=1&resourceVersion=<last seen>&allowWatchBookmarks=true&
+ * timeoutSeconds=<300..600 random>"; the transport's limit leaves the
+ * server a minute past it. Events go to the handler and move the
+ * resourceVersion; a stream that ends is watched again at once from it. */
+static void test_list_then_watch(void **state)
+{
+	struct fixture *f = *state;
+	long timeouts[2];
+
+	listed_at_7(f);
+	watching(f, WATCH_FROM("7"));
+	assert_int_equal(f->w.phase, WATCH_STREAMING);
+	assert_int_equal(f->w.stats.watches, 1);
+	timeouts[0] = f->w.timeout;
+	stream(f, event("ADDED", "ns/c@8"));
+	stream(f, event("MODIFIED", "ns/a@9"));
+	stream(f, event("DELETED", "ns/b@10"));
+	assert_int_equal(f->seen.n, 5);
+	assert_seen(f, 2, "ADDED ns/c 8");
+	assert_seen(f, 3, "MODIFIED ns/a 9");
+	assert_seen(f, 4, "DELETED ns/b 10");
+	assert_string_equal(f->w.rv, "10");
+	assert_int_equal(f->w.stats.events[KUBE_DELETED], 1);
+	f->now += 300;
+	done(f, 200, WATCH_RESULT_OK);
+	assert_true(f->w.wait_until == f->now);
+	assert_int_equal(f->seen.list_begins, 1);
+	watching(f, WATCH_FROM("10"));
+	timeouts[1] = f->w.timeout;
+	for (int i = 0; i < 2; i++)
+		assert_true(timeouts[i] >= 360 && timeouts[i] <= 660);
+	assert_int_equal(f->w.stats.watches, 2);
+}
+
+/* "BOOKMARK: record the resourceVersion only": the handler sees nothing,
+ * the next watch starts from it. */
+static void test_bookmarks(void **state)
+{
+	struct fixture *f = *state;
+
+	listed_at_7(f);
+	watching(f, WATCH_FROM("7"));
+	stream(f, bookmark("42"));
+	assert_int_equal(f->seen.n, 2);
+	assert_string_equal(f->w.rv, "42");
+	assert_int_equal(f->w.stats.bookmarks, 1);
+	done(f, 200, WATCH_RESULT_OK);
+	watching(f, WATCH_FROM("42"));
+}
+
+/* "One read may hold several events and one event may span several
+ * reads": the stream fed 1 and 7 bytes at a time, with CRLF line ends,
+ * and three events in one read. */
+static void test_events_in_fragments(void **state)
+{
+	struct fixture *f = *state;
+	char *a = event("ADDED", "ns/c@8"), *b = event("MODIFIED", "ns/c@9"), *all;
+
+	listed_at_7(f);
+	watching(f, WATCH_FROM("7"));
+	assert_int_equal(data(f, 200, a, 1), 0);
+	assert_int_equal(data(f, 200, b, 7), 0);
+	assert_int_equal(f->seen.n, 4);
+	assert_seen(f, 3, "MODIFIED ns/c 9");
+	free(a);
+	free(b);
+	a = event("DELETED", "ns/c@10");
+	a[strlen(a) - 1] = '\0';
+	b = bookmark("11");
+	assert_true(asprintf(&all, "%s\r\n%s%s", a, b, "{\"type\":\"ADDED\",\"obj") > 0);
+	assert_int_equal(data(f, 200, all, 0), 0);
+	assert_int_equal(data(f, 200, "ect\":{\"metadata\":{\"name\":\"d\",\"namespace\":\"ns\","
+			      "\"resourceVersion\":\"12\"}}}\n", 3), 0);
+	assert_int_equal(f->seen.n, 6);
+	assert_seen(f, 4, "DELETED ns/c 10");
+	assert_seen(f, 5, "ADDED ns/d 12");
+	assert_string_equal(f->w.rv, "12");
+	free(a);
+	free(b);
+	free(all);
+}
+
+/* A stream cut (a reset, not the server's end) resumes from the last
+ * resourceVersion at once: no list, no backoff. */
+static void test_cut_stream_resumes(void **state)
+{
+	struct fixture *f = *state;
+
+	listed_at_7(f);
+	watching(f, WATCH_FROM("7"));
+	stream(f, event("ADDED", "ns/c@8"));
+	assert_int_equal(data(f, 200, "{\"type\":\"MODIFIED\",\"object\":{\"metadata\"", 0), 0);
+	done(f, 200, WATCH_RESULT_TRANSPORT);
+	assert_true(f->w.wait_until == f->now);
+	assert_int_equal(f->w.stats.errors[WATCH_ERR_TRANSPORT], 0);
+	watching(f, WATCH_FROM("8"));
+	assert_int_equal(f->seen.n, 3);
+}
+
+/* "Too old resourceVersion: 200, then one ERROR event whose object is a
+ * Status with code 410 ... The client lists again and replaces its whole
+ * state." The stream is dropped at the event, the relist starts at once
+ * and begins with list_begin; reason Gone (old servers) likewise. */
+static void test_error_410_in_stream(void **state)
+{
+	struct fixture *f = *state;
+	const char *reasons[] = { "Expired", "Gone" };
+
+	listed_at_7(f);
+	for (int i = 0; i < 2; i++) {
+		char *line = status_line(410, reasons[i]);
+
+		watching(f, i ? WATCH_FROM("20") : WATCH_FROM("7"));
+		assert_int_equal(data(f, 200, line, 0), -1);
+		free(line);
+		done(f, 200, WATCH_RESULT_TRANSPORT);
+		assert_true(f->w.relist);
+		assert_true(f->w.wait_until == f->now);
+		assert_int_equal(f->w.stats.expired, (uint64_t)i + 1);
+		expect_request(f, LIST0);
+		assert_int_equal(f->seen.list_begins, i + 2);
+		answer_list(f, list_body("20", "", "ns/a@5", NULL));
+		assert_int_equal(f->seen.list_ends, i + 2);
+		assert_false(f->w.relist);
+	}
+	assert_int_equal(f->w.stats.errors[WATCH_ERR_BAD_DATA], 0);
+}
+
+/* "An expired continue token answers 410: list again from the start." */
+static void test_410_on_continue(void **state)
+{
+	struct fixture *f = *state;
+
+	expect_request(f, LIST0);
+	answer_list(f, list_body("9", "tok", "ns/a@1", NULL));
+	expect_request(f, "/api/v1/services?" SEL "&limit=500&continue=tok");
+	answer(f, 410, NULL, status_body(410));
+	assert_true(f->w.wait_until == f->now);
+	assert_int_equal(f->w.stats.expired, 1);
+	assert_null(f->w.cont);
+	expect_request(f, LIST0);
+	assert_int_equal(f->seen.list_begins, 2);
+	answer_list(f, list_body("12", "", "ns/a@1", "ns/b@11", NULL));
+	assert_int_equal(f->seen.list_ends, 1);
+	assert_string_equal(f->w.rv, "12");
+}
+
+/* A garbage line or an unknown event type drops the stream, counted as
+ * bad data, and the watch resumes from the last resourceVersion (no
+ * list) after a backoff. */
+static void test_garbage_line(void **state)
+{
+	struct fixture *f = *state;
+
+	listed_at_7(f);
+	watching(f, WATCH_FROM("7"));
+	stream(f, event("ADDED", "ns/c@8"));
+	assert_int_equal(data(f, 200, "{\"type\":\"ADDED\",\"object\":{garbage\n", 0), -1);
+	done(f, 200, WATCH_RESULT_TRANSPORT);
+	assert_int_equal(f->w.stats.errors[WATCH_ERR_BAD_DATA], 1);
+	assert_true(f->w.wait_until > f->now);
+	f->now = f->w.wait_until;
+	watching(f, WATCH_FROM("8"));
+	assert_int_equal(data(f, 200, "{\"type\":\"RENAMED\",\"object\":{}}\n", 0), -1);
+	done(f, 200, WATCH_RESULT_TRANSPORT);
+	assert_int_equal(f->w.stats.errors[WATCH_ERR_BAD_DATA], 2);
+	assert_int_equal(f->seen.list_begins, 1);
+}
+
+/* An event over max_line (--max-event-bytes) drops the stream, and a
+ * list catches up: watching from the same resourceVersion would meet it
+ * again. */
+static void test_event_too_large(void **state)
+{
+	struct fixture *f = *state;
+	char *big = malloc(5000);
+
+	listed_at_7(f);
+	watching(f, WATCH_FROM("7"));
+	memset(big, 'x', 4999);
+	big[4999] = '\0';
+	assert_int_equal(data(f, 200, big, 1000), -1);
+	free(big);
+	done(f, 200, WATCH_RESULT_TRANSPORT);
+	assert_true(f->w.relist);
+	f->now = f->w.wait_until;
+	expect_request(f, LIST0);
+}
+
+/* --- failures ---------------------------------------------------------------- */
+
+/* "429 and 5xx without Retry-After: backoff, 0.8 s doubling, with jitter
+ * (up to 20 % off)"; the watch retries from the same resourceVersion. */
+static void test_backoff_on_5xx(void **state)
+{
+	struct fixture *f = *state;
+	double d = 0.8;
+
+	listed_at_7(f);
+	for (int i = 0; i < 4; i++, d *= 2) {
+		double wait;
+
+		expect_request(f, WATCH_FROM("7"));
+		answer(f, i % 2 ? 503 : 500, NULL, status_body(500));
+		wait = f->w.wait_until - f->now;
+		if (wait < 0.8 * d - EPS || wait > d + EPS)
+			fail_msg("failure %d: wait %.3f s, want [%.3f, %.3f]", i, wait, 0.8 * d, d);
+		f->now = f->w.wait_until;
+	}
+	assert_int_equal(f->w.stats.errors[WATCH_ERR_SERVER], 4);
+	assert_int_equal(f->seen.list_begins, 1);
+}
+
+/* "429 and 5xx, with Retry-After: wait that long", on lists and watches. */
+static void test_retry_after_seconds(void **state)
+{
+	struct fixture *f = *state;
+	const char *const h5[] = { "Retry-After: 5\r\n", NULL };
+	const char *const h2[] = { "retry-after:2\r\n", NULL };
+
+	expect_request(f, LIST0);
+	answer(f, 503, h5, status_body(503));
+	assert_true(f->w.wait_until == f->now + 5);
+	f->now += 5;
+	expect_request(f, LIST0);
+	answer(f, 429, h2, status_body(429));
+	assert_true(f->w.wait_until == f->now + 2);
+	assert_int_equal(f->w.stats.errors[WATCH_ERR_THROTTLED], 1);
+	assert_int_equal(f->w.stats.errors[WATCH_ERR_SERVER], 1);
+}
+
+/* "401: read the token file again, then retry": reauth is asked for the
+ * next request, which waits a backoff. */
+static void test_401_rereads_token(void **state)
+{
+	struct fixture *f = *state;
+
+	listed_at_7(f);
+	expect_request(f, WATCH_FROM("7"));
+	assert_false(f->w.reauth);
+	answer(f, 401, NULL, status_body(401));
+	assert_true(f->w.reauth);
+	assert_int_equal(f->w.stats.errors[WATCH_ERR_UNAUTHORIZED], 1);
+	assert_true(f->w.wait_until > f->now && f->w.wait_until <= f->now + 0.8 + EPS);
+}
+
+/* "403: log clearly which permission is missing; keep retrying slowly":
+ * every 30 s, not at the backoff's 0.8 s. */
+static void test_403_slow_retry(void **state)
+{
+	struct fixture *f = *state;
+
+	for (int i = 0; i < 3; i++) {
+		expect_request(f, LIST0);
+		answer(f, 403, NULL, status_body(403));
+		assert_true(f->w.wait_until >= f->now + 30 - EPS);
+		assert_true(f->w.wait_until <= f->now + 30 + EPS);
+		f->now = f->w.wait_until;
+	}
+	assert_int_equal(f->w.stats.errors[WATCH_ERR_FORBIDDEN], 3);
+	assert_int_equal(f->seen.list_begins, 3);
+}
+
+/* No answer at all (connection refused, TLS): a transport error, backoff,
+ * the same request again. */
+static void test_transport_error(void **state)
+{
+	struct fixture *f = *state;
+
+	listed_at_7(f);
+	expect_request(f, WATCH_FROM("7"));
+	done(f, 0, WATCH_RESULT_TRANSPORT);
+	assert_int_equal(f->w.stats.errors[WATCH_ERR_TRANSPORT], 1);
+	assert_true(f->w.wait_until > f->now);
+	f->now = f->w.wait_until;
+	expect_request(f, WATCH_FROM("7"));
+	done(f, 0, WATCH_RESULT_TIMEOUT);
+	assert_int_equal(f->w.stats.errors[WATCH_ERR_TRANSPORT], 2);
+}
+
+/* "A watch that ends within 1 s with no event counts as a failure": one
+ * with an event, or one that lasted longer, does not. */
+static void test_short_watch(void **state)
+{
+	struct fixture *f = *state;
+
+	listed_at_7(f);
+	expect_request(f, WATCH_FROM("7"));
+	stream_open(f);
+	f->now += 0.5;
+	done(f, 200, WATCH_RESULT_OK);
+	assert_int_equal(f->w.stats.errors[WATCH_ERR_SHORT], 1);
+	assert_true(f->w.wait_until > f->now);
+	f->now = f->w.wait_until;
+
+	expect_request(f, WATCH_FROM("7"));
+	stream_open(f);
+	stream(f, event("ADDED", "ns/c@8"));
+	f->now += 0.5;
+	done(f, 200, WATCH_RESULT_OK);
+	assert_true(f->w.wait_until == f->now);
+
+	expect_request(f, WATCH_FROM("8"));
+	stream_open(f);
+	f->now += 1.5;
+	done(f, 200, WATCH_RESULT_OK);
+	assert_true(f->w.wait_until == f->now);
+	assert_int_equal(f->w.stats.errors[WATCH_ERR_SHORT], 1);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_first_list, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_paging_with_continue, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_list_not_a_list, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_list_then_watch, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_bookmarks, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_events_in_fragments, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cut_stream_resumes, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_error_410_in_stream, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_410_on_continue, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_garbage_line, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_event_too_large, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_backoff_on_5xx, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_retry_after_seconds, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_401_rereads_token, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_403_slow_retry, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_transport_error, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_short_watch, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
