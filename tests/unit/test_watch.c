@@ -664,6 +664,26 @@ static void test_short_watch(void **state)
 	assert_int_equal(f->w.stats.errors[WATCH_ERR_SHORT], 1);
 }
 
+/* After 2 minutes of health the backoff starts over at 0.8 s: a watch that
+ * the server took and that ran that long counts, from its start. */
+static void test_backoff_resets_after_health(void **state)
+{
+	struct fixture *f = *state;
+
+	listed_at_7(f);
+	for (int i = 0; i < 5; i++) {
+		expect_request(f, WATCH_FROM("7"));
+		answer(f, 500, NULL, status_body(500));
+		f->now = f->w.wait_until;
+	}
+	watching(f, WATCH_FROM("7"));
+	f->now += 200;
+	done(f, 200, WATCH_RESULT_OK);
+	expect_request(f, WATCH_FROM("7"));
+	answer(f, 500, NULL, status_body(500));
+	assert_true(f->w.wait_until - f->now <= 0.8 + EPS);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -684,6 +704,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_403_slow_retry, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_transport_error, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_short_watch, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_backoff_resets_after_health, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -63,7 +63,13 @@ void watch_reset_request(struct watch *w)
 
 void watch_header(struct watch *w, const char *line, size_t len, double now)
 {
-	(void)now;
+	long status;
+
+	/* A watch the server took is health from now on, however long it runs
+	 * (the backoff starts over after 2 minutes of it). */
+	if (len > 5 && strncmp(line, "HTTP/", 5) == 0 && sscanf(line, "HTTP/%*s %ld", &status) == 1 &&
+	    status == 200 && w->phase == WATCH_STREAMING)
+		backoff_ok(&w->backoff, now);
 	if (len > 12 && strncasecmp(line, "Retry-After:", 12) == 0)
 		w->retry_after = strtol(line + 12, NULL, 10);
 }
