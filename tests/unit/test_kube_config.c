@@ -764,6 +764,71 @@ static void test_apply_tls(void **state)
 	free(key);
 }
 
+/* check_transport on tmpdir/config: its return, err and what it logged. */
+static int check_transport(struct kube_config *cfg, bool allow_http, char *err, size_t err_len,
+			   char *log, size_t log_len)
+{
+	struct capture c;
+	int rc;
+
+	err[0] = '\0';
+	capture_begin(&c);
+	rc = kube_config_check_transport(cfg, allow_http, err, err_len);
+	capture_end(&c, log, log_len);
+	return rc;
+}
+
+/* A plain http:// server is refused, saying why (the token would go in
+ * clear), unless allowed, and then warned about once; the same for an
+ * --apiserver http:// in place of an https server. insecure-skip-tls-verify
+ * is warned about once. https with verification: nothing to say. */
+static void test_check_transport(void **state)
+{
+	struct kube_config cfg;
+	char err[512], log[4096], *path = tmp_path("config");
+
+	(void)state;
+	write_file("token", "t\n");
+	write_file("config", KC_HEAD "current-context: dev\n"
+		   "contexts: [{name: dev, context: {cluster: c, user: u}}]\n"
+		   "clusters: [{name: c, cluster: {server: 'http://10.0.0.1:8080'}}]\n"
+		   "users: [{name: u, user: {tokenFile: token}}]\n");
+	load_ok("config", &cfg);
+	assert_int_equal(check_transport(&cfg, false, err, sizeof(err), log, sizeof(log)), -1);
+	assert_string_equal(log, ""); /* the caller logs err */
+	if (!strstr(err, "server http://10.0.0.1:8080 is plain HTTP: the bearer token would be "
+			 "sent in clear and the server is not authenticated; use https, or "
+			 "--allow-insecure-http") || !strstr(err, path))
+		fail_msg("error \"%s\"", err);
+	assert_int_equal(check_transport(&cfg, true, err, sizeof(err), log, sizeof(log)), 0);
+	assert_int_equal(count(log, "level=warn"), 1);
+	assert_non_null(strstr(log, "server http://10.0.0.1:8080 is plain HTTP "
+				    "(--allow-insecure-http): the bearer token goes out in clear"));
+	assert_int_equal(kube_config_set_server(&cfg, "https://10.0.0.1:6443", err, sizeof(err)), 0);
+	assert_int_equal(check_transport(&cfg, false, err, sizeof(err), log, sizeof(log)), 0);
+	assert_string_equal(log, "");
+	kube_config_free(&cfg);
+
+	write_user_config("{tokenFile: token}");
+	load_ok("config", &cfg);
+	assert_int_equal(kube_config_set_server(&cfg, "http://10.0.0.1", err, sizeof(err)), 0);
+	assert_int_equal(check_transport(&cfg, false, err, sizeof(err), log, sizeof(log)), -1);
+	assert_non_null(strstr(err, "server http://10.0.0.1:80 is plain HTTP"));
+	kube_config_free(&cfg);
+
+	write_file("config", KC_HEAD "current-context: dev\n"
+		   "contexts: [{name: dev, context: {cluster: c}}]\n"
+		   "clusters: [{name: c, cluster: {server: 'https://10.0.0.1:6443', "
+		   "insecure-skip-tls-verify: true}}]\n");
+	load_ok("config", &cfg);
+	assert_int_equal(check_transport(&cfg, false, err, sizeof(err), log, sizeof(log)), 0);
+	assert_int_equal(count(log, "level=warn"), 1);
+	assert_non_null(strstr(log, ", context dev: insecure-skip-tls-verify: the API server's "
+				    "certificate is not verified"));
+	kube_config_free(&cfg);
+	free(path);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -780,6 +845,7 @@ int main(void)
 		cmocka_unit_test(test_set_server_forms),
 		TMP_TEST(test_token_rereads),
 		TMP_TEST(test_apply_tls),
+		TMP_TEST(test_check_transport),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -116,6 +116,8 @@ static int agent_kube_config(struct agent *ag)
 		rc = kube_config_in_cluster(KUBE_SA_DIR, cfg, err, sizeof(err));
 	if (rc == 0 && ag->opts.apiserver)
 		rc = kube_config_set_server(cfg, ag->opts.apiserver, err, sizeof(err));
+	if (rc == 0)
+		rc = kube_config_check_transport(cfg, ag->opts.allow_insecure_http, err, sizeof(err));
 	if (rc < 0)
 		log_error("ferryd", "%s", err);
 	return rc;

@@ -23,6 +23,7 @@ static const char usage[] =
 	"  --kubeconfig PATH          (default $KUBECONFIG, else in-cluster)\n"
 	"  --apiserver URL            the API server, e.g. https://10.0.0.1:6443: without\n"
 	"                             kube-proxy the kubernetes ClusterIP only works once ferry runs\n"
+	"  --allow-insecure-http      accept an http:// API server (the token goes in clear)\n"
 	"  --max-event-bytes N        largest watch event accepted (default %u)\n"
 	"  --metrics-addr ADDR        Prometheus /metrics (default 127.0.0.1:10249; \"\" = off)\n"
 	"  --health-addr ADDR         /healthz and /livez (default :10256, every address;\n"
@@ -147,6 +148,7 @@ int options_parse(int argc, char **argv, struct ferryd_options *opts)
 		{ "source", required_argument, NULL, 's' },
 		{ "kubeconfig", required_argument, NULL, 'k' },
 		{ "apiserver", required_argument, NULL, 'a' },
+		{ "allow-insecure-http", no_argument, NULL, 'i' },
 		{ "max-event-bytes", required_argument, NULL, 'E' },
 		{ "metrics-addr", required_argument, NULL, 'M' },
 		{ "health-addr", required_argument, NULL, 'H' },
@@ -189,6 +191,9 @@ int options_parse(int argc, char **argv, struct ferryd_options *opts)
 			break;
 		case 'a':
 			opts->apiserver = optarg;
+			break;
+		case 'i':
+			opts->allow_insecure_http = true;
 			break;
 		case 'M':
 		case 'H':

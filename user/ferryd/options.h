@@ -23,6 +23,7 @@ struct ferryd_options {
 	const char *kubeconfig;   /* --kubeconfig, else $KUBECONFIG's first file, else NULL */
 	char kubeconfig_env[4096];
 	const char *apiserver;    /* --apiserver URL */
+	bool allow_insecure_http; /* --allow-insecure-http */
 	size_t max_event_bytes;   /* --max-event-bytes */
 	char metrics_addr[128];   /* --metrics-addr, "" = off */
 	char health_addr[128];    /* --health-addr, "" = off */

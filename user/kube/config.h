@@ -55,11 +55,20 @@ int kube_config_from_kubeconfig(const char *path, struct kube_config *cfg, char 
 int kube_config_in_cluster(const char *sa_dir, struct kube_config *cfg, char *err, size_t err_len);
 
 /* Replace the server URL (ferryd --apiserver URL). Accepts "https://h:p",
- * "http://h:p" (plain, for completeness), "h:p" (https implied), IPv6
+ * "http://h:p" (refused at start by kube_config_check_transport unless
+ * allowed), "h:p" (https implied), IPv6
  * "[::1]:6443"; without a port, 443 (80 for http); a path prefix is kept.
  * Curl handles set up with the old server must be set up again (connect_to).
  * Returns 0 or -1 with err (a bad URL leaves cfg unchanged). */
 int kube_config_set_server(struct kube_config *cfg, const char *url, char *err, size_t err_len);
+
+/* What the configuration would expose, checked once at start: a plain
+ * http:// server gets the bearer token in clear and is not authenticated, so
+ * it is refused (-1, err says why) unless allow_http (--allow-insecure-http),
+ * and then logged as a warning; insecure-skip-tls-verify is logged as a
+ * warning. Returns 0 otherwise. */
+int kube_config_check_transport(const struct kube_config *cfg, bool allow_http, char *err,
+				size_t err_len);
 
 /* The bearer token to send (NULL when the config has none, e.g. client
  * certificates only). A token file is read again when force is true (after a

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "common/log.h"
 #include "kube/kube_priv.h"
 
 /* The parts of a server URL, pointing into it or into host[]. */
@@ -166,5 +167,28 @@ int kube_config_set_server(struct kube_config *cfg, const char *url, char *err, 
 		snprintf(err, err_len, "server \"%s\": out of memory", url);
 		return -1;
 	}
+	return 0;
+}
+
+int kube_config_check_transport(const struct kube_config *cfg, bool allow_http, char *err,
+				size_t err_len)
+{
+	const char *origin = cfg->origin ? cfg->origin : "configuration";
+	bool http = strncmp(cfg->server, "http://", 7) == 0;
+
+	if (http && !allow_http) {
+		snprintf(err, err_len, "%s: server %s is plain HTTP: the bearer token would be sent "
+			 "in clear and the server is not authenticated; use https, or "
+			 "--allow-insecure-http to accept that", origin, cfg->server);
+		return -1;
+	}
+	if (http)
+		log_warn("kube", "%s: server %s is plain HTTP (--allow-insecure-http): the bearer "
+			 "token goes out in clear and the server is not authenticated",
+			 origin, cfg->server);
+	if (cfg->insecure && !http)
+		log_warn("kube", "%s: insecure-skip-tls-verify: the API server's certificate is "
+			 "not verified; whoever is on the path can pose as the server and take "
+			 "the token", origin);
 	return 0;
 }

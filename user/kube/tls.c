@@ -51,7 +51,13 @@ static CURLcode tls_blob(CURL *curl, CURLoption option, const char *data, size_t
 }
 
 /* Whom to trust: no verification at all, the CA given, or curl's default
- * bundle when the config names none. */
+ * bundle when the config names none. The CA given is the only one trusted,
+ * as with kubectl: curl would also trust every CA of its default folder
+ * (CAPATH, /etc/ssl/certs on Debian), whichever CAINFO says. And curl keeps a
+ * CA file it parsed for 24 h by default, so a rotated ca.crt (the service
+ * account's projected CA, a renewed kubeconfig CA) would be ignored until
+ * then: each new connection reads the file again (they are few: connections
+ * are kept). */
 static int tls_verify(const struct kube_config *cfg, CURL *curl)
 {
 	long on = cfg->insecure ? 0L : 1L;
@@ -59,14 +65,16 @@ static int tls_verify(const struct kube_config *cfg, CURL *curl)
 	if (tls_check(curl_easy_setopt(curl, CURLOPT_SSL_VERIFYPEER, on), "SSL_VERIFYPEER") ||
 	    tls_check(curl_easy_setopt(curl, CURLOPT_SSL_VERIFYHOST, on * 2), "SSL_VERIFYHOST"))
 		return -1;
-	if (cfg->insecure)
+	if (cfg->insecure || (!cfg->ca_pem && !cfg->ca_file))
 		return 0;
+	if (tls_check(curl_easy_setopt(curl, CURLOPT_CAPATH, NULL), "CAPATH"))
+		return -1;
 	if (cfg->ca_pem)
 		return tls_check(tls_blob(curl, CURLOPT_CAINFO_BLOB, cfg->ca_pem, cfg->ca_pem_len),
 				 "CAINFO_BLOB");
-	if (cfg->ca_file)
-		return tls_check(curl_easy_setopt(curl, CURLOPT_CAINFO, cfg->ca_file), "CAINFO");
-	return 0;
+	if (tls_check(curl_easy_setopt(curl, CURLOPT_CA_CACHE_TIMEOUT, 0L), "CA_CACHE_TIMEOUT"))
+		return -1;
+	return tls_check(curl_easy_setopt(curl, CURLOPT_CAINFO, cfg->ca_file), "CAINFO");
 }
 
 /* The client certificate and key, each from its data or its path. */
