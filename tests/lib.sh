@@ -17,7 +17,7 @@
 #
 # Output: one line per case, "ok - NAME" or "not ok - NAME: REASON";
 # comment lines start with "#". finish prints a summary comment and exits 1
-# when a case failed.
+# when a case failed or when none ran.
 
 set -u
 
@@ -73,7 +73,10 @@ expect_match() {
 	if [[ $2 =~ $3 ]]; then ok "$1"; else not_ok "$1" "got '$2', want /$3/"; fi
 }
 
+# finish: a group that ran no case fails too (a setup that skipped them all
+# must not read as a pass).
 finish() {
+	[ $((PASS + FAIL)) -gt 0 ] || not_ok "$GROUP" "the group ran no case"
 	if [ "$FAIL" -gt 0 ] && [ -s "$FERRYD_LOG" ]; then
 		note "ferryd log, last 25 lines without libbpf's ($FERRYD_LOG):"
 		grep -v 'component=libbpf' "$FERRYD_LOG" | tail -n 25 | sed 's/^/#   /'

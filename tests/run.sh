@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
-# Runs ferry's tests: every cmocka unit binary build/tests/test_*, the
-# stand-in API server's conformance test (tests/apiserver/conformance.sh)
-# and every kernel test group tests/kernel/*.sh, prints each group's output, and ends
-# with one line "N passed, N failed". Exit 1 when a case failed or when
-# nothing ran.
+# Runs ferry's tests: every cmocka unit binary build/tests/test_*, the same
+# built with ASan and UBSan (build/asan/tests/test_*), the stand-in API
+# server's conformance test (tests/apiserver/conformance.sh), every kernel
+# test group tests/kernel/*.sh and the fuzz targets (tests/fuzz/fuzz.sh),
+# prints each group's output, and ends with one line "N passed, N failed".
+# Exit 1 when a case failed, when a group ran no case or when nothing ran.
 #
 #   tests/run.sh            everything (kernel groups need root)
-#   tests/run.sh NAME...    only these groups: test_model, tcp, udp, ...
+#   tests/run.sh NAME...    only these groups: test_model, asan_test_model,
+#                           tcp, udp, fuzz, ...
 #
 # Build first: make all build/tests/... (`make test` does both).
 set -u
@@ -36,7 +38,10 @@ count_unit() {
 	p=$(sed -n 's/^\[  PASSED  \] \([0-9][0-9]*\) test(s)\..*/\1/p' <<<"$out" | awk '{s += $1} END {print s + 0}')
 	f=$(sed -n 's/^\[  FAILED  \] \([0-9][0-9]*\) test(s).*/\1/p' <<<"$out" | awk '{s += $1} END {print s + 0}')
 	if [ "$rc" != 0 ] && [ "$f" = 0 ]; then
-		echo "not ok - exited $rc without a cmocka failure count (crash or timeout)"
+		echo "not ok - exited $rc without a cmocka failure count (crash, sanitizer or timeout)"
+		f=1
+	elif [ $((p + f)) = 0 ]; then
+		echo "not ok - the group ran no case"
 		f=1
 	fi
 	passed=$((passed + p))
@@ -52,18 +57,25 @@ count_kernel() {
 	if [ "$rc" != 0 ] && [ "$f" = 0 ]; then
 		echo "not ok - exited $rc without a failing case (setup error or timeout)"
 		f=1
+	elif [ $((p + f)) = 0 ]; then
+		echo "not ok - the group ran no case"
+		f=1
 	fi
 	passed=$((passed + p))
 	failed=$((failed + f))
 	echo "-- $p passed, $f failed"
 }
 
-for bin in "$BUILD"/tests/test_*; do
+# The unit tests, then the same built with ASan and UBSan (groups asan_NAME;
+# a sanitizer's report ends the binary with an error).
+for bin in "$BUILD"/tests/test_* "$BUILD"/asan/tests/test_*; do
 	[ -x "$bin" ] || continue
 	name=$(basename "$bin")
+	[[ $bin = "$BUILD"/asan/* ]] && name=asan_$name
 	wanted "$name" "$@" || continue
 	echo "== unit: $name"
-	out=$(CMOCKA_MESSAGE_OUTPUT=stdout timeout -k 5 "$UNIT_TIMEOUT" "$bin" 2>&1)
+	out=$(CMOCKA_MESSAGE_OUTPUT=stdout UBSAN_OPTIONS=print_stacktrace=1 \
+		timeout -k 5 "$UNIT_TIMEOUT" "$bin" 2>&1)
 	rc=$?
 	printf '%s\n' "$out"
 	count_unit "$out" "$rc"
@@ -71,7 +83,8 @@ for bin in "$BUILD"/tests/test_*; do
 	echo
 done
 
-for script in tests/apiserver/conformance.sh tests/kernel/*.sh; do
+# Kernel groups, and the fuzz targets for a few seconds each (group fuzz).
+for script in tests/apiserver/conformance.sh tests/kernel/*.sh tests/fuzz/fuzz.sh; do
 	[ -f "$script" ] || continue
 	name=$(basename "$script" .sh)
 	wanted "$name" "$@" || continue
