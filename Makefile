@@ -14,7 +14,7 @@ CFLAGS  ?= -O2 -g
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo unknown)
 CFLAGS  += -Wall -Wextra -Werror -std=gnu11 -Iinclude -Iuser -I$(BUILD) -DFERRY_VERSION='"$(VERSION)"' \
 	$(shell pkg-config --cflags libcjson yaml-0.1 2>/dev/null)
-LDLIBS  := -lbpf -lelf -lz -lcjson -lyaml -lcurl -lmicrohttpd -lm
+LDLIBS  := -lbpf -lelf -lz -lcjson -lyaml -lcurl -lmicrohttpd -lm -pthread
 
 BPF_SRCS  := $(wildcard bpf/*.bpf.c)
 BPF_OBJS  := $(patsubst bpf/%.bpf.c,$(BUILD)/bpf/%.bpf.o,$(BPF_SRCS))

@@ -68,22 +68,18 @@ static void file_coalesce(struct agent *ag)
 		file_source_drain(ag->file);
 }
 
-/* How long a wait lasts at most: the HTTP servers expire idle connections
- * when they run. */
+/* How long a wait lasts at most: the loop's heartbeat (observe_turn). */
 #define IDLE_WAIT_MS 1000
 
 int file_loop_run(struct agent *ag)
 {
-	struct pollfd fds[4] = {
+	struct pollfd fds[2] = {
 		{ .fd = agent_signals_fd(), .events = POLLIN },
 		{ .fd = file_source_fd(ag->file), .events = POLLIN },
 	};
-	int obs_fds[2], n_obs = observe_fds(ag, obs_fds);
 
 	if (fds[0].fd < 0)
 		return -1;
-	for (int i = 0; i < n_obs; i++)
-		fds[2 + i] = (struct pollfd){ .fd = obs_fds[i], .events = POLLIN };
 	/* Fill the maps before attaching, so no connect() ever meets an empty
 	 * datapath (B33). */
 	if (file_reload(ag) || agent_attach(ag)) {
@@ -91,7 +87,8 @@ int file_loop_run(struct agent *ag)
 		return -1;
 	}
 	for (;;) {
-		if (poll(fds, 2 + (nfds_t)n_obs, IDLE_WAIT_MS) < 0) {
+		observe_turn(ag, IDLE_WAIT_MS);
+		if (poll(fds, 2, IDLE_WAIT_MS) < 0) {
 			if (errno == EINTR)
 				continue;
 			log_error("ferryd", "poll: %s", strerror(errno));
@@ -101,7 +98,6 @@ int file_loop_run(struct agent *ag)
 			agent_signalled(fds[0].fd);
 			break;
 		}
-		observe_run(ag);
 		if (fds[1].revents && file_source_drain(ag->file) > 0) {
 			file_coalesce(ag);
 			file_reload(ag);

@@ -1,8 +1,17 @@
-/* /healthz and /livez, answered as kube-proxy answers them, so that cloud
- * load balancers and probes written for kube-proxy work unchanged: 200 when
- * every change received is in the maps or has waited less than
- * --health-timeout, 503 otherwise; /healthz also 503 while the Node is
- * being deleted (nodeEligible false). */
+/* /healthz and /livez, in kube-proxy's JSON so that cloud load balancers
+ * and probes written for kube-proxy work unchanged.
+ *
+ * /livez says whether the agent's loop runs: 200 unless it is more than
+ * --health-timeout late from its wait (a loop that waits at most a second
+ * publishes a heartbeat before each wait; an apply or a blocked call holds
+ * it). A full map, an API server that is down or a Node being deleted do
+ * not fail it: a restart mends none of them, and each one relists the
+ * whole cluster.
+ *
+ * /healthz (B29): 200 when every change received is in the maps or has
+ * waited less than --health-timeout; 503 otherwise, while the loop is late
+ * as /livez says (nothing received can reach the maps then), and while the
+ * Node is being deleted (nodeEligible false). */
 #define _GNU_SOURCE /* asprintf */
 #include <stdio.h>
 #include <string.h>
@@ -39,22 +48,33 @@ static void health_time(char *out, size_t len, const struct timespec *ts)
 	snprintf(out + n, len - n, ".%09uZ", (unsigned)(ts->tv_nsec % 1000000000));
 }
 
-int health_answer(struct agent *ag, bool node_check, struct httpd_reply *reply)
+/* The status of one answer, from the view. */
+static unsigned int health_status(const struct obs_view *v, double timeout, bool node_check)
 {
-	double since = health_unapplied_since(ag);
-	bool healthy = !since || kube_now() - since < ag->opts.health_timeout;
-	bool eligible = !ag->kube || !kube_source_node(ag->kube)->deleting;
+	double now = kube_now();
+	bool live = now - v->due <= timeout;
+	bool applied = !v->unapplied_since || now - v->unapplied_since < timeout;
+
+	if (!node_check)
+		return live ? 200 : 503;
+	return live && applied && !v->node_deleting ? 200 : 503;
+}
+
+int health_answer(struct agent_obs *obs, bool node_check, struct httpd_reply *reply)
+{
 	char updated[64], now_text[64];
+	struct obs_view v;
 	struct timespec now;
 	int n;
 
+	observe_view(obs, &v);
 	clock_gettime(CLOCK_REALTIME, &now);
-	health_time(updated, sizeof(updated), &ag->obs.last_update);
+	health_time(updated, sizeof(updated), &v.last_update);
 	health_time(now_text, sizeof(now_text), &now);
 	if (node_check)
 		n = asprintf(&reply->body, "{\"lastUpdated\": \"%s\",\"currentTime\": \"%s\", "
 			     "\"nodeEligible\": %s}\n", updated, now_text,
-			     eligible ? "true" : "false");
+			     v.node_deleting ? "false" : "true");
 	else
 		n = asprintf(&reply->body, "{\"lastUpdated\": \"%s\",\"currentTime\": \"%s\"}\n",
 			     updated, now_text);
@@ -64,6 +84,6 @@ int health_answer(struct agent *ag, bool node_check, struct httpd_reply *reply)
 	}
 	reply->len = (size_t)n;
 	reply->content_type = "application/json";
-	reply->status = healthy && (!node_check || eligible) ? 200 : 503;
+	reply->status = health_status(&v, obs->health_timeout, node_check);
 	return 0;
 }

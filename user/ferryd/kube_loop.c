@@ -138,20 +138,19 @@ static bool kube_first_due(struct kube_loop *kl)
 	return true;
 }
 
-/* One wait and what follows it. fds[0] is the signal descriptor, the others
- * the HTTP servers'. Returns 1 on a signal, -1 on a fatal error. */
-static int kube_round(struct kube_loop *kl, struct curl_waitfd *fds, unsigned n_fds)
+/* One wait and what follows it. sig is the signal descriptor. Returns 1 on
+ * a signal, -1 on a fatal error. */
+static int kube_round(struct kube_loop *kl, struct curl_waitfd *sig)
 {
 	struct agent *ag = kl->ag;
-	int ready = 0;
+	int ready = 0, wait_ms = kube_wait_ms(kl);
 
-	for (unsigned i = 0; i < n_fds; i++)
-		fds[i].revents = 0;
-	if (kube_source_run(ag->kube, fds, n_fds, kube_wait_ms(kl), &ready) < 0)
+	sig->revents = 0;
+	observe_turn(ag, wait_ms);
+	if (kube_source_run(ag->kube, sig, 1, wait_ms, &ready) < 0)
 		return -1;
-	if (fds[0].revents)
+	if (sig->revents)
 		return 1;
-	observe_run(ag);
 	if (!kl->attached)
 		return kube_first_due(kl) ? kube_first_apply(kl) : 0;
 	if (kube_flush_due(kl, ready))
@@ -164,19 +163,17 @@ static int kube_round(struct kube_loop *kl, struct curl_waitfd *fds, unsigned n_
 int kube_loop_run(struct agent *ag)
 {
 	struct kube_loop kl = { .ag = ag };
-	struct curl_waitfd fds[3] = { { .fd = agent_signals_fd(), .events = CURL_WAIT_POLLIN } };
-	int obs_fds[2], n_obs = observe_fds(ag, obs_fds), rc;
+	struct curl_waitfd sig = { .fd = agent_signals_fd(), .events = CURL_WAIT_POLLIN };
+	int rc;
 
-	if (fds[0].fd < 0)
+	if (sig.fd < 0)
 		return -1;
-	for (int i = 0; i < n_obs; i++)
-		fds[1 + i] = (struct curl_waitfd){ .fd = obs_fds[i], .events = CURL_WAIT_POLLIN };
 	log_info("ferryd", "waiting for the first list of Services, EndpointSlices and the "
 		 "Node; until then the datapath keeps what it holds");
-	while ((rc = kube_round(&kl, fds, 1 + (unsigned)n_obs)) == 0)
+	while ((rc = kube_round(&kl, &sig)) == 0)
 		;
 	if (rc > 0)
-		agent_signalled(fds[0].fd);
-	close(fds[0].fd);
+		agent_signalled(sig.fd);
+	close(sig.fd);
 	return rc < 0 ? -1 : 0;
 }

@@ -1,5 +1,7 @@
 /* The Prometheus metrics: the watches, the applies, what the maps hold and
- * the datapath's own counters. */
+ * the datapath's own counters. Rendered on the metrics server's thread from
+ * the view the loop published (observe.h); the BPF counters are read
+ * directly, as they change with traffic, not with the loop. */
 #include <stdio.h>
 #include <string.h>
 
@@ -42,14 +44,14 @@ static void metrics_per_collection(struct prom_buf *b, const char *name, const c
 	}
 }
 
-static void metrics_watch(struct prom_buf *b, const struct kube_source *ks)
+static void metrics_watch(struct prom_buf *b, const struct obs_view *v)
 {
 	uint64_t lists[KUBE_COLLECTION__COUNT], starts[KUBE_COLLECTION__COUNT];
 	uint64_t relists[KUBE_COLLECTION__COUNT];
 	char labels[96];
 
 	for (int c = 0; c < KUBE_COLLECTION__COUNT; c++) {
-		const struct watch_stats *ws = kube_source_watch_stats(ks, (enum kube_collection)c);
+		const struct watch_stats *ws = &v->watch[c];
 
 		lists[c] = ws->lists;
 		starts[c] = ws->watches;
@@ -65,11 +67,11 @@ static void metrics_watch(struct prom_buf *b, const struct kube_source *ks)
 			snprintf(labels, sizeof(labels), "collection=\"%s\",reason=\"%s\"",
 				 collection_names[c], error_names[e]);
 			prom_sample(b, "ferry_watch_errors_total", labels,
-				    (double)kube_source_watch_stats(ks, (enum kube_collection)c)->errors[e]);
+				    (double)v->watch[c].errors[e]);
 		}
 	prom_family(b, "ferry_watch_events_total", "counter", "Watch events received.");
 	for (int c = 0; c < KUBE_COLLECTION__COUNT; c++) {
-		const struct watch_stats *ws = kube_source_watch_stats(ks, (enum kube_collection)c);
+		const struct watch_stats *ws = &v->watch[c];
 
 		for (int e = 0; e <= KUBE_EVENT__COUNT; e++) {
 			snprintf(labels, sizeof(labels), "collection=\"%s\",type=\"%s\"",
@@ -80,19 +82,20 @@ static void metrics_watch(struct prom_buf *b, const struct kube_source *ks)
 	}
 }
 
-static void metrics_map(struct prom_buf *b, const struct agent *ag, enum dp_map map,
+static void metrics_map(struct prom_buf *b, const struct agent_obs *obs, enum dp_map map,
 			uint64_t entries)
 {
-	uint32_t cap = dp_map_capacity(&ag->dp.maps, map);
+	uint32_t cap = obs->capacity[map];
 	char labels[64];
 
 	snprintf(labels, sizeof(labels), "map=\"%s\"", dp_map_names[map]);
 	prom_sample(b, "ferry_map_fill_ratio", labels, cap ? (double)entries / cap : 0);
 }
 
-static void metrics_maps(struct prom_buf *b, const struct agent *ag)
+static void metrics_maps(struct prom_buf *b, const struct agent_obs *obs,
+			 const struct obs_view *v)
 {
-	const struct sync_stats *st = sync_stats(ag->eng);
+	const struct sync_stats *st = &v->sync;
 
 	prom_family(b, "ferry_service_ports", "gauge", "Service ports programmed.");
 	prom_sample(b, "ferry_service_ports", NULL, (double)st->services);
@@ -102,9 +105,9 @@ static void metrics_maps(struct prom_buf *b, const struct agent *ag)
 		    "Service ports desired but not programmed (no room, or frontend taken).");
 	prom_sample(b, "ferry_service_ports_pending", NULL, (double)st->pending);
 	prom_family(b, "ferry_map_fill_ratio", "gauge", "Entries over capacity, per map.");
-	metrics_map(b, ag, DP_MAP_SERVICES, st->services + st->vip_markers);
-	metrics_map(b, ag, DP_MAP_SLOTS, st->backends);
-	metrics_map(b, ag, DP_MAP_BACKENDS, st->backends);
+	metrics_map(b, obs, DP_MAP_SERVICES, st->services + st->vip_markers);
+	metrics_map(b, obs, DP_MAP_SLOTS, st->backends);
+	metrics_map(b, obs, DP_MAP_BACKENDS, st->backends);
 }
 
 static void metrics_counter(struct prom_buf *b, const char *name, const char *help, uint64_t v)
@@ -113,10 +116,10 @@ static void metrics_counter(struct prom_buf *b, const char *name, const char *he
 	prom_sample(b, name, NULL, (double)v);
 }
 
-static void metrics_agent(struct prom_buf *b, const struct agent *ag)
+static void metrics_agent(struct prom_buf *b, const struct obs_view *v)
 {
-	const struct sync_stats *st = sync_stats(ag->eng);
-	const struct timespec *t = &ag->obs.last_update;
+	const struct sync_stats *st = &v->sync;
+	const struct timespec *t = &v->last_update;
 
 	prom_family(b, "ferry_build_info", "gauge", "ferry's version; always 1.");
 	prom_sample(b, "ferry_build_info", "version=\"" FERRY_VERSION "\"", 1);
@@ -127,30 +130,25 @@ static void metrics_agent(struct prom_buf *b, const struct agent *ag)
 	prom_sample(b, "ferry_last_sync_timestamp_seconds", NULL,
 		    (double)t->tv_sec + (double)t->tv_nsec / 1e9);
 	prom_family(b, "ferry_sync_duration_seconds", "histogram", "One apply to the maps.");
-	prom_histogram(b, "ferry_sync_duration_seconds", NULL, &ag->obs.sync_duration);
+	prom_histogram(b, "ferry_sync_duration_seconds", NULL, &v->sync_duration);
 	prom_family(b, "ferry_event_to_datapath_seconds", "histogram",
 		    "From a watch event's arrival to the maps holding it.");
-	prom_histogram(b, "ferry_event_to_datapath_seconds", NULL, &ag->obs.event_latency);
+	prom_histogram(b, "ferry_event_to_datapath_seconds", NULL, &v->event_latency);
 	metrics_counter(b, "ferry_map_full_errors_total",
 			"Service ports not (re)programmed for lack of room.", st->map_full_errors);
 	metrics_counter(b, "ferry_frontend_conflicts_total",
 			"Service ports whose frontend another one holds.", st->conflicts);
-	if (ag->kube)
-		metrics_counter(b, "ferry_objects_skipped_total",
-				"Objects with invalid fields (their last good version stays).",
-				kube_source_stats(ag->kube)->objects_skipped);
-	else
-		metrics_counter(b, "ferry_objects_skipped_total",
-				"Objects with invalid fields (their last good version stays).",
-				file_source_stats(ag->file)->objects_skipped);
+	metrics_counter(b, "ferry_objects_skipped_total",
+			"Objects with invalid fields (their last good version stays).",
+			v->objects_skipped);
 }
 
-static void metrics_datapath(struct prom_buf *b, const struct agent *ag)
+static void metrics_datapath(struct prom_buf *b, const struct agent_obs *obs)
 {
 	uint64_t sums[STAT__COUNT];
 	char labels[64];
 
-	dp_counters_read(&ag->dp.maps, sums);
+	dp_counters_read(&obs->maps, sums);
 	prom_family(b, "ferry_datapath_events_total", "counter",
 		    "The BPF programs' counters, summed over CPUs.");
 	for (int i = 0; i < STAT__COUNT; i++) {
@@ -159,15 +157,17 @@ static void metrics_datapath(struct prom_buf *b, const struct agent *ag)
 	}
 }
 
-int metrics_answer(struct agent *ag, struct httpd_reply *reply)
+int metrics_answer(struct agent_obs *obs, struct httpd_reply *reply)
 {
 	struct prom_buf b = { 0 };
+	struct obs_view v;
 
-	metrics_agent(&b, ag);
-	metrics_maps(&b, ag);
-	metrics_datapath(&b, ag);
-	if (ag->kube)
-		metrics_watch(&b, ag->kube);
+	observe_view(obs, &v);
+	metrics_agent(&b, &v);
+	metrics_maps(&b, obs, &v);
+	metrics_datapath(&b, obs);
+	if (v.kube)
+		metrics_watch(&b, &v);
 	if (b.failed) {
 		prom_free(&b);
 		return -1;

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "common/log.h"
+#include "datapath/counters.h"
 #include "ferryd/agent.h"
 
 /* From a millisecond to a second: a change should land in a few ms. */
@@ -10,14 +11,20 @@ static const double latency_bounds[] = {
 	0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5,
 };
 
+static int observe_not_found(struct httpd_reply *reply, const char *text)
+{
+	reply->status = 404;
+	reply->body = strdup(text);
+	reply->len = reply->body ? strlen(reply->body) : 0;
+	return reply->body ? 0 : -1;
+}
+
+/* The handlers get the agent_obs only: what they read is the published view
+ * and what was fixed at start. */
 static int observe_metrics(void *ctx, const char *path, struct httpd_reply *reply)
 {
-	if (strcmp(path, "/metrics") != 0) {
-		reply->status = 404;
-		reply->body = strdup("not found: try /metrics\n");
-		reply->len = reply->body ? strlen(reply->body) : 0;
-		return reply->body ? 0 : -1;
-	}
+	if (strcmp(path, "/metrics") != 0)
+		return observe_not_found(reply, "not found: try /metrics\n");
 	return metrics_answer(ctx, reply);
 }
 
@@ -27,10 +34,41 @@ static int observe_health(void *ctx, const char *path, struct httpd_reply *reply
 		return health_answer(ctx, true, reply);
 	if (strcmp(path, "/livez") == 0)
 		return health_answer(ctx, false, reply);
-	reply->status = 404;
-	reply->body = strdup("not found: try /healthz or /livez\n");
-	reply->len = reply->body ? strlen(reply->body) : 0;
-	return reply->body ? 0 : -1;
+	return observe_not_found(reply, "not found: try /healthz or /livez\n");
+}
+
+/* The loop's state into the view, then under the lock for the copy only. */
+static void observe_publish(struct agent *ag)
+{
+	struct agent_obs *obs = &ag->obs;
+	struct obs_view v = {
+		.kube = ag->kube != NULL,
+		.due = obs->due,
+		.unapplied_since = health_unapplied_since(ag),
+		.last_update = obs->last_update,
+		.sync = *sync_stats(ag->eng),
+		.event_latency = obs->event_latency,
+		.sync_duration = obs->sync_duration,
+	};
+
+	if (ag->kube) {
+		v.node_deleting = kube_source_node(ag->kube)->deleting;
+		v.objects_skipped = kube_source_stats(ag->kube)->objects_skipped;
+		for (int c = 0; c < KUBE_COLLECTION__COUNT; c++)
+			v.watch[c] = *kube_source_watch_stats(ag->kube, (enum kube_collection)c);
+	} else {
+		v.objects_skipped = file_source_stats(ag->file)->objects_skipped;
+	}
+	pthread_mutex_lock(&obs->lock);
+	obs->view = v;
+	pthread_mutex_unlock(&obs->lock);
+}
+
+void observe_view(struct agent_obs *obs, struct obs_view *out)
+{
+	pthread_mutex_lock(&obs->lock);
+	*out = obs->view;
+	pthread_mutex_unlock(&obs->lock);
 }
 
 int observe_start(struct agent *ag)
@@ -40,12 +78,18 @@ int observe_start(struct agent *ag)
 
 	histogram_init(&obs->event_latency, latency_bounds, n_bounds);
 	histogram_init(&obs->sync_duration, latency_bounds, n_bounds);
-	obs->started = kube_now();
+	obs->started = obs->due = kube_now();
+	obs->maps = ag->dp.maps;
+	for (int m = 0; m < DP_MAP__COUNT; m++)
+		obs->capacity[m] = dp_map_capacity(&ag->dp.maps, (enum dp_map)m);
+	obs->health_timeout = ag->opts.health_timeout;
+	pthread_mutex_init(&obs->lock, NULL);
+	observe_publish(ag);
 	if (ag->opts.metrics_addr[0] &&
-	    !(obs->metrics = httpd_start(ag->opts.metrics_addr, "metrics", observe_metrics, ag)))
+	    !(obs->metrics = httpd_start(ag->opts.metrics_addr, "metrics", observe_metrics, obs)))
 		return -1;
 	if (ag->opts.health_addr[0] &&
-	    !(obs->health = httpd_start(ag->opts.health_addr, "health", observe_health, ag)))
+	    !(obs->health = httpd_start(ag->opts.health_addr, "health", observe_health, obs)))
 		return -1;
 	return 0;
 }
@@ -57,23 +101,10 @@ void observe_stop(struct agent *ag)
 	ag->obs.metrics = ag->obs.health = NULL;
 }
 
-int observe_fds(const struct agent *ag, int *fds)
+void observe_turn(struct agent *ag, int wait_ms)
 {
-	int n = 0;
-
-	if (ag->obs.metrics)
-		fds[n++] = httpd_fd(ag->obs.metrics);
-	if (ag->obs.health)
-		fds[n++] = httpd_fd(ag->obs.health);
-	return n;
-}
-
-void observe_run(struct agent *ag)
-{
-	if (ag->obs.metrics)
-		httpd_run(ag->obs.metrics);
-	if (ag->obs.health)
-		httpd_run(ag->obs.health);
+	ag->obs.due = kube_now() + wait_ms / 1e3;
+	observe_publish(ag);
 }
 
 void observe_applied(struct agent *ag, double sync_s, double event_s)
@@ -90,4 +121,5 @@ void observe_applied(struct agent *ag, double sync_s, double event_s)
 		obs->pending_since = 0;
 	else if (!obs->pending_since)
 		obs->pending_since = kube_now();
+	observe_publish(ag);
 }

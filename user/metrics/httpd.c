@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,9 +11,13 @@
 
 #include "common/log.h"
 
-/* A scraper or a load balancer's probe that stalls is let go. */
-#define HTTPD_CONN_TIMEOUT_S 10
-#define HTTPD_MAX_CONNS 64
+/* A probe sends its request as soon as it connects, and the kubelet gives
+ * up after 1 s by default: a connection quiet for longer than this is let
+ * go, so idle or stalled clients cannot hold the slots for long. */
+#define HTTPD_CONN_TIMEOUT_S 2
+/* Room for many idle clients at once; two servers stay well under the
+ * usual soft limit of 1024 descriptors, which the API client needs too. */
+#define HTTPD_MAX_CONNS 256
 
 struct httpd {
 	struct MHD_Daemon *daemon;
@@ -119,12 +124,33 @@ static void httpd_log(void *cls, const char *fmt, va_list ap)
 	log_msg(LOG_WARN, "httpd", "%s: %s", (const char *)cls, msg);
 }
 
+/* The daemon's thread inherits the mask of the thread that starts it: with
+ * every signal blocked, SIGTERM goes to the agent's signalfd, never to it. */
+static struct MHD_Daemon *httpd_daemon(unsigned int flags, const union httpd_addr *a,
+				       struct httpd *h)
+{
+	uint16_t port = ntohs(a->sa.sa_family == AF_INET6 ? a->in6.sin6_port : a->in.sin_port);
+	struct MHD_Daemon *daemon;
+	sigset_t all, old;
+
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	/* The logger first: libmicrohttpd prints what it says before it. */
+	daemon = MHD_start_daemon(flags, port, NULL, NULL, httpd_handle, h,
+				  MHD_OPTION_EXTERNAL_LOGGER, httpd_log, (void *)h->what,
+				  MHD_OPTION_SOCK_ADDR, &a->sa,
+				  MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)HTTPD_CONN_TIMEOUT_S,
+				  MHD_OPTION_CONNECTION_LIMIT, (unsigned int)HTTPD_MAX_CONNS,
+				  MHD_OPTION_END);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	return daemon;
+}
+
 struct httpd *httpd_start(const char *addr, const char *what, httpd_fn *fn, void *ctx)
 {
 	struct httpd *h = calloc(1, sizeof(*h));
 	union httpd_addr a;
-	unsigned int flags = MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
-	uint16_t port;
+	unsigned int flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG;
 	bool any;
 
 	if (!h || httpd_parse(addr, &a, &any) < 0) {
@@ -138,14 +164,7 @@ struct httpd *httpd_start(const char *addr, const char *what, httpd_fn *fn, void
 	h->fn = fn;
 	h->ctx = ctx;
 	h->what = what;
-	/* The logger first: libmicrohttpd prints what it says before it. */
-	port = ntohs(a.sa.sa_family == AF_INET6 ? a.in6.sin6_port : a.in.sin_port);
-	h->daemon = MHD_start_daemon(flags, port, NULL, NULL, httpd_handle, h,
-				     MHD_OPTION_EXTERNAL_LOGGER, httpd_log, (void *)what,
-				     MHD_OPTION_SOCK_ADDR, &a.sa,
-				     MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)HTTPD_CONN_TIMEOUT_S,
-				     MHD_OPTION_CONNECTION_LIMIT, (unsigned int)HTTPD_MAX_CONNS,
-				     MHD_OPTION_END);
+	h->daemon = httpd_daemon(flags, &a, h);
 	if (!h->daemon) {
 		log_error("httpd", "%s: cannot listen on %s (in use?)", what, addr);
 		free(h);
@@ -161,17 +180,4 @@ void httpd_stop(struct httpd *h)
 		return;
 	MHD_stop_daemon(h->daemon);
 	free(h);
-}
-
-int httpd_fd(const struct httpd *h)
-{
-	const union MHD_DaemonInfo *info =
-		MHD_get_daemon_info(h->daemon, MHD_DAEMON_INFO_EPOLL_FD);
-
-	return info ? info->epoll_fd : -1;
-}
-
-void httpd_run(struct httpd *h)
-{
-	MHD_run(h->daemon);
 }

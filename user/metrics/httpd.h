@@ -1,6 +1,8 @@
-/* A small HTTP server for metrics and health answers (libmicrohttpd),
- * driven by the agent's own loop: no thread, so handlers read the agent's
- * state without locks. Poll httpd_fd for readability, then httpd_run. */
+/* A small HTTP server for metrics and health answers (libmicrohttpd), on a
+ * thread of its own: probes are answered while the agent's loop applies a
+ * large change or is stuck. Handlers run on that thread, so they must read
+ * only what is safe to share (ferryd's handlers read a published copy of
+ * the agent's state, observe.h). */
 #ifndef FERRY_METRICS_HTTPD_H
 #define FERRY_METRICS_HTTPD_H
 
@@ -19,13 +21,11 @@ struct httpd_reply {
 typedef int httpd_fn(void *ctx, const char *path, struct httpd_reply *reply);
 
 /* addr: "HOST:PORT", "[V6]:PORT" or ":PORT" (every address, both families);
- * what names the server in logs ("metrics"). NULL on error, logged. */
+ * what names the server in logs ("metrics"). The server's thread blocks
+ * every signal. NULL on error, logged. */
 struct httpd *httpd_start(const char *addr, const char *what, httpd_fn *fn, void *ctx);
+/* Stops the thread (it finishes the request at hand) and closes the socket. */
 void httpd_stop(struct httpd *h);
-/* An epoll descriptor that is readable when httpd_run has work. */
-int httpd_fd(const struct httpd *h);
-/* Serve what is ready, and expire idle connections. */
-void httpd_run(struct httpd *h);
 
 /* Whether addr parses ("HOST:PORT", "[V6]:PORT", ":PORT"). */
 int httpd_addr_valid(const char *addr);
