@@ -1,10 +1,12 @@
 # shellcheck shell=bash disable=SC2034 # the variables are for the groups that source this
-# Helpers for the metrics and health groups (tests/kernel/observe*.sh),
+# Helpers for the metrics and health groups (observe.sh, probes.sh, mapfull.sh),
 # sourced after tests/lib.sh: free ports on 127.0.0.1, HTTP requests with
 # curl, samples of /metrics (tests/helpers/prom.py) and kube-proxy's health
 # JSON. Everything listens on and talks to 127.0.0.1 only.
 
 PROM=$REPO/tests/helpers/prom.py
+# probe_load.py probe COUNT SPACING URL...: "n=N codes=200:N p50=S max=S".
+PROBE_LOAD=$REPO/tests/helpers/probe_load.py
 MPORT='' HPORT='' MURL='' HURL='' HELD='' HOLDER_PID=''
 
 # obs_ports: MPORT and HPORT, two distinct free ports of 127.0.0.1 (bound

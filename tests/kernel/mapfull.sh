@@ -237,4 +237,28 @@ expect "mapfull: no entry left behind (2 frontends + 2 VIP markers, 6 slots, 6 b
 	"$(map_entries)" "ferry_services=4 ferry_slots=6 ferry_backends=6 ferry_affinity=0"
 expect "mapfull: ferryctl status: 2 services, 6 backends" "$(svcs_backends)" "2 6"
 
+
+# --- Health while a map is full (issue 11): /healthz turns 503 once the
+# service port that finds no room has waited --health-timeout (B29); /livez
+# stays 200, since the loop runs and a restart would not make room (the
+# kubelet would restart ferryd over and over, each time relisting).
+# shellcheck source=tests/helpers/observe_lib.sh
+source "$REPO/tests/helpers/observe_lib.sh"
+ferryd_reset
+obs_ports
+state_fits | write_source "$SRC/mf.yaml"
+ferryd_start "$SRC/mf.yaml" --max-services 4 --max-backends 8 --max-backends-per-service 4 \
+	--health-timeout 1 --health-addr "127.0.0.1:$HPORT" || finish
+expect "mapfull health: everything fits: /healthz and /livez 200" \
+	"$(http GET "$HURL/healthz" /dev/null | cut -d' ' -f1) $(http GET "$HURL/livez" /dev/null | cut -d' ' -f1)" \
+	"200 200"
+{ state_fits; svc d $D 1 2 3 4; } | write_source "$SRC/mf.yaml"
+health_becomes "B29 mapfull health: d finds no room: /healthz 503 after --health-timeout" 503 10
+within=$("$PYTHON" "$PROBE_LOAD" probe 10 0.2 "$HURL/livez")
+expect "mapfull health: /livez stays 200 while the map is full, over 2 s; /healthz still 503" \
+	"$(field codes "$within") $(http GET "$HURL/healthz" /dev/null | cut -d' ' -f1)" "200:10 503"
+serves "mapfull health: a still works" $A "m-1 m-2"
+state_fits | write_source "$SRC/mf.yaml"
+health_becomes "mapfull health: d removed: /healthz 200 again" 200
+
 finish

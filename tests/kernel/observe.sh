@@ -9,12 +9,15 @@
 #    the test did (connections translated, a sync after a source change);
 #  - /healthz and /livez answer 200 with kube-proxy's JSON; 404 elsewhere,
 #    405 for a POST;
-#  - an update that cannot be programmed (no room in the maps) turns both
-#    503 once --health-timeout has passed, and 200 again once it is gone;
+#  - an update that cannot be programmed (no room in the maps) turns
+#    /healthz 503 once --health-timeout has passed, and 200 again once it
+#    is gone; /livez stays 200 (the loop runs: a restart would not make
+#    room);
 #  - an address that cannot be bound stops ferryd at start, naming it.
 # On the API server (the stand-in, tests/apilib.sh):
-#  - before the first list, /healthz and /livez answer 503 (after
-#    --health-timeout), and 200 once the first list is programmed;
+#  - before the first list, /healthz answers 503 (after --health-timeout)
+#    while /livez answers 200 (a restart would not bring the API back), and
+#    /healthz 200 once the first list is programmed;
 #  - the watch metrics count lists, relists after a 410, events by type,
 #    errors by reason, and the event-to-datapath latency;
 #  - a Node being deleted (the autoscaler's ToBeDeletedByClusterAutoscaler
@@ -196,7 +199,9 @@ fi
 expect "stuck: /healthz 503 still carries the JSON, nodeEligible true" \
 	"$(http GET "$HURL/healthz" "$WORK/h.json") $(health_json "$WORK/h.json")" \
 	"503 application/json currentTime=RFC3339 lastUpdated=RFC3339 nodeEligible=True"
-expect "stuck: /livez answers 503 too" "$(http GET "$HURL/livez" /dev/null | cut -d' ' -f1)" 503
+within=$("$PYTHON" "$PROBE_LOAD" probe 10 0.2 "$HURL/livez")
+expect "stuck: /livez stays 200 while /healthz is 503, over 2 s (the loop runs)" \
+	"$(field codes "$within") $(http GET "$HURL/healthz" /dev/null | cut -d' ' -f1)" "200:10 503"
 expect "stuck: the Service that fits still answers" "$(field reply "$(probe tcp $C 80)")" o-1
 expect "stuck: ferry_service_ports is 1, ferry_map_full_errors_total >= 1" \
 	"$(metric ferry_service_ports) $(metric ferry_map_full_errors_total | awk '{print ($1 >= 1)}')" "1 1"
@@ -267,9 +272,9 @@ ferryd_k8s_spawn --health-timeout 1 --metrics-addr "127.0.0.1:$MPORT" --health-a
 injecting() { "$PYTHON" -c "import sys, time; sys.exit(time.time() >= $t_inject + 6)"; }
 if wait_until 5 code_is "$HURL/healthz" 503; then
 	now_injecting=$(injecting && echo yes || echo no)
-	expect "B29 B33 API answering 503, no first list yet: /healthz 503, /livez 503, nothing published, within the 6 s of 503s" \
+	expect "B29 B33 API answering 503, no first list yet: /healthz 503, /livez 200, nothing published, within the 6 s of 503s" \
 		"$(http GET "$HURL/healthz" "$WORK/h.json" | cut -d' ' -f1) $(http GET "$HURL/livez" /dev/null | cut -d' ' -f1) ${now_injecting:-no} gen=$(generation)" \
-		"503 503 yes gen="
+		"503 200 yes gen="
 	expect "before the first list: /healthz JSON has lastUpdated Go's zero time, nodeEligible true" \
 		"$("$PYTHON" -c 'import json,sys; j=json.load(open(sys.argv[1])); print(j.get("lastUpdated"), j.get("nodeEligible"))' "$WORK/h.json")" \
 		"0001-01-01T00:00:00Z True"
