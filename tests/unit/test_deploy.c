@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 #include <cjson/cJSON.h>
@@ -930,6 +931,145 @@ out:
 
 /* What every case reads, loaded once; a file that does not read or parse
  * fails each case that needs it, with the reason. */
+/* --- what the comments refer to ------------------------------------------- */
+
+/* The folders of the repository a comment may name a file in. */
+static const char *const repo_dirs[] = { "deploy/", "docs/", "tests/", "scripts/", "user/",
+					 "bpf/", "include/" };
+
+/* rel, relative to the repository's top level (deploy/'s parent). */
+static char *repo_path(const char *rel)
+{
+	char *path;
+
+	assert_true(asprintf(&path, "%s/../%s", deploy_dir(), rel) > 0);
+	return path;
+}
+
+/* The comments of a file (from a '#' at a line's start or after a blank to
+ * the line's end), joined with single spaces: a reference cut by a line
+ * break reads whole. */
+static char *comment_text(const char *text)
+{
+	char *out = malloc(strlen(text) + 2), *o = out;
+
+	assert_non_null(out);
+	for (const char *p = text, *eol; *p; p = *eol ? eol + 1 : eol) {
+		const char *c = p;
+
+		eol = strchrnul(p, '\n');
+		while (c < eol && !(*c == '#' && (c == p || isspace((unsigned char)c[-1]))))
+			c++;
+		for (c++; c < eol; c++)
+			if (!isspace((unsigned char)*c))
+				*o++ = *c;
+			else if (o > out && o[-1] != ' ')
+				*o++ = ' ';
+		if (o > out && o[-1] != ' ')
+			*o++ = ' ';
+	}
+	*o = '\0';
+	return out;
+}
+
+/* Whether the Markdown file at rel has a heading whose text is title. */
+static bool has_heading(const char *rel, const char *title)
+{
+	char *path = repo_path(rel), line[512];
+	FILE *f = fopen(path, "r");
+	bool found = false;
+	size_t n;
+
+	free(path);
+	while (f && !found && fgets(line, sizeof(line), f)) {
+		const char *t = line + strspn(line, "#");
+
+		if (t == line)
+			continue;
+		t += strspn(t, " ");
+		n = strcspn(t, "\r\n");
+		found = n == strlen(title) && strncmp(t, title, n) == 0;
+	}
+	if (f)
+		fclose(f);
+	return found;
+}
+
+static bool path_char(char c)
+{
+	return isalnum((unsigned char)c) || strchr("_./-", c);
+}
+
+/* A file named in the comments must exist: a word starting with one of
+ * repo_dirs, trailing punctuation dropped. */
+static bool check_paths(const char *name, const char *comments, int *count)
+{
+	for (const char *w = comments; *w; w++) {
+		char rel[256], *path;
+		size_t n;
+		bool exists;
+
+		if (w > comments && path_char(w[-1]))
+			continue;
+		for (n = 0; n < sizeof(repo_dirs) / sizeof(repo_dirs[0]); n++)
+			if (strncmp(w, repo_dirs[n], strlen(repo_dirs[n])) == 0)
+				break;
+		if (n == sizeof(repo_dirs) / sizeof(repo_dirs[0]))
+			continue;
+		for (n = 0; path_char(w[n]) && n < sizeof(rel) - 1; n++)
+			rel[n] = w[n];
+		while (n && strchr(".-", rel[n - 1]))
+			n--;
+		rel[n] = '\0';
+		path = repo_path(rel);
+		exists = access(path, F_OK) == 0;
+		free(path);
+		if (!exists)
+			return bad("%s refers to %s, which does not exist", name, rel);
+		(*count)++;
+	}
+	return true;
+}
+
+/* A section named in the comments, as `README, "Title"` or
+ * `deploy/X.md, "Title"`, must be a heading of that file. */
+static bool check_sections(const char *name, const char *comments, int *count)
+{
+	for (const char *q = strstr(comments, ", \""); q; q = strstr(q + 1, ", \"")) {
+		const char *start = q, *end = strchr(q + 3, '"');
+		char file[256], title[256];
+
+		while (start > comments && path_char(start[-1]))
+			start--;
+		snprintf(file, sizeof(file), "%.*s", (int)(q - start), start);
+		if (strcmp(file, "README") == 0)
+			snprintf(file, sizeof(file), "README.md");
+		else if (strlen(file) < 3 || strcmp(file + strlen(file) - 3, ".md") != 0)
+			continue;
+		if (!end)
+			return bad("%s: the section after %s is not closed", name, file);
+		snprintf(title, sizeof(title), "%.*s", (int)(end - q - 3), q + 3);
+		if (!has_heading(file, title))
+			return bad("%s refers to %s, \"%s\": no such heading in %s", name, file,
+				   title, file);
+		(*count)++;
+	}
+	return true;
+}
+
+/* Every file and section that deploy/NAME's comments (text) refer to
+ * exists; *count says how many references there were. */
+static bool check_references(const char *name, const char *text, int *count)
+{
+	char *comments = comment_text(text);
+	bool ok;
+
+	*count = 0;
+	ok = check_paths(name, comments, count) && check_sections(name, comments, count);
+	free(comments);
+	return ok;
+}
+
 struct manifests {
 	cJSON *ferry, *cleanup;
 	char *dockerfile;
@@ -1235,6 +1375,45 @@ static void test_catches_dockerfile_changes(void **state)
 	free(broken);
 }
 
+/* The manifests and the Dockerfile send the reader to files and sections
+ * that exist (deploy/README-install.md was named before it was written). */
+static void test_references_exist(void **state)
+{
+	static const char *const files[] = { "ferry.yaml", "cleanup-job.yaml", "Dockerfile" };
+	int count, total = 0;
+
+	(void)state;
+	for (size_t f = 0; f < sizeof(files) / sizeof(files[0]); f++) {
+		size_t len;
+		char *text = slurp(files[f], &len);
+
+		CHECK(check_references(files[f], text, &count));
+		total += count;
+		free(text);
+	}
+	assert_true(total >= 8); /* the scanner sees them */
+}
+
+/* A reference to a missing file, or to a heading a file lacks, is caught;
+ * one split over two comment lines is read whole. */
+static void test_catches_missing_references(void **state)
+{
+	int count;
+
+	(void)state;
+	CHECK(check_references("x.yaml", "a: 1  # see (README, \"Kernel\n  # features\").\n",
+			       &count));
+	assert_int_equal(count, 1);
+	CHECK_CATCHES(check_references("x.yaml", "# see deploy/README-nope.md.\n", &count),
+		      "deploy/README-nope.md, which does not exist");
+	CHECK_CATCHES(check_references("x.yaml", "# (README, \"No such\n# section\")\n", &count),
+		      "README.md, \"No such section\": no such heading");
+	CHECK_CATCHES(check_references("x.yaml", "# deploy/README-install.md, \"Gone\"\n",
+				       &count), "no such heading in deploy/README-install.md");
+	CHECK(check_references("x.yaml", "path: /usr/share/x.md  # not ours: user/ is not "
+			       "at a word start in /usr/\n", &count));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1253,6 +1432,8 @@ int main(void)
 		cmocka_unit_test(test_catches_rbac_widening),
 		cmocka_unit_test(test_catches_daemonset_changes),
 		cmocka_unit_test(test_catches_dockerfile_changes),
+		cmocka_unit_test(test_references_exist),
+		cmocka_unit_test(test_catches_missing_references),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
