@@ -826,14 +826,42 @@ static size_t heap_in_use(void)
 	return mi.uordblks + mi.hblkhd;
 }
 
+/* A "Vm...:" figure of /proc/self/status, in bytes. */
+static size_t status_bytes(const char *key)
+{
+	FILE *f = fopen("/proc/self/status", "r");
+	char line[256];
+	size_t kb = 0;
+
+	assert_non_null(f);
+	while (fgets(line, sizeof(line), f))
+		if (!strncmp(line, key, strlen(key)))
+			kb = strtoul(line + strlen(key), NULL, 10);
+	fclose(f);
+	return kb * 1024;
+}
+
+/* Resets VmHWM, the peak RSS, to the RSS now. */
+static void peak_reset(void)
+{
+	FILE *f = fopen("/proc/self/clear_refs", "w");
+
+	assert_non_null(f);
+	assert_true(fputs("5", f) >= 0);
+	assert_int_equal(fclose(f), 0);
+}
+
 /* A big snapshot (20,000 Services x 10 endpoints, 28 MB): what the source
  * keeps after the load is its decoded objects, 1.1 times the file (two heap
  * strings per endpoint weigh most), not also the parsed documents (7.5 times
- * the file) or the text (1 time). */
+ * the file) or the text (1 time). The file is read in chunks and a List's
+ * items parsed one at a time, so the load's peak is the decoded objects and
+ * a little, not the text and its parsed tree as well (9.5 times the file
+ * before streaming). */
 static void test_big_file_keeps_only_objects(void **state)
 {
 	char *path = tmp_path("big.json");
-	size_t size = write_cluster(path, 20000, 10), before, after;
+	size_t size = write_cluster(path, 20000, 10), before, after, rss, peak;
 	const struct model_objects *objs;
 	struct file_source *src;
 	struct desired_state st;
@@ -841,7 +869,10 @@ static void test_big_file_keeps_only_objects(void **state)
 	(void)state;
 	malloc_trim(0);
 	before = heap_in_use();
+	peak_reset();
+	rss = status_bytes("VmRSS:");
 	src = load_path(path);
+	peak = status_bytes("VmHWM:") - rss;
 	after = heap_in_use();
 	objs = the_set(src);
 	assert_int_equal(objs->n_services, 20000);
@@ -857,8 +888,142 @@ static void test_big_file_keeps_only_objects(void **state)
 		print_message("%zu-byte file: %zu bytes of heap kept after the load (%.2f x)\n",
 			      size, after - before, (double)(after - before) / (double)size);
 		assert_true(after > before && after - before < size + size / 2);
+		print_message("peak RSS during the load: %zu bytes over the RSS before (%.2f x)\n",
+			      peak, (double)peak / (double)size);
+		assert_true(peak < size + size / 2);
 	}
 	file_source_close(src);
+	free(path);
+}
+
+/* kubectl's JSON has "items" before "kind": the items still count one by
+ * one; a document that turns out not to be a List is one object, its
+ * "items" ignored, in JSON and in YAML. */
+static void test_items_before_kind(void **state)
+{
+	static const char *const files[][2] = {
+		{ "list.json", "{\"apiVersion\": \"v1\", \"items\": [{\"kind\": \"Service\", "
+			       "\"metadata\": {\"name\": \"a\"}}, {\"kind\": \"Service\", \"metadata\": "
+			       "{\"name\": \"b\"}}], \"kind\": \"List\", \"metadata\": {}}" },
+		{ "svc.json", "{\"items\": [{\"kind\": \"Service\", \"metadata\": {\"name\": \"x\"}}], "
+			      "\"kind\": \"Service\", \"metadata\": {\"name\": \"c\"}}" },
+		{ "svc.yaml", "items:\n- {kind: Service, metadata: {name: y}}\nkind: Service\n"
+			      "metadata: {name: d}\n" },
+		{ "zlist.yaml", "apiVersion: v1\nitems:\n- " SVC_DOC("e", "10.96.0.5")
+				"- {kind: Pod, metadata: {name: p}}\nkind: List\n" },
+	};
+	struct file_source *src;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++)
+		write_file(files[i][0], files[i][1]);
+	src = load_path(tmpdir);
+	assert_service_names(src, "a b|c|d|e");
+	assert_int_equal(file_source_stats(src)->objects_skipped, 0);
+	assert_int_equal(file_source_stats(src)->parse_errors, 0);
+	file_source_close(src);
+}
+
+/* A broken item breaks its document: none of its items apply, the line is
+ * the item's, and nothing that came from the file is deleted; the other
+ * documents apply. */
+static void test_broken_item_voids_its_document(void **state)
+{
+	struct file_source *src;
+	char *yaml = tmp_path("list.yaml"), *json = tmp_path("list.json"), log[4096], expect[512];
+
+	(void)state;
+	write_file("list.yaml", SVC_DOC("z", "10.96.0.9"));
+	write_file("list.json", "[" "{\"kind\": \"Service\", \"metadata\": {\"name\": \"old\"}}" "]");
+	src = load_path(tmpdir);
+	assert_service_names(src, "old|z");
+
+	write_file("list.yaml", SVC_DOC("a", "10.96.0.1") "---\nkind: List\nitems:\n- "
+		   SVC_DOC("b", "10.96.0.2") "- {kind: Service, metadata: &m {name: c}, x: *m}\n- "
+		   SVC_DOC("d", "10.96.0.4") "---\n" SVC_DOC("e", "10.96.0.5"));
+	write_file("list.json", "{\"kind\": \"List\", \"items\": [\n"
+		   "{\"kind\": \"Service\", \"metadata\": {\"name\": \"f\"}},\n"
+		   "{\"kind\": \"Service\", \"metadata\": {\"name\": \"g\",}}\n]}\n");
+	load_logged(src, log, sizeof(log));
+	assert_service_names(src, "old|a e z");
+	assert_int_equal(file_source_stats(src)->parse_errors, 2);
+	snprintf(expect, sizeof(expect), "file %s document 2 (line 6): aliases (*m) are not "
+		 "supported", yaml);
+	assert_logged(log, expect);
+	snprintf(expect, sizeof(expect), "file %s document 1 (line 3): invalid JSON", json);
+	assert_logged(log, expect);
+
+	/* an array of documents: those before the broken one apply */
+	write_file("list.json", "[{\"kind\": \"Service\", \"metadata\": {\"name\": \"h\"}},\n"
+		   "{\"kind\": \"Service\", \"metadata\": {\"name\": \"i\"}, },\n"
+		   "{\"kind\": \"Service\", \"metadata\": {\"name\": \"j\"}}]\n");
+	load_logged(src, log, sizeof(log));
+	assert_service_names(src, "h old|a e z");
+	snprintf(expect, sizeof(expect), "file %s document 2 (line 2): invalid JSON", json);
+	assert_logged(log, expect);
+	file_source_close(src);
+	free(yaml);
+	free(json);
+}
+
+/* A file that is not *.json and starts with { or [ but is flow-style YAML
+ * is read again as YAML, from scratch: what the JSON attempt decoded of it
+ * does not stay (a.yaml is one YAML sequence: not an object), nor count
+ * twice (b.yaml). */
+static void test_json_attempt_restarts_as_yaml(void **state)
+{
+	struct file_source *src;
+
+	(void)state;
+	write_file("a.yaml", "[{\"kind\": \"Service\", \"metadata\": {\"name\": \"a\"}},\n"
+		   " {kind: Service, metadata: {name: b}}]\n");
+	write_file("b.yaml", "{\"kind\": \"List\", \"items\": [{\"kind\": \"Service\", "
+		   "\"metadata\": {\"name\": \"c\"}}, {kind: Service, metadata: {name: d}}]}\n");
+	write_file("c.yaml", "{kind: List, items: [{kind: Service, metadata: {name: e}}]}\n");
+	src = load_path(tmpdir);
+	assert_service_names(src, "|c d|e");
+	assert_int_equal(file_source_stats(src)->parse_errors, 0);
+	assert_int_equal(file_source_stats(src)->objects_skipped, 1);
+	file_source_close(src);
+}
+
+/* Files over the 64 KiB chunk: a YAML List, a multi-document stream with its
+ * markers at every offset of the chunks, a document on one 200 KB line, and
+ * the line of an error past them. */
+static void test_yaml_across_chunks(void **state)
+{
+	char *path = tmp_path("many.yaml"), *text, log[4096], expect[512];
+	size_t len, lines = 1;
+	struct file_source *src;
+	FILE *f;
+
+	(void)state;
+	f = open_memstream(&text, &len);
+	fputs("kind: List\nitems:\n", f);
+	for (int i = 0; i < 1000; i++)
+		fprintf(f, "- kind: Service\n  metadata:\n    name: l%d\n  spec:\n    clusterIP: "
+			"10.96.%d.%d\n    ports:\n    - port: 80\n", i, i / 250, i % 250 + 1);
+	for (int i = 0; i < 1500; i++)
+		fprintf(f, "---\n# %*s\nkind: Service\nmetadata: {name: m%d}\n", i % 97, "", i);
+	fputs("--- {kind: Service, metadata: {name: long, labels: {", f);
+	for (int i = 0; i < 10000; i++)
+		fprintf(f, "%sk%05d: vvvvvvvvvv", i ? ", " : "", i);
+	fputs("}}}\n---\nkind: Service\n  : [garbage\n", f);
+	fclose(f);
+	for (const char *p = text; (p = strchr(p, '\n')); p++)
+		lines++;
+	write_file("many.yaml", text);
+	src = file_source_open(path);
+	assert_non_null(src);
+	load_logged(src, log, sizeof(log));
+	assert_int_equal(the_set(src)->n_services, 2501);
+	assert_string_equal(the_set(src)->services[999].name, "l999");
+	assert_string_equal(the_set(src)->services[2500].name, "long");
+	assert_int_equal(file_source_stats(src)->parse_errors, 1);
+	snprintf(expect, sizeof(expect), "file %s document 1503 (line %zu): ", path, lines - 1);
+	assert_logged(log, expect);
+	file_source_close(src);
+	free(text);
 	free(path);
 }
 
@@ -890,6 +1055,10 @@ int main(void)
 		TMP_TEST(test_inotify_folder_tmp_then_mv),
 		TMP_TEST(test_missing_paths),
 		TMP_TEST(test_big_file_keeps_only_objects),
+		TMP_TEST(test_items_before_kind),
+		TMP_TEST(test_broken_item_voids_its_document),
+		TMP_TEST(test_json_attempt_restarts_as_yaml),
+		TMP_TEST(test_yaml_across_chunks),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

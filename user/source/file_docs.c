@@ -1,131 +1,401 @@
-/* Reading one file into its documents. */
+/* Reading one file into its documents, in chunks: JSON through json_items,
+ * YAML through libyaml's event parser fed the file's pieces (yaml_split_line)
+ * one after the other. A List's items are parsed and handed over one at a
+ * time, never the whole file or its whole tree. */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdbool.h>
-#include <stdio.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cjson/cJSON.h>
 
+#include "common/json_items.h"
 #include "source/file_priv.h"
 #include "source/yaml_doc.h"
 
-/* The whole file, NUL-terminated. NULL with errno set on failure. */
-static char *file_docs_slurp(const char *path, size_t *len)
-{
-	FILE *f = fopen(path, "re");
-	size_t n = 0, cap = 0;
-	char *buf = NULL, *p;
-	int err;
+#define DOCS_CHUNK 65536
+/* A file is the administrator's: no limit on an item but the memory. */
+#define DOCS_NO_LIMIT (SIZE_MAX / 4)
 
-	if (!f)
-		return NULL;
-	do {
-		if (n + 1 >= cap) {
-			cap = cap ? cap * 2 : 65536;
-			p = realloc(buf, cap);
-			if (!p)
-				goto fail;
-			buf = p;
-		}
-		n += fread(buf + n, 1, cap - n - 1, f);
-	} while (!feof(f) && !ferror(f));
-	if (ferror(f))
-		goto fail;
-	fclose(f);
-	buf[n] = '\0';
-	*len = n;
-	return buf;
-fail:
-	err = errno ? errno : EIO;
-	fclose(f);
-	free(buf);
-	errno = err;
-	return NULL;
+/* The file, read forward; buf[pos, len) not yet used. */
+struct docs_reader {
+	int fd;
+	char *buf;
+	size_t pos, len, cap;
+	bool eof;
+	int err;            /* errno of a failed read, 0 */
+	/* YAML: the piece under way */
+	size_t line;        /* the line at pos, from 1 */
+	size_t line_left;   /* bytes of that line the piece takes, not yet handed */
+	bool cut_after;     /* the piece ends after that line */
+	bool content;       /* yaml_split_line's */
+	bool piece_end;
+};
+
+/* Keeps buf[pos, len) and reads more after it. Returns -1 on error. */
+static int docs_fill(struct docs_reader *r)
+{
+	ssize_t n;
+
+	if (r->pos) {
+		memmove(r->buf, r->buf + r->pos, r->len - r->pos);
+		r->len -= r->pos;
+		r->pos = 0;
+	}
+	if (r->len == r->cap) {
+		size_t cap = r->cap ? r->cap * 2 : DOCS_CHUNK;
+		char *p = realloc(r->buf, cap);
+
+		if (!p)
+			return -1;
+		r->buf = p;
+		r->cap = cap;
+	}
+	do
+		n = read(r->fd, r->buf + r->len, r->cap - r->len);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return -1;
+	r->eof = n == 0;
+	r->len += (size_t)n;
+	return 0;
 }
 
-static size_t file_docs_line(const char *buf, const char *at)
+/* Back to the start of the file. */
+static int docs_rewind(struct docs_reader *r)
 {
-	size_t line = 1;
+	r->pos = r->len = 0;
+	r->eof = false;
+	r->line = 1;
+	return lseek(r->fd, 0, SEEK_SET) < 0 ? -1 : 0;
+}
 
-	for (; buf < at && *buf; buf++)
-		line += *buf == '\n';
+/* The line of the file that byte `at` is on (re-read: only for errors). */
+static size_t docs_line_at(struct docs_reader *r, size_t at)
+{
+	size_t line = 1, done = 0;
+
+	if (docs_rewind(r) < 0)
+		return 1;
+	while (done < at && docs_fill(r) == 0 && r->len) {
+		size_t n = r->len < at - done ? r->len : at - done;
+
+		for (const char *p = r->buf; (p = memchr(p, '\n', n - (size_t)(p - r->buf))); p++)
+			line++;
+		done += n;
+		r->pos = r->len;
+		if (r->eof)
+			break;
+	}
 	return line;
 }
 
-static void file_docs_failed(int number, size_t line, const char *why, file_doc_fn *fn,
-			     void *ctx)
+static void docs_failed(int number, size_t line, const char *why, file_doc_fn *fn, void *ctx)
 {
-	struct file_doc doc = { .number = number, .line = line, .why = why };
+	struct file_doc doc = { .what = FILE_DOC_END, .number = number, .line = line, .why = why };
 
 	fn(&doc, ctx);
 }
 
-/* One JSON value: an array is a list of documents, anything else one.
- * Returns false when buf is not JSON. */
-static bool file_docs_json(const char *buf, file_doc_fn *fn, void *ctx, size_t *bad_line)
-{
-	const char *end = NULL;
-	cJSON *root = cJSON_ParseWithOpts(buf, &end, 1), *item;
-	struct file_doc doc = { .value = root };
+/* --- JSON ----------------------------------------------------------------- */
 
-	if (!root) {
-		*bad_line = file_docs_line(buf, end ? end : buf);
-		return false;
+struct docs_json {
+	struct json_items ji;
+	bool top_array;     /* its elements are documents, else items of one */
+	int number;         /* documents handed over */
+	size_t fed;         /* bytes fed */
+	bool bad;
+	size_t bad_at;      /* where it does not parse */
+	file_doc_fn *fn;
+	void *ctx;
+};
+
+static int docs_json_item(char *item, size_t len, void *ctx)
+{
+	struct docs_json *j = ctx;
+	const char *end = NULL;
+	cJSON *v = cJSON_ParseWithLengthOpts(item, len + 1, &end, 1);
+	struct file_doc doc = { .what = FILE_DOC_ITEM, .number = 1,
+				.item = json_items_count(&j->ji), .value = v };
+
+	if (!v) {
+		j->bad = true;
+		j->bad_at = json_items_offset(&j->ji) + (end ? (size_t)(end - item) : 0);
+		return 1;
 	}
-	if (!cJSON_IsArray(root)) {
-		doc.number = 1;
-		fn(&doc, ctx);
-	} else {
-		cJSON_ArrayForEach(item, root) {
-			doc = (struct file_doc){ .number = doc.number + 1, .value = item };
-			fn(&doc, ctx);
-		}
-	}
-	cJSON_Delete(root);
-	return true;
+	if (j->top_array)
+		doc = (struct file_doc){ .what = FILE_DOC_END, .number = ++j->number, .value = v };
+	j->fn(&doc, j->ctx);
+	cJSON_Delete(v);
+	return 0;
 }
 
-/* Each document of the stream parsed on its own (see yaml_split_next). */
-static void file_docs_yaml(const char *buf, size_t len, file_doc_fn *fn, void *ctx)
+/* The document around the items: an object's envelope. An error in it is
+ * placed exactly when no item was cut out of it, else at its start. */
+static void docs_json_envelope(struct docs_json *j, size_t start)
 {
-	struct yaml_piece piece = { 0 };
-	struct yaml_doc_error err;
-	struct file_doc doc = { 0 };
-	cJSON *docs, *item;
+	size_t len;
+	const char *env = json_items_envelope(&j->ji, &len), *end = NULL;
+	cJSON *v;
 
-	while (yaml_split_next(buf, len, &piece)) {
-		docs = yaml_doc_parse(piece.text, piece.len, piece.line, &err);
-		if (!docs) {
-			doc.number += err.doc;
-			file_docs_failed(doc.number, err.line, err.msg, fn, ctx);
-			continue;
-		}
-		cJSON_ArrayForEach(item, docs) {
-			doc = (struct file_doc){ .number = doc.number + 1, .value = item };
-			fn(&doc, ctx);
-		}
-		cJSON_Delete(docs);
+	if (!env) { /* the value does not close */
+		j->bad = true;
+		j->bad_at = j->fed;
+		return;
 	}
+	if (j->top_array)
+		return;
+	v = cJSON_ParseWithLengthOpts(env, len + 1, &end, 1);
+	if (!v) {
+		j->bad = true;
+		j->bad_at = start + (end && !json_items_count(&j->ji) ? (size_t)(end - env) : 0);
+		return;
+	}
+	j->fn(&(struct file_doc){ .what = FILE_DOC_END, .number = 1, .value = v }, j->ctx);
+	cJSON_Delete(v);
+}
+
+/* A *.json file that is not an object or an array: one scalar document,
+ * read whole. */
+static int docs_json_scalar(struct docs_reader *r, size_t start, struct docs_json *j)
+{
+	const char *end = NULL;
+	cJSON *v;
+
+	while (!r->eof || r->len == r->cap)
+		if (docs_fill(r) < 0)
+			return -1;
+	r->buf[r->len] = '\0';
+	v = cJSON_ParseWithLengthOpts(r->buf + start, r->len - start + 1, &end, 1);
+	if (!v) {
+		j->bad = true;
+		j->bad_at = end ? (size_t)(end - r->buf) : start;
+		return 0;
+	}
+	j->fn(&(struct file_doc){ .what = FILE_DOC_END, .number = 1, .value = v }, j->ctx);
+	cJSON_Delete(v);
+	return 0;
+}
+
+/* The file as JSON from its first byte; start is its first non-blank one.
+ * Returns -1 on a read error, else 0 (j->bad when it is not JSON). */
+static int docs_json(struct docs_reader *r, size_t start, struct docs_json *j)
+{
+	int rc = 0;
+
+	j->top_array = r->buf[start] == '[';
+	json_items_init(&j->ji, DOCS_NO_LIMIT, DOCS_NO_LIMIT);
+	for (;;) {
+		rc = json_items_feed(&j->ji, r->buf + r->pos, r->len - r->pos, docs_json_item, j);
+		j->fed += r->len - r->pos;
+		r->pos = r->len;
+		if (rc || r->eof)
+			break;
+		if (docs_fill(r) < 0) {
+			json_items_free(&j->ji);
+			return -1;
+		}
+	}
+	if (rc == -1) {
+		json_items_free(&j->ji);
+		errno = ENOMEM;
+		return -1;
+	}
+	if (rc && !j->bad) { /* the scanner's: -2 or -3 */
+		j->bad = true;
+		j->bad_at = json_items_offset(&j->ji);
+	}
+	if (!rc)
+		docs_json_envelope(j, start);
+	json_items_free(&j->ji);
+	return 0;
+}
+
+/* --- YAML ----------------------------------------------------------------- */
+
+struct docs_yaml {
+	int base;           /* documents of the pieces before */
+	file_doc_fn *fn;
+	void *ctx;
+};
+
+static void docs_yaml_item(const cJSON *item, int doc, size_t n, void *ctx)
+{
+	struct docs_yaml *y = ctx;
+
+	y->fn(&(struct file_doc){ .what = FILE_DOC_ITEM, .number = y->base + doc, .item = n,
+				  .value = item },
+	      y->ctx);
+}
+
+static void docs_yaml_doc(const cJSON *value, int number, void *ctx)
+{
+	struct docs_yaml *y = ctx;
+
+	y->fn(&(struct file_doc){ .what = FILE_DOC_END, .number = y->base + number, .value = value },
+	      y->ctx);
+}
+
+/* Takes the line at pos into the piece, or ends the piece before it (or at
+ * the end of the file): 1. Returns -1 on a read error. */
+static int docs_yaml_line(struct docs_reader *r)
+{
+	size_t scanned = 0, end;
+	char *eol;
+
+	while (!(eol = memchr(r->buf + r->pos + scanned, '\n', r->len - r->pos - scanned)) &&
+	       !r->eof) {
+		scanned = r->len - r->pos;
+		if (docs_fill(r) < 0)
+			return -1;
+	}
+	end = eol ? (size_t)(eol + 1 - r->buf) : r->len;
+	if (end == r->pos)
+		return 1;
+	switch (yaml_split_line(r->buf + r->pos, r->buf + end, &r->content)) {
+	case YAML_SPLIT_BEFORE:
+		return 1;
+	case YAML_SPLIT_AFTER:
+		r->cut_after = true;
+		break;
+	case YAML_SPLIT_IN:
+		r->cut_after = false;
+		break;
+	}
+	r->line_left = end - r->pos;
+	return 0;
+}
+
+/* libyaml's read handler: the current piece's bytes, then its end. */
+static int docs_yaml_read(void *data, unsigned char *out, size_t size, size_t *size_read)
+{
+	struct docs_reader *r = data;
+	size_t n = 0, k;
+	int rc;
+
+	while (n < size && !r->piece_end) {
+		if (!r->line_left) {
+			rc = docs_yaml_line(r);
+			if (rc < 0) {
+				r->err = errno ? errno : EIO;
+				return 0;
+			}
+			if (rc) {
+				r->piece_end = true;
+				break;
+			}
+		}
+		k = r->line_left < size - n ? r->line_left : size - n;
+		memcpy(out + n, r->buf + r->pos, k);
+		r->pos += k;
+		r->line_left -= k;
+		n += k;
+		if (!r->line_left) {
+			r->line++;
+			r->piece_end = r->cut_after;
+		}
+	}
+	*size_read = n;
+	return 1;
+}
+
+/* Each piece of the file parsed on its own: a broken document hides none of
+ * the others. Returns -1 on a read error. */
+static int docs_yaml(struct docs_reader *r, file_doc_fn *fn, void *ctx)
+{
+	struct docs_yaml y = { .fn = fn, .ctx = ctx };
+	struct yaml_doc_sink sink = { .item = docs_yaml_item, .doc = docs_yaml_doc, .ctx = &y };
+	struct yaml_doc_error err;
+	unsigned char skip[4096];
+	size_t n;
+	int docs;
+
+	for (;;) {
+		if (r->pos == r->len && !r->eof && docs_fill(r) < 0)
+			return -1;
+		if (r->pos == r->len)
+			return 0;
+		r->content = r->piece_end = r->cut_after = false;
+		r->line_left = 0;
+		docs = yaml_doc_read(docs_yaml_read, r, r->line, &sink, &err);
+		while (!r->piece_end && !r->err && docs_yaml_read(r, skip, sizeof(skip), &n))
+			;
+		if (r->err) {
+			errno = r->err;
+			return -1;
+		}
+		if (docs < 0) {
+			docs_failed(y.base + err.doc, err.line, err.msg, fn, ctx);
+			docs = err.doc;
+		}
+		y.base += docs;
+	}
+}
+
+/* --- the file --------------------------------------------------------------- */
+
+/* Fills until a byte that is not blank shows; its index, or len when the
+ * file is blank. */
+static int docs_first(struct docs_reader *r, size_t *at)
+{
+	size_t i = 0;
+
+	for (;;) {
+		while (i < r->len && (r->buf[i] == ' ' || r->buf[i] == '\t' || r->buf[i] == '\r' ||
+				      r->buf[i] == '\n'))
+			i++;
+		if (i < r->len || r->eof)
+			break;
+		if (docs_fill(r) < 0)
+			return -1;
+	}
+	*at = i;
+	return 0;
+}
+
+static int docs_read(struct docs_reader *r, bool json_name, file_doc_fn *fn, void *ctx)
+{
+	struct docs_json j = { .fn = fn, .ctx = ctx };
+	size_t start;
+	int rc;
+
+	if (docs_fill(r) < 0 || docs_first(r, &start) < 0)
+		return -1;
+	if (start == r->len) /* only blanks: no document */
+		return 0;
+	if (r->buf[start] == '{' || r->buf[start] == '[')
+		rc = docs_json(r, start, &j);
+	else if (json_name)
+		rc = docs_json_scalar(r, start, &j);
+	else
+		return docs_yaml(r, fn, ctx);
+	if (rc < 0)
+		return -1;
+	if (!j.bad)
+		return 0;
+	if (json_name) {
+		docs_failed(j.number + 1, docs_line_at(r, j.bad_at), "invalid JSON", fn, ctx);
+		return 0;
+	}
+	fn(&(struct file_doc){ .what = FILE_DOC_RESTART }, ctx);
+	return docs_rewind(r) < 0 ? -1 : docs_yaml(r, fn, ctx);
 }
 
 int file_docs_read(const char *path, file_doc_fn *fn, void *ctx)
 {
-	bool json_name = file_name_has_suffix(path, ".json");
-	size_t len, bad_line = 1;
-	char *buf = file_docs_slurp(path, &len), *start;
-	bool done;
+	struct docs_reader r = { .line = 1 };
+	int rc, err;
 
-	if (!buf)
+	r.fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (r.fd < 0)
 		return -1;
-	start = buf + strspn(buf, " \t\r\n");
-	done = !*start; /* only blanks: no document */
-	if (!done && (json_name || *start == '{' || *start == '['))
-		done = file_docs_json(buf, fn, ctx, &bad_line);
-	if (!done && json_name)
-		file_docs_failed(1, bad_line, "invalid JSON", fn, ctx);
-	else if (!done)
-		file_docs_yaml(buf, len, fn, ctx);
-	free(buf);
-	return 0;
+	rc = docs_read(&r, file_name_has_suffix(path, ".json"), fn, ctx);
+	err = errno;
+	close(r.fd);
+	free(r.buf);
+	errno = err;
+	return rc;
 }

@@ -90,8 +90,13 @@ static int load_file(struct file_source *src, struct file_cache *c, const struct
 
 	if (c->stamp_valid && load_same_stamp(&c->stamp, &stamp))
 		return 0;
-	if (file_docs_read(c->path, file_objects_doc, &rd) < 0)
+	if (file_docs_read(c->path, file_objects_doc, &rd) < 0) {
+		int err = errno;
+
+		file_read_free(&rd);
+		errno = err;
 		return -1;
+	}
 	*decoded = true;
 	c->stamp = stamp;
 	c->stamp_valid = !rd.n_failed && load_stamp_settled(st, now);

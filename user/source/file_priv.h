@@ -51,10 +51,22 @@ bool file_name_has_suffix(const char *name, const char *suffix);
 /* file_load.c: frees every cache entry and the sets. */
 void file_load_clear(struct file_source *src);
 
-/* One document of a file, as file_docs_read hands it over. */
+/* What file_docs_read hands over, in file order. */
+enum file_doc_what {
+	FILE_DOC_ITEM,    /* value: element `item` (from 1) of the top-level "items" of
+			   * document `number`, handed over before the document */
+	FILE_DOC_END,     /* value: document `number` without the items handed over
+			   * before it ("items" emptied), or NULL when it does not parse
+			   * (then line and why; its items handed over are void) */
+	FILE_DOC_RESTART, /* the file is read again another way: forget what this
+			   * read handed over */
+};
+
 struct file_doc {
+	enum file_doc_what what;
 	int number;                 /* from 1, in file order */
-	const struct cJSON *value;  /* NULL when it does not parse */
+	size_t item;
+	const struct cJSON *value;
 	size_t line;                /* where it does not parse */
 	const char *why;            /* why it does not parse */
 };
@@ -62,11 +74,14 @@ struct file_doc {
 typedef void file_doc_fn(const struct file_doc *doc, void *ctx);
 
 /* file_docs.c: every document of one file, in order, to fn, which must not
- * keep it. A *.json file is JSON; any other is JSON when it starts with { or [
- * and parses as such, else YAML (a flow-style YAML document starts with { too),
+ * keep it. The file is read in chunks and the elements of a document's
+ * top-level "items" (a v1 List's) are parsed and handed over one by one, so
+ * that a read takes the memory of the largest item, not of the file. A
+ * *.json file is JSON; any other is JSON when it starts with { or [ and
+ * parses as such, else YAML (a flow-style YAML document starts with { too),
  * each document parsed on its own. A JSON file is one document, or when it is
  * an array, one per item. Returns 0, or -1 with errno set when the file cannot
- * be read (then fn was not called). */
+ * be read (then what fn got is to be dropped). */
 int file_docs_read(const char *path, file_doc_fn *fn, void *ctx);
 
 /* An object of a read that does not decode. */
@@ -86,10 +101,16 @@ struct file_read {
 				     * of before that this read has no good one of */
 	size_t n_invalid, cap_invalid;
 	struct file_invalid *invalid;
+	/* The document under way: its items decoded, kept apart until its end
+	 * says it is a List that parses. */
+	struct model_objects pending;
+	size_t pending_invalid;     /* invalid[pending_invalid..] are its items' */
+	bool pending_keep_old;
 };
 
 /* file_objects.c: a file_doc_fn decoding a document (a List into its items)
- * into the file_read ctx; a document that does not parse is logged. */
+ * into the file_read ctx; a document that does not parse is logged. The
+ * file_read starts zeroed but for its path. */
 void file_objects_doc(const struct file_doc *doc, void *ctx);
 /* The arrays grow by doubling; the cache keeps them, so give the slack back. */
 void file_objects_trim(struct model_objects *objs);

@@ -17,6 +17,7 @@ struct yaml_doc {
 	int doc;              /* 1-based number of the current document */
 	size_t first_line;    /* the line the stream starts at */
 	struct yaml_doc_error *err;
+	const struct yaml_doc_sink *sink; /* yaml_doc_read's; NULL: collect */
 };
 
 /* Sets the error at libyaml's 0-based line of the stream; returns NULL so
@@ -194,7 +195,62 @@ static cJSON *yaml_doc_node(struct yaml_doc *p, int depth)
 	}
 }
 
-/* Every document of the stream into docs. */
+/* The "items" of the root mapping (its key the current event): a sequence
+ * goes to the sink element by element and stays in obj empty. */
+static int yaml_doc_items(struct yaml_doc *p, cJSON *obj)
+{
+	size_t line = p->event.start_mark.line, n = 0;
+	cJSON *item;
+
+	if (yaml_doc_next(p) < 0)
+		return -1;
+	if (p->event.type != YAML_SEQUENCE_START_EVENT) {
+		item = yaml_doc_node(p, 1);
+		if (item && !cJSON_AddItemToObject(obj, "items", item)) {
+			cJSON_Delete(item);
+			item = yaml_doc_error(p, line, "out of memory");
+		}
+		return item ? 0 : -1;
+	}
+	while (yaml_doc_next(p) == 0) {
+		if (p->event.type == YAML_SEQUENCE_END_EVENT) {
+			if (cJSON_AddArrayToObject(obj, "items"))
+				return 0;
+			yaml_doc_error(p, line, "out of memory");
+			return -1;
+		}
+		item = yaml_doc_node(p, 2);
+		if (!item)
+			return -1;
+		p->sink->item(item, p->doc, ++n, p->sink->ctx);
+		cJSON_Delete(item);
+	}
+	return -1;
+}
+
+/* yaml_doc_mapping for the root of a document read by yaml_doc_read. */
+static cJSON *yaml_doc_root(struct yaml_doc *p)
+{
+	cJSON *obj = cJSON_CreateObject();
+	int rc = 0;
+
+	if (!obj)
+		return yaml_doc_error(p, p->event.start_mark.line, "out of memory");
+	while (rc == 0 && yaml_doc_next(p) == 0) {
+		if (p->event.type == YAML_SCALAR_EVENT &&
+		    !strcmp((const char *)p->event.data.scalar.value, "items") &&
+		    !cJSON_GetObjectItemCaseSensitive(obj, "items"))
+			rc = yaml_doc_items(p, obj);
+		else
+			rc = yaml_doc_pair(p, obj, 0);
+	}
+	if (rc == 1)
+		return obj;
+	cJSON_Delete(obj);
+	return NULL;
+}
+
+/* Every document of the stream into docs, or to the sink. */
 static int yaml_doc_stream(struct yaml_doc *p, cJSON *docs)
 {
 	cJSON *doc;
@@ -205,10 +261,20 @@ static int yaml_doc_stream(struct yaml_doc *p, cJSON *docs)
 		if (p->event.type != YAML_DOCUMENT_START_EVENT)
 			continue;
 		p->doc++;
-		doc = yaml_doc_next(p) == 0 ? yaml_doc_node(p, 0) : NULL;
+		if (yaml_doc_next(p) < 0)
+			return -1;
+		if (p->sink && p->event.type == YAML_MAPPING_START_EVENT)
+			doc = yaml_doc_root(p);
+		else
+			doc = yaml_doc_node(p, 0);
 		if (!doc)
 			return -1;
-		cJSON_AddItemToArray(docs, doc);
+		if (p->sink) {
+			p->sink->doc(doc, p->doc, p->sink->ctx);
+			cJSON_Delete(doc);
+		} else {
+			cJSON_AddItemToArray(docs, doc);
+		}
 	}
 	return -1;
 }
@@ -231,4 +297,21 @@ cJSON *yaml_doc_parse(const char *buf, size_t len, size_t first_line,
 	yaml_event_delete(&p.event);
 	yaml_parser_delete(&p.parser);
 	return docs;
+}
+
+int yaml_doc_read(yaml_doc_read_fn *read, void *data, size_t first_line,
+		  const struct yaml_doc_sink *sink, struct yaml_doc_error *err)
+{
+	struct yaml_doc p = { .first_line = first_line, .err = err, .sink = sink };
+	int rc;
+
+	if (!yaml_parser_initialize(&p.parser)) {
+		yaml_doc_error(&p, 0, "out of memory");
+		return -1;
+	}
+	yaml_parser_set_input(&p.parser, read, data);
+	rc = yaml_doc_stream(&p, NULL) < 0 ? -1 : p.doc;
+	yaml_event_delete(&p.event);
+	yaml_parser_delete(&p.parser);
+	return rc;
 }

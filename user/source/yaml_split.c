@@ -23,25 +23,35 @@ static bool yaml_split_content(const char *p, const char *end)
 	return c < end && *c != '\n' && *c != '\r' && *c != '#' && *p != '%';
 }
 
+enum yaml_split yaml_split_line(const char *p, const char *eol, bool *content)
+{
+	if (*p == '-' && yaml_split_marker(p, eol, "---")) {
+		if (*content)
+			return YAML_SPLIT_BEFORE;
+		*content = true;
+		return YAML_SPLIT_IN;
+	}
+	if (!*content)
+		*content = yaml_split_content(p, eol);
+	return *p == '.' && yaml_split_marker(p, eol, "...") ? YAML_SPLIT_AFTER : YAML_SPLIT_IN;
+}
+
 bool yaml_split_next(const char *buf, size_t len, struct yaml_piece *piece)
 {
 	const char *start = buf + piece->next, *end = buf + len, *p = start, *eol;
 	size_t line = piece->next_line ? piece->next_line : 1, at = line;
 	bool content = false;
+	enum yaml_split cut = YAML_SPLIT_IN;
 
 	if (start >= end)
 		return false;
-	for (; p < end; p = eol, at++) {
+	for (; p < end && cut == YAML_SPLIT_IN; at++) {
 		eol = memchr(p, '\n', (size_t)(end - p));
 		eol = eol ? eol + 1 : end;
-		if (yaml_split_marker(p, eol, "---") && content)
+		cut = yaml_split_line(p, eol, &content);
+		if (cut == YAML_SPLIT_BEFORE)
 			break;
-		content |= yaml_split_marker(p, eol, "---") || yaml_split_content(p, eol);
-		if (yaml_split_marker(p, eol, "...")) {
-			p = eol;
-			at++;
-			break;
-		}
+		p = eol;
 	}
 	*piece = (struct yaml_piece){ .text = start, .len = (size_t)(p - start), .line = line,
 				      .next = (size_t)(p - buf), .next_line = at };
