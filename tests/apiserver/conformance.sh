@@ -497,6 +497,24 @@ expect "F4 a continue token older than the history after /compact: 410 Expired S
 	"$CODE $(py status)" "410 Status Expired 410"
 expect_match "F4 the 410 message says to start a new list" "$(py 'j["message"]')" "new list"
 
+# A lagging watch cache (kubernetes#59848): resourceVersion=0 lists answer
+# the state frozen, unpaged; a list without resourceVersion reads the live
+# state, consistent and paged.
+ctl POST /config '{"cache":"frozen"}' >/dev/null
+frozen_rv=$(revision)
+put "$(svc f4 p7)" >/dev/null
+ctl DELETE /objects/Service/f4/p1 >/dev/null
+api "/api/v1/namespaces/f4/services?limit=2&resourceVersion=0"
+c0="$(py 'names(), j["metadata"]["resourceVersion"], "continue" in j["metadata"]')"
+live_rv=$(revision)
+api "/api/v1/namespaces/f4/services?limit=2"
+expect "F4 cache frozen: resourceVersion=0 gets the old state in one page, no resourceVersion the live state" \
+	"$c0 | $(py 'names(), j["metadata"]["resourceVersion"], "continue" in j["metadata"]')" \
+	"('p0 p1 p2 p4 p5 p8 p9', '$frozen_rv', False) | ('p0 p2', '$live_rv', True)"
+ctl POST /config '{"cache":"live"}' >/dev/null
+api "/api/v1/namespaces/f4/services?resourceVersion=0"
+expect "F4 cache live again: resourceVersion=0 sees the writes" "$(py names)" "p0 p2 p4 p5 p7 p8 p9"
+
 # --- F5: watch from a resourceVersion --------------------------------------
 
 n=$(put "$(svc f5 x1 '{"keep":"1"}')")
@@ -569,6 +587,14 @@ watch_exit f7c
 expect "F7 expire dropped the history: a rewatch from before gets 410 too" \
 	"$(py '[(e["type"], e["object"]["code"]) for e in evs]' "$(out f7c)")" "[('ERROR', 410)]"
 
+ctl POST /config '{"expired_watch":"status"}' >/dev/null
+api "/api/v1/namespaces/f5/services?watch=1&resourceVersion=$n"
+expect "F7 expired_watch status: a watch from a too old resourceVersion is answered a plain HTTP 410" \
+	"$CODE $(py status) $(py 'j["message"]')" "410 Status Expired 410 too old resource version: $n ($(state_get 'j["oldest"]'))"
+expect "F7 POST /config answers the switches" "$(ctl POST /config '{"expired_watch":"event"}')" \
+	'{"expired_watch":"event","cache":"live"}'
+expect "F7 an unknown switch is refused (400)" "$(ctl POST /config '{"expired_watch":"maybe"}' >/dev/null; echo $?)" 1
+
 # --- F8: timeoutSeconds, end, cut, garbage, stall, fragment, raw ----------
 
 t0=$(now_ms)
@@ -620,6 +646,26 @@ end_streams
 watch_exit f8s
 expect "F8 stall holds events for the seconds asked, then sends them" \
 	"$(py evsum "$(out f8s)") $([ "$ms" -ge 1300 ] && [ "$ms" -lt 5000 ] && echo held || echo "${ms}ms")" "ADDED:x9 ADDED:x10 held"
+
+# A stalled stream stays open and sends nothing at all, not even the
+# bookmarks it asked for: what a black hole looks like to the client.
+ctl POST /bookmarks '{"interval":0.2}' >/dev/null
+watch_start f8b "/api/v1/namespaces/f5/services?watch=1&resourceVersion=$(revision)&allowWatchBookmarks=true" --raw
+wait_until 5 sent f8b 1
+ctl POST /streams '{"action":"stall","seconds":2}' >/dev/null
+size0=$(stat -c %s "$(out f8b)")
+t0=$(now_ms)
+put "$(svc f5 x10b)" >/dev/null
+# Bookmarks are due every 0.2 s: none may arrive while stalled.
+bytes_came() { [ "$(stat -c %s "$(out f8b)")" -gt "$size0" ]; }
+wait_until 6 bytes_came
+ms=$(($(now_ms) - t0))
+open_then=$(state_get 'j["watches"]')
+end_streams
+watch_exit f8b
+ctl POST /bookmarks '{"interval":0}' >/dev/null
+expect "F8 stall: not a byte (event or bookmark) for the seconds asked, the connection open" \
+	"$([ "$ms" -ge 1700 ] && echo silent || echo "${ms}ms") watches=$open_then rc=$WRC" "silent watches=1 rc=0"
 
 watch_start f8f "/api/v1/namespaces/f5/services?watch=1&resourceVersion=$(revision)" --raw
 ctl POST /streams '{"action":"fragment","size":16,"delay":0.002}' >/dev/null
@@ -711,6 +757,19 @@ expect "F10 injections queue in order" "$c1 $c2 $CODE" "429 500 200"
 ctl POST /inject '{"code":429,"match":"services"}' >/dev/null
 api "/api/v1/services?watch=1&timeoutSeconds=5"
 expect "F10 a watch request can be refused too" "$CODE $(py status)" "429 Status TooManyRequests 429"
+ctl POST /inject '{"code":410,"on":"watch","match":"services"}' >/dev/null
+api "/api/v1/services"
+c1=$CODE
+api "/api/v1/services?watch=1&timeoutSeconds=1"
+expect "F10 on watch: a list goes through, the watch gets the injected answer" "$c1 $CODE $(py status)" \
+	"200 410 Status Expired 410"
+ctl POST /inject '{"code":503,"on":"list","retry_after":"Wed, 21 Oct 2037 07:28:00 GMT"}' >/dev/null
+api "/api/v1/nodes?watch=1&timeoutSeconds=1"
+c1=$CODE
+api /api/v1/nodes
+expect "F10 on list, and a Retry-After given as an HTTP-date" \
+	"$c1 $CODE $(header Retry-After) $(py '"retryAfterSeconds" in j.get("details", {})')" \
+	"200 503 Wed, 21 Oct 2037 07:28:00 GMT False"
 t0=$(now_ms)
 ctl POST /inject '{"code":503,"seconds":1}' >/dev/null
 api /api/v1/nodes

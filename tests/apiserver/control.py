@@ -24,14 +24,19 @@ def dumps(obj):
 
 class Injection:
     """One POST /inject: answers `code` to the next `count` API requests
-    whose path holds `match`, or to all of them for `seconds`."""
+    whose path holds `match` (and that are watches or lists, when `on`
+    says so), or to all of them for `seconds`."""
 
-    def __init__(self, code, count, seconds, retry_after, match):
+    def __init__(self, code, count, seconds, retry_after, match, on=""):
         self.code, self.count, self.retry_after, self.match = code, count, retry_after, match
+        self.on = on
         self.until = time.monotonic() + seconds if seconds else None
 
     def live(self, now):
         return (self.count is None or self.count > 0) and (self.until is None or now < self.until)
+
+    def applies(self, path, is_watch):
+        return self.match in path and self.on in ("", "watch" if is_watch else "list")
 
 
 class ControlError(Exception):
@@ -165,6 +170,8 @@ class ControlHandler(BaseHTTPRequestHandler):
                 raise ControlError(400, 'body must be {"token": "..."}')
             st.token = body["token"]
             return {"ok": True}
+        if route_ == ("POST", "config"):
+            return st.set_config(body)
         if route_ == ("POST", "bookmarks"):
             store.set_bookmarks(float(body.get("interval") or 0))
             return {"interval": store.bookmark_interval}
@@ -188,9 +195,13 @@ class ControlHandler(BaseHTTPRequestHandler):
         seconds = float(body.get("seconds") or 0)
         count = None if seconds else int(body.get("count") or 1)
         retry_after = body.get("retry_after")
-        if retry_after is not None and (not isinstance(retry_after, int) or retry_after < 0):
-            raise ControlError(400, "retry_after must be a whole number of seconds")
-        inj = Injection(code, count, seconds, retry_after, str(body.get("match") or ""))
+        if retry_after is not None and not isinstance(retry_after, str) and (
+                not isinstance(retry_after, int) or retry_after < 0):
+            raise ControlError(400, "retry_after must be a whole number of seconds or a text")
+        on = str(body.get("on") or "")
+        if on not in ("", "list", "watch"):
+            raise ControlError(400, 'on must be "list", "watch" or ""')
+        inj = Injection(code, count, seconds, retry_after, str(body.get("match") or ""), on)
         with st.lock:
             st.injections.append(inj)
             return {"queued": len(st.injections)}

@@ -55,10 +55,20 @@ in and out; errors answer {"error": "..."} with 400, 404 or 422):
                               {"streams": n}. end and expire first send the
                               events written before them (not when stalled)
   POST   /compact             drop the history
-  POST   /inject              {"code", "count" (1) | "seconds", "retry_after",
-                              "match" (substring of the path, "" = all)}:
-                              queued; the first live matching one answers
-                              each API request; DELETE /inject clears them
+  POST   /inject              {"code", "count" (1) | "seconds", "retry_after"
+                              (seconds, or a text such as an HTTP-date),
+                              "match" (substring of the path, "" = all),
+                              "on" ("watch", "list", "" = both)}: queued;
+                              the first live matching one answers each API
+                              request; DELETE /inject clears them
+  POST   /config              switches, answers them all:
+                              "expired_watch": "event" (default: 200, then
+                              an ERROR 410 event) or "status" (a plain HTTP
+                              410 answer) to a watch from a resourceVersion
+                              too old;
+                              "cache": "frozen" (resourceVersion=0 lists get
+                              the state of that moment, unpaged, as a
+                              lagging watch cache, kubernetes#59848) or "live"
   POST   /token               {"token": T}: only T is valid from now on
   POST   /bookmarks           {"interval": S}: bookmarks every S s, 0 = off
   GET    /requests[?since=ID] API requests so far: [{"id", "method", "path",
@@ -206,18 +216,36 @@ class State:
         self.requests = []
         self.next_id = 1
         self.logf = log
+        self.expired_watch = "event"
+
+    def set_config(self, body):
+        """POST /config: the switches that make the stand-in behave as one
+        real server or another; answers the whole configuration."""
+        from control import ControlError
+        for key, value in body.items():
+            if key == "expired_watch" and value in ("event", "status"):
+                self.expired_watch = value
+            elif key == "cache" and value in ("live", "frozen"):
+                self.store.freeze(value == "frozen")
+            else:
+                raise ControlError(400, "unknown setting or value: %s=%r" % (key, value))
+        return self.config()
+
+    def config(self):
+        return {"expired_watch": self.expired_watch,
+                "cache": "frozen" if self.store.frozen else "live"}
 
     def log(self, line):
         with self.lock:
             self.logf.write("%s %s\n" % (time.strftime("%H:%M:%S"), line))
             self.logf.flush()
 
-    def take_injection(self, path):
+    def take_injection(self, path, is_watch):
         with self.lock:
             now = time.monotonic()
             self.injections = [i for i in self.injections if i.live(now)]
             for inj in self.injections:
-                if inj.match in path:
+                if inj.applies(path, is_watch):
                     if inj.count is not None:
                         inj.count -= 1
                     return inj
@@ -309,7 +337,8 @@ class APIHandler(BaseHTTPRequestHandler):
         headers = []
         if retry_after is not None:
             headers.append(("Retry-After", str(retry_after)))
-            details = dict(details or {}, retryAfterSeconds=retry_after)
+            if isinstance(retry_after, int):
+                details = dict(details or {}, retryAfterSeconds=retry_after)
         self.send_json(code, status_body(code, message, reason, details), headers)
 
     # --- requests ----------------------------------------------------------
@@ -363,7 +392,7 @@ class APIHandler(BaseHTTPRequestHandler):
 
     def serve(self, method, path, q):
         st = self.server.state
-        inj = st.take_injection(path)
+        inj = st.take_injection(path, q.get("watch") in TRUE)
         r = route(path)
         if r:
             self.rec["kind"] = r[0]
@@ -422,8 +451,12 @@ class APIHandler(BaseHTTPRequestHandler):
         limit = qint(q, "limit") or 0
         if token and q.get("resourceVersion", "") not in ("", "0"):
             raise ParamError("specifying resource version is not allowed when using continue")
+        # resourceVersion=0: served by the watch cache, which may lag
+        # (POST /config {"cache": "frozen"}, kubernetes#59848).
+        cached = q.get("resourceVersion") == "0" and not token
         try:
-            rv, items, cont, remaining = store.list(kind, ns, labels, fields, limit, token, qrv(q))
+            rv, items, cont, remaining = store.list(kind, ns, labels, fields, limit, token, qrv(q),
+                                                    cached)
         except Expired:
             return self.send_status(410, "The provided continue parameter is too old to display a "
                                     "consistent list result. You can start a new list without the "
@@ -452,6 +485,9 @@ class APIHandler(BaseHTTPRequestHandler):
         try:
             store.open_watch(w, rv)
         except Expired as e:
+            if self.server.state.expired_watch == "status":
+                return self.send_status(410, "too old resource version: %d (%d)" % (e.rv, e.oldest),
+                                        "Expired")
             self.start_stream()
             self.send_lines([self.expired_line(e.rv, e.oldest)])
             self.rec["events"] = 1

@@ -186,6 +186,7 @@ class Store:
         self.alloc = kdefaults.Allocator()
         self.snapshots = collections.OrderedDict()   # (kind, rv) -> (keys, objs)
         self.bookmark_interval = bookmark_interval
+        self.frozen = None   # (revision, {kind: {key: obj}}): a lagging watch cache
 
     # --- writes ------------------------------------------------------------
 
@@ -290,28 +291,46 @@ class Store:
             self.snapshots.popitem(last=False)
         return snap
 
-    def list(self, kind, namespace, labels, fields, limit=0, token=None, min_rv=None):
-        """One page: (revision, items, continue token or "", remaining count
-        or None). Items are the stored objects (not copies)."""
+    def _list_view(self, kind, limit, token, min_rv):
+        """Under the lock: (revision, start key, keys, objects) of a list."""
+        if token:
+            tkind, rv, start = decode_continue(token)
+            if tkind != kind:
+                raise BadRequest("continue key is not valid: it belongs to another resource")
+            if rv < self.compacted:
+                raise Expired(rv, self.compacted)
+            if rv > self.revision:
+                raise BadRequest("continue key is not valid: unknown revision")
+        else:
+            if min_rv:
+                self._wait_for(min_rv)
+            rv, start = self.revision, None
+        if limit > 0 or token:
+            keys, objs = self._snapshot(kind, rv)
+        else:
+            d = self.objects[kind]
+            keys = sorted(d)
+            objs = [d[k] for k in keys]
+        return rv, start, keys, objs
+
+    def freeze(self, on):
+        """Lists that the watch cache answers (resourceVersion=0) get the
+        state of now until unfrozen: all of it, in one page."""
         with self.lock:
-            if token:
-                tkind, rv, start = decode_continue(token)
-                if tkind != kind:
-                    raise BadRequest("continue key is not valid: it belongs to another resource")
-                if rv < self.compacted:
-                    raise Expired(rv, self.compacted)
-                if rv > self.revision:
-                    raise BadRequest("continue key is not valid: unknown revision")
-            else:
-                if min_rv:
-                    self._wait_for(min_rv)
-                rv, start = self.revision, None
-            if limit > 0 or token:
-                keys, objs = self._snapshot(kind, rv)
-            else:
-                d = self.objects[kind]
+            self.frozen = (self.revision, {k: dict(v) for k, v in self.objects.items()}) if on else None
+
+    def list(self, kind, namespace, labels, fields, limit=0, token=None, min_rv=None, cached=False):
+        """One page: (revision, items, continue token or "", remaining count
+        or None). Items are the stored objects (not copies). cached: a
+        resourceVersion=0 list, which a frozen cache answers."""
+        with self.lock:
+            if cached and self.frozen:
+                rv, start, limit = self.frozen[0], None, 0
+                d = self.frozen[1][kind]
                 keys = sorted(d)
                 objs = [d[k] for k in keys]
+            else:
+                rv, start, keys, objs = self._list_view(kind, limit, token, min_rv)
         lo, hi = 0, len(keys)
         if namespace is not None:
             lo = bisect.bisect_left(keys, (namespace, ""))

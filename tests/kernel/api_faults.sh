@@ -1,17 +1,21 @@
 #!/usr/bin/env bash
 # ferryd through broken watch streams and refused requests (the stand-in's
-# control API breaks them): 410 Expired in the middle of a watch, a stream
-# cut in the middle of an event, a garbage line, events fragmented into
-# 7-byte reads, 429 with Retry-After, a rotated token (401 until the token
-# file holds the new one) and 403. In each case: ferryd stays alive, a
-# client connecting in a loop to a ClusterIP never fails and ferryctl keeps
-# listing the services (no datapath flush), and the maps equal the API
-# state within 1 s after the first successful retry.
+# control API breaks them): 410 Expired in the middle of a watch, a watch
+# answered with a plain HTTP 410, a relist while the watch cache lags (B12),
+# a stream cut in the middle of an event, a garbage line, events fragmented
+# into 7-byte reads, 429 with Retry-After, a rotated token (401 until the
+# token file holds the new one), 403, and a stream that goes silent (the
+# idle deadline). In each case: ferryd stays alive, a client connecting in a
+# loop to a ClusterIP never fails and ferryctl keeps listing the services
+# (no datapath flush), and the maps equal the API state within 1 s after
+# the first successful retry.
 # shellcheck disable=SC2317,SC2119 # functions run through wait_until; no script arguments
 # shellcheck source=tests/lib.sh
 source "$(dirname "$0")/../lib.sh"
 # shellcheck source=tests/apilib.sh
 source "$(dirname "$0")/../apilib.sh"
+# shellcheck source=tests/helpers/observe_lib.sh
+source "$(dirname "$0")/../helpers/observe_lib.sh"
 
 NS=faults
 topology_up
@@ -156,7 +160,7 @@ note "429: seconds between the slices' requests: $gaps"
 expect "429: each retry waited Retry-After (1 s, +- 0.2)" \
 	"$(awk '{for (i = 1; i <= NF; i++) if ($i < 0.9 || $i > 1.2) bad++} END {print bad + 0}' <<<"$gaps")" 0
 expect "429: the log says it honours Retry-After" \
-	"$(grep -c 'endpointslices: watch answered 429: .*retrying in 1.0 s (Retry-After)' "$FERRYD_LOG")" 2
+	"$(grep -c 'endpointslices: watch answered 429: .*retrying in 1.0 s (Retry-After: 1)' "$FERRYD_LOG")" 2
 load_check 429 "429 Too Many Requests" 5
 expect_alive "429"
 
@@ -212,6 +216,104 @@ if wait_until 40 retried; then
 else
 	not_ok "403: ferryd retries the Services watch" "no request within 40 s"
 fi
+
+# --- a plain HTTP 410 answer to a watch ---------------------------------------
+# (This case and the next drop the history: they come last, as every watch
+# resumed after them would meet a 410.)
+# A watch from a resourceVersion the server no longer has may be refused
+# with the status itself, not with an ERROR event in a 200 stream: same
+# meaning (spec), ferryd lists again rather than retrying the same watch.
+# The slices' stream stalls, the write goes out of the history (compact),
+# and the stream ends: the rewatch from the old resourceVersion gets 410.
+load_start plain410 4 10.96.62.1 80
+api_ctl POST /config '{"expired_watch":"status"}' >/dev/null
+stream '{"action":"stall","kind":"EndpointSlice","seconds":30}' >/dev/null
+work 198.18.62.1 198.18.62.3
+api_ctl POST /compact >/dev/null
+mark=$(api_mark)
+stream '{"action":"end","kind":"EndpointSlice"}' >/dev/null
+recovered "plain 410" "$mark" EndpointSlice
+expect_match "plain 410: the slices' watch was answered 410, then listed again (200)" \
+	"$(req_py "$mark" "' '.join('%s:%s' % ('watch' if is_watch(x) else 'list', x['status']) for x in r if x['kind'] == 'EndpointSlice')")" \
+	'^watch:410 list:200'
+expect "plain 410: the log says it lists again" \
+	"$(grep -c 'endpointslices: watch from resourceVersion [0-9]* answered 410 (expired): listing again' "$FERRYD_LOG")" 1
+api_ctl POST /config '{"expired_watch":"event"}' >/dev/null
+load_check plain410 "a plain 410" 3
+expect_alive "plain 410"
+
+# --- B12: a relist reads the newest state --------------------------------------
+# The watch cache lags (kubernetes#59848): from here on, resourceVersion=0
+# lists answer the state frozen now, in which work still has 198.18.62.3.
+# The endpoint is removed, then the slices' watch gets 410: the relist must
+# not bring it back (a list without resourceVersion, a consistent read).
+# The slices' watches are refused for 4 s after it, so that a stale list
+# would stay in the maps long enough to be seen.
+work 198.18.62.1 198.18.62.3
+expect_maps_equal "B12: work has 198.18.62.1 and .3"
+api_ctl POST /config '{"cache":"frozen"}' >/dev/null
+work 198.18.62.1
+expect_maps_equal "B12: 198.18.62.3 removed from work through the watch"
+api_ctl POST /inject '{"code":503,"seconds":4,"retry_after":1,"on":"watch","match":"endpointslices"}' >/dev/null
+mark=$(api_mark)
+stream '{"action":"expire","kind":"EndpointSlice"}' >/dev/null
+slices_listed() { [ "$(req_py "$mark" "len([x for x in lists('EndpointSlice') if x['status'] == 200])")" -ge 1 ]; }
+slices_watching() { [ "$(req_py "$mark" "len([x for x in r if is_watch(x) and x['kind'] == 'EndpointSlice' and x['status'] == 200])")" -ge 1 ]; }
+wait_until 5 slices_listed
+samples=()
+for _ in $(seq 1 80); do # 0.1 s apart, until the slices' watch goes through (4 s)
+	samples+=("$(svc_backends 10.96.62.2 80 TCP)")
+	slices_watching && break
+	sleep 0.1
+done
+expect "B12: the relist asked for no resourceVersion (a consistent read, not the watch cache)" \
+	"$(req_py "$mark" "[x['query'].get('resourceVersion') for x in lists('EndpointSlice')]")" "[None]"
+expect "B12: the removed endpoint never came back: ${#samples[@]} samples of work while the watch was refused" \
+	"$(printf '%s\n' "${samples[@]}" | sort -u | tr '\n' ' ')" "198.18.62.1:8080:active "
+api_ctl POST /config '{"cache":"live"}' >/dev/null
+expect_maps_equal "B12: the maps equal the API state" 10
+expect_alive "B12"
+
+# --- a stream that goes silent: the idle deadline -------------------------------
+# A black hole (a load balancer failover, a NAT flush) keeps the connection
+# up and delivers nothing. ferryd restarted with --watch-idle-timeout 2 and
+# bookmarks every 0.5 s (a healthy stream is never silent for 2 s); the
+# slices' stream stalls for 60 s: no byte, not even a bookmark, the
+# connection open. The change written meanwhile must reach the maps once
+# ferryd drops the silent stream and watches again from its resourceVersion.
+ferryd_stop
+obs_ports
+api_ctl POST /bookmarks '{"interval":0.5}' >/dev/null
+ferryd_k8s_start --watch-idle-timeout 2 --metrics-addr "127.0.0.1:$MPORT" || finish
+expect_maps_equal "idle: ferryd restarted with --watch-idle-timeout 2"
+load_start idle 5 10.96.62.1 80
+mark=$(api_mark)
+t_stall=$EPOCHREALTIME
+expect_match "idle: the slices' stream stalls (POST /streams stall)" \
+	"$(stream '{"action":"stall","kind":"EndpointSlice","seconds":60}')" '"streams":1'
+work 198.18.62.2 198.18.62.3
+if wait_maps_equal_api 15; then
+	d=$("$PYTHON" -c "print(int(($(applied_time) - $t_stall) * 1000))")
+	note "idle: the write reached the maps $d ms after the stream went silent (idle timeout 2 s; the last bookmark came up to 0.5 s before)"
+	ok "idle: the change written while the slices' stream was silent reaches the maps"
+else
+	not_ok "idle: the change written while the slices' stream was silent reaches the maps" "$(maps_diff)"
+fi
+# The stream open when the stall began, and what followed it.
+silent_ended() {
+	req_py 0 "w = [x for x in r if x['kind'] == 'EndpointSlice' and is_watch(x) and x['id'] <= $mark]
+print(w[-1].get('ended'))"
+}
+wait_until 5 eval '[ "$(silent_ended)" = client ]'
+expect "idle: ferryd closed the silent stream and watched again from its resourceVersion (no list)" \
+	"$(silent_ended) $(req_py "$mark" "' '.join('%s:%s' % ('watch' if is_watch(x) else 'list', x['status']) for x in r if x['kind'] == 'EndpointSlice')")" \
+	"client watch:200"
+expect "idle: counted in ferry_watch_errors_total{reason=\"idle\"}: endpointslices 1, services 0" \
+	"$(metric 'ferry_watch_errors_total{collection="endpointslices",reason="idle"}') $(metric 'ferry_watch_errors_total{collection="services",reason="idle"}')" "1 0"
+expect "idle: the log says the stream was taken for dead" \
+	"$(grep -c 'endpointslices: no byte for 2.[0-9] s (--watch-idle-timeout): the stream is taken for dead; watching again from resourceVersion' "$FERRYD_LOG")" 1
+load_check idle "a silent stream" 3
+expect_alive "idle"
 
 expect_alive "faults"
 finish

@@ -59,7 +59,7 @@ print(len([x for x in r if x['kind'] == '$k' and x['status'] == 503]), '%.2f' % 
 	fi
 done
 expect_match "503: the log says it honours Retry-After" \
-	"$(grep -c 'services: watch answered 503: .*; retrying in 1.0 s (Retry-After)' "$FERRYD_LOG")" '^(1[7-9]|2[0-2])$'
+	"$(grep -c 'services: watch answered 503: .*; retrying in 1.0 s (Retry-After: 1)' "$FERRYD_LOG")" '^(1[7-9]|2[0-2])$'
 expect "503: no relist after the outage (the watches resumed)" "$(req_py "$mark" "len(lists())")" 0
 load_check 503 "20 s of 503" 3
 expect_alive "503"

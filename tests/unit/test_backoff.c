@@ -1,7 +1,8 @@
 /* Unit tests of the API server retry backoff (kube/backoff.h), against
  * ../shared/spec/apiserver-protocol.md: "429 and 5xx, with or without
- * Retry-After: N: wait (N seconds, or backoff: 0.8 s doubling to 30 s, with
- * jitter, reset after 2 minutes of health) and retry." */
+ * Retry-After (seconds, or an HTTP-date; never trust it beyond a cap):
+ * wait (that long, or backoff: 0.8 s doubling to 30 s, with jitter, reset
+ * after 2 minutes of health) and retry." */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -96,8 +97,8 @@ static void test_capped_at_30s(void **state)
 	assert_true(bo.delay <= 30.0 + EPS);
 }
 
-/* Retry-After is used as given (no jitter, no cap) and does not advance
- * the doubling. */
+/* Retry-After is used as given (no jitter) up to 60 s, and does not
+ * advance the doubling. */
 static void test_retry_after_as_given(void **state)
 {
 	struct backoff bo;
@@ -113,7 +114,9 @@ static void test_retry_after_as_given(void **state)
 	for (int i = 0; i < 5; i++)
 		assert_true(backoff_next(&bo, 20.0 + i, 3.0) == 3.0);
 	assert_true(backoff_next(&bo, 30.0, 0.0) == 0.0);  /* "Retry-After: 0" */
-	assert_true(backoff_next(&bo, 31.0, 120.0) == 120.0); /* above the cap */
+	assert_true(backoff_next(&bo, 31.0, 60.0) == 60.0);
+	assert_true(backoff_next(&bo, 32.0, 120.0) == 60.0);   /* capped */
+	assert_true(backoff_next(&bo, 33.0, 86400.0) == 60.0); /* not a day */
 	/* The doubling goes on where it was. */
 	assert_jittered(backoff_next(&bo, 200.0, -1), step(3));
 }
@@ -176,6 +179,49 @@ static double seconds(const struct timespec *ts)
 	return (double)ts->tv_sec + (double)ts->tv_nsec / 1e9;
 }
 
+/* Retry-After: delta-seconds, whitespace around them allowed; a number too
+ * large for any integer still reads as a long wait (capped later). */
+static void test_retry_after_seconds(void **state)
+{
+	(void)state;
+	assert_true(backoff_retry_after("0", 1000) == 0.0);
+	assert_true(backoff_retry_after("1", 1000) == 1.0);
+	assert_true(backoff_retry_after(" 86400 ", 1000) == 86400.0);
+	assert_true(backoff_retry_after("99999999999999999999999999", 1000) > 1e20);
+	assert_true(backoff_next(&(struct backoff){ 0, -1 }, 0,
+				 backoff_retry_after("86400", 1000)) == 60.0);
+}
+
+/* Retry-After: an HTTP-date, in the three forms RFC 9110 asks recipients
+ * to read, is the delay from the wall clock to it. */
+static void test_retry_after_http_date(void **state)
+{
+	/* Sun, 06 Nov 1994 08:49:37 GMT, RFC 9110's example. */
+	const time_t date = 784111777;
+
+	(void)state;
+	assert_true(backoff_retry_after("Sun, 06 Nov 1994 08:49:37 GMT", date - 30) == 30.0);
+	assert_true(backoff_retry_after("Sunday, 06-Nov-94 08:49:37 GMT", date - 5) == 5.0);
+	assert_true(backoff_retry_after("Sun Nov  6 08:49:37 1994", date - 86400) == 86400.0);
+}
+
+/* A date already past (or now: the clocks may disagree) and text that is
+ * neither seconds nor a date are not usable (-1: the backoff decides), not
+ * 0, which would retry at once against a 503, again and again. */
+static void test_retry_after_unusable(void **state)
+{
+	const time_t date = 784111777;
+
+	(void)state;
+	assert_true(backoff_retry_after("Sun, 06 Nov 1994 08:49:37 GMT", date + 1) == -1);
+	assert_true(backoff_retry_after("Sun, 06 Nov 1994 08:49:37 GMT", date) == -1);
+	assert_true(backoff_retry_after("soon", date) == -1);
+	assert_true(backoff_retry_after("", date) == -1);
+	assert_true(backoff_retry_after("-5", date) == -1);
+	assert_true(backoff_retry_after("1.5", date) == -1);
+	assert_true(backoff_retry_after("5 s", date) == -1);
+}
+
 /* kube_now is CLOCK_MONOTONIC in seconds: it falls between two readings of
  * that clock, however long the machine stalls between them. */
 static void test_kube_now(void **state)
@@ -201,6 +247,9 @@ int main(void)
 		cmocka_unit_test(test_retry_after_as_given),
 		cmocka_unit_test(test_reset_after_120s_of_success),
 		cmocka_unit_test(test_no_reset_when_success_was_short),
+		cmocka_unit_test(test_retry_after_seconds),
+		cmocka_unit_test(test_retry_after_http_date),
+		cmocka_unit_test(test_retry_after_unusable),
 		cmocka_unit_test(test_kube_now),
 	};
 

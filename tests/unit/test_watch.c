@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <cjson/cJSON.h>
 #include <cmocka.h>
@@ -268,6 +269,8 @@ static void assert_seen(const struct fixture *f, int i, const char *want)
 }
 
 #define LIST0 "/api/v1/services?" SEL "&limit=500&resourceVersion=0"
+/* A relist: no resourceVersion, a consistent read. */
+#define RELIST "/api/v1/services?" SEL "&limit=500"
 #define WATCH_FROM(rv) "/api/v1/services?" SEL "&watch=1&resourceVersion=" rv \
 	"&allowWatchBookmarks=true&timeoutSeconds=*"
 
@@ -456,7 +459,10 @@ static void test_cut_stream_resumes(void **state)
 /* "Too old resourceVersion: 200, then one ERROR event whose object is a
  * Status with code 410 ... The client lists again and replaces its whole
  * state." The stream is dropped at the event, the relist starts at once
- * and begins with list_begin; reason Gone (old servers) likewise. */
+ * and begins with list_begin; reason Gone (old servers) likewise. The
+ * relist names no resourceVersion: "client-go relists that way after 410
+ * Expired, so it never goes back in time" (resourceVersion=0 may be
+ * answered from an older watch cache, kubernetes#59848, B12). */
 static void test_error_410_in_stream(void **state)
 {
 	struct fixture *f = *state;
@@ -473,7 +479,7 @@ static void test_error_410_in_stream(void **state)
 		assert_true(f->w.relist);
 		assert_true(f->w.wait_until == f->now);
 		assert_int_equal(f->w.stats.expired, (uint64_t)i + 1);
-		expect_request(f, LIST0);
+		expect_request(f, RELIST);
 		assert_int_equal(f->seen.list_begins, i + 2);
 		answer_list(f, list_body("20", "", "ns/a@5", NULL));
 		assert_int_equal(f->seen.list_ends, i + 2);
@@ -540,7 +546,7 @@ static void test_event_too_large(void **state)
 	done(f, 200, WATCH_RESULT_TRANSPORT);
 	assert_true(f->w.relist);
 	f->now = f->w.wait_until;
-	expect_request(f, LIST0);
+	expect_request(f, RELIST);
 }
 
 /* --- failures ---------------------------------------------------------------- */
@@ -684,6 +690,154 @@ static void test_backoff_resets_after_health(void **state)
 	assert_true(f->w.wait_until - f->now <= 0.8 + EPS);
 }
 
+/* "A watch request can also be answered with a plain HTTP 410 status: same
+ * meaning": a list again, at once, not the same watch retried forever. */
+static void test_plain_410_on_watch(void **state)
+{
+	struct fixture *f = *state;
+
+	listed_at_7(f);
+	expect_request(f, WATCH_FROM("7"));
+	answer(f, 410, NULL, status_body(410));
+	assert_true(f->w.relist);
+	assert_true(f->w.wait_until == f->now);
+	assert_int_equal(f->w.stats.expired, 1);
+	assert_int_equal(f->w.stats.errors[WATCH_ERR_HTTP], 0);
+	expect_request(f, RELIST);
+	assert_int_equal(f->seen.list_begins, 2);
+	answer_list(f, list_body("30", "", "ns/a@29", NULL));
+	assert_int_equal(f->seen.list_ends, 2);
+	expect_request(f, WATCH_FROM("30"));
+}
+
+/* Every relist is a consistent read, paged like the first list, whatever
+ * forced it (an expired continue token while relisting, an event too
+ * large); only a list when nothing was ever held asks for
+ * resourceVersion=0. */
+static void test_relist_is_consistent(void **state)
+{
+	struct fixture *f = *state;
+
+	/* An expired continue token on the very first list: still nothing
+	 * held, the watch cache may answer. */
+	expect_request(f, LIST0);
+	answer_list(f, list_body("9", "tok", "ns/a@1", NULL));
+	expect_request(f, "/api/v1/services?" SEL "&limit=500&continue=tok");
+	answer(f, 410, NULL, status_body(410));
+	expect_request(f, LIST0);
+	answer_list(f, list_body("9", "", "ns/a@1", NULL));
+	/* The relist after a 410, and the one after its continue token expired. */
+	expect_request(f, WATCH_FROM("9"));
+	answer(f, 410, NULL, status_body(410));
+	expect_request(f, RELIST);
+	answer_list(f, list_body("40", "tok3", "ns/a@1", NULL));
+	expect_request(f, "/api/v1/services?" SEL "&limit=500&continue=tok3");
+	answer(f, 410, NULL, status_body(410));
+	expect_request(f, RELIST);
+	answer_list(f, list_body("41", "", "ns/a@1", NULL));
+	expect_request(f, WATCH_FROM("41"));
+}
+
+/* "Retry-After ... never trust it beyond a cap": 86400 waits 60 s. */
+static void test_retry_after_capped(void **state)
+{
+	struct fixture *f = *state;
+	const char *const day[] = { "Retry-After: 86400\r\n", NULL };
+	const char *const huge[] = { "Retry-After: 99999999999999999999999\r\n", NULL };
+
+	expect_request(f, LIST0);
+	answer(f, 503, day, status_body(503));
+	assert_true(f->w.wait_until == f->now + 60);
+	f->now = f->w.wait_until;
+	expect_request(f, LIST0);
+	answer(f, 429, huge, status_body(429));
+	assert_true(f->w.wait_until == f->now + 60);
+}
+
+/* "Retry-After (seconds, or an HTTP-date)": a date 30 s ahead waits 30 s
+ * (give or take the second the test may straddle); a date past, or text
+ * that is neither, falls back to the backoff (0.8 s, jittered), never to
+ * an immediate retry. */
+static void test_retry_after_http_date(void **state)
+{
+	struct fixture *f = *state;
+	char ahead[80], past[80];
+	const char *const h_ahead[] = { ahead, NULL }, *const h_past[] = { past, NULL };
+	const char *const h_junk[] = { "Retry-After: soon\r\n", NULL };
+	time_t t = time(NULL);
+	struct tm tm;
+	double wait;
+
+	strftime(ahead, sizeof(ahead), "Retry-After: %a, %d %b %Y %H:%M:%S GMT\r\n",
+		 gmtime_r(&(time_t){ t + 30 }, &tm));
+	strftime(past, sizeof(past), "Retry-After: %a, %d %b %Y %H:%M:%S GMT\r\n",
+		 gmtime_r(&(time_t){ t - 30 }, &tm));
+	expect_request(f, LIST0);
+	answer(f, 503, h_ahead, status_body(503));
+	wait = f->w.wait_until - f->now;
+	if (wait < 29 - EPS || wait > 30 + EPS)
+		fail_msg("an HTTP-date 30 s ahead: wait %.3f s", wait);
+	f->now = f->w.wait_until;
+	for (int i = 0; i < 2; i++) {
+		expect_request(f, LIST0);
+		answer(f, 503, i ? h_junk : h_past, status_body(503));
+		wait = f->w.wait_until - f->now;
+		if (wait < 0.5 || wait > 1.6 + EPS)
+			fail_msg("%s: wait %.3f s, want the backoff", i ? "garbage" : "a date past",
+				 wait);
+		f->now = f->w.wait_until;
+	}
+}
+
+/* "A stream that stays open but delivers nothing must be detected by the
+ * client": no byte (no event, no bookmark) for the idle timeout, and the
+ * stream is dropped, counted as idle, and watched again at once from the
+ * last resourceVersion, on a new connection. Any byte, a bookmark or a
+ * header, moves the deadline. */
+static void test_idle_deadline(void **state)
+{
+	struct fixture *f = *state;
+	double t0;
+
+	watch_set_idle_timeout(5);
+	listed_at_7(f);
+	assert_true(watch_idle_at(&f->w) == 0); /* no deadline while waiting */
+	expect_request(f, WATCH_FROM("7"));
+	assert_false(f->w.fresh_connect);
+	t0 = f->now;
+	assert_true(watch_idle_at(&f->w) == t0 + 5);
+	f->now += 4;
+	stream_open(f);
+	assert_true(watch_idle_at(&f->w) == t0 + 9);
+	f->now += 4.9;
+	assert_false(watch_idle(&f->w, f->now));
+	stream(f, bookmark("12"));
+	f->now += 4.9;
+	assert_false(watch_idle(&f->w, f->now));
+	stream(f, event("ADDED", "ns/c@13"));
+	f->now += 5;
+	assert_true(watch_idle(&f->w, f->now));
+	done(f, 200, WATCH_RESULT_IDLE);
+	assert_int_equal(f->w.stats.errors[WATCH_ERR_IDLE], 1);
+	assert_false(f->w.relist);
+	assert_true(f->w.wait_until == f->now);
+	expect_request(f, WATCH_FROM("13"));
+	assert_true(f->w.fresh_connect);
+	/* One idle stream does not make every later request open a connection. */
+	stream_open(f);
+	f->now += 2;
+	done(f, 200, WATCH_RESULT_OK);
+	expect_request(f, WATCH_FROM("13"));
+	assert_false(f->w.fresh_connect);
+	/* A list has no idle deadline (the transport's own limit bounds it). */
+	f->now += 2;
+	answer(f, 410, NULL, status_body(410));
+	expect_request(f, RELIST);
+	assert_true(watch_idle_at(&f->w) == 0);
+	assert_false(watch_idle(&f->w, f->now + 1000));
+	watch_set_idle_timeout(WATCH_IDLE_TIMEOUT_S);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -705,6 +859,11 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_transport_error, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_short_watch, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_backoff_resets_after_health, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_plain_410_on_watch, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_relist_is_consistent, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_retry_after_capped, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_retry_after_http_date, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_idle_deadline, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

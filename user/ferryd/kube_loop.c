@@ -168,6 +168,7 @@ int kube_loop_run(struct agent *ag)
 
 	if (sig.fd < 0)
 		return -1;
+	watch_set_idle_timeout(ag->opts.watch_idle_timeout);
 	log_info("ferryd", "waiting for the first list of Services, EndpointSlices and the "
 		 "Node; until then the datapath keeps what it holds");
 	while ((rc = kube_round(&kl, &sig)) == 0)

@@ -27,6 +27,7 @@ static const char *const error_names[WATCH_ERR__COUNT] = {
 	[WATCH_ERR_HTTP] = "http_error",
 	[WATCH_ERR_BAD_DATA] = "bad_data",
 	[WATCH_ERR_SHORT] = "short_watch",
+	[WATCH_ERR_IDLE] = "idle",
 };
 
 static const char *const event_names[KUBE_EVENT__COUNT] = { "added", "modified", "deleted" };

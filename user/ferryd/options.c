@@ -10,6 +10,7 @@
 #include "common/log.h"
 #include "datapath/mounts.h"
 #include "ferry/maps.h"
+#include "kube/watch.h"
 #include "metrics/httpd.h"
 
 static const char usage[] =
@@ -25,6 +26,9 @@ static const char usage[] =
 	"                             kube-proxy the kubernetes ClusterIP only works once ferry runs\n"
 	"  --allow-insecure-http      accept an http:// API server (the token goes in clear)\n"
 	"  --max-event-bytes N        largest watch event accepted (default %u)\n"
+	"  --watch-idle-timeout SECONDS  a watch stream that delivers no byte (event or\n"
+	"                             bookmark) this long is taken for dead and resumed\n"
+	"                             (default 90)\n"
 	"  --metrics-addr ADDR        Prometheus /metrics (default 127.0.0.1:10249; \"\" = off)\n"
 	"  --health-addr ADDR         /healthz and /livez (default :10256, every address;\n"
 	"                             \"\" = off)\n"
@@ -150,6 +154,7 @@ int options_parse(int argc, char **argv, struct ferryd_options *opts)
 		{ "apiserver", required_argument, NULL, 'a' },
 		{ "allow-insecure-http", no_argument, NULL, 'i' },
 		{ "max-event-bytes", required_argument, NULL, 'E' },
+		{ "watch-idle-timeout", required_argument, NULL, 'W' },
 		{ "metrics-addr", required_argument, NULL, 'M' },
 		{ "health-addr", required_argument, NULL, 'H' },
 		{ "health-timeout", required_argument, NULL, 'T' },
@@ -173,6 +178,7 @@ int options_parse(int argc, char **argv, struct ferryd_options *opts)
 	memset(opts, 0, sizeof(*opts));
 	opts->bpffs = "/sys/fs/bpf/ferry";
 	opts->max_event_bytes = FERRYD_MAX_EVENT_BYTES;
+	opts->watch_idle_timeout = WATCH_IDLE_TIMEOUT_S;
 	snprintf(opts->metrics_addr, sizeof(opts->metrics_addr), "127.0.0.1:10249");
 	snprintf(opts->health_addr, sizeof(opts->health_addr), ":10256");
 	opts->health_timeout = 60;
@@ -210,6 +216,11 @@ int options_parse(int argc, char **argv, struct ferryd_options *opts)
 			if (parse_count("--max-event-bytes", optarg, &count))
 				return -1;
 			opts->max_event_bytes = count;
+			break;
+		case 'W':
+			if (parse_count("--watch-idle-timeout", optarg, &count))
+				return -1;
+			opts->watch_idle_timeout = count;
 			break;
 		case 'c':
 			snprintf(opts->cgroup, sizeof(opts->cgroup), "%s", optarg);

@@ -25,6 +25,7 @@ struct ferryd_options {
 	const char *apiserver;    /* --apiserver URL */
 	bool allow_insecure_http; /* --allow-insecure-http */
 	size_t max_event_bytes;   /* --max-event-bytes */
+	double watch_idle_timeout;/* --watch-idle-timeout, seconds */
 	char metrics_addr[128];   /* --metrics-addr, "" = off */
 	char health_addr[128];    /* --health-addr, "" = off */
 	double health_timeout;    /* --health-timeout, seconds */

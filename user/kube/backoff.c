@@ -1,7 +1,9 @@
 #include "kube/backoff.h"
 
+#include <ctype.h>
+#include <curl/curl.h>
 #include <stdlib.h>
-#include <time.h>
+#include <string.h>
 
 #define BACKOFF_FIRST 0.8
 #define BACKOFF_MAX 30.0
@@ -30,7 +32,7 @@ double backoff_next(struct backoff *bo, double now, double retry_after)
 		bo->delay = 0;
 	bo->ok_since = -1;
 	if (retry_after >= 0)
-		return retry_after;
+		return retry_after < BACKOFF_RETRY_AFTER_MAX ? retry_after : BACKOFF_RETRY_AFTER_MAX;
 	bo->delay = bo->delay ? bo->delay * 2 : BACKOFF_FIRST;
 	if (bo->delay > BACKOFF_MAX)
 		bo->delay = BACKOFF_MAX;
@@ -41,4 +43,22 @@ void backoff_ok(struct backoff *bo, double now)
 {
 	if (bo->ok_since < 0)
 		bo->ok_since = now;
+}
+
+double backoff_retry_after(const char *value, time_t wall_now)
+{
+	const char *p = value + strspn(value, " \t");
+	size_t len = strlen(p);
+	time_t when;
+
+	while (len && isspace((unsigned char)p[len - 1]))
+		len--;
+	if (len && strspn(p, "0123456789") == len)
+		return strtod(p, NULL); /* ERANGE cannot happen: inf is fine too */
+	/* curl_getdate reads the three forms RFC 9110 asks recipients to
+	 * accept (IMF-fixdate, RFC 850, asctime); a pure function, no transfer. */
+	when = len ? curl_getdate(p, NULL) : -1;
+	if (when == -1 || when <= wall_now)
+		return -1;
+	return (double)(when - wall_now);
 }

@@ -4,8 +4,11 @@
 #define _GNU_SOURCE /* asprintf */
 #include "kube/client.h"
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/socket.h>
 
 #include "common/log.h"
 
@@ -13,6 +16,16 @@
 /* A request that cannot even be built (out of memory) is tried again. */
 #define CLIENT_LOCAL_RETRY_S 1.0
 #define CLIENT_CONNECT_TIMEOUT_S 10L
+/* A peer that stopped answering (a black hole) is found by TCP within
+ * about a minute, with or without data in flight: keepalive probes after
+ * 30 s without traffic, 3 of them 10 s apart, and TCP_USER_TIMEOUT for
+ * data (and probes) left unacknowledged. curl's defaults take 60 s plus
+ * the kernel's 9 probes 75 s apart, about 12 minutes. A stream that stays
+ * up but silent is the watch's idle deadline's to find. */
+#define CLIENT_KEEPIDLE_S 30L
+#define CLIENT_KEEPINTVL_S 10L
+#define CLIENT_KEEPCNT 3
+#define CLIENT_USER_TIMEOUT_MS 60000U
 
 /* One watch and its request under way, if any. */
 struct client_slot {
@@ -109,6 +122,22 @@ static size_t client_on_data(char *data, size_t size, size_t n, void *ud)
 	return watch_data(s->w, status, data, size * n, kube_now()) == 0 ? size * n : 0;
 }
 
+/* The socket options curl has no setting for (KEEPCNT before curl 8.9). A
+ * failure is not fatal: the idle deadline still finds a dead stream. */
+static int client_sockopt(void *ud, curl_socket_t fd, curlsocktype purpose)
+{
+	unsigned int timeout = CLIENT_USER_TIMEOUT_MS;
+	int cnt = CLIENT_KEEPCNT;
+
+	(void)ud;
+	if (purpose != CURLSOCKTYPE_IPCXN)
+		return CURL_SOCKOPT_OK;
+	if (setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &timeout, sizeof(timeout)) ||
+	    setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof(cnt)))
+		log_debug("kube", "TCP_USER_TIMEOUT/TCP_KEEPCNT: %m");
+	return CURL_SOCKOPT_OK;
+}
+
 static void client_setopts(struct client_slot *s, const char *url)
 {
 	CURL *easy = s->easy;
@@ -122,6 +151,12 @@ static void client_setopts(struct client_slot *s, const char *url)
 	curl_easy_setopt(easy, CURLOPT_HEADERDATA, s);
 	curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(easy, CURLOPT_TCP_KEEPALIVE, 1L);
+	curl_easy_setopt(easy, CURLOPT_TCP_KEEPIDLE, CLIENT_KEEPIDLE_S);
+	curl_easy_setopt(easy, CURLOPT_TCP_KEEPINTVL, CLIENT_KEEPINTVL_S);
+	curl_easy_setopt(easy, CURLOPT_SOCKOPTFUNCTION, client_sockopt);
+	/* After an idle stream: over HTTP/2 the watches share a connection,
+	 * which must not carry the next request if it is the dead one. */
+	curl_easy_setopt(easy, CURLOPT_FRESH_CONNECT, s->w->fresh_connect ? 1L : 0L);
 	curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT, CLIENT_CONNECT_TIMEOUT_S);
 	curl_easy_setopt(easy, CURLOPT_TIMEOUT, s->w->timeout);
 }
@@ -154,21 +189,37 @@ static int client_send(struct kube_client *cl, struct client_slot *s, double now
 	return rc;
 }
 
-/* Sends what is due; returns the ms until the next watch is due (or
- * timeout_ms when that is sooner). */
+/* A stream silent past its idle deadline is dropped (its connection with
+ * it: it is not reused) and its watch told. */
+static void client_drop_idle(struct kube_client *cl, struct client_slot *s, double now)
+{
+	long status = 0;
+
+	curl_easy_getinfo(s->easy, CURLINFO_RESPONSE_CODE, &status);
+	curl_easy_setopt(s->easy, CURLOPT_FORBID_REUSE, 1L);
+	client_release(cl, s);
+	watch_done(s->w, status, WATCH_RESULT_IDLE, NULL, now);
+}
+
+/* Drops idle streams and sends what is due; returns the ms until the next
+ * watch is due or idle deadline passes (or timeout_ms when that is sooner). */
 static int client_send_due(struct kube_client *cl, int timeout_ms)
 {
 	double now = kube_now();
 
 	for (size_t i = 0; i < cl->n_slots; i++) {
-		struct watch *w = cl->slots[i].w;
-		double ms;
+		struct client_slot *s = &cl->slots[i];
+		struct watch *w = s->w;
+		double at, ms;
 
+		if (s->easy && watch_idle(w, now))
+			client_drop_idle(cl, s, now);
 		if (w->phase == WATCH_WAITING && w->wait_until <= now)
-			client_send(cl, &cl->slots[i], now);
-		if (w->phase != WATCH_WAITING)
+			client_send(cl, s, now);
+		at = w->phase == WATCH_WAITING ? w->wait_until : watch_idle_at(w);
+		if (!at)
 			continue;
-		ms = (w->wait_until - now) * 1e3 + 1;
+		ms = (at - now) * 1e3 + 1;
 		if (ms < timeout_ms)
 			timeout_ms = ms < 0 ? 0 : (int)ms;
 	}

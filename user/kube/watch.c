@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include "common/log.h"
 #include "kube/watch_priv.h"
@@ -18,6 +19,13 @@
  * outlive the timeoutSeconds it asked for (a server that forgot to end it). */
 #define LIST_TIMEOUT_S 120L
 #define WATCH_TIMEOUT_SLACK_S 60L
+
+static double idle_timeout = WATCH_IDLE_TIMEOUT_S;
+
+void watch_set_idle_timeout(double seconds)
+{
+	idle_timeout = seconds;
+}
 
 int watch_init(struct watch *w, const char *name, const char *kind, const char *path,
 	       const char *selector, size_t max_line, const struct watch_handler *handler,
@@ -57,21 +65,38 @@ void watch_reset_request(struct watch *w)
 	w->body_len = w->body_cap = 0;
 	linebuf_reset(&w->lines);
 	w->retry_after = -1;
+	w->retry_after_text[0] = '\0';
 	w->stream_events = 0;
 	w->stream_bad = w->stream_expired = w->body_refused = false;
+}
+
+/* The value of a Retry-After header line, whitespace and CRLF trimmed. */
+static void watch_retry_after(struct watch *w, const char *value, size_t len)
+{
+	while (len && (*value == ' ' || *value == '\t'))
+		value++, len--;
+	while (len && (value[len - 1] == '\r' || value[len - 1] == '\n' ||
+		       value[len - 1] == ' ' || value[len - 1] == '\t'))
+		len--;
+	if (len >= sizeof(w->retry_after_text))
+		len = sizeof(w->retry_after_text) - 1;
+	memcpy(w->retry_after_text, value, len);
+	w->retry_after_text[len] = '\0';
+	w->retry_after = backoff_retry_after(w->retry_after_text, time(NULL));
 }
 
 void watch_header(struct watch *w, const char *line, size_t len, double now)
 {
 	long status;
 
+	w->last_byte = now;
 	/* A watch the server took is health from now on, however long it runs
 	 * (the backoff starts over after 2 minutes of it). */
 	if (len > 5 && strncmp(line, "HTTP/", 5) == 0 && sscanf(line, "HTTP/%*s %ld", &status) == 1 &&
 	    status == 200 && w->phase == WATCH_STREAMING)
 		backoff_ok(&w->backoff, now);
 	if (len > 12 && strncasecmp(line, "Retry-After:", 12) == 0)
-		w->retry_after = strtol(line + 12, NULL, 10);
+		watch_retry_after(w, line + 12, len - 12);
 }
 
 static int watch_keep_body(struct watch *w, const char *data, size_t len)
@@ -102,7 +127,7 @@ int watch_data(struct watch *w, long status, const char *data, size_t len, doubl
 {
 	int rc;
 
-	(void)now;
+	w->last_byte = now;
 	if (w->phase != WATCH_STREAMING || status != 200) {
 		if (watch_keep_body(w, data, len) == 0)
 			return 0;
@@ -126,6 +151,12 @@ int watch_data(struct watch *w, long status, const char *data, size_t len, doubl
 	return rc == 0 && !w->stream_bad && !w->stream_expired ? 0 : -1;
 }
 
+/* The first list asks for resourceVersion=0: the watch cache answers it,
+ * sparing etcd when every node of the cluster lists at once (a rollout).
+ * Its state may be older than the newest, which is harmless when nothing
+ * was held before. A relist (after 410 Expired) must not go back in time
+ * from what was held (kubernetes#59848: removed endpoints would come back,
+ * B12): no resourceVersion, a consistent read, paged, as client-go does. */
 static char *watch_url_list(const struct watch *w)
 {
 	char *url, *cont = w->cont ? curl_easy_escape(NULL, w->cont, 0) : NULL;
@@ -136,8 +167,8 @@ static char *watch_url_list(const struct watch *w)
 		rc = asprintf(&url, "%s?%s%slimit=%d&continue=%s", w->path, w->selector, sep,
 			      LIST_PAGE, cont);
 	else
-		rc = asprintf(&url, "%s?%s%slimit=%d&resourceVersion=0", w->path, w->selector, sep,
-			      LIST_PAGE);
+		rc = asprintf(&url, "%s?%s%slimit=%d%s", w->path, w->selector, sep, LIST_PAGE,
+			      w->rv ? "" : "&resourceVersion=0");
 	curl_free(cont);
 	return rc < 0 ? NULL : url;
 }
@@ -160,7 +191,9 @@ char *watch_start(struct watch *w, double now)
 	long timeout;
 
 	watch_reset_request(w);
-	w->started = now;
+	w->started = w->last_byte = now;
+	w->fresh_connect = w->conn_dead;
+	w->conn_dead = false;
 	if (w->relist || !w->rv) {
 		if (!w->cont)
 			w->handler->list_begin(w->ctx, w);
@@ -181,4 +214,14 @@ void watch_retry_at(struct watch *w, double when)
 	watch_reset_request(w);
 	w->phase = WATCH_WAITING;
 	w->wait_until = when;
+}
+
+double watch_idle_at(const struct watch *w)
+{
+	return w->phase == WATCH_STREAMING ? w->last_byte + idle_timeout : 0;
+}
+
+bool watch_idle(const struct watch *w, double now)
+{
+	return w->phase == WATCH_STREAMING && now >= watch_idle_at(w);
 }

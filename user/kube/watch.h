@@ -24,6 +24,11 @@
 struct cJSON;
 struct watch;
 
+/* A stream that delivers no byte for this long is taken for dead (no
+ * event, no bookmark: a healthy server sends a bookmark about once a
+ * minute). ferryd's --watch-idle-timeout. */
+#define WATCH_IDLE_TIMEOUT_S 90.0
+
 enum kube_event {
 	KUBE_ADDED,
 	KUBE_MODIFIED,
@@ -41,6 +46,7 @@ enum watch_error {
 	WATCH_ERR_HTTP,           /* any other status */
 	WATCH_ERR_BAD_DATA,       /* a line or body that is not what the protocol says */
 	WATCH_ERR_SHORT,          /* a watch that ended within 1 s with no event */
+	WATCH_ERR_IDLE,           /* a stream silent past the idle deadline */
 	WATCH_ERR__COUNT,
 };
 
@@ -48,7 +54,8 @@ enum watch_error {
 enum watch_result {
 	WATCH_RESULT_OK,          /* the whole answer arrived */
 	WATCH_RESULT_TRANSPORT,   /* no connection, TLS, reset, cut, or watch_data refused */
-	WATCH_RESULT_TIMEOUT,     /* the transport's own time limit (watch_timeout) */
+	WATCH_RESULT_TIMEOUT,     /* the transport's own time limit (w->timeout) */
+	WATCH_RESULT_IDLE,        /* dropped by the caller because watch_idle said so */
 };
 
 struct watch_stats {
@@ -91,12 +98,16 @@ struct watch {
 	char *rv;                 /* the last resourceVersion seen */
 	char *cont;               /* continue token of the list under way */
 	bool reauth;              /* reread the token before the next request */
+	bool conn_dead;           /* a stream went idle: its connection is not to be reused */
 	size_t max_line;
 
 	/* the request under way */
 	double started;
+	double last_byte;         /* when its last byte (header or body) arrived */
+	bool fresh_connect;       /* it must open a new connection */
 	long timeout;             /* the transport's limit for it, seconds */
 	double retry_after;       /* from the answer, seconds; -1 = none or unusable */
+	char retry_after_text[40];/* the header's value as received, for the log */
 	uint64_t stream_events;
 	bool stream_bad;          /* an event could not be taken: drop the stream */
 	bool stream_expired;      /* ERROR 410 */
@@ -115,6 +126,9 @@ int watch_init(struct watch *w, const char *name, const char *kind, const char *
 	       void *ctx);
 void watch_free(struct watch *w);
 
+/* The idle deadline of every watch stream, WATCH_IDLE_TIMEOUT_S unless set. */
+void watch_set_idle_timeout(double seconds);
+
 /* The next request (list page or watch), due now: its path and query,
  * malloc'd (the caller adds scheme, host, TLS and auth), and the phase it
  * starts; w->timeout is the time limit the transport must put on it.
@@ -128,6 +142,11 @@ void watch_header(struct watch *w, const char *line, size_t len, double now);
 /* Body bytes of an answer with this status. Returns 0, or -1 when the
  * transfer must stop (the machine has noted why; watch_done follows). */
 int watch_data(struct watch *w, long status, const char *data, size_t len, double now);
+/* The stream under way has been silent past the idle deadline: the caller
+ * drops the request and calls watch_done with WATCH_RESULT_IDLE. */
+bool watch_idle(const struct watch *w, double now);
+/* When watch_idle turns true if nothing arrives; 0 when no deadline runs. */
+double watch_idle_at(const struct watch *w);
 /* The request ended: status 0 when no answer came, why the transport's
  * words for a failure (NULL otherwise). Sets the phase: WATCH_WAITING with
  * wait_until, now or later. */

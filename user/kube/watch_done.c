@@ -1,6 +1,7 @@
 /* The end of a request: a list page to take, a stream to resume, or a
  * failure to wait out. */
 #include <cjson/cJSON.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -35,9 +36,27 @@ static enum watch_error watch_classify(long status)
 	return WATCH_ERR_HTTP;
 }
 
+/* What the log says of the answer's Retry-After, "" when it had none. */
+static void watch_retry_note(const struct watch *w, char *buf, size_t len)
+{
+	const char *text = w->retry_after_text;
+
+	if (!*text)
+		*buf = '\0';
+	else if (w->retry_after < 0)
+		snprintf(buf, len, " (Retry-After '%s' not usable: neither seconds nor a date "
+			 "to come; backoff)", text);
+	else if (w->retry_after > BACKOFF_RETRY_AFTER_MAX)
+		snprintf(buf, len, " (Retry-After: %s, capped at %.0f s)", text,
+			 BACKOFF_RETRY_AFTER_MAX);
+	else
+		snprintf(buf, len, " (Retry-After: %s)", text);
+}
+
 static void watch_log_status(const struct watch *w, enum watch_error err, long status,
 			     double wait)
 {
+	char note[128];
 	cJSON *doc;
 	const char *msg = watch_status_message(w, &doc);
 	const char *verb = w->phase == WATCH_LISTING ? "list" : "watch";
@@ -49,9 +68,11 @@ static void watch_log_status(const struct watch *w, enum watch_error err, long s
 	else if (err == WATCH_ERR_UNAUTHORIZED)
 		log_warn("watch", "%s: 401 Unauthorized: %s; reading the token again, retrying "
 			 "in %.1f s", w->name, msg, wait);
-	else
+	else {
+		watch_retry_note(w, note, sizeof(note));
 		log_warn("watch", "%s: %s answered %ld: %s; retrying in %.1f s%s", w->name, verb,
-			 status, msg, wait, w->retry_after >= 0 ? " (Retry-After)" : "");
+			 status, msg, wait, note);
+	}
 	cJSON_Delete(doc);
 }
 
@@ -143,11 +164,37 @@ static void watch_list_done(struct watch *w, long status, enum watch_result res,
 		watch_fail(w, watch_classify(status), status, why, now);
 }
 
+/* The deadline passed without a byte: the connection may be a black hole
+ * (a load balancer failover, a NAT flush) that TCP has not noticed yet.
+ * The stream resumes at once, on a new connection. */
+static void watch_idle_done(struct watch *w, double now)
+{
+	w->stats.errors[WATCH_ERR_IDLE]++;
+	w->conn_dead = true;
+	log_warn("watch", "%s: no byte for %.1f s (--watch-idle-timeout): the stream is taken "
+		 "for dead; watching again from resourceVersion %s on a new connection", w->name,
+		 now - w->last_byte, w->rv);
+	watch_retry_at(w, now);
+}
+
 /* A stream that ran and ended (timeout, cut) resumes from the last
- * resourceVersion at once; 410 lists again at once. */
+ * resourceVersion at once; 410, as an ERROR event or as the answer's
+ * status, lists again at once. */
 static void watch_stream_done(struct watch *w, long status, enum watch_result res,
 			      const char *why, double now)
 {
+	if (res == WATCH_RESULT_IDLE) {
+		watch_idle_done(w, now);
+		return;
+	}
+	if (status == 410) {
+		log_info("watch", "%s: watch from resourceVersion %s answered 410 (expired): "
+			 "listing again", w->name, w->rv);
+		w->relist = true;
+		w->stats.expired++;
+		watch_retry_at(w, now);
+		return;
+	}
 	if (status != 200) {
 		watch_fail(w, status == 0 ? WATCH_ERR_TRANSPORT : watch_classify(status), status,
 			   why, now);
