@@ -8,6 +8,7 @@
 #                      [--sizes "N..."] [--ferry-sizes "N..."] [--rounds R]
 #                      [--seconds S] [--conc C] [--methods "a b ..."]
 #                      [--profile|--no-profile] [--api|--no-api]
+#                      [--memory|--no-memory] [--only memory]
 #
 # `make bench` runs the full set (about 10-13 minutes on 2 cores), `make
 # bench-quick` the quick one (N = 100 and 1,000, short runs, under 2
@@ -42,7 +43,11 @@
 # latencies and ferryd's memory. N in FERRY_SIZES runs (a), (b) and (r) only.
 # Last, tests/bench/api_latency.sh (--no-api skips it): ferryd on the
 # stand-in API server, the API event-to-datapath latency at 1,000 and 10,000
-# services (quick: 1,000), into the same results folder.
+# services (quick: 1,000), into the same results folder; and
+# tests/bench/memory.sh (--no-memory skips it): ferryd's peak and steady RSS
+# on the file source (JSON and YAML) and on the stand-in's unpaged list, at
+# 10,000 services x 10 endpoints (quick: 1,000). `--only memory` runs that
+# step alone (about a minute) and prints its figures.
 #
 # Everything this run makes carries the prefix fyb<pid> and is removed on
 # exit, failure or signal: processes (by pid), ferryd's pins (ferryd
@@ -76,6 +81,8 @@ CONC=100
 PROFILE=
 METHODS_RUN=
 API=1
+MEMORY=1
+ONLY=
 while [ $# -gt 0 ]; do
 	case $1 in
 	--quick) QUICK=1 ;;
@@ -92,6 +99,9 @@ while [ $# -gt 0 ]; do
 	--methods) METHODS_RUN=$2; shift ;;
 	--api) API=1 ;;
 	--no-api) API=0 ;;
+	--memory) MEMORY=1 ;;
+	--no-memory) MEMORY=0 ;;
+	--only) ONLY=$2; shift ;;
 	-h | --help) sed -n '2,/^$/s/^# \{0,1\}//p' "$0"; exit 0 ;;
 	*) echo "run.sh: unknown option $1 (--help)" >&2; exit 2 ;;
 	esac
@@ -134,6 +144,7 @@ CGROUPS=()
 FERRYD_PID=
 FERRYD_USED=0
 API_PID=
+MEM_PID=
 MIN_ATTACHED=0
 STATS_OLD=
 T0=$SECONDS
@@ -154,11 +165,13 @@ cleanup() {
 	trap - EXIT INT TERM
 	[ -n "$STATS_OLD" ] && sysctl -q -w kernel.bpf_stats_enabled="$STATS_OLD" >/dev/null 2>&1
 	[ -n "$FERRYD_PID" ] && stop_pid "$FERRYD_PID"
-	if [ -n "$API_PID" ] && kill "$API_PID" 2>/dev/null; then
-		# api_latency.sh's own cleanup stops its processes (5 s each at most).
-		for ((i = 0; i < 400; i++)); do kill -0 "$API_PID" 2>/dev/null || break; sleep 0.05; done
-		stop_pid "$API_PID"
-	fi
+	for pid in "$API_PID" "$MEM_PID"; do
+		[ -n "$pid" ] && kill "$pid" 2>/dev/null || continue
+		# api_latency.sh's and memory.sh's own cleanups stop their processes
+		# (5 s each at most).
+		for ((i = 0; i < 400; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
+		stop_pid "$pid"
+	done
 	for pid in "${PIDS[@]}"; do stop_pid "$pid"; done
 	if [ "$FERRYD_USED" = 1 ]; then
 		for d in "$BPFFS" "$PROF_BPFFS"; do
@@ -195,6 +208,31 @@ cleanup() {
 mkdir -p "$LOGS" || exit 1
 trap cleanup EXIT
 trap 'exit 130' INT TERM
+
+# memory_step: tests/bench/memory.sh into this run's folder, in the background
+# so that cleanup can end it (by pid, SIGTERM: it cleans up after itself).
+memory_step() {
+	local args=(--out "$OUT")
+	[ "$QUICK" = 1 ] && args+=(--sizes 1000)
+	say "ferryd memory (tests/bench/memory.sh)"
+	BUILD=$BUILD "$REPO/tests/bench/memory.sh" "${args[@]}" >>"$LOGS/run.log" 2>&1 &
+	MEM_PID=$!
+	wait "$MEM_PID" || warn "memory.sh failed (see $LOGS/memory.log)"
+	MEM_PID=
+	grep -E ' N=[0-9]+ x [0-9]+: ' "$LOGS/memory.log" 2>/dev/null | sed 's/^\[memory *[0-9]* s\] //' |
+		while read -r line; do say "  $line"; done
+}
+
+case $ONLY in
+'') ;;
+memory)
+	memory_step
+	"$PYTHON" "$REPORT" "$OUT" --no-docs || warn "report.py failed"
+	say "done in $((SECONDS - T0)) s: $OUT"
+	exit 0
+	;;
+*) die "--only: memory is the one step that runs alone" ;;
+esac
 WORK=$(mktemp -d "/tmp/$P.XXXXXX")
 
 for f in "$FERRYD" "$FERRYCTL" "$BENCH/httpd" "$BENCH/loadgen" "$BENCH/connect_bench"; do
@@ -980,6 +1018,8 @@ if [ "$API" = 1 ]; then
 	grep -E '^N=[0-9]+: [0-9]+ changes' "$LOGS/api-latency.log" 2>/dev/null |
 		while read -r line; do say "  $line"; done
 fi
+
+[ "$MEMORY" = 1 ] && memory_step
 
 say "measurements done; report"
 report_args=("$OUT")
