@@ -92,12 +92,31 @@ static cJSON *yaml_doc_scalar(const yaml_event_t *ev)
 
 	if (ev->data.scalar.style != YAML_PLAIN_SCALAR_STYLE || (tag && !strcmp(tag, YAML_STR_TAG)))
 		return cJSON_CreateString(v);
-	if (!*v || !strcmp(v, "~") || yaml_doc_is(v, "null", "Null", "NULL"))
+	/* The first letter decides which words to compare with (most scalars
+	 * are none of them). */
+	switch (*v) {
+	case '\0':
 		return cJSON_CreateNull();
-	if (yaml_doc_is(v, "true", "True", "TRUE"))
-		return cJSON_CreateTrue();
-	if (yaml_doc_is(v, "false", "False", "FALSE"))
-		return cJSON_CreateFalse();
+	case '~':
+		if (!v[1])
+			return cJSON_CreateNull();
+		break;
+	case 'n':
+	case 'N':
+		if (yaml_doc_is(v, "null", "Null", "NULL"))
+			return cJSON_CreateNull();
+		break;
+	case 't':
+	case 'T':
+		if (yaml_doc_is(v, "true", "True", "TRUE"))
+			return cJSON_CreateTrue();
+		break;
+	case 'f':
+	case 'F':
+		if (yaml_doc_is(v, "false", "False", "FALSE"))
+			return cJSON_CreateFalse();
+		break;
+	}
 	if (yaml_doc_integer(v, &n))
 		return cJSON_CreateNumber(n);
 	return cJSON_CreateString(v);
