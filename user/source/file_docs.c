@@ -87,8 +87,6 @@ static size_t docs_line_at(struct docs_reader *r, size_t at)
 			line++;
 		done += n;
 		r->pos = r->len;
-		if (r->eof)
-			break;
 	}
 	return line;
 }
