@@ -592,7 +592,7 @@ api "/api/v1/namespaces/f5/services?watch=1&resourceVersion=$n"
 expect "F7 expired_watch status: a watch from a too old resourceVersion is answered a plain HTTP 410" \
 	"$CODE $(py status) $(py 'j["message"]')" "410 Status Expired 410 too old resource version: $n ($(state_get 'j["oldest"]'))"
 expect "F7 POST /config answers the switches" "$(ctl POST /config '{"expired_watch":"event"}')" \
-	'{"expired_watch":"event","cache":"live"}'
+	'{"expired_watch":"event","cache":"live","watch_list":"off","rv0_unpaged":false}'
 expect "F7 an unknown switch is refused (400)" "$(ctl POST /config '{"expired_watch":"maybe"}' >/dev/null; echo $?)" 1
 
 # --- F8: timeoutSeconds, end, cut, garbage, stall, fragment, raw ----------
@@ -722,6 +722,64 @@ ctl POST /bookmarks '{"interval":0}' >/dev/null
 watch_start f9c "/api/v1/services?watch=1&resourceVersion=$r&allowWatchBookmarks=1&timeoutSeconds=1"
 watch_exit f9c
 expect "F9 interval 0: no bookmarks even when allowed" "$(py evsum "$(out f9c)") rc=$WRC" " rc=0"
+
+# --- streaming lists (WatchList) and the watch cache's unpaged lists ---------
+# "Streaming list: ?watch=1&sendInitialEvents=true&resourceVersionMatch=
+# NotOlderThan&allowWatchBookmarks=true: ADDED for every object, then a
+# BOOKMARK whose metadata carries the annotation k8s.io/initial-events-end:
+# "true", then ordinary watch events. A server that does not support it
+# answers 422 or ignores the parameter."
+for i in 1 2 3; do put "$(svc wl "s$i")" >/dev/null; done
+WL="/api/v1/namespaces/wl/services?watch=1&sendInitialEvents=true&resourceVersionMatch=NotOlderThan&allowWatchBookmarks=true"
+api "$WL&timeoutSeconds=1"
+expect_match "streaming list, --watch-list off (the default): 422 Invalid, the feature gate named" \
+	"$CODE $(py status) $(py 'j["message"]')" "^422 Status Invalid 422 .*WatchList feature gate"
+ctl POST /config '{"watch_list":"on"}' >/dev/null
+r=$(revision)
+watch_start wla "$WL"
+wait_lines wla 4
+put "$(svc wl s4)" >/dev/null
+wait_lines wla 5
+end_streams
+watch_exit wla
+expect "streaming list on: ADDED for each object, the end marker, then the watch goes on" \
+	"$(py evsum "$(out wla)")" "ADDED:s1 ADDED:s2 ADDED:s3 BOOKMARK:- ADDED:s4"
+expect "streaming list: the marker is a bookmark at the list's resourceVersion, annotated k8s.io/initial-events-end" \
+	"$(py 'evs[3]["object"]' "$(out wla)")" \
+	"{'kind': 'Service', 'apiVersion': 'v1', 'metadata': {'resourceVersion': '$r', 'annotations': {'k8s.io/initial-events-end': 'true'}}}"
+ctl POST /compact >/dev/null
+watch_start wlb "$WL&resourceVersion=$r"
+wait_lines wlb 5
+end_streams
+watch_exit wlb
+expect "streaming list from a resourceVersion older than the history (NotOlderThan): the newest state, no 410" \
+	"$(py evsum "$(out wlb)")" "ADDED:s1 ADDED:s2 ADDED:s3 ADDED:s4 BOOKMARK:-"
+bad=""
+for q in "watch=1&sendInitialEvents=true&resourceVersionMatch=NotOlderThan" \
+	"watch=1&sendInitialEvents=true&allowWatchBookmarks=true" \
+	"watch=1&resourceVersionMatch=NotOlderThan&allowWatchBookmarks=true"; do
+	api "/api/v1/namespaces/wl/services?$q&timeoutSeconds=1"
+	bad+="$CODE "
+done
+expect "streaming list without bookmarks, without NotOlderThan, NotOlderThan without it: 422 each" "$bad" "422 422 422 "
+ctl POST /config '{"watch_list":"ignore"}' >/dev/null
+ctl POST /bookmarks '{"interval":0.3}' >/dev/null
+watch_start wlc "$WL"
+wait_lines wlc 5
+end_streams
+watch_exit wlc
+ctl POST /bookmarks '{"interval":0}' >/dev/null
+expect "streaming list ignored: a watch from no resourceVersion, ADDED for each object, no marker (bookmarks unannotated)" \
+	"$(py 'evsum().split()[:5], [e["object"]["metadata"].get("annotations") for e in evs if e["type"] == "BOOKMARK"][:1]' "$(out wlc)")" \
+	"(['ADDED:s1', 'ADDED:s2', 'ADDED:s3', 'ADDED:s4', 'BOOKMARK:-'], [None])"
+ctl POST /config '{"watch_list":"off"}' >/dev/null
+ctl POST /config '{"rv0_unpaged":true}' >/dev/null
+api "/api/v1/namespaces/wl/services?limit=2&resourceVersion=0"
+c0="$(py 'names(), "continue" in j["metadata"]')"
+api "/api/v1/namespaces/wl/services?limit=2"
+expect "rv0_unpaged: resourceVersion=0 ignores limit (one answer, no continue); without it, pages of 2" \
+	"$c0 $(py 'names(), "continue" in j["metadata"]')" "('s1 s2 s3 s4', False) ('s1 s2', True)"
+ctl POST /config '{"rv0_unpaged":false}' >/dev/null
 
 # --- F10: injected errors --------------------------------------------------
 

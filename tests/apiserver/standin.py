@@ -9,7 +9,7 @@ test writes objects and injects failures.
   standin.py --cert F --key F [--client-ca F] [--token T | --token-file F]
              [--bind 127.0.0.1] [--port 0] [--control-port 0]
              [--history 1000] [--state-file F] [--ready-file F]
-             [--bookmark-interval SECONDS] [--log F]
+             [--bookmark-interval SECONDS] [--watch-list on|off|ignore] [--log F]
 
 --port/--control-port 0 pick free ports; once both listen, --ready-file gets
 {"port": P, "control_port": C, "pid": PID} (written atomically). --history
@@ -26,7 +26,12 @@ API (HTTPS, HTTP/1.1 keep-alive): GET /api/v1/services,
 (and namespaced), /api/v1/nodes, and single objects below them (a watch on
 one is a watch with its metadata.name); query labelSelector, fieldSelector,
 limit, continue, resourceVersion, watch, allowWatchBookmarks,
-timeoutSeconds. Strict where the real server is: a non-numeric
+timeoutSeconds, and sendInitialEvents with resourceVersionMatch=NotOlderThan
+(a streaming list: ADDED for every object, then a BOOKMARK annotated
+k8s.io/initial-events-end: "true", then the watch goes on) when
+--watch-list is "on"; "off" (the default, a server with the WatchList
+feature gate off) answers them 422, "ignore" (a server that does not know
+them) serves an ordinary watch. Strict where the real server is: a non-numeric
 resourceVersion is 400; continue with a resourceVersion other than "" or
 "0" is 400; a resourceVersion the store has not reached waits 3 s, then 504
 "Too large resource version" (Retry-After 1); an Accept header that does
@@ -68,7 +73,12 @@ in and out; errors answer {"error": "..."} with 400, 404 or 422):
                               too old;
                               "cache": "frozen" (resourceVersion=0 lists get
                               the state of that moment, unpaged, as a
-                              lagging watch cache, kubernetes#59848) or "live"
+                              lagging watch cache, kubernetes#59848) or "live";
+                              "watch_list": "on", "off" or "ignore" (as
+                              --watch-list);
+                              "rv0_unpaged": true (resourceVersion=0 lists
+                              ignore limit: every item in one answer, as the
+                              watch cache of the 1.36 server library) or false
   POST   /token               {"token": T}: only T is valid from now on
   POST   /bookmarks           {"interval": S}: bookmarks every S s, 0 = off
   GET    /requests[?since=ID] API requests so far: [{"id", "method", "path",
@@ -106,7 +116,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import kselector  # noqa: E402
 from control import ControlServer, dumps  # noqa: E402
 from kdefaults import KINDS  # noqa: E402
-from store import BadRequest, Expired, Store, TooLarge, Watch, list_item  # noqa: E402
+from store import BadRequest, Expired, InitialEnd, Store, TooLarge, Watch, list_item  # noqa: E402
 
 REASONS = {400: "BadRequest", 401: "Unauthorized", 403: "Forbidden", 404: "NotFound",
            405: "MethodNotAllowed", 406: "NotAcceptable", 410: "Expired", 422: "Invalid", 429: "TooManyRequests",
@@ -217,6 +227,8 @@ class State:
         self.next_id = 1
         self.logf = log
         self.expired_watch = "event"
+        self.watch_list = "off"
+        self.rv0_unpaged = False
 
     def set_config(self, body):
         """POST /config: the switches that make the stand-in behave as one
@@ -227,13 +239,18 @@ class State:
                 self.expired_watch = value
             elif key == "cache" and value in ("live", "frozen"):
                 self.store.freeze(value == "frozen")
+            elif key == "watch_list" and value in ("on", "off", "ignore"):
+                self.watch_list = value
+            elif key == "rv0_unpaged" and isinstance(value, bool):
+                self.rv0_unpaged = value
             else:
                 raise ControlError(400, "unknown setting or value: %s=%r" % (key, value))
         return self.config()
 
     def config(self):
         return {"expired_watch": self.expired_watch,
-                "cache": "frozen" if self.store.frozen else "live"}
+                "cache": "frozen" if self.store.frozen else "live",
+                "watch_list": self.watch_list, "rv0_unpaged": self.rv0_unpaged}
 
     def log(self, line):
         with self.lock:
@@ -449,6 +466,8 @@ class APIHandler(BaseHTTPRequestHandler):
         store = self.server.state.store
         token = q.get("continue", "")
         limit = qint(q, "limit") or 0
+        if q.get("resourceVersion") == "0" and self.server.state.rv0_unpaged:
+            limit = 0  # the watch cache ignores limit (1.36 server library)
         if token and q.get("resourceVersion", "") not in ("", "0"):
             raise ParamError("specifying resource version is not allowed when using continue")
         # resourceVersion=0: served by the watch cache, which may lag
@@ -473,17 +492,40 @@ class APIHandler(BaseHTTPRequestHandler):
 
     # --- watch -------------------------------------------------------------
 
+    def initial_events(self, q):
+        """Whether the watch is a streaming list (sendInitialEvents); a
+        message for a 422 when the request is refused, as the real server's
+        validation does (ignored, as by a server that does not know the
+        parameters, with watch_list "ignore")."""
+        mode = self.server.state.watch_list
+        sie, match = q.get("sendInitialEvents", ""), q.get("resourceVersionMatch", "")
+        if mode == "ignore" or (not sie and not match):
+            return False, None
+        if not sie:
+            return False, "resourceVersionMatch: Forbidden: resourceVersionMatch is forbidden for watch unless sendInitialEvents is provided"
+        if mode == "off":
+            return False, "sendInitialEvents: Forbidden: sendInitialEvents is forbidden for watch unless the WatchList feature gate is enabled"
+        initial = qbool(q, "sendInitialEvents")
+        if match != "NotOlderThan":
+            return False, "resourceVersionMatch: Forbidden: sendInitialEvents requires setting resourceVersionMatch to NotOlderThan"
+        if initial and not qbool(q, "allowWatchBookmarks"):
+            return False, "allowWatchBookmarks: Forbidden: sendInitialEvents requires setting allowWatchBookmarks to true"
+        return initial, None
+
     def watch(self, kind, ns, labels, fields, q):
         store = self.server.state.store
         rv = qrv(q)
         timeout = qint(q, "timeoutSeconds")
         if timeout is not None and timeout < 0:
             raise ParamError("timeoutSeconds: Invalid value: must not be negative")
+        initial, refused = self.initial_events(q)
+        if refused:
+            return self.send_status(422, "ListOptions.meta.k8s.io \"\" is invalid: " + refused, "Invalid")
         w = Watch(store, kind, ns, labels, fields, qbool(q, "allowWatchBookmarks"), timeout)
         self.rec["watch"] = True
         self.stream_rv = rv or 0
         try:
-            store.open_watch(w, rv)
+            store.open_watch(w, rv, initial)
         except Expired as e:
             if self.server.state.expired_watch == "status":
                 return self.send_status(410, "too old resource version: %d (%d)" % (e.rv, e.oldest),
@@ -594,6 +636,11 @@ class APIHandler(BaseHTTPRequestHandler):
             if isinstance(item, str):
                 lines.append(item.encode() + b"\n")
                 continue
+            if isinstance(item, InitialEnd):
+                lines.append(self.initial_end_line(w.kind, item.rev))
+                self.stream_rv = max(self.stream_rv, item.rev)
+                self.rec["events"] += 1
+                continue
             ev = w.render(item)
             self.stream_rv = max(self.stream_rv, item.rev)
             if ev is None:
@@ -610,6 +657,12 @@ class APIHandler(BaseHTTPRequestHandler):
             w.rearm_cut_mid()
         self.flush_lines(lines, fragment, delay)
         return False
+
+    def initial_end_line(self, kind, rev):
+        obj = {"kind": kind, "apiVersion": KINDS[kind][0],
+               "metadata": {"resourceVersion": str(rev),
+                            "annotations": {"k8s.io/initial-events-end": "true"}}}
+        return dumps({"type": "BOOKMARK", "object": obj}) + b"\n"
 
     def flush_lines(self, lines, fragment, delay):
         if fragment > 0:
@@ -644,6 +697,7 @@ def parse_args(argv):
     p.add_argument("--state-file")
     p.add_argument("--ready-file")
     p.add_argument("--bookmark-interval", type=float, default=0.0)
+    p.add_argument("--watch-list", choices=("on", "off", "ignore"), default="off")
     p.add_argument("--log")
     return p.parse_args(argv)
 
@@ -677,6 +731,7 @@ def main(argv):
     if args.state_file and os.path.exists(args.state_file):
         store.load(args.state_file)
     state = State(store, token, bool(args.client_ca), log)
+    state.watch_list = args.watch_list
     api = APIServer((args.bind, args.port), state, tls_context(args))
     ctl = ControlServer(("127.0.0.1", args.control_port), state)
     for srv in (api, ctl):

@@ -28,6 +28,9 @@ from kdefaults import KINDS
 # type: ADDED (create), MODIFIED (replace), DELETED, or SYNTH (an object of
 # the initial state sent to a watch from resourceVersion 0: ADDED too).
 Event = collections.namedtuple("Event", "rev kind key type obj prev")
+# The end of a streaming list's initial state (sendInitialEvents): a
+# BOOKMARK at rev annotated k8s.io/initial-events-end.
+InitialEnd = collections.namedtuple("InitialEnd", "rev")
 
 GARBAGE_LINE = '{"type":"ADDED","object":{garbage'
 POLL = 0.2          # seconds between checks of an idle stream's socket
@@ -96,7 +99,7 @@ class Watch:
         self.labels, self.fields = labels, fields
         self.bookmarks = bookmarks
         self.cond = threading.Condition(store.lock)
-        self.queue = collections.deque()   # Event or str (a raw line)
+        self.queue = collections.deque()   # Event, InitialEnd or str (a raw line)
         started = time.monotonic()
         self.timeout_at = started + timeout if timeout else None
         self.last_bookmark = started
@@ -353,19 +356,24 @@ class Store:
 
     # --- watches -----------------------------------------------------------
 
-    def open_watch(self, w, rv):
+    def open_watch(self, w, rv, initial=False):
         """Register w and queue its first events: every current object
-        (rv None) or every event after rv. Raises Expired or TooLarge."""
+        (rv None) or every event after rv. Raises Expired or TooLarge.
+        initial (sendInitialEvents, resourceVersionMatch=NotOlderThan rv):
+        every current object once the store has reached rv, then the end
+        of the initial state."""
         with self.lock:
             if rv is not None:
                 self._wait_for(rv)
-                if rv < self.compacted:
+                if rv < self.compacted and not initial:
                     raise Expired(rv, self.compacted)
-            if rv is None:
+            if rv is None or initial:
                 objs = self.objects[w.kind]
                 for key in sorted(objs):
                     o = objs[key]
                     w.queue.append(Event(int(o["metadata"]["resourceVersion"]), w.kind, key, "SYNTH", o, None))
+                if initial:
+                    w.queue.append(InitialEnd(self.revision))
             else:
                 newer = self.revision - rv
                 for ev in itertools.islice(self.history, len(self.history) - newer, None):

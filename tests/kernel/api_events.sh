@@ -7,7 +7,10 @@
 # takes a Service down and back (B2); an invalid Service arriving in a watch
 # keeps its last good version; an event of several megabytes goes through.
 # After each step the maps equal what the API objects say
-# (tests/apiserver/expected.py).
+# (tests/apiserver/expected.py). Then the streaming list (WatchList): the
+# same state programmed when the server sends it, refuses it (422: the
+# stand-in's default, so all of the above) and ignores it; a relist after
+# 410 while it is on.
 # shellcheck disable=SC2317,SC2119 # functions run through wait_until; no script arguments
 # shellcheck source=tests/lib.sh
 source "$(dirname "$0")/../lib.sh"
@@ -170,8 +173,17 @@ expect "the Node: its name as a field selector" \
 	"$(req_py 0 "sorted(set((x['path'], x['query'].get('fieldSelector')) for x in r if x['kind'] == 'Node'))")" \
 	"[('/api/v1/nodes', 'metadata.name=node-a')]"
 expect "watches: bookmarks asked for, timeoutSeconds 300-600, from a resourceVersion seen" \
-	"$(req_py 0 "sorted(set((x['query'].get('allowWatchBookmarks'), 300 <= int(x['query'].get('timeoutSeconds', 0)) <= 600, x['query'].get('resourceVersion', '0') not in ('', '0')) for x in r if is_watch(x)))")" \
+	"$(req_py 0 "sorted(set((x['query'].get('allowWatchBookmarks'), 300 <= int(x['query'].get('timeoutSeconds', 0)) <= 600, x['query'].get('resourceVersion', '0') not in ('', '0')) for x in r if is_watch(x) and 'sendInitialEvents' not in x['query']))")" \
 	"[('true', True, True)]"
+expect "each collection first asked for a streaming list (sendInitialEvents, NotOlderThan, bookmarks, no resourceVersion), refused with 422, then listed by pages" \
+	"$(req_py 0 "
+for k in ('Service', 'EndpointSlice', 'Node'):
+    x = [x for x in r if x['kind'] == k and x['status'] != 503]
+    q = x[0]['query']
+    print(k, q.get('sendInitialEvents'), q.get('resourceVersionMatch'), q.get('allowWatchBookmarks'), q.get('resourceVersion'), x[0]['status'], 'watch' if is_watch(x[1]) else 'list', len([y for y in x if 'sendInitialEvents' in y['query']]))" | tr '\n' ' ')" \
+	"Service true NotOlderThan true None 422 list 1 EndpointSlice true NotOlderThan true None 422 list 1 Node true NotOlderThan true None 422 list 1 "
+expect "the log says each collection gets paged lists (422)" \
+	"$(grep -c -E '(services|endpointslices|nodes): the API server does not send streaming lists \(422: .*WatchList feature gate.*\): paged lists from now on' "$FERRYD_LOG")" 3
 
 # --- 500 without Retry-After: exponential backoff -----------------------------
 # Three 500s on the Services watch: retries after 0.8, 1.6 and 3.2 s, each
@@ -189,6 +201,72 @@ expect "500: backoff 0.8, 1.6, 3.2 s with jitter (each in [0.8 x, 1.0 x] + 0.1 s
 expect_match "500: the log says when it retries, without Retry-After" \
 	"$(grep 'services: watch answered 500' "$FERRYD_LOG" | sed 's/.*retrying in/retrying in/' | tr '\n' ' ')" \
 	'^retrying in 0\.[6-8] s" retrying in 1\.[3-6] s" retrying in (2\.[6-9]|3\.[0-2]) s" $'
+
+# --- streaming lists (WatchList) ------------------------------------------------
+# ferryd restarts on the pinned maps (a new process: a new first list) with
+# the stand-in sending streaming lists, then ignoring them (the 422 case is
+# the start of this group): each time the same state reaches the maps,
+# through the way the server offers. With streaming lists on, a relist
+# after 410 is one too.
+# first_requests MARK: how each collection's first two requests after MARK
+# were answered: "Service:streaming-list:200,list:200 ...".
+first_requests() {
+	req_py "$1" "
+print(' '.join(k + ':' + ','.join([('streaming-list' if 'sendInitialEvents' in x['query'] else 'watch' if is_watch(x) else 'list') + ':' + str(x['status']) for x in r if x['kind'] == k][:2]) for k in ('Service', 'EndpointSlice', 'Node')))"
+}
+# restart_with MODE: the stand-in's streaming lists set to MODE, ferryd
+# restarted; a case: it publishes a new generation.
+restart_with() {
+	local g
+	ferryd_stop
+	api_ctl POST /config "{\"watch_list\":\"$1\"}" >/dev/null
+	mark=$(api_mark)
+	g=$(generation)
+	ferryd_k8s_spawn || finish
+	if wait_generation $((g + 1)) 20; then
+		ok "streaming list $1: the new ferryd publishes generation $((g + 1)) after its first lists"
+	else
+		not_ok "streaming list $1: the new ferryd publishes a generation" "generation $(generation)"
+	fi
+}
+state_before=$(maps_actual)
+
+restart_with on
+expect_maps_equal "streaming list on: the maps equal the API state"
+expect "streaming list on: the same state as before" "$(maps_actual)" "$state_before"
+expect "streaming list on: one request per collection, a streaming list that goes on as the watch (no paged list)" \
+	"$(first_requests "$mark")" "Service:streaming-list:200 EndpointSlice:streaming-list:200 Node:streaming-list:200"
+expect "streaming list on: the log says so for each collection" \
+	"$(grep -c -E '(services|endpointslices|nodes): the API server sends streaming lists \(WatchList\)' "$FERRYD_LOG")" 3
+
+# A relist after 410: the streams stall, a Service and its slice are
+# deleted, then every stream gets ERROR 410 (the history dropped).
+stream '{"action":"stall","seconds":30}' >/dev/null
+api_delete Service $NS big
+api_delete EndpointSlice $NS big-1
+mark=$(api_mark)
+stream '{"action":"expire"}' >/dev/null
+if wait_maps_equal_api 10; then
+	ok "streaming list on: after 410 the relist removed the Service deleted meanwhile"
+else
+	not_ok "streaming list on: after 410 the relist removed the Service deleted meanwhile" "$(maps_diff)"
+fi
+expect "streaming list on: the relist after 410 was a streaming list for each collection (no paged list)" \
+	"$(first_requests "$mark") lists=$(req_py "$mark" "len(lists())")" \
+	"Service:streaming-list:200 EndpointSlice:streaming-list:200 Node:streaming-list:200 lists=0"
+expect "the 3 MB Service is gone" "$(svc_backends 10.96.61.3 80 TCP)" absent
+
+state_before=$(maps_actual)
+restart_with ignore
+expect_maps_equal "streaming list ignored: the maps equal the API state"
+expect "streaming list ignored: the same state as before" "$(maps_actual)" "$state_before"
+expect "streaming list ignored: each collection's streaming list was a plain watch, then a paged list" \
+	"$(first_requests "$mark")" \
+	"Service:streaming-list:200,list:200 EndpointSlice:streaming-list:200,list:200 Node:streaming-list:200,list:200"
+expect "streaming list ignored: the log says it was noticed (a bookmark without the end annotation)" \
+	"$(grep -c -E '(services|endpointslices|nodes): the API server ignored sendInitialEvents \(a bookmark without k8s.io/initial-events-end' "$FERRYD_LOG")" 3
+api_ctl POST /config '{"watch_list":"off"}' >/dev/null
+expect_alive "streaming lists"
 
 expect_alive "events"
 finish

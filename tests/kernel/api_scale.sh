@@ -4,7 +4,8 @@
 # further page with a continue token of the same resourceVersion, and only
 # then programs them all (B33); a write during the paging comes through the
 # watch that starts at the list's resourceVersion; one endpoint change then
-# touches only its own entries (B35).
+# touches only its own entries (B35). Then the same objects in one unpaged
+# answer, and as a streaming list (WatchList).
 # shellcheck disable=SC2317,SC2119 # functions run through wait_until; no script arguments
 # shellcheck source=tests/lib.sh
 source "$(dirname "$0")/../lib.sh"
@@ -155,6 +156,42 @@ expect_maps_equal "restart: the maps equal the API state" 30
 expect "restart: the slice written mid-list is applied" "$(svc_backends 10.96.64.3 80 TCP)" \
 	"198.18.64.1:8080:active 198.18.64.2:8080:active"
 load_check adopt "a ferryd restart with an expired continue token" $((N + 3))
+
+# --- one unpaged answer, then a streaming list, of 10,000 objects ------------
+# A watch cache answers resourceVersion=0 lists in one piece, limit or not
+# (rv0_unpaged: the 1.36 server library); a server with streaming lists
+# sends the state as watch events. Either way ferryd takes the objects one
+# by one as they arrive. ferryd restarts on the pinned maps for each.
+for mode in unpaged streaming; do
+	ferryd_stop
+	if [ $mode = unpaged ]; then
+		api_ctl POST /config '{"rv0_unpaged":true,"watch_list":"off"}' >/dev/null
+	else
+		api_ctl POST /config '{"rv0_unpaged":false,"watch_list":"on"}' >/dev/null
+	fi
+	mark=$(api_mark)
+	gen=$(generation)
+	ferryd_k8s_spawn --log-level info || finish
+	if wait_generation $((gen + 1)) 60; then
+		ok "$mode: the new ferryd publishes generation $((gen + 1)) after its first lists"
+	else
+		not_ok "$mode: the new ferryd publishes a generation after its first lists" "generation $(generation)"
+	fi
+	expect_maps_equal "$mode: the maps equal the API state ($((N + 3)) Services)" 30
+	note "$mode: ferryd's peak RSS $(awk '/VmHWM/ {print $2, $3}' "/proc/$FERRYD_PID/status"), now $(awk '/VmRSS/ {print $2, $3}' "/proc/$FERRYD_PID/status")"
+	if [ $mode = unpaged ]; then
+		expect "unpaged: each collection listed in one answer of $((N + 3)) items (limit=500 ignored, no continue)" \
+			"$(req_py "$mark" "' '.join('%s:%s' % (x['kind'], x.get('items')) for x in lists() if x['status'] == 200 and x['kind'] != 'Node')")" \
+			"Service:$((N + 3)) EndpointSlice:$((N + 3))"
+	else
+		expect "streaming: each collection's first list was a streaming list of $((N + 3)) objects and its end (no paged list)" \
+			"$(req_py "$mark" "' '.join('%s:%s:%s' % (x['kind'], x['status'], x['events']) for x in r if 'sendInitialEvents' in x['query'] and x['kind'] != 'Node') + ' lists=%d' % len(lists())")" \
+			"Service:200:$((N + 4)) EndpointSlice:200:$((N + 4)) lists=0"
+	fi
+	expect "$mode: the log of this ferryd says both collections were listed in full" \
+		"$(tac "$FERRYD_LOG" | sed '/^=== ferryd/q' | grep -c -E "(services|endpointslices): listed $((N + 3)) at resourceVersion $(api_state 'j["revision"]')")" 2
+done
+api_ctl POST /config '{"watch_list":"off"}' >/dev/null
 
 expect_alive "scale"
 finish

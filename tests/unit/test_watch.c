@@ -71,16 +71,26 @@ struct fixture {
 	double now;
 };
 
-static int setup(void **state)
+/* A watch on a server not tried yet (it may send streaming lists). */
+static int setup_new(void **state)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
 
 	assert_non_null(f);
 	assert_int_equal(watch_init(&f->w, "services", "Service", "/api/v1/services", SEL, 4096,
 				    &handler, &f->seen), 0);
+	assert_int_equal(f->w.list_mode, WATCH_LIST_UNKNOWN);
 	f->now = 1000.0;
 	srandom(7);
 	*state = f;
+	return 0;
+}
+
+/* A watch on a server known to send no streaming lists: paged lists. */
+static int setup(void **state)
+{
+	setup_new(state);
+	((struct fixture *)*state)->w.list_mode = WATCH_LIST_PAGED;
 	return 0;
 }
 
@@ -838,6 +848,285 @@ static void test_idle_deadline(void **state)
 	watch_set_idle_timeout(WATCH_IDLE_TIMEOUT_S);
 }
 
+/* --- lists as they stream in ---------------------------------------------- */
+
+/* Each item of a list page reaches the handler as soon as its last byte
+ * has come, before the page ends (memory follows an item, not the page);
+ * the envelope, at the end, gives the resourceVersion. */
+static void test_list_items_as_they_come(void **state)
+{
+	struct fixture *f = *state;
+	char *body = list_body("7", "", "ns/a@5", "ns/b@6", NULL);
+	char *second = strstr(body, "{\"metadata\":{\"namespace\":\"ns\",\"name\":\"b\"");
+	size_t split = (size_t)(second - body) + 20;
+
+	expect_request(f, LIST0);
+	stream_open(f);
+	assert_int_equal(watch_data(&f->w, 200, body, split, f->now), 0);
+	assert_int_equal(f->seen.n, 1);
+	assert_seen(f, 0, "ADDED ns/a 5");
+	for (size_t i = split; i < strlen(body); i++)
+		assert_int_equal(watch_data(&f->w, 200, body + i, 1, f->now), 0);
+	assert_int_equal(f->seen.n, 2);
+	assert_int_equal(f->seen.list_ends, 0);
+	done(f, 200, WATCH_RESULT_OK);
+	assert_int_equal(f->seen.list_ends, 1);
+	assert_string_equal(f->w.rv, "7");
+	free(body);
+}
+
+/* "A list that breaks off mid-way is a transport error": what came stays
+ * with the handler (nothing is deleted before a list completes), and the
+ * list starts over from scratch after a backoff. */
+static void test_list_broken_off(void **state)
+{
+	struct fixture *f = *state;
+	char *body = list_body("7", "", "ns/a@5", "ns/b@6", NULL);
+
+	expect_request(f, LIST0);
+	stream_open(f);
+	assert_int_equal(watch_data(&f->w, 200, body, strlen(body) - 30, f->now), 0);
+	done(f, 200, WATCH_RESULT_TRANSPORT);
+	assert_int_equal(f->seen.n, 1);
+	assert_int_equal(f->seen.list_ends, 0);
+	assert_int_equal(f->w.stats.errors[WATCH_ERR_TRANSPORT], 1);
+	assert_true(f->w.wait_until > f->now);
+	f->now = f->w.wait_until;
+	expect_request(f, LIST0);
+	assert_int_equal(f->seen.list_begins, 2);
+	/* A body that ends without closing is no list either. */
+	assert_int_equal(data(f, 200, body, 0) + (int)(body[strlen(body) - 1] = '\0'), 0);
+	done(f, 200, WATCH_RESULT_OK);
+	assert_int_equal(f->w.stats.errors[WATCH_ERR_BAD_DATA], 1);
+	assert_int_equal(f->seen.list_ends, 0);
+	free(body);
+}
+
+/* A list item over --max-event-bytes, or an answer that is not a JSON
+ * list, stops the transfer: bad data, a list from scratch. */
+static void test_list_bad_items(void **state)
+{
+	struct fixture *f = *state;
+	char *big = malloc(6000);
+
+	memset(big, ' ', 5999);
+	big[5999] = '\0';
+	memcpy(big, "{\"metadata\":{},\"items\":[{\"a\":\"", 30);
+	expect_request(f, LIST0);
+	assert_int_equal(data(f, 200, big, 100), -1);
+	done(f, 200, WATCH_RESULT_TRANSPORT);
+	assert_int_equal(f->w.stats.errors[WATCH_ERR_BAD_DATA], 1);
+	f->now = f->w.wait_until;
+	expect_request(f, LIST0);
+	assert_int_equal(data(f, 200, "{\"items\":[{\"a\":1}]]", 0), -1);
+	done(f, 200, WATCH_RESULT_TRANSPORT);
+	f->now = f->w.wait_until;
+	expect_request(f, LIST0);
+	assert_int_equal(data(f, 200, "{\"items\":[{\"a\":tru}]}", 0), -1);
+	done(f, 200, WATCH_RESULT_TRANSPORT);
+	assert_int_equal(f->w.stats.errors[WATCH_ERR_BAD_DATA], 3);
+	/* The item before the stray bracket was whole: it went through. */
+	assert_int_equal(f->seen.n, 1);
+	assert_int_equal(f->seen.list_ends, 0);
+	free(big);
+}
+
+/* An error answer is kept to its first 4 KiB for the log, however long. */
+static void test_error_body_bounded(void **state)
+{
+	struct fixture *f = *state;
+	char *big = malloc(1 << 20);
+
+	memset(big, 'x', (1 << 20) - 1);
+	big[(1 << 20) - 1] = '\0';
+	expect_request(f, LIST0);
+	assert_int_equal(data(f, 503, big, 65536), 0);
+	assert_int_equal(f->w.body_len, WATCH_ERROR_BODY_MAX - 1);
+	done(f, 503, WATCH_RESULT_OK);
+	assert_int_equal(f->w.stats.errors[WATCH_ERR_SERVER], 1);
+	free(big);
+}
+
+/* --- streaming lists (WatchList) -------------------------------------------- */
+
+#define STREAMING_LIST "/api/v1/services?" SEL "&watch=1&sendInitialEvents=true" \
+	"&resourceVersionMatch=NotOlderThan&allowWatchBookmarks=true&timeoutSeconds=*"
+
+static char *initial_end(const char *rv)
+{
+	char *out;
+
+	assert_true(asprintf(&out, "{\"type\":\"BOOKMARK\",\"object\":{\"kind\":\"Service\","
+			     "\"apiVersion\":\"v1\",\"metadata\":{\"resourceVersion\":\"%s\","
+			     "\"annotations\":{\"k8s.io/initial-events-end\":\"true\"}},"
+			     "\"spec\":{}}}\n", rv) > 0);
+	return out;
+}
+
+/* "Streaming list: ?watch=1&sendInitialEvents=true&resourceVersionMatch=
+ * NotOlderThan&allowWatchBookmarks=true (with resourceVersion empty ...):
+ * ADDED for every object, then a BOOKMARK whose metadata carries the
+ * annotation k8s.io/initial-events-end: "true", then ordinary watch
+ * events." The ADDED events are the list (their resourceVersions, in no
+ * order, are not where the watch goes on from); the marker ends it. */
+static void test_streaming_list(void **state)
+{
+	struct fixture *f = *state;
+
+	expect_request(f, STREAMING_LIST);
+	assert_int_equal(f->w.phase, WATCH_STREAMING);
+	assert_int_equal(f->seen.list_begins, 1);
+	stream_open(f);
+	stream(f, event("ADDED", "ns/b@9"));
+	stream(f, event("ADDED", "ns/a@5"));
+	assert_int_equal(f->seen.n, 2);
+	assert_null(f->w.rv);
+	assert_int_equal(f->seen.list_ends, 0);
+	stream(f, initial_end("12"));
+	assert_int_equal(f->seen.list_ends, 1);
+	assert_string_equal(f->w.rv, "12");
+	assert_true(f->w.listed);
+	assert_false(f->w.relist);
+	assert_int_equal(f->w.list_mode, WATCH_LIST_STREAMING);
+	assert_int_equal(f->w.stats.lists, 1);
+	assert_int_equal(f->w.stats.streamed_lists, 1);
+	assert_int_equal(f->w.stats.events[KUBE_ADDED], 0);
+	/* Then an ordinary watch, resumed as one. */
+	stream(f, event("MODIFIED", "ns/a@13"));
+	stream(f, bookmark("14"));
+	assert_string_equal(f->w.rv, "14");
+	f->now += 300;
+	done(f, 200, WATCH_RESULT_OK);
+	watching(f, WATCH_FROM("14"));
+	/* A relist after 410 is a streaming list again. */
+	answer(f, 410, NULL, status_body(410));
+	expect_request(f, STREAMING_LIST);
+	assert_int_equal(f->seen.list_begins, 2);
+	stream_open(f);
+	stream(f, event("ADDED", "ns/a@13"));
+	stream(f, initial_end("20"));
+	assert_int_equal(f->seen.list_ends, 2);
+	assert_int_equal(f->w.stats.streamed_lists, 2);
+}
+
+/* "A server that does not support it answers 422": a paged list at once
+ * (no backoff, no error), and for this server from then on; 400 (a server
+ * that does not know the parameters) likewise. */
+static void test_streaming_list_refused(void **state)
+{
+	struct fixture *f = *state;
+
+	expect_request(f, STREAMING_LIST);
+	answer(f, 422, NULL, status_body(422));
+	assert_int_equal(f->w.list_mode, WATCH_LIST_PAGED);
+	assert_true(f->w.wait_until == f->now);
+	for (int e = 0; e < WATCH_ERR__COUNT; e++)
+		assert_int_equal(f->w.stats.errors[e], 0);
+	expect_request(f, LIST0);
+	assert_int_equal(f->seen.list_begins, 2);
+	answer_list(f, list_body("7", "", "ns/a@5", NULL));
+	expect_request(f, WATCH_FROM("7"));
+	answer(f, 410, NULL, status_body(410));
+	expect_request(f, RELIST);
+
+	teardown(state);
+	setup_new(state);
+	f = *state;
+	expect_request(f, STREAMING_LIST);
+	answer(f, 400, NULL, status_body(400));
+	assert_int_equal(f->w.list_mode, WATCH_LIST_PAGED);
+	expect_request(f, LIST0);
+}
+
+/* Any other failure of a streaming list is an ordinary one: backoff, and
+ * the streaming list is tried again. */
+static void test_streaming_list_503(void **state)
+{
+	struct fixture *f = *state;
+
+	expect_request(f, STREAMING_LIST);
+	answer(f, 503, NULL, status_body(503));
+	assert_int_equal(f->w.list_mode, WATCH_LIST_UNKNOWN);
+	assert_int_equal(f->w.stats.errors[WATCH_ERR_SERVER], 1);
+	assert_true(f->w.wait_until > f->now);
+	f->now = f->w.wait_until;
+	expect_request(f, STREAMING_LIST);
+}
+
+/* "... or ignores the parameter": the server streams an ordinary watch
+ * from no resourceVersion (ADDED for everything, then changes and
+ * bookmarks) and never the end marker. Noticed at the first bookmark
+ * without the annotation, or the first event other than ADDED (neither
+ * taken), or when nothing has come for 10 s (the marker comes right after
+ * the initial state): a paged list from scratch follows at once, and
+ * paged lists from then on. None is counted as an error. */
+static void test_streaming_list_ignored(void **state)
+{
+	struct fixture *f = *state;
+	char *line;
+
+	for (int how = 0; how < 3; how++) {
+		if (how) {
+			teardown(state);
+			setup_new(state);
+			f = *state;
+		}
+		expect_request(f, STREAMING_LIST);
+		stream_open(f);
+		stream(f, event("ADDED", "ns/a@5"));
+		if (how == 0) {
+			line = bookmark("9");
+			assert_int_equal(data(f, 200, line, 0), -1);
+			free(line);
+			done(f, 200, WATCH_RESULT_TRANSPORT);
+		} else if (how == 1) {
+			line = event("MODIFIED", "ns/a@8");
+			assert_int_equal(data(f, 200, line, 0), -1);
+			free(line);
+			done(f, 200, WATCH_RESULT_TRANSPORT);
+		} else {
+			assert_true(watch_idle_at(&f->w) == f->now + 10);
+			f->now += 10;
+			assert_true(watch_idle(&f->w, f->now));
+			done(f, 200, WATCH_RESULT_IDLE);
+		}
+		assert_int_equal(f->seen.n, 1);
+		assert_int_equal(f->w.list_mode, WATCH_LIST_PAGED);
+		assert_true(f->w.wait_until == f->now);
+		for (int e = 0; e < WATCH_ERR__COUNT; e++)
+			assert_int_equal(f->w.stats.errors[e], 0);
+		assert_null(f->w.rv);
+		expect_request(f, LIST0);
+		assert_int_equal(f->seen.list_begins, 2);
+	}
+}
+
+/* A streaming list cut before its end marker starts over (a list from
+ * scratch) after a backoff, as a streaming list: the server did send one. */
+static void test_streaming_list_cut(void **state)
+{
+	struct fixture *f = *state;
+
+	expect_request(f, STREAMING_LIST);
+	stream_open(f);
+	stream(f, event("ADDED", "ns/a@5"));
+	f->now += 2;
+	done(f, 200, WATCH_RESULT_TRANSPORT);
+	assert_int_equal(f->w.stats.errors[WATCH_ERR_TRANSPORT], 1);
+	assert_int_equal(f->seen.list_ends, 0);
+	assert_true(f->w.relist);
+	assert_true(f->w.wait_until > f->now);
+	f->now = f->w.wait_until;
+	expect_request(f, STREAMING_LIST);
+	assert_int_equal(f->seen.list_begins, 2);
+	/* Ended cleanly without the marker: the same. */
+	stream_open(f);
+	f->now += 2;
+	done(f, 200, WATCH_RESULT_OK);
+	assert_int_equal(f->w.stats.errors[WATCH_ERR_TRANSPORT], 2);
+	assert_int_equal(f->w.list_mode, WATCH_LIST_UNKNOWN);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -864,6 +1153,15 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_retry_after_capped, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_retry_after_http_date, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_idle_deadline, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_list_items_as_they_come, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_list_broken_off, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_list_bad_items, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_error_body_bounded, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_streaming_list, setup_new, teardown),
+		cmocka_unit_test_setup_teardown(test_streaming_list_refused, setup_new, teardown),
+		cmocka_unit_test_setup_teardown(test_streaming_list_503, setup_new, teardown),
+		cmocka_unit_test_setup_teardown(test_streaming_list_ignored, setup_new, teardown),
+		cmocka_unit_test_setup_teardown(test_streaming_list_cut, setup_new, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -48,17 +48,20 @@ static void metrics_per_collection(struct prom_buf *b, const char *name, const c
 static void metrics_watch(struct prom_buf *b, const struct obs_view *v)
 {
 	uint64_t lists[KUBE_COLLECTION__COUNT], starts[KUBE_COLLECTION__COUNT];
-	uint64_t relists[KUBE_COLLECTION__COUNT];
+	uint64_t relists[KUBE_COLLECTION__COUNT], streamed[KUBE_COLLECTION__COUNT];
 	char labels[96];
 
 	for (int c = 0; c < KUBE_COLLECTION__COUNT; c++) {
 		const struct watch_stats *ws = &v->watch[c];
 
 		lists[c] = ws->lists;
+		streamed[c] = ws->streamed_lists;
 		starts[c] = ws->watches;
 		relists[c] = ws->expired;
 	}
 	metrics_per_collection(b, "ferry_watch_lists_total", "Lists completed.", lists);
+	metrics_per_collection(b, "ferry_watch_streamed_lists_total",
+			       "Lists completed as streaming lists (WatchList), not paged.", streamed);
 	metrics_per_collection(b, "ferry_watch_starts_total", "Watch requests sent.", starts);
 	metrics_per_collection(b, "ferry_watch_relists_total", "Lists forced by 410 Expired.",
 			       relists);

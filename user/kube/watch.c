@@ -13,12 +13,16 @@
 #include "kube/watch_priv.h"
 
 #define LIST_PAGE 500
-/* A list page is held whole; this bounds a broken server. */
-#define LIST_MAX_BYTES (1UL << 30)
+/* A list's envelope (kind, metadata with the continue token) is small. */
+#define LIST_ENVELOPE_MAX (64 * 1024)
 /* The transport's limit on a list request, and how long a watch may
  * outlive the timeoutSeconds it asked for (a server that forgot to end it). */
 #define LIST_TIMEOUT_S 120L
 #define WATCH_TIMEOUT_SLACK_S 60L
+/* A streaming list's initial state comes at once, its end marker right
+ * after it: a server that sends nothing for this long before the marker
+ * is not sending one (it ignored sendInitialEvents). */
+#define STREAMING_LIST_QUIET_S 10.0
 
 static double idle_timeout = WATCH_IDLE_TIMEOUT_S;
 
@@ -42,6 +46,7 @@ int watch_init(struct watch *w, const char *name, const char *kind, const char *
 	w->path = strdup(path);
 	w->selector = strdup(selector);
 	linebuf_init(&w->lines, max_line);
+	json_items_init(&w->items, max_line, LIST_ENVELOPE_MAX);
 	backoff_init(&w->backoff);
 	w->retry_after = -1;
 	return w->path && w->selector ? 0 : -1;
@@ -55,19 +60,20 @@ void watch_free(struct watch *w)
 	free(w->rv);
 	free(w->cont);
 	linebuf_free(&w->lines);
+	json_items_free(&w->items);
 	memset(w, 0, sizeof(*w));
 }
 
 void watch_reset_request(struct watch *w)
 {
-	free(w->body);
-	w->body = NULL;
-	w->body_len = w->body_cap = 0;
+	w->body_len = 0;
+	w->body[0] = '\0';
 	linebuf_reset(&w->lines);
+	json_items_free(&w->items); /* a large item once must not pin its buffer */
 	w->retry_after = -1;
 	w->retry_after_text[0] = '\0';
 	w->stream_events = 0;
-	w->stream_bad = w->stream_expired = w->body_refused = false;
+	w->initial = w->stream_bad = w->stream_expired = w->list_refused = false;
 }
 
 /* The value of a Retry-After header line, whitespace and CRLF trimmed. */
@@ -99,47 +105,26 @@ void watch_header(struct watch *w, const char *line, size_t len, double now)
 		watch_retry_after(w, line + 12, len - 12);
 }
 
-static int watch_keep_body(struct watch *w, const char *data, size_t len)
+/* An error answer: its start is kept for the log, the rest dropped. */
+static void watch_keep_error(struct watch *w, const char *data, size_t len)
 {
-	size_t cap = w->body_cap ? w->body_cap : 65536;
-	char *p;
+	size_t room = sizeof(w->body) - 1 - w->body_len;
 
-	if (w->body_len + len + 1 > LIST_MAX_BYTES)
-		return -1;
-	while (cap < w->body_len + len + 1)
-		cap *= 2;
-	if (cap != w->body_cap) {
-		p = realloc(w->body, cap);
-		if (!p)
-			return -1;
-		w->body = p;
-		w->body_cap = cap;
-	}
+	if (len > room)
+		len = room;
 	memcpy(w->body + w->body_len, data, len);
 	w->body_len += len;
 	w->body[w->body_len] = '\0';
-	return 0;
 }
 
-/* A watch stream is taken line by line as it arrives; anything else is
- * kept whole. */
-int watch_data(struct watch *w, long status, const char *data, size_t len, double now)
+/* A watch stream is taken line by line as it arrives. */
+static int watch_stream_data(struct watch *w, const char *data, size_t len)
 {
-	int rc;
+	int rc = linebuf_feed(&w->lines, data, len, watch_event_line, w);
 
-	w->last_byte = now;
-	if (w->phase != WATCH_STREAMING || status != 200) {
-		if (watch_keep_body(w, data, len) == 0)
-			return 0;
-		log_error("watch", "%s: a response over %lu bytes or out of memory", w->name,
-			  LIST_MAX_BYTES);
-		w->body_refused = true;
-		return -1;
-	}
-	rc = linebuf_feed(&w->lines, data, len, watch_event_line, w);
 	if (rc == -2) {
 		/* Watching again from the same resourceVersion would meet the
-		 * same event: a list (whole pages, not capped by it) catches up. */
+		 * same event: a list (not capped by it) catches up. */
 		log_error("watch", "%s: an event over %zu bytes (--max-event-bytes); "
 			  "dropping the stream and listing again", w->name, w->max_line);
 		w->stream_bad = true;
@@ -148,7 +133,19 @@ int watch_data(struct watch *w, long status, const char *data, size_t len, doubl
 		log_error("watch", "%s: out of memory reading an event", w->name);
 		w->stream_bad = true;
 	}
-	return rc == 0 && !w->stream_bad && !w->stream_expired ? 0 : -1;
+	return rc == 0 && !w->stream_bad && !w->stream_expired && !w->list_refused ? 0 : -1;
+}
+
+int watch_data(struct watch *w, long status, const char *data, size_t len, double now)
+{
+	w->last_byte = now;
+	if (status != 200) {
+		watch_keep_error(w, data, len);
+		return 0;
+	}
+	if (w->phase == WATCH_LISTING)
+		return watch_list_data(w, data, len);
+	return watch_stream_data(w, data, len);
 }
 
 /* The first list asks for resourceVersion=0: the watch cache answers it,
@@ -186,27 +183,47 @@ static char *watch_url_watch(const struct watch *w, long timeout)
 	return rc < 0 ? NULL : url;
 }
 
+/* A streaming list: no resourceVersion, the newest state (consistent, as
+ * a relist must be), then the watch goes on from it. */
+static char *watch_url_streaming_list(const struct watch *w, long timeout)
+{
+	const char *sep = *w->selector ? "&" : "";
+	char *url;
+
+	if (asprintf(&url, "%s?%s%swatch=1&sendInitialEvents=true&resourceVersionMatch=NotOlderThan"
+		     "&allowWatchBookmarks=true&timeoutSeconds=%ld", w->path, w->selector, sep,
+		     timeout) < 0)
+		return NULL;
+	return url;
+}
+
+static char *watch_start_stream(struct watch *w, bool initial)
+{
+	/* Spread the agents' reconnects over time, as client-go does. */
+	long timeout = 300 + random() % 301;
+
+	w->phase = WATCH_STREAMING;
+	w->initial = initial;
+	w->timeout = timeout + WATCH_TIMEOUT_SLACK_S;
+	w->stats.watches++;
+	return initial ? watch_url_streaming_list(w, timeout) : watch_url_watch(w, timeout);
+}
+
 char *watch_start(struct watch *w, double now)
 {
-	long timeout;
-
 	watch_reset_request(w);
 	w->started = w->last_byte = now;
 	w->fresh_connect = w->conn_dead;
 	w->conn_dead = false;
-	if (w->relist || !w->rv) {
-		if (!w->cont)
-			w->handler->list_begin(w->ctx, w);
-		w->phase = WATCH_LISTING;
-		w->timeout = LIST_TIMEOUT_S;
-		return watch_url_list(w);
-	}
-	/* Spread the agents' reconnects over time, as client-go does. */
-	timeout = 300 + random() % 301;
-	w->phase = WATCH_STREAMING;
-	w->timeout = timeout + WATCH_TIMEOUT_SLACK_S;
-	w->stats.watches++;
-	return watch_url_watch(w, timeout);
+	if (!w->relist && w->rv)
+		return watch_start_stream(w, false);
+	if (!w->cont)
+		w->handler->list_begin(w->ctx, w);
+	if (!w->cont && w->list_mode != WATCH_LIST_PAGED)
+		return watch_start_stream(w, true);
+	w->phase = WATCH_LISTING;
+	w->timeout = LIST_TIMEOUT_S;
+	return watch_url_list(w);
 }
 
 void watch_retry_at(struct watch *w, double when)
@@ -218,7 +235,13 @@ void watch_retry_at(struct watch *w, double when)
 
 double watch_idle_at(const struct watch *w)
 {
-	return w->phase == WATCH_STREAMING ? w->last_byte + idle_timeout : 0;
+	double limit = idle_timeout;
+
+	if (w->phase != WATCH_STREAMING)
+		return 0;
+	if (w->initial && limit > STREAMING_LIST_QUIET_S)
+		limit = STREAMING_LIST_QUIET_S;
+	return w->last_byte + limit;
 }
 
 bool watch_idle(const struct watch *w, double now)

@@ -1,10 +1,14 @@
 /* List+watch of one collection (../shared/spec/apiserver-protocol.md): a
- * paged list, then a watch from its resourceVersion with bookmarks and a
- * random 300-600 s timeout, again and again. A watch that ends is resumed
- * from the last resourceVersion seen; 410 Expired means list again, and the
- * list replaces everything the handler holds of this collection. Failures
- * wait (Retry-After, else backoff) and retry; nothing here ever tells the
- * handler that objects are gone because the API server is unreachable.
+ * list, then a watch from its resourceVersion with bookmarks and a random
+ * 300-600 s timeout, again and again. The list is a streaming list
+ * (client-go's WatchList: a watch that first sends the whole state) where
+ * the server offers one, else a paged list; either way each object goes to
+ * the handler as it arrives, so memory does not grow with the size of a
+ * list. A watch that ends is resumed from the last resourceVersion seen;
+ * 410 Expired means list again, and the list replaces everything the
+ * handler holds of this collection. Failures wait (Retry-After, else
+ * backoff) and retry; nothing here ever tells the handler that objects are
+ * gone because the API server is unreachable.
  *
  * The state machine speaks no HTTP library: it says which request it wants
  * (watch_start), takes what the transport received (watch_header,
@@ -18,6 +22,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/json_items.h"
 #include "kube/backoff.h"
 #include "kube/linebuf.h"
 
@@ -28,6 +33,8 @@ struct watch;
  * event, no bookmark: a healthy server sends a bookmark about once a
  * minute). ferryd's --watch-idle-timeout. */
 #define WATCH_IDLE_TIMEOUT_S 90.0
+/* The start of an error answer kept for the log (a Status is short). */
+#define WATCH_ERROR_BODY_MAX 4096
 
 enum kube_event {
 	KUBE_ADDED,
@@ -60,6 +67,7 @@ enum watch_result {
 
 struct watch_stats {
 	uint64_t lists;           /* lists completed */
+	uint64_t streamed_lists;  /* of them, streaming lists */
 	uint64_t watches;         /* watch requests sent */
 	uint64_t expired;         /* 410s: relists forced */
 	uint64_t events[KUBE_EVENT__COUNT];
@@ -79,8 +87,15 @@ struct watch_handler {
 
 enum watch_phase {
 	WATCH_WAITING,            /* until wait_until */
-	WATCH_LISTING,
-	WATCH_STREAMING,
+	WATCH_LISTING,            /* a list page */
+	WATCH_STREAMING,          /* a watch, a streaming list's included */
+};
+
+/* Whether the server sends streaming lists, learnt from the first try. */
+enum watch_list_mode {
+	WATCH_LIST_UNKNOWN,
+	WATCH_LIST_STREAMING,     /* it sent the end of the initial state */
+	WATCH_LIST_PAGED,         /* it refused (422, 400) or ignored the request */
 };
 
 struct watch {
@@ -99,6 +114,7 @@ struct watch {
 	char *cont;               /* continue token of the list under way */
 	bool reauth;              /* reread the token before the next request */
 	bool conn_dead;           /* a stream went idle: its connection is not to be reused */
+	enum watch_list_mode list_mode;
 	size_t max_line;
 
 	/* the request under way */
@@ -108,13 +124,15 @@ struct watch {
 	long timeout;             /* the transport's limit for it, seconds */
 	double retry_after;       /* from the answer, seconds; -1 = none or unusable */
 	char retry_after_text[40];/* the header's value as received, for the log */
+	bool initial;             /* a streaming list, before the end of its initial state */
 	uint64_t stream_events;
-	bool stream_bad;          /* an event could not be taken: drop the stream */
+	bool stream_bad;          /* the answer could not be taken (bad data, memory) */
 	bool stream_expired;      /* ERROR 410 */
-	bool body_refused;        /* watch_data refused the answer (too large, out of memory) */
+	bool list_refused;        /* the server does not send streaming lists */
 	struct linebuf lines;     /* a watch stream */
-	char *body;               /* a list or an error response */
-	size_t body_len, body_cap;
+	struct json_items items;  /* a list page (200), split into its items */
+	char body[WATCH_ERROR_BODY_MAX]; /* the start of an error answer */
+	size_t body_len;
 
 	struct backoff backoff;
 	struct watch_stats stats;

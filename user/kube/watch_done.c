@@ -18,7 +18,7 @@ static const char *watch_status_message(const struct watch *w, cJSON **doc)
 {
 	const cJSON *msg;
 
-	*doc = w->body ? cJSON_ParseWithLength(w->body, w->body_len) : NULL;
+	*doc = w->body_len ? cJSON_ParseWithLength(w->body, w->body_len) : NULL;
 	msg = cJSON_GetObjectItemCaseSensitive(*doc, "message");
 	return cJSON_IsString(msg) ? msg->valuestring : "";
 }
@@ -97,47 +97,11 @@ static void watch_fail(struct watch *w, enum watch_error err, long status, const
 	watch_retry_at(w, now + wait);
 }
 
-/* Every item of a page goes to the handler; the last page completes the
- * list, which the watch then continues from. Returns -1 when the body is
- * not a list. */
-static int watch_list_page(struct watch *w, double now)
-{
-	cJSON *doc = cJSON_ParseWithLength(w->body ? w->body : "", w->body_len);
-	cJSON *items = cJSON_GetObjectItemCaseSensitive(doc, "items");
-	const cJSON *md = cJSON_GetObjectItemCaseSensitive(doc, "metadata");
-	const cJSON *rv = cJSON_GetObjectItemCaseSensitive(md, "resourceVersion");
-	const cJSON *cont = cJSON_GetObjectItemCaseSensitive(md, "continue");
-	cJSON *item;
-
-	if (!cJSON_IsArray(items) || !cJSON_IsString(rv) || !*rv->valuestring) {
-		log_error("watch", "%s: a list answer without items or resourceVersion; listing "
-			  "again", w->name);
-		cJSON_Delete(doc);
-		return -1;
-	}
-	cJSON_ArrayForEach(item, items)
-		if (cJSON_IsObject(item))
-			w->handler->object(w->ctx, w, KUBE_ADDED, item);
-	free(w->cont);
-	w->cont = cJSON_IsString(cont) && *cont->valuestring ? strdup(cont->valuestring) : NULL;
-	if (!w->cont) {
-		watch_set_rv(w, rv->valuestring);
-		w->relist = false;
-		w->listed = true;
-		w->stats.lists++;
-		w->handler->list_end(w->ctx, w);
-		backoff_ok(&w->backoff, now);
-	}
-	cJSON_Delete(doc);
-	watch_retry_at(w, now);
-	return 0;
-}
-
 static void watch_list_done(struct watch *w, long status, enum watch_result res,
 			    const char *why, double now)
 {
-	if (res == WATCH_RESULT_OK && status == 200) {
-		if (watch_list_page(w, now) < 0) {
+	if (res == WATCH_RESULT_OK && status == 200 && !w->stream_bad) {
+		if (watch_list_page_end(w, now) < 0) {
 			free(w->cont);
 			w->cont = NULL;
 			watch_fail(w, WATCH_ERR_BAD_DATA, status, why, now);
@@ -156,7 +120,7 @@ static void watch_list_done(struct watch *w, long status, enum watch_result res,
 	}
 	free(w->cont);
 	w->cont = NULL;
-	if (w->body_refused)
+	if (w->stream_bad)
 		watch_fail(w, WATCH_ERR_BAD_DATA, status, why, now);
 	else if (res != WATCH_RESULT_OK && (status == 0 || status == 200))
 		watch_fail(w, WATCH_ERR_TRANSPORT, status, why, now);
@@ -177,12 +141,40 @@ static void watch_idle_done(struct watch *w, double now)
 	watch_retry_at(w, now);
 }
 
+/* A streaming list that the server refused (422, or 400: it does not know
+ * the parameters) or ignored: a paged list at once, and from now on. */
+static bool watch_streaming_list_refused(struct watch *w, long status, enum watch_result res,
+					 double now)
+{
+	cJSON *doc;
+
+	if (!w->initial)
+		return false;
+	if (status == 422 || status == 400) {
+		log_info("watch", "%s: the API server does not send streaming lists (%ld: %s): "
+			 "paged lists from now on", w->name, status, watch_status_message(w, &doc));
+		cJSON_Delete(doc);
+	} else if (res == WATCH_RESULT_IDLE && status == 200 && !w->list_refused) {
+		log_info("watch", "%s: the API server ignored sendInitialEvents (no end of the "
+			 "initial state after %.1f s without a byte): paged lists from now on",
+			 w->name, now - w->last_byte);
+	} else if (!w->list_refused) {
+		return false;
+	}
+	w->list_mode = WATCH_LIST_PAGED;
+	watch_retry_at(w, now);
+	return true;
+}
+
 /* A stream that ran and ended (timeout, cut) resumes from the last
  * resourceVersion at once; 410, as an ERROR event or as the answer's
- * status, lists again at once. */
+ * status, lists again at once. A streaming list that breaks off before the
+ * end of its initial state starts over, after a backoff. */
 static void watch_stream_done(struct watch *w, long status, enum watch_result res,
 			      const char *why, double now)
 {
+	if (watch_streaming_list_refused(w, status, res, now))
+		return;
 	if (res == WATCH_RESULT_IDLE) {
 		watch_idle_done(w, now);
 		return;
@@ -206,6 +198,11 @@ static void watch_stream_done(struct watch *w, long status, enum watch_result re
 	}
 	if (w->stream_bad) {
 		watch_fail(w, WATCH_ERR_BAD_DATA, status, why, now);
+		return;
+	}
+	if (w->initial) {
+		watch_fail(w, WATCH_ERR_TRANSPORT, status, why ? why : "the streaming list ended "
+			   "before its initial state did", now);
 		return;
 	}
 	if (now - w->started < SHORT_WATCH_S && w->stream_events == 0) {

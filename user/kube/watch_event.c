@@ -1,4 +1,6 @@
-/* The events of a watch stream, one JSON object per line. */
+/* The events of a watch stream, one JSON object per line. A streaming
+ * list's stream first sends the whole state as ADDED events, then a
+ * BOOKMARK annotated k8s.io/initial-events-end: those events are the list. */
 #include <cjson/cJSON.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,6 +62,55 @@ static int watch_error_event(struct watch *w, const cJSON *status)
 	return 1;
 }
 
+/* A server that ignores sendInitialEvents streams an ordinary watch: the
+ * state as ADDED (a watch from no resourceVersion), then changes and
+ * bookmarks, without the end marker. Such an event is not taken: a paged
+ * list follows, from scratch. */
+static int watch_list_ignored(struct watch *w, const char *what)
+{
+	log_info("watch", "%s: the API server ignored sendInitialEvents (%s before the end of the "
+		 "initial state): paged lists from now on", w->name, what);
+	w->list_mode = WATCH_LIST_PAGED;
+	w->list_refused = true;
+	return 1;
+}
+
+static bool watch_initial_end(const cJSON *obj)
+{
+	const cJSON *md = cJSON_GetObjectItemCaseSensitive(obj, "metadata");
+	const cJSON *ann = cJSON_GetObjectItemCaseSensitive(md, "annotations");
+	const cJSON *end = cJSON_GetObjectItemCaseSensitive(ann, "k8s.io/initial-events-end");
+
+	return cJSON_IsString(end) && strcmp(end->valuestring, "true") == 0;
+}
+
+static int watch_bookmark(struct watch *w, const cJSON *obj)
+{
+	const char *rv = watch_object_rv(obj);
+
+	if (w->initial && !watch_initial_end(obj))
+		return watch_list_ignored(w, "a bookmark without k8s.io/initial-events-end");
+	if (!w->initial) {
+		watch_set_rv(w, rv);
+		w->stats.bookmarks++;
+		return 0;
+	}
+	if (!rv || !*rv) {
+		log_error("watch", "%s: the end of a streaming list without a resourceVersion; "
+			  "listing again", w->name);
+		w->stream_bad = true;
+		return 0;
+	}
+	if (w->list_mode != WATCH_LIST_STREAMING)
+		log_info("watch", "%s: the API server sends streaming lists (WatchList): lists "
+			 "arrive as watch events", w->name);
+	w->list_mode = WATCH_LIST_STREAMING;
+	w->initial = false;
+	watch_set_rv(w, rv);
+	watch_list_complete(w, true, w->last_byte);
+	return 0;
+}
+
 static int watch_event_type(const char *type, enum kube_event *ev)
 {
 	static const char *const names[KUBE_EVENT__COUNT] = { "ADDED", "MODIFIED", "DELETED" };
@@ -78,17 +129,20 @@ static int watch_event(struct watch *w, const char *type, cJSON *obj)
 
 	if (strcmp(type, "ERROR") == 0)
 		return watch_error_event(w, obj);
-	if (strcmp(type, "BOOKMARK") == 0) {
-		watch_set_rv(w, watch_object_rv(obj));
-		w->stats.bookmarks++;
-		return 0;
-	}
+	if (strcmp(type, "BOOKMARK") == 0)
+		return watch_bookmark(w, obj);
 	if (watch_event_type(type, &ev) < 0)
 		return -1;
+	if (w->initial && ev != KUBE_ADDED)
+		return watch_list_ignored(w, type);
 	w->handler->object(w->ctx, w, ev, obj);
+	w->stream_events++;
+	/* The initial state's objects come in no order of resourceVersion:
+	 * only its end says where the watch goes on from. */
+	if (w->initial)
+		return 0;
 	watch_set_rv(w, watch_object_rv(obj));
 	w->stats.events[ev]++;
-	w->stream_events++;
 	return 0;
 }
 
@@ -107,7 +161,7 @@ int watch_event_line(char *line, size_t len, void *ctx)
 	else if (watch_event(w, type->valuestring, obj) < 0)
 		rc = watch_bad_line(w, "an event of unknown type", line, len);
 	else
-		rc = w->stream_bad || w->stream_expired;
+		rc = w->stream_bad || w->stream_expired || w->list_refused;
 	cJSON_Delete(ev);
 	return rc;
 }
