@@ -22,7 +22,8 @@
 # renamed over it) and reads both figures again once ferryd has reloaded it
 # (generation 2): the peak then covers a reload, old and new objects at once.
 # Before that, build/bench/file_parse times the file source's read of the
-# same file alone (parse and decode, best of 3 loads): its throughput.
+# same file alone (parse and decode, best of 3 loads) and, for JSON, the
+# split alone (json_items): their throughput.
 # Output in DIR: memory-rss.csv and parse.csv (what tests/bench/report.py
 # reads; one row per case), logs/memory-*.log.
 #
@@ -115,7 +116,7 @@ WORK=$(mktemp -d "/tmp/$P.XXXXXX") || exit 1
 mkdir "$CG" || { warn "mkdir $CG failed"; exit 1; }
 CG_MADE=1
 [ -s "$CSV" ] || echo "source,format,n,endpoints,input_bytes,peak_rss_kb,steady_rss_kb,attached_ms,paging,reload_peak_rss_kb,reload_rss_kb" >"$CSV"
-[ -s "$OUT/parse.csv" ] || echo "format,n,endpoints,bytes,best_ms,mb_per_s,peak_rss_kb" >"$OUT/parse.csv"
+[ -s "$OUT/parse.csv" ] || echo "format,n,endpoints,bytes,best_ms,mb_per_s,peak_rss_kb,split_mb_per_s" >"$OUT/parse.csv"
 
 now_ns() { date +%s%N; }
 kv() { sed -n "s/.*\\b$1=\\([^ ]*\\).*/\\1/p" <<<"$2" | head -n 1; }
@@ -184,8 +185,9 @@ parse_speed() {
 	local out
 	[ -x "$BUILD/bench/file_parse" ] || { warn "$BUILD/bench/file_parse missing (make bench-tools)"; return 1; }
 	out=$("$BUILD/bench/file_parse" "$4" 3) || { warn "$1 N=$2: file_parse failed"; return 1; }
-	echo "$3,$2,$ENDPOINTS,$(kv bytes "$out"),$(kv best_ms "$out"),$(kv mb_per_s "$out"),$(kv peak_rss_kb "$out")" >>"$OUT/parse.csv"
-	say "$1 N=$2 x $ENDPOINTS: the file source reads it at $(kv mb_per_s "$out") MB/s ($(kv best_ms "$out") ms, best of 3)"
+	echo "$3,$2,$ENDPOINTS,$(kv bytes "$out"),$(kv best_ms "$out"),$(kv mb_per_s "$out"),$(kv peak_rss_kb "$out"),$(kv split_mb_per_s "$out")" >>"$OUT/parse.csv"
+	say "$1 N=$2 x $ENDPOINTS: the file source reads it at $(kv mb_per_s "$out") MB/s ($(kv best_ms "$out") ms, best of 3)$([ "$3" = json ] &&
+		echo "; json_items splits it at $(kv split_mb_per_s "$out") MB/s")"
 }
 
 file_case() {

@@ -16,8 +16,8 @@ Reads from RESULTS (all written by run.sh):
                   reload_rss_kb (tests/bench/memory.sh); a folder with only
                   it and parse.csv (run.sh --only memory) gets its tables
                   printed, nothing written
-  parse.csv       (optional) format,n,endpoints,bytes,best_ms,mb_per_s,peak_rss_kb
-                  (memory.sh: build/bench/file_parse)
+  parse.csv       (optional) format,n,endpoints,bytes,best_ms,mb_per_s,peak_rss_kb,
+                  split_mb_per_s (memory.sh: build/bench/file_parse)
   checks.csv      n,method,check
   warnings.txt    (optional) one warning a line
   profile/*.txt   (optional) perf report excerpts
@@ -478,11 +478,14 @@ class Results:
                 fmt_mb(kb=s2) if s2 else "–"))
         if self.parse:
             out += ["", "| file | N x endpoints | size | read (parse and decode), best of 3 "
-                    "| throughput | peak RSS of the read alone |", "|---|---:|---:|---:|---:|---:|"]
+                    "| throughput | peak RSS of the read alone | json_items split alone |",
+                    "|---|---:|---:|---:|---:|---:|---:|"]
             for r in self.parse:
-                out.append("| {} | {:,} x {} | {} | {} | {} MB/s | {} |".format(
+                split = r.get("split_mb_per_s") or "-"
+                out.append("| {} | {:,} x {} | {} | {} | {} MB/s | {} | {} |".format(
                     r["format"].upper(), int(r["n"]), r["endpoints"], fmt_mb(b=fnum(r["bytes"])),
-                    fmt_ms(fnum(r["best_ms"])), r["mb_per_s"], fmt_mb(kb=fnum(r["peak_rss_kb"]))))
+                    fmt_ms(fnum(r["best_ms"])), r["mb_per_s"], fmt_mb(kb=fnum(r["peak_rss_kb"])),
+                    "–" if split == "-" else split + " MB/s"))
         return out
 
     # --- outputs -------------------------------------------------------------
