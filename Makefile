@@ -27,11 +27,27 @@ UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
 HELPER_SRCS := $(wildcard tests/helpers/*.c)
 HELPER_BINS := $(patsubst tests/helpers/%.c,$(BUILD)/tests/%,$(HELPER_SRCS))
+# The sanitizer builds: the library compiled again into its own folder, for
+# the unit tests under ASan+UBSan ($(BUILD)/asan) and for libFuzzer with
+# clang ($(BUILD)/fuzz: only the modules that read untrusted bytes).
+SAN_FLAGS  := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+ASAN_LIB_OBJS := $(patsubst %.c,$(BUILD)/asan/%.o,$(LIB_SRCS))
+ASAN_LIB   := $(BUILD)/asan/libferry.a
+ASAN_UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/asan/tests/%,$(UNIT_SRCS))
+FUZZ_CC    ?= clang
+FUZZ_CFLAGS = $(CFLAGS) $(SAN_FLAGS) -fsanitize=fuzzer-no-link
+FUZZ_LIB_OBJS := $(patsubst %.c,$(BUILD)/fuzz/%.o,\
+	$(wildcard user/common/*.c user/model/*.c user/source/*.c user/kube/*.c))
+FUZZ_LIB   := $(BUILD)/fuzz/libferry.a
+FUZZ_BINS  := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_SEEDS := $(BUILD)/fuzz/seeds/.done
+FUZZ_SECONDS ?= 60
+FIXTURES   ?= ../shared/fixtures
 BENCH_BPF   := $(patsubst tests/bench/%.bpf.c,$(BUILD)/bench/%.bpf.o,$(wildcard tests/bench/*.bpf.c))
 BENCH_BINS  := $(patsubst tests/bench/%.c,$(BUILD)/bench/%,\
 	$(filter-out %.bpf.c,$(wildcard tests/bench/*.c)))
 
-.PHONY: all deps test demo bench bench-quick bench-tools clean
+.PHONY: all deps test fuzz fuzz-tools demo bench bench-quick bench-tools clean
 .SECONDARY:
 all: $(BUILD)/ferryd $(BUILD)/ferryctl
 
@@ -70,6 +86,42 @@ $(BUILD)/tests/%: tests/helpers/%.c
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $< -o $@
 
+$(BUILD)/asan/user/%.o: user/%.c $(SKELS) $(wildcard include/ferry/*.h user/*/*.h)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(SAN_FLAGS) -c $< -o $@
+
+$(ASAN_LIB): $(ASAN_LIB_OBJS)
+	ar rcs $@ $^
+
+$(BUILD)/asan/tests/test_%: tests/unit/test_%.c $(ASAN_LIB)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(SAN_FLAGS) $< $(ASAN_LIB) $(LDLIBS) -lcmocka -o $@
+
+$(BUILD)/fuzz/user/%.o: user/%.c $(wildcard include/ferry/*.h user/*/*.h)
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -c $< -o $@
+
+$(FUZZ_LIB): $(FUZZ_LIB_OBJS)
+	ar rcs $@ $^
+
+$(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h $(FUZZ_LIB)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer $< $(FUZZ_LIB) $(LDLIBS) -o $@
+
+# The seed corpus, from the fixtures and the tests' YAML.
+$(FUZZ_SEEDS): tests/fuzz/seeds.py $(wildcard tests/kernel/*.sh) $(wildcard $(FIXTURES)/*)
+	@mkdir -p $(@D)
+	python3 tests/fuzz/seeds.py --fixtures $(FIXTURES) $(@D)
+	touch $@
+
+fuzz-tools: $(FUZZ_BINS) $(FUZZ_SEEDS)
+
+# Each target for FUZZ_SECONDS (tests/fuzz/fuzz.sh); new inputs stay in
+# $(BUILD)/fuzz/corpus for the next run.
+fuzz: deps
+	$(MAKE) fuzz-tools
+	BUILD=$(BUILD) FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_CORPUS=$(abspath $(BUILD))/fuzz/corpus \
+		tests/fuzz/fuzz.sh
+
 $(BUILD)/bench/%.bpf.o: tests/bench/%.bpf.c $(BUILD)/vmlinux.h
 	@mkdir -p $(@D)
 	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
@@ -77,6 +129,11 @@ $(BUILD)/bench/%.bpf.o: tests/bench/%.bpf.c $(BUILD)/vmlinux.h
 $(BUILD)/bench/%: tests/bench/%.c
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $< -lm -o $@
+
+# The one bench tool built on the library: the file source's parse.
+$(BUILD)/bench/file_parse: tests/bench/file_parse.c $(LIB)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $< $(LIB) $(LDLIBS) -o $@
 
 bench-tools: all $(BENCH_BINS) $(BENCH_BPF)
 
@@ -89,7 +146,7 @@ bench-quick: deps
 	tests/bench/run.sh --quick
 
 test: deps
-	$(MAKE) all $(UNIT_BINS) $(HELPER_BINS)
+	$(MAKE) all $(UNIT_BINS) $(HELPER_BINS) $(ASAN_UNIT_BINS) fuzz-tools
 	tests/run.sh
 
 demo: deps
