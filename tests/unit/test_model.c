@@ -15,6 +15,7 @@
 
 #include "capture.h"
 #include "decode_yaml.h"
+#include "common/intern.h"
 #include "model/model.h"
 
 static void compute_yaml(const char *yaml, size_t max, struct desired_state *st)
@@ -563,7 +564,7 @@ static void build_scale(struct model_objects *objs, size_t n)
 		*sl->ports = (struct model_port){ xstrdup("http"), IPPROTO_TCP, 8080 };
 		for (size_t e = 0; e < 10; e++) {
 			sl->endpoints[e] = (struct model_endpoint){ .ready = true, .serving = true,
-				.node_name = xstrdup("") };
+				.node_name = intern_get("") };
 			addr_parse("10.0.0.1", &sl->endpoints[e].addr);
 			sl->endpoints[e].addr.w[3] += (uint32_t)((i * 10 + e) << 8);
 		}

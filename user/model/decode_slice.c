@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/intern.h"
 #include "model/decode_priv.h"
 
 #define LABEL_SERVICE_NAME "kubernetes.io/service-name"
@@ -70,7 +71,7 @@ static int slice_hints(const struct decode_meta *meta, const cJSON *item, const 
 			return decode_why(meta, why, why_len,
 					  "%s.hints.forZones[%zu].name: missing or not a string",
 					  where, ep->n_hint_zones);
-		ep->hint_zones[ep->n_hint_zones] = strdup(name);
+		ep->hint_zones[ep->n_hint_zones] = intern_get(name);
 		if (!ep->hint_zones[ep->n_hint_zones])
 			return decode_why(meta, why, why_len, "out of memory");
 		ep->n_hint_zones++;
@@ -101,7 +102,7 @@ static int slice_endpoint(const struct decode_meta *meta, const cJSON *item, con
 	ep->ready = slice_condition(conds, "ready", true);
 	ep->serving = slice_condition(conds, "serving", ep->ready);
 	ep->terminating = slice_condition(conds, "terminating", false);
-	ep->node_name = strdup(node);
+	ep->node_name = intern_get(node);
 	if (!ep->node_name) {
 		decode_why(meta, why, why_len, "out of memory");
 	} else if (slice_hints(meta, item, where, ep, why, why_len) == 0) {

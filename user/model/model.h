@@ -49,9 +49,9 @@ struct model_endpoint {
 	bool ready;           /* absent = true (B10) */
 	bool serving;         /* absent = ready */
 	bool terminating;     /* absent = false */
-	char *node_name;      /* "" when absent */
-	size_t n_hint_zones;  /* 0: no hints.forZones (B31) */
-	char **hint_zones;    /* hints.forZones[].name */
+	const char *node_name;     /* "" when absent; shared (common/intern.h) */
+	size_t n_hint_zones;       /* 0: no hints.forZones (B31) */
+	const char **hint_zones;   /* hints.forZones[].name, shared likewise */
 };
 
 struct model_slice {

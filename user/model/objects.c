@@ -2,6 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/intern.h"
 #include "model/decode_priv.h"
 
 static void objects_free_ports(struct model_port *ports, size_t n)
@@ -21,9 +22,9 @@ void objects_free_service(struct model_service *svc)
 
 void objects_free_endpoint(struct model_endpoint *ep)
 {
-	free(ep->node_name);
+	intern_put(ep->node_name);
 	for (size_t i = 0; i < ep->n_hint_zones; i++)
-		free(ep->hint_zones[i]);
+		intern_put(ep->hint_zones[i]);
 	free(ep->hint_zones);
 	memset(ep, 0, sizeof(*ep));
 }

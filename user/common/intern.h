@@ -1,0 +1,14 @@
+/* One shared copy of strings that repeat across many objects: an endpoint's
+ * nodeName and hint zones name a few hundred nodes and zones, but stand in
+ * hundreds of thousands of endpoints. One allocation per distinct string,
+ * with a count of references. Not thread-safe: only the agent's loop
+ * decodes and frees objects. */
+#ifndef FERRY_INTERN_H
+#define FERRY_INTERN_H
+
+/* The shared copy of s, one reference more; NULL when out of memory. */
+const char *intern_get(const char *s);
+/* Drops a reference taken by intern_get; NULL is ignored. */
+void intern_put(const char *s);
+
+#endif
