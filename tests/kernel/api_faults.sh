@@ -294,7 +294,7 @@ expect_match "idle: the slices' stream stalls (POST /streams stall)" \
 work 198.18.62.2 198.18.62.3
 if wait_maps_equal_api 15; then
 	d=$("$PYTHON" -c "print(int(($(applied_time) - $t_stall) * 1000))")
-	note "idle: the write reached the maps $d ms after the stream went silent (idle timeout 2 s; the last bookmark came up to 0.5 s before)"
+	note "idle: the write reached the maps $d ms after the stall began (idle timeout 2 s, counted from the stream's last byte, a bookmark up to 0.5 s before the stall)"
 	ok "idle: the change written while the slices' stream was silent reaches the maps"
 else
 	not_ok "idle: the change written while the slices' stream was silent reaches the maps" "$(maps_diff)"
@@ -314,6 +314,10 @@ expect "idle: the log says the stream was taken for dead" \
 	"$(grep -c 'endpointslices: no byte for 2.[0-9] s (--watch-idle-timeout): the stream is taken for dead; watching again from resourceVersion' "$FERRYD_LOG")" 1
 load_check idle "a silent stream" 3
 expect_alive "idle"
+# TCP keepalive (30 s, not curl's 60 s): the time left on the keepalive
+# timer of ferryd's API connections, for the record (it restarts with
+# traffic, so its value proves nothing alone).
+note "idle: keepalive timers of ferryd's API connections: $(ss -tnoH state established "( dport = :$API_PORT )" | grep -o 'timer:(keepalive,[^,]*' | sed 's/.*,//' | tr '\n' ' ')"
 
 expect_alive "faults"
 finish
