@@ -24,6 +24,8 @@ struct agent {
 
 /* main.c */
 double agent_ms_since(const struct timespec *t0);
+/* Call after an apply of that many writes, once its state is freed. */
+void agent_trim_after(int64_t writes);
 /* SIGTERM and SIGINT as a descriptor; -1 on error. */
 int agent_signals_fd(void);
 /* Reads the signal; logs that ferryd exits and leaves the datapath. */

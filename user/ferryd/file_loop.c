@@ -54,6 +54,7 @@ out:
 		sync_publish(ag->eng, ss->parse_errors, ss->objects_skipped);
 	}
 	desired_free(&desired);
+	agent_trim_after(writes);
 	return writes < 0 ? -1 : 0;
 }
 

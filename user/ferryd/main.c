@@ -4,6 +4,7 @@
 #include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,6 +27,18 @@ double agent_ms_since(const struct timespec *t0)
 
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	return (double)(t1.tv_sec - t0->tv_sec) * 1e3 + (double)(t1.tv_nsec - t0->tv_nsec) / 1e6;
+}
+
+/* A large apply leaves its staged writes and the desired state free in
+ * many small blocks that malloc keeps for reuse; giving the pages back makes
+ * steady RSS the size of the state, not of the peak. Small applies skip it:
+ * malloc_trim walks the whole heap. */
+#define AGENT_TRIM_WRITES 1000
+
+void agent_trim_after(int64_t writes)
+{
+	if (writes >= AGENT_TRIM_WRITES)
+		malloc_trim(0);
 }
 
 int agent_signals_fd(void)
