@@ -137,7 +137,7 @@ static void watch_idle_done(struct watch *w, double now)
 	w->conn_dead = true;
 	log_warn("watch", "%s: no byte for %.1f s (--watch-idle-timeout): the stream is taken "
 		 "for dead; watching again from resourceVersion %s on a new connection", w->name,
-		 now - w->last_byte, w->rv);
+		 now - w->last_byte, w->rv ? w->rv : "(none yet)");
 	watch_retry_at(w, now);
 }
 
@@ -181,7 +181,7 @@ static void watch_stream_done(struct watch *w, long status, enum watch_result re
 	}
 	if (status == 410) {
 		log_info("watch", "%s: watch from resourceVersion %s answered 410 (expired): "
-			 "listing again", w->name, w->rv);
+			 "listing again", w->name, w->rv ? w->rv : "(none)");
 		w->relist = true;
 		w->stats.expired++;
 		watch_retry_at(w, now);
