@@ -3,10 +3,39 @@
  * server or a file sends. */
 #include "fuzz.h"
 
+#include <stdbool.h>
+#include <string.h>
+
 #include <cjson/cJSON.h>
 
 #include "common/log.h"
 #include "model/model.h"
+
+#define MAX_PER_SERVICE 4 /* small, so that the truncation path runs too */
+
+/* What model.h promises of the desired state: service ports sorted by id,
+ * each id once (sync keeps IDs per identity); at most MAX_PER_SERVICE
+ * backends, of the frontend's family, sorted by (addr, port) without
+ * duplicates (B9). */
+static void check_state(const struct desired_state *st)
+{
+	for (size_t i = 0; i < st->n_svcs; i++) {
+		const struct desired_svc *svc = &st->svcs[i];
+		bool v4 = addr_is_v4(&svc->vip);
+
+		if (!svc->id || (i && strcmp(st->svcs[i - 1].id, svc->id) >= 0) || !svc->port ||
+		    svc->n_backends > MAX_PER_SERVICE)
+			abort();
+		for (size_t b = 0; b < svc->n_backends; b++) {
+			const struct desired_backend *be = &svc->backends[b];
+			int c = b ? addr_compare(&svc->backends[b - 1].addr, &be->addr) : -1;
+
+			if (addr_is_v4(&be->addr) != v4 || !be->port ||
+			    c > 0 || (c == 0 && svc->backends[b - 1].port >= be->port))
+				abort();
+		}
+	}
+}
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
@@ -32,9 +61,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			model_decode(item, &objs, why, sizeof(why));
 	else
 		model_decode(root, &objs, why, sizeof(why));
-	/* A small cap, so that the truncation path runs too. */
-	if (model_compute(&objs, 1, &node, 4, &st) == 0)
+	if (model_compute(&objs, 1, &node, MAX_PER_SERVICE, &st) == 0) {
+		check_state(&st);
 		desired_free(&st);
+	}
 	model_objects_free(&objs);
 	cJSON_Delete(root);
 	return 0;

@@ -112,6 +112,10 @@ static enum decode_result decode_meta(const cJSON *obj, struct decode_meta *meta
 		return decode_why(meta, why, why_len, "metadata.name: missing or not a string");
 	if (!meta->ns)
 		return decode_why(meta, why, why_len, "metadata.namespace: not a string");
+	/* They separate namespace, name and port in a service port's identity
+	 * ("ns/name:port/TCP/v4"), and no Kubernetes name has them. */
+	if (strpbrk(meta->ns, "/:") || strpbrk(meta->name, "/:"))
+		return decode_why(meta, why, why_len, "metadata: a namespace or name with '/' or ':'");
 	if (meta->labels && !cJSON_IsObject(meta->labels) && !cJSON_IsNull(meta->labels))
 		return decode_why(meta, why, why_len, "metadata.labels: not a map");
 	meta->proxied = !decode_field(meta->labels, LABEL_PROXY_NAME) &&
