@@ -166,6 +166,9 @@ measure() {
 	fi
 	first=$(awk -v a="$start" -v b="$(now_ns)" 'BEGIN {printf "%.0f", (b - a) / 1e6}')
 	read -r peak rss <<<"$(steady_rss "$FERRYD_PID" "$c N=$n")"
+	# What the steady figure is made of: heap and stacks, mapped libraries.
+	grep -E '^Rss(Anon|File|Shmem):' "/proc/$FERRYD_PID/status" | tr -s ' \t\n' ' ' |
+		sed 's/^/steady parts: /' >>"$log"
 	if [ "$change" != - ]; then
 		"$PYTHON" "$HELPER" change "$change" &&
 			wait_until 300 eval "grep -q 'generation 2:' '$log' || ! kill -0 $FERRYD_PID" &&

@@ -51,7 +51,6 @@ static int kube_first_apply(struct kube_loop *kl)
 	struct agent *ag = kl->ag;
 	struct desired_state desired;
 	int64_t writes;
-
 	double t0;
 
 	if (store_compute_all(kube_source_store(ag->kube), &desired) < 0)
@@ -65,6 +64,7 @@ static int kube_first_apply(struct kube_loop *kl)
 		 "writes", (unsigned long long)sync_stats(ag->eng)->generation, desired.n_svcs,
 		 (long long)writes);
 	desired_free(&desired);
+	agent_trim_after(writes);
 	if (writes < 0 || agent_attach(ag))
 		return -1;
 	kl->attached = true;
@@ -93,6 +93,7 @@ static void kube_flush(struct kube_loop *kl)
 			 (unsigned long long)sync_stats(ag->eng)->generation, delta.set.n_svcs,
 			 delta.n_removed, (long long)writes, (kube_now() - since) * 1e3);
 	delta_free(&delta);
+	agent_trim_after(writes);
 }
 
 /* How long the next wait may last: short while a flush is pending. */

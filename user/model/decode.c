@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/intern.h"
 #include "model/decode_priv.h"
 
 #define LABEL_PROXY_NAME "service.kubernetes.io/service-proxy-name"
@@ -78,7 +79,7 @@ int decode_port(const struct decode_meta *meta, const cJSON *item, const char *w
 	if (!proto || !proto_parse(proto))
 		return decode_why(meta, why, why_len, "%s.protocol: unknown protocol \"%s\"",
 				  where, proto ? proto : "?");
-	out->name = strdup(name);
+	out->name = intern_get(name);
 	if (!out->name)
 		return decode_why(meta, why, why_len, "out of memory");
 	out->proto = proto_parse(proto);

@@ -62,6 +62,9 @@ static int slice_hints(const struct decode_meta *meta, const cJSON *item, const 
 		return 0;
 	if (!cJSON_IsArray(zones))
 		return decode_why(meta, why, why_len, "%s.hints.forZones: not a list", where);
+	if (cJSON_GetArraySize(zones) > MODEL_MAX_HINT_ZONES)
+		return decode_why(meta, why, why_len, "%s.hints.forZones: more than %d zones",
+				  where, MODEL_MAX_HINT_ZONES);
 	ep->hint_zones = calloc((size_t)cJSON_GetArraySize(zones) + 1, sizeof(*ep->hint_zones));
 	if (!ep->hint_zones)
 		return decode_why(meta, why, why_len, "out of memory");
@@ -69,7 +72,7 @@ static int slice_hints(const struct decode_meta *meta, const cJSON *item, const 
 		name = decode_string(z, "name", NULL);
 		if (!name)
 			return decode_why(meta, why, why_len,
-					  "%s.hints.forZones[%zu].name: missing or not a string",
+					  "%s.hints.forZones[%d].name: missing or not a string",
 					  where, ep->n_hint_zones);
 		ep->hint_zones[ep->n_hint_zones] = intern_get(name);
 		if (!ep->hint_zones[ep->n_hint_zones])
@@ -124,7 +127,8 @@ static enum decode_result slice_endpoints(const struct decode_meta *meta, const 
 		return DECODE_OK;
 	if (!cJSON_IsArray(eps))
 		return decode_why(meta, why, why_len, "endpoints: not a list");
-	slice->endpoints = calloc((size_t)cJSON_GetArraySize(eps) + 1, sizeof(*slice->endpoints));
+	/* Sized exactly: a large state holds one per slice. */
+	slice->endpoints = calloc((size_t)cJSON_GetArraySize(eps) ?: 1, sizeof(*slice->endpoints));
 	if (!slice->endpoints)
 		return decode_why(meta, why, why_len, "out of memory");
 	cJSON_ArrayForEach(item, eps) {
@@ -153,7 +157,7 @@ enum decode_result decode_slice(const cJSON *obj, const struct decode_meta *meta
 		objects_free_slice(&slice);
 		return DECODE_INVALID;
 	}
-	slice.ns = strdup(meta->ns);
+	slice.ns = intern_get(meta->ns);
 	slice.name = strdup(meta->name);
 	slice.service_name = strdup(service_name);
 	if (!slice.ns || !slice.name || !slice.service_name) {

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/intern.h"
 #include "model/decode_priv.h"
 
 static const char *const svc_type_names[] = {
@@ -93,7 +94,7 @@ static int svc_cluster_ip(const struct decode_meta *meta, const cJSON *item,
 				  text ? text : "?");
 	if (n == 1 && svc->cluster_ip_family[0] == family)
 		return decode_why(meta, why, why_len, "%s: second IPv%d address", where, family);
-	svc->cluster_ip_family[n] = family;
+	svc->cluster_ip_family[n] = (uint8_t)family;
 	svc->n_cluster_ips++;
 	return 0;
 }
@@ -161,7 +162,7 @@ static enum decode_result svc_ports(const struct decode_meta *meta, const cJSON 
 		if (svc_port_taken(svc, port)) {
 			decode_why(meta, why, why_len, "%s: duplicate name \"%s\" for %s", where,
 				   port->name, proto_name(port->proto));
-			free(port->name);
+			intern_put(port->name);
 			return DECODE_INVALID;
 		}
 		svc->n_ports++;
@@ -183,7 +184,7 @@ enum decode_result decode_service(const cJSON *obj, const struct decode_meta *me
 		objects_free_service(&svc);
 		return DECODE_INVALID;
 	}
-	svc.ns = strdup(meta->ns);
+	svc.ns = intern_get(meta->ns);
 	svc.name = strdup(meta->name);
 	if (!svc.ns || !svc.name) {
 		objects_free_service(&svc);

@@ -25,37 +25,43 @@ enum svc_type {
 };
 
 struct model_port {
-	char *name;           /* "" when unnamed */
+	const char *name;     /* "" when unnamed; shared (common/intern.h) */
 	uint8_t proto;        /* IPPROTO_TCP/UDP/SCTP */
 	uint16_t port;        /* host order */
 };
 
+/* Fields ordered by size: the store holds one per Service (80 bytes). */
 struct model_service {
-	char *ns;
+	const char *ns;       /* shared (common/intern.h) */
 	char *name;
-	enum svc_type type;
-	bool proxied;         /* false: service-proxy-name or headless label (B2) */
-	bool internal_local;  /* spec.internalTrafficPolicy: Local (B13, B15) */
-	uint32_t affinity_timeout; /* sessionAffinity ClientIP: seconds; 0 = none (B30) */
-	size_t n_cluster_ips; /* 0 for headless (B1) */
-	struct ferry_ip cluster_ips[2];
-	int cluster_ip_family[2]; /* 4 or 6, paired with cluster_ips (B3) */
 	size_t n_ports;
 	struct model_port *ports;
+	struct ferry_ip cluster_ips[2];
+	enum svc_type type;
+	uint32_t affinity_timeout; /* sessionAffinity ClientIP: seconds; 0 = none (B30) */
+	uint8_t n_cluster_ips;     /* 0 for headless (B1) */
+	uint8_t cluster_ip_family[2]; /* 4 or 6, paired with cluster_ips (B3) */
+	bool proxied;         /* false: service-proxy-name or headless label (B2) */
+	bool internal_local;  /* spec.internalTrafficPolicy: Local (B13, B15) */
 };
+
+/* The API server allows 8 (EndpointSlice validation: hints.forZones). */
+#define MODEL_MAX_HINT_ZONES 8
 
 struct model_endpoint {
 	struct ferry_ip addr; /* addresses[0] (B8) */
 	bool ready;           /* absent = true (B10) */
 	bool serving;         /* absent = ready */
 	bool terminating;     /* absent = false */
-	const char *node_name;     /* "" when absent; shared (common/intern.h) */
-	size_t n_hint_zones;       /* 0: no hints.forZones (B31) */
-	const char **hint_zones;   /* hints.forZones[].name, shared likewise */
+	uint8_t n_hint_zones; /* 0: no hints.forZones (B31); at most MODEL_MAX_HINT_ZONES */
+	/* Strings shared (common/intern.h): a few hundred nodes and zones stand
+	 * in hundreds of thousands of endpoints. This struct is 40 bytes. */
+	const char *node_name;     /* "" when absent */
+	const char **hint_zones;   /* hints.forZones[].name */
 };
 
 struct model_slice {
-	char *ns;
+	const char *ns;       /* shared (common/intern.h) */
 	char *name;
 	char *service_name;   /* kubernetes.io/service-name label; "" when absent */
 	int family;           /* 4, 6, or 0 for FQDN/unknown (B6) */

@@ -8,13 +8,13 @@
 static void objects_free_ports(struct model_port *ports, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
-		free(ports[i].name);
+		intern_put(ports[i].name);
 	free(ports);
 }
 
 void objects_free_service(struct model_service *svc)
 {
-	free(svc->ns);
+	intern_put(svc->ns);
 	free(svc->name);
 	objects_free_ports(svc->ports, svc->n_ports);
 	memset(svc, 0, sizeof(*svc));
@@ -31,7 +31,7 @@ void objects_free_endpoint(struct model_endpoint *ep)
 
 void objects_free_slice(struct model_slice *slice)
 {
-	free(slice->ns);
+	intern_put(slice->ns);
 	free(slice->name);
 	free(slice->service_name);
 	objects_free_ports(slice->ports, slice->n_ports);
