@@ -210,14 +210,28 @@ static void test_b31_hints_ignored(void **state)
 static void test_decode_policy_and_hints(void **state)
 {
 	struct model_objects objs = { 0 };
-	const char *eps[] = { "addresses: [198.18.7.1], " HINT("a"), NULL };
+	const char *eps[] = { "addresses: [198.18.7.1], " HINT("a"),
+		"addresses: [198.18.7.2], nodeName: node-b, "
+		"hints: {forZones: [{name: zone-x}, {name: ''}, {name: zone-y}]}",
+		"addresses: [198.18.7.3], nodeName: node-b", NULL };
+	const struct model_endpoint *ep;
 	char why[256];
 
 	(void)state;
 	decode_yaml(&objs, web_yaml(LOCAL, eps), DECODE_OK, why, sizeof(why));
 	assert_true(objs.services[0].internal_local);
 	assert_int_equal(objs.slices[0].endpoints[0].n_hint_zones, 1);
-	assert_string_equal(objs.slices[0].endpoints[0].hint_zones[0], "a");
+	ep = objs.slices[0].endpoints;
+	assert_string_equal(ep[0].node_name, "");
+	assert_string_equal(model_endpoint_zone(&ep[0], 0), "a");
+	/* The node name and the zones share one string: each reads back. */
+	assert_int_equal(ep[1].n_hint_zones, 3);
+	assert_string_equal(ep[1].node_name, "node-b");
+	assert_string_equal(model_endpoint_zone(&ep[1], 0), "zone-x");
+	assert_string_equal(model_endpoint_zone(&ep[1], 1), "");
+	assert_string_equal(model_endpoint_zone(&ep[1], 2), "zone-y");
+	assert_int_equal(ep[2].n_hint_zones, 0);
+	assert_string_equal(ep[2].node_name, "node-b");
 	model_objects_free(&objs);
 
 	decode_yaml(&objs, "{kind: Service, metadata: {name: s}, spec: {clusterIP: 10.96.0.1,"
@@ -228,6 +242,12 @@ static void test_decode_policy_and_hints(void **state)
 		   " endpoints: [{addresses: [10.0.0.1], hints: {forZones: zone-1}}]}\n",
 		   DECODE_INVALID, why, sizeof(why));
 	assert_non_null(strstr(why, "endpoints[0].hints.forZones: not a list"));
+	/* The API server allows 8 zones; a ninth is refused, not truncated. */
+	decode_yaml(&objs, "{kind: EndpointSlice, metadata: {name: e}, addressType: IPv4,"
+		   " endpoints: [{addresses: [10.0.0.1], hints: {forZones: [{name: a}, {name: b},"
+		   " {name: c}, {name: d}, {name: e}, {name: f}, {name: g}, {name: h},"
+		   " {name: i}]}}]}\n", DECODE_INVALID, why, sizeof(why));
+	assert_non_null(strstr(why, "endpoints[0].hints.forZones: more than 8 zones"));
 	decode_yaml(&objs, "{kind: EndpointSlice, metadata: {name: e}, addressType: IPv4,"
 		   " endpoints: [{addresses: [10.0.0.1], hints: {forZones: [{name: a}, {}]}}]}\n",
 		   DECODE_INVALID, why, sizeof(why));

@@ -21,7 +21,11 @@ static struct intern_entry *intern_entry_of(const char *text)
 
 const char *intern_get(const char *s)
 {
-	size_t len = strlen(s);
+	return intern_get_len(s, strlen(s));
+}
+
+const char *intern_get_len(const char *s, size_t len)
+{
 	struct hmap_node *n;
 	struct intern_entry *e;
 
@@ -36,7 +40,8 @@ const char *intern_get(const char *s)
 	e = malloc(sizeof(*e) + len + 1);
 	if (!e)
 		return NULL;
-	memcpy(e->text, s, len + 1);
+	memcpy(e->text, s, len);
+	e->text[len] = '\0';
 	e->refs = 1;
 	hmap_put(&intern_table, &e->node, e->text, len);
 	return e->text;

@@ -6,8 +6,12 @@
 #ifndef FERRY_INTERN_H
 #define FERRY_INTERN_H
 
+#include <stddef.h>
+
 /* The shared copy of s, one reference more; NULL when out of memory. */
 const char *intern_get(const char *s);
+/* The same for len bytes that may hold NULs (a NUL is added after them). */
+const char *intern_get_len(const char *s, size_t len);
 /* Drops a reference taken by intern_get; NULL is ignored. */
 void intern_put(const char *s);
 

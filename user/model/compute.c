@@ -99,7 +99,7 @@ static int compute_candidates(struct compute_ctx *ctx, int family, const struct 
 static bool compute_hinted(const struct model_endpoint *ep, const char *zone)
 {
 	for (size_t i = 0; i < ep->n_hint_zones; i++)
-		if (strcmp(ep->hint_zones[i], zone) == 0)
+		if (strcmp(model_endpoint_zone(ep, i), zone) == 0)
 			return true;
 	return false;
 }

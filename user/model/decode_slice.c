@@ -51,11 +51,12 @@ static bool slice_condition(const cJSON *conditions, const char *key, bool def)
 	return cJSON_IsBool(item) ? cJSON_IsTrue(item) : def;
 }
 
-/* hints.forZones[].name (B31); absent or empty = no hints. */
-static int slice_hints(const struct decode_meta *meta, const cJSON *item, const char *where,
-		       struct model_endpoint *ep, char *why, size_t why_len)
+/* hints.forZones[].name (B31); absent or empty = no hints. Sets
+ * n_hint_zones; 0 when valid, else DECODE_INVALID. */
+static int slice_hints(const struct decode_meta *meta, const cJSON *zones, const char *where,
+		       struct model_endpoint *ep, size_t *len, char *why, size_t why_len)
 {
-	const cJSON *zones = decode_field(decode_field(item, "hints"), "forZones"), *z;
+	const cJSON *z;
 	const char *name;
 
 	if (!zones || cJSON_IsNull(zones))
@@ -65,21 +66,47 @@ static int slice_hints(const struct decode_meta *meta, const cJSON *item, const 
 	if (cJSON_GetArraySize(zones) > MODEL_MAX_HINT_ZONES)
 		return decode_why(meta, why, why_len, "%s.hints.forZones: more than %d zones",
 				  where, MODEL_MAX_HINT_ZONES);
-	ep->hint_zones = calloc((size_t)cJSON_GetArraySize(zones) + 1, sizeof(*ep->hint_zones));
-	if (!ep->hint_zones)
-		return decode_why(meta, why, why_len, "out of memory");
 	cJSON_ArrayForEach(z, zones) {
 		name = decode_string(z, "name", NULL);
 		if (!name)
 			return decode_why(meta, why, why_len,
 					  "%s.hints.forZones[%d].name: missing or not a string",
 					  where, ep->n_hint_zones);
-		ep->hint_zones[ep->n_hint_zones] = intern_get(name);
-		if (!ep->hint_zones[ep->n_hint_zones])
-			return decode_why(meta, why, why_len, "out of memory");
+		*len += strlen(name) + 1;
 		ep->n_hint_zones++;
 	}
 	return 0;
+}
+
+/* ep->node_name: the node, then the hint zones (model.h), shared. */
+static int slice_place(const struct decode_meta *meta, const cJSON *item, const char *node,
+		       const char *where, struct model_endpoint *ep, char *why, size_t why_len)
+{
+	const cJSON *zones = decode_field(decode_field(item, "hints"), "forZones"), *z;
+	size_t len = strlen(node), at;
+	char *place;
+
+	if (slice_hints(meta, zones, where, ep, &len, why, why_len) < 0)
+		return DECODE_INVALID;
+	if (!ep->n_hint_zones) {
+		ep->node_name = intern_get(node);
+		return ep->node_name ? 0 : decode_why(meta, why, why_len, "out of memory");
+	}
+	place = malloc(len + 1);
+	if (!place)
+		return decode_why(meta, why, why_len, "out of memory");
+	at = strlen(node) + 1;
+	memcpy(place, node, at);
+	cJSON_ArrayForEach(z, zones) {
+		const char *name = decode_string(z, "name", "");
+		size_t n = strlen(name) + 1;
+
+		memcpy(place + at, name, n);
+		at += n;
+	}
+	ep->node_name = intern_get_len(place, len);
+	free(place);
+	return ep->node_name ? 0 : decode_why(meta, why, why_len, "out of memory");
 }
 
 /* Returns 1 when added, 0 when it has no address (B8), or DECODE_INVALID
@@ -105,12 +132,8 @@ static int slice_endpoint(const struct decode_meta *meta, const cJSON *item, con
 	ep->ready = slice_condition(conds, "ready", true);
 	ep->serving = slice_condition(conds, "serving", ep->ready);
 	ep->terminating = slice_condition(conds, "terminating", false);
-	ep->node_name = intern_get(node);
-	if (!ep->node_name) {
-		decode_why(meta, why, why_len, "out of memory");
-	} else if (slice_hints(meta, item, where, ep, why, why_len) == 0) {
+	if (slice_place(meta, item, node, where, ep, why, why_len) == 0)
 		return 1;
-	}
 	objects_free_endpoint(ep);
 	return DECODE_INVALID;
 }

@@ -54,11 +54,16 @@ struct model_endpoint {
 	bool serving;         /* absent = ready */
 	bool terminating;     /* absent = false */
 	uint8_t n_hint_zones; /* 0: no hints.forZones (B31); at most MODEL_MAX_HINT_ZONES */
-	/* Strings shared (common/intern.h): a few hundred nodes and zones stand
-	 * in hundreds of thousands of endpoints. This struct is 40 bytes. */
-	const char *node_name;     /* "" when absent */
-	const char **hint_zones;   /* hints.forZones[].name */
+	/* nodeName ("" when absent), then the n_hint_zones names of
+	 * hints.forZones, each NUL-terminated: "node\0zone-a\0zone-b". Shared
+	 * (common/intern.h): a few hundred nodes and zones stand in hundreds of
+	 * thousands of endpoints, and one pointer keeps this struct at 32 bytes.
+	 * Read the zones with model_endpoint_zone. */
+	const char *node_name;
 };
+
+/* The i-th hint zone of ep, i < ep->n_hint_zones. */
+const char *model_endpoint_zone(const struct model_endpoint *ep, size_t i);
 
 struct model_slice {
 	const char *ns;       /* shared (common/intern.h) */

@@ -20,12 +20,18 @@ void objects_free_service(struct model_service *svc)
 	memset(svc, 0, sizeof(*svc));
 }
 
+const char *model_endpoint_zone(const struct model_endpoint *ep, size_t i)
+{
+	const char *p = ep->node_name + strlen(ep->node_name) + 1;
+
+	while (i--)
+		p += strlen(p) + 1;
+	return p;
+}
+
 void objects_free_endpoint(struct model_endpoint *ep)
 {
 	intern_put(ep->node_name);
-	for (size_t i = 0; i < ep->n_hint_zones; i++)
-		intern_put(ep->hint_zones[i]);
-	free(ep->hint_zones);
 	memset(ep, 0, sizeof(*ep));
 }
 
