@@ -40,9 +40,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	char err[1024];
 
 	if (kube_config_from_kubeconfig(path, &cfg, err, sizeof(err)) == 0) {
-		/* What ferryd does next with it. */
+		/* What config.h promises, and what ferryd does next with it. */
 		char *url = kube_config_url(&cfg, "/api/v1/services");
 
+		if (!cfg.server || !cfg.host || !*cfg.host || cfg.port < 1 || cfg.port > 65535 ||
+		    !url || strncmp(url, "http", 4) != 0)
+			abort();
 		free(url);
 		kube_token_get(&cfg, true);
 		kube_config_free(&cfg);
