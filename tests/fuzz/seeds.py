@@ -70,6 +70,44 @@ def stream(objs):
     return "\n".join(lines) + "\n"
 
 
+def answer(status, body="", headers=(), result=0):
+    """One scripted answer of fuzz_watch: "STATUS RESULT", the header lines
+    as curl hands them over, the body."""
+    lines = ["HTTP/1.1 %d X\r\n" % status] + ["%s\r\n" % h for h in headers] + ["\r\n"]
+    return "%d %d\n" % (status, result) + "".join(lines) + body
+
+
+def status_body(code, reason):
+    return json.dumps({"kind": "Status", "apiVersion": "v1", "status": "Failure",
+                       "reason": reason, "code": code})
+
+
+def watch_scripts(objs):
+    """Answers of a server with streaming lists, and of one without."""
+    svcs = [o for o in objs if o.get("kind") == "Service"][:4]
+    json_h = ["Content-Type: application/json"]
+    events = stream(svcs)
+    end = ('{"type":"BOOKMARK","object":{"kind":"Service","metadata":{"resourceVersion":"50",'
+           '"annotations":{"k8s.io/initial-events-end":"true"}}}}\n')
+    initial = "".join('{"type":"ADDED","object":%s}\n' % json.dumps(o, default=str) for o in svcs)
+    page = {"kind": "ServiceList", "apiVersion": "v1",
+            "metadata": {"resourceVersion": "10", "continue": "next"}, "items": svcs[:2]}
+    last = dict(page, metadata={"resourceVersion": "11"}, items=svcs[2:])
+    streaming = [answer(200, initial + end, json_h), answer(200, events, json_h),
+                 answer(410, status_body(410, "Expired"), json_h),
+                 answer(200, initial + end, json_h)]
+    paged = [answer(422, status_body(422, "Invalid"), json_h),
+             answer(200, json.dumps(page, default=str), json_h),
+             answer(200, json.dumps(last, default=str), json_h),
+             answer(200, events, json_h),
+             answer(429, status_body(429, "TooManyRequests"), json_h + ["Retry-After: 86400"]),
+             answer(503, "busy", ["Retry-After: Wed, 21 Oct 2037 07:28:00 GMT"]),
+             answer(401, status_body(401, "Unauthorized"), json_h),
+             answer(0, "", (), 1), answer(200, events[:200], json_h, 2),
+             answer(200, events[:100], json_h, 3)]
+    return ["\0".join(streaming), "\0".join(paged)]
+
+
 KUBECONFIG = """apiVersion: v1
 kind: Config
 current-context: c
@@ -137,6 +175,7 @@ def main():
     write(args.out, "fuzz_watch_event", [stream([o]) for o in objs] + [stream(objs[:8])])
     write(args.out, "fuzz_linebuf", [bytes([255, 7]) + stream(objs[:4]).encode(),
                                      bytes([40, 3]) + b"ab\r\ncd\n\n" + b"x" * 50 + b"\n"])
+    write(args.out, "fuzz_watch", watch_scripts(objs))
     write(args.out, "fuzz_kubeconfig", kubeconfigs())
     write(args.out, "fuzz_yaml", [b"\x07" + t.encode() for t in doc_texts])
     write(args.out, "fuzz_file_docs", doc_texts)

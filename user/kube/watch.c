@@ -93,12 +93,15 @@ static void watch_retry_after(struct watch *w, const char *value, size_t len)
 
 void watch_header(struct watch *w, const char *line, size_t len, double now)
 {
+	char head[32]; /* the status line's start: the line is not NUL-terminated */
 	long status;
 
 	w->last_byte = now;
+	snprintf(head, sizeof(head), "%.*s", (int)(len < sizeof(head) ? len : sizeof(head) - 1),
+		 line);
 	/* A watch the server took is health from now on, however long it runs
 	 * (the backoff starts over after 2 minutes of it). */
-	if (len > 5 && strncmp(line, "HTTP/", 5) == 0 && sscanf(line, "HTTP/%*s %ld", &status) == 1 &&
+	if (len > 5 && strncmp(line, "HTTP/", 5) == 0 && sscanf(head, "HTTP/%*s %ld", &status) == 1 &&
 	    status == 200 && w->phase == WATCH_STREAMING)
 		backoff_ok(&w->backoff, now);
 	if (len > 12 && strncasecmp(line, "Retry-After:", 12) == 0)
