@@ -25,6 +25,13 @@ REGRESS=$REPO/tests/fuzz/regress
 # fuzz_stat LOG NAME: a -print_final_stats figure.
 fuzz_stat() { sed -n "s/^stat::$2: *//p" "$1" | tail -n 1; }
 
+# fuzz_report: the sanitizer's report in a libFuzzer output, as comments
+# (the frames of the code under test, not libFuzzer's own).
+fuzz_report() {
+	grep -E 'ERROR|SUMMARY|runtime error|#[0-9]+ 0x' | grep -Ev 'fuzzer::|libc_start|in _start' |
+		head -n 20 | sed 's/^/#   /'
+}
+
 # fuzz_run TARGET: the target for FUZZ_SECONDS.
 fuzz_run() {
 	local t=$1 bin=$BUILD/fuzz/$1 log=$LOGDIR/$1.log rc dirs=()
@@ -46,21 +53,23 @@ fuzz_run() {
 	else
 		not_ok "$t ran $FUZZ_SECONDS s without a crash" "exit $rc, input saved as $(
 			sed -n 's/.*Test unit written to \(.*\)/\1/p' "$log" | tail -n 1); log $log"
-		grep -E 'ERROR|SUMMARY|runtime error|#[0-9]+ 0x' "$log" | head -n 20 | sed 's/^/#   /'
+		fuzz_report <"$log"
 	fi
 }
 
 # fuzz_replay TARGET: each regression input of the target, once.
 fuzz_replay() {
-	local t=$1 input out
+	local t=$1 input out rc
 	for input in "$REGRESS/$t"/*; do
 		[ -f "$input" ] || continue
-		if out=$(cd "$WORK" && TMPDIR=$WORK timeout -k 5 120 "$BUILD/fuzz/$t" \
-			-close_fd_mask=2 "$input" 2>&1); then
+		out=$(cd "$WORK" && TMPDIR=$WORK timeout -k 5 120 "$BUILD/fuzz/$t" \
+			-close_fd_mask=2 "$input" 2>&1)
+		rc=$?
+		if [ "$rc" = 0 ]; then
 			ok "$t replays regress/$t/$(basename "$input")"
 		else
-			not_ok "$t replays regress/$t/$(basename "$input")" "exit $?"
-			grep -E 'ERROR|SUMMARY|runtime error|#[0-9]+ 0x' <<<"$out" | head -n 20 | sed 's/^/#   /'
+			not_ok "$t replays regress/$t/$(basename "$input")" "exit $rc"
+			fuzz_report <<<"$out"
 		fi
 	done
 }
