@@ -216,6 +216,7 @@ api_case() {
 	token=tok-$P-$RANDOM$RANDOM
 	printf '%s\n' "$token" >"$dir/token" && chmod 600 "$dir/token"
 	"$PYTHON" "$HELPER" objects "$n" "$ENDPOINTS" "$WORK/objects.json" || { warn "api N=$n: objects"; return 1; }
+	rm -f "$ready" # the previous size's stand-in wrote it
 	"$PYTHON" "$STANDIN" --cert "$dir/pki/server.crt" --key "$dir/pki/server.key" \
 		--token-file "$dir/token" --port 0 --control-port 0 --history $((2 * n + 10000)) \
 		--ready-file "$ready" --log "$slog" 2>>"$slog" &
