@@ -300,6 +300,45 @@ static void test_list_flattened(void **state)
 	free(path);
 }
 
+/* The file source reads in chunks of this size (file_docs.c). */
+#define DOCS_CHUNK_BYTES 65536
+
+/* A UTF-8 byte-order mark, as some editors write one, is not content. */
+static void test_byte_order_mark_skipped(void **state)
+{
+	struct file_source *src;
+	char *json = tmp_path("bom.json"), *yaml = tmp_path("bom.yaml");
+	FILE *f;
+
+	(void)state;
+	write_file("bom.json", "\xEF\xBB\xBF{\"kind\": \"List\", \"items\": [{\"kind\": \"Service\","
+		   " \"metadata\": {\"name\": \"a\"}, \"spec\": {\"clusterIP\": \"10.96.0.1\","
+		   " \"ports\": [{\"port\": 80}]}}]}\n");
+	src = load_path(json);
+	assert_service_names(src, "a");
+	assert_int_equal(file_source_stats(src)->parse_errors, 0);
+	file_source_close(src);
+	/* The mark, then blanks up to the end of the first read: the JSON starts
+	 * right after it. */
+	f = fopen(json, "w");
+	assert_non_null(f);
+	fputs("\xEF\xBB\xBF", f);
+	for (int i = 0; i < DOCS_CHUNK_BYTES - 3; i++)
+		fputc(' ', f);
+	fputs("[{\"kind\": \"Service\", \"metadata\": {\"name\": \"c\"}, \"spec\": {"
+	      "\"clusterIP\": \"10.96.0.3\", \"ports\": [{\"port\": 80}]}}]\n", f);
+	assert_int_equal(fclose(f), 0);
+	src = load_path(json);
+	assert_service_names(src, "c");
+	file_source_close(src);
+	write_file("bom.yaml", "\xEF\xBB\xBF" SVC_DOC("b", "10.96.0.2"));
+	src = load_path(yaml);
+	assert_service_names(src, "b");
+	file_source_close(src);
+	free(json);
+	free(yaml);
+}
+
 /* An invalid object is skipped and counted; the others still load. */
 static void test_invalid_object_skipped(void **state)
 {
@@ -1038,6 +1077,7 @@ int main(void)
 		cmocka_unit_test(test_yaml_errors_name_document_and_line),
 		TMP_TEST(test_multi_document_yaml),
 		TMP_TEST(test_list_flattened),
+		TMP_TEST(test_byte_order_mark_skipped),
 		TMP_TEST(test_invalid_object_skipped),
 		TMP_TEST(test_unchanged_file_not_decoded_again),
 		TMP_TEST(test_quick_same_size_rewrite_seen),

@@ -341,12 +341,18 @@ static int docs_first(struct docs_reader *r, size_t *at)
 {
 	size_t i = 0;
 
+	/* A UTF-8 byte-order mark, as some editors write, is not content:
+	 * consumed, the JSON after it streams like any other. */
+	if (r->pos == 0 && r->len >= 3 && memcmp(r->buf, "\xEF\xBB\xBF", 3) == 0)
+		i = r->pos = 3;
+
 	for (;;) {
 		while (i < r->len && (r->buf[i] == ' ' || r->buf[i] == '\t' || r->buf[i] == '\r' ||
 				      r->buf[i] == '\n'))
 			i++;
 		if (i < r->len || r->eof)
 			break;
+		i -= r->pos; /* docs_fill drops the consumed bytes before them */
 		if (docs_fill(r) < 0)
 			return -1;
 	}
