@@ -39,8 +39,6 @@ REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 BUILD=${BUILD:-$REPO/build}
 FERRYD=$BUILD/ferryd
 PYTHON=${PYTHON:-python3}
-STANDIN=$REPO/tests/apiserver/standin.py
-MKCERTS=$REPO/tests/apiserver/mkcerts.sh
 DRIVER=$REPO/tests/bench/api_latency.py
 
 QUICK=0
@@ -73,12 +71,8 @@ CG=${CGROOT:+$CGROOT/$P-api}
 BPFFS=/sys/fs/bpf/$P-api
 [ -n "$OUT" ] || OUT=$REPO/results/$(date -u +%Y%m%dT%H%M%SZ)-api$([ "$QUICK" = 1 ] && echo -quick)
 LOGS=$OUT/logs
-WORK=
-STANDIN_PID=
-FERRYD_PID=
 STAMP_PID=
 BG_PID=
-FERRYD_USED=0
 CG_MADE=0
 T0=$SECONDS
 DATE=$(date -u +%Y-%m-%dT%H:%M:%SZ)
@@ -90,6 +84,8 @@ warn() { say "WARNING: $*" >&2; echo "api latency: $*" >>"$OUT/warnings.txt"; }
 source "$REPO/tests/stop_pid.sh"
 # shellcheck source=tests/wait.sh
 source "$REPO/tests/wait.sh"
+# shellcheck source=tests/bench/bench_lib.sh
+source "$REPO/tests/bench/bench_lib.sh"
 
 # size_down: everything one N started, in reverse order.
 size_down() {
@@ -97,15 +93,8 @@ size_down() {
 	BG_PID=
 	[ -n "$STAMP_PID" ] && stop_pid "$STAMP_PID"
 	STAMP_PID=
-	[ -n "$FERRYD_PID" ] && stop_pid "$FERRYD_PID"
-	FERRYD_PID=
-	if [ "$FERRYD_USED" = 1 ]; then
-		"$FERRYD" --cleanup --bpffs "$BPFFS" --cgroup "$CG" >>"$LOGS/api-latency-cleanup.log" 2>&1 ||
-			echo "api_latency.sh: ferryd --cleanup --bpffs $BPFFS failed (see $LOGS/api-latency-cleanup.log)" >&2
-		[ -d "$BPFFS" ] && rmdir "$BPFFS" 2>/dev/null
-	fi
-	[ -n "$STANDIN_PID" ] && stop_pid "$STANDIN_PID"
-	STANDIN_PID=
+	ferryd_down "$LOGS/api-latency-cleanup.log"
+	standin_down
 }
 
 cleanup() {
@@ -117,13 +106,7 @@ cleanup() {
 	[ -n "$WORK" ] && rm -rf "$WORK"
 }
 
-[ "$(id -u)" = 0 ] || { echo "api_latency.sh: needs root (cgroups, BPF)" >&2; exit 1; }
-[ -n "$CGROOT" ] || { echo "api_latency.sh: no cgroup2 mount in /proc/mounts" >&2; exit 1; }
-mkdir -p "$LOGS" || exit 1
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-WORK=$(mktemp -d "/tmp/$P.XXXXXX") || exit 1
-[ -x "$FERRYD" ] || { warn "$FERRYD missing (make all)"; exit 1; }
+bench_start api_latency.sh
 for c in curl openssl "$PYTHON" timeout; do
 	command -v "$c" >/dev/null || { warn "$c not found"; exit 1; }
 done
@@ -149,26 +132,13 @@ bg() {
 
 free_port() { py 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 
-# ctl METHOD PATH [curl args]: the stand-in's control API.
-ctl() {
-	local m=$1 p=$2
-	shift 2
-	curl -sS --fail --max-time 300 -X "$m" "$@" "http://127.0.0.1:$API_CPORT$p"
-}
 
 # --- setup: certificates, token, kubeconfig ----------------------------------
 
 API_DIR=$WORK/api
-if ! mkdir -p "$API_DIR" || ! bash "$MKCERTS" "$API_DIR/pki"; then
-	warn "mkcerts.sh failed"
-	exit 1
-fi
-TOKEN=tok-$P-$RANDOM$RANDOM
-printf '%s\n' "$TOKEN" >"$API_DIR/token"
-printf 'Authorization: Bearer %s\n' "$TOKEN" >"$API_DIR/auth-header"
-chmod 600 "$API_DIR/token" "$API_DIR/auth-header"
+standin_certs "$API_DIR" || exit 1
 
-kubeconfig() { "$REPO/tests/apiserver/mkkubeconfig.sh" "$API_DIR/kubeconfig" "$API_PORT"; }
+kubeconfig() { "$REPO/tests/apiserver/mkkubeconfig.sh" "$API_DIR/kubeconfig" "$STANDIN_PORT"; }
 
 # --- one N ------------------------------------------------------------------
 
@@ -176,25 +146,14 @@ kubeconfig() { "$REPO/tests/apiserver/mkkubeconfig.sh" "$API_DIR/kubeconfig" "$A
 run_size() {
 	local n=$1
 	local slog=$LOGS/api-latency-standin-$n.log flog=$LOGS/api-latency-ferryd-$n.log
-	local ready=$API_DIR/ready-$n.json start first load_ms rv mport t_load out
+	local start first load_ms rv mport t_load out
 	: >"$slog"
 	: >"$flog"
 	"$PYTHON" "$DRIVER" objects "$n" "$ENDPOINTS" >"$WORK/objects.json" || { warn "N=$n: objects"; return 1; }
-
-	# shellcheck disable=SC2094 # both append: its log lines and a traceback
-	"$PYTHON" "$STANDIN" --cert "$API_DIR/pki/server.crt" --key "$API_DIR/pki/server.key" \
-		--token-file "$API_DIR/token" --port 0 --control-port 0 --history $((2 * n + 10000)) \
-		--ready-file "$ready" --log "$slog" 2>>"$slog" &
-	STANDIN_PID=$!
-	wait_until 20 eval "[ -s '$ready' ] || ! kill -0 $STANDIN_PID"
-	if [ ! -s "$ready" ]; then
-		warn "N=$n: the stand-in is not ready (see $slog)"
-		return 1
-	fi
-	read -r API_PORT API_CPORT < <(py 'import json, sys; j = json.load(open(sys.argv[1])); print(j["port"], j["control_port"])' "$ready")
+	standin_up "$API_DIR" "$n" "$slog" || return 1
 	kubeconfig
 	t_load=$(now_ns)
-	out=$(ctl POST /objects -H 'Content-Type: application/json' --data-binary @"$WORK/objects.json") ||
+	out=$(standin_ctl POST /objects -H 'Content-Type: application/json' --data-binary @"$WORK/objects.json") ||
 		{ warn "N=$n: POST /objects failed: ${out:0:200}"; return 1; }
 	load_ms=$(ms_since "$t_load")
 	rm -f "$WORK/objects.json"
@@ -217,15 +176,15 @@ run_size() {
 
 	# The stamping watch starts at the current revision: it gets every
 	# change from the first warm-up write on, however late it connects.
-	rv=$(ctl GET /state | py 'import json, sys; print(json.load(sys.stdin)["revision"])') ||
+	rv=$(standin_ctl GET /state | py 'import json, sys; print(json.load(sys.stdin)["revision"])') ||
 		{ warn "N=$n: GET /state failed"; return 1; }
 	"$PYTHON" "$DRIVER" stamp \
-		"https://127.0.0.1:$API_PORT/apis/discovery.k8s.io/v1/namespaces/bench/endpointslices?watch=1&resourceVersion=$rv&timeoutSeconds=3600" \
+		"https://127.0.0.1:$STANDIN_PORT/apis/discovery.k8s.io/v1/namespaces/bench/endpointslices?watch=1&resourceVersion=$rv&timeoutSeconds=3600" \
 		"$API_DIR/pki/ca.crt" "$API_DIR/auth-header" "$WORK/arrivals-$n.txt" 2>>"$slog" &
 	STAMP_PID=$!
 
 	say "N=$n: $SAMPLES changes, one at a time (load average $(cut -d' ' -f1-3 /proc/loadavg))"
-	bg timeout -k 5 900 "$PYTHON" "$DRIVER" measure --pin "$BPFFS/ferry_state" --cport "$API_CPORT" \
+	bg timeout -k 5 900 "$PYTHON" "$DRIVER" measure --pin "$BPFFS/ferry_state" --cport "$STANDIN_CPORT" \
 		--arrivals "$WORK/arrivals-$n.txt" --log "$flog" --n "$n" --endpoints "$ENDPOINTS" \
 		--samples "$SAMPLES" --warmup $WARMUP --metrics-port "$mport" --first-ms "$first" \
 		--load-ms "$load_ms" --csv "$OUT/api-latency-$n.csv" --json "$WORK/size-$n.json" \

@@ -40,8 +40,6 @@ BUILD=${BUILD:-$REPO/build}
 FERRYD=$BUILD/ferryd
 PYTHON=${PYTHON:-python3}
 HELPER=$REPO/tests/bench/memory.py
-STANDIN=$REPO/tests/apiserver/standin.py
-MKCERTS=$REPO/tests/apiserver/mkcerts.sh
 
 OUT=
 SIZES=10000
@@ -66,10 +64,6 @@ BPFFS=/sys/fs/bpf/$P-mem
 [ -n "$OUT" ] || OUT=$REPO/results/$(date -u +%Y%m%dT%H%M%SZ)-memory
 LOGS=$OUT/logs
 CSV=$OUT/memory-rss.csv
-WORK=
-FERRYD_PID=
-STANDIN_PID=
-FERRYD_USED=0
 CG_MADE=0
 T0=$SECONDS
 
@@ -80,39 +74,19 @@ warn() { say "WARNING: $*" >&2; echo "memory: $*" >>"$OUT/warnings.txt"; }
 source "$REPO/tests/stop_pid.sh"
 # shellcheck source=tests/wait.sh
 source "$REPO/tests/wait.sh"
-
-ferryd_down() {
-	[ -n "$FERRYD_PID" ] && stop_pid "$FERRYD_PID"
-	FERRYD_PID=
-	if [ "$FERRYD_USED" = 1 ]; then
-		"$FERRYD" --cleanup --bpffs "$BPFFS" --cgroup "$CG" >>"$LOGS/memory-cleanup.log" 2>&1 ||
-			echo "memory.sh: ferryd --cleanup --bpffs $BPFFS failed" >&2
-		[ -d "$BPFFS" ] && rmdir "$BPFFS" 2>/dev/null
-		FERRYD_USED=0
-	fi
-}
-
-standin_down() {
-	[ -n "$STANDIN_PID" ] && stop_pid "$STANDIN_PID"
-	STANDIN_PID=
-}
+# shellcheck source=tests/bench/bench_lib.sh
+source "$REPO/tests/bench/bench_lib.sh"
 
 cleanup() {
 	set +eu
 	trap - EXIT INT TERM
-	ferryd_down
+	ferryd_down "$LOGS/memory-cleanup.log"
 	standin_down
 	[ "$CG_MADE" = 1 ] && [ -d "$CG" ] && { rmdir "$CG" || echo "memory.sh: could not remove $CG" >&2; }
 	[ -n "$WORK" ] && rm -rf "$WORK"
 }
 
-[ "$(id -u)" = 0 ] || { echo "memory.sh: needs root (cgroups, BPF)" >&2; exit 1; }
-[ -n "$CGROOT" ] || { echo "memory.sh: no cgroup2 mount in /proc/mounts" >&2; exit 1; }
-mkdir -p "$LOGS" || exit 1
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-WORK=$(mktemp -d "/tmp/$P.XXXXXX") || exit 1
-[ -x "$FERRYD" ] || { warn "$FERRYD missing (make all)"; exit 1; }
+bench_start memory.sh
 mkdir "$CG" || { warn "mkdir $CG failed"; exit 1; }
 CG_MADE=1
 [ -s "$CSV" ] || echo "source,format,n,endpoints,input_bytes,peak_rss_kb,steady_rss_kb,attached_ms,paging,reload_peak_rss_kb,reload_rss_kb" >"$CSV"
@@ -161,7 +135,7 @@ measure() {
 	if ! wait_until 300 eval "grep -q 'programs serving' '$log' || ! kill -0 $FERRYD_PID" ||
 		! kill -0 "$FERRYD_PID" 2>/dev/null; then
 		warn "$c N=$n: not attached: $(tail -n 2 "$log" | tr '\n' ' ')"
-		ferryd_down
+		ferryd_down "$LOGS/memory-cleanup.log"
 		return 1
 	fi
 	first=$(awk -v a="$start" -v b="$(now_ns)" 'BEGIN {printf "%.0f", (b - a) / 1e6}')
@@ -175,7 +149,7 @@ measure() {
 			read -r peak2 rss2 <<<"$(steady_rss "$FERRYD_PID" "$c N=$n reload")" ||
 			warn "$c N=$n: no reload after a change"
 	fi
-	ferryd_down
+	ferryd_down "$LOGS/memory-cleanup.log"
 	echo "${c%%-*},$fmt,$n,$ENDPOINTS,$bytes,$peak,$rss,$first,$paging,$peak2,$rss2" >>"$CSV"
 	say "$c N=$n x $ENDPOINTS: peak RSS $((peak / 1024)) MB, steady $((rss / 1024)) MB" \
 		"(attached ~$first ms after start)$([ "$peak2" = - ] ||
@@ -202,39 +176,23 @@ file_case() {
 	rm -f "$f"
 }
 
-# ctl_config JSON CPORT LOG: POST /config to the stand-in's control API.
-ctl_config() {
-	curl -sS --fail --max-time 10 -X POST -H 'Content-Type: application/json' --data "$1" \
-		"http://127.0.0.1:$2/config" >>"$3" 2>&1
-}
-
 # api_case N: the stand-in with the N x E objects, one ferryd listing them.
 api_case() {
-	local n=$1 dir=$WORK/api ready=$WORK/api/ready.json slog=$LOGS/memory-standin-$1.log
-	local port cport token paging=500
-	mkdir -p "$dir" && bash "$MKCERTS" "$dir/pki" >>"$slog" 2>&1 || { warn "mkcerts.sh failed"; return 1; }
-	token=tok-$P-$RANDOM$RANDOM
-	printf '%s\n' "$token" >"$dir/token" && chmod 600 "$dir/token"
+	local n=$1 dir=$WORK/api slog=$LOGS/memory-standin-$1.log paging=500
+	standin_certs "$dir" || return 1
 	"$PYTHON" "$HELPER" objects "$n" "$ENDPOINTS" "$WORK/objects.json" || { warn "api N=$n: objects"; return 1; }
-	rm -f "$ready" # the previous size's stand-in wrote it
-	"$PYTHON" "$STANDIN" --cert "$dir/pki/server.crt" --key "$dir/pki/server.key" \
-		--token-file "$dir/token" --port 0 --control-port 0 --history $((2 * n + 10000)) \
-		--ready-file "$ready" --log "$slog" 2>>"$slog" &
-	STANDIN_PID=$!
-	wait_until 20 eval "[ -s '$ready' ] || ! kill -0 $STANDIN_PID"
-	[ -s "$ready" ] || { warn "api N=$n: the stand-in is not ready (see $slog)"; return 1; }
-	read -r port cport < <("$PYTHON" -c 'import json, sys; j = json.load(open(sys.argv[1])); print(j["port"], j["control_port"])' "$ready")
-	curl -sS --fail --max-time 300 -X POST -H 'Content-Type: application/json' \
-		--data-binary @"$WORK/objects.json" "http://127.0.0.1:$cport/objects" >>"$slog" 2>&1 ||
+	standin_up "$dir" "$n" "$slog" || return 1
+	standin_ctl POST /objects -H 'Content-Type: application/json' \
+		--data-binary @"$WORK/objects.json" >>"$slog" 2>&1 ||
 		{ warn "api N=$n: POST /objects failed"; return 1; }
 	rm -f "$WORK/objects.json"
 	# resourceVersion=0 lists (ferryd's first) in one piece, limit or not, as
 	# the watch cache of the 1.36 server library answers them, and no
 	# streaming list (WatchList) to take instead; a stand-in without the
 	# switch pages them by 500.
-	ctl_config '{"rv0_unpaged": true}' "$cport" "$slog" && paging=unpaged
-	ctl_config '{"watch_list": "off"}' "$cport" "$slog"
-	"$REPO/tests/apiserver/mkkubeconfig.sh" "$dir/kubeconfig" "$port" >>"$slog" 2>&1 ||
+	standin_ctl POST /config -H 'Content-Type: application/json' --data '{"rv0_unpaged": true}' >>"$slog" 2>&1 && paging=unpaged
+	standin_ctl POST /config -H 'Content-Type: application/json' --data '{"watch_list": "off"}' >>"$slog" 2>&1
+	"$REPO/tests/apiserver/mkkubeconfig.sh" "$dir/kubeconfig" "$STANDIN_PORT" >>"$slog" 2>&1 ||
 		{ warn "mkkubeconfig.sh failed"; return 1; }
 	measure api "$n" json - "$paging" "$LOGS/memory-ferryd-api-$n.log" - --source k8s \
 		--kubeconfig "$dir/kubeconfig"
