@@ -23,6 +23,7 @@
 #include "common/log.h"
 #include "kube/watch.h"
 #include "model/model.h"
+#include "watch_object.h"
 
 static int lists_begun, lists_ended;
 
@@ -53,23 +54,9 @@ static void on_end(void *ctx, struct watch *w)
 	lists_ended++;
 }
 
-static void on_object(void *ctx, struct watch *w, enum kube_event ev, cJSON *obj)
-{
-	struct model_objects objs = { 0 };
-	char why[512];
-
-	(void)ctx;
-	if (ev >= KUBE_EVENT__COUNT)
-		abort();
-	if (!cJSON_GetObjectItemCaseSensitive(obj, "kind"))
-		cJSON_AddStringToObject(obj, "kind", w->kind);
-	model_decode(obj, &objs, why, sizeof(why));
-	model_objects_free(&objs);
-}
-
 static const struct watch_handler handler = {
 	.list_begin = on_begin,
-	.object = on_object,
+	.object = fuzz_watch_object,
 	.list_end = on_end,
 };
 

@@ -11,20 +11,7 @@
 #include "common/log.h"
 #include "kube/watch_priv.h"
 #include "model/model.h"
-
-static void on_object(void *ctx, struct watch *w, enum kube_event ev, cJSON *obj)
-{
-	struct model_objects objs = { 0 };
-	char why[512];
-
-	(void)ctx;
-	if (ev >= KUBE_EVENT__COUNT)
-		abort();
-	if (!cJSON_GetObjectItemCaseSensitive(obj, "kind"))
-		cJSON_AddStringToObject(obj, "kind", w->kind);
-	model_decode(obj, &objs, why, sizeof(why));
-	model_objects_free(&objs);
-}
+#include "watch_object.h"
 
 static void on_list(void *ctx, struct watch *w)
 {
@@ -34,7 +21,7 @@ static void on_list(void *ctx, struct watch *w)
 
 static const struct watch_handler handler = {
 	.list_begin = on_list,
-	.object = on_object,
+	.object = fuzz_watch_object,
 	.list_end = on_list,
 };
 
