@@ -310,6 +310,23 @@ ferryd_stop() {
 	FERRYD_PID=
 }
 
+# expect_refused WHAT SECONDS: one case, that the ferryd just spawned exits
+# non-zero within SECONDS (a start it must refuse). One still running is
+# stopped and its datapath removed. Returns 1 when it did not exit non-zero.
+expect_refused() {
+	local what=$1 secs=$2 pid=$FERRYD_PID rc
+	if ! wait_until "$secs" eval "! kill -0 $pid"; then
+		not_ok "$what" "still running after $secs s"
+		ferryd_reset
+		return 1
+	fi
+	wait "$pid"
+	rc=$?
+	FERRYD_PID=
+	[ "$rc" -ne 0 ] || { not_ok "$what" "exit 0"; return 1; }
+	ok "$what (exit $rc)"
+}
+
 # ferryd_reset: stop ferryd and remove its datapath, so that the next start
 # begins from nothing (and its generation 1 is its own, not a leftover).
 ferryd_reset() {

@@ -223,20 +223,7 @@ for which in metrics health; do
 	fi
 	from=$(($(wc -l <"$FERRYD_LOG") + 1))
 	ferryd_spawn "$SRC" "${args[@]}" || finish
-	pid=$FERRYD_PID
-	if wait_until 10 eval "! kill -0 $pid"; then
-		wait "$pid"
-		rc=$?
-		FERRYD_PID=
-		if [ "$rc" -ne 0 ]; then
-			ok "bind: --$which-addr on a port in use: ferryd exits at start, status $rc"
-		else
-			not_ok "bind: --$which-addr on a port in use: ferryd exits non-zero" "status 0"
-		fi
-	else
-		not_ok "bind: --$which-addr on a port in use: ferryd exits at start (10 s)" "still running"
-		ferryd_stop
-	fi
+	expect_refused "bind: --$which-addr on a port in use: ferryd exits at start" 10
 	line=$(tail -n "+$from" "$FERRYD_LOG" | grep -v -e 'component=libbpf' -e '^===' |
 		grep 'level=error' | grep -F "127.0.0.1:$HELD" | head -n 1)
 	note "bind: $line"

@@ -252,16 +252,9 @@ while read -r o; do put "$o"; done < <(
 	kloc_docs Cluster)
 
 ferryd_k8s_spawn --node-zone zone-a || finish
-if wait_until 10 eval "! kill -0 $FERRYD_PID"; then
-	wait "$FERRYD_PID"
-	expect_match "--node-zone with --source k8s: ferryd refuses to start" "exit $?" '^exit [1-9]'
+expect_refused "--node-zone with --source k8s: ferryd refuses to start" 10 &&
 	expect_match "--node-zone with --source k8s: the message says where the zone comes from" \
 		"$(tail -n 1 "$FERRYD_LOG")" 'node-zone.*topology\.kubernetes\.io/zone'
-	FERRYD_PID=
-else
-	not_ok "--node-zone with --source k8s: ferryd refuses to start" "still running after 10 s"
-	ferryd_reset
-fi
 
 # The first apply waits for the Node (at most 2 s), so generation 1 already
 # follows its zone: a restart never briefly spreads a hinted Service.
