@@ -181,12 +181,12 @@ for mode in unpaged streaming; do
 	note "$mode: ferryd's peak RSS $(awk '/VmHWM/ {print $2, $3}' "/proc/$FERRYD_PID/status"), now $(awk '/VmRSS/ {print $2, $3}' "/proc/$FERRYD_PID/status")"
 	if [ $mode = unpaged ]; then
 		expect "unpaged: each collection listed in one answer of $((N + 3)) items (limit=500 ignored, no continue)" \
-			"$(req_py "$mark" "' '.join('%s:%s' % (x['kind'], x.get('items')) for x in lists() if x['status'] == 200 and x['kind'] != 'Node')")" \
-			"Service:$((N + 3)) EndpointSlice:$((N + 3))"
+			"$(req_py "$mark" "' '.join(sorted('%s:%s' % (x['kind'], x.get('items')) for x in lists() if x['status'] == 200 and x['kind'] != 'Node'))")" \
+			"EndpointSlice:$((N + 3)) Service:$((N + 3))"
 	else
 		expect "streaming: each collection's first list was a streaming list of $((N + 3)) objects and its end (no paged list)" \
-			"$(req_py "$mark" "' '.join('%s:%s:%s' % (x['kind'], x['status'], x['events']) for x in r if 'sendInitialEvents' in x['query'] and x['kind'] != 'Node') + ' lists=%d' % len(lists())")" \
-			"Service:200:$((N + 4)) EndpointSlice:200:$((N + 4)) lists=0"
+			"$(req_py "$mark" "' '.join(sorted('%s:%s:%s' % (x['kind'], x['status'], x['events']) for x in r if 'sendInitialEvents' in x['query'] and x['kind'] != 'Node')) + ' lists=%d' % len(lists())")" \
+			"EndpointSlice:200:$((N + 4)) Service:200:$((N + 4)) lists=0"
 	fi
 	expect "$mode: the log of this ferryd says both collections were listed in full" \
 		"$(tac "$FERRYD_LOG" | sed '/^=== ferryd/q' | grep -c -E "(services|endpointslices): listed $((N + 3)) at resourceVersion $(api_state 'j["revision"]')")" 2
