@@ -14,23 +14,42 @@
 #include <linux/types.h>
 #endif
 
-#define FERRY_LAYOUT_VERSION 3
+#define FERRY_LAYOUT_VERSION 4
 
 /* Default capacities; ferryd's flags override them. */
 #define FERRY_DEFAULT_MAX_SERVICES 65536
 #define FERRY_DEFAULT_MAX_BACKENDS 262144
 #define FERRY_DEFAULT_MAX_PER_SERVICE 4096
 #define FERRY_DEFAULT_MAX_AFFINITY 65536
+#define FERRY_DEFAULT_MAX_CT 262144      /* per-packet flows (conntrack and NAT) */
+#define FERRY_DEFAULT_MAX_SOURCE_RANGES 16384
+#define FERRY_DEFAULT_MAX_NODE_ADDRS 64
 
 /* How many services one socket can be translated for at once. */
 #define FERRY_SOCK_REVNAT_SLOTS 8
 
-/* ferry_services: frontend (virtual address, port, protocol) -> backend set. */
+/* ferry_services: frontend (virtual address, port, protocol, scope) ->
+ * backend set. Every frontend of one service port (its ClusterIP, NodePort,
+ * LB IPs and externalIPs) carries the same svc_id and rev: one set of
+ * slots, one affinity (B30).
+ *
+ * A NodePort is one entry whose address is its family's wildcard
+ * (::ffff:0.0.0.0 or ::): it matches every node address (ferry_node_addrs)
+ * and, from the node itself, loopback (B22). */
 struct svc_key {
 	__u32 addr[4];   /* virtual IP, network order, IPv4 v4-mapped */
 	__u16 port;      /* network order; 0 with proto 0 marks "known VIP" */
 	__u8 proto;      /* IPPROTO_TCP, IPPROTO_UDP, IPPROTO_SCTP; 0 = VIP marker */
-	__u8 pad;        /* always 0 */
+	__u8 scope;      /* enum svc_scope */
+};
+
+/* externalTrafficPolicy=Local gives a frontend two backend sets: the
+ * Cluster set for traffic that starts on the node (B23), the local set for
+ * traffic from outside (B16). */
+enum svc_scope {
+	SVC_SCOPE_ALL = 0,      /* sockets on the node, and the per-packet path
+				 * unless SVC_FLAG_EXT_LOCAL */
+	SVC_SCOPE_EXTERNAL = 1, /* per-packet path of an SVC_FLAG_EXT_LOCAL frontend */
 };
 
 enum svc_flags {
@@ -38,6 +57,12 @@ enum svc_flags {
 	SVC_FLAG_FALLBACK   = 1 << 1, /* backends are serving+terminating ones (B11) */
 	SVC_FLAG_LOCAL      = 1 << 2, /* internalTrafficPolicy Local: this node's only (B15) */
 	SVC_FLAG_ZONE_HINTS = 1 << 3, /* backends hinted for this node's zone (B31) */
+	SVC_FLAG_EXTERNAL   = 1 << 4, /* NodePort, LB IP or externalIP: the per-packet
+				       * path serves it (a ClusterIP it does not) */
+	SVC_FLAG_NODE_PORT  = 1 << 5, /* the wildcard NodePort entry */
+	SVC_FLAG_SOURCE_RANGES = 1 << 6, /* LB IP: only sources in ferry_source_ranges (B26) */
+	SVC_FLAG_EXT_LOCAL  = 1 << 7, /* externalTrafficPolicy Local: external traffic
+				       * takes the SVC_SCOPE_EXTERNAL entry (B16, B23) */
 };
 
 struct svc_value {
@@ -82,11 +107,13 @@ enum backend_state {
 
 /* ferry_affinity (LRU): the backend a client last used for a service port
  * with session affinity (B30). At connect() no source address exists yet,
- * so the client is its network namespace, as a pod is one IP. */
+ * so a client on the node is its network namespace, as a pod is one IP; a
+ * client from outside is its source address (netns_cookie 0). */
 struct affinity_key {
 	__u64 netns_cookie;
 	__u32 svc_id;
 	__u32 pad;       /* always 0 */
+	__u32 client_addr[4]; /* external clients; zero for sockets on the node */
 };
 
 struct affinity_value {
@@ -128,11 +155,86 @@ enum stat_index {
 	STAT_REVNAT_EVICT,     /* a socket talked to more than 8 services */
 	STAT_AFFINITY_KEPT,    /* sent to the client's remembered backend (B30) */
 	STAT_UDP_REAPED,       /* connected UDP sockets whose backend left (B21) */
+	STAT_NP_XLATE,         /* per-packet: new flows translated to a backend */
+	STAT_NP_REVNAT,        /* per-packet: replies translated back */
+	STAT_NP_NO_LOCAL,      /* per-packet: dropped, externalTrafficPolicy Local
+				* without a local endpoint (B16) */
+	STAT_NP_SOURCE_DENIED, /* per-packet: dropped by loadBalancerSourceRanges (B26) */
+	STAT_NP_ICMP_SENT,     /* per-packet: port unreachable sent, no backend (B14) */
+	STAT_NP_ICMP_LIMITED,  /* per-packet: no backend, reply suppressed by the rate limit */
+	STAT_NP_BACKEND_GONE,  /* per-packet: a flow's backend left; moved to a live one */
+	STAT_NP_SNAT_EXHAUSTED,/* per-packet: no free SNAT port; dropped */
+	STAT_NP_FIB_PASS,      /* per-packet: no route or neighbour yet; the stack forwards */
+	STAT_NP_PASSED,        /* per-packet: fragments and others not translated */
+	STAT_NP_SCTP_TOO_LONG, /* per-packet: SCTP packet too long to checksum; dropped */
 	STAT__COUNT,
 };
 
 struct stat_value {
 	__u64 count;
+};
+
+/* ferry_node_addrs: this node's addresses (Node status.addresses, or
+ * --node-ips). A NodePort answers on each; the value says which family's
+ * SNAT address it is. */
+struct node_addr_key {
+	__u32 addr[4];   /* network order, IPv4 v4-mapped */
+};
+
+struct node_addr_value {
+	__u32 flags;     /* NODE_ADDR_SNAT: the source for SNATed flows of its family */
+};
+
+#define NODE_ADDR_SNAT 1
+
+/* ferry_source_ranges (LPM trie): loadBalancerSourceRanges of a service
+ * port (B26). prefixlen counts the svc_id's 32 bits plus the address's
+ * bits in v4-mapped form (an IPv4 /24 is 32 + 96 + 24). */
+struct source_range_key {
+	__u32 prefixlen;
+	__u32 svc_id;    /* network order, so it is a prefix of the key */
+	__u32 addr[4];
+};
+
+/* ferry_ct (LRU): per-packet flows. Each flow has two entries: the
+ * original direction (client -> frontend) and the reply direction as it
+ * arrives (backend -> node SNAT address, or backend -> client when not
+ * SNATed). Each says how to rewrite a packet that matches it. */
+struct ct_key {
+	__u32 saddr[4];
+	__u32 daddr[4];
+	__u16 sport;     /* network order; ICMP: 0 */
+	__u16 dport;
+	__u8 proto;
+	__u8 pad[3];     /* always 0 */
+};
+
+enum ct_flags {
+	CT_FLAG_REPLY = 1 << 0, /* reply direction entry */
+	CT_FLAG_SNAT  = 1 << 1, /* the source is rewritten too (externalTrafficPolicy Cluster) */
+};
+
+struct ct_value {
+	__u32 new_saddr[4];  /* what the packet's addresses and ports become */
+	__u32 new_daddr[4];
+	__u16 new_sport;     /* network order */
+	__u16 new_dport;
+	__u32 flags;         /* enum ct_flags */
+	__u32 svc_id;        /* original direction: the service port, to re-pick */
+	__u32 backend_id;    /* original direction: checked alive on every packet */
+	__u64 last_seen_ns;
+};
+
+/* ferry_config: one entry written by ferryd, read by the datapath. */
+struct dp_config {
+	__u32 snat_v4[4];        /* node address SNATed flows leave with; zero = none */
+	__u32 snat_v6[4];
+	__u16 node_port_min;     /* --node-port-range, host order */
+	__u16 node_port_max;
+	__u16 snat_port_min;     /* ports SNAT allocates from, host order */
+	__u16 snat_port_max;
+	__u32 icmp_per_sec;      /* port-unreachable replies per second and CPU */
+	__u32 pad;
 };
 
 /* ferry_state: one entry written by ferryd. Tests and ferryctl read the

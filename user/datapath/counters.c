@@ -18,6 +18,17 @@ const char *const dp_stat_names[STAT__COUNT] = {
 	[STAT_REVNAT_EVICT] = "socket_state_evicted",
 	[STAT_AFFINITY_KEPT] = "affinity_kept",
 	[STAT_UDP_REAPED] = "udp_sockets_reaped",
+	[STAT_NP_XLATE] = "packet_flows_translated",
+	[STAT_NP_REVNAT] = "packet_replies_translated",
+	[STAT_NP_NO_LOCAL] = "packet_dropped_no_local_endpoint",
+	[STAT_NP_SOURCE_DENIED] = "packet_dropped_source_range",
+	[STAT_NP_ICMP_SENT] = "packet_icmp_unreachable_sent",
+	[STAT_NP_ICMP_LIMITED] = "packet_icmp_unreachable_limited",
+	[STAT_NP_BACKEND_GONE] = "packet_flow_backend_replaced",
+	[STAT_NP_SNAT_EXHAUSTED] = "packet_dropped_snat_ports_exhausted",
+	[STAT_NP_FIB_PASS] = "packet_passed_to_stack_for_route",
+	[STAT_NP_PASSED] = "packet_not_translated",
+	[STAT_NP_SCTP_TOO_LONG] = "packet_dropped_sctp_too_long",
 };
 
 int dp_counters_read(const struct dp_maps *maps, uint64_t out[STAT__COUNT])

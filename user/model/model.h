@@ -120,13 +120,49 @@ struct desired_backend {
 	uint16_t port;        /* host order */
 };
 
+/* Where a service port answers (B22, B24, B25). */
+enum frontend_kind {
+	FRONTEND_CLUSTER_IP,
+	FRONTEND_NODE_PORT,      /* addr is the family's wildcard: ::ffff:0.0.0.0 or :: */
+	FRONTEND_LOAD_BALANCER,  /* status.loadBalancer.ingress[].ip, ipMode VIP or absent */
+	FRONTEND_EXTERNAL_IP,    /* spec.externalIPs */
+};
+
+struct desired_frontend {
+	struct ferry_ip addr;
+	uint16_t port;        /* host order: the service port, or the nodePort */
+	uint8_t kind;         /* enum frontend_kind */
+};
+
+/* An address prefix (loadBalancerSourceRanges), v4-mapped: an IPv4 /24 has
+ * len 96 + 24. */
+struct ferry_prefix {
+	struct ferry_ip addr;
+	uint8_t len;
+};
+
 struct desired_svc {
 	/* Stable identity of the service port in one family, e.g.
-	 * "shop/web:http/TCP/v4". Sync keeps IDs per identity. */
+	 * "shop/web:http/TCP/v4"; with externalTrafficPolicy Local its
+	 * external set is a second one, "shop/web:http/TCP/v4/external". Sync
+	 * keeps IDs per identity. */
 	char *id;
-	struct ferry_ip vip;
-	uint16_t port;        /* host order */
+	/* Every address of this service port, sharing one backend set and one
+	 * affinity (B30): the ClusterIP first (for the Cluster set), then the
+	 * NodePort, LB IPs and externalIPs, sorted. The external set of an
+	 * externalTrafficPolicy Local port has no ClusterIP. */
+	size_t n_frontends;
+	struct desired_frontend *frontends;
+	struct ferry_ip vip;  /* frontends[0].addr, until every reader uses frontends */
+	uint16_t port;        /* frontends[0].port, host order */
 	uint8_t proto;
+	bool external;        /* the external set of an externalTrafficPolicy Local
+			       * port: its keys have scope SVC_SCOPE_EXTERNAL (B16) */
+	bool ext_local;       /* externalTrafficPolicy Local: on the Cluster set, its
+			       * external frontends are flagged SVC_FLAG_EXT_LOCAL */
+	uint16_t health_check_node_port; /* external set only; 0 = none (B28) */
+	size_t n_source_ranges; /* LB IP frontends only accept these; 0 = all (B26) */
+	struct ferry_prefix *source_ranges; /* this family's, sorted */
 	bool fallback;        /* backends are serving+terminating ones (B11) */
 	bool local;           /* internalTrafficPolicy Local: this node's endpoints (B15) */
 	bool zone_hints;      /* only the endpoints hinted for this node's zone (B31) */
