@@ -52,6 +52,39 @@ struct {
 	__type(value, struct stat_value);
 } ferry_stats SEC(".maps");
 
+/* Written by ferryd; read by the socket LB for NodePorts (B22) and by the
+ * per-packet path for what is addressed to this node. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, FERRY_DEFAULT_MAX_NODE_ADDRS);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct node_addr_key);
+	__type(value, struct node_addr_value);
+} ferry_node_addrs SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, FERRY_DEFAULT_MAX_SOURCE_RANGES);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct source_range_key);
+	__type(value, __u8);
+} ferry_source_ranges SEC(".maps");
+
+/* LRU: flows that stop sending are forgotten first when it fills. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, FERRY_DEFAULT_MAX_CT);
+	__type(key, struct ct_key);
+	__type(value, struct ct_value);
+} ferry_ct SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct dp_config);
+} ferry_config SEC(".maps");
+
 /* Written by ferryd only; declared here so it is created with BTF. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);

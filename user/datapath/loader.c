@@ -30,6 +30,10 @@ static struct bpf_map *skel_map(struct ferry_sock_lb *skel, enum dp_map i)
 		[DP_MAP_AFFINITY] = skel->maps.ferry_affinity,
 		[DP_MAP_STATS] = skel->maps.ferry_stats,
 		[DP_MAP_STATE] = skel->maps.ferry_state,
+		[DP_MAP_NODE_ADDRS] = skel->maps.ferry_node_addrs,
+		[DP_MAP_SOURCE_RANGES] = skel->maps.ferry_source_ranges,
+		[DP_MAP_CT] = skel->maps.ferry_ct,
+		[DP_MAP_CONFIG] = skel->maps.ferry_config,
 	};
 	return maps[i];
 }

@@ -16,6 +16,10 @@ const char *const dp_map_names[DP_MAP__COUNT] = {
 	[DP_MAP_AFFINITY] = "ferry_affinity",
 	[DP_MAP_STATS] = "ferry_stats",
 	[DP_MAP_STATE] = "ferry_state",
+	[DP_MAP_NODE_ADDRS] = "ferry_node_addrs",
+	[DP_MAP_SOURCE_RANGES] = "ferry_source_ranges",
+	[DP_MAP_CT] = "ferry_ct",
+	[DP_MAP_CONFIG] = "ferry_config",
 };
 
 const char *const dp_hook_names[DP_HOOK_COUNT] = {
