@@ -63,6 +63,8 @@ enum svc_flags {
 	SVC_FLAG_SOURCE_RANGES = 1 << 6, /* LB IP: only sources in ferry_source_ranges (B26) */
 	SVC_FLAG_EXT_LOCAL  = 1 << 7, /* externalTrafficPolicy Local: external traffic
 				       * takes the SVC_SCOPE_EXTERNAL entry (B16, B23) */
+	SVC_FLAG_LOAD_BALANCER = 1 << 8, /* an LB ingress IP (else an external,
+					  * non-NodePort entry is an externalIP) */
 };
 
 struct svc_value {
@@ -247,6 +249,8 @@ struct agent_state {
 	__u64 parse_errors;    /* documents or files that failed to parse */
 	__u64 objects_skipped; /* objects rejected for invalid fields */
 	__u64 map_full_errors; /* map updates refused for lack of space */
+	__u64 fields_ignored;  /* bad fields of served objects, left out (a
+				* NodePort out of range, an unparsable source range) */
 	__u64 services;        /* service ports programmed */
 	__u64 backends;        /* backends programmed */
 };
