@@ -6,7 +6,7 @@ set -euo pipefail
 packages=(
 	clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev pkg-config make gcc
 	libcjson-dev libyaml-dev libcurl4-openssl-dev libcmocka-dev libmicrohttpd-dev
-	iproute2 util-linux socat curl dnsutils python3 openssl
+	iproute2 util-linux socat curl dnsutils python3 openssl ethtool
 	iptables nftables gnuplot-nox
 )
 
