@@ -71,9 +71,12 @@ static __always_inline struct slot_value *backend_pick(const struct svc_key *key
 	return backend_select(svc);
 }
 
+/* key is the destination as the application gave it: what replies and
+ * getpeername() show (B20, B22). lkey is the entry it matched, the NodePort
+ * wildcard for a node address or loopback. */
 static __always_inline int xlate_fwd(struct bpf_sock_addr *ctx, bool v6, bool sticky)
 {
-	struct svc_key key = {};
+	struct svc_key key = {}, lkey;
 	struct svc_value svc, *found = NULL;
 	struct affinity_key akey = {};
 	struct slot_value kept, *b = NULL;
@@ -81,8 +84,12 @@ static __always_inline int xlate_fwd(struct bpf_sock_addr *ctx, bool v6, bool st
 
 	sockaddr_load(ctx, v6, key.addr, &key.port);
 	key.proto = ctx->protocol;
-	switch (svc_lookup(&key, &found)) {
+	lkey = key;
+	switch (svc_lookup(&lkey, &found)) {
 	case LOOKUP_NOT_SERVICE:
+		found = svc_lookup_node_port(&lkey, bpf_get_netns_cookie(ctx));
+		if (found)
+			break;
 		stat_inc(STAT_SVC_MISS);
 		return 1;
 	case LOOKUP_UNKNOWN_PORT:
@@ -107,7 +114,7 @@ static __always_inline int xlate_fwd(struct bpf_sock_addr *ctx, bool v6, bool st
 			b = &kept;
 	}
 	if (!b) {
-		b = backend_pick(&key, &svc);
+		b = backend_pick(&lkey, &svc);
 		if (!b)
 			return refuse(STAT_NO_BACKEND);
 		if (svc.affinity_timeout) {

@@ -4,6 +4,8 @@
 #ifndef FERRY_BPF_LOOKUP_H
 #define FERRY_BPF_LOOKUP_H
 
+#include <bpf/bpf_endian.h>
+
 #include "lib/maps.h"
 
 enum lookup_result {
@@ -11,6 +13,41 @@ enum lookup_result {
 	LOOKUP_UNKNOWN_PORT,
 	LOOKUP_FOUND,
 };
+
+static __always_inline bool addr_is_loopback(const __u32 addr[4])
+{
+	if (addr[0] == 0 && addr[1] == 0 && addr[2] == bpf_htonl(0xffff))
+		return (bpf_ntohl(addr[3]) >> 24) == 127;
+	return addr[0] == 0 && addr[1] == 0 && addr[2] == 0 && addr[3] == bpf_htonl(1);
+}
+
+/* A NodePort answers on every node address, and on loopback for the
+ * node's own sockets (B22), through one wildcard entry per family, so a
+ * node address change rewrites one small map and no service entry. Only
+ * destinations in the NodePort range pay for the extra lookups. A pod's
+ * loopback is its own: only sockets of the node's network namespace
+ * (netns_cookie; 0 from the per-packet path) get loopback NodePorts. On a
+ * hit, key holds the wildcard: the key to look the service up again with. */
+static __always_inline struct svc_value *svc_lookup_node_port(struct svc_key *key,
+								__u64 netns_cookie)
+{
+	struct dp_config *cfg;
+	__u32 zero = 0;
+	__u16 port = bpf_ntohs(key->port);
+	bool v4 = key->addr[0] == 0 && key->addr[1] == 0 && key->addr[2] == bpf_htonl(0xffff);
+
+	cfg = bpf_map_lookup_elem(&ferry_config, &zero);
+	if (!cfg || port < cfg->node_port_min || port > cfg->node_port_max)
+		return NULL;
+	if (!(netns_cookie == cfg->node_netns_cookie && addr_is_loopback(key->addr)) &&
+	    !bpf_map_lookup_elem(&ferry_node_addrs, key->addr))
+		return NULL;
+	key->addr[0] = 0;
+	key->addr[1] = 0;
+	key->addr[2] = v4 ? bpf_htonl(0xffff) : 0;
+	key->addr[3] = 0;
+	return bpf_map_lookup_elem(&ferry_services, key);
+}
 
 static __always_inline enum lookup_result
 svc_lookup(struct svc_key *key, struct svc_value **out)

@@ -236,7 +236,9 @@ struct dp_config {
 	__u16 snat_port_min;     /* ports SNAT allocates from, host order */
 	__u16 snat_port_max;
 	__u32 icmp_per_sec;      /* port-unreachable replies per second and CPU */
-	__u32 pad;
+	__u32 pad;               /* always 0 */
+	__u64 node_netns_cookie; /* ferryd's network namespace, the node's: only
+				  * its sockets reach NodePorts on loopback (B22) */
 };
 
 /* ferry_state: one entry written by ferryd. Tests and ferryctl read the
