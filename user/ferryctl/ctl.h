@@ -9,6 +9,7 @@
 
 int ctl_service_list(const struct dp_maps *maps, bool json);
 int ctl_backend_list(const struct dp_maps *maps, bool json);
+int ctl_ct_list(const struct dp_maps *maps, bool json);
 int ctl_status(const struct dp_maps *maps, const char *bpffs, bool json);
 
 /* Print a cJSON tree and free it. */

@@ -12,6 +12,7 @@ static const char usage[] =
 	"\n"
 	"  service list    frontends and their backends\n"
 	"  backend list    every backend with its state\n"
+	"  ct list         flows of the per-packet path (NodePort, LB IPs, externalIPs)\n"
 	"  status          programs, published generation, counters, maps\n"
 	"\n"
 	"  --bpffs DIR     where ferryd pinned its maps (default /sys/fs/bpf/ferry)\n";
@@ -39,6 +40,8 @@ static int run(const char *cmd, const char *sub, const char *bpffs, bool json)
 		ret = ctl_service_list(&maps, json);
 	else if (strcmp(cmd, "backend") == 0 && sub && strcmp(sub, "list") == 0)
 		ret = ctl_backend_list(&maps, json);
+	else if (strcmp(cmd, "ct") == 0 && sub && strcmp(sub, "list") == 0)
+		ret = ctl_ct_list(&maps, json);
 	else if (strcmp(cmd, "status") == 0)
 		ret = ctl_status(&maps, bpffs, json);
 	else
