@@ -287,7 +287,11 @@ ferryd_spawn() {
 	FERRYD_USED=1
 	echo "=== ferryd --source $src $*" >>"$FERRYD_LOG"
 	# No metrics or health server unless a test asks (ARGS come later and
-	# win): the defaults would listen on the host's own addresses.
+	# win): the defaults would listen on the host's own addresses. With
+	# FERRYD_NETNS set, ferryd runs in that namespace as in a node's (its
+	# devices, its loopback NodePorts, B22); nsenter --net keeps bpffs and
+	# the cgroup mount visible.
+	${FERRYD_NETNS:+nsenter --net=/run/netns/$FERRYD_NETNS} \
 	"$FERRYD" --source "$src" --cgroup "$CG" --bpffs "$BPFFS" \
 		--node-name node-a --log-level debug --metrics-addr "" --health-addr "" \
 		"$@" 2>>"$FERRYD_LOG" &
