@@ -1,15 +1,137 @@
 // SPDX-License-Identifier: GPL-2.0
 /* Per-packet service translation at XDP on the node's external devices:
- * NodePort, LoadBalancer IPs and externalIPs for traffic from outside. */
+ * NodePort, LoadBalancer IPs and externalIPs for traffic from outside.
+ * lib/nodeport.h decides; this file applies the plan with direct writes
+ * and incremental checksums (the frame is never resized). */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 
 #include "lib/maps.h"
+#include "lib/csum.h"
+#include "lib/nodeport.h"
 
 char LICENSE[] SEC("license") = "GPL";
+
+/* Addresses and ports as the plan says, and every checksum they are in.
+ * Returns 0, or -1 when the frame is shorter than parsed (cannot happen). */
+static __always_inline int xdp_rewrite(struct xdp_md *ctx, const struct pkt *p,
+				       const struct np_plan *plan)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	union { __u16 port[2]; __u32 word; } ports = {
+		.port = { plan->ct.new_sport, plan->ct.new_dport } };
+	__u32 *l4 = data + (p->l4_off & 0xff);
+	__u16 *check;
+	__u64 sum;
+
+	if (p->v6) {
+		struct ipv6hdr *ip6 = data + ETH_HLEN;
+
+		if ((void *)(ip6 + 1) > data_end)
+			return -1;
+		/* Old and new: saddr then daddr, 8 words in a row. */
+		sum = csum_diff_words(0, p->saddr, plan->ct.new_saddr, 8);
+		__builtin_memcpy(&ip6->saddr, plan->ct.new_saddr, 16);
+		__builtin_memcpy(&ip6->daddr, plan->ct.new_daddr, 16);
+	} else {
+		struct iphdr *ip = data + ETH_HLEN;
+
+		if ((void *)(ip + 1) > data_end)
+			return -1;
+		sum = csum_diff_words(0, &p->saddr[3], &plan->ct.new_saddr[3], 1);
+		sum = csum_diff_words(sum, &p->daddr[3], &plan->ct.new_daddr[3], 1);
+		ip->check = csum_apply(ip->check, csum_fold(sum));
+		ip->saddr = plan->ct.new_saddr[3];
+		ip->daddr = plan->ct.new_daddr[3];
+	}
+	if ((void *)(l4 + 1) > data_end)
+		return -1;
+	sum = csum_diff_words(sum, l4, &ports.word, 1);
+	*l4 = ports.word;
+	/* SCTP (csum_off 0): TODO CRC32c. IPv4 UDP without checksum stays so. */
+	if (!p->csum_off || p->udp_nocsum)
+		return 0;
+	check = data + (p->csum_off & 0xff);
+	if ((void *)(check + 1) > data_end)
+		return -1;
+	*check = csum_apply(*check, csum_fold(sum));
+	if (!*check && p->proto == IPPROTO_UDP)
+		*check = 0xffff;  /* 0 means "no checksum" in UDP */
+	return 0;
+}
+
+/* Out through the route's device: a router's hop (TTL) and the next hop's
+ * addresses. The stack forwards what the FIB cannot yet (no neighbour),
+ * what would not fit the egress MTU, and what has no hop left. */
+static __always_inline int xdp_forward(struct xdp_md *ctx, const struct pkt *p,
+				       const struct np_plan *plan)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	const struct bpf_fib_lookup *f = &plan->fib;
+	struct ethhdr *eth = data;
+	__u16 old;
+
+	if (plan->fib_rc != BPF_FIB_LKUP_RET_SUCCESS || p->tot_len > f->mtu_result || p->ttl <= 1) {
+		stat_inc(STAT_NP_FIB_PASS);
+		return XDP_PASS;
+	}
+	if ((void *)(eth + 1) > data_end)
+		return XDP_DROP;
+	if (p->v6) {
+		struct ipv6hdr *ip6 = (void *)(eth + 1);
+
+		if ((void *)(ip6 + 1) > data_end)
+			return XDP_DROP;
+		ip6->hop_limit--;
+	} else {
+		struct iphdr *ip = (void *)(eth + 1);
+		__u16 *ttl_proto = (__u16 *)&ip->ttl;
+
+		if ((void *)(ip + 1) > data_end)
+			return XDP_DROP;
+		old = *ttl_proto;
+		ip->ttl--;
+		ip->check = csum_apply(ip->check, csum_fold((__u16)~old + (__u64)*ttl_proto));
+	}
+	__builtin_memcpy(eth->h_dest, f->dmac, 6);
+	__builtin_memcpy(eth->h_source, f->smac, 6);
+	if (f->ifindex == ctx->ingress_ifindex)
+		return XDP_TX;
+	return bpf_redirect(f->ifindex, 0);
+}
 
 SEC("xdp")
 int ferry_xdp_nodeport(struct xdp_md *ctx)
 {
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	struct np_plan plan;
+	struct pkt p;
+
+	switch (pkt_parse(data, data_end, &p)) {
+	case PKT_OTHER:
+		return XDP_PASS;
+	case PKT_UNSAFE:
+		stat_inc(STAT_NP_PASSED);
+		return XDP_PASS;
+	case PKT_L4:
+		break;
+	}
+	switch (np_decide(ctx, ctx->ingress_ifindex, &p, &plan, false)) {
+	case NP_PASS:
+		return XDP_PASS;
+	case NP_DROP:
+		return XDP_DROP;
+	case NP_REJECT:
+		return XDP_DROP;
+	case NP_XLATE_PASS:
+		return xdp_rewrite(ctx, &p, &plan) ? XDP_DROP : XDP_PASS;
+	case NP_XLATE_FWD:
+		if (xdp_rewrite(ctx, &p, &plan))
+			return XDP_DROP;
+		return xdp_forward(ctx, &p, &plan);
+	}
 	return XDP_PASS;
 }

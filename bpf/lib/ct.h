@@ -1,0 +1,64 @@
+/* Conntrack for the per-packet path (ferry_ct). A flow has two entries,
+ * each keyed by a packet as it arrives and saying what that packet
+ * becomes: the original direction (client -> frontend) and the reply
+ * (backend -> client, or backend -> SNAT address:port). One lookup with
+ * the packet's own tuple therefore finds either direction. */
+#ifndef FERRY_BPF_CT_H
+#define FERRY_BPF_CT_H
+
+#include "lib/maps.h"
+#include "lib/pkt.h"
+#include "lib/sockaddr.h"
+
+/* last_seen_ns is refreshed at most this often: a write per packet would
+ * bounce the entry's cache line between CPUs. */
+#define CT_TOUCH_NS 1000000000ULL
+
+static __always_inline void ct_key_of(struct ct_key *k, const struct pkt *p)
+{
+	addr_copy(k->saddr, p->saddr);
+	addr_copy(k->daddr, p->daddr);
+	k->sport = p->sport;
+	k->dport = p->dport;
+	k->proto = p->proto;
+	k->pad[0] = 0;
+	k->pad[1] = 0;
+	k->pad[2] = 0;
+}
+
+static __always_inline void ct_touch(struct ct_value *v)
+{
+	__u64 now = bpf_ktime_get_ns();
+
+	if (now - v->last_seen_ns > CT_TOUCH_NS)
+		v->last_seen_ns = now;
+}
+
+/* The reply entry's key of an original-direction value: the translated
+ * packet seen from the other side. */
+static __always_inline void ct_reply_key(struct ct_key *k, const struct ct_value *orig, __u8 proto)
+{
+	addr_copy(k->saddr, orig->new_daddr);
+	addr_copy(k->daddr, orig->new_saddr);
+	k->sport = orig->new_dport;
+	k->dport = orig->new_sport;
+	k->proto = proto;
+	k->pad[0] = 0;
+	k->pad[1] = 0;
+	k->pad[2] = 0;
+}
+
+/* The reply entry rewrites back to what the client sent to. */
+static __always_inline void ct_reply_value(struct ct_value *r, const struct pkt *p, __u32 flags)
+{
+	addr_copy(r->new_saddr, p->daddr);
+	addr_copy(r->new_daddr, p->saddr);
+	r->new_sport = p->dport;
+	r->new_dport = p->sport;
+	r->flags = flags | CT_FLAG_REPLY;
+	r->svc_id = 0;
+	r->backend_id = 0;
+	r->last_seen_ns = bpf_ktime_get_ns();
+}
+
+#endif

@@ -1,0 +1,279 @@
+/* The per-packet decision, shared by XDP and tc so they cannot diverge:
+ * from a parsed packet, what it becomes (a rewrite plan) and where it goes.
+ * The callers only apply the plan, each with its own means.
+ *
+ * Order: conntrack first (one lookup finds either direction of a known
+ * flow, the established path's only lookup besides the backend's liveness
+ * and, toward another node, the FIB), then the frontends. */
+#ifndef FERRY_BPF_NODEPORT_H
+#define FERRY_BPF_NODEPORT_H
+
+#include "lib/maps.h"
+#include "lib/stats.h"
+#include "lib/sockaddr.h"
+#include "lib/select.h"
+#include "lib/affinity.h"
+#include "lib/pkt.h"
+#include "lib/ct.h"
+#include "lib/snat.h"
+#include "lib/fib.h"
+
+enum np_verdict {
+	NP_PASS,        /* not translated: untouched, to the stack */
+	NP_DROP,
+	NP_REJECT,      /* service without backend: ICMP port unreachable (B14) */
+	NP_XLATE_PASS,  /* rewrite, then the stack delivers (local backend) */
+	NP_XLATE_FWD,   /* rewrite, then forward as plan->fib says */
+};
+
+/* What the packet's addresses and ports become (ct.new_*: a new flow's
+ * original entry is built here, the stack being small), and its route
+ * when it is forwarded. */
+struct np_plan {
+	struct ct_value ct;
+	int fib_rc;                 /* BPF_FIB_LKUP_RET_* (NP_XLATE_FWD) */
+	struct bpf_fib_lookup fib;  /* its output */
+};
+
+static __always_inline void np_plan_of(struct np_plan *plan, const struct ct_value *v)
+{
+	addr_copy(plan->ct.new_saddr, v->new_saddr);
+	addr_copy(plan->ct.new_daddr, v->new_daddr);
+	plan->ct.new_sport = v->new_sport;
+	plan->ct.new_dport = v->new_dport;
+}
+
+static __always_inline enum np_verdict np_forward(void *ctx, __u32 ifindex, const struct pkt *p,
+						  struct np_plan *plan)
+{
+	plan->fib_rc = fib_route(ctx, ifindex, p, plan->ct.new_saddr, plan->ct.new_daddr,
+				  &plan->fib);
+	return NP_XLATE_FWD;
+}
+
+/* A reply: back to the frontend's address and port, toward the client. On
+ * egress (a local backend's reply leaving the node) the stack forwards. */
+static __always_inline enum np_verdict np_reply(void *ctx, __u32 ifindex, const struct pkt *p,
+						struct ct_value *ct, struct np_plan *plan,
+						bool egress)
+{
+	np_plan_of(plan, ct);
+	ct_touch(ct);
+	stat_inc(STAT_NP_REVNAT);
+	if (egress)
+		return NP_XLATE_PASS;
+	return np_forward(ctx, ifindex, p, plan);
+}
+
+/* The frontend a new flow is addressed to: the NodePort on a node address,
+ * else the destination itself (an LB IP or externalIP). */
+static __always_inline struct svc_value *np_frontend(const struct pkt *p, struct svc_key *k)
+{
+	struct svc_value *svc;
+
+	k->port = p->dport;
+	k->proto = p->proto;
+	k->scope = SVC_SCOPE_ALL;
+	if (bpf_map_lookup_elem(&ferry_node_addrs, p->daddr)) {
+		k->addr[0] = 0;
+		k->addr[1] = 0;
+		k->addr[2] = p->v6 ? 0 : bpf_htonl(0xffff);
+		k->addr[3] = 0;
+		svc = bpf_map_lookup_elem(&ferry_services, k);
+		if (svc)
+			return svc;
+	}
+	addr_copy(k->addr, p->daddr);
+	return bpf_map_lookup_elem(&ferry_services, k);
+}
+
+/* loadBalancerSourceRanges (B26): the longest prefix under the svc_id. */
+static __always_inline bool np_source_allowed(__u32 svc_id, const __u32 saddr[4])
+{
+	struct source_range_key k = {
+		.prefixlen = 32 + 128,
+		.svc_id = bpf_htonl(svc_id),
+	};
+
+	addr_copy(k.addr, saddr);
+	return bpf_map_lookup_elem(&ferry_source_ranges, &k) != NULL;
+}
+
+/* A backend of the current set; a set reaped under us is looked up once
+ * more (as the socket LB does). */
+static __always_inline bool np_pick(const struct svc_key *k, struct svc_value *svc,
+				    struct slot_value *out)
+{
+	struct slot_value *b = backend_select(svc);
+	struct svc_value *found;
+
+	if (!b) {
+		stat_inc(STAT_SLOT_MISS);
+		found = bpf_map_lookup_elem(&ferry_services, k);
+		if (!found || !found->count)
+			return false;
+		*svc = *found;
+		b = backend_select(svc);
+		if (!b)
+			return false;
+	}
+	*out = *b;
+	return true;
+}
+
+/* The backend for a new flow: the client's remembered one (B30: keyed by
+ * its address, shared with the ClusterIP through the svc_id), or a random
+ * one of the set. */
+static __always_inline bool np_backend(const struct pkt *p, const struct svc_key *k,
+				       struct svc_value *svc, struct slot_value *b)
+{
+	struct affinity_key akey = {};
+
+	if (!svc->affinity_timeout)
+		return np_pick(k, svc, b);
+	akey.svc_id = svc->svc_id;
+	addr_copy(akey.client_addr, p->saddr);
+	if (affinity_get(&akey, svc, b))
+		return true;
+	if (!np_pick(k, svc, b))
+		return false;
+	akey.svc_id = svc->svc_id;  /* svc may be a newer set's after a slot miss */
+	affinity_set(&akey, b->backend_id);
+	return true;
+}
+
+/* Is the backend behind another node? Its route leaves through the device
+ * the packet came in on: then the reply would not come back through this
+ * node unless the source is this node (SNAT). A route through any other
+ * device (a pod's), a local address or no route: a local backend, and the
+ * stack delivers it. */
+static __always_inline bool np_remote(const struct np_plan *plan, __u32 ifindex)
+{
+	return (plan->fib_rc == BPF_FIB_LKUP_RET_SUCCESS ||
+		plan->fib_rc == BPF_FIB_LKUP_RET_NO_NEIGH) &&
+	       plan->fib.ifindex == ifindex;
+}
+
+/* Both entries of a new flow (orig: the original one, done but for SNAT).
+ * A remote backend gets the node's SNAT address and a claimed port (the
+ * claim writes the reply entry). reply and key are scratch. */
+static __always_inline enum np_verdict np_commit(const struct pkt *p, struct ct_value *orig,
+						 bool remote, struct ct_value *reply,
+						 struct ct_key *key)
+{
+	struct dp_config *cfg;
+	__u32 zero = 0;
+
+	if (remote) {
+		cfg = bpf_map_lookup_elem(&ferry_config, &zero);
+		if (!cfg)
+			return NP_DROP;
+		addr_copy(orig->new_saddr, p->v6 ? cfg->snat_v6 : cfg->snat_v4);
+		orig->flags = CT_FLAG_SNAT;
+		/* No SNAT address of this family (zero) counts as exhausted. */
+		if (!(orig->new_saddr[0] | orig->new_saddr[1] | orig->new_saddr[3] |
+		      (p->v6 ? orig->new_saddr[2] : 0)) ||
+		    !snat_claim(cfg, orig, p, reply, key)) {
+			stat_inc(STAT_NP_SNAT_EXHAUSTED);
+			return NP_DROP;
+		}
+	} else {
+		ct_reply_key(key, orig, p->proto);
+		ct_reply_value(reply, p, 0);
+		bpf_map_update_elem(&ferry_ct, key, reply, BPF_ANY);
+	}
+	ct_key_of(key, p);
+	bpf_map_update_elem(&ferry_ct, key, orig, BPF_ANY);
+	stat_inc(STAT_NP_XLATE);
+	return remote ? NP_XLATE_FWD : NP_XLATE_PASS;
+}
+
+static __noinline enum np_verdict np_new_flow(void *ctx, __u32 ifindex, const struct pkt *p,
+						   struct np_plan *plan)
+{
+	struct ct_value *orig = &plan->ct;
+	struct svc_key k = {};
+	struct svc_value svc, *found;
+	struct slot_value b;
+	struct ct_value reply;
+	struct ct_key key;
+	bool remote = false;
+
+	found = np_frontend(p, &k);
+	if (!found || !(found->flags & SVC_FLAG_EXTERNAL))
+		return NP_PASS;
+	svc = *found;
+	if ((svc.flags & SVC_FLAG_SOURCE_RANGES) && !np_source_allowed(svc.svc_id, p->saddr)) {
+		stat_inc(STAT_NP_SOURCE_DENIED);
+		return NP_DROP;
+	}
+	if (svc.flags & SVC_FLAG_EXT_LOCAL) {
+		k.scope = SVC_SCOPE_EXTERNAL;
+		found = bpf_map_lookup_elem(&ferry_services, &k);
+		if (!found || !found->count) {
+			stat_inc(STAT_NP_NO_LOCAL);
+			return NP_DROP;
+		}
+		svc = *found;
+	}
+	if (!svc.count || !np_backend(p, &k, &svc, &b))
+		return NP_REJECT;
+	if (addr_is_v4_mapped(b.addr) == p->v6)
+		return NP_DROP;  /* a set is of one family; never translate across */
+
+	addr_copy(orig->new_saddr, p->saddr);
+	addr_copy(orig->new_daddr, b.addr);
+	orig->new_sport = p->sport;
+	orig->new_dport = b.port;
+	orig->flags = 0;
+	orig->svc_id = svc.svc_id;
+	orig->backend_id = b.backend_id;
+	orig->last_seen_ns = bpf_ktime_get_ns();
+	/* externalTrafficPolicy=Local: local endpoints only, never SNAT (B23). */
+	if (!(svc.flags & SVC_FLAG_EXT_LOCAL)) {
+		plan->fib_rc = fib_route(ctx, ifindex, p, p->saddr, b.addr, &plan->fib);
+		remote = np_remote(plan, ifindex);
+	}
+	return np_commit(p, orig, remote, &reply, &key);
+}
+
+/* The flow's backend left: forget both entries, so the packet is decided
+ * anew and lands on a live backend (kubernetes#81775). */
+static __always_inline void np_forget(const struct ct_value *ct, const struct ct_key *orig_key)
+{
+	struct ct_key key;
+
+	ct_reply_key(&key, ct, orig_key->proto);
+	bpf_map_delete_elem(&ferry_ct, &key);
+	bpf_map_delete_elem(&ferry_ct, orig_key);
+	stat_inc(STAT_NP_BACKEND_GONE);
+}
+
+/* ifindex: the device the program runs on. egress: only replies are
+ * translated (a local backend's, leaving through the external device). */
+static __always_inline enum np_verdict np_decide(void *ctx, __u32 ifindex, const struct pkt *p,
+						 struct np_plan *plan, bool egress)
+{
+	struct ct_value *ct;
+	struct ct_key key;
+
+	ct_key_of(&key, p);
+	ct = bpf_map_lookup_elem(&ferry_ct, &key);
+	if (ct && (ct->flags & CT_FLAG_REPLY))
+		return np_reply(ctx, ifindex, p, ct, plan, egress);
+	if (egress)
+		return NP_PASS;
+	if (ct) {
+		if (backend_alive(ct->backend_id, ct->svc_id, ct->new_daddr, ct->new_dport)) {
+			np_plan_of(plan, ct);
+			ct_touch(ct);
+			if (ct->flags & CT_FLAG_SNAT)
+				return np_forward(ctx, ifindex, p, plan);
+			return NP_XLATE_PASS;
+		}
+		np_forget(ct, &key);
+	}
+	return np_new_flow(ctx, ifindex, p, plan);
+}
+
+#endif
