@@ -1,24 +1,159 @@
 // SPDX-License-Identifier: GPL-2.0
 /* Per-packet service translation at tc on the node's external devices:
  * reverse translation of replies on egress, and with --xdp=off everything
- * the XDP program does, on ingress. */
+ * the XDP program does, on ingress. lib/nodeport.h decides; this file
+ * applies the plan with the skb helpers, which keep CHECKSUM_PARTIAL and
+ * CHECKSUM_COMPLETE right (direct writes would not). */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 
 #include "lib/maps.h"
+#include "lib/csum.h"
+#include "lib/nodeport.h"
 
 #define TC_ACT_OK 0
+#define TC_ACT_SHOT 2
+/* Enough linear bytes for Ethernet, the longest IPv4 header and TCP's. */
+#define TC_HEAD_LEN (ETH_HLEN + 60 + 20)
 
 char LICENSE[] SEC("license") = "GPL";
+
+static __always_inline enum pkt_kind tc_parse(struct __sk_buff *skb, struct pkt *p)
+{
+	void *data = (void *)(long)skb->data;
+	void *data_end = (void *)(long)skb->data_end;
+	__u32 len = skb->len;
+
+	if (data + TC_HEAD_LEN > data_end && data + len > data_end) {
+		bpf_skb_pull_data(skb, len < TC_HEAD_LEN ? len : TC_HEAD_LEN);
+		data = (void *)(long)skb->data;
+		data_end = (void *)(long)skb->data_end;
+	}
+	return pkt_parse(data, data_end, p);
+}
+
+/* Addresses, ports, and every checksum they are in. */
+static __always_inline int tc_rewrite(struct __sk_buff *skb, const struct pkt *p,
+				      const struct np_plan *plan)
+{
+	const struct ct_value *n = &plan->ct;
+	union { __u16 port[2]; __u32 word; } oldp = { .port = { p->sport, p->dport } };
+	union { __u16 port[2]; __u32 word; } newp = { .port = { n->new_sport, n->new_dport } };
+	__u64 flags = BPF_F_PSEUDO_HDR;
+	__u32 v4[2];
+	__u16 diff;
+
+	if (p->v6) {
+		/* new_saddr and new_daddr: 32 bytes in a row, as in the header. */
+		diff = csum_fold(csum_diff_words(0, p->saddr, n->new_saddr, 8));
+		if (bpf_skb_store_bytes(skb, ETH_HLEN + offsetof(struct ipv6hdr, saddr),
+					n->new_saddr, 32, 0))
+			return -1;
+		flags |= BPF_F_IPV6;  /* addresses outside skb->csum's L4 part */
+	} else {
+		v4[0] = n->new_saddr[3];
+		v4[1] = n->new_daddr[3];
+		diff = csum_fold(csum_diff_words(0, &p->saddr[3], &v4[0], 1) +
+				 csum_diff_words(0, &p->daddr[3], &v4[1], 1));
+		if (bpf_skb_store_bytes(skb, ETH_HLEN + offsetof(struct iphdr, saddr), v4, 8, 0) ||
+		    bpf_l3_csum_replace(skb, ETH_HLEN + offsetof(struct iphdr, check), 0, diff, 0))
+			return -1;
+	}
+	if (bpf_skb_store_bytes(skb, p->l4_off, &newp.word, 4, 0))
+		return -1;
+	/* SCTP (csum_off 0): TODO CRC32c. IPv4 UDP without checksum stays so. */
+	if (!p->csum_off || p->udp_nocsum)
+		return 0;
+	if (p->proto == IPPROTO_UDP)
+		flags |= BPF_F_MARK_MANGLED_0;
+	if (bpf_l4_csum_replace(skb, p->csum_off, 0, diff, flags))
+		return -1;
+	diff = csum_fold(csum_diff_words(0, &oldp.word, &newp.word, 1));
+	return bpf_l4_csum_replace(skb, p->csum_off, 0, diff, flags & BPF_F_MARK_MANGLED_0);
+}
+
+/* A router's hop: TTL or hop limit minus one. */
+static __always_inline int tc_dec_ttl(struct __sk_buff *skb, const struct pkt *p)
+{
+	__u8 ttl = p->ttl - 1;
+
+	if (p->v6)
+		return bpf_skb_store_bytes(skb, ETH_HLEN + offsetof(struct ipv6hdr, hop_limit),
+					   &ttl, 1, 0);
+	if (bpf_l3_csum_replace(skb, ETH_HLEN + offsetof(struct iphdr, check),
+				bpf_htons((__u16)p->ttl << 8), bpf_htons((__u16)ttl << 8), 2))
+		return -1;
+	return bpf_skb_store_bytes(skb, ETH_HLEN + offsetof(struct iphdr, ttl), &ttl, 1, 0);
+}
+
+/* Out through the route's device, with the neighbour's address when the
+ * FIB has it, else resolved by bpf_redirect_neigh. What has no route or
+ * hop left, or would not fit the egress MTU, the stack forwards. */
+static __always_inline int tc_forward(struct __sk_buff *skb, const struct pkt *p,
+				      const struct np_plan *plan)
+{
+	const struct bpf_fib_lookup *f = &plan->fib;
+	bool fits = skb->gso_size || p->tot_len <= f->mtu_result;
+
+	if (p->ttl <= 1 ||
+	    !(plan->fib_rc == BPF_FIB_LKUP_RET_NO_NEIGH ||
+	      (plan->fib_rc == BPF_FIB_LKUP_RET_SUCCESS && fits))) {
+		stat_inc(STAT_NP_FIB_PASS);
+		return TC_ACT_OK;
+	}
+	if (tc_dec_ttl(skb, p))
+		return TC_ACT_SHOT;
+	if (plan->fib_rc == BPF_FIB_LKUP_RET_NO_NEIGH)
+		return bpf_redirect_neigh(f->ifindex, NULL, 0, 0);
+	if (bpf_skb_store_bytes(skb, 0, f->dmac, 6, 0) ||
+	    bpf_skb_store_bytes(skb, 6, f->smac, 6, 0))
+		return TC_ACT_SHOT;
+	return bpf_redirect(f->ifindex, 0);
+}
 
 SEC("tc")
 int ferry_tc_ingress(struct __sk_buff *skb)
 {
+	struct np_plan plan;
+	struct pkt p;
+
+	switch (tc_parse(skb, &p)) {
+	case PKT_OTHER:
+		return TC_ACT_OK;
+	case PKT_UNSAFE:
+		stat_inc(STAT_NP_PASSED);
+		return TC_ACT_OK;
+	case PKT_L4:
+		break;
+	}
+	switch (np_decide(skb, skb->ifindex, &p, &plan, false)) {
+	case NP_PASS:
+		return TC_ACT_OK;
+	case NP_DROP:
+		return TC_ACT_SHOT;
+	case NP_REJECT:
+		return TC_ACT_SHOT;
+	case NP_XLATE_PASS:
+		return tc_rewrite(skb, &p, &plan) ? TC_ACT_SHOT : TC_ACT_OK;
+	case NP_XLATE_FWD:
+		if (tc_rewrite(skb, &p, &plan))
+			return TC_ACT_SHOT;
+		return tc_forward(skb, &p, &plan);
+	}
 	return TC_ACT_OK;
 }
 
+/* Replies of local backends (flows not SNATed) on their way out: shown as
+ * the frontend the client used. */
 SEC("tc")
 int ferry_tc_egress(struct __sk_buff *skb)
 {
-	return TC_ACT_OK;
+	struct np_plan plan;
+	struct pkt p;
+
+	if (tc_parse(skb, &p) != PKT_L4)
+		return TC_ACT_OK;
+	if (np_decide(skb, skb->ifindex, &p, &plan, true) != NP_XLATE_PASS)
+		return TC_ACT_OK;
+	return tc_rewrite(skb, &p, &plan) ? TC_ACT_SHOT : TC_ACT_OK;
 }
