@@ -11,13 +11,15 @@ TCP: the first bytes decide the protocol.
     the TXT answer below (`dig +tcp`).
   - An HTTP request ("GET / HTTP/1.1" ...): answered HTTP/1.0 style with the
     pod name as the body, then the connection closes (curl-friendly).
-    `GET /port` answers "NAME:PORT" (the local port that was reached).
+    `GET /port` answers "NAME:PORT" (the local port that was reached),
+    `GET /peer` "NAME ADDR" (the source address this pod saw: a NAT's
+    address or the client's own; IPv4 without the ::ffff: prefix).
   - Any other line: line mode, for long-held connections. Each line read is
     answered with "NAME\\n" until the client closes.
   Each connection has its own thread, so held connections block nobody.
 UDP: each datagram is answered. A DNS query gets a TXT record holding the
   pod name (`dig @ADDR +short TXT whoami.test`); anything else gets the pod
-  name. "port?" gets "NAME:PORT".
+  name. "port?" gets "NAME:PORT", "peer?" gets "NAME ADDR" (as GET /peer).
 
 --ready-file is written once every socket is bound and listening.
 SIGTERM or SIGINT ends the process.
@@ -59,6 +61,12 @@ def read_line(conn, buf):
     return line.rstrip(b"\r"), rest
 
 
+def peer_addr(peer):
+    """The source address a dual-stack socket saw, IPv4 unmapped."""
+    addr = peer[0]
+    return addr[7:] if addr.startswith("::ffff:") and "." in addr else addr
+
+
 def serve_http(conn, name, port, first, buf):
     # Read the headers up to the blank line; the body, if any, is ignored.
     while True:
@@ -66,7 +74,12 @@ def serve_http(conn, name, port, first, buf):
         if line is None or line == b"":
             break
     path = first.split(b" ")[1] if first.count(b" ") >= 1 else b"/"
-    body = (f"{name}:{port}\n" if path == b"/port" else f"{name}\n").encode()
+    if path == b"/port":
+        body = f"{name}:{port}\n".encode()
+    elif path == b"/peer":
+        body = f"{name} {peer_addr(conn.getpeername())}\n".encode()
+    else:
+        body = f"{name}\n".encode()
     head = (
         "HTTP/1.0 200 OK\r\n"
         "Content-Type: text/plain\r\n"
@@ -179,6 +192,8 @@ def handle_udp(sock, name, port):
         reply = dns_txt_answer(query, name)
     elif data.strip() == b"port?":
         reply = f"{name}:{port}".encode()
+    elif data.strip() == b"peer?":
+        reply = f"{name} {peer_addr(peer)}".encode()
     else:
         reply = name.encode()
     try:

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# The core north-south cases of tests/kernel/nodeport.sh (NodePort TCP and
+# UDP over IPv4 and IPv6 to local and remote backends, externalTrafficPolicy
+# Cluster and Local, no local endpoint, no endpoint) under --xdp=generic and
+# --xdp=off: every mode gives the same answers as native XDP. Each mode is a
+# run of nodeport.sh of its own (its own topology, names and cleanup); case
+# names carry the mode.
+REPO=$(cd "$(dirname "$0")/../.." && pwd)
+rc=0
+for mode in generic off; do
+	LOGDIR=${BUILD:-$REPO/build}/test-logs/nodeport_xdp_modes/$mode NODEPORT_XDP=$mode NODEPORT_CORE=1 \
+		bash "$REPO/tests/kernel/nodeport.sh" || rc=1
+done
+exit $rc
