@@ -556,12 +556,14 @@ static void build_scale(struct model_objects *objs, size_t n)
 			.n_ports = 1, .ports = calloc(1, sizeof(struct model_port)) };
 		addr_parse("10.96.0.1", &svc->cluster_ips[0]);
 		svc->cluster_ips[0].w[3] += (uint32_t)i;
-		*svc->ports = (struct model_port){ intern_get("http"), IPPROTO_TCP, 80 };
+		*svc->ports = (struct model_port){ .name = intern_get("http"), .proto = IPPROTO_TCP,
+						  .port = 80 };
 		*sl = (struct model_slice){ .ns = intern_get("ns"), .name = xstrdup(name),
 			.service_name = xstrdup(name), .family = 4, .proxied = true, .n_ports = 1,
 			.ports = calloc(1, sizeof(struct model_port)), .n_endpoints = 10,
 			.endpoints = calloc(10, sizeof(struct model_endpoint)) };
-		*sl->ports = (struct model_port){ intern_get("http"), IPPROTO_TCP, 8080 };
+		*sl->ports = (struct model_port){ .name = intern_get("http"), .proto = IPPROTO_TCP,
+						 .port = 8080 };
 		for (size_t e = 0; e < 10; e++) {
 			sl->endpoints[e] = (struct model_endpoint){ .ready = true, .serving = true,
 				.node_name = intern_get("") };

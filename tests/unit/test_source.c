@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "capture.h"
+#include "desired_fmt.h"
 #include "tmpdir.h"
 #include "model/model.h"
 #include "source/file_source.h"
@@ -99,42 +100,38 @@ static void assert_service_names(const struct file_source *src, const char *expe
 	assert_string_equal(names, expect);
 }
 
-/* One line per service port: "id PROTO vip:port -> backend backend". */
+/* One line per service port (desired_fmt.h), computed for node-a (the
+ * fixtures' endpoints' node). */
 static void assert_desired(const struct model_objects *sets, size_t n_sets,
 			   const char *const *expect, size_t n)
 {
+	static const struct model_node node = { .name = "node-a" };
 	struct desired_state st;
-	char line[512], one[64];
+	char line[512];
 
-	assert_int_equal(model_compute(sets, n_sets, NULL, 64, &st), 0);
-	for (size_t i = 0; i < st.n_svcs && i < n; i++) {
-		const struct desired_svc *s = &st.svcs[i];
-
-		snprintf(line, sizeof(line), "%s %s %s ->%s", s->id, proto_name(s->proto),
-			 addr_format_port(&s->vip, s->port, one, sizeof(one)),
-			 s->fallback ? " (fallback)" : "");
-		for (size_t b = 0; b < s->n_backends; b++) {
-			const struct desired_backend *be = &s->backends[b];
-
-			addr_format_port(&be->addr, be->port, one, sizeof(one));
-			strcat(strcat(line, " "), one);
-		}
-		assert_string_equal(line, expect[i]);
-	}
+	assert_int_equal(model_compute(sets, n_sets, &node, 64, &st), 0);
+	for (size_t i = 0; i < st.n_svcs && i < n; i++)
+		assert_string_equal(fmt_desired(&st.svcs[i], line, sizeof(line)), expect[i]);
 	assert_int_equal(st.n_svcs, n);
 	desired_free(&st);
 }
 
 /* What ../shared/fixtures/README.md says the snapshot programs: kube-dns on
  * UDP and TCP 53 (B4, B10), web without the terminating .13 (B7, B11), api in
- * both families (B3, B6), edge's ClusterIP, empty with no backend (B14); db
- * (headless) and legacy (ExternalName) nothing (B1). */
+ * both families (B3, B6) with NodePort 30443 in both (B22), edge's ClusterIP,
+ * NodePort, the one VIP-mode ingress IP (B24), its externalIP (B25) and
+ * source range (B26), and with externalTrafficPolicy Local its external set
+ * of local endpoints with healthCheckNodePort 30283 (B16, B28); empty with no
+ * backend (B14); db (headless) and legacy (ExternalName) nothing (B1). */
 static const char *const snapshot_expect[] = {
 	"kube-system/kube-dns:dns-tcp/TCP/v4 TCP 10.96.0.10:53 -> 198.18.1.53:53 198.18.2.53:53",
 	"kube-system/kube-dns:dns/UDP/v4 UDP 10.96.0.10:53 -> 198.18.1.53:53 198.18.2.53:53",
-	"shop/api:https/TCP/v4 TCP 10.96.243.168:443 -> 198.18.1.21:8443",
-	"shop/api:https/TCP/v6 TCP [fd00:10:96::279f]:443 -> [fd00:198:18:1::21]:8443",
-	"shop/edge:http/TCP/v4 TCP 10.96.102.20:80 -> 198.18.1.31:8080",
+	"shop/api:https/TCP/v4 TCP 10.96.243.168:443 0.0.0.0:30443 -> 198.18.1.21:8443",
+	"shop/api:https/TCP/v6 TCP [fd00:10:96::279f]:443 [::]:30443 -> [fd00:198:18:1::21]:8443",
+	"shop/edge:http/TCP/v4 TCP 10.96.102.20:80 0.0.0.0:32752 lb:192.0.2.10:80 "
+	"ext:192.0.2.50:80 ranges 203.0.113.0/24 ext-local -> 198.18.1.31:8080",
+	"shop/edge:http/TCP/v4/external TCP 0.0.0.0:32752 lb:192.0.2.10:80 ext:192.0.2.50:80 "
+	"ranges 203.0.113.0/24 external ext-local hc=30283 -> 198.18.1.31:8080",
 	"shop/empty:http/TCP/v4 TCP 10.96.19.140:80 ->",
 	"shop/web:http/TCP/v4 TCP 10.96.83.231:80 -> 198.18.1.11:8080 198.18.2.12:8080",
 	"shop/web:metrics/TCP/v4 TCP 10.96.83.231:9090 -> 198.18.1.11:9090 198.18.2.12:9090",
@@ -180,9 +177,18 @@ static const struct model_service *find_service(const struct model_objects *objs
 	return NULL;
 }
 
+static void swap_ext(struct model_service *a, struct model_service *b)
+{
+	struct model_service_ext *ext = a->ext;
+
+	a->ext = b->ext;
+	b->ext = ext;
+}
+
 /* The manifests that created the snapshot carry no cluster IPs except
  * kube-dns's (the API server allocates them): only kube-dns is programmed.
- * Given the snapshot's allocated IPs, they program exactly the same. */
+ * Given the snapshot's allocated IPs, nodePorts and load balancer status,
+ * they program exactly the same. */
 static void test_fixture_objects_yaml(void **state)
 {
 	static const char *const dns_only[] = { snapshot_expect[0], snapshot_expect[1] };
@@ -207,6 +213,9 @@ static void test_fixture_objects_yaml(void **state)
 		memcpy(svc->cluster_ips, allocated->cluster_ips, sizeof(svc->cluster_ips));
 		memcpy(svc->cluster_ip_family, allocated->cluster_ip_family,
 		       sizeof(svc->cluster_ip_family));
+		for (size_t p = 0; p < svc->n_ports; p++)
+			svc->ports[p].node_port = allocated->ports[p].node_port;
+		swap_ext(svc, (struct model_service *)allocated);
 	}
 	assert_desired(objs, 1, snapshot_expect, N_SNAPSHOT);
 	file_source_close(src);

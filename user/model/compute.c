@@ -1,11 +1,13 @@
-/* model_compute: Services and EndpointSlices -> the service ports and the
- * backends the maps must hold (B1-B11, B13-B15, B31). */
+/* model_compute: Services and EndpointSlices -> the service ports, their
+ * frontends and the backends the maps must hold (B1-B11, B13-B16, B22-B28,
+ * B31). */
 #define _GNU_SOURCE /* asprintf */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "common/log.h"
+#include "model/frontends.h"
 #include "model/groups.h"
 
 /* An endpoint of a slice whose port matches the service port (B7). */
@@ -15,6 +17,7 @@ struct compute_cand {
 };
 
 struct compute_ctx {
+	const struct model_node *node; /* NULL when unknown */
 	const char *node_name;  /* "" when unknown: nothing is local */
 	const char *zone;       /* "" when unknown: hints are ignored */
 	size_t max_per_service;
@@ -124,11 +127,12 @@ static bool compute_use_hints(const struct compute_ctx *ctx)
 	return for_zone;
 }
 
-/* The policy's candidate set (B13, B31), then B11 within it. */
+/* The policy's candidate set (B13, B31), then B11 within it. local: this
+ * node's endpoints only. */
 static bool compute_usable(const struct compute_ctx *ctx, const struct desired_svc *dsvc,
-			   const struct model_endpoint *ep, bool fallback)
+			   bool local, const struct model_endpoint *ep, bool fallback)
 {
-	if (dsvc->local && (!ep->node_name[0] || strcmp(ep->node_name, ctx->node_name) != 0))
+	if (local && (!ep->node_name[0] || strcmp(ep->node_name, ctx->node_name) != 0))
 		return false;
 	if (dsvc->zone_hints && !compute_hinted(ep, ctx->zone))
 		return false;
@@ -136,26 +140,28 @@ static bool compute_usable(const struct compute_ctx *ctx, const struct desired_s
 }
 
 static size_t compute_count(const struct compute_ctx *ctx, const struct desired_svc *dsvc,
-			    bool fallback)
+			    bool local, bool fallback)
 {
 	size_t n = 0;
 
 	for (size_t i = 0; i < ctx->n_cands; i++)
-		n += compute_usable(ctx, dsvc, ctx->cands[i].ep, fallback);
+		n += compute_usable(ctx, dsvc, local, ctx->cands[i].ep, fallback);
 	return n;
 }
 
 /* Ready endpoints of the policy's set, or when none is ready its serving
  * and terminating ones (B11), cut to max_per_service with a warning naming
- * the service port. An empty Local set refuses (B15). */
+ * the service port. An empty Local set refuses (B15) or, the external set,
+ * drops (B16). Hints steer the Cluster set only (B31). */
 static int compute_backends(struct compute_ctx *ctx, struct desired_svc *dsvc)
 {
+	bool local = dsvc->local || dsvc->external;
 	size_t n;
 
-	dsvc->zone_hints = !dsvc->local && compute_use_hints(ctx);
-	n = compute_count(ctx, dsvc, false);
+	dsvc->zone_hints = !local && compute_use_hints(ctx);
+	n = compute_count(ctx, dsvc, local, false);
 	if (n == 0) {
-		n = compute_count(ctx, dsvc, true);
+		n = compute_count(ctx, dsvc, local, true);
 		dsvc->fallback = n > 0;
 	}
 	if (n > ctx->max_per_service) {
@@ -168,7 +174,7 @@ static int compute_backends(struct compute_ctx *ctx, struct desired_svc *dsvc)
 	if (n && !dsvc->backends)
 		return -1;
 	for (size_t i = 0; dsvc->n_backends < n; i++) {
-		if (!compute_usable(ctx, dsvc, ctx->cands[i].ep, dsvc->fallback))
+		if (!compute_usable(ctx, dsvc, local, ctx->cands[i].ep, dsvc->fallback))
 			continue;
 		dsvc->backends[dsvc->n_backends].addr = ctx->cands[i].ep->addr;
 		dsvc->backends[dsvc->n_backends++].port = ctx->cands[i].port;
@@ -193,17 +199,43 @@ static struct desired_svc *compute_new_svc(struct compute_ctx *ctx)
 	return p;
 }
 
-/* One service port in the family of cluster IP `ip`. */
+/* externalTrafficPolicy Local: the external frontends of the Cluster set
+ * `at` again, as "<id>/external" with this node's endpoints (B16, B23) and
+ * the healthCheckNodePort (B28). */
+static int compute_external(struct compute_ctx *ctx, const struct model_service *svc,
+			    const struct model_port *port, int family, size_t at)
+{
+	struct desired_svc *dsvc = compute_new_svc(ctx), *cluster = &ctx->out->svcs[at];
+	size_t n_external, n_lb;
+
+	if (!dsvc)
+		return -1;
+	dsvc->proto = cluster->proto;
+	dsvc->external = dsvc->ext_local = true;
+	dsvc->affinity_timeout = cluster->affinity_timeout;
+	dsvc->health_check_node_port = svc->ext->health_check_node_port;
+	if (asprintf(&dsvc->id, "%s/external", cluster->id) < 0) {
+		dsvc->id = NULL;
+		return -1;
+	}
+	if (front_build(svc, port, family, NULL, ctx->node, dsvc, &n_external, &n_lb) < 0 ||
+	    (n_lb && front_ranges(svc, family, dsvc) < 0))
+		return -1;
+	return compute_backends(ctx, dsvc);
+}
+
+/* One service port in the family of cluster IP `ip`: its Cluster set, and
+ * with externalTrafficPolicy Local and external frontends, its external
+ * set. */
 static int compute_port(struct compute_ctx *ctx, const struct model_service *svc, size_t ip,
 			const struct model_port *port)
 {
 	int family = svc->cluster_ip_family[ip];
 	struct desired_svc *dsvc = compute_new_svc(ctx);
+	size_t at = ctx->out->n_svcs - 1, n_external, n_lb;
 
 	if (!dsvc)
 		return -1;
-	dsvc->vip = svc->cluster_ips[ip];
-	dsvc->port = port->port;
 	dsvc->proto = port->proto;
 	dsvc->local = svc->internal_local;
 	dsvc->affinity_timeout = svc->affinity_timeout;
@@ -212,9 +244,14 @@ static int compute_port(struct compute_ctx *ctx, const struct model_service *svc
 		dsvc->id = NULL;
 		return -1;
 	}
-	if (compute_candidates(ctx, family, port) < 0)
+	if (front_build(svc, port, family, &svc->cluster_ips[ip], ctx->node, dsvc, &n_external,
+			&n_lb) < 0 ||
+	    (n_lb && front_ranges(svc, family, dsvc) < 0))
 		return -1;
-	return compute_backends(ctx, dsvc);
+	dsvc->ext_local = n_external && svc->ext->ext_local;
+	if (compute_candidates(ctx, family, port) < 0 || compute_backends(ctx, dsvc) < 0)
+		return -1;
+	return ctx->out->svcs[at].ext_local ? compute_external(ctx, svc, port, family, at) : 0;
 }
 
 /* B1 (headless, ExternalName), B2 (labels), B3 (one entry per cluster IP). */
@@ -222,6 +259,7 @@ static int compute_service(struct compute_ctx *ctx, const struct model_service *
 {
 	if (!svc->proxied || svc->type == SVC_TYPE_EXTERNAL_NAME)
 		return 0;
+	front_check(svc, ctx->node);
 	for (size_t ip = 0; ip < svc->n_cluster_ips; ip++)
 		for (size_t p = 0; p < svc->n_ports; p++)
 			if (compute_port(ctx, svc, ip, &svc->ports[p]) < 0)
@@ -233,6 +271,7 @@ static void compute_ctx_init(struct compute_ctx *ctx, const struct model_node *n
 			     size_t max_per_service, struct desired_state *out)
 {
 	memset(ctx, 0, sizeof(*ctx));
+	ctx->node = node;
 	ctx->node_name = node && node->name ? node->name : "";
 	ctx->zone = node && node->zone ? node->zone : "";
 	ctx->max_per_service = max_per_service;
@@ -325,6 +364,8 @@ void desired_free(struct desired_state *state)
 {
 	for (size_t i = 0; i < state->n_svcs; i++) {
 		free(state->svcs[i].id);
+		free(state->svcs[i].frontends);
+		free(state->svcs[i].source_ranges);
 		free(state->svcs[i].backends);
 	}
 	free(state->svcs);

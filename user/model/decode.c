@@ -1,5 +1,5 @@
 /* model_decode: what is common to every kind (metadata, labels, ports) and
- * the dispatch to the kind's decoder. */
+ * the dispatch to the kind's decoder (Service, EndpointSlice, Node). */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -130,11 +130,14 @@ enum decode_result model_decode(const struct cJSON *obj, struct model_objects *i
 	const char *kind = decode_string(obj, "kind", "");
 	struct decode_meta meta;
 
-	if (!kind || (strcmp(kind, "Service") != 0 && strcmp(kind, "EndpointSlice") != 0))
+	if (!kind || (strcmp(kind, "Service") != 0 && strcmp(kind, "EndpointSlice") != 0 &&
+		      strcmp(kind, "Node") != 0))
 		return DECODE_IGNORED;
 	if (decode_meta(obj, &meta, why, why_len) != DECODE_OK)
 		return DECODE_INVALID;
 	if (kind[0] == 'S')
 		return decode_service(obj, &meta, into, why, why_len);
+	if (kind[0] == 'N')
+		return decode_node(obj, &meta, into, why, why_len);
 	return decode_slice(obj, &meta, into, why, why_len);
 }

@@ -5,6 +5,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "common/log.h"
 #include "model/model.h"
 
 /* What every object's metadata says, borrowed from the cJSON object. */
@@ -19,9 +20,17 @@ struct decode_meta {
 /* objects.c: add takes ownership of the object's contents (even on -1). */
 int objects_add_service(struct model_objects *objs, struct model_service *svc);
 int objects_add_slice(struct model_objects *objs, struct model_slice *slice);
+int objects_add_node(struct model_objects *objs, struct model_node *node);
 void objects_free_service(struct model_service *svc);
 void objects_free_slice(struct model_slice *slice);
 void objects_free_endpoint(struct model_endpoint *ep);
+void objects_free_node(struct model_node *node);
+
+/* ignored.c: logs one field left out of an object that is still served
+ * (the message names the object and the field) and counts it in
+ * model_fields_ignored. */
+void model_field_ignored(enum log_level level, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
 
 /* decode.c */
 const cJSON *decode_field(const cJSON *obj, const char *key);
@@ -41,10 +50,27 @@ bool decode_int(const cJSON *item, int lo, int hi, int *out);
 int decode_port(const struct decode_meta *meta, const cJSON *item, const char *where,
 		struct model_port *out, char *why, size_t why_len);
 
-/* decode_svc.c, decode_slice.c */
+/* decode_svc.c, decode_slice.c, decode_node.c */
 enum decode_result decode_service(const cJSON *obj, const struct decode_meta *meta,
 				  struct model_objects *into, char *why, size_t why_len);
 enum decode_result decode_slice(const cJSON *obj, const struct decode_meta *meta,
 				struct model_objects *into, char *why, size_t why_len);
+enum decode_result decode_node(const cJSON *obj, const struct decode_meta *meta,
+			       struct model_objects *into, char *why, size_t why_len);
+
+/* decode_ext.c: a Service's NodePort, LoadBalancer and externalIPs fields
+ * (B22-B28), read after its type and ports. A field that does not parse is
+ * left out (model_field_ignored), never the Service. decode_node_ports:
+ * whether its ports have NodePorts (B27); decode_node_port: ports[i]'s
+ * nodePort into port. decode_ext: svc->ext, left NULL when the Service has
+ * no external frontend; DECODE_INVALID only when out of memory. */
+bool decode_node_ports(const struct decode_meta *meta, const cJSON *spec, uint8_t type);
+void decode_node_port(const struct decode_meta *meta, const cJSON *item, size_t i,
+		      struct model_port *port);
+enum decode_result decode_ext(const cJSON *obj, const struct decode_meta *meta,
+			      struct model_service *svc, char *why, size_t why_len);
+/* "10.0.0.0/8" (spaces around it allowed) -> v4-mapped prefix, host bits
+ * cleared; false when it is not a CIDR. */
+bool decode_prefix(const char *text, struct ferry_prefix *out);
 
 #endif

@@ -1,5 +1,6 @@
 /* Services: type, cluster IPs (B1, B3), ports (B4), the internal traffic
- * policy (B15) and session affinity (B30). */
+ * policy (B15) and session affinity (B30); the external frontends are
+ * decode_ext.c's. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,7 +22,7 @@ static enum decode_result svc_type(const struct decode_meta *meta, const cJSON *
 
 	for (size_t i = 0; type && i < sizeof(svc_type_names) / sizeof(svc_type_names[0]); i++) {
 		if (strcmp(type, svc_type_names[i]) == 0) {
-			svc->type = (enum svc_type)i;
+			svc->type = (uint8_t)i;
 			return DECODE_OK;
 		}
 	}
@@ -140,6 +141,7 @@ static enum decode_result svc_ports(const struct decode_meta *meta, const cJSON 
 				    struct model_service *svc, char *why, size_t why_len)
 {
 	const cJSON *ports = decode_field(spec, "ports"), *item;
+	bool node_ports;
 	char where[48];
 	int rc;
 
@@ -150,10 +152,11 @@ static enum decode_result svc_ports(const struct decode_meta *meta, const cJSON 
 	svc->ports = calloc((size_t)cJSON_GetArraySize(ports) + 1, sizeof(*svc->ports));
 	if (!svc->ports)
 		return decode_why(meta, why, why_len, "out of memory");
+	node_ports = decode_node_ports(meta, spec, svc->type);
 	cJSON_ArrayForEach(item, ports) {
 		struct model_port *port = &svc->ports[svc->n_ports];
 
-		snprintf(where, sizeof(where), "spec.ports[%zu]", svc->n_ports);
+		snprintf(where, sizeof(where), "spec.ports[%u]", svc->n_ports);
 		rc = decode_port(meta, item, where, port, why, why_len);
 		if (rc == 0)
 			return decode_why(meta, why, why_len, "%s.port: missing or 0", where);
@@ -165,6 +168,8 @@ static enum decode_result svc_ports(const struct decode_meta *meta, const cJSON 
 			intern_put(port->name);
 			return DECODE_INVALID;
 		}
+		if (node_ports)
+			decode_node_port(meta, item, svc->n_ports, port);
 		svc->n_ports++;
 	}
 	return DECODE_OK;
@@ -180,7 +185,8 @@ enum decode_result decode_service(const cJSON *obj, const struct decode_meta *me
 	    svc_internal_policy(meta, spec, &svc, why, why_len) != DECODE_OK ||
 	    svc_affinity(meta, spec, &svc, why, why_len) != DECODE_OK ||
 	    svc_cluster_ips(meta, spec, &svc, why, why_len) != DECODE_OK ||
-	    svc_ports(meta, spec, &svc, why, why_len) != DECODE_OK) {
+	    svc_ports(meta, spec, &svc, why, why_len) != DECODE_OK ||
+	    decode_ext(obj, meta, &svc, why, why_len) != DECODE_OK) {
 		objects_free_service(&svc);
 		return DECODE_INVALID;
 	}

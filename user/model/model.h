@@ -1,9 +1,9 @@
-/* The Kubernetes objects ferry reads (Services, EndpointSlices), reduced to
+/* The Kubernetes objects ferry reads (Services, EndpointSlices, Nodes), reduced to
  * the fields the datapath needs, and the service ports they program.
  *
  * model_decode turns one API object (cJSON) into a model object; it knows
  * the API's field names and defaults. model_compute applies the rules of
- * ../shared/spec/kube-proxy-behaviour.md (B1-B11, B13-B15, B17, B30, B31) to produce the
+ * ../shared/spec/kube-proxy-behaviour.md (B1-B11, B13-B17, B22-B28, B30, B31) to produce the
  * desired state that the sync engine writes into the maps.
  */
 #ifndef FERRY_MODEL_H
@@ -28,17 +28,46 @@ struct model_port {
 	const char *name;     /* "" when unnamed; shared (common/intern.h) */
 	uint8_t proto;        /* IPPROTO_TCP/UDP/SCTP */
 	uint16_t port;        /* host order */
+	uint16_t node_port;   /* Services: nodePort of a NodePort or LoadBalancer
+			       * Service; 0 = none (B22, B27) */
+};
+
+/* An address prefix (loadBalancerSourceRanges), v4-mapped: an IPv4 /24 has
+ * len 96 + 24. */
+struct ferry_prefix {
+	struct ferry_ip addr;
+	uint8_t len;
+};
+
+/* What NodePort, LoadBalancer and externalIPs add to a Service (B22-B28):
+ * allocated apart, so that ClusterIP Services (most of them) carry only a
+ * NULL pointer. Only what parses is here; what does not was logged and
+ * counted (model_fields_ignored) when the Service was decoded. */
+struct model_service_ext {
+	struct ferry_ip *ips;         /* n_lb_ips LB ingress IPs (ipMode VIP or absent,
+				       * B24), then n_external_ips externalIPs (B25) */
+	struct ferry_prefix *ranges;  /* loadBalancerSourceRanges, host bits cleared */
+	uint32_t n_lb_ips, n_external_ips, n_ranges;
+	uint16_t health_check_node_port; /* LoadBalancer + Local only (B28); 0 = none */
+	bool ext_local;               /* externalTrafficPolicy Local (B16, B23) */
+	bool ranges_unusable;         /* ranges were listed but none parses: LB IPs
+				       * admit no source (fail closed) */
+	/* model_compute's note of the problems it last logged for this Service
+	 * (a hash; 0 = none), so that each is logged once per change of the
+	 * object or of the node, not at every recompute. */
+	uint32_t warned;
 };
 
 /* Fields ordered by size: the store holds one per Service (80 bytes). */
 struct model_service {
 	const char *ns;       /* shared (common/intern.h) */
 	char *name;
-	size_t n_ports;
 	struct model_port *ports;
+	struct model_service_ext *ext; /* NULL: no NodePort, LB IP or externalIP */
 	struct ferry_ip cluster_ips[2];
-	enum svc_type type;
+	uint32_t n_ports;
 	uint32_t affinity_timeout; /* sessionAffinity ClientIP: seconds; 0 = none (B30) */
+	uint8_t type;              /* enum svc_type */
 	uint8_t n_cluster_ips;     /* 0 for headless (B1) */
 	uint8_t cluster_ip_family[2]; /* 4 or 6, paired with cluster_ips (B3) */
 	bool proxied;         /* false: service-proxy-name or headless label (B2) */
@@ -77,17 +106,36 @@ struct model_slice {
 	struct model_endpoint *endpoints; /* only endpoints with an address (B8) */
 };
 
+/* The node ferryd runs on, as the rules see it: endpoints are local when
+ * their nodeName equals name (B13); hints are read for zone, "" when the
+ * zone is unknown (B31); an LB IP or externalIP equal to one of addrs is
+ * left out, and a nodePort outside node_port_min..max is not programmed.
+ * Given to model_compute, every field is borrowed; in model_objects (a
+ * decoded Node: name, zone label, status.addresses) they are owned. */
+struct model_node {
+	const char *name;
+	const char *zone;
+	size_t n_addrs;
+	const struct ferry_ip *addrs;  /* InternalIP and ExternalIP, sorted, each once */
+	uint16_t node_port_min, node_port_max; /* --node-port-range; 0 = 30000-32767 */
+};
+
+#define MODEL_NODE_PORT_MIN 30000
+#define MODEL_NODE_PORT_MAX 32767
+
 struct model_objects {
 	size_t n_services, cap_services;
 	struct model_service *services;
 	size_t n_slices, cap_slices;
 	struct model_slice *slices;
+	size_t n_nodes, cap_nodes;
+	struct model_node *nodes;
 };
 
 enum decode_result {
 	DECODE_OK = 0,        /* appended to the model_objects */
 	DECODE_IGNORED = 1,   /* a kind ferry does not use (Pod, ConfigMap, ...) */
-	DECODE_INVALID = -1,  /* a Service/EndpointSlice with bad fields: skipped */
+	DECODE_INVALID = -1,  /* a Service/EndpointSlice/Node with bad fields: skipped */
 };
 
 /* The identity of an API object, borrowed from it: kind, namespace ("default"
@@ -106,13 +154,17 @@ enum decode_result model_decode(const struct cJSON *obj, struct model_objects *i
 				char *why, size_t why_len);
 void model_objects_free(struct model_objects *objs);
 
-/* The node ferryd runs on, as the rules see it: endpoints are local when
- * their nodeName equals name (B13); hints are read for zone, "" when the
- * zone is unknown (B31). Both borrowed. */
-struct model_node {
-	const char *name;
-	const char *zone;
-};
+/* The last Node named name in sets[0..n_sets) (a snapshot's
+ * `kubectl get nodes -o yaml`), NULL when there is none. */
+const struct model_node *model_objects_node(const struct model_objects *sets, size_t n_sets,
+					    const char *name);
+
+/* Fields of an object that were left out while the rest of it is served
+ * (B25's invalid externalIPs, unparsable loadBalancerSourceRanges, a
+ * nodePort outside the node-port range, an LB IP or externalIP equal to a
+ * node address ...), each also named in a warning: the total since start. */
+uint64_t model_fields_ignored(void);
+
 
 /* One frontend (ClusterIP, port, protocol) and the backends it spreads over. */
 struct desired_backend {
@@ -132,13 +184,6 @@ struct desired_frontend {
 	struct ferry_ip addr;
 	uint16_t port;        /* host order: the service port, or the nodePort */
 	uint8_t kind;         /* enum frontend_kind */
-};
-
-/* An address prefix (loadBalancerSourceRanges), v4-mapped: an IPv4 /24 has
- * len 96 + 24. */
-struct ferry_prefix {
-	struct ferry_ip addr;
-	uint8_t len;
 };
 
 struct desired_svc {
@@ -163,6 +208,8 @@ struct desired_svc {
 	uint16_t health_check_node_port; /* external set only; 0 = none (B28) */
 	size_t n_source_ranges; /* LB IP frontends only accept these; 0 = all (B26) */
 	struct ferry_prefix *source_ranges; /* this family's, sorted */
+	bool source_ranges_closed; /* ranges given, none of them usable: LB IP
+				    * frontends admit nobody (fail closed, B26) */
 	bool fallback;        /* backends are serving+terminating ones (B11) */
 	bool local;           /* internalTrafficPolicy Local: this node's endpoints (B15) */
 	bool zone_hints;      /* only the endpoints hinted for this node's zone (B31) */

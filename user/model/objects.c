@@ -17,7 +17,21 @@ void objects_free_service(struct model_service *svc)
 	intern_put(svc->ns);
 	free(svc->name);
 	objects_free_ports(svc->ports, svc->n_ports);
+	if (svc->ext) {
+		free(svc->ext->ips);
+		free(svc->ext->ranges);
+		free(svc->ext);
+	}
 	memset(svc, 0, sizeof(*svc));
+}
+
+/* A decoded Node owns what model_node otherwise borrows. */
+void objects_free_node(struct model_node *node)
+{
+	intern_put(node->name);
+	intern_put(node->zone);
+	free((void *)node->addrs);
+	memset(node, 0, sizeof(*node));
 }
 
 const char *model_endpoint_zone(const struct model_endpoint *ep, size_t i)
@@ -85,13 +99,39 @@ int objects_add_slice(struct model_objects *objs, struct model_slice *slice)
 	return 0;
 }
 
+int objects_add_node(struct model_objects *objs, struct model_node *node)
+{
+	if (objects_grow((void **)&objs->nodes, objs->n_nodes, &objs->cap_nodes,
+			 sizeof(*node)) < 0) {
+		objects_free_node(node);
+		return -1;
+	}
+	objs->nodes[objs->n_nodes++] = *node;
+	return 0;
+}
+
+const struct model_node *model_objects_node(const struct model_objects *sets, size_t n_sets,
+					    const char *name)
+{
+	const struct model_node *found = NULL;
+
+	for (size_t s = 0; s < n_sets; s++)
+		for (size_t i = 0; i < sets[s].n_nodes; i++)
+			if (strcmp(sets[s].nodes[i].name, name) == 0)
+				found = &sets[s].nodes[i];
+	return found;
+}
+
 void model_objects_free(struct model_objects *objs)
 {
 	for (size_t i = 0; i < objs->n_services; i++)
 		objects_free_service(&objs->services[i]);
 	for (size_t i = 0; i < objs->n_slices; i++)
 		objects_free_slice(&objs->slices[i]);
+	for (size_t i = 0; i < objs->n_nodes; i++)
+		objects_free_node(&objs->nodes[i]);
 	free(objs->services);
 	free(objs->slices);
+	free(objs->nodes);
 	memset(objs, 0, sizeof(*objs));
 }

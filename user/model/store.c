@@ -84,6 +84,93 @@ int store_set_node(struct model_store *st, const char *name, const char *zone)
 	return 0;
 }
 
+/* Services with external frontends depend on the node's addresses and
+ * NodePort range (model_compute leaves some of them out). */
+static void group_mark_external(struct model_store *st)
+{
+	for (struct hmap_node *n = hmap_first(&st->groups); n; n = hmap_next(&st->groups, n)) {
+		struct store_group *grp = hmap_entry(n, struct store_group, node);
+
+		if (grp->svc && grp->svc->u.svc.ext)
+			group_mark(st, grp);
+	}
+}
+
+static int store_addr_cmp(const void *a, const void *b)
+{
+	return addr_compare(a, b);
+}
+
+static int store_node_addrs_put(struct model_store *st, const struct ferry_ip *addrs, size_t n)
+{
+	struct ferry_ip *copy = n ? malloc(n * sizeof(*copy)) : NULL;
+	size_t kept = 0;
+
+	if (n && !copy)
+		return -1;
+	if (n) {
+		memcpy(copy, addrs, n * sizeof(*copy));
+		qsort(copy, n, sizeof(*copy), store_addr_cmp);
+	}
+	for (size_t i = 0; i < n; i++)
+		if (!kept || !addr_equal(&copy[i], &copy[kept - 1]))
+			copy[kept++] = copy[i];
+	if (kept == st->n_node_addrs &&
+	    (!kept || memcmp(copy, st->node_addrs, kept * sizeof(*copy)) == 0)) {
+		free(copy);
+		return 0;
+	}
+	free(st->node_addrs);
+	st->node_addrs = copy;
+	st->n_node_addrs = kept;
+	st->node_addrs_gen++;
+	group_mark_external(st);
+	return 0;
+}
+
+int store_set_node_addrs(struct model_store *st, const struct ferry_ip *addrs, size_t n)
+{
+	return st->node_addrs_fixed ? 0 : store_node_addrs_put(st, addrs, n);
+}
+
+int store_fix_node_addrs(struct model_store *st, const struct ferry_ip *addrs, size_t n)
+{
+	if (store_node_addrs_put(st, addrs, n) < 0)
+		return -1;
+	st->node_addrs_fixed = true;
+	return 0;
+}
+
+const struct ferry_ip *store_node_addrs(const struct model_store *st, size_t *n,
+					uint64_t *generation)
+{
+	*n = st->n_node_addrs;
+	if (generation)
+		*generation = st->node_addrs_gen;
+	return st->node_addrs;
+}
+
+void store_set_node_port_range(struct model_store *st, uint16_t lo, uint16_t hi)
+{
+	if (lo == st->node_port_min && hi == st->node_port_max)
+		return;
+	st->node_port_min = lo;
+	st->node_port_max = hi;
+	group_mark_external(st);
+}
+
+void store_model_node(const struct model_store *st, struct model_node *node)
+{
+	*node = (struct model_node){
+		.name = st->node_name,
+		.zone = st->zone,
+		.n_addrs = st->n_node_addrs,
+		.addrs = st->node_addrs,
+		.node_port_min = st->node_port_min,
+		.node_port_max = st->node_port_max,
+	};
+}
+
 static struct store_group *group_get(struct model_store *st, const char *ns, const char *name)
 {
 	struct store_group *grp;

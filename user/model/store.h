@@ -32,6 +32,24 @@ void store_free(struct model_store *st);
  * Service, since locality (B13) and hints (B31) depend on them. 0, or -1
  * when out of memory (the old values stay). */
 int store_set_node(struct model_store *st, const char *name, const char *zone);
+/* This node's addresses, as its Node's status.addresses says (InternalIP,
+ * ExternalIP; model_decode of a Node gives them): copied, sorted, each once.
+ * A change recomputes the Services with external frontends (an LB IP or
+ * externalIP equal to a node address is left out). Ignored once
+ * store_fix_node_addrs was called. 0, or -1 when out of memory (the old
+ * ones stay). */
+int store_set_node_addrs(struct model_store *st, const struct ferry_ip *addrs, size_t n);
+/* ferryd's --node-ips: these are the node's addresses from now on, whatever
+ * its Node says. 0, or -1 when out of memory. */
+int store_fix_node_addrs(struct model_store *st, const struct ferry_ip *addrs, size_t n);
+/* The node's addresses now, and a number that changes with them: compare
+ * it with the one of the last look to know they changed. */
+const struct ferry_ip *store_node_addrs(const struct model_store *st, size_t *n,
+					uint64_t *generation);
+/* ferryd's --node-port-range (default 30000-32767): a nodePort outside it
+ * is not programmed (logged, counted). A change recomputes the Services
+ * with external frontends. */
+void store_set_node_port_range(struct model_store *st, uint16_t lo, uint16_t hi);
 
 /* Take a decoded object, replacing the one of the same namespace/name. The
  * object's contents move into the store (*svc / *slice is zeroed), also on

@@ -11,12 +11,13 @@
 static int flush_compute(struct model_store *st, const struct store_group *grp,
 			 struct desired_state *out)
 {
-	struct model_node node = { .name = st->node_name, .zone = st->zone };
+	struct model_node node;
 	size_t n = 0;
 	void *p;
 
 	if (!grp->svc)
 		return 0;
+	store_model_node(st, &node);
 	for (const struct store_obj *o = grp->slices; o; o = o->next) {
 		if (n == st->cap_vec) {
 			p = realloc(st->vec, (st->cap_vec ? st->cap_vec * 2 : 16) * sizeof(*st->vec));
@@ -200,5 +201,6 @@ void store_free(struct model_store *st)
 	free(st->scratch);
 	free(st->node_name);
 	free(st->zone);
+	free(st->node_addrs);
 	free(st);
 }

@@ -43,6 +43,11 @@ struct model_store {
 	size_t max_per_service;
 	char *node_name;               /* owned; "" until store_set_node */
 	char *zone;
+	struct ferry_ip *node_addrs;   /* owned, sorted, each once */
+	size_t n_node_addrs;
+	bool node_addrs_fixed;         /* store_fix_node_addrs: the Node's are not used */
+	uint64_t node_addrs_gen;
+	uint16_t node_port_min, node_port_max;
 	size_t count[2];               /* services, slices */
 	const struct model_slice **vec; /* scratch: one group's slices */
 	size_t cap_vec;
@@ -54,6 +59,8 @@ struct model_store {
 /* Touched: the next flush recomputes it. */
 void group_mark(struct model_store *st, struct store_group *grp);
 void group_mark_all(struct model_store *st);
+/* The node as model_compute takes it (borrowing the store's). */
+void store_model_node(const struct model_store *st, struct model_node *node);
 void group_free(struct store_group *grp);
 /* A group that holds nothing and has nothing to flush goes away. */
 void group_release(struct model_store *st, struct store_group *grp);

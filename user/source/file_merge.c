@@ -60,20 +60,31 @@ static void merge_put(struct merge *m, const char *key, size_t len, bool good)
 	hmap_put(&m->map, &e->node, key, len);
 }
 
-/* The length of the key of objs' object i, Services first. */
+/* A Node has no namespace; model_object_ref names it "default". */
+#define MERGE_NODE_NS "default"
+
+static size_t merge_n_objects(const struct model_objects *objs)
+{
+	return objs->n_services + objs->n_slices + objs->n_nodes;
+}
+
+/* The length of the key of objs' object i: Services, slices, then Nodes. */
 static size_t merge_key_len(const struct model_objects *objs, size_t i)
 {
 	if (i < objs->n_services)
 		return file_key_len(objs->services[i].ns, objs->services[i].name);
 	i -= objs->n_services;
-	return file_key_len(objs->slices[i].ns, objs->slices[i].name);
+	if (i < objs->n_slices)
+		return file_key_len(objs->slices[i].ns, objs->slices[i].name);
+	i -= objs->n_slices;
+	return file_key_len(MERGE_NODE_NS, objs->nodes[i].name);
 }
 
 static size_t merge_keys_total(const struct model_objects *objs)
 {
 	size_t len = 0;
 
-	for (size_t i = 0; i < objs->n_services + objs->n_slices; i++)
+	for (size_t i = 0; i < merge_n_objects(objs); i++)
 		len += merge_key_len(objs, i);
 	return len;
 }
@@ -82,7 +93,7 @@ static size_t merge_keys_longest(const struct model_objects *objs)
 {
 	size_t len = 0;
 
-	for (size_t i = 0; i < objs->n_services + objs->n_slices; i++)
+	for (size_t i = 0; i < merge_n_objects(objs); i++)
 		if (merge_key_len(objs, i) > len)
 			len = merge_key_len(objs, i);
 	return len;
@@ -102,7 +113,7 @@ static void merge_put_good(struct merge *m, char **p, char kind, const char *ns,
 static int merge_index(struct merge *m, const struct file_read *rd)
 {
 	const struct model_objects *objs = &rd->objs;
-	size_t n = objs->n_services + objs->n_slices + rd->n_invalid;
+	size_t n = merge_n_objects(objs) + rd->n_invalid;
 	char *p;
 
 	m->entries = calloc(n + 1, sizeof(*m->entries));
@@ -113,6 +124,8 @@ static int merge_index(struct merge *m, const struct file_read *rd)
 		merge_put_good(m, &p, 'S', objs->services[i].ns, objs->services[i].name);
 	for (size_t i = 0; i < objs->n_slices; i++)
 		merge_put_good(m, &p, 'E', objs->slices[i].ns, objs->slices[i].name);
+	for (size_t i = 0; i < objs->n_nodes; i++)
+		merge_put_good(m, &p, 'N', MERGE_NODE_NS, objs->nodes[i].name);
 	for (size_t i = 0; i < rd->n_invalid; i++)
 		if (rd->invalid[i].key)
 			merge_put(m, rd->invalid[i].key, rd->invalid[i].key_len, false);
@@ -144,7 +157,9 @@ static int merge_reserve(struct merge *m, struct model_objects *objs,
 	    merge_room((void **)&objs->services, objs->n_services, &objs->cap_services,
 		       old->n_services, sizeof(*objs->services)) < 0 ||
 	    merge_room((void **)&objs->slices, objs->n_slices, &objs->cap_slices,
-		       old->n_slices, sizeof(*objs->slices)) < 0)
+		       old->n_slices, sizeof(*objs->slices)) < 0 ||
+	    merge_room((void **)&objs->nodes, objs->n_nodes, &objs->cap_nodes,
+		       old->n_nodes, sizeof(*objs->nodes)) < 0)
 		return -1;
 	return 0;
 }
@@ -184,6 +199,14 @@ static void merge_walk(struct merge *m, struct file_read *rd, struct model_objec
 		objs->slices[objs->n_slices++] = *slice;
 		memset(slice, 0, sizeof(*slice));
 	}
+	for (size_t i = 0; i < old->n_nodes; i++) {
+		struct model_node *node = &old->nodes[i];
+
+		if (!merge_keeps(m, rd->keep_old, 'N', MERGE_NODE_NS, node->name))
+			continue;
+		objs->nodes[objs->n_nodes++] = *node;
+		memset(node, 0, sizeof(*node));
+	}
 }
 
 /* What became of an invalid object. */
@@ -215,7 +238,7 @@ int file_merge(struct file_read *rd, struct model_objects *old)
 	struct merge m = { 0 };
 	int rc = 0;
 
-	if ((rd->keep_old || rd->n_invalid) && old->n_services + old->n_slices) {
+	if ((rd->keep_old || rd->n_invalid) && merge_n_objects(old)) {
 		rc = merge_index(&m, rd) < 0 || merge_reserve(&m, &rd->objs, old) < 0 ? -1 : 0;
 		if (rc == 0)
 			merge_walk(&m, rd, old);

@@ -115,13 +115,15 @@ static void file_objects_commit(struct file_read *rd)
 {
 	struct model_objects *o = &rd->objs, *p = &rd->pending;
 
-	if (!o->n_services && !o->n_slices) {
+	if (!o->n_services && !o->n_slices && !o->n_nodes) {
 		model_objects_free(o);
 		*o = *p;
 	} else if (file_objects_append((void **)&o->services, &o->n_services, &o->cap_services,
 				       p->services, p->n_services, sizeof(*p->services)) < 0 ||
 		   file_objects_append((void **)&o->slices, &o->n_slices, &o->cap_slices,
-				       p->slices, p->n_slices, sizeof(*p->slices)) < 0) {
+				       p->slices, p->n_slices, sizeof(*p->slices)) < 0 ||
+		   file_objects_append((void **)&o->nodes, &o->n_nodes, &o->cap_nodes,
+				       p->nodes, p->n_nodes, sizeof(*p->nodes)) < 0) {
 		log_error("source", "file %s: out of memory", rd->path);
 		rd->keep_old = true;
 		file_objects_drop(rd);
@@ -129,6 +131,7 @@ static void file_objects_commit(struct file_read *rd)
 	} else {
 		free(p->services);
 		free(p->slices);
+		free(p->nodes);
 	}
 	memset(p, 0, sizeof(*p));
 	rd->keep_old |= rd->pending_keep_old;
@@ -149,6 +152,11 @@ void file_objects_trim(struct model_objects *objs)
 	    (p = realloc(objs->slices, objs->n_slices * sizeof(*objs->slices)))) {
 		objs->slices = p;
 		objs->cap_slices = objs->n_slices;
+	}
+	if (objs->n_nodes && objs->n_nodes < objs->cap_nodes &&
+	    (p = realloc(objs->nodes, objs->n_nodes * sizeof(*objs->nodes)))) {
+		objs->nodes = p;
+		objs->cap_nodes = objs->n_nodes;
 	}
 }
 

@@ -57,6 +57,24 @@ static void node_decode(const cJSON *obj, struct kube_node *out)
 	}
 }
 
+/* status.addresses as the model reads them (InternalIP, ExternalIP), for
+ * the LB IPs and externalIPs equal to a node address. */
+static void node_addrs(struct kube_source *ks, cJSON *obj)
+{
+	struct model_objects one = { 0 };
+	char why[256] = "not a Node";
+
+	/* List items come without kind and apiVersion. */
+	if (!cJSON_GetObjectItemCaseSensitive(obj, "kind"))
+		cJSON_AddStringToObject(obj, "kind", "Node");
+	if (model_decode(obj, &one, why, sizeof(why)) != DECODE_OK || !one.n_nodes)
+		log_warn("kube", "node %s: %s; its addresses stay as they were", ks->node_name,
+			 why);
+	else if (store_set_node_addrs(ks->store, one.nodes[0].addrs, one.nodes[0].n_addrs) < 0)
+		log_error("kube", "node %s: out of memory taking its addresses", ks->node_name);
+	model_objects_free(&one);
+}
+
 static void node_list_begin(void *ctx, struct watch *w)
 {
 	struct kube_source *ks = ctx;
@@ -78,6 +96,7 @@ static void node_object(void *ctx, struct watch *w, enum kube_event ev, cJSON *o
 		return;
 	}
 	node_decode(obj, &node);
+	node_addrs(ks, obj);
 	if (memcmp(&node, &ks->node, sizeof(node)) != 0)
 		log_info("kube", "node %s: zone \"%s\", addresses %s%s", ks->node_name, node.zone,
 			 node.addresses[0] ? node.addresses : "none",
