@@ -8,7 +8,8 @@
 #                      [--sizes "N..."] [--ferry-sizes "N..."] [--rounds R]
 #                      [--seconds S] [--conc C] [--methods "a b ..."]
 #                      [--profile|--no-profile] [--api|--no-api]
-#                      [--memory|--no-memory] [--only memory]
+#                      [--memory|--no-memory] [--nodeport|--no-nodeport]
+#                      [--only memory|nodeport]
 #
 # `make bench` runs the full set (about 10-13 minutes on 2 cores), `make
 # bench-quick` the quick one (N = 100 and 1,000, short runs, under 2
@@ -47,7 +48,12 @@
 # tests/bench/memory.sh (--no-memory skips it): ferryd's peak and steady RSS
 # on the file source (JSON and YAML) and on the stand-in's unpaged list, at
 # 10,000 services x 10 endpoints (quick: 1,000). `--only memory` runs that
-# step alone (about a minute) and prints its figures.
+# step alone (about a minute) and prints its figures. Then
+# tests/bench/nodeport_rate.sh (--no-nodeport skips it): the NodePort
+# short-connection rate from an external namespace through a node (ferry
+# with XDP, ferry with --xdp=off, kube-proxy's iptables NodePort layout,
+# direct to the pods) at 100, 1,000 and 10,000 Services (quick: 100 and
+# 1,000), into the same folder; `--only nodeport` runs it alone.
 #
 # Everything this run makes carries the prefix fyb<pid> and is removed on
 # exit, failure or signal: processes (by pid), ferryd's pins (ferryd
@@ -82,6 +88,7 @@ PROFILE=
 METHODS_RUN=
 API=1
 MEMORY=1
+NODEPORT=1
 ONLY=
 while [ $# -gt 0 ]; do
 	case $1 in
@@ -101,6 +108,8 @@ while [ $# -gt 0 ]; do
 	--no-api) API=0 ;;
 	--memory) MEMORY=1 ;;
 	--no-memory) MEMORY=0 ;;
+	--nodeport) NODEPORT=1 ;;
+	--no-nodeport) NODEPORT=0 ;;
 	--only) ONLY=$2; shift ;;
 	-h | --help) sed -n '2,/^$/s/^# \{0,1\}//p' "$0"; exit 0 ;;
 	*) echo "run.sh: unknown option $1 (--help)" >&2; exit 2 ;;
@@ -145,6 +154,7 @@ FERRYD_PID=
 FERRYD_USED=0
 API_PID=
 MEM_PID=
+NP_PID=
 MIN_ATTACHED=0
 STATS_OLD=
 T0=$SECONDS
@@ -165,7 +175,7 @@ cleanup() {
 	trap - EXIT INT TERM
 	[ -n "$STATS_OLD" ] && sysctl -q -w kernel.bpf_stats_enabled="$STATS_OLD" >/dev/null 2>&1
 	[ -n "$FERRYD_PID" ] && stop_pid "$FERRYD_PID"
-	for pid in "$API_PID" "$MEM_PID"; do
+	for pid in "$API_PID" "$MEM_PID" "$NP_PID"; do
 		[ -n "$pid" ] && kill "$pid" 2>/dev/null || continue
 		# api_latency.sh's and memory.sh's own cleanups stop their processes
 		# (5 s each at most).
@@ -223,15 +233,34 @@ memory_step() {
 		while read -r line; do say "  $line"; done
 }
 
+# nodeport_step: tests/bench/nodeport_rate.sh into this run's folder, in the
+# background so that cleanup can end it (by pid, SIGTERM: it cleans up
+# after itself).
+nodeport_step() {
+	local args=(--out "$OUT")
+	[ "$QUICK" = 1 ] && args+=(--quick)
+	say "NodePort connection rate (tests/bench/nodeport_rate.sh)"
+	BUILD=$BUILD "$REPO/tests/bench/nodeport_rate.sh" "${args[@]}" >>"$LOGS/run.log" 2>&1 &
+	NP_PID=$!
+	wait "$NP_PID" || warn "nodeport_rate.sh failed (see $LOGS/nodeport_rate/run.log)"
+	NP_PID=
+	[ -f "$OUT/nodeport.md" ] && while read -r line; do say "  $line"; done <"$OUT/nodeport.md"
+}
+
 case $ONLY in
 '') ;;
+nodeport)
+	nodeport_step
+	say "done in $((SECONDS - T0)) s: $OUT"
+	exit 0
+	;;
 memory)
 	memory_step
 	"$PYTHON" "$REPORT" "$OUT" --no-docs || warn "report.py failed"
 	say "done in $((SECONDS - T0)) s: $OUT"
 	exit 0
 	;;
-*) die "--only: memory is the one step that runs alone" ;;
+*) die "--only: memory and nodeport are the steps that run alone" ;;
 esac
 WORK=$(mktemp -d "/tmp/$P.XXXXXX")
 
@@ -1020,6 +1049,7 @@ if [ "$API" = 1 ]; then
 fi
 
 [ "$MEMORY" = 1 ] && memory_step
+[ "$NODEPORT" = 1 ] && nodeport_step
 
 say "measurements done; report"
 report_args=("$OUT")
