@@ -18,16 +18,19 @@
  * BPF_F_RECOMPUTE_CSUM. Packet pointers the caller holds are invalid
  * afterwards.
  *
- * CRC32C_MAX_LEN, the longest SCTP packet covered, is what a bounded loop
- * lets the verifier check at a modest cost: 4,096 bytes, more than a
- * 1500-byte MTU frame (1,480 bytes of SCTP over IPv4) and any XDP frame
- * without fragments; jumbo frames are not covered. Slicing-by-8: eight
- * bytes per iteration through eight 256-entry tables in .rodata (8 KB).
+ * CRC32C_MAX_LEN, the longest SCTP packet covered: 9,216 bytes, so a
+ * jumbo frame (MTU 9000) is covered as well as a 1500-byte one (1,480 bytes
+ * of SCTP over IPv4). The word loop is bounded, and the verifier walks each
+ * of its 1,150 possible iterations: about 85,000 instructions verified per
+ * call site (0.2 s to load), a tenth of the verifier's budget. In XDP the
+ * frame's linear part is what is covered (a program without fragments
+ * sees no more). Slicing-by-8: eight bytes per iteration through eight
+ * 256-entry tables in .rodata (8 KB).
  */
 #ifndef FERRY_BPF_CRC32C_H
 #define FERRY_BPF_CRC32C_H
 
-#define CRC32C_MAX_LEN 4096
+#define CRC32C_MAX_LEN 9216
 #define CRC32C_L4_OFF_MAX 256
 #define CRC32C_BAD (-1)
 #define CRC32C_TOO_LONG (-2)
@@ -425,36 +428,37 @@ static __always_inline __u32 crc32c_u64(__u32 crc, __u64 w)
 }
 
 /* The CRC to store for the len bytes at p, the checksum field (bytes 8 to
- * 11) as zero; negative when the packet ends first. A subprogram: the
- * verifier walks its loop once per call site, not once per path. */
+ * 11) as zero; negative when the packet ends first. The verifier walks the
+ * word loop once per possible iteration; what follows it depends only on
+ * len and stop, not on the iteration the loop left at, so it is walked
+ * once. A subprogram, so the caller's paths do not each walk it again. */
 static __noinline __s64 crc32c_sctp_sum(const __u8 *p, const __u8 *end, __u32 len)
 {
-	__u32 crc = ~0U, i;
+	const __u8 *stop;
+	__u32 crc = ~0U, rest, i;
 
 	if (p + 12 > end)
 		return CRC32C_BAD;
 	crc = crc32c_u32(crc, *(const __u32 *)p);
 	crc = crc32c_u32(crc, *(const __u32 *)(p + 4));
 	crc = crc32c_u32(crc, 0);
+	rest = (len - 12) & 7;
+	stop = p + 12 + ((len - 12) & ~7U);
 	p += 12;
-	len -= 12;
 	for (i = 0; i < (CRC32C_MAX_LEN - 12) / 8; i++) {
-		if (len < 8)
+		if (p >= stop)
 			break;
 		if (p + 8 > end)
 			return CRC32C_BAD;
 		crc = crc32c_u64(crc, *(const __u64 *)p);
 		p += 8;
-		len -= 8;
 	}
 	for (i = 0; i < 7; i++) {
-		if (!len)
+		if (i >= rest)
 			break;
-		if (p + 1 > end)
+		if (stop + i + 1 > end)
 			return CRC32C_BAD;
-		crc = crc32c_u8(crc, *p);
-		p++;
-		len--;
+		crc = crc32c_u8(crc, stop[i]);
 	}
 	return ~crc;
 }

@@ -1,0 +1,138 @@
+// SPDX-License-Identifier: GPL-2.0
+/* Test programs for bpf/lib/icmp.h and bpf/lib/crc32c.h, run by
+ * tests/helpers/pktlib_test.c through BPF_PROG_TEST_RUN: each parses a
+ * crafted Ethernet frame as little as the helpers need and calls them the
+ * way the per-packet path does. */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+
+#include "lib/icmp.h"
+#include "lib/crc32c.h"
+
+#define TC_ACT_OK 0
+#define ETH_HLEN 14
+#define ETH_P_IP 0x0800
+#define ETH_P_IPV6 0x86dd
+#define PARSE_LEN (ETH_HLEN + 40)
+
+char LICENSE[] SEC("license") = "GPL";
+
+/* Set by the driver: the destination port the SCTP programs write before
+ * recomputing the CRC (0: leave it), as a DNAT would. */
+volatile __u16 pkt_new_dport;
+
+struct parsed {
+	__u32 l4_off;
+	__u32 l4_len;
+	int family;
+	__u8 proto;
+};
+
+/* hdr: the frame's first bytes (zero past its end). */
+static __always_inline int parse(const __u8 *hdr, struct parsed *p)
+{
+	__u16 proto = ((__u16)hdr[12] << 8) | hdr[13];
+
+	if (proto == ETH_P_IP) {
+		p->family = AF_INET;
+		p->proto = hdr[ETH_HLEN + 9];
+		p->l4_off = ETH_HLEN + (hdr[ETH_HLEN] & 0xf) * 4;
+		p->l4_len = (((__u32)hdr[ETH_HLEN + 2] << 8) | hdr[ETH_HLEN + 3]) -
+			    (hdr[ETH_HLEN] & 0xf) * 4;
+	} else if (proto == ETH_P_IPV6) {
+		p->family = AF_INET6;
+		p->proto = hdr[ETH_HLEN + 6];
+		p->l4_off = ETH_HLEN + 40;
+		p->l4_len = ((__u32)hdr[ETH_HLEN + 4] << 8) | hdr[ETH_HLEN + 5];
+	} else {
+		return -1;
+	}
+	return 0;
+}
+
+static __always_inline int parse_xdp(struct xdp_md *ctx, struct parsed *p)
+{
+	__u8 hdr[PARSE_LEN] = {};
+	__u64 len = bpf_xdp_get_buff_len(ctx);
+
+	if (len < ETH_HLEN + 20)
+		return -1;
+	if (len > PARSE_LEN)
+		len = PARSE_LEN;
+	if (bpf_xdp_load_bytes(ctx, 0, hdr, len) < 0)
+		return -1;
+	return parse(hdr, p);
+}
+
+static __always_inline int parse_tc(struct __sk_buff *skb, struct parsed *p)
+{
+	__u8 hdr[PARSE_LEN] = {};
+	__u32 len = skb->len;
+
+	if (len < ETH_HLEN + 20)
+		return -1;
+	if (len > PARSE_LEN)
+		len = PARSE_LEN;
+	if (bpf_skb_load_bytes(skb, 0, hdr, len) < 0)
+		return -1;
+	return parse(hdr, p);
+}
+
+static __always_inline bool served_proto(__u8 proto)
+{
+	return proto == IPPROTO_TCP || proto == IPPROTO_UDP || proto == IPPROTO_SCTP;
+}
+
+SEC("xdp")
+int pkt_icmp_xdp(struct xdp_md *ctx)
+{
+	struct parsed p;
+
+	if (parse_xdp(ctx, &p) < 0 || !served_proto(p.proto))
+		return XDP_PASS;
+	return icmp_xdp_port_unreach(ctx, ETH_HLEN, p.family);
+}
+
+SEC("tc")
+int pkt_icmp_tc(struct __sk_buff *skb)
+{
+	struct parsed p;
+
+	if (parse_tc(skb, &p) < 0 || !served_proto(p.proto))
+		return TC_ACT_OK;
+	return icmp_tc_port_unreach(skb, ETH_HLEN, p.family);
+}
+
+static __always_inline int crc_verdict(int err, int ok, int drop)
+{
+	if (err == CRC32C_TOO_LONG)
+		stat_inc(STAT_NP_SCTP_TOO_LONG);
+	return err ? drop : ok;
+}
+
+SEC("xdp")
+int pkt_crc_xdp(struct xdp_md *ctx)
+{
+	__u16 port = bpf_htons(pkt_new_dport);
+	struct parsed p;
+
+	if (parse_xdp(ctx, &p) < 0 || p.proto != IPPROTO_SCTP)
+		return XDP_PASS;
+	if (pkt_new_dport && bpf_xdp_store_bytes(ctx, p.l4_off + 2, &port, 2) < 0)
+		return XDP_ABORTED;
+	return crc_verdict(crc32c_sctp_xdp(ctx, p.l4_off, p.l4_len), XDP_PASS, XDP_DROP);
+}
+
+SEC("tc")
+int pkt_crc_tc(struct __sk_buff *skb)
+{
+	__u16 port = bpf_htons(pkt_new_dport);
+	struct parsed p;
+
+	if (parse_tc(skb, &p) < 0 || p.proto != IPPROTO_SCTP)
+		return TC_ACT_OK;
+	if (pkt_new_dport && bpf_skb_store_bytes(skb, p.l4_off + 2, &port, 2, 0) < 0)
+		return TC_ACT_SHOT;
+	return crc_verdict(crc32c_sctp_tc(skb, p.l4_off, p.l4_len), TC_ACT_OK, TC_ACT_SHOT);
+}
