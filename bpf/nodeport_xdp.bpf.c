@@ -71,7 +71,6 @@ static __always_inline int xdp_forward(struct xdp_md *ctx, const struct pkt *p,
 	void *data_end = (void *)(long)ctx->data_end;
 	const struct bpf_fib_lookup *f = &plan->fib;
 	struct ethhdr *eth = data;
-	__u16 old;
 
 	if (plan->fib_rc != BPF_FIB_LKUP_RET_SUCCESS || p->tot_len > f->mtu_result || p->ttl <= 1) {
 		stat_inc(STAT_NP_FIB_PASS);
@@ -87,13 +86,14 @@ static __always_inline int xdp_forward(struct xdp_md *ctx, const struct pkt *p,
 		ip6->hop_limit--;
 	} else {
 		struct iphdr *ip = (void *)(eth + 1);
-		__u16 *ttl_proto = (__u16 *)&ip->ttl;
+		/* TTL is the high byte of its 16-bit word (protocol unchanged). */
+		__u16 old = bpf_htons((__u16)p->ttl << 8);
+		__u16 new = bpf_htons((__u16)(p->ttl - 1) << 8);
 
 		if ((void *)(ip + 1) > data_end)
 			return XDP_DROP;
-		old = *ttl_proto;
-		ip->ttl--;
-		ip->check = csum_apply(ip->check, csum_fold((__u16)~old + (__u64)*ttl_proto));
+		ip->ttl = p->ttl - 1;
+		ip->check = csum_apply(ip->check, csum_fold((__u16)~old + (__u64)new));
 	}
 	__builtin_memcpy(eth->h_dest, f->dmac, 6);
 	__builtin_memcpy(eth->h_source, f->smac, 6);

@@ -1,0 +1,817 @@
+/* pkt_test: the per-packet datapath (bpf/nodeport_xdp.bpf.c and
+ * bpf/nodeport_tc.bpf.c) run on crafted packets with BPF_PROG_TEST_RUN.
+ *
+ *   pkt_test IFNAME
+ *
+ * Run by tests/kernel/packets.sh inside a network namespace it prepared:
+ * IFNAME (the "external device", MAC EXT_MAC) holds the node addresses
+ * 192.0.2.1/24 and 2001:db8::1/64 with static neighbours for the client
+ * (.100, ::100) and node 2 (.2, ::2); 10.2.0.0/16 and 2001:db8:2::/64 (pods
+ * on node 2) route via node 2; 10.1.0.0/16 and 2001:db8:1::/64 (this
+ * node's pods) route through another device; forwarding is on.
+ *
+ * The XDP object is loaded alone and its maps filled by hand; the tc object
+ * reuses the XDP object's maps, as both reuse the socket LB's in ferryd.
+ * Every case compares the whole output frame with one built in userspace,
+ * whose checksums are computed from scratch. Prints "ok - NAME" or
+ * "not ok - NAME: REASON" per case; exit 1 when one failed.
+ */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <linux/if_ether.h>
+#include <linux/bpf.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ferry/maps.h"
+#include "nodeport_xdp.skel.h"
+#include "nodeport_tc.skel.h"
+
+#define TC_ACT_OK 0
+#define TC_ACT_SHOT 2
+#define TC_ACT_REDIRECT 7
+#define PKT_MAX 256
+#define SNAT_MIN 40000
+#define SNAT_MAX 40099
+
+static const __u8 EXT_MAC[6] = { 0x02, 0, 0, 0, 0x01, 0x01 };
+static const __u8 NODE2_MAC[6] = { 0x02, 0, 0, 0, 0, 0x02 };
+static const __u8 CLIENT_MAC[6] = { 0x02, 0, 0, 0, 0, 0x64 };
+
+static struct ferry_nodeport_xdp *xdp;
+static struct ferry_nodeport_tc *tc;
+static int ifindex;
+static int failures;
+
+/* --- reporting ------------------------------------------------------------ */
+
+static void ok(const char *name)
+{
+	printf("ok - %s\n", name);
+}
+
+static void not_ok(const char *name, const char *fmt, ...)
+{
+	va_list ap;
+
+	failures++;
+	printf("not ok - %s: ", name);
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	printf("\n");
+}
+
+/* --- addresses and maps ----------------------------------------------------- */
+
+/* The maps' form: 16 bytes, IPv4 v4-mapped. */
+static void addr16(const char *s, __u32 out[4])
+{
+	struct in_addr a4;
+
+	memset(out, 0, 16);
+	if (inet_pton(AF_INET, s, &a4) == 1) {
+		out[2] = htonl(0xffff);
+		out[3] = a4.s_addr;
+	} else if (inet_pton(AF_INET6, s, out) != 1) {
+		fprintf(stderr, "pkt_test: bad address %s\n", s);
+		exit(2);
+	}
+}
+
+static int map_fd(struct bpf_map *m)
+{
+	return bpf_map__fd(m);
+}
+
+static void must(int err, const char *what)
+{
+	if (err) {
+		fprintf(stderr, "pkt_test: %s: %s\n", what, strerror(-err < 0 ? err : -err));
+		exit(2);
+	}
+}
+
+struct be {
+	__u32 id;
+	const char *addr;
+	__u16 port;
+};
+
+/* A frontend (addr NULL: the family's NodePort wildcard) and, under rev,
+ * its backend set. */
+static void add_svc(const char *addr, bool v6, __u16 port, __u8 proto, __u8 scope, __u32 svc_id,
+		    __u32 rev, __u32 flags, __u32 affinity, const struct be *bes, int n)
+{
+	struct svc_key k = { .port = htons(port), .proto = proto, .scope = scope };
+	struct svc_value v = { .svc_id = svc_id, .rev = rev, .count = n, .flags = flags,
+			       .affinity_timeout = affinity };
+
+	if (addr)
+		addr16(addr, k.addr);
+	else if (!v6)
+		k.addr[2] = htonl(0xffff);
+	for (int i = 0; i < n; i++) {
+		struct slot_key sk = { .svc_id = svc_id, .rev = rev, .slot = i };
+		struct slot_value sv = { .backend_id = bes[i].id, .port = htons(bes[i].port) };
+		struct backend_value bv = { .port = htons(bes[i].port), .proto = proto,
+					    .svc_id = svc_id };
+
+		addr16(bes[i].addr, sv.addr);
+		addr16(bes[i].addr, bv.addr);
+		must(bpf_map_update_elem(map_fd(xdp->maps.ferry_slots), &sk, &sv, BPF_ANY), "slot");
+		must(bpf_map_update_elem(map_fd(xdp->maps.ferry_backends), &bes[i].id, &bv, BPF_ANY),
+		     "backend");
+	}
+	must(bpf_map_update_elem(map_fd(xdp->maps.ferry_services), &k, &v, BPF_ANY), "service");
+}
+
+static void add_node_addr(const char *addr)
+{
+	struct node_addr_key k;
+	struct node_addr_value v = { .flags = NODE_ADDR_SNAT };
+
+	addr16(addr, k.addr);
+	must(bpf_map_update_elem(map_fd(xdp->maps.ferry_node_addrs), &k, &v, BPF_ANY), "node addr");
+}
+
+static void add_source_range(__u32 svc_id, const char *addr, int bits)
+{
+	struct source_range_key k = { .svc_id = htonl(svc_id) };
+	__u8 v = 1;
+
+	addr16(addr, k.addr);
+	k.prefixlen = 32 + (strchr(addr, ':') ? bits : 96 + bits);
+	must(bpf_map_update_elem(map_fd(xdp->maps.ferry_source_ranges), &k, &v, BPF_ANY),
+	     "source range");
+}
+
+static void set_config(__u16 snat_min, __u16 snat_max)
+{
+	struct dp_config c = { .node_port_min = 30000, .node_port_max = 32767,
+			       .snat_port_min = snat_min, .snat_port_max = snat_max,
+			       .icmp_per_sec = 100 };
+	__u32 zero = 0;
+
+	addr16("192.0.2.1", c.snat_v4);
+	addr16("2001:db8::1", c.snat_v6);
+	must(bpf_map_update_elem(map_fd(xdp->maps.ferry_config), &zero, &c, BPF_ANY), "config");
+}
+
+static __u64 stat(__u32 index)
+{
+	int ncpu = libbpf_num_possible_cpus();
+	struct stat_value v[ncpu];
+	__u64 sum = 0;
+
+	if (bpf_map_lookup_elem(map_fd(xdp->maps.ferry_stats), &index, v))
+		return 0;
+	for (int i = 0; i < ncpu; i++)
+		sum += v[i].count;
+	return sum;
+}
+
+/* --- packets ---------------------------------------------------------------- */
+
+/* A flow's tuple as text; proto IPPROTO_TCP, _UDP or _SCTP. */
+struct tuple {
+	const char *src;
+	const char *dst;
+	__u16 sport;
+	__u16 dport;
+};
+
+/* What a crafted frame looks like besides its tuple. */
+struct shape {
+	__u8 proto;
+	int optlen;        /* IPv4 options, bytes (multiple of 4) */
+	__u16 frag_off;    /* IPv4 flags and offset, host order */
+	bool udp_nocsum;   /* IPv4 UDP sent without a checksum */
+};
+
+static const char PAYLOAD[] = "ferry packet test, odd";  /* 23 bytes: an odd length */
+
+static bool is_v6(const char *addr)
+{
+	return strchr(addr, ':') != NULL;
+}
+
+static __u32 sum16(const void *buf, size_t len, __u32 sum)
+{
+	const __u8 *p = buf;
+
+	for (size_t i = 0; i + 1 < len; i += 2)
+		sum += (p[i] << 8) | p[i + 1];
+	if (len & 1)
+		sum += p[len - 1] << 8;
+	return sum;
+}
+
+static __u16 fold(__u32 sum)
+{
+	while (sum >> 16)
+		sum = (sum & 0xffff) + (sum >> 16);
+	return sum;
+}
+
+/* Offsets of a frame built here (no extension headers). */
+struct layout {
+	bool v6;
+	size_t l3, l4, end;
+	__u8 proto;
+};
+
+static struct layout layout_of(const __u8 *f, size_t len)
+{
+	struct layout l = { .l3 = ETH_HLEN, .end = len };
+
+	l.v6 = (f[ETH_HLEN] >> 4) == 6;
+	if (l.v6) {
+		l.l4 = ETH_HLEN + 40;
+		l.proto = f[ETH_HLEN + 6];
+	} else {
+		l.l4 = ETH_HLEN + (f[ETH_HLEN] & 0xf) * 4;
+		l.proto = f[ETH_HLEN + 9];
+	}
+	return l;
+}
+
+static size_t csum_field(__u8 proto)
+{
+	return proto == IPPROTO_TCP ? 16 : 6;
+}
+
+/* Every checksum from scratch: IPv4 header, TCP/UDP over the pseudo
+ * header (an IPv4 UDP checksum of 0 stays 0 when keep_zero). */
+static void fix_checksums(__u8 *f, size_t len, bool keep_zero)
+{
+	struct layout l = layout_of(f, len);
+	size_t l4len = l.end - l.l4, off = l.l4 + csum_field(l.proto);
+	__u32 sum;
+	__u16 c;
+
+	if (!l.v6) {
+		f[l.l3 + 10] = f[l.l3 + 11] = 0;
+		c = ~fold(sum16(f + l.l3, l.l4 - l.l3, 0));
+		f[l.l3 + 10] = c >> 8;
+		f[l.l3 + 11] = c & 0xff;
+	}
+	if (l.proto != IPPROTO_TCP && l.proto != IPPROTO_UDP)
+		return;
+	if (l.proto == IPPROTO_UDP && !l.v6 && keep_zero && !f[off] && !f[off + 1])
+		return;
+	f[off] = f[off + 1] = 0;
+	if (l.v6)
+		sum = sum16(f + l.l3 + 8, 32, 0);
+	else
+		sum = sum16(f + l.l3 + 12, 8, 0);
+	sum += l.proto + (__u32)l4len;
+	c = ~fold(sum16(f + l.l4, l4len, sum));
+	if (c == 0 && l.proto == IPPROTO_UDP)
+		c = 0xffff;
+	f[off] = c >> 8;
+	f[off + 1] = c & 0xff;
+}
+
+static void put16(__u8 *p, __u16 v)
+{
+	p[0] = v >> 8;
+	p[1] = v & 0xff;
+}
+
+static void put_addr(__u8 *p, const char *s)
+{
+	if (inet_pton(is_v6(s) ? AF_INET6 : AF_INET, s, p) != 1) {
+		fprintf(stderr, "pkt_test: bad address %s\n", s);
+		exit(2);
+	}
+}
+
+/* A frame from smac to EXT_MAC carrying t, with valid checksums. */
+static size_t build(__u8 *f, const struct tuple *t, const struct shape *s, const __u8 *smac)
+{
+	bool v6 = is_v6(t->src);
+	size_t l3 = ETH_HLEN, l4 = l3 + (v6 ? 40 : 20 + s->optlen);
+	size_t l4hdr = s->proto == IPPROTO_TCP ? 20 : s->proto == IPPROTO_UDP ? 8 : 12;
+	size_t len = l4 + l4hdr + sizeof(PAYLOAD) - 1;
+
+	memset(f, 0, PKT_MAX);
+	memcpy(f, EXT_MAC, 6);
+	memcpy(f + 6, smac, 6);
+	put16(f + 12, v6 ? ETH_P_IPV6 : ETH_P_IP);
+	if (v6) {
+		f[l3] = 0x60;
+		put16(f + l3 + 4, len - l4);
+		f[l3 + 6] = s->proto;
+		f[l3 + 7] = 64;
+		put_addr(f + l3 + 8, t->src);
+		put_addr(f + l3 + 24, t->dst);
+	} else {
+		f[l3] = 0x40 | ((20 + s->optlen) / 4);
+		put16(f + l3 + 2, len - l3);
+		put16(f + l3 + 4, 0x1234);
+		put16(f + l3 + 6, s->frag_off);
+		f[l3 + 8] = 64;
+		f[l3 + 9] = s->proto;
+		put_addr(f + l3 + 12, t->src);
+		put_addr(f + l3 + 16, t->dst);
+		for (int i = 0; i < s->optlen; i++)   /* NOPs, then End of Options */
+			f[l3 + 20 + i] = i == s->optlen - 1 ? 0 : 1;
+	}
+	put16(f + l4, t->sport);
+	put16(f + l4 + 2, t->dport);
+	if (s->proto == IPPROTO_TCP) {
+		put16(f + l4 + 4, 0x0102);      /* sequence number */
+		f[l4 + 12] = 5 << 4;
+		f[l4 + 13] = 0x02;              /* SYN */
+		put16(f + l4 + 14, 64240);
+	} else if (s->proto == IPPROTO_UDP) {
+		put16(f + l4 + 4, len - l4);
+	} else {
+		put16(f + l4 + 4, 0xbeef);      /* SCTP verification tag */
+	}
+	memcpy(f + l4 + l4hdr, PAYLOAD, sizeof(PAYLOAD) - 1);
+	fix_checksums(f, len, false);
+	if (s->udp_nocsum)
+		f[l4 + 6] = f[l4 + 7] = 0;
+	return len;
+}
+
+/* The frame f rewritten to tuple t (checksums recomputed); when fwd, as
+ * forwarded out to dmac (TTL or hop limit one less). */
+static void rewrite(__u8 *f, size_t len, const struct tuple *t, const __u8 *dmac)
+{
+	struct layout l = layout_of(f, len);
+	bool nocsum = !l.v6 && l.proto == IPPROTO_UDP && !f[l.l4 + 6] && !f[l.l4 + 7];
+
+	put_addr(f + l.l3 + (l.v6 ? 8 : 12), t->src);
+	put_addr(f + l.l3 + (l.v6 ? 24 : 16), t->dst);
+	put16(f + l.l4, t->sport);
+	put16(f + l.l4 + 2, t->dport);
+	if (dmac) {
+		memcpy(f, dmac, 6);
+		memcpy(f + 6, EXT_MAC, 6);
+		f[l.l3 + (l.v6 ? 7 : 8)]--;
+	}
+	fix_checksums(f, len, nocsum);
+}
+
+static __u16 get16(const __u8 *p)
+{
+	return (p[0] << 8) | p[1];
+}
+
+/* --- running ---------------------------------------------------------------- */
+
+struct run {
+	__u32 retval;
+	__u8 out[PKT_MAX];
+	__u32 len;
+};
+
+static void run_xdp(const __u8 *in, size_t len, struct run *r)
+{
+	struct xdp_md ctx = { .data_end = len, .ingress_ifindex = ifindex };
+	LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = in, .data_size_in = len, .data_out = r->out,
+		    .data_size_out = sizeof(r->out), .ctx_in = &ctx, .ctx_size_in = sizeof(ctx),
+		    .repeat = 1);
+
+	must(bpf_prog_test_run_opts(bpf_program__fd(xdp->progs.ferry_xdp_nodeport), &o),
+	     "test run xdp");
+	r->retval = o.retval;
+	r->len = o.data_size_out;
+}
+
+static void run_tc(struct bpf_program *prog, const __u8 *in, size_t len, struct run *r)
+{
+	struct __sk_buff ctx = { .ifindex = ifindex };
+	LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = in, .data_size_in = len, .data_out = r->out,
+		    .data_size_out = sizeof(r->out), .ctx_in = &ctx, .ctx_size_in = sizeof(ctx),
+		    .repeat = 1);
+
+	must(bpf_prog_test_run_opts(bpf_program__fd(prog), &o), "test run tc");
+	r->retval = o.retval;
+	r->len = o.data_size_out;
+}
+
+/* The output equals want: same verdict, same bytes. */
+static bool expect_frame(const char *name, const struct run *r, __u32 retval, const __u8 *want,
+			 size_t len)
+{
+	if (r->retval != retval) {
+		not_ok(name, "verdict %u, want %u", r->retval, retval);
+		return false;
+	}
+	if (r->len != len) {
+		not_ok(name, "length %u, want %zu", r->len, len);
+		return false;
+	}
+	for (size_t i = 0; i < len; i++) {
+		if (r->out[i] != want[i]) {
+			not_ok(name, "byte %zu is 0x%02x, want 0x%02x", i, r->out[i], want[i]);
+			return false;
+		}
+	}
+	ok(name);
+	return true;
+}
+
+static void expect_u64(const char *name, __u64 got, __u64 want)
+{
+	if (got == want)
+		ok(name);
+	else
+		not_ok(name, "got %llu, want %llu", (unsigned long long)got, (unsigned long long)want);
+}
+
+/* The reply-direction entry of a flow, as it arrives; 0 when present. */
+static int ct_get(const struct tuple *t, __u8 proto, struct ct_value *v)
+{
+	struct ct_key k = { .sport = htons(t->sport), .dport = htons(t->dport), .proto = proto };
+
+	addr16(t->src, k.saddr);
+	addr16(t->dst, k.daddr);
+	return bpf_map_lookup_elem(map_fd(xdp->maps.ferry_ct), &k, v);
+}
+
+enum hook { HOOK_XDP, HOOK_TC_INGRESS, HOOK_TC_EGRESS };
+
+/* Sends in (shaped s, from smac) through the hook and checks the verdict
+ * and the frame: in rewritten to want and, with dmac, forwarded to dmac.
+ * want.sport 0: the source port is the SNAT port the datapath chose, which
+ * must lie in the configured range. Returns the source port seen, 0 when
+ * the case failed. */
+static __u16 check(enum hook h, const char *name, const struct tuple *in, const struct shape *s,
+		   const __u8 *smac, __u32 verdict, struct tuple want, const __u8 *dmac)
+{
+	__u8 f[PKT_MAX], w[PKT_MAX];
+	size_t len = build(f, in, s, smac);
+	struct run r;
+
+	memcpy(w, f, len);
+	if (h == HOOK_XDP)
+		run_xdp(f, len, &r);
+	else if (h == HOOK_TC_INGRESS)
+		run_tc(tc->progs.ferry_tc_ingress, f, len, &r);
+	else
+		run_tc(tc->progs.ferry_tc_egress, f, len, &r);
+	if (!want.sport && r.len == len) {
+		want.sport = get16(r.out + layout_of(r.out, r.len).l4);
+		if (want.sport < SNAT_MIN || want.sport > SNAT_MAX) {
+			not_ok(name, "SNAT port %u outside %u-%u (verdict %u)", want.sport, SNAT_MIN,
+			       SNAT_MAX, r.retval);
+			return 0;
+		}
+	}
+	rewrite(w, len, &want, dmac);
+	return expect_frame(name, &r, verdict, w, len) ? want.sport : 0;
+}
+
+static const struct shape TCP = { .proto = IPPROTO_TCP };
+static const struct shape UDP = { .proto = IPPROTO_UDP };
+
+/* --- the services ------------------------------------------------------------- */
+
+enum {
+	F_NP = SVC_FLAG_EXTERNAL | SVC_FLAG_NODE_PORT,
+};
+
+static void setup(void)
+{
+	const struct be local1[] = { { 101, "10.1.0.5", 8080 } };
+	const struct be remote2[] = { { 201, "10.2.0.7", 8080 } };
+	const struct be remote3[] = { { 301, "10.2.0.8", 5353 } };
+	const struct be local4[] = { { 401, "2001:db8:1::5", 8080 } };
+	const struct be remote5[] = { { 501, "2001:db8:2::7", 53 } };
+	const struct be remote6[] = { { 601, "10.2.0.9", 8080 } };
+	const struct be cluster7[] = { { 701, "10.2.0.10", 8080 } };
+	const struct be local8[] = { { 801, "10.1.0.11", 8080 } };
+	const struct be cluster9[] = { { 901, "10.2.0.12", 8080 } };
+	const struct be remote12[] = { { 1201, "10.2.0.20", 8080 } };
+	const struct be aff13[] = { { 1301, "10.2.0.30", 8080 }, { 1302, "10.2.0.31", 8080 } };
+	const struct be cip14[] = { { 1401, "10.1.0.40", 8080 } };
+	const struct be remote15[] = { { 1501, "10.2.0.50", 8080 } };
+	const struct be remote16[] = { { 1601, "2001:db8:2::9", 8080 } };
+	struct affinity_key ak = { .svc_id = 13 };
+	struct affinity_value av = { .backend_id = 1302 };
+	struct timespec ts;
+
+	add_node_addr("192.0.2.1");
+	add_node_addr("2001:db8::1");
+	set_config(SNAT_MIN, SNAT_MAX);
+	add_svc(NULL, false, 30080, IPPROTO_TCP, SVC_SCOPE_ALL, 1, 1, F_NP, 0, local1, 1);
+	add_svc(NULL, false, 30081, IPPROTO_TCP, SVC_SCOPE_ALL, 2, 1, F_NP, 0, remote2, 1);
+	add_svc(NULL, false, 30082, IPPROTO_UDP, SVC_SCOPE_ALL, 3, 1, F_NP, 0, remote3, 1);
+	add_svc(NULL, true, 30080, IPPROTO_TCP, SVC_SCOPE_ALL, 4, 1, F_NP, 0, local4, 1);
+	add_svc(NULL, true, 30083, IPPROTO_UDP, SVC_SCOPE_ALL, 5, 1, F_NP, 0, remote5, 1);
+	/* One service port: an LB IP with source ranges and its NodePort. */
+	add_svc("198.51.100.10", false, 80, IPPROTO_TCP, SVC_SCOPE_ALL, 6, 1,
+		SVC_FLAG_EXTERNAL | SVC_FLAG_LOAD_BALANCER | SVC_FLAG_SOURCE_RANGES, 0, remote6, 1);
+	add_svc(NULL, false, 30086, IPPROTO_TCP, SVC_SCOPE_ALL, 6, 1, F_NP, 0, remote6, 1);
+	add_source_range(6, "192.0.2.100", 32);
+	/* externalTrafficPolicy=Local: the Cluster set, and the local one. */
+	add_svc(NULL, false, 30087, IPPROTO_TCP, SVC_SCOPE_ALL, 7, 1, F_NP | SVC_FLAG_EXT_LOCAL, 0,
+		cluster7, 1);
+	add_svc(NULL, false, 30087, IPPROTO_TCP, SVC_SCOPE_EXTERNAL, 8, 1, F_NP, 0, local8, 1);
+	add_svc(NULL, false, 30089, IPPROTO_TCP, SVC_SCOPE_ALL, 9, 1, F_NP | SVC_FLAG_EXT_LOCAL, 0,
+		cluster9, 1);
+	add_svc(NULL, false, 30089, IPPROTO_TCP, SVC_SCOPE_EXTERNAL, 10, 1, F_NP, 0, NULL, 0);
+	add_svc(NULL, false, 30090, IPPROTO_TCP, SVC_SCOPE_ALL, 11, 1, F_NP, 0, NULL, 0);
+	add_svc(NULL, false, 30091, IPPROTO_TCP, SVC_SCOPE_ALL, 12, 1, F_NP, 0, remote12, 1);
+	add_svc(NULL, false, 30092, IPPROTO_TCP, SVC_SCOPE_ALL, 13, 1, F_NP, 100, aff13, 2);
+	add_svc("10.96.0.10", false, 80, IPPROTO_TCP, SVC_SCOPE_ALL, 14, 1, 0, 0, cip14, 1);
+	add_svc(NULL, false, 30093, IPPROTO_TCP, SVC_SCOPE_ALL, 15, 1, F_NP, 0, remote15, 1);
+	add_svc(NULL, true, 30094, IPPROTO_TCP, SVC_SCOPE_ALL, 16, 1, F_NP, 0, remote16, 1);
+	/* The client's remembered backend for service 13 (B30): the second. */
+	addr16("192.0.2.100", ak.client_addr);
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	av.last_used_ns = ts.tv_sec * 1000000000ULL + ts.tv_nsec;
+	must(bpf_map_update_elem(map_fd(xdp->maps.ferry_affinity), &ak, &av, BPF_ANY), "affinity");
+}
+
+/* --- the cases ---------------------------------------------------------------- */
+
+static const char CLIENT[] = "192.0.2.100";
+static const char NODE[] = "192.0.2.1";
+static const char CLIENT6[] = "2001:db8::100";
+static const char NODE6[] = "2001:db8::1";
+
+static void nodeport_v4(void)
+{
+	struct tuple in = { CLIENT, NODE, 40001, 30080 };
+	struct tuple reply = { "10.1.0.5", CLIENT, 8080, 40001 };
+	__u16 port;
+
+	check(HOOK_XDP, "B22 NodePort TCP/IPv4, local backend: DNAT only, to the stack", &in, &TCP,
+	      CLIENT_MAC, XDP_PASS, (struct tuple){ CLIENT, "10.1.0.5", 40001, 8080 }, NULL);
+	check(HOOK_TC_EGRESS, "tc egress: a local backend's TCP/IPv4 reply shown as the NodePort",
+	      &reply, &TCP, CLIENT_MAC, TC_ACT_OK, (struct tuple){ NODE, CLIENT, 30080, 40001 },
+	      NULL);
+
+	in = (struct tuple){ CLIENT, NODE, 40002, 30081 };
+	port = check(HOOK_XDP, "B23 NodePort TCP/IPv4, remote backend: DNAT+SNAT, XDP_TX to node 2",
+		     &in, &TCP, CLIENT_MAC, XDP_TX, (struct tuple){ NODE, "10.2.0.7", 0, 8080 },
+		     NODE2_MAC);
+	if (!port)
+		return;
+	check(HOOK_XDP, "established flow keeps its backend and SNAT port", &in, &TCP, CLIENT_MAC,
+	      XDP_TX, (struct tuple){ NODE, "10.2.0.7", port, 8080 }, NODE2_MAC);
+	reply = (struct tuple){ "10.2.0.7", NODE, 8080, port };
+	check(HOOK_XDP, "B23 reply from the remote backend: reverse NAT, XDP_TX to the client", &reply,
+	      &TCP, NODE2_MAC, XDP_TX, (struct tuple){ NODE, CLIENT, 30081, 40002 }, CLIENT_MAC);
+
+	in.sport = 40003;
+	check(HOOK_XDP, "IPv4 options kept, DNAT+SNAT checksums right", &in,
+	      &(struct shape){ .proto = IPPROTO_TCP, .optlen = 8 }, CLIENT_MAC, XDP_TX,
+	      (struct tuple){ NODE, "10.2.0.7", 0, 8080 }, NODE2_MAC);
+}
+
+static void udp_v4(void)
+{
+	struct tuple in = { CLIENT, NODE, 40004, 30082 };
+	struct tuple reply;
+	__u16 port;
+
+	port = check(HOOK_XDP, "NodePort UDP/IPv4, remote backend: DNAT+SNAT, checksum", &in, &UDP,
+		     CLIENT_MAC, XDP_TX, (struct tuple){ NODE, "10.2.0.8", 0, 5353 }, NODE2_MAC);
+	reply = (struct tuple){ "10.2.0.8", NODE, 5353, port };
+	if (port)
+		check(HOOK_XDP, "UDP/IPv4 reply: reverse NAT", &reply, &UDP, NODE2_MAC, XDP_TX,
+		      (struct tuple){ NODE, CLIENT, 30082, 40004 }, CLIENT_MAC);
+	in.sport = 40005;
+	check(HOOK_XDP, "UDP/IPv4 checksum 0 stays 0 through DNAT+SNAT", &in,
+	      &(struct shape){ .proto = IPPROTO_UDP, .udp_nocsum = true }, CLIENT_MAC, XDP_TX,
+	      (struct tuple){ NODE, "10.2.0.8", 0, 5353 }, NODE2_MAC);
+}
+
+static void nodeport_v6(void)
+{
+	struct tuple in = { CLIENT6, NODE6, 40006, 30080 };
+	struct tuple reply = { "2001:db8:1::5", CLIENT6, 8080, 40006 };
+	__u16 port;
+
+	check(HOOK_XDP, "B22 NodePort TCP/IPv6, local backend: DNAT only, to the stack", &in, &TCP,
+	      CLIENT_MAC, XDP_PASS, (struct tuple){ CLIENT6, "2001:db8:1::5", 40006, 8080 }, NULL);
+	check(HOOK_TC_EGRESS, "tc egress: a local backend's TCP/IPv6 reply shown as the NodePort",
+	      &reply, &TCP, CLIENT_MAC, TC_ACT_OK, (struct tuple){ NODE6, CLIENT6, 30080, 40006 },
+	      NULL);
+	in = (struct tuple){ CLIENT6, NODE6, 40007, 30083 };
+	port = check(HOOK_XDP, "B23 NodePort UDP/IPv6, remote backend: DNAT+SNAT, XDP_TX", &in, &UDP,
+		     CLIENT_MAC, XDP_TX, (struct tuple){ NODE6, "2001:db8:2::7", 0, 53 }, NODE2_MAC);
+	reply = (struct tuple){ "2001:db8:2::7", NODE6, 53, port };
+	if (port)
+		check(HOOK_XDP, "UDP/IPv6 reply: reverse NAT, XDP_TX to the client", &reply, &UDP,
+		      NODE2_MAC, XDP_TX, (struct tuple){ NODE6, CLIENT6, 30083, 40007 }, CLIENT_MAC);
+}
+
+static void source_ranges(void)
+{
+	struct tuple in = { CLIENT, "198.51.100.10", 40008, 80 };
+	__u64 denied = stat(STAT_NP_SOURCE_DENIED);
+
+	check(HOOK_XDP, "B26 LB IP: a source inside loadBalancerSourceRanges is served", &in, &TCP,
+	      CLIENT_MAC, XDP_TX, (struct tuple){ NODE, "10.2.0.9", 0, 8080 }, NODE2_MAC);
+	in.src = "192.0.2.101";
+	check(HOOK_XDP, "B26 LB IP: a source outside loadBalancerSourceRanges is dropped", &in, &TCP,
+	      CLIENT_MAC, XDP_DROP, in, NULL);
+	expect_u64("B26 the drop is counted (STAT_NP_SOURCE_DENIED)", stat(STAT_NP_SOURCE_DENIED),
+		   denied + 1);
+	in = (struct tuple){ "192.0.2.101", NODE, 40009, 30086 };
+	check(HOOK_XDP, "B26 the same service's NodePort ignores the source ranges", &in, &TCP,
+	      CLIENT_MAC, XDP_TX, (struct tuple){ NODE, "10.2.0.9", 0, 8080 }, NODE2_MAC);
+}
+
+static void etp_local(void)
+{
+	struct tuple in = { CLIENT, NODE, 40010, 30087 };
+	__u64 no_local = stat(STAT_NP_NO_LOCAL);
+
+	check(HOOK_XDP, "B23 externalTrafficPolicy=Local: the local set, client address kept", &in,
+	      &TCP, CLIENT_MAC, XDP_PASS, (struct tuple){ CLIENT, "10.1.0.11", 40010, 8080 }, NULL);
+	in.dport = 30089;
+	check(HOOK_XDP, "B16 externalTrafficPolicy=Local without a local endpoint: dropped", &in,
+	      &TCP, CLIENT_MAC, XDP_DROP, in, NULL);
+	expect_u64("B16 the drop is counted (STAT_NP_NO_LOCAL)", stat(STAT_NP_NO_LOCAL),
+		   no_local + 1);
+}
+
+static void not_translated(void)
+{
+	struct tuple in = { CLIENT, NODE, 40011, 30090 };
+	__u64 passed = stat(STAT_NP_PASSED);
+
+	check(HOOK_XDP, "B14 a service without backend is not passed to the stack", &in, &TCP,
+	      CLIENT_MAC, XDP_DROP, in, NULL);
+	in.dport = 22;
+	check(HOOK_XDP, "a port that is no NodePort goes to the stack untouched", &in, &TCP,
+	      CLIENT_MAC, XDP_PASS, in, NULL);
+	in = (struct tuple){ CLIENT, "10.96.0.10", 40012, 80 };
+	check(HOOK_XDP, "a ClusterIP is not served from outside: untouched", &in, &TCP, CLIENT_MAC,
+	      XDP_PASS, in, NULL);
+	in = (struct tuple){ CLIENT, NODE, 40013, 30080 };
+	check(HOOK_XDP, "an IPv4 fragment of a NodePort flow goes to the stack untouched", &in,
+	      &(struct shape){ .proto = IPPROTO_UDP, .frag_off = 0x2000 }, CLIENT_MAC, XDP_PASS, in,
+	      NULL);
+	expect_u64("the fragment is counted (STAT_NP_PASSED)", stat(STAT_NP_PASSED), passed + 1);
+}
+
+/* kubernetes#81775: a client reusing its source port after its backend
+ * left must reach a live backend, not the dead one. */
+static void backend_gone(void)
+{
+	const struct be next[] = { { 1202, "10.2.0.21", 8080 } };
+	struct tuple in = { CLIENT, NODE, 5555, 30091 };
+	__u64 gone = stat(STAT_NP_BACKEND_GONE);
+	__u32 dead = 1201;
+	struct ct_value v;
+	__u16 port;
+
+	port = check(HOOK_XDP, "B12 flow to backend A (before the rolling update)", &in, &TCP,
+		     CLIENT_MAC, XDP_TX, (struct tuple){ NODE, "10.2.0.20", 0, 8080 }, NODE2_MAC);
+	/* The update: A leaves, B arrives under a new revision. */
+	bpf_map_delete_elem(map_fd(xdp->maps.ferry_backends), &dead);
+	add_svc(NULL, false, 30091, IPPROTO_TCP, SVC_SCOPE_ALL, 12, 2, F_NP, 0, next, 1);
+	check(HOOK_XDP, "B12 kubernetes#81775: the same client port lands on live backend B", &in,
+	      &TCP, CLIENT_MAC, XDP_TX, (struct tuple){ NODE, "10.2.0.21", 0, 8080 }, NODE2_MAC);
+	expect_u64("B12 the move is counted (STAT_NP_BACKEND_GONE)", stat(STAT_NP_BACKEND_GONE),
+		   gone + 1);
+	if (ct_get(&(struct tuple){ "10.2.0.20", NODE, 8080, port }, IPPROTO_TCP, &v))
+		ok("B12 the dead backend's reply entry is gone");
+	else
+		not_ok("B12 the dead backend's reply entry is gone", "still in ferry_ct");
+}
+
+/* B30: the client's remembered backend wins over a random pick. */
+static void affinity(void)
+{
+	char name[96];
+	int kept = 0;
+
+	for (int i = 0; i < 8; i++) {
+		struct tuple in = { CLIENT, NODE, 41000 + i, 30092 };
+
+		snprintf(name, sizeof(name), "B30 affinity: connection %d goes to the remembered backend",
+			 i);
+		if (check(HOOK_XDP, name, &in, &TCP, CLIENT_MAC, XDP_TX,
+			  (struct tuple){ NODE, "10.2.0.31", 0, 8080 }, NODE2_MAC))
+			kept++;
+	}
+	expect_u64("B30 affinity: all 8 connections kept", kept, 8);
+}
+
+static void snat_exhausted(void)
+{
+	struct tuple in = { CLIENT, NODE, 6001, 30093 };
+	__u64 exhausted = stat(STAT_NP_SNAT_EXHAUSTED);
+
+	set_config(SNAT_MIN, SNAT_MIN);  /* one port */
+	check(HOOK_XDP, "SNAT with one free port: the first flow takes it", &in, &TCP, CLIENT_MAC,
+	      XDP_TX, (struct tuple){ NODE, "10.2.0.50", SNAT_MIN, 8080 }, NODE2_MAC);
+	in.sport = 6002;
+	check(HOOK_XDP, "SNAT exhausted: a second flow to the same backend is dropped", &in, &TCP,
+	      CLIENT_MAC, XDP_DROP, in, NULL);
+	expect_u64("SNAT exhaustion is counted (STAT_NP_SNAT_EXHAUSTED)",
+		   stat(STAT_NP_SNAT_EXHAUSTED), exhausted + 1);
+	set_config(SNAT_MIN, SNAT_MAX);
+}
+
+/* --xdp=off: tc ingress does what XDP does, with the same decision. */
+static void tc_ingress(void)
+{
+	struct tuple in = { CLIENT, NODE, 40020, 30081 };
+	struct tuple reply;
+	__u16 port;
+
+	port = check(HOOK_TC_INGRESS, "tc ingress: NodePort TCP/IPv4 remote, DNAT+SNAT, redirect",
+		     &in, &TCP, CLIENT_MAC, TC_ACT_REDIRECT,
+		     (struct tuple){ NODE, "10.2.0.7", 0, 8080 }, NODE2_MAC);
+	reply = (struct tuple){ "10.2.0.7", NODE, 8080, port };
+	if (port)
+		check(HOOK_TC_INGRESS, "tc ingress: the reply reverse-translated, redirected to the client",
+		      &reply, &TCP, NODE2_MAC, TC_ACT_REDIRECT,
+		      (struct tuple){ NODE, CLIENT, 30081, 40020 }, CLIENT_MAC);
+	in = (struct tuple){ CLIENT, NODE, 40021, 30080 };
+	check(HOOK_TC_INGRESS, "tc ingress: NodePort TCP/IPv4 local, DNAT only, to the stack", &in,
+	      &TCP, CLIENT_MAC, TC_ACT_OK, (struct tuple){ CLIENT, "10.1.0.5", 40021, 8080 }, NULL);
+	in = (struct tuple){ CLIENT, NODE, 40022, 30082 };
+	check(HOOK_TC_INGRESS, "tc ingress: UDP/IPv4 checksum 0 stays 0", &in,
+	      &(struct shape){ .proto = IPPROTO_UDP, .udp_nocsum = true }, CLIENT_MAC,
+	      TC_ACT_REDIRECT, (struct tuple){ NODE, "10.2.0.8", 0, 5353 }, NODE2_MAC);
+	in = (struct tuple){ CLIENT6, NODE6, 40023, 30094 };
+	port = check(HOOK_TC_INGRESS, "tc ingress: NodePort TCP/IPv6 remote, DNAT+SNAT, redirect",
+		     &in, &TCP, CLIENT_MAC, TC_ACT_REDIRECT,
+		     (struct tuple){ NODE6, "2001:db8:2::9", 0, 8080 }, NODE2_MAC);
+	reply = (struct tuple){ "2001:db8:2::9", NODE6, 8080, port };
+	if (port)
+		check(HOOK_TC_INGRESS, "tc ingress: the TCP/IPv6 reply reverse-translated", &reply, &TCP,
+		      NODE2_MAC, TC_ACT_REDIRECT, (struct tuple){ NODE6, CLIENT6, 30094, 40023 },
+		      CLIENT_MAC);
+	in = (struct tuple){ CLIENT, NODE, 40024, 30089 };
+	check(HOOK_TC_INGRESS, "tc ingress: B16 externalTrafficPolicy=Local without local endpoint",
+	      &in, &TCP, CLIENT_MAC, TC_ACT_SHOT, in, NULL);
+}
+
+/* --- setup -------------------------------------------------------------------- */
+
+/* The tc object's maps are the XDP object's, as both are the socket LB's
+ * in ferryd. */
+static void load(void)
+{
+	struct bpf_map *m;
+
+	xdp = ferry_nodeport_xdp__open_and_load();
+	if (!xdp) {
+		fprintf(stderr, "pkt_test: loading the XDP object failed\n");
+		exit(2);
+	}
+	tc = ferry_nodeport_tc__open();
+	if (!tc) {
+		fprintf(stderr, "pkt_test: opening the tc object failed\n");
+		exit(2);
+	}
+	bpf_object__for_each_map(m, tc->obj) {
+		struct bpf_map *same = bpf_object__find_map_by_name(xdp->obj, bpf_map__name(m));
+
+		if (same)
+			must(bpf_map__reuse_fd(m, bpf_map__fd(same)), bpf_map__name(m));
+	}
+	must(ferry_nodeport_tc__load(tc), "loading the tc object");
+}
+
+int main(int argc, char **argv)
+{
+	if (argc != 2) {
+		fprintf(stderr, "usage: pkt_test IFNAME\n");
+		return 2;
+	}
+	ifindex = if_nametoindex(argv[1]);
+	if (!ifindex) {
+		fprintf(stderr, "pkt_test: no device %s\n", argv[1]);
+		return 2;
+	}
+	load();
+	ok("the XDP and tc programs pass the verifier");
+	setup();
+	nodeport_v4();
+	udp_v4();
+	nodeport_v6();
+	source_ranges();
+	etp_local();
+	not_translated();
+	backend_gone();
+	affinity();
+	snat_exhausted();
+	tc_ingress();
+	ferry_nodeport_tc__destroy(tc);
+	ferry_nodeport_xdp__destroy(xdp);
+	return failures ? 1 : 0;
+}
