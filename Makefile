@@ -25,7 +25,7 @@ LIB_OBJS  := $(patsubst %.c,$(BUILD)/%.o,$(LIB_SRCS))
 LIB       := $(BUILD)/libferry.a
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
-HELPER_SRCS := $(wildcard tests/helpers/*.c)
+HELPER_SRCS := $(filter-out %.bpf.c,$(wildcard tests/helpers/*.c))
 HELPER_BINS := $(patsubst tests/helpers/%.c,$(BUILD)/tests/%,$(HELPER_SRCS))
 # The sanitizer builds: the library compiled again into its own folder, for
 # the unit tests under ASan+UBSan ($(BUILD)/asan) and for libFuzzer with
@@ -92,6 +92,19 @@ $(BUILD)/tests/%: tests/helpers/%.c
 $(BUILD)/tests/pkt_test: tests/helpers/pkt_test.c $(BUILD)/nodeport_xdp.skel.h $(BUILD)/nodeport_tc.skel.h
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $< -lbpf -lelf -lz -o $@
+
+# bpf/lib/icmp.h and crc32c.h under BPF_PROG_TEST_RUN (tests/kernel/pktlib.sh):
+# a test object of their own and its driver.
+$(BUILD)/tests/pktlib_test.bpf.o: tests/helpers/pktlib_test.bpf.c $(BUILD)/vmlinux.h \
+		$(wildcard bpf/lib/*.h include/ferry/*.h)
+	@mkdir -p $(@D)
+	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+
+$(BUILD)/tests/pktlib_test.skel.h: $(BUILD)/tests/pktlib_test.bpf.o
+	$(BPFTOOL) gen skeleton $< name pktlib_test > $@.tmp && mv $@.tmp $@
+
+$(BUILD)/tests/pktlib_test: tests/helpers/pktlib_test.c $(BUILD)/tests/pktlib_test.skel.h
+	$(CC) $(CFLAGS) -I$(BUILD)/tests $< -lbpf -lelf -lz -o $@
 
 $(BUILD)/asan/user/%.o: user/%.c $(SKELS) $(wildcard include/ferry/*.h user/*/*.h)
 	@mkdir -p $(@D)
