@@ -1076,6 +1076,92 @@ static void test_yaml_across_chunks(void **state)
 }
 
 
+/* `kubectl get services,endpointslices,nodes -A -o yaml` as a file. */
+#define NODES_LIST(b_addr)                                                                 \
+	"apiVersion: v1\nitems:\n"                                                          \
+	"- apiVersion: v1\n  kind: Service\n  metadata: {name: a, namespace: default}\n"   \
+	"  spec: {clusterIP: 10.96.0.1, ports: [{port: 80}]}\n"                             \
+	"- apiVersion: v1\n  kind: Node\n  metadata:\n    name: node-a\n"                   \
+	"    labels: {topology.kubernetes.io/zone: z1}\n  status:\n    addresses:\n"        \
+	"    - {type: InternalIP, address: 192.0.2.11}\n"                                   \
+	"    - {type: Hostname, address: node-a}\n"                                         \
+	"- apiVersion: v1\n  kind: Node\n  metadata: {name: node-b}\n  status:\n"           \
+	"    addresses:\n    - {type: InternalIP, address: '" b_addr "'}\n"                 \
+	"    - {type: ExternalIP, address: 192.0.2.12}\n"                                   \
+	"kind: List\nmetadata: {resourceVersion: ''}\n"
+
+/* The addresses of the Node named name in the source's sets, "" when it has
+ * none, "(none)" when there is no such Node. */
+static const char *node_addrs_text(const struct file_source *src, const char *name, char *buf,
+				   size_t len)
+{
+	size_t n_sets;
+	const struct model_objects *sets = file_source_objects(src, &n_sets);
+	const struct model_node *node = model_objects_node(sets, n_sets, name);
+	char text[ADDR_STR_LEN];
+
+	snprintf(buf, len, "%s", node ? "" : "(none)");
+	for (size_t i = 0; node && i < node->n_addrs; i++)
+		snprintf(buf + strlen(buf), len - strlen(buf), "%s%s", i ? " " : "",
+			 addr_format(&node->addrs[i], text));
+	return buf;
+}
+
+/* B22: the file source takes Nodes from a snapshot; ferryd's node is the one
+ * named --node-name (model_objects_node). A file that stops parsing keeps
+ * its Nodes too; an edit changes them. */
+static void test_b22_file_source_nodes(void **state)
+{
+	struct file_source *src;
+	char *path = tmp_path("snap.yaml"), buf[256];
+	size_t n_sets;
+
+	(void)state;
+	write_file("snap.yaml", NODES_LIST("2001:db8::12"));
+	src = load_path(path);
+	assert_service_names(src, "a");
+	assert_int_equal(file_source_stats(src)->objects_skipped, 0);
+	assert_string_equal(node_addrs_text(src, "node-b", buf, sizeof(buf)),
+			    "192.0.2.12 2001:db8::12");
+	assert_string_equal(node_addrs_text(src, "node-a", buf, sizeof(buf)), "192.0.2.11");
+	assert_string_equal(model_objects_node(file_source_objects(src, &n_sets), 1, "node-a")->zone,
+			    "z1");
+	assert_string_equal(node_addrs_text(src, "node-c", buf, sizeof(buf)), "(none)");
+
+	write_file("snap.yaml", NODES_LIST("2001:db8::12") "---\nkind: Node\n  : [garbage\n");
+	assert_int_equal(file_source_load(src), 0);
+	assert_int_equal(file_source_stats(src)->parse_errors, 1);
+	assert_string_equal(node_addrs_text(src, "node-b", buf, sizeof(buf)),
+			    "192.0.2.12 2001:db8::12");
+
+	write_file("snap.yaml", NODES_LIST("2001:db8::99"));
+	assert_int_equal(file_source_load(src), 0);
+	assert_string_equal(node_addrs_text(src, "node-b", buf, sizeof(buf)),
+			    "192.0.2.12 2001:db8::99");
+
+	write_file("snap.yaml", SVC_DOC("a", "10.96.0.1"));
+	assert_int_equal(file_source_load(src), 0);
+	assert_string_equal(node_addrs_text(src, "node-b", buf, sizeof(buf)), "(none)");
+	file_source_close(src);
+	free(path);
+}
+
+/* In a folder, a Node in a later file takes the place of an earlier one. */
+static void test_b22_folder_last_node_wins(void **state)
+{
+	struct file_source *src;
+	char buf[256];
+
+	(void)state;
+	write_file("a.yaml", NODES_LIST("2001:db8::1"));
+	write_file("b.yaml", "{kind: Node, metadata: {name: node-b}, status: {addresses:"
+		   " [{type: InternalIP, address: 192.0.2.99}]}}\n");
+	src = load_path(tmpdir);
+	assert_string_equal(node_addrs_text(src, "node-b", buf, sizeof(buf)), "192.0.2.99");
+	assert_string_equal(node_addrs_text(src, "node-a", buf, sizeof(buf)), "192.0.2.11");
+	file_source_close(src);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1105,6 +1191,8 @@ int main(void)
 		TMP_TEST(test_missing_paths),
 		TMP_TEST(test_big_file_keeps_only_objects),
 		TMP_TEST(test_items_before_kind),
+		TMP_TEST(test_b22_file_source_nodes),
+		TMP_TEST(test_b22_folder_last_node_wins),
 		TMP_TEST(test_broken_item_voids_its_document),
 		TMP_TEST(test_json_attempt_restarts_as_yaml),
 		TMP_TEST(test_yaml_across_chunks),

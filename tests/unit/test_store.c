@@ -1057,6 +1057,137 @@ static void test_flush_out_of_memory_all_or_nothing(void **state)
 	assert_true(k > 2); /* some strdup of the flush did fail */
 }
 
+/* shop/lb: a LoadBalancer with nodePort 30080, LB IP 198.51.100.1 and the
+ * externalTrafficPolicy given. */
+#define LB_SVC(policy)                                                                     \
+	"{'kind':'Service','metadata':{'namespace':'shop','name':'lb'},'spec':{"           \
+	"'type':'LoadBalancer','clusterIP':'10.96.0.2','externalTrafficPolicy':'" policy "',"  \
+	"'ports':[{'name':'http','port':80,'nodePort':30080}]},"                            \
+	"'status':{'loadBalancer':{'ingress':[{'ip':'198.51.100.1'}]}}}"
+#define LB_SLICE SLICE("shop", "lb-1", "lb", "IPv4", HTTP_PORT, "[" EP("10.0.0.1") "]")
+
+/* The frontends of s as "addr:port ...". */
+static void assert_frontends(const struct desired_svc *s, const char *expect)
+{
+	char buf[1024] = "", one[64];
+
+	for (size_t i = 0; i < s->n_frontends; i++) {
+		addr_format_port(&s->frontends[i].addr, s->frontends[i].port, one, sizeof(one));
+		snprintf(buf + strlen(buf), sizeof(buf) - strlen(buf), "%s%s", i ? " " : "", one);
+	}
+	assert_string_equal(buf, expect);
+}
+
+/* B16, B22: the external set of externalTrafficPolicy Local comes and goes
+ * with the policy and the type; when it goes, its ID is in the delta's
+ * removed, and the Cluster set loses its NodePort and LB IP with the type. */
+static void test_b16_b22_policy_and_type_changes_remove_external_set(void **state)
+{
+	struct model_store *st = store_new(64);
+	struct desired_delta d;
+
+	(void)state;
+	put_json(st, LB_SVC("Local"));
+	put_json(st, LB_SLICE);
+	flush_expect(st, &d, "shop/lb:http/TCP/v4 shop/lb:http/TCP/v4/external", "");
+	assert_frontends(find_svc(&d.set, "shop/lb:http/TCP/v4/external"),
+			 "0.0.0.0:30080 198.51.100.1:80");
+	delta_free(&d);
+
+	put_json(st, LB_SVC("Cluster"));
+	flush_expect(st, &d, "shop/lb:http/TCP/v4", "shop/lb:http/TCP/v4/external");
+	assert_false(d.set.svcs[0].ext_local);
+	assert_frontends(&d.set.svcs[0], "10.96.0.2:80 0.0.0.0:30080 198.51.100.1:80");
+	delta_free(&d);
+
+	put_json(st, LB_SVC("Local"));
+	flush_expect(st, &d, "shop/lb:http/TCP/v4 shop/lb:http/TCP/v4/external", "");
+	delta_free(&d);
+
+	/* Type ClusterIP: no external frontend, so no external set. */
+	put_json(st, SVC("shop", "lb", "{'clusterIP':'10.96.0.2','externalTrafficPolicy':'Local',"
+			 "'ports':[{'name':'http','port':80,'nodePort':30080}]}"));
+	flush_expect(st, &d, "shop/lb:http/TCP/v4", "shop/lb:http/TCP/v4/external");
+	assert_frontends(&d.set.svcs[0], "10.96.0.2:80");
+	delta_free(&d);
+
+	assert_true(store_delete(st, STORE_SERVICE, "shop", "lb"));
+	flush_expect(st, &d, "", "shop/lb:http/TCP/v4");
+	delta_free(&d);
+	store_free(st);
+}
+
+/* The node's addresses and NodePort range recompute the Services with
+ * external frontends only: an LB IP equal to a node address is left out
+ * (warned once per change), and comes back when the node loses it.
+ * store_fix_node_addrs (--node-ips) wins over the Node's; the generation
+ * tells ferryd that the addresses changed. */
+static void test_node_addrs_and_range_recompute_external_services(void **state)
+{
+	struct model_store *st = store_new(64);
+	struct ferry_ip addrs[2];
+	struct desired_delta d;
+	struct capture c;
+	uint64_t gen0, gen;
+	size_t n;
+	char log[4096];
+
+	(void)state;
+	addr_parse("198.51.100.1", &addrs[0]);
+	addr_parse("192.0.2.1", &addrs[1]);
+	put_json(st, WEB_SVC);
+	put_json(st, LB_SVC("Cluster"));
+	put_json(st, LB_SLICE);
+	flush_expect(st, &d, "shop/lb:http/TCP/v4 shop/web:http/TCP/v4", "");
+	delta_free(&d);
+	store_node_addrs(st, &n, &gen0);
+	assert_int_equal(n, 0);
+
+	capture_begin(&c);
+	assert_int_equal(store_set_node_addrs(st, addrs, 2), 0);
+	flush_expect(st, &d, "shop/lb:http/TCP/v4", "");
+	assert_frontends(&d.set.svcs[0], "10.96.0.2:80 0.0.0.0:30080");
+	delta_free(&d);
+	/* An endpoint change recomputes it: the same problem is not logged again. */
+	put_json(st, SLICE("shop", "lb-1", "lb", "IPv4", HTTP_PORT, "[" EP("10.0.0.9") "]"));
+	flush_expect(st, &d, "shop/lb:http/TCP/v4", "");
+	delta_free(&d);
+	capture_end(&c, log, sizeof(log));
+	assert_non_null(strstr(log, "Service shop/lb: LoadBalancer ingress IP 198.51.100.1 is an "
+				    "address of this node: left out"));
+	assert_null(strstr(strstr(log, "198.51.100.1 is an address") + 1, "198.51.100.1 is an"));
+	assert_int_equal(store_node_addrs(st, &n, &gen)[1].w[3], addrs[0].w[3]); /* sorted */
+	assert_int_equal(n, 2);
+	assert_true(gen != gen0);
+
+	/* The same addresses again: nothing to recompute. */
+	assert_int_equal(store_set_node_addrs(st, &addrs[1], 1), 0);
+	assert_int_equal(store_set_node_addrs(st, addrs, 2), 0);
+	flush_expect(st, &d, "shop/lb:http/TCP/v4", "");
+	delta_free(&d);
+	assert_int_equal(store_set_node_addrs(st, addrs, 2), 0);
+	assert_false(store_dirty(st));
+
+	/* --node-ips: the Node's addresses no longer count. */
+	assert_int_equal(store_fix_node_addrs(st, &addrs[1], 1), 0);
+	flush_expect(st, &d, "shop/lb:http/TCP/v4", "");
+	assert_frontends(&d.set.svcs[0], "10.96.0.2:80 0.0.0.0:30080 198.51.100.1:80");
+	delta_free(&d);
+	assert_int_equal(store_set_node_addrs(st, addrs, 2), 0);
+	assert_false(store_dirty(st));
+	store_node_addrs(st, &n, NULL);
+	assert_int_equal(n, 1);
+
+	/* A NodePort range without 30080. */
+	store_set_node_port_range(st, 31000, 31999);
+	flush_expect(st, &d, "shop/lb:http/TCP/v4", "");
+	assert_frontends(&d.set.svcs[0], "10.96.0.2:80 198.51.100.1:80");
+	delta_free(&d);
+	store_set_node_port_range(st, 31000, 31999);
+	assert_false(store_dirty(st));
+	store_free(st);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1078,6 +1209,8 @@ int main(void)
 		cmocka_unit_test(test_same_name_in_two_namespaces),
 		cmocka_unit_test(test_same_name_in_two_namespaces_both_deleted),
 		cmocka_unit_test(test_flush_out_of_memory_all_or_nothing),
+		cmocka_unit_test(test_b16_b22_policy_and_type_changes_remove_external_set),
+		cmocka_unit_test(test_node_addrs_and_range_recompute_external_services),
 	};
 
 	/* e.g. FERRY_TEST_SKIP='test_same_name*' to leave some out. */
