@@ -154,6 +154,9 @@ int datapath_load(struct datapath *dp, const char *bpffs, const struct dp_limits
 	bpf_map__set_max_entries(skel->maps.ferry_backends,
 				 limits->max_backends + limits->max_per_service);
 	bpf_map__set_max_entries(skel->maps.ferry_affinity, limits->max_affinity);
+	bpf_map__set_max_entries(skel->maps.ferry_ct, limits->max_ct);
+	bpf_map__set_max_entries(skel->maps.ferry_source_ranges, limits->max_source_ranges);
+	bpf_map__set_max_entries(skel->maps.ferry_node_addrs, limits->max_node_addrs);
 	dp->adopted = adopt_maps(skel, bpffs);
 	err = ferry_sock_lb__load(skel);
 	if (err) {

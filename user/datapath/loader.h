@@ -27,6 +27,9 @@ struct dp_limits {
 	uint32_t max_backends;
 	uint32_t max_per_service;
 	uint32_t max_affinity;     /* remembered (client, service port) pairs */
+	uint32_t max_ct;           /* per-packet flow entries (two per flow) */
+	uint32_t max_source_ranges;/* loadBalancerSourceRanges prefixes, over all ports */
+	uint32_t max_node_addrs;   /* this node's addresses */
 };
 
 struct datapath {

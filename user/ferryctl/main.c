@@ -13,7 +13,8 @@ static const char usage[] =
 	"  service list    frontends and their backends\n"
 	"  backend list    every backend with its state\n"
 	"  ct list         flows of the per-packet path (NodePort, LB IPs, externalIPs)\n"
-	"  status          programs, published generation, counters, maps\n"
+	"  status          programs (socket hooks; per-packet links by device and XDP mode),\n"
+	"                  published generation, counters, maps\n"
 	"\n"
 	"  --bpffs DIR     where ferryd pinned its maps (default /sys/fs/bpf/ferry)\n";
 

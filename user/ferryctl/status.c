@@ -2,6 +2,9 @@
  * agent's and the datapath's counters, and map fill and memory. */
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include <dirent.h>
+#include <linux/if_link.h>
+#include <net/if.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -63,6 +66,7 @@ static cJSON *agent_json(const struct dp_maps *maps)
 	cJSON_AddNumberToObject(o, "parse_errors", (double)st.parse_errors);
 	cJSON_AddNumberToObject(o, "objects_skipped", (double)st.objects_skipped);
 	cJSON_AddNumberToObject(o, "map_full_errors", (double)st.map_full_errors);
+	cJSON_AddNumberToObject(o, "fields_ignored", (double)st.fields_ignored);
 	return o;
 }
 
@@ -90,6 +94,74 @@ static cJSON *programs_json(const char *bpffs)
 		}
 		cJSON_AddItemToArray(list, o);
 	}
+	return list;
+}
+
+/* The per-packet links ferryd pins as links/<kind>-<device>. */
+static const char *const packet_kinds[] = { "xdp-", "tc-ingress-", "tc-egress-" };
+
+/* The XDP mode on ifindex, when this network namespace's device of that
+ * index is the pinned one (its name and program match); else "unknown". */
+static const char *xdp_mode(__u32 ifindex, const char *dev, __u32 prog_id)
+{
+	LIBBPF_OPTS(bpf_xdp_query_opts, q);
+	char name[IF_NAMESIZE];
+
+	if (!if_indextoname(ifindex, name) || strcmp(name, dev) != 0 ||
+	    bpf_xdp_query((int)ifindex, 0, &q) || q.prog_id != prog_id)
+		return "unknown (another network namespace)";
+	return q.attach_mode == XDP_ATTACHED_DRV ? "native" :
+	       q.attach_mode == XDP_ATTACHED_SKB ? "generic" : "unknown";
+}
+
+static cJSON *packet_link_json(const char *path, const char *kind, const char *dev)
+{
+	struct bpf_link_info info = { 0 };
+	__u32 len = sizeof(info), ifindex;
+	cJSON *o = cJSON_CreateObject();
+	int fd = bpf_obj_get(path);
+	bool ok = fd >= 0 && bpf_obj_get_info_by_fd(fd, &info, &len) == 0;
+
+	/* tcx's link info has xdp's place (ifindex first). */
+	memcpy(&ifindex, &info.xdp, sizeof(ifindex));
+	cJSON_AddStringToObject(o, "device", dev);
+	cJSON_AddStringToObject(o, "hook", kind);
+	cJSON_AddBoolToObject(o, "attached", ok);
+	if (ok) {
+		cJSON_AddNumberToObject(o, "link_id", info.id);
+		cJSON_AddNumberToObject(o, "prog_id", info.prog_id);
+		cJSON_AddNumberToObject(o, "ifindex", ifindex);
+	}
+	if (ok && strcmp(kind, "xdp") == 0)
+		cJSON_AddStringToObject(o, "xdp_mode", xdp_mode(ifindex, dev, info.prog_id));
+	if (fd >= 0)
+		close(fd);
+	return o;
+}
+
+static cJSON *packet_path_json(const char *bpffs)
+{
+	cJSON *list = cJSON_CreateArray();
+	char dir[512], path[1024], kind[16];
+	struct dirent **names = NULL;
+	int n;
+
+	snprintf(dir, sizeof(dir), "%s/links", bpffs);
+	n = scandir(dir, &names, NULL, alphasort);
+	for (int i = 0; i < n; i++) {
+		for (size_t k = 0; k < sizeof(packet_kinds) / sizeof(packet_kinds[0]); k++) {
+			size_t len = strlen(packet_kinds[k]);
+
+			if (strncmp(names[i]->d_name, packet_kinds[k], len) != 0)
+				continue;
+			snprintf(path, sizeof(path), "%s/%s", dir, names[i]->d_name);
+			snprintf(kind, sizeof(kind), "%.*s", (int)len - 1, packet_kinds[k]);
+			cJSON_AddItemToArray(list, packet_link_json(path, kind,
+								    names[i]->d_name + len));
+		}
+		free(names[i]);
+	}
+	free(names);
 	return list;
 }
 
@@ -159,6 +231,28 @@ static cJSON *maps_json(const struct dp_maps *maps)
 	return list;
 }
 
+/* Which path handles what, device by device. */
+static void packet_print(cJSON *links)
+{
+	printf("Per-packet path (NodePort, LB IPs, externalIPs from outside):");
+	if (!links->child) {
+		printf(" not served (no device attached; ferryd's log says why)\n");
+		return;
+	}
+	printf("\n");
+	for (cJSON *l = links->child; l; l = l->next) {
+		cJSON *mode = cJSON_GetObjectItem(l, "xdp_mode");
+		const char *hook = cJSON_GetObjectItem(l, "hook")->valuestring;
+
+		printf("  %-15s %-10s %-14s %s%s\n", cJSON_GetObjectItem(l, "device")->valuestring,
+		       hook, cJSON_IsTrue(cJSON_GetObjectItem(l, "attached")) ? "attached" : "NOT ATTACHED",
+		       strcmp(hook, "tc-egress") == 0 ? "replies" : "new flows",
+		       mode ? (strcmp(mode->valuestring, "native") == 0 ? ", XDP native" :
+			       strcmp(mode->valuestring, "generic") == 0 ? ", XDP generic" :
+			       ", XDP mode unknown here") : "");
+	}
+}
+
 static void status_print(cJSON *root)
 {
 	cJSON *agent = cJSON_GetObjectItem(root, "agent");
@@ -181,9 +275,15 @@ static void status_print(cJSON *root)
 	for (cJSON *p = cJSON_GetObjectItem(root, "programs")->child; p; p = p->next)
 		printf("  %-13s %s\n", cJSON_GetObjectItem(p, "hook")->valuestring,
 		       cJSON_IsTrue(cJSON_GetObjectItem(p, "attached")) ? "attached" : "NOT ATTACHED");
-	printf("Datapath counters:\n");
+	packet_print(cJSON_GetObjectItem(root, "packet_path"));
+	printf("Datapath counters (sockets):\n");
 	for (cJSON *c = cJSON_GetObjectItem(root, "counters")->child; c; c = c->next)
-		printf("  %-26s %.0f\n", c->string, c->valuedouble);
+		if (strncmp(c->string, "packet_", 7) != 0)
+			printf("  %-26s %.0f\n", c->string, c->valuedouble);
+	printf("Datapath counters (per packet):\n");
+	for (cJSON *c = cJSON_GetObjectItem(root, "counters")->child; c; c = c->next)
+		if (strncmp(c->string, "packet_", 7) == 0)
+			printf("  %-36s %.0f\n", c->string, c->valuedouble);
 	printf("Maps:\n");
 	for (cJSON *m = cJSON_GetObjectItem(root, "maps")->child; m; m = m->next) {
 		cJSON *entries = cJSON_GetObjectItem(m, "entries");
@@ -208,6 +308,7 @@ int ctl_status(const struct dp_maps *maps, const char *bpffs, bool json)
 				cJSON_GetObjectItem(agent, "generation")->valuedouble);
 	cJSON_AddItemToObject(root, "agent", agent);
 	cJSON_AddItemToObject(root, "programs", programs_json(bpffs));
+	cJSON_AddItemToObject(root, "packet_path", packet_path_json(bpffs));
 	cJSON_AddItemToObject(root, "counters", counters_json(maps));
 	cJSON_AddItemToObject(root, "maps", maps_json(maps));
 	if (json) {

@@ -4,6 +4,7 @@
 #define FERRY_FERRYD_AGENT_H
 
 #include "datapath/loader.h"
+#include "datapath/nodeport.h"
 #include "ferryd/observe.h"
 #include "ferryd/options.h"
 #include "kube/config.h"
@@ -20,6 +21,15 @@ struct agent {
 	struct sync_engine *eng;
 	struct agent_obs obs;
 	bool reap_warned;         /* said once that namespaces were out of reach */
+	/* The per-packet path (packet_path.c). */
+	struct nodeport np;
+	bool np_loaded;           /* its programs are loaded */
+	bool np_attached;         /* packet_attach ran */
+	char np_error[256];       /* why north-south is not served; "" when it is */
+	bool node_addrs_set;
+	size_t n_node_addrs;
+	struct ferry_ip node_addrs[FERRYD_MAX_NODE_IPS];
+	struct hcnp *hcnp;        /* healthCheckNodePort listeners (hcnp.c) */
 };
 
 /* main.c */
@@ -37,6 +47,18 @@ void agent_signalled(int fd);
 void agent_reap_udp(struct agent *ag);
 /* Attach the programs (after the first fill of the maps). */
 int agent_attach(struct agent *ag);
+
+/* packet_path.c. packet_start loads the per-packet programs (after the
+ * datapath) and writes ferry_config; packet_attach puts them on the
+ * devices (after agent_attach). Both return -1 only when ferryd must not
+ * run (--devices given and the path cannot serve them). */
+int packet_start(struct agent *ag);
+int packet_attach(struct agent *ag);
+/* ferry_config from the flags and the node's addresses. */
+void packet_write_config(struct agent *ag);
+/* The node's addresses (the Node's, or --node-ips) changed: ferry_config,
+ * ferry_node_addrs and, without --devices, the devices follow. */
+void packet_set_node_addrs(struct agent *ag, const struct ferry_ip *addrs, size_t n);
 
 /* file_loop.c, kube_loop.c: fill the maps, attach, then follow the source
  * until a signal. Return 0, or -1 when the datapath could not be set up. */

@@ -8,6 +8,7 @@
 
 #include "common/log.h"
 #include "ferryd/agent.h"
+#include "ferryd/hcnp.h"
 #include "model/model.h"
 
 /* Events closer together than this are one change (an editor's save is a
@@ -41,8 +42,10 @@ static int file_reload(struct agent *ag)
 	}
 	clock_gettime(CLOCK_MONOTONIC, &t_sync);
 	writes = sync_apply(ag->eng, &desired);
-	if (writes >= 0)
+	if (writes >= 0) {
 		observe_applied(ag, agent_ms_since(&t_sync) / 1e3, -1);
+		hcnp_apply(ag->hcnp, &desired);
+	}
 	if (writes > 0)
 		log_info("sync", "generation %llu: %zu service ports desired, %llu map writes; "
 			 "sync %.3f ms, source to maps %.3f ms",

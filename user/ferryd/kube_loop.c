@@ -5,6 +5,7 @@
 
 #include "common/log.h"
 #include "ferryd/agent.h"
+#include "ferryd/hcnp.h"
 #include "model/store.h"
 
 /* A flush waits until the API connections have been quiet this long, and
@@ -58,8 +59,10 @@ static int kube_first_apply(struct kube_loop *kl)
 	kube_source_flushed(ag->kube);
 	t0 = kube_now();
 	writes = sync_apply(ag->eng, &desired);
-	if (writes >= 0)
+	if (writes >= 0) {
 		observe_applied(ag, kube_now() - t0, -1);
+		hcnp_apply(ag->hcnp, &desired);
+	}
 	log_info("sync", "generation %llu: first list programmed: %zu service ports, %lld map "
 		 "writes", (unsigned long long)sync_stats(ag->eng)->generation, desired.n_svcs,
 		 (long long)writes);
@@ -86,6 +89,7 @@ static void kube_flush(struct kube_loop *kl)
 	t0 = kube_now();
 	writes = sync_apply_delta(ag->eng, &delta);
 	observe_applied(ag, kube_now() - t0, kube_now() - since);
+	hcnp_apply_delta(ag->hcnp, &delta);
 	kube_publish(kl);
 	if (writes > 0)
 		log_info("sync", "generation %llu: %zu service ports changed, %zu removed, %lld map "

@@ -20,6 +20,7 @@
 #include "datapath/mounts.h"
 #include "datapath/reap.h"
 #include "ferryd/agent.h"
+#include "ferryd/hcnp.h"
 
 double agent_ms_since(const struct timespec *t0)
 {
@@ -88,7 +89,9 @@ void agent_reap_udp(struct agent *ag)
 
 int agent_attach(struct agent *ag)
 {
-	return datapath_publish(&ag->dp, ag->opts.bpffs, ag->opts.cgroup);
+	if (datapath_publish(&ag->dp, ag->opts.bpffs, ag->opts.cgroup))
+		return -1;
+	return packet_attach(ag);
 }
 
 /* Backoff jitter and watch timeouts must differ from node to node, or the
@@ -167,12 +170,21 @@ static int agent_start(struct agent *ag)
 	}
 	if (ag->dp.adopted)
 		sync_adopt(ag->eng);
+	if (packet_start(ag))
+		return -1;
+	ag->hcnp = hcnp_new();
+	if (!ag->hcnp) {
+		log_error("ferryd", "out of memory");
+		return -1;
+	}
 	return observe_start(ag);
 }
 
 static void agent_stop(struct agent *ag)
 {
 	observe_stop(ag);
+	hcnp_free(ag->hcnp);
+	nodeport_close(&ag->np);
 	sync_free(ag->eng);
 	if (ag->dp.skel)
 		datapath_close(&ag->dp);
@@ -193,7 +205,7 @@ int main(int argc, char **argv)
 	if (ret)
 		return ret > 0 ? 0 : 2;
 	if (ag.opts.cleanup)
-		return datapath_cleanup(ag.opts.bpffs) ? 1 : 0;
+		return nodeport_cleanup(ag.opts.bpffs) | datapath_cleanup(ag.opts.bpffs) ? 1 : 0;
 	log_info("ferryd", "node %s, source %s%s, cgroup %s, bpffs %s", ag.opts.node_name,
 		 ag.opts.source == SOURCE_FILE ? "file:" : "k8s",
 		 ag.opts.source == SOURCE_FILE ? ag.opts.source_path : "", ag.opts.cgroup,

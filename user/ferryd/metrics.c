@@ -147,6 +147,24 @@ static void metrics_agent(struct prom_buf *b, const struct obs_view *v)
 			v->objects_skipped);
 }
 
+static void metrics_packet_path(struct prom_buf *b, const struct obs_view *v)
+{
+	char labels[96];
+
+	metrics_counter(b, "ferry_health_check_bind_errors_total",
+			"healthCheckNodePorts that could not be listened on.", v->hcnp_bind_errors);
+	prom_family(b, "ferry_packet_path_devices", "gauge",
+		    "Devices with the per-packet programs, by XDP mode (off: tc ingress).");
+	for (size_t i = 0; i < v->n_devs; i++) {
+		snprintf(labels, sizeof(labels), "device=\"%s\",xdp=\"%s\"", v->devs[i].name,
+			 nodeport_mode_name(v->devs[i].xdp));
+		prom_sample(b, "ferry_packet_path_devices", labels, 1);
+	}
+	prom_family(b, "ferry_packet_path_up", "gauge",
+		    "1 when north-south traffic is served (the per-packet path is attached).");
+	prom_sample(b, "ferry_packet_path_up", NULL, v->packet_path);
+}
+
 static void metrics_datapath(struct prom_buf *b, const struct agent_obs *obs)
 {
 	uint64_t sums[STAT__COUNT];
@@ -170,6 +188,7 @@ int metrics_answer(struct agent_obs *obs, struct httpd_reply *reply)
 	metrics_agent(&b, &v);
 	metrics_maps(&b, obs, &v);
 	metrics_datapath(&b, obs);
+	metrics_packet_path(&b, &v);
 	if (v.kube)
 		metrics_watch(&b, &v);
 	if (b.failed) {

@@ -5,6 +5,7 @@
 #include "common/log.h"
 #include "datapath/counters.h"
 #include "ferryd/agent.h"
+#include "ferryd/hcnp.h"
 
 /* From a millisecond to a second: a change should land in a few ms. */
 static const double latency_bounds[] = {
@@ -49,8 +50,12 @@ static void observe_publish(struct agent *ag)
 		.sync = *sync_stats(ag->eng),
 		.event_latency = obs->event_latency,
 		.sync_duration = obs->sync_duration,
+		.hcnp_bind_errors = ag->hcnp ? hcnp_bind_errors(ag->hcnp) : 0,
+		.packet_path = ag->np_attached && !ag->np_error[0],
+		.n_devs = ag->np.n_devs,
 	};
 
+	memcpy(v.devs, ag->np.devs, sizeof(v.devs));
 	if (ag->kube) {
 		v.node_deleting = kube_source_node(ag->kube)->deleting;
 		v.objects_skipped = kube_source_stats(ag->kube)->objects_skipped;

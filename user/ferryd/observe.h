@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "datapath/nodeport.h"
 #include "datapath/pinned.h"
 #include "kube/watch.h"
 #include "metrics/httpd.h"
@@ -33,6 +34,10 @@ struct obs_view {
 	struct histogram event_latency;
 	struct histogram sync_duration;
 	struct watch_stats watch[KUBE_COLLECTION__COUNT];
+	uint64_t hcnp_bind_errors;       /* healthCheckNodePorts not bound */
+	bool packet_path;                /* north-south is served */
+	size_t n_devs;                   /* the per-packet path's devices */
+	struct np_device devs[NP_MAX_DEVICES];
 };
 
 struct agent_obs {

@@ -2,6 +2,7 @@
 
 #include <getopt.h>
 #include <limits.h>
+#include <net/if.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,13 +46,29 @@ static const char usage[] =
 	"  --max-backends-per-service N  (default %u)\n"
 	"  --max-affinity N           clients remembered for session affinity, over all\n"
 	"                             service ports; the least recent go first (default %u)\n"
+	"  --max-ct N                 per-packet flow entries, two per flow (NodePort, LB IPs,\n"
+	"                             externalIPs from outside); the least recent go first\n"
+	"                             (default %u)\n"
+	"  --devices LIST             comma-separated devices that get the per-packet programs\n"
+	"                             (default: those carrying the node's addresses; none:\n"
+	"                             north-south traffic is not served)\n"
+	"  --xdp native|generic|off   XDP in the driver (default; generic, with a warning, where\n"
+	"                             the driver has none), in the stack, or off (tc ingress\n"
+	"                             does everything); tc egress reverse-translates replies\n"
+	"  --node-ips LIST            this node's addresses, comma-separated (default: the\n"
+	"                             Node's status.addresses; with --source file, the Node\n"
+	"                             named --node-name in the source)\n"
+	"  --node-port-range MIN-MAX  NodePorts answered (default 30000-32767)\n"
+	"  --snat-port-range MIN-MAX  source ports of SNATed flows (default 32768-60999)\n"
+	"  --icmp-rate N              ICMP port unreachable replies per second and CPU, for\n"
+	"                             services without endpoints (default 100)\n"
 	"  --log-level LEVEL          debug, info, warn, error (default info)\n"
 	"  --cleanup                  detach and remove everything pinned under --bpffs\n";
 
 static void print_usage(FILE *to)
 {
 	fprintf(to, usage, FERRYD_MAX_EVENT_BYTES, FERRY_DEFAULT_MAX_SERVICES, FERRY_DEFAULT_MAX_BACKENDS,
-		FERRY_DEFAULT_MAX_PER_SERVICE, FERRY_DEFAULT_MAX_AFFINITY);
+		FERRY_DEFAULT_MAX_PER_SERVICE, FERRY_DEFAULT_MAX_AFFINITY, FERRY_DEFAULT_MAX_CT);
 }
 
 static int parse_count(const char *flag, const char *text, uint32_t *out)
@@ -93,6 +110,99 @@ static int options_parse_source(const char *arg, struct ferryd_options *opts)
 	}
 	fprintf(stderr, "ferryd: --source takes k8s or file:PATH, not '%s'\n", arg);
 	return -1;
+}
+
+/* MIN-MAX, 1 <= MIN <= MAX <= 65535. */
+static int parse_range(const char *flag, const char *text, uint16_t *min, uint16_t *max)
+{
+	unsigned int lo, hi;
+	int used = 0;
+
+	if (sscanf(text, "%5u-%5u%n", &lo, &hi, &used) != 2 || text[used] || lo == 0 ||
+	    lo > hi || hi > 65535) {
+		fprintf(stderr, "ferryd: %s wants MIN-MAX, 1 <= MIN <= MAX <= 65535, not '%s'\n",
+			flag, text);
+		return -1;
+	}
+	*min = (uint16_t)lo;
+	*max = (uint16_t)hi;
+	return 0;
+}
+
+/* Comma-separated items into fn; -1 on the first refused (printed). */
+static int parse_list(const char *flag, const char *text, struct ferryd_options *opts,
+		      int (*fn)(const char *flag, const char *item, struct ferryd_options *opts))
+{
+	char item[64];
+
+	for (const char *p = text;; p++) {
+		size_t len = strcspn(p, ",");
+
+		if (len == 0 || len >= sizeof(item)) {
+			fprintf(stderr, "ferryd: %s: bad list '%s'\n", flag, text);
+			return -1;
+		}
+		memcpy(item, p, len);
+		item[len] = '\0';
+		if (fn(flag, item, opts) < 0)
+			return -1;
+		p += len;
+		if (!*p)
+			return 0;
+	}
+}
+
+static int add_device(const char *flag, const char *name, struct ferryd_options *opts)
+{
+	if (opts->n_devices == NP_MAX_DEVICES || strlen(name) >= IF_NAMESIZE) {
+		fprintf(stderr, "ferryd: %s: at most %d devices of up to %d characters ('%s')\n",
+			flag, NP_MAX_DEVICES, IF_NAMESIZE - 1, name);
+		return -1;
+	}
+	snprintf(opts->devices[opts->n_devices++], IF_NAMESIZE, "%s", name);
+	return 0;
+}
+
+static int add_node_ip(const char *flag, const char *text, struct ferryd_options *opts)
+{
+	if (opts->n_node_ips == FERRYD_MAX_NODE_IPS ||
+	    addr_parse(text, &opts->node_ips[opts->n_node_ips]) < 0) {
+		fprintf(stderr, "ferryd: %s: '%s' is not an IP address (at most %d)\n", flag, text,
+			FERRYD_MAX_NODE_IPS);
+		return -1;
+	}
+	opts->n_node_ips++;
+	return 0;
+}
+
+static int parse_xdp(const char *text, enum np_xdp_mode *out)
+{
+	for (int m = NP_XDP_NATIVE; m <= NP_XDP_OFF; m++)
+		if (strcmp(text, nodeport_mode_name((enum np_xdp_mode)m)) == 0) {
+			*out = (enum np_xdp_mode)m;
+			return 0;
+		}
+	fprintf(stderr, "ferryd: --xdp takes native, generic or off, not '%s'\n", text);
+	return -1;
+}
+
+/* The per-packet path's settings: devices that exist in this network
+ * namespace, port ranges that do not overlap. */
+static int options_check_packet(const struct ferryd_options *opts)
+{
+	for (size_t i = 0; i < opts->n_devices; i++)
+		if (!if_nametoindex(opts->devices[i])) {
+			fprintf(stderr, "ferryd: --devices: no device %s in this network namespace\n",
+				opts->devices[i]);
+			return -1;
+		}
+	if (opts->node_port_min <= opts->snat_port_max && opts->snat_port_min <= opts->node_port_max) {
+		fprintf(stderr, "ferryd: --node-port-range %u-%u and --snat-port-range %u-%u overlap\n",
+			opts->node_port_min, opts->node_port_max, opts->snat_port_min,
+			opts->snat_port_max);
+		return -1;
+	}
+	return 0;
 }
 
 static void default_node_name(struct ferryd_options *opts)
@@ -144,7 +254,7 @@ static int options_check(struct ferryd_options *opts)
 	}
 	if (!opts->node_name[0])
 		default_node_name(opts);
-	return 0;
+	return options_check_packet(opts);
 }
 
 int options_parse(int argc, char **argv, struct ferryd_options *opts)
@@ -167,6 +277,13 @@ int options_parse(int argc, char **argv, struct ferryd_options *opts)
 		{ "max-backends", required_argument, NULL, 'B' },
 		{ "max-backends-per-service", required_argument, NULL, 'P' },
 		{ "max-affinity", required_argument, NULL, 'A' },
+		{ "max-ct", required_argument, NULL, 'X' },
+		{ "devices", required_argument, NULL, 'D' },
+		{ "xdp", required_argument, NULL, 'x' },
+		{ "node-ips", required_argument, NULL, 'N' },
+		{ "node-port-range", required_argument, NULL, 'R' },
+		{ "snat-port-range", required_argument, NULL, 'r' },
+		{ "icmp-rate", required_argument, NULL, 'I' },
 		{ "log-level", required_argument, NULL, 'l' },
 		{ "cleanup", no_argument, NULL, 'C' },
 		{ "help", no_argument, NULL, 'h' },
@@ -187,6 +304,14 @@ int options_parse(int argc, char **argv, struct ferryd_options *opts)
 	opts->limits.max_backends = FERRY_DEFAULT_MAX_BACKENDS;
 	opts->limits.max_per_service = FERRY_DEFAULT_MAX_PER_SERVICE;
 	opts->limits.max_affinity = FERRY_DEFAULT_MAX_AFFINITY;
+	opts->limits.max_ct = FERRY_DEFAULT_MAX_CT;
+	opts->limits.max_source_ranges = FERRY_DEFAULT_MAX_SOURCE_RANGES;
+	opts->limits.max_node_addrs = FERRY_DEFAULT_MAX_NODE_ADDRS;
+	opts->node_port_min = 30000;
+	opts->node_port_max = 32767;
+	opts->snat_port_min = 32768;
+	opts->snat_port_max = 60999;
+	opts->icmp_per_sec = 100;
 	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
 		switch (c) {
 		case 's':
@@ -250,6 +375,35 @@ int options_parse(int argc, char **argv, struct ferryd_options *opts)
 			break;
 		case 'A':
 			if (parse_count("--max-affinity", optarg, &opts->limits.max_affinity))
+				return -1;
+			break;
+		case 'X':
+			if (parse_count("--max-ct", optarg, &opts->limits.max_ct))
+				return -1;
+			break;
+		case 'D':
+			opts->n_devices = 0;
+			if (parse_list("--devices", optarg, opts, add_device))
+				return -1;
+			break;
+		case 'x':
+			if (parse_xdp(optarg, &opts->xdp))
+				return -1;
+			break;
+		case 'N':
+			opts->n_node_ips = 0;
+			if (parse_list("--node-ips", optarg, opts, add_node_ip))
+				return -1;
+			break;
+		case 'R':
+		case 'r':
+			if (parse_range(c == 'R' ? "--node-port-range" : "--snat-port-range", optarg,
+					c == 'R' ? &opts->node_port_min : &opts->snat_port_min,
+					c == 'R' ? &opts->node_port_max : &opts->snat_port_max))
+				return -1;
+			break;
+		case 'I':
+			if (parse_count("--icmp-rate", optarg, &opts->icmp_per_sec))
 				return -1;
 			break;
 		case 'l':

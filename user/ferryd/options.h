@@ -5,11 +5,15 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "common/addr.h"
 #include "datapath/loader.h"
+#include "datapath/nodeport.h"
 
 /* etcd refuses objects over 1.5 MiB by default; 16 MiB leaves room for
  * clusters that raised it and still bounds a broken stream. */
 #define FERRYD_MAX_EVENT_BYTES (16u << 20)
+/* --node-ips: a node has a few addresses (one or two per family). */
+#define FERRYD_MAX_NODE_IPS 16
 
 enum ferryd_source {
 	SOURCE_NONE,
@@ -35,6 +39,15 @@ struct ferryd_options {
 	const char *node_zone;    /* --node-zone (file source), NULL when not given */
 	bool cleanup;
 	struct dp_limits limits;
+	/* The per-packet path. */
+	size_t n_devices;         /* --devices; 0 = those carrying the node addresses */
+	char devices[NP_MAX_DEVICES][IF_NAMESIZE];
+	enum np_xdp_mode xdp;     /* --xdp */
+	size_t n_node_ips;        /* --node-ips; 0 = the Node's addresses */
+	struct ferry_ip node_ips[FERRYD_MAX_NODE_IPS];
+	uint16_t node_port_min, node_port_max;  /* --node-port-range */
+	uint16_t snat_port_min, snat_port_max;  /* --snat-port-range */
+	uint32_t icmp_per_sec;    /* --icmp-rate */
 };
 
 /* Returns 0, 1 when --help was printed, -1 on a usage error (printed). */

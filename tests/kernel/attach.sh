@@ -1,0 +1,168 @@
+#!/usr/bin/env bash
+# The per-packet programs on the node's devices (issue 12, "The per-packet
+# path"). ferryd runs inside the node namespace (FERRYD_NETNS), which has two
+# veths carrying the node's addresses (192.0.2.1 and 2001:db8::1, given with
+# --node-ips) besides br0 (the pods' bridge, no node address):
+#  - by default the devices are those carrying a node address: XDP native
+#    and a tcx egress link on each veth, nothing on br0 (bpftool net show
+#    and ip -d link inside the namespace; ferryctl status says the mode);
+#  - a restart adopts the pinned links: same link ids, new programs, and a
+#    sampler reading the device's XDP program meanwhile never finds none;
+#  - --xdp=generic attaches in skb mode; --xdp=off leaves no XDP and puts a
+#    tcx ingress link in its place; native on a driver without native XDP
+#    (a bridge) falls back to generic with a warning naming it;
+#  - a device no longer in --devices loses its links;
+#  - ferryd exits leaving them attached; ferryd --cleanup removes them;
+#  - --devices naming a device that does not exist, or an unparsable
+#    --xdp, --node-ips or --node-port-range: refused at start, named.
+# shellcheck source=tests/lib.sh
+source "$(dirname "$0")/../lib.sh"
+
+topology_up
+FERRYD_NETNS=$NODE
+for i in 1 2; do
+	ip -n "$NODE" link add "np$i" type veth peer name "np${i}peer" &&
+		ip -n "$NODE" link set "np$i" up && ip -n "$NODE" link set "np${i}peer" up ||
+		{ not_ok "attach setup" "veth np$i"; finish; }
+done
+ip -n "$NODE" addr add 192.0.2.1/24 dev np1
+ip -n "$NODE" addr add 2001:db8::1/64 dev np2 nodad
+NODE_IPS=192.0.2.1,2001:db8::1
+
+SRC=$WORK/attach.yaml
+write_source "$SRC" <<'EOF'
+apiVersion: v1
+kind: Service
+metadata: {name: web, namespace: attach}
+spec:
+  clusterIP: 10.96.60.10
+  ports: [{name: http, port: 80}]
+EOF
+
+# xdp_on DEV: "driver ID", "generic ID" or "none", from bpftool in the node.
+xdp_on() {
+	in_node bpftool net show dev "$1" 2>/dev/null |
+		awk -v d="$1" '$1 ~ "^"d"\\(" {print $2, $4; f=1} END {if (!f) print "none"}'
+}
+# ip_xdp DEV: the XDP program id ip -d link shows, or none.
+ip_xdp() {
+	in_node ip -d link show dev "$1" | sed -n 's/.*prog\/xdp id \([0-9]*\).*/\1/p' | grep . || echo none
+}
+# pins: the per-packet links pinned, sorted.
+pins() { (cd "$BPFFS/links" 2>/dev/null && ls -d xdp-* tc-* 2>/dev/null) | sort | tr '\n' ' ' | sed 's/ $//'; }
+link_id() { bpftool link show pinned "$BPFFS/links/$1" 2>/dev/null | sed -n 's/^\([0-9]*\):.*/\1/p'; }
+prog_id() { bpftool link show pinned "$BPFFS/links/$1" 2>/dev/null | sed -n 's/.*prog \([0-9]*\).*/\1/p'; }
+# status_packet: "DEV:HOOK:MODE ..." from ferryctl status in the node.
+status_packet() {
+	in_node "$FERRYCTL" --bpffs "$BPFFS" status -o json | "$PYTHON" -c '
+import json, sys
+print(" ".join("%s:%s:%s" % (l["device"], l["hook"], l.get("xdp_mode", "-"))
+               for l in json.load(sys.stdin)["packet_path"] if l["attached"]))'
+}
+ifindex() { in_node ip -o link show dev "$1" | cut -d: -f1; }
+status_ifindex() {
+	in_node "$FERRYCTL" --bpffs "$BPFFS" status -o json | "$PYTHON" -c '
+import json, sys
+print(" ".join("%s:%s" % (l["device"], l["ifindex"]) for l in json.load(sys.stdin)["packet_path"]
+               if l["hook"] == "tc-egress"))'
+}
+
+# start_attached ARGS...: ferryd on SRC, waiting until it says where it
+# serves north-south traffic (a generation alone may be the last ferryd's).
+start_attached() {
+	local n
+	n=$(grep -c 'north-south traffic' "$FERRYD_LOG")
+	ferryd_spawn "$SRC" "$@"
+	wait_until 15 eval '[ "$(grep -c "north-south traffic" "$FERRYD_LOG")" -gt '"$n"' ]' ||
+		{ not_ok "ferryd $* attaches within 15 s" "$(tail -n 3 "$FERRYD_LOG")"; finish; }
+}
+
+# --- default devices, native XDP ------------------------------------------
+start_attached --node-ips "$NODE_IPS"
+expect "default devices: the veths carrying node addresses get XDP and tc egress links" \
+	"$(pins)" "tc-egress-np1 tc-egress-np2 xdp-np1 xdp-np2"
+expect_match "native: bpftool net show dev np1 (in the node) shows XDP in the driver" \
+	"$(xdp_on np1)" '^driver [0-9]+$'
+expect_match "native: np2 too" "$(xdp_on np2)" '^driver [0-9]+$'
+expect "native: ip -d link shows the pinned link's program on np1" "$(ip_xdp np1)" "$(prog_id xdp-np1)"
+expect "no node address: br0 and the veth peers have no XDP" \
+	"$(xdp_on br0) $(xdp_on np1peer) $(xdp_on np2peer)" "none none none"
+expect "ferryctl status: devices, hooks and XDP mode" "$(status_packet)" \
+	"np1:tc-egress:- np2:tc-egress:- np1:xdp:native np2:xdp:native"
+expect "ferryctl status: the tc egress links sit on the veths' ifindexes" "$(status_ifindex)" \
+	"np1:$(ifindex np1) np2:$(ifindex np2)"
+expect_match "the log says which path handles what" \
+	"$(grep -c 'np[12]: new flows at XDP (native), replies at tc egress' "$FERRYD_LOG")" '^2$'
+expect "the log names the devices" \
+	"$(grep -c 'served on 2 devices: np1 (XDP native), np2 (XDP native)' "$FERRYD_LOG")" 1
+
+# --- restart: the links are adopted -----------------------------------------
+links_before="$(link_id xdp-np1) $(link_id tc-egress-np1) $(link_id xdp-np2) $(link_id tc-egress-np2)"
+progs_before="$(prog_id xdp-np1) $(prog_id tc-egress-np1)"
+# The sampler reads np1's XDP program until told to stop (bounded: 20 s).
+# shellcheck disable=SC2016 # expanded by the sampler's bash
+in_node bash -c 'for ((i = 0; i < 4000; i++)); do
+	[ -e "$1" ] && break
+	ip -d link show dev np1 | grep -q "prog/xdp id" && echo on || echo off
+	sleep 0.005
+done' _ "$WORK/stop-sampler" >"$WORK/samples" &
+SAMPLER=$!
+PIDS+=("$SAMPLER")
+ferryd_stop
+start_attached --node-ips "$NODE_IPS"
+touch "$WORK/stop-sampler"
+wait "$SAMPLER"
+expect "restart: the same links (ids) stay pinned on both devices" \
+	"$(link_id xdp-np1) $(link_id tc-egress-np1) $(link_id xdp-np2) $(link_id tc-egress-np2)" "$links_before"
+if [ "$(prog_id xdp-np1) $(prog_id tc-egress-np1)" != "$progs_before" ]; then
+	ok "restart: the new ferryd's programs were swapped into them"
+else
+	not_ok "restart: the new ferryd's programs were swapped into them" "still $progs_before"
+fi
+expect_match "restart: np1 never ran without an XDP program ($(grep -c on "$WORK/samples") samples)" \
+	"$(sort -u "$WORK/samples" | tr '\n' ' ')" '^on $'
+
+# --- generic, off, fallback --------------------------------------------------
+ferryd_stop
+start_attached --node-ips "$NODE_IPS" --xdp generic
+expect_match "generic: bpftool shows XDP in generic mode on np1" "$(xdp_on np1)" '^generic [0-9]+$'
+expect "generic: ferryctl status says so" "$(status_packet)" \
+	"np1:tc-egress:- np2:tc-egress:- np1:xdp:generic np2:xdp:generic"
+
+ferryd_stop
+start_attached --node-ips "$NODE_IPS" --xdp off
+expect "off: no XDP on the devices" "$(xdp_on np1) $(xdp_on np2)" "none none"
+expect "off: tcx ingress and egress links in XDP's place" "$(pins)" \
+	"tc-egress-np1 tc-egress-np2 tc-ingress-np1 tc-ingress-np2"
+
+ferryd_stop
+start_attached --node-ips "$NODE_IPS" --devices np1,br0
+expect "fallback: br0 (a bridge: no native XDP) gets generic, np1 native" \
+	"$(xdp_on br0 | cut -d' ' -f1) $(xdp_on np1 | cut -d' ' -f1)" "generic driver"
+expect "fallback: the warning names the device" \
+	"$(grep -c 'br0: the driver has no native XDP; XDP runs in generic mode' "$FERRYD_LOG")" 1
+expect "removed: np2, no longer in --devices, lost its links" "$(xdp_on np2) $(pins)" \
+	"none tc-egress-br0 tc-egress-np1 xdp-br0 xdp-np1"
+
+# --- exit and cleanup ----------------------------------------------------------
+ferryd_stop
+expect_match "exit: ferryd gone, np1 keeps its XDP program" "$(xdp_on np1)" '^driver [0-9]+$'
+egress=$(link_id tc-egress-np1)
+"$FERRYD" --cleanup --bpffs "$BPFFS" >>"$FERRYD_LOG" 2>&1
+expect "cleanup: no XDP left on np1 and br0" "$(xdp_on np1) $(xdp_on br0)" "none none"
+expect "cleanup: the tcx links are gone too" \
+	"$(bpftool link show id "$egress" >/dev/null 2>&1 && echo present || echo gone)" gone
+
+# --- refusals --------------------------------------------------------------------
+ferryd_spawn "$SRC" --devices np1,nosuch0
+expect_refused "--devices naming a device that does not exist is refused" 5 &&
+	expect "refusal names the device" "$(grep -c 'no device nosuch0 in this network namespace' "$FERRYD_LOG")" 1
+ferryd_spawn "$SRC" --xdp fast
+expect_refused "--xdp fast is refused" 5
+ferryd_spawn "$SRC" --node-ips 192.0.2.1,not-an-ip
+expect_refused "--node-ips with something not an address is refused" 5 &&
+	expect "refusal names it" "$(grep -c "'not-an-ip' is not an IP address" "$FERRYD_LOG")" 1
+ferryd_spawn "$SRC" --node-port-range 32000-31000
+expect_refused "--node-port-range MIN > MAX is refused" 5
+
+finish

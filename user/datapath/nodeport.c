@@ -1,0 +1,346 @@
+#include "datapath/nodeport.h"
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <dirent.h>
+#include <errno.h>
+#include <linux/if_link.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "datapath/features.h"
+#include "nodeport_tc.skel.h"
+#include "nodeport_xdp.skel.h"
+
+/* The build's UAPI headers (6.1) predate tcx (6.6); the running kernel's
+ * values, which are fixed ABI. */
+#define NP_BPF_TCX_INGRESS 46
+#define NP_BPF_TCX_EGRESS 47
+#define NP_BPF_LINK_TYPE_TCX 11
+/* 10 ms each: a released link's device is free again within a second. */
+#define NP_BUSY_TRIES 100
+
+enum np_hook {
+	NP_HOOK_XDP,
+	NP_HOOK_TC_INGRESS,
+	NP_HOOK_TC_EGRESS,
+	NP_HOOK__COUNT,
+};
+
+/* Pin name prefixes: <bpffs>/links/<prefix><ifname>. */
+static const char *const hook_prefix[NP_HOOK__COUNT] = { "xdp-", "tc-ingress-", "tc-egress-" };
+static const char *const hook_name[NP_HOOK__COUNT] = { "XDP", "tc ingress", "tc egress" };
+
+const char *nodeport_mode_name(enum np_xdp_mode mode)
+{
+	static const char *const names[] = { "native", "generic", "off" };
+
+	return names[mode];
+}
+
+/* Every map of obj that the socket-LB object also has is that one. */
+static int reuse_maps(struct bpf_object *obj, const struct dp_maps *maps)
+{
+	struct bpf_map *m;
+
+	bpf_object__for_each_map(m, obj)
+		for (int i = 0; i < DP_MAP__COUNT; i++) {
+			int err;
+
+			if (strcmp(bpf_map__name(m), dp_map_names[i]) != 0)
+				continue;
+			err = bpf_map__reuse_fd(m, maps->fd[i]);
+			if (err)
+				return err;
+		}
+	return 0;
+}
+
+static int load_xdp(struct nodeport *np, const struct dp_maps *maps)
+{
+	int err;
+
+	np->xdp = ferry_nodeport_xdp__open();
+	if (!np->xdp)
+		return -errno;
+	err = reuse_maps(np->xdp->obj, maps);
+	return err ? err : ferry_nodeport_xdp__load(np->xdp);
+}
+
+static int load_tc(struct nodeport *np, const struct dp_maps *maps)
+{
+	int err;
+
+	np->tc = ferry_nodeport_tc__open();
+	if (!np->tc)
+		return -errno;
+	/* With XDP on, XDP does ingress's work. */
+	bpf_program__set_autoload(np->tc->progs.ferry_tc_ingress, np->mode == NP_XDP_OFF);
+	err = reuse_maps(np->tc->obj, maps);
+	return err ? err : ferry_nodeport_tc__load(np->tc);
+}
+
+int nodeport_load(struct nodeport *np, const struct dp_maps *maps, enum np_xdp_mode mode)
+{
+	int err = 0;
+
+	memset(np, 0, sizeof(*np));
+	np->mode = mode;
+	if (mode != NP_XDP_OFF)
+		err = load_xdp(np, maps);
+	if (!err)
+		err = load_tc(np, maps);
+	if (err) {
+		log_error("nodeport", "cannot load the per-packet programs: %s", strerror(-err));
+		nodeport_close(np);
+	}
+	return err;
+}
+
+/* What a hook's link is: its link type, tcx attach type, and the program. */
+static int hook_prog_fd(const struct nodeport *np, enum np_hook hook)
+{
+	switch (hook) {
+	case NP_HOOK_XDP:
+		return bpf_program__fd(np->xdp->progs.ferry_xdp_nodeport);
+	case NP_HOOK_TC_INGRESS:
+		return bpf_program__fd(np->tc->progs.ferry_tc_ingress);
+	default:
+		return bpf_program__fd(np->tc->progs.ferry_tc_egress);
+	}
+}
+
+static void hook_path(const char *bpffs, enum np_hook hook, const char *dev, char *out,
+		      size_t len)
+{
+	char name[64];
+
+	snprintf(name, sizeof(name), "%s%s", hook_prefix[hook], dev);
+	pinned_link_path(bpffs, name, out, len);
+}
+
+/* The XDP mode attached on ifindex, as np_xdp_mode; NP_XDP_OFF when none. */
+static enum np_xdp_mode xdp_attached_mode(int ifindex)
+{
+	LIBBPF_OPTS(bpf_xdp_query_opts, q);
+
+	if (bpf_xdp_query(ifindex, 0, &q))
+		return NP_XDP_OFF;
+	if (q.attach_mode == XDP_ATTACHED_DRV)
+		return NP_XDP_NATIVE;
+	return q.attach_mode == XDP_ATTACHED_SKB ? NP_XDP_GENERIC : NP_XDP_OFF;
+}
+
+/* Whether the link pinned at fd sits on this hook of ifindex (and, for XDP,
+ * in mode). The 6.1 headers lack info.tcx; it has info.xdp's place, with
+ * the attach type after the ifindex. */
+static bool link_fits(int fd, enum np_hook hook, int ifindex, enum np_xdp_mode mode)
+{
+	struct bpf_link_info info = {};
+	__u32 len = sizeof(info), tcx[2];
+
+	if (bpf_obj_get_info_by_fd(fd, &info, &len))
+		return false;
+	memcpy(tcx, &info.xdp, sizeof(tcx));
+	if (hook == NP_HOOK_XDP)
+		return info.type == BPF_LINK_TYPE_XDP && tcx[0] == (__u32)ifindex &&
+		       xdp_attached_mode(ifindex) == mode;
+	return info.type == NP_BPF_LINK_TYPE_TCX && tcx[0] == (__u32)ifindex &&
+	       tcx[1] == (hook == NP_HOOK_TC_INGRESS ? NP_BPF_TCX_INGRESS : NP_BPF_TCX_EGRESS);
+}
+
+/* Swap the program of a fitting pinned link in place; a pinned link that
+ * does not fit (another device of that name, another mode) is unpinned,
+ * which detaches it. Returns true when the hook is served. */
+static bool adopt_link(const char *path, enum np_hook hook, int ifindex, enum np_xdp_mode mode,
+		       int prog_fd)
+{
+	int fd = bpf_obj_get(path);
+	bool done;
+
+	if (fd < 0)
+		return false;
+	done = link_fits(fd, hook, ifindex, mode) && bpf_link_update(fd, prog_fd, NULL) == 0;
+	close(fd);
+	if (!done)
+		unlink(path);
+	return done;
+}
+
+/* A new link on the hook, pinned. XDP native falls back to generic when
+ * the driver has no XDP of its own. */
+static int create_link(const char *path, enum np_hook hook, struct np_device *dev, int prog_fd)
+{
+	LIBBPF_OPTS(bpf_link_create_opts, opts);
+	enum bpf_attach_type type = BPF_XDP;
+	int fd, err;
+
+	if (hook == NP_HOOK_XDP)
+		opts.flags = dev->xdp == NP_XDP_NATIVE ? XDP_FLAGS_DRV_MODE : XDP_FLAGS_SKB_MODE;
+	else
+		type = hook == NP_HOOK_TC_INGRESS ? NP_BPF_TCX_INGRESS : NP_BPF_TCX_EGRESS;
+	fd = bpf_link_create(prog_fd, dev->ifindex, type, hook == NP_HOOK_XDP ? &opts : NULL);
+	/* A link just unpinned (another mode) is released by deferred work:
+	 * its device still holds it for a moment. */
+	for (int i = 0; fd < 0 && (errno == EBUSY || errno == EEXIST) && hook == NP_HOOK_XDP &&
+			i < NP_BUSY_TRIES; i++) {
+		usleep(10000);
+		fd = bpf_link_create(prog_fd, dev->ifindex, type, &opts);
+	}
+	if (fd < 0)
+		return -errno;
+	err = bpf_obj_pin(fd, path) ? -errno : 0;
+	close(fd);
+	return err;
+}
+
+static int attach_hook(const char *bpffs, enum np_hook hook, struct np_device *dev, int prog_fd)
+{
+	char path[512];
+	int err;
+
+	hook_path(bpffs, hook, dev->name, path, sizeof(path));
+	if (adopt_link(path, hook, dev->ifindex, dev->xdp, prog_fd))
+		return 0;
+	err = create_link(path, hook, dev, prog_fd);
+	if (err == -EOPNOTSUPP && hook == NP_HOOK_XDP && dev->xdp == NP_XDP_NATIVE) {
+		log_warn("nodeport", "%s: the driver has no native XDP; XDP runs in generic mode",
+			 dev->name);
+		dev->xdp = NP_XDP_GENERIC;
+		err = create_link(path, hook, dev, prog_fd);
+	}
+	if (err)
+		log_error("nodeport", "%s: cannot attach %s%s%s: %s", dev->name, hook_name[hook],
+			  hook == NP_HOOK_XDP ? " " : "",
+			  hook == NP_HOOK_XDP ? nodeport_mode_name(dev->xdp) : "", strerror(-err));
+	return err;
+}
+
+/* Native where the driver says it has it; the attach tells otherwise. */
+static enum np_xdp_mode device_mode(const struct nodeport *np, const struct np_device *dev)
+{
+	if (np->mode != NP_XDP_NATIVE || features_xdp_native(dev->ifindex) != 0)
+		return np->mode;
+	log_warn("nodeport", "%s: the driver has no native XDP; XDP runs in generic mode",
+		 dev->name);
+	return NP_XDP_GENERIC;
+}
+
+static int attach_device(struct nodeport *np, const char *bpffs, struct np_device *dev)
+{
+	int err = 0;
+
+	dev->xdp = device_mode(np, dev);
+	if (np->mode != NP_XDP_OFF)
+		err = attach_hook(bpffs, NP_HOOK_XDP, dev, hook_prog_fd(np, NP_HOOK_XDP));
+	else
+		err = attach_hook(bpffs, NP_HOOK_TC_INGRESS, dev,
+				  hook_prog_fd(np, NP_HOOK_TC_INGRESS));
+	if (!err)
+		err = attach_hook(bpffs, NP_HOOK_TC_EGRESS, dev, hook_prog_fd(np, NP_HOOK_TC_EGRESS));
+	if (!err)
+		log_info("nodeport", "%s: new flows at %s, replies at tc egress", dev->name,
+			 dev->xdp == NP_XDP_OFF ? "tc ingress (--xdp=off)" :
+			 dev->xdp == NP_XDP_NATIVE ? "XDP (native)" : "XDP (generic)");
+	return err;
+}
+
+/* Whether a pin name under links/ is a per-packet link; *dev its device. */
+static bool np_pin_name(const char *name, enum np_hook *hook, const char **dev)
+{
+	for (int h = 0; h < NP_HOOK__COUNT; h++) {
+		size_t n = strlen(hook_prefix[h]);
+
+		if (strncmp(name, hook_prefix[h], n) == 0) {
+			*hook = (enum np_hook)h;
+			*dev = name + n;
+			return true;
+		}
+	}
+	return false;
+}
+
+static bool hook_wanted(const struct nodeport *np, enum np_hook hook, const char *dev)
+{
+	if (!np || (hook == NP_HOOK_XDP && np->mode == NP_XDP_OFF) ||
+	    (hook == NP_HOOK_TC_INGRESS && np->mode != NP_XDP_OFF))
+		return false;
+	for (size_t i = 0; i < np->n_devs; i++)
+		if (strcmp(np->devs[i].name, dev) == 0)
+			return true;
+	return false;
+}
+
+/* Unpin every per-packet link that np does not want (np NULL: all). */
+static int unpin_others(const struct nodeport *np, const char *bpffs)
+{
+	char dir[512], path[1024];
+	struct dirent *e;
+	enum np_hook hook;
+	const char *dev;
+	int err = 0;
+	DIR *d;
+
+	snprintf(dir, sizeof(dir), "%s/links", bpffs);
+	d = opendir(dir);
+	if (!d)
+		return errno == ENOENT ? 0 : -errno;
+	while ((e = readdir(d)))
+		if (np_pin_name(e->d_name, &hook, &dev) && !hook_wanted(np, hook, dev)) {
+			snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+			if (unlink(path) && errno != ENOENT)
+				err = -errno;
+			else
+				log_info("nodeport", "%s: %s link removed", dev, hook_name[hook]);
+		}
+	closedir(d);
+	return err;
+}
+
+int nodeport_attach(struct nodeport *np, const char *bpffs, char (*const names)[IF_NAMESIZE],
+		    size_t n)
+{
+	char path[512];
+	int err = 0;
+
+	snprintf(path, sizeof(path), "%s/links", bpffs);
+	if (mkdir(path, 0700) && errno != EEXIST)
+		return -errno;
+	np->n_devs = 0;
+	for (size_t i = 0; i < n && i < NP_MAX_DEVICES && !err; i++) {
+		struct np_device *dev = &np->devs[np->n_devs];
+
+		snprintf(dev->name, sizeof(dev->name), "%s", names[i]);
+		dev->ifindex = (int)if_nametoindex(dev->name);
+		if (!dev->ifindex) {
+			err = -ENODEV;
+			log_error("nodeport", "device %s does not exist", dev->name);
+			break;
+		}
+		err = attach_device(np, bpffs, dev);
+		np->n_devs += !err;
+	}
+	unpin_others(np, bpffs);
+	return err;
+}
+
+void nodeport_close(struct nodeport *np)
+{
+	ferry_nodeport_xdp__destroy(np->xdp);
+	ferry_nodeport_tc__destroy(np->tc);
+	np->xdp = NULL;
+	np->tc = NULL;
+}
+
+int nodeport_cleanup(const char *bpffs)
+{
+	int err = unpin_others(NULL, bpffs);
+
+	if (err)
+		log_error("nodeport", "cannot remove the per-packet links under %s: %s", bpffs,
+			  strerror(-err));
+	return err ? -1 : 0;
+}

@@ -1,0 +1,64 @@
+/* The per-packet path on the node's external devices: ferry_xdp_nodeport at
+ * XDP, ferry_tc_egress at tc egress (reverse translation of replies) and,
+ * with --xdp=off, ferry_tc_ingress in XDP's place. The programs use the
+ * socket-LB object's maps (bpf_map__reuse_fd), so they see what the sync
+ * engine writes.
+ *
+ * Every attachment is a BPF link pinned under <bpffs>/links as
+ * xdp-<ifname>, tc-ingress-<ifname> or tc-egress-<ifname>. A restart swaps
+ * the new program into a pinned link on the same device and mode with
+ * bpf_link_update, so the device never runs without one; a pinned link of a
+ * device no longer configured is unpinned (detached). ferryd exits leaving
+ * them serving; --cleanup removes them. */
+#ifndef FERRY_NODEPORT_H
+#define FERRY_NODEPORT_H
+
+#include <net/if.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "datapath/pinned.h"
+
+#define NP_MAX_DEVICES 16
+
+enum np_xdp_mode {
+	NP_XDP_NATIVE,   /* in the driver; generic where the driver has none */
+	NP_XDP_GENERIC,  /* in the stack (skb mode) */
+	NP_XDP_OFF,      /* no XDP: tc ingress does its work */
+};
+
+struct np_device {
+	char name[IF_NAMESIZE];
+	int ifindex;
+	enum np_xdp_mode xdp;  /* as attached */
+};
+
+struct ferry_nodeport_xdp;
+struct ferry_nodeport_tc;
+
+struct nodeport {
+	struct ferry_nodeport_xdp *xdp;
+	struct ferry_nodeport_tc *tc;
+	enum np_xdp_mode mode;  /* --xdp */
+	size_t n_devs;
+	struct np_device devs[NP_MAX_DEVICES]; /* attached */
+};
+
+/* Load the programs against maps. Returns 0 or -errno (logged). */
+int nodeport_load(struct nodeport *np, const struct dp_maps *maps, enum np_xdp_mode mode);
+
+/* Attach to exactly these devices (names), adopting pinned links, and
+ * unpin the links of any other device. Returns 0, or -errno after logging
+ * the device that failed (the others stay as they were attached). */
+int nodeport_attach(struct nodeport *np, const char *bpffs, char (*const names)[IF_NAMESIZE],
+		    size_t n);
+
+/* Close descriptors; pinned links stay and keep serving. */
+void nodeport_close(struct nodeport *np);
+
+/* Unpin (detach) every per-packet link under bpffs. Returns 0 or -1. */
+int nodeport_cleanup(const char *bpffs);
+
+const char *nodeport_mode_name(enum np_xdp_mode mode);
+
+#endif

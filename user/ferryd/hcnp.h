@@ -1,0 +1,36 @@
+/* kube-proxy's healthCheckNodePort answer (B28): for each LoadBalancer
+ * Service with externalTrafficPolicy Local, an HTTP server on its
+ * healthCheckNodePort (every address, both families) that tells a cloud
+ * load balancer whether this node has local endpoints: any path, 200 when
+ * it has (503 when not), and the JSON
+ * {"service":{"namespace":..,"name":..},"localEndpoints":N,"serviceProxyHealthy":true}.
+ *
+ * N counts the distinct addresses of the Service's local ready endpoints
+ * over its ports and families: the backends of its external sets
+ * ("<id>/external", model.h), 0 for a set of terminating endpoints (B11
+ * fallback). Listeners open and close as Services change; a port that
+ * cannot be bound is logged, counted, and tried again only when the
+ * Service's port changes. */
+#ifndef FERRY_FERRYD_HCNP_H
+#define FERRY_FERRYD_HCNP_H
+
+#include <stdint.h>
+
+#include "model/model.h"
+#include "model/store.h"
+
+struct hcnp;
+
+struct hcnp *hcnp_new(void);
+void hcnp_free(struct hcnp *h);
+
+/* The whole desired state: what it lacks closes. */
+void hcnp_apply(struct hcnp *h, const struct desired_state *st);
+/* A change: the service ports of delta->set replace theirs, those of
+ * delta->removed go. */
+void hcnp_apply_delta(struct hcnp *h, const struct desired_delta *delta);
+
+/* Ports that could not be bound, since start. */
+uint64_t hcnp_bind_errors(const struct hcnp *h);
+
+#endif
