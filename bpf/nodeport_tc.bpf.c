@@ -9,10 +9,11 @@
 
 #include "lib/maps.h"
 #include "lib/csum.h"
+#include "lib/crc32c.h"
+#include "lib/icmp.h"
 #include "lib/nodeport.h"
 
 #define TC_ACT_OK 0
-#define TC_ACT_SHOT 2
 /* Enough linear bytes for Ethernet, the longest IPv4 header and TCP's. */
 #define TC_HEAD_LEN (ETH_HLEN + 60 + 20)
 
@@ -30,6 +31,28 @@ static __always_inline enum pkt_kind tc_parse(struct __sk_buff *skb, struct pkt 
 		data_end = (void *)(long)skb->data_end;
 	}
 	return pkt_parse(data, data_end, p);
+}
+
+/* SCTP's CRC32c covers the ports: computed again over the whole packet
+ * (B32). Longer than lib/crc32c.h covers: counted, dropped. A global
+ * function: the verifier walks its long loop once, not once per path that
+ * reaches it. It knows of its arguments only their masks: l4_off is at
+ * most 14 + 60, and a longer l4_len than the mask is too long anyway (read
+ * back from a volatile, so the compiler keeps the mask after the check). */
+__noinline int ferry_sctp_crc_tc(struct __sk_buff *skb, __u32 l4_off, __u32 l4_len)
+{
+	volatile __u32 len = l4_len;
+	int err;
+
+	if (!skb)
+		return -1;
+	if (l4_len > 0x3fff)
+		err = CRC32C_TOO_LONG;
+	else
+		err = crc32c_sctp_tc(skb, l4_off & 0x7f, len & 0x3fff);
+	if (err == CRC32C_TOO_LONG)
+		stat_inc(STAT_NP_SCTP_TOO_LONG);
+	return err ? -1 : 0;
 }
 
 /* Addresses, ports, and every checksum they are in. */
@@ -61,8 +84,9 @@ static __always_inline int tc_rewrite(struct __sk_buff *skb, const struct pkt *p
 	}
 	if (bpf_skb_store_bytes(skb, p->l4_off, &newp.word, 4, 0))
 		return -1;
-	/* SCTP (csum_off 0): TODO CRC32c. IPv4 UDP without checksum stays so. */
-	if (!p->csum_off || p->udp_nocsum)
+	if (p->proto == IPPROTO_SCTP_NR)
+		return ferry_sctp_crc_tc(skb, p->l4_off, p->tot_len - (p->l4_off - ETH_HLEN));
+	if (p->udp_nocsum)  /* IPv4 UDP without checksum stays so */
 		return 0;
 	if (p->proto == IPPROTO_UDP)
 		flags |= BPF_F_MARK_MANGLED_0;
@@ -111,9 +135,17 @@ static __always_inline int tc_forward(struct __sk_buff *skb, const struct pkt *p
 	return bpf_redirect(f->ifindex, 0);
 }
 
+/* No backend (B14): port unreachable back out of the device, rate-limited.
+ * A subprogram: its reply buffer is not on the translation path's stack. */
+static __noinline int tc_reject(struct __sk_buff *skb, bool v6)
+{
+	return icmp_tc_port_unreach(skb, ETH_HLEN, v6 ? AF_INET6 : AF_INET);
+}
+
 SEC("tc")
 int ferry_tc_ingress(struct __sk_buff *skb)
 {
+	enum np_verdict v;
 	struct np_plan plan;
 	struct pkt p;
 
@@ -126,21 +158,24 @@ int ferry_tc_ingress(struct __sk_buff *skb)
 	case PKT_L4:
 		break;
 	}
-	switch (np_decide(skb, skb->ifindex, &p, &plan, false)) {
+	v = np_decide(skb, skb->ifindex, &p, &plan, false);
+	switch (v) {
 	case NP_PASS:
 		return TC_ACT_OK;
 	case NP_DROP:
 		return TC_ACT_SHOT;
 	case NP_REJECT:
-		return TC_ACT_SHOT;
+		return tc_reject(skb, p.v6);
 	case NP_XLATE_PASS:
-		return tc_rewrite(skb, &p, &plan) ? TC_ACT_SHOT : TC_ACT_OK;
 	case NP_XLATE_FWD:
-		if (tc_rewrite(skb, &p, &plan))
-			return TC_ACT_SHOT;
-		return tc_forward(skb, &p, &plan);
+		break;
 	}
-	return TC_ACT_OK;
+	/* One rewrite site: the SCTP CRC loop is verified once. */
+	if (tc_rewrite(skb, &p, &plan))
+		return TC_ACT_SHOT;
+	if (v == NP_XLATE_PASS)
+		return TC_ACT_OK;
+	return tc_forward(skb, &p, &plan);
 }
 
 /* Replies of local backends (flows not SNATed) on their way out: shown as

@@ -8,9 +8,33 @@
 
 #include "lib/maps.h"
 #include "lib/csum.h"
+#include "lib/crc32c.h"
+#include "lib/icmp.h"
 #include "lib/nodeport.h"
 
 char LICENSE[] SEC("license") = "GPL";
+
+/* SCTP's CRC32c covers the ports: computed again over the whole packet
+ * (B32). Longer than lib/crc32c.h covers: counted, dropped. A global
+ * function: the verifier walks its long loop once, not once per path that
+ * reaches it. It knows of its arguments only their masks: l4_off is at
+ * most 14 + 60, and a longer l4_len than the mask is too long anyway (read
+ * back from a volatile, so the compiler keeps the mask after the check). */
+__noinline int ferry_sctp_crc_xdp(struct xdp_md *ctx, __u32 l4_off, __u32 l4_len)
+{
+	volatile __u32 len = l4_len;
+	int err;
+
+	if (!ctx)
+		return -1;
+	if (l4_len > 0x3fff)
+		err = CRC32C_TOO_LONG;
+	else
+		err = crc32c_sctp_xdp(ctx, l4_off & 0x7f, len & 0x3fff);
+	if (err == CRC32C_TOO_LONG)
+		stat_inc(STAT_NP_SCTP_TOO_LONG);
+	return err ? -1 : 0;
+}
 
 /* Addresses and ports as the plan says, and every checksum they are in.
  * Returns 0, or -1 when the frame is shorter than parsed (cannot happen). */
@@ -49,8 +73,9 @@ static __always_inline int xdp_rewrite(struct xdp_md *ctx, const struct pkt *p,
 		return -1;
 	sum = csum_diff_words(sum, l4, &ports.word, 1);
 	*l4 = ports.word;
-	/* SCTP (csum_off 0): TODO CRC32c. IPv4 UDP without checksum stays so. */
-	if (!p->csum_off || p->udp_nocsum)
+	if (p->proto == IPPROTO_SCTP_NR)
+		return ferry_sctp_crc_xdp(ctx, p->l4_off, p->tot_len - (p->l4_off - ETH_HLEN));
+	if (p->udp_nocsum)  /* IPv4 UDP without checksum stays so */
 		return 0;
 	check = data + (p->csum_off & 0xff);
 	if ((void *)(check + 1) > data_end)
@@ -102,11 +127,19 @@ static __always_inline int xdp_forward(struct xdp_md *ctx, const struct pkt *p,
 	return bpf_redirect(f->ifindex, 0);
 }
 
+/* No backend (B14): port unreachable back out of the device, rate-limited.
+ * A subprogram: its reply buffer is not on the translation path's stack. */
+static __noinline int xdp_reject(struct xdp_md *ctx, bool v6)
+{
+	return icmp_xdp_port_unreach(ctx, ETH_HLEN, v6 ? AF_INET6 : AF_INET);
+}
+
 SEC("xdp")
 int ferry_xdp_nodeport(struct xdp_md *ctx)
 {
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
+	enum np_verdict v;
 	struct np_plan plan;
 	struct pkt p;
 
@@ -119,19 +152,22 @@ int ferry_xdp_nodeport(struct xdp_md *ctx)
 	case PKT_L4:
 		break;
 	}
-	switch (np_decide(ctx, ctx->ingress_ifindex, &p, &plan, false)) {
+	v = np_decide(ctx, ctx->ingress_ifindex, &p, &plan, false);
+	switch (v) {
 	case NP_PASS:
 		return XDP_PASS;
 	case NP_DROP:
 		return XDP_DROP;
 	case NP_REJECT:
-		return XDP_DROP;
+		return xdp_reject(ctx, p.v6);
 	case NP_XLATE_PASS:
-		return xdp_rewrite(ctx, &p, &plan) ? XDP_DROP : XDP_PASS;
 	case NP_XLATE_FWD:
-		if (xdp_rewrite(ctx, &p, &plan))
-			return XDP_DROP;
-		return xdp_forward(ctx, &p, &plan);
+		break;
 	}
-	return XDP_PASS;
+	/* One rewrite site: the SCTP CRC loop is verified once. */
+	if (xdp_rewrite(ctx, &p, &plan))
+		return XDP_DROP;
+	if (v == NP_XLATE_PASS)
+		return XDP_PASS;
+	return xdp_forward(ctx, &p, &plan);
 }

@@ -245,6 +245,23 @@ static struct layout layout_of(const __u8 *f, size_t len)
 	return l;
 }
 
+/* SCTP's CRC32c (RFC 9260 appendix A), bit by bit: the checksum field
+ * taken as zero, the result stored least significant byte first. */
+static void put_crc32c(__u8 *sctp, size_t len)
+{
+	__u32 crc = ~0U;
+
+	memset(sctp + 8, 0, 4);
+	for (size_t i = 0; i < len; i++) {
+		crc ^= sctp[i];
+		for (int b = 0; b < 8; b++)
+			crc = (crc >> 1) ^ (0x82f63b78 & -(crc & 1));
+	}
+	crc = ~crc;
+	for (int i = 0; i < 4; i++)
+		sctp[8 + i] = crc >> (8 * i);
+}
+
 static size_t csum_field(__u8 proto)
 {
 	return proto == IPPROTO_TCP ? 16 : 6;
@@ -264,6 +281,10 @@ static void fix_checksums(__u8 *f, size_t len, bool keep_zero)
 		c = ~fold(sum16(f + l.l3, l.l4 - l.l3, 0));
 		f[l.l3 + 10] = c >> 8;
 		f[l.l3 + 11] = c & 0xff;
+	}
+	if (l.proto == IPPROTO_SCTP) {
+		put_crc32c(f + l.l4, l4len);
+		return;
 	}
 	if (l.proto != IPPROTO_TCP && l.proto != IPPROTO_UDP)
 		return;
@@ -365,6 +386,48 @@ static void rewrite(__u8 *f, size_t len, const struct tuple *t, const __u8 *dmac
 	fix_checksums(f, len, nocsum);
 }
 
+/* The port unreachable lib/icmp.h makes of frame f (B14): back to the
+ * client's MAC, from the address it used, quoting the IP header and the 8
+ * bytes after it. Returns its length. */
+static size_t icmp_reply(const __u8 *f, size_t len, __u8 *out)
+{
+	struct layout l = layout_of(f, len);
+	size_t q = l.l4 - l.l3 + 8, h = l.v6 ? 48 : 28;
+	__u8 *ip = out + ETH_HLEN;
+	__u32 sum;
+
+	memset(out, 0, PKT_MAX);
+	memcpy(out, f + 6, 6);
+	memcpy(out + 6, f, 6);
+	memcpy(out + 12, f + 12, 2);
+	memcpy(ip + h, f + l.l3, q);
+	if (l.v6) {
+		ip[0] = 0x60;
+		put16(ip + 4, 8 + q);
+		ip[6] = IPPROTO_ICMPV6;
+		ip[7] = 64;
+		memcpy(ip + 8, f + l.l3 + 24, 16);
+		memcpy(ip + 24, f + l.l3 + 8, 16);
+		ip[40] = 1;  /* destination unreachable */
+		ip[41] = 4;  /* port unreachable */
+		sum = sum16(ip + 8, 32, IPPROTO_ICMPV6 + 8 + q);
+		put16(ip + 42, ~fold(sum16(ip + 40, 8 + q, sum)));
+	} else {
+		ip[0] = 0x45;
+		ip[1] = 0xc0;
+		put16(ip + 2, 28 + q);
+		ip[8] = 64;
+		ip[9] = IPPROTO_ICMP;
+		memcpy(ip + 12, f + l.l3 + 16, 4);
+		memcpy(ip + 16, f + l.l3 + 12, 4);
+		put16(ip + 10, ~fold(sum16(ip, 20, 0)));
+		ip[20] = 3;  /* destination unreachable */
+		ip[21] = 3;  /* port unreachable */
+		put16(ip + 22, ~fold(sum16(ip + 20, 8 + q, 0)));
+	}
+	return ETH_HLEN + h + q;
+}
+
 static __u16 get16(const __u8 *p)
 {
 	return (p[0] << 8) | p[1];
@@ -445,6 +508,28 @@ static int ct_get(const struct tuple *t, __u8 proto, struct ct_value *v)
 
 enum hook { HOOK_XDP, HOOK_TC_INGRESS, HOOK_TC_EGRESS };
 
+static void run_hook(enum hook h, const __u8 *f, size_t len, struct run *r)
+{
+	if (h == HOOK_XDP)
+		run_xdp(f, len, r);
+	else if (h == HOOK_TC_INGRESS)
+		run_tc(tc->progs.ferry_tc_ingress, f, len, r);
+	else
+		run_tc(tc->progs.ferry_tc_egress, f, len, r);
+}
+
+/* in to a service without backend: answered with port unreachable. */
+static void check_icmp(enum hook h, const char *name, const struct tuple *in,
+		       const struct shape *s, __u32 verdict)
+{
+	__u8 f[PKT_MAX], w[PKT_MAX];
+	size_t len = build(f, in, s, CLIENT_MAC);
+	struct run r;
+
+	run_hook(h, f, len, &r);
+	expect_frame(name, &r, verdict, w, icmp_reply(f, len, w));
+}
+
 /* Sends in (shaped s, from smac) through the hook and checks the verdict
  * and the frame: in rewritten to want and, with dmac, forwarded to dmac.
  * want.sport 0: the source port is the SNAT port the datapath chose, which
@@ -458,12 +543,7 @@ static __u16 check(enum hook h, const char *name, const struct tuple *in, const 
 	struct run r;
 
 	memcpy(w, f, len);
-	if (h == HOOK_XDP)
-		run_xdp(f, len, &r);
-	else if (h == HOOK_TC_INGRESS)
-		run_tc(tc->progs.ferry_tc_ingress, f, len, &r);
-	else
-		run_tc(tc->progs.ferry_tc_egress, f, len, &r);
+	run_hook(h, f, len, &r);
 	if (!want.sport && r.len == len) {
 		want.sport = get16(r.out + layout_of(r.out, r.len).l4);
 		if (want.sport < SNAT_MIN || want.sport > SNAT_MAX) {
@@ -501,6 +581,8 @@ static void setup(void)
 	const struct be cip14[] = { { 1401, "10.1.0.40", 8080 } };
 	const struct be remote15[] = { { 1501, "10.2.0.50", 8080 } };
 	const struct be remote16[] = { { 1601, "2001:db8:2::9", 8080 } };
+	const struct be remote19[] = { { 1901, "10.2.0.60", 3868 } };
+	const struct be local20[] = { { 2001, "2001:db8:1::60", 3868 } };
 	struct affinity_key ak = { .svc_id = 13 };
 	struct affinity_value av = { .backend_id = 1302 };
 	struct timespec ts;
@@ -526,6 +608,10 @@ static void setup(void)
 		cluster9, 1);
 	add_svc(NULL, false, 30089, IPPROTO_TCP, SVC_SCOPE_EXTERNAL, 10, 1, F_NP, 0, NULL, 0);
 	add_svc(NULL, false, 30090, IPPROTO_TCP, SVC_SCOPE_ALL, 11, 1, F_NP, 0, NULL, 0);
+	add_svc(NULL, false, 30090, IPPROTO_UDP, SVC_SCOPE_ALL, 17, 1, F_NP, 0, NULL, 0);
+	add_svc(NULL, true, 30090, IPPROTO_TCP, SVC_SCOPE_ALL, 18, 1, F_NP, 0, NULL, 0);
+	add_svc(NULL, false, 30095, IPPROTO_SCTP, SVC_SCOPE_ALL, 19, 1, F_NP, 0, remote19, 1);
+	add_svc(NULL, true, 30095, IPPROTO_SCTP, SVC_SCOPE_ALL, 20, 1, F_NP, 0, local20, 1);
 	add_svc(NULL, false, 30091, IPPROTO_TCP, SVC_SCOPE_ALL, 12, 1, F_NP, 0, remote12, 1);
 	add_svc(NULL, false, 30092, IPPROTO_TCP, SVC_SCOPE_ALL, 13, 1, F_NP, 100, aff13, 2);
 	add_svc("10.96.0.10", false, 80, IPPROTO_TCP, SVC_SCOPE_ALL, 14, 1, 0, 0, cip14, 1);
@@ -649,8 +735,18 @@ static void not_translated(void)
 	struct tuple in = { CLIENT, NODE, 40011, 30090 };
 	__u64 passed = stat(STAT_NP_PASSED);
 
-	check(HOOK_XDP, "B14 a service without backend is not passed to the stack", &in, &TCP,
-	      CLIENT_MAC, XDP_DROP, in, NULL);
+	__u64 sent = stat(STAT_NP_ICMP_SENT);
+
+	check_icmp(HOOK_XDP, "B14 no backend, TCP/IPv4: ICMP port unreachable back, XDP_TX", &in,
+		   &TCP, XDP_TX);
+	check_icmp(HOOK_XDP, "B14 no backend, UDP/IPv4 with options: ICMP port unreachable", &in,
+		   &(struct shape){ .proto = IPPROTO_UDP, .optlen = 4 }, XDP_TX);
+	check_icmp(HOOK_XDP, "B14 no backend, TCP/IPv6: ICMPv6 port unreachable back, XDP_TX",
+		   &(struct tuple){ CLIENT6, "2001:db8::1", 40011, 30090 }, &TCP, XDP_TX);
+	check_icmp(HOOK_TC_INGRESS, "B14 no backend at tc ingress: ICMP port unreachable, redirect",
+		   &in, &UDP, TC_ACT_REDIRECT);
+	expect_u64("B14 the replies are counted (STAT_NP_ICMP_SENT)", stat(STAT_NP_ICMP_SENT),
+		   sent + 4);
 	in.dport = 22;
 	check(HOOK_XDP, "a port that is no NodePort goes to the stack untouched", &in, &TCP,
 	      CLIENT_MAC, XDP_PASS, in, NULL);
@@ -722,6 +818,32 @@ static void snat_exhausted(void)
 	expect_u64("SNAT exhaustion is counted (STAT_NP_SNAT_EXHAUSTED)",
 		   stat(STAT_NP_SNAT_EXHAUSTED), exhausted + 1);
 	set_config(SNAT_MIN, SNAT_MAX);
+}
+
+/* B32: SCTP's CRC32c covers the ports; every rewrite recomputes it. */
+static void sctp(void)
+{
+	static const struct shape SCTP = { .proto = IPPROTO_SCTP };
+	struct tuple in = { CLIENT, NODE, 40030, 30095 };
+	struct tuple reply;
+	__u16 port;
+
+	port = check(HOOK_XDP, "B32 NodePort SCTP/IPv4, remote backend: DNAT+SNAT, CRC32c", &in,
+		     &SCTP, CLIENT_MAC, XDP_TX, (struct tuple){ NODE, "10.2.0.60", 0, 3868 },
+		     NODE2_MAC);
+	reply = (struct tuple){ "10.2.0.60", NODE, 3868, port };
+	if (port)
+		check(HOOK_XDP, "B32 SCTP/IPv4 reply: reverse NAT, CRC32c", &reply, &SCTP, NODE2_MAC,
+		      XDP_TX, (struct tuple){ NODE, CLIENT, 30095, 40030 }, CLIENT_MAC);
+	in = (struct tuple){ CLIENT6, NODE6, 40031, 30095 };
+	check(HOOK_XDP, "B32 NodePort SCTP/IPv6, local backend: DNAT, CRC32c", &in, &SCTP,
+	      CLIENT_MAC, XDP_PASS, (struct tuple){ CLIENT6, "2001:db8:1::60", 40031, 3868 }, NULL);
+	reply = (struct tuple){ "2001:db8:1::60", CLIENT6, 3868, 40031 };
+	check(HOOK_TC_EGRESS, "B32 tc egress: SCTP/IPv6 reply of a local backend, CRC32c", &reply,
+	      &SCTP, CLIENT_MAC, TC_ACT_OK, (struct tuple){ NODE6, CLIENT6, 30095, 40031 }, NULL);
+	in = (struct tuple){ CLIENT, NODE, 40032, 30095 };
+	check(HOOK_TC_INGRESS, "B32 tc ingress: SCTP/IPv4 remote, DNAT+SNAT, CRC32c", &in, &SCTP,
+	      CLIENT_MAC, TC_ACT_REDIRECT, (struct tuple){ NODE, "10.2.0.60", 0, 3868 }, NODE2_MAC);
 }
 
 /* --xdp=off: tc ingress does what XDP does, with the same decision. */
@@ -810,6 +932,7 @@ int main(int argc, char **argv)
 	backend_gone();
 	affinity();
 	snat_exhausted();
+	sctp();
 	tc_ingress();
 	ferry_nodeport_tc__destroy(tc);
 	ferry_nodeport_xdp__destroy(xdp);
