@@ -155,6 +155,11 @@ $(BUILD)/bench/file_parse: tests/bench/file_parse.c $(LIB)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $< $(LIB) $(LDLIBS) -o $@
 
+# ns per packet through the XDP program (BPF_PROG_TEST_RUN): on libbpf.
+$(BUILD)/bench/xdp_ns: tests/bench/xdp_ns.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $< -lbpf -lelf -lz -o $@
+
 bench-tools: all $(BENCH_BINS) $(BENCH_BPF)
 
 bench: deps

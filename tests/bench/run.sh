@@ -9,7 +9,7 @@
 #                      [--seconds S] [--conc C] [--methods "a b ..."]
 #                      [--profile|--no-profile] [--api|--no-api]
 #                      [--memory|--no-memory] [--nodeport|--no-nodeport]
-#                      [--only memory|nodeport]
+#                      [--xdp|--no-xdp] [--only memory|nodeport|xdp]
 #
 # `make bench` runs the full set (about 10-13 minutes on 2 cores), `make
 # bench-quick` the quick one (N = 100 and 1,000, short runs, under 2
@@ -53,7 +53,11 @@
 # short-connection rate from an external namespace through a node (ferry
 # with XDP, ferry with --xdp=off, kube-proxy's iptables NodePort layout,
 # direct to the pods) at 100, 1,000 and 10,000 Services (quick: 100 and
-# 1,000), into the same folder; `--only nodeport` runs it alone.
+# 1,000), into the same folder; `--only nodeport` runs it alone. Last,
+# build/bench/xdp_ns (--no-xdp skips it): ns per packet through the XDP
+# program with BPF_PROG_TEST_RUN against an empty XDP program, repeat 1 in a
+# loop and repeat 1,000,000, established and new flows, in a namespace of
+# its own (xdp.csv, xdp.md); `--only xdp` runs it alone (about 10 s).
 #
 # Everything this run makes carries the prefix fyb<pid> and is removed on
 # exit, failure or signal: processes (by pid), ferryd's pins (ferryd
@@ -89,6 +93,7 @@ METHODS_RUN=
 API=1
 MEMORY=1
 NODEPORT=1
+XDP=1
 ONLY=
 while [ $# -gt 0 ]; do
 	case $1 in
@@ -110,6 +115,8 @@ while [ $# -gt 0 ]; do
 	--no-memory) MEMORY=0 ;;
 	--nodeport) NODEPORT=1 ;;
 	--no-nodeport) NODEPORT=0 ;;
+	--xdp) XDP=1 ;;
+	--no-xdp) XDP=0 ;;
 	--only) ONLY=$2; shift ;;
 	-h | --help) sed -n '2,/^$/s/^# \{0,1\}//p' "$0"; exit 0 ;;
 	*) echo "run.sh: unknown option $1 (--help)" >&2; exit 2 ;;
@@ -247,8 +254,45 @@ nodeport_step() {
 	[ -f "$OUT/nodeport.md" ] && while read -r line; do say "  $line"; done <"$OUT/nodeport.md"
 }
 
+# xdp_step: build/bench/xdp_ns (tests/bench/xdp_ns.c) in a namespace of
+# this run: the ingress device (a veth) holds the node address 192.0.2.1,
+# and the backends' range 198.18.0.0/16 is routed through a permanent
+# neighbour on it, so the FIB answers as on a node whose backends are on
+# another node.
+xdp_step() {
+	local ns=$P-xdp args=()
+	[ "$QUICK" = 1 ] && args+=(--calls 5000 --rounds 3 --repeat 100000)
+	say "XDP ns per packet (tests/bench/xdp_ns.c, BPF_PROG_TEST_RUN)"
+	if [ ! -x "$BENCH/xdp_ns" ] || [ ! -f "$BUILD/bpf/nodeport_xdp.bpf.o" ]; then
+		warn "$BENCH/xdp_ns or $BUILD/bpf/nodeport_xdp.bpf.o missing: make bench-tools"
+		return 0
+	fi
+	ip netns add "$ns" || { warn "ip netns add $ns failed"; return 0; }
+	NETNS+=("$ns")
+	if ! { ip -n "$ns" link set lo up && ip -n "$ns" link add xb0 type veth peer name xb1 &&
+		ip -n "$ns" link set xb0 up && ip -n "$ns" link set xb1 up &&
+		ip -n "$ns" addr add 192.0.2.1/24 dev xb0 &&
+		ip netns exec "$ns" sysctl -qw net.ipv4.conf.all.forwarding=1 net.ipv4.conf.xb0.forwarding=1 &&
+		ip -n "$ns" neigh add 192.0.2.254 lladdr 02:00:00:00:00:fe dev xb0 nud permanent &&
+		ip -n "$ns" route add 198.18.0.0/16 via 192.0.2.254 dev xb0; } >>"$LOGS/xdp.log" 2>&1; then
+		warn "the XDP bench namespace could not be set up (see $LOGS/xdp.log)"
+		return 0
+	fi
+	if ! timeout -k 5 600 ip netns exec "$ns" "$BENCH/xdp_ns" --obj "$BUILD/bpf/nodeport_xdp.bpf.o" \
+		--dev xb0 --md "$OUT/xdp.md" "${args[@]}" >"$OUT/xdp.csv" 2>>"$LOGS/xdp.log"; then
+		warn "xdp_ns failed (see $LOGS/xdp.log)"
+		return 0
+	fi
+	[ -f "$OUT/xdp.md" ] && while read -r line; do say "  $line"; done <"$OUT/xdp.md"
+}
+
 case $ONLY in
 '') ;;
+xdp)
+	xdp_step
+	say "done in $((SECONDS - T0)) s: $OUT"
+	exit 0
+	;;
 nodeport)
 	nodeport_step
 	say "done in $((SECONDS - T0)) s: $OUT"
@@ -260,7 +304,7 @@ memory)
 	say "done in $((SECONDS - T0)) s: $OUT"
 	exit 0
 	;;
-*) die "--only: memory and nodeport are the steps that run alone" ;;
+*) die "--only: memory, nodeport and xdp are the steps that run alone" ;;
 esac
 WORK=$(mktemp -d "/tmp/$P.XXXXXX")
 
@@ -1050,6 +1094,7 @@ fi
 
 [ "$MEMORY" = 1 ] && memory_step
 [ "$NODEPORT" = 1 ] && nodeport_step
+[ "$XDP" = 1 ] && xdp_step
 
 say "measurements done; report"
 report_args=("$OUT")

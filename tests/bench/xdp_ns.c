@@ -1,0 +1,512 @@
+/* Nanoseconds per packet through ferry_xdp_nodeport (build/bpf/
+ * nodeport_xdp.bpf.o) with BPF_PROG_TEST_RUN, against an empty XDP program
+ * (return XDP_PASS) measured the same way in the same run, two ways:
+ *
+ *   repeat 1  the kernel-reported duration of one run, the call repeated in
+ *             a loop (Katran's way): mean and median over the calls
+ *   repeat M  one call running the program M times on the same frame (the
+ *             kernel's average); the median over rounds
+ *
+ * Cases (the maps are the object's own, filled here; nothing is pinned):
+ *   established  a NodePort flow already in ferry_ct, its backend on another
+ *                node: DNAT + SNAT, FIB lookup, XDP_TX
+ *   new          a new flow to that NodePort (a new source port every call):
+ *                frontend, backend choice, SNAT port claim, two ct entries,
+ *                FIB lookup, XDP_TX
+ *   est-local    an externalTrafficPolicy=Local flow already in ferry_ct,
+ *                DNAT only, XDP_PASS; its backend is the node address and
+ *                port itself, so the rewrite leaves the frame as it was:
+ *                the one case repeat M can measure (repeat M feeds the
+ *                program's own output back in; a flow's output is no longer
+ *                that flow, and a new flow is new only once)
+ *   new-local    a new flow of that Service
+ *
+ *   xdp_ns --obj OBJ --dev IFNAME [--calls N] [--rounds R] [--repeat M]
+ *          [--md FILE]
+ *
+ * Run in a network namespace of the caller's with IFNAME (the ingress
+ * device; the frames' ingress_ifindex) up, 192.0.2.1 on it, forwarding on,
+ * and a route for 198.18.0.0/16 through a permanent neighbour on IFNAME
+ * (tests/bench/run.sh --only xdp sets it up). Prints CSV on stdout:
+ *   case,method,calls,ns_mean,ns_p50,floor_mean,floor_p50,over_mean,over_p50,check
+ * (repeat M: ns_mean = ns_p50 = the median over rounds); --md writes the
+ * same as a Markdown table. check is "ok" when the verdict and the counters
+ * show the path the case names, else what was seen.
+ */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <getopt.h>
+#include <net/if.h>
+#include <sched.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <linux/bpf.h>
+
+#include "ferry/maps.h"
+
+#define XDP_PASS_V 2
+#define XDP_TX_V 3
+#define PORT_CLUSTER 30080     /* NodePort, externalTrafficPolicy Cluster */
+#define PORT_LOCAL 30081       /* NodePort, externalTrafficPolicy Local */
+#define N_BACKENDS 16
+#define FRAME_LEN 74           /* Ethernet, IPv4, TCP with 20 bytes of data */
+
+struct bench {
+	int prog, empty, ifindex;
+	int services, slots, backends, node_addrs, config, stats;
+	unsigned calls, rounds, repeat;
+	unsigned long long flow;   /* new flows so far: each gets its own tuple */
+};
+
+/* --- the frame ------------------------------------------------------------ */
+
+static uint16_t csum16(const uint8_t *p, size_t len, uint32_t sum)
+{
+	size_t i;
+
+	for (i = 0; i + 1 < len; i += 2)
+		sum += (uint32_t)p[i] << 8 | p[i + 1];
+	while (sum >> 16)
+		sum = (sum & 0xffff) + (sum >> 16);
+	return (uint16_t)~sum;
+}
+
+/* A TCP segment (ACK with data) from client:sport to 192.0.2.1:dport. */
+static void frame(uint8_t *f, uint32_t client, uint16_t sport, uint16_t dport)
+{
+	uint8_t *ip = f + 14, *tcp = ip + 20;
+	uint32_t dst = htonl(0xc0000201);  /* 192.0.2.1 */
+	uint8_t pseudo[12];
+	uint16_t c;
+
+	memset(f, 0, FRAME_LEN);
+	memcpy(f, "\x02\x00\x00\x00\x00\x01\x02\x00\x00\x00\x00\x02\x08\x00", 14);
+	ip[0] = 0x45;
+	ip[2] = 0, ip[3] = FRAME_LEN - 14;
+	ip[6] = 0x40;
+	ip[8] = 64;
+	ip[9] = IPPROTO_TCP;
+	memcpy(ip + 12, &client, 4);
+	memcpy(ip + 16, &dst, 4);
+	c = htons(csum16(ip, 20, 0));
+	memcpy(ip + 10, &c, 2);
+	sport = htons(sport);
+	dport = htons(dport);
+	memcpy(tcp, &sport, 2);
+	memcpy(tcp + 2, &dport, 2);
+	tcp[12] = 5 << 4;
+	tcp[13] = 0x10;  /* ACK */
+	tcp[14] = 0xff;
+	memset(tcp + 20, 'x', FRAME_LEN - 14 - 40);
+	memcpy(pseudo, ip + 12, 8);
+	pseudo[8] = 0, pseudo[9] = IPPROTO_TCP, pseudo[10] = 0, pseudo[11] = FRAME_LEN - 34;
+	c = htons(csum16(tcp, FRAME_LEN - 34, 0xffff & ~csum16(pseudo, 12, 0)));
+	memcpy(tcp + 16, &c, 2);
+}
+
+/* The n-th new flow's frame: its own client address and source port. */
+static void new_flow_frame(struct bench *b, uint8_t *f, uint16_t dport)
+{
+	unsigned long long n = b->flow++;
+
+	frame(f, htonl(0xcb007100 + 1 + (uint32_t)(n / 50000)), 10000 + n % 50000, dport);
+}
+
+/* --- running ---------------------------------------------------------------- */
+
+static int run(struct bench *b, int fd, uint8_t *f, unsigned repeat, uint32_t *ns, uint32_t *verdict)
+{
+	struct xdp_md ctx = {.data_end = FRAME_LEN, .ingress_ifindex = b->ifindex};
+	uint8_t out[256];
+	LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = f, .data_size_in = FRAME_LEN,
+		    .data_out = out, .data_size_out = sizeof(out), .ctx_in = &ctx,
+		    .ctx_size_in = sizeof(ctx), .repeat = repeat);
+
+	if (bpf_prog_test_run_opts(fd, &o))
+		return -errno;
+	*ns = o.duration;
+	*verdict = o.retval;
+	return 0;
+}
+
+static uint64_t stat_sum(struct bench *b, enum stat_index idx)
+{
+	int n = libbpf_num_possible_cpus(), i;
+	struct stat_value v[n];
+	uint32_t key = idx;
+	uint64_t sum = 0;
+
+	if (bpf_map_lookup_elem(b->stats, &key, v))
+		return 0;
+	for (i = 0; i < n; i++)
+		sum += v[i].count;
+	return sum;
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+struct figure {
+	double mean, p50;
+};
+
+static struct figure summarise(uint32_t *ns, size_t n)
+{
+	struct figure f = {0, 0};
+	size_t i;
+
+	if (!n)
+		return f;
+	for (i = 0; i < n; i++)
+		f.mean += ns[i];
+	f.mean /= n;
+	qsort(ns, n, sizeof(*ns), cmp_u32);
+	f.p50 = n % 2 ? ns[n / 2] : (ns[n / 2 - 1] + ns[n / 2]) / 2.0;
+	return f;
+}
+
+/* --- the cases ------------------------------------------------------------ */
+
+enum bench_case { CASE_EST, CASE_NEW, CASE_EST_LOCAL, CASE_NEW_LOCAL, CASE__COUNT };
+
+static const char *case_name[] = {"established", "new", "est-local", "new-local"};
+static const uint16_t case_port[] = {PORT_CLUSTER, PORT_CLUSTER, PORT_LOCAL, PORT_LOCAL};
+static const uint32_t case_verdict[] = {XDP_TX_V, XDP_TX_V, XDP_PASS_V, XDP_PASS_V};
+static const int case_new[] = {0, 1, 0, 1};
+
+/* The established cases' one flow: client 203.0.113.200:40000. */
+static void case_frame(struct bench *b, enum bench_case c, uint8_t *f)
+{
+	if (case_new[c])
+		new_flow_frame(b, f, case_port[c]);
+	else
+		frame(f, htonl(0xcb0071c8), 40000, case_port[c]);
+}
+
+struct result {
+	uint32_t *ns;
+	size_t n;
+	char check[96];
+};
+
+/* What a case's runs must show: its verdict, and STAT_NP_XLATE (new flows
+ * translated) grown by one per run of a new flow and not at all for an
+ * established one. */
+static void check(struct result *r, enum bench_case c, uint32_t verdict, uint64_t xlated,
+		  uint64_t runs)
+{
+	if (r->check[0])
+		return;
+	if (verdict != case_verdict[c])
+		snprintf(r->check, sizeof(r->check), "verdict %u, want %u", verdict, case_verdict[c]);
+	else if (xlated != (case_new[c] ? runs : 0))
+		snprintf(r->check, sizeof(r->check), "%llu new flows translated in %llu runs",
+			 (unsigned long long)xlated, (unsigned long long)runs);
+}
+
+/* repeat 1, in a loop: rounds x (empty, then each case), calls each. */
+static int loop_repeat1(struct bench *b, struct result *floor, struct result *res)
+{
+	uint8_t f[FRAME_LEN];
+	uint32_t ns, verdict;
+	unsigned r, i;
+	int c, err;
+
+	for (r = 0; r < b->rounds; r++) {
+		frame(f, htonl(0xcb0071c8), 40000, PORT_CLUSTER);
+		for (i = 0; i < b->calls; i++) {
+			if ((err = run(b, b->empty, f, 1, &ns, &verdict)))
+				return err;
+			floor->ns[floor->n++] = ns;
+		}
+		for (c = 0; c < CASE__COUNT; c++) {
+			uint64_t x0 = stat_sum(b, STAT_NP_XLATE);
+
+			for (i = 0; i < b->calls; i++) {
+				case_frame(b, c, f);
+				if ((err = run(b, b->prog, f, 1, &ns, &verdict)))
+					return err;
+				res[c].ns[res[c].n++] = ns;
+				if (verdict != case_verdict[c])
+					break;
+			}
+			check(&res[c], c, verdict, stat_sum(b, STAT_NP_XLATE) - x0, b->calls);
+		}
+	}
+	return 0;
+}
+
+/* repeat M: rounds x (empty, est-local), one call each. */
+static int loop_repeat(struct bench *b, struct result *floor, struct result *res)
+{
+	uint8_t f[FRAME_LEN];
+	uint32_t ns, verdict;
+	uint64_t x0;
+	unsigned r;
+	int err;
+
+	for (r = 0; r < b->rounds; r++) {
+		frame(f, htonl(0xcb0071c8), 40000, PORT_CLUSTER);
+		if ((err = run(b, b->empty, f, b->repeat, &ns, &verdict)))
+			return err;
+		floor->ns[floor->n++] = ns;
+		case_frame(b, CASE_EST_LOCAL, f);
+		x0 = stat_sum(b, STAT_NP_XLATE);
+		if ((err = run(b, b->prog, f, b->repeat, &ns, &verdict)))
+			return err;
+		res->ns[res->n++] = ns;
+		check(res, CASE_EST_LOCAL, verdict, stat_sum(b, STAT_NP_XLATE) - x0, b->repeat);
+	}
+	return 0;
+}
+
+/* --- maps -------------------------------------------------------------------- */
+
+static void v4(uint32_t a[4], uint32_t host)
+{
+	a[0] = 0;
+	a[1] = 0;
+	a[2] = htonl(0xffff);
+	a[3] = htonl(host);
+}
+
+/* A NodePort wildcard entry (scope ALL) and, for Local, its external set. */
+static int fill_service(struct bench *b, uint16_t port, uint32_t svc_id, uint32_t flags,
+			uint8_t scope, uint32_t count)
+{
+	struct svc_key k = {.port = htons(port), .proto = IPPROTO_TCP, .scope = scope};
+	struct svc_value v = {.svc_id = svc_id, .rev = 1, .count = count, .flags = flags};
+
+	v4(k.addr, 0);
+	return bpf_map_update_elem(b->services, &k, &v, 0);
+}
+
+static int fill_backend(struct bench *b, uint32_t svc_id, uint32_t slot, uint32_t id,
+			uint32_t host, uint16_t port)
+{
+	struct slot_key sk = {.svc_id = svc_id, .rev = 1, .slot = slot};
+	struct slot_value sv = {.backend_id = id, .port = htons(port)};
+	struct backend_value bv = {.port = htons(port), .proto = IPPROTO_TCP, .svc_id = svc_id};
+
+	v4(sv.addr, host);
+	v4(bv.addr, host);
+	if (bpf_map_update_elem(b->slots, &sk, &sv, 0))
+		return -1;
+	return bpf_map_update_elem(b->backends, &id, &bv, 0);
+}
+
+/* Node 192.0.2.1 (the SNAT address); a Cluster NodePort with N_BACKENDS
+ * backends 198.18.1.x:8080 on other nodes; a Local NodePort whose one
+ * local backend is 192.0.2.1:30081 itself. */
+static int fill_maps(struct bench *b)
+{
+	struct dp_config cfg = {.node_port_min = 30000, .node_port_max = 32767,
+				.snat_port_min = 32768, .snat_port_max = 60999,
+				.icmp_per_sec = 1000};
+	struct node_addr_key nk;
+	struct node_addr_value nv = {.flags = NODE_ADDR_SNAT};
+	uint32_t zero = 0, i;
+	int err = 0;
+
+	v4(cfg.snat_v4, 0xc0000201);
+	v4(nk.addr, 0xc0000201);
+	err |= bpf_map_update_elem(b->config, &zero, &cfg, 0);
+	err |= bpf_map_update_elem(b->node_addrs, &nk, &nv, 0);
+	err |= fill_service(b, PORT_CLUSTER, 1, SVC_FLAG_EXTERNAL | SVC_FLAG_NODE_PORT,
+			    SVC_SCOPE_ALL, N_BACKENDS);
+	for (i = 0; i < N_BACKENDS; i++)
+		err |= fill_backend(b, 1, i, 100 + i, 0xc6120100 + 10 + i, 8080);
+	err |= fill_service(b, PORT_LOCAL, 2,
+			    SVC_FLAG_EXTERNAL | SVC_FLAG_NODE_PORT | SVC_FLAG_EXT_LOCAL,
+			    SVC_SCOPE_ALL, 1);
+	err |= fill_backend(b, 2, 0, 200, 0xc6120100 + 99, 8080);
+	err |= fill_service(b, PORT_LOCAL, 3, SVC_FLAG_EXTERNAL | SVC_FLAG_NODE_PORT,
+			    SVC_SCOPE_EXTERNAL, 1);
+	err |= fill_backend(b, 3, 0, 300, 0xc0000201, PORT_LOCAL);
+	return err ? -1 : 0;
+}
+
+static int map_fd(struct bpf_object *obj, const char *name)
+{
+	struct bpf_map *m = bpf_object__find_map_by_name(obj, name);
+
+	if (!m) {
+		fprintf(stderr, "xdp_ns: no map %s in the object\n", name);
+		return -1;
+	}
+	return bpf_map__fd(m);
+}
+
+static int load(struct bench *b, const char *path, struct bpf_object **objp)
+{
+	static const struct bpf_insn pass[] = {
+		{.code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_0, .imm = XDP_PASS_V},
+		{.code = BPF_JMP | BPF_EXIT},
+	};
+	struct bpf_program *p;
+	struct bpf_object *obj;
+
+	obj = bpf_object__open_file(path, NULL);
+	if (!obj || bpf_object__load(obj)) {
+		fprintf(stderr, "xdp_ns: cannot load %s\n", path);
+		return -1;
+	}
+	*objp = obj;
+	p = bpf_object__find_program_by_name(obj, "ferry_xdp_nodeport");
+	if (!p) {
+		fprintf(stderr, "xdp_ns: no program ferry_xdp_nodeport in %s\n", path);
+		return -1;
+	}
+	b->prog = bpf_program__fd(p);
+	b->empty = bpf_prog_load(BPF_PROG_TYPE_XDP, "xdp_empty", "GPL", pass, 2, NULL);
+	if (b->empty < 0) {
+		fprintf(stderr, "xdp_ns: the empty program: %s\n", strerror(errno));
+		return -1;
+	}
+	b->services = map_fd(obj, "ferry_services");
+	b->slots = map_fd(obj, "ferry_slots");
+	b->backends = map_fd(obj, "ferry_backends");
+	b->node_addrs = map_fd(obj, "ferry_node_addrs");
+	b->config = map_fd(obj, "ferry_config");
+	b->stats = map_fd(obj, "ferry_stats");
+	if (b->services < 0 || b->slots < 0 || b->backends < 0 || b->node_addrs < 0 ||
+	    b->config < 0 || b->stats < 0)
+		return -1;
+	return fill_maps(b);
+}
+
+/* --- output ------------------------------------------------------------------ */
+
+static void emit(FILE *csv, FILE *md, const char *cname, const char *method, size_t calls,
+		 struct figure v, struct figure fl, const char *chk)
+{
+	fprintf(csv, "%s,%s,%zu,%.1f,%.1f,%.1f,%.1f,%.1f,%.1f,%s\n", cname, method, calls, v.mean,
+		v.p50, fl.mean, fl.p50, v.mean - fl.mean, v.p50 - fl.p50, chk);
+	if (md)
+		fprintf(md, "| %s | %s | %zu | %.1f | %.1f | %.1f | %.1f | %.1f | %.1f | %s |\n",
+			cname, method, calls, v.mean, v.p50, fl.mean, fl.p50, v.mean - fl.mean,
+			v.p50 - fl.p50, chk);
+}
+
+/* One CPU: the runs' durations are not mixed with migrations. */
+static void pin_cpu(void)
+{
+	cpu_set_t set;
+	int cpu;
+
+	if (sched_getaffinity(0, sizeof(set), &set))
+		return;
+	for (cpu = 0; cpu < CPU_SETSIZE && !CPU_ISSET(cpu, &set); cpu++)
+		;
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	sched_setaffinity(0, sizeof(set), &set);
+}
+
+static void usage(void)
+{
+	fprintf(stderr, "usage: xdp_ns --obj OBJ --dev IFNAME [--calls N] [--rounds R] "
+		"[--repeat M] [--md FILE]\n");
+	exit(2);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"obj", 1, 0, 'o'}, {"dev", 1, 0, 'd'}, {"calls", 1, 0, 'c'},
+		{"rounds", 1, 0, 'r'}, {"repeat", 1, 0, 'm'}, {"md", 1, 0, 'w'}, {0, 0, 0, 0},
+	};
+	struct bench b = {.calls = 20000, .rounds = 5, .repeat = 1000000};
+	const char *obj_path = NULL, *dev = NULL, *md_path = NULL;
+	struct result floor1 = {0}, floorm = {0}, res[CASE__COUNT] = {{0}}, resm = {0};
+	struct bpf_object *obj = NULL;
+	FILE *md = NULL;
+	int o, c, err;
+
+	while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (o) {
+		case 'o': obj_path = optarg; break;
+		case 'd': dev = optarg; break;
+		case 'c': b.calls = strtoul(optarg, NULL, 10); break;
+		case 'r': b.rounds = strtoul(optarg, NULL, 10); break;
+		case 'm': b.repeat = strtoul(optarg, NULL, 10); break;
+		case 'w': md_path = optarg; break;
+		default: usage();
+		}
+	}
+	if (!obj_path || !dev || !b.calls || !b.rounds || !b.repeat)
+		usage();
+	b.ifindex = if_nametoindex(dev);
+	if (!b.ifindex) {
+		fprintf(stderr, "xdp_ns: no device %s\n", dev);
+		return 1;
+	}
+	pin_cpu();
+	libbpf_set_print(NULL);
+	if (load(&b, obj_path, &obj))
+		return 1;
+	floor1.ns = calloc((size_t)b.calls * b.rounds, sizeof(uint32_t));
+	floorm.ns = calloc(b.rounds, sizeof(uint32_t));
+	resm.ns = calloc(b.rounds, sizeof(uint32_t));
+	for (c = 0; c < CASE__COUNT; c++)
+		res[c].ns = calloc((size_t)b.calls * b.rounds, sizeof(uint32_t));
+	/* The established flows exist before the clock starts. */
+	err = 0;
+	for (c = 0; c < CASE__COUNT && !err; c++) {
+		uint8_t f[FRAME_LEN];
+		uint32_t ns, verdict;
+
+		if (!case_new[c]) {
+			case_frame(&b, c, f);
+			err = run(&b, b.prog, f, 1, &ns, &verdict);
+		}
+	}
+	if (!err)
+		err = loop_repeat1(&b, &floor1, res);
+	if (!err)
+		err = loop_repeat(&b, &floorm, &resm);
+	if (err) {
+		fprintf(stderr, "xdp_ns: BPF_PROG_TEST_RUN: %s\n", strerror(-err));
+		return 1;
+	}
+	if (md_path && !(md = fopen(md_path, "w"))) {
+		fprintf(stderr, "xdp_ns: %s: %s\n", md_path, strerror(errno));
+		return 1;
+	}
+	if (md)
+		fprintf(md, "| case | method | calls | ns mean | ns p50 | empty mean | empty p50 "
+			"| above the floor (mean) | above the floor (p50) | check |\n"
+			"|---|---|---:|---:|---:|---:|---:|---:|---:|---|\n");
+	printf("case,method,calls,ns_mean,ns_p50,floor_mean,floor_p50,over_mean,over_p50,check\n");
+	{
+		struct figure fl = summarise(floor1.ns, floor1.n), flm, v;
+		char method[32];
+
+		for (c = 0; c < CASE__COUNT; c++) {
+			v = summarise(res[c].ns, res[c].n);
+			emit(stdout, md, case_name[c], "repeat 1, in a loop", res[c].n, v, fl,
+			     res[c].check[0] ? res[c].check : "ok");
+		}
+		flm = summarise(floorm.ns, floorm.n);
+		flm.mean = flm.p50;
+		v = summarise(resm.ns, resm.n);
+		v.mean = v.p50;
+		snprintf(method, sizeof(method), "repeat %u", b.repeat);
+		emit(stdout, md, case_name[CASE_EST_LOCAL], method, resm.n, v, flm,
+		     resm.check[0] ? resm.check : "ok");
+	}
+	if (md)
+		fclose(md);
+	bpf_object__close(obj);
+	return 0;
+}
