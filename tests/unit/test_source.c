@@ -1109,7 +1109,7 @@ static const char *node_addrs_text(const struct file_source *src, const char *na
 
 /* B22: the file source takes Nodes from a snapshot; ferryd's node is the one
  * named --node-name (model_objects_node). A file that stops parsing keeps
- * its Nodes too; an edit changes them. */
+ * its Nodes too; an edit changes them; one removed from the file goes. */
 static void test_b22_file_source_nodes(void **state)
 {
 	struct file_source *src;
@@ -1128,16 +1128,18 @@ static void test_b22_file_source_nodes(void **state)
 			    "z1");
 	assert_string_equal(node_addrs_text(src, "node-c", buf, sizeof(buf)), "(none)");
 
-	write_file("snap.yaml", NODES_LIST("2001:db8::12") "---\nkind: Node\n  : [garbage\n");
+	write_file("snap.yaml", SVC_DOC("a", "10.96.0.1") "---\nkind: Node\n  : [garbage\n");
 	assert_int_equal(file_source_load(src), 0);
 	assert_int_equal(file_source_stats(src)->parse_errors, 1);
 	assert_string_equal(node_addrs_text(src, "node-b", buf, sizeof(buf)),
 			    "192.0.2.12 2001:db8::12");
 
-	write_file("snap.yaml", NODES_LIST("2001:db8::99"));
+	/* A Node in a later document of the file than a Service. */
+	write_file("snap.yaml", SVC_DOC("a", "10.96.0.1") "---\n{kind: Node, metadata: {name: node-b},"
+		   " status: {addresses: [{type: InternalIP, address: '2001:db8::99'}]}}\n");
 	assert_int_equal(file_source_load(src), 0);
-	assert_string_equal(node_addrs_text(src, "node-b", buf, sizeof(buf)),
-			    "192.0.2.12 2001:db8::99");
+	assert_string_equal(node_addrs_text(src, "node-b", buf, sizeof(buf)), "2001:db8::99");
+	assert_string_equal(node_addrs_text(src, "node-a", buf, sizeof(buf)), "(none)");
 
 	write_file("snap.yaml", SVC_DOC("a", "10.96.0.1"));
 	assert_int_equal(file_source_load(src), 0);

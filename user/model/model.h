@@ -208,8 +208,6 @@ struct desired_svc {
 	uint16_t health_check_node_port; /* external set only; 0 = none (B28) */
 	size_t n_source_ranges; /* LB IP frontends only accept these; 0 = all (B26) */
 	struct ferry_prefix *source_ranges; /* this family's, sorted */
-	bool source_ranges_closed; /* ranges given, none of them usable: LB IP
-				    * frontends admit nobody (fail closed, B26) */
 	bool fallback;        /* backends are serving+terminating ones (B11) */
 	bool local;           /* internalTrafficPolicy Local: this node's endpoints (B15) */
 	bool zone_hints;      /* only the endpoints hinted for this node's zone (B31) */
