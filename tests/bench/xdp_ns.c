@@ -494,7 +494,7 @@ int main(int argc, char **argv)
 
 		for (c = 0; c < CASE__COUNT; c++) {
 			v = summarise(res[c].ns, res[c].n);
-			emit(stdout, md, case_name[c], "repeat 1, in a loop", res[c].n, v, fl,
+			emit(stdout, md, case_name[c], "repeat 1 loop", res[c].n, v, fl,
 			     res[c].check[0] ? res[c].check : "ok");
 		}
 		flm = summarise(floorm.ns, floorm.n);
