@@ -183,13 +183,15 @@ pod_v4() { echo "198.18.${TOPO_POD_NODE[$1]}.${TOPO_POD_IDX[$1]}"; }
 pod_v6() { echo "fd00:198:18:${TOPO_POD_NODE[$1]}::${TOPO_POD_IDX[$1]}"; }
 pod_node() { echo "node-${TOPO_POD_NODE[$1]}"; }
 
-# topo_pod_gone NAME: the pod is deleted (a rolling update): its server
-# stops and its veth goes, so nothing answers on its address any more.
+# topo_pod_gone NAME: the pod is gone at once (a node losing it, or the
+# end of a rolling update): its veth goes first, so that nothing it sends
+# as its server stops (FIN, RST) reaches anyone, and nothing answers on its
+# address any more.
 topo_pod_gone() {
 	local name=$1 nodens=$NODE
 	[ "${TOPO_POD_NODE[$name]}" = 2 ] && nodens=$TOPO_N2
-	[ -n "${TOPO_POD_PID[$name]:-}" ] && stop_pid "${TOPO_POD_PID[$name]}"
 	ip -n "$nodens" link del "v${TOPO_POD_IDX[$name]}"
+	[ -z "${TOPO_POD_PID[$name]:-}" ] || stop_pid "${TOPO_POD_PID[$name]}"
 }
 
 # node_yaml: node 1's Node object, as kubectl prints it; ferryd reads its

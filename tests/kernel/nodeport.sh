@@ -56,9 +56,11 @@ mkdir "$SRC"
 # NAME (namespace np), ClusterIPs 10.96.12.IDX and fd00:10:96::12:IDX, ports
 # http (TCP 80 -> 8080) and dns (UDP 53 -> 8053) with these nodePorts ("-":
 # none). SPEC and STATUS are YAML lines added under spec: and status:,
-# indented two spaces.
+# indented two spaces. With FAMS=4, IPv4 only (endpoints too).
 service() {
 	local name=$1 idx=$2 type=$3 npt=$4 npu=$5 spec=${6:-} status=${7:-}
+	local ips="[10.96.12.$idx, \"fd00:10:96::12:$idx\"]" fams="[IPv4, IPv6]" policy=RequireDualStack
+	[ "${FAMS:-4 6}" = 4 ] && ips="[10.96.12.$idx]" fams="[IPv4]" policy=SingleStack
 	cat <<EOF
 apiVersion: v1
 kind: Service
@@ -66,9 +68,9 @@ metadata: {name: $name, namespace: np}
 spec:
   type: $type
   clusterIP: 10.96.12.$idx
-  clusterIPs: [10.96.12.$idx, "fd00:10:96::12:$idx"]
-  ipFamilies: [IPv4, IPv6]
-  ipFamilyPolicy: RequireDualStack
+  clusterIPs: $ips
+  ipFamilies: $fams
+  ipFamilyPolicy: $policy
   ports:
   - {name: http, port: 80, protocol: TCP, targetPort: 8080$([ "$npt" = - ] || echo ", nodePort: $npt")}
   - {name: dns, port: 53, protocol: UDP, targetPort: 8053$([ "$npu" = - ] || echo ", nodePort: $npu")}
@@ -82,7 +84,7 @@ EOF
 endpoints() {
 	local name=$1 fam p addr
 	shift
-	for fam in 4 6; do
+	for fam in ${FAMS:-4 6}; do
 		cat <<EOF
 ---
 apiVersion: discovery.k8s.io/v1
@@ -99,21 +101,18 @@ EOF
 	done
 }
 
-# hc_yaml ETP: Service hc (LoadBalancer, healthCheckNodePort 32100 while
-# externalTrafficPolicy is Local) with l-1, l-2 and r-1.
+# hc_yaml ETP: Service hc (LoadBalancer, IPv4 only: localEndpoints counts
+# addresses, healthCheckNodePort 32100 while externalTrafficPolicy is
+# Local) with l-1, l-2 and r-1.
 hc_yaml() {
 	local spec="  externalTrafficPolicy: $1"
 	[ "$1" = Local ] && spec+=$'\n  healthCheckNodePort: 32100'
-	{
-		service hc 8 LoadBalancer 30085 30065 "$spec" "  loadBalancer: {ingress: [{ip: 198.51.100.11}]}"
-		endpoints hc l-1 l-2 r-1
-	} | write_source "$SRC/hc.yaml"
+	FAMS=4 service hc 8 LoadBalancer 30085 30065 "$spec" "  loadBalancer: {ingress: [{ip: 198.51.100.11}]}"
+	FAMS=4 endpoints hc l-1 l-2 r-1
 }
 
 # roll_yaml POD: Service roll (NodePort 30088) with one endpoint, POD.
-roll_yaml() {
-	{ service roll 11 NodePort 30088 30068; endpoints roll "$1"; } | write_source "$SRC/roll.yaml"
-}
+roll_yaml() { service roll 11 NodePort 30088 30068; endpoints roll "$1"; }
 
 node_yaml | write_source "$SRC/node.yaml"
 { service np-l 1 NodePort 30080 30053; endpoints np-l l-1; } | write_source "$SRC/np-l.yaml"
@@ -137,22 +136,25 @@ if [ "$CORE" != 1 ]; then
 		service ext 6 ClusterIP - - "  externalIPs: [203.0.113.10, not-an-ip]"
 		endpoints ext l-2
 	} | write_source "$SRC/ext.yaml"
-	hc_yaml Local
+	hc_yaml Local | write_source "$SRC/hc.yaml"
 	{
-		service hc-none 9 LoadBalancer 30086 30066 $'  externalTrafficPolicy: Local\n  healthCheckNodePort: 32101' \
+		FAMS=4 service hc-none 9 LoadBalancer 30086 30066 $'  externalTrafficPolicy: Local\n  healthCheckNodePort: 32101' \
 			"  loadBalancer: {ingress: [{ip: 198.51.100.12}]}"
-		endpoints hc-none r-2
+		FAMS=4 endpoints hc-none r-2
 	} | write_source "$SRC/hc-none.yaml"
 	{
 		service aff 10 NodePort 30087 30067 "  sessionAffinity: ClientIP"
 		endpoints aff l-1 l-2 r-1 r-2
 	} | write_source "$SRC/aff.yaml"
-	roll_yaml k-1
+	roll_yaml k-1 | write_source "$SRC/roll.yaml"
 fi
 
 # --- clients -----------------------------------------------------------------
 
 hostport() { if [[ $1 = *:* ]]; then echo "[$1]:$2"; else echo "$1:$2"; fi; }
+
+# re TEXT: TEXT as a literal in an extended regex.
+re() { sed 's/[][\.*^$+?(){}|]/\\&/g' <<<"$1"; }
 
 # ext_get a|b ADDR PORT: GET /peer from an external client: "POD ADDR" (the
 # pod and the source it saw), or curl-error:CODE.
@@ -196,6 +198,14 @@ expect_counter_up() {
 	fi
 }
 
+# expect_fields CASE OUTPUT "KEY..." WANT: ok when the values of KEYs in a
+# probe.py line, space separated, are WANT; else the line is shown.
+expect_fields() {
+	local k vals=()
+	for k in $3; do vals+=("$(field "$k" "$2")"); done
+	if [ "${vals[*]}" = "$4" ]; then ok "$1"; else not_ok "$1" "got '$2', want $3 = '$4'"; fi
+}
+
 ferryd_alive() {
 	if kill -0 "$FERRYD_PID" 2>/dev/null; then
 		ok "$T ferryd is still running"
@@ -232,7 +242,7 @@ for fam in 4 6; do
 	note "np-l TCP IPv$fam, local backend: the pod saw '$got'"
 	expect_match "$T B22 NodePort TCP IPv$fam from outside reaches the local backend" "$got" '^l-1 '
 	expect_match "$T B22 NodePort UDP IPv$fam reaches the local backend; the reply comes from the node address and NodePort" \
-		"$(ext_udp a "$n1" 30053)" "^l-1 [^ ]+ from $(hostport "$n1" 30053)\$"
+		"$(ext_udp a "$n1" 30053)" "^l-1 [^ ]+ from $(re "$(hostport "$n1" 30053)")\$"
 	expect "$T B23 NodePort TCP IPv$fam, ETP Cluster, remote backend: r-1 sees node 1's address (SNAT)" \
 		"$(ext_get a "$n1" 30081)" "r-1 $n1"
 	expect "$T B23 NodePort UDP IPv$fam, ETP Cluster, remote backend: r-1 sees node 1's address; the reply comes from the NodePort" \
@@ -317,7 +327,7 @@ expect "$T B28 healthCheckNodePort of hc (2 local endpoints): 200, JSON, localEn
 	"$(hc_get "$N1_V4" 32100)" "200 application/json np/hc 2 True"
 expect "$T B28 healthCheckNodePort of hc-none (no local endpoint): 503, localEndpoints 0" \
 	"$(hc_get "$N1_V4" 32101)" "503 application/json np/hc-none 0 True"
-hc_yaml Cluster
+hc_yaml Cluster | write_source "$SRC/hc.yaml"
 # shellcheck disable=SC2317 # run through wait_until
 hc_closed() { [[ $(ext_probe a tcp "$N1_V4" 32100 --timeout 1) == error=ECONNREFUSED* ]]; }
 if wait_until 10 hc_closed; then
@@ -331,15 +341,14 @@ fi
 
 for target in "127.0.0.1 30080" "::1 30080" "$N1_V4 30080" "$N1_V6 30080"; do
 	read -r addr port <<<"$target"
-	out=$(probe tcp "$addr" "$port")
-	expect "$T B22 from node 1, NodePort on $addr: answered by l-1; getpeername shows $(hostport "$addr" "$port")" \
-		"$(field reply "$out") $(field peer "$out")" "l-1 $(hostport "$addr" "$port")"
+	hp=$(hostport "$addr" "$port")
+	expect_fields "$T B22 from node 1, NodePort on $addr: answered by l-1; getpeername shows $hp" \
+		"$(probe tcp "$addr" "$port")" "reply peer" "l-1 $hp"
 done
-out=$(probe udp 127.0.0.1 30053)
-expect "$T B22 from node 1, UDP NodePort on 127.0.0.1: l-1 answers, from 127.0.0.1:30053" \
-	"$(field reply "$out") $(field from "$out")" "l-1 127.0.0.1:30053"
-expect "$T B23 from node 1, the ETP Local NodePort without a local endpoint uses the Cluster set (r-1)" \
-	"$(field reply "$(probe tcp 127.0.0.1 30083)") $(field reply "$(probe tcp "$N1_V4" 30083)")" "r-1 r-1"
+expect_fields "$T B22 from node 1, UDP NodePort on 127.0.0.1: l-1 answers, from 127.0.0.1:30053" \
+	"$(probe udp 127.0.0.1 30053)" "reply from" "l-1 127.0.0.1:30053"
+expect_match "$T B23 from node 1, the ETP Local NodePort without a local endpoint uses the Cluster set (r-1)" \
+	"$(probe tcp 127.0.0.1 30083) / $(probe tcp "$N1_V4" 30083)" '^reply=r-1 .* / reply=r-1 ' 
 
 # === session affinity across ClusterIP and NodePort (B30) ====================
 
