@@ -1,4 +1,6 @@
-/* ferryctl service list / backend list. */
+/* ferryctl service list / backend list. A service port is listed once,
+ * with every frontend that shares its backends (its ClusterIP, NodePort,
+ * LB IPs, externalIPs). */
 #include <bpf/bpf.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -16,11 +18,35 @@ struct svc_row {
 	struct svc_value value;
 };
 
+/* ClusterIP first (the frontend existing lines show), then NodePort, LB
+ * IPs and externalIPs. */
+static int kind_rank(__u32 flags)
+{
+	if (!(flags & SVC_FLAG_EXTERNAL))
+		return 0;
+	if (flags & SVC_FLAG_NODE_PORT)
+		return 1;
+	return flags & SVC_FLAG_LOAD_BALANCER ? 2 : 3;
+}
+
+static const char *kind_name(__u32 flags)
+{
+	static const char *const names[] = { "ClusterIP", "NodePort", "LoadBalancer",
+					     "ExternalIP" };
+
+	return names[kind_rank(flags)];
+}
+
 static int row_cmp(const void *a, const void *b)
 {
 	const struct svc_row *x = a, *y = b;
+	int rx = kind_rank(x->value.flags), ry = kind_rank(y->value.flags);
 
-	return x->value.svc_id < y->value.svc_id ? -1 : x->value.svc_id > y->value.svc_id;
+	if (x->value.svc_id != y->value.svc_id)
+		return x->value.svc_id < y->value.svc_id ? -1 : 1;
+	if (rx != ry)
+		return rx - ry;
+	return memcmp(&x->key, &y->key, sizeof(x->key));
 }
 
 static int rows_push(struct svc_row **rows, size_t *n, size_t *cap, const struct svc_row *row)
@@ -38,7 +64,8 @@ static int rows_push(struct svc_row **rows, size_t *n, size_t *cap, const struct
 	return 0;
 }
 
-/* Every service entry except the VIP markers, ordered by service ID. */
+/* Every service entry except the VIP markers, ordered by service ID, each
+ * service port's frontends together. */
 static struct svc_row *collect_services(int fd, size_t *n_out)
 {
 	struct svc_key cursor;
@@ -61,6 +88,47 @@ static struct svc_row *collect_services(int fd, size_t *n_out)
 		qsort(rows, n, sizeof(*rows), row_cmp);
 	*n_out = n;
 	return rows;
+}
+
+/* ferry_source_ranges, read once. */
+struct ranges {
+	size_t n;
+	struct source_range_key *keys;
+};
+
+static void ranges_read(int fd, struct ranges *r)
+{
+	struct source_range_key key, cursor, *grown;
+	void *prev = NULL;
+	size_t cap = 0;
+
+	memset(r, 0, sizeof(*r));
+	while (fd >= 0 && bpf_map_get_next_key(fd, prev, &key) == 0) {
+		cursor = key;
+		prev = &cursor;
+		if (r->n == cap) {
+			cap = cap ? 2 * cap : 64;
+			grown = realloc(r->keys, cap * sizeof(*grown));
+			if (!grown)
+				return;
+			r->keys = grown;
+		}
+		r->keys[r->n++] = key;
+	}
+}
+
+/* "192.0.2.0/24" or "2001:db8::/32". */
+static const char *prefix_format(const struct source_range_key *k, char *buf, size_t len)
+{
+	char text[ADDR_STR_LEN];
+	struct ferry_ip ip;
+	unsigned bits = k->prefixlen - 32;
+
+	memcpy(ip.w, k->addr, sizeof(ip.w));
+	if (addr_is_v4(&ip))
+		bits = bits >= 96 ? bits - 96 : 0;
+	snprintf(buf, len, "%s/%u", addr_format(&ip, text), bits);
+	return buf;
 }
 
 static void to_ip(struct ferry_ip *ip, const __u32 addr[4])
@@ -102,10 +170,32 @@ static cJSON *backend_json(__u32 id, const struct backend_value *b)
 	return o;
 }
 
-static cJSON *service_json(const struct dp_maps *maps, const struct svc_row *row)
+static cJSON *frontend_json(const struct svc_row *row)
+{
+	cJSON *o = cJSON_CreateObject();
+	char text[ADDR_STR_LEN];
+	struct ferry_ip ip;
+
+	to_ip(&ip, row->key.addr);
+	cJSON_AddStringToObject(o, "kind", kind_name(row->value.flags));
+	cJSON_AddStringToObject(o, "address", addr_format(&ip, text));
+	cJSON_AddNumberToObject(o, "port", ntohs(row->key.port));
+	cJSON_AddStringToObject(o, "scope",
+				row->key.scope == SVC_SCOPE_EXTERNAL ? "external" : "all");
+	cJSON_AddBoolToObject(o, "ext_local", row->value.flags & SVC_FLAG_EXT_LOCAL);
+	cJSON_AddBoolToObject(o, "source_ranges", row->value.flags & SVC_FLAG_SOURCE_RANGES);
+	cJSON_AddNumberToObject(o, "flags", row->value.flags);
+	return o;
+}
+
+/* One service port: its first frontend's address, port and protocol as
+ * before (the ClusterIP when it has one), then every frontend. */
+static cJSON *service_json(const struct dp_maps *maps, const struct svc_row *row, size_t n_fe,
+			   const struct ranges *r)
 {
 	cJSON *o = cJSON_CreateObject(), *list = cJSON_CreateArray();
-	char text[ADDR_STR_LEN];
+	cJSON *fes = cJSON_CreateArray(), *prefixes = cJSON_CreateArray();
+	char text[ADDR_STR_LEN + 8];
 	struct ferry_ip ip;
 
 	to_ip(&ip, row->key.addr);
@@ -118,6 +208,14 @@ static cJSON *service_json(const struct dp_maps *maps, const struct svc_row *row
 	cJSON_AddBoolToObject(o, "internal_local", row->value.flags & SVC_FLAG_LOCAL);
 	cJSON_AddBoolToObject(o, "zone_hints", row->value.flags & SVC_FLAG_ZONE_HINTS);
 	cJSON_AddNumberToObject(o, "affinity_timeout", row->value.affinity_timeout);
+	for (size_t i = 0; i < n_fe; i++)
+		cJSON_AddItemToArray(fes, frontend_json(&row[i]));
+	cJSON_AddItemToObject(o, "frontends", fes);
+	for (size_t i = 0; i < r->n; i++)
+		if (ntohl(r->keys[i].svc_id) == row->value.svc_id)
+			cJSON_AddItemToArray(prefixes, cJSON_CreateString(
+				prefix_format(&r->keys[i], text, sizeof(text))));
+	cJSON_AddItemToObject(o, "source_ranges", prefixes);
 	for (__u32 i = 0; i < row->value.count; i++) {
 		struct backend_value b;
 		__u32 id;
@@ -129,58 +227,137 @@ static cJSON *service_json(const struct dp_maps *maps, const struct svc_row *row
 	return o;
 }
 
-static void service_print(const struct dp_maps *maps, const struct svc_row *row)
+static void appendf(char *buf, size_t len, const char *fmt, const char *arg)
 {
-	char front[96], back[80];
+	size_t used = strlen(buf);
+
+	if (used < len)
+		snprintf(buf + used, len - used, fmt, arg);
+}
+
+/* "(source ranges 192.0.2.0/24,2001:db8::/32)"; an LB IP flagged without
+ * any admits nobody. */
+static void ranges_text(const struct ranges *r, __u32 svc_id, char *buf, size_t len)
+{
+	char text[ADDR_STR_LEN + 8];
+	bool any = false;
+
+	appendf(buf, len, "%s", " (source ranges ");
+	for (size_t i = 0; i < r->n; i++) {
+		if (ntohl(r->keys[i].svc_id) != svc_id)
+			continue;
+		appendf(buf, len, any ? ",%s" : "%s",
+			prefix_format(&r->keys[i], text, sizeof(text)));
+		any = true;
+	}
+	appendf(buf, len, "%s", any ? ")" : "none: nobody admitted)");
+}
+
+/* A frontend as the Frontend column shows it: a ClusterIP as before
+ * ("10.96.0.10:53/TCP"), the others with their kind and flags; the
+ * NodePort's wildcard as 0.0.0.0:PORT or [::]:PORT. The service port's own
+ * marks go on its first line. */
+static void frontend_text(const struct svc_row *row, bool first, const struct ranges *r,
+			  char *buf, size_t len)
+{
+	__u32 f = row->value.flags;
+	char num[16];
 	struct ferry_ip ip;
 
 	to_ip(&ip, row->key.addr);
-	addr_format_port(&ip, ntohs(row->key.port), front, sizeof(front));
-	snprintf(front + strlen(front), sizeof(front) - strlen(front), "/%s%s%s",
-		 proto_name(row->key.proto), row->value.flags & SVC_FLAG_LOCAL ? " (local)" : "",
-		 row->value.flags & SVC_FLAG_ZONE_HINTS ? " (zone)" : "");
-	if (row->value.affinity_timeout)
-		snprintf(front + strlen(front), sizeof(front) - strlen(front), " (affinity %us)",
-			 row->value.affinity_timeout);
-	if (!row->value.count)
-		printf("%-6u %-45s (no %sbackends: connections refused)\n", row->value.svc_id, front,
-		       row->value.flags & SVC_FLAG_LOCAL ? "local " : "");
-	for (__u32 i = 0; i < row->value.count; i++) {
-		struct backend_value b;
-		__u32 id;
-
-		if (slot_backend(maps, row, i, &id, &b))
-			continue;
-		to_ip(&ip, b.addr);
-		addr_format_port(&ip, ntohs(b.port), back, sizeof(back));
-		if (i == 0)
-			printf("%-6u %-45s %u => %s (%s)\n", row->value.svc_id, front, id, back,
-			       state_name(b.state));
-		else
-			printf("%-6s %-45s %u => %s (%s)\n", "", "", id, back, state_name(b.state));
+	addr_format_port(&ip, ntohs(row->key.port), buf, len);
+	appendf(buf, len, "/%s", proto_name(row->key.proto));
+	if (first) {
+		appendf(buf, len, "%s", f & SVC_FLAG_LOCAL ? " (local)" : "");
+		appendf(buf, len, "%s", f & SVC_FLAG_ZONE_HINTS ? " (zone)" : "");
+		snprintf(num, sizeof(num), "%u", row->value.affinity_timeout);
+		if (row->value.affinity_timeout)
+			appendf(buf, len, " (affinity %ss)", num);
 	}
+	if (f & SVC_FLAG_EXTERNAL)
+		appendf(buf, len, " %s", kind_name(f));
+	if (row->key.scope == SVC_SCOPE_EXTERNAL)
+		appendf(buf, len, "%s", " (external: local endpoints)");
+	else if (f & SVC_FLAG_EXT_LOCAL)
+		appendf(buf, len, "%s", " (ext-local)");
+	if (f & SVC_FLAG_SOURCE_RANGES)
+		ranges_text(r, row->value.svc_id, buf, len);
+}
+
+static const char *no_backends(const struct svc_row *row)
+{
+	if (row->key.scope == SVC_SCOPE_EXTERNAL)
+		return "(no local backends: external traffic dropped)";
+	return row->value.flags & SVC_FLAG_LOCAL ? "(no local backends: connections refused)"
+						 : "(no backends: connections refused)";
+}
+
+/* A service port's frontends beside its backends, one of each per line. */
+static void service_print(const struct dp_maps *maps, const struct svc_row *row, size_t n_fe,
+			  const struct ranges *r)
+{
+	size_t lines = row->value.count > n_fe ? row->value.count : n_fe;
+
+	for (size_t i = 0; i < lines; i++) {
+		char id[16] = "", front[512] = "", back[128] = "", where[80];
+		struct backend_value b;
+		__u32 bid;
+
+		if (i == 0)
+			snprintf(id, sizeof(id), "%u", row->value.svc_id);
+		if (i < n_fe)
+			frontend_text(&row[i], i == 0, r, front, sizeof(front));
+		if (i == 0 && !row->value.count)
+			snprintf(back, sizeof(back), "%s", no_backends(row));
+		if (i < row->value.count && slot_backend(maps, row, (__u32)i, &bid, &b) == 0) {
+			struct ferry_ip ip;
+
+			to_ip(&ip, b.addr);
+			addr_format_port(&ip, ntohs(b.port), where, sizeof(where));
+			snprintf(back, sizeof(back), "%u => %s (%s)", bid, where,
+				 state_name(b.state));
+		}
+		printf("%-6s %-45s %s\n", id, front, back);
+	}
+}
+
+/* How many rows from row on belong to its service port. */
+static size_t group_len(const struct svc_row *row, size_t left)
+{
+	size_t n = 1;
+
+	while (n < left && row[n].value.svc_id == row->value.svc_id)
+		n++;
+	return n;
 }
 
 int ctl_service_list(const struct dp_maps *maps, bool json)
 {
-	size_t n = 0;
+	size_t n = 0, g;
 	struct svc_row *rows = collect_services(maps->fd[DP_MAP_SERVICES], &n);
+	struct ranges r;
 	cJSON *list;
 
 	if (!rows && n) {
 		fprintf(stderr, "ferryctl: out of memory\n");
 		return 1;
 	}
+	ranges_read(maps->fd[DP_MAP_SOURCE_RANGES], &r);
 	if (json) {
 		list = cJSON_CreateArray();
-		for (size_t i = 0; i < n; i++)
-			cJSON_AddItemToArray(list, service_json(maps, &rows[i]));
+		for (size_t i = 0; i < n; i += g) {
+			g = group_len(&rows[i], n - i);
+			cJSON_AddItemToArray(list, service_json(maps, &rows[i], g, &r));
+		}
 		ctl_print_json(list);
 	} else {
 		printf("%-6s %-45s %s\n", "ID", "Frontend", "Backends");
-		for (size_t i = 0; i < n; i++)
-			service_print(maps, &rows[i]);
+		for (size_t i = 0; i < n; i += g) {
+			g = group_len(&rows[i], n - i);
+			service_print(maps, &rows[i], g, &r);
+		}
 	}
+	free(r.keys);
 	free(rows);
 	return 0;
 }

@@ -1,8 +1,10 @@
 /* Adoption: a ferryd that finds maps of its own layout pinned takes them
  * over as they are, instead of writing everything again. The engine's
- * record is rebuilt from the service entries and their current slots; the
- * first sync_apply matches each desired service port to an adopted one by
- * its frontend and writes only what differs. Entries nothing reaches any
+ * record is rebuilt from the service entries (grouped by svc_id into
+ * service ports, each with its frontends), their current slots, their
+ * source ranges and the node addresses; the first sync_apply matches each
+ * desired service port to an adopted one by a frontend and writes only
+ * what differs. Entries nothing reaches any
  * more (slots of other revisions, orphan backends, unused VIP markers:
  * what a ferryd killed in the middle of a change leaves) are removed. */
 #include <bpf/bpf.h>
@@ -49,36 +51,53 @@ static void adopt_backends(struct sync_engine *eng, struct applied_svc *a)
 	qsort(a->backends, a->n_backends, sizeof(*a->backends), adopted_cmp);
 }
 
+struct applied_svc *adopt_find(const struct sync_engine *eng, uint32_t svc_id)
+{
+	char id[32];
+	struct hmap_node *n;
+
+	snprintf(id, sizeof(id), "adopted:%u", svc_id);
+	n = hmap_get(&eng->svcs, id, strlen(id));
+	return n ? hmap_entry(n, struct applied_svc, by_id) : NULL;
+}
+
+/* One applied service port per svc_id, with every frontend that names it. */
 static void adopt_service(struct sync_engine *eng, const struct svc_key *key,
 			  const struct svc_value *v)
 {
-	struct applied_svc *a = calloc(1, sizeof(*a));
-	struct ferry_ip vip;
+	struct applied_svc *a = adopt_find(eng, v->svc_id);
 	char id[32];
 
-	if (!a || id_pool_claim(&eng->svc_ids, v->svc_id)) {
+	if (a) {
+		if (fe_adopt(eng, a, key, v))
+			log_warn("sync", "pinned service entry with svc_id %u cannot be adopted",
+				 v->svc_id);
+		return;
+	}
+	a = calloc(1, sizeof(*a));
+	snprintf(id, sizeof(id), "adopted:%u", v->svc_id);
+	if (!a || !(a->id = strdup(id)) || id_pool_claim(&eng->svc_ids, v->svc_id)) {
 		log_warn("sync", "pinned service entry with svc_id %u cannot be adopted", v->svc_id);
+		if (a)
+			free(a->id);
 		free(a);
 		return;
 	}
-	snprintf(id, sizeof(id), "adopted:%u", v->svc_id);
-	a->id = strdup(id);
-	a->key = *key;
-	a->value = *v;
-	a->owner = true;
+	a->proto = key->proto;
 	a->adopted = true;
-	adopt_backends(eng, a);
-	memcpy(vip.w, key->addr, sizeof(vip.w));
-	wr_vip_adopt(eng, &vip);
-	hmap_put(&eng->frontends, &a->by_key, &a->key, sizeof(a->key));
+	if (fe_adopt(eng, a, key, v)) {
+		id_pool_put(&eng->svc_ids, v->svc_id);
+		free(a->id);
+		free(a);
+		return;
+	}
 	hmap_put(&eng->svcs, &a->by_id, a->id, strlen(a->id));
 	eng->stats.services++;
-	eng->stats.backends += a->n_backends;
 }
 
 /* Every key of a map, read before any is deleted (deleting while walking
  * restarts a hash map's walk). */
-static void *map_keys(int fd, size_t key_size, size_t *n_out)
+void *map_keys(int fd, size_t key_size, size_t *n_out)
 {
 	size_t n = 0, cap = 1024;
 	char *keys = malloc(cap * key_size);
@@ -113,17 +132,18 @@ static void adopt_services(struct sync_engine *eng)
 			adopt_service(eng, &keys[i], &v);
 	}
 	free(keys);
+	for (struct hmap_node *it = hmap_first(&eng->svcs); it; it = hmap_next(&eng->svcs, it)) {
+		struct applied_svc *a = hmap_entry(it, struct applied_svc, by_id);
+
+		adopt_backends(eng, a);
+		eng->stats.backends += a->n_backends;
+	}
 }
 
 static bool slot_live(struct sync_engine *eng, const struct slot_key *k)
 {
-	char id[32];
-	struct hmap_node *n;
-	struct applied_svc *a;
+	struct applied_svc *a = adopt_find(eng, k->svc_id);
 
-	snprintf(id, sizeof(id), "adopted:%u", k->svc_id);
-	n = hmap_get(&eng->svcs, id, strlen(id));
-	a = n ? hmap_entry(n, struct applied_svc, by_id) : NULL;
 	return a && a->value.rev == k->rev && k->slot < a->value.count;
 }
 
@@ -162,8 +182,10 @@ void sync_adopt(struct sync_engine *eng)
 
 	eng->maps_fresh = false;
 	adopt_services(eng);
-	stale = adopt_sweep(eng);
+	stale = adopt_sweep(eng) + rg_adopt(eng);
+	node_adopt(eng);
 	log_info("sync", "adopted %llu service ports and %llu backends from the pinned maps; "
-		 "removed %zu stale entries", (unsigned long long)eng->stats.services,
-		 (unsigned long long)eng->stats.backends, stale);
+		 "removed %zu stale entries (%zu frontends, %zu node addresses adopted)",
+		 (unsigned long long)eng->stats.services, (unsigned long long)eng->stats.backends,
+		 stale, eng->frontends.count, eng->n_node_addrs);
 }

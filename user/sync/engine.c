@@ -40,6 +40,10 @@ struct sync_engine *sync_new(const struct dp_maps *maps, const struct dp_limits 
 
 static void svc_free(struct applied_svc *a)
 {
+	for (size_t i = 0; i < a->n_frontends; i++)
+		free(a->frontends[i]);
+	free(a->frontends);
+	free(a->ranges);
 	free(a->id);
 	free(a->backends);
 	free(a);
@@ -68,19 +72,12 @@ void sync_free(struct sync_engine *eng)
 	hmap_free(&eng->pending);
 	id_pool_free(&eng->svc_ids);
 	id_pool_free(&eng->backend_ids);
+	free(eng->node_addrs);
 	free(eng);
 }
 
-static void frontend_key(struct svc_key *key, const struct desired_svc *d)
-{
-	memset(key, 0, sizeof(*key));
-	memcpy(key->addr, d->vip.w, sizeof(key->addr));
-	key->port = htons(d->port);
-	key->proto = d->proto;
-}
-
-/* What the set stands for, for ferryctl and bpftool; the datapath reads
- * only the marker flag. */
+/* What the set stands for, shared by every frontend (each adds its own,
+ * FE_FLAGS); the socket LB reads only the marker flag. */
 static uint32_t svc_flags(const struct desired_svc *d)
 {
 	return (d->fallback ? SVC_FLAG_FALLBACK : 0) | (d->local ? SVC_FLAG_LOCAL : 0) |
@@ -99,9 +96,11 @@ static bool svc_unchanged(const struct applied_svc *a, const struct desired_svc 
 	return true;
 }
 
-/* Publish d's backends for a under a new revision, then reap the old one. */
+/* Publish d's backends for a under a new revision through every frontend
+ * in want[], then reap the old revision. Returns how many of want[] are
+ * written, or -1 when none could be (what was programmed before stays). */
 static int svc_program(struct sync_engine *eng, struct applied_svc *a,
-		       const struct desired_svc *d)
+		       const struct desired_svc *d, const struct fe_want *want, size_t n_want)
 {
 	struct svc_value v = {
 		.svc_id = a->value.svc_id,
@@ -110,9 +109,10 @@ static int svc_program(struct sync_engine *eng, struct applied_svc *a,
 		.flags = svc_flags(d),
 		.affinity_timeout = d->affinity_timeout,
 	};
+	struct svc_value old = a->value;
 	struct applied_backend *nb;
 	bool *fresh;
-	int err;
+	int written;
 
 	/* The map has room for one service's new set beside the old one; the
 	 * steady state stays within --max-backends. */
@@ -122,20 +122,23 @@ static int svc_program(struct sync_engine *eng, struct applied_svc *a,
 	}
 	if (wr_backends_prepare(eng, a, d, v.svc_id, &nb, &fresh))
 		return -1;
-	err = wr_slots_write(eng, v.svc_id, v.rev, nb, d->n_backends);
-	if (!err) {
-		err = wr_put(eng, DP_MAP_SERVICES, &a->key, &v);
-		if (err)
+	written = wr_slots_write(eng, v.svc_id, v.rev, nb, d->n_backends) ? -1 : 0;
+	if (written == 0) {
+		a->value = v;
+		written = fe_publish(eng, a, want, n_want, true);
+		if (written < 0) {
+			a->value = old;
 			wr_slots_delete(eng, v.svc_id, v.rev, d->n_backends);
+		}
 	}
-	if (err) {
+	if (written < 0) {
 		wr_backends_drop(eng, nb, fresh, d->n_backends);
 		free(nb);
 		free(fresh);
-		return err;
+		return -1;
 	}
-	if (a->value.rev)
-		wr_slots_delete(eng, v.svc_id, a->value.rev, a->n_backends);
+	if (old.rev)
+		wr_slots_delete(eng, v.svc_id, old.rev, a->n_backends);
 	wr_backends_release(eng, a, nb, d->n_backends);
 	eng->stats.backends += d->n_backends;
 	eng->stats.backends -= a->n_backends;
@@ -144,52 +147,44 @@ static int svc_program(struct sync_engine *eng, struct applied_svc *a,
 	free(fresh);
 	a->backends = nb;
 	a->n_backends = d->n_backends;
-	a->value = v;
-	return 0;
+	return written;
 }
 
 static void svc_remove(struct sync_engine *eng, struct applied_svc *a)
 {
-	struct ferry_ip vip;
-
-	memcpy(vip.w, a->key.addr, sizeof(vip.w));
-	if (a->owner) {
-		wr_del(eng, DP_MAP_SERVICES, &a->key);
-		hmap_remove(&eng->frontends, &a->by_key);
-		eng->stats.services--;
-	}
+	fe_remove_all(eng, a);
+	rg_commit(eng, a, NULL, 0);
 	wr_slots_delete(eng, a->value.svc_id, a->value.rev, a->n_backends);
 	wr_backends_drop(eng, a->backends, NULL, a->n_backends);
-	eng->udp_backend_gone |= a->n_backends && a->key.proto == IPPROTO_UDP;
+	eng->udp_backend_gone |= a->n_backends && a->proto == IPPROTO_UDP;
 	eng->stats.backends -= a->n_backends;
-	wr_vip_unref(eng, &vip);
+	eng->stats.services--;
 	id_pool_put(&eng->svc_ids, a->value.svc_id);
 	hmap_remove(&eng->svcs, &a->by_id);
 	svc_free(a);
 	eng->room_freed = true;
 }
 
-/* A frontend claimed by another service port that is still desired is a
- * conflict (two Services with one ClusterIP); one that is going away is
- * taken over by overwriting its entry, without a gap. */
-static struct applied_svc *frontend_owner(struct sync_engine *eng, const struct svc_key *key)
-{
-	struct hmap_node *n = hmap_get(&eng->frontends, key, sizeof(*key));
-
-	return n ? hmap_entry(n, struct applied_svc, by_key) : NULL;
-}
-
-/* A desired service port whose frontend an adopted entry holds becomes
- * that entry, IDs and all, so only what differs is written. */
+/* A desired service port one of whose frontends an adopted service port
+ * holds becomes that port, IDs and all, so only what differs is written. */
 static void svc_claim_adopted(struct sync_engine *eng, const struct desired_svc *d)
 {
-	struct svc_key key;
-	struct applied_svc *a;
+	struct applied_svc *a = NULL;
+	size_t n, skipped;
+	struct fe_want *w;
+	bool takeover;
 	char *id;
 
-	frontend_key(&key, d);
-	a = frontend_owner(eng, &key);
-	if (!a || !a->adopted || !(id = strdup(d->id)))
+	if (fe_wanted(eng, d, NULL, &w, &n, &skipped, &takeover))
+		return;
+	for (size_t i = 0; i < n && !a; i++) {
+		struct applied_frontend *f = fe_owner(eng, &w[i].key);
+
+		if (f && f->svc->adopted)
+			a = f->svc;
+	}
+	free(w);
+	if (!a || !(id = strdup(d->id)))
 		return;
 	hmap_remove(&eng->svcs, &a->by_id);
 	free(a->id);
@@ -199,70 +194,94 @@ static void svc_claim_adopted(struct sync_engine *eng, const struct desired_svc 
 	hmap_put(&eng->svcs, &a->by_id, a->id, strlen(a->id));
 }
 
-static int svc_create(struct sync_engine *eng, const struct desired_svc *d)
+static struct applied_svc *svc_find(const struct sync_engine *eng, const char *id)
 {
-	struct applied_svc *a = calloc(1, sizeof(*a));
-	struct applied_svc *prev;
+	struct hmap_node *n = hmap_get(&eng->svcs, id, strlen(id));
 
-	if (!a)
-		return -1;
-	frontend_key(&a->key, d);
-	prev = frontend_owner(eng, &a->key);
-	if (!prev && eng->stats.services >= eng->max_services) {
-		eng->stats.map_full_errors++;
-		free(a);
-		return -1;
-	}
-	if (prev && prev->seen) {
-		eng->stats.conflicts++;
-		log_warn("sync", "%s: frontend already programmed for %s; skipped", d->id, prev->id);
-		free(a);
-		return 1;
-	}
-	a->id = strdup(d->id);
-	a->value.svc_id = id_pool_get(&eng->svc_ids);
-	if (!a->id || !a->value.svc_id || wr_vip_ref(eng, &d->vip))
-		goto fail;
-	if (svc_program(eng, a, d)) {
-		wr_vip_unref(eng, &d->vip);
-		goto fail;
-	}
-	if (prev) {
-		prev->owner = false;
-		hmap_remove(&eng->frontends, &prev->by_key);
-		eng->stats.services--;
-	}
-	a->owner = true;
-	a->seen = true;
-	hmap_put(&eng->frontends, &a->by_key, &a->key, sizeof(a->key));
-	hmap_put(&eng->svcs, &a->by_id, a->id, strlen(a->id));
-	eng->stats.services++;
-	return 0;
-fail:
-	id_pool_put(&eng->svc_ids, a->value.svc_id);
-	svc_free(a);
-	return -1;
+	return n ? hmap_entry(n, struct applied_svc, by_id) : NULL;
 }
 
-/* Returns 0; 1 when the frontend belongs to another service port; -1 when
- * the service port could not be (re)programmed for lack of room (what was
- * programmed before stays). */
+/* A new service port, not yet in the maps nor in eng->svcs. */
+static struct applied_svc *svc_new(struct sync_engine *eng, const struct desired_svc *d)
+{
+	struct applied_svc *a = calloc(1, sizeof(*a));
+
+	if (!a)
+		return NULL;
+	a->id = strdup(d->id);
+	a->proto = d->proto;
+	a->seen = true;
+	a->value.svc_id = id_pool_get(&eng->svc_ids);
+	if (a->id && a->value.svc_id)
+		return a;
+	id_pool_put(&eng->svc_ids, a->value.svc_id);
+	svc_free(a);
+	return NULL;
+}
+
+/* a's frontends, source ranges and backends brought to d. Returns how many
+ * of want[] are written, or -1 (nothing changed). */
+static int svc_write(struct sync_engine *eng, struct applied_svc *a, const struct desired_svc *d,
+		     const struct fe_want *want, size_t n_want, bool created)
+{
+	struct ferry_prefix *ranges;
+	size_t n_ranges;
+	int written;
+
+	if (rg_put(eng, a, d, &ranges, &n_ranges))
+		return -1;
+	if (created || !svc_unchanged(a, d))
+		written = svc_program(eng, a, d, want, n_want);
+	else
+		written = fe_publish(eng, a, want, n_want, false);
+	if (written < 0)
+		rg_abort(eng, a, ranges, n_ranges);
+	else
+		rg_commit(eng, a, ranges, n_ranges);
+	return written;
+}
+
+/* Returns 0; 1 when a frontend belongs to another service port (the rest
+ * is programmed); -1 when the service port, or one of its frontends, could
+ * not be (re)programmed for lack of room (what was programmed before
+ * stays). */
 static int svc_apply(struct sync_engine *eng, const struct desired_svc *d)
 {
-	struct hmap_node *n = hmap_get(&eng->svcs, d->id, strlen(d->id));
-	struct applied_svc *a;
-	struct svc_key key;
+	struct applied_svc *a = svc_find(eng, d->id);
+	bool created = !a, takeover;
+	size_t n_want, skipped;
+	struct fe_want *want;
+	int written;
 
-	if (!n)
-		return svc_create(eng, d);
-	a = hmap_entry(n, struct applied_svc, by_id);
-	frontend_key(&key, d);
-	if (memcmp(&key, &a->key, sizeof(key)) != 0) {
-		/* A new ClusterIP (B5): different addresses, nothing to bridge. */
-		svc_remove(eng, a);
-		return svc_create(eng, d);
+	if (fe_wanted(eng, d, a, &want, &n_want, &skipped, &takeover))
+		return -1;
+	if (created && !n_want) {
+		free(want);
+		return 1;
 	}
-	return svc_unchanged(a, d) ? 0 : svc_program(eng, a, d);
+	if (created && !takeover && eng->stats.services >= eng->max_services) {
+		eng->stats.map_full_errors++;
+		free(want);
+		return -1;
+	}
+	if (created && !(a = svc_new(eng, d))) {
+		free(want);
+		return -1;
+	}
+	written = svc_write(eng, a, d, want, n_want, created);
+	free(want);
+	if (created && written < 0) {
+		id_pool_put(&eng->svc_ids, a->value.svc_id);
+		svc_free(a);
+		return -1;
+	}
+	if (created) {
+		hmap_put(&eng->svcs, &a->by_id, a->id, strlen(a->id));
+		eng->stats.services++;
+	}
+	if (written < 0 || (size_t)written < n_want)
+		return -1;
+	return skipped ? 1 : 0;
 }
 
 static void svc_report_failure(struct sync_engine *eng, const struct desired_svc *d)
@@ -290,19 +309,16 @@ static int stage_flush_all(struct sync_engine *eng)
 	return 0;
 }
 
-static struct applied_svc *svc_find(const struct sync_engine *eng, const char *id)
-{
-	struct hmap_node *n = hmap_get(&eng->svcs, id, strlen(id));
-
-	return n ? hmap_entry(n, struct applied_svc, by_id) : NULL;
-}
-
 /* Removals come last so a departing frontend is taken over without a gap;
  * what lacked the room they freed, or met a frontend they released, gets a
  * second try, and what still fails waits in the pending set. */
 static void svc_second_try(struct sync_engine *eng, const struct desired_svc *d)
 {
-	int rc = svc_apply(eng, d);
+	int rc;
+
+	eng->report_conflicts = true;
+	rc = svc_apply(eng, d);
+	eng->report_conflicts = false;
 
 	if (rc < 0)
 		svc_report_failure(eng, d);

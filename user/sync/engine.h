@@ -11,7 +11,9 @@
 
 #include <stdint.h>
 
+#include "common/addr.h"
 #include "datapath/loader.h"
+#include "ferry/maps.h"
 #include "model/model.h"
 #include "model/store.h"
 
@@ -49,6 +51,17 @@ int64_t sync_apply(struct sync_engine *eng, const struct desired_state *desired)
  * ports that did not fit, in this apply or an earlier one, are tried again
  * when room was freed. Returns the number of map writes. */
 int64_t sync_apply_delta(struct sync_engine *eng, const struct desired_delta *delta);
+
+/* This node's addresses (Node status.addresses or --node-ips, in order of
+ * preference): ferry_node_addrs is brought to exactly this set, new ones
+ * written before departed ones are deleted; the first of each family is
+ * the SNAT address (NODE_ADDR_SNAT, and ferry_config's snat_v4/snat_v6).
+ * Returns the number of map writes, or -errno (logged) when one failed. */
+int sync_set_node_addrs(struct sync_engine *eng, const struct ferry_ip *addrs, size_t n);
+/* Write ferry_config: config as given, except snat_v4/snat_v6, which
+ * follow the node addresses. Nothing is written when nothing changed.
+ * Returns the number of map writes, or -errno (logged). */
+int sync_set_config(struct sync_engine *eng, const struct dp_config *config);
 
 /* Write the agent state (generation, counters) to ferry_state. */
 int sync_publish(struct sync_engine *eng, uint64_t parse_errors, uint64_t objects_skipped);

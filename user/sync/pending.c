@@ -16,25 +16,41 @@ static void pending_free(struct pending_svc *p)
 {
 	free(p->d.id);
 	free(p->d.backends);
+	free(p->d.frontends);
+	free(p->d.source_ranges);
 	free(p);
+}
+
+/* *to = a copy of n elements of size at from; false when out of memory. */
+static bool copy_array(void *to, const void *from, size_t n, size_t size)
+{
+	void *copy = n ? malloc(n * size) : NULL;
+
+	*(void **)to = copy;
+	if (n && !copy)
+		return false;
+	if (n)
+		memcpy(copy, from, n * size);
+	return true;
 }
 
 static struct pending_svc *pending_copy(const struct desired_svc *d)
 {
 	struct pending_svc *p = calloc(1, sizeof(*p));
-	size_t size = d->n_backends * sizeof(*d->backends);
+	bool ok;
 
 	if (!p)
 		return NULL;
 	p->d = *d;
 	p->d.id = strdup(d->id);
-	p->d.backends = size ? malloc(size) : NULL;
-	if (!p->d.id || (size && !p->d.backends)) {
+	ok = copy_array(&p->d.backends, d->backends, d->n_backends, sizeof(*d->backends));
+	ok &= copy_array(&p->d.frontends, d->frontends, d->n_frontends, sizeof(*d->frontends));
+	ok &= copy_array(&p->d.source_ranges, d->source_ranges, d->n_source_ranges,
+			 sizeof(*d->source_ranges));
+	if (!p->d.id || !ok) {
 		pending_free(p);
 		return NULL;
 	}
-	if (size)
-		memcpy(p->d.backends, d->backends, size);
 	return p;
 }
 
@@ -71,7 +87,8 @@ void pending_retry(struct sync_engine *eng, svc_apply_fn *apply)
 		next = hmap_next(&eng->pending, n);
 		if (apply(eng, &p->d) != 0)
 			continue;
-		log_info("sync", "%s: programmed now that there is room", p->d.id);
+		log_info("sync", "%s: programmed now that there is room (or its frontend is free)",
+			 p->d.id);
 		hmap_remove(&eng->pending, n);
 		pending_free(p);
 	}

@@ -20,18 +20,42 @@ struct applied_backend {
 	uint32_t id;
 };
 
+/* One frontend of a service port: its own ferry_services key, holding the
+ * service port's shared value plus its own flags. */
+struct applied_frontend {
+	struct hmap_node by_key;  /* in engine->frontends while owner */
+	struct svc_key key;
+	uint32_t flags;           /* FE_FLAGS: what this frontend adds to the shared value */
+	bool owner;               /* its entry is ours to delete */
+	bool stale;               /* adopted with another revision: rewrite it */
+	struct applied_svc *svc;
+};
+
+/* The flags that belong to one frontend, not to the service port. */
+#define FE_FLAGS (SVC_FLAG_EXTERNAL | SVC_FLAG_NODE_PORT | SVC_FLAG_SOURCE_RANGES | \
+		  SVC_FLAG_EXT_LOCAL | SVC_FLAG_LOAD_BALANCER)
+
 /* A service port as the maps hold it. */
 struct applied_svc {
 	struct hmap_node by_id;
-	struct hmap_node by_key;  /* in engine->frontends while owner */
 	char *id;
-	struct svc_key key;
-	struct svc_value value;   /* as last written; rev 0 = not yet */
+	uint8_t proto;
+	struct svc_value value;   /* shared by every frontend, without FE_FLAGS;
+				   * rev 0 = not yet written */
+	size_t n_frontends;
+	struct applied_frontend **frontends; /* sorted by key */
+	size_t n_ranges;
+	struct ferry_prefix *ranges; /* in ferry_source_ranges, sorted, masked */
 	size_t n_backends;
 	struct applied_backend *backends; /* sorted by (addr, port) */
-	bool owner;               /* its frontend entry is ours to delete */
 	bool adopted;             /* read from pinned maps, not yet matched to a desired id */
 	bool seen;                /* still desired in this apply */
+};
+
+/* A frontend a desired service port wants, with its flags. */
+struct fe_want {
+	struct svc_key key;
+	uint32_t flags;
 };
 
 struct vip_ref {
@@ -43,7 +67,7 @@ struct vip_ref {
 struct sync_engine {
 	struct dp_maps maps;
 	struct hmap svcs;         /* applied_svc by id */
-	struct hmap frontends;    /* applied_svc by svc_key */
+	struct hmap frontends;    /* applied_frontend by svc_key */
 	struct hmap vips;         /* vip_ref by address */
 	struct hmap pending;      /* pending_svc by id: desired, not programmed */
 	bool room_freed;          /* this apply removed entries: retry the pending */
@@ -58,6 +82,11 @@ struct sync_engine {
 	struct stage stage[DP_MAP__COUNT];
 	uint64_t writes;          /* successful map writes, ever */
 	bool first_apply;         /* no state applied yet */
+	bool report_conflicts;    /* the last try: log and count frontends left out */
+	size_t n_node_addrs;
+	struct ferry_ip *node_addrs; /* ferry_node_addrs as written, in order */
+	bool config_known;        /* config holds what ferry_config holds */
+	struct dp_config config;
 	struct sync_stats stats;
 };
 
@@ -87,6 +116,46 @@ int wr_vip_adopt(struct sync_engine *eng, const struct ferry_ip *addr);
 /* Whether addr has a marker reference. */
 int wr_vip_known(const struct sync_engine *eng, const struct ferry_ip *addr);
 void wr_vip_unref(struct sync_engine *eng, const struct ferry_ip *addr);
+
+/* frontends.c: the frontends d wants (a ClusterIP of vip/port when it lists
+ * none), sorted, without those another still-desired service port holds
+ * (*skipped counts them). *takeover: one is held by a departing port. */
+int fe_wanted(struct sync_engine *eng, const struct desired_svc *d,
+	      const struct applied_svc *a, struct fe_want **out, size_t *n,
+	      size_t *skipped, bool *takeover);
+/* Bring a's frontends to want[] (rewriting all when every is true, after a
+ * new revision). A frontend that cannot be written is left out (its old
+ * entry deleted). Returns how many of want[] are written, or -1 when
+ * none could be and a kept its old entries (nothing to roll forward). */
+int fe_publish(struct sync_engine *eng, struct applied_svc *a, const struct fe_want *want,
+	       size_t n, bool every);
+/* Delete every frontend entry a owns (and its VIP markers). */
+void fe_remove_all(struct sync_engine *eng, struct applied_svc *a);
+/* The applied frontend holding key, or NULL. */
+struct applied_frontend *fe_owner(const struct sync_engine *eng, const struct svc_key *key);
+/* Add an adopted frontend to a (pinned entry of a's svc_id). */
+int fe_adopt(struct sync_engine *eng, struct applied_svc *a, const struct svc_key *key,
+	     const struct svc_value *v);
+
+/* ranges.c: a's loadBalancerSourceRanges brought to d's. rg_put writes
+ * the new ones (before the frontends flag them) into *want (d's, masked,
+ * sorted); then rg_commit deletes the old ones, or rg_abort the new ones. */
+int rg_put(struct sync_engine *eng, const struct applied_svc *a, const struct desired_svc *d,
+	   struct ferry_prefix **want, size_t *n);
+void rg_commit(struct sync_engine *eng, struct applied_svc *a, struct ferry_prefix *want,
+	       size_t n);
+void rg_abort(struct sync_engine *eng, const struct applied_svc *a, struct ferry_prefix *want,
+	      size_t n);
+/* Adopt the pinned entries of the adopted service ports; delete the rest.
+ * Returns how many were deleted. */
+size_t rg_adopt(struct sync_engine *eng);
+
+/* node.c: adopt ferry_node_addrs and ferry_config as they are. */
+void node_adopt(struct sync_engine *eng);
+
+/* adopt.c */
+struct applied_svc *adopt_find(const struct sync_engine *eng, uint32_t svc_id);
+void *map_keys(int fd, size_t key_size, size_t *n_out);
 
 /* pending.c: service ports that are desired but not programmed (no room,
  * or their frontend belongs to another service port), with a copy of what

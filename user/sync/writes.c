@@ -9,7 +9,8 @@
 
 int wr_put(struct sync_engine *eng, enum dp_map map, const void *key, const void *value)
 {
-	if (eng->staging) {
+	/* Only the maps the first apply fills in bulk are staged. */
+	if (eng->staging && eng->stage[map].key_size) {
 		if (stage_push(&eng->stage[map], key, value))
 			return -ENOMEM;
 		eng->writes++;
@@ -27,7 +28,7 @@ int wr_put(struct sync_engine *eng, enum dp_map map, const void *key, const void
 
 void wr_del(struct sync_engine *eng, enum dp_map map, const void *key)
 {
-	if (eng->staging)
+	if (eng->staging && eng->stage[map].key_size)
 		stage_drop(&eng->stage[map], key);
 	else if (bpf_map_delete_elem(eng->maps.fd[map], key) == 0)
 		eng->writes++;
@@ -124,7 +125,7 @@ void wr_backends_release(struct sync_engine *eng, const struct applied_svc *old,
 		if (j < n && nb[j].id == ob->id)
 			continue;
 		wr_backends_drop(eng, ob, NULL, 1);
-		eng->udp_backend_gone |= old->key.proto == IPPROTO_UDP;
+		eng->udp_backend_gone |= old->proto == IPPROTO_UDP;
 	}
 }
 

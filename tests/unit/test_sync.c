@@ -1,0 +1,681 @@
+/* Unit tests of the sync engine (user/sync) on real BPF maps of the
+ * datapath's layout, with desired states written by hand: the frontends of
+ * one service port (ClusterIP, NodePort, LB IPs, externalIPs) sharing one
+ * backend set (B22-B26, B30), conflicts between service ports, source
+ * ranges, node addresses and the datapath's config, and adoption.
+ * Creating maps needs CAP_BPF (tests run as root). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+#include <cmocka.h>
+#include <netinet/in.h>
+
+#include "capture.h"
+#include "ferry/maps.h"
+#include "model/model.h"
+#include "sync/engine.h"
+
+static struct dp_maps maps;
+static struct sync_engine *eng;
+
+static int map_new(enum bpf_map_type type, size_t key, size_t value, uint32_t max)
+{
+	LIBBPF_OPTS(bpf_map_create_opts, opts);
+	int fd;
+
+	if (type == BPF_MAP_TYPE_HASH || type == BPF_MAP_TYPE_LPM_TRIE)
+		opts.map_flags = BPF_F_NO_PREALLOC;
+	fd = bpf_map_create(type, NULL, (uint32_t)key, (uint32_t)value, max, &opts);
+	assert_true(fd >= 0);
+	return fd;
+}
+
+static const struct dp_limits limits = { .max_services = 64, .max_backends = 256 };
+
+static int setup(void **state)
+{
+	(void)state;
+	for (int i = 0; i < DP_MAP__COUNT; i++)
+		maps.fd[i] = -1;
+	maps.fd[DP_MAP_SERVICES] = map_new(BPF_MAP_TYPE_HASH, sizeof(struct svc_key),
+					   sizeof(struct svc_value), 128);
+	maps.fd[DP_MAP_SLOTS] = map_new(BPF_MAP_TYPE_HASH, sizeof(struct slot_key),
+					sizeof(struct slot_value), 512);
+	maps.fd[DP_MAP_BACKENDS] = map_new(BPF_MAP_TYPE_HASH, sizeof(__u32),
+					   sizeof(struct backend_value), 512);
+	maps.fd[DP_MAP_STATE] = map_new(BPF_MAP_TYPE_ARRAY, sizeof(__u32),
+					sizeof(struct agent_state), 1);
+	maps.fd[DP_MAP_NODE_ADDRS] = map_new(BPF_MAP_TYPE_HASH, sizeof(struct node_addr_key),
+					     sizeof(struct node_addr_value), 8);
+	maps.fd[DP_MAP_SOURCE_RANGES] = map_new(BPF_MAP_TYPE_LPM_TRIE,
+						sizeof(struct source_range_key), 1, 64);
+	maps.fd[DP_MAP_CONFIG] = map_new(BPF_MAP_TYPE_ARRAY, sizeof(__u32),
+					 sizeof(struct dp_config), 1);
+	eng = sync_new(&maps, &limits, 0);
+	assert_non_null(eng);
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	sync_free(eng);
+	for (int i = 0; i < DP_MAP__COUNT; i++)
+		if (maps.fd[i] >= 0)
+			close(maps.fd[i]);
+	return 0;
+}
+
+/* A new engine on the same maps: what a restarted ferryd does. */
+static void restart(void)
+{
+	sync_free(eng);
+	eng = sync_new(&maps, &limits, 0);
+	assert_non_null(eng);
+	sync_adopt(eng);
+}
+
+static struct ferry_ip ip(const char *text)
+{
+	struct ferry_ip a;
+
+	assert_true(addr_parse(text, &a) > 0);
+	return a;
+}
+
+static size_t map_count(enum dp_map m, size_t key_size)
+{
+	char key[64], prev[64];
+	size_t n = 0;
+	void *p = NULL;
+
+	while (bpf_map_get_next_key(maps.fd[m], p, key) == 0) {
+		memcpy(prev, key, key_size);
+		p = prev;
+		n++;
+	}
+	return n;
+}
+
+static size_t services(void)
+{
+	return map_count(DP_MAP_SERVICES, sizeof(struct svc_key));
+}
+
+static size_t ranges(void)
+{
+	return map_count(DP_MAP_SOURCE_RANGES, sizeof(struct source_range_key));
+}
+
+static struct svc_key key_of(const char *addr, uint16_t port, uint8_t proto, uint8_t scope)
+{
+	struct svc_key k = { .port = htons(port), .proto = proto, .scope = scope };
+	struct ferry_ip a = ip(addr);
+
+	memcpy(k.addr, a.w, sizeof(k.addr));
+	return k;
+}
+
+/* The entry of addr:port/TCP (scope 0 or 1); false when absent. */
+static bool entry(const char *addr, uint16_t port, uint8_t scope, struct svc_value *v)
+{
+	struct svc_key k = key_of(addr, port, IPPROTO_TCP, scope);
+
+	return bpf_map_lookup_elem(maps.fd[DP_MAP_SERVICES], &k, v) == 0;
+}
+
+static bool vip_marker(const char *addr)
+{
+	struct svc_key k = key_of(addr, 0, 0, 0);
+	struct svc_value v;
+
+	return bpf_map_lookup_elem(maps.fd[DP_MAP_SERVICES], &k, &v) == 0 &&
+	       v.flags == SVC_FLAG_VIP_MARKER;
+}
+
+/* Desired service ports written by hand. */
+struct spec {
+	const char *id;
+	const char *frontends[8]; /* "KIND ADDR PORT": C (ClusterIP), N, L, E */
+	const char *backends[8];  /* addresses, port 8080 */
+	const char *ranges[4];    /* "ADDR/LEN" as written (IPv4 without the 96) */
+	bool external, ext_local;
+};
+
+static void svc_build(struct desired_svc *d, const struct spec *s)
+{
+	static const char kinds[] = "CNLE";
+	size_t n;
+
+	memset(d, 0, sizeof(*d));
+	d->id = strdup(s->id);
+	d->proto = IPPROTO_TCP;
+	d->external = s->external;
+	d->ext_local = s->ext_local;
+	for (n = 0; n < 8 && s->frontends[n]; n++)
+		;
+	d->frontends = calloc(n + 1, sizeof(*d->frontends));
+	d->n_frontends = n;
+	for (size_t i = 0; i < n; i++) {
+		char kind, addr[64];
+		unsigned port;
+
+		assert_int_equal(sscanf(s->frontends[i], "%c %63s %u", &kind, addr, &port), 3);
+		d->frontends[i].addr = ip(addr);
+		d->frontends[i].port = (uint16_t)port;
+		d->frontends[i].kind = (uint8_t)(strchr(kinds, kind) - kinds);
+	}
+	if (n) {
+		d->vip = d->frontends[0].addr;
+		d->port = d->frontends[0].port;
+	}
+	for (n = 0; n < 8 && s->backends[n]; n++)
+		;
+	d->backends = calloc(n + 1, sizeof(*d->backends));
+	d->n_backends = n;
+	for (size_t i = 0; i < n; i++) {
+		d->backends[i].addr = ip(s->backends[i]);
+		d->backends[i].port = 8080;
+	}
+	for (n = 0; n < 4 && s->ranges[n]; n++)
+		;
+	d->source_ranges = calloc(n + 1, sizeof(*d->source_ranges));
+	d->n_source_ranges = n;
+	for (size_t i = 0; i < n; i++) {
+		char addr[64];
+		unsigned len;
+
+		assert_int_equal(sscanf(s->ranges[i], "%63[^/]/%u", addr, &len), 2);
+		d->source_ranges[i].addr = ip(addr);
+		d->source_ranges[i].len = (uint8_t)(len + (addr_is_v4(&d->source_ranges[i].addr)
+							   ? 96 : 0));
+	}
+}
+
+/* desired_free, also of what svc_build adds (whether desired_free frees
+ * them or not). */
+static void state_free(struct desired_state *st)
+{
+	for (size_t i = 0; i < st->n_svcs; i++) {
+		free(st->svcs[i].frontends);
+		free(st->svcs[i].source_ranges);
+		st->svcs[i].frontends = NULL;
+		st->svcs[i].source_ranges = NULL;
+	}
+	desired_free(st);
+}
+
+/* Apply specs[0..n) as the whole desired state. Returns the map writes. */
+static int64_t apply(const struct spec *specs, size_t n)
+{
+	struct desired_state st = { 0 };
+	int64_t writes;
+
+	st.svcs = calloc(n + 1, sizeof(*st.svcs));
+	st.n_svcs = st.cap_svcs = n;
+	for (size_t i = 0; i < n; i++)
+		svc_build(&st.svcs[i], &specs[i]);
+	desired_sort(&st);
+	writes = sync_apply(eng, &st);
+	state_free(&st);
+	assert_true(writes >= 0);
+	return writes;
+}
+
+static const struct spec web = {
+	.id = "shop/web:http/TCP/v4",
+	.frontends = { "C 10.96.0.1 80", "N 0.0.0.0 30080", "L 198.51.100.1 80",
+		       "E 203.0.113.1 80" },
+	.backends = { "10.0.0.1", "10.0.0.2" },
+};
+
+/* B22 B24 B25 B30: one entry per frontend, one svc_id and rev, one set of
+ * slots; each frontend's own flags; a VIP marker for the ClusterIP only. */
+static void test_frontends_share_one_set(void **state)
+{
+	struct svc_value c, np, lb, ext;
+
+	(void)state;
+	apply(&web, 1);
+	assert_true(entry("10.96.0.1", 80, 0, &c));
+	assert_true(entry("0.0.0.0", 30080, 0, &np));
+	assert_true(entry("198.51.100.1", 80, 0, &lb));
+	assert_true(entry("203.0.113.1", 80, 0, &ext));
+	assert_int_equal(np.svc_id, c.svc_id);
+	assert_int_equal(lb.svc_id, c.svc_id);
+	assert_int_equal(ext.svc_id, c.svc_id);
+	assert_int_equal(np.rev, c.rev);
+	assert_int_equal(lb.rev, c.rev);
+	assert_int_equal(ext.rev, c.rev);
+	assert_int_equal(c.count, 2);
+	assert_int_equal(lb.count, 2);
+	assert_int_equal(c.flags, 0);
+	assert_int_equal(np.flags, SVC_FLAG_EXTERNAL | SVC_FLAG_NODE_PORT);
+	assert_int_equal(lb.flags, SVC_FLAG_EXTERNAL | SVC_FLAG_LOAD_BALANCER);
+	assert_int_equal(ext.flags, SVC_FLAG_EXTERNAL);
+	assert_true(vip_marker("10.96.0.1"));
+	assert_false(vip_marker("198.51.100.1"));
+	assert_false(vip_marker("203.0.113.1"));
+	assert_false(vip_marker("0.0.0.0"));
+	assert_int_equal(services(), 5);
+	assert_int_equal(map_count(DP_MAP_SLOTS, sizeof(struct slot_key)), 2);
+	assert_int_equal(map_count(DP_MAP_BACKENDS, sizeof(__u32)), 2);
+	assert_int_equal(sync_stats(eng)->services, 1);
+	assert_int_equal(sync_stats(eng)->vip_markers, 1);
+	assert_int_equal(apply(&web, 1), 0);
+}
+
+/* The IPv6 NodePort is the wildcard ::. */
+static void test_node_port_v6_wildcard(void **state)
+{
+	static const struct spec v6 = {
+		.id = "shop/web:http/TCP/v6",
+		.frontends = { "C fd00::1 80", "N :: 30080" },
+		.backends = { "fd00:1::1" },
+	};
+	struct svc_value v;
+
+	(void)state;
+	apply(&v6, 1);
+	assert_true(entry("::", 30080, 0, &v));
+	assert_int_equal(v.flags, SVC_FLAG_EXTERNAL | SVC_FLAG_NODE_PORT);
+	assert_false(vip_marker("::"));
+	assert_true(vip_marker("fd00::1"));
+}
+
+/* Before the model lists frontends, vip/port is the one ClusterIP. */
+static void test_no_frontend_list_is_cluster_ip(void **state)
+{
+	struct desired_state st = { 0 };
+	struct svc_value v;
+
+	(void)state;
+	st.svcs = calloc(1, sizeof(*st.svcs));
+	st.n_svcs = st.cap_svcs = 1;
+	svc_build(&st.svcs[0], &(struct spec){ .id = "a/b:p/TCP/v4", .backends = { "10.0.0.9" } });
+	st.svcs[0].vip = ip("10.96.0.9");
+	st.svcs[0].port = 443;
+	assert_true(sync_apply(eng, &st) > 0);
+	state_free(&st);
+	assert_true(entry("10.96.0.9", 443, 0, &v));
+	assert_int_equal(v.count, 1);
+	assert_int_equal(v.flags, 0);
+	assert_true(vip_marker("10.96.0.9"));
+	assert_int_equal(services(), 2);
+}
+
+/* B16 B23: externalTrafficPolicy Local. The Cluster set's external
+ * frontends carry EXT_LOCAL (the ClusterIP does not); the external set's
+ * keys have scope 1, its own svc_id, and no VIP marker. */
+static void test_ext_local_scopes(void **state)
+{
+	static const struct spec sets[] = {
+		{ .id = "shop/edge:http/TCP/v4",
+		  .frontends = { "C 10.96.0.2 80", "N 0.0.0.0 30081", "L 198.51.100.2 80" },
+		  .backends = { "10.0.0.1", "10.0.1.1" }, .ext_local = true },
+		{ .id = "shop/edge:http/TCP/v4/external",
+		  .frontends = { "N 0.0.0.0 30081", "L 198.51.100.2 80" },
+		  .backends = { "10.0.0.1" }, .external = true },
+	};
+	struct svc_value c, np, lb, np1, lb1;
+
+	(void)state;
+	apply(sets, 2);
+	assert_true(entry("10.96.0.2", 80, 0, &c));
+	assert_true(entry("0.0.0.0", 30081, 0, &np));
+	assert_true(entry("198.51.100.2", 80, 0, &lb));
+	assert_true(entry("0.0.0.0", 30081, 1, &np1));
+	assert_true(entry("198.51.100.2", 80, 1, &lb1));
+	assert_false(entry("10.96.0.2", 80, 1, &c));
+	assert_int_equal(c.flags, 0);
+	assert_int_equal(np.flags, SVC_FLAG_EXTERNAL | SVC_FLAG_NODE_PORT | SVC_FLAG_EXT_LOCAL);
+	assert_int_equal(lb.flags,
+			 SVC_FLAG_EXTERNAL | SVC_FLAG_LOAD_BALANCER | SVC_FLAG_EXT_LOCAL);
+	assert_int_equal(np1.flags, np.flags);
+	assert_int_equal(lb1.flags, lb.flags);
+	assert_int_not_equal(np1.svc_id, np.svc_id);
+	assert_int_equal(np1.svc_id, lb1.svc_id);
+	assert_int_equal(np.count, 2);
+	assert_int_equal(np1.count, 1);
+	/* Two service ports, 5 frontends, one VIP marker. */
+	assert_int_equal(services(), 6);
+	assert_int_equal(sync_stats(eng)->services, 2);
+}
+
+/* A frontend added or removed without a backend change writes or deletes
+ * only its key; the revision stays. */
+static void test_frontend_change_writes_one_key(void **state)
+{
+	struct spec more = web;
+	struct svc_value before, after;
+
+	(void)state;
+	apply(&web, 1);
+	assert_true(entry("10.96.0.1", 80, 0, &before));
+	more.frontends[4] = "E 203.0.113.2 80";
+	assert_int_equal(apply(&more, 1), 1);
+	assert_true(entry("203.0.113.2", 80, 0, &after));
+	assert_int_equal(after.rev, before.rev);
+	assert_int_equal(after.svc_id, before.svc_id);
+	assert_false(vip_marker("203.0.113.2"));
+	assert_int_equal(apply(&web, 1), 1);
+	assert_false(entry("203.0.113.2", 80, 0, &after));
+	assert_true(entry("10.96.0.1", 80, 0, &after));
+	assert_int_equal(after.rev, before.rev);
+}
+
+/* Make-before-break: a backend change moves every frontend to the new
+ * revision, and only the new revision's slots remain. */
+static void test_backend_change_moves_every_frontend(void **state)
+{
+	struct spec changed = web;
+	struct svc_value c, np, lb, ext;
+
+	(void)state;
+	apply(&web, 1);
+	changed.backends[1] = "10.0.0.3";
+	assert_true(apply(&changed, 1) > 0);
+	assert_true(entry("10.96.0.1", 80, 0, &c));
+	assert_true(entry("0.0.0.0", 30080, 0, &np));
+	assert_true(entry("198.51.100.1", 80, 0, &lb));
+	assert_true(entry("203.0.113.1", 80, 0, &ext));
+	assert_int_equal(c.rev, 2);
+	assert_int_equal(np.rev, 2);
+	assert_int_equal(lb.rev, 2);
+	assert_int_equal(ext.rev, 2);
+	assert_int_equal(map_count(DP_MAP_SLOTS, sizeof(struct slot_key)), 2);
+	assert_int_equal(map_count(DP_MAP_BACKENDS, sizeof(__u32)), 2);
+}
+
+static const struct spec dup_a = {
+	.id = "ns/a:http/TCP/v4",
+	.frontends = { "C 10.96.1.1 80", "N 0.0.0.0 30100" },
+	.backends = { "10.0.1.1" },
+};
+static const struct spec dup_b = {
+	.id = "ns/b:http/TCP/v4",
+	.frontends = { "C 10.96.1.2 80", "N 0.0.0.0 30100", "E 203.0.113.9 80" },
+	.backends = { "10.0.1.2" },
+};
+
+/* Two Services with the same nodePort: the later one goes without that
+ * frontend only, with a warning naming both; when the first goes, the
+ * second takes the frontend over. */
+static void test_duplicate_node_port_full_apply(void **state)
+{
+	struct spec both[] = { dup_a, dup_b };
+	struct svc_value a, b, np;
+	struct capture cap;
+	char log[4096];
+
+	(void)state;
+	capture_begin(&cap);
+	apply(both, 2);
+	capture_end(&cap, log, sizeof(log));
+	assert_non_null(strstr(log, "ns/b:http/TCP/v4: frontend 0.0.0.0:30100/TCP is already "
+				    "programmed for ns/a:http/TCP/v4; left out"));
+	assert_true(entry("10.96.1.1", 80, 0, &a));
+	assert_true(entry("10.96.1.2", 80, 0, &b));
+	assert_true(entry("0.0.0.0", 30100, 0, &np));
+	assert_true(entry("203.0.113.9", 80, 0, &np) && np.svc_id == b.svc_id);
+	assert_true(entry("0.0.0.0", 30100, 0, &np));
+	assert_int_equal(np.svc_id, a.svc_id);
+	assert_int_equal(sync_stats(eng)->conflicts, 1);
+	assert_int_equal(sync_stats(eng)->pending, 1);
+	/* Applied again: nothing to write, still the first one's. */
+	assert_int_equal(apply(both, 2), 0);
+	apply(&dup_b, 1);
+	assert_false(entry("10.96.1.1", 80, 0, &a));
+	assert_true(entry("0.0.0.0", 30100, 0, &np));
+	assert_int_equal(np.svc_id, b.svc_id);
+	assert_int_equal(np.flags, SVC_FLAG_EXTERNAL | SVC_FLAG_NODE_PORT);
+	assert_int_equal(sync_stats(eng)->pending, 0);
+}
+
+/* The same through deltas (the API source): the waiting frontend is taken
+ * over when the holder's removal frees it. */
+static void test_duplicate_node_port_delta(void **state)
+{
+	struct spec both[] = { dup_a, dup_b };
+	struct desired_delta delta = { 0 };
+	struct svc_value b, np;
+	char *removed = (char *)dup_a.id;
+
+	(void)state;
+	apply(both, 2);
+	delta.removed = &removed;
+	delta.n_removed = 1;
+	assert_true(sync_apply_delta(eng, &delta) > 0);
+	assert_true(entry("10.96.1.2", 80, 0, &b));
+	assert_true(entry("0.0.0.0", 30100, 0, &np));
+	assert_int_equal(np.svc_id, b.svc_id);
+	assert_int_equal(np.rev, b.rev);
+	assert_int_equal(sync_stats(eng)->pending, 0);
+	assert_int_equal(services(), 4);
+}
+
+/* A frontend the holder drops while it stays (its Service changed its
+ * nodePort) goes to the service port waiting for it. */
+static void test_freed_frontend_taken_over(void **state)
+{
+	struct spec both[] = { dup_a, dup_b };
+	struct spec a2 = dup_a;
+	struct desired_delta delta = { 0 };
+	struct svc_value b, np;
+
+	(void)state;
+	apply(both, 2);
+	a2.frontends[1] = "N 0.0.0.0 30101";
+	delta.set.svcs = calloc(1, sizeof(*delta.set.svcs));
+	delta.set.n_svcs = delta.set.cap_svcs = 1;
+	svc_build(&delta.set.svcs[0], &a2);
+	assert_true(sync_apply_delta(eng, &delta) > 0);
+	state_free(&delta.set);
+	assert_true(entry("10.96.1.2", 80, 0, &b));
+	assert_true(entry("0.0.0.0", 30100, 0, &np));
+	assert_int_equal(np.svc_id, b.svc_id);
+	assert_true(entry("0.0.0.0", 30101, 0, &np));
+	assert_int_not_equal(np.svc_id, b.svc_id);
+	assert_int_equal(sync_stats(eng)->pending, 0);
+}
+
+static bool range_admits(uint32_t svc_id, const char *addr)
+{
+	struct source_range_key k = { .prefixlen = 32 + 128, .svc_id = htonl(svc_id) };
+	struct ferry_ip a = ip(addr);
+	__u8 v;
+
+	memcpy(k.addr, a.w, sizeof(k.addr));
+	return bpf_map_lookup_elem(maps.fd[DP_MAP_SOURCE_RANGES], &k, &v) == 0;
+}
+
+/* B26: the LB IP of a port with source ranges is flagged, the NodePort and
+ * externalIP are not; the LPM entries are keyed by svc_id and follow the
+ * ranges; the model's "none parses" (one 0.0.0.0/32 prefix) admits no
+ * client; the service port's removal removes them. */
+static void test_source_ranges(void **state)
+{
+	struct spec s = web;
+	struct svc_value lb, np, ext;
+
+	(void)state;
+	s.ranges[0] = "192.0.2.0/24";
+	s.ranges[1] = "198.18.0.7/32";
+	apply(&s, 1);
+	assert_true(entry("198.51.100.1", 80, 0, &lb));
+	assert_true(entry("0.0.0.0", 30080, 0, &np));
+	assert_true(entry("203.0.113.1", 80, 0, &ext));
+	assert_int_equal(lb.flags, SVC_FLAG_EXTERNAL | SVC_FLAG_LOAD_BALANCER |
+				   SVC_FLAG_SOURCE_RANGES);
+	assert_int_equal(np.flags & SVC_FLAG_SOURCE_RANGES, 0);
+	assert_int_equal(ext.flags & SVC_FLAG_SOURCE_RANGES, 0);
+	assert_int_equal(ranges(), 2);
+	assert_true(range_admits(lb.svc_id, "192.0.2.77"));
+	assert_true(range_admits(lb.svc_id, "198.18.0.7"));
+	assert_false(range_admits(lb.svc_id, "198.18.0.8"));
+	assert_false(range_admits(lb.svc_id + 1, "192.0.2.77"));
+
+	s.ranges[1] = "198.18.0.0/16";
+	assert_int_equal(apply(&s, 1), 2);
+	assert_int_equal(ranges(), 2);
+	assert_true(range_admits(lb.svc_id, "198.18.0.8"));
+
+	s.ranges[0] = s.ranges[1] = NULL;
+	apply(&s, 1);
+	assert_true(entry("198.51.100.1", 80, 0, &lb));
+	assert_int_equal(lb.flags, SVC_FLAG_EXTERNAL | SVC_FLAG_LOAD_BALANCER);
+	assert_int_equal(ranges(), 0);
+
+	s.ranges[0] = "0.0.0.0/32";
+	apply(&s, 1);
+	assert_true(entry("198.51.100.1", 80, 0, &lb));
+	assert_int_equal(lb.flags & SVC_FLAG_SOURCE_RANGES, SVC_FLAG_SOURCE_RANGES);
+	assert_false(range_admits(lb.svc_id, "192.0.2.77"));
+
+	s.ranges[0] = "2001:db8::/32";
+	apply(&s, 1);
+	assert_true(range_admits(lb.svc_id, "2001:db8::5"));
+	apply(NULL, 0);
+	assert_int_equal(ranges(), 0);
+	assert_int_equal(services(), 0);
+}
+
+static uint32_t node_flag(const char *addr)
+{
+	struct node_addr_key k;
+	struct node_addr_value v;
+	struct ferry_ip a = ip(addr);
+
+	memcpy(k.addr, a.w, sizeof(k.addr));
+	if (bpf_map_lookup_elem(maps.fd[DP_MAP_NODE_ADDRS], &k, &v))
+		return 99;
+	return v.flags;
+}
+
+static struct dp_config config_read(void)
+{
+	struct dp_config c;
+	__u32 zero = 0;
+
+	assert_int_equal(bpf_map_lookup_elem(maps.fd[DP_MAP_CONFIG], &zero, &c), 0);
+	return c;
+}
+
+/* ferry_node_addrs is exactly the set given, the first of each family the
+ * SNAT address, in the map and in ferry_config. */
+static void test_node_addrs_and_config(void **state)
+{
+	struct ferry_ip set1[] = { ip("192.0.2.1"), ip("2001:db8::1"), ip("192.0.2.2"),
+				   ip("192.0.2.1") };
+	struct ferry_ip set2[] = { ip("192.0.2.2"), ip("2001:db8::1") };
+	struct dp_config want = { .node_port_min = 30000, .node_port_max = 32767,
+				  .snat_port_min = 40000, .snat_port_max = 60000,
+				  .icmp_per_sec = 10 }, got;
+	struct ferry_ip v4 = ip("192.0.2.1"), v4b = ip("192.0.2.2"), v6 = ip("2001:db8::1");
+
+	(void)state;
+	assert_int_equal(sync_set_node_addrs(eng, set1, 4), 3);
+	assert_int_equal(map_count(DP_MAP_NODE_ADDRS, sizeof(struct node_addr_key)), 3);
+	assert_int_equal(node_flag("192.0.2.1"), NODE_ADDR_SNAT);
+	assert_int_equal(node_flag("2001:db8::1"), NODE_ADDR_SNAT);
+	assert_int_equal(node_flag("192.0.2.2"), 0);
+	assert_int_equal(sync_set_config(eng, &want), 1);
+	got = config_read();
+	assert_memory_equal(got.snat_v4, v4.w, 16);
+	assert_memory_equal(got.snat_v6, v6.w, 16);
+	assert_int_equal(got.node_port_min, 30000);
+	assert_int_equal(got.snat_port_max, 60000);
+	assert_int_equal(got.icmp_per_sec, 10);
+	assert_int_equal(sync_set_config(eng, &want), 0);
+	assert_int_equal(sync_set_node_addrs(eng, set1, 4), 0);
+
+	/* .1 leaves: .2 becomes the IPv4 SNAT address; one put, one delete,
+	 * the config. */
+	assert_int_equal(sync_set_node_addrs(eng, set2, 2), 3);
+	assert_int_equal(node_flag("192.0.2.1"), 99);
+	assert_int_equal(node_flag("192.0.2.2"), NODE_ADDR_SNAT);
+	got = config_read();
+	assert_memory_equal(got.snat_v4, v4b.w, 16);
+	assert_memory_equal(got.snat_v6, v6.w, 16);
+
+	assert_true(sync_set_node_addrs(eng, NULL, 0) > 0);
+	assert_int_equal(map_count(DP_MAP_NODE_ADDRS, sizeof(struct node_addr_key)), 0);
+	got = config_read();
+	assert_int_equal(got.snat_v4[2] | got.snat_v4[3] | got.snat_v6[3], 0);
+}
+
+/* A restarted engine groups the pinned frontends by svc_id, adopts the
+ * source ranges and node addresses, removes what nothing reaches, and its
+ * first apply of the same state writes nothing. */
+static void test_adopt_writes_nothing(void **state)
+{
+	struct spec s[] = {
+		web,
+		{ .id = "shop/edge:http/TCP/v4",
+		  .frontends = { "C 10.96.0.2 80", "N 0.0.0.0 30081", "L 198.51.100.2 80" },
+		  .backends = { "10.0.0.1", "10.0.1.1" }, .ext_local = true,
+		  .ranges = { "192.0.2.0/24" } },
+		{ .id = "shop/edge:http/TCP/v4/external",
+		  .frontends = { "N 0.0.0.0 30081", "L 198.51.100.2 80" },
+		  .backends = { "10.0.0.1" }, .external = true, .ranges = { "192.0.2.0/24" } },
+	};
+	struct ferry_ip addrs[] = { ip("192.0.2.1"), ip("192.0.2.2"), ip("2001:db8::1") };
+	struct dp_config cfg = { .node_port_min = 30000, .node_port_max = 32767 };
+	struct source_range_key stray = { .prefixlen = 32 + 128, .svc_id = htonl(999) };
+	__u8 one = 1;
+	size_t before;
+
+	(void)state;
+	apply(s, 3);
+	sync_set_node_addrs(eng, addrs, 3);
+	sync_set_config(eng, &cfg);
+	assert_int_equal(bpf_map_update_elem(maps.fd[DP_MAP_SOURCE_RANGES], &stray, &one, 0), 0);
+	before = services();
+	assert_int_equal(ranges(), 3);
+
+	restart();
+	assert_int_equal(ranges(), 2);
+	assert_int_equal(sync_stats(eng)->services, 3);
+	assert_int_equal(sync_set_node_addrs(eng, addrs, 3), 0);
+	assert_int_equal(sync_set_config(eng, &cfg), 0);
+	assert_int_equal(apply(s, 3), 0);
+	assert_int_equal(services(), before);
+
+	/* The adopted state is the engine's own: a change writes only it. */
+	s[0].frontends[4] = "E 203.0.113.2 80";
+	assert_int_equal(apply(s, 3), 1);
+	apply(NULL, 0);
+	assert_int_equal(services(), 0);
+	assert_int_equal(ranges(), 0);
+	assert_int_equal(map_count(DP_MAP_SLOTS, sizeof(struct slot_key)), 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_frontends_share_one_set, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_node_port_v6_wildcard, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_no_frontend_list_is_cluster_ip, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_ext_local_scopes, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_frontend_change_writes_one_key, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_backend_change_moves_every_frontend, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_duplicate_node_port_full_apply, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_duplicate_node_port_delta, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_freed_frontend_taken_over, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_source_ranges, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_node_addrs_and_config, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_adopt_writes_nothing, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,331 @@
+/* The frontends of a service port: every address it answers on (ClusterIP,
+ * NodePort wildcard, LB IPs, externalIPs) is its own ferry_services key,
+ * all carrying the port's svc_id and rev, each with its own flags. */
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "sync/state.h"
+
+static int key_cmp(const struct svc_key *a, const struct svc_key *b)
+{
+	return memcmp(a, b, sizeof(*a));
+}
+
+static int want_cmp(const void *x, const void *y)
+{
+	return key_cmp(&((const struct fe_want *)x)->key, &((const struct fe_want *)y)->key);
+}
+
+static bool is_cluster_ip(uint32_t flags)
+{
+	return !(flags & SVC_FLAG_EXTERNAL);
+}
+
+static uint32_t fe_flags(const struct desired_svc *d, uint8_t kind)
+{
+	uint32_t f;
+
+	switch (kind) {
+	case FRONTEND_NODE_PORT:
+		f = SVC_FLAG_EXTERNAL | SVC_FLAG_NODE_PORT;
+		break;
+	case FRONTEND_LOAD_BALANCER:
+		f = SVC_FLAG_EXTERNAL | SVC_FLAG_LOAD_BALANCER |
+		    (d->n_source_ranges ? SVC_FLAG_SOURCE_RANGES : 0);
+		break;
+	case FRONTEND_EXTERNAL_IP:
+		f = SVC_FLAG_EXTERNAL;
+		break;
+	default:
+		return 0;
+	}
+	return f | (d->ext_local || d->external ? SVC_FLAG_EXT_LOCAL : 0);
+}
+
+static void want_set(struct fe_want *w, const struct desired_svc *d, const struct ferry_ip *addr,
+		     uint16_t port, uint8_t kind)
+{
+	memset(w, 0, sizeof(*w));
+	memcpy(w->key.addr, addr->w, sizeof(w->key.addr));
+	w->key.port = htons(port);
+	w->key.proto = d->proto;
+	w->key.scope = d->external ? SVC_SCOPE_EXTERNAL : SVC_SCOPE_ALL;
+	w->flags = fe_flags(d, kind);
+}
+
+struct applied_frontend *fe_owner(const struct sync_engine *eng, const struct svc_key *key)
+{
+	struct hmap_node *n = hmap_get(&eng->frontends, key, sizeof(*key));
+
+	return n ? hmap_entry(n, struct applied_frontend, by_key) : NULL;
+}
+
+/* Another service port still desired holds w's key: w is left out of d. */
+static bool fe_conflict(struct sync_engine *eng, const struct desired_svc *d,
+			const struct applied_svc *a, const struct fe_want *w, bool *takeover)
+{
+	struct applied_frontend *f = fe_owner(eng, &w->key);
+	char text[ADDR_STR_LEN + 8];
+	struct ferry_ip ip;
+
+	if (!f || f->svc == a)
+		return false;
+	if (!f->svc->seen) {
+		*takeover = true;
+		return false;
+	}
+	if (eng->report_conflicts) {
+		memcpy(ip.w, w->key.addr, sizeof(ip.w));
+		addr_format_port(&ip, ntohs(w->key.port), text, sizeof(text));
+		eng->stats.conflicts++;
+		log_warn("sync", "%s: frontend %s/%s is already programmed for %s; left out "
+			 "until that one lets it go", d->id, text, proto_name(w->key.proto),
+			 f->svc->id);
+	}
+	return true;
+}
+
+int fe_wanted(struct sync_engine *eng, const struct desired_svc *d,
+	      const struct applied_svc *a, struct fe_want **out, size_t *n,
+	      size_t *skipped, bool *takeover)
+{
+	size_t total = d->n_frontends ? d->n_frontends : 1, kept = 0;
+	struct fe_want *w = calloc(total, sizeof(*w));
+
+	*skipped = 0;
+	*takeover = false;
+	if (!w)
+		return -1;
+	if (!d->n_frontends)
+		want_set(&w[0], d, &d->vip, d->port, FRONTEND_CLUSTER_IP);
+	for (size_t i = 0; i < d->n_frontends; i++)
+		want_set(&w[i], d, &d->frontends[i].addr, d->frontends[i].port,
+			 d->frontends[i].kind);
+	qsort(w, total, sizeof(*w), want_cmp);
+	for (size_t i = 0; i < total; i++) {
+		/* The same address twice (an externalIP that is also an LB IP)
+		 * is one entry. */
+		if (kept && key_cmp(&w[kept - 1].key, &w[i].key) == 0)
+			continue;
+		if (fe_conflict(eng, d, a, &w[i], takeover)) {
+			(*skipped)++;
+			continue;
+		}
+		w[kept++] = w[i];
+	}
+	*out = w;
+	*n = kept;
+	return 0;
+}
+
+static int vip_ref(struct sync_engine *eng, const struct applied_frontend *f)
+{
+	struct ferry_ip ip;
+
+	if (!is_cluster_ip(f->flags))
+		return 0;
+	memcpy(ip.w, f->key.addr, sizeof(ip.w));
+	return wr_vip_ref(eng, &ip);
+}
+
+static void vip_unref(struct sync_engine *eng, const struct applied_frontend *f)
+{
+	struct ferry_ip ip;
+
+	if (!is_cluster_ip(f->flags))
+		return;
+	memcpy(ip.w, f->key.addr, sizeof(ip.w));
+	wr_vip_unref(eng, &ip);
+}
+
+static int fe_write(struct sync_engine *eng, const struct applied_svc *a,
+		    const struct svc_key *key, uint32_t flags)
+{
+	struct svc_value v = a->value;
+
+	v.flags |= flags;
+	return wr_put(eng, DP_MAP_SERVICES, key, &v);
+}
+
+/* Ours from now on: a departing port that held the key lets go of it. */
+static void fe_own(struct sync_engine *eng, struct applied_frontend *f)
+{
+	struct applied_frontend *prev = fe_owner(eng, &f->key);
+
+	if (prev) {
+		prev->owner = false;
+		hmap_remove(&eng->frontends, &prev->by_key);
+	}
+	f->owner = true;
+	hmap_put(&eng->frontends, &f->by_key, &f->key, sizeof(f->key));
+}
+
+static void fe_drop(struct sync_engine *eng, struct applied_frontend *f)
+{
+	if (f->owner) {
+		wr_del(eng, DP_MAP_SERVICES, &f->key);
+		hmap_remove(&eng->frontends, &f->by_key);
+		/* A key another port waits for is free now. */
+		eng->room_freed = true;
+	}
+	vip_unref(eng, f);
+	free(f);
+}
+
+/* A new frontend: its VIP marker, then its entry. NULL when either fails. */
+static struct applied_frontend *fe_add(struct sync_engine *eng, struct applied_svc *a,
+				       const struct fe_want *w)
+{
+	struct applied_frontend *f = calloc(1, sizeof(*f));
+
+	if (!f)
+		return NULL;
+	f->key = w->key;
+	f->flags = w->flags;
+	f->svc = a;
+	if (vip_ref(eng, f)) {
+		free(f);
+		return NULL;
+	}
+	if (fe_write(eng, a, &f->key, f->flags)) {
+		vip_unref(eng, f);
+		free(f);
+		return NULL;
+	}
+	fe_own(eng, f);
+	return f;
+}
+
+/* An existing frontend brought to w; false when its entry could not be
+ * rewritten (it is then as it was). */
+static bool fe_update(struct sync_engine *eng, struct applied_svc *a, struct applied_frontend *f,
+		      const struct fe_want *w, bool every)
+{
+	bool was_vip = is_cluster_ip(f->flags), is_vip = is_cluster_ip(w->flags);
+	struct ferry_ip ip;
+
+	if (!every && !f->stale && f->flags == w->flags && f->owner)
+		return true;
+	memcpy(ip.w, f->key.addr, sizeof(ip.w));
+	if (is_vip && !was_vip && wr_vip_ref(eng, &ip))
+		return false;
+	if (fe_write(eng, a, &f->key, w->flags)) {
+		if (is_vip && !was_vip)
+			wr_vip_unref(eng, &ip);
+		return false;
+	}
+	if (was_vip && !is_vip)
+		wr_vip_unref(eng, &ip);
+	f->flags = w->flags;
+	f->stale = false;
+	if (!f->owner)
+		fe_own(eng, f);
+	return true;
+}
+
+int fe_publish(struct sync_engine *eng, struct applied_svc *a, const struct fe_want *want,
+	       size_t n, bool every)
+{
+	struct applied_frontend **next = calloc(n + 1, sizeof(*next)), **gone;
+	size_t i = 0, j = 0, k = 0, n_gone = 0, failed = 0;
+
+	gone = calloc(a->n_frontends + n + 1, sizeof(*gone));
+	if (!next || !gone) {
+		free(next);
+		free(gone);
+		return -1;
+	}
+	while (i < n || j < a->n_frontends) {
+		int c = i == n ? 1 : j == a->n_frontends ? -1 :
+			key_cmp(&want[i].key, &a->frontends[j]->key);
+		struct applied_frontend *f;
+
+		if (c > 0) {
+			gone[n_gone++] = a->frontends[j++];
+			continue;
+		}
+		if (c < 0) {
+			f = fe_add(eng, a, &want[i++]);
+		} else {
+			f = a->frontends[j++];
+			if (!fe_update(eng, a, f, &want[i++], every)) {
+				gone[n_gone++] = f;
+				f = NULL;
+			}
+		}
+		if (f)
+			next[k++] = f;
+		else
+			failed++;
+	}
+	/* Nothing written: the old entries stay as they were, on the old
+	 * revision, and the caller rolls back. */
+	if (n && !k && every && failed) {
+		free(next);
+		free(gone);
+		return -1;
+	}
+	for (size_t g = 0; g < n_gone; g++)
+		fe_drop(eng, gone[g]);
+	free(gone);
+	free(a->frontends);
+	a->frontends = next;
+	a->n_frontends = k;
+	if (failed)
+		log_error("sync", "%s: %zu frontends not written (a map is full?); tried again "
+			  "when room is freed", a->id, failed);
+	return (int)k;
+}
+
+void fe_remove_all(struct sync_engine *eng, struct applied_svc *a)
+{
+	for (size_t i = 0; i < a->n_frontends; i++)
+		fe_drop(eng, a->frontends[i]);
+	free(a->frontends);
+	a->frontends = NULL;
+	a->n_frontends = 0;
+}
+
+static int fe_ptr_cmp(const void *x, const void *y)
+{
+	return key_cmp(&(*(struct applied_frontend *const *)x)->key,
+		       &(*(struct applied_frontend *const *)y)->key);
+}
+
+/* The shared value is the first entry's; an entry of another revision (a
+ * ferryd stopped between two writes) is rewritten by the first apply. */
+int fe_adopt(struct sync_engine *eng, struct applied_svc *a, const struct svc_key *key,
+	     const struct svc_value *v)
+{
+	struct applied_frontend *f = calloc(1, sizeof(*f));
+	struct applied_frontend **grown = realloc(a->frontends,
+						  (a->n_frontends + 1) * sizeof(*grown));
+	struct svc_value shared = *v;
+	struct ferry_ip ip;
+
+	if (grown)
+		a->frontends = grown;
+	if (!f || !grown) {
+		free(f);
+		return -ENOMEM;
+	}
+	shared.flags &= ~(uint32_t)FE_FLAGS;
+	if (!a->n_frontends)
+		a->value = shared;
+	f->stale = memcmp(&shared, &a->value, sizeof(shared)) != 0;
+	f->key = *key;
+	f->flags = v->flags & FE_FLAGS;
+	f->svc = a;
+	f->owner = true;
+	if (is_cluster_ip(f->flags)) {
+		memcpy(ip.w, key->addr, sizeof(ip.w));
+		wr_vip_adopt(eng, &ip);
+	}
+	hmap_put(&eng->frontends, &f->by_key, &f->key, sizeof(f->key));
+	a->frontends[a->n_frontends++] = f;
+	qsort(a->frontends, a->n_frontends, sizeof(*a->frontends), fe_ptr_cmp);
+	return 0;
+}
