@@ -57,6 +57,28 @@ def objects(texts):
     return objs
 
 
+def north_south():
+    """A Node and Services whose NodePort, LoadBalancer and externalIPs fields
+    are partly bad (each such field is left out, never the Service)."""
+    svc = {"kind": "Service", "metadata": {"name": "ns", "namespace": "n"},
+           "spec": {"type": "LoadBalancer", "clusterIPs": ["10.96.0.1", "fd00::1"],
+                    "externalTrafficPolicy": "Local", "healthCheckNodePort": 31999,
+                    "allocateLoadBalancerNodePorts": True,
+                    "externalIPs": ["203.0.113.5", "not-an-ip", "2001:db8::5"],
+                    "loadBalancerSourceRanges": ["10.0.0.0/8", "bogus", "2001:db8::/33"],
+                    "ports": [{"name": "a", "port": 80, "nodePort": 30080},
+                              {"name": "b", "port": 81, "nodePort": 8080}]},
+           "status": {"loadBalancer": {"ingress": [
+               {"ip": "198.51.100.1"}, {"ip": "198.51.100.2", "ipMode": "Proxy"},
+               {"hostname": "lb.example.com"}, {"ip": "2001:db8::10", "ipMode": "VIP"}]}}}
+    node = {"kind": "Node", "metadata": {"name": "node-a",
+                                         "labels": {"topology.kubernetes.io/zone": "zone-1"}},
+            "status": {"addresses": [{"type": "InternalIP", "address": "198.51.100.1"},
+                                     {"type": "ExternalIP", "address": "2001:db8::1"},
+                                     {"type": "Hostname", "address": "node-a"}]}}
+    return [svc, node]
+
+
 def stream(objs):
     """A watch stream over objs: each one added, modified and deleted, with a
     bookmark and an expiry."""
@@ -167,7 +189,7 @@ def main():
     if not files:
         sys.exit("seeds.py: no fixtures in %s" % args.fixtures)
     texts = [open(p, encoding="utf-8").read() for p in files] + heredocs()
-    objs = objects(texts)
+    objs = objects(texts) + north_south()
     compact = [json.dumps(o, separators=(",", ":"), default=str) for o in objs]
     doc_texts = texts + [json.dumps(objs, default=str)]
 

@@ -248,7 +248,7 @@ static int compute_port(struct compute_ctx *ctx, const struct model_service *svc
 			&n_lb) < 0 ||
 	    (n_lb && front_ranges(svc, family, dsvc) < 0))
 		return -1;
-	dsvc->ext_local = n_external && svc->ext->ext_local;
+	dsvc->ext_local = n_external && svc->ext && svc->ext->ext_local;
 	if (compute_candidates(ctx, family, port) < 0 || compute_backends(ctx, dsvc) < 0)
 		return -1;
 	return ctx->out->svcs[at].ext_local ? compute_external(ctx, svc, port, family, at) : 0;
