@@ -58,7 +58,7 @@ static __always_inline enum np_verdict np_reply(void *ctx, __u32 ifindex, const 
 						bool egress)
 {
 	np_plan_of(plan, ct);
-	ct_touch(ct);
+	ct_touch(ct, p);
 	stat_inc(STAT_NP_REVNAT);
 	if (egress)
 		return NP_XLATE_PASS;
@@ -266,7 +266,7 @@ static __always_inline enum np_verdict np_decide(void *ctx, __u32 ifindex, const
 	if (ct) {
 		if (backend_alive(ct->backend_id, ct->svc_id, ct->new_daddr, ct->new_dport)) {
 			np_plan_of(plan, ct);
-			ct_touch(ct);
+			ct_touch(ct, p);
 			if (ct->flags & CT_FLAG_SNAT)
 				return np_forward(ctx, ifindex, p, plan);
 			return NP_XLATE_PASS;

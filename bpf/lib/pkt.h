@@ -41,6 +41,8 @@ struct pkt {
 	__u8 v6;
 	__u8 ttl;         /* TTL or hop limit */
 	__u8 udp_nocsum;  /* IPv4 UDP without a checksum: it stays 0 */
+	__u16 sample;     /* the L4 checksum's first bytes as they came: varies
+			   * from packet to packet, a free sampler */
 };
 
 /* The L4 header: ports, and where the checksum lies. */
@@ -54,17 +56,20 @@ static __always_inline enum pkt_kind pkt_parse_l4(void *data, void *data_end, st
 		if (l4 + sizeof(struct tcphdr) > data_end)
 			return PKT_OTHER;
 		p->csum_off = p->l4_off + offsetof(struct tcphdr, check);
+		p->sample = ((struct tcphdr *)l4)->check;
 		break;
 	case IPPROTO_UDP:
 		if (l4 + sizeof(struct udphdr) > data_end)
 			return PKT_OTHER;
 		p->csum_off = p->l4_off + offsetof(struct udphdr, check);
 		p->udp_nocsum = !p->v6 && ((struct udphdr *)l4)->check == 0;
+		p->sample = ((struct udphdr *)l4)->check;
 		break;
 	case IPPROTO_SCTP_NR:
 		if (l4 + 12 > data_end)  /* common header: ports, tag, CRC32c */
 			return PKT_OTHER;
 		p->csum_off = 0;
+		p->sample = ports[4];  /* the CRC32c's first bytes */
 		break;
 	default:
 		return PKT_OTHER;
