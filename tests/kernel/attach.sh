@@ -12,6 +12,8 @@
 #    tcx ingress link in its place; native on a driver without native XDP
 #    (a bridge) falls back to generic with a warning naming it;
 #  - a device no longer in --devices loses its links;
+#  - without --node-ips, the Node named --node-name in the source gives the
+#    addresses, and the devices follow when they change;
 #  - ferryd exits leaving them attached; ferryd --cleanup removes them;
 #  - --devices naming a device that does not exist, or an unparsable
 #    --xdp, --node-ips or --node-port-range: refused at start, named.
@@ -143,6 +145,35 @@ expect "fallback: the warning names the device" \
 	"$(grep -c 'br0: the driver has no native XDP; XDP runs in generic mode' "$FERRYD_LOG")" 1
 expect "removed: np2, no longer in --devices, lost its links" "$(xdp_on np2) $(pins)" \
 	"none tc-egress-br0 tc-egress-np1 xdp-br0 xdp-np1"
+
+# --- the Node's addresses (file source: the Node named --node-name) --------------
+# node_yaml ADDR: the Service, and Node node-a with that InternalIP.
+node_yaml() {
+	cat "$SRC.svc"
+	cat <<EOF
+---
+apiVersion: v1
+kind: Node
+metadata: {name: node-a}
+status:
+  addresses: [{type: InternalIP, address: "$1"}, {type: Hostname, address: node-a}]
+EOF
+}
+cp "$SRC" "$SRC.svc"
+ferryd_stop
+node_yaml 2001:db8::1 | write_source "$SRC"
+start_attached
+expect "Node: without --node-ips, the device carrying the Node's address (np2) is the one" \
+	"$(pins)" "tc-egress-np2 xdp-np2"
+n=$(grep -c 'north-south traffic' "$FERRYD_LOG")
+node_yaml 192.0.2.1 | write_source "$SRC"
+if wait_until 10 eval '[ "$(grep -c "north-south traffic" "$FERRYD_LOG")" -gt '"$n"' ]'; then
+	expect "Node: its address moved to np1: the links follow" "$(pins) $(xdp_on np2)" \
+		"tc-egress-np1 xdp-np1 none"
+else
+	not_ok "Node: its address moved to np1: ferryd attaches again within 10 s" "$(pins)"
+fi
+expect "Node: the log names its addresses" "$(grep -c 'msg="node addresses: 192.0.2.1"' "$FERRYD_LOG")" 1
 
 # --- exit and cleanup ----------------------------------------------------------
 ferryd_stop

@@ -16,6 +16,25 @@
 #define COALESCE_QUIET_MS 5
 #define COALESCE_MAX_MS 50
 
+/* This node as the source says: the Node named --node-name gives its
+ * addresses, unless --node-ips does; they go to the datapath first. */
+static void file_node(struct agent *ag, const struct model_objects *sets, size_t n_sets,
+		      struct model_node *node)
+{
+	const struct model_node *found = model_objects_node(sets, n_sets, ag->opts.node_name);
+
+	node->node_port_min = ag->opts.node_port_min;
+	node->node_port_max = ag->opts.node_port_max;
+	if (ag->opts.n_node_ips) {
+		node->addrs = ag->opts.node_ips;
+		node->n_addrs = ag->opts.n_node_ips;
+	} else if (found) {
+		node->addrs = found->addrs;
+		node->n_addrs = found->n_addrs;
+	}
+	packet_set_node_addrs(ag, node->addrs, node->n_addrs);
+}
+
 /* Read the source, compute, apply, publish. A source that cannot be read
  * changes nothing: the datapath keeps serving the last good state. Returns
  * -1 only when the maps could not be filled at all (first apply). */
@@ -36,6 +55,7 @@ static int file_reload(struct agent *ag)
 		goto out;
 	}
 	sets = file_source_objects(ag->file, &n_sets);
+	file_node(ag, sets, n_sets, &node);
 	if (model_compute(sets, n_sets, &node, ag->opts.limits.max_per_service, &desired)) {
 		log_error("ferryd", "out of memory computing the desired state");
 		goto out;

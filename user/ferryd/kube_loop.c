@@ -25,6 +25,7 @@ struct kube_loop {
 	struct agent *ag;
 	bool attached;
 	double synced_at;           /* when the first full lists were in */
+	uint64_t node_addrs_gen;    /* store_node_addrs' number as last taken */
 	uint64_t published_skipped; /* objects_skipped as last published */
 };
 
@@ -46,6 +47,20 @@ static void kube_publish(struct kube_loop *kl)
 	sync_publish(kl->ag->eng, kube_bad_data(ks), kl->published_skipped);
 }
 
+/* The node's addresses, when the Node changed them, to the datapath. */
+static void kube_node_addrs(struct kube_loop *kl)
+{
+	const struct ferry_ip *addrs;
+	uint64_t gen;
+	size_t n;
+
+	addrs = store_node_addrs(kube_source_store(kl->ag->kube), &n, &gen);
+	if (gen == kl->node_addrs_gen)
+		return;
+	kl->node_addrs_gen = gen;
+	packet_set_node_addrs(kl->ag, addrs, n);
+}
+
 /* The first full state: written (batched into fresh maps), then attached. */
 static int kube_first_apply(struct kube_loop *kl)
 {
@@ -54,6 +69,7 @@ static int kube_first_apply(struct kube_loop *kl)
 	int64_t writes;
 	double t0;
 
+	kube_node_addrs(kl);
 	if (store_compute_all(kube_source_store(ag->kube), &desired) < 0)
 		return -1;
 	kube_source_flushed(ag->kube);
@@ -158,10 +174,25 @@ static int kube_round(struct kube_loop *kl, struct curl_waitfd *sig)
 		return 1;
 	if (!kl->attached)
 		return kube_first_due(kl) ? kube_first_apply(kl) : 0;
+	kube_node_addrs(kl);
 	if (kube_flush_due(kl, ready))
 		kube_flush(kl);
 	else if (kube_source_stats(ag->kube)->objects_skipped != kl->published_skipped)
 		kube_publish(kl);
+	return 0;
+}
+
+/* --node-port-range, and --node-ips in place of the Node's addresses. */
+static int kube_node_settings(struct agent *ag)
+{
+	struct model_store *st = kube_source_store(ag->kube);
+
+	store_set_node_port_range(st, ag->opts.node_port_min, ag->opts.node_port_max);
+	if (ag->opts.n_node_ips &&
+	    store_fix_node_addrs(st, ag->opts.node_ips, ag->opts.n_node_ips) < 0) {
+		log_error("ferryd", "out of memory");
+		return -1;
+	}
 	return 0;
 }
 
@@ -171,7 +202,7 @@ int kube_loop_run(struct agent *ag)
 	struct curl_waitfd sig = { .fd = agent_signals_fd(), .events = CURL_WAIT_POLLIN };
 	int rc;
 
-	if (sig.fd < 0)
+	if (sig.fd < 0 || kube_node_settings(ag) < 0)
 		return -1;
 	watch_set_idle_timeout(ag->opts.watch_idle_timeout);
 	log_info("ferryd", "waiting for the first list of Services, EndpointSlices and the "

@@ -145,6 +145,9 @@ static void metrics_agent(struct prom_buf *b, const struct obs_view *v)
 	metrics_counter(b, "ferry_objects_skipped_total",
 			"Objects with invalid fields (their last good version stays).",
 			v->objects_skipped);
+	metrics_counter(b, "ferry_fields_ignored_total",
+			"Bad fields left out of objects otherwise served (a nodePort out of range, "
+			"an unparsable source range, ...).", v->fields_ignored);
 }
 
 static void metrics_packet_path(struct prom_buf *b, const struct obs_view *v)

@@ -6,6 +6,7 @@
 #include "datapath/counters.h"
 #include "ferryd/agent.h"
 #include "ferryd/hcnp.h"
+#include "model/model.h"
 
 /* From a millisecond to a second: a change should land in a few ms. */
 static const double latency_bounds[] = {
@@ -50,6 +51,7 @@ static void observe_publish(struct agent *ag)
 		.sync = *sync_stats(ag->eng),
 		.event_latency = obs->event_latency,
 		.sync_duration = obs->sync_duration,
+		.fields_ignored = model_fields_ignored(),
 		.hcnp_bind_errors = ag->hcnp ? hcnp_bind_errors(ag->hcnp) : 0,
 		.packet_path = ag->np_attached && !ag->np_error[0],
 		.n_devs = ag->np.n_devs,

@@ -34,6 +34,7 @@ struct obs_view {
 	struct histogram event_latency;
 	struct histogram sync_duration;
 	struct watch_stats watch[KUBE_COLLECTION__COUNT];
+	uint64_t fields_ignored;         /* model_fields_ignored() */
 	uint64_t hcnp_bind_errors;       /* healthCheckNodePorts not bound */
 	bool packet_path;                /* north-south is served */
 	size_t n_devs;                   /* the per-packet path's devices */
