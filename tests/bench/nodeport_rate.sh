@@ -189,6 +189,7 @@ RULES_FILE=
 
 ferry_up() {
 	FERRYD_NETNS=$NODE ferryd_start "$STATE" --node-name "$TOPO_NODE_NAME" --devices lan0 --xdp "$1" \
+		--node-ips "$N1_V4,$N1_V6" \
 		--node-port-range "$NP_BASE-$((NP_BASE + 9999))" --log-level info
 }
 

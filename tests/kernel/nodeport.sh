@@ -23,7 +23,9 @@
 # and packets of a flow whose backend is gone reach a live one (B12).
 #
 # NODEPORT_XDP=native|generic|off (default native) picks ferryd's --xdp;
-# NODEPORT_CORE=1 runs the core cases only. Case names carry the mode.
+# NODEPORT_CORE=1 runs the core cases only; NODEPORT_NODE_IPS=1 gives node
+# 1's addresses with --node-ips instead of its Node object (in the source
+# either way). Case names carry the mode.
 # shellcheck source=tests/lib.sh
 source "$(dirname "$0")/../lib.sh"
 # shellcheck source=tests/helpers/topology.sh
@@ -230,7 +232,9 @@ for fam in 4 6; do
 		"$(ext_probe a tcp "$n1" 30090 --timeout 2)" '^reply=host-leak '
 done
 
-FERRYD_NETNS=$NODE ferryd_start "$SRC" --node-name "$TOPO_NODE_NAME" --devices lan0 --xdp "$MODE" || finish
+args=(--node-name "$TOPO_NODE_NAME" --devices lan0 --xdp "$MODE")
+[ "${NODEPORT_NODE_IPS:-0}" = 1 ] && args+=(--node-ips "$N1_V4,$N1_V6")
+FERRYD_NETNS=$NODE ferryd_start "$SRC" "${args[@]}" || finish
 case $MODE in native) want=driver ;; generic) want=generic ;; *) want=none ;; esac
 expect "$T ferryd attaches XDP to lan0 in the mode asked (bpftool net)" "$(xdp_attached)" "$want"
 

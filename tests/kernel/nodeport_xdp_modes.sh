@@ -4,11 +4,12 @@
 # Cluster and Local, no local endpoint, no endpoint) under --xdp=generic and
 # --xdp=off: every mode gives the same answers as native XDP. Each mode is a
 # run of nodeport.sh of its own (its own topology, names and cleanup); case
-# names carry the mode.
+# names carry the mode. Node 1's addresses come from --node-ips here (from
+# its Node object in nodeport.sh).
 REPO=$(cd "$(dirname "$0")/../.." && pwd)
 rc=0
 for mode in generic off; do
-	LOGDIR=${BUILD:-$REPO/build}/test-logs/nodeport_xdp_modes/$mode NODEPORT_XDP=$mode NODEPORT_CORE=1 \
+	LOGDIR=${BUILD:-$REPO/build}/test-logs/nodeport_xdp_modes/$mode NODEPORT_XDP=$mode NODEPORT_CORE=1 NODEPORT_NODE_IPS=1 \
 		bash "$REPO/tests/kernel/nodeport.sh" || rc=1
 done
 exit $rc
