@@ -267,13 +267,19 @@ for fam in 4 6; do
 		"$out" '^error=timeout stage=connect'
 	expect_counter_up "$T B16 ETP Local without a local endpoint (IPv$fam): counted" packet_dropped_no_local_endpoint "$c0"
 
+	# "At once": before the first SYN retransmission (1 s) for IPv4. Over
+	# IPv6 the client's TCP here ignores the first port unreachable, which
+	# comes back while connect() still holds its socket (ip6tables' REJECT
+	# in node 1 gives the same 1.0 s), and takes the retransmission's.
+	limit=1000
+	[ $fam = 6 ] && limit=1500
 	c0=$(counter packet_icmp_unreachable_sent)
 	out=$(ext_probe a tcp "$n1" 30090 --timeout 3)
 	note "empty TCP IPv$fam: $out"
-	if [[ $out =~ ^error=ECONNREFUSED\ stage=connect\ ms=([0-9]+) ]] && [ "${BASH_REMATCH[1]}" -lt 1000 ]; then
-		ok "$T B14 no endpoint, TCP IPv$fam: ECONNREFUSED at once, though a host process listens on the port"
+	if [[ $out =~ ^error=ECONNREFUSED\ stage=connect\ ms=([0-9]+) ]] && [ "${BASH_REMATCH[1]}" -lt $limit ]; then
+		ok "$T B14 no endpoint, TCP IPv$fam: ECONNREFUSED within $limit ms, though a host process listens on the port"
 	else
-		not_ok "$T B14 no endpoint, TCP IPv$fam: ECONNREFUSED at once, though a host process listens on the port" "got '$out'"
+		not_ok "$T B14 no endpoint, TCP IPv$fam: ECONNREFUSED within $limit ms, though a host process listens on the port" "got '$out'"
 	fi
 	out=$(ext_probe a udp "$n1" 30090 --connect --timeout 2)
 	expect_match "$T B14 no endpoint, connected UDP IPv$fam: the client gets ECONNREFUSED (ICMP port unreachable)" \
