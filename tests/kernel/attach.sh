@@ -12,6 +12,7 @@
 #    tcx ingress link in its place; native on a driver without native XDP
 #    (a bridge) falls back to generic with a warning naming it;
 #  - a device no longer in --devices loses its links;
+#  - ferry_config and ferry_node_addrs hold the flags and the addresses;
 #  - without --node-ips, the Node named --node-name in the source gives the
 #    addresses, and the devices follow when they change;
 #  - ferryd exits leaving them attached; ferryd --cleanup removes them;
@@ -61,6 +62,28 @@ import json, sys
 print(" ".join("%s:%s:%s" % (l["device"], l["hook"], l.get("xdp_mode", "-"))
                for l in json.load(sys.stdin)["packet_path"] if l["attached"]))'
 }
+# config: ferry_config as "snat_v4 snat_v6 node-ports snat-ports icmp/s";
+# node_addrs: ferry_node_addrs as "ADDR:FLAGS ..." sorted.
+config() {
+	bpftool -j map dump pinned "$BPFFS/ferry_config" | "$PYTHON" -c '
+import ipaddress, json, sys
+e = json.load(sys.stdin)[0]
+raw = bytes(int(x, 16) for x in e["value"])
+v = e["formatted"]["value"]
+v4 = ipaddress.IPv6Address(raw[0:16]).ipv4_mapped or "-"
+v6 = ipaddress.IPv6Address(raw[16:32]) if any(raw[16:32]) else "-"
+print(v4, v6, "%d-%d" % (v["node_port_min"], v["node_port_max"]),
+      "%d-%d" % (v["snat_port_min"], v["snat_port_max"]), v["icmp_per_sec"])'
+}
+node_addrs() {
+	bpftool -j map dump pinned "$BPFFS/ferry_node_addrs" | "$PYTHON" -c '
+import ipaddress, json, sys
+out = []
+for e in json.load(sys.stdin):
+    a = ipaddress.IPv6Address(bytes(int(x, 16) for x in e["key"]))
+    out.append("%s:%d" % (a.ipv4_mapped or a, e["formatted"]["value"]["flags"]))
+print(" ".join(sorted(out)))'
+}
 ifindex() { in_node ip -o link show dev "$1" | cut -d: -f1; }
 status_ifindex() {
 	in_node "$FERRYCTL" --bpffs "$BPFFS" status -o json | "$PYTHON" -c '
@@ -95,6 +118,10 @@ expect "ferryctl status: the tc egress links sit on the veths' ifindexes" "$(sta
 	"np1:$(ifindex np1) np2:$(ifindex np2)"
 expect_match "the log says which path handles what" \
 	"$(grep -c 'np[12]: new flows at XDP (native), replies at tc egress' "$FERRYD_LOG")" '^2$'
+expect "ferry_config: SNAT addresses (the node's), NodePort and SNAT port ranges, ICMP rate (defaults)" \
+	"$(config)" "192.0.2.1 2001:db8::1 30000-32767 32768-60999 100"
+expect "ferry_node_addrs: the node's addresses, each its family's SNAT source" "$(node_addrs)" \
+	"192.0.2.1:1 2001:db8::1:1"
 expect "the log names the devices" \
 	"$(grep -c 'served on 2 devices: np1 (XDP native), np2 (XDP native)' "$FERRYD_LOG")" 1
 
@@ -126,7 +153,10 @@ expect_match "restart: np1 never ran without an XDP program ($(grep -c on "$WORK
 
 # --- generic, off, fallback --------------------------------------------------
 ferryd_stop
-start_attached --node-ips "$NODE_IPS" --xdp generic
+start_attached --node-ips "$NODE_IPS" --xdp generic --node-port-range 31000-31999 \
+	--snat-port-range 40000-40999 --icmp-rate 7
+expect "ferry_config follows --node-port-range, --snat-port-range and --icmp-rate" \
+	"$(config)" "192.0.2.1 2001:db8::1 31000-31999 40000-40999 7"
 expect_match "generic: bpftool shows XDP in generic mode on np1" "$(xdp_on np1)" '^generic [0-9]+$'
 expect "generic: ferryctl status says so" "$(status_packet)" \
 	"np1:tc-egress:- np2:tc-egress:- np1:xdp:generic np2:xdp:generic"
@@ -173,6 +203,8 @@ if wait_until 10 eval '[ "$(grep -c "north-south traffic" "$FERRYD_LOG")" -gt '"
 else
 	not_ok "Node: its address moved to np1: ferryd attaches again within 10 s" "$(pins)"
 fi
+expect "Node: ferry_config and ferry_node_addrs follow" "$(config) $(node_addrs)" \
+	"192.0.2.1 - 30000-32767 32768-60999 100 192.0.2.1:1"
 expect "Node: the log names its addresses" "$(grep -c 'msg="node addresses: 192.0.2.1"' "$FERRYD_LOG")" 1
 
 # --- exit and cleanup ----------------------------------------------------------

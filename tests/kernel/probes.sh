@@ -10,6 +10,9 @@
 #  - a 10,000-service apply (the state renamed in, then the small one back):
 #    probes answer 200 within 1 s while it runs, shown by probes that began
 #    after the rename and ended before ferryd published the new generation;
+#  - the per-packet path's kernel features are probed and logged; without
+#    a node address north-south is off (log, ferryctl status, metric) and
+#    ferryd serves on;
 #  - the loop stuck (its thread stopped with ptrace, the servers' threads
 #    run on): /livez and /healthz answer 503 once the loop is more than
 #    --health-timeout late, not sooner, and 200 again once it runs; then it
@@ -57,6 +60,17 @@ URLS=("$HURL/healthz" "$HURL/livez")
 
 within_1s "probes: nothing else connected: /healthz and /livez answer 200 within 1 s" \
 	"$(PL probe 10 0.02 "${URLS[@]}")"
+
+# --- the per-packet path's feature probes ----------------------------------------
+# ferryd runs in the host's namespace here, without a node address: the
+# kernel features of the per-packet path are found and logged, and with no
+# device to serve north-south is off, which stops nothing.
+expect_match "features: the log says the per-packet path's kernel features are there" \
+	"$(grep -c 'per-packet path: XDP, tc and tcx links available' "$FERRYD_LOG")" '^[1-9]'
+expect_match "features: no node address: the log says north-south is not served" \
+	"$(grep -c 'north-south traffic not served: no device carries a node address' "$FERRYD_LOG")" '^[1-9]'
+expect "features: ferryctl status lists no per-packet link" "$(status_get 'len(j["packet_path"])')" 0
+expect "features: ferry_packet_path_up 0" "$(metric ferry_packet_path_up)" 0
 
 # --- idle and stalled connections -----------------------------------------------
 "$PYTHON" "$LOAD" hold 127.0.0.1 "$HPORT" 100 20 120 "$WORK/held" >"$WORK/hold.out" 2>&1 &

@@ -25,7 +25,6 @@ struct agent {
 	struct nodeport np;
 	bool np_loaded;           /* its programs are loaded */
 	bool np_attached;         /* packet_attach ran */
-	char np_error[256];       /* why north-south is not served; "" when it is */
 	bool node_addrs_set;
 	size_t n_node_addrs;
 	struct ferry_ip node_addrs[FERRYD_MAX_NODE_IPS];
@@ -48,14 +47,12 @@ void agent_reap_udp(struct agent *ag);
 /* Attach the programs (after the first fill of the maps). */
 int agent_attach(struct agent *ag);
 
-/* packet_path.c. packet_start loads the per-packet programs (after the
- * datapath) and writes ferry_config; packet_attach puts them on the
+/* packet_path.c. packet_start writes ferry_config and loads the per-packet
+ * programs (after the sync engine exists); packet_attach puts them on the
  * devices (after agent_attach). Both return -1 only when ferryd must not
  * run (--devices given and the path cannot serve them). */
 int packet_start(struct agent *ag);
 int packet_attach(struct agent *ag);
-/* ferry_config from the flags and the node's addresses. */
-void packet_write_config(struct agent *ag);
 /* The node's addresses (the Node's, or --node-ips) changed: ferry_config,
  * ferry_node_addrs and, without --devices, the devices follow. */
 void packet_set_node_addrs(struct agent *ag, const struct ferry_ip *addrs, size_t n);

@@ -53,7 +53,7 @@ static void observe_publish(struct agent *ag)
 		.sync_duration = obs->sync_duration,
 		.fields_ignored = model_fields_ignored(),
 		.hcnp_bind_errors = ag->hcnp ? hcnp_bind_errors(ag->hcnp) : 0,
-		.packet_path = ag->np_attached && !ag->np_error[0],
+		.packet_path = ag->np.n_devs > 0,
 		.n_devs = ag->np.n_devs,
 	};
 

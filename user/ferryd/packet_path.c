@@ -6,22 +6,18 @@
  * unserved with an error in the log, and ferryd runs on. Only --devices
  * makes it a requirement: then ferryd refuses to start without it. */
 #include <arpa/inet.h>
-#include <bpf/bpf.h>
-#include <errno.h>
 #include <ifaddrs.h>
 #include <net/if.h>
 #include <string.h>
 
 #include "common/log.h"
 #include "datapath/features.h"
-#include "ferry/maps.h"
 #include "ferryd/agent.h"
 
 /* An error that stops ferryd when --devices asked for the path, and only
  * turns north-south off otherwise. Returns -1 or 0 accordingly. */
-static int packet_fail(struct agent *ag, const char *why)
+static int packet_fail(const struct agent *ag, const char *why)
 {
-	snprintf(ag->np_error, sizeof(ag->np_error), "%s", why);
 	if (ag->opts.n_devices) {
 		log_error("ferryd", "per-packet path on --devices: %s; refusing to start", why);
 		return -1;
@@ -31,19 +27,24 @@ static int packet_fail(struct agent *ag, const char *why)
 	return 0;
 }
 
+static void packet_write_config(struct agent *ag);
+
+/* ferry_config and the node addresses serve the socket LB too (NodePorts
+ * on loopback, B22): written whatever becomes of the per-packet path. */
 int packet_start(struct agent *ag)
 {
 	char why[256];
 
-	if (features_packet_path(why, sizeof(why)))
-		return packet_fail(ag, why);
-	if (nodeport_load(&ag->np, &ag->dp.maps, ag->opts.xdp))
-		return packet_fail(ag, "the per-packet programs do not load");
-	ag->np_loaded = true;
 	if (ag->opts.n_node_ips)
 		packet_set_node_addrs(ag, ag->opts.node_ips, ag->opts.n_node_ips);
 	else
 		packet_write_config(ag);
+	if (features_packet_path(why, sizeof(why)))
+		return packet_fail(ag, why);
+	log_info("ferryd", "per-packet path: XDP, tc and tcx links available");
+	if (nodeport_load(&ag->np, &ag->dp.maps, ag->opts.xdp))
+		return packet_fail(ag, "the per-packet programs do not load");
+	ag->np_loaded = true;
 	return 0;
 }
 
@@ -88,13 +89,18 @@ static void packet_log_devices(const struct agent *ag)
 					ag->np.devs[i].name,
 					ag->np.devs[i].xdp == NP_XDP_OFF ? "tc" :
 					ag->np.devs[i].xdp == NP_XDP_NATIVE ? "XDP native" : "XDP generic");
-	log_info("ferryd", "north-south traffic served on %zu devices%s%s", ag->np.n_devs,
-		 len ? ": " : "", text);
+	if (ag->np.n_devs)
+		log_info("ferryd", "north-south traffic served on %zu devices: %s", ag->np.n_devs,
+			 text);
+	else
+		log_warn("ferryd", "north-south traffic not served: no device carries a node "
+			 "address (%zu known; --node-ips or the Node's), nor was --devices given",
+			 ag->n_node_addrs);
 }
 
 int packet_attach(struct agent *ag)
 {
-	char names[NP_MAX_DEVICES][IF_NAMESIZE], why[256];
+	char names[NP_MAX_DEVICES][IF_NAMESIZE];
 	size_t n = ag->opts.n_devices;
 
 	if (!ag->np_loaded)
@@ -104,38 +110,16 @@ int packet_attach(struct agent *ag)
 		memcpy(names, ag->opts.devices, sizeof(names));
 	else
 		n = packet_default_devices(ag, names);
-	if (!n && !ag->opts.n_devices)
-		log_warn("ferryd", "no device carries a node address (%zu known): north-south "
-			 "traffic is not served until one does (or give --devices)",
-			 ag->n_node_addrs);
 	if (nodeport_attach(&ag->np, ag->opts.bpffs, names, n) == 0) {
-		ag->np_error[0] = '\0';
 		packet_log_devices(ag);
 		return 0;
 	}
-	snprintf(why, sizeof(why), "cannot attach to every device (see above)");
-	return packet_fail(ag, why);
+	return packet_fail(ag, "cannot attach to every device (see above)");
 }
 
-/* The SNAT source of each family: its first node address. */
-static void packet_snat(const struct agent *ag, struct dp_config *cfg)
-{
-	bool v4 = false, v6 = false;
-
-	for (size_t i = 0; i < ag->n_node_addrs; i++) {
-		const struct ferry_ip *ip = &ag->node_addrs[i];
-
-		if (addr_is_v4(ip) && !v4) {
-			memcpy(cfg->snat_v4, ip->w, sizeof(cfg->snat_v4));
-			v4 = true;
-		} else if (!addr_is_v4(ip) && !v6) {
-			memcpy(cfg->snat_v6, ip->w, sizeof(cfg->snat_v6));
-			v6 = true;
-		}
-	}
-}
-
-void packet_write_config(struct agent *ag)
+/* The engine fills in the SNAT addresses (the first node address of each
+ * family). */
+static void packet_write_config(struct agent *ag)
 {
 	struct dp_config cfg = {
 		.node_port_min = ag->opts.node_port_min,
@@ -144,41 +128,8 @@ void packet_write_config(struct agent *ag)
 		.snat_port_max = ag->opts.snat_port_max,
 		.icmp_per_sec = ag->opts.icmp_per_sec,
 	};
-	__u32 zero = 0;
 
-	packet_snat(ag, &cfg);
-	if (bpf_map_update_elem(ag->dp.maps.fd[DP_MAP_CONFIG], &zero, &cfg, BPF_ANY))
-		log_error("ferryd", "cannot write ferry_config: %s", strerror(errno));
-}
-
-/* ferry_node_addrs becomes the node's addresses; the first of each family
- * is its SNAT source. */
-static void packet_write_node_addrs(struct agent *ag)
-{
-	int fd = ag->dp.maps.fd[DP_MAP_NODE_ADDRS];
-	struct node_addr_key key, next;
-	struct dp_config snat = { 0 };
-	bool more;
-
-	packet_snat(ag, &snat);
-	for (more = bpf_map_get_next_key(fd, NULL, &key) == 0; more; key = next) {
-		bool keep = false;
-
-		more = bpf_map_get_next_key(fd, &key, &next) == 0;
-		for (size_t i = 0; i < ag->n_node_addrs && !keep; i++)
-			keep = memcmp(key.addr, ag->node_addrs[i].w, sizeof(key.addr)) == 0;
-		if (!keep)
-			bpf_map_delete_elem(fd, &key);
-	}
-	for (size_t i = 0; i < ag->n_node_addrs; i++) {
-		struct node_addr_value v = { 0 };
-
-		memcpy(key.addr, ag->node_addrs[i].w, sizeof(key.addr));
-		if (!memcmp(key.addr, snat.snat_v4, 16) || !memcmp(key.addr, snat.snat_v6, 16))
-			v.flags = NODE_ADDR_SNAT;
-		if (bpf_map_update_elem(fd, &key, &v, BPF_ANY))
-			log_error("ferryd", "cannot write ferry_node_addrs: %s", strerror(errno));
-	}
+	sync_set_config(ag->eng, &cfg);
 }
 
 static bool packet_addrs_equal(const struct agent *ag, const struct ferry_ip *addrs, size_t n)
@@ -208,7 +159,7 @@ void packet_set_node_addrs(struct agent *ag, const struct ferry_ip *addrs, size_
 					addr_format(&addrs[i], buf));
 	log_info("ferryd", "node addresses%s: %s", ag->opts.n_node_ips ? " (--node-ips)" : "",
 		 n ? text : "none");
-	packet_write_node_addrs(ag);
+	sync_set_node_addrs(ag->eng, addrs, n);
 	packet_write_config(ag);
 	if (ag->np_attached && !ag->opts.n_devices)
 		packet_attach(ag);
