@@ -10,12 +10,14 @@
 #include "lib/pkt.h"
 #include "lib/sockaddr.h"
 
-/* last_seen_ns is refreshed by about one packet in 64, picked by the
- * packet's checksum bits: reading the clock, or the old value (the entry's
- * second cache line), on every packet costs more than the rest of the
- * established path's lookups (30-40 ns each in BPF_PROG_TEST_RUN repeat 1),
- * and a write per packet would bounce the line between CPUs. ferryctl's
- * idle time is accurate to a few dozen packets. */
+/* last_seen_ns: TCP entries are refreshed by about one packet in 64,
+ * picked by the packet's checksum bits: reading the clock, or the old value
+ * (the entry's second cache line), on every packet costs more than the
+ * rest of the established path's lookups (30-40 ns each in
+ * BPF_PROG_TEST_RUN repeat 1), and a write per packet would bounce the
+ * line between CPUs; ferryctl's idle time is accurate to a few dozen
+ * packets. UDP and SCTP have no close to see: their entries are refreshed
+ * by every packet, since idleness is what frees their SNAT ports. */
 #define CT_TOUCH_MASK 63
 
 static __always_inline void ct_key_of(struct ct_key *k, const struct pkt *p)
@@ -32,13 +34,14 @@ static __always_inline void ct_key_of(struct ct_key *k, const struct pkt *p)
 
 static __always_inline void ct_touch(struct ct_value *v, const struct pkt *p)
 {
-	if (!(p->sample & CT_TOUCH_MASK))
+	if (p->proto != IPPROTO_TCP || !(p->sample & CT_TOUCH_MASK))
 		v->last_seen_ns = bpf_ktime_get_ns();
 }
 
-/* The reply entry's key of an original-direction value: the translated
- * packet seen from the other side. */
-static __always_inline void ct_reply_key(struct ct_key *k, const struct ct_value *orig, __u8 proto)
+/* The key of the other direction's entry: the packet this value makes,
+ * seen coming back (an original entry gives its reply's key and a reply
+ * entry its original's). */
+static __always_inline void ct_other_key(struct ct_key *k, const struct ct_value *orig, __u8 proto)
 {
 	addr_copy(k->saddr, orig->new_daddr);
 	addr_copy(k->daddr, orig->new_saddr);
@@ -48,6 +51,19 @@ static __always_inline void ct_reply_key(struct ct_key *k, const struct ct_value
 	k->pad[0] = 0;
 	k->pad[1] = 0;
 	k->pad[2] = 0;
+}
+
+/* A SNATed TCP flow's close and reuse, on its reply entry (the one that
+ * holds the SNAT port): FIN or RST in either direction marks it closed, a
+ * SYN (the client reusing its tuple) opens it again. */
+static __always_inline void ct_track_close(struct ct_value *reply, const struct pkt *p)
+{
+	if (p->tcp_flags & (TCP_FLAG_FIN | TCP_FLAG_RST)) {
+		reply->flags |= CT_FLAG_CLOSED;
+		reply->last_seen_ns = bpf_ktime_get_ns();
+	} else if (p->tcp_flags & TCP_FLAG_SYN) {
+		reply->flags &= ~CT_FLAG_CLOSED;
+	}
 }
 
 /* The reply entry rewrites back to what the client sent to. */

@@ -59,6 +59,8 @@ static __always_inline enum np_verdict np_reply(void *ctx, __u32 ifindex, const 
 {
 	np_plan_of(plan, ct);
 	ct_touch(ct, p);
+	if ((ct->flags & CT_FLAG_SNAT) && p->tcp_flags)
+		ct_track_close(ct, p);
 	stat_inc(STAT_NP_REVNAT);
 	if (egress)
 		return NP_XLATE_PASS;
@@ -178,7 +180,7 @@ static __always_inline enum np_verdict np_commit(const struct pkt *p, struct ct_
 			return NP_DROP;
 		}
 	} else {
-		ct_reply_key(key, orig, p->proto);
+		ct_other_key(key, orig, p->proto);
 		ct_reply_value(reply, p, 0);
 		bpf_map_update_elem(&ferry_ct, key, reply, BPF_ANY);
 	}
@@ -237,13 +239,26 @@ static __noinline enum np_verdict np_new_flow(void *ctx, __u32 ifindex, const st
 	return np_commit(p, orig, remote, &reply, &key);
 }
 
+/* FIN, RST or SYN of a SNATed flow in the original direction: the reply
+ * entry, which holds the SNAT port, records it. key is scratch. */
+static __always_inline void np_track_close(const struct ct_value *ct, const struct pkt *p,
+					   struct ct_key *key)
+{
+	struct ct_value *reply;
+
+	ct_other_key(key, ct, p->proto);
+	reply = bpf_map_lookup_elem(&ferry_ct, key);
+	if (reply)
+		ct_track_close(reply, p);
+}
+
 /* The flow's backend left: forget both entries, so the packet is decided
  * anew and lands on a live backend (kubernetes#81775). */
 static __always_inline void np_forget(const struct ct_value *ct, const struct ct_key *orig_key)
 {
 	struct ct_key key;
 
-	ct_reply_key(&key, ct, orig_key->proto);
+	ct_other_key(&key, ct, orig_key->proto);
 	bpf_map_delete_elem(&ferry_ct, &key);
 	bpf_map_delete_elem(&ferry_ct, orig_key);
 	stat_inc(STAT_NP_BACKEND_GONE);
@@ -267,9 +282,11 @@ static __always_inline enum np_verdict np_decide(void *ctx, __u32 ifindex, const
 		if (backend_alive(ct->backend_id, ct->svc_id, ct->new_daddr, ct->new_dport)) {
 			np_plan_of(plan, ct);
 			ct_touch(ct, p);
-			if (ct->flags & CT_FLAG_SNAT)
-				return np_forward(ctx, ifindex, p, plan);
-			return NP_XLATE_PASS;
+			if (!(ct->flags & CT_FLAG_SNAT))
+				return NP_XLATE_PASS;
+			if (p->tcp_flags & (TCP_FLAG_FIN | TCP_FLAG_RST | TCP_FLAG_SYN))
+				np_track_close(ct, p, &key);
+			return np_forward(ctx, ifindex, p, plan);
 		}
 		np_forget(ct, &key);
 	}

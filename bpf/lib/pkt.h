@@ -20,6 +20,9 @@
 #define NEXTHDR_AUTH 51
 #define NEXTHDR_DEST 60
 #define IPPROTO_SCTP_NR 132
+#define TCP_FLAG_FIN 0x01
+#define TCP_FLAG_SYN 0x02
+#define TCP_FLAG_RST 0x04
 
 enum pkt_kind {
 	PKT_OTHER,      /* not IP, or not TCP/UDP/SCTP: untouched, uncounted */
@@ -43,6 +46,7 @@ struct pkt {
 	__u8 udp_nocsum;  /* IPv4 UDP without a checksum: it stays 0 */
 	__u16 sample;     /* the L4 checksum's first bytes as they came: varies
 			   * from packet to packet, a free sampler */
+	__u8 tcp_flags;   /* TCP's flags byte (FIN 0x01, SYN 0x02, RST 0x04); 0 otherwise */
 };
 
 /* The L4 header: ports, and where the checksum lies. */
@@ -57,6 +61,7 @@ static __always_inline enum pkt_kind pkt_parse_l4(void *data, void *data_end, st
 			return PKT_OTHER;
 		p->csum_off = p->l4_off + offsetof(struct tcphdr, check);
 		p->sample = ((struct tcphdr *)l4)->check;
+		p->tcp_flags = ((__u8 *)l4)[13];
 		break;
 	case IPPROTO_UDP:
 		if (l4 + sizeof(struct udphdr) > data_end)
@@ -126,6 +131,7 @@ static __always_inline enum pkt_kind pkt_parse(void *data, void *data_end, struc
 	struct ethhdr *eth = data;
 
 	p->udp_nocsum = 0;
+	p->tcp_flags = 0;
 	if ((void *)(eth + 1) > data_end)
 		return PKT_OTHER;
 	if (eth->h_proto == bpf_htons(ETH_P_IP))

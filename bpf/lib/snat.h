@@ -2,14 +2,49 @@
  * must come back to this node, so the source becomes the node's address
  * and a port no other flow to the same backend uses. The reply entry's
  * insertion with BPF_NOEXIST is both the check and the claim, so two CPUs
- * cannot take the same port. */
+ * cannot take the same port.
+ *
+ * Entries are never expired, only evicted when ferry_ct fills, so a port
+ * held by a flow that ended is taken back when a new flow draws it: a TCP
+ * flow SNAT_CLOSED_NS after its FIN or RST (Linux's TIME_WAIT, so the
+ * backend's old socket is gone), a UDP or SCTP flow idle for SNAT_IDLE_NS
+ * (conntrack's UDP stream timeout). Without this, about 28,000 flows to
+ * one backend would exhaust the default range for good. */
 #ifndef FERRY_BPF_SNAT_H
 #define FERRY_BPF_SNAT_H
 
 #include "lib/maps.h"
 #include "lib/ct.h"
 
+#ifndef NSEC_PER_SEC
+#define NSEC_PER_SEC 1000000000ULL
+#endif
 #define SNAT_TRIES 8
+#define SNAT_CLOSED_NS (60 * NSEC_PER_SEC)
+#define SNAT_IDLE_NS (120 * NSEC_PER_SEC)
+
+/* Frees the reply entry at key (a SNAT port's) when its flow ended, with
+ * its original entry if that still leads here: a late packet of the old
+ * flow is then decided anew instead of joining the new one. */
+static __always_inline bool snat_reclaim(const struct ct_key *key)
+{
+	struct ct_value *old = bpf_map_lookup_elem(&ferry_ct, key), *o;
+	__u64 idle, now = bpf_ktime_get_ns();
+	struct ct_key orig;
+
+	if (!old || (old->flags & (CT_FLAG_REPLY | CT_FLAG_SNAT)) != (CT_FLAG_REPLY | CT_FLAG_SNAT))
+		return false;
+	idle = now - old->last_seen_ns;
+	if (key->proto == IPPROTO_TCP ? !(old->flags & CT_FLAG_CLOSED) || idle < SNAT_CLOSED_NS
+				      : idle < SNAT_IDLE_NS)
+		return false;
+	ct_other_key(&orig, old, key->proto);
+	o = bpf_map_lookup_elem(&ferry_ct, &orig);
+	if (o && o->new_sport == key->dport && addr_eq(o->new_daddr, key->saddr))
+		bpf_map_delete_elem(&ferry_ct, &orig);
+	bpf_map_delete_elem(&ferry_ct, key);
+	return true;
+}
 
 /* Claims a port for the flow whose original entry is orig (new_saddr set
  * to the SNAT address) by inserting its reply entry; returns the port in
@@ -28,8 +63,10 @@ static __always_inline __u16 snat_claim(const struct dp_config *cfg, struct ct_v
 		__u16 port = bpf_htons(cfg->snat_port_min + bpf_get_prandom_u32() % span);
 
 		orig->new_sport = port;
-		ct_reply_key(key, orig, p->proto);
+		ct_other_key(key, orig, p->proto);
 		if (!bpf_map_update_elem(&ferry_ct, key, reply, BPF_NOEXIST))
+			return port;
+		if (snat_reclaim(key) && !bpf_map_update_elem(&ferry_ct, key, reply, BPF_NOEXIST))
 			return port;
 	}
 	return 0;

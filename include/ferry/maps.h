@@ -214,6 +214,8 @@ struct ct_key {
 enum ct_flags {
 	CT_FLAG_REPLY = 1 << 0, /* reply direction entry */
 	CT_FLAG_SNAT  = 1 << 1, /* the source is rewritten too (externalTrafficPolicy Cluster) */
+	CT_FLAG_CLOSED = 1 << 2, /* reply entry of a SNATed TCP flow that sent FIN or RST
+				  * (at last_seen_ns): its SNAT port is reusable later */
 };
 
 struct ct_value {

@@ -196,6 +196,7 @@ struct shape {
 	int optlen;        /* IPv4 options, bytes (multiple of 4) */
 	__u16 frag_off;    /* IPv4 flags and offset, host order */
 	bool udp_nocsum;   /* IPv4 UDP sent without a checksum */
+	__u8 tcp_flags;    /* 0: SYN */
 };
 
 static const char PAYLOAD[] = "ferry packet test, odd";  /* 23 bytes: an odd length */
@@ -353,7 +354,7 @@ static size_t build(__u8 *f, const struct tuple *t, const struct shape *s, const
 	if (s->proto == IPPROTO_TCP) {
 		put16(f + l4 + 4, 0x0102);      /* sequence number */
 		f[l4 + 12] = 5 << 4;
-		f[l4 + 13] = 0x02;              /* SYN */
+		f[l4 + 13] = s->tcp_flags ? s->tcp_flags : 0x02;  /* SYN */
 		put16(f + l4 + 14, 64240);
 	} else if (s->proto == IPPROTO_UDP) {
 		put16(f + l4 + 4, len - l4);
@@ -387,12 +388,12 @@ static void rewrite(__u8 *f, size_t len, const struct tuple *t, const __u8 *dmac
 }
 
 /* The port unreachable lib/icmp.h makes of frame f (B14): back to the
- * client's MAC, from the address it used, quoting the IP header and the 8
- * bytes after it. Returns its length. */
-static size_t icmp_reply(const __u8 *f, size_t len, __u8 *out)
+ * client's MAC, from the address it used, quoting the first q bytes of the
+ * IP packet. Returns its length. */
+static size_t icmp_reply(const __u8 *f, size_t len, size_t q, __u8 *out)
 {
 	struct layout l = layout_of(f, len);
-	size_t q = l.l4 - l.l3 + 8, h = l.v6 ? 48 : 28;
+	size_t h = l.v6 ? 48 : 28;
 	__u8 *ip = out + ETH_HLEN;
 	__u32 sum;
 
@@ -496,7 +497,7 @@ static void expect_u64(const char *name, __u64 got, __u64 want)
 		not_ok(name, "got %llu, want %llu", (unsigned long long)got, (unsigned long long)want);
 }
 
-/* The reply-direction entry of a flow, as it arrives; 0 when present. */
+/* The entry of a flow's packets as they arrive; 0 when present. */
 static int ct_get(const struct tuple *t, __u8 proto, struct ct_value *v)
 {
 	struct ct_key k = { .sport = htons(t->sport), .dport = htons(t->dport), .proto = proto };
@@ -504,6 +505,19 @@ static int ct_get(const struct tuple *t, __u8 proto, struct ct_value *v)
 	addr16(t->src, k.saddr);
 	addr16(t->dst, k.daddr);
 	return bpf_map_lookup_elem(map_fd(xdp->maps.ferry_ct), &k, v);
+}
+
+/* Makes the entry of t look seconds older (instead of waiting). */
+static void ct_age(const struct tuple *t, __u8 proto, __u64 seconds)
+{
+	struct ct_key k = { .sport = htons(t->sport), .dport = htons(t->dport), .proto = proto };
+	struct ct_value v;
+
+	addr16(t->src, k.saddr);
+	addr16(t->dst, k.daddr);
+	must(bpf_map_lookup_elem(map_fd(xdp->maps.ferry_ct), &k, &v), "ct entry to age");
+	v.last_seen_ns -= seconds * 1000000000ULL;
+	must(bpf_map_update_elem(map_fd(xdp->maps.ferry_ct), &k, &v, BPF_EXIST), "aging a ct entry");
 }
 
 enum hook { HOOK_XDP, HOOK_TC_INGRESS, HOOK_TC_EGRESS };
@@ -518,16 +532,25 @@ static void run_hook(enum hook h, const __u8 *f, size_t len, struct run *r)
 		run_tc(tc->progs.ferry_tc_egress, f, len, r);
 }
 
-/* in to a service without backend: answered with port unreachable. */
+/* in to a service without backend: answered with port unreachable, which
+ * quotes the IP header and at least the 8 bytes after it (RFC 792), at
+ * most the whole packet. */
 static void check_icmp(enum hook h, const char *name, const struct tuple *in,
 		       const struct shape *s, __u32 verdict)
 {
 	__u8 f[PKT_MAX], w[PKT_MAX];
 	size_t len = build(f, in, s, CLIENT_MAC);
+	struct layout l = layout_of(f, len);
+	size_t hdr = ETH_HLEN + (l.v6 ? 48 : 28), q;
 	struct run r;
 
 	run_hook(h, f, len, &r);
-	expect_frame(name, &r, verdict, w, icmp_reply(f, len, w));
+	q = r.len > hdr ? r.len - hdr : 0;
+	if (r.retval == verdict && (q < l.l4 - l.l3 + 8 || q > len - l.l3)) {
+		not_ok(name, "quotes %zu bytes of a %zu-byte packet", q, len - l.l3);
+		return;
+	}
+	expect_frame(name, &r, verdict, w, icmp_reply(f, len, q, w));
 }
 
 /* Sends in (shaped s, from smac) through the hook and checks the verdict
@@ -817,6 +840,55 @@ static void snat_exhausted(void)
 	      CLIENT_MAC, XDP_DROP, in, NULL);
 	expect_u64("SNAT exhaustion is counted (STAT_NP_SNAT_EXHAUSTED)",
 		   stat(STAT_NP_SNAT_EXHAUSTED), exhausted + 1);
+}
+
+/* A SNAT port held by a flow that ended is taken back by a new flow: TCP 60 s
+ * after FIN or RST, UDP after 120 s idle (entries aged by hand). Follows
+ * snat_exhausted: flow 6001 holds the only port. */
+static void snat_reclaim(void)
+{
+	const struct shape fin = { .proto = IPPROTO_TCP, .tcp_flags = 0x11 };  /* FIN ACK */
+	const struct tuple port_reply = { "10.2.0.50", NODE, 8080, SNAT_MIN };
+	struct tuple a = { CLIENT, NODE, 6001, 30093 }, b = { CLIENT, NODE, 6002, 30093 };
+	struct ct_value v;
+
+	check(HOOK_XDP, "TCP FIN of a SNATed flow is translated", &a, &fin, CLIENT_MAC, XDP_TX,
+	      (struct tuple){ NODE, "10.2.0.50", SNAT_MIN, 8080 }, NODE2_MAC);
+	if (!ct_get(&port_reply, IPPROTO_TCP, &v) && (v.flags & CT_FLAG_CLOSED))
+		ok("the FIN marks the flow's reply entry closed");
+	else
+		not_ok("the FIN marks the flow's reply entry closed", "flags 0x%x", v.flags);
+	check(HOOK_XDP, "a port closed less than 60 s ago is not taken", &b, &TCP, CLIENT_MAC,
+	      XDP_DROP, b, NULL);
+	ct_age(&port_reply, IPPROTO_TCP, 61);
+	check(HOOK_XDP, "a TCP port closed 60 s ago is taken back by a new flow", &b, &TCP,
+	      CLIENT_MAC, XDP_TX, (struct tuple){ NODE, "10.2.0.50", SNAT_MIN, 8080 }, NODE2_MAC);
+	if (ct_get(&a, IPPROTO_TCP, &v))
+		ok("the old flow's original entry went with its port");
+	else
+		not_ok("the old flow's original entry went with its port", "still in ferry_ct");
+
+	/* Flow b closes, then its client reuses the tuple (SYN): open again. */
+	check(HOOK_XDP, "TCP FIN of the new flow", &b, &fin, CLIENT_MAC, XDP_TX,
+	      (struct tuple){ NODE, "10.2.0.50", SNAT_MIN, 8080 }, NODE2_MAC);
+	check(HOOK_XDP, "a SYN reusing the closed flow's tuple keeps its port", &b, &TCP, CLIENT_MAC,
+	      XDP_TX, (struct tuple){ NODE, "10.2.0.50", SNAT_MIN, 8080 }, NODE2_MAC);
+	ct_age(&port_reply, IPPROTO_TCP, 61);
+	a.sport = 6003;
+	check(HOOK_XDP, "a reopened flow's port is not taken back", &a, &TCP, CLIENT_MAC, XDP_DROP,
+	      a, NULL);
+
+	/* UDP: idleness frees the port. */
+	set_config(40500, 40500);
+	a = (struct tuple){ CLIENT, NODE, 7001, 30082 };
+	b = (struct tuple){ CLIENT, NODE, 7002, 30082 };
+	check(HOOK_XDP, "UDP, one SNAT port: the first flow takes it", &a, &UDP, CLIENT_MAC, XDP_TX,
+	      (struct tuple){ NODE, "10.2.0.8", 40500, 5353 }, NODE2_MAC);
+	check(HOOK_XDP, "UDP: a port idle for less than 120 s is not taken", &b, &UDP, CLIENT_MAC,
+	      XDP_DROP, b, NULL);
+	ct_age(&(struct tuple){ "10.2.0.8", NODE, 5353, 40500 }, IPPROTO_UDP, 121);
+	check(HOOK_XDP, "UDP: a port idle for 120 s is taken back by a new flow", &b, &UDP,
+	      CLIENT_MAC, XDP_TX, (struct tuple){ NODE, "10.2.0.8", 40500, 5353 }, NODE2_MAC);
 	set_config(SNAT_MIN, SNAT_MAX);
 }
 
@@ -932,6 +1004,7 @@ int main(int argc, char **argv)
 	backend_gone();
 	affinity();
 	snat_exhausted();
+	snat_reclaim();
 	sctp();
 	tc_ingress();
 	ferry_nodeport_tc__destroy(tc);
