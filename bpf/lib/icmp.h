@@ -19,10 +19,15 @@
  * from the address the client used (the frontend) to the client, TTL 64;
  * ICMP type 3 code 3 (IPv4, TOS 0xc0 as Linux sends errors) or ICMPv6
  * type 1 code 4 (checksum over the pseudo-header). The quote is the
- * original IP header (IPv4 with its options) and the 8 bytes after it (the
- * ports): RFC 792's minimum. For IPv6 it is the same 48 bytes, not the up
- * to 1,232 that RFC 4443 allows: enough for the client's stack to find
- * the socket, and a fixed-size checksum.
+ * original IP header (IPv4 with its options) and up to 20 bytes after it
+ * (at least 8, RFC 792's minimum; IPv6 likewise, not the up to 1,232 that
+ * RFC 4443 allows): the ports for the client's stack to find its socket,
+ * and a whole TCP header. The latter because at tc a CHECKSUM_PARTIAL skb
+ * (from a veth whose peer offloads checksums) cannot be cut before its L4
+ * checksum field: bpf_skb_change_tail refuses, and a TCP checksum lies 16
+ * bytes in. Such a reply stays CHECKSUM_PARTIAL: a veth peer takes it
+ * unchecked; a device that completed the checksum would write it into the
+ * quote (a real NIC never hands over such skbs).
  *
  * Rate: ferry_config.icmp_per_sec replies per second and CPU, a token
  * bucket (ferry_icmp_bucket, per CPU, not pinned) holding at most one
@@ -54,7 +59,8 @@
 
 #define ICMP_L2_MIN 14           /* Ethernet */
 #define ICMP_L2_MAX 22           /* Ethernet and two VLAN tags */
-#define ICMP_QUOTE_L4 8          /* bytes quoted after the IP header */
+#define ICMP_QUOTE_L4_MIN 8      /* bytes quoted after the IP header: at least */
+#define ICMP_QUOTE_L4 20         /* and at most */
 #define ICMP_QUOTE_MAX (60 + ICMP_QUOTE_L4) /* IPv4 header with options */
 #define ICMP_V4_HEAD 28          /* new IPv4 + ICMP headers */
 #define ICMP_V6_HEAD 48          /* new IPv6 + ICMPv6 headers */
@@ -157,11 +163,11 @@ static __always_inline int icmp_build4(struct icmp_reply *r, __u32 qlen)
 	return ICMP_V4_HEAD;
 }
 
-static __always_inline int icmp_build6(struct icmp_reply *r)
+static __always_inline int icmp_build6(struct icmp_reply *r, __u32 qlen)
 {
 	const struct ipv6hdr *orig = (const struct ipv6hdr *)r->quote;
 	struct ipv6hdr *ip = &r->v6.ip;
-	__u32 len = sizeof(struct icmp6hdr) + sizeof(*orig) + ICMP_QUOTE_L4;
+	__u32 len = sizeof(struct icmp6hdr) + qlen;
 	__u64 sum;
 
 	ip->version = 6;
@@ -180,10 +186,22 @@ static __always_inline int icmp_build6(struct icmp_reply *r)
 	return ICMP_V6_HEAD;
 }
 
-/* The quote's length for an IPv4 header whose first byte is b0. */
-static __always_inline __u32 icmp_qlen4(__u8 b0)
+/* The quote's length: the IP header at ip (its first 8 bytes loaded) and
+ * what its length field says follows, at most ICMP_QUOTE_L4; 0 when less
+ * than ICMP_QUOTE_L4_MIN follows. */
+static __always_inline __u32 icmp_qlen(const __u8 *ip, int family)
 {
-	return (b0 & 0xf) * 4 + ICMP_QUOTE_L4;
+	__u32 hlen = family == AF_INET ? (ip[0] & 0xf) * 4 : sizeof(struct ipv6hdr);
+	__u32 len = family == AF_INET ? ((__u32)ip[2] << 8 | ip[3]) :
+					 hlen + ((__u32)ip[4] << 8 | ip[5]);
+	__u32 l4;
+
+	if (hlen < sizeof(struct iphdr) || len < hlen + ICMP_QUOTE_L4_MIN)
+		return 0;
+	l4 = len - hlen;
+	if (l4 > ICMP_QUOTE_L4)
+		l4 = ICMP_QUOTE_L4;
+	return hlen + l4;  /* so bounded, the verifier sees it fits r->quote */
 }
 
 static __always_inline int icmp_xdp_port_unreach(struct xdp_md *ctx, __u32 l3_off, int family)
@@ -196,22 +214,18 @@ static __always_inline int icmp_xdp_port_unreach(struct xdp_md *ctx, __u32 l3_of
 	if (l3_off < ICMP_L2_MIN || l3_off > ICMP_L2_MAX)
 		return XDP_DROP;
 	__builtin_memset(&r, 0, sizeof(r));
-	qlen = family == AF_INET ? ICMP_V4_HEAD - 8 : sizeof(struct ipv6hdr) + ICMP_QUOTE_L4;
-	if (bpf_xdp_load_bytes(ctx, l3_off, r.quote, qlen) < 0)
+	if (bpf_xdp_load_bytes(ctx, l3_off, r.quote, 8) < 0)
 		return XDP_DROP;
-	if (family == AF_INET) {
-		qlen = icmp_qlen4(r.quote[0]);
-		if (qlen < 28 || qlen > ICMP_QUOTE_MAX ||
-		    bpf_xdp_load_bytes(ctx, l3_off, r.quote, qlen) < 0)
-			return XDP_DROP;
-	}
+	qlen = icmp_qlen(r.quote, family);
+	if (!qlen || qlen > ICMP_QUOTE_MAX || bpf_xdp_load_bytes(ctx, l3_off, r.quote, qlen) < 0)
+		return XDP_DROP;
 	if (bpf_xdp_load_bytes(ctx, 0, l2, l3_off) < 0)
 		return XDP_DROP;
 	if (!icmp_rate_allow()) {
 		stat_inc(STAT_NP_ICMP_LIMITED);
 		return XDP_DROP;
 	}
-	hlen = family == AF_INET ? icmp_build4(&r, qlen) : icmp_build6(&r);
+	hlen = family == AF_INET ? icmp_build4(&r, qlen) : icmp_build6(&r, qlen);
 
 	/* Cut the packet after the quote, make room before the original IP
 	 * header (which stays in place as the quote's start), move L2 up. */
@@ -243,22 +257,18 @@ static __always_inline int icmp_tc_port_unreach(struct __sk_buff *skb, __u32 l3_
 	if (l3_off < ICMP_L2_MIN || l3_off > ICMP_L2_MAX)
 		return TC_ACT_SHOT;
 	__builtin_memset(&r, 0, sizeof(r));
-	qlen = family == AF_INET ? ICMP_V4_HEAD - 8 : sizeof(struct ipv6hdr) + ICMP_QUOTE_L4;
-	if (bpf_skb_load_bytes(skb, l3_off, r.quote, qlen) < 0)
+	if (bpf_skb_load_bytes(skb, l3_off, r.quote, 8) < 0)
 		return TC_ACT_SHOT;
-	if (family == AF_INET) {
-		qlen = icmp_qlen4(r.quote[0]);
-		if (qlen < 28 || qlen > ICMP_QUOTE_MAX ||
-		    bpf_skb_load_bytes(skb, l3_off, r.quote, qlen) < 0)
-			return TC_ACT_SHOT;
-	}
+	qlen = icmp_qlen(r.quote, family);
+	if (!qlen || qlen > ICMP_QUOTE_MAX || bpf_skb_load_bytes(skb, l3_off, r.quote, qlen) < 0)
+		return TC_ACT_SHOT;
 	if (bpf_skb_load_bytes(skb, 0, mac, sizeof(mac)) < 0)
 		return TC_ACT_SHOT;
 	if (!icmp_rate_allow()) {
 		stat_inc(STAT_NP_ICMP_LIMITED);
 		return TC_ACT_SHOT;
 	}
-	hlen = family == AF_INET ? icmp_build4(&r, qlen) : icmp_build6(&r);
+	hlen = family == AF_INET ? icmp_build4(&r, qlen) : icmp_build6(&r, qlen);
 
 	if (skb->len > l3_off + qlen && bpf_skb_change_tail(skb, l3_off + qlen, 0) < 0)
 		return TC_ACT_SHOT;
