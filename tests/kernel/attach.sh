@@ -120,6 +120,9 @@ expect_match "the log says which path handles what" \
 	"$(grep -c 'np[12]: new flows at XDP (native), replies at tc egress' "$FERRYD_LOG")" '^2$'
 expect "ferry_config: SNAT addresses (the node's), NodePort and SNAT port ranges, ICMP rate (defaults)" \
 	"$(config)" "192.0.2.1 2001:db8::1 30000-32767 32768-60999 100"
+cookie=$(in_node "$PYTHON" -c 'import socket, struct; print(struct.unpack("Q", socket.socket().getsockopt(socket.SOL_SOCKET, 71, 8))[0])')
+expect "ferry_config: the node namespace's cookie, for NodePorts on its loopback (B22)" \
+	"$(bpftool -j map dump pinned "$BPFFS/ferry_config" | "$PYTHON" -c 'import json, sys; print(json.load(sys.stdin)[0]["formatted"]["value"]["node_netns_cookie"])')" "$cookie"
 expect "ferry_node_addrs: the node's addresses, each its family's SNAT source" "$(node_addrs)" \
 	"192.0.2.1:1 2001:db8::1:1"
 expect "the log names the devices" \
