@@ -15,8 +15,10 @@
  * counts STAT_NP_SCTP_TOO_LONG and drops); CRC32C_BAD when l4_len < 12 or
  * the frame (XDP: its linear part) ends before l4_off + l4_len. The tc
  * variant pulls the packet linear first and stores with
- * BPF_F_RECOMPUTE_CSUM. Packet pointers the caller holds are invalid
- * afterwards.
+ * BPF_F_RECOMPUTE_CSUM; a GSO skb (SCTP GSO from a local socket over a
+ * veth: up to 64 KB) it leaves alone and returns 0, since segmentation
+ * computes each segment's CRC. Packet pointers the caller holds are
+ * invalid afterwards.
  *
  * CRC32C_MAX_LEN, the longest SCTP packet covered: 9,216 bytes, so a
  * jumbo frame (MTU 9000) is covered as well as a 1500-byte one (1,480 bytes
@@ -497,6 +499,8 @@ static __always_inline int crc32c_sctp_tc(struct __sk_buff *skb, __u32 l4_off, _
 	__u32 v;
 	__s64 crc;
 
+	if (skb->gso_size)
+		return 0;
 	if (err)
 		return err;
 	if (bpf_skb_pull_data(skb, l4_off + l4_len) < 0)

@@ -649,6 +649,42 @@ static void test_crc_claimed(int tc, int v6, size_t l4_len)
 		ok("%s", name);
 }
 
+/* tc: a GSO skb (what SCTP GSO over a veth makes, up to 64 KB) is left to
+ * segmentation, which computes each segment's CRC: passed, its CRC field
+ * untouched, not counted as too long though it claims 20,000 bytes. */
+static void test_crc_gso(void)
+{
+	const char *name = "B32 tc: a GSO SCTP skb claiming 20,000 bytes -> passed untouched "
+			   "(segmentation computes each segment's CRC), not counted as too long";
+	uint64_t before = stat_sum(STAT_NP_SCTP_TOO_LONG);
+	struct __sk_buff ctx = {.gso_size = 1400, .gso_segs = 15};
+	struct frame in, out;
+	int err;
+
+	build(&in, 0, IPPROTO_SCTP, 200, 0);
+	put16(in.b + in.l3 + 2, 20 + 20000);
+	put16(in.b + in.l3 + 10, 0);
+	put16(in.b + in.l3 + 10, fold(sum16(in.b + in.l3, 20, 0)));
+	skel->bss->pkt_new_dport = 0;
+	{
+		LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = in.b, .data_size_in = in.len,
+			    .data_out = out.b, .data_size_out = sizeof(out.b), .ctx_in = &ctx,
+			    .ctx_size_in = sizeof(ctx), .repeat = 1);
+
+		err = bpf_prog_test_run_opts(bpf_program__fd(skel->progs.pkt_crc_tc), &o);
+		if (err)
+			not_ok(name, "PROG_TEST_RUN: %s", strerror(errno));
+		else if (o.retval != TC_ACT_OK)
+			not_ok(name, "verdict %u", o.retval);
+		else if (o.data_size_out != in.len || memcmp(out.b, in.b, in.len))
+			not_ok(name, "the frame changed");
+		else if (stat_sum(STAT_NP_SCTP_TOO_LONG) != before)
+			not_ok(name, "counted as too long");
+		else
+			ok("%s", name);
+	}
+}
+
 /* The longest IPv4 SCTP frame a hook's PROG_TEST_RUN takes and (XDP) the
  * program sees linear: found by trying, from 4,096 bytes down. */
 static size_t max_test_frame(int tc)
@@ -673,6 +709,7 @@ static void test_crc(void)
 	int tc, v6;
 
 	test_crc_vectors();
+	test_crc_gso();
 	for (tc = 0; tc < 2; tc++) {
 		test_crc_vector_bpf(tc);
 		max = max_test_frame(tc);
