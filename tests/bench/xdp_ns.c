@@ -20,6 +20,9 @@
  *                program's own output back in; a flow's output is no longer
  *                that flow, and a new flow is new only once)
  *   new-local    a new flow of that Service
+ *   est-sctp     an established SCTP NodePort flow like "established", in
+ *                full 1,514-byte frames (1,480 bytes of SCTP): the CRC32c
+ *                recomputed over every byte after the port rewrite
  *
  *   xdp_ns --obj OBJ --dev IFNAME [--calls N] [--rounds R] [--repeat M]
  *          [--md FILE]
@@ -54,8 +57,10 @@
 #define XDP_TX_V 3
 #define PORT_CLUSTER 30080     /* NodePort, externalTrafficPolicy Cluster */
 #define PORT_LOCAL 30081       /* NodePort, externalTrafficPolicy Local */
+#define PORT_SCTP 30082        /* NodePort, SCTP, externalTrafficPolicy Cluster */
 #define N_BACKENDS 16
-#define FRAME_LEN 74           /* Ethernet, IPv4, TCP with 20 bytes of data */
+#define FRAME_TCP 74           /* Ethernet, IPv4, TCP with 20 bytes of data */
+#define FRAME_MAX 1514         /* Ethernet, IPv4, 1,480 bytes of SCTP */
 
 struct bench {
 	int prog, empty, ifindex;
@@ -77,37 +82,48 @@ static uint16_t csum16(const uint8_t *p, size_t len, uint32_t sum)
 	return (uint16_t)~sum;
 }
 
-/* A TCP segment (ACK with data) from client:sport to 192.0.2.1:dport. */
-static void frame(uint8_t *f, uint32_t client, uint16_t sport, uint16_t dport)
+/* A frame of len bytes from client:sport to 192.0.2.1:dport: a TCP
+ * segment (ACK with data), or an SCTP packet (a DATA chunk; its CRC is not
+ * checked on the way in). */
+static void frame(uint8_t *f, size_t len, uint8_t proto, uint32_t client, uint16_t sport,
+		  uint16_t dport)
 {
-	uint8_t *ip = f + 14, *tcp = ip + 20;
+	uint8_t *ip = f + 14, *l4 = ip + 20;
 	uint32_t dst = htonl(0xc0000201);  /* 192.0.2.1 */
+	uint16_t c, l4_len = len - 34;
 	uint8_t pseudo[12];
-	uint16_t c;
 
-	memset(f, 0, FRAME_LEN);
+	memset(f, 0, len);
 	memcpy(f, "\x02\x00\x00\x00\x00\x01\x02\x00\x00\x00\x00\x02\x08\x00", 14);
 	ip[0] = 0x45;
-	ip[2] = 0, ip[3] = FRAME_LEN - 14;
+	c = htons(len - 14);
+	memcpy(ip + 2, &c, 2);
 	ip[6] = 0x40;
 	ip[8] = 64;
-	ip[9] = IPPROTO_TCP;
+	ip[9] = proto;
 	memcpy(ip + 12, &client, 4);
 	memcpy(ip + 16, &dst, 4);
 	c = htons(csum16(ip, 20, 0));
 	memcpy(ip + 10, &c, 2);
 	sport = htons(sport);
 	dport = htons(dport);
-	memcpy(tcp, &sport, 2);
-	memcpy(tcp + 2, &dport, 2);
-	tcp[12] = 5 << 4;
-	tcp[13] = 0x10;  /* ACK */
-	tcp[14] = 0xff;
-	memset(tcp + 20, 'x', FRAME_LEN - 14 - 40);
+	memcpy(l4, &sport, 2);
+	memcpy(l4 + 2, &dport, 2);
+	if (proto == IPPROTO_SCTP) {
+		memcpy(l4 + 4, "\x01\x02\x03\x04", 4);    /* verification tag */
+		c = htons(l4_len - 12);
+		memcpy(l4 + 14, &c, 2);                      /* DATA chunk, its length */
+		memset(l4 + 28, 'x', l4_len - 28);
+		return;
+	}
+	l4[12] = 5 << 4;
+	l4[13] = 0x10;  /* ACK */
+	l4[14] = 0xff;
+	memset(l4 + 20, 'x', l4_len - 20);
 	memcpy(pseudo, ip + 12, 8);
-	pseudo[8] = 0, pseudo[9] = IPPROTO_TCP, pseudo[10] = 0, pseudo[11] = FRAME_LEN - 34;
-	c = htons(csum16(tcp, FRAME_LEN - 34, 0xffff & ~csum16(pseudo, 12, 0)));
-	memcpy(tcp + 16, &c, 2);
+	pseudo[8] = 0, pseudo[9] = IPPROTO_TCP, pseudo[10] = l4_len >> 8, pseudo[11] = l4_len;
+	c = htons(csum16(l4, l4_len, 0xffff & ~csum16(pseudo, 12, 0)));
+	memcpy(l4 + 16, &c, 2);
 }
 
 /* The n-th new flow's frame: its own client address and source port. */
@@ -115,16 +131,18 @@ static void new_flow_frame(struct bench *b, uint8_t *f, uint16_t dport)
 {
 	unsigned long long n = b->flow++;
 
-	frame(f, htonl(0xcb007100 + 1 + (uint32_t)(n / 50000)), 10000 + n % 50000, dport);
+	frame(f, FRAME_TCP, IPPROTO_TCP, htonl(0xcb007100 + 1 + (uint32_t)(n / 50000)),
+	      10000 + n % 50000, dport);
 }
 
 /* --- running ---------------------------------------------------------------- */
 
-static int run(struct bench *b, int fd, uint8_t *f, unsigned repeat, uint32_t *ns, uint32_t *verdict)
+static int run(struct bench *b, int fd, uint8_t *f, size_t len, unsigned repeat, uint32_t *ns,
+	       uint32_t *verdict)
 {
-	struct xdp_md ctx = {.data_end = FRAME_LEN, .ingress_ifindex = b->ifindex};
-	uint8_t out[256];
-	LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = f, .data_size_in = FRAME_LEN,
+	struct xdp_md ctx = {.data_end = len, .ingress_ifindex = b->ifindex};
+	uint8_t out[FRAME_MAX + 256];
+	LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = f, .data_size_in = len,
 		    .data_out = out, .data_size_out = sizeof(out), .ctx_in = &ctx,
 		    .ctx_size_in = sizeof(ctx), .repeat = repeat);
 
@@ -177,12 +195,13 @@ static struct figure summarise(uint32_t *ns, size_t n)
 
 /* --- the cases ------------------------------------------------------------ */
 
-enum bench_case { CASE_EST, CASE_NEW, CASE_EST_LOCAL, CASE_NEW_LOCAL, CASE__COUNT };
+enum bench_case { CASE_EST, CASE_NEW, CASE_EST_LOCAL, CASE_NEW_LOCAL, CASE_EST_SCTP, CASE__COUNT };
 
-static const char *case_name[] = {"established", "new", "est-local", "new-local"};
-static const uint16_t case_port[] = {PORT_CLUSTER, PORT_CLUSTER, PORT_LOCAL, PORT_LOCAL};
-static const uint32_t case_verdict[] = {XDP_TX_V, XDP_TX_V, XDP_PASS_V, XDP_PASS_V};
-static const int case_new[] = {0, 1, 0, 1};
+static const char *case_name[] = {"established", "new", "est-local", "new-local", "est-sctp"};
+static const uint16_t case_port[] = {PORT_CLUSTER, PORT_CLUSTER, PORT_LOCAL, PORT_LOCAL, PORT_SCTP};
+static const uint32_t case_verdict[] = {XDP_TX_V, XDP_TX_V, XDP_PASS_V, XDP_PASS_V, XDP_TX_V};
+static const int case_new[] = {0, 1, 0, 1, 0};
+static const size_t case_len[] = {FRAME_TCP, FRAME_TCP, FRAME_TCP, FRAME_TCP, FRAME_MAX};
 
 /* The established cases' one flow: client 203.0.113.200:40000. */
 static void case_frame(struct bench *b, enum bench_case c, uint8_t *f)
@@ -190,7 +209,8 @@ static void case_frame(struct bench *b, enum bench_case c, uint8_t *f)
 	if (case_new[c])
 		new_flow_frame(b, f, case_port[c]);
 	else
-		frame(f, htonl(0xcb0071c8), 40000, case_port[c]);
+		frame(f, case_len[c], c == CASE_EST_SCTP ? IPPROTO_SCTP : IPPROTO_TCP,
+		      htonl(0xcb0071c8), 40000, case_port[c]);
 }
 
 struct result {
@@ -217,15 +237,15 @@ static void check(struct result *r, enum bench_case c, uint32_t verdict, uint64_
 /* repeat 1, in a loop: rounds x (empty, then each case), calls each. */
 static int loop_repeat1(struct bench *b, struct result *floor, struct result *res)
 {
-	uint8_t f[FRAME_LEN];
+	uint8_t f[FRAME_MAX];
 	uint32_t ns, verdict;
 	unsigned r, i;
 	int c, err;
 
 	for (r = 0; r < b->rounds; r++) {
-		frame(f, htonl(0xcb0071c8), 40000, PORT_CLUSTER);
+		frame(f, FRAME_TCP, IPPROTO_TCP, htonl(0xcb0071c8), 40000, PORT_CLUSTER);
 		for (i = 0; i < b->calls; i++) {
-			if ((err = run(b, b->empty, f, 1, &ns, &verdict)))
+			if ((err = run(b, b->empty, f, FRAME_TCP, 1, &ns, &verdict)))
 				return err;
 			floor->ns[floor->n++] = ns;
 		}
@@ -234,7 +254,7 @@ static int loop_repeat1(struct bench *b, struct result *floor, struct result *re
 
 			for (i = 0; i < b->calls; i++) {
 				case_frame(b, c, f);
-				if ((err = run(b, b->prog, f, 1, &ns, &verdict)))
+				if ((err = run(b, b->prog, f, case_len[c], 1, &ns, &verdict)))
 					return err;
 				res[c].ns[res[c].n++] = ns;
 				if (verdict != case_verdict[c])
@@ -249,20 +269,20 @@ static int loop_repeat1(struct bench *b, struct result *floor, struct result *re
 /* repeat M: rounds x (empty, est-local), one call each. */
 static int loop_repeat(struct bench *b, struct result *floor, struct result *res)
 {
-	uint8_t f[FRAME_LEN];
+	uint8_t f[FRAME_MAX];
 	uint32_t ns, verdict;
 	uint64_t x0;
 	unsigned r;
 	int err;
 
 	for (r = 0; r < b->rounds; r++) {
-		frame(f, htonl(0xcb0071c8), 40000, PORT_CLUSTER);
-		if ((err = run(b, b->empty, f, b->repeat, &ns, &verdict)))
+		frame(f, FRAME_TCP, IPPROTO_TCP, htonl(0xcb0071c8), 40000, PORT_CLUSTER);
+		if ((err = run(b, b->empty, f, FRAME_TCP, b->repeat, &ns, &verdict)))
 			return err;
 		floor->ns[floor->n++] = ns;
 		case_frame(b, CASE_EST_LOCAL, f);
 		x0 = stat_sum(b, STAT_NP_XLATE);
-		if ((err = run(b, b->prog, f, b->repeat, &ns, &verdict)))
+		if ((err = run(b, b->prog, f, FRAME_TCP, b->repeat, &ns, &verdict)))
 			return err;
 		res->ns[res->n++] = ns;
 		check(res, CASE_EST_LOCAL, verdict, stat_sum(b, STAT_NP_XLATE) - x0, b->repeat);
@@ -281,22 +301,22 @@ static void v4(uint32_t a[4], uint32_t host)
 }
 
 /* A NodePort wildcard entry (scope ALL) and, for Local, its external set. */
-static int fill_service(struct bench *b, uint16_t port, uint32_t svc_id, uint32_t flags,
-			uint8_t scope, uint32_t count)
+static int fill_service(struct bench *b, uint8_t proto, uint16_t port, uint32_t svc_id,
+			uint32_t flags, uint8_t scope, uint32_t count)
 {
-	struct svc_key k = {.port = htons(port), .proto = IPPROTO_TCP, .scope = scope};
+	struct svc_key k = {.port = htons(port), .proto = proto, .scope = scope};
 	struct svc_value v = {.svc_id = svc_id, .rev = 1, .count = count, .flags = flags};
 
 	v4(k.addr, 0);
 	return bpf_map_update_elem(b->services, &k, &v, 0);
 }
 
-static int fill_backend(struct bench *b, uint32_t svc_id, uint32_t slot, uint32_t id,
+static int fill_backend(struct bench *b, uint8_t proto, uint32_t svc_id, uint32_t slot, uint32_t id,
 			uint32_t host, uint16_t port)
 {
 	struct slot_key sk = {.svc_id = svc_id, .rev = 1, .slot = slot};
 	struct slot_value sv = {.backend_id = id, .port = htons(port)};
-	struct backend_value bv = {.port = htons(port), .proto = IPPROTO_TCP, .svc_id = svc_id};
+	struct backend_value bv = {.port = htons(port), .proto = proto, .svc_id = svc_id};
 
 	v4(sv.addr, host);
 	v4(bv.addr, host);
@@ -306,8 +326,8 @@ static int fill_backend(struct bench *b, uint32_t svc_id, uint32_t slot, uint32_
 }
 
 /* Node 192.0.2.1 (the SNAT address); a Cluster NodePort with N_BACKENDS
- * backends 198.18.1.x:8080 on other nodes; a Local NodePort whose one
- * local backend is 192.0.2.1:30081 itself. */
+ * backends 198.18.1.x:8080 on other nodes, in TCP and in SCTP; a Local
+ * NodePort whose one local backend is 192.0.2.1:30081 itself. */
 static int fill_maps(struct bench *b)
 {
 	struct dp_config cfg = {.node_port_min = 30000, .node_port_max = 32767,
@@ -322,17 +342,21 @@ static int fill_maps(struct bench *b)
 	v4(nk.addr, 0xc0000201);
 	err |= bpf_map_update_elem(b->config, &zero, &cfg, 0);
 	err |= bpf_map_update_elem(b->node_addrs, &nk, &nv, 0);
-	err |= fill_service(b, PORT_CLUSTER, 1, SVC_FLAG_EXTERNAL | SVC_FLAG_NODE_PORT,
+	err |= fill_service(b, IPPROTO_TCP, PORT_CLUSTER, 1, SVC_FLAG_EXTERNAL | SVC_FLAG_NODE_PORT,
 			    SVC_SCOPE_ALL, N_BACKENDS);
 	for (i = 0; i < N_BACKENDS; i++)
-		err |= fill_backend(b, 1, i, 100 + i, 0xc6120100 + 10 + i, 8080);
-	err |= fill_service(b, PORT_LOCAL, 2,
+		err |= fill_backend(b, IPPROTO_TCP, 1, i, 100 + i, 0xc6120100 + 10 + i, 8080);
+	err |= fill_service(b, IPPROTO_TCP, PORT_LOCAL, 2,
 			    SVC_FLAG_EXTERNAL | SVC_FLAG_NODE_PORT | SVC_FLAG_EXT_LOCAL,
 			    SVC_SCOPE_ALL, 1);
-	err |= fill_backend(b, 2, 0, 200, 0xc6120100 + 99, 8080);
-	err |= fill_service(b, PORT_LOCAL, 3, SVC_FLAG_EXTERNAL | SVC_FLAG_NODE_PORT,
+	err |= fill_backend(b, IPPROTO_TCP, 2, 0, 200, 0xc6120100 + 99, 8080);
+	err |= fill_service(b, IPPROTO_TCP, PORT_LOCAL, 3, SVC_FLAG_EXTERNAL | SVC_FLAG_NODE_PORT,
 			    SVC_SCOPE_EXTERNAL, 1);
-	err |= fill_backend(b, 3, 0, 300, 0xc0000201, PORT_LOCAL);
+	err |= fill_backend(b, IPPROTO_TCP, 3, 0, 300, 0xc0000201, PORT_LOCAL);
+	err |= fill_service(b, IPPROTO_SCTP, PORT_SCTP, 4, SVC_FLAG_EXTERNAL | SVC_FLAG_NODE_PORT,
+			    SVC_SCOPE_ALL, N_BACKENDS);
+	for (i = 0; i < N_BACKENDS; i++)
+		err |= fill_backend(b, IPPROTO_SCTP, 4, i, 400 + i, 0xc6120100 + 10 + i, 8080);
 	return err ? -1 : 0;
 }
 
@@ -463,12 +487,12 @@ int main(int argc, char **argv)
 	/* The established flows exist before the clock starts. */
 	err = 0;
 	for (c = 0; c < CASE__COUNT && !err; c++) {
-		uint8_t f[FRAME_LEN];
+		uint8_t f[FRAME_MAX];
 		uint32_t ns, verdict;
 
 		if (!case_new[c]) {
 			case_frame(&b, c, f);
-			err = run(&b, b.prog, f, 1, &ns, &verdict);
+			err = run(&b, b.prog, f, case_len[c], 1, &ns, &verdict);
 		}
 	}
 	if (!err)
