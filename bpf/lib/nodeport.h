@@ -46,8 +46,8 @@ static __always_inline void np_plan_of(struct np_plan *plan, const struct ct_val
 static __always_inline enum np_verdict np_forward(void *ctx, __u32 ifindex, const struct pkt *p,
 						  struct np_plan *plan)
 {
-	plan->fib_rc = fib_route(ctx, ifindex, p, plan->ct.new_saddr, plan->ct.new_daddr,
-				  &plan->fib);
+	plan->fib_rc = fib_route_cached(ctx, ifindex, p, plan->ct.new_saddr, plan->ct.new_daddr,
+					 &plan->fib);
 	return NP_XLATE_FWD;
 }
 
@@ -190,15 +190,15 @@ static __always_inline enum np_verdict np_commit(const struct pkt *p, struct ct_
 	return remote ? NP_XLATE_FWD : NP_XLATE_PASS;
 }
 
+/* key is the caller's scratch: the stack is shared along the call. */
 static __noinline enum np_verdict np_new_flow(void *ctx, __u32 ifindex, const struct pkt *p,
-						   struct np_plan *plan)
+					      struct np_plan *plan, struct ct_key *key)
 {
 	struct ct_value *orig = &plan->ct;
 	struct svc_key k = {};
 	struct svc_value svc, *found;
 	struct slot_value b;
 	struct ct_value reply;
-	struct ct_key key;
 	bool remote = false;
 
 	found = np_frontend(p, &k);
@@ -236,7 +236,7 @@ static __noinline enum np_verdict np_new_flow(void *ctx, __u32 ifindex, const st
 		plan->fib_rc = fib_route(ctx, ifindex, p, p->saddr, b.addr, &plan->fib);
 		remote = np_remote(plan, ifindex);
 	}
-	return np_commit(p, orig, remote, &reply, &key);
+	return np_commit(p, orig, remote, &reply, key);
 }
 
 /* FIN, RST or SYN of a SNATed flow in the original direction: the reply
@@ -290,7 +290,7 @@ static __always_inline enum np_verdict np_decide(void *ctx, __u32 ifindex, const
 		}
 		np_forget(ct, &key);
 	}
-	return np_new_flow(ctx, ifindex, p, plan);
+	return np_new_flow(ctx, ifindex, p, plan, &key);
 }
 
 #endif

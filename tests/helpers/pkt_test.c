@@ -892,6 +892,63 @@ static void snat_reclaim(void)
 	set_config(SNAT_MIN, SNAT_MAX);
 }
 
+/* Writes the next hop ferry_nexthop holds for packets to dst from ifindex. */
+static void set_nexthop(const char *dst, const __u8 *dmac, __u64 expires_ns)
+{
+	struct { __u32 addr[4]; __u32 ifindex; } k = { .ifindex = ifindex };
+	struct { __u64 expires_ns; __u32 ifindex, mtu; __u8 smac[6], dmac[6]; __u32 pad; } v = {
+		.expires_ns = expires_ns, .ifindex = ifindex, .mtu = 1500 };
+
+	addr16(dst, k.addr);
+	memcpy(v.smac, EXT_MAC, 6);
+	memcpy(v.dmac, dmac, 6);
+	must(bpf_map_update_elem(map_fd(xdp->maps.ferry_nexthop), &k, &v, BPF_ANY), "nexthop");
+}
+
+static __u8 nh_dmac[6];
+
+/* The next hop cached for dst, fresh for about a second from now. */
+static bool get_nexthop(const char *dst, struct timespec *now)
+{
+	struct { __u32 addr[4]; __u32 ifindex; } k = { .ifindex = ifindex };
+	struct { __u64 expires_ns; __u32 ifindex, mtu; __u8 smac[6], dmac[6]; __u32 pad; } v;
+	__u64 t;
+
+	addr16(dst, k.addr);
+	if (bpf_map_lookup_elem(map_fd(xdp->maps.ferry_nexthop), &k, &v))
+		return false;
+	clock_gettime(CLOCK_MONOTONIC_COARSE, now);
+	t = now->tv_sec * 1000000000ULL + now->tv_nsec;
+	memcpy(nh_dmac, v.dmac, 6);
+	return v.expires_ns > t && v.expires_ns <= t + 1100000000ULL;
+}
+
+/* Known flows take their route from ferry_nexthop while it is fresh
+ * (bpf_ktime_get_coarse_ns), from the FIB after. */
+static void nexthop_cache(void)
+{
+	static const __u8 OTHER_MAC[6] = { 0x02, 0, 0, 0, 0, 0x99 };
+	struct tuple in = { CLIENT, NODE, 40040, 30081 };
+	struct timespec ts;
+	__u16 port;
+
+	port = check(HOOK_XDP, "a new flow's route comes from the FIB", &in, &TCP, CLIENT_MAC, XDP_TX,
+		     (struct tuple){ NODE, "10.2.0.7", 0, 8080 }, NODE2_MAC);
+	if (!port)
+		return;
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	set_nexthop("10.2.0.7", OTHER_MAC, (ts.tv_sec + 10) * 1000000000ULL);
+	check(HOOK_XDP, "a known flow takes a fresh cached next hop", &in, &TCP, CLIENT_MAC, XDP_TX,
+	      (struct tuple){ NODE, "10.2.0.7", port, 8080 }, OTHER_MAC);
+	set_nexthop("10.2.0.7", OTHER_MAC, 1);
+	check(HOOK_XDP, "an expired cached next hop is looked up again in the FIB", &in, &TCP,
+	      CLIENT_MAC, XDP_TX, (struct tuple){ NODE, "10.2.0.7", port, 8080 }, NODE2_MAC);
+	if (get_nexthop("10.2.0.7", &ts) && !memcmp(nh_dmac, NODE2_MAC, 6))
+		ok("the FIB's answer is cached again, for a second");
+	else
+		not_ok("the FIB's answer is cached again, for a second", "no fresh entry to node 2");
+}
+
 /* B32: SCTP's CRC32c covers the ports; every rewrite recomputes it. */
 static void sctp(void)
 {
@@ -1005,6 +1062,7 @@ int main(int argc, char **argv)
 	affinity();
 	snat_exhausted();
 	snat_reclaim();
+	nexthop_cache();
 	sctp();
 	tc_ingress();
 	ferry_nodeport_tc__destroy(tc);
