@@ -13,6 +13,7 @@
 #    (a bridge) falls back to generic with a warning naming it;
 #  - a device no longer in --devices loses its links;
 #  - ferry_config and ferry_node_addrs hold the flags and the addresses;
+#    ferry_ct's entries are counted in ferryctl status and /metrics;
 #  - without --node-ips, the Node named --node-name in the source gives the
 #    addresses, and the devices follow when they change;
 #  - ferryd exits leaving them attached; ferryd --cleanup removes them;
@@ -102,8 +103,28 @@ start_attached() {
 		{ not_ok "ferryd $* attaches within 15 s" "$(tail -n 3 "$FERRYD_LOG")"; finish; }
 }
 
+# metric NAME: one sample of ferryd's /metrics (inside the node), checked
+# for the exposition format first.
+MPORT=10249
+metric() {
+	in_node curl -sS --max-time 3 -o "$WORK/metrics.txt" "http://127.0.0.1:$MPORT/metrics" &&
+		[ "$("$PYTHON" "$REPO/tests/helpers/prom.py" check "$WORK/metrics.txt")" = ok ] &&
+		"$PYTHON" "$REPO/tests/helpers/prom.py" value "$WORK/metrics.txt" "$1"
+}
+# ct_fill N: N made-up flows written into ferry_ct (as the datapath would).
+ct_fill() {
+	local sizes
+	sizes=$(bpftool -j map show pinned "$BPFFS/ferry_ct" | "$PYTHON" -c 'import json,sys; j=json.load(sys.stdin); print(j["bytes_key"], j["bytes_value"])')
+	for ((i = 1; i <= $1; i++)); do
+		# shellcheck disable=SC2046 # one word per byte
+		bpftool map update pinned "$BPFFS/ferry_ct" \
+			key $("$PYTHON" -c 'import sys; print(" ".join(["%d" % int(sys.argv[2])] + ["0"] * (int(sys.argv[1]) - 1)))' ${sizes% *} "$i") \
+			value $("$PYTHON" -c 'import sys; print(" ".join(["0"] * int(sys.argv[1])))' ${sizes#* })
+	done
+}
+
 # --- default devices, native XDP ------------------------------------------
-start_attached --node-ips "$NODE_IPS"
+start_attached --node-ips "$NODE_IPS" --metrics-addr "127.0.0.1:$MPORT"
 expect "default devices: the veths carrying node addresses get XDP and tc egress links" \
 	"$(pins)" "tc-egress-np1 tc-egress-np2 xdp-np1 xdp-np2"
 expect_match "native: bpftool net show dev np1 (in the node) shows XDP in the driver" \
@@ -125,6 +146,14 @@ expect "ferry_config: the node namespace's cookie, for NodePorts on its loopback
 	"$(bpftool -j map dump pinned "$BPFFS/ferry_config" | "$PYTHON" -c 'import json, sys; print(json.load(sys.stdin)[0]["formatted"]["value"]["node_netns_cookie"])')" "$cookie"
 expect "ferry_node_addrs: the node's addresses, each its family's SNAT source" "$(node_addrs)" \
 	"192.0.2.1:1 2001:db8::1:1"
+ct_fill 3
+expect "ferry_ct: 3 flow entries counted in ferryctl status and /metrics (ferry_ct_entries)" \
+	"$(status_get '[m["entries"] for m in j["maps"] if m["name"] == "ferry_ct"][0]') $(metric ferry_ct_entries)" "3 3"
+expect "/metrics: both devices, XDP native; the path is up" \
+	"$(metric 'ferry_packet_path_devices{device="np1",xdp="native"}') $(metric 'ferry_packet_path_devices{device="np2",xdp="native"}') $(metric ferry_packet_path_up)" \
+	"1 1 1"
+expect "/metrics: the per-packet counters" \
+	"$(metric 'ferry_datapath_events_total{event="packet_flows_translated"}')" 0
 expect "the log names the devices" \
 	"$(grep -c 'served on 2 devices: np1 (XDP native), np2 (XDP native)' "$FERRYD_LOG")" 1
 

@@ -100,7 +100,7 @@ int nodeport_load(struct nodeport *np, const struct dp_maps *maps, enum np_xdp_m
 	return err;
 }
 
-/* What a hook's link is: its link type, tcx attach type, and the program. */
+/* The program a hook runs. */
 static int hook_prog_fd(const struct nodeport *np, enum np_hook hook)
 {
 	switch (hook) {
@@ -170,8 +170,7 @@ static bool adopt_link(const char *path, enum np_hook hook, int ifindex, enum np
 	return done;
 }
 
-/* A new link on the hook, pinned. XDP native falls back to generic when
- * the driver has no XDP of its own. */
+/* A new link on the hook (XDP in dev's mode), pinned. */
 static int create_link(const char *path, enum np_hook hook, struct np_device *dev, int prog_fd)
 {
 	LIBBPF_OPTS(bpf_link_create_opts, opts);
@@ -197,6 +196,13 @@ static int create_link(const char *path, enum np_hook hook, struct np_device *de
 	return err;
 }
 
+static enum np_xdp_mode warn_generic(const struct np_device *dev)
+{
+	log_warn("nodeport", "%s: the driver has no native XDP; XDP runs in generic mode",
+		 dev->name);
+	return NP_XDP_GENERIC;
+}
+
 static int attach_hook(const char *bpffs, enum np_hook hook, struct np_device *dev, int prog_fd)
 {
 	char path[512];
@@ -207,9 +213,7 @@ static int attach_hook(const char *bpffs, enum np_hook hook, struct np_device *d
 		return 0;
 	err = create_link(path, hook, dev, prog_fd);
 	if (err == -EOPNOTSUPP && hook == NP_HOOK_XDP && dev->xdp == NP_XDP_NATIVE) {
-		log_warn("nodeport", "%s: the driver has no native XDP; XDP runs in generic mode",
-			 dev->name);
-		dev->xdp = NP_XDP_GENERIC;
+		dev->xdp = warn_generic(dev);
 		err = create_link(path, hook, dev, prog_fd);
 	}
 	if (err)
@@ -224,9 +228,7 @@ static enum np_xdp_mode device_mode(const struct nodeport *np, const struct np_d
 {
 	if (np->mode != NP_XDP_NATIVE || features_xdp_native(dev->ifindex) != 0)
 		return np->mode;
-	log_warn("nodeport", "%s: the driver has no native XDP; XDP runs in generic mode",
-		 dev->name);
-	return NP_XDP_GENERIC;
+	return warn_generic(dev);
 }
 
 static int attach_device(struct nodeport *np, const char *bpffs, struct np_device *dev)

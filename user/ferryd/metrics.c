@@ -2,7 +2,10 @@
  * the datapath's own counters. Rendered on the metrics server's thread from
  * the view the loop published (observe.h); the BPF counters are read
  * directly, as they change with traffic, not with the loop. */
+#include <bpf/bpf.h>
+#include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "datapath/counters.h"
@@ -96,10 +99,39 @@ static void metrics_map(struct prom_buf *b, const struct agent_obs *obs, enum dp
 	prom_sample(b, "ferry_map_fill_ratio", labels, cap ? (double)entries / cap : 0);
 }
 
+/* The flows in ferry_ct, read in batches: an LRU map keeps no count of its
+ * own that userspace can read. -1 when it cannot be read. */
+static long long metrics_ct_entries(const struct agent_obs *obs)
+{
+	enum { BATCH = 1024 };
+	int fd = obs->maps.fd[DP_MAP_CT];
+	struct ct_key *keys = malloc(BATCH * sizeof(*keys));
+	struct ct_value *values = malloc(BATCH * sizeof(*values));
+	__u64 batch = 0;
+	long long n = 0;
+	bool first = true;
+
+	for (int err = 0; keys && values && !err; first = false) {
+		__u32 count = BATCH;
+
+		err = bpf_map_lookup_batch(fd, first ? NULL : &batch, &batch, keys, values, &count,
+					   NULL);
+		n += count;
+		if (err && errno != ENOENT)
+			n = -1;
+	}
+	if (!keys || !values)
+		n = -1;
+	free(keys);
+	free(values);
+	return n;
+}
+
 static void metrics_maps(struct prom_buf *b, const struct agent_obs *obs,
 			 const struct obs_view *v)
 {
 	const struct sync_stats *st = &v->sync;
+	long long ct = metrics_ct_entries(obs);
 
 	prom_family(b, "ferry_service_ports", "gauge", "Service ports programmed.");
 	prom_sample(b, "ferry_service_ports", NULL, (double)st->services);
@@ -112,6 +144,12 @@ static void metrics_maps(struct prom_buf *b, const struct agent_obs *obs,
 	metrics_map(b, obs, DP_MAP_SERVICES, st->services + st->vip_markers);
 	metrics_map(b, obs, DP_MAP_SLOTS, st->backends);
 	metrics_map(b, obs, DP_MAP_BACKENDS, st->backends);
+	if (ct >= 0)
+		metrics_map(b, obs, DP_MAP_CT, (uint64_t)ct);
+	prom_family(b, "ferry_ct_entries", "gauge",
+		    "Per-packet flow entries (two per flow: original and reply direction).");
+	if (ct >= 0)
+		prom_sample(b, "ferry_ct_entries", NULL, (double)ct);
 }
 
 static void metrics_counter(struct prom_buf *b, const char *name, const char *help, uint64_t v)

@@ -30,7 +30,42 @@ static int packet_fail(const struct agent *ag, const char *why)
 	return 0;
 }
 
-static void packet_write_config(struct agent *ag);
+/* SO_NETNS_COOKIE (Linux 5.14) may be missing from the build's headers. */
+#ifndef SO_NETNS_COOKIE
+#define SO_NETNS_COOKIE 71
+#endif
+
+/* The cookie of ferryd's network namespace, the node's: the socket LB
+ * gives loopback NodePorts to its sockets only (B22). 0 when unknown. */
+static uint64_t packet_netns_cookie(void)
+{
+	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	uint64_t cookie = 0;
+	socklen_t len = sizeof(cookie);
+
+	if (fd < 0 || getsockopt(fd, SOL_SOCKET, SO_NETNS_COOKIE, &cookie, &len))
+		log_warn("ferryd", "cannot read this network namespace's cookie: %s; NodePorts "
+			 "on loopback are not served", strerror(errno));
+	if (fd >= 0)
+		close(fd);
+	return cookie;
+}
+
+/* The engine fills in the SNAT addresses (the first node address of each
+ * family). */
+static void packet_write_config(struct agent *ag)
+{
+	struct dp_config cfg = {
+		.node_port_min = ag->opts.node_port_min,
+		.node_port_max = ag->opts.node_port_max,
+		.snat_port_min = ag->opts.snat_port_min,
+		.snat_port_max = ag->opts.snat_port_max,
+		.icmp_per_sec = ag->opts.icmp_per_sec,
+		.node_netns_cookie = packet_netns_cookie(),
+	};
+
+	sync_set_config(ag->eng, &cfg);
+}
 
 /* ferry_config and the node addresses serve the socket LB too (NodePorts
  * on loopback, B22): written whatever becomes of the per-packet path. */
@@ -118,43 +153,6 @@ int packet_attach(struct agent *ag)
 		return 0;
 	}
 	return packet_fail(ag, "cannot attach to every device (see above)");
-}
-
-/* SO_NETNS_COOKIE (Linux 5.14) may be missing from the build's headers. */
-#ifndef SO_NETNS_COOKIE
-#define SO_NETNS_COOKIE 71
-#endif
-
-/* The cookie of ferryd's network namespace, the node's: the socket LB
- * gives loopback NodePorts to its sockets only (B22). 0 when unknown. */
-static uint64_t packet_netns_cookie(void)
-{
-	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	uint64_t cookie = 0;
-	socklen_t len = sizeof(cookie);
-
-	if (fd < 0 || getsockopt(fd, SOL_SOCKET, SO_NETNS_COOKIE, &cookie, &len))
-		log_warn("ferryd", "cannot read this network namespace's cookie: %s; NodePorts "
-			 "on loopback are not served", strerror(errno));
-	if (fd >= 0)
-		close(fd);
-	return cookie;
-}
-
-/* The engine fills in the SNAT addresses (the first node address of each
- * family). */
-static void packet_write_config(struct agent *ag)
-{
-	struct dp_config cfg = {
-		.node_port_min = ag->opts.node_port_min,
-		.node_port_max = ag->opts.node_port_max,
-		.snat_port_min = ag->opts.snat_port_min,
-		.snat_port_max = ag->opts.snat_port_max,
-		.icmp_per_sec = ag->opts.icmp_per_sec,
-		.node_netns_cookie = packet_netns_cookie(),
-	};
-
-	sync_set_config(ag->eng, &cfg);
 }
 
 static bool packet_addrs_equal(const struct agent *ag, const struct ferry_ip *addrs, size_t n)
