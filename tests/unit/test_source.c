@@ -24,6 +24,7 @@
 #include "tmpdir.h"
 #include "model/model.h"
 #include "source/file_source.h"
+#include "source/kube_priv.h"
 #include "source/yaml_doc.h"
 
 #define FIXTURES "../shared/fixtures/"
@@ -1164,6 +1165,41 @@ static void test_b22_folder_last_node_wins(void **state)
 	file_source_close(src);
 }
 
+/* The API source's Node watch (kube_node.c): the Node's InternalIP and
+ * ExternalIP addresses, as a list item without kind, go to the store, whose
+ * generation tells ferryd they changed; the same Node again changes
+ * nothing. */
+static void test_b22_api_node_addresses_to_store(void **state)
+{
+	struct kube_source ks = { .node_name = "node-a" };
+	const struct ferry_ip *addrs;
+	char text[ADDR_STR_LEN];
+	uint64_t gen0, gen1, gen2;
+	cJSON *obj;
+	size_t n;
+
+	(void)state;
+	ks.store = store_new(64);
+	assert_non_null(ks.store);
+	store_node_addrs(ks.store, &n, &gen0);
+	obj = cJSON_Parse("{\"metadata\": {\"name\": \"node-a\"}, \"status\": {\"addresses\": ["
+			  "{\"type\": \"Hostname\", \"address\": \"node-a\"},"
+			  "{\"type\": \"ExternalIP\", \"address\": \"2001:db8::7\"},"
+			  "{\"type\": \"InternalIP\", \"address\": \"192.0.2.7\"}]}}");
+	assert_non_null(obj);
+	kube_node_handler.object(&ks, NULL, KUBE_ADDED, obj);
+	addrs = store_node_addrs(ks.store, &n, &gen1);
+	assert_int_equal(n, 2);
+	assert_string_equal(addr_format(&addrs[0], text), "192.0.2.7");
+	assert_string_equal(addr_format(&addrs[1], text), "2001:db8::7");
+	assert_true(gen1 != gen0);
+	kube_node_handler.object(&ks, NULL, KUBE_MODIFIED, obj);
+	store_node_addrs(ks.store, &n, &gen2);
+	assert_true(gen2 == gen1);
+	cJSON_Delete(obj);
+	store_free(ks.store);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1195,6 +1231,7 @@ int main(void)
 		TMP_TEST(test_items_before_kind),
 		TMP_TEST(test_b22_file_source_nodes),
 		TMP_TEST(test_b22_folder_last_node_wins),
+		cmocka_unit_test(test_b22_api_node_addresses_to_store),
 		TMP_TEST(test_broken_item_voids_its_document),
 		TMP_TEST(test_json_attempt_restarts_as_yaml),
 		TMP_TEST(test_yaml_across_chunks),
