@@ -131,9 +131,17 @@ int front_ranges(const struct model_service *svc, int family, struct desired_svc
 		r[n].addr.w[2] = family == 4 ? htonl(0xffff) : 0;
 		r[n++].len = 128;
 	}
-	for (uint32_t i = 0; i < ext->n_ranges; i++)
-		if (front_prefix_family(&ext->ranges[i], family))
-			r[n++] = ext->ranges[i];
+	for (uint32_t i = 0; i < ext->n_ranges; i++) {
+		if (!front_prefix_family(&ext->ranges[i], family))
+			continue;
+		/* 0.0.0.0/0 or ::/0 admits every source, as no range does (so
+		 * kube-proxy then leaves out the family's other ranges too). */
+		if (ext->ranges[i].len == (family == 4 ? 96 : 0)) {
+			n = 0;
+			break;
+		}
+		r[n++] = ext->ranges[i];
+	}
 	if (n)
 		qsort(r, n, sizeof(*r), front_prefix_cmp);
 	for (size_t i = 0; i < n; i++)

@@ -20,7 +20,8 @@ int front_build(const struct model_service *svc, const struct model_port *port, 
 		struct desired_svc *dsvc, size_t *n_external, size_t *n_lb);
 
 /* Fills dsvc->source_ranges with the Service's loadBalancerSourceRanges of
- * family, sorted, each once; when it listed ranges and none parses, the
+ * family, sorted, each once (none when one of them is 0.0.0.0/0 or ::/0:
+ * every source is admitted); when it listed ranges and none parses, the
  * family's unspecified address as a /128, which no client has (fail
  * closed). Returns 0, or -1 when out of memory. */
 int front_ranges(const struct model_service *svc, int family, struct desired_svc *dsvc);
