@@ -247,8 +247,11 @@ expect "B16 lb IPv4 external set: same flags; no scope-1 ClusterIP" \
 	"$(flags_of "${LB4X[@]}") $(row 10.96.90.2 80 1)" "0xb0 0x1d0 absent"
 LB_ID=$(row 198.51.100.90 80 0 | cut -d' ' -f1)
 LBX_ID=$(row 198.51.100.90 80 1 | cut -d' ' -f1)
-[ "$LB_ID" != "$LBX_ID" ] && ok "B16 the external set has its own svc_id ($LBX_ID, Cluster set $LB_ID)" ||
+if [ "$LB_ID" != "$LBX_ID" ]; then
+	ok "B16 the external set has its own svc_id ($LBX_ID, Cluster set $LB_ID)"
+else
 	not_ok "B16 the external set has its own svc_id" "both $LB_ID"
+fi
 expect_match "B23 lb IPv6: both sets (NodePort ::, LB IP), scope 0 and 1" \
 	"$(row :: 30091 0) / $(row 2001:db8:51::90 80 0) / $(row :: 30091 1) / $(row 2001:db8:51::90 80 1)" \
 	'^[0-9]+ [0-9]+ 2 0xb0 / [0-9]+ [0-9]+ 2 0x1d0 / [0-9]+ [0-9]+ 1 0xb0 / [0-9]+ [0-9]+ 1 0x1d0$'
@@ -293,7 +296,7 @@ served() {
 	local name=$1 url=$2 got
 	shift 2
 	got=$(curl_tally 6 "$url")
-	if [ -n "$got" ] && [ -z "$(names_of "$got" | tr ' ' '\n' | grep -vxF -f <(printf '%s\n' "$@"))" ]; then
+	if [ -n "$got" ] && ! names_of "$got" | tr ' ' '\n' | grep -qvxF -f <(printf '%s\n' "$@"); then
 		ok "$name ($got)"
 	else
 		not_ok "$name" "got '$got', want only $*"
