@@ -8,8 +8,15 @@
 # its Node object in nodeport.sh).
 REPO=$(cd "$(dirname "$0")/../.." && pwd)
 rc=0
+child=
+# A signal to this script alone (not its process group) reaches the run
+# too, whose own trap cleans up.
+trap '[ -z "$child" ] || { kill -TERM "$child" 2>/dev/null; wait "$child"; }; exit 130' INT TERM
 for mode in generic off; do
 	LOGDIR=${BUILD:-$REPO/build}/test-logs/nodeport_xdp_modes/$mode NODEPORT_XDP=$mode NODEPORT_CORE=1 NODEPORT_NODE_IPS=1 \
-		bash "$REPO/tests/kernel/nodeport.sh" || rc=1
+		bash "$REPO/tests/kernel/nodeport.sh" &
+	child=$!
+	wait "$child" || rc=1
+	child=
 done
 exit $rc
