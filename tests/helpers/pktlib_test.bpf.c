@@ -104,6 +104,14 @@ int pkt_icmp_tc(struct __sk_buff *skb)
 	return icmp_tc_port_unreach(skb, ETH_HLEN, p.family);
 }
 
+/* For the veth peer of a native XDP_TX: a veth transmits XDP frames only
+ * to a peer that has an XDP program. */
+SEC("xdp")
+int pkt_pass(struct xdp_md *ctx)
+{
+	return XDP_PASS;
+}
+
 static __always_inline int crc_verdict(int err, int ok, int drop)
 {
 	if (err == CRC32C_TOO_LONG)

@@ -6,10 +6,11 @@
  *
  *   pktlib_test     prints "ok - NAME" / "not ok - NAME: REASON" lines;
  *                   exit 1 when a case failed (run by tests/kernel/pktlib.sh)
- *   pktlib_test attach tc|xdp IFNAME
- *                   attaches the ICMP program to IFNAME (tc ingress, or XDP
- *                   in generic mode), prints "attached", and stays until
- *                   SIGTERM or SIGINT (at most 300 s): for the group's
+ *   pktlib_test attach tc|xdp|xdp-native|xdp-pass IFNAME
+ *                   attaches the ICMP program to IFNAME (tc ingress, XDP in
+ *                   generic or native mode; xdp-pass: an XDP_PASS program,
+ *                   native, for a veth peer), prints "attached", and stays
+ *                   until SIGTERM or SIGINT (at most 300 s): for the group's
  *                   cases with a real client on the other end of a veth
  *
  * It pins itself to one CPU: the ICMP rate limit is per CPU, and
@@ -755,13 +756,15 @@ static void on_signal(int sig)
  * process is killed first. */
 static int attach(const char *hook, const char *dev)
 {
-	int ifindex = if_nametoindex(dev), xdp = !strcmp(hook, "xdp"), err;
+	int ifindex = if_nametoindex(dev), xdp = !strncmp(hook, "xdp", 3), err;
+	__u32 mode = strcmp(hook, "xdp") ? XDP_FLAGS_DRV_MODE : XDP_FLAGS_SKB_MODE;
 	LIBBPF_OPTS(bpf_tc_hook, tch, .ifindex = ifindex, .attach_point = BPF_TC_INGRESS);
 	LIBBPF_OPTS(bpf_tc_opts, tco, .handle = 1, .priority = 1);
 	struct sigaction sa = {.sa_handler = on_signal};
 
-	if (!ifindex || (!xdp && strcmp(hook, "tc"))) {
-		fprintf(stderr, "pktlib_test: attach tc|xdp IFNAME\n");
+	if (!ifindex || (strcmp(hook, "tc") && strcmp(hook, "xdp") && strcmp(hook, "xdp-native") &&
+			 strcmp(hook, "xdp-pass"))) {
+		fprintf(stderr, "pktlib_test: attach tc|xdp|xdp-native|xdp-pass IFNAME\n");
 		return 2;
 	}
 	skel = pktlib_test__open_and_load();
@@ -770,8 +773,10 @@ static int attach(const char *hook, const char *dev)
 		return 1;
 	}
 	if (xdp) {
-		err = bpf_xdp_attach(ifindex, bpf_program__fd(skel->progs.pkt_icmp_xdp),
-				     XDP_FLAGS_SKB_MODE, NULL);
+		struct bpf_program *p = strcmp(hook, "xdp-pass") ? skel->progs.pkt_icmp_xdp
+								  : skel->progs.pkt_pass;
+
+		err = bpf_xdp_attach(ifindex, bpf_program__fd(p), mode, NULL);
 	} else {
 		err = bpf_tc_hook_create(&tch);
 		tco.prog_fd = bpf_program__fd(skel->progs.pkt_icmp_tc);
@@ -790,7 +795,7 @@ static int attach(const char *hook, const char *dev)
 	fflush(stdout);
 	pause();
 	if (xdp)
-		bpf_xdp_detach(ifindex, XDP_FLAGS_SKB_MODE, NULL);
+		bpf_xdp_detach(ifindex, mode, NULL);
 	else
 		bpf_tc_hook_destroy(&tch);
 	pktlib_test__destroy(skel);

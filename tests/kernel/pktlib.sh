@@ -11,8 +11,8 @@
 #     userspace (itself checked on RFC 3720 B.4's vectors), from 12 bytes to
 #     the largest frame PROG_TEST_RUN takes (one page); above the limit
 #     dropped and counted (STAT_NP_SCTP_TOO_LONG).
-#   - a real receiver: the ICMP program attached (tc ingress, XDP generic)
-#     to a veth of two namespaces of this run, a listener behind it, and a
+#   - a real receiver: the ICMP program attached (tc ingress, XDP generic
+#     and native) to a veth of two namespaces of this run, a listener behind it, and a
 #     client whose own stack must turn the reply into ECONNREFUSED, with
 #     checksum offload on (CHECKSUM_PARTIAL at tc) and off (the client's
 #     stack verifies every checksum).
@@ -80,17 +80,37 @@ done
 # A TCP refusal may come with the SYN's retransmission (1 s): on one host
 # the first reply can reach the client while connect() still holds the
 # socket's lock, and the kernel drops it (TcpExtLockDroppedIcmps).
-for hook in tc xdp; do
-	ip netns exec "$SV" "$DRIVER" attach $hook b0 >"$WORK/attach-$hook" 2>&1 &
-	apid=$!
-	PIDS+=("$apid")
-	if ! wait_until 10 grep -q '^attached' "$WORK/attach-$hook"; then
-		not_ok "$hook: attach the ICMP program to b0" "$(tail -n 2 "$WORK/attach-$hook" | tr '\n' ' ')"
-		stop_pid "$apid"
+# attach NS HOOK DEV: the driver holding HOOK's program on DEV, in the
+# background; its pid in APID once it says "attached".
+attach() {
+	local out=$WORK/attach-$2-$3
+	ip netns exec "$1" "$DRIVER" attach "$2" "$3" >"$out" 2>&1 &
+	APID=$!
+	PIDS+=("$APID")
+	wait_until 10 grep -q '^attached' "$out" && return 0
+	not_ok "$2: attach to $3" "$(tail -n 2 "$out" | tr '\n' ' ')"
+	stop_pid "$APID"
+	return 1
+}
+
+# Native XDP_TX out of a veth needs an XDP program on its peer: a0 gets
+# one that passes everything.
+for hook in tc xdp xdp-native; do
+	peer=
+	if [ $hook = xdp-native ]; then
+		attach "$CL" xdp-pass a0 || continue
+		peer=$APID
+	fi
+	if ! attach "$SV" $hook b0; then
+		[ -n "$peer" ] && stop_pid "$peer"
 		continue
 	fi
-	name=$hook
-	[ $hook = xdp ] && name="XDP (generic)"
+	apid=$APID
+	case $hook in
+	tc) name=tc ;;
+	xdp) name="XDP (generic)" ;;
+	*) name="XDP (native)" ;;
+	esac
 	for offload in on off; do
 		if ! ip netns exec "$CL" ethtool -K a0 tx $offload rx $offload >/dev/null 2>&1; then
 			not_ok "$name: client checksum offload $offload" "ethtool -K a0 tx $offload rx $offload failed"
@@ -107,5 +127,6 @@ for hook in tc xdp; do
 	done
 	ip netns exec "$CL" ethtool -K a0 tx on rx on >/dev/null 2>&1
 	stop_pid "$apid"
+	[ -n "$peer" ] && stop_pid "$peer"
 done
 finish
