@@ -138,6 +138,11 @@ if [ "$CORE" != 1 ]; then
 		service ext 6 ClusterIP - - "  externalIPs: [203.0.113.10, not-an-ip]"
 		endpoints ext l-2
 	} | write_source "$SRC/ext.yaml"
+	{
+		FAMS=4 service lbmode 12 LoadBalancer 30089 30069 "  loadBalancerIP: 198.51.100.21" \
+			"  loadBalancer: {ingress: [{ip: 198.51.100.20, ipMode: Proxy}, {hostname: lb.example}, {ip: 198.51.100.22, ipMode: VIP}]}"
+		FAMS=4 endpoints lbmode l-2
+	} | write_source "$SRC/lbmode.yaml"
 	hc_yaml Local | write_source "$SRC/hc.yaml"
 	{
 		FAMS=4 service hc-none 9 LoadBalancer 30086 30066 $'  externalTrafficPolicy: Local\n  healthCheckNodePort: 32101' \
@@ -311,6 +316,13 @@ expect_match "$T B25 externalIP 203.0.113.10, TCP: answered by the endpoint (the
 expect_match "$T B25 externalIP, UDP: the reply comes from the externalIP and port" \
 	"$(ext_udp a 203.0.113.10 53)" '^l-2 [^ ]+ from 203\.0\.113\.10:53$'
 
+expect_match "$T B24 LB ingress IP with ipMode VIP: answered" "$(ext_get a 198.51.100.22 80)" '^l-2 '
+for what in "198.51.100.20 an ingress IP with ipMode Proxy" "198.51.100.21 spec.loadBalancerIP"; do
+	out=$(ext_probe a tcp "${what%% *}" 80 --timeout 2)
+	note "lbmode ${what%% *}: $out"
+	expect_match "$T B24 ${what#* } (${what%% *}) is not captured: no pod answers" "$out" '^error='
+done
+
 # === healthCheckNodePort (B28) ===============================================
 
 # hc_get ADDR PORT: "STATUS CONTENT-TYPE namespace/name localEndpoints
@@ -402,6 +414,19 @@ expect_counter_up "$T B12 the flows moved off the deleted backend are counted" p
 lport=$(cat "$HOLD/lport" 2>/dev/null)
 expect_match "$T B12 kubernetes#81775: a new connection from the held connection's port ${lport:-?} reaches k-2" \
 	"$(ext_probe a tcp "$N1_V4" 30088 --bind-port "${lport:-1}" --timeout 3)" '^reply=k-2 '
+
+# === B22: a deleted Service's NodePort stops ==================================
+
+rm -f "$SRC/np-l.yaml"
+g=$(generation)
+if wait_generation $((${g:-0} + 1)) 10; then
+	expect_match "$T B22 np-l deleted: its NodePort from outside is refused by node 1 (nothing listens)" \
+		"$(ext_probe a tcp "$N1_V4" 30080 --timeout 2)" '^error=ECONNREFUSED stage=connect'
+	expect_match "$T B22 np-l deleted: its NodePort on 127.0.0.1 from node 1 is refused" \
+		"$(probe tcp 127.0.0.1 30080 --timeout 2)" '^error=ECONNREFUSED stage=connect'
+else
+	not_ok "$T B22 np-l deleted: a new generation is published" "still $(generation)"
+fi
 
 ferryd_alive
 finish
