@@ -14,7 +14,8 @@
 #define ETH_HLEN 14
 #define ETH_P_IP 0x0800
 #define ETH_P_IPV6 0x86dd
-#define PARSE_LEN (ETH_HLEN + 40)
+#define ETH_P_8021Q 0x8100
+#define PARSE_LEN (ETH_HLEN + 4 + 40)
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -23,28 +24,35 @@ char LICENSE[] SEC("license") = "GPL";
 volatile __u16 pkt_new_dport;
 
 struct parsed {
+	__u32 l3_off;
 	__u32 l4_off;
 	__u32 l4_len;
 	int family;
 	__u8 proto;
 };
 
-/* hdr: the frame's first bytes (zero past its end). */
+/* hdr: the frame's first bytes (zero past its end); one VLAN tag. */
 static __always_inline int parse(const __u8 *hdr, struct parsed *p)
 {
 	__u16 proto = ((__u16)hdr[12] << 8) | hdr[13];
+	const __u8 *ip = hdr + ETH_HLEN;
 
+	p->l3_off = ETH_HLEN;
+	if (proto == ETH_P_8021Q) {
+		proto = ((__u16)hdr[16] << 8) | hdr[17];
+		ip += 4;
+		p->l3_off += 4;
+	}
 	if (proto == ETH_P_IP) {
 		p->family = AF_INET;
-		p->proto = hdr[ETH_HLEN + 9];
-		p->l4_off = ETH_HLEN + (hdr[ETH_HLEN] & 0xf) * 4;
-		p->l4_len = (((__u32)hdr[ETH_HLEN + 2] << 8) | hdr[ETH_HLEN + 3]) -
-			    (hdr[ETH_HLEN] & 0xf) * 4;
+		p->proto = ip[9];
+		p->l4_off = p->l3_off + (ip[0] & 0xf) * 4;
+		p->l4_len = (((__u32)ip[2] << 8) | ip[3]) - (ip[0] & 0xf) * 4;
 	} else if (proto == ETH_P_IPV6) {
 		p->family = AF_INET6;
-		p->proto = hdr[ETH_HLEN + 6];
-		p->l4_off = ETH_HLEN + 40;
-		p->l4_len = ((__u32)hdr[ETH_HLEN + 4] << 8) | hdr[ETH_HLEN + 5];
+		p->proto = ip[6];
+		p->l4_off = p->l3_off + 40;
+		p->l4_len = ((__u32)ip[4] << 8) | ip[5];
 	} else {
 		return -1;
 	}
@@ -91,7 +99,7 @@ int pkt_icmp_xdp(struct xdp_md *ctx)
 
 	if (parse_xdp(ctx, &p) < 0 || !served_proto(p.proto))
 		return XDP_PASS;
-	return icmp_xdp_port_unreach(ctx, ETH_HLEN, p.family);
+	return icmp_xdp_port_unreach(ctx, p.l3_off, p.family);
 }
 
 SEC("tc")
@@ -99,7 +107,8 @@ int pkt_icmp_tc(struct __sk_buff *skb)
 {
 	struct parsed p;
 
-	if (parse_tc(skb, &p) < 0 || !served_proto(p.proto))
+	/* At tc ingress the kernel has taken VLAN tags out of the frame. */
+	if (parse_tc(skb, &p) < 0 || !served_proto(p.proto) || p.l3_off != ETH_HLEN)
 		return TC_ACT_OK;
 	return icmp_tc_port_unreach(skb, ETH_HLEN, p.family);
 }
