@@ -233,12 +233,85 @@ static void test_affinity_timeout_numbers(void **state)
 	model_objects_free(&objs);
 }
 
+/* B26: what decode_prefix makes of loadBalancerSourceRanges entries:
+ * "addr/len" with spaces around (kube-proxy trims them), host bits cleared,
+ * IPv4 v4-mapped (len 96 + n); anything else refused. */
+static void test_source_range_prefixes(void **state)
+{
+	static const char *const good[][2] = {
+		{ "10.1.2.3/8", "10.0.0.0/104" },
+		{ " 203.0.113.7/24 \t", "203.0.113.0/120" },
+		{ "0.0.0.0/0", "0.0.0.0/96" },
+		{ "192.0.2.1/32", "192.0.2.1/128" },
+		{ "2001:db8::1/32", "2001:db8::/32" },
+		{ "::/0", "::/0" },
+		{ "2001:db8::1/128", "2001:db8::1/128" },
+		{ "::ffff:10.1.0.0/104", "10.0.0.0/104" },
+	};
+	static const char *const bad[] = {
+		"", "10.0.0.0", "10.0.0.0/", "10.0.0.0/33", "10.0.0.0/-1", "10.0.0.0/+8",
+		"10.0.0.0/8x", "10.0.0.0/8/8", "/8", "10.0.0/8", "2001:db8::/129", "bogus/8",
+		"10.0.0.0 /8", "10.0.0.0/99999999999999999999",
+	};
+	struct ferry_prefix p;
+	char text[ADDR_STR_LEN], got[64];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		if (!decode_prefix(good[i][0], &p))
+			fail_msg("\"%s\" refused", good[i][0]);
+		snprintf(got, sizeof(got), "%s/%u", addr_format(&p.addr, text), p.len);
+		assert_string_equal(got, good[i][1]);
+	}
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		if (decode_prefix(bad[i], &p))
+			fail_msg("\"%s\" accepted", bad[i]);
+}
+
+/* B22, B28: nodePort and healthCheckNodePort are port numbers; another
+ * value leaves that field out (counted), never the Service. */
+static void test_node_port_numbers(void **state)
+{
+	static const char *const values[] = { "30080", "30080.0", "0", "1e300", "-1", "65536",
+					      "\"30080\"", "30080.5", "null" };
+	static const uint16_t want[] = { 30080, 30080, 0, 0, 0, 0, 0, 0, 0 };
+	static const bool counted[] = { false, false, false, true, true, true, true, true, false };
+	struct model_objects objs = { 0 };
+	char json[512], why[256];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(values) / sizeof(values[0]); i++) {
+		uint64_t before = model_fields_ignored();
+		const struct model_service *svc;
+		cJSON *obj;
+
+		snprintf(json, sizeof(json),
+			 "{\"kind\": \"Service\", \"metadata\": {\"name\": \"s\"}, \"spec\": {"
+			 "\"type\": \"LoadBalancer\", \"externalTrafficPolicy\": \"Local\", "
+			 "\"clusterIP\": \"10.96.0.1\", \"healthCheckNodePort\": %s, "
+			 "\"ports\": [{\"port\": 80, \"nodePort\": %s}]}}", values[i], values[i]);
+		obj = cJSON_Parse(json);
+		assert_non_null(obj);
+		assert_int_equal(model_decode(obj, &objs, why, sizeof(why)), DECODE_OK);
+		svc = &objs.services[objs.n_services - 1];
+		if (svc->ports[0].node_port != want[i] ||
+		    svc->ext->health_check_node_port != want[i])
+			fail_msg("%s: nodePort %u, healthCheckNodePort %u", values[i],
+				 svc->ports[0].node_port, svc->ext->health_check_node_port);
+		assert_int_equal(model_fields_ignored() - before, counted[i] ? 2 : 0);
+		cJSON_Delete(obj);
+	}
+	model_objects_free(&objs);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_decode_int),
 		cmocka_unit_test(test_port_numbers),
 		cmocka_unit_test(test_affinity_timeout_numbers),
+		cmocka_unit_test(test_source_range_prefixes),
+		cmocka_unit_test(test_node_port_numbers),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
