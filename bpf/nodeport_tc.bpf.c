@@ -116,18 +116,18 @@ static __always_inline int tc_dec_ttl(struct __sk_buff *skb, const struct pkt *p
 static __always_inline int tc_forward(struct __sk_buff *skb, const struct pkt *p,
 				      const struct np_plan *plan)
 {
-	const struct bpf_fib_lookup *f = &plan->fib;
-	bool fits = skb->gso_size || p->tot_len <= f->mtu_result;
+	const struct fib_out *f = &plan->fib;
+	bool fits = skb->gso_size || p->tot_len <= f->mtu;
 
 	if (p->ttl <= 1 ||
-	    !(plan->fib_rc == BPF_FIB_LKUP_RET_NO_NEIGH ||
-	      (plan->fib_rc == BPF_FIB_LKUP_RET_SUCCESS && fits))) {
+	    !(f->rc == BPF_FIB_LKUP_RET_NO_NEIGH ||
+	      (f->rc == BPF_FIB_LKUP_RET_SUCCESS && fits))) {
 		stat_inc(STAT_NP_FIB_PASS);
 		return TC_ACT_OK;
 	}
 	if (tc_dec_ttl(skb, p))
 		return TC_ACT_SHOT;
-	if (plan->fib_rc == BPF_FIB_LKUP_RET_NO_NEIGH)
+	if (f->rc == BPF_FIB_LKUP_RET_NO_NEIGH)
 		return bpf_redirect_neigh(f->ifindex, NULL, 0, 0);
 	if (bpf_skb_store_bytes(skb, 0, f->dmac, 6, 0) ||
 	    bpf_skb_store_bytes(skb, 6, f->smac, 6, 0))

@@ -94,10 +94,10 @@ static __always_inline int xdp_forward(struct xdp_md *ctx, const struct pkt *p,
 {
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
-	const struct bpf_fib_lookup *f = &plan->fib;
+	const struct fib_out *f = &plan->fib;
 	struct ethhdr *eth = data;
 
-	if (plan->fib_rc != BPF_FIB_LKUP_RET_SUCCESS || p->tot_len > f->mtu_result || p->ttl <= 1) {
+	if (f->rc != BPF_FIB_LKUP_RET_SUCCESS || p->tot_len > f->mtu || p->ttl <= 1) {
 		stat_inc(STAT_NP_FIB_PASS);
 		return XDP_PASS;
 	}

@@ -2,13 +2,15 @@
  * forwarding enabled on the receiving device and fails until the next
  * hop's neighbour is known: the callers then let the stack forward.
  *
- * Forwarded packets of known flows take their route from ferry_nexthop, a
- * cache of the FIB's answers by (destination, receiving device) kept for
- * NEXTHOP_TTL_NS: with it an established flow to a remote backend takes
- * 211 ns instead of 321 in BPF_PROG_TEST_RUN, repeat 1 (an empty program:
- * 80). The price: a route or neighbour change reaches such flows up to a
- * second late, and the first answer for a destination serves every source
- * (no policy routing by source). */
+ * Answers come from ferry_nexthop, a cache of the FIB's answers by
+ * (destination, receiving device) kept for NEXTHOP_TTL_NS: with it an
+ * established flow to a remote backend takes 211 ns instead of 321 in
+ * BPF_PROG_TEST_RUN, repeat 1 (an empty program: 80), and a new flow's
+ * "is the backend local?" costs a hash lookup. The price: a route or
+ * neighbour change reaches packets up to a second late, and the first
+ * answer for a destination serves every source (no policy routing by
+ * source). An unknown neighbour is cached too: the stack forwards those
+ * packets, and resolves it, meanwhile. */
 #ifndef FERRY_BPF_FIB_H
 #define FERRY_BPF_FIB_H
 
@@ -20,6 +22,15 @@
 #define NEXTHOP_TTL_NS 1000000000ULL
 #define NEXTHOP_MAX 16384
 
+/* A route: what forwarding needs of bpf_fib_lookup's answer. */
+struct fib_out {
+	__s32 rc;          /* BPF_FIB_LKUP_RET_* */
+	__u32 ifindex;     /* egress device (SUCCESS and NO_NEIGH) */
+	__u32 mtu;         /* of the route (SUCCESS) */
+	__u8 smac[6];
+	__u8 dmac[6];
+};
+
 struct nexthop_key {
 	__u32 addr[4];     /* destination, as ferry_ct holds addresses */
 	__u32 ifindex;     /* the device the packet came in on */
@@ -27,11 +38,7 @@ struct nexthop_key {
 
 struct nexthop_value {
 	__u64 expires_ns;  /* bpf_ktime_get_coarse_ns() */
-	__u32 ifindex;     /* egress device */
-	__u32 mtu;
-	__u8 smac[6];
-	__u8 dmac[6];
-	__u32 pad;
+	struct fib_out out; /* SUCCESS or NO_NEIGH */
 };
 
 /* Private to each program object, not pinned: a cache, rebuilt at load. */
@@ -42,9 +49,24 @@ struct {
 	__type(value, struct nexthop_value);
 } ferry_nexthop SEC(".maps");
 
+/* A cache miss's buffers, kept off the BPF stack, which a call chain
+ * shares (512 bytes): bpf_fib_lookup's 64 bytes and the entry to cache. */
+struct fib_scratch {
+	struct bpf_fib_lookup f;
+	struct nexthop_key k;
+	struct nexthop_value n;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct fib_scratch);
+} ferry_fib_scratch SEC(".maps");
+
 /* The lookup's input: the route from saddr to daddr for a packet that
  * came in on ifindex. No MTU check inside (tot_len 0): the caller compares
- * with mtu_result, so that a GRO-merged skb is not refused. */
+ * with the route's MTU, so that a GRO-merged skb is not refused. */
 static __always_inline void fib_prepare(struct bpf_fib_lookup *f, __u32 ifindex,
 					const struct pkt *p, const __u32 saddr[4],
 					const __u32 daddr[4])
@@ -63,61 +85,56 @@ static __always_inline void fib_prepare(struct bpf_fib_lookup *f, __u32 ifindex,
 	}
 }
 
-/* Looked up into f (its output: ifindex, smac, dmac, mtu_result); returns
- * BPF_FIB_LKUP_RET_*. */
-static __always_inline int fib_route(void *ctx, __u32 ifindex, const struct pkt *p,
-				     const __u32 saddr[4], const __u32 daddr[4],
-				     struct bpf_fib_lookup *f)
+/* The FIB's answer for s->f (prepared), into out, and cached. A
+ * subprogram: the cache miss's work is not inlined in the fast path. */
+static __noinline int fib_resolve(void *ctx, struct fib_scratch *s, struct fib_out *out,
+				  __u64 now)
 {
-	fib_prepare(f, ifindex, p, saddr, daddr);
-	return bpf_fib_lookup(ctx, f, sizeof(*f), 0);
-}
+	struct bpf_fib_lookup *f = &s->f;
 
-/* The lookup of a prepared f, its successful answer cached. A subprogram:
- * its stack is not the fast path's. */
-static __noinline int fib_route_refresh(void *ctx, struct bpf_fib_lookup *f, __u64 now)
-{
-	struct nexthop_key k = { .ifindex = f->ifindex };
-	struct nexthop_value n = {};
-	int rc;
-
+	s->k.ifindex = f->ifindex;
 	if (f->family == AF_INET6)
-		__builtin_memcpy(k.addr, f->ipv6_dst, 16);
+		__builtin_memcpy(s->k.addr, f->ipv6_dst, 16);
 	else
-		addr_map_v4(k.addr, f->ipv4_dst);
-	rc = bpf_fib_lookup(ctx, f, sizeof(*f), 0);
-	if (rc != BPF_FIB_LKUP_RET_SUCCESS)
-		return rc;
-	n.expires_ns = now + NEXTHOP_TTL_NS;
-	n.ifindex = f->ifindex;
-	n.mtu = f->mtu_result;
-	__builtin_memcpy(n.smac, f->smac, 6);
-	__builtin_memcpy(n.dmac, f->dmac, 6);
-	bpf_map_update_elem(&ferry_nexthop, &k, &n, BPF_ANY);
-	return rc;
+		addr_map_v4(s->k.addr, f->ipv4_dst);
+	out->rc = bpf_fib_lookup(ctx, f, sizeof(*f), 0);
+	out->ifindex = f->ifindex;
+	out->mtu = f->mtu_result;
+	__builtin_memcpy(out->smac, f->smac, 6);
+	__builtin_memcpy(out->dmac, f->dmac, 6);
+	if (out->rc != BPF_FIB_LKUP_RET_SUCCESS && out->rc != BPF_FIB_LKUP_RET_NO_NEIGH)
+		return 0;
+	s->n.expires_ns = now + NEXTHOP_TTL_NS;
+	s->n.out = *out;
+	bpf_map_update_elem(&ferry_nexthop, &s->k, &s->n, BPF_ANY);
+	return 0;
 }
 
-/* The route of a known flow's packet: from the cache while it is fresh,
- * else from the FIB. Fills f's output fields as fib_route does. */
-static __always_inline int fib_route_cached(void *ctx, __u32 ifindex, const struct pkt *p,
-					    const __u32 saddr[4], const __u32 daddr[4],
-					    struct bpf_fib_lookup *f)
+/* The route from saddr to daddr for a packet that came in on ifindex:
+ * from the cache while it is fresh, else from the FIB. */
+static __always_inline void fib_route(void *ctx, __u32 ifindex, const struct pkt *p,
+				      const __u32 saddr[4], const __u32 daddr[4],
+				      struct fib_out *out)
 {
 	struct nexthop_key k = { .ifindex = ifindex };
 	__u64 now = bpf_ktime_get_coarse_ns();
 	struct nexthop_value *n;
+	struct fib_scratch *s;
+	__u32 zero = 0;
 
 	addr_copy(k.addr, daddr);
 	n = bpf_map_lookup_elem(&ferry_nexthop, &k);
-	if (!n || now >= n->expires_ns) {
-		fib_prepare(f, ifindex, p, saddr, daddr);
-		return fib_route_refresh(ctx, f, now);
+	if (n && now < n->expires_ns) {
+		*out = n->out;
+		return;
 	}
-	f->ifindex = n->ifindex;
-	f->mtu_result = n->mtu;
-	__builtin_memcpy(f->smac, n->smac, 6);
-	__builtin_memcpy(f->dmac, n->dmac, 6);
-	return BPF_FIB_LKUP_RET_SUCCESS;
+	s = bpf_map_lookup_elem(&ferry_fib_scratch, &zero);
+	if (!s) {
+		out->rc = BPF_FIB_LKUP_RET_NOT_FWDED;
+		return;
+	}
+	fib_prepare(&s->f, ifindex, p, saddr, daddr);
+	fib_resolve(ctx, s, out, now);
 }
 
 #endif

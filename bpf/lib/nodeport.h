@@ -31,8 +31,7 @@ enum np_verdict {
  * when it is forwarded. */
 struct np_plan {
 	struct ct_value ct;
-	int fib_rc;                 /* BPF_FIB_LKUP_RET_* (NP_XLATE_FWD) */
-	struct bpf_fib_lookup fib;  /* its output */
+	struct fib_out fib;  /* the route (NP_XLATE_FWD) */
 };
 
 static __always_inline void np_plan_of(struct np_plan *plan, const struct ct_value *v)
@@ -46,8 +45,7 @@ static __always_inline void np_plan_of(struct np_plan *plan, const struct ct_val
 static __always_inline enum np_verdict np_forward(void *ctx, __u32 ifindex, const struct pkt *p,
 						  struct np_plan *plan)
 {
-	plan->fib_rc = fib_route_cached(ctx, ifindex, p, plan->ct.new_saddr, plan->ct.new_daddr,
-					 &plan->fib);
+	fib_route(ctx, ifindex, p, plan->ct.new_saddr, plan->ct.new_daddr, &plan->fib);
 	return NP_XLATE_FWD;
 }
 
@@ -123,24 +121,38 @@ static __always_inline bool np_pick(const struct svc_key *k, struct svc_value *s
 	return true;
 }
 
+/* A new flow's larger temporaries: a call chain's BPF stack (512 bytes)
+ * does not hold them next to the rest. Private, not pinned. */
+struct np_scratch {
+	struct ct_value reply;     /* the reply entry being written */
+	struct affinity_key akey;  /* the client's affinity (B30) */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct np_scratch);
+} ferry_np_scratch SEC(".maps");
+
 /* The backend for a new flow: the client's remembered one (B30: keyed by
  * its address, shared with the ClusterIP through the svc_id), or a random
  * one of the set. */
 static __always_inline bool np_backend(const struct pkt *p, const struct svc_key *k,
-				       struct svc_value *svc, struct slot_value *b)
+				       struct svc_value *svc, struct slot_value *b,
+				       struct affinity_key *akey)
 {
-	struct affinity_key akey = {};
-
 	if (!svc->affinity_timeout)
 		return np_pick(k, svc, b);
-	akey.svc_id = svc->svc_id;
-	addr_copy(akey.client_addr, p->saddr);
-	if (affinity_get(&akey, svc, b))
+	__builtin_memset(akey, 0, sizeof(*akey));
+	akey->svc_id = svc->svc_id;
+	addr_copy(akey->client_addr, p->saddr);
+	if (affinity_get(akey, svc, b))
 		return true;
 	if (!np_pick(k, svc, b))
 		return false;
-	akey.svc_id = svc->svc_id;  /* svc may be a newer set's after a slot miss */
-	affinity_set(&akey, b->backend_id);
+	akey->svc_id = svc->svc_id;  /* svc may be a newer set's after a slot miss */
+	affinity_set(akey, b->backend_id);
 	return true;
 }
 
@@ -149,11 +161,10 @@ static __always_inline bool np_backend(const struct pkt *p, const struct svc_key
  * node unless the source is this node (SNAT). A route through any other
  * device (a pod's), a local address or no route: a local backend, and the
  * stack delivers it. */
-static __always_inline bool np_remote(const struct np_plan *plan, __u32 ifindex)
+static __always_inline bool np_remote(const struct fib_out *f, __u32 ifindex)
 {
-	return (plan->fib_rc == BPF_FIB_LKUP_RET_SUCCESS ||
-		plan->fib_rc == BPF_FIB_LKUP_RET_NO_NEIGH) &&
-	       plan->fib.ifindex == ifindex;
+	return (f->rc == BPF_FIB_LKUP_RET_SUCCESS || f->rc == BPF_FIB_LKUP_RET_NO_NEIGH) &&
+	       f->ifindex == ifindex;
 }
 
 /* Both entries of a new flow (orig: the original one, done but for SNAT).
@@ -195,11 +206,12 @@ static __noinline enum np_verdict np_new_flow(void *ctx, __u32 ifindex, const st
 					      struct np_plan *plan, struct ct_key *key)
 {
 	struct ct_value *orig = &plan->ct;
+	struct np_scratch *sc;
 	struct svc_key k = {};
 	struct svc_value svc, *found;
 	struct slot_value b;
-	struct ct_value reply;
 	bool remote = false;
+	__u32 zero = 0;
 
 	found = np_frontend(p, &k);
 	if (!found || !(found->flags & SVC_FLAG_EXTERNAL))
@@ -218,7 +230,10 @@ static __noinline enum np_verdict np_new_flow(void *ctx, __u32 ifindex, const st
 		}
 		svc = *found;
 	}
-	if (!svc.count || !np_backend(p, &k, &svc, &b))
+	sc = bpf_map_lookup_elem(&ferry_np_scratch, &zero);
+	if (!sc)
+		return NP_DROP;
+	if (!svc.count || !np_backend(p, &k, &svc, &b, &sc->akey))
 		return NP_REJECT;
 	if (addr_is_v4_mapped(b.addr) == p->v6)
 		return NP_DROP;  /* a set is of one family; never translate across */
@@ -233,10 +248,10 @@ static __noinline enum np_verdict np_new_flow(void *ctx, __u32 ifindex, const st
 	orig->last_seen_ns = bpf_ktime_get_ns();
 	/* externalTrafficPolicy=Local: local endpoints only, never SNAT (B23). */
 	if (!(svc.flags & SVC_FLAG_EXT_LOCAL)) {
-		plan->fib_rc = fib_route(ctx, ifindex, p, p->saddr, b.addr, &plan->fib);
-		remote = np_remote(plan, ifindex);
+		fib_route(ctx, ifindex, p, p->saddr, b.addr, &plan->fib);
+		remote = np_remote(&plan->fib, ifindex);
 	}
-	return np_commit(p, orig, remote, &reply, key);
+	return np_commit(p, orig, remote, &sc->reply, key);
 }
 
 /* FIN, RST or SYN of a SNATed flow in the original direction: the reply

@@ -892,12 +892,14 @@ static void snat_reclaim(void)
 	set_config(SNAT_MIN, SNAT_MAX);
 }
 
-/* Writes the next hop ferry_nexthop holds for packets to dst from ifindex. */
+/* Writes the next hop ferry_nexthop holds for packets to dst from ifindex
+ * (key and value as bpf/lib/fib.h's struct nexthop_key and _value). */
 static void set_nexthop(const char *dst, const __u8 *dmac, __u64 expires_ns)
 {
 	struct { __u32 addr[4]; __u32 ifindex; } k = { .ifindex = ifindex };
-	struct { __u64 expires_ns; __u32 ifindex, mtu; __u8 smac[6], dmac[6]; __u32 pad; } v = {
-		.expires_ns = expires_ns, .ifindex = ifindex, .mtu = 1500 };
+	struct { __u64 expires_ns; __s32 rc; __u32 ifindex, mtu; __u8 smac[6], dmac[6]; } v = {
+		.expires_ns = expires_ns, .rc = BPF_FIB_LKUP_RET_SUCCESS, .ifindex = ifindex,
+		.mtu = 1500 };
 
 	addr16(dst, k.addr);
 	memcpy(v.smac, EXT_MAC, 6);
@@ -911,7 +913,7 @@ static __u8 nh_dmac[6];
 static bool get_nexthop(const char *dst, struct timespec *now)
 {
 	struct { __u32 addr[4]; __u32 ifindex; } k = { .ifindex = ifindex };
-	struct { __u64 expires_ns; __u32 ifindex, mtu; __u8 smac[6], dmac[6]; __u32 pad; } v;
+	struct { __u64 expires_ns; __s32 rc; __u32 ifindex, mtu; __u8 smac[6], dmac[6]; } v;
 	__u64 t;
 
 	addr16(dst, k.addr);
@@ -920,7 +922,8 @@ static bool get_nexthop(const char *dst, struct timespec *now)
 	clock_gettime(CLOCK_MONOTONIC_COARSE, now);
 	t = now->tv_sec * 1000000000ULL + now->tv_nsec;
 	memcpy(nh_dmac, v.dmac, 6);
-	return v.expires_ns > t && v.expires_ns <= t + 1100000000ULL;
+	return v.rc == BPF_FIB_LKUP_RET_SUCCESS && v.expires_ns > t &&
+	       v.expires_ns <= t + 1100000000ULL;
 }
 
 /* Known flows take their route from ferry_nexthop while it is fresh
