@@ -188,7 +188,7 @@ ext_probe() {
 # ext_tally a|b COUNT ADDR PORT: COUNT connections from an external client,
 # in conn_tally's format.
 ext_tally() {
-	in_ext "$1" "$CONNCOUNT" -n "$2" -t 20 "$3" "$4" | awk '{print $2"="$1}' | sort | tr '\n' ' ' | sed 's/ $//'
+	in_ext "$1" "$CONNCOUNT" -n "$2" -t 10 "$3" "$4" | awk '{print $2"="$1}' | sort | tr '\n' ' ' | sed 's/ $//'
 }
 
 # counter NAME: a datapath counter from ferryctl status.
