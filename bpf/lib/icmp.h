@@ -32,6 +32,13 @@
  * Rate: ferry_config.icmp_per_sec replies per second and CPU, a token
  * bucket (ferry_icmp_bucket, per CPU, not pinned) holding at most one
  * second's worth; 0 sends none.
+ *
+ * No reply, as RFC 1122 3.2.2 says, to a frame sent to a link-layer
+ * broadcast or multicast address or from a source that is no single host
+ * (IPv4 0/8, 127/8, multicast, class E and broadcast; IPv6 ::, ::1,
+ * multicast): else a forged source would aim the replies at a group.
+ * Dropped and counted with the rate limit's (STAT_NP_ICMP_LIMITED), before
+ * it takes a token.
  */
 #ifndef FERRY_BPF_ICMP_H
 #define FERRY_BPF_ICMP_H
@@ -93,6 +100,21 @@ struct icmp_reply {
 	};
 	__u8 quote[ICMP_QUOTE_MAX]; /* zero past the quote's length */
 };
+
+/* dmac: the frame's destination MAC; ip: the original IP header. */
+static __always_inline bool icmp_may_reply(const __u8 *dmac, const __u8 *ip, int family)
+{
+	const __u8 *src = ip + (family == AF_INET ? 12 : 8);
+	__u64 hi, lo;
+
+	if (dmac[0] & 1)
+		return false;
+	if (family == AF_INET)
+		return src[0] != 0 && src[0] != 127 && src[0] < 224;
+	__builtin_memcpy(&hi, src, 8);
+	__builtin_memcpy(&lo, src + 8, 8);
+	return src[0] != 0xff && !(hi == 0 && (lo == 0 || lo == bpf_cpu_to_be64(1)));
+}
 
 /* Credit accrues continuously (elapsed ns x rate), so a steady flow of
  * misses gets exactly the rate; elapsed is capped at one second, which
@@ -221,7 +243,7 @@ static __always_inline int icmp_xdp_port_unreach(struct xdp_md *ctx, __u32 l3_of
 		return XDP_DROP;
 	if (bpf_xdp_load_bytes(ctx, 0, l2, l3_off) < 0)
 		return XDP_DROP;
-	if (!icmp_rate_allow()) {
+	if (!icmp_may_reply(l2, r.quote, family) || !icmp_rate_allow()) {
 		stat_inc(STAT_NP_ICMP_LIMITED);
 		return XDP_DROP;
 	}
@@ -264,7 +286,7 @@ static __always_inline int icmp_tc_port_unreach(struct __sk_buff *skb, __u32 l3_
 		return TC_ACT_SHOT;
 	if (bpf_skb_load_bytes(skb, 0, mac, sizeof(mac)) < 0)
 		return TC_ACT_SHOT;
-	if (!icmp_rate_allow()) {
+	if (!icmp_may_reply(mac, r.quote, family) || !icmp_rate_allow()) {
 		stat_inc(STAT_NP_ICMP_LIMITED);
 		return TC_ACT_SHOT;
 	}

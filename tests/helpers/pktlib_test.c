@@ -451,6 +451,77 @@ static void test_icmp_replies(void)
 	}
 }
 
+/* RFC 1122 3.2.2: no error to a link-layer group address or a source that
+ * is no single host; dropped and counted (at a rate that would let every
+ * reply pass), and before it takes a token (at one reply a second, the
+ * valid packet after them all still gets its reply). */
+static void test_icmp_no_reply(int tc)
+{
+	static const struct {
+		int v6;
+		const char *src;      /* NULL: a normal source, to a group MAC */
+		const char *dmac;
+	} bad[] = {
+		{0, "0.0.0.0", NULL}, {0, "127.0.0.1", NULL}, {0, "224.0.0.1", NULL},
+		{0, "255.255.255.255", NULL}, {0, "240.0.0.1", NULL},
+		{1, "::", NULL}, {1, "::1", NULL}, {1, "ff02::1", NULL},
+		{0, NULL, "\xff\xff\xff\xff\xff\xff"}, {1, NULL, "\x33\x33\x00\x00\x00\x01"},
+	};
+	struct bpf_program *prog = tc ? skel->progs.pkt_icmp_tc : skel->progs.pkt_icmp_xdp;
+	int want = tc ? TC_ACT_REDIRECT : XDP_TX, drop = tc ? TC_ACT_SHOT : XDP_DROP;
+	struct frame in, out;
+	char name[200];
+	size_t i;
+	int rc;
+
+	struct frame bogus[sizeof(bad) / sizeof(bad[0])];
+
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		build(&bogus[i], bad[i].v6, IPPROTO_UDP, 20, 0);
+		if (bad[i].src)
+			inet_pton(bad[i].v6 ? AF_INET6 : AF_INET, bad[i].src,
+				  bogus[i].b + bogus[i].l3 + (bad[i].v6 ? 8 : 12));
+		else
+			memcpy(bogus[i].b, bad[i].dmac, 6);
+	}
+	if (set_icmp_rate(1000000) || reset_bucket()) {
+		not_ok("setup", "map update: %s", strerror(errno));
+		return;
+	}
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		uint64_t sent = stat_sum(STAT_NP_ICMP_SENT), limited = stat_sum(STAT_NP_ICMP_LIMITED);
+
+		in = bogus[i];
+		snprintf(name, sizeof(name), "RFC 1122 %s: no port unreachable %s %s: dropped, counted "
+			 "with the limited ones", tc ? "tc" : "XDP", bad[i].src ? "from" : "to MAC",
+			 bad[i].src ? bad[i].src : bad[i].v6 ? "33:33:00:00:00:01" : "ff:ff:ff:ff:ff:ff");
+		rc = run(prog, &in, &out);
+		if (rc != drop)
+			not_ok(name, "verdict %d, want %d", rc, drop);
+		else if (stat_sum(STAT_NP_ICMP_SENT) != sent || stat_sum(STAT_NP_ICMP_LIMITED) != limited + 1)
+			not_ok(name, "counters: sent +%llu, limited +%llu, want +0 and +1",
+			       (unsigned long long)(stat_sum(STAT_NP_ICMP_SENT) - sent),
+			       (unsigned long long)(stat_sum(STAT_NP_ICMP_LIMITED) - limited));
+		else
+			ok("%s", name);
+	}
+	snprintf(name, sizeof(name), "RFC 1122 %s: those take no token: at icmp_per_sec=1, after "
+		 "all of them, a valid packet gets its reply", tc ? "tc" : "XDP");
+	if (set_icmp_rate(1) || reset_bucket()) {
+		not_ok(name, "map update: %s", strerror(errno));
+		return;
+	}
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		run(prog, &bogus[i], &out);
+	build(&in, 0, IPPROTO_UDP, 20, 0);
+	rc = run(prog, &in, &out);
+	if (rc != want)
+		not_ok(name, "verdict %d, want %d", rc, want);
+	else
+		check_reply(name, &in, &out);
+	set_icmp_rate(1000000);
+}
+
 static double now_s(void)
 {
 	struct timespec ts;
@@ -846,6 +917,8 @@ int main(int argc, char **argv)
 	test_icmp_replies();
 	test_icmp_rate(0);
 	test_icmp_rate(1);
+	test_icmp_no_reply(0);
+	test_icmp_no_reply(1);
 	test_crc();
 	pktlib_test__destroy(skel);
 	printf("# %d ok, %d not ok\n", passes, failures);
