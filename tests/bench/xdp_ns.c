@@ -23,6 +23,8 @@
  *   est-sctp     an established SCTP NodePort flow like "established", in
  *                full 1,514-byte frames (1,480 bytes of SCTP): the CRC32c
  *                recomputed over every byte after the port rewrite
+ *   no-backend   a NodePort without endpoints: the frame becomes an ICMP
+ *                port unreachable, XDP_TX (the rate limit set out of reach)
  *
  *   xdp_ns --obj OBJ --dev IFNAME [--calls N] [--rounds R] [--repeat M]
  *          [--md FILE]
@@ -58,6 +60,7 @@
 #define PORT_CLUSTER 30080     /* NodePort, externalTrafficPolicy Cluster */
 #define PORT_LOCAL 30081       /* NodePort, externalTrafficPolicy Local */
 #define PORT_SCTP 30082        /* NodePort, SCTP, externalTrafficPolicy Cluster */
+#define PORT_EMPTY 30083       /* NodePort without endpoints */
 #define N_BACKENDS 16
 #define FRAME_TCP 74           /* Ethernet, IPv4, TCP with 20 bytes of data */
 #define FRAME_MAX 1514         /* Ethernet, IPv4, 1,480 bytes of SCTP */
@@ -195,13 +198,19 @@ static struct figure summarise(uint32_t *ns, size_t n)
 
 /* --- the cases ------------------------------------------------------------ */
 
-enum bench_case { CASE_EST, CASE_NEW, CASE_EST_LOCAL, CASE_NEW_LOCAL, CASE_EST_SCTP, CASE__COUNT };
+enum bench_case {
+	CASE_EST, CASE_NEW, CASE_EST_LOCAL, CASE_NEW_LOCAL, CASE_EST_SCTP, CASE_NO_BACKEND,
+	CASE__COUNT
+};
 
-static const char *case_name[] = {"established", "new", "est-local", "new-local", "est-sctp"};
-static const uint16_t case_port[] = {PORT_CLUSTER, PORT_CLUSTER, PORT_LOCAL, PORT_LOCAL, PORT_SCTP};
-static const uint32_t case_verdict[] = {XDP_TX_V, XDP_TX_V, XDP_PASS_V, XDP_PASS_V, XDP_TX_V};
-static const int case_new[] = {0, 1, 0, 1, 0};
-static const size_t case_len[] = {FRAME_TCP, FRAME_TCP, FRAME_TCP, FRAME_TCP, FRAME_MAX};
+static const char *case_name[] = {"established", "new", "est-local", "new-local", "est-sctp",
+				  "no-backend"};
+static const uint16_t case_port[] = {PORT_CLUSTER, PORT_CLUSTER, PORT_LOCAL, PORT_LOCAL, PORT_SCTP,
+				     PORT_EMPTY};
+static const uint32_t case_verdict[] = {XDP_TX_V, XDP_TX_V, XDP_PASS_V, XDP_PASS_V, XDP_TX_V,
+					XDP_TX_V};
+static const int case_new[] = {0, 1, 0, 1, 0, 0};
+static const size_t case_len[] = {FRAME_TCP, FRAME_TCP, FRAME_TCP, FRAME_TCP, FRAME_MAX, FRAME_TCP};
 
 /* The established cases' one flow: client 203.0.113.200:40000. */
 static void case_frame(struct bench *b, enum bench_case c, uint8_t *f)
@@ -327,12 +336,13 @@ static int fill_backend(struct bench *b, uint8_t proto, uint32_t svc_id, uint32_
 
 /* Node 192.0.2.1 (the SNAT address); a Cluster NodePort with N_BACKENDS
  * backends 198.18.1.x:8080 on other nodes, in TCP and in SCTP; a Local
- * NodePort whose one local backend is 192.0.2.1:30081 itself. */
+ * NodePort whose one local backend is 192.0.2.1:30081 itself; a NodePort
+ * without endpoints. */
 static int fill_maps(struct bench *b)
 {
 	struct dp_config cfg = {.node_port_min = 30000, .node_port_max = 32767,
 				.snat_port_min = 32768, .snat_port_max = 60999,
-				.icmp_per_sec = 1000};
+				.icmp_per_sec = 4000000000u};
 	struct node_addr_key nk;
 	struct node_addr_value nv = {.flags = NODE_ADDR_SNAT};
 	uint32_t zero = 0, i;
@@ -357,6 +367,8 @@ static int fill_maps(struct bench *b)
 			    SVC_SCOPE_ALL, N_BACKENDS);
 	for (i = 0; i < N_BACKENDS; i++)
 		err |= fill_backend(b, IPPROTO_SCTP, 4, i, 400 + i, 0xc6120100 + 10 + i, 8080);
+	err |= fill_service(b, IPPROTO_TCP, PORT_EMPTY, 5, SVC_FLAG_EXTERNAL | SVC_FLAG_NODE_PORT,
+			    SVC_SCOPE_ALL, 0);
 	return err ? -1 : 0;
 }
 
