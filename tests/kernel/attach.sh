@@ -222,19 +222,26 @@ status:
 EOF
 }
 cp "$SRC" "$SRC.svc"
+# node_moves CASE ADDR PINS: the Node's address becomes ADDR; within 10 s
+# ferryd says where it serves, and the pinned links are PINS.
+node_moves() {
+	local n
+	n=$(grep -c 'north-south traffic' "$FERRYD_LOG")
+	node_yaml "$2" | write_source "$SRC"
+	if wait_until 10 eval '[ "$(grep -c "north-south traffic" "$FERRYD_LOG")" -gt '"$n"' ]'; then
+		expect "$1" "$(pins)" "$3"
+	else
+		not_ok "$1: ferryd attaches within 10 s" "$(pins)"
+	fi
+}
 ferryd_stop
-node_yaml 2001:db8::1 | write_source "$SRC"
+write_source "$SRC" <"$SRC.svc"
 start_attached
-expect "Node: without --node-ips, the device carrying the Node's address (np2) is the one" \
-	"$(pins)" "tc-egress-np2 xdp-np2"
-n=$(grep -c 'north-south traffic' "$FERRYD_LOG")
-node_yaml 192.0.2.1 | write_source "$SRC"
-if wait_until 10 eval '[ "$(grep -c "north-south traffic" "$FERRYD_LOG")" -gt '"$n"' ]'; then
-	expect "Node: its address moved to np1: the links follow" "$(pins) $(xdp_on np2)" \
-		"tc-egress-np1 xdp-np1 none"
-else
-	not_ok "Node: its address moved to np1: ferryd attaches again within 10 s" "$(pins)"
-fi
+expect "Node: none in the source and no --node-ips: the last run's links removed, north-south not served" \
+	"$(pins) $(grep -c 'north-south traffic not served: no device carries a node address (0 known' "$FERRYD_LOG")" " 1"
+node_moves "Node: its address (2001:db8::1) appears: np2 gets the links" 2001:db8::1 "tc-egress-np2 xdp-np2"
+node_moves "Node: its address moves to np1: the links follow" 192.0.2.1 "tc-egress-np1 xdp-np1"
+expect "Node: np2 has no XDP left" "$(xdp_on np2)" none
 expect "Node: ferry_config and ferry_node_addrs follow" "$(config) $(node_addrs)" \
 	"192.0.2.1 - 30000-32767 32768-60999 100 192.0.2.1:1"
 expect "Node: the log names its addresses" "$(grep -c 'msg="node addresses: 192.0.2.1"' "$FERRYD_LOG")" 1

@@ -23,7 +23,8 @@ struct agent {
 	bool reap_warned;         /* said once that namespaces were out of reach */
 	/* The per-packet path (packet_path.c). */
 	struct nodeport np;
-	bool np_loaded;           /* its programs are loaded */
+	bool np_usable;           /* the kernel has what it needs */
+	bool np_loaded;           /* its programs are loaded (once there is a device) */
 	bool np_attached;         /* packet_attach ran */
 	bool node_addrs_set;
 	size_t n_node_addrs;
@@ -47,9 +48,9 @@ void agent_reap_udp(struct agent *ag);
 /* Attach the programs (after the first fill of the maps). */
 int agent_attach(struct agent *ag);
 
-/* packet_path.c. packet_start writes ferry_config and loads the per-packet
- * programs (after the sync engine exists); packet_attach puts them on the
- * devices (after agent_attach). Both return -1 only when ferryd must not
+/* packet_path.c. packet_start writes ferry_config and probes the kernel
+ * (after the sync engine exists); packet_attach loads the per-packet
+ * programs and puts them on the devices (after the socket LB's attach). Both return -1 only when ferryd must not
  * run (--devices given and the path cannot serve them). */
 int packet_start(struct agent *ag);
 int packet_attach(struct agent *ag);

@@ -36,9 +36,12 @@ static void file_node(struct agent *ag, const struct model_objects *sets, size_t
 }
 
 /* Read the source, compute, apply, publish. A source that cannot be read
- * changes nothing: the datapath keeps serving the last good state. Returns
- * -1 only when the maps could not be filled at all (first apply). */
-static int file_reload(struct agent *ag)
+ * changes nothing: the datapath keeps serving the last good state. The
+ * first reload attaches the programs once the maps are filled, so no
+ * connect() ever meets an empty datapath (B33), and before it publishes:
+ * a published generation is served. Returns -1 only when the maps could
+ * not be filled or the programs not attached (first reload). */
+static int file_reload(struct agent *ag, bool first)
 {
 	const struct model_objects *sets;
 	struct desired_state desired = { 0 };
@@ -72,6 +75,8 @@ static int file_reload(struct agent *ag)
 			 (unsigned long long)sync_stats(ag->eng)->generation, desired.n_svcs,
 			 (unsigned long long)writes, agent_ms_since(&t_sync), agent_ms_since(&t0));
 out:
+	if (writes >= 0 && first && agent_attach(ag))
+		writes = -1;
 	if (writes >= 0) {
 		agent_reap_udp(ag);
 		sync_publish(ag->eng, ss->parse_errors, ss->objects_skipped);
@@ -104,9 +109,7 @@ int file_loop_run(struct agent *ag)
 
 	if (fds[0].fd < 0)
 		return -1;
-	/* Fill the maps before attaching, so no connect() ever meets an empty
-	 * datapath (B33). */
-	if (file_reload(ag) || agent_attach(ag)) {
+	if (file_reload(ag, true)) {
 		close(fds[0].fd);
 		return -1;
 	}
@@ -124,7 +127,7 @@ int file_loop_run(struct agent *ag)
 		}
 		if (fds[1].revents && file_source_drain(ag->file) > 0) {
 			file_coalesce(ag);
-			file_reload(ag);
+			file_reload(ag, false);
 		}
 	}
 	close(fds[0].fd);

@@ -80,9 +80,7 @@ int packet_start(struct agent *ag)
 	if (features_packet_path(why, sizeof(why)))
 		return packet_fail(ag, why);
 	log_info("ferryd", "per-packet path: XDP, tc and tcx links available");
-	if (nodeport_load(&ag->np, &ag->dp.maps, ag->opts.xdp))
-		return packet_fail(ag, "the per-packet programs do not load");
-	ag->np_loaded = true;
+	ag->np_usable = true;
 	return 0;
 }
 
@@ -141,13 +139,20 @@ int packet_attach(struct agent *ag)
 	char names[NP_MAX_DEVICES][IF_NAMESIZE];
 	size_t n = ag->opts.n_devices;
 
-	if (!ag->np_loaded)
+	if (!ag->np_usable)
 		return 0;
 	ag->np_attached = true;
 	if (n)
 		memcpy(names, ag->opts.devices, sizeof(names));
 	else
 		n = packet_default_devices(ag, names);
+	/* Loaded for the first device only: the verifier takes about a second
+	 * over the programs, which a node without one need not spend. */
+	if (n && !ag->np_loaded) {
+		if (nodeport_load(&ag->np, &ag->dp.maps, ag->opts.xdp))
+			return packet_fail(ag, "the per-packet programs do not load");
+		ag->np_loaded = true;
+	}
 	if (nodeport_attach(&ag->np, ag->opts.bpffs, names, n) == 0) {
 		packet_log_devices(ag);
 		return 0;
