@@ -456,6 +456,67 @@ static void usage(void)
 	exit(2);
 }
 
+/* Every figure of a run: the empty program's and each case's, both ways. */
+struct results {
+	struct result floor1, floorm, res[CASE__COUNT], resm;
+};
+
+static int measure(struct bench *b, struct results *r)
+{
+	size_t n = (size_t)b->calls * b->rounds;
+	uint8_t f[FRAME_MAX];
+	uint32_t ns, verdict;
+	int c, err = 0;
+
+	r->floor1.ns = calloc(n, sizeof(uint32_t));
+	r->floorm.ns = calloc(b->rounds, sizeof(uint32_t));
+	r->resm.ns = calloc(b->rounds, sizeof(uint32_t));
+	if (!r->floor1.ns || !r->floorm.ns || !r->resm.ns)
+		return -ENOMEM;
+	for (c = 0; c < CASE__COUNT; c++)
+		if (!(r->res[c].ns = calloc(n, sizeof(uint32_t))))
+			return -ENOMEM;
+	/* The established flows exist before the clock starts. */
+	for (c = 0; c < CASE__COUNT && !err; c++) {
+		if (!case_new[c]) {
+			case_frame(b, c, f);
+			err = run(b, b->prog, f, case_len[c], 1, &ns, &verdict);
+		}
+	}
+	if (!err)
+		err = loop_repeat1(b, &r->floor1, r->res);
+	if (!err)
+		err = loop_repeat(b, &r->floorm, &r->resm);
+	return err;
+}
+
+/* CSV on stdout, and the same as a Markdown table into md (if any). */
+static void report(const struct bench *b, struct results *r, FILE *md)
+{
+	struct figure fl = summarise(r->floor1.ns, r->floor1.n), flm, v;
+	char method[32];
+	int c;
+
+	if (md)
+		fprintf(md, "| case | method | calls | ns mean | ns p50 | empty mean | empty p50 "
+			"| above the floor (mean) | above the floor (p50) | check |\n"
+			"|---|---|---:|---:|---:|---:|---:|---:|---:|---|\n");
+	printf("case,method,calls,ns_mean,ns_p50,floor_mean,floor_p50,over_mean,over_p50,check\n");
+	for (c = 0; c < CASE__COUNT; c++) {
+		v = summarise(r->res[c].ns, r->res[c].n);
+		emit(stdout, md, case_name[c], "repeat 1 loop", r->res[c].n, v, fl,
+		     r->res[c].check[0] ? r->res[c].check : "ok");
+	}
+	/* repeat M: each call's figure is already an average; their median. */
+	flm = summarise(r->floorm.ns, r->floorm.n);
+	flm.mean = flm.p50;
+	v = summarise(r->resm.ns, r->resm.n);
+	v.mean = v.p50;
+	snprintf(method, sizeof(method), "repeat %u", b->repeat);
+	emit(stdout, md, case_name[CASE_EST_LOCAL], method, r->resm.n, v, flm,
+	     r->resm.check[0] ? r->resm.check : "ok");
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -464,10 +525,10 @@ int main(int argc, char **argv)
 	};
 	struct bench b = {.calls = 20000, .rounds = 5, .repeat = 1000000};
 	const char *obj_path = NULL, *dev = NULL, *md_path = NULL;
-	struct result floor1 = {0}, floorm = {0}, res[CASE__COUNT] = {{0}}, resm = {0};
+	static struct results r;
 	struct bpf_object *obj = NULL;
 	FILE *md = NULL;
-	int o, c, err;
+	int o, err;
 
 	while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (o) {
@@ -491,56 +552,16 @@ int main(int argc, char **argv)
 	libbpf_set_print(NULL);
 	if (load(&b, obj_path, &obj))
 		return 1;
-	floor1.ns = calloc((size_t)b.calls * b.rounds, sizeof(uint32_t));
-	floorm.ns = calloc(b.rounds, sizeof(uint32_t));
-	resm.ns = calloc(b.rounds, sizeof(uint32_t));
-	for (c = 0; c < CASE__COUNT; c++)
-		res[c].ns = calloc((size_t)b.calls * b.rounds, sizeof(uint32_t));
-	/* The established flows exist before the clock starts. */
-	err = 0;
-	for (c = 0; c < CASE__COUNT && !err; c++) {
-		uint8_t f[FRAME_MAX];
-		uint32_t ns, verdict;
-
-		if (!case_new[c]) {
-			case_frame(&b, c, f);
-			err = run(&b, b.prog, f, case_len[c], 1, &ns, &verdict);
-		}
-	}
-	if (!err)
-		err = loop_repeat1(&b, &floor1, res);
-	if (!err)
-		err = loop_repeat(&b, &floorm, &resm);
+	err = measure(&b, &r);
 	if (err) {
-		fprintf(stderr, "xdp_ns: BPF_PROG_TEST_RUN: %s\n", strerror(-err));
+		fprintf(stderr, "xdp_ns: %s\n", strerror(-err));
 		return 1;
 	}
 	if (md_path && !(md = fopen(md_path, "w"))) {
 		fprintf(stderr, "xdp_ns: %s: %s\n", md_path, strerror(errno));
 		return 1;
 	}
-	if (md)
-		fprintf(md, "| case | method | calls | ns mean | ns p50 | empty mean | empty p50 "
-			"| above the floor (mean) | above the floor (p50) | check |\n"
-			"|---|---|---:|---:|---:|---:|---:|---:|---:|---|\n");
-	printf("case,method,calls,ns_mean,ns_p50,floor_mean,floor_p50,over_mean,over_p50,check\n");
-	{
-		struct figure fl = summarise(floor1.ns, floor1.n), flm, v;
-		char method[32];
-
-		for (c = 0; c < CASE__COUNT; c++) {
-			v = summarise(res[c].ns, res[c].n);
-			emit(stdout, md, case_name[c], "repeat 1 loop", res[c].n, v, fl,
-			     res[c].check[0] ? res[c].check : "ok");
-		}
-		flm = summarise(floorm.ns, floorm.n);
-		flm.mean = flm.p50;
-		v = summarise(resm.ns, resm.n);
-		v.mean = v.p50;
-		snprintf(method, sizeof(method), "repeat %u", b.repeat);
-		emit(stdout, md, case_name[CASE_EST_LOCAL], method, resm.n, v, flm,
-		     resm.check[0] ? resm.check : "ok");
-	}
+	report(&b, &r, md);
 	if (md)
 		fclose(md);
 	bpf_object__close(obj);
