@@ -3,7 +3,7 @@
  *
  *   int icmp_xdp_port_unreach(struct xdp_md *ctx, __u32 l3_off, int family)
  *	The packet becomes the reply; XDP_TX. XDP_DROP when the rate limit
- *	holds it back or it cannot be built.
+ *	or RFC 1122 (below) holds it back, or it cannot be built.
  *   int icmp_tc_port_unreach(struct __sk_buff *skb, __u32 l3_off, int family)
  *	The same at tc: TC_ACT_REDIRECT (out of the device it came in on,
  *	skb->ifindex), or TC_ACT_SHOT.
