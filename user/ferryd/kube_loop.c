@@ -47,13 +47,16 @@ static void kube_publish(struct kube_loop *kl)
 	sync_publish(kl->ag->eng, kube_bad_data(ks), kl->published_skipped);
 }
 
-/* The node's addresses, when the Node changed them, to the datapath. */
+/* The node's addresses, when the Node changed them, to the datapath
+ * (--node-ips went there at start, in their order). */
 static void kube_node_addrs(struct kube_loop *kl)
 {
 	const struct ferry_ip *addrs;
 	uint64_t gen;
 	size_t n;
 
+	if (kl->ag->opts.n_node_ips)
+		return;
 	addrs = store_node_addrs(kube_source_store(kl->ag->kube), &n, &gen);
 	if (gen == kl->node_addrs_gen)
 		return;
