@@ -84,7 +84,7 @@ static __always_inline int tc_rewrite(struct __sk_buff *skb, const struct pkt *p
 	}
 	if (bpf_skb_store_bytes(skb, p->l4_off, &newp.word, 4, 0))
 		return -1;
-	if (p->proto == IPPROTO_SCTP_NR)
+	if (p->proto == IPPROTO_SCTP)
 		return ferry_sctp_crc_tc(skb, p->l4_off, p->tot_len - (p->l4_off - ETH_HLEN));
 	if (p->udp_nocsum)  /* IPv4 UDP without checksum stays so */
 		return 0;

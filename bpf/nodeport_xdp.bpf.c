@@ -2,7 +2,8 @@
 /* Per-packet service translation at XDP on the node's external devices:
  * NodePort, LoadBalancer IPs and externalIPs for traffic from outside.
  * lib/nodeport.h decides; this file applies the plan with direct writes
- * and incremental checksums (the frame is never resized). */
+ * and incremental checksums (a translated frame keeps its size; only a
+ * port unreachable reply, lib/icmp.h, is made of another size). */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 
@@ -73,7 +74,7 @@ static __always_inline int xdp_rewrite(struct xdp_md *ctx, const struct pkt *p,
 		return -1;
 	sum = csum_diff_words(sum, l4, &ports.word, 1);
 	*l4 = ports.word;
-	if (p->proto == IPPROTO_SCTP_NR)
+	if (p->proto == IPPROTO_SCTP)
 		return ferry_sctp_crc_xdp(ctx, p->l4_off, p->tot_len - (p->l4_off - ETH_HLEN));
 	if (p->udp_nocsum)  /* IPv4 UDP without checksum stays so */
 		return 0;

@@ -3,8 +3,8 @@
  * The callers only apply the plan, each with its own means.
  *
  * Order: conntrack first (one lookup finds either direction of a known
- * flow, the established path's only lookup besides the backend's liveness
- * and, toward another node, the FIB), then the frontends. */
+ * flow: the established path's only lookup besides the backend's liveness
+ * and, toward another node, the route's), then the frontends. */
 #ifndef FERRY_BPF_NODEPORT_H
 #define FERRY_BPF_NODEPORT_H
 
@@ -57,7 +57,7 @@ static __always_inline enum np_verdict np_reply(void *ctx, __u32 ifindex, const 
 {
 	np_plan_of(plan, ct);
 	ct_touch(ct, p);
-	if ((ct->flags & CT_FLAG_SNAT) && p->tcp_flags)
+	if ((ct->flags & CT_FLAG_SNAT) && (p->tcp_flags & (TCP_FLAG_FIN | TCP_FLAG_RST | TCP_FLAG_SYN)))
 		ct_track_close(ct, p);
 	stat_inc(STAT_NP_REVNAT);
 	if (egress)

@@ -19,7 +19,6 @@
 #define NEXTHDR_FRAGMENT 44
 #define NEXTHDR_AUTH 51
 #define NEXTHDR_DEST 60
-#define IPPROTO_SCTP_NR 132
 #define TCP_FLAG_FIN 0x01
 #define TCP_FLAG_SYN 0x02
 #define TCP_FLAG_RST 0x04
@@ -70,7 +69,7 @@ static __always_inline enum pkt_kind pkt_parse_l4(void *data, void *data_end, st
 		p->udp_nocsum = !p->v6 && ((struct udphdr *)l4)->check == 0;
 		p->sample = ((struct udphdr *)l4)->check;
 		break;
-	case IPPROTO_SCTP_NR:
+	case IPPROTO_SCTP:
 		if (l4 + 12 > data_end)  /* common header: ports, tag, CRC32c */
 			return PKT_OTHER;
 		p->csum_off = 0;
@@ -79,6 +78,9 @@ static __always_inline enum pkt_kind pkt_parse_l4(void *data, void *data_end, st
 	default:
 		return PKT_OTHER;
 	}
+	/* An IP length short of the L4 header: malformed, not ours. */
+	if (p->tot_len < p->l4_off - ETH_HLEN + 8)
+		return PKT_OTHER;
 	p->sport = ports[0];
 	p->dport = ports[1];
 	return PKT_L4;
