@@ -255,10 +255,10 @@ nodeport_step() {
 }
 
 # xdp_step: build/bench/xdp_ns (tests/bench/xdp_ns.c) in a namespace of
-# this run: the ingress device (a veth) holds the node address 192.0.2.1,
-# and the backends' range 198.18.0.0/16 is routed through a permanent
-# neighbour on it, so the FIB answers as on a node whose backends are on
-# another node.
+# this run: the ingress device (a veth) holds the node addresses 192.0.2.1
+# and 2001:db8::1, and the backends' ranges 198.18.0.0/16 and
+# 2001:db8:2::/64 are routed through a permanent neighbour on it, so the FIB
+# answers as on a node whose backends are on another node.
 xdp_step() {
 	local ns=$P-xdp args=()
 	[ "$QUICK" = 1 ] && args+=(--calls 5000 --rounds 3 --repeat 100000)
@@ -274,7 +274,11 @@ xdp_step() {
 		ip -n "$ns" addr add 192.0.2.1/24 dev xb0 &&
 		ip netns exec "$ns" sysctl -qw net.ipv4.conf.all.forwarding=1 net.ipv4.conf.xb0.forwarding=1 &&
 		ip -n "$ns" neigh add 192.0.2.254 lladdr 02:00:00:00:00:fe dev xb0 nud permanent &&
-		ip -n "$ns" route add 198.18.0.0/16 via 192.0.2.254 dev xb0; } >>"$LOGS/xdp.log" 2>&1; then
+		ip -n "$ns" route add 198.18.0.0/16 via 192.0.2.254 dev xb0 &&
+		ip -n "$ns" addr add 2001:db8::1/64 dev xb0 nodad &&
+		ip netns exec "$ns" sysctl -qw net.ipv6.conf.all.forwarding=1 &&
+		ip -n "$ns" neigh add 2001:db8::fe lladdr 02:00:00:00:00:fe dev xb0 nud permanent &&
+		ip -n "$ns" route add 2001:db8:2::/64 via 2001:db8::fe dev xb0; } >>"$LOGS/xdp.log" 2>&1; then
 		warn "the XDP bench namespace could not be set up (see $LOGS/xdp.log)"
 		return 0
 	fi

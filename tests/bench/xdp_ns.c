@@ -25,13 +25,16 @@
  *                recomputed over every byte after the port rewrite
  *   no-backend   a NodePort without endpoints: the frame becomes an ICMP
  *                port unreachable, XDP_TX (the rate limit set out of reach)
+ *   est-v6, new-v6  established and new over IPv6 (node 2001:db8::1,
+ *                backends in 2001:db8:2::/64 behind the same neighbour)
  *
  *   xdp_ns --obj OBJ --dev IFNAME [--calls N] [--rounds R] [--repeat M]
  *          [--md FILE]
  *
  * Run in a network namespace of the caller's with IFNAME (the ingress
- * device; the frames' ingress_ifindex) up, 192.0.2.1 on it, forwarding on,
- * and a route for 198.18.0.0/16 through a permanent neighbour on IFNAME
+ * device; the frames' ingress_ifindex) up, 192.0.2.1 and 2001:db8::1 on it,
+ * forwarding on, and routes for 198.18.0.0/16 and 2001:db8:2::/64 through
+ * permanent neighbours on IFNAME
  * (tests/bench/run.sh --only xdp sets it up). Prints CSV on stdout:
  *   case,method,calls,ns_mean,ns_p50,floor_mean,floor_p50,over_mean,over_p50,check
  * (repeat M: ns_mean = ns_p50 = the median over rounds); --md writes the
@@ -61,8 +64,10 @@
 #define PORT_LOCAL 30081       /* NodePort, externalTrafficPolicy Local */
 #define PORT_SCTP 30082        /* NodePort, SCTP, externalTrafficPolicy Cluster */
 #define PORT_EMPTY 30083       /* NodePort without endpoints */
+#define SVC_ID_V6 6            /* the IPv6 NodePort's service port */
 #define N_BACKENDS 16
 #define FRAME_TCP 74           /* Ethernet, IPv4, TCP with 20 bytes of data */
+#define FRAME_TCP6 94          /* Ethernet, IPv6, TCP with 20 bytes of data */
 #define FRAME_MAX 1514         /* Ethernet, IPv4, 1,480 bytes of SCTP */
 
 struct bench {
@@ -129,13 +134,48 @@ static void frame(uint8_t *f, size_t len, uint8_t proto, uint32_t client, uint16
 	memcpy(l4 + 16, &c, 2);
 }
 
+/* IPv6: a TCP segment (ACK with data) from [2001:db8:1::client]:sport to
+ * [2001:db8::1]:dport. */
+static void frame6(uint8_t *f, uint16_t client, uint16_t sport, uint16_t dport)
+{
+	uint8_t *ip = f + 14, *tcp = ip + 40, pseudo[40];
+	uint16_t c, l4_len = FRAME_TCP6 - 54;
+
+	memset(f, 0, FRAME_TCP6);
+	memcpy(f, "\x02\x00\x00\x00\x00\x01\x02\x00\x00\x00\x00\x02\x86\xdd", 14);
+	ip[0] = 0x60;
+	ip[5] = l4_len;
+	ip[6] = IPPROTO_TCP;
+	ip[7] = 64;
+	memcpy(ip + 8, "\x20\x01\x0d\xb8\x00\x01", 6);
+	ip[22] = client >> 8, ip[23] = client;
+	memcpy(ip + 24, "\x20\x01\x0d\xb8", 4);
+	ip[39] = 1;
+	sport = htons(sport);
+	dport = htons(dport);
+	memcpy(tcp, &sport, 2);
+	memcpy(tcp + 2, &dport, 2);
+	tcp[12] = 5 << 4;
+	tcp[13] = 0x10;  /* ACK */
+	tcp[14] = 0xff;
+	memset(tcp + 20, 'x', l4_len - 20);
+	memcpy(pseudo, ip + 8, 32);
+	memset(pseudo + 32, 0, 8);
+	pseudo[35] = l4_len, pseudo[39] = IPPROTO_TCP;
+	c = htons(csum16(tcp, l4_len, 0xffff & ~csum16(pseudo, 40, 0)));
+	memcpy(tcp + 16, &c, 2);
+}
+
 /* The n-th new flow's frame: its own client address and source port. */
-static void new_flow_frame(struct bench *b, uint8_t *f, uint16_t dport)
+static void new_flow_frame(struct bench *b, uint8_t *f, int v6, uint16_t dport)
 {
 	unsigned long long n = b->flow++;
 
-	frame(f, FRAME_TCP, IPPROTO_TCP, htonl(0xcb007100 + 1 + (uint32_t)(n / 50000)),
-	      10000 + n % 50000, dport);
+	if (v6)
+		frame6(f, 1 + n / 50000, 10000 + n % 50000, dport);
+	else
+		frame(f, FRAME_TCP, IPPROTO_TCP, htonl(0xcb007100 + 1 + (uint32_t)(n / 50000)),
+		      10000 + n % 50000, dport);
 }
 
 /* --- running ---------------------------------------------------------------- */
@@ -200,23 +240,28 @@ static struct figure summarise(uint32_t *ns, size_t n)
 
 enum bench_case {
 	CASE_EST, CASE_NEW, CASE_EST_LOCAL, CASE_NEW_LOCAL, CASE_EST_SCTP, CASE_NO_BACKEND,
-	CASE__COUNT
+	CASE_EST6, CASE_NEW6, CASE__COUNT
 };
 
 static const char *case_name[] = {"established", "new", "est-local", "new-local", "est-sctp",
-				  "no-backend"};
+				  "no-backend", "est-v6", "new-v6"};
 static const uint16_t case_port[] = {PORT_CLUSTER, PORT_CLUSTER, PORT_LOCAL, PORT_LOCAL, PORT_SCTP,
-				     PORT_EMPTY};
+				     PORT_EMPTY, PORT_CLUSTER, PORT_CLUSTER};
 static const uint32_t case_verdict[] = {XDP_TX_V, XDP_TX_V, XDP_PASS_V, XDP_PASS_V, XDP_TX_V,
-					XDP_TX_V};
-static const int case_new[] = {0, 1, 0, 1, 0, 0};
-static const size_t case_len[] = {FRAME_TCP, FRAME_TCP, FRAME_TCP, FRAME_TCP, FRAME_MAX, FRAME_TCP};
+					XDP_TX_V, XDP_TX_V, XDP_TX_V};
+static const int case_new[] = {0, 1, 0, 1, 0, 0, 0, 1};
+static const int case_v6[] = {0, 0, 0, 0, 0, 0, 1, 1};
+static const size_t case_len[] = {FRAME_TCP, FRAME_TCP, FRAME_TCP, FRAME_TCP, FRAME_MAX, FRAME_TCP,
+				  FRAME_TCP6, FRAME_TCP6};
 
-/* The established cases' one flow: client 203.0.113.200:40000. */
+/* The established cases' one flow: client 203.0.113.200:40000, or
+ * [2001:db8:1::c8]:40000. */
 static void case_frame(struct bench *b, enum bench_case c, uint8_t *f)
 {
 	if (case_new[c])
-		new_flow_frame(b, f, case_port[c]);
+		new_flow_frame(b, f, case_v6[c], case_port[c]);
+	else if (case_v6[c])
+		frame6(f, 0xc8, 40000, case_port[c]);
 	else
 		frame(f, case_len[c], c == CASE_EST_SCTP ? IPPROTO_SCTP : IPPROTO_TCP,
 		      htonl(0xcb0071c8), 40000, case_port[c]);
@@ -309,6 +354,15 @@ static void v4(uint32_t a[4], uint32_t host)
 	a[3] = htonl(host);
 }
 
+/* 2001:db8:net::host */
+static void v6(uint32_t a[4], uint16_t net, uint16_t host)
+{
+	a[0] = htonl(0x20010db8);
+	a[1] = htonl((uint32_t)net << 16);
+	a[2] = 0;
+	a[3] = htonl(host);
+}
+
 /* A NodePort wildcard entry (scope ALL) and, for Local, its external set. */
 static int fill_service(struct bench *b, uint8_t proto, uint16_t port, uint32_t svc_id,
 			uint32_t flags, uint8_t scope, uint32_t count)
@@ -316,7 +370,8 @@ static int fill_service(struct bench *b, uint8_t proto, uint16_t port, uint32_t 
 	struct svc_key k = {.port = htons(port), .proto = proto, .scope = scope};
 	struct svc_value v = {.svc_id = svc_id, .rev = 1, .count = count, .flags = flags};
 
-	v4(k.addr, 0);
+	if (svc_id != SVC_ID_V6)
+		v4(k.addr, 0);  /* the IPv4 wildcard; IPv6's is :: */
 	return bpf_map_update_elem(b->services, &k, &v, 0);
 }
 
@@ -327,17 +382,22 @@ static int fill_backend(struct bench *b, uint8_t proto, uint32_t svc_id, uint32_
 	struct slot_value sv = {.backend_id = id, .port = htons(port)};
 	struct backend_value bv = {.port = htons(port), .proto = proto, .svc_id = svc_id};
 
-	v4(sv.addr, host);
-	v4(bv.addr, host);
+	if (svc_id == SVC_ID_V6) {
+		v6(sv.addr, 2, host);
+		v6(bv.addr, 2, host);
+	} else {
+		v4(sv.addr, host);
+		v4(bv.addr, host);
+	}
 	if (bpf_map_update_elem(b->slots, &sk, &sv, 0))
 		return -1;
 	return bpf_map_update_elem(b->backends, &id, &bv, 0);
 }
 
-/* Node 192.0.2.1 (the SNAT address); a Cluster NodePort with N_BACKENDS
- * backends 198.18.1.x:8080 on other nodes, in TCP and in SCTP; a Local
- * NodePort whose one local backend is 192.0.2.1:30081 itself; a NodePort
- * without endpoints. */
+/* Node 192.0.2.1 and 2001:db8::1 (the SNAT addresses); a Cluster NodePort
+ * with N_BACKENDS backends 198.18.1.x:8080 on other nodes, in TCP and in
+ * SCTP, and its IPv6 twin (2001:db8:2::x); a Local NodePort whose one local
+ * backend is 192.0.2.1:30081 itself; a NodePort without endpoints. */
 static int fill_maps(struct bench *b)
 {
 	struct dp_config cfg = {.node_port_min = 30000, .node_port_max = 32767,
@@ -349,8 +409,11 @@ static int fill_maps(struct bench *b)
 	int err = 0;
 
 	v4(cfg.snat_v4, 0xc0000201);
-	v4(nk.addr, 0xc0000201);
+	v6(cfg.snat_v6, 0, 1);
 	err |= bpf_map_update_elem(b->config, &zero, &cfg, 0);
+	v4(nk.addr, 0xc0000201);
+	err |= bpf_map_update_elem(b->node_addrs, &nk, &nv, 0);
+	v6(nk.addr, 0, 1);
 	err |= bpf_map_update_elem(b->node_addrs, &nk, &nv, 0);
 	err |= fill_service(b, IPPROTO_TCP, PORT_CLUSTER, 1, SVC_FLAG_EXTERNAL | SVC_FLAG_NODE_PORT,
 			    SVC_SCOPE_ALL, N_BACKENDS);
@@ -369,6 +432,10 @@ static int fill_maps(struct bench *b)
 		err |= fill_backend(b, IPPROTO_SCTP, 4, i, 400 + i, 0xc6120100 + 10 + i, 8080);
 	err |= fill_service(b, IPPROTO_TCP, PORT_EMPTY, 5, SVC_FLAG_EXTERNAL | SVC_FLAG_NODE_PORT,
 			    SVC_SCOPE_ALL, 0);
+	err |= fill_service(b, IPPROTO_TCP, PORT_CLUSTER, SVC_ID_V6,
+			    SVC_FLAG_EXTERNAL | SVC_FLAG_NODE_PORT, SVC_SCOPE_ALL, N_BACKENDS);
+	for (i = 0; i < N_BACKENDS; i++)
+		err |= fill_backend(b, IPPROTO_TCP, SVC_ID_V6, i, 600 + i, 0x10 + i, 8080);
 	return err ? -1 : 0;
 }
 
