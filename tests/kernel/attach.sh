@@ -19,15 +19,18 @@
 #  - ferryd exits leaving them attached; ferryd --cleanup removes them;
 #  - --devices naming a device that does not exist, or an unparsable
 #    --xdp, --node-ips or --node-port-range: refused at start, named.
+# shellcheck disable=SC2317 # functions run through wait_until
 # shellcheck source=tests/lib.sh
 source "$(dirname "$0")/../lib.sh"
 
 topology_up
 FERRYD_NETNS=$NODE
 for i in 1 2; do
-	ip -n "$NODE" link add "np$i" type veth peer name "np${i}peer" &&
-		ip -n "$NODE" link set "np$i" up && ip -n "$NODE" link set "np${i}peer" up ||
-		{ not_ok "attach setup" "veth np$i"; finish; }
+	if ! { ip -n "$NODE" link add "np$i" type veth peer name "np${i}peer" &&
+		ip -n "$NODE" link set "np$i" up && ip -n "$NODE" link set "np${i}peer" up; }; then
+		not_ok "attach setup" "veth np$i"
+		finish
+	fi
 done
 ip -n "$NODE" addr add 192.0.2.1/24 dev np1
 ip -n "$NODE" addr add 2001:db8::1/64 dev np2 nodad
@@ -93,13 +96,18 @@ print(" ".join("%s:%s" % (l["device"], l["ifindex"]) for l in json.load(sys.stdi
                if l["hook"] == "tc-egress"))'
 }
 
+# said: how often ferryd said where it serves north-south traffic (once
+# per attach); said_more N: more than N times.
+said() { grep -c 'north-south traffic' "$FERRYD_LOG"; }
+said_more() { [ "$(said)" -gt "$1" ]; }
+
 # start_attached ARGS...: ferryd on SRC, waiting until it says where it
 # serves north-south traffic (a generation alone may be the last ferryd's).
 start_attached() {
 	local n
-	n=$(grep -c 'north-south traffic' "$FERRYD_LOG")
+	n=$(said)
 	ferryd_spawn "$SRC" "$@"
-	wait_until 15 eval '[ "$(grep -c "north-south traffic" "$FERRYD_LOG")" -gt '"$n"' ]' ||
+	wait_until 15 said_more "$n" ||
 		{ not_ok "ferryd $* attaches within 15 s" "$(tail -n 3 "$FERRYD_LOG")"; finish; }
 }
 
@@ -113,13 +121,14 @@ metric() {
 }
 # ct_fill N: N made-up flows written into ferry_ct (as the datapath would).
 ct_fill() {
-	local sizes
-	sizes=$(bpftool -j map show pinned "$BPFFS/ferry_ct" | "$PYTHON" -c 'import json,sys; j=json.load(sys.stdin); print(j["bytes_key"], j["bytes_value"])')
+	local ksize vsize
+	read -r ksize vsize < <(bpftool -j map show pinned "$BPFFS/ferry_ct" |
+		"$PYTHON" -c 'import json,sys; j=json.load(sys.stdin); print(j["bytes_key"], j["bytes_value"])')
 	for ((i = 1; i <= $1; i++)); do
 		# shellcheck disable=SC2046 # one word per byte
 		bpftool map update pinned "$BPFFS/ferry_ct" \
-			key $("$PYTHON" -c 'import sys; print(" ".join(["%d" % int(sys.argv[2])] + ["0"] * (int(sys.argv[1]) - 1)))' ${sizes% *} "$i") \
-			value $("$PYTHON" -c 'import sys; print(" ".join(["0"] * int(sys.argv[1])))' ${sizes#* })
+			key $("$PYTHON" -c 'import sys; print(" ".join([sys.argv[2]] + ["0"] * (int(sys.argv[1]) - 1)))' "$ksize" "$i") \
+			value $("$PYTHON" -c 'import sys; print(" ".join(["0"] * int(sys.argv[1])))' "$vsize")
 	done
 }
 
@@ -226,9 +235,9 @@ cp "$SRC" "$SRC.svc"
 # ferryd says where it serves, and the pinned links are PINS.
 node_moves() {
 	local n
-	n=$(grep -c 'north-south traffic' "$FERRYD_LOG")
+	n=$(said)
 	node_yaml "$2" | write_source "$SRC"
-	if wait_until 10 eval '[ "$(grep -c "north-south traffic" "$FERRYD_LOG")" -gt '"$n"' ]'; then
+	if wait_until 10 said_more "$n"; then
 		expect "$1" "$(pins)" "$3"
 	else
 		not_ok "$1: ferryd attaches within 10 s" "$(pins)"

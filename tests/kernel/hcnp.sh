@@ -13,6 +13,7 @@
 #  - a port another listener holds: an error in the log naming the
 #    Service, ferry_health_check_bind_errors_total 1, ferryd alive and the
 #    other Service's port still answering.
+# shellcheck disable=SC2317 # functions run through wait_until
 # shellcheck source=tests/lib.sh
 source "$(dirname "$0")/../lib.sh"
 
@@ -114,8 +115,8 @@ code_of() { hc "$1" | cut -d' ' -f1; }
 code_is() { [ "$(code_of "$1")" = "$2" ]; }
 json() { printf '{"service":{"namespace":"hc","name":"%s"},"localEndpoints":%d,"serviceProxyHealthy":true}' "$1" "$2"; }
 
-V4=http://198.18.0.1:$HC
-V6=http://[fd00:198:18::1]:$HC
+V4="http://198.18.0.1:$HC"
+V6="http://[fd00:198:18::1]:$HC"
 
 SRC=$WORK/hc.yaml
 lb_yaml Local ready ready | write_source "$SRC"
