@@ -394,8 +394,14 @@ HOLD=$WORK/hold
 mkdir "$HOLD"
 in_ext a "$PYTHON" "$PROBE" hold "$N1_V4" 30088 --dir "$HOLD" --wait 30 --timeout 3 &
 PIDS+=($!)
+UHOLD=$WORK/uhold
+mkdir "$UHOLD"
+in_ext a "$PYTHON" "$PROBE" hold "$N1_V4" 30068 --udp --dir "$UHOLD" --wait 30 --timeout 3 &
+PIDS+=($!)
 wait_file "$HOLD/first" 10
+wait_file "$UHOLD/first" 10
 expect "$T B12 roll: a held connection is on k-1" "$(cat "$HOLD/first" 2>/dev/null)" k-1
+expect "$T B12 roll: a UDP socket's flow is on k-1" "$(cat "$UHOLD/first" 2>/dev/null)" "k-1 from=$N1_V4:30068"
 c0=$(counter packet_flow_backend_replaced)
 # The rolling update: k-2 replaces k-1, and k-1's pod is deleted.
 roll_yaml k-2 | change "$T roll: k-1 replaced by k-2" "$SRC/roll.yaml"
@@ -404,8 +410,11 @@ out=$(ext_probe a tcp "$N1_V4" 30088 --bind-port $PORT_REUSED --timeout 3)
 note "roll, port $PORT_REUSED reused after the update: $out"
 expect_match "$T B12 kubernetes#81775: client a reuses source port $PORT_REUSED after the update and reaches live k-2" \
 	"$out" '^reply=k-2 '
-touch "$HOLD/go"
+touch "$HOLD/go" "$UHOLD/go"
 wait_file "$HOLD/second" 10
+wait_file "$UHOLD/second" 10
+expect "$T B12 the UDP flow's next datagram goes to live k-2, and the reply still comes from the NodePort" \
+	"$(cat "$UHOLD/second" 2>/dev/null)" "k-2 from=$N1_V4:30068"
 got=$(cat "$HOLD/second" 2>/dev/null)
 note "roll, the held connection after the update: '$got'"
 expect "$T B12 the held connection's packets go to live k-2, which resets it (not to the deleted k-1: a hang)" \
