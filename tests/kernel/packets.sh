@@ -44,13 +44,18 @@ in_ns sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1 &&
 	ip -n "$NS" route add 2001:db8:1::/64 dev pods0 ||
 	{ not_ok "$GROUP setup" "namespace $NS"; finish; }
 
-# pkt_test's lines are this group's cases.
+# pkt_test's lines are this group's cases; an exit without a failing case
+# (a crash half-way) is one too.
 while IFS= read -r line; do
 	case $line in
 	"ok - "*) ok "${line#ok - }" ;;
 	"not ok - "*)
 		line=${line#not ok - }
 		not_ok "${line%%: *}" "${line#*: }"
+		;;
+	"pkt_test exit "*)
+		rc=${line#pkt_test exit }
+		[ "$rc" = 0 ] || [ "$FAIL" -gt 0 ] || not_ok "pkt_test" "exit $rc"
 		;;
 	*) note "$line" ;;
 	esac
