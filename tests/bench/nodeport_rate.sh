@@ -327,16 +327,16 @@ with open(os.path.join(d, "summary-nodeport.csv"), "w", newline="") as f:
                         "%.0f" % max(xs), "" if rd is None else "%.3f" % rd,
                         "" if ri is None else "%.3f" % ri])
 
-out = ["| N | " + " | ".join(label[m] for m in methods) + " | XDP / direct | XDP / iptables |",
-       "|---:|" + "---:|" * (len(methods) + 2)]
+out = ["| N | " + " | ".join(label[m] for m in methods) + " | XDP / direct | tc / direct | XDP / iptables |",
+       "|---:|" + "---:|" * (len(methods) + 3)]
 for n in sizes:
     cells = []
     for m in methods:
         xs = list(rate.get((n, m), {}).values())
         cells.append("%.0f (%.0f-%.0f)" % (statistics.median(xs), min(xs), max(xs)) if xs else "-")
-    rd, ri = ratio(n, "np-xdp", "np-direct"), ratio(n, "np-xdp", "np-iptables")
-    cells.append("-" if rd is None else "%.2f" % rd)
-    cells.append("-" if ri is None else "%.2f" % ri)
+    for m, base in (("np-xdp", "np-direct"), ("np-tc", "np-direct"), ("np-xdp", "np-iptables")):
+        x = ratio(n, m, base)
+        cells.append("-" if x is None else "%.2f" % x)
     out.append("| %d | %s |" % (n, " | ".join(cells)))
 text = "\n".join(out) + "\n"
 open(os.path.join(d, "nodeport.md"), "w").write(text)
