@@ -16,11 +16,17 @@
 # a Service without endpoints refuses at once, over IPv4 and IPv6, TCP and
 # UDP, even with a host process on the port (B14).
 # The rest (native mode here): LB IP with loadBalancerSourceRanges (B26),
-# externalIPs (B25), healthCheckNodePort (B28), NodePort from node 1
-# itself on 127.0.0.1, ::1 and its addresses (B22, B23), session affinity
-# shared by ClusterIP and NodePort (B30), and kubernetes#81775: a client
-# reusing its source port after a rolling update lands on a live backend,
-# and packets of a flow whose backend is gone reach a live one (B12).
+# which LB addresses are captured (B24), externalIPs (B25),
+# healthCheckNodePort (B28), NodePort from node 1 itself on 127.0.0.1, ::1
+# and its addresses (B22, B23), session affinity shared by ClusterIP and
+# NodePort (B30), kubernetes#81775: a client reusing its source port after
+# a rolling update lands on a live backend, and packets of a TCP or UDP
+# flow whose backend is gone reach a live one (B12); last, a deleted
+# Service's NodePort stops (B22).
+# Before ferryd starts, controls show the topology works without it (the
+# pods reached directly) and that what ferry is credited with is ferry's
+# (nothing answers the NodePorts; a host process answers the no-endpoint
+# Service's port, which ferry must refuse).
 #
 # NODEPORT_XDP=native|generic|off (default native) picks ferryd's --xdp;
 # NODEPORT_CORE=1 runs the core cases only; NODEPORT_NODE_IPS=1 gives node
