@@ -135,6 +135,7 @@ static void adopt_services(struct sync_engine *eng)
 	for (struct hmap_node *it = hmap_first(&eng->svcs); it; it = hmap_next(&eng->svcs, it)) {
 		struct applied_svc *a = hmap_entry(it, struct applied_svc, by_id);
 
+		fe_adopt_done(eng, a);
 		adopt_backends(eng, a);
 		eng->stats.backends += a->n_backends;
 	}

@@ -40,9 +40,8 @@ struct sync_engine *sync_new(const struct dp_maps *maps, const struct dp_limits 
 
 static void svc_free(struct applied_svc *a)
 {
-	for (size_t i = 0; i < a->n_frontends; i++)
-		free(a->frontends[i]);
-	free(a->frontends);
+	if (a->frontends != &a->one)
+		free(a->frontends);
 	free(a->ranges);
 	free(a->id);
 	free(a->backends);

@@ -150,59 +150,85 @@ static int fe_write(struct sync_engine *eng, const struct applied_svc *a,
 	return wr_put(eng, DP_MAP_SERVICES, key, &v);
 }
 
-/* Ours from now on: a departing port that held the key lets go of it. */
-static void fe_own(struct sync_engine *eng, struct applied_frontend *f)
+/* Whoever holds key (a departing port) lets go of it. */
+static void fe_release(struct sync_engine *eng, const struct svc_key *key)
 {
-	struct applied_frontend *prev = fe_owner(eng, &f->key);
+	struct applied_frontend *prev = fe_owner(eng, key);
 
 	if (prev) {
 		prev->owner = false;
 		hmap_remove(&eng->frontends, &prev->by_key);
 	}
-	f->owner = true;
-	hmap_put(&eng->frontends, &f->by_key, &f->key, sizeof(f->key));
 }
 
-static void fe_drop(struct sync_engine *eng, struct applied_frontend *f)
+/* The entry goes; eng->frontends is left to fe_unindex. */
+static void fe_drop(struct sync_engine *eng, const struct applied_frontend *f)
 {
 	if (f->owner) {
 		wr_del(eng, DP_MAP_SERVICES, &f->key);
-		hmap_remove(&eng->frontends, &f->by_key);
 		/* A key another port waits for is free now. */
 		eng->room_freed = true;
 	}
 	vip_unref(eng, f);
-	free(f);
 }
 
-/* A new frontend: its VIP marker, then its entry. NULL when either fails. */
-static struct applied_frontend *fe_add(struct sync_engine *eng, struct applied_svc *a,
-				       const struct fe_want *w)
+/* a's frontends out of eng->frontends, before they move. */
+static void fe_unindex(struct sync_engine *eng, struct applied_svc *a)
 {
-	struct applied_frontend *f = calloc(1, sizeof(*f));
+	for (size_t i = 0; i < a->n_frontends; i++)
+		if (a->frontends[i].owner)
+			hmap_remove(&eng->frontends, &a->frontends[i].by_key);
+}
 
-	if (!f)
-		return NULL;
+/* a's frontends become next[0..n) (a heap array, taken over). One lives in
+ * a->one, with no allocation: most service ports have only a ClusterIP.
+ * claim[i]: next[i] takes its key from the port that holds it. */
+static void fe_place(struct sync_engine *eng, struct applied_svc *a,
+		     struct applied_frontend *next, size_t n, const bool *claim)
+{
+	if (a->frontends != &a->one)
+		free(a->frontends);
+	if (n == 1)
+		a->one = next[0];
+	if (n <= 1) {
+		free(next);
+		next = n ? &a->one : NULL;
+	}
+	a->frontends = next;
+	a->n_frontends = n;
+	for (size_t i = 0; i < n; i++) {
+		struct applied_frontend *f = &a->frontends[i];
+
+		f->svc = a;
+		if (claim && claim[i])
+			fe_release(eng, &f->key);
+		if (f->owner)
+			hmap_put(&eng->frontends, &f->by_key, &f->key, sizeof(f->key));
+	}
+}
+
+/* A new frontend f: its VIP marker, then its entry. False when either
+ * fails. */
+static bool fe_add(struct sync_engine *eng, const struct applied_svc *a,
+		   const struct fe_want *w, struct applied_frontend *f)
+{
+	memset(f, 0, sizeof(*f));
 	f->key = w->key;
 	f->flags = w->flags;
-	f->svc = a;
-	if (vip_ref(eng, f)) {
-		free(f);
-		return NULL;
-	}
+	if (vip_ref(eng, f))
+		return false;
 	if (fe_write(eng, a, &f->key, f->flags)) {
 		vip_unref(eng, f);
-		free(f);
-		return NULL;
+		return false;
 	}
-	fe_own(eng, f);
-	return f;
+	f->owner = true;
+	return true;
 }
 
 /* An existing frontend brought to w; false when its entry could not be
  * rewritten (it is then as it was). */
-static bool fe_update(struct sync_engine *eng, struct applied_svc *a, struct applied_frontend *f,
-		      const struct fe_want *w, bool every)
+static bool fe_update(struct sync_engine *eng, const struct applied_svc *a,
+		      struct applied_frontend *f, const struct fe_want *w, bool every)
 {
 	bool was_vip = is_cluster_ip(f->flags), is_vip = is_cluster_ip(w->flags);
 	struct ferry_ip ip;
@@ -221,43 +247,45 @@ static bool fe_update(struct sync_engine *eng, struct applied_svc *a, struct app
 		wr_vip_unref(eng, &ip);
 	f->flags = w->flags;
 	f->stale = false;
-	if (!f->owner)
-		fe_own(eng, f);
+	f->owner = true;
 	return true;
 }
 
 int fe_publish(struct sync_engine *eng, struct applied_svc *a, const struct fe_want *want,
 	       size_t n, bool every)
 {
-	struct applied_frontend **next = calloc(n + 1, sizeof(*next)), **gone;
+	struct applied_frontend *next = calloc(n + 1, sizeof(*next));
+	const struct applied_frontend **gone = calloc(a->n_frontends + 1, sizeof(*gone));
+	bool *claim = calloc(n + 1, sizeof(*claim));
 	size_t i = 0, j = 0, k = 0, n_gone = 0, failed = 0;
 
-	gone = calloc(a->n_frontends + n + 1, sizeof(*gone));
-	if (!next || !gone) {
+	if (!next || !gone || !claim) {
 		free(next);
 		free(gone);
+		free(claim);
 		return -1;
 	}
 	while (i < n || j < a->n_frontends) {
 		int c = i == n ? 1 : j == a->n_frontends ? -1 :
-			key_cmp(&want[i].key, &a->frontends[j]->key);
-		struct applied_frontend *f;
+			key_cmp(&want[i].key, &a->frontends[j].key);
+		bool ok;
 
 		if (c > 0) {
-			gone[n_gone++] = a->frontends[j++];
+			gone[n_gone++] = &a->frontends[j++];
 			continue;
 		}
 		if (c < 0) {
-			f = fe_add(eng, a, &want[i++]);
+			ok = claim[k] = fe_add(eng, a, &want[i++], &next[k]);
 		} else {
-			f = a->frontends[j++];
-			if (!fe_update(eng, a, f, &want[i++], every)) {
-				gone[n_gone++] = f;
-				f = NULL;
-			}
+			next[k] = a->frontends[j];
+			ok = fe_update(eng, a, &next[k], &want[i++], every);
+			claim[k] = ok && !a->frontends[j].owner;
+			if (!ok)
+				gone[n_gone++] = &a->frontends[j];
+			j++;
 		}
-		if (f)
-			next[k++] = f;
+		if (ok)
+			k++;
 		else
 			failed++;
 	}
@@ -266,14 +294,15 @@ int fe_publish(struct sync_engine *eng, struct applied_svc *a, const struct fe_w
 	if (n && !k && every && failed) {
 		free(next);
 		free(gone);
+		free(claim);
 		return -1;
 	}
 	for (size_t g = 0; g < n_gone; g++)
 		fe_drop(eng, gone[g]);
+	fe_unindex(eng, a);
+	fe_place(eng, a, next, k, claim);
 	free(gone);
-	free(a->frontends);
-	a->frontends = next;
-	a->n_frontends = k;
+	free(claim);
 	if (failed)
 		log_error("sync", "%s: %zu frontends not written (a map is full?); tried again "
 			  "when room is freed", a->id, failed);
@@ -283,49 +312,56 @@ int fe_publish(struct sync_engine *eng, struct applied_svc *a, const struct fe_w
 void fe_remove_all(struct sync_engine *eng, struct applied_svc *a)
 {
 	for (size_t i = 0; i < a->n_frontends; i++)
-		fe_drop(eng, a->frontends[i]);
-	free(a->frontends);
-	a->frontends = NULL;
-	a->n_frontends = 0;
+		fe_drop(eng, &a->frontends[i]);
+	fe_unindex(eng, a);
+	fe_place(eng, a, NULL, 0, NULL);
 }
 
-static int fe_ptr_cmp(const void *x, const void *y)
+static int fe_cmp(const void *x, const void *y)
 {
-	return key_cmp(&(*(struct applied_frontend *const *)x)->key,
-		       &(*(struct applied_frontend *const *)y)->key);
+	return key_cmp(&((const struct applied_frontend *)x)->key,
+		       &((const struct applied_frontend *)y)->key);
 }
 
 /* The shared value is the first entry's; an entry of another revision (a
- * ferryd stopped between two writes) is rewritten by the first apply. */
+ * ferryd stopped between two writes) is rewritten by the first apply.
+ * Collected in a heap array, indexed by fe_adopt_done. */
 int fe_adopt(struct sync_engine *eng, struct applied_svc *a, const struct svc_key *key,
 	     const struct svc_value *v)
 {
-	struct applied_frontend *f = calloc(1, sizeof(*f));
-	struct applied_frontend **grown = realloc(a->frontends,
-						  (a->n_frontends + 1) * sizeof(*grown));
+	struct applied_frontend *grown = realloc(a->frontends,
+						 (a->n_frontends + 1) * sizeof(*grown));
 	struct svc_value shared = *v;
+	struct applied_frontend *f;
 	struct ferry_ip ip;
 
-	if (grown)
-		a->frontends = grown;
-	if (!f || !grown) {
-		free(f);
+	if (!grown)
 		return -ENOMEM;
-	}
+	a->frontends = grown;
+	f = &grown[a->n_frontends];
+	memset(f, 0, sizeof(*f));
 	shared.flags &= ~(uint32_t)FE_FLAGS;
 	if (!a->n_frontends)
 		a->value = shared;
 	f->stale = memcmp(&shared, &a->value, sizeof(shared)) != 0;
 	f->key = *key;
 	f->flags = v->flags & FE_FLAGS;
-	f->svc = a;
 	f->owner = true;
 	if (is_cluster_ip(f->flags)) {
 		memcpy(ip.w, key->addr, sizeof(ip.w));
 		wr_vip_adopt(eng, &ip);
 	}
-	hmap_put(&eng->frontends, &f->by_key, &f->key, sizeof(f->key));
-	a->frontends[a->n_frontends++] = f;
-	qsort(a->frontends, a->n_frontends, sizeof(*a->frontends), fe_ptr_cmp);
+	a->n_frontends++;
 	return 0;
+}
+
+void fe_adopt_done(struct sync_engine *eng, struct applied_svc *a)
+{
+	struct applied_frontend *all = a->frontends;
+	size_t n = a->n_frontends;
+
+	qsort(all, n, sizeof(*all), fe_cmp);
+	a->frontends = NULL;
+	a->n_frontends = 0;
+	fe_place(eng, a, all, n, NULL);
 }

@@ -43,7 +43,8 @@ struct applied_svc {
 	struct svc_value value;   /* shared by every frontend, without FE_FLAGS;
 				   * rev 0 = not yet written */
 	size_t n_frontends;
-	struct applied_frontend **frontends; /* sorted by key */
+	struct applied_frontend *frontends; /* sorted by key; &one when there is one */
+	struct applied_frontend one;
 	size_t n_ranges;
 	struct ferry_prefix *ranges; /* in ferry_source_ranges, sorted, masked */
 	size_t n_backends;
@@ -133,9 +134,11 @@ int fe_publish(struct sync_engine *eng, struct applied_svc *a, const struct fe_w
 void fe_remove_all(struct sync_engine *eng, struct applied_svc *a);
 /* The applied frontend holding key, or NULL. */
 struct applied_frontend *fe_owner(const struct sync_engine *eng, const struct svc_key *key);
-/* Add an adopted frontend to a (pinned entry of a's svc_id). */
+/* Add an adopted frontend to a (pinned entry of a's svc_id); when all are
+ * added, fe_adopt_done sorts and indexes them. */
 int fe_adopt(struct sync_engine *eng, struct applied_svc *a, const struct svc_key *key,
 	     const struct svc_value *v);
+void fe_adopt_done(struct sync_engine *eng, struct applied_svc *a);
 
 /* ranges.c: a's loadBalancerSourceRanges brought to d's. rg_put writes
  * the new ones (before the frontends flag them) into *want (d's, masked,
