@@ -179,7 +179,8 @@ void packet_set_node_addrs(struct agent *ag, const struct ferry_ip *addrs, size_
 		n = FERRYD_MAX_NODE_IPS;
 	if (packet_addrs_equal(ag, addrs, n) && ag->node_addrs_set)
 		return;
-	memcpy(ag->node_addrs, addrs, n * sizeof(*addrs));
+	if (n)
+		memcpy(ag->node_addrs, addrs, n * sizeof(*addrs));
 	ag->n_node_addrs = n;
 	ag->node_addrs_set = true;
 	for (size_t i = 0; i < n; i++)
