@@ -7,9 +7,10 @@
  * Every attachment is a BPF link pinned under <bpffs>/links as
  * xdp-<ifname>, tc-ingress-<ifname> or tc-egress-<ifname>. A restart swaps
  * the new program into a pinned link on the same device and mode with
- * bpf_link_update, so the device never runs without one; a pinned link of a
- * device no longer configured is unpinned (detached). ferryd exits leaving
- * them serving; --cleanup removes them. */
+ * bpf_link_update, so the device never runs without one (a change of XDP
+ * mode, or a device recreated under its name, replaces the link: a moment
+ * without XDP); a pinned link of a device no longer configured is unpinned
+ * (detached). ferryd exits leaving them serving; --cleanup removes them. */
 #ifndef FERRY_NODEPORT_H
 #define FERRY_NODEPORT_H
 
