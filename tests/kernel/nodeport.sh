@@ -197,6 +197,25 @@ ext_tally() {
 	in_ext "$1" "$CONNCOUNT" -n "$2" -t 10 "$3" "$4" | awk '{print $2"="$1}' | sort | tr '\n' ' ' | sed 's/ $//'
 }
 
+# ct_flow SRC DST: the per-packet path's flow SRC -> DST as ferryctl ct
+# list shows it: "original snat to NEW-DST from NEW-SRC-ADDR; reply from
+# R-SRC" (the reply entry matching the rewritten tuple), or what is missing.
+ct_flow() {
+	"$FERRYCTL" --bpffs "$BPFFS" ct list -o json 2>/dev/null | "$PYTHON" -c '
+import json, sys
+src, dst = sys.argv[1], sys.argv[2]
+flows = json.load(sys.stdin)
+o = next((f for f in flows if f["direction"] == "original" and f["source"] == src
+          and f["destination"] == dst and f["protocol"] == "TCP"), None)
+if o is None:
+    print("no original entry for %s -> %s among %d" % (src, dst, len(flows))); sys.exit()
+r = next((f for f in flows if f["direction"] == "reply" and f["source"] == o["new_destination"]
+          and f["destination"] == o["new_source"]), None)
+host = o["new_source"].rsplit(":", 1)[0].strip("[]")
+print("original %sto %s from %s; %s" % ("snat " if o["snat"] else "", o["new_destination"], host,
+      "reply from " + r["source"] if r else "no reply entry"))' "$1" "$2"
+}
+
 # counter NAME: a datapath counter from ferryctl status.
 counter() { status_get "j['counters'].get('$1', 'missing')" 2>/dev/null; }
 
@@ -262,6 +281,11 @@ for fam in 4 6; do
 		"$(ext_get a "$n1" 30081)" "r-1 $n1"
 	expect "$T B23 NodePort UDP IPv$fam, ETP Cluster, remote backend: r-1 sees node 1's address; the reply comes from the NodePort" \
 		"$(ext_udp a "$n1" 30054)" "r-1 $n1 from $(hostport "$n1" 30054)"
+	port=$((41000 + fam))
+	ext_probe a tcp "$n1" 30081 --bind-port $port >/dev/null
+	expect "$T B23 ferryctl ct list (IPv$fam): the flow from a:$port to the NodePort, rewritten to r-1 from node 1, and its reply" \
+		"$(ct_flow "$(hostport "$ca" $port)" "$(hostport "$n1" 30081)")" \
+		"original snat to $(hostport "$(pod_v$fam r-1)" 8080) from $n1; reply from $(hostport "$(pod_v$fam r-1)" 8080)"
 	expect "$T B23 30 new connections in a row (IPv$fam) to the remote backend all answered" \
 		"$(ext_tally a 30 "$n1" 30081)" "r-1=30"
 	expect "$T B23 ETP Local, TCP IPv$fam: only the local endpoint l-2, which sees the client's address" \
