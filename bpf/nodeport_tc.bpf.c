@@ -151,6 +151,7 @@ int ferry_tc_ingress(struct __sk_buff *skb)
 
 	switch (tc_parse(skb, &p)) {
 	case PKT_OTHER:
+	case PKT_ICMP:  /* errors about flows: translated at XDP only, for now */
 		return TC_ACT_OK;
 	case PKT_UNSAFE:
 		stat_inc(STAT_NP_PASSED);

@@ -135,6 +135,156 @@ static __noinline int xdp_reject(struct xdp_md *ctx, bool v6)
 	return icmp_xdp_port_unreach(ctx, ETH_HLEN, v6 ? AF_INET6 : AF_INET);
 }
 
+/* Out the device an ICMP error came in on, as a router would send it; any
+ * other route (a local pod's, an unknown neighbour) is the stack's. */
+static __always_inline int xdp_icmp_out(struct xdp_md *ctx, const struct fib_out *f, bool v6)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	struct ethhdr *eth = data;
+	struct ipv6hdr *ip6 = data + ETH_HLEN;
+	struct iphdr *ip = data + ETH_HLEN;
+	__u16 old, new;
+
+	if (f->rc != BPF_FIB_LKUP_RET_SUCCESS || f->ifindex != ctx->ingress_ifindex)
+		return XDP_PASS;
+	if ((void *)(ip6 + 1) > data_end)
+		return XDP_PASS;
+	if (v6) {
+		if (ip6->hop_limit <= 1)
+			return XDP_PASS;
+		ip6->hop_limit--;
+	} else {
+		if (ip->ttl <= 1)
+			return XDP_PASS;
+		old = bpf_htons((__u16)ip->ttl << 8);
+		new = bpf_htons((__u16)(ip->ttl - 1) << 8);
+		ip->ttl--;
+		ip->check = csum_apply(ip->check, csum_fold((__u16)~old + (__u64)new));
+	}
+	__builtin_memcpy(eth->h_dest, f->dmac, 6);
+	__builtin_memcpy(eth->h_source, f->smac, 6);
+	return XDP_TX;
+}
+
+/* ICMP errors about translated flows (a router's "fragmentation needed"
+ * or "time exceeded", a remote backend's "port unreachable") are
+ * translated as their flow is, as conntrack does for RELATED packets, so
+ * PMTU discovery and UDP errors work through NodePorts: the destination
+ * and the quote become what the flow's peer knows; the source stays (a
+ * router) unless it is the quoted packet's destination itself. The quote's
+ * L4 checksum is left alone (a quote's is never checked). Subprograms: off
+ * the translation path's stack.
+ *
+ * IPv4: destination unreachable (fragmentation needed, port unreachable)
+ * and time exceeded. */
+static __noinline int xdp_icmp4_error(struct xdp_md *ctx, __u32 l4_off)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	struct iphdr *ip = data + ETH_HLEN;
+	struct icmphdr *ic = data + (l4_off & 0x7f);
+	struct iphdr *in = (void *)(ic + 1);
+	__u32 qs[4], qd[4], in_s, in_d, out_s, out_d;
+	union { __u16 port[2]; __u32 word; } ports;
+	__u16 in_check, *qports;
+	struct fib_out route;
+	struct ct_value *v;
+	struct ct_key key;
+	__u64 sum;
+
+	if ((void *)(ip + 1) > data_end || (void *)(in + 1) > data_end)
+		return XDP_PASS;
+	if ((ic->type != 3 && ic->type != 11) || in->version != 4 || in->ihl < 5)
+		return XDP_PASS;
+	qports = (void *)in + in->ihl * 4;
+	if ((void *)qports + 8 > data_end)
+		return XDP_PASS;
+	addr_map_v4(qs, in->saddr);
+	addr_map_v4(qd, in->daddr);
+	v = np_icmp_flow(qs, qd, qports, in->protocol, &key);
+	if (!v)
+		return XDP_PASS;
+	in_s = v->new_daddr[3];
+	in_d = v->new_saddr[3];
+	ports.port[0] = v->new_dport;
+	ports.port[1] = v->new_sport;
+	out_d = v->new_daddr[3];
+	out_s = ip->saddr == in->daddr ? v->new_saddr[3] : ip->saddr;
+
+	/* The quote's header checksum, then the ICMP checksum over the quote,
+	 * then the outer header's. */
+	sum = csum_diff_words(0, &in->saddr, &in_s, 1);
+	sum = csum_diff_words(sum, &in->daddr, &in_d, 1);
+	in_check = csum_apply(in->check, csum_fold(sum));
+	sum += (__u16)~in->check + (__u64)in_check;
+	sum = csum_diff_words(sum, (__u32 *)qports, &ports.word, 1);
+	ic->checksum = csum_apply(ic->checksum, csum_fold(sum));
+	in->saddr = in_s;
+	in->daddr = in_d;
+	in->check = in_check;
+	*(__u32 *)qports = ports.word;
+	sum = csum_diff_words(0, &ip->saddr, &out_s, 1);
+	sum = csum_diff_words(sum, &ip->daddr, &out_d, 1);
+	ip->check = csum_apply(ip->check, csum_fold(sum));
+	ip->saddr = out_s;
+	ip->daddr = out_d;
+	stat_inc(STAT_NP_REVNAT);
+
+	addr_map_v4(qs, out_s);
+	fib_route(ctx, ctx->ingress_ifindex, false, IPPROTO_ICMP, qs, v->new_daddr, &route);
+	return xdp_icmp_out(ctx, &route, false);
+}
+
+/* IPv6: destination unreachable, packet too big, time exceeded. The
+ * ICMPv6 checksum covers the outer addresses too. */
+static __noinline int xdp_icmp6_error(struct xdp_md *ctx)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	struct ipv6hdr *ip6 = data + ETH_HLEN;
+	struct icmp6hdr *ic = (void *)(ip6 + 1);
+	struct ipv6hdr *in = (void *)(ic + 1);
+	union { __u16 port[2]; __u32 word; } ports;
+	__u32 *out_s = (__u32 *)&ip6->saddr;
+	struct fib_out route;
+	struct ct_value *v;
+	struct ct_key key;
+	__u16 *qports;
+	bool from_peer;
+	__u64 sum;
+
+	qports = (void *)(in + 1);
+	if ((void *)qports + 8 > data_end)
+		return XDP_PASS;
+	if (ic->icmp6_type < 1 || ic->icmp6_type > 3 || in->version != 6)
+		return XDP_PASS;
+	v = np_icmp_flow((__u32 *)&in->saddr, (__u32 *)&in->daddr, qports, in->nexthdr, &key);
+	if (!v)
+		return XDP_PASS;
+	ports.port[0] = v->new_dport;
+	ports.port[1] = v->new_sport;
+	from_peer = addr_eq(out_s, (__u32 *)&in->daddr);
+
+	/* Outer addresses (the pseudo-header), the quote's, its ports. */
+	sum = from_peer ? csum_diff_words(0, out_s, v->new_saddr, 4) : 0;
+	sum = csum_diff_words(sum, (__u32 *)&ip6->daddr, v->new_daddr, 4);
+	sum = csum_diff_words(sum, (__u32 *)&in->saddr, v->new_daddr, 4);
+	sum = csum_diff_words(sum, (__u32 *)&in->daddr, v->new_saddr, 4);
+	sum = csum_diff_words(sum, (__u32 *)qports, &ports.word, 1);
+	ic->icmp6_cksum = csum_apply(ic->icmp6_cksum, csum_fold(sum));
+	if (from_peer)
+		__builtin_memcpy(out_s, v->new_saddr, 16);
+	__builtin_memcpy(&ip6->daddr, v->new_daddr, 16);
+	__builtin_memcpy(&in->saddr, v->new_daddr, 16);
+	__builtin_memcpy(&in->daddr, v->new_saddr, 16);
+	*(__u32 *)qports = ports.word;
+	stat_inc(STAT_NP_REVNAT);
+
+	fib_route(ctx, ctx->ingress_ifindex, true, IPPROTO_ICMPV6, out_s, v->new_daddr, &route);
+	return xdp_icmp_out(ctx, &route, true);
+}
+
 SEC("xdp")
 int ferry_xdp_nodeport(struct xdp_md *ctx)
 {
@@ -150,6 +300,8 @@ int ferry_xdp_nodeport(struct xdp_md *ctx)
 	case PKT_UNSAFE:
 		stat_inc(STAT_NP_PASSED);
 		return XDP_PASS;
+	case PKT_ICMP:
+		return p.v6 ? xdp_icmp6_error(ctx) : xdp_icmp4_error(ctx, p.l4_off);
 	case PKT_L4:
 		break;
 	}

@@ -67,14 +67,13 @@ struct {
 /* The lookup's input: the route from saddr to daddr for a packet that
  * came in on ifindex. No MTU check inside (tot_len 0): the caller compares
  * with the route's MTU, so that a GRO-merged skb is not refused. */
-static __always_inline void fib_prepare(struct bpf_fib_lookup *f, __u32 ifindex,
-					const struct pkt *p, const __u32 saddr[4],
-					const __u32 daddr[4])
+static __always_inline void fib_prepare(struct bpf_fib_lookup *f, __u32 ifindex, bool v6,
+					__u8 proto, const __u32 saddr[4], const __u32 daddr[4])
 {
 	__builtin_memset(f, 0, sizeof(*f));
 	f->ifindex = ifindex;
-	f->l4_protocol = p->proto;
-	if (p->v6) {
+	f->l4_protocol = proto;
+	if (v6) {
 		f->family = AF_INET6;
 		__builtin_memcpy(f->ipv6_src, saddr, 16);
 		__builtin_memcpy(f->ipv6_dst, daddr, 16);
@@ -112,7 +111,7 @@ static __noinline int fib_resolve(void *ctx, struct fib_scratch *s, struct fib_o
 
 /* The route from saddr to daddr for a packet that came in on ifindex:
  * from the cache while it is fresh, else from the FIB. */
-static __always_inline void fib_route(void *ctx, __u32 ifindex, const struct pkt *p,
+static __always_inline void fib_route(void *ctx, __u32 ifindex, bool v6, __u8 proto,
 				      const __u32 saddr[4], const __u32 daddr[4],
 				      struct fib_out *out)
 {
@@ -133,7 +132,7 @@ static __always_inline void fib_route(void *ctx, __u32 ifindex, const struct pkt
 		out->rc = BPF_FIB_LKUP_RET_NOT_FWDED;
 		return;
 	}
-	fib_prepare(&s->f, ifindex, p, saddr, daddr);
+	fib_prepare(&s->f, ifindex, v6, proto, saddr, daddr);
 	fib_resolve(ctx, s, out, now);
 }
 

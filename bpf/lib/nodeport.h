@@ -45,7 +45,8 @@ static __always_inline void np_plan_of(struct np_plan *plan, const struct ct_val
 static __always_inline enum np_verdict np_forward(void *ctx, __u32 ifindex, const struct pkt *p,
 						  struct np_plan *plan)
 {
-	fib_route(ctx, ifindex, p, plan->ct.new_saddr, plan->ct.new_daddr, &plan->fib);
+	fib_route(ctx, ifindex, p->v6, p->proto, plan->ct.new_saddr, plan->ct.new_daddr,
+		  &plan->fib);
 	return NP_XLATE_FWD;
 }
 
@@ -248,7 +249,7 @@ static __noinline enum np_verdict np_new_flow(void *ctx, __u32 ifindex, const st
 	orig->last_seen_ns = bpf_ktime_get_ns();
 	/* externalTrafficPolicy=Local: local endpoints only, never SNAT (B23). */
 	if (!(svc.flags & SVC_FLAG_EXT_LOCAL)) {
-		fib_route(ctx, ifindex, p, p->saddr, b.addr, &plan->fib);
+		fib_route(ctx, ifindex, p->v6, p->proto, p->saddr, b.addr, &plan->fib);
 		remote = np_remote(&plan->fib, ifindex);
 	}
 	return np_commit(p, orig, remote, &sc->reply, key);
@@ -277,6 +278,26 @@ static __always_inline void np_forget(const struct ct_value *ct, const struct ct
 	bpf_map_delete_elem(&ferry_ct, &key);
 	bpf_map_delete_elem(&ferry_ct, orig_key);
 	stat_inc(STAT_NP_BACKEND_GONE);
+}
+
+/* An ICMP error quotes a packet of a flow as it left this node, translated
+ * (to a remote backend, or back to a client): the quote's tuple reversed
+ * is a packet of the flow's other direction as it arrives, whose entry
+ * says what the quoted packet was before translation. Returns that entry;
+ * key is scratch. */
+static __always_inline struct ct_value *np_icmp_flow(const __u32 qsaddr[4], const __u32 qdaddr[4],
+						     const __u16 qports[2], __u8 proto,
+						     struct ct_key *key)
+{
+	addr_copy(key->saddr, qdaddr);
+	addr_copy(key->daddr, qsaddr);
+	key->sport = qports[1];
+	key->dport = qports[0];
+	key->proto = proto;
+	key->pad[0] = 0;
+	key->pad[1] = 0;
+	key->pad[2] = 0;
+	return bpf_map_lookup_elem(&ferry_ct, key);
 }
 
 /* ifindex: the device the program runs on. egress: only replies are

@@ -19,6 +19,9 @@
 #define NEXTHDR_FRAGMENT 44
 #define NEXTHDR_AUTH 51
 #define NEXTHDR_DEST 60
+#ifndef IPPROTO_ICMPV6
+#define IPPROTO_ICMPV6 58
+#endif
 #define TCP_FLAG_FIN 0x01
 #define TCP_FLAG_SYN 0x02
 #define TCP_FLAG_RST 0x04
@@ -27,6 +30,7 @@ enum pkt_kind {
 	PKT_OTHER,      /* not IP, or not TCP/UDP/SCTP: untouched, uncounted */
 	PKT_UNSAFE,     /* a fragment or an extension header: to the stack, counted */
 	PKT_L4,         /* TCP, UDP or SCTP with its ports */
+	PKT_ICMP,       /* ICMP or ICMPv6 (l4_off, v6 set): maybe an error about a flow */
 };
 
 /* Addresses in the maps' 16-byte form (IPv4 v4-mapped); ports network
@@ -75,6 +79,9 @@ static __always_inline enum pkt_kind pkt_parse_l4(void *data, void *data_end, st
 		p->csum_off = 0;
 		p->sample = ports[4];  /* the CRC32c's first bytes */
 		break;
+	case IPPROTO_ICMP:
+	case IPPROTO_ICMPV6:
+		return PKT_ICMP;
 	default:
 		return PKT_OTHER;
 	}

@@ -952,6 +952,138 @@ static void nexthop_cache(void)
 		not_ok("the FIB's answer is cached again, for a second", "no fresh entry to node 2");
 }
 
+/* An ICMP error frame from src (MAC smac) to dst: type, code, its 4 bytes
+ * after the checksum (an MTU), quoting qlen bytes of the IP packet q. */
+static size_t build_icmp_err(__u8 *f, const char *src, const char *dst, const __u8 *smac,
+			     __u8 type, __u8 code, __u32 rest, const __u8 *q, size_t qlen)
+{
+	bool v6 = is_v6(src);
+	size_t l3 = ETH_HLEN, l4 = l3 + (v6 ? 40 : 20), len = l4 + 8 + qlen;
+	__u32 sum;
+
+	memset(f, 0, PKT_MAX);
+	memcpy(f, EXT_MAC, 6);
+	memcpy(f + 6, smac, 6);
+	put16(f + 12, v6 ? ETH_P_IPV6 : ETH_P_IP);
+	if (v6) {
+		f[l3] = 0x60;
+		put16(f + l3 + 4, len - l4);
+		f[l3 + 6] = IPPROTO_ICMPV6;
+		f[l3 + 7] = 64;
+		put_addr(f + l3 + 8, src);
+		put_addr(f + l3 + 24, dst);
+	} else {
+		f[l3] = 0x45;
+		put16(f + l3 + 2, len - l3);
+		f[l3 + 8] = 64;
+		f[l3 + 9] = IPPROTO_ICMP;
+		put_addr(f + l3 + 12, src);
+		put_addr(f + l3 + 16, dst);
+		put16(f + l3 + 10, ~fold(sum16(f + l3, 20, 0)));
+	}
+	f[l4] = type;
+	f[l4 + 1] = code;
+	put16(f + l4 + 4, rest >> 16);
+	put16(f + l4 + 6, rest & 0xffff);
+	memcpy(f + l4 + 8, q, qlen);
+	sum = v6 ? sum16(f + l3 + 8, 32, IPPROTO_ICMPV6 + (__u32)(len - l4)) : 0;
+	put16(f + l4 + 2, ~fold(sum16(f + l4, len - l4, sum)));
+	return len;
+}
+
+/* The quote of frame f (its IP header and 8 bytes), rewritten to tuple t
+ * with its IP header checksum, its L4 bytes (a UDP checksum) untouched.
+ * Returns its length. */
+static size_t quote_of(const __u8 *f, size_t len, const struct tuple *t, __u8 *q)
+{
+	struct layout l = layout_of(f, len);
+	size_t qlen = l.l4 - l.l3 + 8;
+
+	memcpy(q, f + l.l3, qlen);
+	if (!t)
+		return qlen;
+	put_addr(q + (l.v6 ? 8 : 12), t->src);
+	put_addr(q + (l.v6 ? 24 : 16), t->dst);
+	put16(q + l.l4 - l.l3, t->sport);
+	put16(q + l.l4 - l.l3 + 2, t->dport);
+	if (!l.v6) {
+		q[10] = q[11] = 0;
+		put16(q + 10, ~fold(sum16(q, l.l4 - l.l3, 0)));
+	}
+	return qlen;
+}
+
+/* An ICMP error from src to dst about the packet sent as tuple sent (a
+ * flow's translated packet) comes out from out_src to out_dst about that
+ * packet as its peer knows it (tuple known); forwarded to dmac, or to the
+ * stack (dmac NULL). */
+static void check_icmp_err(const char *name, const char *src, const char *dst, __u8 type,
+			   __u8 code, const struct tuple *sent, __u8 proto, const char *out_src,
+			   const char *out_dst, const struct tuple *known, const __u8 *dmac)
+{
+	__u8 pf[PKT_MAX], q[PKT_MAX], f[PKT_MAX], w[PKT_MAX];
+	size_t plen = build(pf, sent, &(struct shape){ .proto = proto }, NODE2_MAC);
+	size_t qlen = quote_of(pf, plen, NULL, q);
+	size_t len = build_icmp_err(f, src, dst, NODE2_MAC, type, code, 1400, q, qlen);
+	struct run r;
+
+	quote_of(pf, plen, known, q);
+	build_icmp_err(w, out_src, out_dst, NODE2_MAC, type, code, 1400, q, qlen);
+	if (dmac) {
+		memcpy(w, dmac, 6);
+		memcpy(w + 6, EXT_MAC, 6);
+		if (is_v6(src)) {
+			w[ETH_HLEN + 7]--;
+		} else {
+			w[ETH_HLEN + 8]--;
+			w[ETH_HLEN + 10] = w[ETH_HLEN + 11] = 0;
+			put16(w + ETH_HLEN + 10, ~fold(sum16(w + ETH_HLEN, 20, 0)));
+		}
+	}
+	run_xdp(f, len, &r);
+	expect_frame(name, &r, dmac ? XDP_TX : XDP_PASS, w, len);
+}
+
+/* ICMP errors about translated flows are translated as their flow is
+ * (PMTU discovery, a remote backend's port unreachable). */
+static void icmp_errors(void)
+{
+	struct tuple in = { CLIENT, NODE, 40050, 30081 };
+	__u16 port;
+
+	/* A download from a local backend: the client's side says too big. */
+	check(HOOK_XDP, "ICMP: a flow to a local backend", &(struct tuple){ CLIENT, NODE, 40052, 30080 },
+	      &TCP, CLIENT_MAC, XDP_PASS, (struct tuple){ CLIENT, "10.1.0.5", 40052, 8080 }, NULL);
+	check_icmp_err("ICMP fragmentation needed about a local backend's reply goes to the pod",
+		       "192.0.2.254", NODE, 3, 4, &(struct tuple){ NODE, CLIENT, 30080, 40052 },
+		       IPPROTO_TCP, "192.0.2.254", "10.1.0.5",
+		       &(struct tuple){ "10.1.0.5", CLIENT, 8080, 40052 }, NULL);
+	/* A flow to a remote backend (SNAT): the path to node 2 says too big. */
+	port = check(HOOK_XDP, "ICMP: a flow to a remote backend", &in, &TCP, CLIENT_MAC, XDP_TX,
+		     (struct tuple){ NODE, "10.2.0.7", 0, 8080 }, NODE2_MAC);
+	if (!port)
+		return;
+	check_icmp_err("ICMP fragmentation needed on the way to node 2 goes back to the client",
+		       "192.0.2.2", NODE, 3, 4, &(struct tuple){ NODE, "10.2.0.7", port, 8080 },
+		       IPPROTO_TCP, "192.0.2.2", CLIENT, &in, CLIENT_MAC);
+	check_icmp_err("ICMP port unreachable from the remote backend comes from the frontend",
+		       "10.2.0.7", NODE, 3, 3, &(struct tuple){ NODE, "10.2.0.7", port, 8080 },
+		       IPPROTO_TCP, NODE, CLIENT, &in, CLIENT_MAC);
+	check_icmp_err("an ICMP error about no known flow goes to the stack untouched",
+		       "192.0.2.2", NODE, 3, 4, &(struct tuple){ NODE, "10.2.0.7", port + 1, 8081 },
+		       IPPROTO_TCP, "192.0.2.2", NODE, &(struct tuple){ NODE, "10.2.0.7", port + 1, 8081 },
+		       NULL);
+	/* IPv6 UDP to a remote backend: packet too big. */
+	in = (struct tuple){ CLIENT6, NODE6, 40051, 30083 };
+	port = check(HOOK_XDP, "ICMPv6: a UDP flow to a remote backend", &in, &UDP, CLIENT_MAC, XDP_TX,
+		     (struct tuple){ NODE6, "2001:db8:2::7", 0, 53 }, NODE2_MAC);
+	if (port)
+		check_icmp_err("ICMPv6 packet too big on the way to node 2 goes back to the client",
+			       "2001:db8::2", NODE6, 2, 0,
+			       &(struct tuple){ NODE6, "2001:db8:2::7", port, 53 }, IPPROTO_UDP,
+			       "2001:db8::2", CLIENT6, &in, CLIENT_MAC);
+}
+
 /* B32: SCTP's CRC32c covers the ports; every rewrite recomputes it. */
 static void sctp(void)
 {
@@ -1066,6 +1198,7 @@ int main(int argc, char **argv)
 	snat_exhausted();
 	snat_reclaim();
 	nexthop_cache();
+	icmp_errors();
 	sctp();
 	tc_ingress();
 	ferry_nodeport_tc__destroy(tc);
