@@ -365,6 +365,11 @@ else
 	not_ok "duplicate nodePort: ferry_frontend_conflicts_total rises" "'$conflicts0' -> '$conflicts1'"
 fi
 served "duplicate nodePort: 192.0.2.1:30090 still reaches np" http://192.0.2.1:30090/ w-1 w-2
+{ np 203.0.113.93; lb; np2; } | update_source "$SRC/fe.yaml" ||
+	not_ok "another change publishes a generation" "still $(generation)"
+expect "duplicate nodePort: reported once while it lasts (an unrelated change: still one warning, same count)" \
+	"$(grep -c 'fe/np2:http/TCP/v4: frontend 0.0.0.0:30090/TCP is already programmed' "$FERRYD_LOG") $(metric ferry_frontend_conflicts_total)" \
+	"1 $conflicts1"
 served "np2's externalIP works" http://203.0.113.92/ w-3
 
 { lb; np2; } | update_source "$SRC/fe.yaml" ||

@@ -428,14 +428,24 @@ static void test_duplicate_node_port_full_apply(void **state)
 	assert_int_equal(np.svc_id, a.svc_id);
 	assert_int_equal(sync_stats(eng)->conflicts, 1);
 	assert_int_equal(sync_stats(eng)->pending, 1);
-	/* Applied again: nothing to write, still the first one's. */
+	/* Applied again: nothing to write, still the first one's, and the
+	 * conflict is not reported again while it lasts. */
+	capture_begin(&cap);
 	assert_int_equal(apply(both, 2), 0);
+	capture_end(&cap, log, sizeof(log));
+	assert_null(strstr(log, "already programmed"));
+	assert_int_equal(sync_stats(eng)->conflicts, 1);
 	apply(&dup_b, 1);
 	assert_false(entry("10.96.1.1", 80, 0, &a));
 	assert_true(entry("0.0.0.0", 30100, 0, &np));
 	assert_int_equal(np.svc_id, b.svc_id);
 	assert_int_equal(np.flags, SVC_FLAG_EXTERNAL | SVC_FLAG_NODE_PORT);
 	assert_int_equal(sync_stats(eng)->pending, 0);
+	/* a back: now a is the later one, a new conflict. */
+	apply(both, 2);
+	assert_true(entry("0.0.0.0", 30100, 0, &np));
+	assert_int_equal(np.svc_id, b.svc_id);
+	assert_int_equal(sync_stats(eng)->conflicts, 2);
 }
 
 /* The same through deltas (the API source): the waiting frontend is taken

@@ -30,6 +30,7 @@ struct sync_engine *sync_new(const struct dp_maps *maps, const struct dp_limits 
 	/* IDs range over 4x the capacity so that freed ones rest a while. */
 	if (hmap_init(&eng->svcs, 1024) || hmap_init(&eng->frontends, 1024) ||
 	    hmap_init(&eng->vips, 1024) || hmap_init(&eng->pending, 64) ||
+	    hmap_init(&eng->conflicts, 16) ||
 	    id_pool_init(&eng->svc_ids, 4 * limits->max_services) ||
 	    id_pool_init(&eng->backend_ids, 4 * limits->max_backends)) {
 		sync_free(eng);
@@ -63,12 +64,14 @@ void sync_free(struct sync_engine *eng)
 		free(hmap_entry(n, struct vip_ref, node));
 	}
 	pending_clear(eng);
+	conflict_clear(eng);
 	for (int i = 0; i < DP_MAP__COUNT; i++)
 		stage_free(&eng->stage[i]);
 	hmap_free(&eng->svcs);
 	hmap_free(&eng->frontends);
 	hmap_free(&eng->vips);
 	hmap_free(&eng->pending);
+	hmap_free(&eng->conflicts);
 	id_pool_free(&eng->svc_ids);
 	id_pool_free(&eng->backend_ids);
 	free(eng->node_addrs);
@@ -368,6 +371,7 @@ int64_t sync_apply(struct sync_engine *eng, const struct desired_state *desired)
 	for (size_t j = 0; j < n_failed; j++)
 		svc_second_try(eng, &desired->svcs[failed[j]]);
 	free(failed);
+	conflict_sweep(eng);
 	eng->room_freed = false;
 	if (eng->staging) {
 		eng->staging = false;
@@ -389,12 +393,14 @@ int64_t sync_apply_delta(struct sync_engine *eng, const struct desired_delta *de
 
 	for (size_t i = 0; i < delta->n_removed; i++) {
 		pending_drop(eng, delta->removed[i]);
+		conflict_forget(eng, delta->removed[i]);
 		if ((a = svc_find(eng, delta->removed[i])))
 			a->seen = false;
 	}
 	failed = calloc(set->n_svcs + 1, sizeof(*failed));
 	for (size_t i = 0; i < set->n_svcs; i++) {
 		pending_drop(eng, set->svcs[i].id);
+		conflict_forget(eng, set->svcs[i].id);
 		if (svc_apply(eng, &set->svcs[i]) && failed)
 			failed[n_failed++] = i;
 	}

@@ -77,7 +77,7 @@ static bool fe_conflict(struct sync_engine *eng, const struct desired_svc *d,
 		*takeover = true;
 		return false;
 	}
-	if (eng->report_conflicts) {
+	if (eng->report_conflicts && conflict_note(eng, &w->key, d->id)) {
 		memcpy(ip.w, w->key.addr, sizeof(ip.w));
 		addr_format_port(&ip, ntohs(w->key.port), text, sizeof(text));
 		eng->stats.conflicts++;

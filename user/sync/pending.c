@@ -89,6 +89,7 @@ void pending_retry(struct sync_engine *eng, svc_apply_fn *apply)
 			continue;
 		log_info("sync", "%s: programmed now that there is room (or its frontend is free)",
 			 p->d.id);
+		conflict_forget(eng, p->d.id);
 		hmap_remove(&eng->pending, n);
 		pending_free(p);
 	}

@@ -71,6 +71,7 @@ struct sync_engine {
 	struct hmap frontends;    /* applied_frontend by svc_key */
 	struct hmap vips;         /* vip_ref by address */
 	struct hmap pending;      /* pending_svc by id: desired, not programmed */
+	struct hmap conflicts;    /* frontends left out, as reported (conflicts.c) */
 	bool room_freed;          /* this apply removed entries: retry the pending */
 	bool udp_backend_gone;    /* a UDP backend left a service since the last
 				   * sync_take_udp_gone (B21) */
@@ -159,6 +160,14 @@ void node_adopt(struct sync_engine *eng);
 /* adopt.c */
 struct applied_svc *adopt_find(const struct sync_engine *eng, uint32_t svc_id);
 void *map_keys(int fd, size_t key_size, size_t *n_out);
+
+/* conflicts.c: conflict_note says whether (key, id) is a new conflict, to
+ * report; conflict_sweep (end of a full apply) forgets those not noted
+ * since the last sweep; conflict_forget those of one service port. */
+bool conflict_note(struct sync_engine *eng, const struct svc_key *key, const char *id);
+void conflict_sweep(struct sync_engine *eng);
+void conflict_forget(struct sync_engine *eng, const char *id);
+void conflict_clear(struct sync_engine *eng);
 
 /* pending.c: service ports that are desired but not programmed (no room,
  * or their frontend belongs to another service port), with a copy of what
