@@ -96,16 +96,16 @@ static __always_inline int tc_rewrite(struct __sk_buff *skb, const struct pkt *p
 	return bpf_l4_csum_replace(skb, p->csum_off, 0, diff, flags & BPF_F_MARK_MANGLED_0);
 }
 
-/* A router's hop: TTL or hop limit minus one. */
-static __always_inline int tc_dec_ttl(struct __sk_buff *skb, const struct pkt *p)
+/* A router's hop: TTL or hop limit (old) minus one. */
+static __always_inline int tc_dec_ttl(struct __sk_buff *skb, bool v6, __u8 old)
 {
-	__u8 ttl = p->ttl - 1;
+	__u8 ttl = old - 1;
 
-	if (p->v6)
+	if (v6)
 		return bpf_skb_store_bytes(skb, ETH_HLEN + offsetof(struct ipv6hdr, hop_limit),
 					   &ttl, 1, 0);
 	if (bpf_l3_csum_replace(skb, ETH_HLEN + offsetof(struct iphdr, check),
-				bpf_htons((__u16)p->ttl << 8), bpf_htons((__u16)ttl << 8), 2))
+				bpf_htons((__u16)old << 8), bpf_htons((__u16)ttl << 8), 2))
 		return -1;
 	return bpf_skb_store_bytes(skb, ETH_HLEN + offsetof(struct iphdr, ttl), &ttl, 1, 0);
 }
@@ -125,7 +125,7 @@ static __always_inline int tc_forward(struct __sk_buff *skb, const struct pkt *p
 		stat_inc(STAT_NP_FIB_PASS);
 		return TC_ACT_OK;
 	}
-	if (tc_dec_ttl(skb, p))
+	if (tc_dec_ttl(skb, p->v6, p->ttl))
 		return TC_ACT_SHOT;
 	if (f->rc == BPF_FIB_LKUP_RET_NO_NEIGH)
 		return bpf_redirect_neigh(f->ifindex, NULL, 0, 0);
@@ -133,6 +133,168 @@ static __always_inline int tc_forward(struct __sk_buff *skb, const struct pkt *p
 	    bpf_skb_store_bytes(skb, 6, f->smac, 6, 0))
 		return TC_ACT_SHOT;
 	return bpf_redirect(f->ifindex, 0);
+}
+
+/* Enough linear bytes for an ICMP error's headers and its quote's. */
+#define TC_ICMP_HEAD_LEN (ETH_HLEN + 40 + 8 + 60 + 8)
+
+/* An ICMP error translated (see nodeport_xdp.bpf.c): on egress a local
+ * pod's error about a flow leaves as the stack routed it; on ingress it
+ * goes out the device it came in on, or to the stack. */
+static __always_inline int tc_icmp_out(struct __sk_buff *skb, const struct fib_out *f, bool v6,
+				       __u8 ttl, bool egress)
+{
+	if (egress)
+		return TC_ACT_OK;
+	if (f->ifindex != skb->ifindex || ttl <= 1 ||
+	    (f->rc != BPF_FIB_LKUP_RET_SUCCESS && f->rc != BPF_FIB_LKUP_RET_NO_NEIGH))
+		return TC_ACT_OK;
+	if (tc_dec_ttl(skb, v6, ttl))
+		return TC_ACT_SHOT;
+	if (f->rc == BPF_FIB_LKUP_RET_NO_NEIGH)
+		return bpf_redirect_neigh(f->ifindex, NULL, 0, 0);
+	if (bpf_skb_store_bytes(skb, 0, f->dmac, 6, 0) ||
+	    bpf_skb_store_bytes(skb, 6, f->smac, 6, 0))
+		return TC_ACT_SHOT;
+	return bpf_redirect(f->ifindex, 0);
+}
+
+static __always_inline void tc_pull_icmp(struct __sk_buff *skb)
+{
+	__u32 len = skb->len;
+
+	bpf_skb_pull_data(skb, len < TC_ICMP_HEAD_LEN ? len : TC_ICMP_HEAD_LEN);
+}
+
+/* ICMP errors about translated flows, translated as their flow is, as at
+ * XDP: IPv4 destination unreachable and time exceeded. Subprograms: off the
+ * translation path's stack. */
+static __noinline int tc_icmp4_error(struct __sk_buff *skb, __u32 l4_off, bool egress)
+{
+	void *data, *data_end;
+	struct iphdr *ip, *in;
+	struct icmphdr *ic;
+	__u32 qs[4], qd[4], addrs[2], out[2], in_off, q_off;
+	union { __u16 port[2]; __u32 word; } ports;
+	__u16 in_check, *qports;
+	struct fib_out route;
+	struct ct_value *v;
+	struct ct_key key;
+	__u64 sum, sum_out;
+	__u8 ttl;
+
+	tc_pull_icmp(skb);
+	data = (void *)(long)skb->data;
+	data_end = (void *)(long)skb->data_end;
+	ip = data + ETH_HLEN;
+	ic = data + (l4_off & 0x7f);
+	in = (void *)(ic + 1);
+	if ((void *)(ip + 1) > data_end || (void *)(in + 1) > data_end)
+		return TC_ACT_OK;
+	if ((ic->type != 3 && ic->type != 11) || in->version != 4 || in->ihl < 5)
+		return TC_ACT_OK;
+	qports = (void *)in + in->ihl * 4;
+	if ((void *)qports + 8 > data_end)
+		return TC_ACT_OK;
+	addr_map_v4(qs, in->saddr);
+	addr_map_v4(qd, in->daddr);
+	v = np_icmp_flow(qs, qd, qports, in->protocol, &key);
+	if (!v)
+		return TC_ACT_OK;
+	addrs[0] = v->new_daddr[3];
+	addrs[1] = v->new_saddr[3];
+	ports.port[0] = v->new_dport;
+	ports.port[1] = v->new_sport;
+	out[0] = ip->saddr == in->daddr ? v->new_saddr[3] : ip->saddr;
+	out[1] = v->new_daddr[3];
+	sum = csum_diff_words(0, &in->saddr, addrs, 2);
+	in_check = csum_apply(in->check, csum_fold(sum));
+	sum += (__u16)~in->check + (__u64)in_check;
+	sum = csum_diff_words(sum, (__u32 *)qports, &ports.word, 1);
+	sum_out = csum_diff_words(0, &ip->saddr, out, 2);
+	in_off = (void *)in - data;
+	q_off = (void *)qports - data;
+	ttl = ip->ttl;
+
+	if (bpf_skb_store_bytes(skb, (in_off & 0x7f) + offsetof(struct iphdr, saddr), addrs, 8, 0) ||
+	    bpf_skb_store_bytes(skb, (in_off & 0x7f) + offsetof(struct iphdr, check), &in_check,
+				2, 0) ||
+	    bpf_skb_store_bytes(skb, q_off & 0xff, &ports.word, 4, 0) ||
+	    bpf_l4_csum_replace(skb, (l4_off & 0x7f) + offsetof(struct icmphdr, checksum), 0,
+				csum_fold(sum), 0) ||
+	    bpf_skb_store_bytes(skb, ETH_HLEN + offsetof(struct iphdr, saddr), out, 8, 0) ||
+	    bpf_l3_csum_replace(skb, ETH_HLEN + offsetof(struct iphdr, check), 0,
+				csum_fold(sum_out), 0))
+		return TC_ACT_SHOT;
+	stat_inc(STAT_NP_REVNAT);
+	addr_map_v4(qs, out[0]);
+	addr_map_v4(qd, out[1]);
+	fib_route(skb, skb->ifindex, false, IPPROTO_ICMP, qs, qd, &route);
+	return tc_icmp_out(skb, &route, false, ttl, egress);
+}
+
+/* IPv6: destination unreachable, packet too big, time exceeded. */
+static __noinline int tc_icmp6_error(struct __sk_buff *skb, bool egress)
+{
+	void *data, *data_end;
+	struct ipv6hdr *ip6, *in;
+	struct icmp6hdr *ic;
+	union { __u16 port[2]; __u32 word; } ports;
+	struct fib_out route;
+	struct ct_value *v;
+	struct ct_key key;
+	__u16 *qports;
+	bool from_peer;
+	__u64 sum;
+	__u8 ttl;
+
+	tc_pull_icmp(skb);
+	data = (void *)(long)skb->data;
+	data_end = (void *)(long)skb->data_end;
+	ip6 = data + ETH_HLEN;
+	ic = (void *)(ip6 + 1);
+	in = (void *)(ic + 1);
+	qports = (void *)(in + 1);
+	if ((void *)qports + 8 > data_end)
+		return TC_ACT_OK;
+	if (ic->icmp6_type < 1 || ic->icmp6_type > 3 || in->version != 6)
+		return TC_ACT_OK;
+	v = np_icmp_flow((__u32 *)&in->saddr, (__u32 *)&in->daddr, qports, in->nexthdr, &key);
+	if (!v)
+		return TC_ACT_OK;
+	ports.port[0] = v->new_dport;
+	ports.port[1] = v->new_sport;
+	from_peer = addr_eq((__u32 *)&ip6->saddr, (__u32 *)&in->daddr);
+	sum = from_peer ? csum_diff_words(0, (__u32 *)&ip6->saddr, v->new_saddr, 4) : 0;
+	sum = csum_diff_words(sum, (__u32 *)&ip6->daddr, v->new_daddr, 4);
+	sum = csum_diff_words(sum, (__u32 *)&in->saddr, v->new_daddr, 4);
+	sum = csum_diff_words(sum, (__u32 *)&in->daddr, v->new_saddr, 4);
+	sum = csum_diff_words(sum, (__u32 *)qports, &ports.word, 1);
+	ttl = ip6->hop_limit;
+
+	/* Offsets are fixed: Ethernet, IPv6, ICMPv6, the quoted IPv6 header. */
+	if ((from_peer && bpf_skb_store_bytes(skb, ETH_HLEN + 8, v->new_saddr, 16, 0)) ||
+	    bpf_skb_store_bytes(skb, ETH_HLEN + 24, v->new_daddr, 16, 0) ||
+	    bpf_skb_store_bytes(skb, ETH_HLEN + 48 + 8, v->new_daddr, 16, 0) ||
+	    bpf_skb_store_bytes(skb, ETH_HLEN + 48 + 24, v->new_saddr, 16, 0) ||
+	    bpf_skb_store_bytes(skb, ETH_HLEN + 48 + 40, &ports.word, 4, 0) ||
+	    bpf_l4_csum_replace(skb, ETH_HLEN + 40 + offsetof(struct icmp6hdr, icmp6_cksum), 0,
+				csum_fold(sum), 0))
+		return TC_ACT_SHOT;
+	stat_inc(STAT_NP_REVNAT);
+	data = (void *)(long)skb->data;
+	data_end = (void *)(long)skb->data_end;
+	ip6 = data + ETH_HLEN;
+	if ((void *)(ip6 + 1) > data_end)
+		return TC_ACT_OK;
+	fib_route(skb, skb->ifindex, true, IPPROTO_ICMPV6, (__u32 *)&ip6->saddr,
+		  (__u32 *)&ip6->daddr, &route);
+	return tc_icmp_out(skb, &route, true, ttl, egress);
+}
+
+static __always_inline int tc_icmp_error(struct __sk_buff *skb, const struct pkt *p, bool egress)
+{
+	return p->v6 ? tc_icmp6_error(skb, egress) : tc_icmp4_error(skb, p->l4_off, egress);
 }
 
 /* No backend (B14): port unreachable back out of the device, rate-limited.
@@ -151,8 +313,9 @@ int ferry_tc_ingress(struct __sk_buff *skb)
 
 	switch (tc_parse(skb, &p)) {
 	case PKT_OTHER:
-	case PKT_ICMP:  /* errors about flows: translated at XDP only, for now */
 		return TC_ACT_OK;
+	case PKT_ICMP:
+		return tc_icmp_error(skb, &p, false);
 	case PKT_UNSAFE:
 		stat_inc(STAT_NP_PASSED);
 		return TC_ACT_OK;
@@ -187,8 +350,14 @@ int ferry_tc_egress(struct __sk_buff *skb)
 	struct np_plan plan;
 	struct pkt p;
 
-	if (tc_parse(skb, &p) != PKT_L4)
+	switch (tc_parse(skb, &p)) {
+	case PKT_ICMP:
+		return tc_icmp_error(skb, &p, true);
+	case PKT_L4:
+		break;
+	default:
 		return TC_ACT_OK;
+	}
 	if (np_decide(skb, skb->ifindex, &p, &plan, true) != NP_XLATE_PASS)
 		return TC_ACT_OK;
 	return tc_rewrite(skb, &p, &plan) ? TC_ACT_SHOT : TC_ACT_OK;

@@ -1014,10 +1014,11 @@ static size_t quote_of(const __u8 *f, size_t len, const struct tuple *t, __u8 *q
 }
 
 /* An ICMP error from src to dst about the packet sent as tuple sent (a
- * flow's translated packet) comes out from out_src to out_dst about that
- * packet as its peer knows it (tuple known); forwarded to dmac, or to the
- * stack (dmac NULL). */
-static void check_icmp_err(const char *name, const char *src, const char *dst, __u8 type,
+ * flow's translated packet) comes out of hook h from out_src to out_dst
+ * about that packet as its peer knows it (tuple known); forwarded to dmac,
+ * or to the stack (dmac NULL). */
+static void check_icmp_err(enum hook h, const char *name, const char *src, const char *dst,
+			   __u8 type,
 			   __u8 code, const struct tuple *sent, __u8 proto, const char *out_src,
 			   const char *out_dst, const struct tuple *known, const __u8 *dmac)
 {
@@ -1040,8 +1041,11 @@ static void check_icmp_err(const char *name, const char *src, const char *dst, _
 			put16(w + ETH_HLEN + 10, ~fold(sum16(w + ETH_HLEN, 20, 0)));
 		}
 	}
-	run_xdp(f, len, &r);
-	expect_frame(name, &r, dmac ? XDP_TX : XDP_PASS, w, len);
+	run_hook(h, f, len, &r);
+	if (h == HOOK_XDP)
+		expect_frame(name, &r, dmac ? XDP_TX : XDP_PASS, w, len);
+	else
+		expect_frame(name, &r, dmac ? TC_ACT_REDIRECT : TC_ACT_OK, w, len);
 }
 
 /* ICMP errors about translated flows are translated as their flow is
@@ -1054,7 +1058,7 @@ static void icmp_errors(void)
 	/* A download from a local backend: the client's side says too big. */
 	check(HOOK_XDP, "ICMP: a flow to a local backend", &(struct tuple){ CLIENT, NODE, 40052, 30080 },
 	      &TCP, CLIENT_MAC, XDP_PASS, (struct tuple){ CLIENT, "10.1.0.5", 40052, 8080 }, NULL);
-	check_icmp_err("ICMP fragmentation needed about a local backend's reply goes to the pod",
+	check_icmp_err(HOOK_XDP, "ICMP fragmentation needed about a local backend's reply goes to the pod",
 		       "192.0.2.254", NODE, 3, 4, &(struct tuple){ NODE, CLIENT, 30080, 40052 },
 		       IPPROTO_TCP, "192.0.2.254", "10.1.0.5",
 		       &(struct tuple){ "10.1.0.5", CLIENT, 8080, 40052 }, NULL);
@@ -1063,13 +1067,13 @@ static void icmp_errors(void)
 		     (struct tuple){ NODE, "10.2.0.7", 0, 8080 }, NODE2_MAC);
 	if (!port)
 		return;
-	check_icmp_err("ICMP fragmentation needed on the way to node 2 goes back to the client",
+	check_icmp_err(HOOK_XDP, "ICMP fragmentation needed on the way to node 2 goes back to the client",
 		       "192.0.2.2", NODE, 3, 4, &(struct tuple){ NODE, "10.2.0.7", port, 8080 },
 		       IPPROTO_TCP, "192.0.2.2", CLIENT, &in, CLIENT_MAC);
-	check_icmp_err("ICMP port unreachable from the remote backend comes from the frontend",
+	check_icmp_err(HOOK_XDP, "ICMP port unreachable from the remote backend comes from the frontend",
 		       "10.2.0.7", NODE, 3, 3, &(struct tuple){ NODE, "10.2.0.7", port, 8080 },
 		       IPPROTO_TCP, NODE, CLIENT, &in, CLIENT_MAC);
-	check_icmp_err("an ICMP error about no known flow goes to the stack untouched",
+	check_icmp_err(HOOK_XDP, "an ICMP error about no known flow goes to the stack untouched",
 		       "192.0.2.2", NODE, 3, 4, &(struct tuple){ NODE, "10.2.0.7", port + 1, 8081 },
 		       IPPROTO_TCP, "192.0.2.2", NODE, &(struct tuple){ NODE, "10.2.0.7", port + 1, 8081 },
 		       NULL);
@@ -1078,9 +1082,34 @@ static void icmp_errors(void)
 	port = check(HOOK_XDP, "ICMPv6: a UDP flow to a remote backend", &in, &UDP, CLIENT_MAC, XDP_TX,
 		     (struct tuple){ NODE6, "2001:db8:2::7", 0, 53 }, NODE2_MAC);
 	if (port)
-		check_icmp_err("ICMPv6 packet too big on the way to node 2 goes back to the client",
+		check_icmp_err(HOOK_XDP, "ICMPv6 packet too big on the way to node 2 goes back to the client",
 			       "2001:db8::2", NODE6, 2, 0,
 			       &(struct tuple){ NODE6, "2001:db8:2::7", port, 53 }, IPPROTO_UDP,
+			       "2001:db8::2", CLIENT6, &in, CLIENT_MAC);
+
+	/* tc: a local pod's own error leaves through egress; ingress as XDP. */
+	check(HOOK_TC_INGRESS, "tc ICMP: a flow to a local backend",
+	      &(struct tuple){ CLIENT, NODE, 40053, 30080 }, &TCP, CLIENT_MAC, TC_ACT_OK,
+	      (struct tuple){ CLIENT, "10.1.0.5", 40053, 8080 }, NULL);
+	check_icmp_err(HOOK_TC_EGRESS, "tc egress: a local pod's port unreachable comes from the frontend",
+		       "10.1.0.5", CLIENT, 3, 3, &(struct tuple){ CLIENT, "10.1.0.5", 40053, 8080 },
+		       IPPROTO_TCP, NODE, CLIENT, &(struct tuple){ CLIENT, NODE, 40053, 30080 }, NULL);
+	in = (struct tuple){ CLIENT, NODE, 40054, 30081 };
+	port = check(HOOK_TC_INGRESS, "tc ICMP: a flow to a remote backend", &in, &TCP, CLIENT_MAC,
+		     TC_ACT_REDIRECT, (struct tuple){ NODE, "10.2.0.7", 0, 8080 }, NODE2_MAC);
+	if (port)
+		check_icmp_err(HOOK_TC_INGRESS,
+			       "tc ingress: fragmentation needed on the way to node 2 goes to the client",
+			       "192.0.2.2", NODE, 3, 4, &(struct tuple){ NODE, "10.2.0.7", port, 8080 },
+			       IPPROTO_TCP, "192.0.2.2", CLIENT, &in, CLIENT_MAC);
+	in = (struct tuple){ CLIENT6, NODE6, 40055, 30094 };
+	port = check(HOOK_TC_INGRESS, "tc ICMPv6: a flow to a remote backend", &in, &TCP, CLIENT_MAC,
+		     TC_ACT_REDIRECT, (struct tuple){ NODE6, "2001:db8:2::9", 0, 8080 }, NODE2_MAC);
+	if (port)
+		check_icmp_err(HOOK_TC_INGRESS,
+			       "tc ingress: ICMPv6 packet too big on the way to node 2 goes to the client",
+			       "2001:db8::2", NODE6, 2, 0,
+			       &(struct tuple){ NODE6, "2001:db8:2::9", port, 8080 }, IPPROTO_TCP,
 			       "2001:db8::2", CLIENT6, &in, CLIENT_MAC);
 }
 
