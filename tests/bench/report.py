@@ -70,6 +70,14 @@ def read_csv(path):
         return list(csv.DictReader(f))
 
 
+def read_text(path):
+    """A table another script of the run wrote (nodeport.md, xdp.md), or ""."""
+    if not os.path.exists(path):
+        return ""
+    with open(path) as f:
+        return f.read().rstrip("\n")
+
+
 def read_kv(path):
     out = {}
     if os.path.exists(path):
@@ -133,6 +141,8 @@ class Results:
         self.memory = read_csv(os.path.join(d, "memory.csv"))
         self.rss = read_csv(os.path.join(d, "memory-rss.csv"))
         self.parse = read_csv(os.path.join(d, "parse.csv"))
+        self.nodeport_md = read_text(os.path.join(d, "nodeport.md"))
+        self.xdp_md = read_text(os.path.join(d, "xdp.md"))
         self.checks = read_csv(os.path.join(d, "checks.csv"))
         w = os.path.join(d, "warnings.txt")
         self.warnings = [l.rstrip("\n") for l in open(w)] if os.path.exists(w) else []
@@ -791,6 +801,17 @@ unset multiplot
             w("")
             out.extend(self.rss_table())
             w("")
+        for title, text, table in (("NodePort from outside (north-south)", NODEPORT_TEXT,
+                                     self.nodeport_md),
+                                    ("Per-packet path: ns per packet through XDP", XDP_TEXT,
+                                     self.xdp_md)):
+            if table:
+                w("## " + title)
+                w("")
+                w(text)
+                w("")
+                w(table)
+                w("")
         prof = self.profile_section()
         if prof:
             w("## Where the time goes (profiles)")
@@ -1314,6 +1335,37 @@ of that heap: the file source's `malloc_trim` runs after its read, before the
 apply. What stands in the way of 30 MB: that kept heap (a `malloc_trim` after
 the first apply returns it), then the model's per-endpoint strings (a copy of
 the node name for each endpoint) and the libraries' mapped pages."""
+
+NODEPORT_TEXT = """\
+`tests/bench/nodeport_rate.sh` (alone: `tests/bench/run.sh --only nodeport`): an
+external client namespace opens a new TCP connection per request (`loadgen -c
+100`) to node 1's address, which serves them from 10 pods behind it (routed
+veths); N NodePort Services, each with the 10 pods as endpoints
+(externalTrafficPolicy Cluster). Four methods, interleaved in each round: the
+pods' own addresses (node 1 only routing); ferry with XDP in native mode on
+node 1's LAN veth; ferry with `--xdp=off` (tc only); kube-proxy's iptables
+NodePort layout (KUBE-SERVICES, KUBE-NODEPORTS, KUBE-EXT-* marking for
+MASQUERADE, DNAT in KUBE-SEP-*) in node 1's namespace, loaded before its run and
+deleted after. Connections/s, median of the rounds (min-max), and the median of
+the per-round ratios. Goals: ahead of iptables with a gap that grows with N;
+within 5% of direct. On a veth, native XDP takes each frame out of its skb and
+back, and XDP_REDIRECT into a pod's veth goes through that veth's NAPI: two
+steps the routed path does not take, and a NIC driver's XDP has neither."""
+
+XDP_TEXT = """\
+`tests/bench/run.sh --only xdp`: `build/bench/xdp_ns` (tests/bench/xdp_ns.c)
+loads `ferry_xdp_nodeport` with maps of its own, fills them (a NodePort with 16
+backends on another node in TCP, SCTP and IPv6; an externalTrafficPolicy=Local
+NodePort; one without endpoints) and runs it with BPF_PROG_TEST_RUN on one CPU.
+Every figure is the kernel-reported duration against an empty XDP program
+measured the same way in the same run: repeat 1 called in a loop (Katran's
+way), and repeat 1,000,000 (only est-local, whose output equals its input, can
+be measured so). Cases: established (a flow in `ferry_ct` to a remote backend:
+DNAT, SNAT, next hop, XDP_TX), new (a new source port every call: backend
+choice, SNAT port claim, two `ferry_ct` entries, FIB), est-local/new-local
+(externalTrafficPolicy=Local: DNAT only, XDP_PASS), est-sctp (the CRC32c over
+1,480 bytes), no-backend (the ICMP port unreachable built in place). Goals:
+at most 100 ns above the floor for an established flow, 200 ns for a new one."""
 
 NFT_TEXT = """\
 `nft -f` is superlinear in N: a `perf record -e cpu-clock` of `nft -f` at 5,000
