@@ -25,27 +25,41 @@ compare_table() {
 	"$PYTHON" -c '
 import json, sys
 
-def row(addr, port, proto, backends):
-    return (addr, port, proto, tuple(sorted(backends)))
+def row(kind, addr, port, proto, backends, scope="all"):
+    return (kind, addr, port, proto, scope, tuple(sorted(backends)))
 
 A = "active"
 dns = [("198.18.1.53", 53, A), ("198.18.2.53", 53, A)]
+web = lambda port: [("198.18.1.11", port, A), ("198.18.2.12", port, A)]
+api4, api6 = [("198.18.1.21", 8443, A)], [("fd00:198:18:1::21", 8443, A)]
+edge = [("198.18.1.31", 8080, A)]
 table = [
-    row("10.96.0.10", 53, "UDP", dns),
-    row("10.96.0.10", 53, "TCP", dns),
-    row("10.96.83.231", 80, "TCP", [("198.18.1.11", 8080, A), ("198.18.2.12", 8080, A)]),
-    row("10.96.83.231", 9090, "TCP", [("198.18.1.11", 9090, A), ("198.18.2.12", 9090, A)]),
-    row("10.96.243.168", 443, "TCP", [("198.18.1.21", 8443, A)]),
-    row("fd00:10:96::279f", 443, "TCP", [("fd00:198:18:1::21", 8443, A)]),
-    row("10.96.102.20", 80, "TCP", [("198.18.1.31", 8080, A)]),
-    row("10.96.19.140", 80, "TCP", []),
+    row("ClusterIP", "10.96.0.10", 53, "UDP", dns),
+    row("ClusterIP", "10.96.0.10", 53, "TCP", dns),
+    row("ClusterIP", "10.96.83.231", 80, "TCP", web(8080)),
+    row("ClusterIP", "10.96.83.231", 9090, "TCP", web(9090)),
+    row("ClusterIP", "10.96.243.168", 443, "TCP", api4),
+    row("NodePort", "0.0.0.0", 30443, "TCP", api4),
+    row("ClusterIP", "fd00:10:96::279f", 443, "TCP", api6),
+    row("NodePort", "::", 30443, "TCP", api6),
+    row("ClusterIP", "10.96.102.20", 80, "TCP", edge),
+    row("ClusterIP", "10.96.19.140", 80, "TCP", []),
 ]
+# shop/edge is externalTrafficPolicy Local: its NodePort, VIP-mode LB IP
+# and externalIP carry the Cluster set for the node itself (B23) and the
+# local set (198.18.1.31 is on node-a) for traffic from outside (B16).
+for scope in ("all", "external"):
+    table += [row("NodePort", "0.0.0.0", 32752, "TCP", edge, scope),
+              row("LoadBalancer", "192.0.2.10", 80, "TCP", edge, scope),
+              row("ExternalIP", "192.0.2.50", 80, "TCP", edge, scope)]
 want = set(table[:2] if sys.argv[1] == "objects" else table)
 got = set()
 for s in json.load(sys.stdin):
-    got.add(row(s["address"], s["port"], s["protocol"],
-                [(b["address"], b["port"], b["state"]) for b in s["backends"]]))
-fmt = lambda r: "%s:%d/%s->%s" % (r[0], r[1], r[2], ",".join("%s:%d(%s)" % b for b in r[3]) or "none")
+    backends = [(b["address"], b["port"], b["state"]) for b in s["backends"]]
+    for f in s["frontends"]:
+        got.add(row(f["kind"], f["address"], f["port"], s["protocol"], backends, f["scope"]))
+fmt = lambda r: "%s %s:%d/%s(%s)->%s" % (r[0], r[1], r[2], r[3], r[4],
+                                          ",".join("%s:%d(%s)" % b for b in r[5]) or "none")
 missing, unexpected = sorted(want - got), sorted(got - want)
 if not missing and not unexpected:
     print("equal")
@@ -56,10 +70,9 @@ for r in unexpected:
 ' "$1" | tr '\n' ' ' | sed 's/ $//'
 }
 
-# The README's NodePort (30443, 32752), LoadBalancer (192.0.2.10:80) and
-# externalIP (192.0.2.50:80) rows belong to the per-packet path (B22-B26),
-# not to socket-level ClusterIP balancing: the table here is the ClusterIP
-# rows, compared exactly, so an extra frontend fails this test too.
+# Every frontend of the README's table is compared exactly (B22-B25), so an
+# extra frontend fails this test too; the per-packet path's answers to them
+# are tests/kernel/nodeport.sh's.
 
 SNAP=$FIXTURES/cluster-snapshot.yaml
 if [ ! -r "$SNAP" ]; then
@@ -72,7 +85,7 @@ for f in cluster-snapshot.yaml cluster-snapshot.json cluster-objects.yaml; do
 	[ "$f" = cluster-objects.yaml ] && mode=objects
 	ferryd_reset
 	ferryd_start "$FIXTURES/$f" || continue
-	expect "B1 B3 B4 B7 B11 fixture $f: ferryctl service list equals the README table ($mode)" \
+	expect "B1 B3 B4 B7 B11 B22 B24 B25 fixture $f: ferryctl service list equals the README table ($mode)" \
 		"$(service_list_json | compare_table "$mode")" equal
 	"$FERRYCTL" --bpffs "$BPFFS" service list >"$LOGDIR/service-list-$f.txt" 2>&1
 
@@ -102,6 +115,10 @@ for f in cluster-snapshot.yaml cluster-snapshot.json cluster-objects.yaml; do
 		"$(field reply "$(probe tcp --path /port 10.96.102.20 80)")" edge-31:8080
 	expect "B24 fixture: shop/edge's ipMode Proxy ingress 192.0.2.11 is not captured" \
 		"$(field error "$(probe tcp 192.0.2.11 80)")" ENETUNREACH
+	expect "B23 B24 fixture: shop/edge's LB IP 192.0.2.10 reaches its pod from the node" \
+		"$(field reply "$(probe tcp --path /port 192.0.2.10 80)")" edge-31:8080
+	expect "B23 B25 fixture: shop/edge's externalIP 192.0.2.50 reaches its pod from the node" \
+		"$(field reply "$(probe tcp --path /port 192.0.2.50 80)")" edge-31:8080
 done
 
 finish
