@@ -198,6 +198,31 @@ static void test_b25_b27_external_ips_and_no_node_port(void **state)
 				 "lb:198.51.100.2:80 -> 10.0.0.1:8080\n");
 }
 
+/* B32: SCTP never passes the socket hooks, so its ClusterIP is not listed
+ * as programmed; its NodePort and externalIP are (the per-packet path), and
+ * the log says which half works. */
+static void test_b32_sctp_cluster_ip_not_programmed(void **state)
+{
+	char out[2048], log[2048];
+
+	(void)state;
+	compute_logged("{kind: Service, metadata: {name: s, namespace: n}, spec: {type: NodePort,"
+		       " clusterIP: 10.96.0.1, externalIPs: [203.0.113.5], ports: [{name: http,"
+		       " port: 80, nodePort: 30080, protocol: SCTP}]}}\n"
+		       "---\n{kind: EndpointSlice, metadata: {name: s4, namespace: n, labels:"
+		       " {kubernetes.io/service-name: s}}, addressType: IPv4, ports: [{name: http,"
+		       " port: 8080, protocol: SCTP}], endpoints: [" EP_A "]}\n",
+		       &node_a, out, sizeof(out), log, sizeof(log));
+	assert_string_equal(out, "n/s:http/SCTP/v4 SCTP 0.0.0.0:30080 ext:203.0.113.5:80 -> "
+				 "10.0.0.1:8080\n");
+	assert_logged(log, "Service n/s: port 80 is SCTP: its ClusterIP is not served");
+	compute_logged("{kind: Service, metadata: {name: s, namespace: n}, spec: {clusterIP:"
+		       " 10.96.0.1, ports: [{name: http, port: 80, protocol: SCTP}]}}\n",
+		       &node_a, out, sizeof(out), log, sizeof(log));
+	assert_string_equal(out, "");
+	assert_logged(log, "nothing of it is programmed");
+}
+
 /* B25: a string that is no IP is ignored as kube-proxy does (not warned:
  * debug level), but counted; the Service is served. */
 static void test_b25_invalid_external_ips_ignored_and_counted(void **state)
@@ -509,6 +534,7 @@ int main(void)
 		cmocka_unit_test(test_node_port_out_of_range_and_node_address_left_out),
 		cmocka_unit_test(test_bad_fields_never_drop_the_service),
 		cmocka_unit_test(test_b22_decode_node),
+		cmocka_unit_test(test_b32_sctp_cluster_ip_not_programmed),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

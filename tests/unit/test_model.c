@@ -483,15 +483,15 @@ static void test_ids_sorted_and_duplicate_service_last_wins(void **state)
 
 	(void)state;
 	compute_yaml("{kind: Service, metadata: {name: z}, spec: {clusterIP: 10.96.0.1, ports:"
-		     " [{name: b, port: 2}, {name: a, port: 1, protocol: SCTP}]}}\n"
+		     " [{name: b, port: 2}, {name: a, port: 1, protocol: UDP}]}}\n"
 		     "---\n{kind: Service, metadata: {name: a}, spec: {clusterIP: 10.96.0.2, ports: [{port: 1}]}}\n"
 		     "---\n{kind: Service, metadata: {name: a}, spec: {clusterIP: 10.96.0.3, ports: [{port: 3}]}}\n",
 		     64, &st);
 	assert_int_equal(st.n_svcs, 3);
 	assert_string_equal(st.svcs[0].id, "default/a:/TCP/v4");
 	assert_int_equal(st.svcs[0].port, 3);
-	assert_string_equal(st.svcs[1].id, "default/z:a/SCTP/v4");
-	assert_int_equal(st.svcs[1].proto, IPPROTO_SCTP);
+	assert_string_equal(st.svcs[1].id, "default/z:a/UDP/v4");
+	assert_int_equal(st.svcs[1].proto, IPPROTO_UDP);
 	assert_string_equal(st.svcs[2].id, "default/z:b/TCP/v4");
 	desired_free(&st);
 }

@@ -2,6 +2,7 @@
  * frontends and the backends the maps must hold (B1-B11, B13-B16, B22-B28,
  * B31). */
 #define _GNU_SOURCE /* asprintf */
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -199,6 +200,20 @@ static struct desired_svc *compute_new_svc(struct compute_ctx *ctx)
 	return p;
 }
 
+static void desired_svc_release(struct desired_svc *d)
+{
+	free(d->id);
+	free(d->frontends);
+	free(d->source_ranges);
+	free(d->backends);
+}
+
+/* Take back the last compute_new_svc: a service port with no frontend. */
+static void compute_drop_last(struct compute_ctx *ctx)
+{
+	desired_svc_release(&ctx->out->svcs[--ctx->out->n_svcs]);
+}
+
 /* externalTrafficPolicy Local: the external frontends of the Cluster set
  * `at` again, as "<id>/external" with this node's endpoints (B16, B23) and
  * the healthCheckNodePort (B28). */
@@ -244,10 +259,17 @@ static int compute_port(struct compute_ctx *ctx, const struct model_service *svc
 		dsvc->id = NULL;
 		return -1;
 	}
-	if (front_build(svc, port, family, &svc->cluster_ips[ip], ctx->node, dsvc, &n_external,
-			&n_lb) < 0 ||
+	/* SCTP never passes the socket hooks: its ClusterIP is left out, not
+	 * listed as programmed (decode_svc.c says so in the log, B32). */
+	if (front_build(svc, port, family,
+			port->proto == IPPROTO_SCTP ? NULL : &svc->cluster_ips[ip], ctx->node,
+			dsvc, &n_external, &n_lb) < 0 ||
 	    (n_lb && front_ranges(svc, family, dsvc) < 0))
 		return -1;
+	if (!dsvc->n_frontends) {
+		compute_drop_last(ctx);
+		return 0;
+	}
 	dsvc->ext_local = n_external && svc->ext && svc->ext->ext_local;
 	if (compute_candidates(ctx, family, port) < 0 || compute_backends(ctx, dsvc) < 0)
 		return -1;
@@ -362,12 +384,8 @@ int model_compute(const struct model_objects *sets, size_t n_sets, const struct 
 
 void desired_free(struct desired_state *state)
 {
-	for (size_t i = 0; i < state->n_svcs; i++) {
-		free(state->svcs[i].id);
-		free(state->svcs[i].frontends);
-		free(state->svcs[i].source_ranges);
-		free(state->svcs[i].backends);
-	}
+	for (size_t i = 0; i < state->n_svcs; i++)
+		desired_svc_release(&state->svcs[i]);
 	free(state->svcs);
 	memset(state, 0, sizeof(*state));
 }

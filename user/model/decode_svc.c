@@ -1,11 +1,13 @@
 /* Services: type, cluster IPs (B1, B3), ports (B4), the internal traffic
  * policy (B15) and session affinity (B30); the external frontends are
  * decode_ext.c's. */
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "common/intern.h"
+#include "common/log.h"
 #include "model/decode_priv.h"
 
 static const char *const svc_type_names[] = {
@@ -136,6 +138,22 @@ static bool svc_port_taken(const struct model_service *svc, const struct model_p
 	return false;
 }
 
+/* The socket hooks never see SCTP, so an SCTP port's ClusterIP cannot be
+ * translated and is not programmed (compute.c); its NodePort, LB IPs and
+ * externalIPs are, by the per-packet path. Said once per change of the
+ * Service, so a user reading the log knows which half works (B32). */
+static void svc_sctp_note(const struct decode_meta *meta, const struct model_service *svc,
+			  const struct model_port *port)
+{
+	if (port->proto != IPPROTO_SCTP || svc->type == SVC_TYPE_EXTERNAL_NAME)
+		return;
+	log_warn("model", "Service %s/%s: port %u is SCTP: its ClusterIP is not served (socket "
+		 "hooks never see SCTP); %s", meta->ns, meta->name, port->port,
+		 svc->type == SVC_TYPE_CLUSTER_IP ? "nothing of it is programmed" :
+		 "its NodePort, LB IPs and externalIPs are served for traffic from outside the "
+		 "node");
+}
+
 /* Every port must be valid and unique by (name, protocol) (B4). */
 static enum decode_result svc_ports(const struct decode_meta *meta, const cJSON *spec,
 				    struct model_service *svc, char *why, size_t why_len)
@@ -170,6 +188,7 @@ static enum decode_result svc_ports(const struct decode_meta *meta, const cJSON 
 		}
 		if (node_ports)
 			decode_node_port(meta, item, svc->n_ports, port);
+		svc_sctp_note(meta, svc, port);
 		svc->n_ports++;
 	}
 	return DECODE_OK;
