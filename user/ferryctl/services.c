@@ -282,6 +282,9 @@ static void frontend_text(const struct svc_row *row, bool first, const struct ra
 		appendf(buf, len, "%s", " (ext-local)");
 	if (f & SVC_FLAG_SOURCE_RANGES)
 		ranges_text(r, row->value.svc_id, buf, len);
+	/* The socket hooks never see SCTP: only the per-packet path serves it. */
+	if (row->key.proto == IPPROTO_SCTP)
+		appendf(buf, len, "%s", " (SCTP: from outside the node only)");
 }
 
 static const char *no_backends(const struct svc_row *row)
