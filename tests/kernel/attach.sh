@@ -14,14 +14,17 @@
 #  - a device no longer in --devices loses its links;
 #  - ferry_config and ferry_node_addrs hold the flags and the addresses;
 #    ferry_ct's entries are counted in ferryctl status and /metrics;
-#  - without --node-ips, the Node named --node-name in the source gives the
-#    addresses, and the devices follow when they change;
+#  - without --node-ips, the Node named --node-name gives the addresses
+#    (file source: in the snapshot; API source: the stand-in's Node), and
+#    the devices follow when they change;
 #  - ferryd exits leaving them attached; ferryd --cleanup removes them;
 #  - --devices naming a device that does not exist, or an unparsable
 #    --xdp, --node-ips or --node-port-range: refused at start, named.
-# shellcheck disable=SC2317 # functions run through wait_until
+# shellcheck disable=SC2317,SC2119 # functions run through wait_until; no script arguments
 # shellcheck source=tests/lib.sh
 source "$(dirname "$0")/../lib.sh"
+# shellcheck source=tests/apilib.sh
+source "$(dirname "$0")/../apilib.sh"
 
 topology_up
 FERRYD_NETNS=$NODE
@@ -254,6 +257,48 @@ expect "Node: np2 has no XDP left" "$(xdp_on np2)" none
 expect "Node: ferry_config and ferry_node_addrs follow" "$(config) $(node_addrs)" \
 	"192.0.2.1 - 30000-32767 32768-60999 100 192.0.2.1:1"
 expect "Node: the log names its addresses" "$(grep -c 'msg="node addresses: 192.0.2.1"' "$FERRYD_LOG")" 1
+
+# --- the Node's addresses (API source) ---------------------------------------------
+# The stand-in API server runs in the host's namespace on 127.0.0.1; ferryd,
+# in the node's, reaches it through a relay over a Unix socket (a file:
+# both namespaces see it), so no device is added anywhere.
+api_setup
+api_start || finish
+# bg_relay CMD...: in the background, its pid (socat's: nsenter execs) in PIDS.
+bg_relay() {
+	"$@" >/dev/null 2>>"$LOGDIR/socat.log" &
+	PIDS+=($!)
+}
+bg_relay socat "UNIX-LISTEN:$WORK/api.sock,fork" "TCP:127.0.0.1:$API_PORT"
+bg_relay nsenter --net="/run/netns/$NODE" \
+	socat "TCP-LISTEN:$API_PORT,bind=127.0.0.1,fork,reuseaddr" "UNIX-CONNECT:$WORK/api.sock"
+wait_until 5 in_node bash -c "exec 3<>/dev/tcp/127.0.0.1/$API_PORT" ||
+	not_ok "API source: the relay into the node namespace listens" "$(tail -n 2 "$LOGDIR/socat.log")"
+# api_node ADDR: Node node-a with that InternalIP.
+api_node() {
+	put_node=$(printf '{"kind":"Node","apiVersion":"v1","metadata":{"name":"node-a"},"status":{"addresses":[{"type":"InternalIP","address":"%s"}]}}' "$1")
+	api_put "$put_node" >/dev/null || not_ok "API source: the Node is written" "$put_node"
+}
+api_node 2001:db8::1
+ferryd_stop
+n=$(said)
+ferryd_k8s_spawn
+if wait_until 20 said_more "$n"; then
+	expect "API source: the device carrying the Node's address (np2) gets the links" \
+		"$(pins)" "tc-egress-np2 xdp-np2"
+else
+	not_ok "API source: ferryd attaches within 20 s" "$(tail -n 3 "$FERRYD_LOG")"
+fi
+expect "API source: ferry_node_addrs holds the Node's address" "$(node_addrs)" "2001:db8::1:1"
+n=$(said)
+api_node 192.0.2.1
+if wait_until 10 said_more "$n"; then
+	expect "API source: the Node's address moves to np1: the links follow" "$(pins)" \
+		"tc-egress-np1 xdp-np1"
+else
+	not_ok "API source: ferryd follows the Node within 10 s" "$(pins)"
+fi
+expect "API source: ferry_node_addrs follows it" "$(node_addrs)" "192.0.2.1:1"
 
 # --- exit and cleanup ----------------------------------------------------------
 ferryd_stop
