@@ -198,7 +198,27 @@ expect_match "restart: np1 never ran without an XDP program ($(grep -c on "$WORK
 # --- generic, off, fallback --------------------------------------------------
 ferryd_stop
 start_attached --node-ips "$NODE_IPS" --xdp generic --node-port-range 31000-31999 \
-	--snat-port-range 40000-40999 --icmp-rate 7
+	--snat-port-range 40000-40999 --icmp-rate 7 --max-ct 4096
+expect "--max-ct sizes ferry_ct (the maps migrate; the links follow them)" \
+	"$(status_get '[m["max_entries"] for m in j["maps"] if m["name"] == "ferry_ct"][0]') $(pins)" \
+	"4096 tc-egress-np1 tc-egress-np2 xdp-np1 xdp-np2"
+# uses_pinned LINK MAP...: whether the link's program uses these pinned
+# maps (the socket-LB object's, not copies of its own).
+uses_pinned() {
+	local maps m id link=$1
+	shift
+	maps=" $(bpftool -j prog show id "$(prog_id "$link")" | "$PYTHON" -c 'import json,sys; print(" ".join(map(str, json.load(sys.stdin).get("map_ids", []))))') "
+	for m in "$@"; do
+		id=$(bpftool map show pinned "$BPFFS/$m" | sed -n 's/^\([0-9]*\):.*/\1/p')
+		[[ $maps = *" $id "* ]] || return 1
+	done
+}
+if uses_pinned xdp-np1 ferry_services ferry_ct ferry_config && uses_pinned tc-egress-np1 ferry_ct; then
+	ok "the XDP and tc programs use the pinned maps (after the migration too)"
+else
+	not_ok "the XDP and tc programs use the pinned maps (after the migration too)" \
+		"$(bpftool prog show id "$(prog_id xdp-np1)")"
+fi
 expect "ferry_config follows --node-port-range, --snat-port-range and --icmp-rate" \
 	"$(config)" "192.0.2.1 2001:db8::1 31000-31999 40000-40999 7"
 expect_match "generic: bpftool shows XDP in generic mode on np1" "$(xdp_on np1)" '^generic [0-9]+$'
