@@ -114,6 +114,7 @@ int file_loop_run(struct agent *ag)
 		return -1;
 	}
 	for (;;) {
+		hcnp_retry(ag->hcnp);
 		observe_turn(ag, IDLE_WAIT_MS);
 		if (poll(fds, 2, IDLE_WAIT_MS) < 0) {
 			if (errno == EINTR)

@@ -6,9 +6,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "common/log.h"
 #include "metrics/httpd.h"
+
+/* A port that could not be bound is tried again this often: it may be
+ * held by the kube-proxy ferry replaces, until that one is gone. */
+#define HCNP_RETRY_S 5
 
 /* One external set with a healthCheckNodePort. */
 struct hcnp_set {
@@ -26,6 +31,7 @@ struct hcnp_listener {
 	uint16_t port;
 	atomic_int local;       /* N */
 	struct httpd *httpd;    /* NULL: the port could not be bound */
+	time_t retry_at;        /* CLOCK_MONOTONIC s of the next try, when NULL */
 	bool wanted;
 };
 
@@ -168,10 +174,30 @@ static struct hcnp_listener *find_listener(const struct hcnp *h, const char *svc
 	return NULL;
 }
 
+static time_t now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec;
+}
+
+/* Listen; a failure (logged by httpd_start, naming the Service) counts. */
+static void listen_on(struct hcnp *h, struct hcnp_listener *l)
+{
+	char addr[16];
+
+	snprintf(addr, sizeof(addr), ":%u", l->port);
+	l->httpd = httpd_start(addr, l->what, hcnp_answer, l);
+	if (!l->httpd) {
+		h->bind_errors++;
+		l->retry_at = now_s() + HCNP_RETRY_S;
+	}
+}
+
 static int open_listener(struct hcnp *h, const char *svc, size_t len, uint16_t port, int local)
 {
 	struct hcnp_listener *l = calloc(1, sizeof(*l)), **lis;
-	char addr[16];
 
 	lis = l ? realloc(h->lis, (h->n_lis + 1) * sizeof(*lis)) : NULL;
 	if (!lis) {
@@ -185,10 +211,7 @@ static int open_listener(struct hcnp *h, const char *svc, size_t len, uint16_t p
 	l->port = port;
 	l->wanted = true;
 	atomic_store(&l->local, local);
-	snprintf(addr, sizeof(addr), ":%u", port);
-	l->httpd = httpd_start(addr, l->what, hcnp_answer, l);
-	if (!l->httpd)
-		h->bind_errors++;
+	listen_on(h, l);
 	return 0;
 }
 
@@ -252,6 +275,15 @@ void hcnp_apply_delta(struct hcnp *h, const struct desired_delta *delta)
 			log_error("hcnp", "out of memory for %s", delta->set.svcs[i].id);
 	}
 	reconcile(h);
+}
+
+void hcnp_retry(struct hcnp *h)
+{
+	time_t now = now_s();
+
+	for (size_t i = 0; i < h->n_lis; i++)
+		if (!h->lis[i]->httpd && now >= h->lis[i]->retry_at)
+			listen_on(h, h->lis[i]);
 }
 
 uint64_t hcnp_bind_errors(const struct hcnp *h)

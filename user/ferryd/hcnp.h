@@ -9,8 +9,9 @@
  * over its ports and families: the backends of its external sets
  * ("<id>/external", model.h), 0 for a set of terminating endpoints (B11
  * fallback). Listeners open and close as Services change; a port that
- * cannot be bound is logged, counted, and tried again only when the
- * Service's port changes. */
+ * cannot be bound is logged, counted, and tried again every few seconds
+ * (hcnp_retry), as kube-proxy does: the kube-proxy ferry replaces may hold
+ * it until it is gone. */
 #ifndef FERRY_FERRYD_HCNP_H
 #define FERRY_FERRYD_HCNP_H
 
@@ -30,7 +31,11 @@ void hcnp_apply(struct hcnp *h, const struct desired_state *st);
  * delta->removed go. */
 void hcnp_apply_delta(struct hcnp *h, const struct desired_delta *delta);
 
-/* Ports that could not be bound, since start. */
+/* Call from the loop, every second or so: ports that could not be bound
+ * are tried again once their wait is over. */
+void hcnp_retry(struct hcnp *h);
+
+/* Attempts to bind a port that failed, since start. */
 uint64_t hcnp_bind_errors(const struct hcnp *h);
 
 #endif

@@ -170,6 +170,7 @@ static int kube_round(struct kube_loop *kl, struct curl_waitfd *sig)
 	int ready = 0, wait_ms = kube_wait_ms(kl);
 
 	sig->revents = 0;
+	hcnp_retry(ag->hcnp);
 	observe_turn(ag, wait_ms);
 	if (kube_source_run(ag->kube, sig, 1, wait_ms, &ready) < 0)
 		return -1;

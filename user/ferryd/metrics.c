@@ -193,7 +193,7 @@ static void metrics_packet_path(struct prom_buf *b, const struct obs_view *v)
 	char labels[96];
 
 	metrics_counter(b, "ferry_health_check_bind_errors_total",
-			"healthCheckNodePorts that could not be listened on.", v->hcnp_bind_errors);
+			"Attempts to listen on a healthCheckNodePort that failed (each is retried every 5 s).", v->hcnp_bind_errors);
 	prom_family(b, "ferry_packet_path_devices", "gauge",
 		    "Devices with the per-packet programs, by XDP mode (off: tc ingress).");
 	for (size_t i = 0; i < v->n_devs; i++) {
