@@ -34,7 +34,9 @@ static __always_inline enum pkt_kind tc_parse(struct __sk_buff *skb, struct pkt 
 }
 
 /* SCTP's CRC32c covers the ports: computed again over the whole packet
- * (B32). Longer than lib/crc32c.h covers: counted, dropped. A global
+ * (B32), unless the skb is GSO (SCTP GSO from a pod: up to 64 KB), whose
+ * segmentation computes each segment's. Longer than lib/crc32c.h covers:
+ * counted, dropped. A global
  * function: the verifier walks its long loop once, not once per path that
  * reaches it. It knows of its arguments only their masks: l4_off is at
  * most 14 + 60, and a longer l4_len than the mask is too long anyway (read
@@ -46,6 +48,8 @@ __noinline int ferry_sctp_crc_tc(struct __sk_buff *skb, __u32 l4_off, __u32 l4_l
 
 	if (!skb)
 		return -1;
+	if (skb->gso_size)
+		return 0;
 	if (l4_len > 0x3fff)
 		err = CRC32C_TOO_LONG;
 	else
@@ -112,7 +116,8 @@ static __always_inline int tc_dec_ttl(struct __sk_buff *skb, bool v6, __u8 old)
 
 /* Out through the route's device, with the neighbour's address when the
  * FIB has it, else resolved by bpf_redirect_neigh. What has no route or
- * hop left, or would not fit the egress MTU, the stack forwards. */
+ * hop left, or would not fit the route's MTU (IPv4 without DF), the stack
+ * forwards. A GSO skb fits: its segments are what leaves. */
 static __always_inline int tc_forward(struct __sk_buff *skb, const struct pkt *p,
 				      const struct np_plan *plan)
 {
@@ -297,11 +302,43 @@ static __always_inline int tc_icmp_error(struct __sk_buff *skb, const struct pkt
 	return p->v6 ? tc_icmp6_error(skb, egress) : tc_icmp4_error(skb, p->l4_off, egress);
 }
 
-/* No backend (B14): port unreachable back out of the device, rate-limited.
- * A subprogram: its reply buffer is not on the translation path's stack. */
-static __noinline int tc_reject(struct __sk_buff *skb, bool v6)
+/* No backend (B14): port unreachable (mtu 0); too big for the route:
+ * fragmentation needed or packet too big with the route's MTU. Back out of
+ * the device, rate-limited. A subprogram: its reply buffer is not on the
+ * translation path's stack. */
+static __noinline int tc_reject(struct __sk_buff *skb, bool v6, __u32 mtu)
 {
-	return icmp_tc_port_unreach(skb, ETH_HLEN, v6 ? AF_INET6 : AF_INET);
+	return icmp_tc_error(skb, ETH_HLEN, v6 ? AF_INET6 : AF_INET, mtu);
+}
+
+/* Too long for the route to forward and not to be fragmented (IPv4 with
+ * DF, IPv6 always): answered as the frontend would, so that the client's
+ * PMTU discovery learns the MTU (the stack's answer to the translated
+ * packet would go to the SNAT address). A GSO skb's segments are what
+ * leaves: not judged by its length. */
+static __always_inline bool tc_too_big(struct __sk_buff *skb, const struct pkt *p,
+				       const struct fib_out *f)
+{
+	void *data = (void *)(long)skb->data;
+	void *data_end = (void *)(long)skb->data_end;
+	struct iphdr *ip = data + ETH_HLEN;
+
+	if (skb->gso_size || f->rc != BPF_FIB_LKUP_RET_SUCCESS || p->tot_len <= f->mtu)
+		return false;
+	if (p->v6)
+		return true;
+	return (void *)(ip + 1) <= data_end && (ip->frag_off & bpf_htons(IP_DF));
+}
+
+/* A VLAN-tagged frame (the kernel took the tag out before tc): the VLAN's
+ * own device serves it, not this one's program; passed, counted, as XDP
+ * does. VLAN 0 (a priority tag only) is this device's. */
+static __always_inline bool tc_vlan(struct __sk_buff *skb)
+{
+	if (!skb->vlan_present || !(skb->vlan_tci & 0x0fff))
+		return false;
+	stat_inc(STAT_NP_PASSED);
+	return true;
 }
 
 SEC("tc")
@@ -311,6 +348,8 @@ int ferry_tc_ingress(struct __sk_buff *skb)
 	struct np_plan plan;
 	struct pkt p;
 
+	if (tc_vlan(skb))
+		return TC_ACT_OK;
 	switch (tc_parse(skb, &p)) {
 	case PKT_OTHER:
 		return TC_ACT_OK;
@@ -329,9 +368,12 @@ int ferry_tc_ingress(struct __sk_buff *skb)
 	case NP_DROP:
 		return TC_ACT_SHOT;
 	case NP_REJECT:
-		return tc_reject(skb, p.v6);
+		return tc_reject(skb, p.v6, 0);
 	case NP_XLATE_PASS:
+		break;
 	case NP_XLATE_FWD:
+		if (tc_too_big(skb, &p, &plan.fib))
+			return tc_reject(skb, p.v6, plan.fib.mtu);
 		break;
 	}
 	/* One rewrite site: the SCTP CRC loop is verified once. */

@@ -2,8 +2,8 @@
 /* Per-packet service translation at XDP on the node's external devices:
  * NodePort, LoadBalancer IPs and externalIPs for traffic from outside.
  * lib/nodeport.h decides; this file applies the plan with direct writes
- * and incremental checksums (a translated frame keeps its size; only a
- * port unreachable reply, lib/icmp.h, is made of another size). */
+ * and incremental checksums (a translated frame keeps its size; only an
+ * ICMP error of its own, lib/icmp.h, is made of another size). */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 
@@ -12,6 +12,9 @@
 #include "lib/crc32c.h"
 #include "lib/icmp.h"
 #include "lib/nodeport.h"
+
+#define ETH_P_8021Q 0x8100
+#define ETH_P_8021AD 0x88A8
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -89,7 +92,8 @@ static __always_inline int xdp_rewrite(struct xdp_md *ctx, const struct pkt *p,
 
 /* Out through the route's device: a router's hop (TTL) and the next hop's
  * addresses. The stack forwards what the FIB cannot yet (no neighbour),
- * what would not fit the egress MTU, and what has no hop left. */
+ * what would not fit the route's MTU (IPv4 without DF, or merged by GRO:
+ * see xdp_may_fragment), and what has no hop left. */
 static __always_inline int xdp_forward(struct xdp_md *ctx, const struct pkt *p,
 				       const struct np_plan *plan)
 {
@@ -128,11 +132,41 @@ static __always_inline int xdp_forward(struct xdp_md *ctx, const struct pkt *p,
 	return bpf_redirect(f->ifindex, 0);
 }
 
-/* No backend (B14): port unreachable back out of the device, rate-limited.
- * A subprogram: its reply buffer is not on the translation path's stack. */
-static __noinline int xdp_reject(struct xdp_md *ctx, bool v6)
+/* No backend (B14): port unreachable (mtu 0); too big for the route:
+ * fragmentation needed or packet too big with the route's MTU. Back out of
+ * the device, rate-limited. A subprogram: its reply buffer is not on the
+ * translation path's stack. */
+static __noinline int xdp_reject(struct xdp_md *ctx, bool v6, __u32 mtu)
 {
-	return icmp_xdp_port_unreach(ctx, ETH_HLEN, v6 ? AF_INET6 : AF_INET);
+	return icmp_xdp_error(ctx, ETH_HLEN, v6 ? AF_INET6 : AF_INET, mtu);
+}
+
+/* A packet to forward is longer than its route's MTU. One that may not be
+ * fragmented (IPv4 with DF, IPv6 always) is answered as the frontend would
+ * (xdp_reject), so that the client's PMTU discovery learns the MTU: the
+ * stack's answer to the translated packet would go to the SNAT address, a
+ * black hole. True for what the stack forwards, rewritten: IPv4 without DF
+ * (the stack fragments) and a packet longer than the receiving device's
+ * MTU (merged by GRO, in generic mode: the stack segments it). A
+ * subprogram: xdp_reject's stack is not added to its own. */
+static __noinline bool xdp_may_fragment(struct xdp_md *ctx, bool v6)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	struct ipv6hdr *ip6 = data + ETH_HLEN;
+	struct iphdr *ip = data + ETH_HLEN;
+	__u32 len;
+
+	if ((void *)(ip6 + 1) > data_end)
+		return true;
+	if (v6) {
+		len = bpf_ntohs(ip6->payload_len) + sizeof(*ip6);
+	} else {
+		if (!(ip->frag_off & bpf_htons(IP_DF)))
+			return true;
+		len = bpf_ntohs(ip->tot_len);
+	}
+	return bpf_check_mtu(ctx, 0, &len, 0, 0) != BPF_MTU_CHK_RET_SUCCESS;
 }
 
 /* Out the device an ICMP error came in on, as a router would send it; any
@@ -285,6 +319,17 @@ static __noinline int xdp_icmp6_error(struct xdp_md *ctx)
 	return xdp_icmp_out(ctx, &route, true);
 }
 
+/* A VLAN-tagged frame: pkt.h parses untagged frames only, and the VLAN's
+ * own device is the one that serves it. Passed untranslated, counted. */
+static __always_inline void xdp_count_vlan(void *data, void *data_end)
+{
+	struct ethhdr *eth = data;
+
+	if ((void *)(eth + 1) <= data_end &&
+	    (eth->h_proto == bpf_htons(ETH_P_8021Q) || eth->h_proto == bpf_htons(ETH_P_8021AD)))
+		stat_inc(STAT_NP_PASSED);
+}
+
 SEC("xdp")
 int ferry_xdp_nodeport(struct xdp_md *ctx)
 {
@@ -296,6 +341,7 @@ int ferry_xdp_nodeport(struct xdp_md *ctx)
 
 	switch (pkt_parse(data, data_end, &p)) {
 	case PKT_OTHER:
+		xdp_count_vlan(data, data_end);
 		return XDP_PASS;
 	case PKT_UNSAFE:
 		stat_inc(STAT_NP_PASSED);
@@ -312,9 +358,13 @@ int ferry_xdp_nodeport(struct xdp_md *ctx)
 	case NP_DROP:
 		return XDP_DROP;
 	case NP_REJECT:
-		return xdp_reject(ctx, p.v6);
+		return xdp_reject(ctx, p.v6, 0);
 	case NP_XLATE_PASS:
+		break;
 	case NP_XLATE_FWD:
+		if (plan.fib.rc == BPF_FIB_LKUP_RET_SUCCESS && p.tot_len > plan.fib.mtu &&
+		    !xdp_may_fragment(ctx, p.v6))
+			return xdp_reject(ctx, p.v6, plan.fib.mtu);
 		break;
 	}
 	/* One rewrite site: the SCTP CRC loop is verified once. */

@@ -21,12 +21,14 @@
 #define AF_INET6 10
 #define NEXTHOP_TTL_NS 1000000000ULL
 #define NEXTHOP_MAX 16384
+#define FIB_ANY_LEN 68     /* IPv4's minimum MTU (RFC 791) */
+#define IP_DF 0x4000       /* IPv4 "don't fragment": too long for a route, answered */
 
 /* A route: what forwarding needs of bpf_fib_lookup's answer. */
 struct fib_out {
 	__s32 rc;          /* BPF_FIB_LKUP_RET_* */
 	__u32 ifindex;     /* egress device (SUCCESS and NO_NEIGH) */
-	__u32 mtu;         /* of the route (SUCCESS) */
+	__u32 mtu;         /* of the route (SUCCESS): longer packets do not fit */
 	__u8 smac[6];
 	__u8 dmac[6];
 };
@@ -65,12 +67,19 @@ struct {
 } ferry_fib_scratch SEC(".maps");
 
 /* The lookup's input: the route from saddr to daddr for a packet that
- * came in on ifindex. No MTU check inside (tot_len 0): the caller compares
- * with the route's MTU, so that a GRO-merged skb is not refused. */
+ * came in on ifindex. Asked with the length of a packet any route carries
+ * (FIB_ANY_LEN), the FIB answers with the route's MTU (mtu_result: a
+ * locked route MTU or a learnt PMTU included) at tc as at XDP; tot_len 0
+ * would give tc the device's MTU and judge the skb at hand (FRAG_NEEDED
+ * for one, not cached, SUCCESS for the next). The callers compare each
+ * packet's length with the cached MTU: FRAG_NEEDED's test, for every
+ * packet of a flow from one answer; a GRO-merged skb they leave to the
+ * stack. */
 static __always_inline void fib_prepare(struct bpf_fib_lookup *f, __u32 ifindex, bool v6,
 					__u8 proto, const __u32 saddr[4], const __u32 daddr[4])
 {
 	__builtin_memset(f, 0, sizeof(*f));
+	f->tot_len = FIB_ANY_LEN;
 	f->ifindex = ifindex;
 	f->l4_protocol = proto;
 	if (v6) {

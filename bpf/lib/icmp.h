@@ -1,37 +1,49 @@
-/* ICMP port unreachable for a packet to a service with no backend: what
- * kube-proxy's REJECT answers, so an external client fails at once.
+/* ICMP errors the per-packet path answers itself, back out of the device
+ * the packet came in on:
+ *   - port unreachable for a packet to a service with no backend: what
+ *     kube-proxy's REJECT answers, so an external client fails at once;
+ *   - "fragmentation needed" / "packet too big" for a packet the route to
+ *     its backend (or back to its client) cannot carry and that may not be
+ *     fragmented: what the node would answer were it the frontend, so the
+ *     client's PMTU discovery works through a NodePort (the stack's own
+ *     error would go to the SNAT address, the node itself).
  *
- *   int icmp_xdp_port_unreach(struct xdp_md *ctx, __u32 l3_off, int family)
+ *   int icmp_xdp_error(struct xdp_md *ctx, __u32 l3_off, int family, __u32 mtu)
  *	The packet becomes the reply; XDP_TX. XDP_DROP when the rate limit
  *	or RFC 1122 (below) holds it back, or it cannot be built.
- *   int icmp_tc_port_unreach(struct __sk_buff *skb, __u32 l3_off, int family)
+ *   int icmp_tc_error(struct __sk_buff *skb, __u32 l3_off, int family, __u32 mtu)
  *	The same at tc: TC_ACT_REDIRECT (out of the device it came in on,
  *	skb->ifindex), or TC_ACT_SHOT.
  *
- * l3_off: where the IP header starts in the frame, ETH_HLEN to
- * ICMP_L2_MAX (VLAN tags in XDP); at tc it must be the skb's own L2 length
- * (ETH_HLEN at ingress), since the room is made there. family: AF_INET or
- * AF_INET6. The caller has parsed a TCP, UDP or SCTP header after the IP
- * header (at least 8 bytes). Packet pointers the caller holds are invalid
- * afterwards. Counts STAT_NP_ICMP_SENT or STAT_NP_ICMP_LIMITED.
+ * mtu 0: port unreachable, ICMP type 3 code 3 or ICMPv6 type 1 code 4;
+ * else too big: ICMP type 3 code 4 with mtu as the next-hop MTU (RFC 1191)
+ * or ICMPv6 type 2 code 0 with mtu (RFC 4443), built from the packet as it
+ * arrived (untranslated: the client knows that one). l3_off: where the IP
+ * header starts in the frame, ETH_HLEN to ICMP_L2_MAX (VLAN tags in XDP);
+ * at tc it must be the skb's own L2 length (ETH_HLEN at ingress), since the
+ * room is made there. family: AF_INET or AF_INET6. The caller has parsed a
+ * TCP, UDP or SCTP header after the IP header (at least 8 bytes). Packet
+ * pointers the caller holds are invalid afterwards. Counts
+ * STAT_NP_ICMP_SENT (port unreachable) or STAT_NP_TOO_BIG, or
+ * STAT_NP_ICMP_LIMITED (either held back).
  *
  * The reply: Ethernet addresses swapped (VLAN tags kept); a new IP header
- * from the address the client used (the frontend) to the client, TTL 64;
- * ICMP type 3 code 3 (IPv4, TOS 0xc0 as Linux sends errors) or ICMPv6
- * type 1 code 4 (checksum over the pseudo-header). The quote is the
- * original IP header (IPv4 with its options) and up to 20 bytes after it
- * (at least 8, RFC 792's minimum; IPv6 likewise, not the up to 1,232 that
- * RFC 4443 allows): the ports for the client's stack to find its socket,
- * and a whole TCP header. The latter because at tc a CHECKSUM_PARTIAL skb
+ * from the address the client used (the frontend) to the client, TTL 64,
+ * IPv4 TOS 0xc0 as Linux sends errors, the ICMPv6 checksum over the
+ * pseudo-header. The quote is the original IP header (IPv4 with its
+ * options) and up to 20 bytes after it (at least 8, RFC 792's minimum;
+ * IPv6 likewise, not the up to 1,232 that RFC 4443 allows): the ports and
+ * the sequence number for the client's stack to find its socket, and a
+ * whole TCP header. The latter because at tc a CHECKSUM_PARTIAL skb
  * (from a veth whose peer offloads checksums) cannot be cut before its L4
  * checksum field: bpf_skb_change_tail refuses, and a TCP checksum lies 16
  * bytes in. Such a reply stays CHECKSUM_PARTIAL: a veth peer takes it
  * unchecked; a device that completed the checksum would write it into the
  * quote (a real NIC never hands over such skbs).
  *
- * Rate: ferry_config.icmp_per_sec replies per second and CPU, a token
- * bucket (ferry_icmp_bucket, per CPU, not pinned) holding at most one
- * second's worth; 0 sends none.
+ * Rate: ferry_config.icmp_per_sec replies per second and CPU, both kinds
+ * together, a token bucket (ferry_icmp_bucket, per CPU, not pinned) holding
+ * at most one second's worth; 0 sends none.
  *
  * No reply, as RFC 1122 3.2.2 says, to a frame sent to a link-layer
  * broadcast or multicast address or from a source that is no single host
@@ -164,8 +176,9 @@ static __always_inline __u64 icmp_sum_body(struct icmp_reply *r, void *icmp)
 }
 
 /* Fills r's headers from r->quote (the original packet's IP header and 8
- * bytes) of qlen bytes. Returns the headers' length. */
-static __always_inline int icmp_build4(struct icmp_reply *r, __u32 qlen)
+ * bytes) of qlen bytes: port unreachable, or too big for mtu. Returns the
+ * headers' length. */
+static __always_inline int icmp_build4(struct icmp_reply *r, __u32 qlen, __u32 mtu)
 {
 	const struct iphdr *orig = (const struct iphdr *)r->quote;
 	struct iphdr *ip = &r->v4.ip;
@@ -180,12 +193,13 @@ static __always_inline int icmp_build4(struct icmp_reply *r, __u32 qlen)
 	ip->daddr = orig->saddr;
 	ip->check = icmp_csum_fold((__u32)bpf_csum_diff(0, 0, (__be32 *)ip, sizeof(*ip), 0));
 	r->v4.icmp.type = 3;  /* destination unreachable */
-	r->v4.icmp.code = 3;  /* port unreachable */
+	r->v4.icmp.code = mtu ? 4 : 3;  /* fragmentation needed, port unreachable */
+	r->v4.icmp.un.frag.mtu = bpf_htons(mtu);
 	r->v4.icmp.checksum = icmp_csum_fold(icmp_sum_body(r, &r->v4.icmp));
 	return ICMP_V4_HEAD;
 }
 
-static __always_inline int icmp_build6(struct icmp_reply *r, __u32 qlen)
+static __always_inline int icmp_build6(struct icmp_reply *r, __u32 qlen, __u32 mtu)
 {
 	const struct ipv6hdr *orig = (const struct ipv6hdr *)r->quote;
 	struct ipv6hdr *ip = &r->v6.ip;
@@ -198,8 +212,13 @@ static __always_inline int icmp_build6(struct icmp_reply *r, __u32 qlen)
 	ip->hop_limit = ICMP_TTL;
 	ip->saddr = orig->daddr;
 	ip->daddr = orig->saddr;
-	r->v6.icmp.icmp6_type = 1;  /* destination unreachable */
-	r->v6.icmp.icmp6_code = 4;  /* port unreachable */
+	if (mtu) {
+		r->v6.icmp.icmp6_type = 2;  /* packet too big */
+		r->v6.icmp.icmp6_dataun.un_data32[0] = bpf_htonl(mtu);
+	} else {
+		r->v6.icmp.icmp6_type = 1;  /* destination unreachable */
+		r->v6.icmp.icmp6_code = 4;  /* port unreachable */
+	}
 	/* Pseudo-header: both addresses, the length, the next header. */
 	sum = (__u32)bpf_csum_diff(0, 0, (__be32 *)&ip->saddr, 32, 0);
 	sum += bpf_htonl(len) + bpf_htonl(IPPROTO_ICMPV6);
@@ -226,7 +245,7 @@ static __always_inline __u32 icmp_qlen(const __u8 *ip, int family)
 	return hlen + l4;  /* so bounded, the verifier sees it fits r->quote */
 }
 
-static __always_inline int icmp_xdp_port_unreach(struct xdp_md *ctx, __u32 l3_off, int family)
+static __always_inline int icmp_xdp_error(struct xdp_md *ctx, __u32 l3_off, int family, __u32 mtu)
 {
 	__u8 l2[ICMP_L2_MAX], mac[6];
 	struct icmp_reply r;
@@ -247,7 +266,7 @@ static __always_inline int icmp_xdp_port_unreach(struct xdp_md *ctx, __u32 l3_of
 		stat_inc(STAT_NP_ICMP_LIMITED);
 		return XDP_DROP;
 	}
-	hlen = family == AF_INET ? icmp_build4(&r, qlen) : icmp_build6(&r, qlen);
+	hlen = family == AF_INET ? icmp_build4(&r, qlen, mtu) : icmp_build6(&r, qlen, mtu);
 
 	/* Cut the packet after the quote, make room before the original IP
 	 * header (which stays in place as the quote's start), move L2 up. */
@@ -263,14 +282,14 @@ static __always_inline int icmp_xdp_port_unreach(struct xdp_md *ctx, __u32 l3_of
 	if (bpf_xdp_store_bytes(ctx, 0, l2, l3_off) < 0 ||
 	    bpf_xdp_store_bytes(ctx, l3_off, &r, hlen) < 0)
 		return XDP_DROP;
-	stat_inc(STAT_NP_ICMP_SENT);
+	stat_inc(mtu ? STAT_NP_TOO_BIG : STAT_NP_ICMP_SENT);
 	return XDP_TX;
 }
 
 /* Every write goes through bpf_skb_store_bytes with BPF_F_RECOMPUTE_CSUM
  * and the helpers that resize keep skb->csum too, so a CHECKSUM_COMPLETE
  * skb stays consistent for whoever receives it next. */
-static __always_inline int icmp_tc_port_unreach(struct __sk_buff *skb, __u32 l3_off, int family)
+static __always_inline int icmp_tc_error(struct __sk_buff *skb, __u32 l3_off, int family, __u32 mtu)
 {
 	__u8 mac[12], swapped[12];
 	struct icmp_reply r;
@@ -290,7 +309,7 @@ static __always_inline int icmp_tc_port_unreach(struct __sk_buff *skb, __u32 l3_
 		stat_inc(STAT_NP_ICMP_LIMITED);
 		return TC_ACT_SHOT;
 	}
-	hlen = family == AF_INET ? icmp_build4(&r, qlen) : icmp_build6(&r, qlen);
+	hlen = family == AF_INET ? icmp_build4(&r, qlen, mtu) : icmp_build6(&r, qlen, mtu);
 
 	if (skb->len > l3_off + qlen && bpf_skb_change_tail(skb, l3_off + qlen, 0) < 0)
 		return TC_ACT_SHOT;
@@ -301,7 +320,7 @@ static __always_inline int icmp_tc_port_unreach(struct __sk_buff *skb, __u32 l3_
 	if (bpf_skb_store_bytes(skb, 0, swapped, sizeof(swapped), BPF_F_RECOMPUTE_CSUM) < 0 ||
 	    bpf_skb_store_bytes(skb, l3_off, &r, hlen, BPF_F_RECOMPUTE_CSUM) < 0)
 		return TC_ACT_SHOT;
-	stat_inc(STAT_NP_ICMP_SENT);
+	stat_inc(mtu ? STAT_NP_TOO_BIG : STAT_NP_ICMP_SENT);
 	return bpf_redirect(skb->ifindex, 0);
 }
 

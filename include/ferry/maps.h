@@ -163,12 +163,16 @@ enum stat_index {
 				* without a local endpoint (B16) */
 	STAT_NP_SOURCE_DENIED, /* per-packet: dropped by loadBalancerSourceRanges (B26) */
 	STAT_NP_ICMP_SENT,     /* per-packet: port unreachable sent, no backend (B14) */
-	STAT_NP_ICMP_LIMITED,  /* per-packet: no backend, reply suppressed by the rate limit */
+	STAT_NP_ICMP_LIMITED,  /* per-packet: an ICMP error (port unreachable, too big)
+				* suppressed by the rate limit or RFC 1122 */
 	STAT_NP_BACKEND_GONE,  /* per-packet: a flow's backend left; moved to a live one */
 	STAT_NP_SNAT_EXHAUSTED,/* per-packet: no free SNAT port; dropped */
-	STAT_NP_FIB_PASS,      /* per-packet: no route or neighbour yet; the stack forwards */
+	STAT_NP_FIB_PASS,      /* per-packet: no route or neighbour yet, no hop left, or too
+				* long for the route (IPv4 without DF): the stack forwards */
 	STAT_NP_PASSED,        /* per-packet: fragments and others not translated */
 	STAT_NP_SCTP_TOO_LONG, /* per-packet: SCTP packet too long to checksum; dropped */
+	STAT_NP_TOO_BIG,       /* per-packet: fragmentation needed / packet too big sent:
+				* too long for the route, may not be fragmented */
 	STAT__COUNT,
 };
 

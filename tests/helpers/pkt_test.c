@@ -39,7 +39,7 @@
 #define TC_ACT_OK 0
 #define TC_ACT_SHOT 2
 #define TC_ACT_REDIRECT 7
-#define PKT_MAX 256
+#define PKT_MAX 2048  /* frames up to 1,514 bytes and more: the MTU cases */
 #define SNAT_MIN 40000
 #define SNAT_MAX 40099
 
@@ -197,6 +197,7 @@ struct shape {
 	__u16 frag_off;    /* IPv4 flags and offset, host order */
 	bool udp_nocsum;   /* IPv4 UDP sent without a checksum */
 	__u8 tcp_flags;    /* 0: SYN */
+	size_t pad;        /* payload bytes past PAYLOAD (a pattern) */
 };
 
 static const char PAYLOAD[] = "ferry packet test, odd";  /* 23 bytes: an odd length */
@@ -324,7 +325,7 @@ static size_t build(__u8 *f, const struct tuple *t, const struct shape *s, const
 	bool v6 = is_v6(t->src);
 	size_t l3 = ETH_HLEN, l4 = l3 + (v6 ? 40 : 20 + s->optlen);
 	size_t l4hdr = s->proto == IPPROTO_TCP ? 20 : s->proto == IPPROTO_UDP ? 8 : 12;
-	size_t len = l4 + l4hdr + sizeof(PAYLOAD) - 1;
+	size_t len = l4 + l4hdr + sizeof(PAYLOAD) - 1 + s->pad;
 
 	memset(f, 0, PKT_MAX);
 	memcpy(f, EXT_MAC, 6);
@@ -362,6 +363,8 @@ static size_t build(__u8 *f, const struct tuple *t, const struct shape *s, const
 		put16(f + l4 + 4, 0xbeef);      /* SCTP verification tag */
 	}
 	memcpy(f + l4 + l4hdr, PAYLOAD, sizeof(PAYLOAD) - 1);
+	for (size_t i = 0; i < s->pad; i++)
+		f[l4 + l4hdr + sizeof(PAYLOAD) - 1 + i] = i * 7;
 	fix_checksums(f, len, false);
 	if (s->udp_nocsum)
 		f[l4 + 6] = f[l4 + 7] = 0;
@@ -387,10 +390,11 @@ static void rewrite(__u8 *f, size_t len, const struct tuple *t, const __u8 *dmac
 	fix_checksums(f, len, nocsum);
 }
 
-/* The port unreachable lib/icmp.h makes of frame f (B14): back to the
- * client's MAC, from the address it used, quoting the first q bytes of the
+/* The port unreachable (mtu 0, B14) or the too-big reply (fragmentation
+ * needed, packet too big: mtu) lib/icmp.h makes of frame f: back to the
+ * sender's MAC, from the address it used, quoting the first q bytes of the
  * IP packet. Returns its length. */
-static size_t icmp_reply(const __u8 *f, size_t len, size_t q, __u8 *out)
+static size_t icmp_reply(const __u8 *f, size_t len, size_t q, __u32 mtu, __u8 *out)
 {
 	struct layout l = layout_of(f, len);
 	size_t h = l.v6 ? 48 : 28;
@@ -409,8 +413,10 @@ static size_t icmp_reply(const __u8 *f, size_t len, size_t q, __u8 *out)
 		ip[7] = 64;
 		memcpy(ip + 8, f + l.l3 + 24, 16);
 		memcpy(ip + 24, f + l.l3 + 8, 16);
-		ip[40] = 1;  /* destination unreachable */
-		ip[41] = 4;  /* port unreachable */
+		ip[40] = mtu ? 2 : 1;  /* packet too big, destination unreachable */
+		ip[41] = mtu ? 0 : 4;  /* port unreachable */
+		put16(ip + 44, mtu >> 16);
+		put16(ip + 46, mtu & 0xffff);
 		sum = sum16(ip + 8, 32, IPPROTO_ICMPV6 + 8 + q);
 		put16(ip + 42, ~fold(sum16(ip + 40, 8 + q, sum)));
 	} else {
@@ -422,8 +428,9 @@ static size_t icmp_reply(const __u8 *f, size_t len, size_t q, __u8 *out)
 		memcpy(ip + 12, f + l.l3 + 16, 4);
 		memcpy(ip + 16, f + l.l3 + 12, 4);
 		put16(ip + 10, ~fold(sum16(ip, 20, 0)));
-		ip[20] = 3;  /* destination unreachable */
-		ip[21] = 3;  /* port unreachable */
+		ip[20] = 3;            /* destination unreachable */
+		ip[21] = mtu ? 4 : 3;  /* fragmentation needed, port unreachable */
+		put16(ip + 26, mtu);   /* the next-hop MTU */
 		put16(ip + 22, ~fold(sum16(ip + 20, 8 + q, 0)));
 	}
 	return ETH_HLEN + h + q;
@@ -455,9 +462,13 @@ static void run_xdp(const __u8 *in, size_t len, struct run *r)
 	r->len = o.data_size_out;
 }
 
+/* When set, the skb of the next tc runs is GSO with this segment size. */
+static __u32 tc_gso_size;
+
 static void run_tc(struct bpf_program *prog, const __u8 *in, size_t len, struct run *r)
 {
-	struct __sk_buff ctx = { .ifindex = ifindex };
+	struct __sk_buff ctx = { .ifindex = ifindex, .gso_size = tc_gso_size,
+				 .gso_segs = tc_gso_size ? 15 : 0 };
 	LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = in, .data_size_in = len, .data_out = r->out,
 		    .data_size_out = sizeof(r->out), .ctx_in = &ctx, .ctx_size_in = sizeof(ctx),
 		    .repeat = 1);
@@ -550,7 +561,7 @@ static void check_icmp(enum hook h, const char *name, const struct tuple *in,
 		not_ok(name, "quotes %zu bytes of a %zu-byte packet", q, len - l.l3);
 		return;
 	}
-	expect_frame(name, &r, verdict, w, icmp_reply(f, len, q, w));
+	expect_frame(name, &r, verdict, w, icmp_reply(f, len, q, 0, w));
 }
 
 /* Sends in (shaped s, from smac) through the hook and checks the verdict
@@ -606,6 +617,9 @@ static void setup(void)
 	const struct be remote16[] = { { 1601, "2001:db8:2::9", 8080 } };
 	const struct be remote19[] = { { 1901, "10.2.0.60", 3868 } };
 	const struct be local20[] = { { 2001, "2001:db8:1::60", 3868 } };
+	const struct be mtu21[] = { { 2101, "10.2.9.7", 8080 } };
+	const struct be mtu22[] = { { 2201, "10.2.9.8", 5353 } };
+	const struct be mtu23[] = { { 2301, "2001:db8:2:9::7", 8080 } };
 	struct affinity_key ak = { .svc_id = 13 };
 	struct affinity_value av = { .backend_id = 1302 };
 	struct timespec ts;
@@ -640,6 +654,10 @@ static void setup(void)
 	add_svc("10.96.0.10", false, 80, IPPROTO_TCP, SVC_SCOPE_ALL, 14, 1, 0, 0, cip14, 1);
 	add_svc(NULL, false, 30093, IPPROTO_TCP, SVC_SCOPE_ALL, 15, 1, F_NP, 0, remote15, 1);
 	add_svc(NULL, true, 30094, IPPROTO_TCP, SVC_SCOPE_ALL, 16, 1, F_NP, 0, remote16, 1);
+	/* Behind routes of MTU 1400. */
+	add_svc(NULL, false, 30096, IPPROTO_TCP, SVC_SCOPE_ALL, 21, 1, F_NP, 0, mtu21, 1);
+	add_svc(NULL, false, 30096, IPPROTO_UDP, SVC_SCOPE_ALL, 22, 1, F_NP, 0, mtu22, 1);
+	add_svc(NULL, true, 30096, IPPROTO_TCP, SVC_SCOPE_ALL, 23, 1, F_NP, 0, mtu23, 1);
 	/* The client's remembered backend for service 13 (B30): the second. */
 	addr16("192.0.2.100", ak.client_addr);
 	clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -1139,6 +1157,131 @@ static void sctp(void)
 	      CLIENT_MAC, TC_ACT_REDIRECT, (struct tuple){ NODE, "10.2.0.60", 0, 3868 }, NODE2_MAC);
 }
 
+/* A packet too long for its route's MTU (packets.sh: 10.2.9.0/24 and
+ * 2001:db8:2:9::/64 via node 2 with "mtu lock 1400"; client 192.0.2.102
+ * behind a route of MTU 1400) and not to be fragmented (IPv4 DF, IPv6) is
+ * answered with fragmentation needed / packet too big and the route's MTU,
+ * built from the packet as it came (the client's PMTU discovery must find
+ * its socket); the stack's own answer would go to the SNAT address. */
+static void check_too_big(enum hook h, const char *name, const struct tuple *in,
+			  const struct shape *s, const __u8 *smac, __u32 verdict)
+{
+	__u8 f[PKT_MAX], w[PKT_MAX];
+	size_t len = build(f, in, s, smac);
+	struct layout l = layout_of(f, len);
+	__u64 big = stat(STAT_NP_TOO_BIG);
+	char counted[256];
+	struct run r;
+
+	snprintf(counted, sizeof(counted), "%s: counted (STAT_NP_TOO_BIG)", name);
+	run_hook(h, f, len, &r);
+	if (expect_frame(name, &r, verdict, w, icmp_reply(f, len, l.l4 - l.l3 + 20, 1400, w)))
+		expect_u64(counted, stat(STAT_NP_TOO_BIG), big + 1);
+}
+
+static void path_mtu(void)
+{
+	static const __u8 CLIENT2_MAC[6] = { 0x02, 0, 0, 0, 0, 0x66 };
+	const struct shape big_df = { .proto = IPPROTO_TCP, .frag_off = 0x4000, .tcp_flags = 0x10,
+				      .pad = 1450 - 20 - 20 - 22 };
+	const struct shape fits_df = { .proto = IPPROTO_TCP, .frag_off = 0x4000, .tcp_flags = 0x10,
+				       .pad = 1400 - 20 - 20 - 22 };
+	const struct shape big_udp = { .proto = IPPROTO_UDP, .pad = 1450 - 20 - 8 - 22 };
+	const struct shape big6 = { .proto = IPPROTO_TCP, .tcp_flags = 0x10,
+				    .pad = 1450 - 40 - 20 - 22 };
+	struct tuple in = { CLIENT, NODE, 40060, 30096 };
+	__u64 pass = stat(STAT_NP_FIB_PASS);
+	__u16 port;
+
+	port = check(HOOK_XDP, "MTU: a TCP flow to a backend behind a route of MTU 1400", &in, &TCP,
+		     CLIENT_MAC, XDP_TX, (struct tuple){ NODE, "10.2.9.7", 0, 8080 }, NODE2_MAC);
+	if (!port)
+		return;
+	check_too_big(HOOK_XDP, "MTU: its 1,450-byte IPv4 segment with DF -> ICMP fragmentation "
+		      "needed, MTU 1400, from the NodePort to the client, XDP_TX", &in, &big_df,
+		      CLIENT_MAC, XDP_TX);
+	check(HOOK_XDP, "MTU: a 1,400-byte segment fits the route: translated, XDP_TX", &in,
+	      &fits_df, CLIENT_MAC, XDP_TX, (struct tuple){ NODE, "10.2.9.7", port, 8080 },
+	      NODE2_MAC);
+	in = (struct tuple){ CLIENT, NODE, 40061, 30096 };
+	check(HOOK_XDP, "MTU: a 1,450-byte UDP/IPv4 datagram without DF: translated, to the stack "
+	      "to fragment", &in, &big_udp, CLIENT_MAC, XDP_PASS,
+	      (struct tuple){ NODE, "10.2.9.8", 0, 5353 }, NULL);
+	expect_u64("MTU: the datagram without DF is counted (STAT_NP_FIB_PASS)",
+		   stat(STAT_NP_FIB_PASS), pass + 1);
+	in = (struct tuple){ CLIENT6, NODE6, 40062, 30096 };
+	check_too_big(HOOK_XDP, "MTU: a 1,450-byte IPv6 packet to a backend behind a route of MTU "
+		      "1400 -> ICMPv6 packet too big, MTU 1400, XDP_TX", &in, &big6, CLIENT_MAC,
+		      XDP_TX);
+	/* tc asks the FIB itself (the cache is shared here, not in ferryd). */
+	set_nexthop("10.2.9.7", NODE2_MAC, 1);
+	set_nexthop("2001:db8:2:9::7", NODE2_MAC, 1);
+	in = (struct tuple){ CLIENT, NODE, 40063, 30096 };
+	check_too_big(HOOK_TC_INGRESS, "MTU: tc ingress: the route's MTU (not the device's) -> "
+		      "ICMP fragmentation needed, MTU 1400, redirected back", &in, &big_df, CLIENT_MAC,
+		      TC_ACT_REDIRECT);
+	in = (struct tuple){ CLIENT6, NODE6, 40064, 30096 };
+	check_too_big(HOOK_TC_INGRESS, "MTU: tc ingress: IPv6 -> ICMPv6 packet too big, MTU 1400",
+		      &in, &big6, CLIENT_MAC, TC_ACT_REDIRECT);
+
+	/* A reply too long for the route back to its client: the backend
+	 * learns, from the address it talks to (the SNAT address). */
+	in = (struct tuple){ "192.0.2.102", NODE, 40065, 30081 };
+	port = check(HOOK_XDP, "MTU: a flow from a client behind a route of MTU 1400", &in, &TCP,
+		     CLIENT2_MAC, XDP_TX, (struct tuple){ NODE, "10.2.0.7", 0, 8080 }, NODE2_MAC);
+	if (port)
+		check_too_big(HOOK_XDP, "MTU: the backend's 1,450-byte reply with DF -> fragmentation "
+			      "needed back to the backend, from the SNAT address", &(struct tuple){
+			      "10.2.0.7", NODE, 8080, port }, &big_df, NODE2_MAC, XDP_TX);
+}
+
+/* A VLAN-tagged frame: passed untranslated and counted (pkt.h parses
+ * untagged frames; the VLAN's own device serves it). */
+static void vlan(void)
+{
+	struct tuple in = { CLIENT, NODE, 40070, 30081 };
+	__u64 passed = stat(STAT_NP_PASSED);
+	__u8 f[PKT_MAX];
+	size_t len = build(f, &in, &TCP, CLIENT_MAC);
+	struct run r;
+
+	memmove(f + 16, f + 12, len - 12);
+	memcpy(f + 12, "\x81\x00\x00\x64", 4);  /* 802.1Q, VLAN 100 */
+	len += 4;
+	run_xdp(f, len, &r);
+	if (expect_frame("an 802.1Q-tagged NodePort frame goes to the stack untouched", &r, XDP_PASS,
+			 f, len))
+		expect_u64("the tagged frame is counted (STAT_NP_PASSED)", stat(STAT_NP_PASSED),
+			   passed + 1);
+}
+
+/* B32: a GSO SCTP skb (SCTP GSO from a pod, up to 64 KB: longer than the
+ * CRC loop covers) is translated and its CRC left to segmentation, which
+ * computes each segment's; not dropped as too long. After sctp(): the IPv6
+ * flow to the local backend. */
+static void sctp_gso(void)
+{
+	static const struct shape SCTP = { .proto = IPPROTO_SCTP };
+	const char *name = "B32 tc egress: a GSO SCTP/IPv6 reply claiming 20,000 bytes: translated, "
+			   "CRC left to segmentation, not dropped";
+	struct tuple reply = { "2001:db8:1::60", CLIENT6, 3868, 40031 };
+	__u64 too_long = stat(STAT_NP_SCTP_TOO_LONG);
+	__u8 f[PKT_MAX], w[PKT_MAX];
+	size_t len = build(f, &reply, &SCTP, CLIENT_MAC);
+	struct run r;
+
+	put16(f + ETH_HLEN + 4, 20000);
+	memcpy(w, f, len);
+	put_addr(w + ETH_HLEN + 8, NODE6);
+	put16(w + ETH_HLEN + 40, 30095);
+	tc_gso_size = 1400;
+	run_tc(tc->progs.ferry_tc_egress, f, len, &r);
+	tc_gso_size = 0;
+	if (expect_frame(name, &r, TC_ACT_OK, w, len))
+		expect_u64("B32 the GSO SCTP skb is not counted as too long (STAT_NP_SCTP_TOO_LONG)",
+			   stat(STAT_NP_SCTP_TOO_LONG), too_long);
+}
+
 /* --xdp=off: tc ingress does what XDP does, with the same decision. */
 static void tc_ingress(void)
 {
@@ -1229,6 +1372,9 @@ int main(int argc, char **argv)
 	nexthop_cache();
 	icmp_errors();
 	sctp();
+	sctp_gso();
+	path_mtu();
+	vlan();
 	tc_ingress();
 	ferry_nodeport_tc__destroy(tc);
 	ferry_nodeport_xdp__destroy(xdp);

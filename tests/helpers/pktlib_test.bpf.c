@@ -22,6 +22,9 @@ char LICENSE[] SEC("license") = "GPL";
 /* Set by the driver: the destination port the SCTP programs write before
  * recomputing the CRC (0: leave it), as a DNAT would. */
 volatile __u16 pkt_new_dport;
+/* Set by the driver: the ICMP programs answer port unreachable (0) or too
+ * big for this MTU. */
+volatile __u32 pkt_icmp_mtu;
 
 struct parsed {
 	__u32 l3_off;
@@ -99,7 +102,7 @@ int pkt_icmp_xdp(struct xdp_md *ctx)
 
 	if (parse_xdp(ctx, &p) < 0 || !served_proto(p.proto))
 		return XDP_PASS;
-	return icmp_xdp_port_unreach(ctx, p.l3_off, p.family);
+	return icmp_xdp_error(ctx, p.l3_off, p.family, pkt_icmp_mtu);
 }
 
 SEC("tc")
@@ -110,7 +113,7 @@ int pkt_icmp_tc(struct __sk_buff *skb)
 	/* At tc ingress the kernel has taken VLAN tags out of the frame. */
 	if (parse_tc(skb, &p) < 0 || !served_proto(p.proto) || p.l3_off != ETH_HLEN)
 		return TC_ACT_OK;
-	return icmp_tc_port_unreach(skb, ETH_HLEN, p.family);
+	return icmp_tc_error(skb, ETH_HLEN, p.family, pkt_icmp_mtu);
 }
 
 /* For the veth peer of a native XDP_TX: a veth transmits XDP frames only

@@ -225,9 +225,11 @@ static void tag_vlan(struct frame *f)
 	f->len += 4;
 }
 
-/* The reply icmp.h must make of f, built here from the RFCs. */
+/* The reply icmp.h must make of f, built here from the RFCs: port
+ * unreachable, or too big for the MTU the ICMP programs are set to. */
 static void expect_reply(const struct frame *f, struct frame *r)
 {
+	uint32_t mtu = skel->bss->pkt_icmp_mtu;
 	const uint8_t *oip = f->b + f->l3;
 	/* The quote: the IP header and up to 20 bytes of what its length
 	 * says follows (never the Ethernet padding). */
@@ -248,8 +250,10 @@ static void expect_reply(const struct frame *f, struct frame *r)
 		memcpy(ip + 8, oip + 24, 16);
 		memcpy(ip + 24, oip + 8, 16);
 		icmp = ip + 40;
-		icmp[0] = 1;
-		icmp[1] = 4;
+		icmp[0] = mtu ? 2 : 1;  /* packet too big (RFC 4443 3.2), unreachable */
+		icmp[1] = mtu ? 0 : 4;  /* port unreachable */
+		put16(icmp + 4, mtu >> 16);
+		put16(icmp + 6, mtu);
 		memcpy(icmp + 8, oip, q);
 		put16(icmp + 2, pseudo6_sum(ip, 8 + q, 58, icmp));
 	} else {
@@ -263,7 +267,8 @@ static void expect_reply(const struct frame *f, struct frame *r)
 		put16(ip + 10, fold(sum16(ip, 20, 0)));
 		icmp = ip + 20;
 		icmp[0] = 3;
-		icmp[1] = 3;
+		icmp[1] = mtu ? 4 : 3;  /* fragmentation needed (RFC 1191), port unreachable */
+		put16(icmp + 6, mtu);   /* next-hop MTU */
 		memcpy(icmp + 8, oip, q);
 		put16(icmp + 2, fold(sum16(icmp, 8 + q, 0)));
 	}
@@ -330,10 +335,10 @@ static const char *field_at(const struct frame *r, size_t off)
 	if (r->v6)
 		return off < ip + 8 ? "IPv6 header fields" : off < icmp ? "IPv6 addresses"
 		       : off < icmp + 2 ? "ICMPv6 type/code" : off < icmp + 4 ? "ICMPv6 checksum"
-		       : off < icmp + 8 ? "ICMPv6 unused" : "quote";
+		       : off < icmp + 8 ? "ICMPv6 unused or MTU" : "quote";
 	return off == ip + 10 || off == ip + 11 ? "IPv4 checksum" : off < ip + 12 ? "IPv4 header fields"
 	       : off < icmp ? "IPv4 addresses" : off < icmp + 2 ? "ICMP type/code"
-	       : off < icmp + 4 ? "ICMP checksum" : off < icmp + 8 ? "ICMP unused" : "quote";
+	       : off < icmp + 4 ? "ICMP checksum" : off < icmp + 8 ? "ICMP unused or MTU" : "quote";
 }
 
 /* Checks the reply against the expected one byte by byte, and its
@@ -449,6 +454,60 @@ static void test_icmp_replies(void)
 		else
 			check_reply(name, &in, &out);
 	}
+}
+
+/* Too long for the route (lib/icmp.h's too-big reply): an IPv4 packet with
+ * DF gets fragmentation needed with the next-hop MTU, an IPv6 one packet
+ * too big with the MTU, each quoting the packet as it came; counted apart
+ * from the port unreachables; held back by the same rate limit. */
+static void test_icmp_too_big(int tc)
+{
+	static const uint8_t protos[] = {IPPROTO_TCP, IPPROTO_UDP};
+	struct bpf_program *prog = tc ? skel->progs.pkt_icmp_tc : skel->progs.pkt_icmp_xdp;
+	int want = tc ? TC_ACT_REDIRECT : XDP_TX, drop = tc ? TC_ACT_SHOT : XDP_DROP;
+	const char *hook = tc ? "tc" : "XDP";
+	uint64_t sent, big, limited;
+	struct frame in, out;
+	char name[200];
+	int v6, p, rc;
+
+	skel->bss->pkt_icmp_mtu = 1280;
+	if (set_icmp_rate(1000000) || reset_bucket())
+		not_ok("too big: setup", "map update: %s", strerror(errno));
+	for (v6 = 0; v6 < 2; v6++) {
+		for (p = 0; p < 2; p++) {
+			build(&in, v6, protos[p], 1400, 0);
+			snprintf(name, sizeof(name), "%s: %s %s of %zu bytes, too long for an MTU of 1280 "
+				 "-> %s with MTU 1280, every field and checksum; STAT_NP_TOO_BIG counted",
+				 hook, v6 ? "IPv6" : "IPv4 (DF)", proto_name(protos[p]), in.len - in.l3,
+				 v6 ? "ICMPv6 packet too big" : "ICMP fragmentation needed");
+			sent = stat_sum(STAT_NP_ICMP_SENT);
+			big = stat_sum(STAT_NP_TOO_BIG);
+			rc = run(prog, &in, &out);
+			if (rc != want)
+				not_ok(name, "verdict %d, want %d", rc, want);
+			else if (stat_sum(STAT_NP_TOO_BIG) != big + 1 || stat_sum(STAT_NP_ICMP_SENT) != sent)
+				not_ok(name, "counters: too big +%llu, port unreachable +%llu, want +1 and +0",
+				       (unsigned long long)(stat_sum(STAT_NP_TOO_BIG) - big),
+				       (unsigned long long)(stat_sum(STAT_NP_ICMP_SENT) - sent));
+			else
+				check_reply(name, &in, &out);
+		}
+	}
+	snprintf(name, sizeof(name), "%s: icmp_per_sec=0 holds back the too-big reply too, counted "
+		 "as limited", hook);
+	build(&in, 0, IPPROTO_TCP, 1400, 0);
+	limited = stat_sum(STAT_NP_ICMP_LIMITED);
+	if (set_icmp_rate(0) || reset_bucket())
+		not_ok(name, "map update: %s", strerror(errno));
+	else if ((rc = run(prog, &in, &out)) != drop)
+		not_ok(name, "verdict %d, want %d", rc, drop);
+	else if (stat_sum(STAT_NP_ICMP_LIMITED) != limited + 1)
+		not_ok(name, "STAT_NP_ICMP_LIMITED did not count it");
+	else
+		ok("%s", name);
+	set_icmp_rate(1000000);
+	skel->bss->pkt_icmp_mtu = 0;
 }
 
 /* RFC 1122 3.2.2: no error to a link-layer group address or a source that
@@ -919,6 +978,8 @@ int main(int argc, char **argv)
 	test_icmp_rate(1);
 	test_icmp_no_reply(0);
 	test_icmp_no_reply(1);
+	test_icmp_too_big(0);
+	test_icmp_too_big(1);
 	test_crc();
 	pktlib_test__destroy(skel);
 	printf("# %d ok, %d not ok\n", passes, failures);

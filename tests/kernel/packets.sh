@@ -6,7 +6,9 @@
 # A namespace of its own gives the FIB what a node would have: ext0 (the
 # external device) with the node addresses and static neighbours for the
 # client and node 2, node 2's pod ranges routed via node 2, this node's pod
-# ranges on another device (a veth: this kernel has no dummy), forwarding on (bpf_fib_lookup needs it).
+# ranges on another device (a veth: this kernel has no dummy), forwarding on (bpf_fib_lookup needs it);
+# routes of MTU 1400 (locked, so that forwarding honours them) to a pod range of node 2 and to a
+# client, for the path MTU cases.
 
 # shellcheck source=tests/lib.sh
 source "$(dirname "$0")/../lib.sh"
@@ -41,7 +43,11 @@ in_ns sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1 &&
 	ip -n "$NS" route add 10.2.0.0/16 via 192.0.2.2 dev ext0 &&
 	ip -n "$NS" route add 2001:db8:2::/64 via 2001:db8::2 dev ext0 &&
 	ip -n "$NS" route add 10.1.0.0/16 dev pods0 &&
-	ip -n "$NS" route add 2001:db8:1::/64 dev pods0 ||
+	ip -n "$NS" route add 2001:db8:1::/64 dev pods0 &&
+	ip -n "$NS" route add 10.2.9.0/24 via 192.0.2.2 dev ext0 mtu lock 1400 &&
+	ip -n "$NS" route add 2001:db8:2:9::/64 via 2001:db8::2 dev ext0 mtu lock 1400 &&
+	ip -n "$NS" neigh add 192.0.2.102 lladdr 02:00:00:00:00:66 dev ext0 nud permanent &&
+	ip -n "$NS" route add 192.0.2.102/32 dev ext0 mtu lock 1400 ||
 	{ not_ok "$GROUP setup" "namespace $NS"; finish; }
 
 # pkt_test's lines are this group's cases; an exit without a failing case

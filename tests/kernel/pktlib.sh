@@ -7,6 +7,9 @@
 #     against a reply built in userspace, checksums verified on their own;
 #     IPv4 options quoted; the per-CPU rate limit (N replies, the N+1th
 #     suppressed and counted, the bucket refills; 0 sends none)
+#   - too long for the route: ICMP fragmentation needed (IPv4, next-hop
+#     MTU) and ICMPv6 packet too big (MTU), every byte and checksum,
+#     counted apart (STAT_NP_TOO_BIG), held back by the same rate limit
 #   - SCTP (B32): the CRC32c after a port rewrite against a bitwise CRC in
 #     userspace (itself checked on RFC 3720 B.4's vectors), from 12 bytes to
 #     the largest frame PROG_TEST_RUN takes (one page); above the limit
