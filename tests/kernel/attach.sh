@@ -11,7 +11,8 @@
 #  - --xdp=generic attaches in skb mode; --xdp=off leaves no XDP and puts a
 #    tcx ingress link in its place; native on a driver without native XDP
 #    (a bridge) falls back to generic with a warning naming it;
-#  - a device no longer in --devices loses its links;
+#  - a device no longer in --devices loses its links; one deleted and
+#    created again under its name gets them again without a restart;
 #  - ferry_config and ferry_node_addrs hold the flags and the addresses;
 #    ferry_ct's entries are counted in ferryctl status and /metrics;
 #  - without --node-ips, the Node named --node-name gives the addresses
@@ -194,6 +195,24 @@ else
 fi
 expect_match "restart: np1 never ran without an XDP program ($(grep -c on "$WORK/samples") samples)" \
 	"$(sort -u "$WORK/samples" | tr '\n' ' ')" '^on $'
+
+# --- a device deleted and created again -------------------------------------------
+# Its links went with it; ferryd finds the new device under the name (it
+# looks every few seconds) and attaches again, without a restart.
+old_index=$(ifindex np2)
+n=$(said)
+if ! { ip -n "$NODE" link del np2 &&
+	ip -n "$NODE" link add np2 type veth peer name np2peer &&
+	ip -n "$NODE" link set np2 up && ip -n "$NODE" link set np2peer up &&
+	ip -n "$NODE" addr add 2001:db8::1/64 dev np2 nodad; }; then
+	not_ok "recreated: np2 deleted and created again" "ip failed"
+fi
+if wait_until 15 said_more "$n"; then
+	expect_match "recreated: the new np2 ($old_index -> $(ifindex np2)) gets XDP again" "$(xdp_on np2)" '^driver [0-9]+$'
+	expect "recreated: and its tc egress link" "$(status_ifindex)" "np1:$(ifindex np1) np2:$(ifindex np2)"
+else
+	not_ok "recreated: ferryd attaches to the new np2 within 15 s" "$(xdp_on np2) $(tail -n 2 "$FERRYD_LOG")"
+fi
 
 # --- generic, off, fallback --------------------------------------------------
 ferryd_stop

@@ -26,6 +26,7 @@ struct agent {
 	bool np_usable;           /* the kernel has what it needs */
 	bool np_loaded;           /* its programs are loaded (once there is a device) */
 	bool np_attached;         /* packet_attach ran */
+	time_t np_next_check;     /* CLOCK_MONOTONIC s of packet_check_devices' next look */
 	bool node_addrs_set;
 	size_t n_node_addrs;
 	struct ferry_ip node_addrs[FERRYD_MAX_NODE_IPS];
@@ -54,6 +55,10 @@ int agent_attach(struct agent *ag);
  * run (--devices given and the path cannot serve them). */
 int packet_start(struct agent *ag);
 int packet_attach(struct agent *ag);
+/* Call from the loop, every second or so: every few seconds the devices
+ * are looked at again, and attached again when they changed (a device
+ * created again after a link went with it, an address moved). */
+void packet_check_devices(struct agent *ag);
 /* The node's addresses (the Node's, or --node-ips) changed: ferry_config,
  * ferry_node_addrs and, without --devices, the devices follow. */
 void packet_set_node_addrs(struct agent *ag, const struct ferry_ip *addrs, size_t n);

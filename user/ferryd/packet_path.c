@@ -11,11 +11,15 @@
 #include <net/if.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/log.h"
 #include "datapath/features.h"
 #include "ferryd/agent.h"
+
+/* How often the devices are looked at again (packet_check_devices). */
+#define PACKET_CHECK_S 5
 
 /* An error that stops ferryd when --devices asked for the path, and only
  * turns north-south off otherwise. Returns -1 or 0 accordingly. */
@@ -134,18 +138,24 @@ static void packet_log_devices(const struct agent *ag)
 			 ag->n_node_addrs);
 }
 
+/* The devices to serve: --devices, else those carrying a node address. */
+static size_t packet_devices(const struct agent *ag, char (*names)[IF_NAMESIZE])
+{
+	if (!ag->opts.n_devices)
+		return packet_default_devices(ag, names);
+	memcpy(names, ag->opts.devices, sizeof(ag->opts.devices));
+	return ag->opts.n_devices;
+}
+
 int packet_attach(struct agent *ag)
 {
 	char names[NP_MAX_DEVICES][IF_NAMESIZE];
-	size_t n = ag->opts.n_devices;
+	size_t n;
 
 	if (!ag->np_usable)
 		return 0;
 	ag->np_attached = true;
-	if (n)
-		memcpy(names, ag->opts.devices, sizeof(names));
-	else
-		n = packet_default_devices(ag, names);
+	n = packet_devices(ag, names);
 	/* Loaded for the first device only: the verifier takes about a second
 	 * over the programs, which a node without one need not spend. */
 	if (n && !ag->np_loaded) {
@@ -158,6 +168,42 @@ int packet_attach(struct agent *ag)
 		return 0;
 	}
 	return packet_fail(ag, "cannot attach to every device (see above)");
+}
+
+/* Whether names differ from the devices attached, or one of them is now
+ * another device (deleted and created again under its name). */
+static bool packet_devices_changed(const struct agent *ag, char (*names)[IF_NAMESIZE], size_t n)
+{
+	if (n != ag->np.n_devs)
+		return true;
+	for (size_t i = 0; i < n; i++) {
+		bool same = false;
+
+		for (size_t j = 0; j < n && !same; j++)
+			same = strcmp(names[i], ag->np.devs[j].name) == 0 &&
+			       (int)if_nametoindex(names[i]) == ag->np.devs[j].ifindex;
+		if (!same)
+			return true;
+	}
+	return false;
+}
+
+void packet_check_devices(struct agent *ag)
+{
+	char names[NP_MAX_DEVICES][IF_NAMESIZE];
+	struct timespec now;
+	size_t n;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if (!ag->np_attached || now.tv_sec < ag->np_next_check)
+		return;
+	ag->np_next_check = now.tv_sec + PACKET_CHECK_S;
+	n = packet_devices(ag, names);
+	if (!packet_devices_changed(ag, names, n))
+		return;
+	log_info("ferryd", "the devices to serve changed (a device or a node address came, went "
+		 "or was created again): attaching again");
+	packet_attach(ag);
 }
 
 static bool packet_addrs_equal(const struct agent *ag, const struct ferry_ip *addrs, size_t n)
