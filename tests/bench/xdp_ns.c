@@ -12,14 +12,18 @@
  *                node: DNAT + SNAT, FIB lookup, XDP_TX
  *   new          a new flow to that NodePort (a new source port every call):
  *                frontend, backend choice, SNAT port claim, two ct entries,
- *                FIB lookup, XDP_TX
+ *                FIB lookup, XDP_TX; ferry_ct full (a node under churn):
+ *                every new flow evicts two entries
+ *   new-room     the same with room in ferry_ct (a node with room): nothing
+ *                evicted
  *   est-local    an externalTrafficPolicy=Local flow already in ferry_ct,
  *                DNAT only, XDP_PASS; its backend is the node address and
  *                port itself, so the rewrite leaves the frame as it was:
  *                the one case repeat M can measure (repeat M feeds the
  *                program's own output back in; a flow's output is no longer
  *                that flow, and a new flow is new only once)
- *   new-local    a new flow of that Service
+ *   new-local    a new flow of that Service (ferry_ct full)
+ *   new-local-room  the same with room in ferry_ct
  *   est-sctp     an established SCTP NodePort flow like "established", in
  *                full 1,514-byte frames (1,480 bytes of SCTP): the CRC32c
  *                recomputed over every byte after the port rewrite
@@ -28,8 +32,17 @@
  *   est-v6, new-v6  established and new over IPv6 (node 2001:db8::1,
  *                backends in 2001:db8:2::/64 behind the same neighbour)
  *
- *   xdp_ns --obj OBJ --dev IFNAME [--calls N] [--rounds R] [--repeat M]
- *          [--md FILE]
+ * The object is loaded twice, each copy with maps of its own: the "churn"
+ * copy's ferry_ct is filled by new flows before the clock starts (twice
+ * its size), so that it stays full; the "room" copy's (the -room cases') is
+ * emptied after each block of calls, which must not evict (checked).
+ *
+ * With --base, a second object (a build before a change) is measured the
+ * same way in the same run, its blocks right after the first's, each case
+ * against the same floor; its rows say "(base)".
+ *
+ *   xdp_ns --obj OBJ --dev IFNAME [--base OBJ] [--calls N] [--rounds R]
+ *          [--repeat M] [--cases NAME,...] [--md FILE]
  *
  * Run in a network namespace of the caller's with IFNAME (the ingress
  * device; the frames' ingress_ifindex) up, 192.0.2.1 and 2001:db8::1 on it,
@@ -38,8 +51,11 @@
  * (tests/bench/run.sh --only xdp sets it up). Prints CSV on stdout:
  *   case,method,calls,ns_mean,ns_p50,floor_mean,floor_p50,over_mean,over_p50,check
  * (repeat M: ns_mean = ns_p50 = the median over rounds); --md writes the
- * same as a Markdown table. check is "ok" when the verdict and the counters
- * show the path the case names, else what was seen.
+ * same as a Markdown table. Each case's floor is the empty program's calls
+ * made right before each of its blocks (repeat 1: a block of N calls before
+ * the case's N, in every round), so that both see the same load. check is
+ * "ok" when the verdict and the counters show the path the case names, else
+ * what was seen. --cases runs only the cases named (for a profile).
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -47,6 +63,7 @@
 #include <getopt.h>
 #include <net/if.h>
 #include <sched.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -70,9 +87,21 @@
 #define FRAME_TCP6 94          /* Ethernet, IPv6, TCP with 20 bytes of data */
 #define FRAME_MAX 1514         /* Ethernet, IPv4, 1,480 bytes of SCTP */
 
+/* One loaded copy of the object and its maps. */
+struct inst {
+	struct bpf_object *obj;
+	int prog, services, slots, backends, node_addrs, config, stats, ct;
+	unsigned ct_max;
+};
+
+/* An object's two copies (see above). */
+struct copies {
+	struct inst churn, room;
+};
+
 struct bench {
-	int prog, empty, ifindex;
-	int services, slots, backends, node_addrs, config, stats;
+	struct copies obj[2];      /* --obj, and --base if given */
+	int nobj, empty, ifindex;
 	unsigned calls, rounds, repeat;
 	unsigned long long flow;   /* new flows so far: each gets its own tuple */
 };
@@ -196,14 +225,14 @@ static int run(struct bench *b, int fd, uint8_t *f, size_t len, unsigned repeat,
 	return 0;
 }
 
-static uint64_t stat_sum(struct bench *b, enum stat_index idx)
+static uint64_t stat_sum(const struct inst *in, enum stat_index idx)
 {
 	int n = libbpf_num_possible_cpus(), i;
 	struct stat_value v[n];
 	uint32_t key = idx;
 	uint64_t sum = 0;
 
-	if (bpf_map_lookup_elem(b->stats, &key, v))
+	if (bpf_map_lookup_elem(in->stats, &key, v))
 		return 0;
 	for (i = 0; i < n; i++)
 		sum += v[i].count;
@@ -239,20 +268,22 @@ static struct figure summarise(uint32_t *ns, size_t n)
 /* --- the cases ------------------------------------------------------------ */
 
 enum bench_case {
-	CASE_EST, CASE_NEW, CASE_EST_LOCAL, CASE_NEW_LOCAL, CASE_EST_SCTP, CASE_NO_BACKEND,
-	CASE_EST6, CASE_NEW6, CASE__COUNT
+	CASE_EST, CASE_NEW, CASE_NEW_ROOM, CASE_EST_LOCAL, CASE_NEW_LOCAL, CASE_NEW_LOCAL_ROOM,
+	CASE_EST_SCTP, CASE_NO_BACKEND, CASE_EST6, CASE_NEW6, CASE__COUNT
 };
 
-static const char *case_name[] = {"established", "new", "est-local", "new-local", "est-sctp",
-				  "no-backend", "est-v6", "new-v6"};
-static const uint16_t case_port[] = {PORT_CLUSTER, PORT_CLUSTER, PORT_LOCAL, PORT_LOCAL, PORT_SCTP,
-				     PORT_EMPTY, PORT_CLUSTER, PORT_CLUSTER};
-static const uint32_t case_verdict[] = {XDP_TX_V, XDP_TX_V, XDP_PASS_V, XDP_PASS_V, XDP_TX_V,
-					XDP_TX_V, XDP_TX_V, XDP_TX_V};
-static const int case_new[] = {0, 1, 0, 1, 0, 0, 0, 1};
-static const int case_v6[] = {0, 0, 0, 0, 0, 0, 1, 1};
-static const size_t case_len[] = {FRAME_TCP, FRAME_TCP, FRAME_TCP, FRAME_TCP, FRAME_MAX, FRAME_TCP,
-				  FRAME_TCP6, FRAME_TCP6};
+static const char *case_name[] = {"established", "new", "new-room", "est-local", "new-local",
+				  "new-local-room", "est-sctp", "no-backend", "est-v6", "new-v6"};
+static const uint16_t case_port[] = {PORT_CLUSTER, PORT_CLUSTER, PORT_CLUSTER, PORT_LOCAL,
+				     PORT_LOCAL, PORT_LOCAL, PORT_SCTP, PORT_EMPTY, PORT_CLUSTER,
+				     PORT_CLUSTER};
+static const uint32_t case_verdict[] = {XDP_TX_V, XDP_TX_V, XDP_TX_V, XDP_PASS_V, XDP_PASS_V,
+					XDP_PASS_V, XDP_TX_V, XDP_TX_V, XDP_TX_V, XDP_TX_V};
+static const int case_new[] = {0, 1, 1, 0, 1, 1, 0, 0, 0, 1};
+static const int case_room[] = {0, 0, 1, 0, 0, 1, 0, 0, 0, 0};
+static const int case_v6[] = {0, 0, 0, 0, 0, 0, 0, 0, 1, 1};
+static const size_t case_len[] = {FRAME_TCP, FRAME_TCP, FRAME_TCP, FRAME_TCP, FRAME_TCP,
+				  FRAME_TCP, FRAME_MAX, FRAME_TCP, FRAME_TCP6, FRAME_TCP6};
 
 /* The established cases' one flow: client 203.0.113.200:40000, or
  * [2001:db8:1::c8]:40000. */
@@ -265,6 +296,11 @@ static void case_frame(struct bench *b, enum bench_case c, uint8_t *f)
 	else
 		frame(f, case_len[c], c == CASE_EST_SCTP ? IPPROTO_SCTP : IPPROTO_TCP,
 		      htonl(0xcb0071c8), 40000, case_port[c]);
+}
+
+static struct inst *case_inst(struct bench *b, int k, enum bench_case c)
+{
+	return case_room[c] ? &b->obj[k].room : &b->obj[k].churn;
 }
 
 struct result {
@@ -288,46 +324,111 @@ static void check(struct result *r, enum bench_case c, uint32_t verdict, uint64_
 			 (unsigned long long)xlated, (unsigned long long)runs);
 }
 
-/* repeat 1, in a loop: rounds x (empty, then each case), calls each. */
-static int loop_repeat1(struct bench *b, struct result *floor, struct result *res)
+/* Empties a copy's ferry_ct; returns the entries it held, or -errno. */
+static long ct_empty(const struct inst *in)
+{
+	static struct ct_key keys[4096];
+	static struct ct_value values[4096];
+	__u32 batch, count;
+	long total = 0;
+	int err;
+
+	for (;;) {
+		count = 4096;
+		err = bpf_map_lookup_and_delete_batch(in->ct, NULL, &batch, keys, values, &count,
+						      NULL);
+		total += count;
+		if (err)
+			return errno == ENOENT ? total : -errno;
+	}
+}
+
+/* A room case's table must not have evicted: it held two entries per run. */
+static int check_room(struct result *r, const struct inst *in, uint64_t runs)
+{
+	long held = ct_empty(in);
+
+	if (held < 0)
+		return (int)held;
+	if (!r->check[0] && (uint64_t)held != 2 * runs)
+		snprintf(r->check, sizeof(r->check), "ferry_ct held %ld entries after %llu flows",
+			 held, (unsigned long long)runs);
+	return 0;
+}
+
+/* One block: calls runs of object k on frames from case_frame (c < 0: the
+ * empty program on the established flow's frame), their durations into r. */
+static int block(struct bench *b, int k, int c, struct result *r, uint32_t *verdict)
 {
 	uint8_t f[FRAME_MAX];
-	uint32_t ns, verdict;
-	unsigned r, i;
-	int c, err;
+	uint32_t ns;
+	unsigned i;
+	int err;
+
+	if (c < 0)
+		frame(f, FRAME_TCP, IPPROTO_TCP, htonl(0xcb0071c8), 40000, PORT_CLUSTER);
+	for (i = 0; i < b->calls; i++) {
+		if (c >= 0)
+			case_frame(b, c, f);
+		err = run(b, c < 0 ? b->empty : case_inst(b, k, c)->prog, f,
+			  c < 0 ? FRAME_TCP : case_len[c], 1, &ns, verdict);
+		if (err)
+			return err;
+		r->ns[r->n++] = ns;
+		if (c >= 0 && *verdict != case_verdict[c])
+			break;
+	}
+	return 0;
+}
+
+/* One case's block of object k, checked. */
+static int case_block(struct bench *b, int k, int c, struct result *r)
+{
+	struct inst *in = case_inst(b, k, c);
+	uint64_t x0 = stat_sum(in, STAT_NP_XLATE);
+	uint32_t verdict;
+	int err;
+
+	if ((err = block(b, k, c, r, &verdict)))
+		return err;
+	check(r, c, verdict, stat_sum(in, STAT_NP_XLATE) - x0, b->calls);
+	return case_room[c] ? check_room(r, in, b->calls) : 0;
+}
+
+/* repeat 1, in a loop: rounds x cases x (a block of the empty program, then
+ * the case's block of each object, the objects' order turning each round). */
+static int loop_repeat1(struct bench *b, const int *want, struct result *floor,
+			struct result res[][CASE__COUNT])
+{
+	uint32_t verdict;
+	unsigned r;
+	int c, i, k, err;
 
 	for (r = 0; r < b->rounds; r++) {
-		frame(f, FRAME_TCP, IPPROTO_TCP, htonl(0xcb0071c8), 40000, PORT_CLUSTER);
-		for (i = 0; i < b->calls; i++) {
-			if ((err = run(b, b->empty, f, FRAME_TCP, 1, &ns, &verdict)))
-				return err;
-			floor->ns[floor->n++] = ns;
-		}
 		for (c = 0; c < CASE__COUNT; c++) {
-			uint64_t x0 = stat_sum(b, STAT_NP_XLATE);
-
-			for (i = 0; i < b->calls; i++) {
-				case_frame(b, c, f);
-				if ((err = run(b, b->prog, f, case_len[c], 1, &ns, &verdict)))
+			if (!want[c])
+				continue;
+			if ((err = block(b, 0, -1, &floor[c], &verdict)))
+				return err;
+			for (i = 0; i < b->nobj; i++) {
+				k = (i + r) % b->nobj;
+				if ((err = case_block(b, k, c, &res[k][c])))
 					return err;
-				res[c].ns[res[c].n++] = ns;
-				if (verdict != case_verdict[c])
-					break;
 			}
-			check(&res[c], c, verdict, stat_sum(b, STAT_NP_XLATE) - x0, b->calls);
 		}
 	}
 	return 0;
 }
 
-/* repeat M: rounds x (empty, est-local), one call each. */
+/* repeat M: rounds x (empty, est-local of each object), one call each. */
 static int loop_repeat(struct bench *b, struct result *floor, struct result *res)
 {
 	uint8_t f[FRAME_MAX];
 	uint32_t ns, verdict;
+	struct inst *in;
 	uint64_t x0;
 	unsigned r;
-	int err;
+	int k, err;
 
 	for (r = 0; r < b->rounds; r++) {
 		frame(f, FRAME_TCP, IPPROTO_TCP, htonl(0xcb0071c8), 40000, PORT_CLUSTER);
@@ -335,11 +436,15 @@ static int loop_repeat(struct bench *b, struct result *floor, struct result *res
 			return err;
 		floor->ns[floor->n++] = ns;
 		case_frame(b, CASE_EST_LOCAL, f);
-		x0 = stat_sum(b, STAT_NP_XLATE);
-		if ((err = run(b, b->prog, f, FRAME_TCP, b->repeat, &ns, &verdict)))
-			return err;
-		res->ns[res->n++] = ns;
-		check(res, CASE_EST_LOCAL, verdict, stat_sum(b, STAT_NP_XLATE) - x0, b->repeat);
+		for (k = 0; k < b->nobj; k++) {
+			in = &b->obj[k].churn;
+			x0 = stat_sum(in, STAT_NP_XLATE);
+			if ((err = run(b, in->prog, f, FRAME_TCP, b->repeat, &ns, &verdict)))
+				return err;
+			res[k].ns[res[k].n++] = ns;
+			check(&res[k], CASE_EST_LOCAL, verdict, stat_sum(in, STAT_NP_XLATE) - x0,
+			      b->repeat);
+		}
 	}
 	return 0;
 }
@@ -364,7 +469,7 @@ static void v6(uint32_t a[4], uint16_t net, uint16_t host)
 }
 
 /* A NodePort wildcard entry (scope ALL) and, for Local, its external set. */
-static int fill_service(struct bench *b, uint8_t proto, uint16_t port, uint32_t svc_id,
+static int fill_service(const struct inst *b, uint8_t proto, uint16_t port, uint32_t svc_id,
 			uint32_t flags, uint8_t scope, uint32_t count)
 {
 	struct svc_key k = {.port = htons(port), .proto = proto, .scope = scope};
@@ -375,7 +480,7 @@ static int fill_service(struct bench *b, uint8_t proto, uint16_t port, uint32_t 
 	return bpf_map_update_elem(b->services, &k, &v, 0);
 }
 
-static int fill_backend(struct bench *b, uint8_t proto, uint32_t svc_id, uint32_t slot, uint32_t id,
+static int fill_backend(const struct inst *b, uint8_t proto, uint32_t svc_id, uint32_t slot, uint32_t id,
 			uint32_t host, uint16_t port)
 {
 	struct slot_key sk = {.svc_id = svc_id, .rev = 1, .slot = slot};
@@ -398,7 +503,7 @@ static int fill_backend(struct bench *b, uint8_t proto, uint32_t svc_id, uint32_
  * with N_BACKENDS backends 198.18.1.x:8080 on other nodes, in TCP and in
  * SCTP, and its IPv6 twin (2001:db8:2::x); a Local NodePort whose one local
  * backend is 192.0.2.1:30081 itself; a NodePort without endpoints. */
-static int fill_maps(struct bench *b)
+static int fill_maps(const struct inst *b)
 {
 	struct dp_config cfg = {.node_port_min = 30000, .node_port_max = 32767,
 				.snat_port_min = 32768, .snat_port_max = 60999,
@@ -450,42 +555,56 @@ static int map_fd(struct bpf_object *obj, const char *name)
 	return bpf_map__fd(m);
 }
 
-static int load(struct bench *b, const char *path, struct bpf_object **objp)
+/* One copy of the object (the program's own maps, filled). */
+static int load_inst(struct inst *in, const char *path)
+{
+	struct bpf_program *p;
+	struct bpf_map *ct;
+
+	in->obj = bpf_object__open_file(path, NULL);
+	if (!in->obj || bpf_object__load(in->obj)) {
+		fprintf(stderr, "xdp_ns: cannot load %s\n", path);
+		return -1;
+	}
+	p = bpf_object__find_program_by_name(in->obj, "ferry_xdp_nodeport");
+	if (!p) {
+		fprintf(stderr, "xdp_ns: no program ferry_xdp_nodeport in %s\n", path);
+		return -1;
+	}
+	in->prog = bpf_program__fd(p);
+	in->services = map_fd(in->obj, "ferry_services");
+	in->slots = map_fd(in->obj, "ferry_slots");
+	in->backends = map_fd(in->obj, "ferry_backends");
+	in->node_addrs = map_fd(in->obj, "ferry_node_addrs");
+	in->config = map_fd(in->obj, "ferry_config");
+	in->stats = map_fd(in->obj, "ferry_stats");
+	in->ct = map_fd(in->obj, "ferry_ct");
+	if (in->services < 0 || in->slots < 0 || in->backends < 0 || in->node_addrs < 0 ||
+	    in->config < 0 || in->stats < 0 || in->ct < 0)
+		return -1;
+	ct = bpf_object__find_map_by_name(in->obj, "ferry_ct");
+	in->ct_max = bpf_map__max_entries(ct);
+	return fill_maps(in);
+}
+
+static int load(struct bench *b, const char *const *paths)
 {
 	static const struct bpf_insn pass[] = {
 		{.code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_0, .imm = XDP_PASS_V},
 		{.code = BPF_JMP | BPF_EXIT},
 	};
-	struct bpf_program *p;
-	struct bpf_object *obj;
 
-	obj = bpf_object__open_file(path, NULL);
-	if (!obj || bpf_object__load(obj)) {
-		fprintf(stderr, "xdp_ns: cannot load %s\n", path);
-		return -1;
-	}
-	*objp = obj;
-	p = bpf_object__find_program_by_name(obj, "ferry_xdp_nodeport");
-	if (!p) {
-		fprintf(stderr, "xdp_ns: no program ferry_xdp_nodeport in %s\n", path);
-		return -1;
-	}
-	b->prog = bpf_program__fd(p);
+	int k;
+
+	for (k = 0; k < b->nobj; k++)
+		if (load_inst(&b->obj[k].churn, paths[k]) || load_inst(&b->obj[k].room, paths[k]))
+			return -1;
 	b->empty = bpf_prog_load(BPF_PROG_TYPE_XDP, "xdp_empty", "GPL", pass, 2, NULL);
 	if (b->empty < 0) {
 		fprintf(stderr, "xdp_ns: the empty program: %s\n", strerror(errno));
 		return -1;
 	}
-	b->services = map_fd(obj, "ferry_services");
-	b->slots = map_fd(obj, "ferry_slots");
-	b->backends = map_fd(obj, "ferry_backends");
-	b->node_addrs = map_fd(obj, "ferry_node_addrs");
-	b->config = map_fd(obj, "ferry_config");
-	b->stats = map_fd(obj, "ferry_stats");
-	if (b->services < 0 || b->slots < 0 || b->backends < 0 || b->node_addrs < 0 ||
-	    b->config < 0 || b->stats < 0)
-		return -1;
-	return fill_maps(b);
+	return 0;
 }
 
 /* --- output ------------------------------------------------------------------ */
@@ -519,50 +638,96 @@ static void pin_cpu(void)
 static void usage(void)
 {
 	fprintf(stderr, "usage: xdp_ns --obj OBJ --dev IFNAME [--calls N] [--rounds R] "
-		"[--repeat M] [--md FILE]\n");
+		"[--repeat M] [--cases NAME,...] [--base OBJ] [--md FILE]\n");
 	exit(2);
 }
 
-/* Every figure of a run: the empty program's and each case's, both ways. */
+/* Every figure of a run: the empty program's and each case's of each
+ * object, both ways. */
 struct results {
-	struct result floor1, floorm, res[CASE__COUNT], resm;
+	struct result floor1[CASE__COUNT], floorm, res[2][CASE__COUNT], resm[2];
 };
 
-static int measure(struct bench *b, struct results *r)
+/* Before the clock, for object k: its churn copy's ferry_ct full (as many
+ * new flows as it has places: two entries each), then the established flows
+ * made; its room copy's next hop cached by one new flow, and its table
+ * emptied. */
+static int prepare(struct bench *b, int k)
 {
-	size_t n = (size_t)b->calls * b->rounds;
+	struct copies *o = &b->obj[k];
 	uint8_t f[FRAME_MAX];
 	uint32_t ns, verdict;
+	unsigned i;
+	long held;
 	int c, err = 0;
 
-	r->floor1.ns = calloc(n, sizeof(uint32_t));
-	r->floorm.ns = calloc(b->rounds, sizeof(uint32_t));
-	r->resm.ns = calloc(b->rounds, sizeof(uint32_t));
-	if (!r->floor1.ns || !r->floorm.ns || !r->resm.ns)
-		return -ENOMEM;
-	for (c = 0; c < CASE__COUNT; c++)
-		if (!(r->res[c].ns = calloc(n, sizeof(uint32_t))))
-			return -ENOMEM;
-	/* The established flows exist before the clock starts. */
+	for (i = 0; i < o->churn.ct_max && !err; i++) {
+		case_frame(b, CASE_NEW, f);
+		err = run(b, o->churn.prog, f, FRAME_TCP, 1, &ns, &verdict);
+	}
 	for (c = 0; c < CASE__COUNT && !err; c++) {
 		if (!case_new[c]) {
 			case_frame(b, c, f);
-			err = run(b, b->prog, f, case_len[c], 1, &ns, &verdict);
+			err = run(b, o->churn.prog, f, case_len[c], 1, &ns, &verdict);
 		}
 	}
+	if (!err) {
+		case_frame(b, CASE_NEW_ROOM, f);
+		err = run(b, o->room.prog, f, FRAME_TCP, 1, &ns, &verdict);
+	}
+	if (err)
+		return err;
+	held = ct_empty(&o->room);
+	return held < 0 ? (int)held : 0;
+}
+
+static int measure(struct bench *b, const int *want, struct results *r)
+{
+	size_t n = (size_t)b->calls * b->rounds;
+	int c, k, err = 0;
+
+	r->floorm.ns = calloc(b->rounds, sizeof(uint32_t));
+	if (!r->floorm.ns)
+		return -ENOMEM;
+	for (c = 0; c < CASE__COUNT; c++)
+		if (!(r->floor1[c].ns = calloc(n, sizeof(uint32_t))))
+			return -ENOMEM;
+	for (k = 0; k < b->nobj; k++) {
+		if (!(r->resm[k].ns = calloc(b->rounds, sizeof(uint32_t))))
+			return -ENOMEM;
+		for (c = 0; c < CASE__COUNT; c++)
+			if (!(r->res[k][c].ns = calloc(n, sizeof(uint32_t))))
+				return -ENOMEM;
+	}
+	for (k = 0; k < b->nobj && !err; k++)
+		err = prepare(b, k);
 	if (!err)
-		err = loop_repeat1(b, &r->floor1, r->res);
-	if (!err)
-		err = loop_repeat(b, &r->floorm, &r->resm);
+		err = loop_repeat1(b, want, r->floor1, r->res);
+	if (!err && want[CASE_EST_LOCAL])
+		err = loop_repeat(b, &r->floorm, r->resm);
 	return err;
 }
 
-/* CSV on stdout, and the same as a Markdown table into md (if any). */
-static void report(const struct bench *b, struct results *r, FILE *md)
+/* A case's row for object k: "(base)" after the name of --base's. averaged:
+ * each figure is already an average (repeat M): their median only. */
+static void emit_case(FILE *md, int k, int c, const char *method, bool averaged,
+		      struct result *res, struct figure fl)
 {
-	struct figure fl = summarise(r->floor1.ns, r->floor1.n), flm, v;
+	struct figure v = summarise(res->ns, res->n);
+	char name[48];
+
+	if (averaged)
+		v.mean = v.p50;
+	snprintf(name, sizeof(name), "%s%s", case_name[c], k ? " (base)" : "");
+	emit(stdout, md, name, method, res->n, v, fl, res->check[0] ? res->check : "ok");
+}
+
+/* CSV on stdout, and the same as a Markdown table into md (if any). */
+static void report(const struct bench *b, const int *want, struct results *r, FILE *md)
+{
+	struct figure fl;
 	char method[32];
-	int c;
+	int c, k;
 
 	if (md)
 		fprintf(md, "| case | method | calls | ns mean | ns p50 | empty mean | empty p50 "
@@ -570,45 +735,72 @@ static void report(const struct bench *b, struct results *r, FILE *md)
 			"|---|---|---:|---:|---:|---:|---:|---:|---:|---|\n");
 	printf("case,method,calls,ns_mean,ns_p50,floor_mean,floor_p50,over_mean,over_p50,check\n");
 	for (c = 0; c < CASE__COUNT; c++) {
-		v = summarise(r->res[c].ns, r->res[c].n);
-		emit(stdout, md, case_name[c], "repeat 1 loop", r->res[c].n, v, fl,
-		     r->res[c].check[0] ? r->res[c].check : "ok");
+		if (!want[c])
+			continue;
+		fl = summarise(r->floor1[c].ns, r->floor1[c].n);
+		for (k = 0; k < b->nobj; k++)
+			emit_case(md, k, c, "repeat 1 loop", false, &r->res[k][c], fl);
 	}
+	if (!want[CASE_EST_LOCAL])
+		return;
 	/* repeat M: each call's figure is already an average; their median. */
-	flm = summarise(r->floorm.ns, r->floorm.n);
-	flm.mean = flm.p50;
-	v = summarise(r->resm.ns, r->resm.n);
-	v.mean = v.p50;
+	fl = summarise(r->floorm.ns, r->floorm.n);
+	fl.mean = fl.p50;
 	snprintf(method, sizeof(method), "repeat %u", b->repeat);
-	emit(stdout, md, case_name[CASE_EST_LOCAL], method, r->resm.n, v, flm,
-	     r->resm.check[0] ? r->resm.check : "ok");
+	for (k = 0; k < b->nobj; k++)
+		emit_case(md, k, CASE_EST_LOCAL, method, true, &r->resm[k], fl);
+}
+
+/* --cases: a comma-separated list of case names; without it, every case. */
+static int parse_cases(char *list, int *want)
+{
+	char *name, *save = NULL;
+	int c;
+
+	for (c = 0; c < CASE__COUNT; c++)
+		want[c] = !list;
+	for (name = list ? strtok_r(list, ",", &save) : NULL; name;
+	     name = strtok_r(NULL, ",", &save)) {
+		for (c = 0; c < CASE__COUNT && strcmp(name, case_name[c]); c++)
+			;
+		if (c == CASE__COUNT) {
+			fprintf(stderr, "xdp_ns: no case %s\n", name);
+			return -1;
+		}
+		want[c] = 1;
+	}
+	return 0;
 }
 
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{"obj", 1, 0, 'o'}, {"dev", 1, 0, 'd'}, {"calls", 1, 0, 'c'},
-		{"rounds", 1, 0, 'r'}, {"repeat", 1, 0, 'm'}, {"md", 1, 0, 'w'}, {0, 0, 0, 0},
+		{"rounds", 1, 0, 'r'}, {"repeat", 1, 0, 'm'}, {"md", 1, 0, 'w'},
+		{"cases", 1, 0, 'k'}, {"base", 1, 0, 'b'}, {0, 0, 0, 0},
 	};
 	struct bench b = {.calls = 20000, .rounds = 5, .repeat = 1000000};
-	const char *obj_path = NULL, *dev = NULL, *md_path = NULL;
+	const char *paths[2] = {NULL, NULL}, *dev = NULL, *md_path = NULL;
+	char *cases = NULL;
+	int want[CASE__COUNT];
 	static struct results r;
-	struct bpf_object *obj = NULL;
 	FILE *md = NULL;
 	int o, err;
 
 	while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (o) {
-		case 'o': obj_path = optarg; break;
+		case 'o': paths[0] = optarg; break;
+		case 'b': paths[1] = optarg; break;
 		case 'd': dev = optarg; break;
 		case 'c': b.calls = strtoul(optarg, NULL, 10); break;
 		case 'r': b.rounds = strtoul(optarg, NULL, 10); break;
 		case 'm': b.repeat = strtoul(optarg, NULL, 10); break;
 		case 'w': md_path = optarg; break;
+		case 'k': cases = optarg; break;
 		default: usage();
 		}
 	}
-	if (!obj_path || !dev || !b.calls || !b.rounds || !b.repeat)
+	if (!paths[0] || !dev || !b.calls || !b.rounds || !b.repeat || parse_cases(cases, want))
 		usage();
 	b.ifindex = if_nametoindex(dev);
 	if (!b.ifindex) {
@@ -617,9 +809,10 @@ int main(int argc, char **argv)
 	}
 	pin_cpu();
 	libbpf_set_print(NULL);
-	if (load(&b, obj_path, &obj))
+	b.nobj = paths[1] ? 2 : 1;
+	if (load(&b, paths))
 		return 1;
-	err = measure(&b, &r);
+	err = measure(&b, want, &r);
 	if (err) {
 		fprintf(stderr, "xdp_ns: %s\n", strerror(-err));
 		return 1;
@@ -628,9 +821,12 @@ int main(int argc, char **argv)
 		fprintf(stderr, "xdp_ns: %s: %s\n", md_path, strerror(errno));
 		return 1;
 	}
-	report(&b, &r, md);
+	report(&b, want, &r, md);
 	if (md)
 		fclose(md);
-	bpf_object__close(obj);
+	for (o = 0; o < b.nobj; o++) {
+		bpf_object__close(b.obj[o].churn.obj);
+		bpf_object__close(b.obj[o].room.obj);
+	}
 	return 0;
 }
