@@ -11,14 +11,24 @@
 #include "lib/sockaddr.h"
 
 /* last_seen_ns: TCP entries are refreshed by about one packet in 64,
- * picked by the packet's checksum bits: reading the clock, or the old value
- * (the entry's second cache line), on every packet costs more than the
- * rest of the established path's lookups (30-40 ns each in
- * BPF_PROG_TEST_RUN repeat 1), and a write per packet would bounce the
- * line between CPUs; ferryctl's idle time is accurate to a few dozen
- * packets. UDP and SCTP have no close to see: their entries are refreshed
- * by every packet, since idleness is what frees their SNAT ports. */
+ * picked by the packet's checksum bits: touching the entry's second cache
+ * line on every packet costs about one of the established path's lookups
+ * (30-40 ns each in BPF_PROG_TEST_RUN repeat 1), and a write per packet
+ * would bounce the line between CPUs; ferryctl's idle time is accurate to
+ * a few dozen packets. UDP and SCTP have no close to see: their entries
+ * are refreshed by every packet, since idleness is what frees their SNAT
+ * ports. */
 #define CT_TOUCH_MASK 63
+
+/* Every time in ferry_ct (last_seen_ns) comes from here, since they are
+ * compared with each other: CLOCK_MONOTONIC to the tick (a few ms behind
+ * at most; the decisions made with it are about tens of seconds), which
+ * costs a few ns where bpf_ktime_get_ns costs about 40 in
+ * BPF_PROG_TEST_RUN here. ferryctl reads it as CLOCK_MONOTONIC. */
+static __always_inline __u64 ct_now(void)
+{
+	return bpf_ktime_get_coarse_ns();
+}
 
 static __always_inline void ct_key_of(struct ct_key *k, const struct pkt *p)
 {
@@ -35,7 +45,7 @@ static __always_inline void ct_key_of(struct ct_key *k, const struct pkt *p)
 static __always_inline void ct_touch(struct ct_value *v, const struct pkt *p)
 {
 	if (p->proto != IPPROTO_TCP || !(p->sample & CT_TOUCH_MASK))
-		v->last_seen_ns = bpf_ktime_get_ns();
+		v->last_seen_ns = ct_now();
 }
 
 /* The key of the other direction's entry: the packet this value makes,
@@ -60,14 +70,16 @@ static __always_inline void ct_track_close(struct ct_value *reply, const struct 
 {
 	if (p->tcp_flags & (TCP_FLAG_FIN | TCP_FLAG_RST)) {
 		reply->flags |= CT_FLAG_CLOSED;
-		reply->last_seen_ns = bpf_ktime_get_ns();
+		reply->last_seen_ns = ct_now();
 	} else if (p->tcp_flags & TCP_FLAG_SYN) {
 		reply->flags &= ~CT_FLAG_CLOSED;
 	}
 }
 
-/* The reply entry rewrites back to what the client sent to. */
-static __always_inline void ct_reply_value(struct ct_value *r, const struct pkt *p, __u32 flags)
+/* The reply entry rewrites back to what the client sent to. now: the
+ * original entry's last_seen_ns (one clock read per new flow). */
+static __always_inline void ct_reply_value(struct ct_value *r, const struct pkt *p, __u32 flags,
+					   __u64 now)
 {
 	addr_copy(r->new_saddr, p->daddr);
 	addr_copy(r->new_daddr, p->saddr);
@@ -76,7 +88,7 @@ static __always_inline void ct_reply_value(struct ct_value *r, const struct pkt 
 	r->flags = flags | CT_FLAG_REPLY;
 	r->svc_id = 0;
 	r->backend_id = 0;
-	r->last_seen_ns = bpf_ktime_get_ns();
+	r->last_seen_ns = now;
 }
 
 #endif

@@ -193,7 +193,7 @@ static __always_inline enum np_verdict np_commit(const struct pkt *p, struct ct_
 		}
 	} else {
 		ct_other_key(key, orig, p->proto);
-		ct_reply_value(reply, p, 0);
+		ct_reply_value(reply, p, 0, orig->last_seen_ns);
 		bpf_map_update_elem(&ferry_ct, key, reply, BPF_ANY);
 	}
 	ct_key_of(key, p);
@@ -246,7 +246,7 @@ static __noinline enum np_verdict np_new_flow(void *ctx, __u32 ifindex, const st
 	orig->flags = 0;
 	orig->svc_id = svc.svc_id;
 	orig->backend_id = b.backend_id;
-	orig->last_seen_ns = bpf_ktime_get_ns();
+	orig->last_seen_ns = ct_now();
 	/* externalTrafficPolicy=Local: local endpoints only, never SNAT (B23). */
 	if (!(svc.flags & SVC_FLAG_EXT_LOCAL)) {
 		fib_route(ctx, ifindex, p->v6, p->proto, p->saddr, b.addr, &plan->fib);

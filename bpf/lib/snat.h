@@ -22,6 +22,25 @@
 #define SNAT_TRIES 8
 #define SNAT_CLOSED_NS (60 * NSEC_PER_SEC)
 #define SNAT_IDLE_NS (120 * NSEC_PER_SEC)
+#define SNAT_CURSORS 4096
+
+/* Where each backend's next port is (an offset in the range), per CPU, by
+ * backend_id folded: a backend's ports are handed out in turn, so a port
+ * comes back to it only after the whole range, by when the LRU has
+ * usually evicted its last holder, and the first try succeeds. A random
+ * port collides with as many of the backend's ports as ferry_ct holds (a
+ * third when full, with 16 backends): each miss an insert refused and a
+ * lookup, and now and then all eight tries, a dropped packet. A try that
+ * collides (a long-lived flow, another CPU's turn, ports held across a
+ * restart) moves the cursor to a random port. The ports a backend sees
+ * are thus in sequence, as from a NAT without port randomisation. Private
+ * to the object, not pinned. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, SNAT_CURSORS);
+	__type(key, __u32);
+	__type(value, __u32);
+} ferry_snat_cursor SEC(".maps");
 
 /* Frees the reply entry at key (a SNAT port's) when its flow ended, with
  * its original entry if that still leads here: a late packet of the old
@@ -29,7 +48,7 @@
 static __always_inline bool snat_reclaim(const struct ct_key *key)
 {
 	struct ct_value *old = bpf_map_lookup_elem(&ferry_ct, key), *o;
-	__u64 idle, now = bpf_ktime_get_ns();
+	__u64 idle, now = ct_now();
 	struct ct_key orig;
 
 	if (!old || (old->flags & (CT_FLAG_REPLY | CT_FLAG_SNAT)) != (CT_FLAG_REPLY | CT_FLAG_SNAT))
@@ -47,27 +66,36 @@ static __always_inline bool snat_reclaim(const struct ct_key *key)
 }
 
 /* Claims a port for the flow whose original entry is orig (new_saddr set
- * to the SNAT address) by inserting its reply entry; returns the port in
- * network order (also in orig), 0 when every try was taken. reply and key
- * are the caller's scratch. */
+ * to the SNAT address, backend_id and last_seen_ns set) by inserting its
+ * reply entry; returns the port in network order (also in orig), 0 when
+ * every try was taken. reply and key are the caller's scratch. */
 static __always_inline __u16 snat_claim(const struct dp_config *cfg, struct ct_value *orig,
 					const struct pkt *p, struct ct_value *reply,
 					struct ct_key *key)
 {
 	__u32 span = (__u32)cfg->snat_port_max - cfg->snat_port_min + 1;
+	__u32 idx = orig->backend_id & (SNAT_CURSORS - 1), off, *next;
 
 	if (!cfg->snat_port_min || cfg->snat_port_max < cfg->snat_port_min)
 		return 0;
-	ct_reply_value(reply, p, CT_FLAG_SNAT);
+	next = bpf_map_lookup_elem(&ferry_snat_cursor, &idx);
+	if (!next)
+		return 0;
+	off = *next;
+	ct_reply_value(reply, p, CT_FLAG_SNAT, orig->last_seen_ns);
 	for (int i = 0; i < SNAT_TRIES; i++) {
-		__u16 port = bpf_htons(cfg->snat_port_min + bpf_get_prandom_u32() % span);
+		__u16 port;
 
+		off %= span;
+		port = bpf_htons(cfg->snat_port_min + off);
 		orig->new_sport = port;
 		ct_other_key(key, orig, p->proto);
-		if (!bpf_map_update_elem(&ferry_ct, key, reply, BPF_NOEXIST))
+		if (!bpf_map_update_elem(&ferry_ct, key, reply, BPF_NOEXIST) ||
+		    (snat_reclaim(key) && !bpf_map_update_elem(&ferry_ct, key, reply, BPF_NOEXIST))) {
+			*next = off + 1;
 			return port;
-		if (snat_reclaim(key) && !bpf_map_update_elem(&ferry_ct, key, reply, BPF_NOEXIST))
-			return port;
+		}
+		off = bpf_get_prandom_u32();
 	}
 	return 0;
 }
