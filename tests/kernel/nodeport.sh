@@ -14,7 +14,13 @@
 # address and the NodePort) and Local (B23: the client's address; B16: no
 # local endpoint drops, the connect times out rather than being refused);
 # a Service without endpoints refuses at once, over IPv4 and IPv6, TCP and
-# UDP, even with a host process on the port (B14).
+# UDP, even with a host process on the port (B14); path MTU: a client's
+# datagram that may not be fragmented and does not fit the way to the pod
+# (a local pod's veth of MTU 1300, a locked route of MTU 1300 to a remote
+# pod) teaches the client's stack the MTU (fragmentation needed / packet
+# too big reaching it, as if from the frontend), and a large TCP download
+# from a remote pod through a route of MTU 1300 back to the client
+# completes (the pod learns) instead of hanging.
 # The rest (native mode here): LB IP with loadBalancerSourceRanges (B26),
 # which LB addresses are captured (B24), externalIPs (B25),
 # healthCheckNodePort (B28), NodePort from node 1 itself on 127.0.0.1, ::1
@@ -47,6 +53,17 @@ topo_pod l-1 1 2 "${SERVE[@]}"
 topo_pod l-2 1 3 "${SERVE[@]}"
 topo_pod r-1 2 2 "${SERVE[@]}"
 topo_pod r-2 2 3 "${SERVE[@]}"
+# Path MTU: m-1 behind node 1 on a veth of MTU 1300 (its own side keeps
+# 1500, so that its TCP peers send 1500-byte segments); m-2 behind node 2,
+# which node 1 reaches through a locked route of MTU 1300, serving a
+# 300,000-byte file over HTTP.
+topo_pod m-1 1 12 "${SERVE[@]}"
+topo_pod m-2 2 12 --udp 8053
+ip -n "$NODE" link set v12 mtu 1300 || topo_fail "MTU of m-1's veth"
+{ mkdir "$WORK/www" && head -c 300000 /dev/zero >"$WORK/www/blob"; } || topo_fail "m-2's file"
+in_ns "${POD_NS[m-2]}" "$PYTHON" -m http.server 8080 --bind :: --directory "$WORK/www" \
+	>>"$LOGDIR/podserver.log" 2>&1 &
+PIDS+=($!)
 if [ "$CORE" != 1 ]; then
 	topo_pod k-1 1 10 "${SERVE[@]}"
 	topo_pod k-2 1 11 "${SERVE[@]}"
@@ -134,6 +151,8 @@ node_yaml | write_source "$SRC/node.yaml"
 	endpoints etpl-none r-1
 } | write_source "$SRC/etpl-none.yaml"
 { service empty 7 NodePort 30090 30090; endpoints empty; } | write_source "$SRC/empty.yaml"
+{ service np-m 13 NodePort 30092 30057; endpoints np-m m-1; } | write_source "$SRC/np-m.yaml"
+{ service np-m2 14 NodePort 30093 30058; endpoints np-m2 m-2; } | write_source "$SRC/np-m2.yaml"
 if [ "$CORE" != 1 ]; then
 	{
 		service lb 5 LoadBalancer 30084 30064 "  loadBalancerSourceRanges: [$CA_V4/32]" \
@@ -246,6 +265,38 @@ ferryd_alive() {
 	fi
 }
 
+# pmtu_udp a|b ADDR PORT SIZE: a connected UDP socket that may not fragment
+# (IP_PMTUDISC_DO) sends SIZE-byte datagrams to ADDR PORT, at most 5, each
+# waited for a second, until its stack learns the path MTU: "mtu=N" (the
+# socket's IP_MTU once a send or receive said EMSGSIZE), else what came
+# instead: "reply=...", "error=...", "timeout".
+pmtu_udp() {
+	in_ext "$1" "$PYTHON" -c '
+import errno, socket, sys
+addr, port, size = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+v6 = ":" in addr
+level = socket.IPPROTO_IPV6 if v6 else socket.IPPROTO_IP
+s = socket.socket(socket.AF_INET6 if v6 else socket.AF_INET, socket.SOCK_DGRAM)
+s.setsockopt(level, 23 if v6 else 10, 2)  # IP(V6)_MTU_DISCOVER: IP(V6)_PMTUDISC_DO
+s.connect((addr, port))
+s.settimeout(1)
+out = "timeout"
+for _ in range(5):
+    try:
+        s.send(b"x" * size)
+        out = "reply=" + s.recv(2048).decode(errors="replace")
+        break
+    except socket.timeout:
+        continue
+    except OSError as e:
+        if e.errno == errno.EMSGSIZE:
+            out = "mtu=%d" % s.getsockopt(level, 24 if v6 else 14)  # IP(V6)_MTU
+        else:
+            out = "error=" + errno.errorcode.get(e.errno, str(e.errno))
+        break
+print(out)' "$2" "$3" "$4"
+}
+
 # === controls: the topology without ferry ====================================
 
 for fam in 4 6; do
@@ -321,6 +372,36 @@ for fam in 4 6; do
 		"$out" '^error=ECONNREFUSED '
 	expect_counter_up "$T B14 no endpoint (IPv$fam): ICMP port unreachable counted" packet_icmp_unreachable_sent "$c0"
 done
+
+# === path MTU =================================================================
+
+wait_until 10 in_ext b curl -sf -o /dev/null --max-time 2 "http://$(pod_v4 m-2):8080/blob" ||
+	not_ok "$T path MTU setup" "m-2's HTTP server does not answer"
+ip -n "$NODE" route add "$(pod_v4 m-2)/32" via "$N2_V4" mtu lock 1300 &&
+	ip -n "$NODE" -6 route add "$(pod_v6 m-2)/128" via "$N2_V6" mtu lock 1300 &&
+	ip -n "$NODE" route add "$CB_V4/32" dev lan0 mtu lock 1300 &&
+	ip -n "$NODE" -6 route add "$CB_V6/128" dev lan0 mtu lock 1300 ||
+	not_ok "$T path MTU setup" "routes of MTU 1300 in node 1"
+for fam in 4 6; do
+	if [ $fam = 4 ]; then n1=$N1_V4; else n1=$N1_V6; fi
+	out=$(pmtu_udp a "$n1" 30057 1400)
+	note "np-m UDP IPv$fam, 1,400 bytes with DF: $out"
+	expect "$T path MTU, local backend, UDP IPv$fam: a datagram with DF too long for m-1's veth teaches client a the MTU (the stack's error, translated at tc egress)" \
+		"$out" mtu=1300
+	c0=$(counter packet_icmp_too_big_sent)
+	out=$(pmtu_udp b "$n1" 30058 1400)
+	note "np-m2 UDP IPv$fam, 1,400 bytes with DF: $out"
+	expect "$T path MTU, remote backend, UDP IPv$fam: a datagram with DF too long for the route to m-2 teaches client b the MTU (answered by ferry for the frontend)" \
+		"$out" mtu=1300
+	expect_counter_up "$T path MTU, remote backend (IPv$fam): the answer is counted" packet_icmp_too_big_sent "$c0"
+	out=$(in_ext b curl -sS -g --max-time 8 -o /dev/null -w '%{size_download}' "http://$(hostport "$n1" 30093)/blob" 2>&1)
+	expect "$T path MTU, TCP IPv$fam: a 300,000-byte download from remote m-2 through a route of MTU 1300 back to client b completes (m-2 learns the MTU)" \
+		"$out" 300000
+done
+ip -n "$NODE" route del "$(pod_v4 m-2)/32"
+ip -n "$NODE" -6 route del "$(pod_v6 m-2)/128"
+ip -n "$NODE" route del "$CB_V4/32"
+ip -n "$NODE" -6 route del "$CB_V6/128"
 
 if [ "$CORE" = 1 ]; then
 	ferryd_alive
