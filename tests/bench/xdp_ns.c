@@ -10,6 +10,7 @@
  * Cases (the maps are the object's own, filled here; nothing is pinned):
  *   established  a NodePort flow already in ferry_ct, its backend on another
  *                node: DNAT + SNAT, FIB lookup, XDP_TX
+ *   est-udp      the same over UDP (its entry's time refreshed every packet)
  *   new          a new flow to that NodePort (a new source port every call):
  *                frontend, backend choice, SNAT port claim, two ct entries,
  *                FIB lookup, XDP_TX; ferry_ct full (a node under churn):
@@ -82,6 +83,7 @@
 #define PORT_SCTP 30082        /* NodePort, SCTP, externalTrafficPolicy Cluster */
 #define PORT_EMPTY 30083       /* NodePort without endpoints */
 #define SVC_ID_V6 6            /* the IPv6 NodePort's service port */
+#define SVC_ID_UDP 7           /* the Cluster NodePort's UDP service port */
 #define N_BACKENDS 16
 #define FRAME_TCP 74           /* Ethernet, IPv4, TCP with 20 bytes of data */
 #define FRAME_TCP6 94          /* Ethernet, IPv6, TCP with 20 bytes of data */
@@ -120,8 +122,8 @@ static uint16_t csum16(const uint8_t *p, size_t len, uint32_t sum)
 }
 
 /* A frame of len bytes from client:sport to 192.0.2.1:dport: a TCP
- * segment (ACK with data), or an SCTP packet (a DATA chunk; its CRC is not
- * checked on the way in). */
+ * segment (ACK with data), a UDP datagram, or an SCTP packet (a DATA chunk;
+ * its CRC is not checked on the way in). */
 static void frame(uint8_t *f, size_t len, uint8_t proto, uint32_t client, uint16_t sport,
 		  uint16_t dport)
 {
@@ -153,14 +155,20 @@ static void frame(uint8_t *f, size_t len, uint8_t proto, uint32_t client, uint16
 		memset(l4 + 28, 'x', l4_len - 28);
 		return;
 	}
-	l4[12] = 5 << 4;
-	l4[13] = 0x10;  /* ACK */
-	l4[14] = 0xff;
-	memset(l4 + 20, 'x', l4_len - 20);
+	if (proto == IPPROTO_UDP) {
+		c = htons(l4_len);
+		memcpy(l4 + 4, &c, 2);
+		memset(l4 + 8, 'x', l4_len - 8);
+	} else {
+		l4[12] = 5 << 4;
+		l4[13] = 0x10;  /* ACK */
+		l4[14] = 0xff;
+		memset(l4 + 20, 'x', l4_len - 20);
+	}
 	memcpy(pseudo, ip + 12, 8);
-	pseudo[8] = 0, pseudo[9] = IPPROTO_TCP, pseudo[10] = l4_len >> 8, pseudo[11] = l4_len;
+	pseudo[8] = 0, pseudo[9] = proto, pseudo[10] = l4_len >> 8, pseudo[11] = l4_len;
 	c = htons(csum16(l4, l4_len, 0xffff & ~csum16(pseudo, 12, 0)));
-	memcpy(l4 + 16, &c, 2);
+	memcpy(l4 + (proto == IPPROTO_UDP ? 6 : 16), &c, 2);
 }
 
 /* IPv6: a TCP segment (ACK with data) from [2001:db8:1::client]:sport to
@@ -268,21 +276,21 @@ static struct figure summarise(uint32_t *ns, size_t n)
 /* --- the cases ------------------------------------------------------------ */
 
 enum bench_case {
-	CASE_EST, CASE_NEW, CASE_NEW_ROOM, CASE_EST_LOCAL, CASE_NEW_LOCAL, CASE_NEW_LOCAL_ROOM,
+	CASE_EST, CASE_EST_UDP, CASE_NEW, CASE_NEW_ROOM, CASE_EST_LOCAL, CASE_NEW_LOCAL, CASE_NEW_LOCAL_ROOM,
 	CASE_EST_SCTP, CASE_NO_BACKEND, CASE_EST6, CASE_NEW6, CASE__COUNT
 };
 
-static const char *case_name[] = {"established", "new", "new-room", "est-local", "new-local",
+static const char *case_name[] = {"established", "est-udp", "new", "new-room", "est-local", "new-local",
 				  "new-local-room", "est-sctp", "no-backend", "est-v6", "new-v6"};
-static const uint16_t case_port[] = {PORT_CLUSTER, PORT_CLUSTER, PORT_CLUSTER, PORT_LOCAL,
+static const uint16_t case_port[] = {PORT_CLUSTER, PORT_CLUSTER, PORT_CLUSTER, PORT_CLUSTER, PORT_LOCAL,
 				     PORT_LOCAL, PORT_LOCAL, PORT_SCTP, PORT_EMPTY, PORT_CLUSTER,
 				     PORT_CLUSTER};
-static const uint32_t case_verdict[] = {XDP_TX_V, XDP_TX_V, XDP_TX_V, XDP_PASS_V, XDP_PASS_V,
+static const uint32_t case_verdict[] = {XDP_TX_V, XDP_TX_V, XDP_TX_V, XDP_TX_V, XDP_PASS_V, XDP_PASS_V,
 					XDP_PASS_V, XDP_TX_V, XDP_TX_V, XDP_TX_V, XDP_TX_V};
-static const int case_new[] = {0, 1, 1, 0, 1, 1, 0, 0, 0, 1};
-static const int case_room[] = {0, 0, 1, 0, 0, 1, 0, 0, 0, 0};
-static const int case_v6[] = {0, 0, 0, 0, 0, 0, 0, 0, 1, 1};
-static const size_t case_len[] = {FRAME_TCP, FRAME_TCP, FRAME_TCP, FRAME_TCP, FRAME_TCP,
+static const int case_new[] = {0, 0, 1, 1, 0, 1, 1, 0, 0, 0, 1};
+static const int case_room[] = {0, 0, 0, 1, 0, 0, 1, 0, 0, 0, 0};
+static const int case_v6[] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1};
+static const size_t case_len[] = {FRAME_TCP, FRAME_TCP, FRAME_TCP, FRAME_TCP, FRAME_TCP, FRAME_TCP,
 				  FRAME_TCP, FRAME_MAX, FRAME_TCP, FRAME_TCP6, FRAME_TCP6};
 
 /* The established cases' one flow: client 203.0.113.200:40000, or
@@ -294,7 +302,8 @@ static void case_frame(struct bench *b, enum bench_case c, uint8_t *f)
 	else if (case_v6[c])
 		frame6(f, 0xc8, 40000, case_port[c]);
 	else
-		frame(f, case_len[c], c == CASE_EST_SCTP ? IPPROTO_SCTP : IPPROTO_TCP,
+		frame(f, case_len[c], c == CASE_EST_SCTP ? IPPROTO_SCTP :
+				      c == CASE_EST_UDP ? IPPROTO_UDP : IPPROTO_TCP,
 		      htonl(0xcb0071c8), 40000, case_port[c]);
 }
 
@@ -500,7 +509,7 @@ static int fill_backend(const struct inst *b, uint8_t proto, uint32_t svc_id, ui
 }
 
 /* Node 192.0.2.1 and 2001:db8::1 (the SNAT addresses); a Cluster NodePort
- * with N_BACKENDS backends 198.18.1.x:8080 on other nodes, in TCP and in
+ * with N_BACKENDS backends 198.18.1.x:8080 on other nodes, in TCP, UDP and
  * SCTP, and its IPv6 twin (2001:db8:2::x); a Local NodePort whose one local
  * backend is 192.0.2.1:30081 itself; a NodePort without endpoints. */
 static int fill_maps(const struct inst *b)
@@ -524,6 +533,10 @@ static int fill_maps(const struct inst *b)
 			    SVC_SCOPE_ALL, N_BACKENDS);
 	for (i = 0; i < N_BACKENDS; i++)
 		err |= fill_backend(b, IPPROTO_TCP, 1, i, 100 + i, 0xc6120100 + 10 + i, 8080);
+	err |= fill_service(b, IPPROTO_UDP, PORT_CLUSTER, SVC_ID_UDP,
+			    SVC_FLAG_EXTERNAL | SVC_FLAG_NODE_PORT, SVC_SCOPE_ALL, N_BACKENDS);
+	for (i = 0; i < N_BACKENDS; i++)
+		err |= fill_backend(b, IPPROTO_UDP, SVC_ID_UDP, i, 700 + i, 0xc6120100 + 10 + i, 8080);
 	err |= fill_service(b, IPPROTO_TCP, PORT_LOCAL, 2,
 			    SVC_FLAG_EXTERNAL | SVC_FLAG_NODE_PORT | SVC_FLAG_EXT_LOCAL,
 			    SVC_SCOPE_ALL, 1);
