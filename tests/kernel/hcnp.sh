@@ -121,7 +121,9 @@ V6="http://[fd00:198:18::1]:$HC"
 
 SRC=$WORK/hc.yaml
 lb_yaml Local ready ready | write_source "$SRC"
-ferryd_start "$SRC" --metrics-addr "127.0.0.1:$MPORT" || finish
+# The node's addresses (br0's) give the per-packet path its device: the
+# listeners open only while it serves one.
+ferryd_start "$SRC" --metrics-addr "127.0.0.1:$MPORT" --node-ips 198.18.0.1,fd00:198:18::1 || finish
 
 wait_until 5 code_is "$V4/healthz" 200
 expect "B28 Local with local endpoints: 200, JSON, N = 3 distinct local addresses (2 IPv4 + 1 IPv6, over 2 ports; node-b's left out)" \
@@ -171,6 +173,19 @@ if wait_until 15 code_is "http://198.18.0.1:$TAKEN/" 200; then
 		"$(hc "http://198.18.0.1:$TAKEN/")" "200 application/json $(json taken 1)"
 else
 	not_ok "the holder gone, the port is bound on a retry within 15 s" "$(hc "http://198.18.0.1:$TAKEN/")"
+fi
+
+# --- no device served ---------------------------------------------------------------
+# An address no device of the node carries: nothing from outside is
+# translated here, so no load balancer may be told this node is healthy.
+ferryd_stop
+ferryd_start "$SRC" --node-ips 192.0.2.199 || finish
+expect "B28 without a device to serve, the healthCheckNodePort is not answered" "$(code_of "$V4/")" 000
+said_idle() { tac "$FERRYD_LOG" | sed '/^=== ferryd/q' | grep -q 'healthCheckNodePorts are not answered'; }
+if wait_until 5 said_idle; then
+	ok "the log says why"
+else
+	not_ok "the log says why" "no 'healthCheckNodePorts are not answered' in the log"
 fi
 
 finish

@@ -41,6 +41,8 @@ struct hcnp {
 	size_t n_lis;
 	struct hcnp_listener **lis;
 	uint64_t bind_errors;
+	bool serving;             /* the per-packet path serves a device */
+	bool said_idle;           /* logged that ports wait for a device */
 };
 
 struct hcnp *hcnp_new(void)
@@ -230,7 +232,11 @@ static void reconcile(struct hcnp *h)
 {
 	for (size_t i = 0; i < h->n_lis; i++)
 		h->lis[i]->wanted = false;
-	for (size_t i = 0; i < h->n_sets; i++) {
+	if (!h->serving && h->n_sets && !h->said_idle)
+		log_warn("hcnp", "healthCheckNodePorts are not answered: this node does not serve "
+			 "traffic from outside (no device)");
+	h->said_idle = !h->serving && h->n_sets;
+	for (size_t i = 0; h->serving && i < h->n_sets; i++) {
 		const char *id = h->sets[i].id;
 		size_t len = svc_len(id);
 		struct hcnp_listener *l = find_listener(h, id, len);
@@ -284,6 +290,14 @@ void hcnp_retry(struct hcnp *h)
 	for (size_t i = 0; i < h->n_lis; i++)
 		if (!h->lis[i]->httpd && now >= h->lis[i]->retry_at)
 			listen_on(h, h->lis[i]);
+}
+
+void hcnp_set_serving(struct hcnp *h, bool serving)
+{
+	if (serving == h->serving)
+		return;
+	h->serving = serving;
+	reconcile(h);
 }
 
 uint64_t hcnp_bind_errors(const struct hcnp *h)

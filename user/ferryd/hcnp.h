@@ -15,6 +15,7 @@
 #ifndef FERRY_FERRYD_HCNP_H
 #define FERRY_FERRYD_HCNP_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "model/model.h"
@@ -34,6 +35,11 @@ void hcnp_apply_delta(struct hcnp *h, const struct desired_delta *delta);
 /* Call from the loop, every second or so: ports that could not be bound
  * are tried again once their wait is over. */
 void hcnp_retry(struct hcnp *h);
+
+/* Listeners open only while the per-packet path serves a device: a load
+ * balancer must not be told a node is healthy for traffic it does not
+ * translate (and ferryd on a host without one binds nothing). */
+void hcnp_set_serving(struct hcnp *h, bool serving);
 
 /* Attempts to bind a port that failed, since start. */
 uint64_t hcnp_bind_errors(const struct hcnp *h);

@@ -170,13 +170,13 @@ static int agent_start(struct agent *ag)
 	}
 	if (ag->dp.adopted)
 		sync_adopt(ag->eng);
-	if (packet_start(ag))
-		return -1;
 	ag->hcnp = hcnp_new();
 	if (!ag->hcnp) {
 		log_error("ferryd", "out of memory");
 		return -1;
 	}
+	if (packet_start(ag))
+		return -1;
 	return observe_start(ag);
 }
 

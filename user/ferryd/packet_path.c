@@ -17,6 +17,7 @@
 #include "common/log.h"
 #include "datapath/features.h"
 #include "ferryd/agent.h"
+#include "ferryd/hcnp.h"
 
 /* How often the devices are looked at again (packet_check_devices). */
 #define PACKET_CHECK_S 5
@@ -165,8 +166,10 @@ int packet_attach(struct agent *ag)
 	}
 	if (nodeport_attach(&ag->np, ag->opts.bpffs, names, n) == 0) {
 		packet_log_devices(ag);
+		hcnp_set_serving(ag->hcnp, n > 0);
 		return 0;
 	}
+	hcnp_set_serving(ag->hcnp, false);
 	return packet_fail(ag, "cannot attach to every device (see above)");
 }
 
