@@ -39,7 +39,7 @@
 #define TC_ACT_OK 0
 #define TC_ACT_SHOT 2
 #define TC_ACT_REDIRECT 7
-#define PKT_MAX 2048  /* frames up to 1,514 bytes and more: the MTU cases */
+#define PKT_MAX 4096  /* the MTU cases: 1,514-byte frames, and a GRO-merged one */
 #define SNAT_MIN 40000
 #define SNAT_MAX 40099
 
@@ -1112,6 +1112,16 @@ static void icmp_errors(void)
 	check_icmp_err(HOOK_TC_EGRESS, "tc egress: a local pod's port unreachable comes from the frontend",
 		       "10.1.0.5", CLIENT, 3, 3, &(struct tuple){ CLIENT, "10.1.0.5", 40053, 8080 },
 		       IPPROTO_TCP, NODE, CLIENT, &(struct tuple){ CLIENT, NODE, 40053, 30080 }, NULL);
+	/* The node's own error about a packet to a local pod (its veth's MTU
+	 * is smaller): the client must find its socket in the quote. */
+	check_icmp_err(HOOK_TC_EGRESS, "tc egress: the node's fragmentation needed about a local "
+		       "backend's flow quotes what the client sent", NODE, CLIENT, 3, 4,
+		       &(struct tuple){ CLIENT, "10.1.0.5", 40053, 8080 }, IPPROTO_TCP, NODE, CLIENT,
+		       &(struct tuple){ CLIENT, NODE, 40053, 30080 }, NULL);
+	check_icmp_err(HOOK_TC_EGRESS, "tc egress: the node's ICMPv6 packet too big about a local "
+		       "backend's flow quotes what the client sent", NODE6, CLIENT6, 2, 0,
+		       &(struct tuple){ CLIENT6, "2001:db8:1::5", 40006, 8080 }, IPPROTO_TCP, NODE6,
+		       CLIENT6, &(struct tuple){ CLIENT6, NODE6, 40006, 30080 }, NULL);
 	in = (struct tuple){ CLIENT, NODE, 40054, 30081 };
 	port = check(HOOK_TC_INGRESS, "tc ICMP: a flow to a remote backend", &in, &TCP, CLIENT_MAC,
 		     TC_ACT_REDIRECT, (struct tuple){ NODE, "10.2.0.7", 0, 8080 }, NODE2_MAC);
@@ -1203,7 +1213,13 @@ static void path_mtu(void)
 	check(HOOK_XDP, "MTU: a 1,400-byte segment fits the route: translated, XDP_TX", &in,
 	      &fits_df, CLIENT_MAC, XDP_TX, (struct tuple){ NODE, "10.2.9.7", port, 8080 },
 	      NODE2_MAC);
+	check(HOOK_XDP, "MTU: a 3,000-byte segment with DF, longer than the receiving device's MTU "
+	      "(merged by GRO, as generic XDP gets one): translated, to the stack to segment", &in,
+	      &(struct shape){ .proto = IPPROTO_TCP, .frag_off = 0x4000, .tcp_flags = 0x10,
+			       .pad = 3000 - 20 - 20 - 22 },
+	      CLIENT_MAC, XDP_PASS, (struct tuple){ NODE, "10.2.9.7", port, 8080 }, NULL);
 	in = (struct tuple){ CLIENT, NODE, 40061, 30096 };
+	pass = stat(STAT_NP_FIB_PASS);
 	check(HOOK_XDP, "MTU: a 1,450-byte UDP/IPv4 datagram without DF: translated, to the stack "
 	      "to fragment", &in, &big_udp, CLIENT_MAC, XDP_PASS,
 	      (struct tuple){ NODE, "10.2.9.8", 0, 5353 }, NULL);
