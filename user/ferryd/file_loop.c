@@ -79,7 +79,8 @@ out:
 		writes = -1;
 	if (writes >= 0) {
 		agent_reap_udp(ag);
-		sync_publish(ag->eng, ss->parse_errors, ss->objects_skipped);
+		sync_publish(ag->eng, ss->parse_errors, ss->objects_skipped,
+			     model_fields_ignored());
 	}
 	desired_free(&desired);
 	agent_trim_after(writes);

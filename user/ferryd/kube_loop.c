@@ -44,7 +44,8 @@ static void kube_publish(struct kube_loop *kl)
 
 	kl->published_skipped = kube_source_stats(ks)->objects_skipped;
 	agent_reap_udp(kl->ag);
-	sync_publish(kl->ag->eng, kube_bad_data(ks), kl->published_skipped);
+	sync_publish(kl->ag->eng, kube_bad_data(ks), kl->published_skipped,
+		     model_fields_ignored());
 }
 
 /* The node's addresses, when the Node changed them, to the datapath

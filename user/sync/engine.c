@@ -414,7 +414,8 @@ int64_t sync_apply_delta(struct sync_engine *eng, const struct desired_delta *de
 	return (int64_t)(eng->writes - before);
 }
 
-int sync_publish(struct sync_engine *eng, uint64_t parse_errors, uint64_t objects_skipped)
+int sync_publish(struct sync_engine *eng, uint64_t parse_errors, uint64_t objects_skipped,
+		 uint64_t fields_ignored)
 {
 	struct agent_state st = {
 		.generation = eng->stats.generation,
@@ -422,6 +423,7 @@ int sync_publish(struct sync_engine *eng, uint64_t parse_errors, uint64_t object
 		.pid = (uint32_t)getpid(),
 		.parse_errors = parse_errors,
 		.objects_skipped = objects_skipped,
+		.fields_ignored = fields_ignored,
 		.map_full_errors = eng->stats.map_full_errors,
 		.services = eng->stats.services,
 		.backends = eng->stats.backends,

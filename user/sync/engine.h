@@ -64,7 +64,8 @@ int sync_set_node_addrs(struct sync_engine *eng, const struct ferry_ip *addrs, s
 int sync_set_config(struct sync_engine *eng, const struct dp_config *config);
 
 /* Write the agent state (generation, counters) to ferry_state. */
-int sync_publish(struct sync_engine *eng, uint64_t parse_errors, uint64_t objects_skipped);
+int sync_publish(struct sync_engine *eng, uint64_t parse_errors, uint64_t objects_skipped,
+		 uint64_t fields_ignored);
 
 const struct sync_stats *sync_stats(const struct sync_engine *eng);
 /* Whether a UDP backend left a service since the last call (connected
