@@ -176,7 +176,7 @@ expect "scale: no map-full error, no parse error, nothing skipped" \
 	"0 0 0"
 expect "scale: the maps hold it all (2 x $N services entries, $((N * M)) slots and backends)" \
 	"$(sget '" ".join("%s=%s" % (m["name"], m["entries"]) for m in j["maps"] if "entries" in m)')" \
-	"ferry_services=$((2 * N)) ferry_slots=$((N * M)) ferry_backends=$((N * M)) ferry_affinity=0"
+	"ferry_services=$((2 * N)) ferry_slots=$((N * M)) ferry_backends=$((N * M)) ferry_affinity=0 ferry_node_addrs=0 ferry_ct=0"
 rss=$(sget 'j["agent"].get("ferryd_rss_kb", -1)')
 peak=$(sget 'j["agent"].get("ferryd_peak_rss_kb", -1)')
 if [ "${rss:--1}" -lt 0 ] && [ -n "$FERRYD_PID" ]; then
