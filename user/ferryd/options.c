@@ -62,8 +62,9 @@ static const char usage[] =
 	"                             named --node-name in the source)\n"
 	"  --node-port-range MIN-MAX  NodePorts answered (default 30000-32767)\n"
 	"  --snat-port-range MIN-MAX  source ports of SNATed flows (default 32768-60999)\n"
-	"  --icmp-rate N              ICMP port unreachable replies per second and CPU, for\n"
-	"                             services without endpoints (default 100)\n"
+	"  --icmp-rate N              ICMP replies per second and CPU the per-packet path\n"
+	"                             sends: port unreachable (a service without endpoints)\n"
+	"                             and fragmentation needed (default 100)\n"
 	"  --log-level LEVEL          debug, info, warn, error (default info)\n"
 	"  --cleanup                  detach and remove everything pinned under --bpffs\n";
 
