@@ -15,6 +15,7 @@ source "$(dirname "$0")/../tests/lib.sh"
 SERVICE_YAML=$REPO/deploy/examples/demo.yaml
 VIP=10.96.100.10
 REQUESTS=30
+NODEPORT=30080
 # The pods of deploy/examples/demo.yaml's EndpointSlice.
 PODS_DEMO=("hello-1 198.18.100.1" "hello-2 198.18.100.2" "hello-3 198.18.100.3")
 
@@ -55,9 +56,12 @@ done
 echo "  client: netns $NODE (bridge br0, 198.18.0.1/15; no route to 10.96.0.0/12), cgroup ${CG}"
 
 heading "Service (${SERVICE_YAML#"$REPO"/})"
-echo "  demo/hello  ClusterIP $VIP:80/TCP -> targetPort 8080 on the three pods"
+echo "  demo/hello  ClusterIP $VIP:80/TCP and NodePort $NODEPORT -> targetPort 8080 on the three pods"
 
 heading "ferryd"
+# In the node's network namespace, as a DaemonSet pod with hostNetwork: its
+# loopback is the node's, where NodePorts answer (B22).
+FERRYD_NETNS=$NODE
 ferryd_start "$SERVICE_YAML" >/dev/null || fail "ferryd did not publish its first generation"
 "$FERRYCTL" --bpffs "$BPFFS" status -o json | "$PYTHON" -c '
 import json, sys
@@ -81,6 +85,13 @@ printf '%s\n' "$answers" | sort | uniq -c | while read -r n name; do
 	printf '  %-8s %3d  %s\n' "$name" "$n" "$(printf '#%.0s' $(seq "$n"))"
 done
 
+heading "The NodePort from the node: curl http://127.0.0.1:$NODEPORT/ x 6"
+np_answers=$(in_client bash -c '
+	for ((i = 1; i <= 6; i++)); do
+		curl -sS --max-time 2 "http://127.0.0.1:$1/" || echo "(curl failed: $?)"
+	done' _ "$NODEPORT")
+echo "  $(printf '%s ' $np_answers)(no route_localnet, no iptables: the socket LB serves loopback NodePorts)"
+
 heading "What the client sees"
 out=$(probe tcp "$VIP" 80)
 echo "  getpeername() = $(field peer "$out"), answered by $(field reply "$out"): the pod's address never shows"
@@ -89,3 +100,5 @@ echo "  the same connect() outside the cgroup: $(field error "$out") (not ferry'
 
 ok=$(printf '%s\n' "$answers" | grep -c '^hello-[123]$')
 [ "$ok" = "$REQUESTS" ] || fail "$((REQUESTS - ok)) of $REQUESTS requests got no answer from a pod"
+ok=$(printf '%s\n' "$np_answers" | grep -c '^hello-[123]$')
+[ "$ok" = 6 ] || fail "$((6 - ok)) of 6 NodePort requests got no answer from a pod"
