@@ -910,6 +910,20 @@ static void snat_reclaim(void)
 	set_config(SNAT_MIN, SNAT_MAX);
 }
 
+/* Empties the per-CPU slots in front of ferry_nexthop (fib.h's
+ * ferry_nexthop_front), so the next packet reads ferry_nexthop itself. */
+static void clear_nexthop_front(void)
+{
+	struct bpf_map *m = xdp->maps.ferry_nexthop_front;
+	size_t size = bpf_map__value_size(m) * (size_t)libbpf_num_possible_cpus();
+	void *zeros = calloc(1, size);
+
+	must(zeros ? 0 : -ENOMEM, "memory");
+	for (__u32 slot = 0; slot < bpf_map__max_entries(m); slot++)
+		must(bpf_map_update_elem(map_fd(m), &slot, zeros, BPF_ANY), "nexthop front");
+	free(zeros);
+}
+
 /* Writes the next hop ferry_nexthop holds for packets to dst from ifindex
  * (key and value as bpf/lib/fib.h's struct nexthop_key and _value). */
 static void set_nexthop(const char *dst, const __u8 *dmac, __u64 expires_ns)
@@ -923,6 +937,7 @@ static void set_nexthop(const char *dst, const __u8 *dmac, __u64 expires_ns)
 	memcpy(v.smac, EXT_MAC, 6);
 	memcpy(v.dmac, dmac, 6);
 	must(bpf_map_update_elem(map_fd(xdp->maps.ferry_nexthop), &k, &v, BPF_ANY), "nexthop");
+	clear_nexthop_front();
 }
 
 static __u8 nh_dmac[6];
