@@ -1360,12 +1360,15 @@ NodePort; one without endpoints) and runs it with BPF_PROG_TEST_RUN on one CPU.
 Every figure is the kernel-reported duration against an empty XDP program
 measured the same way in the same run: repeat 1 called in a loop (Katran's
 way), and repeat 1,000,000 (only est-local, whose output equals its input, can
-be measured so). Cases: established (a flow in `ferry_ct` to a remote backend:
-DNAT, SNAT, next hop, XDP_TX), new (a new source port every call: backend
-choice, SNAT port claim, two `ferry_ct` entries, FIB), est-local/new-local
-(externalTrafficPolicy=Local: DNAT only, XDP_PASS), est-sctp (the CRC32c over
-1,480 bytes), no-backend (the ICMP port unreachable built in place). Goals:
-at most 100 ns above the floor for an established flow, 200 ns for a new one."""
+be measured so); the floor is measured in a block right before each of a
+case's blocks. Cases: established, est-udp, est-v6 (a flow in `ferry_ct` to a
+remote backend: DNAT, SNAT, next hop, XDP_TX), new, new-v6 (a new source port
+every call: backend choice, SNAT port claim, two `ferry_ct` entries, FIB) with
+`ferry_ct` full (every new flow evicts, as under churn) and new-room with room
+in it, est-local/new-local/new-local-room (externalTrafficPolicy=Local: DNAT
+only, XDP_PASS), est-sctp (the CRC32c over 1,480 bytes), no-backend (the ICMP
+port unreachable built in place). Goals: at most 100 ns above the floor for an
+established flow, 200 ns for a new one."""
 
 NFT_TEXT = """\
 `nft -f` is superlinear in N: a `perf record -e cpu-clock` of `nft -f` at 5,000

@@ -13,7 +13,7 @@
 #include "ferryctl/ctl.h"
 
 /* Seconds since the flow's last packet; the datapath stamps
- * bpf_ktime_get_ns(), CLOCK_MONOTONIC. */
+ * bpf_ktime_get_coarse_ns(), CLOCK_MONOTONIC at tick resolution. */
 static double ct_age(__u64 last_seen_ns)
 {
 	struct timespec now;
