@@ -114,6 +114,21 @@ static __always_inline int tc_dec_ttl(struct __sk_buff *skb, bool v6, __u8 old)
 	return bpf_skb_store_bytes(skb, ETH_HLEN + offsetof(struct iphdr, ttl), &ttl, 1, 0);
 }
 
+/* One hop less, then out through the route's device: to the neighbour the
+ * FIB knows, or resolved by bpf_redirect_neigh. */
+static __always_inline int tc_send(struct __sk_buff *skb, const struct fib_out *f, bool v6,
+				   __u8 ttl)
+{
+	if (tc_dec_ttl(skb, v6, ttl))
+		return TC_ACT_SHOT;
+	if (f->rc == BPF_FIB_LKUP_RET_NO_NEIGH)
+		return bpf_redirect_neigh(f->ifindex, NULL, 0, 0);
+	if (bpf_skb_store_bytes(skb, 0, f->dmac, 6, 0) ||
+	    bpf_skb_store_bytes(skb, 6, f->smac, 6, 0))
+		return TC_ACT_SHOT;
+	return bpf_redirect(f->ifindex, 0);
+}
+
 /* Out through the route's device, with the neighbour's address when the
  * FIB has it, else resolved by bpf_redirect_neigh. What has no route or
  * hop left, or would not fit the route's MTU (IPv4 without DF), the stack
@@ -130,14 +145,7 @@ static __always_inline int tc_forward(struct __sk_buff *skb, const struct pkt *p
 		stat_inc(STAT_NP_FIB_PASS);
 		return TC_ACT_OK;
 	}
-	if (tc_dec_ttl(skb, p->v6, p->ttl))
-		return TC_ACT_SHOT;
-	if (f->rc == BPF_FIB_LKUP_RET_NO_NEIGH)
-		return bpf_redirect_neigh(f->ifindex, NULL, 0, 0);
-	if (bpf_skb_store_bytes(skb, 0, f->dmac, 6, 0) ||
-	    bpf_skb_store_bytes(skb, 6, f->smac, 6, 0))
-		return TC_ACT_SHOT;
-	return bpf_redirect(f->ifindex, 0);
+	return tc_send(skb, f, p->v6, p->ttl);
 }
 
 /* Enough linear bytes for an ICMP error's headers and its quote's. */
@@ -154,14 +162,7 @@ static __always_inline int tc_icmp_out(struct __sk_buff *skb, const struct fib_o
 	if (f->ifindex != skb->ifindex || ttl <= 1 ||
 	    (f->rc != BPF_FIB_LKUP_RET_SUCCESS && f->rc != BPF_FIB_LKUP_RET_NO_NEIGH))
 		return TC_ACT_OK;
-	if (tc_dec_ttl(skb, v6, ttl))
-		return TC_ACT_SHOT;
-	if (f->rc == BPF_FIB_LKUP_RET_NO_NEIGH)
-		return bpf_redirect_neigh(f->ifindex, NULL, 0, 0);
-	if (bpf_skb_store_bytes(skb, 0, f->dmac, 6, 0) ||
-	    bpf_skb_store_bytes(skb, 6, f->smac, 6, 0))
-		return TC_ACT_SHOT;
-	return bpf_redirect(f->ifindex, 0);
+	return tc_send(skb, f, v6, ttl);
 }
 
 static __always_inline void tc_pull_icmp(struct __sk_buff *skb)
