@@ -348,6 +348,18 @@ expect "cleanup: no XDP left on np1 and br0" "$(xdp_on np1) $(xdp_on br0)" "none
 expect "cleanup: the tcx links are gone too" \
 	"$(bpftool link show id "$egress" >/dev/null 2>&1 && echo present || echo gone)" gone
 
+# --- SNAT ports and the node's own ----------------------------------------------
+# A fresh namespace's ephemeral ports are 32768-60999, the default SNAT range.
+overlap_said() { tac "$FERRYD_LOG" | sed '/^=== ferryd/q' | grep -c "overlaps this node's ephemeral ports"; }
+start_attached --node-ips 192.0.2.1
+expect "the default --snat-port-range, inside the ephemeral ports, is warned about with its cure" \
+	"$(overlap_said)" 1
+ferryd_stop
+start_attached --node-ips 192.0.2.1 --snat-port-range 61000-65535
+expect "a --snat-port-range outside them is not" "$(overlap_said)" 0
+ferryd_stop
+"$FERRYD" --cleanup --bpffs "$BPFFS" >>"$FERRYD_LOG" 2>&1
+
 # --- refusals --------------------------------------------------------------------
 ferryd_spawn "$SRC" --devices np1,nosuch0
 expect_refused "--devices naming a device that does not exist is refused" 5 &&

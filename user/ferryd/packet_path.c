@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <ifaddrs.h>
 #include <net/if.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -72,6 +73,27 @@ static void packet_write_config(struct agent *ag)
 	sync_set_config(ag->eng, &cfg);
 }
 
+/* A SNATed flow's port is unique among ferry_ct's flows to its backend,
+ * not among the node's own sockets: a host process connecting from an
+ * ephemeral port to a pod on another node could meet a SNATed flow on the
+ * same tuple. Said at start, with the cure, when the ranges overlap. */
+static void packet_check_snat_range(const struct agent *ag)
+{
+	FILE *f = fopen("/proc/sys/net/ipv4/ip_local_port_range", "r");
+	unsigned lo, hi;
+
+	if (!f)
+		return;
+	if (fscanf(f, "%u %u", &lo, &hi) == 2 && lo <= ag->opts.snat_port_max &&
+	    hi >= ag->opts.snat_port_min)
+		log_warn("ferryd", "--snat-port-range %u-%u overlaps this node's ephemeral ports "
+			 "(net.ipv4.ip_local_port_range %u-%u): a connection from the node to a pod "
+			 "on another node may meet a SNATed flow's port; reserve the range "
+			 "(net.ipv4.ip_local_reserved_ports) or give one outside it",
+			 ag->opts.snat_port_min, ag->opts.snat_port_max, lo, hi);
+	fclose(f);
+}
+
 /* ferry_config and the node addresses serve the socket LB too (NodePorts
  * on loopback, B22): written whatever becomes of the per-packet path. */
 int packet_start(struct agent *ag)
@@ -85,6 +107,7 @@ int packet_start(struct agent *ag)
 	if (features_packet_path(why, sizeof(why)))
 		return packet_fail(ag, why);
 	log_info("ferryd", "per-packet path: XDP, tc and tcx links available");
+	packet_check_snat_range(ag);
 	ag->np_usable = true;
 	return 0;
 }
