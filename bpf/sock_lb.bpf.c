@@ -87,7 +87,7 @@ static __always_inline int xlate_fwd(struct bpf_sock_addr *ctx, bool v6, bool st
 	lkey = key;
 	switch (svc_lookup(&lkey, &found)) {
 	case LOOKUP_NOT_SERVICE:
-		found = svc_lookup_node_port(&lkey, bpf_get_netns_cookie(ctx));
+		found = svc_lookup_node_port(&lkey, ctx);
 		if (found)
 			break;
 		stat_inc(STAT_SVC_MISS);

@@ -24,12 +24,13 @@ static __always_inline bool addr_is_loopback(const __u32 addr[4])
 /* A NodePort answers on every node address, and on loopback for the
  * node's own sockets (B22), through one wildcard entry per family, so a
  * node address change rewrites one small map and no service entry. Only
- * destinations in the NodePort range pay for the extra lookups. A pod's
- * loopback is its own: only sockets of the node's network namespace
- * (netns_cookie; 0 from the per-packet path) get loopback NodePorts. On a
- * hit, key holds the wildcard: the key to look the service up again with. */
+ * destinations in the NodePort range pay for the extra lookups, and only
+ * loopback ones for the network namespace's cookie: a pod's loopback is its
+ * own, so only sockets of the node's namespace (ferryd's) get loopback
+ * NodePorts. On a hit, key holds the wildcard: the key to look the service
+ * up again with. */
 static __always_inline struct svc_value *svc_lookup_node_port(struct svc_key *key,
-								__u64 netns_cookie)
+								struct bpf_sock_addr *ctx)
 {
 	struct dp_config *cfg;
 	__u32 zero = 0;
@@ -39,9 +40,12 @@ static __always_inline struct svc_value *svc_lookup_node_port(struct svc_key *ke
 	cfg = bpf_map_lookup_elem(&ferry_config, &zero);
 	if (!cfg || port < cfg->node_port_min || port > cfg->node_port_max)
 		return NULL;
-	if (!(netns_cookie == cfg->node_netns_cookie && addr_is_loopback(key->addr)) &&
-	    !bpf_map_lookup_elem(&ferry_node_addrs, key->addr))
+	if (addr_is_loopback(key->addr)) {
+		if (bpf_get_netns_cookie(ctx) != cfg->node_netns_cookie)
+			return NULL;
+	} else if (!bpf_map_lookup_elem(&ferry_node_addrs, key->addr)) {
 		return NULL;
+	}
 	key->addr[0] = 0;
 	key->addr[1] = 0;
 	key->addr[2] = v4 ? bpf_htonl(0xffff) : 0;

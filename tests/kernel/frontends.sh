@@ -317,6 +317,11 @@ served_all() {
 }
 served "B22 from the node: NodePort on 127.0.0.1 reaches np's backends" http://127.0.0.1:30090/ w-1 w-2
 served "B22 from the node: NodePort on ::1 reaches np's backends" "http://[::1]:30090/" w-1 w-2
+# A pod's loopback is its own: the same connect() from pod w-3's namespace
+# (in the cgroup too) reaches no NodePort, only what listens there.
+expect "B22 from a pod: its own 127.0.0.1:30090 is not a NodePort" \
+	"$(field error "$(bash -c "$CLIENT_SH" "$CG" "${POD_NS[w-3]}" "$PYTHON" "$PROBE" tcp 127.0.0.1 30090)")" \
+	ECONNREFUSED
 served "B22 from the node: NodePort on the node address 192.0.2.1 reaches np's backends" \
 	http://192.0.2.1:30090/ w-1 w-2
 served "B25 from the node: the externalIP reaches np's backends" http://203.0.113.90/ w-1 w-2
