@@ -372,10 +372,13 @@ else:
 
 # --- status ----------------------------------------------------------------
 
-# status_get EXPR: a Python expression over `ferryctl status -o json` (as j),
-# printed; e.g. status_get 'j["agent"]["map_full_errors"]'.
+# status_get [--maps] EXPR: a Python expression over `ferryctl status -o json`
+# (as j), printed; e.g. status_get 'j["agent"]["map_full_errors"]'. With
+# --maps, j["maps"] has each hash map's "entries" too (walks every map).
 status_get() {
-	"$FERRYCTL" --bpffs "$BPFFS" status -o json 2>/dev/null |
+	local maps=
+	[ "$1" != --maps ] || { maps=--maps; shift; }
+	"$FERRYCTL" --bpffs "$BPFFS" status -o json ${maps:+--maps} 2>/dev/null |
 		"$PYTHON" -c 'import json, sys; j = json.load(sys.stdin); print(eval(sys.argv[1]))' "$1"
 }
 
@@ -388,14 +391,15 @@ wait_status() { wait_until "$1" status_true "$2"; }
 # map_entries: "ferry_services=N ferry_slots=N ferry_backends=N
 # ferry_affinity=N", the maps the service ports fill.
 map_entries() {
-	status_get '" ".join("%s=%s" % (m["name"], m["entries"]) for m in j["maps"] if m["name"] in ("ferry_services", "ferry_slots", "ferry_backends", "ferry_affinity"))'
+	status_get --maps '" ".join("%s=%s" % (m["name"], m["entries"]) for m in j["maps"] if m["name"] in ("ferry_services", "ferry_slots", "ferry_backends", "ferry_affinity"))'
 }
 
 # FERRY_STATE_PY: Python source of StateMap(path), the pinned ferry_state map
 # read with the raw bpf(2) syscall (struct agent_state): .generation(),
 # .applied_ns() (changes on every publish) and .map_full_errors() cost one
-# syscall (ferryctl status walks every map, seconds at scale). For drivers
-# that poll the generation in a tight loop: prepend it to their script.
+# syscall (ferryctl status costs about a millisecond: a process and a few
+# dozen syscalls). For drivers that poll the generation in a tight loop:
+# prepend it to their script.
 # shellcheck disable=SC2016,SC2034
 FERRY_STATE_PY='
 import ctypes, os, platform, struct, sys

@@ -915,7 +915,7 @@ ferry_changes() {
 
 ferry_memory() {
 	local n=$1 when=$2 f=$WORK/status.json
-	timeout -k 5 120 "$FERRYCTL" --bpffs "$BPFFS" status -o json >"$f" 2>>"$LOGS/ferryctl.log" ||
+	timeout -k 5 120 "$FERRYCTL" --bpffs "$BPFFS" status -o json --maps >"$f" 2>>"$LOGS/ferryctl.log" ||
 		{ warn "N=$n: ferryctl status failed"; return 1; }
 	read -r rss peak svcs backs full ms ml mb mt es el eb <<<"$(B status "$f")"
 	: "${rss:=0}" "${peak:=0}" "${mt:=0}"

@@ -161,7 +161,7 @@ expect "ferry_node_addrs: the node's addresses, each its family's SNAT source" "
 	"192.0.2.1:1 2001:db8::1:1"
 ct_fill 3
 expect "ferry_ct: 3 flow entries counted in ferryctl status and /metrics (ferry_ct_entries)" \
-	"$(status_get '[m["entries"] for m in j["maps"] if m["name"] == "ferry_ct"][0]') $(metric ferry_ct_entries)" "3 3"
+	"$(status_get --maps '[m["entries"] for m in j["maps"] if m["name"] == "ferry_ct"][0]') $(metric ferry_ct_entries)" "3 3"
 expect "/metrics: both devices, XDP native; the path is up" \
 	"$(metric 'ferry_packet_path_devices{device="np1",xdp="native"}') $(metric 'ferry_packet_path_devices{device="np2",xdp="native"}') $(metric ferry_packet_path_up)" \
 	"1 1 1"

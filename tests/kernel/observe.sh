@@ -97,7 +97,7 @@ expect "metrics: ferry_service_ports and ferry_backends equal ferryctl service l
 expect "metrics: ferry_service_ports_pending is 0" "$(metric ferry_service_ports_pending)" 0
 for map in ferry_services ferry_slots ferry_backends; do
 	r=$(metric "ferry_map_fill_ratio{map=\"$map\"}")
-	want=$(status_get "'%d/%d' % [(m['entries'], m['max_entries']) for m in j['maps'] if m['name'] == '$map'][0]")
+	want=$(status_get --maps "'%d/%d' % [(m['entries'], m['max_entries']) for m in j['maps'] if m['name'] == '$map'][0]")
 	if awk -v r="$r" 'BEGIN {exit !(r > 0 && r <= 1)}'; then
 		ok "metrics: ferry_map_fill_ratio{map=\"$map\"} is in (0, 1] ($r)"
 	else

@@ -166,7 +166,7 @@ else
 fi
 
 # One status, everything from it.
-"$FERRYCTL" --bpffs "$BPFFS" status -o json >"$WORK/status.json"
+"$FERRYCTL" --bpffs "$BPFFS" status -o json --maps >"$WORK/status.json"
 sget() { "$PYTHON" -c 'import json, sys; j = json.load(open(sys.argv[1])); print(eval(sys.argv[2]))' \
 	"$WORK/status.json" "$1"; }
 expect "scale: ferryctl status: $N services, $((N * M)) backends programmed" \

@@ -8,13 +8,14 @@
 #include "ferryctl/ctl.h"
 
 static const char usage[] =
-	"usage: ferryctl [--bpffs DIR] COMMAND [-o json]\n"
+	"usage: ferryctl [--bpffs DIR] COMMAND [-o json] [--maps]\n"
 	"\n"
 	"  service list    frontends and their backends\n"
 	"  backend list    every backend with its state\n"
 	"  ct list         flows of the per-packet path (NodePort, LB IPs, externalIPs)\n"
 	"  status          programs (socket hooks; per-packet links by device and XDP mode),\n"
-	"                  published generation, counters, maps\n"
+	"                  published generation, counters, maps' capacity and memory\n"
+	"    --maps        also each map's entries (walks every map: slow at scale)\n"
 	"\n"
 	"  --bpffs DIR     where ferryd pinned its maps (default /sys/fs/bpf/ferry)\n";
 
@@ -28,7 +29,7 @@ void ctl_print_json(cJSON *root)
 	cJSON_Delete(root);
 }
 
-static int run(const char *cmd, const char *sub, const char *bpffs, bool json)
+static int run(const char *cmd, const char *sub, const char *bpffs, bool json, bool count)
 {
 	struct dp_maps maps;
 	int ret = 2;
@@ -44,7 +45,7 @@ static int run(const char *cmd, const char *sub, const char *bpffs, bool json)
 	else if (strcmp(cmd, "ct") == 0 && sub && strcmp(sub, "list") == 0)
 		ret = ctl_ct_list(&maps, json);
 	else if (strcmp(cmd, "status") == 0)
-		ret = ctl_status(&maps, bpffs, json);
+		ret = ctl_status(&maps, bpffs, json, count);
 	else
 		fputs(usage, stderr);
 	dp_maps_close(&maps);
@@ -56,13 +57,15 @@ int main(int argc, char **argv)
 	const char *bpffs = "/sys/fs/bpf/ferry";
 	const char *words[2] = { NULL, NULL };
 	int n_words = 0;
-	bool json = false;
+	bool json = false, count = false;
 
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--bpffs") == 0 && i + 1 < argc) {
 			bpffs = argv[++i];
 		} else if (strcmp(argv[i], "-o") == 0 && i + 1 < argc) {
 			json = strcmp(argv[++i], "json") == 0;
+		} else if (strcmp(argv[i], "--maps") == 0) {
+			count = true;
 		} else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
 			fputs(usage, stdout);
 			return 0;
@@ -78,5 +81,5 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	log_set_level(LOG_WARN);
-	return run(words[0], words[1], bpffs, json);
+	return run(words[0], words[1], bpffs, json, count);
 }

@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# ferryctl status, what tests and scripts poll: the generation, applied
+# time and agent counters equal ferry_state's (read here with the raw bpf
+# syscall), with ferryd running and stopped; the default status costs the
+# same number of bpf syscalls at 3 and at 300 service ports (it walks no
+# map; a walk costs about 150 ms at 10,000 services), and the per-map entry
+# counts appear on request (--maps), matching what was programmed.
+# shellcheck source=tests/lib.sh
+source "$(dirname "$0")/../lib.sh"
+
+topology_up
+SRC=$WORK/services.json
+
+# render N: N Services (10.96.71.0/24 and up, TCP 80), 2 endpoints each.
+render() {
+	"$PYTHON" - "$1" <<'PY'
+import ipaddress, json, sys
+n = int(sys.argv[1])
+items = []
+for i in range(n):
+    vip = str(ipaddress.ip_address("10.96.71.1") + i)
+    items.append({"apiVersion": "v1", "kind": "Service",
+                  "metadata": {"name": "st-%d" % i, "namespace": "status"},
+                  "spec": {"clusterIP": vip, "ports": [{"name": "http", "port": 80,
+                                                        "protocol": "TCP", "targetPort": 8080}]}})
+    items.append({"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+                  "metadata": {"name": "st-%d-1" % i, "namespace": "status",
+                               "labels": {"kubernetes.io/service-name": "st-%d" % i}},
+                  "addressType": "IPv4", "ports": [{"name": "http", "port": 8080}],
+                  "endpoints": [{"addresses": ["198.18.71.1"]}, {"addresses": ["198.18.71.2"]}]})
+json.dump({"apiVersion": "v1", "kind": "List", "items": items}, sys.stdout)
+PY
+}
+
+# same_as_state: "same" when ferryctl status's generation, applied time and
+# agent figures equal ferry_state's raw struct agent_state, else the two.
+same_as_state() {
+	"$FERRYCTL" --bpffs "$BPFFS" status -o json | "$PYTHON" -c "$FERRY_STATE_PY"'
+import datetime, json, struct
+j = json.load(sys.stdin)
+st = StateMap(sys.argv[1])
+st._lookup()
+(gen, ns, layout, pid, perr, skip, full, ign, svcs, backs) = struct.unpack_from("QQIIQQQQQQ", st.val, 0)
+when = datetime.datetime.fromtimestamp(ns // 10**9, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+a = j["agent"]
+want = [gen, gen, when, layout, pid, perr, skip, full, ign, svcs, backs]
+got = [j["generation"], a["generation"], a["applied_at"], a["layout_version"], a["ferryd_pid"],
+       a["parse_errors"], a["objects_skipped"], a["map_full_errors"], a["fields_ignored"],
+       a["services"], a["backends"]]
+print("same" if want == got else "state %s, status %s" % (want, got))' "$BPFFS/ferry_state"
+}
+
+# bpf_calls ARGS...: how many bpf(2) calls `ferryctl status ARGS` makes.
+bpf_calls() {
+	strace -f -c -e trace=bpf "$FERRYCTL" --bpffs "$BPFFS" status "$@" 2>&1 >/dev/null |
+		awk '$NF == "bpf" {print $4}'
+}
+
+render 3 | write_source "$SRC"
+ferryd_start "$SRC" || finish
+
+expect "status: generation, applied time and agent figures equal ferry_state's" "$(same_as_state)" same
+expect "status: 3 service ports, 6 backends programmed" \
+	"$(status_get '"%d %d" % (j["agent"]["services"], j["agent"]["backends"])')" "3 6"
+expect "status: every datapath counter is listed" \
+	"$(status_get 'len(j["counters"]) >= 24 and all(isinstance(v, int) for v in j["counters"].values())')" True
+expect "status: maps' capacity and memory without --maps, and no entry counts" \
+	"$(status_get 'all("max_entries" in m and m["memory_bytes"] >= 0 and "entries" not in m for m in j["maps"])')" True
+expect "status --maps: entries of the service maps (2 keys per port: its own and its address's port-0 marker; 6 slots, 6 backends)" \
+	"$(map_entries)" "ferry_services=6 ferry_slots=6 ferry_backends=6 ferry_affinity=0"
+expect_match "status (text): the generation line" \
+	"$("$FERRYCTL" --bpffs "$BPFFS" status)" "Generation: +$(generation) \\(applied "
+calls3=$(bpf_calls -o json)
+maps3=$(bpf_calls -o json --maps)
+
+g=$(generation)
+render 300 | write_source "$SRC"
+wait_generation $((g + 1)) 15 || not_ok "status: the 300 Services applied" "generation still $(generation)"
+expect "status at 300: agent figures equal ferry_state's" "$(same_as_state)" same
+expect "status --maps at 300: entries of the service maps" \
+	"$(map_entries)" "ferry_services=600 ferry_slots=600 ferry_backends=600 ferry_affinity=0"
+calls300=$(bpf_calls -o json)
+maps300=$(bpf_calls -o json --maps)
+expect "status: as many bpf syscalls at 300 service ports as at 3 (walks no map)" \
+	"$calls300" "$calls3"
+expect "status --maps walks the maps (more bpf syscalls at 300 than at 3)" \
+	"$([ "${maps300:-0}" -gt "$((${maps3:-0} + 600))" ] && echo more || echo "$maps3 -> $maps300")" more
+note "bpf syscalls per status: $calls3 at 3, $calls300 at 300; with --maps $maps3 and $maps300"
+
+ferryd_stop
+expect "status with ferryd stopped: figures still equal ferry_state's" "$(same_as_state)" same
+expect "status with ferryd stopped: says so, and keeps the generation and counts" \
+	"$(status_get '"%s %d %d" % (j["agent"]["ferryd_running"], j["generation"] >= 2, j["agent"]["services"])')" \
+	"False 1 300"
+
+finish
