@@ -304,6 +304,70 @@ static void test_node_port_numbers(void **state)
 	model_objects_free(&objs);
 }
 
+/* endpoints.kubernetes.io/last-change-trigger-time, as the endpoints
+ * controller writes it (RFC 3339, UTC, ns), with an offset, or anything
+ * else: a time that does not parse leaves trigger_ns 0 and the slice decoded
+ * all the same (it is served; only the SLI loses the change). */
+static void test_slice_trigger_time(void **state)
+{
+	static const struct {
+		const char *value;  /* JSON */
+		long long want;     /* ns since the epoch; 0 = none */
+	} cases[] = {
+		{ "\"2026-12-06T07:04:49Z\"", 1796540689LL * 1000000000 },
+		{ "\"2026-12-06T07:04:49.5Z\"", 1796540689LL * 1000000000 + 500000000 },
+		{ "\"2026-12-06T07:04:49.123456789Z\"", 1796540689LL * 1000000000 + 123456789 },
+		{ "\"2026-12-06T09:04:49.25+02:00\"", 1796540689LL * 1000000000 + 250000000 },
+		{ "\"2026-12-06T01:34:49-05:30\"", 1796540689LL * 1000000000 },
+		{ "\"1970-01-01T00:00:01Z\"", 1000000000LL },
+		{ "null", 0 },
+		{ "\"\"", 0 },
+		{ "\"yesterday\"", 0 },
+		{ "\"2026-12-06 07:04:49Z\"", 0 },
+		{ "\"2026-12-06T07:04:49\"", 0 },
+		{ "\"2026-12-06T07:04:49.Z\"", 0 },
+		{ "\"2026-13-06T07:04:49Z\"", 0 },
+		{ "\"2026-12-06T24:04:49Z\"", 0 },
+		{ "\"2026-12-06T07:04:49Zjunk\"", 0 },
+		{ "\"2026-12-06T07:04:49+2:00\"", 0 },
+		{ "\"1969-12-31T23:59:59Z\"", 0 },
+		{ "\"9999-12-31T23:59:59Z\"", 0 },
+		{ "1796540689", 0 },
+		{ "{}", 0 },
+	};
+	struct model_objects objs = { 0 };
+	cJSON *obj;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char *json;
+
+		assert_true(asprintf(&json,
+				     "{\"kind\":\"EndpointSlice\",\"metadata\":{\"name\":\"s-1\","
+				     "\"namespace\":\"n\",\"labels\":{\"kubernetes.io/service-name\":"
+				     "\"s\"},\"annotations\":{\"endpoints.kubernetes.io/"
+				     "last-change-trigger-time\":%s}},\"addressType\":\"IPv4\","
+				     "\"endpoints\":[{\"addresses\":[\"10.0.0.1\"]}]}",
+				     cases[i].value) > 0);
+		obj = cJSON_Parse(json);
+		if (!obj)
+			fail_msg("not JSON: %s", json);
+		decode_expect(obj, NULL, &objs);
+		if (objs.slices[objs.n_slices - 1].trigger_ns != cases[i].want)
+			fail_msg("%s: trigger_ns %lld, want %lld", cases[i].value,
+				 (long long)objs.slices[objs.n_slices - 1].trigger_ns, cases[i].want);
+		assert_int_equal(objs.slices[objs.n_slices - 1].n_endpoints, 1);
+		cJSON_Delete(obj);
+		free(json);
+	}
+	/* No annotations at all. */
+	obj = parse_slice("80");
+	decode_expect(obj, NULL, &objs);
+	assert_int_equal(objs.slices[objs.n_slices - 1].trigger_ns, 0);
+	cJSON_Delete(obj);
+	model_objects_free(&objs);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -312,6 +376,7 @@ int main(void)
 		cmocka_unit_test(test_affinity_timeout_numbers),
 		cmocka_unit_test(test_source_range_prefixes),
 		cmocka_unit_test(test_node_port_numbers),
+		cmocka_unit_test(test_slice_trigger_time),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

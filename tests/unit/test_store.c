@@ -1188,6 +1188,72 @@ static void test_node_addrs_and_range_recompute_external_services(void **state)
 	store_free(st);
 }
 
+/* An EndpointSlice of shop/web with a last-change-trigger-time. */
+#define TRIGGER_SLICE(name, time, addr) \
+	"{'kind':'EndpointSlice','metadata':{'namespace':'shop','name':'" name "'," \
+	"'labels':{'kubernetes.io/service-name':'web'},'annotations':{" \
+	"'endpoints.kubernetes.io/last-change-trigger-time':'" time "'}}," \
+	"'addressType':'IPv4','ports':" HTTP_PORT ",'endpoints':[" EP(addr) "]}"
+#define T0_NS (1796540689LL * 1000000000) /* 2026-12-06T07:04:49Z */
+
+/* The trigger times taken, as "seconds after T0" separated by spaces. */
+static void assert_triggers(struct model_store *st, const char *want)
+{
+	char buf[256] = "";
+	size_t n;
+	int64_t *t = store_take_triggers(st, &n);
+
+	for (size_t i = 0; i < n; i++)
+		snprintf(buf + strlen(buf), sizeof(buf) - strlen(buf), "%s%lld", i ? " " : "",
+			 (long long)(t[i] - T0_NS) / 1000000000);
+	free(t);
+	assert_string_equal(buf, want);
+}
+
+/* The SLI's trigger times: one per slice change after the floor (ferryd's
+ * start, as kube-proxy's), none for a slice without the annotation, for a
+ * relist that brings the same slice again, or for a delete; a slice that
+ * changes twice before a flush counts twice, as in kube-proxy. */
+static void test_slice_trigger_times(void **state)
+{
+	struct model_store *st = store_new(64);
+	struct desired_delta d;
+
+	(void)state;
+	assert_non_null(st);
+	store_set_trigger_floor(st, T0_NS);
+	put_json(st, WEB_SVC);
+	put_json(st, TRIGGER_SLICE("web-1", "2026-12-06T07:04:48Z", "10.0.0.1")); /* before */
+	put_json(st, TRIGGER_SLICE("web-2", "2026-12-06T07:04:49Z", "10.0.0.2")); /* at the floor */
+	put_json(st, SLICE("shop", "web-3", "web", "IPv4", HTTP_PORT, "[" EP("10.0.0.3") "]"));
+	assert_triggers(st, "");
+	put_json(st, TRIGGER_SLICE("web-1", "2026-12-06T07:04:50Z", "10.0.0.4"));
+	put_json(st, TRIGGER_SLICE("web-2", "2026-12-06T07:04:51Z", "10.0.0.5"));
+	put_json(st, TRIGGER_SLICE("web-1", "2026-12-06T07:04:53Z", "10.0.0.6"));
+	assert_int_equal(store_flush(st, &d), 0);
+	delta_free(&d);
+	assert_triggers(st, "1 2 4");
+	assert_triggers(st, ""); /* taken once */
+
+	/* A relist brings the same slices again: nothing; one changed meanwhile
+	 * counts once. */
+	store_relist_begin(st, STORE_SLICE);
+	put_json(st, TRIGGER_SLICE("web-1", "2026-12-06T07:04:53Z", "10.0.0.6"));
+	put_json(st, TRIGGER_SLICE("web-2", "2026-12-06T07:04:55Z", "10.0.0.7"));
+	assert_int_equal(store_relist_end(st, STORE_SLICE), 1); /* web-3 */
+	assert_triggers(st, "6");
+
+	/* A delete is not measured; the slice created again is. An unparsable
+	 * time or an older one than the slice held is not. */
+	assert_true(store_delete(st, STORE_SLICE, "shop", "web-1"));
+	assert_triggers(st, "");
+	put_json(st, TRIGGER_SLICE("web-1", "2026-12-06T07:04:56Z", "10.0.0.6"));
+	put_json(st, TRIGGER_SLICE("web-2", "not a time", "10.0.0.8"));
+	put_json(st, TRIGGER_SLICE("web-1", "2026-12-06T07:04:52Z", "10.0.0.9"));
+	assert_triggers(st, "7");
+	store_free(st);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1211,6 +1277,7 @@ int main(void)
 		cmocka_unit_test(test_flush_out_of_memory_all_or_nothing),
 		cmocka_unit_test(test_b16_b22_policy_and_type_changes_remove_external_set),
 		cmocka_unit_test(test_node_addrs_and_range_recompute_external_services),
+		cmocka_unit_test(test_slice_trigger_times),
 	};
 
 	/* e.g. FERRY_TEST_SKIP='test_same_name*' to leave some out. */

@@ -50,6 +50,10 @@ bool decode_int(const cJSON *item, int lo, int hi, int *out);
 int decode_port(const struct decode_meta *meta, const cJSON *item, const char *where,
 		struct model_port *out, char *why, size_t why_len);
 
+/* decode_slice.c: RFC 3339 text ("2006-01-02T15:04:05.999Z07:00") to ns
+ * since the epoch; 0 when it does not parse or lies outside 1970-2261. */
+int64_t decode_rfc3339(const char *s);
+
 /* decode_svc.c, decode_slice.c, decode_node.c */
 enum decode_result decode_service(const cJSON *obj, const struct decode_meta *meta,
 				  struct model_objects *into, char *why, size_t why_len);

@@ -3,11 +3,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "common/intern.h"
+#include "common/log.h"
 #include "model/decode_priv.h"
 
 #define LABEL_SERVICE_NAME "kubernetes.io/service-name"
+#define ANNOTATION_TRIGGER "endpoints.kubernetes.io/last-change-trigger-time"
 
 static int slice_family(const char *address_type)
 {
@@ -16,6 +19,84 @@ static int slice_family(const char *address_type)
 	if (address_type && strcmp(address_type, "IPv6") == 0)
 		return 6;
 	return 0;
+}
+
+/* Exactly n digits at *p, which moves past them. */
+static bool rfc_digits(const char **p, int n, int lo, int hi, int *out)
+{
+	int v = 0;
+
+	for (int i = 0; i < n; i++, (*p)++) {
+		if (**p < '0' || **p > '9')
+			return false;
+		v = v * 10 + (**p - '0');
+	}
+	*out = v;
+	return v >= lo && v <= hi;
+}
+
+static bool rfc_char(const char **p, char c)
+{
+	if (**p != c)
+		return false;
+	(*p)++;
+	return true;
+}
+
+/* "2006-01-02T15:04:05[.999999999](Z|+07:00)", RFC 3339 as the endpoints
+ * controller writes the annotation: ns since the epoch, or 0 when it is not
+ * one or lies outside 1970-2262 (int64 ns). */
+int64_t decode_rfc3339(const char *s)
+{
+	struct tm tm = { 0 };
+	int year, frac_ns = 0, scale = 100000000, sign, oh, om;
+	int64_t secs;
+
+	if (!rfc_digits(&s, 4, 1970, 2261, &year) || !rfc_char(&s, '-') ||
+	    !rfc_digits(&s, 2, 1, 12, &tm.tm_mon) || !rfc_char(&s, '-') ||
+	    !rfc_digits(&s, 2, 1, 31, &tm.tm_mday) || !rfc_char(&s, 'T') ||
+	    !rfc_digits(&s, 2, 0, 23, &tm.tm_hour) || !rfc_char(&s, ':') ||
+	    !rfc_digits(&s, 2, 0, 59, &tm.tm_min) || !rfc_char(&s, ':') ||
+	    !rfc_digits(&s, 2, 0, 60, &tm.tm_sec))
+		return 0;
+	if (rfc_char(&s, '.')) {
+		if (*s < '0' || *s > '9')
+			return 0;
+		for (; *s >= '0' && *s <= '9'; s++, scale /= 10)
+			frac_ns += (*s - '0') * scale;
+	}
+	if (rfc_char(&s, 'Z')) {
+		sign = oh = om = 0;
+	} else {
+		sign = *s == '+' ? -1 : *s == '-' ? 1 : 0;
+		s++;
+		if (!sign || !rfc_digits(&s, 2, 0, 23, &oh) || !rfc_char(&s, ':') ||
+		    !rfc_digits(&s, 2, 0, 59, &om))
+			return 0;
+	}
+	if (*s)
+		return 0;
+	tm.tm_year = year - 1900;
+	tm.tm_mon--;
+	secs = (int64_t)timegm(&tm) + sign * (oh * 3600 + om * 60);
+	return secs > 0 ? secs * 1000000000 + frac_ns : 0;
+}
+
+/* The annotation's time, 0 when absent; one that does not parse is not
+ * measured (debug: the slice is served all the same). */
+static int64_t slice_trigger(const struct decode_meta *meta, const cJSON *obj)
+{
+	const cJSON *anns = decode_field(decode_field(obj, "metadata"), "annotations");
+	const cJSON *item = decode_field(anns, ANNOTATION_TRIGGER);
+	int64_t ns;
+
+	if (!item || cJSON_IsNull(item))
+		return 0;
+	ns = cJSON_IsString(item) ? decode_rfc3339(item->valuestring) : 0;
+	if (!ns)
+		log_debug("model", "EndpointSlice %s/%s: annotation " ANNOTATION_TRIGGER
+			  " is not an RFC 3339 time: not measured", meta->ns, meta->name);
+	return ns;
 }
 
 /* Ports without a number or with port 0 are skipped (B7). */
@@ -171,6 +252,7 @@ enum decode_result decode_slice(const cJSON *obj, const struct decode_meta *meta
 	struct model_slice slice = {
 		.family = slice_family(decode_string(obj, "addressType", "")),
 		.proxied = meta->proxied,
+		.trigger_ns = slice_trigger(meta, obj),
 	};
 
 	if (!service_name)

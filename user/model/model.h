@@ -100,6 +100,8 @@ struct model_slice {
 	char *service_name;   /* kubernetes.io/service-name label; "" when absent */
 	int family;           /* 4, 6, or 0 for FQDN/unknown (B6) */
 	bool proxied;         /* false: service-proxy-name or headless label (B2) */
+	int64_t trigger_ns;   /* endpoints.kubernetes.io/last-change-trigger-time,
+			       * ns since the epoch (wall clock); 0 = none */
 	size_t n_ports;
 	struct model_port *ports;   /* only valid ports: named or not, port > 0 (B7) */
 	size_t n_endpoints;

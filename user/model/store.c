@@ -315,6 +315,40 @@ int store_put_service(struct model_store *st, struct model_service *svc)
 	return 0;
 }
 
+void store_set_trigger_floor(struct model_store *st, int64_t ns)
+{
+	st->trigger_floor = ns;
+}
+
+/* Out of memory loses the measurement only, never the change. */
+static void store_trigger(struct model_store *st, int64_t ns, int64_t old_ns)
+{
+	int64_t *p;
+	size_t cap;
+
+	if (ns <= st->trigger_floor || ns <= old_ns)
+		return;
+	if (st->n_triggers == st->cap_triggers) {
+		cap = st->cap_triggers ? st->cap_triggers * 2 : 16;
+		p = realloc(st->triggers, cap * sizeof(*p));
+		if (!p)
+			return;
+		st->triggers = p;
+		st->cap_triggers = cap;
+	}
+	st->triggers[st->n_triggers++] = ns;
+}
+
+int64_t *store_take_triggers(struct model_store *st, size_t *n)
+{
+	int64_t *taken = st->triggers;
+
+	*n = st->n_triggers;
+	st->triggers = NULL;
+	st->n_triggers = st->cap_triggers = 0;
+	return taken;
+}
+
 int store_put_slice(struct model_store *st, struct model_slice *slice)
 {
 	struct store_obj *obj = obj_get(st, STORE_SLICE, slice->ns, slice->name);
@@ -326,6 +360,7 @@ int store_put_slice(struct model_store *st, struct model_slice *slice)
 		return -1;
 	}
 	old = obj->group;
+	store_trigger(st, slice->trigger_ns, obj->u.slice.trigger_ns);
 	obj_unlink(st, obj);
 	obj_clear(obj);
 	obj->u.slice = *slice;

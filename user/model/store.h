@@ -67,6 +67,16 @@ void store_relist_begin(struct model_store *st, enum store_kind kind);
 void store_keep(struct model_store *st, enum store_kind kind, const char *ns, const char *name);
 size_t store_relist_end(struct model_store *st, enum store_kind kind);
 
+/* The network-programming SLI: a put slice whose last-change-trigger-time
+ * (model_slice.trigger_ns) is later than the floor and than the time of the
+ * version it replaces is kept, once per change (a relist that brings the
+ * same slice again keeps nothing; deletes are not measured, as kube-proxy).
+ * ferryd sets the floor to its start: kube-proxy skips changes older than
+ * its own. Take the times with the flush that applies them: a malloc'd
+ * array, in put order, NULL when none (*n = 0). */
+void store_set_trigger_floor(struct model_store *st, int64_t ns);
+int64_t *store_take_triggers(struct model_store *st, size_t *n);
+
 size_t store_count(const struct model_store *st, enum store_kind kind);
 bool store_dirty(const struct model_store *st);
 

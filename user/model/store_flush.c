@@ -198,6 +198,7 @@ void store_free(struct model_store *st)
 	hmap_free(&st->objs);
 	hmap_free(&st->groups);
 	free(st->vec);
+	free(st->triggers);
 	free(st->scratch);
 	free(st->node_name);
 	free(st->zone);

@@ -49,6 +49,9 @@ struct model_store {
 	uint64_t node_addrs_gen;
 	uint16_t node_port_min, node_port_max;
 	size_t count[2];               /* services, slices */
+	int64_t trigger_floor;         /* slice trigger times kept only after it */
+	int64_t *triggers;             /* kept since the last take (SLI) */
+	size_t n_triggers, cap_triggers;
 	const struct model_slice **vec; /* scratch: one group's slices */
 	size_t cap_vec;
 	char *scratch;                 /* scratch: a key */
