@@ -1,6 +1,8 @@
 /* ferryd on the API server: nothing is programmed until Services and
  * EndpointSlices have been listed in full (B33); after that every watch
  * event reaches the maps through a flush of the Services it touched. */
+#include <stdlib.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/log.h"
@@ -65,6 +67,18 @@ static void kube_node_addrs(struct kube_loop *kl)
 	packet_set_node_addrs(kl->ag, addrs, n);
 }
 
+/* The generation that applied the slice changes taken with its flush is
+ * published: the SLI (nothing measured when the apply failed). */
+static void kube_programmed(struct kube_loop *kl, int64_t writes)
+{
+	size_t n;
+	int64_t *triggers = store_take_triggers(kube_source_store(kl->ag->kube), &n);
+
+	if (writes >= 0)
+		observe_programmed(kl->ag, triggers, n);
+	free(triggers);
+}
+
 /* The first full state: written (batched into fresh maps), then attached. */
 static int kube_first_apply(struct kube_loop *kl)
 {
@@ -92,6 +106,7 @@ static int kube_first_apply(struct kube_loop *kl)
 		return -1;
 	kl->attached = true;
 	kube_publish(kl);
+	kube_programmed(kl, writes);
 	return 0;
 }
 
@@ -111,6 +126,7 @@ static void kube_flush(struct kube_loop *kl)
 	observe_applied(ag, kube_now() - t0, kube_now() - since);
 	hcnp_apply_delta(ag->hcnp, &delta);
 	kube_publish(kl);
+	kube_programmed(kl, writes);
 	if (writes > 0)
 		log_info("sync", "generation %llu: %zu service ports changed, %zu removed, %lld map "
 			 "writes; event to maps %.3f ms",
@@ -188,11 +204,15 @@ static int kube_round(struct kube_loop *kl, struct curl_waitfd *sig)
 	return 0;
 }
 
-/* --node-port-range, and --node-ips in place of the Node's addresses. */
+/* --node-port-range, --node-ips in place of the Node's addresses, and the
+ * SLI's start: kube-proxy measures only changes made after its own. */
 static int kube_node_settings(struct agent *ag)
 {
 	struct model_store *st = kube_source_store(ag->kube);
+	struct timespec now;
 
+	clock_gettime(CLOCK_REALTIME, &now);
+	store_set_trigger_floor(st, (int64_t)now.tv_sec * 1000000000 + now.tv_nsec);
 	store_set_node_port_range(st, ag->opts.node_port_min, ag->opts.node_port_max);
 	if (ag->opts.n_node_ips &&
 	    store_fix_node_addrs(st, ag->opts.node_ips, ag->opts.n_node_ips) < 0) {

@@ -176,6 +176,10 @@ static void metrics_agent(struct prom_buf *b, const struct obs_view *v)
 	prom_family(b, "ferry_event_to_datapath_seconds", "histogram",
 		    "From a watch event's arrival to the maps holding it.");
 	prom_histogram(b, "ferry_event_to_datapath_seconds", NULL, &v->event_latency);
+	prom_family(b, "ferry_network_programming_duration_seconds", "histogram",
+		    "From an EndpointSlice's last-change-trigger-time to the generation that "
+		    "applies it (kube-proxy's network_programming_duration_seconds).");
+	prom_histogram(b, "ferry_network_programming_duration_seconds", NULL, &v->programming);
 	metrics_counter(b, "ferry_map_full_errors_total",
 			"Service ports not (re)programmed for lack of room.", st->map_full_errors);
 	metrics_counter(b, "ferry_frontend_conflicts_total",

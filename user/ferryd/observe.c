@@ -13,6 +13,24 @@ static const double latency_bounds[] = {
 	0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5,
 };
 
+/* kube-proxy's network_programming_duration_seconds buckets: 0, 0.25 s,
+ * 0.5 s, 1-59 s by 1, 60-115 s by 5, 120-300 s by 30. */
+static size_t programming_bounds(double *bounds)
+{
+	size_t n = 0;
+
+	bounds[n++] = 0;
+	bounds[n++] = 0.25;
+	bounds[n++] = 0.5;
+	for (int s = 1; s < 60; s++)
+		bounds[n++] = s;
+	for (int s = 60; s < 120; s += 5)
+		bounds[n++] = s;
+	for (int s = 120; s <= 300; s += 30)
+		bounds[n++] = s;
+	return n;
+}
+
 static int observe_not_found(struct httpd_reply *reply, const char *text)
 {
 	reply->status = 404;
@@ -51,6 +69,7 @@ static void observe_publish(struct agent *ag)
 		.sync = *sync_stats(ag->eng),
 		.event_latency = obs->event_latency,
 		.sync_duration = obs->sync_duration,
+		.programming = obs->programming,
 		.fields_ignored = model_fields_ignored(),
 		.hcnp_bind_errors = ag->hcnp ? hcnp_bind_errors(ag->hcnp) : 0,
 		.packet_path = ag->np.n_devs > 0,
@@ -82,9 +101,11 @@ int observe_start(struct agent *ag)
 {
 	struct agent_obs *obs = &ag->obs;
 	const size_t n_bounds = sizeof(latency_bounds) / sizeof(latency_bounds[0]);
+	double bounds[HISTOGRAM_MAX_BUCKETS];
 
 	histogram_init(&obs->event_latency, latency_bounds, n_bounds);
 	histogram_init(&obs->sync_duration, latency_bounds, n_bounds);
+	histogram_init(&obs->programming, bounds, programming_bounds(bounds));
 	obs->started = obs->due = kube_now();
 	obs->maps = ag->dp.maps;
 	for (int m = 0; m < DP_MAP__COUNT; m++)
@@ -128,5 +149,19 @@ void observe_applied(struct agent *ag, double sync_s, double event_s)
 		obs->pending_since = 0;
 	else if (!obs->pending_since)
 		obs->pending_since = kube_now();
+	observe_publish(ag);
+}
+
+void observe_programmed(struct agent *ag, const int64_t *trigger_ns, size_t n)
+{
+	struct timespec now;
+	int64_t now_ns;
+
+	if (!n)
+		return;
+	clock_gettime(CLOCK_REALTIME, &now);
+	now_ns = (int64_t)now.tv_sec * 1000000000 + now.tv_nsec;
+	for (size_t i = 0; i < n; i++)
+		histogram_observe(&ag->obs.programming, (double)(now_ns - trigger_ns[i]) / 1e9);
 	observe_publish(ag);
 }

@@ -33,6 +33,7 @@ struct obs_view {
 	uint64_t objects_skipped;
 	struct histogram event_latency;
 	struct histogram sync_duration;
+	struct histogram programming;
 	struct watch_stats watch[KUBE_COLLECTION__COUNT];
 	uint64_t fields_ignored;         /* model_fields_ignored() */
 	uint64_t hcnp_bind_errors;       /* healthCheckNodePorts not bound */
@@ -47,6 +48,7 @@ struct agent_obs {
 	/* The loop's own; published into view. */
 	struct histogram event_latency;  /* s, from a watch event to the maps */
 	struct histogram sync_duration;  /* s, one apply */
+	struct histogram programming;    /* s, slice trigger time to the generation */
 	double started;                  /* kube_now() at start */
 	bool applied;                    /* the first state is in the maps */
 	struct timespec last_update;     /* CLOCK_REALTIME of the last apply */
@@ -71,6 +73,10 @@ void observe_turn(struct agent *ag, int wait_ms);
 /* An apply took sync_s seconds; event_s is how long its oldest change
  * waited (< 0: none, e.g. a file reload). Publishes. */
 void observe_applied(struct agent *ag, double sync_s, double event_s);
+/* The generation that applies these EndpointSlice changes is published:
+ * one observation each of the wall time since its last-change-trigger-time
+ * (ns since the epoch), kube-proxy's network_programming_duration_seconds. */
+void observe_programmed(struct agent *ag, const int64_t *trigger_ns, size_t n);
 /* A copy of the published view, for the handlers. */
 void observe_view(struct agent_obs *obs, struct obs_view *out);
 

@@ -14,7 +14,8 @@ struct prom_buf {
 	bool failed;              /* out of memory: the text is incomplete */
 };
 
-#define HISTOGRAM_MAX_BUCKETS 16
+/* 81: kube-proxy's network_programming_duration_seconds buckets */
+#define HISTOGRAM_MAX_BUCKETS 81
 
 struct histogram {
 	size_t n_bounds;
