@@ -374,7 +374,7 @@ else:
 
 # status_get [--maps] EXPR: a Python expression over `ferryctl status -o json`
 # (as j), printed; e.g. status_get 'j["agent"]["map_full_errors"]'. With
-# --maps, j["maps"] has each hash map's "entries" too (walks every map).
+# --maps, j["maps"] has each hash map's "entries" too (reads every entry).
 status_get() {
 	local maps=
 	[ "$1" != --maps ] || { maps=--maps; shift; }

@@ -913,6 +913,31 @@ ferry_changes() {
 		"; rename to publish ms: $(awk -F, -v n="$n" '$1 == n {printf "%s ", $7}' "$OUT/change.csv")"
 }
 
+# run_ms CMD...: milliseconds CMD takes, median of 11 runs (output dropped).
+run_ms() {
+	local t i
+	for i in $(seq 11); do
+		t=$(now_ns)
+		"$@" >/dev/null 2>&1
+		ms_since "$t"
+		echo
+	done | sort -n | sed -n 6p
+}
+
+# status_time N: what polling the published generation costs, `ferryctl
+# status` (no entry counts) beside `bpftool map lookup` of ferry_state, and
+# `ferryctl status --maps` (reads every map's entries).
+status_time() {
+	local n=$1 st bt mt
+	st=$(run_ms "$FERRYCTL" --bpffs "$BPFFS" status -o json)
+	bt=$(run_ms bpftool map lookup pinned "$BPFFS/ferry_state" key 0 0 0 0)
+	mt=$(run_ms "$FERRYCTL" --bpffs "$BPFFS" status -o json --maps)
+	control "$n" ferry status_ms "$st"
+	control "$n" ferry bpftool_state_lookup_ms "$bt"
+	control "$n" ferry status_maps_ms "$mt"
+	say "  ferryctl status: $st ms (bpftool map lookup ferry_state $bt ms); with --maps $mt ms"
+}
+
 ferry_memory() {
 	local n=$1 when=$2 f=$WORK/status.json
 	timeout -k 5 120 "$FERRYCTL" --bpffs "$BPFFS" status -o json --maps >"$f" 2>>"$LOGS/ferryctl.log" ||
@@ -1057,6 +1082,7 @@ for n in $SIZES $FERRY_SIZES; do
 	echo "targets N=$n: services $TARGET_IDX" >>"$OUT/config.txt"
 	ferry_start "$n" || { ferry_stop; continue; }
 	ferry_memory "$n" loaded
+	status_time "$n"
 	if [ $ferry_only = 0 ]; then
 		rules_load "$n"
 		minimal_fill "$n"

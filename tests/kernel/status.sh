@@ -2,9 +2,10 @@
 # ferryctl status, what tests and scripts poll: the generation, applied
 # time and agent counters equal ferry_state's (read here with the raw bpf
 # syscall), with ferryd running and stopped; the default status costs the
-# same number of bpf syscalls at 3 and at 300 service ports (it walks no
-# map; a walk costs about 150 ms at 10,000 services), and the per-map entry
-# counts appear on request (--maps), matching what was programmed.
+# same number of bpf syscalls at 3 and at 300 service ports (it reads no
+# map's entries: a walk key by key took 250 ms at 10,000 services), and the
+# per-map entry counts appear on request (--maps), matching what was
+# programmed.
 # shellcheck source=tests/lib.sh
 source "$(dirname "$0")/../lib.sh"
 
@@ -83,8 +84,8 @@ calls300=$(bpf_calls -o json)
 maps300=$(bpf_calls -o json --maps)
 expect "status: as many bpf syscalls at 300 service ports as at 3 (walks no map)" \
 	"$calls300" "$calls3"
-expect "status --maps walks the maps (more bpf syscalls at 300 than at 3)" \
-	"$([ "${maps300:-0}" -gt "$((${maps3:-0} + 600))" ] && echo more || echo "$maps3 -> $maps300")" more
+expect "status --maps reads the maps (more bpf syscalls than without)" \
+	"$([ "${maps300:-0}" -gt "${calls300:-0}" ] && echo more || echo "$calls300 -> $maps300")" more
 note "bpf syscalls per status: $calls3 at 3, $calls300 at 300; with --maps $maps3 and $maps300"
 
 ferryd_stop

@@ -10,7 +10,7 @@
 int ctl_service_list(const struct dp_maps *maps, bool json);
 int ctl_backend_list(const struct dp_maps *maps, bool json);
 int ctl_ct_list(const struct dp_maps *maps, bool json);
-/* count: also each hash map's entries (walks every key: slow at scale). */
+/* count: also each hash map's entries (reads every entry: slow at scale). */
 int ctl_status(const struct dp_maps *maps, const char *bpffs, bool json, bool count);
 
 /* Print a cJSON tree and free it. */

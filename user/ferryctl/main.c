@@ -15,7 +15,7 @@ static const char usage[] =
 	"  ct list         flows of the per-packet path (NodePort, LB IPs, externalIPs)\n"
 	"  status          programs (socket hooks; per-packet links by device and XDP mode),\n"
 	"                  published generation, counters, maps' capacity and memory\n"
-	"    --maps        also each map's entries (walks every map: slow at scale)\n"
+	"    --maps        also each map's entries (reads every map: slow at scale)\n"
 	"\n"
 	"  --bpffs DIR     where ferryd pinned its maps (default /sys/fs/bpf/ferry)\n";
 

@@ -1,11 +1,13 @@
 /* ferryctl status: attached programs, the published generation, the
  * agent's and the datapath's counters, and map capacity and memory; the
  * entry counts only on request (--maps): no syscall counts a hash map's
- * entries, so counting walks every key (about 150 ms at 10,000 services),
- * while the rest costs a few syscalls at any size. */
+ * entries, so counting reads them all (90 ms at 10,000 services, most of
+ * it the kernel stepping through empty buckets), while the rest costs the
+ * same few dozen syscalls at any size. */
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <dirent.h>
+#include <errno.h>
 #include <linux/if_link.h>
 #include <net/if.h>
 #include <signal.h>
@@ -197,19 +199,29 @@ static long long map_memlock(int fd)
 	return bytes;
 }
 
-static long long map_count(int fd, __u32 key_size)
+/* A hash map's entries, read in batches (a call per 1,024 entries, where
+ * get_next_key costs one per entry); -1 when it cannot be read. */
+static long long map_count(int fd, const struct bpf_map_info *info)
 {
-	char key[64], cursor[64];
-	void *prev = NULL;
+	enum { BATCH = 1024 };
+	void *keys = malloc((size_t)BATCH * info->key_size);
+	void *values = malloc((size_t)BATCH * info->value_size);
+	__u32 batch = 0;
 	long long n = 0;
 
-	if (key_size > sizeof(key))
-		return -1;
-	while (bpf_map_get_next_key(fd, prev, key) == 0) {
-		memcpy(cursor, key, key_size);
-		prev = cursor;
-		n++;
+	for (int err = 0, first = 1; keys && values && !err; first = 0) {
+		__u32 count = BATCH;
+
+		err = bpf_map_lookup_batch(fd, first ? NULL : &batch, &batch, keys, values,
+					   &count, NULL);
+		n += count;
+		if (err && errno != ENOENT)
+			n = -1;
 	}
+	if (!keys || !values)
+		n = -1;
+	free(keys);
+	free(values);
 	return n;
 }
 
@@ -226,7 +238,7 @@ static cJSON *maps_json(const struct dp_maps *maps, bool count)
 		cJSON_AddStringToObject(o, "name", dp_map_names[i]);
 		if (count && (info.type == BPF_MAP_TYPE_HASH || info.type == BPF_MAP_TYPE_LRU_HASH))
 			cJSON_AddNumberToObject(o, "entries",
-						(double)map_count(maps->fd[i], info.key_size));
+						(double)map_count(maps->fd[i], &info));
 		cJSON_AddNumberToObject(o, "max_entries", info.max_entries);
 		cJSON_AddNumberToObject(o, "memory_bytes", (double)map_memlock(maps->fd[i]));
 		cJSON_AddItemToArray(list, o);
