@@ -14,18 +14,22 @@
 #define MAX_PER_SERVICE 4 /* small, so that the truncation path runs too */
 
 /* What model.h promises of the desired state: service ports sorted by id,
- * each id once (sync keeps IDs per identity); at most MAX_PER_SERVICE
- * backends, of the frontend's family, sorted by (addr, port) without
+ * each id once (sync keeps IDs per identity), each with at least one
+ * frontend, all of one family and with a port; at most MAX_PER_SERVICE
+ * backends, of the frontends' family, sorted by (addr, port) without
  * duplicates (B9). */
 static void check_state(const struct desired_state *st)
 {
 	for (size_t i = 0; i < st->n_svcs; i++) {
 		const struct desired_svc *svc = &st->svcs[i];
-		bool v4 = addr_is_v4(&svc->vip);
+		bool v4 = svc->n_frontends && addr_is_v4(&svc->frontends[0].addr);
 
-		if (!svc->id || (i && strcmp(st->svcs[i - 1].id, svc->id) >= 0) || !svc->port ||
-		    svc->n_backends > MAX_PER_SERVICE)
+		if (!svc->id || (i && strcmp(st->svcs[i - 1].id, svc->id) >= 0) ||
+		    !svc->n_frontends || svc->n_backends > MAX_PER_SERVICE)
 			abort();
+		for (size_t f = 0; f < svc->n_frontends; f++)
+			if (addr_is_v4(&svc->frontends[f].addr) != v4 || !svc->frontends[f].port)
+				abort();
 		for (size_t b = 0; b < svc->n_backends; b++) {
 			const struct desired_backend *be = &svc->backends[b];
 			int c = b ? addr_compare(&svc->backends[b - 1].addr, &be->addr) : -1;

@@ -112,10 +112,10 @@ static void test_b3_dual_stack_one_entry_per_family(void **state)
 		     64, &st);
 	assert_int_equal(st.n_svcs, 2);
 	assert_string_equal(st.svcs[0].id, "shop/api:https/TCP/v4");
-	assert_string_equal(addr_format(&st.svcs[0].vip, vip), "10.96.0.9");
+	assert_string_equal(addr_format(&st.svcs[0].frontends[0].addr, vip), "10.96.0.9");
 	assert_backends(&st.svcs[0], "10.0.0.21:8443");
 	assert_string_equal(st.svcs[1].id, "shop/api:https/TCP/v6");
-	assert_string_equal(addr_format(&st.svcs[1].vip, vip), "fd00::9");
+	assert_string_equal(addr_format(&st.svcs[1].frontends[0].addr, vip), "fd00::9");
 	assert_backends(&st.svcs[1], "[fd00::21]:8443");
 	desired_free(&st);
 }
@@ -489,7 +489,7 @@ static void test_ids_sorted_and_duplicate_service_last_wins(void **state)
 		     64, &st);
 	assert_int_equal(st.n_svcs, 3);
 	assert_string_equal(st.svcs[0].id, "default/a:/TCP/v4");
-	assert_int_equal(st.svcs[0].port, 3);
+	assert_int_equal(st.svcs[0].frontends[0].port, 3);
 	assert_string_equal(st.svcs[1].id, "default/z:a/UDP/v4");
 	assert_int_equal(st.svcs[1].proto, IPPROTO_UDP);
 	assert_string_equal(st.svcs[2].id, "default/z:b/TCP/v4");
@@ -518,8 +518,8 @@ static void test_sets_computed_as_one(void **state)
 	assert_int_equal(st.n_svcs, 2);
 	assert_string_equal(st.svcs[0].id, "default/a:/TCP/v4");
 	assert_string_equal(st.svcs[1].id, "shop/web:http/TCP/v4");
-	assert_string_equal(addr_format(&st.svcs[1].vip, vip), "10.96.0.7");
-	assert_int_equal(st.svcs[1].port, 81);
+	assert_string_equal(addr_format(&st.svcs[1].frontends[0].addr, vip), "10.96.0.7");
+	assert_int_equal(st.svcs[1].frontends[0].port, 81);
 	assert_backends(&st.svcs[1], "10.0.0.1:8080 10.0.0.2:8080");
 	desired_free(&st);
 	assert_int_equal(model_compute(sets, 0, NULL, 64, &st), 0);

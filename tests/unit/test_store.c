@@ -202,8 +202,12 @@ static void assert_same_state(const struct desired_state *a, const struct desire
 		const struct desired_svc *x = &a->svcs[i], *y = &b->svcs[i];
 
 		assert_string_equal(x->id, y->id);
-		assert_true(addr_equal(&x->vip, &y->vip));
-		assert_int_equal(x->port, y->port);
+		assert_int_equal(x->n_frontends, y->n_frontends);
+		for (size_t j = 0; j < x->n_frontends; j++) {
+			assert_true(addr_equal(&x->frontends[j].addr, &y->frontends[j].addr));
+			assert_int_equal(x->frontends[j].port, y->frontends[j].port);
+			assert_int_equal(x->frontends[j].kind, y->frontends[j].kind);
+		}
 		assert_int_equal(x->proto, y->proto);
 		assert_int_equal(x->fallback, y->fallback);
 		assert_int_equal(x->n_backends, y->n_backends);
@@ -549,7 +553,7 @@ static void test_b5_service_deleted_and_recreated(void **state)
 
 	put_json(st, SVC("shop", "web", "{'clusterIP':'10.96.0.99','ports':[{'name':'http','port':80}]}"));
 	flush_expect(st, &d, "shop/web:http/TCP/v4", "");
-	assert_string_equal(addr_format(&d.set.svcs[0].vip, vip), "10.96.0.99");
+	assert_string_equal(addr_format(&d.set.svcs[0].frontends[0].addr, vip), "10.96.0.99");
 	assert_backends(&d.set.svcs[0], "10.0.0.1:8080");
 	delta_free(&d);
 
@@ -644,10 +648,10 @@ static void test_b3_dual_stack(void **state)
 	put_json(st, SLICE("shop", "api-4", "api", "IPv4", "[{'name':'https','port':8443}]",
 			   "[" EP("10.0.0.21") "]"));
 	flush_expect(st, &d, "shop/api:https/TCP/v4 shop/api:https/TCP/v6", "");
-	assert_string_equal(addr_format(&find_svc(&d.set, "shop/api:https/TCP/v4")->vip, vip),
+	assert_string_equal(addr_format(&find_svc(&d.set, "shop/api:https/TCP/v4")->frontends[0].addr, vip),
 			    "10.96.0.9");
 	assert_backends(find_svc(&d.set, "shop/api:https/TCP/v4"), "10.0.0.21:8443");
-	assert_string_equal(addr_format(&find_svc(&d.set, "shop/api:https/TCP/v6")->vip, vip),
+	assert_string_equal(addr_format(&find_svc(&d.set, "shop/api:https/TCP/v6")->frontends[0].addr, vip),
 			    "fd00::9");
 	assert_backends(find_svc(&d.set, "shop/api:https/TCP/v6"), "[fd00::21]:8443");
 	delta_free(&d);

@@ -171,10 +171,6 @@ static void svc_build(struct desired_svc *d, const struct spec *s)
 		d->frontends[i].port = (uint16_t)port;
 		d->frontends[i].kind = (uint8_t)(strchr(kinds, kind) - kinds);
 	}
-	if (n) {
-		d->vip = d->frontends[0].addr;
-		d->port = d->frontends[0].port;
-	}
 	for (n = 0; n < 8 && s->backends[n]; n++)
 		;
 	d->backends = calloc(n + 1, sizeof(*d->backends));
@@ -287,27 +283,6 @@ static void test_node_port_v6_wildcard(void **state)
 	assert_int_equal(v.flags, SVC_FLAG_EXTERNAL | SVC_FLAG_NODE_PORT);
 	assert_false(vip_marker("::"));
 	assert_true(vip_marker("fd00::1"));
-}
-
-/* Before the model lists frontends, vip/port is the one ClusterIP. */
-static void test_no_frontend_list_is_cluster_ip(void **state)
-{
-	struct desired_state st = { 0 };
-	struct svc_value v;
-
-	(void)state;
-	st.svcs = calloc(1, sizeof(*st.svcs));
-	st.n_svcs = st.cap_svcs = 1;
-	svc_build(&st.svcs[0], &(struct spec){ .id = "a/b:p/TCP/v4", .backends = { "10.0.0.9" } });
-	st.svcs[0].vip = ip("10.96.0.9");
-	st.svcs[0].port = 443;
-	assert_true(sync_apply(eng, &st) > 0);
-	state_free(&st);
-	assert_true(entry("10.96.0.9", 443, 0, &v));
-	assert_int_equal(v.count, 1);
-	assert_int_equal(v.flags, 0);
-	assert_true(vip_marker("10.96.0.9"));
-	assert_int_equal(services(), 2);
 }
 
 /* B16 B23: externalTrafficPolicy Local. The Cluster set's external
@@ -671,8 +646,6 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_frontends_share_one_set, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_node_port_v6_wildcard, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_no_frontend_list_is_cluster_ip, setup,
-						teardown),
 		cmocka_unit_test_setup_teardown(test_ext_local_scopes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_frontend_change_writes_one_key, setup,
 						teardown),

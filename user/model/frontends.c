@@ -96,10 +96,6 @@ int front_build(const struct model_service *svc, const struct model_port *port, 
 	*n_external = n - (cluster_ip ? 1 : 0);
 	dsvc->frontends = f;
 	dsvc->n_frontends = n;
-	if (n) {
-		dsvc->vip = f[0].addr;
-		dsvc->port = f[0].port;
-	}
 	return 0;
 }
 

@@ -11,8 +11,8 @@ void front_node_port_range(const struct model_node *node, uint16_t *lo, uint16_t
 /* Fills dsvc->frontends: the ClusterIP `cluster_ip` first when not NULL,
  * then port's NodePort in family (the family's wildcard address), then the
  * Service's LB IPs and externalIPs of that family, sorted; a nodePort out of
- * the node's range and an address of the node are left out. Also
- * dsvc->vip/port (frontends[0]). *n_external: how many are not the
+ * the node's range and an address of the node are left out. *n_external:
+ * how many are not the
  * ClusterIP, *n_lb: how many are LB IPs. Returns 0, or -1 when out of
  * memory. */
 int front_build(const struct model_service *svc, const struct model_port *port, int family,

@@ -200,8 +200,6 @@ struct desired_svc {
 	 * externalTrafficPolicy Local port has no ClusterIP. */
 	size_t n_frontends;
 	struct desired_frontend *frontends;
-	struct ferry_ip vip;  /* frontends[0].addr, until every reader uses frontends */
-	uint16_t port;        /* frontends[0].port, host order */
 	uint8_t proto;
 	bool external;        /* the external set of an externalTrafficPolicy Local
 			       * port: its keys have scope SVC_SCOPE_EXTERNAL (B16) */

@@ -92,15 +92,13 @@ int fe_wanted(struct sync_engine *eng, const struct desired_svc *d,
 	      const struct applied_svc *a, struct fe_want **out, size_t *n,
 	      size_t *skipped, bool *takeover)
 {
-	size_t total = d->n_frontends ? d->n_frontends : 1, kept = 0;
-	struct fe_want *w = calloc(total, sizeof(*w));
+	size_t total = d->n_frontends, kept = 0;
+	struct fe_want *w = calloc(total + 1, sizeof(*w));
 
 	*skipped = 0;
 	*takeover = false;
 	if (!w)
 		return -1;
-	if (!d->n_frontends)
-		want_set(&w[0], d, &d->vip, d->port, FRONTEND_CLUSTER_IP);
 	for (size_t i = 0; i < d->n_frontends; i++)
 		want_set(&w[i], d, &d->frontends[i].addr, d->frontends[i].port,
 			 d->frontends[i].kind);

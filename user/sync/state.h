@@ -119,8 +119,8 @@ int wr_vip_adopt(struct sync_engine *eng, const struct ferry_ip *addr);
 int wr_vip_known(const struct sync_engine *eng, const struct ferry_ip *addr);
 void wr_vip_unref(struct sync_engine *eng, const struct ferry_ip *addr);
 
-/* frontends.c: the frontends d wants (a ClusterIP of vip/port when it lists
- * none), sorted, without those another still-desired service port holds
+/* frontends.c: the frontends d wants, sorted, without those another
+ * still-desired service port holds
  * (*skipped counts them). *takeover: one is held by a departing port. */
 int fe_wanted(struct sync_engine *eng, const struct desired_svc *d,
 	      const struct applied_svc *a, struct fe_want **out, size_t *n,
