@@ -163,5 +163,4 @@ void observe_programmed(struct agent *ag, const int64_t *trigger_ns, size_t n)
 	now_ns = (int64_t)now.tv_sec * 1000000000 + now.tv_nsec;
 	for (size_t i = 0; i < n; i++)
 		histogram_observe(&ag->obs.programming, (double)(now_ns - trigger_ns[i]) / 1e9);
-	observe_publish(ag);
 }

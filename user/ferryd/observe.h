@@ -75,7 +75,8 @@ void observe_turn(struct agent *ag, int wait_ms);
 void observe_applied(struct agent *ag, double sync_s, double event_s);
 /* The generation that applies these EndpointSlice changes is published:
  * one observation each of the wall time since its last-change-trigger-time
- * (ns since the epoch), kube-proxy's network_programming_duration_seconds. */
+ * (ns since the epoch), kube-proxy's network_programming_duration_seconds.
+ * Published with the loop's next turn, which follows at once. */
 void observe_programmed(struct agent *ag, const int64_t *trigger_ns, size_t n);
 /* A copy of the published view, for the handlers. */
 void observe_view(struct agent_obs *obs, struct obs_view *out);
