@@ -1225,6 +1225,10 @@ static void test_slice_trigger_times(void **state)
 
 	(void)state;
 	assert_non_null(st);
+	/* Nothing is kept until a floor is set (a source that takes no times). */
+	put_json(st, TRIGGER_SLICE("web-9", "2026-12-06T07:04:50Z", "10.0.0.9"));
+	assert_triggers(st, "");
+	assert_true(store_delete(st, STORE_SLICE, "shop", "web-9"));
 	store_set_trigger_floor(st, T0_NS);
 	put_json(st, WEB_SVC);
 	put_json(st, TRIGGER_SLICE("web-1", "2026-12-06T07:04:48Z", "10.0.0.1")); /* before */

@@ -1,4 +1,5 @@
 /* The store's objects and groups: puts, deletes and relists. */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -38,6 +39,7 @@ struct model_store *store_new(size_t max_per_service)
 	if (!st)
 		return NULL;
 	st->max_per_service = max_per_service;
+	st->trigger_floor = INT64_MAX; /* nothing kept until a source asks */
 	st->node_name = strdup("");
 	st->zone = strdup("");
 	if (!st->node_name || !st->zone || hmap_init(&st->objs, 1024) ||

@@ -72,7 +72,7 @@ size_t store_relist_end(struct model_store *st, enum store_kind kind);
  * version it replaces is kept, once per change (a relist that brings the
  * same slice again keeps nothing; deletes are not measured, as kube-proxy).
  * ferryd sets the floor to its start: kube-proxy skips changes older than
- * its own. Take the times with the flush that applies them: a malloc'd
+ * its own; until a floor is set nothing is kept. Take the times with the flush that applies them: a malloc'd
  * array, in put order, NULL when none (*n = 0). */
 void store_set_trigger_floor(struct model_store *st, int64_t ns);
 int64_t *store_take_triggers(struct model_store *st, size_t *n);
