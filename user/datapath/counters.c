@@ -2,6 +2,7 @@
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -60,4 +61,32 @@ uint32_t dp_map_capacity(const struct dp_maps *maps, enum dp_map map)
 	if (bpf_obj_get_info_by_fd(maps->fd[map], &info, &len) != 0)
 		return 0;
 	return info.max_entries;
+}
+
+long long dp_map_count(int fd)
+{
+	enum { BATCH = 1024 };
+	struct bpf_map_info info = { 0 };
+	__u32 len = sizeof(info), batch = 0;
+	void *keys = NULL, *values = NULL;
+	long long n = 0;
+
+	if (bpf_obj_get_info_by_fd(fd, &info, &len))
+		return -1;
+	keys = malloc((size_t)BATCH * info.key_size);
+	values = malloc((size_t)BATCH * info.value_size);
+	for (int err = 0, first = 1; keys && values && !err; first = 0) {
+		__u32 count = BATCH;
+
+		err = bpf_map_lookup_batch(fd, first ? NULL : &batch, &batch, keys, values,
+					   &count, NULL);
+		n += count;
+		if (err && errno != ENOENT)
+			n = -1;
+	}
+	if (!keys || !values)
+		n = -1;
+	free(keys);
+	free(values);
+	return n;
 }

@@ -14,6 +14,11 @@ extern const char *const dp_stat_names[STAT__COUNT];
  * cannot be read (out zeroed). */
 int dp_counters_read(const struct dp_maps *maps, uint64_t out[STAT__COUNT]);
 
+/* A hash map's entries, read in batches (a call per 1,024 entries, where
+ * get_next_key costs one per entry); -1 when it cannot be read. No
+ * syscall counts entries: this walks every bucket. */
+long long dp_map_count(int fd);
+
 /* The capacity of a map (max_entries), 0 when unknown. */
 uint32_t dp_map_capacity(const struct dp_maps *maps, enum dp_map map);
 

@@ -199,32 +199,6 @@ static long long map_memlock(int fd)
 	return bytes;
 }
 
-/* A hash map's entries, read in batches (a call per 1,024 entries, where
- * get_next_key costs one per entry); -1 when it cannot be read. */
-static long long map_count(int fd, const struct bpf_map_info *info)
-{
-	enum { BATCH = 1024 };
-	void *keys = malloc((size_t)BATCH * info->key_size);
-	void *values = malloc((size_t)BATCH * info->value_size);
-	__u32 batch = 0;
-	long long n = 0;
-
-	for (int err = 0, first = 1; keys && values && !err; first = 0) {
-		__u32 count = BATCH;
-
-		err = bpf_map_lookup_batch(fd, first ? NULL : &batch, &batch, keys, values,
-					   &count, NULL);
-		n += count;
-		if (err && errno != ENOENT)
-			n = -1;
-	}
-	if (!keys || !values)
-		n = -1;
-	free(keys);
-	free(values);
-	return n;
-}
-
 static cJSON *maps_json(const struct dp_maps *maps, bool count)
 {
 	cJSON *list = cJSON_CreateArray();
@@ -238,7 +212,7 @@ static cJSON *maps_json(const struct dp_maps *maps, bool count)
 		cJSON_AddStringToObject(o, "name", dp_map_names[i]);
 		if (count && (info.type == BPF_MAP_TYPE_HASH || info.type == BPF_MAP_TYPE_LRU_HASH))
 			cJSON_AddNumberToObject(o, "entries",
-						(double)map_count(maps->fd[i], &info));
+						(double)dp_map_count(maps->fd[i]));
 		cJSON_AddNumberToObject(o, "max_entries", info.max_entries);
 		cJSON_AddNumberToObject(o, "memory_bytes", (double)map_memlock(maps->fd[i]));
 		cJSON_AddItemToArray(list, o);

@@ -101,37 +101,11 @@ static void metrics_map(struct prom_buf *b, const struct agent_obs *obs, enum dp
 
 /* The flows in ferry_ct, read in batches: an LRU map keeps no count of its
  * own that userspace can read. -1 when it cannot be read. */
-static long long metrics_ct_entries(const struct agent_obs *obs)
-{
-	enum { BATCH = 1024 };
-	int fd = obs->maps.fd[DP_MAP_CT];
-	struct ct_key *keys = malloc(BATCH * sizeof(*keys));
-	struct ct_value *values = malloc(BATCH * sizeof(*values));
-	__u64 batch = 0;
-	long long n = 0;
-	bool first = true;
-
-	for (int err = 0; keys && values && !err; first = false) {
-		__u32 count = BATCH;
-
-		err = bpf_map_lookup_batch(fd, first ? NULL : &batch, &batch, keys, values, &count,
-					   NULL);
-		n += count;
-		if (err && errno != ENOENT)
-			n = -1;
-	}
-	if (!keys || !values)
-		n = -1;
-	free(keys);
-	free(values);
-	return n;
-}
-
 static void metrics_maps(struct prom_buf *b, const struct agent_obs *obs,
 			 const struct obs_view *v)
 {
 	const struct sync_stats *st = &v->sync;
-	long long ct = metrics_ct_entries(obs);
+	long long ct = dp_map_count(obs->maps.fd[DP_MAP_CT]);
 
 	prom_family(b, "ferry_service_ports", "gauge", "Service ports programmed.");
 	prom_sample(b, "ferry_service_ports", NULL, (double)st->services);
