@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
-/* httpd: the benchmark's backend, a small and fast HTTP/1.0 server.
+/* httpd: the benchmark's backend, a small and fast HTTP/1.0 server, and a
+ * 1-byte request/response server on the same port.
  *
  *   httpd -p PORT -n NAME
  *
@@ -9,7 +10,8 @@
  *
  *   HTTP/1.0 200 OK\r\nContent-Length: <len>\r\n\r\n<NAME>
  *
- * and is closed by the server. Closing first puts TIME_WAIT on the server's
+ * or, when the request is exactly one byte (loadgen -1), that byte back; and
+ * is closed by the server. Closing first puts TIME_WAIT on the server's
  * side, so the clients (loadgen) do not run out of ephemeral ports.
  *
  * One thread, one epoll loop, non-blocking sockets; runs until SIGTERM or
@@ -52,13 +54,13 @@ static void usage(const char *prog)
 static int serve(int fd)
 {
 	char buf[4096];
-	int got = 0;
+	size_t got = 0;
 	ssize_t n;
 
 	for (;;) {
 		n = read(fd, buf, sizeof(buf));
 		if (n > 0) {
-			got = 1;
+			got += (size_t)n;
 			if ((size_t)n < sizeof(buf))
 				break; /* drained: a short read */
 			continue;
@@ -81,7 +83,7 @@ static int serve(int fd)
 		/* The answer is small and the send buffer empty: one write. */
 		ssize_t w;
 		do
-			w = write(fd, resp, resp_len);
+			w = got == 1 ? write(fd, buf, 1) : write(fd, resp, resp_len);
 		while (w < 0 && errno == EINTR);
 	}
 	close(fd);

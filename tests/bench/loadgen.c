@@ -1,11 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0
-/* loadgen: short HTTP/1.0 connections, as fast as they go, with latencies.
+/* loadgen: short connections, as fast as they go, with latencies.
  *
- *   loadgen [-v] -c CONC -n TOTAL -t SECONDS ADDR:PORT...
+ *   loadgen [-v] [-1] -c CONC -n TOTAL -t SECONDS ADDR:PORT...
  *
  * Keeps CONC connections in flight (non-blocking connect, one epoll loop).
- * Each connection: connect(), write "GET / HTTP/1.0\r\n\r\n", read until
- * EOF, close. Targets (IPv4) are used round-robin. Stops after TOTAL
+ * Each connection is a new socket: connect(), write "GET / HTTP/1.0\r\n\r\n"
+ * (-1: one byte), read until EOF, close. An answer of no bytes (-1: other
+ * than one byte) counts as an error. Targets (IPv4) are used round-robin. Stops after TOTAL
  * completed connections or SECONDS, whichever comes first (also after TOTAL
  * errors, so that a dead target cannot spin for long), then prints exactly
  * one line on stdout:
@@ -46,7 +47,10 @@
 #define MAX_EVENTS 512
 #define MAX_ERRNO 256
 
-static const char request[] = "GET / HTTP/1.0\r\n\r\n";
+static const char http_request[] = "GET / HTTP/1.0\r\n\r\n";
+static const char *request = http_request;
+static size_t request_len = sizeof(http_request) - 1;
+static int one_byte;	/* -1: a 1-byte request, a 1-byte answer */
 
 enum state { IDLE, CONNECTING, READING };
 
@@ -54,6 +58,7 @@ struct slot {
 	int fd;
 	enum state st;
 	uint64_t start;
+	uint64_t got;	/* bytes of the answer so far */
 };
 
 static struct sockaddr_in *targets;
@@ -74,7 +79,7 @@ static uint64_t now_ns(void)
 
 static void usage(const char *prog)
 {
-	fprintf(stderr, "usage: %s [-v] -c CONC -n TOTAL -t SECONDS ADDR:PORT...\n", prog);
+	fprintf(stderr, "usage: %s [-v] [-1] -c CONC -n TOTAL -t SECONDS ADDR:PORT...\n", prog);
 	exit(2);
 }
 
@@ -134,6 +139,7 @@ static int start(struct slot *s)
 	s->fd = fd;
 	s->st = CONNECTING;
 	s->start = now_ns();
+	s->got = 0;
 	inflight++;
 	r = connect(fd, (struct sockaddr *)t, sizeof(*t));
 	if (r < 0 && errno != EINPROGRESS) {
@@ -161,10 +167,17 @@ static void do_read(struct slot *s)
 	for (;;) {
 		ssize_t n = read(s->fd, buf, sizeof(buf));
 
-		if (n > 0)
+		if (n > 0) {
+			s->got += (uint64_t)n;
 			continue;
+		}
 		if (n == 0) {
 			uint64_t t = now_ns() - s->start;
+
+			if (!s->got || (one_byte && s->got != 1)) {
+				finish(s, EPROTO); /* not the server's answer */
+				return;
+			}
 
 			if (completed == lat_cap && lat_cap < total) {
 				uint64_t cap = lat_cap * 2 < total ? lat_cap * 2 : total;
@@ -205,9 +218,9 @@ static void on_event(struct slot *s, uint32_t events)
 			return;
 		}
 		do
-			w = write(s->fd, request, sizeof(request) - 1);
+			w = write(s->fd, request, request_len);
 		while (w < 0 && errno == EINTR);
-		if (w != (ssize_t)(sizeof(request) - 1)) {
+		if (w != (ssize_t)request_len) {
 			finish(s, w < 0 ? errno : EIO);
 			return;
 		}
@@ -252,8 +265,13 @@ int main(int argc, char **argv)
 	uint64_t t0, deadline, t1, n;
 	int opt, verbose = 0, idle_wait = 0;
 
-	while ((opt = getopt(argc, argv, "c:n:t:vh")) != -1) {
+	while ((opt = getopt(argc, argv, "c:n:t:v1h")) != -1) {
 		switch (opt) {
+		case '1':
+			one_byte = 1;
+			request = "x";
+			request_len = 1;
+			break;
 		case 'c':
 			conc = atol(optarg);
 			break;
