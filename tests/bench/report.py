@@ -6,8 +6,13 @@
 Reads from RESULTS (all written by run.sh):
   machine.txt, config.txt   "key: value" lines
   traffic.csv     n,round,method,conns,errors,seconds,rate,p50_us,p99_us
+                  (short HTTP connections)
+  traffic-byte.csv  (optional) the same for the 1-byte request/response
   connect.csv     n,round,program,median_ns,p99_ns,iters
-  bpfstats.csv    n,program,run_cnt,run_time_ns,ns_per_run
+  bpfstats.csv    n,round,workload,program,prog_name,run_cnt,run_time_ns,
+                  ns_per_run,bytes_xlated,bytes_jited (workload tcp: short
+                  TCP connections, udp: the connect() loop; a file without
+                  round and workload, from before, is the udp loop)
   control.csv     n,method,what,value
   change.csv      n,index,service,kind,sync_ms,source_to_maps_ms,publish_ms,map_writes
   memory.csv      n,when,rss_kb,peak_rss_kb,... (ferryctl status)
@@ -25,8 +30,8 @@ Reads from RESULTS (all written by run.sh):
                   --api-latency PATH (a results folder or the file) it is
                   taken from another run, e.g. one of api_latency.sh alone
 
-Writes to RESULTS: summary-traffic.csv, summary-connect.csv,
-summary-control.csv, goals.csv (medians over rounds, ratios taken within a
+Writes to RESULTS: summary-traffic.csv, summary-traffic-byte.csv,
+summary-connect.csv, summary-connect-cost.csv, summary-control.csv, goals.csv (medians over rounds, ratios taken within a
 round), summary-api-latency.csv (with api-latency.json), benchmarks.md and
 benchmarks.png (gnuplot); and, unless --no-docs,
 the same Markdown and PNG as DIR/benchmarks.md and DIR/benchmarks.png
@@ -57,6 +62,7 @@ SHORT = {"a": "no LB", "b": "ferry", "c1": "iptables-legacy", "c2": "iptables-nf
 
 GOAL_RATE_FLOOR = 0.97
 GOAL_CONNECT = 1.10
+COST_WORKLOADS = [("tcp", "short TCP connections"), ("udp", "UDP connect() loop")]
 GOAL_COLD = {10000: 300.0, 100000: 3000.0}     # ms
 GOAL_CHANGE_MS = 1.0
 GOAL_RSS_N, GOAL_RSS_KB = 10000, 30 * 1024
@@ -134,6 +140,7 @@ class Results:
         self.machine = read_kv(os.path.join(d, "machine.txt"))
         self.config = read_kv(os.path.join(d, "config.txt"))
         self.traffic = read_csv(os.path.join(d, "traffic.csv"))
+        self.traffic_byte = read_csv(os.path.join(d, "traffic-byte.csv"))
         self.connect = read_csv(os.path.join(d, "connect.csv"))
         self.bpfstats = read_csv(os.path.join(d, "bpfstats.csv"))
         self.control = read_csv(os.path.join(d, "control.csv"))
@@ -146,28 +153,29 @@ class Results:
         self.checks = read_csv(os.path.join(d, "checks.csv"))
         w = os.path.join(d, "warnings.txt")
         self.warnings = [l.rstrip("\n") for l in open(w)] if os.path.exists(w) else []
-        self.sizes = sorted({int(r["n"]) for r in self.traffic + self.control + self.connect})
+        self.sizes = sorted({int(r["n"]) for r in self.traffic + self.traffic_byte + self.control
+                             + self.connect + self.bpfstats})
         self.summarise()
 
     # --- summaries -----------------------------------------------------------
 
-    def summarise(self):
-        # traffic: per (n, method), medians over rounds; ratio to (a) per round.
+    def traffic_summary(self, rows_in):
+        """Per (n, method): medians over rounds; ratios to (a) per round."""
         by = defaultdict(list)
         rate = {}
         cpu = {}
         tck = fnum(self.machine.get("clk_tck")) or 100.0
-        for r in self.traffic:
+        for r in rows_in:
             b, c = fnum(r.get("busy_ticks")), fnum(r.get("conns"))
             r["cpu_us"] = b * 1e6 / tck / c if b is not None and c else None
             a = fnum(r.get("all_ticks"))
             r["idle"] = 1 - b / a if b is not None and a else None
             cpu[(int(r["n"]), r["method"], int(r["round"]))] = r["cpu_us"]
-        for r in self.traffic:
+        for r in rows_in:
             n, m, rd = int(r["n"]), r["method"], int(r["round"])
             by[(n, m)].append(r)
             rate[(n, m, rd)] = fnum(r["rate"])
-        self.tr = {}
+        tr = {}
         for (n, m), rows in by.items():
             ratios, ratios_b, cratios = [], [], []
             for r in rows:
@@ -182,7 +190,7 @@ class Results:
                     ratios.append(x / a)
                 if b and x:
                     ratios_b.append(b / x)
-            self.tr[(n, m)] = {
+            tr[(n, m)] = {
                 "rounds": len(rows),
                 "rate": med(fnum(r["rate"]) for r in rows),
                 "p50": med(fnum(r["p50_us"]) for r in rows),
@@ -197,6 +205,11 @@ class Results:
                 "cpu_ratio": med(cratios),
                 "idle": med(r["idle"] for r in rows),
             }
+        return tr
+
+    def summarise(self):
+        self.tr = self.traffic_summary(self.traffic)
+        self.tr1 = self.traffic_summary(self.traffic_byte)
         # connect(): per (n, program); ferry / minimal per round.
         cb = defaultdict(list)
         cval = {}
@@ -221,7 +234,9 @@ class Results:
                 "over_ferry": over_f, "over_minimal": over_m,
                 "rounds": len(rounds),
             }
-        self.bs = {(int(r["n"]), r["program"]): fnum(r["ns_per_run"]) for r in self.bpfstats}
+        self.cost = self.cost_summary()
+        self.bs = {(n, p): c[p] for (n, wl), c in self.cost.items() if wl == "udp"
+                   for p in ("minimal", "ferry")}
         self.bsize = {r["program"]: (fnum(r.get("bytes_xlated")), fnum(r.get("bytes_jited")))
                       for r in self.bpfstats}
         # control plane
@@ -248,6 +263,29 @@ class Results:
         self.mem = {}
         for r in self.memory:
             self.mem[(int(r["n"]), r["when"])] = {k: fnum(v) for k, v in r.items()}
+
+    def cost_summary(self):
+        """bpf_stats per (n, workload): each program's ns per call (median of
+        the rounds), calls per round (median), ferry / minimal per round."""
+        ns, calls, val = defaultdict(list), defaultdict(list), {}
+        for r in self.bpfstats:
+            n, wl, p = int(r["n"]), r.get("workload") or "udp", r["program"]
+            rd = int(r.get("round") or 1)
+            ns[(n, wl, p)].append(fnum(r["ns_per_run"]))
+            calls[(n, wl, p)].append(fnum(r["run_cnt"]))
+            val[(n, wl, p, rd)] = fnum(r["ns_per_run"])
+        out = {}
+        for n, wl in sorted({(k[0], k[1]) for k in ns}):
+            rounds = sorted({k[3] for k in val if k[:2] == (n, wl)})
+            out[(n, wl)] = {
+                "minimal": med(ns[(n, wl, "minimal")]), "ferry": med(ns[(n, wl, "ferry")]),
+                "calls_minimal": med(calls[(n, wl, "minimal")]),
+                "calls_ferry": med(calls[(n, wl, "ferry")]),
+                "ratio": med(val[(n, wl, "ferry", rd)] / val[(n, wl, "minimal", rd)] for rd in rounds
+                             if val.get((n, wl, "ferry", rd)) and val.get((n, wl, "minimal", rd))),
+                "rounds": len(rounds),
+            }
+        return out
 
     # --- API event to datapath (tests/bench/api_latency.sh) -----------------
 
@@ -418,6 +456,12 @@ class Results:
             if t and t["ratio"] is not None:
                 g.append(("ferry's connection rate / no-LB floor", n, "%.3f" % t["ratio"],
                           ">= %.2f" % GOAL_RATE_FLOOR, t["ratio"] >= GOAL_RATE_FLOOR))
+        for n in self.sizes:
+            t = self.tr1.get((n, "b"))
+            if t and t["ratio"] is not None:
+                g.append(("ferry's 1-byte request/response rate / no-LB floor", n,
+                          "%.3f" % t["ratio"], ">= %.2f" % GOAL_RATE_FLOOR,
+                          t["ratio"] >= GOAL_RATE_FLOOR))
         for m in ("c1", "c2"):
             pts = [(n, self.tr[(n, m)]["ferry_over"]) for n in self.sizes
                    if (n, m) in self.tr and self.tr[(n, m)]["ferry_over"] is not None]
@@ -442,6 +486,13 @@ class Results:
             if c and c["ratio"] is not None:
                 g.append(("ferry's median connect() / minimal program's", n, "%.3f" % c["ratio"],
                           "<= %.2f" % GOAL_CONNECT, c["ratio"] <= GOAL_CONNECT))
+        for wl, what in COST_WORKLOADS:
+            for n in self.sizes:
+                c = self.cost.get((n, wl))
+                if c and c["ratio"] is not None:
+                    g.append(("ferry_connect4 run time per call / min_connect4's (bpf_stats), " + what,
+                              n, "%.2f" % c["ratio"], "<= %.2f" % GOAL_CONNECT,
+                              c["ratio"] <= GOAL_CONNECT))
         for n, lim in sorted(GOAL_COLD.items()):
             v = self.ct.get((n, "ferry", "cold_start_to_published_ms"))
             if v is not None:
@@ -500,9 +551,8 @@ class Results:
 
     # --- outputs -------------------------------------------------------------
 
-    def write_summaries(self):
-        d = self.dir
-        with open(os.path.join(d, "summary-traffic.csv"), "w", newline="") as f:
+    def write_traffic_summary(self, path, tr):
+        with open(path, "w", newline="") as f:
             w = csv.writer(f)
             w.writerow(["n", "method", "rounds", "conns_total", "errors_total", "rate_median",
                         "p50_us_median", "p99_us_median", "ratio_to_a_median", "ratio_to_a_min",
@@ -510,12 +560,26 @@ class Results:
                         "cpu_per_conn_ratio_to_a_median", "idle_share_median"])
             for n in self.sizes:
                 for m in METHODS:
-                    t = self.tr.get((n, m))
+                    t = tr.get((n, m))
                     if t:
                         w.writerow([n, m, t["rounds"], t["conns"], t["errors"], r2(t["rate"]),
                                     r2(t["p50"]), r2(t["p99"]), r4(t["ratio"]), r4(t["ratio_min"]),
                                     r4(t["ratio_max"]), r4(t["ferry_over"]), r2(t["cpu_us"]),
                                     r4(t["cpu_ratio"]), r4(t["idle"])])
+
+    def write_summaries(self):
+        d = self.dir
+        self.write_traffic_summary(os.path.join(d, "summary-traffic.csv"), self.tr)
+        if self.tr1:
+            self.write_traffic_summary(os.path.join(d, "summary-traffic-byte.csv"), self.tr1)
+        if self.cost:
+            with open(os.path.join(d, "summary-connect-cost.csv"), "w", newline="") as f:
+                w = csv.writer(f)
+                w.writerow(["n", "workload", "rounds", "minimal_ns_per_call", "ferry_ns_per_call",
+                            "ferry_over_minimal", "minimal_calls_per_run", "ferry_calls_per_run"])
+                for (n, wl), c in sorted(self.cost.items()):
+                    w.writerow([n, wl, c["rounds"], r2(c["minimal"]), r2(c["ferry"]), r4(c["ratio"]),
+                                r0(c["calls_minimal"]), r0(c["calls_ferry"])])
         with open(os.path.join(d, "summary-connect.csv"), "w", newline="") as f:
             w = csv.writer(f)
             w.writerow(["n", "rounds", "none_median_ns", "minimal_median_ns", "ferry_median_ns",
@@ -533,7 +597,7 @@ class Results:
                         "iptables_legacy_restore_ms", "iptables_nft_restore_ms", "nft_f_ms",
                         "minimal_fill_ms", "change_sync_median_ms", "change_sync_max_ms",
                         "change_publish_median_ms", "ferryd_rss_kb", "ferryd_peak_rss_kb",
-                        "maps_bytes"])
+                        "maps_bytes"] + [k for _, k in STATUS_COLS])
             for n in self.sizes:
                 c = self.ch.get(n, {})
                 m = self.mem.get((n, "loaded"), {})
@@ -542,7 +606,8 @@ class Results:
                            default=None)
                 w.writerow([n] + [r2(self.ct.get((n, mm, k))) for mm, k in CONTROL_COLS] +
                            [r3(c.get("sync")), r3(c.get("sync_max")), r2(c.get("publish")),
-                            r0(m.get("rss_kb")), r0(peak), r0(m.get("maps_total_bytes"))])
+                            r0(m.get("rss_kb")), r0(peak), r0(m.get("maps_total_bytes"))] +
+                           [r2(self.ct.get((n, mm, k))) for mm, k in STATUS_COLS])
         self.write_api_summary()
         with open(os.path.join(d, "goals.csv"), "w", newline="") as f:
             w = csv.writer(f)
@@ -604,14 +669,18 @@ unset multiplot
             return False
         return True
 
-    def method_table(self, w, present, cell):
-        """One row per N, one column per method; cell(m, t) formats a run."""
+    def method_table(self, w, present, cell, tr=None):
+        """One row per N, one column per method; cell(m, t) formats a run of
+        tr (default: the HTTP runs)."""
+        tr = self.tr if tr is None else tr
         w("| N | " + " | ".join(LABEL[m] for m in present) + " |")
         w("|---:|" + "---:|" * len(present))
         for n in self.sizes:
+            if not any((n, m) in tr for m in present):
+                continue
             cells = []
             for m in present:
-                t = self.tr.get((n, m))
+                t = tr.get((n, m))
                 cells.append(cell(m, t) if t else "")
             w("| {:,} | ".format(n) + " | ".join(cells) + " |")
 
@@ -619,6 +688,9 @@ unset multiplot
         out = []
         w = out.append
         mode = self.config.get("mode", "?")
+        only = self.config.get("only", "all")
+        if only != "all":
+            mode += " `--only %s`" % only
         w("# ferry benchmarks")
         w("")
         w("Generated by `tests/bench/report.py` from `%s` (a %s run of `tests/bench/run.sh`; "
@@ -642,7 +714,8 @@ unset multiplot
             fsizes=", ".join("{:,}".format(int(x)) for x in self.config.get("ferry_sizes", "").split())
             or "none in this run",
             rounds=self.config.get("rounds", "?"), loadgen=self.config.get("loadgen", "?"),
-            cb=self.config.get("connect_bench", "?"), pairs=self.config.get("change_pairs", "?")))
+            cb=self.config.get("connect_bench", "?"), pairs=self.config.get("change_pairs", "?"),
+            byte=self.config.get("loadgen_byte", "?"), cost=self.config.get("connect_cost", "?")))
         w("")
         # goals
         w("## Goals")
@@ -699,108 +772,12 @@ unset multiplot
                 "N={:,}: {:.3f} – {:.3f}".format(n, t["ratio_min"], t["ratio_max"])
                 for n, t in rng if t["ratio_min"] is not None) + ".")
             w("")
-        # connect()
-        w("## connect() overhead")
-        w("")
-        w("UDP connect() in a tight loop (`connect_bench`, median per connect over batches of "
-          "64, then the median of the rounds). *bpf run time* is the connect4 program's own "
-          "`run_time_ns / run_cnt` from one extra pass with `kernel.bpf_stats_enabled=1`.")
-        w("")
-        w("| N | no program | minimal | ferry | ferry / minimal | ferry − none | minimal − none "
-          "| bpf run time minimal | bpf run time ferry |")
-        w("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-        for n in self.sizes:
-            c = self.cb.get(n)
-            if not c:
-                continue
-            w("| {:,} | {} | {} | {} | {} | {} | {} | {} | {} |".format(
-                n, fmt(c["none"], 0, " ns"), fmt(c["minimal"], 0, " ns"), fmt(c["ferry"], 0, " ns"),
-                "%.3f" % c["ratio"] if c["ratio"] else "–", fmt(c["over_ferry"], 0, " ns"),
-                fmt(c["over_minimal"], 0, " ns"), fmt(self.bs.get((n, "minimal")), 1, " ns"),
-                fmt(self.bs.get((n, "ferry")), 1, " ns")))
-        w("")
-        sz = ["%s: %d bytes translated, %d JITed" % (p, self.bsize[p][0], self.bsize[p][1])
-              for p in ("minimal", "ferry") if p in self.bsize and self.bsize[p][0]]
-        if sz:
-            w("The connect4 programs' sizes (bpftool): " + "; ".join(sz) + ".")
-            w("")
-        # control plane
-        w("## Control plane")
-        w("")
-        reps = max((v for (n, m, k), v in self.ct_n.items() if m == "ferry"), default=1)
-        w("Programming the full state from cold (each from empty; ferry: from ferryd's start to "
-          "its first published generation, with ferryd's own *source to maps* (read + parse + "
-          "model + sync) and *sync* (the sync engine's map writes) from its log{}; the "
-          "rule sets and the minimal program's map: one load each):".format(
-              ", median of %d cold starts" % reps if reps > 1 else ""))
-        w("")
-        w("| N | ferry (start → published) | ferryd source → maps | ferryd sync | map writes "
-          "| iptables-legacy-restore | iptables-nft-restore | nft -f | minimal fill (bpftool batch) |")
-        w("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-        for n in self.sizes:
-            g = lambda m, k: self.ct.get((n, m, k))
-            w("| {:,} | {} | {} | {} | {} | {} | {} | {} | {} |".format(
-                n, fmt_ms(g("ferry", "cold_start_to_published_ms")),
-                fmt_ms(g("ferry", "cold_source_to_maps_ms")), fmt_ms(g("ferry", "cold_sync_ms")),
-                fmt(g("ferry", "cold_map_writes")),
-                fmt_ms(g("c1", "iptables_legacy_restore_ms")),
-                fmt_ms(g("c2", "iptables_nft_restore_ms")), fmt_ms(g("d", "nft_f_ms")),
-                fmt_ms(g("e", "minimal_fill_ms"))))
-        w("")
-        w("One change (one EndpointSlice: one endpoint replaced by the pod the service lacks, "
-          "then put back; services spread over the list): *sync* is ferryd's logged time from "
-          "the desired state reaching the sync engine to its map writes returning; *rename → "
-          "published* is from the rename of the rewritten file to the new generation in "
-          "`ferry_state` (it includes inotify, ferryd's 5 ms quiet period and re-reading the "
-          "whole file).")
-        w("")
-        w("| N | changes | sync, median | sync, max | source → maps, median "
-          "| rename → published, median | map writes |")
-        w("|---:|---:|---:|---:|---:|---:|---:|")
-        for n in self.sizes:
-            c = self.ch.get(n)
-            if c:
-                w("| {:,} | {} | {} | {} | {} | {} | {} |".format(
-                    n, c["count"], fmt_ms(c["sync"]), fmt_ms(c["sync_max"]), fmt_ms(c["source"]),
-                    fmt_ms(c["publish"]), fmt(c["writes"])))
-        w("")
+        out.extend(self.byte_section(rate_cell))
+        out.extend(self.connect_section())
+        out.extend(self.cost_section())
+        out.extend(self.control_section())
         out.extend(self.api_section(results_name))
-        # memory
-        w("## Memory")
-        w("")
-        w("ferryd's RSS and peak RSS (VmHWM) from `ferryctl status`, once right after the cold "
-          "load and once after the one-change tests; the BPF maps' memory is the kernel's "
-          "(`memlock` in fdinfo). Maps are sized `--max-services max(65,536, N + 16)` and "
-          "`--max-backends max(262,144, 10 (N + 16))` (room for the UDP probe service).")
-        w("")
-        w("| N | RSS after load | peak after load | RSS after changes | peak after changes "
-          "| ferry_services | ferry_slots | ferry_backends | all maps |")
-        w("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-        for n in self.sizes:
-            m = self.mem.get((n, "loaded"))
-            a = self.mem.get((n, "after_changes"), {})
-            if not m:
-                continue
-            w("| {:,} | {} | {} | {} | {} | {} | {} | {} | {} |".format(
-                n, fmt_mb(kb=m.get("rss_kb")), fmt_mb(kb=m.get("peak_rss_kb")),
-                fmt_mb(kb=a.get("rss_kb")) if a else "–",
-                fmt_mb(kb=a.get("peak_rss_kb")) if a else "–",
-                fmt_mb(b=m.get("services_bytes")), fmt_mb(b=m.get("slots_bytes")),
-                fmt_mb(b=m.get("backends_bytes")), fmt_mb(b=m.get("maps_total_bytes"))))
-        w("")
-        if self.rss:
-            w("By source (`tests/bench/memory.sh`): one fresh ferryd per row on "
-              "`scripts/gen-cluster.py`'s state; peak is VmHWM, steady is VmRSS once the first "
-              "generation is published and the programs attached (two readings 50 ms apart "
-              "agreeing), both from /proc/PID/status; for the file source, again after one "
-              "endpoint of the file changed and ferryd reloaded it. The file is read in chunks "
-              "and a List's items decoded one at a time; the API source lists from the stand-in "
-              "API server, its resourceVersion=0 lists answered in one unpaged response when the "
-              "stand-in has that switch. `build/bench/file_parse` times the file source's read "
-              "of the same file alone.")
-            w("")
-            out.extend(self.rss_table())
-            w("")
+        out.extend(self.memory_section())
         for title, text, table in (("NodePort from outside (north-south)", NODEPORT_TEXT,
                                      self.nodeport_md),
                                     ("Per-packet path: ns per packet through XDP", XDP_TEXT,
@@ -838,6 +815,225 @@ unset multiplot
                 w("- " + l)
             w("")
         return "\n".join(out) + "\n"
+
+    def connect_section(self):
+        out = []
+        w = out.append
+        if not self.cb:
+            return out
+        w("## connect() overhead")
+        w("")
+        w("UDP connect() in a tight loop (`connect_bench`, median per connect over batches of "
+          "64, then the median of the rounds). *bpf run time* is the connect4 program's own "
+          "`run_time_ns / run_cnt` in the same loop with `kernel.bpf_stats_enabled=1` (the "
+          "median of the rounds of the next section).")
+        w("")
+        w("| N | no program | minimal | ferry | ferry / minimal | ferry − none | minimal − none "
+          "| bpf run time minimal | bpf run time ferry |")
+        w("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+        for n in self.sizes:
+            c = self.cb.get(n)
+            if not c:
+                continue
+            w("| {:,} | {} | {} | {} | {} | {} | {} | {} | {} |".format(
+                n, fmt(c["none"], 0, " ns"), fmt(c["minimal"], 0, " ns"), fmt(c["ferry"], 0, " ns"),
+                "%.3f" % c["ratio"] if c["ratio"] else "–", fmt(c["over_ferry"], 0, " ns"),
+                fmt(c["over_minimal"], 0, " ns"), fmt(self.bs.get((n, "minimal")), 1, " ns"),
+                fmt(self.bs.get((n, "ferry")), 1, " ns")))
+        w("")
+        sz = ["%s: %d bytes translated, %d JITed" % (p, self.bsize[p][0], self.bsize[p][1])
+              for p in ("minimal", "ferry") if p in self.bsize and self.bsize[p][0]]
+        if sz:
+            w("The connect4 programs' sizes (bpftool): " + "; ".join(sz) + ".")
+            w("")
+        return out
+
+    def byte_section(self, rate_cell):
+        """The 1-byte request/response rates, and both workloads' ratios to
+        (a) side by side."""
+        out = []
+        w = out.append
+        if not self.tr1:
+            return out
+        present = [m for m in METHODS if any((n, m) in self.tr1 for n in self.sizes)]
+        w("### 1-byte request/response")
+        w("")
+        w("`build/bench/loadgen {}`: like the HTTP runs (a new socket per connection, the "
+          "server closes first), but each connection writes one byte and reads the one-byte "
+          "answer (`httpd` sends a 1-byte request its byte back): with less work in the server "
+          "and the payload, what a load balancer adds at connect() weighs more. Connections/s, "
+          "median of the rounds, and the median of the per-round ratios to (a):".format(
+              self.config.get("loadgen_byte", "-1")))
+        w("")
+        self.method_table(w, present, rate_cell, self.tr1)
+        w("")
+        w("Ratio to the direct floor (a), median of the per-round ratios, HTTP and 1-byte "
+          "(goal for ferry: at least %.2f at every N):" % GOAL_RATE_FLOOR)
+        w("")
+        cols = [m for m in ("b", "e", "r") if m in present]
+        w("| N | " + " | ".join("HTTP: " + SHORT[m] for m in cols) + " | " +
+          " | ".join("1-byte: " + SHORT[m] for m in cols) + " |")
+        w("|---:|" + "---:|" * (2 * len(cols)))
+        for n in self.sizes:
+            if not any((n, m) in self.tr1 for m in cols):
+                continue
+            cell = lambda tr, m: r3f(tr[(n, m)]["ratio"]) if (n, m) in tr else "–"
+            w("| {:,} | ".format(n) + " | ".join(cell(self.tr, m) for m in cols) + " | " +
+              " | ".join(cell(self.tr1, m) for m in cols) + " |")
+        w("")
+        rng = [(n, self.tr1[(n, "b")]) for n in self.sizes if (n, "b") in self.tr1]
+        if rng:
+            w("Spread of ferry's per-round 1-byte ratio to (a), min – max: " + "; ".join(
+                "N={:,}: {:.3f} – {:.3f}".format(n, t["ratio_min"], t["ratio_max"])
+                for n, t in rng if t["ratio_min"] is not None) + ".")
+            w("")
+        return out
+
+    def cost_section(self):
+        """The connect4 programs' run time per call (bpf_stats), short TCP
+        connections beside the UDP connect() loop."""
+        out = []
+        w = out.append
+        if not self.cost:
+            return out
+        w("## connect4 program run time per call (bpf_stats)")
+        w("")
+        w("With `kernel.bpf_stats_enabled=1`, each connect4 program's own `run_time_ns / "
+          "run_cnt`, read by program id from the cgroups this run attached them to "
+          "(`ferry_connect4` on (b)'s, `min_connect4` on (e)'s), over the run of one load: "
+          "**short TCP connections** (`loadgen -1`, a new socket per connection, as clients "
+          "connect) and the **UDP loop** (`connect_bench`, connect() again and again on one "
+          "socket). Each round runs both loads, each under the minimal program then under "
+          "ferry ({}); figures are the median of the rounds, the ratio the median of the "
+          "per-round ratios (goal: at most {:.2f}). The run time includes what the program's "
+          "helpers do (a socket-storage allocation among them) and the stats' own clock reads "
+          "(both programs alike); it does not include what the socket's close costs later "
+          "(freeing that storage through RCU).".format(
+              self.config.get("connect_cost", "?"), GOAL_CONNECT))
+        w("")
+        w("| N | TCP short connections: minimal | ferry | ferry / minimal "
+          "| UDP loop: minimal | ferry | ferry / minimal | calls per TCP run |")
+        w("|---:|---:|---:|---:|---:|---:|---:|---:|")
+        for n in self.sizes:
+            t, u = self.cost.get((n, "tcp"), {}), self.cost.get((n, "udp"), {})
+            if not t and not u:
+                continue
+            w("| {:,} | {} | {} | {} | {} | {} | {} | {} |".format(
+                n, fmt(t.get("minimal"), 1, " ns"), fmt(t.get("ferry"), 1, " ns"),
+                r2f(t.get("ratio")), fmt(u.get("minimal"), 1, " ns"), fmt(u.get("ferry"), 1, " ns"),
+                r2f(u.get("ratio")), fmt(t.get("calls_ferry"))))
+        w("")
+        return out
+
+    def status_table(self):
+        """What reading the published generation costs (control.csv)."""
+        out = []
+        w = out.append
+        rows = [n for n in self.sizes if any(self.ct.get((n,) + c) is not None for c in STATUS_COLS)]
+        if not rows:
+            return out
+        w("Reading the published generation, as tests and scripts poll it (median of 11 runs "
+          "each): `ferryctl status` (no map entry counts), `bpftool map lookup` of the pinned "
+          "`ferry_state` (a process of its own, like the status command), and `ferryctl status "
+          "--maps` (every map's entries counted):")
+        w("")
+        w("| N | ferryctl status | bpftool map lookup ferry_state | ferryctl status --maps |")
+        w("|---:|---:|---:|---:|")
+        for n in rows:
+            w("| {:,} | {} | {} | {} |".format(n, *(fmt_ms(self.ct.get((n,) + c)) for c in STATUS_COLS)))
+        w("")
+        return out
+
+    def control_section(self):
+        out = []
+        w = out.append
+        if not (self.ct or self.ch):
+            return out
+        w("## Control plane")
+        w("")
+        reps = max((v for (n, m, k), v in self.ct_n.items() if m == "ferry"), default=1)
+        w("Programming the full state from cold (each from empty; ferry: from ferryd's start to "
+          "its first published generation, with ferryd's own *source to maps* (read + parse + "
+          "model + sync) and *sync* (the sync engine's map writes) from its log{}; the "
+          "rule sets and the minimal program's map: one load each):".format(
+              ", median of %d cold starts" % reps if reps > 1 else ""))
+        w("")
+        w("| N | ferry (start → published) | ferryd source → maps | ferryd sync | map writes "
+          "| iptables-legacy-restore | iptables-nft-restore | nft -f | minimal fill (bpftool batch) |")
+        w("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+        for n in self.sizes:
+            g = lambda m, k: self.ct.get((n, m, k))
+            w("| {:,} | {} | {} | {} | {} | {} | {} | {} | {} |".format(
+                n, fmt_ms(g("ferry", "cold_start_to_published_ms")),
+                fmt_ms(g("ferry", "cold_source_to_maps_ms")), fmt_ms(g("ferry", "cold_sync_ms")),
+                fmt(g("ferry", "cold_map_writes")),
+                fmt_ms(g("c1", "iptables_legacy_restore_ms")),
+                fmt_ms(g("c2", "iptables_nft_restore_ms")), fmt_ms(g("d", "nft_f_ms")),
+                fmt_ms(g("e", "minimal_fill_ms"))))
+        w("")
+        out.extend(self.status_table())
+        if not self.ch:
+            return out
+        w("One change (one EndpointSlice: one endpoint replaced by the pod the service lacks, "
+          "then put back; services spread over the list): *sync* is ferryd's logged time from "
+          "the desired state reaching the sync engine to its map writes returning; *rename → "
+          "published* is from the rename of the rewritten file to the new generation in "
+          "`ferry_state` (it includes inotify, ferryd's 5 ms quiet period and re-reading the "
+          "whole file).")
+        w("")
+        w("| N | changes | sync, median | sync, max | source → maps, median "
+          "| rename → published, median | map writes |")
+        w("|---:|---:|---:|---:|---:|---:|---:|")
+        for n in self.sizes:
+            c = self.ch.get(n)
+            if c:
+                w("| {:,} | {} | {} | {} | {} | {} | {} |".format(
+                    n, c["count"], fmt_ms(c["sync"]), fmt_ms(c["sync_max"]), fmt_ms(c["source"]),
+                    fmt_ms(c["publish"]), fmt(c["writes"])))
+        w("")
+        return out
+
+    def memory_section(self):
+        out = []
+        w = out.append
+        if not (self.mem or self.rss):
+            return out
+        w("## Memory")
+        w("")
+        w("ferryd's RSS and peak RSS (VmHWM) from `ferryctl status`, once right after the cold "
+          "load and once after the one-change tests; the BPF maps' memory is the kernel's "
+          "(`memlock` in fdinfo). Maps are sized `--max-services max(65,536, N + 16)` and "
+          "`--max-backends max(262,144, 10 (N + 16))` (room for the UDP probe service).")
+        w("")
+        w("| N | RSS after load | peak after load | RSS after changes | peak after changes "
+          "| ferry_services | ferry_slots | ferry_backends | all maps |")
+        w("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+        for n in self.sizes:
+            m = self.mem.get((n, "loaded"))
+            a = self.mem.get((n, "after_changes"), {})
+            if not m:
+                continue
+            w("| {:,} | {} | {} | {} | {} | {} | {} | {} | {} |".format(
+                n, fmt_mb(kb=m.get("rss_kb")), fmt_mb(kb=m.get("peak_rss_kb")),
+                fmt_mb(kb=a.get("rss_kb")) if a else "–",
+                fmt_mb(kb=a.get("peak_rss_kb")) if a else "–",
+                fmt_mb(b=m.get("services_bytes")), fmt_mb(b=m.get("slots_bytes")),
+                fmt_mb(b=m.get("backends_bytes")), fmt_mb(b=m.get("maps_total_bytes"))))
+        w("")
+        if self.rss:
+            w("By source (`tests/bench/memory.sh`): one fresh ferryd per row on "
+              "`scripts/gen-cluster.py`'s state; peak is VmHWM, steady is VmRSS once the first "
+              "generation is published and the programs attached (two readings 50 ms apart "
+              "agreeing), both from /proc/PID/status; for the file source, again after one "
+              "endpoint of the file changed and ferryd reloaded it. The file is read in chunks "
+              "and a List's items decoded one at a time; the API source lists from the stand-in "
+              "API server, its resourceVersion=0 lists answered in one unpaged response when the "
+              "stand-in has that switch. `build/bench/file_parse` times the file source's read "
+              "of the same file alone.")
+            w("")
+            out.extend(self.rss_table())
+            w("")
+        return out
 
     def profile(self, name, k=12):
         p = os.path.join(self.dir, "profile", name)
@@ -1180,6 +1376,10 @@ def r3f(x):
     return "–" if x is None else "%.3f" % x
 
 
+def r2f(x):
+    return "–" if x is None else "%.2f" % x
+
+
 PERF_HZ = 1999
 IDLE_SYMS = {"pv_native_safe_halt", "default_idle", "native_safe_halt", "acpi_safe_halt",
              "cpuidle_idle_call", "do_idle", "poll_idle", "intel_idle", "mwait_idle"}
@@ -1195,6 +1395,10 @@ def ferry_own(sym):
 CONTROL_COLS = [("ferry", "cold_start_to_published_ms"), ("ferry", "cold_source_to_maps_ms"),
                 ("ferry", "cold_sync_ms"), ("c1", "iptables_legacy_restore_ms"),
                 ("c2", "iptables_nft_restore_ms"), ("d", "nft_f_ms"), ("e", "minimal_fill_ms")]
+
+
+STATUS_COLS = [("ferry", "status_ms"), ("ferry", "bpftool_state_lookup_ms"),
+               ("ferry", "status_maps_ms")]
 
 
 def rss_label(r):
@@ -1263,6 +1467,15 @@ loop, with no program ((a)'s cgroup, to a pod IP), with the minimal program ((e)
 cgroup) and with ferry ((b)'s cgroup); the latter two to the ClusterIP of a UDP
 Service (the generated Services are TCP only, and ferry refuses UDP to a
 TCP-only service, as kube-proxy does); {rounds} rounds, interleaved.
+
+1-byte request/response: the same rate comparison for (a), (b), (e) and (r)
+with `build/bench/loadgen {byte}`: each connection writes one byte and reads
+one byte back (the same `httpd` answers a 1-byte request with its byte).
+
+connect4 run time per call: `kernel.bpf_stats_enabled=1` for {rounds} rounds of
+{cost}, each under the minimal program and under ferry, interleaved; the
+programs' `run_time_ns / run_cnt` by the ids attached to (e)'s and (b)'s
+cgroups (`tests/bench/run.sh --only connect` runs these parts alone).
 
 Control plane: each state loaded from empty and timed; then {pairs} pairs of
 one-endpoint changes to ferry's file (replace, then restore), each written

@@ -9,7 +9,7 @@
 #                      [--seconds S] [--conc C] [--methods "a b ..."]
 #                      [--profile|--no-profile] [--api|--no-api]
 #                      [--memory|--no-memory] [--nodeport|--no-nodeport]
-#                      [--xdp|--no-xdp] [--only memory|nodeport|xdp]
+#                      [--xdp|--no-xdp] [--only connect|memory|nodeport|xdp]
 #
 # `make bench` runs the full set (about 10-13 minutes on 2 cores), `make
 # bench-quick` the quick one (N = 100 and 1,000, short runs, under 2
@@ -20,7 +20,8 @@
 #
 # Topology (all in namespaces this run creates; nothing in the host's own):
 #   switch netns: bridge br0, one veth per pod and per client.
-#   pods: 11 netns, 198.18.0.1 .. 198.18.0.11/15, build/bench/httpd on 8080.
+#   pods: 11 netns, 198.18.0.1 .. 198.18.0.11/15, build/bench/httpd on 8080
+#     (HTTP/1.0; a request of one byte gets that byte back).
 #     Every state is `scripts/gen-cluster.py N 10 --pods 11`: each service's
 #     10 endpoints are 10 of these 11 pods, and the first endpoints (what
 #     the minimal program uses) rotate over all of them.
@@ -38,10 +39,26 @@
 #
 # Per N: every state is loaded once (timed: the cold programming time), then
 # R rounds run the methods interleaved (a b c1 c2 d e r a b ...), so a ratio
-# to (a) is taken within a round; then UDP connect() in a tight loop with no
-# program, the minimal program and ferry (R rounds, interleaved), one pass
-# with kernel.bpf_stats_enabled for the programs' own run time, one-change
-# latencies and ferryd's memory. N in FERRY_SIZES runs (a), (b) and (r) only.
+# to (a) is taken within a round (traffic.csv: short HTTP connections, -c
+# CONC); then R rounds of a b e r with the 1-byte request/response (loadgen
+# -1 -c 64, traffic-byte.csv); then UDP connect() in a tight loop with no
+# program, the minimal program and ferry (R rounds, interleaved); then the
+# connect4 programs' own run time per call with kernel.bpf_stats_enabled=1
+# (R rounds; in each, short TCP connections, loadgen -1 -c 64 for 1 s, a new
+# socket per connection, then the UDP loop, connect_bench, each under the
+# minimal program and under ferry; the programs read by the ids attached to
+# e's and b's cgroups; bpfstats.csv); one-change latencies and ferryd's
+# memory. N in FERRY_SIZES runs (a), (b) and (r) only.
+#
+# `--only connect` runs just the connection parts, at --sizes (default: the
+# mode's sizes, no FERRY_SIZES) with a b e r: one cold load of ferry, the
+# HTTP and 1-byte rate rounds, the connect() loop and the bpf_stats run time
+# per call, then the report (no docs). E.g. to judge a socket-LB change:
+#   make BUILD=build-x bench-tools
+#   BUILD=build-x tests/bench/run.sh --only connect --sizes "1000 10000"
+# (about 1 minute per N with 3 rounds of 3 s; add --quick for 1 s runs).
+# Figures: the "connect4 program run time per call" and "1-byte" tables of
+# RESULTS/benchmarks.md, and RESULTS/goals.csv.
 # Last, tests/bench/api_latency.sh (--no-api skips it): ferryd on the
 # stand-in API server, the API event-to-datapath latency at 1,000 and 10,000
 # services (quick: 1,000), into the same results folder; and
@@ -123,23 +140,33 @@ while [ $# -gt 0 ]; do
 	esac
 	shift
 done
+if [ "$ONLY" = connect ]; then
+	: "${FERRY_SIZES=}" "${DOCS:=0}" "${PROFILE:=0}"
+	API=0 MEMORY=0 NODEPORT=0 XDP=0
+fi
 if [ "$QUICK" = 1 ]; then
 	: "${SIZES=100 1000}" "${FERRY_SIZES=}" "${ROUNDS:=3}" "${SECS:=1}" "${DOCS:=0}" "${PROFILE:=0}"
 	CB_ITERS=100000       # connect() iterations per connect_bench run
 	COLD_REPS=3           # ferryd cold starts per N (median)
 	CHANGE_PAIRS=2        # one-change tests: (replace, restore) pairs
+	BYTE_SECS=1           # seconds per 1-byte loadgen run
 else
 	: "${SIZES=100 1000 2000 5000 10000}" "${FERRY_SIZES=50000 100000}" "${ROUNDS:=3}" "${SECS:=3}" \
 		"${DOCS:=1}" "${PROFILE:=1}"
 	CB_ITERS=300000
 	COLD_REPS=3
 	CHANGE_PAIRS=3
+	BYTE_SECS=2
 fi
+[ "$ONLY" = connect ] && COLD_REPS=1
+BYTE_CONC=64          # 1-byte exchanges in flight (issue 13)
+COST_SECS=1           # seconds of short TCP connections per bpf_stats reading
 ENDPOINTS=10
 NPODS=11
 NTARGETS=32
 METHODS_ALL=(a b c1 c2 d e r)
 METHODS_FERRY=(a b r)
+METHODS_BYTE=(a b e r)     # the 1-byte rate comparison (no rule sets)
 
 # --- names and state -----------------------------------------------------------
 
@@ -308,7 +335,8 @@ memory)
 	say "done in $((SECONDS - T0)) s: $OUT"
 	exit 0
 	;;
-*) die "--only: memory, nodeport and xdp are the steps that run alone" ;;
+connect) ;; # the main path below, cut down
+*) die "--only: connect, memory, nodeport and xdp are the steps that run alone" ;;
 esac
 WORK=$(mktemp -d "/tmp/$P.XXXXXX")
 
@@ -497,7 +525,7 @@ if __name__ == "__main__":
     elif cmd == "progrun":
         j = json.load(sys.stdin)
         print(j.get("run_cnt", 0), j.get("run_time_ns", 0), j.get("bytes_xlated", 0),
-              j.get("bytes_jited", 0))
+              j.get("bytes_jited", 0), j.get("name", "?"))
 PY
 B() { REPO=$REPO "$PYTHON" "$WORK/bench.py" "$@"; }
 
@@ -547,6 +575,9 @@ describe_machine() {
 		echo "targets: $NTARGETS ClusterIPs spread over the service list, port 80; (a): the $NPODS pod IPs, port 8080"
 		echo "endpoints: $ENDPOINTS per service, $NPODS pods (gen-cluster.py N $ENDPOINTS --pods $NPODS)"
 		echo "connect_bench: -n $CB_ITERS"
+		echo "loadgen_byte: -1 -c $BYTE_CONC -n 100000000 -t $BYTE_SECS (time-bound runs)"
+		echo "connect_cost: loadgen -1 -c $BYTE_CONC -t $COST_SECS and connect_bench -n $CB_ITERS, $ROUNDS rounds"
+		echo "only: ${ONLY:-all}"
 		echo "change_pairs: $CHANGE_PAIRS"
 		echo "cold_reps: $COLD_REPS"
 	} >"$OUT/config.txt"
@@ -778,25 +809,28 @@ print(" ".join("198.18.0.%d:8080" % r.randint(1, int(sys.argv[1])) for _ in rang
 # nice, system, irq, softirq; all adds idle, iowait and steal).
 cpu_ticks() { awk '$1 == "cpu" {print $2 + $3 + $4 + $7 + $8, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9; exit}' /proc/stat; }
 
-# loadgen_run METHOD CONC TOTAL SECONDS: one loadgen line (or "").
+# loadgen_run METHOD CONC TOTAL SECONDS [LOADGEN OPTIONS...]: one loadgen
+# line (or "").
 loadgen_run() {
 	local m=$1
 	# shellcheck disable=SC2046
 	timeout -k 5 $(($4 + 60)) bash -c "$RUN_IN_SH" "${CG[$m]}" "${NSOF[$m]}" \
-		"$BENCH/loadgen" -c "$2" -n "$3" -t "$4" $(targets_of "$m") 2>>"$LOGS/loadgen.log" | tail -n 1
+		"$BENCH/loadgen" "${@:5}" -c "$2" -n "$3" -t "$4" $(targets_of "$m") 2>>"$LOGS/loadgen.log" | tail -n 1
 }
 
 kv() { sed -n "s/.*\\b$1=\\([^ ]*\\).*/\\1/p" <<<"$2" | head -n 1; }
 
-# check_methods N METHODS...: a short run through each; all connections must
-# succeed (catches a method that does not translate).
+# check_methods N METHODS...: a short run through each, HTTP and 1-byte;
+# all connections must succeed (catches a method that does not translate).
 check_methods() {
-	local n=$1 m out
+	local n=$1 m out out1
 	shift
 	for m in "$@"; do
 		out=$(loadgen_run "$m" 8 400 10)
-		if [ "$(kv conns "$out")" != 400 ] || [ "$(kv errors "$out")" != 0 ]; then
-			warn "N=$n: method $m check failed: '${out:-no output}'"
+		out1=$(loadgen_run "$m" 8 400 10 -1)
+		if [ "$(kv conns "$out")" != 400 ] || [ "$(kv errors "$out")" != 0 ] ||
+			[ "$(kv conns "$out1")" != 400 ] || [ "$(kv errors "$out1")" != 0 ]; then
+			warn "N=$n: method $m check failed: HTTP '${out:-no output}', 1-byte '${out1:-no output}'"
 			echo "$n,$m,fail" >>"$OUT/checks.csv"
 		else
 			echo "$n,$m,ok" >>"$OUT/checks.csv"
@@ -804,25 +838,31 @@ check_methods() {
 	done
 }
 
-# traffic N METHODS...: R rounds, the methods interleaved.
+# traffic N KIND METHODS...: R rounds, the methods interleaved. KIND http:
+# loadgen -c CONC, SECS a run, into traffic.csv; byte: loadgen -1 (a 1-byte
+# request and answer) -c BYTE_CONC, BYTE_SECS a run, into traffic-byte.csv.
 traffic() {
-	local n=$1 r m out line b0 a0 b1 a1 c mx
-	shift
+	local n=$1 kind=$2 r m out line b0 a0 b1 a1 c mx csv conc secs opt=()
+	shift 2
+	case $kind in
+	http) csv=$OUT/traffic.csv conc=$CONC secs=$SECS ;;
+	byte) csv=$OUT/traffic-byte.csv conc=$BYTE_CONC secs=$BYTE_SECS opt=(-1) ;;
+	esac
 	for ((r = 1; r <= ROUNDS; r++)); do
 		line=
 		for m in "$@"; do
 			read -r b0 a0 <<<"$(cpu_ticks)"
-			out=$(loadgen_run "$m" "$CONC" 100000000 "$SECS")
+			out=$(loadgen_run "$m" "$conc" 100000000 "$secs" "${opt[@]}")
 			read -r b1 a1 <<<"$(cpu_ticks)"
 			if [ -z "$out" ]; then
-				warn "N=$n round $r method $m: loadgen printed nothing"
+				warn "N=$n round $r method $m ($kind): loadgen printed nothing"
 				continue
 			fi
-			echo "$n,$r,$m,$(kv conns "$out"),$(kv errors "$out"),$(kv seconds "$out"),$(kv rate "$out"),$(kv p50_us "$out"),$(kv p99_us "$out"),$((b1 - b0)),$((a1 - a0))" >>"$OUT/traffic.csv"
+			echo "$n,$r,$m,$(kv conns "$out"),$(kv errors "$out"),$(kv seconds "$out"),$(kv rate "$out"),$(kv p50_us "$out"),$(kv p99_us "$out"),$((b1 - b0)),$((a1 - a0))" >>"$csv"
 			line+=" $m=$(printf '%.0f' "$(kv rate "$out")")"
 			[ "$(kv errors "$out")" = 0 ] || line+="(err $(kv errors "$out"))"
 		done
-		say "  round $r conn/s:$line"
+		say "  round $r conn/s ($kind):$line"
 	done
 	# Conntrack entries left in the iptables/nftables clients (TIME_WAIT
 	# lasts 120 s; a full table would drop SYNs).
@@ -872,27 +912,46 @@ connect_overhead() {
 	done
 }
 
-# bpf_runtime N PROGRAMS...: kernel.bpf_stats_enabled on, one connect_bench
-# each, the connect4 program's run_time_ns / run_cnt; restored after.
-bpf_runtime() {
-	local n=$1 p id c0 t0 c1 t1 cg line=
-	shift
+# connect_cost N: the connect4 program's own run time per call, ferry's
+# against the minimal program's, with kernel.bpf_stats_enabled=1 (restored
+# after, and by cleanup): R rounds, each with, in turn, short TCP connections
+# (loadgen -1 -c BYTE_CONC for COST_SECS: a new socket per connection) and
+# the UDP connect() loop (connect_bench -n CB_ITERS: one socket), under the
+# minimal program (client e) and under ferry (client b). Only the programs
+# this run attached are read: by the id `bpftool cgroup show` gives for the
+# client's own cgroup. Rows of bpfstats.csv: the program's run_cnt and
+# run_time_ns over the one load generator run.
+connect_cost() {
+	local n=$1 r w p m id c0 t0 c1 t1 xl ji name ns line
+	declare -A ids=()
+	for p in minimal ferry; do
+		case $p in minimal) m=e ;; ferry) m=b ;; esac
+		ids[$p]=$(bpftool cgroup show "${CG[$m]}" -j 2>/dev/null | B progid cgroup_inet4_connect)
+		[ -n "${ids[$p]}" ] || { warn "N=$n: no connect4 program on ${CG[$m]}"; return 0; }
+	done
 	[ -n "$STATS_OLD" ] || STATS_OLD=$(sysctl -n kernel.bpf_stats_enabled 2>/dev/null) || return 0
 	sysctl -q -w kernel.bpf_stats_enabled=1 >/dev/null || { warn "cannot enable kernel.bpf_stats_enabled"; return 0; }
-	for p in "$@"; do
-		case $p in minimal) cg=${CG[e]} ;; ferry) cg=${CG[b]} ;; *) continue ;; esac
-		id=$(bpftool cgroup show "$cg" -j 2>/dev/null | B progid cgroup_inet4_connect)
-		[ -n "$id" ] || { warn "N=$n: no connect4 program on $cg"; continue; }
-		read -r c0 t0 _ _ <<<"$(bpftool prog show id "$id" -j | B progrun)"
-		connect_run "$p" "$CB_ITERS" >/dev/null
-		read -r c1 t1 xl ji <<<"$(bpftool prog show id "$id" -j | B progrun)"
-		if [ $((c1 - c0)) -gt 0 ]; then
-			echo "$n,$p,$((c1 - c0)),$((t1 - t0)),$(awk -v c=$((c1 - c0)) -v t=$((t1 - t0)) 'BEGIN {printf "%.1f", t / c}'),$xl,$ji" >>"$OUT/bpfstats.csv"
-			line+=" $p=$(awk -v c=$((c1 - c0)) -v t=$((t1 - t0)) 'BEGIN {printf "%.1f", t / c}')"
-		fi
+	for ((r = 1; r <= ROUNDS; r++)); do
+		line=
+		for w in tcp udp; do
+			for p in minimal ferry; do
+				case $p in minimal) m=e ;; ferry) m=b ;; esac
+				id=${ids[$p]}
+				read -r c0 t0 _ <<<"$(bpftool prog show id "$id" -j | B progrun)"
+				case $w in
+				tcp) loadgen_run "$m" "$BYTE_CONC" 100000000 "$COST_SECS" -1 >/dev/null ;;
+				udp) connect_run "$p" "$CB_ITERS" >/dev/null ;;
+				esac
+				read -r c1 t1 xl ji name <<<"$(bpftool prog show id "$id" -j | B progrun)"
+				[ $((c1 - c0)) -gt 0 ] || { warn "N=$n round $r: $p ($w) did not run"; continue; }
+				ns=$(awk -v c=$((c1 - c0)) -v t=$((t1 - t0)) 'BEGIN {printf "%.1f", t / c}')
+				echo "$n,$r,$w,$p,$name,$((c1 - c0)),$((t1 - t0)),$ns,$xl,$ji" >>"$OUT/bpfstats.csv"
+				line+=" $w/$p=$ns"
+			done
+		done
+		say "  connect4 run time (bpf_stats) round $r, ns per call:$line"
 	done
 	sysctl -q -w kernel.bpf_stats_enabled="$STATS_OLD" >/dev/null
-	say "  connect4 program run time (bpf_stats), ns per run:$line"
 }
 
 # ferry_changes N: one endpoint replaced and put back, CHANGE_PAIRS times.
@@ -1038,12 +1097,13 @@ describe_machine
 echo "n,round,method,conns,errors,seconds,rate,p50_us,p99_us,busy_ticks,all_ticks" >"$OUT/traffic.csv"
 echo "clk_tck: $(getconf CLK_TCK)" >>"$OUT/machine.txt"
 echo "n,round,program,median_ns,p99_ns,iters" >"$OUT/connect.csv"
-echo "n,program,run_cnt,run_time_ns,ns_per_run,bytes_xlated,bytes_jited" >"$OUT/bpfstats.csv"
+echo "n,round,workload,program,prog_name,run_cnt,run_time_ns,ns_per_run,bytes_xlated,bytes_jited" >"$OUT/bpfstats.csv"
+echo "n,round,method,conns,errors,seconds,rate,p50_us,p99_us,busy_ticks,all_ticks" >"$OUT/traffic-byte.csv"
 echo "n,method,what,value" >"$OUT/control.csv"
 echo "n,index,service,kind,sync_ms,source_to_maps_ms,publish_ms,map_writes" >"$OUT/change.csv"
 echo "n,when,rss_kb,peak_rss_kb,service_ports,backends,map_full_errors,services_bytes,slots_bytes,backends_bytes,maps_total_bytes,services_entries,slots_entries,backends_entries" >"$OUT/memory.csv"
 echo "n,method,check" >"$OUT/checks.csv"
-say "ferry benchmark ($([ "$QUICK" = 1 ] && echo quick || echo full)): N = $SIZES${FERRY_SIZES:+; ferry only: $FERRY_SIZES}; $ROUNDS rounds of ${SECS} s, -c $CONC; results in $OUT"
+say "ferry benchmark ($([ "$QUICK" = 1 ] && echo quick || echo full)${ONLY:+, only $ONLY}): N = $SIZES${FERRY_SIZES:+; ferry only: $FERRY_SIZES}; $ROUNDS rounds of ${SECS} s, -c $CONC; results in $OUT"
 
 say "topology: $NPODS pods with httpd, clients ${METHODS_ALL[*]}"
 topology_up
@@ -1067,33 +1127,46 @@ for n in $FERRY_SIZES; do LAST=$n; done
 for n in $SIZES $FERRY_SIZES; do
 	ferry_only=0
 	for f in $FERRY_SIZES; do [ "$f" = "$n" ] && ferry_only=1; done
-	if [ $ferry_only = 1 ]; then methods=("${METHODS_FERRY[@]}"); else methods=("${METHODS_ALL[@]}"); fi
+	if [ "$ONLY" = connect ]; then
+		methods=("${METHODS_BYTE[@]}")
+	elif [ $ferry_only = 1 ]; then
+		methods=("${METHODS_FERRY[@]}")
+	else
+		methods=("${METHODS_ALL[@]}")
+	fi
 	if [ -n "$METHODS_RUN" ]; then
 		# shellcheck disable=SC2206
 		sel=($METHODS_RUN)
+		all=("${methods[@]}")
 		methods=()
-		for m in "${METHODS_ALL[@]}"; do
-			[[ " ${sel[*]} " == *" $m "* ]] && { [ $ferry_only = 0 ] || [[ " ${METHODS_FERRY[*]} " == *" $m "* ]]; } &&
-				methods+=("$m")
-		done
+		for m in "${all[@]}"; do [[ " ${sel[*]} " == *" $m "* ]] && methods+=("$m"); done
 	fi
-	say "N = $n services x $ENDPOINTS endpoints: methods ${methods[*]}"
+	bmethods=()
+	for m in "${methods[@]}"; do [[ " ${METHODS_BYTE[*]} " == *" $m "* ]] && bmethods+=("$m"); done
+	say "N = $n services x $ENDPOINTS endpoints: methods ${methods[*]}; 1-byte: ${bmethods[*]}"
 	{ read -r VIPS; read -r TARGET_IDX; } < <(B targets "$n" $NTARGETS)
 	echo "targets N=$n: services $TARGET_IDX" >>"$OUT/config.txt"
 	ferry_start "$n" || { ferry_stop; continue; }
-	ferry_memory "$n" loaded
-	status_time "$n"
-	if [ $ferry_only = 0 ]; then
-		rules_load "$n"
-		minimal_fill "$n"
-	else
-		rules_unload >>"$LOGS/load-unload.log" 2>&1
-		minimal_fill "$n"
+	if [ "$ONLY" != connect ]; then
+		ferry_memory "$n" loaded
+		status_time "$n"
+		if [ $ferry_only = 0 ]; then
+			rules_load "$n"
+		else
+			rules_unload >>"$LOGS/load-unload.log" 2>&1
+		fi
 	fi
+	minimal_fill "$n"
 	check_methods "$n" "${methods[@]}"
-	traffic "$n" "${methods[@]}"
+	traffic "$n" http "${methods[@]}"
+	[ ${#bmethods[@]} -gt 0 ] && traffic "$n" byte "${bmethods[@]}"
 	connect_overhead "$n" none minimal ferry
-	bpf_runtime "$n" minimal ferry
+	connect_cost "$n"
+	if [ "$ONLY" = connect ]; then
+		ferry_stop
+		rm -f "$WORK/state-$n.json"
+		continue
+	fi
 	ferry_changes "$n"
 	ferry_memory "$n" after_changes
 	if [ "$PROFILE" = 1 ] && [ "$n" = "$PROFILE_N" ]; then
