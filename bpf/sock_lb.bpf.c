@@ -80,7 +80,7 @@ static __always_inline int xlate_fwd(struct bpf_sock_addr *ctx, bool v6, bool st
 	struct svc_value svc, *found = NULL;
 	struct affinity_key akey = {};
 	struct slot_value kept, *b = NULL;
-	struct sock_revnat *st;
+	struct sock_revnat *st = NULL;
 
 	sockaddr_load(ctx, v6, key.addr, &key.port);
 	key.proto = ctx->protocol;
@@ -91,6 +91,8 @@ static __always_inline int xlate_fwd(struct bpf_sock_addr *ctx, bool v6, bool st
 		if (found)
 			break;
 		stat_inc(STAT_SVC_MISS);
+		if (key.proto == IPPROTO_TCP)
+			revnat_mark_direct(ctx->sk, &key);
 		return 1;
 	case LOOKUP_UNKNOWN_PORT:
 		return refuse(STAT_UNKNOWN_PORT);
@@ -101,11 +103,15 @@ static __always_inline int xlate_fwd(struct bpf_sock_addr *ctx, bool v6, bool st
 	if (!svc.count)
 		return refuse(STAT_NO_BACKEND);
 
-	st = revnat_get(ctx->sk, true);
-	if (!st)
-		stat_inc(STAT_SK_STORAGE_FULL);
-	if (sticky && st && sticky_reuse(ctx, v6, st, &key, &svc))
-		return 1;
+	/* UDP needs its socket state for every datagram (stickiness, replies);
+	 * TCP only when ferry_revnat cannot answer getpeername() for it. */
+	if (key.proto != IPPROTO_TCP) {
+		st = revnat_get(ctx->sk, true);
+		if (!st)
+			stat_inc(STAT_SK_STORAGE_FULL);
+		if (sticky && st && sticky_reuse(ctx, v6, st, &key, &svc))
+			return 1;
+	}
 
 	if (svc.affinity_timeout) {
 		akey.netns_cookie = bpf_get_netns_cookie(ctx);
@@ -117,6 +123,9 @@ static __always_inline int xlate_fwd(struct bpf_sock_addr *ctx, bool v6, bool st
 		b = backend_pick(&lkey, &svc);
 		if (!b)
 			return refuse(STAT_NO_BACKEND);
+		/* A slot may be reused once another helper runs. */
+		kept = *b;
+		b = &kept;
 		if (svc.affinity_timeout) {
 			/* svc may be a newer set's after a slot miss. */
 			akey.netns_cookie = bpf_get_netns_cookie(ctx);
@@ -125,26 +134,40 @@ static __always_inline int xlate_fwd(struct bpf_sock_addr *ctx, bool v6, bool st
 		}
 	}
 	sockaddr_store(ctx, v6, b->addr, b->port);
+	stat_inc(addr_is_v4_mapped(b->addr) ? STAT_XLATE_V4 : STAT_XLATE_V6);
+	if (key.proto == IPPROTO_TCP) {
+		if (revnat_shared_serves(&key, &svc, b))
+			return 1;
+		st = revnat_get(ctx->sk, true);
+		if (!st)
+			stat_inc(STAT_SK_STORAGE_FULL);
+	}
 	if (st)
 		revnat_record(revnat_claim(st, key.addr, key.port), &key, &svc, b);
-	stat_inc(addr_is_v4_mapped(b->addr) ? STAT_XLATE_V4 : STAT_XLATE_V6);
 	return 1;
 }
 
+/* The socket's own state first; a TCP socket without it (or without an
+ * entry for this peer) asks ferry_revnat. */
 static __always_inline int xlate_rev(struct bpf_sock_addr *ctx, bool v6)
 {
 	struct sock_revnat *st = revnat_get(ctx->sk, false);
-	struct sock_revnat_entry *e;
-	__u32 addr[4];
-	__u16 port;
+	struct sock_revnat_entry *e = NULL;
+	__u32 addr[4], svc_addr[4];
+	__u16 port, svc_port;
 
-	if (!st)
-		return 1;
 	sockaddr_load(ctx, v6, addr, &port);
-	e = revnat_find_backend(st, addr, port);
-	if (!e)
-		return 1;
-	sockaddr_store(ctx, v6, e->svc_addr, e->svc_port);
+	if (st)
+		e = revnat_find_backend(st, addr, port);
+	if (e) {
+		sockaddr_store(ctx, v6, e->svc_addr, e->svc_port);
+	} else {
+		if (ctx->protocol != IPPROTO_TCP ||
+		    !revnat_shared_find(addr, port, svc_addr, &svc_port))
+			return 1;
+		sockaddr_store(ctx, v6, svc_addr, svc_port);
+		stat_inc(STAT_REVNAT_SHARED);
+	}
 	stat_inc(STAT_REVNAT);
 	return 1;
 }

@@ -39,6 +39,14 @@ struct {
 } ferry_affinity SEC(".maps");
 
 struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, FERRY_DEFAULT_MAX_BACKENDS + FERRY_DEFAULT_MAX_PER_SERVICE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct revnat_key);
+	__type(value, struct revnat_value);
+} ferry_revnat SEC(".maps");
+
+struct {
 	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, int);

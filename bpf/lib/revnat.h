@@ -1,9 +1,15 @@
-/* Per-socket reverse translation, in socket-local storage: it lives and dies
- * with the socket and is never evicted while the socket is open. Each entry
- * ties a backend address to the service address the application used.
+/* Reverse translation. Per socket, in socket-local storage: it lives and
+ * dies with the socket and is never evicted while the socket is open. Each
+ * entry ties a backend address to the service address the application used.
  * Beyond FERRY_SOCK_REVNAT_SLOTS services per socket the oldest entry is
  * reused: replies from that service's backend then show the backend's
- * address, and its UDP stickiness is lost. */
+ * address, and its UDP stickiness is lost.
+ *
+ * Creating that storage is an allocation (and an RCU free at close) per
+ * socket, most of what a connect() would cost, and a TCP socket needs it
+ * only for getpeername(). So a TCP socket that reached a backend through
+ * the ClusterIP its ferry_revnat entry names gets none: getpeername() finds
+ * the service in ferry_revnat. */
 #ifndef FERRY_BPF_REVNAT_H
 #define FERRY_BPF_REVNAT_H
 
@@ -18,6 +24,34 @@ static __always_inline struct sock_revnat *revnat_get(struct bpf_sock *sk, bool 
 	if (!sk)
 		return NULL;
 	return bpf_sk_storage_get(&ferry_sk_revnat, sk, NULL, flags);
+}
+
+/* Whether a TCP connect() to b through key can leave the reverse
+ * translation to ferry_revnat: b's entry names this service port's
+ * ClusterIP (the slot says so), and key is that ClusterIP, not a NodePort,
+ * LB IP or externalIP of the same port. */
+static __always_inline bool revnat_shared_serves(const struct svc_key *key,
+						 const struct svc_value *svc,
+						 const struct slot_value *b)
+{
+	return key->proto == IPPROTO_TCP && (b->flags & SLOT_FLAG_REVNAT_OWNER) &&
+	       !(svc->flags & SVC_FLAG_EXTERNAL);
+}
+
+/* The service a TCP peer stands for, from ferry_revnat. */
+static __always_inline bool revnat_shared_find(const __u32 addr[4], __u16 port,
+					       __u32 svc_addr[4], __u16 *svc_port)
+{
+	struct revnat_key key = { .port = port, .proto = IPPROTO_TCP };
+	struct revnat_value *v;
+
+	addr_copy(key.addr, addr);
+	v = bpf_map_lookup_elem(&ferry_revnat, &key);
+	if (!v)
+		return false;
+	addr_copy(svc_addr, v->svc_addr);
+	*svc_port = v->svc_port;
+	return true;
 }
 
 static __always_inline struct sock_revnat_entry *
@@ -74,6 +108,37 @@ static __always_inline void revnat_record(struct sock_revnat_entry *e,
 	e->svc_rev = svc->rev;
 	e->backend_id = b->backend_id;
 	e->svc_id = svc->svc_id;
+}
+
+/* A TCP socket connected to a backend's own address, not through a service,
+ * must keep seeing that address: ferry_revnat would show the service. Its
+ * storage gets an entry naming the backend as its own service. */
+static __always_inline void revnat_mark_direct(struct bpf_sock *sk, const struct svc_key *key)
+{
+	struct revnat_key rkey = { .port = key->port, .proto = IPPROTO_TCP };
+	struct sock_revnat_entry *e;
+	struct revnat_value *v;
+	struct sock_revnat *st;
+	__u32 svc_id;
+
+	addr_copy(rkey.addr, key->addr);
+	v = bpf_map_lookup_elem(&ferry_revnat, &rkey);
+	if (!v)
+		return;
+	svc_id = v->svc_id;
+	st = revnat_get(sk, true);
+	if (!st) {
+		stat_inc(STAT_SK_STORAGE_FULL);
+		return;
+	}
+	e = revnat_claim(st, key->addr, key->port);
+	addr_copy(e->svc_addr, key->addr);
+	addr_copy(e->backend_addr, key->addr);
+	e->svc_port = key->port;
+	e->backend_port = key->port;
+	e->svc_rev = 0;
+	e->backend_id = 0;
+	e->svc_id = svc_id;
 }
 
 #endif

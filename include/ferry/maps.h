@@ -14,7 +14,7 @@
 #include <linux/types.h>
 #endif
 
-#define FERRY_LAYOUT_VERSION 4
+#define FERRY_LAYOUT_VERSION 5
 
 /* Default capacities; ferryd's flags override them. */
 #define FERRY_DEFAULT_MAX_SERVICES 65536
@@ -88,8 +88,15 @@ struct slot_key {
 struct slot_value {
 	__u32 backend_id;
 	__u16 port;      /* network order */
-	__u16 pad;       /* always 0 */
+	__u16 flags;     /* enum slot_flags */
 	__u32 addr[4];   /* network order, IPv4 v4-mapped */
+};
+
+enum slot_flags {
+	/* ferry_revnat names this service port's ClusterIP for this backend:
+	 * a TCP socket that reaches it through the ClusterIP needs no
+	 * socket storage, getpeername() finds the service there. */
+	SLOT_FLAG_REVNAT_OWNER = 1 << 0,
 };
 
 /* ferry_backends: backend_id -> where to send. A backend_id belongs to one
@@ -105,6 +112,26 @@ struct backend_value {
 enum backend_state {
 	BACKEND_ACTIVE = 0,
 	BACKEND_TERMINATING = 1, /* used only because no ready backend exists */
+};
+
+/* ferry_revnat: TCP backend -> the ClusterIP frontend it stands for, so
+ * getpeername() on a TCP socket connected through a service needs no state
+ * of its own (no allocation per connection). A backend of several service
+ * ports names one of them, its owner (the first to take it, until it lets
+ * go); the others' sockets, and sockets that reached a service through a
+ * NodePort, LB IP or externalIP, keep socket storage (ferry_sk_revnat). */
+struct revnat_key {
+	__u32 addr[4];   /* backend, network order, IPv4 v4-mapped */
+	__u16 port;      /* network order */
+	__u8 proto;      /* IPPROTO_TCP */
+	__u8 pad;        /* always 0 */
+};
+
+struct revnat_value {
+	__u32 svc_addr[4]; /* the owner's ClusterIP */
+	__u16 svc_port;    /* network order */
+	__u16 pad;         /* always 0 */
+	__u32 svc_id;      /* the owner service port */
 };
 
 /* ferry_affinity (LRU): the backend a client last used for a service port
@@ -126,7 +153,10 @@ struct affinity_value {
 
 /* ferry_sk_revnat (socket-local storage): which service each backend
  * address of this socket stands for, so replies and getpeername() show the
- * virtual address, and unconnected UDP keeps its backend. */
+ * virtual address, and unconnected UDP keeps its backend. Every UDP socket
+ * that used a service has it; a TCP socket only when ferry_revnat cannot
+ * answer for it (see there), or when it connected to a backend's address
+ * directly: its entry then names the backend itself. */
 struct sock_revnat_entry {
 	__u32 svc_addr[4];
 	__u32 backend_addr[4];
@@ -173,6 +203,8 @@ enum stat_index {
 	STAT_NP_SCTP_TOO_LONG, /* per-packet: SCTP packet too long to checksum; dropped */
 	STAT_NP_TOO_BIG,       /* per-packet: fragmentation needed / packet too big sent:
 				* too long for the route, may not be fragmented */
+	STAT_REVNAT_SHARED,    /* of STAT_REVNAT: a TCP socket without socket state
+				* answered from ferry_revnat */
 	STAT__COUNT,
 };
 

@@ -19,7 +19,8 @@ brackets ([fd00:10:96::a]:53, v4-mapped [::ffff:10.96.0.10]:53).
   probe.py hold ADDR PORT --dir D [--family 4|6] [--wait S] [--udp [--connect]]
       a long-held TCP connection in line mode: writes D/first (the first
       answer) and D/lport, waits (bounded) for D/go, exchanges again and
-      writes D/second ("error=..." on failure), then closes.
+      writes D/second ("error=..." on failure) and D/peer (getpeername()
+      then), then closes.
       --udp: the same with one unconnected UDP socket (sendto/recvfrom);
       D/first and D/second then read "NAME from=ADDR:PORT". --udp --connect:
       one connected UDP socket (send/recv); they read "NAME peer=ADDR:PORT".
@@ -194,6 +195,8 @@ def hold(addr, port, family, timeout, d, wait, use_udp, connect):
         if not os.path.exists(go):
             raise socket.timeout()
         write_atomic(os.path.join(d, "second"), talk())
+        if not use_udp:
+            write_atomic(os.path.join(d, "peer"), fmt(s.getpeername()))
         return 0
     except OSError as e:
         write_atomic(os.path.join(d, "second"), f"error={errname(e)}")

@@ -49,6 +49,8 @@ static int setup(void **state)
 					sizeof(struct slot_value), 512);
 	maps.fd[DP_MAP_BACKENDS] = map_new(BPF_MAP_TYPE_HASH, sizeof(__u32),
 					   sizeof(struct backend_value), 512);
+	maps.fd[DP_MAP_REVNAT] = map_new(BPF_MAP_TYPE_HASH, sizeof(struct revnat_key),
+					 sizeof(struct revnat_value), 1024);
 	maps.fd[DP_MAP_STATE] = map_new(BPF_MAP_TYPE_ARRAY, sizeof(__u32),
 					sizeof(struct agent_state), 1);
 	maps.fd[DP_MAP_NODE_ADDRS] = map_new(BPF_MAP_TYPE_HASH, sizeof(struct node_addr_key),

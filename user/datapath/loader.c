@@ -26,6 +26,7 @@ static struct bpf_map *skel_map(struct ferry_sock_lb *skel, enum dp_map i)
 		[DP_MAP_SERVICES] = skel->maps.ferry_services,
 		[DP_MAP_SLOTS] = skel->maps.ferry_slots,
 		[DP_MAP_BACKENDS] = skel->maps.ferry_backends,
+		[DP_MAP_REVNAT] = skel->maps.ferry_revnat,
 		[DP_MAP_SK_REVNAT] = skel->maps.ferry_sk_revnat,
 		[DP_MAP_AFFINITY] = skel->maps.ferry_affinity,
 		[DP_MAP_STATS] = skel->maps.ferry_stats,
@@ -152,6 +153,8 @@ int datapath_load(struct datapath *dp, const char *bpffs, const struct dp_limits
 	/* Both hold one service's new set beside its old one (make-before-break);
 	 * the sync engine keeps the steady state within --max-backends. */
 	bpf_map__set_max_entries(skel->maps.ferry_backends,
+				 limits->max_backends + limits->max_per_service);
+	bpf_map__set_max_entries(skel->maps.ferry_revnat,
 				 limits->max_backends + limits->max_per_service);
 	bpf_map__set_max_entries(skel->maps.ferry_affinity, limits->max_affinity);
 	bpf_map__set_max_entries(skel->maps.ferry_ct, limits->max_ct);

@@ -12,6 +12,7 @@ const char *const dp_map_names[DP_MAP__COUNT] = {
 	[DP_MAP_SERVICES] = "ferry_services",
 	[DP_MAP_SLOTS] = "ferry_slots",
 	[DP_MAP_BACKENDS] = "ferry_backends",
+	[DP_MAP_REVNAT] = "ferry_revnat",
 	[DP_MAP_SK_REVNAT] = "ferry_sk_revnat",
 	[DP_MAP_AFFINITY] = "ferry_affinity",
 	[DP_MAP_STATS] = "ferry_stats",

@@ -45,6 +45,7 @@ static void adopt_backends(struct sync_engine *eng, struct applied_svc *a)
 			continue;
 		memcpy(ab->addr.w, b.addr, sizeof(ab->addr.w));
 		ab->port = ntohs(b.port);
+		ab->slot_flags = slot.flags;
 		ab->id = slot.backend_id;
 		a->n_backends++;
 	}
@@ -184,6 +185,7 @@ void sync_adopt(struct sync_engine *eng)
 	eng->maps_fresh = false;
 	adopt_services(eng);
 	stale = adopt_sweep(eng) + rg_adopt(eng);
+	rn_adopt(eng);
 	node_adopt(eng);
 	log_info("sync", "adopted %llu service ports and %llu backends from the pinned maps; "
 		 "removed %zu stale entries (%zu frontends, %zu node addresses adopted)",

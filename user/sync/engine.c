@@ -27,10 +27,12 @@ struct sync_engine *sync_new(const struct dp_maps *maps, const struct dp_limits 
 	stage_init(&eng->stage[DP_MAP_SERVICES], sizeof(struct svc_key), sizeof(struct svc_value));
 	stage_init(&eng->stage[DP_MAP_SLOTS], sizeof(struct slot_key), sizeof(struct slot_value));
 	stage_init(&eng->stage[DP_MAP_BACKENDS], sizeof(__u32), sizeof(struct backend_value));
+	stage_init(&eng->stage[DP_MAP_REVNAT], sizeof(struct revnat_key),
+		   sizeof(struct revnat_value));
 	/* IDs range over 4x the capacity so that freed ones rest a while. */
 	if (hmap_init(&eng->svcs, 1024) || hmap_init(&eng->frontends, 1024) ||
 	    hmap_init(&eng->vips, 1024) || hmap_init(&eng->pending, 64) ||
-	    hmap_init(&eng->conflicts, 16) ||
+	    hmap_init(&eng->conflicts, 16) || hmap_init(&eng->revnat, 1024) ||
 	    id_pool_init(&eng->svc_ids, 4 * limits->max_services) ||
 	    id_pool_init(&eng->backend_ids, 4 * limits->max_backends)) {
 		sync_free(eng);
@@ -65,6 +67,7 @@ void sync_free(struct sync_engine *eng)
 	}
 	pending_clear(eng);
 	conflict_clear(eng);
+	rn_clear(eng);
 	for (int i = 0; i < DP_MAP__COUNT; i++)
 		stage_free(&eng->stage[i]);
 	hmap_free(&eng->svcs);
@@ -88,7 +91,7 @@ static uint32_t svc_flags(const struct desired_svc *d)
 
 static bool svc_unchanged(const struct applied_svc *a, const struct desired_svc *d)
 {
-	if (a->n_backends != d->n_backends || a->value.flags != svc_flags(d) ||
+	if (a->rn_stale || a->n_backends != d->n_backends || a->value.flags != svc_flags(d) ||
 	    a->value.affinity_timeout != d->affinity_timeout)
 		return false;
 	for (size_t i = 0; i < d->n_backends; i++)
@@ -112,6 +115,8 @@ static int svc_program(struct sync_engine *eng, struct applied_svc *a,
 		.affinity_timeout = d->affinity_timeout,
 	};
 	struct svc_value old = a->value;
+	const struct applied_backend *held = a->backends;
+	size_t n_held = a->n_backends;
 	struct applied_backend *nb;
 	bool *fresh;
 	int written;
@@ -124,6 +129,11 @@ static int svc_program(struct sync_engine *eng, struct applied_svc *a,
 	}
 	if (wr_backends_prepare(eng, a, d, v.svc_id, &nb, &fresh))
 		return -1;
+	if (rn_primary_changed(a, want, n_want)) {
+		rn_release(eng, a, held, n_held, NULL, 0);
+		n_held = 0;
+	}
+	rn_take(eng, a, want, n_want, nb, d->n_backends, held, n_held);
 	written = wr_slots_write(eng, v.svc_id, v.rev, nb, d->n_backends) ? -1 : 0;
 	if (written == 0) {
 		a->value = v;
@@ -134,6 +144,7 @@ static int svc_program(struct sync_engine *eng, struct applied_svc *a,
 		}
 	}
 	if (written < 0) {
+		rn_release(eng, a, nb, d->n_backends, held, n_held);
 		wr_backends_drop(eng, nb, fresh, d->n_backends);
 		free(nb);
 		free(fresh);
@@ -141,6 +152,8 @@ static int svc_program(struct sync_engine *eng, struct applied_svc *a,
 	}
 	if (old.rev)
 		wr_slots_delete(eng, v.svc_id, old.rev, a->n_backends);
+	rn_release(eng, a, held, n_held, nb, d->n_backends);
+	a->rn_stale = false;
 	wr_backends_release(eng, a, nb, d->n_backends);
 	eng->stats.backends += d->n_backends;
 	eng->stats.backends -= a->n_backends;
@@ -157,6 +170,7 @@ static void svc_remove(struct sync_engine *eng, struct applied_svc *a)
 	fe_remove_all(eng, a);
 	rg_commit(eng, a, NULL, 0);
 	wr_slots_delete(eng, a->value.svc_id, a->value.rev, a->n_backends);
+	rn_release(eng, a, a->backends, a->n_backends, NULL, 0);
 	wr_backends_drop(eng, a->backends, NULL, a->n_backends);
 	eng->udp_backend_gone |= a->n_backends && a->proto == IPPROTO_UDP;
 	eng->stats.backends -= a->n_backends;
@@ -232,7 +246,7 @@ static int svc_write(struct sync_engine *eng, struct applied_svc *a, const struc
 
 	if (rg_put(eng, a, d, &ranges, &n_ranges))
 		return -1;
-	if (created || !svc_unchanged(a, d))
+	if (created || !svc_unchanged(a, d) || rn_primary_changed(a, want, n_want))
 		written = svc_program(eng, a, d, want, n_want);
 	else
 		written = fe_publish(eng, a, want, n_want, false);
@@ -298,7 +312,8 @@ static void svc_report_failure(struct sync_engine *eng, const struct desired_svc
  * publish them: the order a reader would need, were there one. */
 static int stage_flush_all(struct sync_engine *eng)
 {
-	static const enum dp_map order[] = { DP_MAP_BACKENDS, DP_MAP_SLOTS, DP_MAP_SERVICES };
+	static const enum dp_map order[] = { DP_MAP_BACKENDS, DP_MAP_REVNAT, DP_MAP_SLOTS,
+					     DP_MAP_SERVICES };
 
 	for (size_t i = 0; i < sizeof(order) / sizeof(order[0]); i++) {
 		int err = stage_flush(&eng->stage[order[i]], eng->maps.fd[order[i]]);
@@ -333,6 +348,7 @@ static void apply_end(struct sync_engine *eng, uint64_t writes_before)
 	if (eng->room_freed)
 		pending_retry(eng, svc_apply);
 	eng->room_freed = false;
+	rn_expire(eng);
 	/* The first state applied is a generation even when it is empty. */
 	if (eng->writes != writes_before || eng->first_apply)
 		eng->stats.generation++;

@@ -17,6 +17,7 @@
 struct applied_backend {
 	struct ferry_ip addr;
 	uint16_t port;            /* host order */
+	uint16_t slot_flags;      /* enum slot_flags of its slot */
 	uint32_t id;
 };
 
@@ -49,6 +50,9 @@ struct applied_svc {
 	struct ferry_prefix *ranges; /* in ferry_source_ranges, sorted, masked */
 	size_t n_backends;
 	struct applied_backend *backends; /* sorted by (addr, port) */
+	struct svc_key rn_primary; /* the ClusterIP its ferry_revnat entries name */
+	bool rn_has_primary;      /* a TCP port with a ClusterIP: it may own entries */
+	bool rn_stale;            /* adopted slots disagree with ferry_revnat: rewrite */
 	bool adopted;             /* read from pinned maps, not yet matched to a desired id */
 	bool seen;                /* still desired in this apply */
 };
@@ -72,6 +76,9 @@ struct sync_engine {
 	struct hmap vips;         /* vip_ref by address */
 	struct hmap pending;      /* pending_svc by id: desired, not programmed */
 	struct hmap conflicts;    /* frontends left out, as reported (conflicts.c) */
+	struct hmap revnat;       /* rn_ref by revnat_key (revnat.c) */
+	struct rn_ref *rn_orphans; /* entries no owner holds, oldest first (a ring) */
+	size_t n_rn_orphans;
 	bool room_freed;          /* this apply removed entries: retry the pending */
 	bool udp_backend_gone;    /* a UDP backend left a service since the last
 				   * sync_take_udp_gone (B21) */
@@ -178,5 +185,30 @@ void pending_drop(struct sync_engine *eng, const char *id);
 void pending_retry(struct sync_engine *eng, svc_apply_fn *apply);
 size_t pending_count(const struct sync_engine *eng);
 void pending_clear(struct sync_engine *eng);
+
+/* revnat.c: ferry_revnat, the TCP backends' reverse entries. Each names
+ * the ClusterIP of the backend's owner, the first TCP service port with a
+ * ClusterIP to take it; slots of the owner carry SLOT_FLAG_REVNAT_OWNER.
+ * An owner that lets go leaves the entry as an orphan, for the connections
+ * that outlive the backend's membership; the next port to (re)write a set
+ * holding the backend takes it over. */
+/* Whether want[] gives a a different ClusterIP than its entries name (the
+ * set must then be written again). */
+bool rn_primary_changed(const struct applied_svc *a, const struct fe_want *want, size_t n);
+/* Before a's new set nb[] is written: take ownership where the backend has
+ * no owner (writing its entry) and set nb[i].slot_flags. old[] is what a
+ * held until now. Never fails: a backend left unowned keeps socket state. */
+void rn_take(struct sync_engine *eng, struct applied_svc *a, const struct fe_want *want,
+	     size_t n_want, struct applied_backend *nb, size_t n,
+	     const struct applied_backend *old, size_t n_old);
+/* a lets go of the backends of from[] not in keep[]. */
+void rn_release(struct sync_engine *eng, struct applied_svc *a, const struct applied_backend *from,
+		size_t n_from, const struct applied_backend *keep, size_t n_keep);
+/* After adoption: rebuild the owners from the pinned entries; the rest
+ * are orphans. */
+void rn_adopt(struct sync_engine *eng);
+/* Delete orphans past their time, or beyond their number. */
+void rn_expire(struct sync_engine *eng);
+void rn_clear(struct sync_engine *eng);
 
 #endif

@@ -134,7 +134,11 @@ int wr_slots_write(struct sync_engine *eng, uint32_t svc_id, uint32_t rev,
 {
 	for (size_t i = 0; i < n; i++) {
 		struct slot_key key = { .svc_id = svc_id, .rev = rev, .slot = (uint32_t)i };
-		struct slot_value v = { .backend_id = b[i].id, .port = htons(b[i].port) };
+		struct slot_value v = {
+			.backend_id = b[i].id,
+			.port = htons(b[i].port),
+			.flags = b[i].slot_flags,
+		};
 		int err;
 
 		memcpy(v.addr, b[i].addr.w, sizeof(v.addr));
