@@ -277,12 +277,14 @@ class Results:
         out = {}
         for n, wl in sorted({(k[0], k[1]) for k in ns}):
             rounds = sorted({k[3] for k in val if k[:2] == (n, wl)})
+            ratios = [val[(n, wl, "ferry", rd)] / val[(n, wl, "minimal", rd)] for rd in rounds
+                      if val.get((n, wl, "ferry", rd)) and val.get((n, wl, "minimal", rd))]
             out[(n, wl)] = {
                 "minimal": med(ns[(n, wl, "minimal")]), "ferry": med(ns[(n, wl, "ferry")]),
                 "calls_minimal": med(calls[(n, wl, "minimal")]),
                 "calls_ferry": med(calls[(n, wl, "ferry")]),
-                "ratio": med(val[(n, wl, "ferry", rd)] / val[(n, wl, "minimal", rd)] for rd in rounds
-                             if val.get((n, wl, "ferry", rd)) and val.get((n, wl, "minimal", rd))),
+                "ratio": med(ratios),
+                "ratio_min": min(ratios, default=None), "ratio_max": max(ratios, default=None),
                 "rounds": len(rounds),
             }
         return out
@@ -922,6 +924,14 @@ unset multiplot
                 n, fmt(t.get("minimal"), 1, " ns"), fmt(t.get("ferry"), 1, " ns"),
                 r2f(t.get("ratio")), fmt(u.get("minimal"), 1, " ns"), fmt(u.get("ferry"), 1, " ns"),
                 r2f(u.get("ratio")), fmt(t.get("calls_ferry"))))
+        w("")
+        w("Spread of the per-round ratio ferry / minimal, min – max: " + "; ".join(
+            "{} N={:,}: {} – {}".format(wl.upper(), n, r2f(c["ratio_min"]), r2f(c["ratio_max"]))
+            for wl, _ in COST_WORKLOADS for (n, w2), c in sorted(self.cost.items())
+            if w2 == wl and c["ratio_min"] is not None) + ". The TCP figures move most between "
+          "rounds and with the machine's other load: between two connects the load generator "
+          "runs much other kernel code, so the programs' map lookups are likely to meet cold "
+          "caches, and an interrupt that lands in a program's run counts in its time.")
         w("")
         return out
 

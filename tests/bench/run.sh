@@ -104,6 +104,7 @@ OUT=
 unset SIZES FERRY_SIZES     # set, even empty, only by the options
 ROUNDS=
 SECS=
+BYTE_SECS=
 CONC=100
 PROFILE=
 METHODS_RUN=
@@ -121,7 +122,7 @@ while [ $# -gt 0 ]; do
 	--sizes) SIZES=$2; shift ;;
 	--ferry-sizes) FERRY_SIZES=$2; shift ;;
 	--rounds) ROUNDS=$2; shift ;;
-	--seconds) SECS=$2; shift ;;
+	--seconds) SECS=$2 BYTE_SECS=$2; shift ;;
 	--conc) CONC=$2; shift ;;
 	--profile) PROFILE=1 ;;
 	--no-profile) PROFILE=0 ;;
@@ -149,14 +150,14 @@ if [ "$QUICK" = 1 ]; then
 	CB_ITERS=100000       # connect() iterations per connect_bench run
 	COLD_REPS=3           # ferryd cold starts per N (median)
 	CHANGE_PAIRS=2        # one-change tests: (replace, restore) pairs
-	BYTE_SECS=1           # seconds per 1-byte loadgen run
+	: "${BYTE_SECS:=1}"   # seconds per 1-byte loadgen run (--seconds: as HTTP)
 else
 	: "${SIZES=100 1000 2000 5000 10000}" "${FERRY_SIZES=50000 100000}" "${ROUNDS:=3}" "${SECS:=3}" \
 		"${DOCS:=1}" "${PROFILE:=1}"
 	CB_ITERS=300000
 	COLD_REPS=3
 	CHANGE_PAIRS=3
-	BYTE_SECS=2
+	: "${BYTE_SECS:=2}"
 fi
 [ "$ONLY" = connect ] && COLD_REPS=1
 BYTE_CONC=64          # 1-byte exchanges in flight (issue 13)
