@@ -7,7 +7,12 @@
 # takes a Service down and back (B2); an invalid Service arriving in a watch
 # keeps its last good version; an event of several megabytes goes through.
 # After each step the maps equal what the API objects say
-# (tests/apiserver/expected.py). Then the streaming list (WatchList): the
+# (tests/apiserver/expected.py). Flushing: a single change is applied at
+# once, in a generation of its own; a burst of 2,000 slice changes written
+# at once, and one of 1,000 whose events come in 64-byte pieces, end with
+# the maps equal to the API state in far fewer applies than events (counted
+# by the published generation; ferryd's log lines say how many events each
+# carried and why it went out). Then the streaming list (WatchList): the
 # same state programmed when the server sends it, refuses it (422: the
 # stand-in's default, so all of the above) and ignores it; a relist after
 # 410 while it is on.
@@ -159,6 +164,99 @@ step "B5 recreate Service web with a new ClusterIP" \
 	"$(svc_json $NS web 10.96.61.4 "$HTTP")" \
 	"$(slice_json $NS web-1 web "$SL_HTTP" "$(eps 198.18.61.1)")"
 expect "B5 recreated: its new ClusterIP answers" "$(field reply "$(probe tcp 10.96.61.4 80)")" w-1
+
+# --- flushing: an isolated change at once, a burst in few applies -------------
+# ferryd flushes a change as soon as nothing more is there to read, and
+# coalesces the changes of a burst; each generation's log line says how many
+# watch events it carries and why it went out then.
+# gen_events G: the watch events ferryd read into generation G (its line).
+gen_events() { grep "msg=\"generation $1: " "$FERRYD_LOG" | sed -n 's/.*watch events read: \([0-9]*\),.*/\1/p'; }
+# gen_why G: why generation G was flushed then.
+gen_why() { grep "msg=\"generation $1: " "$FERRYD_LOG" | sed -n 's/.*watch events read: [0-9]*, flushed \([^"]*\)".*/\1/p'; }
+# events_since G0 G1: the watch events read into generations G0+1 to G1.
+events_since() {
+	local g e n=0
+	for ((g = $1 + 1; g <= $2; g++)); do
+		e=$(gen_events "$g")
+		n=$((n + ${e:-0}))
+	done
+	echo "$n"
+}
+
+g0=$(generation)
+put "$(slice_json $NS web-1 web "$SL_HTTP" "$(eps 198.18.61.2)")"
+if wait_generation $((g0 + 1)) 5; then
+	ok "B35 flush: a single slice change is published (generation $((g0 + 1))) with nothing written after it"
+else
+	not_ok "B35 flush: a single slice change is published with nothing written after it" "generation $(generation)"
+fi
+expect "B35 flush: that generation carries the one event and went out at once (nothing more to read, no burst)" \
+	"$(generation) $(gen_events $((g0 + 1))) $(gen_why $((g0 + 1)))" "$((g0 + 1)) 1 at once"
+expect_maps_equal "flush: the single change: the maps equal the API state"
+expect "flush: the single change: connections reach w-2 (x20)" "$(names_of "$(conn_tally 20 10.96.61.4 80)")" w-2
+
+# burst_items FILE ROUNDS SHIFT: ROUNDS x 20 slice changes, round after
+# round over Services burst-0 .. burst-19 (10.96.62.K+1), into FILE as a
+# JSON array: every change moves the slice to another address
+# (198.18.62.R+1), the last round to w-1, w-2 or w-3 ((K + SHIFT) mod 3): a
+# new SHIFT ends in a state no slice had before.
+burst_items() {
+	"$PYTHON" -c '
+import json, sys
+ns, rounds, ports, shift = sys.argv[1], int(sys.argv[2]), json.loads(sys.argv[3]), int(sys.argv[5])
+def sl(k, addr):
+    return {"kind": "EndpointSlice", "apiVersion": "discovery.k8s.io/v1",
+            "metadata": {"name": "burst-%d-1" % k, "namespace": ns,
+                         "labels": {"kubernetes.io/service-name": "burst-%d" % k}},
+            "addressType": "IPv4", "ports": ports,
+            "endpoints": [{"addresses": [addr], "conditions": {"ready": True}}]}
+items = [sl(k, "198.18.62.%d" % (r % 250 + 1)) for r in range(rounds - 1) for k in range(20)]
+items += [sl(k, "198.18.61.%d" % ((k + shift) % 3 + 1)) for k in range(20)]
+json.dump(items, open(sys.argv[4], "w"))' "$NS" "$2" "$SL_HTTP" "$1" "$3"
+}
+"$PYTHON" -c '
+import json, sys
+ns, ports = sys.argv[1], json.loads(sys.argv[2])
+json.dump([{"kind": "Service", "apiVersion": "v1", "metadata": {"name": "burst-%d" % k, "namespace": ns},
+            "spec": {"clusterIP": "10.96.62.%d" % (k + 1), "ports": ports}} for k in range(20)],
+          open(sys.argv[3], "w"))' "$NS" "$HTTP" "$API_DIR/burst-svcs.json"
+burst_items "$API_DIR/burst-0.json" 1 0
+if ! api_post_items "$API_DIR/burst-svcs.json" >/dev/null || ! api_post_items "$API_DIR/burst-0.json" >/dev/null; then
+	not_ok "flush: 20 Services burst-K and their slices written" "POST /objects failed"
+fi
+expect_maps_equal "flush: 20 Services burst-K: the maps equal the API state" 10
+
+# burst NAME ROUNDS MAX SHIFT: ROUNDS x 20 slice changes written at once
+# (one POST /objects): the maps end equal to the API state, every event was
+# read into the generations that followed, and there were at most MAX.
+burst() {
+	local name=$1 rounds=$2 max=$3 n=$(($2 * 20)) g g0 g1 ev
+	burst_items "$API_DIR/burst.json" "$rounds" "$4"
+	g0=$(generation)
+	api_post_items "$API_DIR/burst.json" >/dev/null || not_ok "$name: $n slice changes written at once" "POST /objects failed"
+	expect_maps_equal "$name: $n slice changes written at once: the maps equal the API state" 60
+	g1=$(generation)
+	ev=$(events_since "$g0" "$g1")
+	note "$name: $n events in $((g1 - g0)) applies ($(for ((g = g0 + 1; g <= g1; g++)); do printf '%s/%s; ' "$(gen_events $g)" "$(gen_why $g)"; done))"
+	expect "$name: every event was read into the generations that applied them" "$ev" "$n"
+	if [ $((g1 - g0)) -ge 1 ] && [ $((g1 - g0)) -le "$max" ]; then
+		ok "$name: $n events applied in $((g1 - g0)) generations (at most $max)"
+	else
+		not_ok "$name: $n events applied in at most $max generations" "$((g1 - g0)) generations"
+	fi
+}
+burst "B35 flush: a burst" 100 100 1
+expect "flush: after the burst, connections to burst-0 reach w-2 (x20)" "$(names_of "$(conn_tally 20 10.96.62.1 80)")" w-2
+
+# A burst whose events come cut into 64-byte pieces, each written on its
+# own, as a slow link or a proxy may deliver them: ferryd often reads a
+# piece before the next has come, and may flush between the pieces of an
+# event; yet the state is whole and the burst still coalesces (the bound is
+# loose: how the pieces fall depends on the machine's load).
+expect_match "flush: the slice watch sends events in 64-byte pieces" \
+	"$(stream '{"action":"fragment","kind":"EndpointSlice","size":64}')" '"streams":1'
+burst "F5 B35 flush: a burst in 64-byte pieces" 50 250 2
+stream '{"action":"fragment","kind":"EndpointSlice","size":0}' >/dev/null
 
 expect "no watch failed so far (no error line in the log)" "$(grep -c 'level=error' "$FERRYD_LOG")" 0
 

@@ -10,9 +10,13 @@
 #include "ferryd/hcnp.h"
 #include "model/store.h"
 
-/* A flush waits until the API connections have been quiet this long, and
- * never longer than the cap after the change it carries arrived: a burst
- * becomes one apply, a single change waits about a millisecond. */
+/* A change is flushed as soon as the API connections have nothing more
+ * to read (a poll that does not wait): an isolated change costs only its
+ * apply. One that arrives less than FLUSH_BURST_MS after the last apply is
+ * part of a burst: it waits until the connections have been quiet for
+ * FLUSH_QUIET_MS, so a burst becomes few applies however its bytes are cut
+ * up on the way. Either way no change waits more than FLUSH_MAX_MS. */
+#define FLUSH_BURST_MS 5
 #define FLUSH_QUIET_MS 1
 #define FLUSH_MAX_MS 5
 /* How long to wait at most when nothing is due (signals wake us anyway). */
@@ -29,6 +33,21 @@ struct kube_loop {
 	double synced_at;           /* when the first full lists were in */
 	uint64_t node_addrs_gen;    /* store_node_addrs' number as last taken */
 	uint64_t published_skipped; /* objects_skipped as last published */
+	double flushed_at;          /* kube_now() after the last apply */
+	uint64_t flushed_events;    /* watch events read by then */
+};
+
+/* Why a flush went out then, for its log line. */
+enum kube_flush_why {
+	FLUSH_AT_ONCE,              /* nothing more to read, without a wait */
+	FLUSH_QUIET,                /* nothing came during a wait (a burst) */
+	FLUSH_CAP,                  /* FLUSH_MAX_MS after its oldest change */
+};
+
+static const char *const flush_why_text[] = {
+	[FLUSH_AT_ONCE] = "at once",
+	[FLUSH_QUIET] = "after quiet",
+	[FLUSH_CAP] = "at the cap",
 };
 
 static uint64_t kube_bad_data(const struct kube_source *ks)
@@ -37,6 +56,17 @@ static uint64_t kube_bad_data(const struct kube_source *ks)
 
 	for (int c = 0; c < KUBE_COLLECTION__COUNT; c++)
 		n += kube_source_watch_stats(ks, (enum kube_collection)c)->errors[WATCH_ERR_BAD_DATA];
+	return n;
+}
+
+/* Watch events read so far, every collection and kind. */
+static uint64_t kube_events(const struct kube_source *ks)
+{
+	uint64_t n = 0;
+
+	for (int c = 0; c < KUBE_COLLECTION__COUNT; c++)
+		for (int e = 0; e < KUBE_EVENT__COUNT; e++)
+			n += kube_source_watch_stats(ks, (enum kube_collection)c)->events[e];
 	return n;
 }
 
@@ -107,13 +137,16 @@ static int kube_first_apply(struct kube_loop *kl)
 	kl->attached = true;
 	kube_publish(kl);
 	kube_programmed(kl, writes);
+	kl->flushed_at = kube_now();
+	kl->flushed_events = kube_events(ag->kube);
 	return 0;
 }
 
-static void kube_flush(struct kube_loop *kl)
+static void kube_flush(struct kube_loop *kl, enum kube_flush_why why)
 {
 	struct agent *ag = kl->ag;
 	double since = kube_source_changed_since(ag->kube);
+	uint64_t events = kube_events(ag->kube);
 	struct desired_delta delta;
 	int64_t writes;
 	double t0;
@@ -129,36 +162,58 @@ static void kube_flush(struct kube_loop *kl)
 	kube_programmed(kl, writes);
 	if (writes > 0)
 		log_info("sync", "generation %llu: %zu service ports changed, %zu removed, %lld map "
-			 "writes; event to maps %.3f ms",
+			 "writes; event to maps %.3f ms; watch events read: %llu, flushed %s",
 			 (unsigned long long)sync_stats(ag->eng)->generation, delta.set.n_svcs,
-			 delta.n_removed, (long long)writes, (kube_now() - since) * 1e3);
+			 delta.n_removed, (long long)writes, (kube_now() - since) * 1e3,
+			 (unsigned long long)(events - kl->flushed_events), flush_why_text[why]);
 	delta_free(&delta);
 	agent_trim_after(writes);
+	kl->flushed_at = kube_now();
+	kl->flushed_events = events;
 }
 
-/* How long the next wait may last: short while a flush is pending. */
+/* The pending change, which arrived at since, came within FLUSH_BURST_MS
+ * of the last apply. */
+static bool kube_in_burst(const struct kube_loop *kl, double since)
+{
+	return (since - kl->flushed_at) * 1e3 < FLUSH_BURST_MS;
+}
+
+/* How long the next wait may last: none while an isolated change is
+ * pending (only what is already there is read), the quiet time in a burst. */
 static int kube_wait_ms(const struct kube_loop *kl)
 {
 	double since = kube_source_changed_since(kl->ag->kube), left;
 
 	if (!kl->attached || !since)
 		return IDLE_WAIT_MS;
+	if (!kube_in_burst(kl, since))
+		return 0;
 	left = FLUSH_MAX_MS - (kube_now() - since) * 1e3;
 	if (left < 0)
 		return 0;
 	return left < FLUSH_QUIET_MS ? (int)left : FLUSH_QUIET_MS;
 }
 
-/* Once attached, changes flush even while a collection relists: the
- * relist deletes nothing before it is complete, and a refused relist of
- * one collection must not hold back the others' events. */
-static bool kube_flush_due(const struct kube_loop *kl, int ready)
+/* Whether a flush is due after a wait of wait_ms that found ready
+ * descriptors, and why. Once attached, changes flush even while a
+ * collection relists: the relist deletes nothing before it is complete,
+ * and a refused relist of one collection must not hold back the others'
+ * events. */
+static bool kube_flush_due(const struct kube_loop *kl, int wait_ms, int ready,
+			   enum kube_flush_why *why)
 {
 	double since = kube_source_changed_since(kl->ag->kube);
 
 	if (!since)
 		return false;
-	return ready == 0 || (kube_now() - since) * 1e3 >= FLUSH_MAX_MS;
+	if ((kube_now() - since) * 1e3 >= FLUSH_MAX_MS)
+		*why = FLUSH_CAP;
+	else if (ready == 0)
+		*why = wait_ms ? FLUSH_QUIET : FLUSH_AT_ONCE;
+	else
+		return false;
+	return true;
 }
 
 static bool kube_first_due(struct kube_loop *kl)
@@ -185,6 +240,7 @@ static int kube_round(struct kube_loop *kl, struct curl_waitfd *sig)
 {
 	struct agent *ag = kl->ag;
 	int ready = 0, wait_ms = kube_wait_ms(kl);
+	enum kube_flush_why why;
 
 	sig->revents = 0;
 	hcnp_retry(ag->hcnp);
@@ -197,8 +253,8 @@ static int kube_round(struct kube_loop *kl, struct curl_waitfd *sig)
 	if (!kl->attached)
 		return kube_first_due(kl) ? kube_first_apply(kl) : 0;
 	kube_node_addrs(kl);
-	if (kube_flush_due(kl, ready))
-		kube_flush(kl);
+	if (kube_flush_due(kl, wait_ms, ready, &why))
+		kube_flush(kl, why);
 	else if (kube_source_stats(ag->kube)->objects_skipped != kl->published_skipped)
 		kube_publish(kl);
 	return 0;
