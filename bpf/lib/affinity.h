@@ -15,18 +15,25 @@
 static __always_inline bool affinity_get(const struct affinity_key *key, const struct svc_value *svc,
 					 struct slot_value *out)
 {
-	struct affinity_value *a = bpf_map_lookup_elem(&ferry_affinity, key);
-	struct backend_value *b;
+	/* Read the clock first: an LRU element can be reused for another key
+	 * once other helpers run, so a is copied before any does. */
 	__u64 now = bpf_ktime_get_ns();
+	struct affinity_value *a = bpf_map_lookup_elem(&ferry_affinity, key);
+	struct affinity_value seen;
+	struct backend_value *b;
 
-	if (!a || now - a->last_used_ns > (__u64)svc->affinity_timeout * NSEC_PER_SEC)
+	if (!a)
 		return false;
-	b = bpf_map_lookup_elem(&ferry_backends, &a->backend_id);
-	if (!b || b->svc_id != svc->svc_id)
+	seen = *a;
+	if (now - seen.last_used_ns > (__u64)svc->affinity_timeout * NSEC_PER_SEC)
 		return false;
 	a->last_used_ns = now;
-	out->backend_id = a->backend_id;
+	b = bpf_map_lookup_elem(&ferry_backends, &seen.backend_id);
+	if (!b || b->svc_id != svc->svc_id)
+		return false;
+	out->backend_id = seen.backend_id;
 	out->port = b->port;
+	out->flags = 0; /* ferry_backends does not say who owns the reverse entry */
 	out->addr[0] = b->addr[0];
 	out->addr[1] = b->addr[1];
 	out->addr[2] = b->addr[2];
