@@ -15,7 +15,9 @@ ClusterIP 10.96.0.0/12 + I + 1, port 80) with one EndpointSlice each of
 ENDPOINTS endpoints in 198.18.0.0/15, distinct over the whole state, and the
 Node node-a. A change replaces the last endpoint of one slice by an address
 no slice uses (198.18.0.0/15 + 1 + N * ENDPOINTS + I), the next one puts it
-back: pairs over services spread evenly along the list.
+back: pairs over services spread evenly along the list. The burst (measure
+--burst B) then changes the first B slices at once, each to a second spare
+address (198.18.0.0/15 + 1 + N * ENDPOINTS + N + I).
 
 All times are CLOCK_REALTIME (time.time_ns() here, clock_gettime in ferryd
 for ferry_state's applied_unix_ns): one clock on one host.
@@ -62,7 +64,7 @@ def spare_ip(g, n, e, i):
 
 def cmd_objects(n, e):
     g = gen()
-    if 1 + 2 * n * e >= g["POD_NET"].num_addresses:
+    if 1 + n * e + 2 * n >= g["POD_NET"].num_addresses:
         sys.exit("api_latency.py: %d x %d endpoints (and spares) do not fit 198.18.0.0/15" % (n, e))
     items = [g["service"](i) for i in range(n)]
     items += [g["slice_"](i, e, 0) for i in range(n)]
@@ -130,17 +132,20 @@ def cmd_first(pin, start_ns, pid, seconds):
 # --- the changes ---------------------------------------------------------------
 
 GEN_RE = re.compile(r"generation (\d+): (\d+) service ports changed, (\d+) removed, (\d+) map "
-                    r"writes; event to maps ([0-9.]+) ms")
+                    r"writes; event to maps ([0-9.]+) ms(?:; watch events read: (\d+), flushed "
+                    r"([a-z ]+))?")
 
 
 def ferryd_lines(log):
-    """{generation: (changed, removed, writes, event_to_maps_ms)} from the log."""
+    """{generation: (changed, removed, writes, event_to_maps_ms, events, why)}
+    from the log (events and why: None from a ferryd that does not say)."""
     out = {}
     for line in open(log, errors="replace"):
         m = GEN_RE.search(line)
         if m:
             out[int(m.group(1))] = (int(m.group(2)), int(m.group(3)), int(m.group(4)),
-                                    float(m.group(5)))
+                                    float(m.group(5)),
+                                    int(m.group(6)) if m.group(6) else None, m.group(7))
     return out
 
 
@@ -302,6 +307,9 @@ def cmd_measure(a):
         "after_stream_ms": pct([(r[6] - r[5]) / 1e6 for r in rows]),
         "write_return_ms": pct([(r[4] - r[3]) / 1e6 for r in rows]),
         "map_writes": pct([x[2] for x in ev]),
+        # Why ferryd flushed each change then (its log line; ferryd since
+        # the flush at once says it): at once, after quiet, at the cap.
+        "flushed": {w: sum(1 for x in ev if x[5] == w) for w in sorted(set(x[5] for x in ev if x[5]))},
         # ferryd's histograms over the measured changes (scraped before the
         # first and after the last): event to datapath, a cross-check of
         # its log lines, and the apply alone (sync engine to map writes).
@@ -309,6 +317,8 @@ def cmd_measure(a):
         # The machine's load average (1, 5, 15 min) before and after.
         "loadavg": [[round(x, 2) for x in load0], [round(x, 2) for x in os.getloadavg()]],
     }
+    if a.burst:
+        res["burst"] = burst(a, g, st, arr)
     with open(a.json, "w") as f:
         json.dump(res, f, indent=1)
     print("N=%d: %d changes; end to end p50 %.2f p99 %.2f ms; ferryd event to maps p50 %.2f p99 "
@@ -316,6 +326,67 @@ def cmd_measure(a):
                                                  res["e2e_ms"]["p99"], res["event_to_maps_ms"]["p50"],
                                                  res["event_to_maps_ms"]["p99"], res["stream_ms"]["p50"]))
     return 0 if rows and len(ev) == len(rows) else 1
+
+
+def burst(a, g, st, arr):
+    """a.burst slice changes (one per slice, from svc-0 on) written at once
+    with one POST /objects: how many applies (generations) ferryd makes of
+    them, and when. Done when ferryd's generation lines after the burst's
+    start count every changed service port (each slice's Service has one);
+    each change moves the slice's last endpoint to a second spare address,
+    so it differs from whatever the single changes left."""
+    n = min(a.burst, a.n)
+    items = []
+    for i in range(n):
+        obj = g["slice_"](i, a.endpoints, 0)
+        obj["endpoints"][-1]["addresses"] = [spare_ip(g, a.n, a.endpoints, a.n + i)]
+        items.append(obj)
+    body = json.dumps({"items": items}).encode()
+    del items
+    g0 = st.generation()
+    conn = http.client.HTTPConnection("127.0.0.1", a.cport, timeout=300)
+    t_send = time.time_ns()
+    conn.request("POST", "/objects", body, {"Content-Type": "application/json"})
+    resp = conn.getresponse()
+    answer = resp.read()
+    t_ret = time.time_ns()
+    conn.close()
+    if resp.status != 200:
+        sys.exit("api_latency.py: burst: POST /objects answered %d: %s" % (resp.status, answer[:300]))
+    last_rv = int(json.loads(answer)["resourceVersion"])
+    first_rv = last_rv - n + 1
+    deadline = time.monotonic() + max(60, a.timeout)
+    while True:
+        lines = {k: v for k, v in ferryd_lines(a.log).items() if k > g0}
+        if sum(v[0] for v in lines.values()) >= n:
+            break
+        if time.monotonic() > deadline:
+            sys.exit("api_latency.py: burst: %d of %d service ports applied within the time"
+                     % (sum(v[0] for v in lines.values()), n))
+        time.sleep(0.05)
+    t_app, g1 = st.applied_ns(), st.generation()
+    deadline = time.monotonic() + a.timeout
+    arr.poll()
+    while str(last_rv) not in arr.rv and time.monotonic() < deadline:
+        time.sleep(0.01)
+        arr.poll()
+    t_first, t_last = arr.rv.get(str(first_rv)), arr.rv.get(str(last_rv))
+    per = sorted(v[0] for v in lines.values())
+    res = {"events": n, "applies": g1 - g0, "generation_lines": len(lines),
+           "ports_per_apply": pct(per),
+           "post_ms": round((t_ret - t_send) / 1e6, 3),
+           "send_to_last_apply_ms": round((t_app - t_send) / 1e6, 3),
+           "first_arrival_ms": round((t_first - t_send) / 1e6, 3) if t_first else None,
+           "last_arrival_ms": round((t_last - t_send) / 1e6, 3) if t_last else None,
+           "last_arrival_to_last_apply_ms": round((t_app - t_last) / 1e6, 3) if t_last else None,
+           "event_to_maps_ms": pct([v[3] for v in lines.values()]),
+           "flushed": {w: sum(1 for v in lines.values() if v[5] == w)
+                       for w in sorted(set(v[5] for v in lines.values() if v[5]))}}
+    print("N=%d: burst of %d slice changes (one POST /objects, %.0f ms): %d applies, %s service "
+          "ports each (p50), last event seen by the watch %s ms after the send, last apply %.1f ms "
+          "after the send" % (a.n, n, res["post_ms"], res["applies"], res["ports_per_apply"]["p50"],
+                              res["last_arrival_ms"], res["send_to_last_apply_ms"]))
+    return res
 
 
 def pct(xs):
@@ -364,6 +435,8 @@ def main():
         ap.add_argument("--metrics-port", type=int, default=0)
         ap.add_argument("--first-ms", type=float)
         ap.add_argument("--load-ms", type=float)
+        ap.add_argument("--burst", type=int, default=0,
+                        help="then that many slice changes at once (at most N; 0 = none)")
         ap.add_argument("--csv", required=True)
         ap.add_argument("--json", required=True)
         sys.exit(cmd_measure(ap.parse_args(args)))

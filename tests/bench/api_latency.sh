@@ -23,7 +23,10 @@
 # the previous one to be in the maps. Per change: the wall clock just before
 # the control-API write was sent, when the write call returned, when the
 # curl watch saw the event, and ferry_state's applied_unix_ns; and ferryd's
-# own "event to maps" from its log line of that generation.
+# own "event to maps" from its log line of that generation. Then a burst:
+# every slice changed at once (one POST /objects of N writes, so 10,000
+# events at N = 10,000): how many applies (generations) ferryd makes of it,
+# the service ports each carried, and when the last one was published.
 #
 # Everything this run makes carries the prefix fyl<pid> and is removed on
 # exit, failure or signal: the stand-in, ferryd and the stamping watch (by
@@ -186,7 +189,7 @@ run_size() {
 	say "N=$n: $SAMPLES changes, one at a time (load average $(cut -d' ' -f1-3 /proc/loadavg))"
 	bg timeout -k 5 900 "$PYTHON" "$DRIVER" measure --pin "$BPFFS/ferry_state" --cport "$STANDIN_CPORT" \
 		--arrivals "$WORK/arrivals-$n.txt" --log "$flog" --n "$n" --endpoints "$ENDPOINTS" \
-		--samples "$SAMPLES" --warmup $WARMUP --metrics-port "$mport" --first-ms "$first" \
+		--samples "$SAMPLES" --warmup $WARMUP --burst "$n" --metrics-port "$mport" --first-ms "$first" \
 		--load-ms "$load_ms" --csv "$OUT/api-latency-$n.csv" --json "$WORK/size-$n.json" \
 		>"$WORK/measure.out" 2>&1
 	local rc=$?
