@@ -59,18 +59,47 @@ int stage_drop(struct stage *s, const void *key)
 	return -ENOENT;
 }
 
-int stage_flush(struct stage *s, int fd)
+bool stage_full(const struct stage *s)
+{
+	return !s->held && s->n >= STAGE_HOLD;
+}
+
+/* The first done entries are in the map: move the rest to the front. */
+static void stage_keep_from(struct stage *s, size_t done)
+{
+	memmove(s->keys, s->keys + done * s->key_size, (s->n - done) * s->key_size);
+	memmove(s->values, s->values + done * s->value_size, (s->n - done) * s->value_size);
+	s->n -= done;
+}
+
+int stage_write(struct stage *s, int fd)
 {
 	LIBBPF_OPTS(bpf_map_batch_opts, opts, .elem_flags = BPF_ANY);
+	size_t done = 0;
 
-	for (size_t done = 0; done < s->n;) {
+	while (done < s->n) {
 		__u32 count = s->n - done < STAGE_BATCH ? (__u32)(s->n - done) : STAGE_BATCH;
+		int err = bpf_map_update_batch(fd, s->keys + done * s->key_size,
+					       s->values + done * s->value_size, &count, &opts);
 
-		if (bpf_map_update_batch(fd, s->keys + done * s->key_size,
-					 s->values + done * s->value_size, &count, &opts))
-			return -errno;
+		/* count says how many went in, also on an error. */
 		done += count;
+		if (err) {
+			err = -errno;
+			stage_keep_from(s, done);
+			s->held = true;
+			return err;
+		}
 	}
-	stage_free(s);
+	s->n = 0;
 	return 0;
+}
+
+int stage_flush(struct stage *s, int fd)
+{
+	int err = stage_write(s, fd);
+
+	if (!err)
+		stage_free(s);
+	return err;
 }

@@ -9,11 +9,16 @@
 
 int wr_put(struct sync_engine *eng, enum dp_map map, const void *key, const void *value)
 {
-	/* Only the maps the first apply fills in bulk are staged. */
+	/* Only the maps the first apply fills in bulk are staged. A failed
+	 * early write stays staged: the apply's final flush reports it. */
 	if (eng->staging && eng->stage[map].key_size) {
-		if (stage_push(&eng->stage[map], key, value))
+		struct stage *s = &eng->stage[map];
+
+		if (stage_push(s, key, value))
 			return -ENOMEM;
 		eng->writes++;
+		if (stage_full(s))
+			stage_write(s, eng->maps.fd[map]);
 		return 0;
 	}
 	if (bpf_map_update_elem(eng->maps.fd[map], key, value, BPF_ANY) == 0) {
@@ -28,9 +33,10 @@ int wr_put(struct sync_engine *eng, enum dp_map map, const void *key, const void
 
 void wr_del(struct sync_engine *eng, enum dp_map map, const void *key)
 {
-	if (eng->staging && eng->stage[map].key_size)
-		stage_drop(&eng->stage[map], key);
-	else if (bpf_map_delete_elem(eng->maps.fd[map], key) == 0)
+	/* A staged key may already have been written (stage_write). */
+	if (eng->staging && eng->stage[map].key_size && stage_drop(&eng->stage[map], key) == 0)
+		return;
+	if (bpf_map_delete_elem(eng->maps.fd[map], key) == 0)
 		eng->writes++;
 	else if (errno != ENOENT)
 		log_warn("sync", "cannot delete from %s: %s", dp_map_names[map], strerror(errno));

@@ -1,0 +1,192 @@
+/* Unit tests of the first apply's staged writes (user/sync/stage.c and
+ * wr_put/wr_del in writes.c) on real BPF maps: a stage is written out each
+ * time it holds STAGE_HOLD entries, so staging stays a few MB at any N; a
+ * key already written is deleted from the map when its put is undone; a
+ * failed write keeps what it did not write for the final flush, which
+ * reports it. Creating maps needs CAP_BPF (tests run as root). */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+#include <cmocka.h>
+
+#include "ferry/maps.h"
+#include "sync/state.h"
+
+static int slots_map(uint32_t max)
+{
+	LIBBPF_OPTS(bpf_map_create_opts, opts, .map_flags = BPF_F_NO_PREALLOC);
+	int fd = bpf_map_create(BPF_MAP_TYPE_HASH, NULL, sizeof(struct slot_key),
+				sizeof(struct slot_value), max, &opts);
+
+	assert_true(fd >= 0);
+	return fd;
+}
+
+static size_t map_count(int fd)
+{
+	struct slot_key k, next;
+	size_t n = 0;
+	void *prev = NULL;
+
+	while (bpf_map_get_next_key(fd, prev, &next) == 0) {
+		k = next;
+		prev = &k;
+		n++;
+	}
+	return n;
+}
+
+static struct slot_key key_of(uint32_t i)
+{
+	struct slot_key k = { .svc_id = i / 10 + 1, .rev = 1, .slot = i % 10 };
+
+	return k;
+}
+
+static struct slot_value value_of(uint32_t i)
+{
+	struct slot_value v = { .backend_id = i + 1, .port = 8080 };
+
+	return v;
+}
+
+/* An engine in the state of a first apply into fresh maps: staging on,
+ * ferry_slots the only staged map. */
+static void engine_staging(struct sync_engine *eng, int fd)
+{
+	memset(eng, 0, sizeof(*eng));
+	for (int i = 0; i < DP_MAP__COUNT; i++)
+		eng->maps.fd[i] = -1;
+	eng->maps.fd[DP_MAP_SLOTS] = fd;
+	stage_init(&eng->stage[DP_MAP_SLOTS], sizeof(struct slot_key), sizeof(struct slot_value));
+	eng->staging = true;
+}
+
+/* STAGE_HOLD puts are in the map before the apply ends, and the stage is
+ * empty again: what is staged never grows with the state. */
+static void test_stage_written_when_full(void **state)
+{
+	struct sync_engine eng;
+	struct stage *s = &eng.stage[DP_MAP_SLOTS];
+	int fd = slots_map(2 * STAGE_HOLD);
+
+	(void)state;
+	engine_staging(&eng, fd);
+	for (uint32_t i = 0; i < STAGE_HOLD - 1; i++) {
+		struct slot_key k = key_of(i);
+		struct slot_value v = value_of(i);
+
+		assert_int_equal(wr_put(&eng, DP_MAP_SLOTS, &k, &v), 0);
+	}
+	assert_int_equal(s->n, STAGE_HOLD - 1);
+	assert_int_equal(map_count(fd), 0);
+	{
+		struct slot_key k = key_of(STAGE_HOLD - 1);
+		struct slot_value v = value_of(STAGE_HOLD - 1);
+
+		assert_int_equal(wr_put(&eng, DP_MAP_SLOTS, &k, &v), 0);
+	}
+	assert_int_equal(s->n, 0);
+	assert_int_equal(map_count(fd), STAGE_HOLD);
+	assert_int_equal(eng.writes, STAGE_HOLD);
+	/* The rest goes with the final flush. */
+	for (uint32_t i = STAGE_HOLD; i < STAGE_HOLD + 100; i++) {
+		struct slot_key k = key_of(i);
+		struct slot_value v = value_of(i);
+
+		assert_int_equal(wr_put(&eng, DP_MAP_SLOTS, &k, &v), 0);
+	}
+	assert_int_equal(s->n, 100);
+	assert_int_equal(stage_flush(s, fd), 0);
+	assert_int_equal(map_count(fd), STAGE_HOLD + 100);
+	for (uint32_t i = 0; i < STAGE_HOLD + 100; i += 997) {
+		struct slot_key k = key_of(i);
+		struct slot_value v;
+
+		assert_int_equal(bpf_map_lookup_elem(fd, &k, &v), 0);
+		assert_int_equal(v.backend_id, i + 1);
+	}
+	close(fd);
+}
+
+/* A put undone after its stage was written (a service port that fails
+ * half-way) leaves no entry behind; one still staged is just dropped. */
+static void test_undo_after_write(void **state)
+{
+	struct sync_engine eng;
+	struct stage *s = &eng.stage[DP_MAP_SLOTS];
+	struct slot_key first = key_of(0), last = key_of(STAGE_HOLD);
+	struct slot_value v;
+	int fd = slots_map(2 * STAGE_HOLD);
+
+	(void)state;
+	engine_staging(&eng, fd);
+	for (uint32_t i = 0; i <= STAGE_HOLD; i++) {
+		struct slot_key k = key_of(i);
+
+		v = value_of(i);
+		assert_int_equal(wr_put(&eng, DP_MAP_SLOTS, &k, &v), 0);
+	}
+	assert_int_equal(bpf_map_lookup_elem(fd, &first, &v), 0);
+	wr_del(&eng, DP_MAP_SLOTS, &first);
+	wr_del(&eng, DP_MAP_SLOTS, &last);
+	assert_int_equal(s->n, 0);
+	assert_int_equal(stage_flush(s, fd), 0);
+	assert_int_not_equal(bpf_map_lookup_elem(fd, &first, &v), 0);
+	assert_int_not_equal(bpf_map_lookup_elem(fd, &last, &v), 0);
+	assert_int_equal(map_count(fd), STAGE_HOLD - 1);
+	close(fd);
+}
+
+/* A map too small: the write stops at its capacity, keeps the rest staged
+ * and holds; the final flush fails and says so, and once there is room
+ * (a larger map) everything kept goes in. */
+static void test_failed_write_kept(void **state)
+{
+	struct sync_engine eng;
+	struct stage *s = &eng.stage[DP_MAP_SLOTS];
+	int small = slots_map(STAGE_HOLD / 2), big = slots_map(2 * STAGE_HOLD);
+
+	(void)state;
+	engine_staging(&eng, small);
+	for (uint32_t i = 0; i < STAGE_HOLD + 10; i++) {
+		struct slot_key k = key_of(i);
+		struct slot_value v = value_of(i);
+
+		assert_int_equal(wr_put(&eng, DP_MAP_SLOTS, &k, &v), 0);
+	}
+	assert_int_equal(map_count(small), STAGE_HOLD / 2);
+	assert_int_equal(s->n, STAGE_HOLD / 2 + 10);
+	assert_true(s->held);
+	assert_false(stage_full(s));
+	assert_int_equal(stage_flush(s, small), -E2BIG);
+	assert_int_equal(s->n, STAGE_HOLD / 2 + 10);
+	assert_int_equal(stage_flush(s, big), 0);
+	assert_int_equal(map_count(big), STAGE_HOLD / 2 + 10);
+	{
+		struct slot_key k = key_of(STAGE_HOLD + 9);
+		struct slot_value v;
+
+		assert_int_equal(bpf_map_lookup_elem(big, &k, &v), 0);
+		assert_int_equal(v.backend_id, STAGE_HOLD + 10);
+	}
+	close(small);
+	close(big);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_stage_written_when_full),
+		cmocka_unit_test(test_undo_after_write),
+		cmocka_unit_test(test_failed_write_kept),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
