@@ -40,6 +40,14 @@ static void write_file(const char *name, const char *content)
 	free(path);
 }
 
+static void remove_file(const char *name)
+{
+	char *path = tmp_path(name);
+
+	assert_int_equal(remove(path), 0);
+	free(path);
+}
+
 static void rename_file(const char *from, const char *to)
 {
 	char *a = tmp_path(from), *b = tmp_path(to);
@@ -1200,6 +1208,225 @@ static void test_b22_api_node_addresses_to_store(void **state)
 	store_free(ks.store);
 }
 
+/* --- the source feeding the model store ---------------------------------- */
+
+/* A Service "name" (ClusterIP 10.96.0.<n>) and its slice with one endpoint,
+ * as two List items of `kubectl get -o json` or `-o yaml`. */
+static void web_items(FILE *f, bool yaml, const char *name, int n, const char *backend)
+{
+	if (yaml) {
+		fprintf(f, "- {apiVersion: v1, kind: Service, metadata: {name: %s, namespace: shop},"
+			" spec: {clusterIP: 10.96.0.%d, ports: [{name: http, port: 80}]}}\n", name, n);
+		fprintf(f, "- {apiVersion: discovery.k8s.io/v1, kind: EndpointSlice, metadata: {name:"
+			" %s-1, namespace: shop, labels: {kubernetes.io/service-name: %s}},"
+			" addressType: IPv4, ports: [{name: http, port: 8080}],"
+			" endpoints: [{addresses: ['%s']}]}\n", name, name, backend);
+		return;
+	}
+	fprintf(f, "{\"apiVersion\": \"v1\", \"kind\": \"Service\", \"metadata\": {\"name\": \"%s\","
+		" \"namespace\": \"shop\"}, \"spec\": {\"clusterIP\": \"10.96.0.%d\", \"ports\":"
+		" [{\"name\": \"http\", \"port\": 80}]}},\n", name, n);
+	fprintf(f, "{\"apiVersion\": \"discovery.k8s.io/v1\", \"kind\": \"EndpointSlice\","
+		" \"metadata\": {\"name\": \"%s-1\", \"namespace\": \"shop\", \"labels\":"
+		" {\"kubernetes.io/service-name\": \"%s\"}}, \"addressType\": \"IPv4\", \"ports\":"
+		" [{\"name\": \"http\", \"port\": 8080}], \"endpoints\": [{\"addresses\": [\"%s\"]}]}",
+		name, name, backend);
+}
+
+/* A List of Services a, b and c (ClusterIPs .1, .2, .3) with their slices;
+ * b's one endpoint is b_backend; `extra` (raw text) ends the items. */
+static void write_abc(const char *name, const char *b_backend, const char *extra)
+{
+	bool yaml = !strstr(name, ".json");
+	char *text;
+	size_t len;
+	FILE *f = open_memstream(&text, &len);
+
+	fputs(yaml ? "apiVersion: v1\nkind: List\nitems:\n" : "{\"apiVersion\": \"v1\", "
+	      "\"kind\": \"List\", \"items\": [\n", f);
+	web_items(f, yaml, "a", 1, "10.0.0.1");
+	fputs(yaml ? "" : ",\n", f);
+	web_items(f, yaml, "b", 2, b_backend);
+	if (!strstr(extra, "no-c")) {
+		fputs(yaml ? "" : ",\n", f);
+		web_items(f, yaml, "c", 3, "10.0.0.3");
+	}
+	fputs(strstr(extra, "no-c") ? extra + 4 : extra, f);
+	fputs(yaml ? "" : "]}\n", f);
+	fclose(f);
+	write_file(name, text);
+	free(text);
+}
+
+/* The store's delta since the last flush: "ports: line; line | removed: id id". */
+static char *flush_text(struct file_source *src, char *buf, size_t len)
+{
+	struct desired_delta delta;
+	char line[512];
+
+	assert_int_equal(store_flush(file_source_store(src), &delta), 0);
+	desired_sort(&delta.set);
+	snprintf(buf, len, "ports:");
+	for (size_t i = 0; i < delta.set.n_svcs; i++)
+		snprintf(buf + strlen(buf), len - strlen(buf), " %s;",
+			 fmt_desired(&delta.set.svcs[i], line, sizeof(line)));
+	snprintf(buf + strlen(buf), len - strlen(buf), " | removed:");
+	for (size_t i = 0; i < delta.n_removed; i++)
+		snprintf(buf + strlen(buf), len - strlen(buf), " %s", delta.removed[i]);
+	delta_free(&delta);
+	return buf;
+}
+
+static const char *svc_name_ptr(struct file_source *src, const char *name)
+{
+	const struct model_service *svc = store_service(file_source_store(src), "shop", name);
+
+	assert_non_null(svc);
+	return svc->name;
+}
+
+static const char *slice_name_ptr(struct file_source *src, const char *name)
+{
+	const struct model_slice *slice = store_slice(file_source_store(src), "shop", name);
+
+	assert_non_null(slice);
+	return slice->name;
+}
+
+#define ABC_PORTS                                                        \
+	"ports: shop/a:http/TCP/v4 TCP 10.96.0.1:80 -> 10.0.0.1:8080;"      \
+	" shop/b:http/TCP/v4 TCP 10.96.0.2:80 -> 10.0.0.2:8080;"            \
+	" shop/c:http/TCP/v4 TCP 10.96.0.3:80 -> 10.0.0.3:8080; | removed:"
+
+/* One changed item of a List (b's slice) marks only b's Service: the flush
+ * after the load has only its service port, and the unchanged items were
+ * not decoded again (the store holds the very objects of the first load).
+ * JSON items are matched by their bytes, YAML ones by their parsed tree. */
+static void check_one_change(const char *name)
+{
+	char *path = tmp_path(name), buf[1024];
+	const char *a_svc, *a_slice, *c_slice, *b_slice;
+	struct file_source *src;
+
+	write_abc(name, "10.0.0.2", "");
+	src = load_path(path);
+	assert_string_equal(flush_text(src, buf, sizeof(buf)), ABC_PORTS);
+	assert_string_equal(flush_text(src, buf, sizeof(buf)), "ports: | removed:");
+	a_svc = svc_name_ptr(src, "a");
+	a_slice = slice_name_ptr(src, "a-1");
+	b_slice = slice_name_ptr(src, "b-1");
+	c_slice = slice_name_ptr(src, "c-1");
+
+	write_abc(name, "10.0.0.22", "");
+	assert_int_equal(file_source_load(src), 0);
+	assert_string_equal(flush_text(src, buf, sizeof(buf)),
+			    "ports: shop/b:http/TCP/v4 TCP 10.96.0.2:80 -> 10.0.0.22:8080; | removed:");
+	assert_ptr_equal(svc_name_ptr(src, "a"), a_svc);
+	assert_ptr_equal(slice_name_ptr(src, "a-1"), a_slice);
+	assert_ptr_equal(slice_name_ptr(src, "c-1"), c_slice);
+	assert_ptr_not_equal(slice_name_ptr(src, "b-1"), b_slice);
+	assert_int_equal(store_count(file_source_store(src), STORE_SERVICE), 3);
+	assert_int_equal(store_count(file_source_store(src), STORE_SLICE), 3);
+	file_source_close(src);
+	free(path);
+}
+
+static void test_store_one_changed_item_json(void **state)
+{
+	(void)state;
+	check_one_change("abc.json");
+}
+
+static void test_store_one_changed_item_yaml(void **state)
+{
+	(void)state;
+	check_one_change("abc.yaml");
+}
+
+/* Items gone from the file are deleted from the store: their service ports
+ * are removed, nothing else is touched. */
+static void test_store_removed_item_deletes(void **state)
+{
+	char *path = tmp_path("abc.json"), buf[1024];
+	struct file_source *src;
+
+	(void)state;
+	write_abc("abc.json", "10.0.0.2", "");
+	src = load_path(path);
+	flush_text(src, buf, sizeof(buf));
+	write_abc("abc.json", "10.0.0.2", "no-c");
+	assert_int_equal(file_source_load(src), 0);
+	assert_string_equal(flush_text(src, buf, sizeof(buf)), "ports: | removed: shop/c:http/TCP/v4");
+	assert_null(store_service(file_source_store(src), "shop", "c"));
+	assert_null(store_slice(file_source_store(src), "shop", "c-1"));
+	assert_int_equal(store_count(file_source_store(src), STORE_SERVICE), 2);
+	file_source_close(src);
+	free(path);
+}
+
+/* A broken item (not JSON) voids its List: the store keeps the last good
+ * state, nothing is touched; an invalid object (a bad clusterIP) keeps its
+ * last good version; fixed, the file applies, with the deletion it carries. */
+static void test_store_broken_item_keeps_last_good(void **state)
+{
+	char *path = tmp_path("abc.json"), buf[1024];
+	struct file_source *src;
+
+	(void)state;
+	write_abc("abc.json", "10.0.0.2", "");
+	src = load_path(path);
+	flush_text(src, buf, sizeof(buf));
+	write_abc("abc.json", "10.0.0.22", "no-c,\n{\"kind\": \"Service\", \"metadata\": }");
+	assert_int_equal(file_source_load(src), 0);
+	assert_int_equal(file_source_stats(src)->parse_errors, 1);
+	assert_string_equal(flush_text(src, buf, sizeof(buf)), "ports: | removed:");
+	assert_int_equal(store_count(file_source_store(src), STORE_SERVICE), 3);
+
+	write_abc("abc.json", "10.0.0.2", ",\n{\"kind\": \"Service\", \"metadata\": {\"name\": \"a\","
+		  " \"namespace\": \"shop\"}, \"spec\": {\"clusterIP\": \"10.96.0.300\"}}");
+	assert_int_equal(file_source_load(src), 0);
+	assert_int_equal(file_source_stats(src)->objects_skipped, 1);
+	assert_string_equal(flush_text(src, buf, sizeof(buf)), "ports: | removed:");
+
+	write_abc("abc.json", "10.0.0.22", "no-c");
+	assert_int_equal(file_source_load(src), 0);
+	assert_string_equal(flush_text(src, buf, sizeof(buf)),
+			    "ports: shop/b:http/TCP/v4 TCP 10.96.0.2:80 -> 10.0.0.22:8080; | removed:"
+			    " shop/c:http/TCP/v4");
+	file_source_close(src);
+	free(path);
+}
+
+/* A Service defined in two files of a folder: the store has the later
+ * file's (with a warning); that one gone, the earlier one's takes its place;
+ * that one gone too, the Service goes. */
+static void test_store_folder_redefinition(void **state)
+{
+	struct file_source *src;
+	char buf[1024], log[4096];
+
+	(void)state;
+	write_file("a.yaml", WEB_FILE("10.96.0.1", "80", "w1", "10.0.0.1"));
+	write_file("b.yaml", WEB_FILE("10.96.0.7", "81", "w2", "10.0.0.2"));
+	src = file_source_open(tmpdir);
+	assert_non_null(src);
+	load_logged(src, log, sizeof(log));
+	assert_logged(log, "Service shop/web is defined more than once: the last one is used");
+	assert_string_equal(flush_text(src, buf, sizeof(buf)),
+			    "ports: shop/web:http/TCP/v4 TCP 10.96.0.7:81 -> 10.0.0.1:8080 "
+			    "10.0.0.2:8080; | removed:");
+	remove_file("b.yaml");
+	assert_int_equal(file_source_load(src), 0);
+	assert_string_equal(flush_text(src, buf, sizeof(buf)),
+			    "ports: shop/web:http/TCP/v4 TCP 10.96.0.1:80 -> 10.0.0.1:8080; | removed:");
+	remove_file("a.yaml");
+	assert_int_equal(file_source_load(src), 0);
+	assert_string_equal(flush_text(src, buf, sizeof(buf)), "ports: | removed: shop/web:http/TCP/v4");
+	assert_int_equal(store_count(file_source_store(src), STORE_SERVICE), 0);
+	assert_int_equal(store_count(file_source_store(src), STORE_SLICE), 0);
+	file_source_close(src);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1235,6 +1462,11 @@ int main(void)
 		TMP_TEST(test_broken_item_voids_its_document),
 		TMP_TEST(test_json_attempt_restarts_as_yaml),
 		TMP_TEST(test_yaml_across_chunks),
+		TMP_TEST(test_store_one_changed_item_json),
+		TMP_TEST(test_store_one_changed_item_yaml),
+		TMP_TEST(test_store_removed_item_deletes),
+		TMP_TEST(test_store_broken_item_keeps_last_good),
+		TMP_TEST(test_store_folder_redefinition),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

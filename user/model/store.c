@@ -65,6 +65,14 @@ void group_mark_all(struct model_store *st)
 		group_mark(st, hmap_entry(n, struct store_group, node));
 }
 
+void store_set_max_per_service(struct model_store *st, size_t max_per_service)
+{
+	if (max_per_service == st->max_per_service)
+		return;
+	st->max_per_service = max_per_service;
+	group_mark_all(st);
+}
+
 int store_set_node(struct model_store *st, const char *name, const char *zone)
 {
 	char *new_name, *new_zone;
@@ -246,12 +254,15 @@ static void obj_link(struct model_store *st, struct store_obj *obj, struct store
 	group_mark(st, grp);
 }
 
-static void obj_clear(struct store_obj *obj)
+void obj_clear(struct store_obj *obj)
 {
-	if (obj->kind == STORE_SERVICE)
+	if (obj->lent)
+		memset(&obj->u, 0, sizeof(obj->u));
+	else if (obj->kind == STORE_SERVICE)
 		objects_free_service(&obj->u.svc);
 	else
 		objects_free_slice(&obj->u.slice);
+	obj->lent = false;
 }
 
 static struct store_obj *obj_find(struct model_store *st, enum store_kind kind, const char *ns,
@@ -299,22 +310,36 @@ static void obj_free(struct model_store *st, struct store_obj *obj)
 		group_release(st, grp);
 }
 
-int store_put_service(struct model_store *st, struct model_service *svc)
+/* Puts a Service (taken, or lent), replacing the one of its name. */
+static int put_service(struct model_store *st, const struct model_service *svc, bool lent)
 {
 	struct store_obj *obj = obj_get(st, STORE_SERVICE, svc->ns, svc->name);
 	struct store_group *grp = obj ? group_get(st, svc->ns, svc->name) : NULL;
 
-	if (!grp) {
-		objects_free_service(svc);
+	if (!grp)
 		return -1;
-	}
 	obj_unlink(st, obj);
 	obj_clear(obj);
 	obj->u.svc = *svc;
+	obj->lent = lent;
 	obj->seen = true;
-	memset(svc, 0, sizeof(*svc));
 	obj_link(st, obj, grp);
 	return 0;
+}
+
+int store_put_service(struct model_store *st, struct model_service *svc)
+{
+	int rc = put_service(st, svc, false);
+
+	if (rc < 0)
+		objects_free_service(svc);
+	memset(svc, 0, sizeof(*svc));
+	return rc;
+}
+
+int store_lend_service(struct model_store *st, const struct model_service *svc)
+{
+	return put_service(st, svc, true);
 }
 
 void store_set_trigger_floor(struct model_store *st, int64_t ns)
@@ -351,27 +376,55 @@ int64_t *store_take_triggers(struct model_store *st, size_t *n)
 	return taken;
 }
 
-int store_put_slice(struct model_store *st, struct model_slice *slice)
+static int put_slice(struct model_store *st, const struct model_slice *slice, bool lent)
 {
 	struct store_obj *obj = obj_get(st, STORE_SLICE, slice->ns, slice->name);
 	struct store_group *grp = obj ? group_get(st, slice->ns, slice->service_name) : NULL;
 	struct store_group *old;
 
-	if (!grp) {
-		objects_free_slice(slice);
+	if (!grp)
 		return -1;
-	}
 	old = obj->group;
 	store_trigger(st, slice->trigger_ns, obj->u.slice.trigger_ns);
 	obj_unlink(st, obj);
 	obj_clear(obj);
 	obj->u.slice = *slice;
+	obj->lent = lent;
 	obj->seen = true;
-	memset(slice, 0, sizeof(*slice));
 	obj_link(st, obj, grp);
 	if (old && old != grp)
 		group_release(st, old);
 	return 0;
+}
+
+int store_put_slice(struct model_store *st, struct model_slice *slice)
+{
+	int rc = put_slice(st, slice, false);
+
+	if (rc < 0)
+		objects_free_slice(slice);
+	memset(slice, 0, sizeof(*slice));
+	return rc;
+}
+
+int store_lend_slice(struct model_store *st, const struct model_slice *slice)
+{
+	return put_slice(st, slice, true);
+}
+
+const struct model_service *store_service(struct model_store *st, const char *ns,
+					  const char *name)
+{
+	struct store_obj *obj = obj_find(st, STORE_SERVICE, ns, name);
+
+	return obj ? &obj->u.svc : NULL;
+}
+
+const struct model_slice *store_slice(struct model_store *st, const char *ns, const char *name)
+{
+	struct store_obj *obj = obj_find(st, STORE_SLICE, ns, name);
+
+	return obj ? &obj->u.slice : NULL;
 }
 
 bool store_delete(struct model_store *st, enum store_kind kind, const char *ns, const char *name)

@@ -27,6 +27,8 @@ struct desired_delta {
 };
 
 struct model_store *store_new(size_t max_per_service);
+/* A change recomputes every Service. */
+void store_set_max_per_service(struct model_store *st, size_t max_per_service);
 void store_free(struct model_store *st);
 /* This node's name and zone (model_node; copied). A change touches every
  * Service, since locality (B13) and hints (B31) depend on them. 0, or -1
@@ -56,6 +58,16 @@ void store_set_node_port_range(struct model_store *st, uint16_t lo, uint16_t hi)
  * failure (-1, out of memory: then the object is freed). */
 int store_put_service(struct model_store *st, struct model_service *svc);
 int store_put_slice(struct model_store *st, struct model_slice *slice);
+/* The same, for a source that keeps its objects (the file source): the
+ * store keeps a copy of *svc / *slice whose pointers stay the caller's, and
+ * frees none of them; they must stay valid until the object is replaced or
+ * deleted, or the store freed. 0, or -1 when out of memory (nothing kept). */
+int store_lend_service(struct model_store *st, const struct model_service *svc);
+int store_lend_slice(struct model_store *st, const struct model_slice *slice);
+/* The object the store holds under that namespace/name, NULL when none. */
+const struct model_service *store_service(struct model_store *st, const char *ns,
+					  const char *name);
+const struct model_slice *store_slice(struct model_store *st, const char *ns, const char *name);
 /* Forget an object. Returns true when it was there. */
 bool store_delete(struct model_store *st, enum store_kind kind, const char *ns,
 		  const char *name);

@@ -185,10 +185,7 @@ void store_free(struct model_store *st)
 		struct store_obj *obj = hmap_entry(n, struct store_obj, node);
 
 		next = hmap_next(&st->objs, n);
-		if (obj->kind == STORE_SERVICE)
-			objects_free_service(&obj->u.svc);
-		else
-			objects_free_slice(&obj->u.slice);
+		obj_clear(obj);
 		free(obj);
 	}
 	for (n = st->groups.buckets ? hmap_first(&st->groups) : NULL; n; n = next) {

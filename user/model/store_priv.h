@@ -12,6 +12,8 @@ struct store_obj {
 	struct hmap_node node;
 	enum store_kind kind;
 	bool seen;                     /* in the relist under way */
+	bool lent;                     /* u is a copy of a source's object, whose
+					* memory stays the source's (store_lend_*) */
 	struct store_group *group;
 	struct store_obj *prev, *next; /* the slices of one group */
 	union {
@@ -65,6 +67,8 @@ void group_mark_all(struct model_store *st);
 /* The node as model_compute takes it (borrowing the store's). */
 void store_model_node(const struct model_store *st, struct model_node *node);
 void group_free(struct store_group *grp);
+/* Frees what an object owns (nothing when it is lent). */
+void obj_clear(struct store_obj *obj);
 /* A group that holds nothing and has nothing to flush goes away. */
 void group_release(struct model_store *st, struct store_group *grp);
 

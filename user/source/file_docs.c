@@ -108,22 +108,64 @@ struct docs_json {
 	bool bad;
 	size_t bad_at;      /* where it does not parse */
 	file_doc_fn *fn;
+	file_known_fn *known;
 	void *ctx;
 };
+
+#define HASH_K1 0xff51afd7ed558ccdULL
+#define HASH_K2 0xc4ceb9fe1a85ec53ULL
+
+uint64_t file_hash(const char *p, size_t len)
+{
+	return file_hash_more(0x9e3779b97f4a7c15ULL, p, len);
+}
+
+uint64_t file_hash_more(uint64_t h, const void *data, size_t len)
+{
+	const uint64_t k1 = HASH_K1, k2 = HASH_K2;
+	const char *p = data;
+	uint64_t w;
+	size_t i;
+
+	h ^= len;
+	for (i = 0; i + 8 <= len; i += 8) {
+		memcpy(&w, p + i, 8);
+		h ^= w * k1;
+		h = ((h << 31) | (h >> 33)) * k2;
+	}
+	w = 0;
+	memcpy(&w, p + i, len - i);
+	h ^= w * k1;
+	/* murmur3's finalizer */
+	h ^= h >> 33;
+	h *= k1;
+	h ^= h >> 33;
+	h *= k2;
+	return h ^ (h >> 33);
+}
 
 static int docs_json_item(char *item, size_t len, void *ctx)
 {
 	struct docs_json *j = ctx;
 	const char *end = NULL;
-	cJSON *v = cJSON_ParseWithLengthOpts(item, len + 1, &end, 1);
 	struct file_doc doc = { .what = FILE_DOC_ITEM, .number = 1,
-				.item = json_items_count(&j->ji), .value = v };
+				.item = json_items_count(&j->ji) };
+	cJSON *v;
 
+	/* A List's item whose bytes the consumer has seen is not parsed. */
+	if (j->known && !j->top_array) {
+		doc.hash = file_hash(item, len);
+		doc.len = len;
+		if (j->known(doc.hash, len, j->ctx))
+			return 0;
+	}
+	v = cJSON_ParseWithLengthOpts(item, len + 1, &end, 1);
 	if (!v) {
 		j->bad = true;
 		j->bad_at = json_items_offset(&j->ji) + (end ? (size_t)(end - item) : 0);
 		return 1;
 	}
+	doc.value = v;
 	if (j->top_array)
 		doc = (struct file_doc){ .what = FILE_DOC_END, .number = ++j->number, .value = v };
 	j->fn(&doc, j->ctx);
@@ -360,9 +402,10 @@ static int docs_first(struct docs_reader *r, size_t *at)
 	return 0;
 }
 
-static int docs_read(struct docs_reader *r, bool json_name, file_doc_fn *fn, void *ctx)
+static int docs_read(struct docs_reader *r, bool json_name, file_doc_fn *fn,
+		     file_known_fn *known, void *ctx)
 {
-	struct docs_json j = { .fn = fn, .ctx = ctx };
+	struct docs_json j = { .fn = fn, .known = known, .ctx = ctx };
 	size_t start;
 	int rc;
 
@@ -390,13 +433,18 @@ static int docs_read(struct docs_reader *r, bool json_name, file_doc_fn *fn, voi
 
 int file_docs_read(const char *path, file_doc_fn *fn, void *ctx)
 {
+	return file_docs_read_known(path, fn, NULL, ctx);
+}
+
+int file_docs_read_known(const char *path, file_doc_fn *fn, file_known_fn *known, void *ctx)
+{
 	struct docs_reader r = { .line = 1 };
 	int rc, err;
 
 	r.fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (r.fd < 0)
 		return -1;
-	rc = docs_read(&r, file_name_has_suffix(path, ".json"), fn, ctx);
+	rc = docs_read(&r, file_name_has_suffix(path, ".json"), fn, known, ctx);
 	err = errno;
 	close(r.fd);
 	free(r.buf);

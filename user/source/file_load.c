@@ -24,6 +24,7 @@
 static void load_entry_free(struct file_cache *c)
 {
 	free(c->path);
+	free(c->recs);
 	model_objects_free(&c->objs);
 	memset(c, 0, sizeof(*c));
 }
@@ -61,8 +62,92 @@ static bool load_stamp_settled(const struct stat *st, const struct timespec *now
 	return age > (st->st_ctim.tv_nsec ? LOAD_SETTLED_NS : LOAD_SETTLED_COARSE_NS);
 }
 
+static int load_rec_cmp(const void *pa, const void *pb)
+{
+	const struct file_rec *a = pa, *b = pb;
+
+	if (a->hash != b->hash)
+		return a->hash < b->hash ? -1 : 1;
+	return a->len < b->len ? -1 : a->len > b->len;
+}
+
+/* The record of each old object, by kind and index (index + 1 into recs;
+ * 0 = none). NULL when out of memory. */
+static size_t *load_recs_by_index(const struct file_cache *c, size_t *n_svc)
+{
+	size_t *by = calloc(c->objs.n_services + c->objs.n_slices + 1, sizeof(*by));
+
+	*n_svc = c->objs.n_services;
+	for (size_t i = 0; by && i < c->n_recs; i++)
+		by[(c->recs[i].kind == 'S' ? 0 : *n_svc) + c->recs[i].index] = i + 1;
+	return by;
+}
+
+/* The hashed items of the read, for the next one to find; an object kept
+ * from before keeps its record (none when out of memory: every item is
+ * parsed again). */
+static void load_recs(struct file_cache *c, const struct file_read *rd)
+{
+	size_t n = 0, n_svc, *by = load_recs_by_index(c, &n_svc), r;
+	struct file_rec *recs;
+
+	for (size_t i = 0; i < rd->n_items; i++)
+		n += rd->items[i].len || rd->items[i].kept;
+	recs = n && by ? malloc(n * sizeof(*recs)) : NULL;
+	n = 0;
+	for (size_t i = 0; recs && i < rd->n_items; i++) {
+		const struct file_item *it = &rd->items[i];
+
+		r = it->kept ? by[(it->kind == 'S' ? 0 : n_svc) + it->old_index] : 0;
+		if (it->len)
+			recs[n++] = (struct file_rec){ .hash = it->hash, .len = it->len,
+						       .kind = it->kind, .index = it->index };
+		else if (r)
+			recs[n++] = (struct file_rec){ .hash = c->recs[r - 1].hash,
+						       .len = c->recs[r - 1].len,
+						       .kind = it->kind, .index = it->index };
+	}
+	free(by);
+	free(c->recs);
+	c->recs = recs;
+	c->n_recs = n;
+	if (n)
+		qsort(c->recs, c->n_recs, sizeof(*c->recs), load_rec_cmp);
+}
+
+/* The carried objects are the read's now: their old copies are emptied. */
+static void load_take_carried(struct model_objects *old, const struct file_read *rd)
+{
+	for (size_t i = 0; i < rd->n_items; i++) {
+		const struct file_item *it = &rd->items[i];
+
+		if (it->carried && it->kind == 'S')
+			memset(&old->services[it->old_index], 0, sizeof(old->services[0]));
+		else if (it->carried)
+			memset(&old->slices[it->old_index], 0, sizeof(old->slices[0]));
+	}
+}
+
+static uint64_t load_ns(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (uint64_t)t.tv_sec * 1000000000ULL + (uint64_t)t.tv_nsec;
+}
+
+/* file_store_apply, timed (file_source_stats' store_ns). */
+static void load_store_apply(struct file_source *src, const struct model_objects *old,
+			     const struct file_read *rd)
+{
+	uint64_t t0 = load_ns();
+
+	file_store_apply(src, old, rd);
+	src->stats.store_ns += load_ns() - t0;
+}
+
 /* Replaces c->objs by the objects of a fresh read merged with them
- * (file_merge): a bad edit deletes nothing. */
+ * (file_merge): a bad edit deletes nothing. The store gets what changed. */
 static void load_apply(struct file_source *src, struct file_cache *c, struct file_read *rd)
 {
 	src->stats.parse_errors += rd->n_failed;
@@ -72,6 +157,10 @@ static void load_apply(struct file_source *src, struct file_cache *c, struct fil
 		c->stamp_valid = false;
 		return;
 	}
+	load_take_carried(&c->objs, rd);
+	load_store_apply(src, &c->objs, rd);
+	load_recs(c, rd);
+	rd->n_items = rd->pending_items = 0; /* its carried objects stay */
 	model_objects_free(&c->objs);
 	c->objs = rd->objs;
 	memset(&rd->objs, 0, sizeof(rd->objs));
@@ -86,11 +175,14 @@ static int load_file(struct file_source *src, struct file_cache *c, const struct
 		     const struct timespec *now, bool *decoded)
 {
 	struct file_stamp stamp = load_stamp(st);
-	struct file_read rd = { .path = c->path };
+	struct file_read rd = { .path = c->path, .old = &c->objs, .old_recs = c->recs,
+				.n_old_recs = c->n_recs };
 
 	if (c->stamp_valid && load_same_stamp(&c->stamp, &stamp))
 		return 0;
-	if (file_docs_read(c->path, file_objects_doc, &rd) < 0) {
+	for (size_t i = 0; i < c->n_recs; i++)
+		c->recs[i].used = false;
+	if (file_docs_read_known(c->path, file_objects_doc, file_objects_carry, &rd) < 0) {
 		int err = errno;
 
 		file_read_free(&rd);
@@ -152,6 +244,7 @@ static void load_dir_file(struct file_source *src, const char *name, struct file
 	load_take(old, n_old, path, c);
 	if (load_file(src, c, &st, now, decoded) < 0) {
 		if (errno == ENOENT) {
+			file_store_drop_all(src, &c->objs);
 			load_entry_free(c);
 			return;
 		}
@@ -196,8 +289,10 @@ static int load_dir(struct file_source *src, const struct timespec *now, bool *d
 		free(names[i]);
 	}
 	free(names);
-	for (size_t i = 0; i < n_old; i++)
+	for (size_t i = 0; i < n_old; i++) {
+		file_store_drop_all(src, &old[i].objs);
 		load_entry_free(&old[i]);
+	}
 	free(old);
 	return 0;
 }
@@ -227,12 +322,17 @@ int file_source_load(struct file_source *src)
 {
 	bool decoded = false;
 	struct timespec now;
+	uint64_t t0;
 	int rc;
 
 	clock_gettime(CLOCK_REALTIME, &now);
+	src->stats.store_ns = 0;
 	rc = src->is_dir ? load_dir(src, &now, &decoded) : load_single(src, &now, &decoded);
 	for (size_t i = 0; i < src->n_cache; i++)
 		src->sets[i] = src->cache[i].objs;
+	t0 = load_ns();
+	file_store_resolve(src);
+	src->stats.store_ns += load_ns() - t0;
 	/* A parse's documents take several times the file's size in small
 	 * blocks; hand the pages they leave free back to the system. */
 	if (decoded)

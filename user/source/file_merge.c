@@ -179,6 +179,16 @@ static bool merge_keeps(struct merge *m, bool keep_old, char kind, const char *n
 	return true;
 }
 
+/* A kept object keeps its item's hash (file_load's records): the same
+ * bytes next time are not decoded again. Out of memory loses only that. */
+static void merge_note(struct file_read *rd, char kind, size_t old_index, size_t index)
+{
+	struct file_item it = { .kind = kind, .kept = true, .old_index = old_index,
+				.index = index };
+
+	file_read_note(rd, &it);
+}
+
 static void merge_walk(struct merge *m, struct file_read *rd, struct model_objects *old)
 {
 	struct model_objects *objs = &rd->objs;
@@ -188,6 +198,7 @@ static void merge_walk(struct merge *m, struct file_read *rd, struct model_objec
 
 		if (!merge_keeps(m, rd->keep_old, 'S', svc->ns, svc->name))
 			continue;
+		merge_note(rd, 'S', i, objs->n_services);
 		objs->services[objs->n_services++] = *svc;
 		memset(svc, 0, sizeof(*svc));
 	}
@@ -196,6 +207,7 @@ static void merge_walk(struct merge *m, struct file_read *rd, struct model_objec
 
 		if (!merge_keeps(m, rd->keep_old, 'E', slice->ns, slice->name))
 			continue;
+		merge_note(rd, 'E', i, objs->n_slices);
 		objs->slices[objs->n_slices++] = *slice;
 		memset(slice, 0, sizeof(*slice));
 	}

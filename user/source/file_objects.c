@@ -10,6 +10,7 @@
 #include <cjson/cJSON.h>
 
 #include "common/log.h"
+#include "model/decode_priv.h"
 #include "source/file_priv.h"
 
 /* Sets inv's key to the identity of obj, NULL when it has none. Returns -1
@@ -66,29 +67,6 @@ static void file_objects_invalid(struct file_read *rd, const cJSON *obj, int doc
 	rd->invalid[rd->n_invalid++] = inv;
 }
 
-/* Into the pending objects. */
-static void file_objects_one(struct file_read *rd, int doc, size_t item, const cJSON *obj)
-{
-	char why[512] = "not an object";
-
-	if (cJSON_IsObject(obj) &&
-	    model_decode(obj, &rd->pending, why, sizeof(why)) != DECODE_INVALID)
-		return;
-	file_objects_invalid(rd, obj, doc, (int)item, why);
-}
-
-/* The pending objects are void (the document failed, or was not a List). */
-static void file_objects_drop(struct file_read *rd)
-{
-	for (size_t i = rd->pending_invalid; i < rd->n_invalid; i++) {
-		free(rd->invalid[i].key);
-		free(rd->invalid[i].msg);
-	}
-	rd->n_invalid = rd->pending_invalid;
-	rd->pending_keep_old = false;
-	model_objects_free(&rd->pending);
-}
-
 /* Appends n elements of size sz from src to *dst (n_dst, cap_dst). */
 static int file_objects_append(void **dst, size_t *n_dst, size_t *cap_dst, const void *src,
 			       size_t n, size_t sz)
@@ -109,11 +87,215 @@ static int file_objects_append(void **dst, size_t *n_dst, size_t *cap_dst, const
 	return 0;
 }
 
+int file_read_note(struct file_read *rd, const struct file_item *it)
+{
+	size_t cap = rd->cap_items ? rd->cap_items * 2 : 64;
+	struct file_item *p;
+
+	if (rd->n_items == rd->cap_items) {
+		p = realloc(rd->items, cap * sizeof(*p));
+		if (!p)
+			return -1;
+		rd->items = p;
+		rd->cap_items = cap;
+	}
+	rd->items[rd->n_items++] = *it;
+	return 0;
+}
+
+/* An object whose origin could not be noted (out of memory) is not taken,
+ * and the read keeps everything of before, as when an object has no name. */
+static void file_objects_unnoted(struct file_read *rd, const struct file_item *it)
+{
+	struct model_objects *p = &rd->pending;
+
+	log_error("source", "file %s: out of memory", rd->path);
+	if (it->kind == 'S')
+		objects_free_service(&p->services[--p->n_services]);
+	else
+		objects_free_slice(&p->slices[--p->n_slices]);
+	rd->pending_keep_old = true;
+}
+
+/* The hash of a parsed value (a YAML item or document, a JSON document):
+ * its types, keys and values in order; *size counts its nodes and bytes. */
+static uint64_t file_tree_hash(const cJSON *v, uint64_t h, size_t *size)
+{
+	for (; v; v = v->next) {
+		int type = v->type & 0xff;
+
+		h = file_hash_more(h, &type, sizeof(type));
+		if (v->string)
+			h = file_hash_more(h, v->string, strlen(v->string) + 1);
+		if (v->valuestring)
+			h = file_hash_more(h, v->valuestring, strlen(v->valuestring) + 1);
+		else if (cJSON_IsNumber(v))
+			h = file_hash_more(h, &v->valuedouble, sizeof(v->valuedouble));
+		if (v->child)
+			h = file_hash_more(file_tree_hash(v->child, h, size), "]", 1);
+		*size += 1 + (v->string ? strlen(v->string) : 0) +
+			 (v->valuestring ? strlen(v->valuestring) : 0);
+	}
+	return h;
+}
+
+/* Into the pending objects; what a Service or slice came from is noted. An
+ * object parsed the same as one of before (a YAML item, a document) is
+ * carried over, not decoded. */
+static void file_objects_one(struct file_read *rd, const struct file_doc *doc, size_t item,
+			     const cJSON *obj)
+{
+	struct model_objects *p = &rd->pending;
+	size_t n_svc = p->n_services, n_slice = p->n_slices;
+	char why[512] = "not an object";
+	struct file_item it = { .hash = doc->hash, .len = doc->len, .in_pending = true };
+
+	if (!it.len && cJSON_IsObject(obj)) {
+		it.hash = file_tree_hash(obj->child, 0, &it.len);
+		if (it.len && file_objects_carry(it.hash, it.len, rd))
+			return;
+	}
+	if (cJSON_IsObject(obj) && model_decode(obj, p, why, sizeof(why)) != DECODE_INVALID) {
+		if (p->n_services > n_svc)
+			it = (struct file_item){ .hash = it.hash, .len = it.len, .kind = 'S',
+						 .in_pending = true, .index = n_svc };
+		else if (p->n_slices > n_slice)
+			it = (struct file_item){ .hash = it.hash, .len = it.len, .kind = 'E',
+						 .in_pending = true, .index = n_slice };
+		if (it.kind && file_read_note(rd, &it) < 0)
+			file_objects_unnoted(rd, &it);
+		return;
+	}
+	file_objects_invalid(rd, obj, doc->number, (int)item, why);
+}
+
+/* Room for one more element of size sz in *arr (doubling). */
+static bool file_objects_room(void **arr, size_t n, size_t *cap, size_t sz)
+{
+	size_t new_cap = *cap ? *cap * 2 : 64;
+	void *p;
+
+	if (n < *cap)
+		return true;
+	p = realloc(*arr, new_cap * sz);
+	if (!p)
+		return false;
+	*arr = p;
+	*cap = new_cap;
+	return true;
+}
+
+/* The old object of rec, copied to the end of pending. */
+static bool file_objects_copy_old(struct file_read *rd, const struct file_rec *rec)
+{
+	struct model_objects *p = &rd->pending;
+	const struct model_objects *old = rd->old;
+
+	if (rec->kind == 'S') {
+		if (!old->services[rec->index].name ||
+		    !file_objects_room((void **)&p->services, p->n_services, &p->cap_services,
+				       sizeof(*p->services)))
+			return false;
+		p->services[p->n_services++] = old->services[rec->index];
+		return true;
+	}
+	if (!old->slices[rec->index].name ||
+	    !file_objects_room((void **)&p->slices, p->n_slices, &p->cap_slices,
+			       sizeof(*p->slices)))
+		return false;
+	p->slices[p->n_slices++] = old->slices[rec->index];
+	return true;
+}
+
+static int file_rec_cmp(uint64_t hash, size_t len, const struct file_rec *rec)
+{
+	if (hash != rec->hash)
+		return hash < rec->hash ? -1 : 1;
+	return len < rec->len ? -1 : len > rec->len;
+}
+
+/* The first record of that hash and length not yet taken, NULL when none. */
+static struct file_rec *file_rec_find(struct file_read *rd, uint64_t hash, size_t len)
+{
+	size_t lo = 0, hi = rd->n_old_recs;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (file_rec_cmp(hash, len, &rd->old_recs[mid]) > 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	for (; lo < rd->n_old_recs && !file_rec_cmp(hash, len, &rd->old_recs[lo]); lo++)
+		if (!rd->old_recs[lo].used)
+			return &rd->old_recs[lo];
+	return NULL;
+}
+
+bool file_objects_carry(uint64_t hash, size_t len, void *ctx)
+{
+	struct file_read *rd = ctx;
+	struct file_rec *rec = file_rec_find(rd, hash, len);
+	struct file_item it = { .hash = hash, .len = len, .carried = true, .in_pending = true };
+
+	if (!rec)
+		return false;
+	it.kind = rec->kind;
+	it.old_index = rec->index;
+	it.index = rec->kind == 'S' ? rd->pending.n_services : rd->pending.n_slices;
+	if (file_read_note(rd, &it) < 0)
+		return false;
+	if (!file_objects_copy_old(rd, rec)) {
+		rd->n_items--;
+		return false;
+	}
+	rec->used = true;
+	return true;
+}
+
+/* The carried copies among items[from..] are zeroed (they stay old's). */
+static void file_objects_uncarry_from(struct file_read *rd, size_t from)
+{
+	for (size_t i = from; i < rd->n_items; i++) {
+		const struct file_item *it = &rd->items[i];
+		struct model_objects *o = it->in_pending ? &rd->pending : &rd->objs;
+
+		if (!it->carried)
+			continue;
+		if (it->kind == 'S')
+			memset(&o->services[it->index], 0, sizeof(o->services[0]));
+		else
+			memset(&o->slices[it->index], 0, sizeof(o->slices[0]));
+	}
+}
+
+void file_objects_uncarry(struct file_read *rd)
+{
+	file_objects_uncarry_from(rd, 0);
+	rd->n_items = rd->pending_items = 0;
+}
+
+/* The pending objects are void (the document failed, or was not a List). */
+static void file_objects_drop(struct file_read *rd)
+{
+	file_objects_uncarry_from(rd, rd->pending_items);
+	rd->n_items = rd->pending_items;
+	for (size_t i = rd->pending_invalid; i < rd->n_invalid; i++) {
+		free(rd->invalid[i].key);
+		free(rd->invalid[i].msg);
+	}
+	rd->n_invalid = rd->pending_invalid;
+	rd->pending_keep_old = false;
+	model_objects_free(&rd->pending);
+}
+
 /* The pending objects join the read's (moved: the first document's are
  * taken as they are). */
 static void file_objects_commit(struct file_read *rd)
 {
 	struct model_objects *o = &rd->objs, *p = &rd->pending;
+	size_t at_svc = o->n_services, at_slice = o->n_slices;
 
 	if (!o->n_services && !o->n_slices && !o->n_nodes) {
 		model_objects_free(o);
@@ -134,6 +316,11 @@ static void file_objects_commit(struct file_read *rd)
 		free(p->nodes);
 	}
 	memset(p, 0, sizeof(*p));
+	for (size_t i = rd->pending_items; i < rd->n_items; i++) {
+		rd->items[i].index += rd->items[i].kind == 'S' ? at_svc : at_slice;
+		rd->items[i].in_pending = false;
+	}
+	rd->pending_items = rd->n_items;
 	rd->keep_old |= rd->pending_keep_old;
 	rd->pending_keep_old = false;
 	rd->pending_invalid = rd->n_invalid;
@@ -187,10 +374,10 @@ static void file_objects_end(struct file_read *rd, const struct file_doc *doc)
 	if (!file_objects_is_list(doc->value)) {
 		file_objects_drop(rd);
 		if (!cJSON_IsNull(doc->value))
-			file_objects_one(rd, doc->number, 0, doc->value);
+			file_objects_one(rd, doc, 0, doc->value);
 	} else {
 		cJSON_ArrayForEach(item, cJSON_GetObjectItemCaseSensitive(doc->value, "items"))
-			file_objects_one(rd, doc->number, ++n_item, item);
+			file_objects_one(rd, doc, ++n_item, item);
 	}
 	file_objects_commit(rd);
 }
@@ -201,7 +388,7 @@ void file_objects_doc(const struct file_doc *doc, void *ctx)
 
 	switch (doc->what) {
 	case FILE_DOC_ITEM:
-		file_objects_one(rd, doc->number, doc->item, doc->value);
+		file_objects_one(rd, doc, doc->item, doc->value);
 		break;
 	case FILE_DOC_END:
 		file_objects_end(rd, doc);
@@ -216,6 +403,10 @@ void file_objects_doc(const struct file_doc *doc, void *ctx)
 
 void file_read_free(struct file_read *rd)
 {
+	file_objects_uncarry(rd);
+	free(rd->items);
+	rd->items = NULL;
+	rd->cap_items = 0;
 	for (size_t i = 0; i < rd->n_invalid; i++) {
 		free(rd->invalid[i].key);
 		free(rd->invalid[i].msg);

@@ -4,12 +4,24 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/stat.h>
 #include <time.h>
 
+#include "common/hmap.h"
 #include "source/file_source.h"
 
 struct cJSON;
+
+/* A List item of the last read whose bytes were hashed (JSON), and the
+ * object it decoded to: an item with the same bytes is not parsed again. */
+struct file_rec {
+	uint64_t hash;
+	size_t len;
+	char kind;               /* 'S' (objs.services) or 'E' (objs.slices) */
+	bool used;               /* taken by the read under way */
+	size_t index;
+};
 
 /* What stat says of a file: while it does not change, neither does the file. */
 struct file_stamp {
@@ -28,6 +40,20 @@ struct file_cache {
 	bool stamp_valid;        /* stamp is that of a content that parsed in full:
 				  * same stamp, same content */
 	struct file_stamp stamp;
+	struct file_rec *recs;   /* sorted by hash, len */
+	size_t n_recs;
+};
+
+/* An identity more than one object of the source has (several files, or
+ * documents, define it): the last in file order is the one the store gets. */
+struct file_dup {
+	struct hmap_node node;
+	size_t holders;
+	bool touched;            /* by the load under way */
+	const void *last;        /* the winner found by file_store_resolve */
+	struct file_dup *next_touched;
+	size_t key_len;
+	char key[];              /* file_key, and a NUL */
 };
 
 struct file_source {
@@ -41,6 +67,10 @@ struct file_source {
 	/* file_source_objects: cache[i].objs copied (not owned), rebuilt by
 	 * every load; room for n_cache of them. */
 	struct model_objects *sets;
+	/* What the loads hold, lent to the store (file_store.c). */
+	struct model_store *store;
+	struct hmap dups;        /* of struct file_dup */
+	struct file_dup *touched;
 };
 
 /* file_source.c: a name a folder source reads (*.yaml, *.yml, *.json, not
@@ -66,6 +96,8 @@ struct file_doc {
 	enum file_doc_what what;
 	int number;                 /* from 1, in file order */
 	size_t item;
+	uint64_t hash;              /* FILE_DOC_ITEM of JSON: the item's bytes' */
+	size_t len;                 /* their length; 0 = not hashed */
 	const struct cJSON *value;
 	size_t line;                /* where it does not parse */
 	const char *why;            /* why it does not parse */
@@ -83,6 +115,15 @@ typedef void file_doc_fn(const struct file_doc *doc, void *ctx);
  * an array, one per item. Returns 0, or -1 with errno set when the file cannot
  * be read (then what fn got is to be dropped). */
 int file_docs_read(const char *path, file_doc_fn *fn, void *ctx);
+/* The same, asking known first for each List item of JSON, by the hash and
+ * length of its bytes: when it returns true (the consumer has that item's
+ * object from before) the item is not parsed and fn does not get it. */
+typedef bool file_known_fn(uint64_t hash, size_t len, void *ctx);
+int file_docs_read_known(const char *path, file_doc_fn *fn, file_known_fn *known, void *ctx);
+/* The hash of an item's bytes (not keyed: the file is the administrator's),
+ * and of more bytes after h. */
+uint64_t file_hash(const char *p, size_t len);
+uint64_t file_hash_more(uint64_t h, const void *data, size_t len);
 
 /* An object of a read that does not decode. */
 struct file_invalid {
@@ -91,9 +132,32 @@ struct file_invalid {
 	char *msg;                  /* "document N[ item I]: reason" */
 };
 
+/* A Service or EndpointSlice a read decoded, or carried over from the last
+ * read when its item's bytes are the same: then it is a copy of
+ * old->services/slices[old_index], owned by old until the read is applied. */
+struct file_item {
+	uint64_t hash;
+	size_t len;                 /* 0: not hashed */
+	char kind;                  /* 'S' or 'E' */
+	bool carried;
+	bool kept;                  /* kept from before by file_merge (old_index),
+				     * with its hash of then */
+	bool in_pending;            /* index is into pending, not objs */
+	size_t old_index;
+	size_t index;
+};
+
 /* One read of a file. */
 struct file_read {
 	const char *path;
+	/* The file's objects of before, and their items' hashes: items with
+	 * the same bytes are carried over, not parsed (NULL: none). */
+	const struct model_objects *old;
+	struct file_rec *old_recs;
+	size_t n_old_recs;
+	size_t n_items, cap_items;
+	struct file_item *items;
+	size_t pending_items;       /* items[pending_items..] are in pending */
 	struct model_objects objs;  /* of the documents that parse, invalid objects left out */
 	size_t n_failed;            /* documents that do not parse */
 	bool keep_old;              /* a document failed, an invalid object has no
@@ -112,6 +176,14 @@ struct file_read {
  * into the file_read ctx; a document that does not parse is logged. The
  * file_read starts zeroed but for its path. */
 void file_objects_doc(const struct file_doc *doc, void *ctx);
+/* A file_known_fn: carries the object of an item of rd->old_recs with the
+ * same bytes into the pending objects. */
+bool file_objects_carry(uint64_t hash, size_t len, void *ctx);
+/* Notes an object of rd: 0, or -1 when out of memory. */
+int file_read_note(struct file_read *rd, const struct file_item *it);
+/* The carried copies in rd are old's again (zeroed in rd): the read is not
+ * applied. */
+void file_objects_uncarry(struct file_read *rd);
 /* The arrays grow by doubling; the cache keeps them, so give the slack back. */
 void file_objects_trim(struct model_objects *objs);
 void file_read_free(struct file_read *rd);
@@ -127,5 +199,17 @@ size_t file_key(char *buf, char kind, const char *ns, const char *name);
  * invalid object and what became of it. Returns -1 when out of memory (then
  * rd->objs holds only what the read decoded). */
 int file_merge(struct file_read *rd, struct model_objects *old);
+
+/* file_store.c: the objects a load changes, lent to src->store. A read of a
+ * file is applied (old: the objects it replaces, those it kept taken out):
+ * its objects that are gone from the store, its new ones to it. */
+void file_store_apply(struct file_source *src, const struct model_objects *old,
+		      const struct file_read *rd);
+/* A file's objects gone (the file is). */
+void file_store_drop_all(struct file_source *src, const struct model_objects *objs);
+/* After every file of a load: identities defined more than once that the
+ * load touched go to the store as their last definition says. */
+void file_store_resolve(struct file_source *src);
+void file_store_free(struct file_source *src);
 
 #endif

@@ -1,6 +1,7 @@
 /* The file source's life cycle and its inotify watch. */
 #include <errno.h>
 #include <libgen.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/inotify.h>
@@ -76,6 +77,12 @@ struct file_source *file_source_open(const char *path)
 		return NULL;
 	}
 	src->fd = -1;
+	src->store = store_new(SIZE_MAX);
+	if (!src->store || hmap_init(&src->dups, 16) < 0) {
+		log_error("source", "out of memory");
+		file_source_close(src);
+		return NULL;
+	}
 	if (file_source_init(src, path) < 0) {
 		file_source_close(src);
 		return NULL;
@@ -88,6 +95,7 @@ void file_source_close(struct file_source *src)
 {
 	if (!src)
 		return;
+	file_store_free(src); /* its objects are the loads' */
 	file_load_clear(src);
 	if (src->fd >= 0)
 		close(src->fd);
@@ -99,6 +107,11 @@ void file_source_close(struct file_source *src)
 int file_source_fd(const struct file_source *src)
 {
 	return src->fd;
+}
+
+struct model_store *file_source_store(struct file_source *src)
+{
+	return src->store;
 }
 
 const struct file_source_stats *file_source_stats(const struct file_source *src)

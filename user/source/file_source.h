@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "model/model.h"
+#include "model/store.h"
 
 struct file_source;
 
@@ -15,6 +16,8 @@ struct file_source_stats {
 	uint64_t parse_errors;    /* documents that failed to parse, files that could
 				   * not be read (at each load that read them) */
 	uint64_t objects_skipped; /* objects that model_decode found invalid */
+	uint64_t store_ns;        /* the last load's time handing its changes to
+				   * the store (file_source_store) */
 };
 
 /* Opens the path (file or folder) and starts watching it. NULL on error,
@@ -49,6 +52,15 @@ int file_source_load(struct file_source *src);
  * Owned by the source; valid until the next file_source_load or
  * file_source_close. NULL and *n_sets = 0 before the first load. */
 const struct model_objects *file_source_objects(const struct file_source *src, size_t *n_sets);
+
+/* The Services and EndpointSlices of the loads in a model store (the API
+ * source's): each load puts there only the objects it changed and deletes
+ * those gone, so a flush recomputes only their Services. An identity that
+ * more than one file or document defines is the last one's (file order,
+ * with a warning), as in model_compute. The store's objects are the
+ * source's (lent): flush it after every load. It caps backends per service
+ * at nothing until store_set_max_per_service. */
+struct model_store *file_source_store(struct file_source *src);
 
 const struct file_source_stats *file_source_stats(const struct file_source *src);
 
