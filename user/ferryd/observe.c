@@ -8,9 +8,10 @@
 #include "ferryd/hcnp.h"
 #include "model/model.h"
 
-/* From a millisecond to a second: a change should land in a few ms. */
+/* From 0.1 ms to 5 s: a single change lands in well under a millisecond. */
 static const double latency_bounds[] = {
-	0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5,
+	0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1,
+	2, 5,
 };
 
 /* kube-proxy's network_programming_duration_seconds buckets: 0, 0.25 s,
