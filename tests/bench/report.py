@@ -1440,7 +1440,11 @@ with every method and N = {fsizes} with ferry and the two floors (a) and (r) onl
 The 11 pods are real: 11 network namespaces on one bridge, each running
 `build/bench/httpd` on port 8080, and every endpoint of every state is one of
 them (each service has 10 of the 11, and the first endpoints rotate over all
-11; the maps and rule sets still grow with N).
+11; the maps and rule sets still grow with N). The 32 services the clients
+connect to (below) have backends of their own: their EndpointSlices name port
+9000 + k (k = the service's position among them) on the same pods, where
+`httpd` listens too, so no other service shares their backends, as in a
+cluster where a pod backs one Service; the other services share port 8080.
 
 Clients: one network namespace per method on the same bridge, and one cgroup v2
 each; the load generator runs inside its method's cgroup and namespace.

@@ -21,10 +21,13 @@
 # Topology (all in namespaces this run creates; nothing in the host's own):
 #   switch netns: bridge br0, one veth per pod and per client.
 #   pods: 11 netns, 198.18.0.1 .. 198.18.0.11/15, build/bench/httpd on 8080
-#     (HTTP/1.0; a request of one byte gets that byte back).
-#     Every state is `scripts/gen-cluster.py N 10 --pods 11`: each service's
-#     10 endpoints are 10 of these 11 pods, and the first endpoints (what
-#     the minimal program uses) rotate over all of them.
+#     and on 9000 .. 9031 (HTTP/1.0; a request of one byte gets that byte
+#     back). Every state is `scripts/gen-cluster.py N 10 --pods 11`: each
+#     service's 10 endpoints are 10 of these 11 pods, and the first endpoints
+#     (what the minimal program uses) rotate over all of them; but the 32
+#     target services (below) have port 9000 + k (k = their position) on
+#     those pods as their endpoints' port, backends no other service shares,
+#     as in a cluster where a pod backs one Service.
 #   clients: one netns per method, 198.19.1.x/15, and one cgroup v2 each:
 #     a  = no load balancer: the pod IPs themselves, port 8080
 #     b  = ferry (ferryd attached to b's cgroup)
@@ -165,6 +168,7 @@ COST_SECS=1           # seconds of short TCP connections per bpf_stats reading
 ENDPOINTS=10
 NPODS=11
 NTARGETS=32
+OWN_PORT=9000    # the targets' backends: the pods' ports 9000 .. 9000 + NTARGETS - 1
 METHODS_ALL=(a b c1 c2 d e r)
 METHODS_FERRY=(a b r)
 METHODS_BYTE=(a b e r)     # the 1-byte rate comparison (no rule sets)
@@ -372,13 +376,29 @@ exec(m.group(1))
 GENPY = os.path.join(REPO, "scripts/gen-cluster.py")
 
 
-def gen(argv):
-    """gen-cluster.py ARGS, byte for byte: json.dump with the C encoder in
-    one piece (json.dump's pure-Python iterencode makes 100,000 services
-    take 43 s instead of 7)."""
-    json.dump = lambda obj, fp, **kw: fp.write(json.dumps(obj, **kw))
+def gen(k, base, argv):
+    """gen-cluster.py ARGS (N first), byte for byte but for the k target
+    services (own_ports), with json.dump's C encoder in one piece
+    (json.dump's pure-Python iterencode makes 100,000 services take 43 s
+    instead of 7)."""
+    n = int(argv[0])
+    json.dump = lambda obj, fp, **kw: fp.write(json.dumps(own_ports(obj, n, k, base), **kw))
     sys.argv = ["gen-cluster.py"] + argv
     runpy.run_path(GENPY, run_name="__main__")
+
+
+def own_ports(obj, n, k, base):
+    """The k target services' endpoints: the same pods, on a port of each
+    service's own (base + its position), so no other service shares their
+    backends, as in a cluster where a pod backs one Service."""
+    items = obj["items"]
+    for pos, i in enumerate(targets(n, k)[1]):
+        svc, sl = items[i], items[n + i]
+        if sl["metadata"]["labels"]["kubernetes.io/service-name"] != svc["metadata"]["name"]:
+            sys.exit("bench.py: gen-cluster.py's item order changed")
+        svc["spec"]["ports"][0]["targetPort"] = base + pos
+        sl["ports"][0]["port"] = base + pos
+    return obj
 
 
 def targets(n, k):
@@ -406,15 +426,18 @@ def wait_first(pin, seconds, start_ns, pid):
     return "timeout"
 
 
-def changes(pin, path, tmp, n, m, pods, pairs, timeout):
+def changes(pin, path, tmp, n, m, pods, pairs, timeout, k):
     """pairs x (replace endpoint m-1 of one service by the pod it lacks,
-    put it back), services spread over the list; each rename timed to
-    ferryd's next publish. Prints: index service kind publish_ms g0 g1."""
+    put it back), services spread over the list, none of the k targets;
+    each rename timed to ferryd's next publish. Prints: index service kind
+    publish_ms g0 g1."""
     g = runpy.run_path(GENPY)
     st = StateMap(pin)
     with open(path, "rb") as f:
         data = f.read()
-    svcs = [round((j + 0.5) * (n - 1) / pairs) for j in range(pairs)]
+    tset = set(targets(n, k)[1])
+    svcs = [next(x for x in range(round((j + 0.5) * (n - 1) / pairs), n) if x not in tset)
+            for j in range(pairs)]
     k = 0
     for i in svcs:
         orig = g["slice_"](i, m, pods)
@@ -505,7 +528,7 @@ def progstats(cg_json, attach):
 if __name__ == "__main__":
     cmd, args = sys.argv[1], sys.argv[2:]
     if cmd == "gen":
-        gen(args)
+        gen(int(args[0]), int(args[1]), args[2:])
     elif cmd == "targets":
         vips, idx = targets(int(args[0]), int(args[1]))
         print(" ".join(vips))
@@ -514,7 +537,7 @@ if __name__ == "__main__":
         print(wait_first(args[0], float(args[1]), int(args[2]), int(args[3])))
     elif cmd == "changes":
         sys.exit(changes(args[0], args[1], args[2], int(args[3]), int(args[4]), int(args[5]),
-                         int(args[6]), float(args[7])))
+                         int(args[6]), float(args[7]), int(args[8])))
     elif cmd == "probe":
         probe(args[0], int(args[1]), int(args[2]), int(args[3]))
     elif cmd == "status":
@@ -623,7 +646,8 @@ topology_up() {
 		in_ns "$ns" sysctl -q -w net.core.somaxconn=4096 net.ipv4.tcp_max_syn_backlog=4096 >/dev/null
 		# nsenter execs httpd: $! is the server itself (a function would leave
 		# a subshell in between, and the server orphaned when it is killed).
-		nsenter --net="/run/netns/$ns" "$BENCH/httpd" -p 8080 -n "pod-$i" >>"$LOGS/httpd.log" 2>&1 &
+		nsenter --net="/run/netns/$ns" "$BENCH/httpd" -p 8080 -p $OWN_PORT-$((OWN_PORT + NTARGETS - 1)) \
+			-n "pod-$i" >>"$LOGS/httpd.log" 2>&1 &
 		PIDS+=($!)
 	done
 	i=0
@@ -660,7 +684,7 @@ topology_up() {
 	for ((i = 1; i <= NPODS; i++)); do
 		local ok=0 t
 		for ((t = 0; t < 100; t++)); do
-			if [ -n "$(in_ns "$P-p$i" ss -Htln 'sport = :8080' 2>/dev/null)" ]; then ok=1; break; fi
+			if [ "$(in_ns "$P-p$i" ss -Htln 2>/dev/null | wc -l)" = $((NTARGETS + 1)) ]; then ok=1; break; fi
 			sleep 0.05
 		done
 		[ $ok = 1 ] || die "httpd in $P-p$i does not listen (see $LOGS/httpd.log)"
@@ -968,7 +992,7 @@ ferry_changes() {
 		echo "$n,$k,$svc,$kind,$s,$t,$ms,$w" >>"$OUT/change.csv"
 		ok=$((ok + 1))
 	done < <(B changes "$BPFFS/ferry_state" "$FERRY_SRC/state.json" "$WORK/change.tmp" "$n" \
-		$ENDPOINTS $NPODS "$CHANGE_PAIRS" 60)
+		$ENDPOINTS $NPODS "$CHANGE_PAIRS" 60 $NTARGETS)
 	say "  one change: $ok of $tot applied; sync ms: $(awk -F, -v n="$n" '$1 == n {printf "%s ", $5}' "$OUT/change.csv")" \
 		"; rename to publish ms: $(awk -F, -v n="$n" '$1 == n {printf "%s ", $7}' "$OUT/change.csv")"
 }
@@ -1114,7 +1138,7 @@ MIN_ATTACHED=1
 say "generating states (gen-cluster.py N $ENDPOINTS --pods $NPODS)"
 B probe $PROBE_VIP $PROBE_PORT $PROBE_TPORT $ENDPOINTS >"$WORK/probe.json" || die "probe service"
 for n in $SIZES $FERRY_SIZES; do
-	B gen "$n" $ENDPOINTS --pods $NPODS >"$WORK/state-$n.json" || die "gen-cluster.py $n failed"
+	B gen $NTARGETS $OWN_PORT "$n" $ENDPOINTS --pods $NPODS >"$WORK/state-$n.json" || die "gen-cluster.py $n failed"
 done
 
 # Profiles: the datapath at the largest N with every method, cold loads
