@@ -1262,10 +1262,42 @@ static void test_slice_trigger_times(void **state)
 	store_free(st);
 }
 
+/* model_compute's contract through the store (store_compute_sets): the
+ * same state from the same sets (objects split over two sets, a Service
+ * defined again in the later one: it wins, with a warning), for a node
+ * with a name and a zone; the sets' objects stay the caller's. */
+static void test_compute_sets_same_as_model_compute(void **state)
+{
+	static const struct model_node node = { .name = "node-a", .zone = "z1" };
+	struct model_objects sets[2] = { 0 };
+	struct desired_state want, got;
+	struct capture c;
+	char log[8192];
+
+	(void)state;
+	for (size_t i = 0; i < N_MIXED; i++)
+		decode_json(&sets[i % 2], mixed_objects[i]);
+	gen_objects(&sets[0], 50);
+	decode_json(&sets[1], SVC("shop", "cart", "{'clusterIP':'10.96.0.42','ports':[{'port':81}]}"));
+	assert_int_equal(model_compute(sets, 2, &node, 4, &want), 0);
+	capture_begin(&c);
+	assert_int_equal(store_compute_sets(sets, 2, &node, 4, &got), 0);
+	capture_end(&c, log, sizeof(log));
+	assert_non_null(strstr(log, "Service shop/cart is defined more than once: the last one is "
+				    "used"));
+	assert_same_state(&got, &want);
+	assert_int_equal(find_svc(&got, "shop/cart:/TCP/v4")->frontends[0].port, 81);
+	desired_free(&got);
+	desired_free(&want);
+	model_objects_free(&sets[0]);
+	model_objects_free(&sets[1]);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_compute_all_same_as_model_compute),
+		cmocka_unit_test(test_compute_sets_same_as_model_compute),
 		cmocka_unit_test(test_compute_all_after_changes),
 		cmocka_unit_test(test_b35_one_changed_slice_touches_one_service),
 		cmocka_unit_test(test_slice_before_service),

@@ -99,4 +99,11 @@ int store_flush(struct model_store *st, struct desired_delta *out);
 int store_compute_all(struct model_store *st, struct desired_state *out);
 void delta_free(struct desired_delta *delta);
 
+/* model_compute's contract (model.h) through a store of the sets' objects,
+ * lent: a Service replaces an earlier one of the same namespace/name (with
+ * a warning), a slice likewise (the API cannot hold two). */
+int store_compute_sets(const struct model_objects *sets, size_t n_sets,
+		       const struct model_node *node, size_t max_per_service,
+		       struct desired_state *out);
+
 #endif
