@@ -1397,6 +1397,55 @@ static void test_store_broken_item_keeps_last_good(void **state)
 	free(path);
 }
 
+/* A List of n Services s0..s<n-1> (no slices) in order, or reversed. */
+static void write_many(const char *name, int n, bool reversed)
+{
+	char *text;
+	size_t len;
+	FILE *f = open_memstream(&text, &len);
+
+	fputs("{\"kind\": \"List\", \"items\": [\n", f);
+	for (int k = 0; k < n; k++) {
+		int i = reversed ? n - 1 - k : k;
+
+		fprintf(f, "%s{\"kind\": \"Service\", \"metadata\": {\"name\": \"s%d\"}, "
+			"\"spec\": {\"clusterIP\": \"10.96.1.%d\", \"ports\": [{\"port\": 80}]}}\n",
+			k ? "," : "", i, i + 1);
+	}
+	fputs("]}\n", f);
+	fclose(f);
+	write_file(name, text);
+	free(text);
+}
+
+/* Items that moved (the List reversed, more than the few places looked at
+ * first) are still found by their bytes: nothing is decoded again, no
+ * Service touched. */
+static void test_store_moved_items_not_decoded(void **state)
+{
+	char *path = tmp_path("many.json"), buf[4096], name[16];
+	const char *ptrs[40];
+	struct file_source *src;
+
+	(void)state;
+	write_many("many.json", 40, false);
+	src = load_path(path);
+	flush_text(src, buf, sizeof(buf));
+	for (int i = 0; i < 40; i++) {
+		snprintf(name, sizeof(name), "s%d", i);
+		ptrs[i] = store_service(file_source_store(src), "default", name)->name;
+	}
+	write_many("many.json", 40, true);
+	assert_int_equal(file_source_load(src), 0);
+	assert_string_equal(flush_text(src, buf, sizeof(buf)), "ports: | removed:");
+	for (int i = 0; i < 40; i++) {
+		snprintf(name, sizeof(name), "s%d", i);
+		assert_ptr_equal(store_service(file_source_store(src), "default", name)->name, ptrs[i]);
+	}
+	file_source_close(src);
+	free(path);
+}
+
 /* A Service defined in two files of a folder: the store has the later
  * file's (with a warning); that one gone, the earlier one's takes its place;
  * that one gone too, the Service goes. */
@@ -1467,6 +1516,7 @@ int main(void)
 		TMP_TEST(test_store_removed_item_deletes),
 		TMP_TEST(test_store_broken_item_keeps_last_good),
 		TMP_TEST(test_store_folder_redefinition),
+		TMP_TEST(test_store_moved_items_not_decoded),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

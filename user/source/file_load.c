@@ -12,6 +12,7 @@
 #include <cjson/cJSON.h>
 
 #include "common/log.h"
+#include "model/decode_priv.h"
 #include "source/file_priv.h"
 
 /* A stamp only identifies a content once no write can still give the file
@@ -62,15 +63,6 @@ static bool load_stamp_settled(const struct stat *st, const struct timespec *now
 	return age > (st->st_ctim.tv_nsec ? LOAD_SETTLED_NS : LOAD_SETTLED_COARSE_NS);
 }
 
-static int load_rec_cmp(const void *pa, const void *pb)
-{
-	const struct file_rec *a = pa, *b = pb;
-
-	if (a->hash != b->hash)
-		return a->hash < b->hash ? -1 : 1;
-	return a->len < b->len ? -1 : a->len > b->len;
-}
-
 /* The record of each old object, by kind and index (index + 1 into recs;
  * 0 = none). NULL when out of memory. */
 static size_t *load_recs_by_index(const struct file_cache *c, size_t *n_svc)
@@ -111,21 +103,60 @@ static void load_recs(struct file_cache *c, const struct file_read *rd)
 	free(c->recs);
 	c->recs = recs;
 	c->n_recs = n;
-	if (n)
-		qsort(c->recs, c->n_recs, sizeof(*c->recs), load_rec_cmp);
 }
 
-/* The carried objects are the read's now: their old copies are emptied. */
-static void load_take_carried(struct model_objects *old, const struct file_read *rd)
+bool file_change_next_dropped(const struct file_change *ch, size_t *at)
 {
+	for (size_t w = *at / 64; w * 64 < ch->n_old; w++) {
+		uint64_t left = ~ch->taken[w];
+
+		if (w == *at / 64)
+			left &= ~0ULL << (*at % 64);
+		if (!left)
+			continue;
+		*at = w * 64 + (size_t)__builtin_ctzll(left);
+		return *at < ch->n_old;
+	}
+	return false;
+}
+
+/* Which old objects the read takes over and which of its own are new. */
+static int load_change(const struct model_objects *old, const struct file_read *rd,
+		       struct file_change *ch)
+{
+	*ch = (struct file_change){ .n_old_svc = old->n_services,
+				    .n_old = old->n_services + old->n_slices };
+	ch->taken = calloc(ch->n_old / 64 + 1, sizeof(*ch->taken));
+	ch->fresh = malloc((rd->n_items + 1) * sizeof(*ch->fresh));
+	if (!ch->taken || !ch->fresh)
+		return -1;
 	for (size_t i = 0; i < rd->n_items; i++) {
 		const struct file_item *it = &rd->items[i];
+		size_t bit = (it->kind == 'S' ? 0 : ch->n_old_svc) + it->old_index;
 
-		if (it->carried && it->kind == 'S')
-			memset(&old->services[it->old_index], 0, sizeof(old->services[0]));
-		else if (it->carried)
-			memset(&old->slices[it->old_index], 0, sizeof(old->slices[0]));
+		if (it->carried || it->kept)
+			ch->taken[bit / 64] |= 1ULL << (bit % 64);
+		else
+			ch->fresh[ch->n_fresh++] = i;
 	}
+	return 0;
+}
+
+/* Frees the old objects the read dropped (the others are its own now). */
+static void load_free_old(struct model_objects *old, const struct file_change *ch)
+{
+	for (size_t at = 0; file_change_next_dropped(ch, &at); at++) {
+		if (at < ch->n_old_svc)
+			objects_free_service(&old->services[at]);
+		else
+			objects_free_slice(&old->slices[at - ch->n_old_svc]);
+	}
+	for (size_t i = 0; i < old->n_nodes; i++)
+		objects_free_node(&old->nodes[i]);
+	free(old->services);
+	free(old->slices);
+	free(old->nodes);
+	memset(old, 0, sizeof(*old));
 }
 
 static uint64_t load_ns(void)
@@ -138,11 +169,11 @@ static uint64_t load_ns(void)
 
 /* file_store_apply, timed (file_source_stats' store_ns). */
 static void load_store_apply(struct file_source *src, const struct model_objects *old,
-			     const struct file_read *rd)
+			     const struct file_read *rd, const struct file_change *ch)
 {
 	uint64_t t0 = load_ns();
 
-	file_store_apply(src, old, rd);
+	file_store_apply(src, old, rd, ch);
 	src->stats.store_ns += load_ns() - t0;
 }
 
@@ -150,18 +181,23 @@ static void load_store_apply(struct file_source *src, const struct model_objects
  * (file_merge): a bad edit deletes nothing. The store gets what changed. */
 static void load_apply(struct file_source *src, struct file_cache *c, struct file_read *rd)
 {
+	struct file_change ch = { 0 };
+
 	src->stats.parse_errors += rd->n_failed;
 	src->stats.objects_skipped += rd->n_invalid;
-	if (file_merge(rd, &c->objs) < 0) {
+	if (file_merge(rd, &c->objs) < 0 || load_change(&c->objs, rd, &ch) < 0) {
 		log_error("source", "file %s: out of memory; keeping the objects it had", c->path);
 		c->stamp_valid = false;
+		free(ch.taken);
+		free(ch.fresh);
 		return;
 	}
-	load_take_carried(&c->objs, rd);
-	load_store_apply(src, &c->objs, rd);
+	load_store_apply(src, &c->objs, rd, &ch);
 	load_recs(c, rd);
 	rd->n_items = rd->pending_items = 0; /* its carried objects stay */
-	model_objects_free(&c->objs);
+	load_free_old(&c->objs, &ch);
+	free(ch.taken);
+	free(ch.fresh);
 	c->objs = rd->objs;
 	memset(&rd->objs, 0, sizeof(rd->objs));
 	file_objects_trim(&c->objs);

@@ -207,29 +207,53 @@ static bool file_objects_copy_old(struct file_read *rd, const struct file_rec *r
 	return true;
 }
 
-static int file_rec_cmp(uint64_t hash, size_t len, const struct file_rec *rec)
+static bool file_rec_is(const struct file_rec *rec, uint64_t hash, size_t len)
 {
-	if (hash != rec->hash)
-		return hash < rec->hash ? -1 : 1;
-	return len < rec->len ? -1 : len > rec->len;
+	return rec->hash == hash && rec->len == len && !rec->used;
 }
 
-/* The first record of that hash and length not yet taken, NULL when none. */
+/* An index of the records by hash (open addressing, index + 1; 0 = empty),
+ * for items that are not where they were. Returns -1 when out of memory. */
+static int file_rec_index(struct file_read *rd)
+{
+	size_t size = 64;
+
+	while (size < 2 * rd->n_old_recs)
+		size *= 2;
+	rd->rec_index = calloc(size, sizeof(*rd->rec_index));
+	if (!rd->rec_index)
+		return -1;
+	rd->rec_mask = size - 1;
+	for (size_t i = 0; i < rd->n_old_recs; i++) {
+		size_t at = rd->old_recs[i].hash & rd->rec_mask;
+
+		while (rd->rec_index[at])
+			at = (at + 1) & rd->rec_mask;
+		rd->rec_index[at] = i + 1;
+	}
+	return 0;
+}
+
+/* A record of that hash and length not yet taken, NULL when none. Items
+ * mostly come in the order of before: the next records are looked at first,
+ * the index (made at the first miss) only then. */
 static struct file_rec *file_rec_find(struct file_read *rd, uint64_t hash, size_t len)
 {
-	size_t lo = 0, hi = rd->n_old_recs;
+	enum { WINDOW = 8 };
 
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-
-		if (file_rec_cmp(hash, len, &rd->old_recs[mid]) > 0)
-			lo = mid + 1;
-		else
-			hi = mid;
+	if (!rd->n_old_recs)
+		return NULL;
+	for (size_t i = rd->rec_cursor; i < rd->n_old_recs && i < rd->rec_cursor + WINDOW; i++) {
+		if (file_rec_is(&rd->old_recs[i], hash, len)) {
+			rd->rec_cursor = i + 1;
+			return &rd->old_recs[i];
+		}
 	}
-	for (; lo < rd->n_old_recs && !file_rec_cmp(hash, len, &rd->old_recs[lo]); lo++)
-		if (!rd->old_recs[lo].used)
-			return &rd->old_recs[lo];
+	if (!rd->rec_index && file_rec_index(rd) < 0)
+		return NULL;
+	for (size_t at = hash & rd->rec_mask; rd->rec_index[at]; at = (at + 1) & rd->rec_mask)
+		if (file_rec_is(&rd->old_recs[rd->rec_index[at] - 1], hash, len))
+			return &rd->old_recs[rd->rec_index[at] - 1];
 	return NULL;
 }
 
@@ -405,7 +429,10 @@ void file_read_free(struct file_read *rd)
 {
 	file_objects_uncarry(rd);
 	free(rd->items);
+	free(rd->rec_index);
 	rd->items = NULL;
+	rd->rec_index = NULL;
+	rd->rec_cursor = 0;
 	rd->cap_items = 0;
 	for (size_t i = 0; i < rd->n_invalid; i++) {
 		free(rd->invalid[i].key);

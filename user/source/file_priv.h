@@ -40,7 +40,7 @@ struct file_cache {
 	bool stamp_valid;        /* stamp is that of a content that parsed in full:
 				  * same stamp, same content */
 	struct file_stamp stamp;
-	struct file_rec *recs;   /* sorted by hash, len */
+	struct file_rec *recs;   /* in the order of the items */
 	size_t n_recs;
 };
 
@@ -155,6 +155,9 @@ struct file_read {
 	const struct model_objects *old;
 	struct file_rec *old_recs;
 	size_t n_old_recs;
+	size_t rec_cursor;          /* where the next item likely is in old_recs */
+	uint32_t *rec_index;        /* file_objects.c's, made at the first miss */
+	size_t rec_mask;
 	size_t n_items, cap_items;
 	struct file_item *items;
 	size_t pending_items;       /* items[pending_items..] are in pending */
@@ -200,11 +203,25 @@ size_t file_key(char *buf, char kind, const char *ns, const char *name);
  * rd->objs holds only what the read decoded). */
 int file_merge(struct file_read *rd, struct model_objects *old);
 
+/* What a read changes in its file's objects (file_load.c): a bit per old
+ * object (services, then slices) it takes over, carried or kept, and the
+ * positions in rd->items of the objects it decoded anew. */
+struct file_change {
+	uint64_t *taken;
+	size_t n_old_svc, n_old;
+	size_t *fresh;
+	size_t n_fresh;
+};
+
+/* The first old object at or after *at that the read does not take (it is
+ * dropped): true with *at set, false when there is none. */
+bool file_change_next_dropped(const struct file_change *ch, size_t *at);
+
 /* file_store.c: the objects a load changes, lent to src->store. A read of a
- * file is applied (old: the objects it replaces, those it kept taken out):
- * its objects that are gone from the store, its new ones to it. */
+ * file is applied: the old objects it drops are gone from the store, the
+ * ones it decoded go to it. */
 void file_store_apply(struct file_source *src, const struct model_objects *old,
-		      const struct file_read *rd);
+		      const struct file_read *rd, const struct file_change *ch);
 /* A file's objects gone (the file is). */
 void file_store_drop_all(struct file_source *src, const struct model_objects *objs);
 /* After every file of a load: identities defined more than once that the

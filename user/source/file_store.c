@@ -107,21 +107,22 @@ static void store_add(struct file_source *src, char kind, const void *obj, const
 }
 
 void file_store_apply(struct file_source *src, const struct model_objects *old,
-		      const struct file_read *rd)
+		      const struct file_read *rd, const struct file_change *ch)
 {
 	const struct model_objects *o = &rd->objs;
 
-	for (size_t i = 0; i < old->n_services; i++)
-		if (old->services[i].name)
-			store_drop(src, 'S', old->services[i].ns, old->services[i].name);
-	for (size_t i = 0; i < old->n_slices; i++)
-		if (old->slices[i].name)
-			store_drop(src, 'E', old->slices[i].ns, old->slices[i].name);
-	for (size_t i = 0; i < rd->n_items; i++) {
-		const struct file_item *it = &rd->items[i];
+	for (size_t at = 0; file_change_next_dropped(ch, &at); at++) {
+		size_t i = at - ch->n_old_svc;
 
-		if (it->carried || it->kept)
-			continue;
+		/* (one merge kept without a note is emptied: no name) */
+		if (at < ch->n_old_svc && old->services[at].name)
+			store_drop(src, 'S', old->services[at].ns, old->services[at].name);
+		else if (at >= ch->n_old_svc && old->slices[i].name)
+			store_drop(src, 'E', old->slices[i].ns, old->slices[i].name);
+	}
+	for (size_t i = 0; i < ch->n_fresh; i++) {
+		const struct file_item *it = &rd->items[ch->fresh[i]];
+
 		if (it->kind == 'S')
 			store_add(src, 'S', &o->services[it->index], o->services[it->index].ns,
 				  o->services[it->index].name);
