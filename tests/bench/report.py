@@ -31,8 +31,8 @@ Reads from RESULTS (all written by run.sh):
                   taken from another run, e.g. one of api_latency.sh alone
 
 Writes to RESULTS: summary-traffic.csv, summary-traffic-byte.csv,
-summary-connect.csv, summary-connect-cost.csv, summary-control.csv, goals.csv (medians over rounds, ratios taken within a
-round), summary-api-latency.csv (with api-latency.json), benchmarks.md and
+summary-connect.csv, summary-connect-cost.csv, summary-control.csv, goals.csv
+(medians over rounds, ratios taken within a round), summary-api-latency.csv (with api-latency.json), benchmarks.md and
 benchmarks.png (gnuplot); and, unless --no-docs,
 the same Markdown and PNG as DIR/benchmarks.md and DIR/benchmarks.png
 (default DIR: docs/ of the repository).
