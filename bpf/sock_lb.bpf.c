@@ -76,11 +76,14 @@ static __always_inline struct slot_value *backend_pick(const struct svc_key *key
  * wildcard for a node address or loopback. */
 static __always_inline int xlate_fwd(struct bpf_sock_addr *ctx, bool v6, bool sticky)
 {
+	/* Drawn first: nothing may run between the lookup and the copy. */
+	__u32 r = bpf_get_prandom_u32();
 	struct svc_key key = {}, lkey;
 	struct svc_value svc, *found = NULL;
 	struct affinity_key akey = {};
-	struct slot_value kept, *b = NULL;
+	struct slot_value kept, pick, *b = NULL;
 	struct sock_revnat *st = NULL;
+	bool inline_set;
 
 	sockaddr_load(ctx, v6, key.addr, &key.port);
 	key.proto = ctx->protocol;
@@ -100,6 +103,8 @@ static __always_inline int xlate_fwd(struct bpf_sock_addr *ctx, bool v6, bool st
 		break;
 	}
 	svc = *found;
+	inline_set = backend_select_inline((const struct svc_entry *)found,
+					   addr_is_v4_mapped(lkey.addr), svc.count, r, &pick);
 	if (!svc.count)
 		return refuse(STAT_NO_BACKEND);
 
@@ -120,11 +125,15 @@ static __always_inline int xlate_fwd(struct bpf_sock_addr *ctx, bool v6, bool st
 			b = &kept;
 	}
 	if (!b) {
-		b = backend_pick(&lkey, &svc);
-		if (!b)
-			return refuse(STAT_NO_BACKEND);
-		/* A slot may be reused once another helper runs. */
-		kept = *b;
+		if (inline_set) {
+			kept = pick;
+		} else {
+			b = backend_pick(&lkey, &svc);
+			if (!b)
+				return refuse(STAT_NO_BACKEND);
+			/* A slot may be reused once another helper runs. */
+			kept = *b;
+		}
 		b = &kept;
 		if (svc.affinity_timeout) {
 			/* svc may be a newer set's after a slot miss. */

@@ -222,9 +222,11 @@ curl_tally() {
 }
 
 # conn_tally COUNT ADDR PORT: conncount from the client, in curl_tally's
-# format ("web-1=1003 web-2=998 ..."; failures as error:ERRNO=N).
+# format ("web-1=1003 web-2=998 ..."; failures as error:ERRNO=N). With
+# CONN_PATH=/port set, each asks for /port: "NAME:PORT" counts apart.
 conn_tally() {
-	in_client "$CONNCOUNT" -n "$1" -t 120 "$2" "$3" | awk '{print $2"="$1}' | sort | tr '\n' ' ' | sed 's/ $//'
+	in_client "$CONNCOUNT" -n "$1" -t 120 ${CONN_PATH:+-p "$CONN_PATH"} "$2" "$3" |
+		awk '{print $2"="$1}' | sort | tr '\n' ' ' | sed 's/ $//'
 }
 
 # udp_tally COUNT ADDR PORT: COUNT datagrams from the client, each from a

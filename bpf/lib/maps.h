@@ -11,7 +11,7 @@ struct {
 	__uint(max_entries, FERRY_DEFAULT_MAX_SERVICES);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, struct svc_key);
-	__type(value, struct svc_value);
+	__type(value, struct svc_entry);
 } ferry_services SEC(".maps");
 
 struct {

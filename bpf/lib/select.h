@@ -6,6 +6,7 @@
 #define FERRY_BPF_SELECT_H
 
 #include "lib/maps.h"
+#include "lib/sockaddr.h"
 
 static __always_inline struct slot_value *backend_select(const struct svc_value *svc)
 {
@@ -16,6 +17,35 @@ static __always_inline struct slot_value *backend_select(const struct svc_value 
 	};
 
 	return bpf_map_lookup_elem(&ferry_slots, &key);
+}
+
+/* Entry r % count of an inline set (ferry/maps.h) into out: one lookup per
+ * connect() instead of two. Call it straight after the lookup that found e:
+ * its element may be reused once another helper runs. False when the set
+ * is not inline. */
+static __always_inline bool backend_select_inline(const struct svc_entry *e, bool v4,
+						  __u32 count, __u32 r, struct slot_value *out)
+{
+	const struct svc_inline_v4 *b;
+	__u32 i;
+
+	if (!count)
+		return false;
+	i = r % count;
+	if (!v4) {
+		if (count > FERRY_SVC_INLINE_V6 || i >= FERRY_SVC_INLINE_V6)
+			return false;
+		*out = e->in.v6[i];
+		return true;
+	}
+	if (count > FERRY_SVC_INLINE_V4 || i >= FERRY_SVC_INLINE_V4)
+		return false;
+	b = &e->in.v4[i];
+	out->backend_id = b->backend_id;
+	out->port = b->port;
+	out->flags = b->flags;
+	addr_map_v4(out->addr, b->addr);
+	return true;
 }
 
 /* Still the same backend of the same service? backend_ids are not reused

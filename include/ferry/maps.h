@@ -75,6 +75,7 @@ struct svc_value {
 	__u32 affinity_timeout; /* ClientIP session affinity, seconds; 0 = none (B30) */
 };
 
+
 /* ferry_slots: (svc_id, rev, slot) -> backend. A new backend set is written
  * under a new rev, then published by one update of the svc_value. */
 struct slot_key {
@@ -97,6 +98,32 @@ enum slot_flags {
 	 * a TCP socket that reaches it through the ClusterIP needs no
 	 * socket storage, getpeername() finds the service there. */
 	SLOT_FLAG_REVNAT_OWNER = 1 << 0,
+};
+
+/* A small set rides in the service entry too, so a connect() to it is one
+ * lookup: a set of at most FERRY_SVC_INLINE_V4 IPv4 backends (the key's
+ * address is v4-mapped; a set is of one family) or FERRY_SVC_INLINE_V6
+ * IPv6 ones is always inline, slot i as inline entry i. ferry_slots holds
+ * every set all the same, for everyone else (per-packet path, reaper,
+ * ferryctl). */
+#define FERRY_SVC_INLINE_V4 16
+#define FERRY_SVC_INLINE_V6 8
+
+struct svc_inline_v4 {
+	__u32 addr;      /* network order */
+	__u16 port;      /* network order */
+	__u16 flags;     /* enum slot_flags */
+	__u32 backend_id;
+};
+
+/* ferry_services' value: the set's description, then its inline copy. */
+struct svc_entry {
+	struct svc_value v;
+	__u32 pad;       /* always 0 */
+	union {
+		struct svc_inline_v4 v4[FERRY_SVC_INLINE_V4];
+		struct slot_value v6[FERRY_SVC_INLINE_V6];
+	} in;
 };
 
 /* ferry_backends: backend_id -> where to send. A backend_id belongs to one

@@ -2,7 +2,10 @@
  * HTTP/1.0 request on each, and count the answers (podserver.py answers with
  * its pod name). Bounded in count and in time.
  *
- *   conncount [-n COUNT] [-t SECONDS] ADDR PORT
+ *   conncount [-n COUNT] [-t SECONDS] [-p PATH] ADDR PORT
+ *
+ * -p asks for PATH instead of / (podserver.py answers /port with
+ * "NAME:PORT", so each backend of a pod counts apart).
  *
  * ADDR is IPv4, IPv6 or v4-mapped IPv6 (::ffff:a.b.c.d, an AF_INET6 socket).
  * Prints one line per distinct answer, "COUNT NAME", sorted by name; failed
@@ -58,9 +61,9 @@ static int by_name(const void *a, const void *b)
 
 /* One connection; on success copies the trimmed body into name. Returns 0 or
  * an errno (-1 for a reply without a body). */
-static int one(const struct sockaddr *sa, socklen_t salen, char *name, size_t len)
+static int one(const struct sockaddr *sa, socklen_t salen, const char *req, char *name,
+	       size_t len)
 {
-	static const char req[] = "GET / HTTP/1.0\r\nHost: conncount\r\n\r\n";
 	struct timeval tv = { .tv_sec = 2 };
 	char buf[4096];
 	size_t got = 0;
@@ -71,7 +74,7 @@ static int one(const struct sockaddr *sa, socklen_t salen, char *name, size_t le
 		return errno;
 	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	if (connect(fd, sa, salen) < 0 || send(fd, req, sizeof(req) - 1, MSG_NOSIGNAL) < 0) {
+	if (connect(fd, sa, salen) < 0 || send(fd, req, strlen(req), MSG_NOSIGNAL) < 0) {
 		err = errno;
 		goto out;
 	}
@@ -104,17 +107,22 @@ int main(int argc, char **argv)
 	struct sockaddr_storage ss = {0};
 	long n = 100, failed = 0;
 	double seconds = 60, deadline;
+	const char *path = "/";
+	char req[256];
 	socklen_t salen;
 	int opt;
 
-	while ((opt = getopt(argc, argv, "n:t:")) != -1) {
+	while ((opt = getopt(argc, argv, "n:t:p:")) != -1) {
 		switch (opt) {
 		case 'n': n = atol(optarg); break;
 		case 't': seconds = atof(optarg); break;
+		case 'p': path = optarg; break;
 		default: goto usage;
 		}
 	}
-	if (argc - optind != 2 || n <= 0 || n > 1000000 || seconds <= 0)
+	if (argc - optind != 2 || n <= 0 || n > 1000000 || seconds <= 0 || path[0] != '/' ||
+	    snprintf(req, sizeof(req), "GET %s HTTP/1.0\r\nHost: conncount\r\n\r\n", path) >=
+		    (int)sizeof(req))
 		goto usage;
 
 	int port = atoi(argv[optind + 1]);
@@ -145,7 +153,7 @@ int main(int argc, char **argv)
 				count("error:deadline");
 			break;
 		}
-		err = one((struct sockaddr *)&ss, salen, name, sizeof(name));
+		err = one((struct sockaddr *)&ss, salen, req, name, sizeof(name));
 		if (!err) {
 			count(name);
 			continue;
@@ -160,6 +168,6 @@ int main(int argc, char **argv)
 		printf("%ld %s\n", tallies[i].count, tallies[i].name);
 	return failed ? 1 : 0;
 usage:
-	fprintf(stderr, "usage: %s [-n COUNT] [-t SECONDS] ADDR PORT\n", argv[0]);
+	fprintf(stderr, "usage: %s [-n COUNT] [-t SECONDS] [-p PATH] ADDR PORT\n", argv[0]);
 	return 2;
 }

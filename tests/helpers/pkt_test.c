@@ -113,8 +113,9 @@ static void add_svc(const char *addr, bool v6, __u16 port, __u8 proto, __u8 scop
 		    __u32 rev, __u32 flags, __u32 affinity, const struct be *bes, int n)
 {
 	struct svc_key k = { .port = htons(port), .proto = proto, .scope = scope };
-	struct svc_value v = { .svc_id = svc_id, .rev = rev, .count = n, .flags = flags,
-			       .affinity_timeout = affinity };
+	/* The per-packet path reads the slots, never the inline copy. */
+	struct svc_entry v = { .v = { .svc_id = svc_id, .rev = rev, .count = n, .flags = flags,
+				      .affinity_timeout = affinity } };
 
 	if (addr)
 		addr16(addr, k.addr);

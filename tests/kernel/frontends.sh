@@ -133,7 +133,7 @@ def addr(words):
     return str(ip.ipv4_mapped or ip)
 
 for e in json.load(sys.stdin):
-    k, v = e["formatted"]["key"], e["formatted"]["value"]
+    k, v = e["formatted"]["key"], e["formatted"]["value"]["v"]
     print(addr(k["addr"]), socket.ntohs(k["port"]), k["proto"], k["scope"],
           v["svc_id"], v["rev"], v["count"], hex(v["flags"]))' | sort
 }

@@ -134,7 +134,7 @@ le32() { printf '%02x %02x %02x %02x' $(($1 & 255)) $(($1 >> 8 & 255)) $(($1 >> 
 	bpftool map update pinned "$BPFFS/ferry_slots" key hex $(le32 999) $(le32 7) $(le32 0) \
 		value hex $(le32 12345) 1f 90 00 00 00 00 00 00 00 00 00 00 00 00 ff ff c6 12 03 09
 	bpftool map update pinned "$BPFFS/ferry_backends" key hex $(le32 54321) value hex 00 00 00 00 00 00 00 00 00 00 ff ff c6 12 03 09 1f 90 06 00 $(le32 999)
-	bpftool map update pinned "$BPFFS/ferry_services" key hex 00 00 00 00 00 00 00 00 00 00 ff ff 0a 60 63 63 00 00 00 00 value hex $(le32 0) $(le32 0) $(le32 0) $(le32 1) $(le32 0)
+	bpftool map update pinned "$BPFFS/ferry_services" key hex 00 00 00 00 00 00 00 00 00 00 ff ff 0a 60 63 63 00 00 00 00 value hex $(le32 0) $(le32 0) $(le32 0) $(le32 1) $(le32 0) $(printf '00 %.0s' $(seq 196))
 	bpftool map delete pinned "$BPFFS/ferry_slots" key hex $(le32 "$tcp_id") $(le32 "$tcp_rev") $(le32 1)
 } >>"$FERRYD_LOG" 2>&1
 "$FERRYD" --source "file:$SRC" --cgroup "$CG" --bpffs "$BPFFS" --metrics-addr "" --health-addr "" >>"$FERRYD_LOG" 2>&1 &

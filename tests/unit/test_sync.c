@@ -44,7 +44,7 @@ static int setup(void **state)
 	for (int i = 0; i < DP_MAP__COUNT; i++)
 		maps.fd[i] = -1;
 	maps.fd[DP_MAP_SERVICES] = map_new(BPF_MAP_TYPE_HASH, sizeof(struct svc_key),
-					   sizeof(struct svc_value), 128);
+					   sizeof(struct svc_entry), 128);
 	maps.fd[DP_MAP_SLOTS] = map_new(BPF_MAP_TYPE_HASH, sizeof(struct slot_key),
 					sizeof(struct slot_value), 512);
 	maps.fd[DP_MAP_BACKENDS] = map_new(BPF_MAP_TYPE_HASH, sizeof(__u32),
@@ -128,17 +128,21 @@ static struct svc_key key_of(const char *addr, uint16_t port, uint8_t proto, uin
 static bool entry(const char *addr, uint16_t port, uint8_t scope, struct svc_value *v)
 {
 	struct svc_key k = key_of(addr, port, IPPROTO_TCP, scope);
+	struct svc_entry e;
 
-	return bpf_map_lookup_elem(maps.fd[DP_MAP_SERVICES], &k, v) == 0;
+	if (bpf_map_lookup_elem(maps.fd[DP_MAP_SERVICES], &k, &e))
+		return false;
+	*v = e.v;
+	return true;
 }
 
 static bool vip_marker(const char *addr)
 {
 	struct svc_key k = key_of(addr, 0, 0, 0);
-	struct svc_value v;
+	struct svc_entry e;
 
-	return bpf_map_lookup_elem(maps.fd[DP_MAP_SERVICES], &k, &v) == 0 &&
-	       v.flags == SVC_FLAG_VIP_MARKER;
+	return bpf_map_lookup_elem(maps.fd[DP_MAP_SERVICES], &k, &e) == 0 &&
+	       e.v.flags == SVC_FLAG_VIP_MARKER;
 }
 
 /* Desired service ports written by hand. */

@@ -71,14 +71,15 @@ static struct svc_row *collect_services(int fd, size_t *n_out)
 	struct svc_key cursor;
 	struct svc_row row, *rows = NULL;
 	size_t n = 0, cap = 0;
+	struct svc_entry e;
 	void *prev = NULL;
 
 	while (bpf_map_get_next_key(fd, prev, &row.key) == 0) {
 		cursor = row.key;
 		prev = &cursor;
-		if (bpf_map_lookup_elem(fd, &row.key, &row.value) ||
-		    (row.value.flags & SVC_FLAG_VIP_MARKER))
+		if (bpf_map_lookup_elem(fd, &row.key, &e) || (e.v.flags & SVC_FLAG_VIP_MARKER))
 			continue;
+		row.value = e.v;
 		if (rows_push(&rows, &n, &cap, &row)) {
 			free(rows);
 			return NULL;

@@ -126,11 +126,11 @@ static void adopt_services(struct sync_engine *eng)
 	struct svc_key *keys = map_keys(eng->maps.fd[DP_MAP_SERVICES], sizeof(*keys), &n);
 
 	for (size_t i = 0; i < n; i++) {
-		struct svc_value v;
+		struct svc_entry e;
 
-		if (bpf_map_lookup_elem(eng->maps.fd[DP_MAP_SERVICES], &keys[i], &v) == 0 &&
-		    !(v.flags & SVC_FLAG_VIP_MARKER))
-			adopt_service(eng, &keys[i], &v);
+		if (bpf_map_lookup_elem(eng->maps.fd[DP_MAP_SERVICES], &keys[i], &e) == 0 &&
+		    !(e.v.flags & SVC_FLAG_VIP_MARKER))
+			adopt_service(eng, &keys[i], &e.v);
 	}
 	free(keys);
 	for (struct hmap_node *it = hmap_first(&eng->svcs); it; it = hmap_next(&eng->svcs, it)) {

@@ -24,7 +24,7 @@ struct sync_engine *sync_new(const struct dp_maps *maps, const struct dp_limits 
 	eng->max_backends = limits->max_backends;
 	eng->first_apply = true;
 	eng->maps_fresh = true;
-	stage_init(&eng->stage[DP_MAP_SERVICES], sizeof(struct svc_key), sizeof(struct svc_value));
+	stage_init(&eng->stage[DP_MAP_SERVICES], sizeof(struct svc_key), sizeof(struct svc_entry));
 	stage_init(&eng->stage[DP_MAP_SLOTS], sizeof(struct slot_key), sizeof(struct slot_value));
 	stage_init(&eng->stage[DP_MAP_BACKENDS], sizeof(__u32), sizeof(struct backend_value));
 	stage_init(&eng->stage[DP_MAP_REVNAT], sizeof(struct revnat_key),
@@ -137,7 +137,7 @@ static int svc_program(struct sync_engine *eng, struct applied_svc *a,
 	written = wr_slots_write(eng, v.svc_id, v.rev, nb, d->n_backends) ? -1 : 0;
 	if (written == 0) {
 		a->value = v;
-		written = fe_publish(eng, a, want, n_want, true);
+		written = fe_publish(eng, a, want, n_want, true, nb, d->n_backends);
 		if (written < 0) {
 			a->value = old;
 			wr_slots_delete(eng, v.svc_id, v.rev, d->n_backends);
@@ -249,7 +249,7 @@ static int svc_write(struct sync_engine *eng, struct applied_svc *a, const struc
 	if (created || !svc_unchanged(a, d) || rn_primary_changed(a, want, n_want))
 		written = svc_program(eng, a, d, want, n_want);
 	else
-		written = fe_publish(eng, a, want, n_want, false);
+		written = fe_publish(eng, a, want, n_want, false, a->backends, a->n_backends);
 	if (written < 0)
 		rg_abort(eng, a, ranges, n_ranges);
 	else

@@ -139,13 +139,43 @@ static void vip_unref(struct sync_engine *eng, const struct applied_frontend *f)
 	wr_vip_unref(eng, &ip);
 }
 
-static int fe_write(struct sync_engine *eng, const struct applied_svc *a,
-		    const struct svc_key *key, uint32_t flags)
+/* set[] inline in e when it is small enough for its family (the key's). */
+static void fe_inline(struct svc_entry *e, const struct svc_key *key,
+		      const struct applied_backend *set, size_t n)
 {
-	struct svc_value v = a->value;
+	struct ferry_ip vip;
 
-	v.flags |= flags;
-	return wr_put(eng, DP_MAP_SERVICES, key, &v);
+	memcpy(vip.w, key->addr, sizeof(vip.w));
+	if (addr_is_v4(&vip) && n <= FERRY_SVC_INLINE_V4) {
+		for (size_t i = 0; i < n; i++) {
+			e->in.v4[i].addr = set[i].addr.w[3];
+			e->in.v4[i].port = htons(set[i].port);
+			e->in.v4[i].flags = set[i].slot_flags;
+			e->in.v4[i].backend_id = set[i].id;
+		}
+	} else if (!addr_is_v4(&vip) && n <= FERRY_SVC_INLINE_V6) {
+		for (size_t i = 0; i < n; i++) {
+			memcpy(e->in.v6[i].addr, set[i].addr.w, sizeof(e->in.v6[i].addr));
+			e->in.v6[i].port = htons(set[i].port);
+			e->in.v6[i].flags = set[i].slot_flags;
+			e->in.v6[i].backend_id = set[i].id;
+		}
+	}
+}
+
+/* The shared value with the frontend's own flags, and the set it publishes
+ * (a->value's revision). */
+static int fe_write(struct sync_engine *eng, const struct applied_svc *a,
+		    const struct svc_key *key, uint32_t flags,
+		    const struct applied_backend *set, size_t n)
+{
+	struct svc_entry e;
+
+	memset(&e, 0, sizeof(e));
+	e.v = a->value;
+	e.v.flags |= flags;
+	fe_inline(&e, key, set, n);
+	return wr_put(eng, DP_MAP_SERVICES, key, &e);
 }
 
 /* Whoever holds key (a departing port) lets go of it. */
@@ -208,14 +238,15 @@ static void fe_place(struct sync_engine *eng, struct applied_svc *a,
 /* A new frontend f: its VIP marker, then its entry. False when either
  * fails. */
 static bool fe_add(struct sync_engine *eng, const struct applied_svc *a,
-		   const struct fe_want *w, struct applied_frontend *f)
+		   const struct fe_want *w, struct applied_frontend *f,
+		   const struct applied_backend *set, size_t n_set)
 {
 	memset(f, 0, sizeof(*f));
 	f->key = w->key;
 	f->flags = w->flags;
 	if (vip_ref(eng, f))
 		return false;
-	if (fe_write(eng, a, &f->key, f->flags)) {
+	if (fe_write(eng, a, &f->key, f->flags, set, n_set)) {
 		vip_unref(eng, f);
 		return false;
 	}
@@ -226,7 +257,8 @@ static bool fe_add(struct sync_engine *eng, const struct applied_svc *a,
 /* An existing frontend brought to w; false when its entry could not be
  * rewritten (it is then as it was). */
 static bool fe_update(struct sync_engine *eng, const struct applied_svc *a,
-		      struct applied_frontend *f, const struct fe_want *w, bool every)
+		      struct applied_frontend *f, const struct fe_want *w, bool every,
+		      const struct applied_backend *set, size_t n_set)
 {
 	bool was_vip = is_cluster_ip(f->flags), is_vip = is_cluster_ip(w->flags);
 	struct ferry_ip ip;
@@ -236,7 +268,7 @@ static bool fe_update(struct sync_engine *eng, const struct applied_svc *a,
 	memcpy(ip.w, f->key.addr, sizeof(ip.w));
 	if (is_vip && !was_vip && wr_vip_ref(eng, &ip))
 		return false;
-	if (fe_write(eng, a, &f->key, w->flags)) {
+	if (fe_write(eng, a, &f->key, w->flags, set, n_set)) {
 		if (is_vip && !was_vip)
 			wr_vip_unref(eng, &ip);
 		return false;
@@ -250,7 +282,7 @@ static bool fe_update(struct sync_engine *eng, const struct applied_svc *a,
 }
 
 int fe_publish(struct sync_engine *eng, struct applied_svc *a, const struct fe_want *want,
-	       size_t n, bool every)
+	       size_t n, bool every, const struct applied_backend *set, size_t n_set)
 {
 	struct applied_frontend *next = calloc(n + 1, sizeof(*next));
 	const struct applied_frontend **gone = calloc(a->n_frontends + 1, sizeof(*gone));
@@ -273,10 +305,10 @@ int fe_publish(struct sync_engine *eng, struct applied_svc *a, const struct fe_w
 			continue;
 		}
 		if (c < 0) {
-			ok = claim[k] = fe_add(eng, a, &want[i++], &next[k]);
+			ok = claim[k] = fe_add(eng, a, &want[i++], &next[k], set, n_set);
 		} else {
 			next[k] = a->frontends[j];
-			ok = fe_update(eng, a, &next[k], &want[i++], every);
+			ok = fe_update(eng, a, &next[k], &want[i++], every, set, n_set);
 			claim[k] = ok && !a->frontends[j].owner;
 			if (!ok)
 				gone[n_gone++] = &a->frontends[j];

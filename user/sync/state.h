@@ -137,7 +137,7 @@ int fe_wanted(struct sync_engine *eng, const struct desired_svc *d,
  * entry deleted). Returns how many of want[] are written, or -1 when
  * none could be and a kept its old entries (nothing to roll forward). */
 int fe_publish(struct sync_engine *eng, struct applied_svc *a, const struct fe_want *want,
-	       size_t n, bool every);
+	       size_t n, bool every, const struct applied_backend *set, size_t n_set);
 /* Delete every frontend entry a owns (and its VIP markers). */
 void fe_remove_all(struct sync_engine *eng, struct applied_svc *a);
 /* The applied frontend holding key, or NULL. */

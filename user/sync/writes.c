@@ -197,7 +197,7 @@ static struct vip_ref *vip_take(struct sync_engine *eng, const struct ferry_ip *
 
 int wr_vip_ref(struct sync_engine *eng, const struct ferry_ip *addr)
 {
-	struct svc_value marker = { .flags = SVC_FLAG_VIP_MARKER };
+	struct svc_entry marker = { .v.flags = SVC_FLAG_VIP_MARKER };
 	struct svc_key key;
 	bool created;
 	int err;
