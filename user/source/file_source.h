@@ -35,7 +35,10 @@ int file_source_drain(struct file_source *src);
 /* Refresh the objects of every file: a file is read, parsed and decoded
  * when it is new or changed (by stat: size, inode, mtime, ctime) since its
  * last read in full, and the cJSON documents are freed at once; only the
- * decoded objects are kept. Each document of a multi-document YAML file
+ * decoded objects are kept. An item (or document) whose bytes (JSON List
+ * items) or parsed tree (the others) are those of an item of the last read
+ * keeps that item's object: it is not decoded again, and the store
+ * (file_source_store) sees no change of it. Each document of a multi-document YAML file
  * parses on its own: one that fails is reported (file, document number,
  * line, reason) and counted, the others apply, and while any document of the
  * file fails nothing that came from that file is deleted (the file is read
