@@ -37,17 +37,44 @@ static int check(int ok, const char *feature, const char *why)
 	return ok ? 0 : -1;
 }
 
-/* A kfunc is there when the kernel's BTF names it. */
-static bool kfunc_present(const char *name)
-{
-	struct btf *btf = btf__load_vmlinux_btf();
-	bool found;
+/* What the checks need from the kernel's BTF, taken in one parse: a parse
+ * of its 5 MB costs 8-30 ms of CPU, and the start asked for three answers. */
+struct vmlinux_facts {
+	bool known;
+	bool sock_destroy;  /* the bpf_sock_destroy kfunc */
+	bool tcx;           /* BPF_TCX_INGRESS and BPF_TCX_EGRESS in enum bpf_attach_type */
+};
 
+/* Whether the kernel's enum bpf_attach_type has this value: the build's
+ * UAPI headers may be older than the kernel (tcx came in 6.6). */
+static bool attach_type_present(const struct btf *btf, const char *name)
+{
+	int id = btf__find_by_name_kind(btf, "bpf_attach_type", BTF_KIND_ENUM);
+	const struct btf_type *t = id > 0 ? btf__type_by_id(btf, id) : NULL;
+
+	for (int i = 0; t && i < btf_vlen(t); i++)
+		if (strcmp(btf__name_by_offset(btf, btf_enum(t)[i].name_off), name) == 0)
+			return true;
+	return false;
+}
+
+static const struct vmlinux_facts *vmlinux_facts(void)
+{
+	static struct vmlinux_facts facts;
+	struct btf *btf;
+
+	if (facts.known)
+		return &facts;
+	facts.known = true;
+	btf = btf__load_vmlinux_btf();
 	if (!btf)
-		return false;
-	found = btf__find_by_name_kind(btf, name, BTF_KIND_FUNC) >= 0;
+		return &facts;
+	/* A kfunc is there when the kernel's BTF names it. */
+	facts.sock_destroy = btf__find_by_name_kind(btf, "bpf_sock_destroy", BTF_KIND_FUNC) >= 0;
+	facts.tcx = attach_type_present(btf, "BPF_TCX_INGRESS") &&
+		    attach_type_present(btf, "BPF_TCX_EGRESS");
 	btf__free(btf);
-	return found;
+	return &facts;
 }
 
 int features_check(void)
@@ -63,7 +90,7 @@ int features_check(void)
 		     "BPF_PROG_TYPE_CGROUP_SOCK_ADDR", "connect/sendmsg/recvmsg/getpeername hooks");
 	bad |= check(libbpf_probe_bpf_map_type(BPF_MAP_TYPE_SK_STORAGE, NULL) == 1,
 		     "BPF_MAP_TYPE_SK_STORAGE", "per-socket state");
-	bad |= check(kfunc_present("bpf_sock_destroy"), "the bpf_sock_destroy kfunc (Linux 6.5)",
+	bad |= check(vmlinux_facts()->sock_destroy, "the bpf_sock_destroy kfunc (Linux 6.5)",
 		     "failing connected UDP sockets whose backend was removed");
 	bad |= check(libbpf_probe_bpf_map_type(BPF_MAP_TYPE_LRU_HASH, NULL) == 1,
 		     "BPF_MAP_TYPE_LRU_HASH", "session affinity");
@@ -74,25 +101,6 @@ int features_check(void)
 	return bad ? -1 : 0;
 }
 
-/* Whether the running kernel's enum bpf_attach_type has this value: the
- * build's UAPI headers may be older than the kernel (tcx came in 6.6). */
-static bool attach_type_present(const char *name)
-{
-	struct btf *btf = btf__load_vmlinux_btf();
-	const struct btf_type *t;
-	bool found = false;
-	int id;
-
-	if (!btf)
-		return false;
-	id = btf__find_by_name_kind(btf, "bpf_attach_type", BTF_KIND_ENUM);
-	t = id > 0 ? btf__type_by_id(btf, id) : NULL;
-	for (int i = 0; t && i < btf_vlen(t) && !found; i++)
-		found = strcmp(btf__name_by_offset(btf, btf_enum(t)[i].name_off), name) == 0;
-	btf__free(btf);
-	return found;
-}
-
 int features_packet_path(char *why, size_t len)
 {
 	const char *missing = NULL;
@@ -101,7 +109,7 @@ int features_packet_path(char *why, size_t len)
 		missing = "BPF_PROG_TYPE_XDP";
 	else if (libbpf_probe_bpf_prog_type(BPF_PROG_TYPE_SCHED_CLS, NULL) != 1)
 		missing = "BPF_PROG_TYPE_SCHED_CLS";
-	else if (!attach_type_present("BPF_TCX_INGRESS") || !attach_type_present("BPF_TCX_EGRESS"))
+	else if (!vmlinux_facts()->tcx)
 		missing = "tcx links (BPF_TCX_INGRESS/EGRESS, Linux 6.6)";
 	if (missing)
 		snprintf(why, len, "missing kernel feature: %s (needed for the per-packet path)",

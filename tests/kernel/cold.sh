@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# ferryd's cold start, the part of its programming time that does not grow
+# with the state (issue 13). The kernel's BTF (/sys/kernel/btf/vmlinux,
+# about 5 MB, 8-30 ms of CPU a parse) is read twice: once for ferryd's
+# feature checks (the bpf_sock_destroy kfunc, the tcx attach types) and once
+# by libbpf, which loads the socket-LB object with it. The start read it
+# four times (each check parsed it again). Seen with strace, from ferryd's
+# start to its first published generation.
+# shellcheck source=tests/lib.sh
+source "$(dirname "$0")/../lib.sh"
+
+topology_up
+SRC=$WORK/services.json
+write_source "$SRC" <<'EOF'
+{"apiVersion": "v1", "kind": "List", "items": [
+ {"apiVersion": "v1", "kind": "Service",
+  "metadata": {"name": "cold", "namespace": "cold"},
+  "spec": {"clusterIP": "10.96.72.1", "ports": [{"name": "http", "port": 80, "protocol": "TCP"}]}},
+ {"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+  "metadata": {"name": "cold-1", "namespace": "cold",
+               "labels": {"kubernetes.io/service-name": "cold"}},
+  "addressType": "IPv4", "ports": [{"name": "http", "port": 8080}],
+  "endpoints": [{"addresses": ["198.18.72.1"]}]}]}
+EOF
+
+# ferryd under strace: strace's child is ferryd, stopped by its own pid
+# (stopping strace would leave it running, detached).
+FERRYD_USED=1
+strace -f -qq -e trace=openat -o "$WORK/openat" "$FERRYD" --source "file:$SRC" --cgroup "$CG" \
+	--bpffs "$BPFFS" --node-name node-a --metrics-addr "" --health-addr "" 2>>"$FERRYD_LOG" &
+STRACE_PID=$!
+PIDS+=("$STRACE_PID")
+ferryd_child() { FERRYD_PID=$(pgrep -P "$STRACE_PID" | head -n 1) && [ -n "$FERRYD_PID" ]; }
+if ! wait_until 10 ferryd_child; then
+	not_ok "cold: ferryd starts under strace" "no child of strace $STRACE_PID"
+	finish
+fi
+wait_generation 1 30 || not_ok "cold: the first generation is published" "generation $(generation)"
+
+reads=$(grep -c 'openat(.*"/sys/kernel/btf/vmlinux"' "$WORK/openat")
+expect "cold: the kernel's BTF is read twice before the first generation (ferryd's checks, libbpf's load)" \
+	"$reads" 2
+expect "cold: the state is programmed" \
+	"$(status_get '"%d %d" % (j["agent"]["services"], j["agent"]["backends"])')" "1 1"
+
+ferryd_stop
+wait "$STRACE_PID" 2>/dev/null
+finish
