@@ -4,7 +4,8 @@
 # with one endpoint of one service replaced (and the next one putting it
 # back), services spread over the list. Prints per rename the time from
 # os.rename to the next publish of ferry_state (polled with one bpf
-# syscall), and ferryd's own log line for that generation.
+# syscall), and ferryd's own log line for that generation; ferryd's RSS and
+# peak after its first generation and after the renames.
 #
 #   BUILD=build-x tests/bench/file_change.sh [--sizes "10000 100000"]
 #       [--formats "json yaml"] [--flips 6]
@@ -71,6 +72,9 @@ for k in range(flips):
     print(k, "%.3f" % ms, g0, st.generation(), flush=True)
 PY
 
+# ferryd's resident and peak memory now.
+rss() { awk '/^VmRSS|^VmHWM/ {printf "%s %.1f MB ", $1, $2 / 1024}' "/proc/$FERRYD_PID/status"; }
+
 for n in $SIZES; do
 	python3 "$REPO/scripts/gen-cluster.py" "$n" 10 >"$WORK/state.src" || exit 1
 	for fmt in $FORMATS; do
@@ -86,11 +90,13 @@ for n in $SIZES; do
 		ferryd_spawn "$path" --log-level info --max-services $((n + 16)) \
 			--max-backends $((n * 10 + 16)) || exit 1
 		wait_generation 1 300 || { echo "no first generation"; tail -n 5 "$FERRYD_LOG"; exit 1; }
+		echo "$n $fmt ferryd after generation 1: $(rss)"
 		python3 "$WORK/flip.py" "$BPFFS/ferry_state" "$path" "$n" "$FLIPS" "$fmt" |
 			while read -r k ms g0 g1; do
-				line=$(grep -F "generation $g1:" "$FERRYD_LOG" | tail -n 1 | sed 's/.*generation/generation/')
+				line=$(grep -F "generation $g1:" "$FERRYD_LOG" | tail -n 1 | sed 's/.*generation/generation/; s/"$//')
 				echo "$n $fmt $k $ms ms | ferryd: $line"
 			done
+		echo "$n $fmt ferryd after the changes: $(rss)"
 		ferryd_reset
 		rm -f "$path" "$path.src" "$path.tmp"
 	done
