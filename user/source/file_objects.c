@@ -148,10 +148,13 @@ static void file_objects_one(struct file_read *rd, const struct file_doc *doc, s
 	struct model_objects *p = &rd->pending;
 	size_t n_svc = p->n_services, n_slice = p->n_slices;
 	char why[512] = "not an object";
-	struct file_item it = { .hash = doc->hash, .len = doc->len, .in_pending = true };
+	struct file_item it = { .hash = doc->hash, .len = (uint32_t)doc->len, .in_pending = true };
 
 	if (!it.len && cJSON_IsObject(obj)) {
-		it.hash = file_tree_hash(obj->child, 0, &it.len);
+		size_t size = 0;
+
+		it.hash = file_tree_hash(obj->child, 0, &size);
+		it.len = (uint32_t)size;
 		if (it.len && file_objects_carry(it.hash, it.len, rd))
 			return;
 	}

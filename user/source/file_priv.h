@@ -17,10 +17,10 @@ struct cJSON;
  * object it decoded to: an item with the same bytes is not parsed again. */
 struct file_rec {
 	uint64_t hash;
-	size_t len;
+	uint32_t len;            /* (32 bits: one per object, 24 bytes) */
+	uint32_t index;
 	char kind;               /* 'S' (objs.services) or 'E' (objs.slices) */
 	bool used;               /* taken by the read under way */
-	size_t index;
 };
 
 /* What stat says of a file: while it does not change, neither does the file. */
@@ -137,14 +137,14 @@ struct file_invalid {
  * old->services/slices[old_index], owned by old until the read is applied. */
 struct file_item {
 	uint64_t hash;
-	size_t len;                 /* 0: not hashed */
+	uint32_t len;               /* 0: not hashed (32 bits, as file_rec's) */
+	uint32_t old_index;
+	uint32_t index;
 	char kind;                  /* 'S' or 'E' */
 	bool carried;
 	bool kept;                  /* kept from before by file_merge (old_index),
 				     * with its hash of then */
 	bool in_pending;            /* index is into pending, not objs */
-	size_t old_index;
-	size_t index;
 };
 
 /* One read of a file. */
