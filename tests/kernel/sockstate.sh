@@ -78,6 +78,19 @@ peers() {
 # only_peer TALLY PEER: every connection of TALLY showed PEER.
 only_peer() { [ -n "$1" ] && ! tr ' ' '\n' <<<"$1" | grep -qv "@$2="; }
 
+# expect_peer CASE N ADDR PEER [BACKEND]: every one of N connections to
+# ADDR:80 shows PEER (and BACKEND answered at least one of them).
+expect_peer() {
+	local t
+	t=$(peers "$2" "$3")
+	note "$3 x$2: $t"
+	if only_peer "$t" "$4" && { [ -z "${5:-}" ] || grep -q "$5@" <<<"$t"; }; then
+		ok "$1"
+	else
+		not_ok "$1" "got $t"
+	fi
+}
+
 c0=$(from_map)
 t=$(peers 5 10.96.11.30)
 note "solo x5: $t"
@@ -85,28 +98,12 @@ expect "B20 a backend of one Service: getpeername shows the ClusterIP" "$t" "s-4
 expect "no socket state: the 5 getpeername() answers came from ferry_revnat" \
 	"$(($(from_map) - c0))" 5
 
-t=$(peers 20 10.96.11.10)
-note "one x20: $t"
-if only_peer "$t" 10.96.11.10:80; then
-	ok "B20 s-2 shared by two Services: connections through one show one's ClusterIP"
-else
-	not_ok "B20 s-2 shared by two Services: connections through one show one's ClusterIP" "got $t"
-fi
-t=$(peers 20 10.96.11.20)
-note "two x20: $t"
-if only_peer "$t" 10.96.11.20:80; then
-	ok "B20 s-2 shared by two Services: connections through two show two's ClusterIP"
-else
-	not_ok "B20 s-2 shared by two Services: connections through two show two's ClusterIP" "got $t"
-fi
-
-t=$(peers 10 203.0.113.11)
-note "one's externalIP x10: $t"
-if only_peer "$t" 203.0.113.11:80; then
-	ok "B20 an externalIP of the same port: getpeername shows the externalIP, not the ClusterIP"
-else
-	not_ok "B20 an externalIP of the same port: getpeername shows the externalIP, not the ClusterIP" "got $t"
-fi
+expect_peer "B20 s-2 shared by two Services: connections through one show one's ClusterIP" \
+	20 10.96.11.10 10.96.11.10:80
+expect_peer "B20 s-2 shared by two Services: connections through two show two's ClusterIP" \
+	20 10.96.11.20 10.96.11.20:80
+expect_peer "B20 an externalIP of the same port: getpeername shows the externalIP, not the ClusterIP" \
+	10 203.0.113.11 203.0.113.11:80
 
 c0=$(from_map)
 out=$(probe tcp 198.18.11.4 8080)
@@ -129,13 +126,8 @@ change "s-4 back in solo" "$SRC" < <(state "1 2" "2 3")
 
 # one lets s-2 go: two's sockets on s-2 must still see two, whoever owned it.
 change "owner leaves" "$SRC" < <(state "1" "2 3")
-t=$(peers 20 10.96.11.20)
-note "two x20 after one let s-2 go: $t"
-if only_peer "$t" 10.96.11.20:80 && grep -q "s-2@" <<<"$t"; then
-	ok "B20 after one lets s-2 go, connections through two to s-2 still show two"
-else
-	not_ok "B20 after one lets s-2 go, connections through two to s-2 still show two" "got $t"
-fi
+expect_peer "B20 after one lets s-2 go, connections through two to s-2 still show two" \
+	20 10.96.11.20 10.96.11.20:80 s-2
 # two's next set takes the unowned s-2 over: its connections there need no
 # socket state any more.
 change "takeover" "$SRC" < <(state "1" "2")
