@@ -11,8 +11,8 @@
 #                      [--memory|--no-memory] [--nodeport|--no-nodeport]
 #                      [--xdp|--no-xdp] [--only connect|memory|nodeport|xdp]
 #
-# `make bench` runs the full set (about 10-13 minutes on 2 cores), `make
-# bench-quick` the quick one (N = 100 and 1,000, short runs, under 2
+# `make bench` runs the full set (25 minutes on a loaded 2-core machine),
+# `make bench-quick` the quick one (N = 100 and 1,000, short runs, about 3
 # minutes). Results go to results/<UTC timestamp>[-quick]/ as CSV (see
 # tests/bench/report.py for the files); tests/bench/report.py then writes
 # the summary, a Markdown report and a gnuplot PNG there and, for a full run
@@ -59,7 +59,8 @@
 # per call, then the report (no docs). E.g. to judge a socket-LB change:
 #   make BUILD=build-x bench-tools
 #   BUILD=build-x tests/bench/run.sh --only connect --sizes "1000 10000"
-# (about 1 minute per N with 3 rounds of 3 s; add --quick for 1 s runs).
+# (about 1.5 minutes per N with the default 3 rounds, 2.3 with --rounds 5;
+# --quick: 1 s runs).
 # Figures: the "connect4 program run time per call" and "1-byte" tables of
 # RESULTS/benchmarks.md, and RESULTS/goals.csv.
 # Last, tests/bench/api_latency.sh (--no-api skips it): ferryd on the
