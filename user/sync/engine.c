@@ -32,7 +32,8 @@ struct sync_engine *sync_new(const struct dp_maps *maps, const struct dp_limits 
 	/* IDs range over 4x the capacity so that freed ones rest a while. */
 	if (hmap_init(&eng->svcs, 1024) || hmap_init(&eng->frontends, 1024) ||
 	    hmap_init(&eng->vips, 1024) || hmap_init(&eng->pending, 64) ||
-	    hmap_init(&eng->conflicts, 16) || hmap_init(&eng->revnat, 1024) ||
+	    hmap_init(&eng->conflicts, 16) || hmap_init(&eng->rn_orphans, 64) ||
+	    hmap_init(&eng->rn_taken, 1024) ||
 	    id_pool_init(&eng->svc_ids, 4 * limits->max_services) ||
 	    id_pool_init(&eng->backend_ids, 4 * limits->max_backends)) {
 		sync_free(eng);
@@ -129,8 +130,11 @@ static int svc_program(struct sync_engine *eng, struct applied_svc *a,
 	}
 	if (wr_backends_prepare(eng, a, d, v.svc_id, &nb, &fresh))
 		return -1;
+	/* Adopted slots that claim entries naming another: taken as unowned. */
+	for (size_t i = 0; a->rn_stale && i < a->n_backends; i++)
+		a->backends[i].slot_flags = 0;
 	if (rn_primary_changed(a, want, n_want)) {
-		rn_release(eng, a, held, n_held, NULL, 0);
+		rn_release(eng, held, n_held, NULL, 0);
 		n_held = 0;
 	}
 	rn_take(eng, a, want, n_want, nb, d->n_backends, held, n_held);
@@ -144,7 +148,7 @@ static int svc_program(struct sync_engine *eng, struct applied_svc *a,
 		}
 	}
 	if (written < 0) {
-		rn_release(eng, a, nb, d->n_backends, held, n_held);
+		rn_release(eng, nb, d->n_backends, held, n_held);
 		wr_backends_drop(eng, nb, fresh, d->n_backends);
 		free(nb);
 		free(fresh);
@@ -152,7 +156,7 @@ static int svc_program(struct sync_engine *eng, struct applied_svc *a,
 	}
 	if (old.rev)
 		wr_slots_delete(eng, v.svc_id, old.rev, a->n_backends);
-	rn_release(eng, a, held, n_held, nb, d->n_backends);
+	rn_release(eng, held, n_held, nb, d->n_backends);
 	a->rn_stale = false;
 	wr_backends_release(eng, a, nb, d->n_backends);
 	eng->stats.backends += d->n_backends;
@@ -170,7 +174,7 @@ static void svc_remove(struct sync_engine *eng, struct applied_svc *a)
 	fe_remove_all(eng, a);
 	rg_commit(eng, a, NULL, 0);
 	wr_slots_delete(eng, a->value.svc_id, a->value.rev, a->n_backends);
-	rn_release(eng, a, a->backends, a->n_backends, NULL, 0);
+	rn_release(eng, a->backends, a->n_backends, NULL, 0);
 	wr_backends_drop(eng, a->backends, NULL, a->n_backends);
 	eng->udp_backend_gone |= a->n_backends && a->proto == IPPROTO_UDP;
 	eng->stats.backends -= a->n_backends;

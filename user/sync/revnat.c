@@ -1,10 +1,14 @@
 /* ferry_revnat: for each TCP backend, the ClusterIP it stands for, so a TCP
  * socket that connected through that ClusterIP needs no socket storage
  * (getpeername() asks the map). A backend of several service ports can name
- * only one: its owner, the first to take it. The others' slots lack
- * SLOT_FLAG_REVNAT_OWNER and their sockets keep socket storage. Holders are
- * counted, not listed, so a backend shared by every service costs O(1) per
- * change.
+ * only one: its owner, the first to take it, whose slots carry
+ * SLOT_FLAG_REVNAT_OWNER. The others' sockets keep socket storage.
+ *
+ * The map itself says who owns what: a port takes a backend with an update
+ * that fails when the entry exists (BPF_NOEXIST), and its slots' flags
+ * remember the outcome, so ferryd holds nothing per backend. Only the first
+ * apply into fresh maps, whose writes are staged, keeps a set of the keys
+ * taken until it ends.
  *
  * An owner that lets go of a backend leaves its entry in place, an orphan:
  * connections made while it owned the backend outlive its membership (a
@@ -13,6 +17,7 @@
  * takes the entry over; orphans nobody takes go after RN_ORPHAN_TTL_S, or
  * oldest first beyond RN_ORPHAN_MAX. */
 #include <bpf/bpf.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,64 +29,20 @@
 #define RN_ORPHAN_TTL_S 3600
 #define RN_ORPHAN_MAX 65536
 
-struct rn_ref {
+/* An entry no port owns, in eng->rn_orphans (by key) and in the ring
+ * eng->rn_oldest (oldest first). */
+struct rn_orphan {
 	struct hmap_node node;
 	struct revnat_key key;
-	struct applied_svc *owner; /* NULL: no entry, or an orphan */
-	size_t holders;            /* service ports whose set holds it */
-	struct rn_ref *o_prev, *o_next; /* in eng->rn_orphans; NULL when not one */
-	time_t orphan_since;       /* CLOCK_MONOTONIC seconds */
+	struct rn_orphan *prev, *next;
+	time_t since;              /* CLOCK_MONOTONIC seconds */
 };
 
-static time_t rn_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec;
-}
-
-static void orphan_add(struct sync_engine *eng, struct rn_ref *ref)
-{
-	struct rn_ref *head = eng->rn_orphans;
-
-	ref->orphan_since = rn_now();
-	if (!head) {
-		ref->o_prev = ref->o_next = ref;
-		eng->rn_orphans = ref;
-	} else {
-		ref->o_next = head;
-		ref->o_prev = head->o_prev;
-		head->o_prev->o_next = ref;
-		head->o_prev = ref;
-	}
-	eng->n_rn_orphans++;
-}
-
-static void orphan_unlink(struct sync_engine *eng, struct rn_ref *ref)
-{
-	if (!ref->o_next)
-		return;
-	if (ref->o_next == ref) {
-		eng->rn_orphans = NULL;
-	} else {
-		ref->o_prev->o_next = ref->o_next;
-		ref->o_next->o_prev = ref->o_prev;
-		if (eng->rn_orphans == ref)
-			eng->rn_orphans = ref->o_next;
-	}
-	ref->o_prev = ref->o_next = NULL;
-	eng->n_rn_orphans--;
-}
-
-/* Freed once nothing holds it and it has no entry. */
-static void rn_put(struct sync_engine *eng, struct rn_ref *ref)
-{
-	if (ref->holders || ref->owner || ref->o_next)
-		return;
-	hmap_remove(&eng->revnat, &ref->node);
-	free(ref);
-}
+/* A key taken during the first (staged) apply. */
+struct rn_taken {
+	struct hmap_node node;
+	struct revnat_key key;
+};
 
 static void rn_key(struct revnat_key *key, const struct applied_backend *b)
 {
@@ -91,22 +52,53 @@ static void rn_key(struct revnat_key *key, const struct applied_backend *b)
 	key->proto = IPPROTO_TCP;
 }
 
-static struct rn_ref *rn_find(const struct sync_engine *eng, const struct revnat_key *key)
+static time_t rn_now(void)
 {
-	struct hmap_node *n = hmap_get(&eng->revnat, key, sizeof(*key));
+	struct timespec ts;
 
-	return n ? hmap_entry(n, struct rn_ref, node) : NULL;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec;
 }
 
-static struct rn_ref *rn_get(struct sync_engine *eng, const struct revnat_key *key)
+static struct rn_orphan *orphan_find(const struct sync_engine *eng, const struct revnat_key *key)
 {
-	struct rn_ref *ref = rn_find(eng, key);
+	struct hmap_node *n = hmap_get(&eng->rn_orphans, key, sizeof(*key));
 
-	if (ref || !(ref = calloc(1, sizeof(*ref))))
-		return ref;
-	ref->key = *key;
-	hmap_put(&eng->revnat, &ref->node, &ref->key, sizeof(ref->key));
-	return ref;
+	return n ? hmap_entry(n, struct rn_orphan, node) : NULL;
+}
+
+static void orphan_add(struct sync_engine *eng, const struct revnat_key *key)
+{
+	struct rn_orphan *o, *head = eng->rn_oldest;
+
+	if (orphan_find(eng, key) || !(o = calloc(1, sizeof(*o))))
+		return;
+	o->key = *key;
+	o->since = rn_now();
+	hmap_put(&eng->rn_orphans, &o->node, &o->key, sizeof(o->key));
+	if (!head) {
+		o->prev = o->next = o;
+		eng->rn_oldest = o;
+		return;
+	}
+	o->next = head;
+	o->prev = head->prev;
+	head->prev->next = o;
+	head->prev = o;
+}
+
+static void orphan_drop(struct sync_engine *eng, struct rn_orphan *o)
+{
+	if (o->next == o) {
+		eng->rn_oldest = NULL;
+	} else {
+		o->prev->next = o->next;
+		o->next->prev = o->prev;
+		if (eng->rn_oldest == o)
+			eng->rn_oldest = o->next;
+	}
+	hmap_remove(&eng->rn_orphans, &o->node);
+	free(o);
 }
 
 /* The ClusterIP of a TCP port, the frontend without SVC_FLAG_EXTERNAL. */
@@ -130,12 +122,40 @@ bool rn_primary_changed(const struct applied_svc *a, const struct fe_want *want,
 	return memcmp(p, &a->rn_primary, sizeof(*p)) != 0;
 }
 
-static bool rn_write(struct sync_engine *eng, const struct applied_svc *a, const struct rn_ref *ref)
+/* Whether a took key: an orphan is overwritten, a free key written; a key
+ * another port owns is left to it. */
+static bool rn_own(struct sync_engine *eng, const struct applied_svc *a,
+		   const struct revnat_key *key)
 {
 	struct revnat_value v = { .svc_port = a->rn_primary.port, .svc_id = a->value.svc_id };
+	struct rn_orphan *o = orphan_find(eng, key);
+	struct rn_taken *t;
 
 	memcpy(v.svc_addr, a->rn_primary.addr, sizeof(v.svc_addr));
-	return wr_put(eng, DP_MAP_REVNAT, &ref->key, &v) == 0;
+	if (o) {
+		if (wr_put(eng, DP_MAP_REVNAT, key, &v))
+			return false;
+		orphan_drop(eng, o);
+		return true;
+	}
+	if (eng->staging) {
+		if (hmap_get(&eng->rn_taken, key, sizeof(*key)) || !(t = calloc(1, sizeof(*t))))
+			return false;
+		if (wr_put(eng, DP_MAP_REVNAT, key, &v)) {
+			free(t);
+			return false;
+		}
+		t->key = *key;
+		hmap_put(&eng->rn_taken, &t->node, &t->key, sizeof(t->key));
+		return true;
+	}
+	if (bpf_map_update_elem(eng->maps.fd[DP_MAP_REVNAT], key, &v, BPF_NOEXIST) == 0) {
+		eng->writes++;
+		return true;
+	}
+	if (errno == E2BIG || errno == ENOMEM)
+		eng->stats.map_full_errors++;
+	return false;
 }
 
 static int backend_order(const struct applied_backend *x, const struct applied_backend *y)
@@ -145,13 +165,13 @@ static int backend_order(const struct applied_backend *x, const struct applied_b
 	return c ? c : (int)x->port - (int)y->port;
 }
 
-/* Whether b is in set[] (sorted), walking *j forward. */
-static bool in_set(const struct applied_backend *b, const struct applied_backend *set, size_t n,
-		   size_t *j)
+/* b's twin in set[] (sorted), walking *j forward; NULL when absent. */
+static const struct applied_backend *in_set(const struct applied_backend *b,
+					    const struct applied_backend *set, size_t n, size_t *j)
 {
 	while (*j < n && backend_order(&set[*j], b) < 0)
 		(*j)++;
-	return *j < n && backend_order(&set[*j], b) == 0;
+	return *j < n && backend_order(&set[*j], b) == 0 ? &set[*j] : NULL;
 }
 
 void rn_take(struct sync_engine *eng, struct applied_svc *a, const struct fe_want *want,
@@ -166,67 +186,59 @@ void rn_take(struct sync_engine *eng, struct applied_svc *a, const struct fe_wan
 	if (primary)
 		a->rn_primary = *primary;
 	for (size_t i = 0; i < n; i++) {
-		bool held = in_set(&nb[i], old, n_old, &j);
-		struct rn_ref *ref;
+		const struct applied_backend *was = in_set(&nb[i], old, n_old, &j);
 
 		nb[i].slot_flags = 0;
 		if (!primary)
 			continue;
 		rn_key(&key, &nb[i]);
-		ref = held ? rn_find(eng, &key) : rn_get(eng, &key);
-		if (!ref)
-			continue;
-		ref->holders += !held;
-		if (!ref->owner && rn_write(eng, a, ref)) {
-			orphan_unlink(eng, ref);
-			ref->owner = a;
-		}
-		if (ref->owner == a)
+		if ((was && (was->slot_flags & SLOT_FLAG_REVNAT_OWNER)) || rn_own(eng, a, &key))
 			nb[i].slot_flags = SLOT_FLAG_REVNAT_OWNER;
 	}
 }
 
-void rn_release(struct sync_engine *eng, struct applied_svc *a, const struct applied_backend *from,
-		size_t n_from, const struct applied_backend *keep, size_t n_keep)
+void rn_release(struct sync_engine *eng, const struct applied_backend *from, size_t n_from,
+		const struct applied_backend *keep, size_t n_keep)
 {
 	struct revnat_key key;
 	size_t j = 0;
 
-	if (!a->rn_has_primary)
-		return;
 	for (size_t i = 0; i < n_from; i++) {
-		struct rn_ref *ref;
-
-		if (in_set(&from[i], keep, n_keep, &j))
+		if (in_set(&from[i], keep, n_keep, &j) ||
+		    !(from[i].slot_flags & SLOT_FLAG_REVNAT_OWNER))
 			continue;
 		rn_key(&key, &from[i]);
-		if (!(ref = rn_find(eng, &key)))
-			continue;
-		if (ref->owner == a) {
-			ref->owner = NULL;
-			orphan_add(eng, ref);
-		}
-		if (ref->holders)
-			ref->holders--;
-		rn_put(eng, ref);
+		orphan_add(eng, &key);
+	}
+}
+
+static void rn_taken_clear(struct sync_engine *eng)
+{
+	struct hmap_node *n, *next;
+
+	for (n = eng->rn_taken.buckets ? hmap_first(&eng->rn_taken) : NULL; n; n = next) {
+		next = hmap_next(&eng->rn_taken, n);
+		hmap_remove(&eng->rn_taken, n);
+		free(hmap_entry(n, struct rn_taken, node));
 	}
 }
 
 void rn_expire(struct sync_engine *eng)
 {
 	time_t now = rn_now();
-	struct rn_ref *ref;
+	struct rn_orphan *o;
 
-	while ((ref = eng->rn_orphans) &&
-	       (now - ref->orphan_since >= RN_ORPHAN_TTL_S || eng->n_rn_orphans > RN_ORPHAN_MAX)) {
-		wr_del(eng, DP_MAP_REVNAT, &ref->key);
-		orphan_unlink(eng, ref);
-		rn_put(eng, ref);
+	while ((o = eng->rn_oldest) &&
+	       (now - o->since >= RN_ORPHAN_TTL_S || eng->rn_orphans.count > RN_ORPHAN_MAX)) {
+		wr_del(eng, DP_MAP_REVNAT, &o->key);
+		orphan_drop(eng, o);
 	}
+	if (!eng->staging && eng->rn_taken.count)
+		rn_taken_clear(eng);
 }
 
-/* An adopted port: the ClusterIP among its frontends, its holds, and the
- * entries naming it. */
+/* An adopted port's ClusterIP, and whether its owning slots still match
+ * the pinned entries (when not, its set is written again). */
 static void rn_adopt_svc(struct sync_engine *eng, struct applied_svc *a)
 {
 	struct revnat_key key;
@@ -239,24 +251,36 @@ static void rn_adopt_svc(struct sync_engine *eng, struct applied_svc *a)
 			a->rn_has_primary = true;
 			break;
 		}
-	for (size_t i = 0; i < a->n_backends && a->rn_has_primary; i++) {
-		struct applied_backend *b = &a->backends[i];
-		struct rn_ref *ref;
-		bool named;
-
-		rn_key(&key, b);
-		if (!(ref = rn_get(eng, &key)))
+	for (size_t i = 0; i < a->n_backends; i++) {
+		if (!(a->backends[i].slot_flags & SLOT_FLAG_REVNAT_OWNER))
 			continue;
-		ref->holders++;
-		named = bpf_map_lookup_elem(eng->maps.fd[DP_MAP_REVNAT], &key, &v) == 0 &&
-			v.svc_id == a->value.svc_id && v.svc_port == a->rn_primary.port &&
-			memcmp(v.svc_addr, a->rn_primary.addr, sizeof(v.svc_addr)) == 0;
-		if (named && !ref->owner)
-			ref->owner = a;
-		/* A slot that claims an entry naming another (or none) must go. */
-		if ((b->slot_flags & SLOT_FLAG_REVNAT_OWNER) && ref->owner != a)
+		rn_key(&key, &a->backends[i]);
+		if (!a->rn_has_primary ||
+		    bpf_map_lookup_elem(eng->maps.fd[DP_MAP_REVNAT], &key, &v) ||
+		    v.svc_id != a->value.svc_id || v.svc_port != a->rn_primary.port ||
+		    memcmp(v.svc_addr, a->rn_primary.addr, sizeof(v.svc_addr)) != 0)
 			a->rn_stale = true;
 	}
+}
+
+/* Whether an adopted port owns key: the one the entry names, with a slot
+ * that says so. */
+static bool rn_adopted_owner(struct sync_engine *eng, const struct revnat_key *key)
+{
+	struct applied_svc *a;
+	struct revnat_value v;
+
+	if (bpf_map_lookup_elem(eng->maps.fd[DP_MAP_REVNAT], key, &v) ||
+	    !(a = adopt_find(eng, v.svc_id)) || a->rn_stale)
+		return false;
+	for (size_t i = 0; i < a->n_backends; i++) {
+		struct revnat_key k;
+
+		rn_key(&k, &a->backends[i]);
+		if (memcmp(&k, key, sizeof(k)) == 0)
+			return a->backends[i].slot_flags & SLOT_FLAG_REVNAT_OWNER;
+	}
+	return false;
 }
 
 /* Entries no adopted port owns are orphans from now on: the connections
@@ -269,22 +293,17 @@ void rn_adopt(struct sync_engine *eng)
 	for (struct hmap_node *it = hmap_first(&eng->svcs); it; it = hmap_next(&eng->svcs, it))
 		rn_adopt_svc(eng, hmap_entry(it, struct applied_svc, by_id));
 	keys = map_keys(eng->maps.fd[DP_MAP_REVNAT], sizeof(*keys), &n);
-	for (size_t i = 0; i < n; i++) {
-		struct rn_ref *ref = rn_get(eng, &keys[i]);
-
-		if (ref && !ref->owner && !ref->o_next)
-			orphan_add(eng, ref);
-	}
+	for (size_t i = 0; i < n; i++)
+		if (!rn_adopted_owner(eng, &keys[i]))
+			orphan_add(eng, &keys[i]);
 	free(keys);
 }
 
 void rn_clear(struct sync_engine *eng)
 {
-	struct hmap_node *n, *next;
-
-	for (n = eng->revnat.buckets ? hmap_first(&eng->revnat) : NULL; n; n = next) {
-		next = hmap_next(&eng->revnat, n);
-		free(hmap_entry(n, struct rn_ref, node));
-	}
-	hmap_free(&eng->revnat);
+	while (eng->rn_oldest)
+		orphan_drop(eng, eng->rn_oldest);
+	rn_taken_clear(eng);
+	hmap_free(&eng->rn_orphans);
+	hmap_free(&eng->rn_taken);
 }

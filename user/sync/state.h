@@ -76,9 +76,9 @@ struct sync_engine {
 	struct hmap vips;         /* vip_ref by address */
 	struct hmap pending;      /* pending_svc by id: desired, not programmed */
 	struct hmap conflicts;    /* frontends left out, as reported (conflicts.c) */
-	struct hmap revnat;       /* rn_ref by revnat_key (revnat.c) */
-	struct rn_ref *rn_orphans; /* entries no owner holds, oldest first (a ring) */
-	size_t n_rn_orphans;
+	struct hmap rn_orphans;   /* rn_orphan by revnat_key: entries no port owns */
+	struct rn_orphan *rn_oldest; /* the same, a ring, oldest first */
+	struct hmap rn_taken;     /* keys taken in the first, staged apply (revnat.c) */
 	bool room_freed;          /* this apply removed entries: retry the pending */
 	bool udp_backend_gone;    /* a UDP backend left a service since the last
 				   * sync_take_udp_gone (B21) */
@@ -188,22 +188,25 @@ void pending_clear(struct sync_engine *eng);
 
 /* revnat.c: ferry_revnat, the TCP backends' reverse entries. Each names
  * the ClusterIP of the backend's owner, the first TCP service port with a
- * ClusterIP to take it; slots of the owner carry SLOT_FLAG_REVNAT_OWNER.
- * An owner that lets go leaves the entry as an orphan, for the connections
- * that outlive the backend's membership; the next port to (re)write a set
- * holding the backend takes it over. */
+ * ClusterIP to take it; slots of the owner carry SLOT_FLAG_REVNAT_OWNER,
+ * and applied_backend.slot_flags remembers them. An owner that lets go
+ * leaves the entry as an orphan, for the connections that outlive the
+ * backend's membership; the next port to (re)write a set holding the
+ * backend takes it over. */
 /* Whether want[] gives a a different ClusterIP than its entries name (the
  * set must then be written again). */
 bool rn_primary_changed(const struct applied_svc *a, const struct fe_want *want, size_t n);
 /* Before a's new set nb[] is written: take ownership where the backend has
  * no owner (writing its entry) and set nb[i].slot_flags. old[] is what a
- * held until now. Never fails: a backend left unowned keeps socket state. */
+ * held until now, with its flags. Never fails: a backend left unowned keeps
+ * socket state. */
 void rn_take(struct sync_engine *eng, struct applied_svc *a, const struct fe_want *want,
 	     size_t n_want, struct applied_backend *nb, size_t n,
 	     const struct applied_backend *old, size_t n_old);
-/* a lets go of the backends of from[] not in keep[]. */
-void rn_release(struct sync_engine *eng, struct applied_svc *a, const struct applied_backend *from,
-		size_t n_from, const struct applied_backend *keep, size_t n_keep);
+/* The backends of from[] not in keep[] are let go: those owned become
+ * orphans. */
+void rn_release(struct sync_engine *eng, const struct applied_backend *from, size_t n_from,
+		const struct applied_backend *keep, size_t n_keep);
 /* After adoption: rebuild the owners from the pinned entries; the rest
  * are orphans. */
 void rn_adopt(struct sync_engine *eng);
