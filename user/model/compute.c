@@ -9,7 +9,7 @@
 
 #include "common/log.h"
 #include "model/frontends.h"
-#include "model/groups.h"
+#include "model/store.h"
 
 /* An endpoint of a slice whose port matches the service port (B7). */
 struct compute_cand {
@@ -316,28 +316,6 @@ int model_compute_service(const struct model_service *svc, const struct model_sl
 	return rc;
 }
 
-/* A group's slices as an array, in vec (grown as needed). */
-static int compute_group_slices(const struct groups *g, const struct group *grp,
-				const struct model_slice ***vec, size_t *cap, size_t *n)
-{
-	const struct model_slice *slice;
-	size_t at = grp->first_slice;
-	void *p;
-
-	*n = 0;
-	while ((slice = groups_slice(g, &at))) {
-		if (*n == *cap) {
-			p = realloc(*vec, (*cap ? *cap * 2 : 16) * sizeof(**vec));
-			if (!p)
-				return -1;
-			*vec = p;
-			*cap = *cap ? *cap * 2 : 16;
-		}
-		(*vec)[(*n)++] = slice;
-	}
-	return 0;
-}
-
 static int compute_svc_cmp(const void *a, const void *b)
 {
 	return strcmp(((const struct desired_svc *)a)->id, ((const struct desired_svc *)b)->id);
@@ -352,34 +330,7 @@ void desired_sort(struct desired_state *state)
 int model_compute(const struct model_objects *sets, size_t n_sets, const struct model_node *node,
 		  size_t max_per_service, struct desired_state *out)
 {
-	struct compute_ctx ctx;
-	const struct model_slice **vec = NULL;
-	struct groups groups;
-	struct hmap_node *it;
-	size_t cap = 0;
-	int rc = 0;
-
-	compute_ctx_init(&ctx, node, max_per_service, out);
-	memset(out, 0, sizeof(*out));
-	if (groups_build(&groups, sets, n_sets) < 0)
-		return -1;
-	for (it = hmap_first(&groups.map); it && rc == 0; it = hmap_next(&groups.map, it)) {
-		const struct group *grp = hmap_entry(it, struct group, node);
-
-		rc = compute_group_slices(&groups, grp, &vec, &cap, &ctx.n_slices);
-		ctx.slices = vec;
-		if (rc == 0)
-			rc = compute_service(&ctx, grp->svc);
-	}
-	groups_free(&groups);
-	free(ctx.cands);
-	free(vec);
-	if (rc < 0) {
-		desired_free(out);
-		return -1;
-	}
-	desired_sort(out);
-	return 0;
+	return store_compute_sets(sets, n_sets, node, max_per_service, out);
 }
 
 void desired_free(struct desired_state *state)
