@@ -1343,6 +1343,17 @@ static void test_store_one_changed_item_yaml(void **state)
 	check_one_change("abc.yaml");
 }
 
+/* abc.json as first written, loaded, its first delta taken. */
+static struct file_source *load_abc_flushed(const char *path, char *buf, size_t len)
+{
+	struct file_source *src;
+
+	write_abc("abc.json", "10.0.0.2", "");
+	src = load_path(path);
+	flush_text(src, buf, len);
+	return src;
+}
+
 /* Items gone from the file are deleted from the store: their service ports
  * are removed, nothing else is touched. */
 static void test_store_removed_item_deletes(void **state)
@@ -1351,9 +1362,7 @@ static void test_store_removed_item_deletes(void **state)
 	struct file_source *src;
 
 	(void)state;
-	write_abc("abc.json", "10.0.0.2", "");
-	src = load_path(path);
-	flush_text(src, buf, sizeof(buf));
+	src = load_abc_flushed(path, buf, sizeof(buf));
 	write_abc("abc.json", "10.0.0.2", "no-c");
 	assert_int_equal(file_source_load(src), 0);
 	assert_string_equal(flush_text(src, buf, sizeof(buf)), "ports: | removed: shop/c:http/TCP/v4");
@@ -1373,9 +1382,7 @@ static void test_store_broken_item_keeps_last_good(void **state)
 	struct file_source *src;
 
 	(void)state;
-	write_abc("abc.json", "10.0.0.2", "");
-	src = load_path(path);
-	flush_text(src, buf, sizeof(buf));
+	src = load_abc_flushed(path, buf, sizeof(buf));
 	write_abc("abc.json", "10.0.0.22", "no-c,\n{\"kind\": \"Service\", \"metadata\": }");
 	assert_int_equal(file_source_load(src), 0);
 	assert_int_equal(file_source_stats(src)->parse_errors, 1);
