@@ -38,11 +38,35 @@ struct rn_orphan {
 	time_t since;              /* CLOCK_MONOTONIC seconds */
 };
 
-/* A key taken during the first (staged) apply. */
+/* A key taken during the first (staged) apply. They come in chunks big
+ * enough for malloc to map each apart, so that all of them go back to the
+ * system when the apply ends, whatever was allocated between them. */
 struct rn_taken {
 	struct hmap_node node;
 	struct revnat_key key;
 };
+
+#define RN_CHUNK 4096
+
+struct rn_chunk {
+	struct rn_chunk *next;
+	size_t used;
+	struct rn_taken taken[RN_CHUNK];
+};
+
+static struct rn_taken *taken_alloc(struct sync_engine *eng)
+{
+	struct rn_chunk *c = eng->rn_chunks;
+
+	if (!c || c->used == RN_CHUNK) {
+		if (!(c = malloc(sizeof(*c))))
+			return NULL;
+		c->next = eng->rn_chunks;
+		c->used = 0;
+		eng->rn_chunks = c;
+	}
+	return &c->taken[c->used++];
+}
 
 static void rn_key(struct revnat_key *key, const struct applied_backend *b)
 {
@@ -139,12 +163,9 @@ static bool rn_own(struct sync_engine *eng, const struct applied_svc *a,
 		return true;
 	}
 	if (eng->staging) {
-		if (hmap_get(&eng->rn_taken, key, sizeof(*key)) || !(t = calloc(1, sizeof(*t))))
+		if (hmap_get(&eng->rn_taken, key, sizeof(*key)) || !(t = taken_alloc(eng)) ||
+		    wr_put(eng, DP_MAP_REVNAT, key, &v))
 			return false;
-		if (wr_put(eng, DP_MAP_REVNAT, key, &v)) {
-			free(t);
-			return false;
-		}
 		t->key = *key;
 		hmap_put(&eng->rn_taken, &t->node, &t->key, sizeof(t->key));
 		return true;
@@ -214,13 +235,14 @@ void rn_release(struct sync_engine *eng, const struct applied_backend *from, siz
 
 static void rn_taken_clear(struct sync_engine *eng)
 {
-	struct hmap_node *n, *next;
+	while (eng->rn_chunks) {
+		struct rn_chunk *next = eng->rn_chunks->next;
 
-	for (n = eng->rn_taken.buckets ? hmap_first(&eng->rn_taken) : NULL; n; n = next) {
-		next = hmap_next(&eng->rn_taken, n);
-		hmap_remove(&eng->rn_taken, n);
-		free(hmap_entry(n, struct rn_taken, node));
+		free(eng->rn_chunks);
+		eng->rn_chunks = next;
 	}
+	hmap_free(&eng->rn_taken);
+	hmap_init(&eng->rn_taken, 16);
 }
 
 void rn_expire(struct sync_engine *eng)
@@ -233,7 +255,7 @@ void rn_expire(struct sync_engine *eng)
 		wr_del(eng, DP_MAP_REVNAT, &o->key);
 		orphan_drop(eng, o);
 	}
-	if (!eng->staging && eng->rn_taken.count)
+	if (!eng->staging && eng->rn_chunks)
 		rn_taken_clear(eng);
 }
 

@@ -79,6 +79,7 @@ struct sync_engine {
 	struct hmap rn_orphans;   /* rn_orphan by revnat_key: entries no port owns */
 	struct rn_orphan *rn_oldest; /* the same, a ring, oldest first */
 	struct hmap rn_taken;     /* keys taken in the first, staged apply (revnat.c) */
+	struct rn_chunk *rn_chunks; /* where rn_taken's entries live */
 	bool room_freed;          /* this apply removed entries: retry the pending */
 	bool udp_backend_gone;    /* a UDP backend left a service since the last
 				   * sync_take_udp_gone (B21) */
