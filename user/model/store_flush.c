@@ -89,6 +89,14 @@ static size_t flush_removed_max(const struct model_store *st)
 	return n;
 }
 
+/* The i-th dirty group's service ports; NULL when the flush has none at
+ * all (headless Services only), where an offset from NULL is undefined. */
+static struct desired_svc *group_svcs(const struct desired_delta *out, const size_t *start,
+				      size_t i)
+{
+	return out->set.svcs ? &out->set.svcs[start[i]] : NULL;
+}
+
 /* The IDs each group will keep, new_ids[i] for the i-th dirty group; on
  * failure every copy made is freed. */
 static int flush_prepare(const struct model_store *st, const struct desired_delta *out,
@@ -97,7 +105,7 @@ static int flush_prepare(const struct model_store *st, const struct desired_delt
 	size_t i = 0;
 
 	for (const struct store_group *grp = st->dirty; grp; grp = grp->next_dirty, i++) {
-		if (flush_ids_copy(&out->set.svcs[start[i]], start[i + 1] - start[i],
+		if (flush_ids_copy(group_svcs(out, start, i), start[i + 1] - start[i],
 				   &new_ids[i]) == 0)
 			continue;
 		for (size_t j = 0; j <= i; j++)
@@ -134,7 +142,7 @@ int store_flush(struct model_store *st, struct desired_delta *out)
 		goto fail;
 	for (i = 0, grp = st->dirty; grp; grp = next, i++) {
 		next = grp->next_dirty;
-		flush_commit(grp, &out->set.svcs[start[i]], start[i + 1] - start[i], new_ids[i], out);
+		flush_commit(grp, group_svcs(out, start, i), start[i + 1] - start[i], new_ids[i], out);
 		grp->dirty = false;
 		grp->next_dirty = NULL;
 		group_release(st, grp);
