@@ -291,7 +291,10 @@ api_ctl POST /inject '{"code":500,"count":3,"match":"/api/v1/services"}' >/dev/n
 api_ctl POST /streams '{"action":"end","kind":"Service"}' >/dev/null
 put "$(svc_json $NS web 10.96.61.4 '[{"name":"http","port":80},{"name":"alt","port":81}]')"
 recovered "500 x3" "$mark" Service
-expect "500: three 500s then 200" "$(req_py "$mark" "' '.join(str(x['status']) for x in r if x['kind'] == 'Service')")" "500 500 500 200"
+# Only the first four: the watch resumed after them may meet a compacted
+# revision (the slice bursts above moved the store's revision on while the
+# Services watch saw no event) and relist, which is another case's matter.
+expect "500: three 500s then 200" "$(req_py "$mark" "' '.join(str(x['status']) for x in [x for x in r if x['kind'] == 'Service'][:4])")" "500 500 500 200"
 gaps=$(req_py "$mark" "' '.join('%.2f' % g for g in gaps('Service'))")
 note "500: seconds between the Services requests: $gaps"
 expect "500: backoff 0.8, 1.6, 3.2 s with jitter (each in [0.8 x, 1.0 x] + 0.1 s)" \
