@@ -16,7 +16,7 @@
 #include "common/log.h"
 #include "sync/state.h"
 
-static int adopted_cmp(const void *x, const void *y)
+int backend_sort_cmp(const void *x, const void *y)
 {
 	const struct applied_backend *a = x, *b = y;
 	int c = addr_compare(&a->addr, &b->addr);
@@ -49,7 +49,7 @@ static void adopt_backends(struct sync_engine *eng, struct applied_svc *a)
 		ab->id = slot.backend_id;
 		a->n_backends++;
 	}
-	qsort(a->backends, a->n_backends, sizeof(*a->backends), adopted_cmp);
+	qsort(a->backends, a->n_backends, sizeof(*a->backends), backend_sort_cmp);
 }
 
 struct applied_svc *adopt_find(const struct sync_engine *eng, uint32_t svc_id)

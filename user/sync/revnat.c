@@ -179,20 +179,14 @@ static bool rn_own(struct sync_engine *eng, const struct applied_svc *a,
 	return false;
 }
 
-static int backend_order(const struct applied_backend *x, const struct applied_backend *y)
-{
-	int c = addr_compare(&x->addr, &y->addr);
-
-	return c ? c : (int)x->port - (int)y->port;
-}
 
 /* b's twin in set[] (sorted), walking *j forward; NULL when absent. */
 static const struct applied_backend *in_set(const struct applied_backend *b,
 					    const struct applied_backend *set, size_t n, size_t *j)
 {
-	while (*j < n && backend_order(&set[*j], b) < 0)
+	while (*j < n && backend_sort_cmp(&set[*j], b) < 0)
 		(*j)++;
-	return *j < n && backend_order(&set[*j], b) == 0 ? &set[*j] : NULL;
+	return *j < n && backend_sort_cmp(&set[*j], b) == 0 ? &set[*j] : NULL;
 }
 
 void rn_take(struct sync_engine *eng, struct applied_svc *a, const struct fe_want *want,
@@ -292,17 +286,17 @@ static bool rn_adopted_owner(struct sync_engine *eng, const struct revnat_key *k
 	struct applied_svc *a;
 	struct revnat_value v;
 
+	struct applied_backend want = { .port = ntohs(key->port) };
+	const struct applied_backend *b;
+
 	if (bpf_map_lookup_elem(eng->maps.fd[DP_MAP_REVNAT], key, &v) ||
 	    !(a = adopt_find(eng, v.svc_id)) || a->rn_stale)
 		return false;
-	for (size_t i = 0; i < a->n_backends; i++) {
-		struct revnat_key k;
-
-		rn_key(&k, &a->backends[i]);
-		if (memcmp(&k, key, sizeof(k)) == 0)
-			return a->backends[i].slot_flags & SLOT_FLAG_REVNAT_OWNER;
-	}
-	return false;
+	/* a's backends are sorted (adoption sorts them): a search, not a walk
+	 * per entry, for a port of thousands. */
+	memcpy(want.addr.w, key->addr, sizeof(want.addr.w));
+	b = bsearch(&want, a->backends, a->n_backends, sizeof(*b), backend_sort_cmp);
+	return b && (b->slot_flags & SLOT_FLAG_REVNAT_OWNER);
 }
 
 /* Entries no adopted port owns are orphans from now on: the connections

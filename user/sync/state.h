@@ -167,6 +167,8 @@ void node_adopt(struct sync_engine *eng);
 
 /* adopt.c */
 struct applied_svc *adopt_find(const struct sync_engine *eng, uint32_t svc_id);
+/* applied_backend order (address, then port): how every set is sorted. */
+int backend_sort_cmp(const void *x, const void *y);
 void *map_keys(int fd, size_t key_size, size_t *n_out);
 
 /* conflicts.c: conflict_note says whether (key, id) is a new conflict, to
