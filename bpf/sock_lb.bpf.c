@@ -20,7 +20,8 @@
 
 #define ECONNREFUSED 111
 
-int bpf_sock_destroy(struct sock_common *sk) __ksym;
+/* Weak: a kernel without it (before 6.5) loads everything but the reaper. */
+int bpf_sock_destroy(struct sock_common *sk) __ksym __weak;
 
 char LICENSE[] SEC("license") = "GPL";
 
