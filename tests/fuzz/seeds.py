@@ -201,6 +201,10 @@ def main():
     write(args.out, "fuzz_kubeconfig", kubeconfigs())
     write(args.out, "fuzz_yaml", [b"\x07" + t.encode() for t in doc_texts])
     write(args.out, "fuzz_file_docs", doc_texts)
+    write(args.out, "fuzz_json_tree", compact[:40] + [
+        '{"s": "a\\"b\\\\c\\/\\b\\f\\n\\r\\t\\u00e9\\u20ac\\ud83d\\ude00\\u0000x"}',
+        '[0, -0, 1.5e3, -12345678901234567, 1e999, 007, 1., true, false, null, "", [], {}]',
+        '\ufeff {"a" : [ {"b": {"c": []}} ] } '])
     write(args.out, "fuzz_json_items", [t for t in doc_texts if t.lstrip()[:1] in "[{"] +
           [json.dumps({"kind": "ServiceList", "metadata": {"resourceVersion": "7"}, "items": objs},
                       default=str)])

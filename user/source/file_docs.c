@@ -13,6 +13,7 @@
 #include <cjson/cJSON.h>
 
 #include "common/json_items.h"
+#include "common/json_tree.h"
 #include "source/file_priv.h"
 #include "source/yaml_doc.h"
 
@@ -102,6 +103,7 @@ static void docs_failed(int number, size_t line, const char *why, file_doc_fn *f
 
 struct docs_json {
 	struct json_items ji;
+	struct json_tree tree;  /* each item's, parsed in place */
 	bool top_array;     /* its elements are documents, else items of one */
 	int number;         /* documents handed over */
 	size_t fed;         /* bytes fed */
@@ -147,10 +149,10 @@ uint64_t file_hash_more(uint64_t h, const void *data, size_t len)
 static int docs_json_item(char *item, size_t len, void *ctx)
 {
 	struct docs_json *j = ctx;
-	const char *end = NULL;
 	struct file_doc doc = { .what = FILE_DOC_ITEM, .number = 1,
 				.item = json_items_count(&j->ji) };
-	cJSON *v;
+	const cJSON *v;
+	size_t bad_at;
 
 	/* A List's item whose bytes the consumer has seen is not parsed. */
 	if (j->known && !j->top_array) {
@@ -159,17 +161,16 @@ static int docs_json_item(char *item, size_t len, void *ctx)
 		if (j->known(doc.hash, len, j->ctx))
 			return 0;
 	}
-	v = cJSON_ParseWithLengthOpts(item, len + 1, &end, 1);
+	v = json_tree_parse(&j->tree, item, len, &bad_at);
 	if (!v) {
 		j->bad = true;
-		j->bad_at = json_items_offset(&j->ji) + (end ? (size_t)(end - item) : 0);
+		j->bad_at = json_items_offset(&j->ji) + bad_at;
 		return 1;
 	}
 	doc.value = v;
 	if (j->top_array)
 		doc = (struct file_doc){ .what = FILE_DOC_END, .number = ++j->number, .value = v };
 	j->fn(&doc, j->ctx);
-	cJSON_Delete(v);
 	return 0;
 }
 
@@ -220,6 +221,12 @@ static int docs_json_scalar(struct docs_reader *r, size_t start, struct docs_jso
 	return 0;
 }
 
+static void docs_json_free(struct docs_json *j)
+{
+	json_items_free(&j->ji);
+	json_tree_free(&j->tree);
+}
+
 /* The file as JSON from its first byte; start is its first non-blank one.
  * Returns -1 on a read error, else 0 (j->bad when it is not JSON). */
 static int docs_json(struct docs_reader *r, size_t start, struct docs_json *j)
@@ -235,12 +242,12 @@ static int docs_json(struct docs_reader *r, size_t start, struct docs_json *j)
 		if (rc || r->eof)
 			break;
 		if (docs_fill(r) < 0) {
-			json_items_free(&j->ji);
+			docs_json_free(j);
 			return -1;
 		}
 	}
 	if (rc == -1) {
-		json_items_free(&j->ji);
+		docs_json_free(j);
 		errno = ENOMEM;
 		return -1;
 	}
@@ -250,7 +257,7 @@ static int docs_json(struct docs_reader *r, size_t start, struct docs_json *j)
 	}
 	if (!rc)
 		docs_json_envelope(j, start);
-	json_items_free(&j->ji);
+	docs_json_free(j);
 	return 0;
 }
 
