@@ -47,6 +47,12 @@ const char *intern_get_len(const char *s, size_t len)
 	return e->text;
 }
 
+const char *intern_ref(const char *s)
+{
+	intern_entry_of(s)->refs++;
+	return s;
+}
+
 void intern_put(const char *s)
 {
 	struct intern_entry *e;

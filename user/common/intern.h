@@ -12,7 +12,10 @@
 const char *intern_get(const char *s);
 /* The same for len bytes that may hold NULs (a NUL is added after them). */
 const char *intern_get_len(const char *s, size_t len);
-/* Drops a reference taken by intern_get; NULL is ignored. */
+/* One reference more to s, a shared copy (from intern_get): a decoder that
+ * meets the string it just interned again takes it without a lookup. */
+const char *intern_ref(const char *s);
+/* Drops a reference taken by intern_get or intern_ref; NULL is ignored. */
 void intern_put(const char *s);
 
 #endif

@@ -13,9 +13,16 @@
 
 const cJSON *decode_field(const cJSON *obj, const char *key)
 {
+	const cJSON *c;
+
 	if (!cJSON_IsObject(obj))
 		return NULL;
-	return cJSON_GetObjectItemCaseSensitive(obj, key);
+	/* cJSON_GetObjectItemCaseSensitive's answer (the first member of that
+	 * name) without a strcmp call per member: most differ at the first byte. */
+	for (c = obj->child; c && c->string; c = c->next)
+		if (c->string[0] == key[0] && strcmp(c->string, key) == 0)
+			return c;
+	return NULL;
 }
 
 const char *decode_string(const cJSON *obj, const char *key, const char *def)
@@ -58,7 +65,7 @@ bool decode_int(const cJSON *item, int lo, int hi, int *out)
 	return true;
 }
 
-int decode_port(const struct decode_meta *meta, const cJSON *item, const char *where,
+int decode_port(const struct decode_meta *meta, const cJSON *item, const char *list, size_t i,
 		struct model_port *out, char *why, size_t why_len)
 {
 	const cJSON *port = decode_field(item, "port");
@@ -67,18 +74,19 @@ int decode_port(const struct decode_meta *meta, const cJSON *item, const char *w
 	int number;
 
 	if (!cJSON_IsObject(item))
-		return decode_why(meta, why, why_len, "%s: not an object", where);
+		return decode_why(meta, why, why_len, "%s[%zu]: not an object", list, i);
 	if (!port || cJSON_IsNull(port))
 		return 0;
 	if (!decode_int(port, 0, 65535, &number))
-		return decode_why(meta, why, why_len, "%s.port: not a port number", where);
+		return decode_why(meta, why, why_len, "%s[%zu].port: not a port number", list,
+				  i);
 	if (number == 0)
 		return 0;
 	if (!name)
-		return decode_why(meta, why, why_len, "%s.name: not a string", where);
+		return decode_why(meta, why, why_len, "%s[%zu].name: not a string", list, i);
 	if (!proto || !proto_parse(proto))
-		return decode_why(meta, why, why_len, "%s.protocol: unknown protocol \"%s\"",
-				  where, proto ? proto : "?");
+		return decode_why(meta, why, why_len, "%s[%zu].protocol: unknown protocol \"%s\"",
+				  list, i, proto ? proto : "?");
 	out->name = intern_get(name);
 	if (!out->name)
 		return decode_why(meta, why, why_len, "out of memory");

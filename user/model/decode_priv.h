@@ -45,9 +45,10 @@ enum decode_result decode_why(const struct decode_meta *meta, char *why, size_t 
  * integer type's range (1e300, inf) is undefined behaviour, so the range is
  * checked before the conversion. */
 bool decode_int(const cJSON *item, int lo, int hi, int *out);
-/* One ports[] entry. Returns 1 when decoded, 0 when port is absent, null or 0,
- * DECODE_INVALID (reason in why, field named by where) otherwise. */
-int decode_port(const struct decode_meta *meta, const cJSON *item, const char *where,
+/* Entry i of a ports list (list: its field, "spec.ports"). Returns 1 when
+ * decoded, 0 when port is absent, null or 0, DECODE_INVALID (reason in why,
+ * naming "<list>[i]") otherwise. */
+int decode_port(const struct decode_meta *meta, const cJSON *item, const char *list, size_t i,
 		struct model_port *out, char *why, size_t why_len);
 
 /* decode_slice.c: RFC 3339 text ("2006-01-02T15:04:05.999Z07:00") to ns

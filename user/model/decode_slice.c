@@ -104,8 +104,8 @@ static enum decode_result slice_ports(const struct decode_meta *meta, const cJSO
 				      struct model_slice *slice, char *why, size_t why_len)
 {
 	const cJSON *ports = decode_field(obj, "ports"), *item;
-	char where[48];
-	int i = 0, rc;
+	size_t i = 0;
+	int rc;
 
 	if (!ports || cJSON_IsNull(ports))
 		return DECODE_OK;
@@ -115,8 +115,8 @@ static enum decode_result slice_ports(const struct decode_meta *meta, const cJSO
 	if (!slice->ports)
 		return decode_why(meta, why, why_len, "out of memory");
 	cJSON_ArrayForEach(item, ports) {
-		snprintf(where, sizeof(where), "ports[%d]", i++);
-		rc = decode_port(meta, item, where, &slice->ports[slice->n_ports], why, why_len);
+		rc = decode_port(meta, item, "ports", i++, &slice->ports[slice->n_ports], why,
+				 why_len);
 		if (rc < 0)
 			return DECODE_INVALID;
 		slice->n_ports += (size_t)rc;
@@ -134,7 +134,7 @@ static bool slice_condition(const cJSON *conditions, const char *key, bool def)
 
 /* hints.forZones[].name (B31); absent or empty = no hints. Sets
  * n_hint_zones; 0 when valid, else DECODE_INVALID. */
-static int slice_hints(const struct decode_meta *meta, const cJSON *zones, const char *where,
+static int slice_hints(const struct decode_meta *meta, const cJSON *zones, size_t i,
 		       struct model_endpoint *ep, size_t *len, char *why, size_t why_len)
 {
 	const cJSON *z;
@@ -143,32 +143,39 @@ static int slice_hints(const struct decode_meta *meta, const cJSON *zones, const
 	if (!zones || cJSON_IsNull(zones))
 		return 0;
 	if (!cJSON_IsArray(zones))
-		return decode_why(meta, why, why_len, "%s.hints.forZones: not a list", where);
+		return decode_why(meta, why, why_len, "endpoints[%zu].hints.forZones: not a "
+				  "list", i);
 	if (cJSON_GetArraySize(zones) > MODEL_MAX_HINT_ZONES)
-		return decode_why(meta, why, why_len, "%s.hints.forZones: more than %d zones",
-				  where, MODEL_MAX_HINT_ZONES);
+		return decode_why(meta, why, why_len, "endpoints[%zu].hints.forZones: more than "
+				  "%d zones", i, MODEL_MAX_HINT_ZONES);
 	cJSON_ArrayForEach(z, zones) {
 		name = decode_string(z, "name", NULL);
 		if (!name)
 			return decode_why(meta, why, why_len,
-					  "%s.hints.forZones[%d].name: missing or not a string",
-					  where, ep->n_hint_zones);
+					  "endpoints[%zu].hints.forZones[%d].name: missing or "
+					  "not a string", i, ep->n_hint_zones);
 		*len += strlen(name) + 1;
 		ep->n_hint_zones++;
 	}
 	return 0;
 }
 
-/* ep->node_name: the node, then the hint zones (model.h), shared. */
+/* ep->node_name: the node, then the hint zones (model.h), shared; prev,
+ * the endpoint before (NULL for the first), most often has the same. */
 static int slice_place(const struct decode_meta *meta, const cJSON *item, const char *node,
-		       const char *where, struct model_endpoint *ep, char *why, size_t why_len)
+		       size_t i, const struct model_endpoint *prev, struct model_endpoint *ep,
+		       char *why, size_t why_len)
 {
 	const cJSON *zones = decode_field(decode_field(item, "hints"), "forZones"), *z;
 	size_t len = strlen(node), at;
 	char *place;
 
-	if (slice_hints(meta, zones, where, ep, &len, why, why_len) < 0)
+	if (slice_hints(meta, zones, i, ep, &len, why, why_len) < 0)
 		return DECODE_INVALID;
+	if (!ep->n_hint_zones && prev && !prev->n_hint_zones && strcmp(prev->node_name, node) == 0) {
+		ep->node_name = intern_ref(prev->node_name);
+		return 0;
+	}
 	if (!ep->n_hint_zones) {
 		ep->node_name = intern_get(node);
 		return ep->node_name ? 0 : decode_why(meta, why, why_len, "out of memory");
@@ -192,7 +199,7 @@ static int slice_place(const struct decode_meta *meta, const cJSON *item, const 
 
 /* Returns 1 when added, 0 when it has no address (B8), or DECODE_INVALID
  * (then the endpoint's own allocations are freed). */
-static int slice_endpoint(const struct decode_meta *meta, const cJSON *item, const char *where,
+static int slice_endpoint(const struct decode_meta *meta, const cJSON *item, size_t i,
 			  struct model_slice *slice, char *why, size_t why_len)
 {
 	const cJSON *addrs = decode_field(item, "addresses");
@@ -206,14 +213,16 @@ static int slice_endpoint(const struct decode_meta *meta, const cJSON *item, con
 		return 0;
 	if (addr_parse(text, &ep->addr) != slice->family)
 		return decode_why(meta, why, why_len,
-				  "%s.addresses[0]: \"%s\" is not an IPv%d address", where,
+				  "endpoints[%zu].addresses[0]: \"%s\" is not an IPv%d address", i,
 				  text ? text : "?", slice->family);
 	if (!node)
-		return decode_why(meta, why, why_len, "%s.nodeName: not a string", where);
+		return decode_why(meta, why, why_len, "endpoints[%zu].nodeName: not a string",
+				  i);
 	ep->ready = slice_condition(conds, "ready", true);
 	ep->serving = slice_condition(conds, "serving", ep->ready);
 	ep->terminating = slice_condition(conds, "terminating", false);
-	if (slice_place(meta, item, node, where, ep, why, why_len) == 0)
+	if (slice_place(meta, item, node, i, slice->n_endpoints ? ep - 1 : NULL, ep, why,
+			why_len) == 0)
 		return 1;
 	objects_free_endpoint(ep);
 	return DECODE_INVALID;
@@ -224,8 +233,8 @@ static enum decode_result slice_endpoints(const struct decode_meta *meta, const 
 					  struct model_slice *slice, char *why, size_t why_len)
 {
 	const cJSON *eps = decode_field(obj, "endpoints"), *item;
-	char where[48];
-	int i = 0, rc;
+	size_t i = 0;
+	int rc;
 
 	if (!eps || cJSON_IsNull(eps) || slice->family == 0)
 		return DECODE_OK;
@@ -236,8 +245,7 @@ static enum decode_result slice_endpoints(const struct decode_meta *meta, const 
 	if (!slice->endpoints)
 		return decode_why(meta, why, why_len, "out of memory");
 	cJSON_ArrayForEach(item, eps) {
-		snprintf(where, sizeof(where), "endpoints[%d]", i++);
-		rc = slice_endpoint(meta, item, where, slice, why, why_len);
+		rc = slice_endpoint(meta, item, i++, slice, why, why_len);
 		if (rc < 0)
 			return DECODE_INVALID;
 		slice->n_endpoints += (size_t)rc;

@@ -79,24 +79,34 @@ static enum decode_result svc_affinity(const struct decode_meta *meta, const cJS
 	return DECODE_OK;
 }
 
+/* The field of cluster IP i: spec.clusterIPs[i], or spec.clusterIP when i < 0. */
+static const char *svc_ip_field(int i, char *buf, size_t len)
+{
+	if (i < 0)
+		return "spec.clusterIP";
+	snprintf(buf, len, "spec.clusterIPs[%d]", i);
+	return buf;
+}
+
 /* One cluster IP: 0 when added, 1 when "None", "" or absent (headless, B1,
  * which ends the list), DECODE_INVALID otherwise. */
-static int svc_cluster_ip(const struct decode_meta *meta, const cJSON *item,
-					 const char *where, struct model_service *svc,
-					 char *why, size_t why_len)
+static int svc_cluster_ip(const struct decode_meta *meta, const cJSON *item, int i,
+			  struct model_service *svc, char *why, size_t why_len)
 {
 	const char *text = cJSON_IsString(item) ? item->valuestring : NULL;
 	size_t n = svc->n_cluster_ips;
+	char field[48];
 	int family;
 
 	if (!item || cJSON_IsNull(item) || (text && (!*text || strcmp(text, "None") == 0)))
 		return 1;
 	family = addr_parse(text, &svc->cluster_ips[n]);
 	if (family < 0)
-		return decode_why(meta, why, why_len, "%s: \"%s\" is not an IP address", where,
-				  text ? text : "?");
+		return decode_why(meta, why, why_len, "%s: \"%s\" is not an IP address",
+				  svc_ip_field(i, field, sizeof(field)), text ? text : "?");
 	if (n == 1 && svc->cluster_ip_family[0] == family)
-		return decode_why(meta, why, why_len, "%s: second IPv%d address", where, family);
+		return decode_why(meta, why, why_len, "%s: second IPv%d address",
+				  svc_ip_field(i, field, sizeof(field)), family);
 	svc->cluster_ip_family[n] = (uint8_t)family;
 	svc->n_cluster_ips++;
 	return 0;
@@ -108,19 +118,16 @@ static enum decode_result svc_cluster_ips(const struct decode_meta *meta, const 
 {
 	const cJSON *ips = decode_field(spec, "clusterIPs");
 	const cJSON *item;
-	char where[48];
 	int i = 0, rc;
 
 	if (!cJSON_IsArray(ips) || cJSON_GetArraySize(ips) == 0) {
-		rc = svc_cluster_ip(meta, decode_field(spec, "clusterIP"), "spec.clusterIP", svc,
-				    why, why_len);
+		rc = svc_cluster_ip(meta, decode_field(spec, "clusterIP"), -1, svc, why, why_len);
 		return rc < 0 ? DECODE_INVALID : DECODE_OK;
 	}
 	if (cJSON_GetArraySize(ips) > 2)
 		return decode_why(meta, why, why_len, "spec.clusterIPs: more than 2 addresses");
 	cJSON_ArrayForEach(item, ips) {
-		snprintf(where, sizeof(where), "spec.clusterIPs[%d]", i++);
-		rc = svc_cluster_ip(meta, item, where, svc, why, why_len);
+		rc = svc_cluster_ip(meta, item, i++, svc, why, why_len);
 		if (rc < 0)
 			return DECODE_INVALID;
 		if (rc > 0)
@@ -160,7 +167,6 @@ static enum decode_result svc_ports(const struct decode_meta *meta, const cJSON 
 {
 	const cJSON *ports = decode_field(spec, "ports"), *item;
 	bool node_ports;
-	char where[48];
 	int rc;
 
 	if (!ports || cJSON_IsNull(ports))
@@ -174,15 +180,15 @@ static enum decode_result svc_ports(const struct decode_meta *meta, const cJSON 
 	cJSON_ArrayForEach(item, ports) {
 		struct model_port *port = &svc->ports[svc->n_ports];
 
-		snprintf(where, sizeof(where), "spec.ports[%u]", svc->n_ports);
-		rc = decode_port(meta, item, where, port, why, why_len);
+		rc = decode_port(meta, item, "spec.ports", svc->n_ports, port, why, why_len);
 		if (rc == 0)
-			return decode_why(meta, why, why_len, "%s.port: missing or 0", where);
+			return decode_why(meta, why, why_len, "spec.ports[%u].port: missing or 0",
+					  svc->n_ports);
 		if (rc < 0)
 			return DECODE_INVALID;
 		if (svc_port_taken(svc, port)) {
-			decode_why(meta, why, why_len, "%s: duplicate name \"%s\" for %s", where,
-				   port->name, proto_name(port->proto));
+			decode_why(meta, why, why_len, "spec.ports[%u]: duplicate name \"%s\" for %s",
+				   svc->n_ports, port->name, proto_name(port->proto));
 			intern_put(port->name);
 			return DECODE_INVALID;
 		}
