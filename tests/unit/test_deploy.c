@@ -1,7 +1,9 @@
 /* Offline checks of deploy/ (issue 6): the manifests parse with ferry's own
  * YAML reader (yaml_doc_parse, as kubectl would read them) and carry what an
  * install needs: the DaemonSet's host network, node name, API server, cgroup
- * and bpffs mounts with their propagation, a privileged init container and
+ * and bpffs mounts with their propagation, the runtime's network namespace
+ * folder (read-only, HostToContainer, named by --netns-dirs: B21 for pods
+ * without the host's PIDs), a privileged init container and
  * an agent with exactly the capabilities it needs, probes, resources,
  * tolerations and rolling update; RBAC rules that are exactly the three
  * read-only ones; a cleanup that runs `ferryd --cleanup` on every node; and
@@ -605,6 +607,76 @@ static bool check_volumes(const cJSON *ds)
 	return true;
 }
 
+/* c's volumeMount at path, or NULL. */
+static cJSON *mount_at(const cJSON *c, const char *path)
+{
+	const cJSON *m;
+
+	cJSON_ArrayForEach(m, at(c, "volumeMounts"))
+		if (str_is(str_at(m, "mountPath"), path))
+			return (cJSON *)m;
+	return NULL;
+}
+
+/* A folder of --netns-dirs is a read-only HostToContainer mount (pods
+ * started later appear in it, removed pods' namespaces leave it) of a
+ * hostPath that is created when missing (a node that has run no pod yet). */
+static bool check_netns_dir(const cJSON *ds, const cJSON *agent, const char *dir)
+{
+	const cJSON *m = mount_at(agent, dir), *vol;
+
+	if (!m)
+		return bad("DaemonSet ferry: ferryd args: --netns-dirs names %s, which is no "
+			   "volumeMounts' mountPath", dir);
+	if (!cJSON_IsTrue(at(m, "readOnly")))
+		return bad("DaemonSet ferry: ferryd volumeMounts at %s (--netns-dirs): readOnly "
+			   "must be true", dir);
+	if (!str_is(str_at(m, "mountPropagation"), "HostToContainer"))
+		return bad("DaemonSet ferry: ferryd volumeMounts at %s (--netns-dirs): "
+			   "mountPropagation must be HostToContainer (pods started later; a "
+			   "private copy keeps removed pods' namespaces mounted)", dir);
+	vol = named(at(pod_spec(ds), "volumes"), str_at(m, "name"));
+	if (!str_at(vol, "hostPath.path"))
+		return bad("DaemonSet ferry: volume %s (--netns-dirs %s) must be a hostPath",
+			   str_at(m, "name"), dir);
+	if (!str_is(str_at(vol, "hostPath.type"), "DirectoryOrCreate"))
+		return bad("DaemonSet ferry: volume %s: hostPath.type must be DirectoryOrCreate (a "
+			   "node that has run no pod yet has no such folder)", str_at(m, "name"));
+	return true;
+}
+
+/* B21 for pods without the host's PIDs: --netns-dirs lists mounts of the
+ * runtime's namespace folders, /var/run/netns (containerd, CRI-O) among
+ * them. */
+static bool check_netns(const cJSON *ds)
+{
+	const cJSON *agent = agent_container(ds), *runtime = host_volume(ds, "/var/run/netns", false);
+	const char *dirs = arg_value(agent, "--netns-dirs");
+	char *copy, *dir, *save = NULL;
+	bool ok = true, names_runtime = false;
+
+	if (!agent)
+		return bad("DaemonSet ferry: no container runs ferryd");
+	if (!dirs || !*dirs)
+		return bad("DaemonSet ferry: ferryd args: --netns-dirs missing (pods' connected UDP "
+			   "sockets, B21)");
+	if (!runtime)
+		return bad("DaemonSet ferry: spec.template.spec.volumes: no hostPath /var/run/netns "
+			   "(where containerd and CRI-O pin pods' network namespaces)");
+	copy = strdup(dirs);
+	assert_non_null(copy);
+	for (dir = strtok_r(copy, ",", &save); ok && dir; dir = strtok_r(NULL, ",", &save)) {
+		ok = check_netns_dir(ds, agent, dir);
+		if (ok && str_is(str_at(mount_at(agent, dir), "name"), str_at(runtime, "name")))
+			names_runtime = true;
+	}
+	free(copy);
+	if (ok && !names_runtime)
+		return bad("DaemonSet ferry: ferryd args: --netns-dirs does not name the mount of "
+			   "volume %s (/var/run/netns)", str_at(runtime, "name"));
+	return ok;
+}
+
 /* "CAP_BPF" and "bpf" both mean BPF. */
 static void cap_name(const char *in, char *out, size_t len)
 {
@@ -617,7 +689,7 @@ static void cap_name(const char *in, char *out, size_t len)
 	out[i] = '\0';
 }
 
-static const char *const agent_caps[] = { "BPF", "NET_ADMIN", "PERFMON" };
+static const char *const agent_caps[] = { "BPF", "NET_ADMIN", "PERFMON", "SYS_ADMIN" };
 #define N_CAPS (sizeof(agent_caps) / sizeof(agent_caps[0]))
 
 static bool check_agent_security(const cJSON *ds)
@@ -652,7 +724,7 @@ static bool check_agent_security(const cJSON *ds)
 			;
 		if (k == N_CAPS)
 			return bad("DaemonSet ferry: ferryd securityContext.capabilities.add: %s is "
-				   "not one ferryd needs (BPF, NET_ADMIN, PERFMON)", name);
+				   "not one ferryd needs (BPF, NET_ADMIN, PERFMON, SYS_ADMIN)", name);
 		if (seen[k]++)
 			return bad("DaemonSet ferry: ferryd securityContext.capabilities.add: %s "
 				   "twice", name);
@@ -1188,6 +1260,11 @@ static void test_agent_capabilities(void **state)
 	CHECK(check_agent_security(DS));
 }
 
+static void test_pod_network_namespaces(void **state)
+{
+	CHECK(check_netns(DS));
+}
+
 static void test_agent_probes_and_resources(void **state)
 {
 	CHECK(check_probes_and_resources(DS));
@@ -1275,12 +1352,23 @@ static void test_catches_daemonset_changes(void **state)
 
 	/* each copy below breaks a good one */
 	CHECK(check_pod(DS) && check_update_strategy(DS) && check_agent_args(DS) &&
-	      check_volumes(DS) && check_agent_security(DS) && check_probes_and_resources(DS));
+	      check_volumes(DS) && check_agent_security(DS) && check_probes_and_resources(DS) &&
+	      check_netns(DS));
 
 	ds = cJSON_Duplicate(DS, 1);
 	cJSON_AddItemToArray(at(agent_container(ds), "securityContext.capabilities.add"),
-			     cJSON_CreateString("SYS_ADMIN"));
-	CHECK_CATCHES(check_agent_security(ds), "capabilities.add: SYS_ADMIN");
+			     cJSON_CreateString("SYS_PTRACE"));
+	CHECK_CATCHES(check_agent_security(ds), "capabilities.add: SYS_PTRACE");
+	cJSON_Delete(ds);
+
+	ds = cJSON_Duplicate(DS, 1);
+	cJSON_DeleteItemFromArray(at(agent_container(ds), "securityContext.capabilities.add"), 3);
+	CHECK_CATCHES(check_agent_security(ds), "capabilities.add lacks SYS_ADMIN");
+	cJSON_Delete(ds);
+
+	ds = cJSON_Duplicate(DS, 1);
+	cJSON_ReplaceItemInObject(pod_spec(ds), "hostPID", cJSON_CreateTrue());
+	CHECK_CATCHES(check_pod(ds), "hostPID");
 	cJSON_Delete(ds);
 
 	ds = cJSON_Duplicate(DS, 1);
@@ -1356,6 +1444,67 @@ static void test_catches_daemonset_changes(void **state)
 	cJSON_Delete(ds);
 }
 
+/* Replaces ferryd's --netns-dirs argument with arg (NULL: removes it). */
+static void set_netns_arg(cJSON *ds, const char *arg)
+{
+	cJSON *args = at(agent_container(ds), "args");
+
+	for (int i = cJSON_GetArraySize(args) - 1; i >= 0; i--)
+		if (cJSON_IsString(cJSON_GetArrayItem(args, i)) &&
+		    !strncmp(cJSON_GetArrayItem(args, i)->valuestring, "--netns-dirs", 12)) {
+			if (arg)
+				cJSON_ReplaceItemInArray(args, i, cJSON_CreateString(arg));
+			else
+				cJSON_DeleteItemFromArray(args, i);
+		}
+}
+
+/* Each way of losing pods' namespaces, or of holding them too widely, is
+ * refused, naming the field. */
+static void test_catches_netns_changes(void **state)
+{
+	const char *dir;
+	cJSON *ds, *m;
+
+	CHECK(check_netns(DS)); /* each copy below breaks a good one */
+	dir = arg_value(agent_container(DS), "--netns-dirs");
+	assert_non_null(dir);
+
+	ds = cJSON_Duplicate(DS, 1);
+	set_netns_arg(ds, NULL);
+	CHECK_CATCHES(check_netns(ds), "--netns-dirs missing");
+	cJSON_Delete(ds);
+
+	ds = cJSON_Duplicate(DS, 1);
+	set_netns_arg(ds, "--netns-dirs=/run/elsewhere");
+	CHECK_CATCHES(check_netns(ds), "/run/elsewhere, which is no volumeMounts' mountPath");
+	cJSON_Delete(ds);
+
+	ds = cJSON_Duplicate(DS, 1);
+	m = mount_at(agent_container(ds), dir);
+	cJSON_ReplaceItemInObject(m, "readOnly", cJSON_CreateFalse());
+	CHECK_CATCHES(check_netns(ds), "readOnly");
+	cJSON_Delete(ds);
+
+	ds = cJSON_Duplicate(DS, 1);
+	m = mount_at(agent_container(ds), dir);
+	cJSON_DeleteItemFromObject(m, "mountPropagation");
+	CHECK_CATCHES(check_netns(ds), "HostToContainer");
+	cJSON_Delete(ds);
+
+	ds = cJSON_Duplicate(DS, 1);
+	cJSON_ReplaceItemInObject(at(host_volume(ds, "/var/run/netns", false), "hostPath"),
+				  "type", cJSON_CreateString("Directory"));
+	CHECK_CATCHES(check_netns(ds), "DirectoryOrCreate");
+	cJSON_Delete(ds);
+
+	ds = cJSON_Duplicate(DS, 1);
+	cJSON_ReplaceItemInObject(at(host_volume(ds, "/var/run/netns", false), "hostPath"),
+				  "path", cJSON_CreateString("/var/lib/netns"));
+	CHECK_CATCHES(check_netns(ds), "no hostPath /var/run/netns");
+	cJSON_Delete(ds);
+}
+
 /* A compiler in the runtime stage, or a single stage, is refused. */
 static void test_catches_dockerfile_changes(void **state)
 {
@@ -1425,12 +1574,14 @@ int main(void)
 		cmocka_unit_test(test_daemonset_agent_args),
 		cmocka_unit_test(test_daemonset_mounts),
 		cmocka_unit_test(test_agent_capabilities),
+		cmocka_unit_test(test_pod_network_namespaces),
 		cmocka_unit_test(test_agent_probes_and_resources),
 		cmocka_unit_test(test_cleanup),
 		cmocka_unit_test(test_dockerfile),
 		cmocka_unit_test(test_catches_broken_yaml),
 		cmocka_unit_test(test_catches_rbac_widening),
 		cmocka_unit_test(test_catches_daemonset_changes),
+		cmocka_unit_test(test_catches_netns_changes),
 		cmocka_unit_test(test_catches_dockerfile_changes),
 		cmocka_unit_test(test_references_exist),
 		cmocka_unit_test(test_catches_missing_references),
