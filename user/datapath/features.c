@@ -1,7 +1,9 @@
 #include "datapath/features.h"
 
+#include <bpf/bpf.h>
 #include <bpf/btf.h>
 #include <bpf/libbpf.h>
+#include <errno.h>
 #include <linux/bpf.h>
 #include <linux/genetlink.h>
 #include <linux/netlink.h>
@@ -38,18 +40,22 @@ static int check(int ok, const char *feature, const char *why)
 }
 
 /* What the checks need from the kernel's BTF, taken in one parse: a parse
- * of its 5 MB costs 8-30 ms of CPU, and the start asked for three answers. */
+ * of its 5 MB costs 8-30 ms of CPU, and the start asks several questions. */
 struct vmlinux_facts {
 	bool known;
+	bool btf;           /* it could be read at all */
 	bool sock_destroy;  /* the bpf_sock_destroy kfunc */
+	bool udp_iter;      /* UDP socket iterators (struct bpf_iter__udp) */
 	bool tcx;           /* BPF_TCX_INGRESS and BPF_TCX_EGRESS in enum bpf_attach_type */
+	bool cgroup_links;  /* BPF_LINK_TYPE_CGROUP in enum bpf_link_type */
+	bool getpeername;   /* BPF_CGROUP_INET4_GETPEERNAME in enum bpf_attach_type */
 };
 
-/* Whether the kernel's enum bpf_attach_type has this value: the build's
- * UAPI headers may be older than the kernel (tcx came in 6.6). */
-static bool attach_type_present(const struct btf *btf, const char *name)
+/* Whether the kernel's enum has this value: the build's UAPI headers may be
+ * older or newer than the kernel, and a vendor kernel may carry backports. */
+static bool enum_has(const struct btf *btf, const char *type, const char *name)
 {
-	int id = btf__find_by_name_kind(btf, "bpf_attach_type", BTF_KIND_ENUM);
+	int id = btf__find_by_name_kind(btf, type, BTF_KIND_ENUM);
 	const struct btf_type *t = id > 0 ? btf__type_by_id(btf, id) : NULL;
 
 	for (int i = 0; t && i < btf_vlen(t); i++)
@@ -69,29 +75,65 @@ static const struct vmlinux_facts *vmlinux_facts(void)
 	btf = btf__load_vmlinux_btf();
 	if (!btf)
 		return &facts;
+	facts.btf = true;
 	/* A kfunc is there when the kernel's BTF names it. */
 	facts.sock_destroy = btf__find_by_name_kind(btf, "bpf_sock_destroy", BTF_KIND_FUNC) >= 0;
-	facts.tcx = attach_type_present(btf, "BPF_TCX_INGRESS") &&
-		    attach_type_present(btf, "BPF_TCX_EGRESS");
+	facts.udp_iter = btf__find_by_name_kind(btf, "bpf_iter__udp", BTF_KIND_STRUCT) >= 0;
+	facts.tcx = enum_has(btf, "bpf_attach_type", "BPF_TCX_INGRESS") &&
+		    enum_has(btf, "bpf_attach_type", "BPF_TCX_EGRESS");
+	facts.cgroup_links = enum_has(btf, "bpf_link_type", "BPF_LINK_TYPE_CGROUP");
+	facts.getpeername = enum_has(btf, "bpf_attach_type", "BPF_CGROUP_INET4_GETPEERNAME");
 	btf__free(btf);
 	return &facts;
 }
 
+/* Without the capabilities every probe below fails as if the kernel lacked
+ * the feature: say what is really missing. A socket hook's program asks for
+ * what ferry's do (CAP_BPF and CAP_NET_ADMIN); an unprivileged map would
+ * not tell where kernel.unprivileged_bpf_disabled is 0. */
+static int check_permitted(void)
+{
+	const struct bpf_insn ret1[] = {
+		{ .code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_0, .imm = 1 },
+		{ .code = BPF_JMP | BPF_EXIT },
+	};
+	LIBBPF_OPTS(bpf_prog_load_opts, opts, .expected_attach_type = BPF_CGROUP_INET4_CONNECT);
+	int fd = bpf_prog_load(BPF_PROG_TYPE_CGROUP_SOCK_ADDR, NULL, "GPL", ret1, 2, &opts);
+
+	if (fd >= 0) {
+		close(fd);
+		return 0;
+	}
+	if (errno != EPERM)
+		return 0; /* the checks below say what is missing */
+	log_error("features", "not permitted to use BPF (%s): ferryd needs CAP_BPF, CAP_NET_ADMIN "
+		  "and CAP_PERFMON (or root)", strerror(errno));
+	return -1;
+}
+
+/* The core: without any of these a ClusterIP does not work as it must. */
 int features_check(void)
 {
+	const struct vmlinux_facts *f;
 	char cg[256];
 	int bad = 0;
 
-	bad |= check(access("/sys/kernel/btf/vmlinux", R_OK) == 0,
+	if (check_permitted())
+		return -1;
+	f = vmlinux_facts();
+	bad |= check(access("/sys/kernel/btf/vmlinux", R_OK) == 0 && f->btf,
 		     "BTF at /sys/kernel/btf/vmlinux (CONFIG_DEBUG_INFO_BTF)", "CO-RE programs");
 	bad |= check(mounts_cgroup2_root(cg, sizeof(cg)) == 0,
 		     "a mounted cgroup v2 hierarchy", "socket-level load balancing");
 	bad |= check(libbpf_probe_bpf_prog_type(BPF_PROG_TYPE_CGROUP_SOCK_ADDR, NULL) == 1,
 		     "BPF_PROG_TYPE_CGROUP_SOCK_ADDR", "connect/sendmsg/recvmsg/getpeername hooks");
+	/* Without BTF the two below cannot be told; its own line says so. */
+	bad |= check(!f->btf || f->cgroup_links, "cgroup BPF links (Linux 5.7)",
+		     "attaching the socket hooks and replacing them in place on restart");
+	bad |= check(!f->btf || f->getpeername, "the getpeername hooks (Linux 5.8)",
+		     "getpeername() returning the ClusterIP, not the backend");
 	bad |= check(libbpf_probe_bpf_map_type(BPF_MAP_TYPE_SK_STORAGE, NULL) == 1,
 		     "BPF_MAP_TYPE_SK_STORAGE", "per-socket state");
-	bad |= check(vmlinux_facts()->sock_destroy, "the bpf_sock_destroy kfunc (Linux 6.5)",
-		     "failing connected UDP sockets whose backend was removed");
 	bad |= check(libbpf_probe_bpf_map_type(BPF_MAP_TYPE_LRU_HASH, NULL) == 1,
 		     "BPF_MAP_TYPE_LRU_HASH", "session affinity");
 	for (size_t i = 0; i < sizeof(helpers) / sizeof(helpers[0]); i++)
@@ -99,6 +141,56 @@ int features_check(void)
 						     helpers[i].id, NULL) == 1,
 			     helpers[i].name, helpers[i].why);
 	return bad ? -1 : 0;
+}
+
+const char *const feature_names[FEATURE__COUNT] = {
+	[FEATURE_UDP_REAPER] = "udp_reaper",
+};
+
+static bool feature_used[FEATURE__COUNT];
+
+bool features_kernel_has(enum feature f, char *why, size_t len)
+{
+	const struct vmlinux_facts *v = vmlinux_facts();
+	const char *missing = NULL;
+
+	switch (f) {
+	case FEATURE_UDP_REAPER:
+		if (!v->udp_iter)
+			missing = "UDP socket iterators (Linux 5.9)";
+		else if (!v->sock_destroy)
+			missing = "the bpf_sock_destroy kfunc (Linux 6.5)";
+		break;
+	case FEATURE__COUNT:
+		missing = "an unknown feature";
+		break;
+	}
+	if (missing)
+		snprintf(why, len, "the kernel lacks %s", missing);
+	return !missing;
+}
+
+const char *features_loss(enum feature f)
+{
+	switch (f) {
+	case FEATURE_UDP_REAPER:
+		return "connected UDP sockets to a removed backend are not failed (B21): a client "
+		       "that keeps one, such as a resolver talking to a CoreDNS pod that went "
+		       "away, sends into the void until it times out; use a short DNS timeout";
+	case FEATURE__COUNT:
+		break;
+	}
+	return "";
+}
+
+void features_set_used(enum feature f, bool used)
+{
+	feature_used[f] = used;
+}
+
+bool features_used(enum feature f)
+{
+	return feature_used[f];
 }
 
 int features_packet_path(char *why, size_t len)

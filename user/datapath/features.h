@@ -1,12 +1,37 @@
-/* Strict replacement: ferry either has every kernel feature it relies on
- * or refuses to start, naming what is missing. */
+/* The kernel features ferry uses: what a Service cannot work without is
+ * the core, checked at start (ferryd refuses to run, naming what is
+ * missing); everything else is optional: probed, used where the kernel has
+ * it, and reported where it has not (ferryd's log once, ferryctl status,
+ * ferry_feature_available in /metrics). */
 #ifndef FERRY_FEATURES_H
 #define FERRY_FEATURES_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
-/* Returns 0, or -1 after logging each missing feature. */
+/* The optional features, as status and metrics name them. */
+enum feature {
+	FEATURE_UDP_REAPER,  /* B21: the bpf_sock_destroy kfunc from a UDP socket
+			      * iterator (Linux 6.5) */
+	FEATURE__COUNT,
+};
+
+extern const char *const feature_names[FEATURE__COUNT];
+
+/* Returns 0, or -1 after logging each missing core feature. */
 int features_check(void);
+
+/* Whether the kernel has an optional feature; when not, why[] names what
+ * it lacks and the kernel that brought it. */
+bool features_kernel_has(enum feature f, char *why, size_t len);
+
+/* What a user loses without the feature, in their terms. */
+const char *features_loss(enum feature f);
+
+/* Whether this ferryd uses the feature: set at start, read-only after (the
+ * metrics server's thread reads it). */
+void features_set_used(enum feature f, bool used);
+bool features_used(enum feature f);
 
 /* The per-packet path (XDP and tc on the external devices) is optional:
  * without it ClusterIPs still work. Returns 0, or -1 with why[] naming the

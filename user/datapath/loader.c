@@ -14,10 +14,78 @@
 #include "ferry/maps.h"
 #include "sock_lb.skel.h"
 
+/* What the last load met, from libbpf's warnings: the first map that could
+ * not be created, the first program the kernel refused. */
+static struct dp_load_failure load_failure;
+
 static int libbpf_log(enum libbpf_print_level level, const char *fmt, va_list ap)
 {
+	char line[256];
+	va_list copy;
+
+	if (level == LIBBPF_WARN) {
+		va_copy(copy, ap);
+		vsnprintf(line, sizeof(line), fmt, copy);
+		va_end(copy);
+		dp_load_failure_note(&load_failure, line);
+	}
 	log_vmsg(level == LIBBPF_WARN ? LOG_WARN : LOG_DEBUG, "libbpf", fmt, ap);
 	return 0;
+}
+
+void dp_load_failure_note(struct dp_load_failure *f, const char *line)
+{
+	char name[sizeof(f->map)];
+	int end = 0;
+
+	if (!f->map[0] && sscanf(line, "libbpf: map '%63[^']': failed to create%n", name, &end) == 1 &&
+	    end)
+		memcpy(f->map, name, sizeof(name));
+	end = 0;
+	if (!f->prog[0] &&
+	    sscanf(line, "libbpf: prog '%63[^']': BPF program load failed%n", name, &end) == 1 && end)
+		memcpy(f->prog, name, sizeof(name));
+}
+
+/* The option that sizes a map, for the advice to lower it. */
+static const char *map_option(const char *map)
+{
+	static const char *const options[][2] = {
+		{ "ferry_services", "--max-services" },
+		{ "ferry_slots", "--max-backends or --max-backends-per-service" },
+		{ "ferry_backends", "--max-backends or --max-backends-per-service" },
+		{ "ferry_revnat", "--max-backends or --max-backends-per-service" },
+		{ "ferry_affinity", "--max-affinity" },
+		{ "ferry_ct", "--max-ct" },
+	};
+
+	for (size_t i = 0; i < sizeof(options) / sizeof(options[0]); i++)
+		if (strcmp(map, options[i][0]) == 0)
+			return options[i][1];
+	return NULL;
+}
+
+void dp_load_failure_explain(const struct dp_load_failure *f, int err, char *out, size_t len)
+{
+	const char *option = map_option(f->map);
+
+	if (f->map[0] && err == -EPERM)
+		snprintf(out, len, "not permitted to create BPF map %s (%s): ferryd needs CAP_BPF",
+			 f->map, strerror(-err));
+	else if (f->map[0])
+		snprintf(out, len, "cannot create BPF map %s (%s): the kernel would not give it the "
+			 "memory its capacity takes%s%s", f->map, strerror(-err),
+			 option ? "; lower " : "", option ? option : "");
+	else if (f->prog[0] && err == -EPERM)
+		snprintf(out, len, "not permitted to load BPF program %s (%s): ferryd needs CAP_BPF, "
+			 "CAP_NET_ADMIN and CAP_PERFMON", f->prog, strerror(-err));
+	else if (f->prog[0])
+		snprintf(out, len, "the kernel's verifier refused BPF program %s (%s; its log is "
+			 "above, component=libbpf): without CAP_PERFMON it refuses the pointer "
+			 "arithmetic ferry's programs do; with it, this kernel lacks something the "
+			 "program uses", f->prog, strerror(-err));
+	else
+		snprintf(out, len, "cannot load the BPF object: %s", strerror(-err));
 }
 
 static struct bpf_map *skel_map(struct ferry_sock_lb *skel, enum dp_map i)
@@ -68,10 +136,14 @@ static bool map_matches(const struct bpf_map *want, int fd, char *why, size_t le
 			 bpf_map__key_size(want), bpf_map__value_size(want));
 		return false;
 	}
-	if (info.max_entries != bpf_map__max_entries(want) ||
-	    info.map_flags != bpf_map__map_flags(want)) {
+	if (info.max_entries != bpf_map__max_entries(want)) {
 		snprintf(why, len, "%s: max_entries %u, this ferryd's %u", bpf_map__name(want),
 			 info.max_entries, bpf_map__max_entries(want));
+		return false;
+	}
+	if (info.map_flags != bpf_map__map_flags(want)) {
+		snprintf(why, len, "%s: flags 0x%x, this ferryd's 0x%x", bpf_map__name(want),
+			 info.map_flags, bpf_map__map_flags(want));
 		return false;
 	}
 	return true;
@@ -133,7 +205,23 @@ static bool adopt_maps(struct ferry_sock_lb *skel, const char *bpffs)
 	return match;
 }
 
-int datapath_load(struct datapath *dp, const char *bpffs, const struct dp_limits *limits)
+/* Load the object; on failure, say what failed. */
+static int load_object(struct ferry_sock_lb *skel)
+{
+	char why[512];
+	int err;
+
+	memset(&load_failure, 0, sizeof(load_failure));
+	err = ferry_sock_lb__load(skel);
+	if (err) {
+		dp_load_failure_explain(&load_failure, err, why, sizeof(why));
+		log_error("datapath", "%s", why);
+	}
+	return err;
+}
+
+int datapath_load(struct datapath *dp, const char *bpffs, const struct dp_limits *limits,
+		  bool udp_reaper)
 {
 	struct ferry_sock_lb *skel;
 	int err;
@@ -161,15 +249,18 @@ int datapath_load(struct datapath *dp, const char *bpffs, const struct dp_limits
 	bpf_map__set_max_entries(skel->maps.ferry_source_ranges, limits->max_source_ranges);
 	bpf_map__set_max_entries(skel->maps.ferry_node_addrs, limits->max_node_addrs);
 	dp->adopted = adopt_maps(skel, bpffs);
-	err = ferry_sock_lb__load(skel);
+	/* Its kfunc is weak: without it, the rest loads and serves. */
+	bpf_program__set_autoload(skel->progs.ferry_udp_reap, udp_reaper);
+	err = load_object(skel);
 	if (err) {
-		log_error("datapath", "cannot load BPF programs: %s", strerror(-err));
 		ferry_sock_lb__destroy(skel);
 		return err;
 	}
 	dp->skel = skel;
 	for (int i = 0; i < DP_MAP__COUNT; i++)
 		dp->maps.fd[i] = bpf_map__fd(skel_map(skel, i));
+	if (!udp_reaper)
+		return 0;
 	dp->reap_link = bpf_program__attach_iter(skel->progs.ferry_udp_reap, NULL);
 	if (!dp->reap_link) {
 		err = -errno;
@@ -245,6 +336,23 @@ static int publish_maps(struct datapath *dp, const char *bpffs)
 	return 0;
 }
 
+/* Pinned while this ferryd has the reaper, so that status can tell. */
+static int publish_reap_link(const struct datapath *dp, const char *bpffs)
+{
+	char path[512];
+	int err = 0;
+
+	pinned_link_path(bpffs, DP_REAP_LINK, path, sizeof(path));
+	if (dp->reap_link)
+		err = replace_pin(bpf_link__fd(dp->reap_link), path);
+	else if (unlink(path) && errno != ENOENT)
+		err = -errno;
+	if (err)
+		log_error("datapath", "cannot %s %s: %s", dp->reap_link ? "pin" : "unpin", path,
+			  strerror(-err));
+	return err;
+}
+
 int datapath_publish(struct datapath *dp, const char *bpffs, const char *cgroup)
 {
 	int cg_fd = open(cgroup, O_RDONLY | O_DIRECTORY);
@@ -267,6 +375,8 @@ int datapath_publish(struct datapath *dp, const char *bpffs, const char *cgroup)
 	close(cg_fd);
 	if (!err)
 		err = publish_maps(dp, bpffs);
+	if (!err)
+		err = publish_reap_link(dp, bpffs);
 	if (!err)
 		log_info("datapath", "%d programs serving %s, pinned under %s", DP_HOOK_COUNT,
 			 cgroup, bpffs);
@@ -322,6 +432,8 @@ int datapath_cleanup(const char *bpffs)
 		pinned_link_path(bpffs, dp_hook_names[i], path, sizeof(path));
 		err |= remove_path(path, unlink);
 	}
+	pinned_link_path(bpffs, DP_REAP_LINK, path, sizeof(path));
+	err |= remove_path(path, unlink);
 	snprintf(path, sizeof(path), "%s/links", bpffs);
 	err |= remove_path(path, rmdir);
 	for (int i = 0; i < DP_MAP__COUNT; i++) {

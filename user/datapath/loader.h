@@ -16,6 +16,7 @@
 #define FERRY_LOADER_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "datapath/pinned.h"
@@ -32,18 +33,42 @@ struct dp_limits {
 	uint32_t max_node_addrs;   /* this node's addresses */
 };
 
+/* The UDP socket iterator's link, pinned as <bpffs>/links/udp-reap while a
+ * ferryd uses it: what ferryctl status reads to say whether B21 is served.
+ * Reading the pinned file runs the reaper in the reader's namespace. */
+#define DP_REAP_LINK "udp-reap"
+
 struct datapath {
 	struct ferry_sock_lb *skel;
 	struct dp_maps maps;          /* borrowed from skel */
 	struct bpf_link *links[DP_HOOK_COUNT]; /* NULL where a pinned link was updated */
-	struct bpf_link *reap_link;   /* the UDP socket iterator (reap.c); not pinned */
+	struct bpf_link *reap_link;   /* the UDP socket iterator (reap.c); NULL
+				       * without the reaper */
 	bool adopted;                 /* maps are the pinned ones */
 };
 
-/* Load programs and create maps (empty, unpinned). Returns 0 or -errno. */
-int datapath_load(struct datapath *dp, const char *bpffs, const struct dp_limits *limits);
+/* Load programs and create maps (empty, unpinned); the UDP reaper's
+ * program only when udp_reaper (the kernel has bpf_sock_destroy and it is
+ * wanted). Returns 0 or -errno, after a log line that says whether a map
+ * could not be created or a program was refused. */
+int datapath_load(struct datapath *dp, const char *bpffs, const struct dp_limits *limits,
+		  bool udp_reaper);
 
-/* Attach to the cgroup and replace whatever is pinned under bpffs. */
+/* Why a load failed, from libbpf's warnings: a map the kernel would not
+ * create (its capacity, or CAP_BPF) is not a program the kernel refused
+ * (its verifier, or capabilities), and each has its own advice. */
+struct dp_load_failure {
+	char map[64];   /* the first map that could not be created, or "" */
+	char prog[64];  /* the first program refused, or "" */
+};
+
+/* Take note of one of libbpf's warning lines. */
+void dp_load_failure_note(struct dp_load_failure *f, const char *line);
+/* The log line for a load that failed with err (-errno). */
+void dp_load_failure_explain(const struct dp_load_failure *f, int err, char *out, size_t len);
+
+/* Attach to the cgroup, pin the UDP reaper's link (or unpin one an earlier
+ * ferryd left, without it) and replace whatever is pinned under bpffs. */
 int datapath_publish(struct datapath *dp, const char *bpffs, const char *cgroup);
 
 /* Close descriptors; pinned state stays and keeps serving. */

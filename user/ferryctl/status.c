@@ -20,6 +20,8 @@
 #include <cjson/cJSON.h>
 
 #include "datapath/counters.h"
+#include "datapath/features.h"
+#include "datapath/loader.h"
 #include "ferry/maps.h"
 #include "ferryctl/ctl.h"
 
@@ -170,6 +172,35 @@ static cJSON *packet_path_json(const char *bpffs)
 	return list;
 }
 
+/* The optional features: the UDP reaper is served while its link is
+ * pinned (loader.h); when it is not, why (the kernel's BTF is read only
+ * then). */
+static cJSON *features_json(const char *bpffs)
+{
+	cJSON *all = cJSON_CreateObject(), *o = cJSON_CreateObject();
+	struct bpf_link_info info = { 0 };
+	__u32 len = sizeof(info);
+	char path[512], why[128];
+	int fd;
+	bool on;
+
+	pinned_link_path(bpffs, DP_REAP_LINK, path, sizeof(path));
+	fd = bpf_obj_get(path);
+	on = fd >= 0 && bpf_obj_get_info_by_fd(fd, &info, &len) == 0 &&
+	     info.type == BPF_LINK_TYPE_ITER;
+	if (fd >= 0)
+		close(fd);
+	cJSON_AddBoolToObject(o, "available", on);
+	if (!on) {
+		if (features_kernel_has(FEATURE_UDP_REAPER, why, sizeof(why)))
+			snprintf(why, sizeof(why), "turned off (ferryd --udp-reaper off)");
+		cJSON_AddStringToObject(o, "why", why);
+		cJSON_AddStringToObject(o, "missing", features_loss(FEATURE_UDP_REAPER));
+	}
+	cJSON_AddItemToObject(all, feature_names[FEATURE_UDP_REAPER], o);
+	return all;
+}
+
 static cJSON *counters_json(const struct dp_maps *maps)
 {
 	uint64_t sums[STAT__COUNT];
@@ -242,6 +273,21 @@ static void packet_print(cJSON *links)
 	}
 }
 
+static void features_print(cJSON *features)
+{
+	printf("Features:\n");
+	for (cJSON *f = features->child; f; f = f->next) {
+		cJSON *why = cJSON_GetObjectItem(f, "why");
+
+		if (!why) {
+			printf("  %-13s on\n", f->string);
+			continue;
+		}
+		printf("  %-13s OFF: %s\n", f->string, why->valuestring);
+		printf("  %-13s %s\n", "", cJSON_GetObjectItem(f, "missing")->valuestring);
+	}
+}
+
 static void status_print(cJSON *root, bool count)
 {
 	cJSON *agent = cJSON_GetObjectItem(root, "agent");
@@ -265,6 +311,7 @@ static void status_print(cJSON *root, bool count)
 		printf("  %-13s %s\n", cJSON_GetObjectItem(p, "hook")->valuestring,
 		       cJSON_IsTrue(cJSON_GetObjectItem(p, "attached")) ? "attached" : "NOT ATTACHED");
 	packet_print(cJSON_GetObjectItem(root, "packet_path"));
+	features_print(cJSON_GetObjectItem(root, "features"));
 	printf("Datapath counters (sockets):\n");
 	for (cJSON *c = cJSON_GetObjectItem(root, "counters")->child; c; c = c->next)
 		if (strncmp(c->string, "packet_", 7) != 0)
@@ -299,6 +346,7 @@ int ctl_status(const struct dp_maps *maps, const char *bpffs, bool json, bool co
 	cJSON_AddItemToObject(root, "agent", agent);
 	cJSON_AddItemToObject(root, "programs", programs_json(bpffs));
 	cJSON_AddItemToObject(root, "packet_path", packet_path_json(bpffs));
+	cJSON_AddItemToObject(root, "features", features_json(bpffs));
 	cJSON_AddItemToObject(root, "counters", counters_json(maps));
 	cJSON_AddItemToObject(root, "maps", maps_json(maps, count));
 	if (json) {

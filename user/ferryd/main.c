@@ -68,7 +68,7 @@ void agent_reap_udp(struct agent *ag)
 	struct timespec t0;
 	int err;
 
-	if (!sync_take_udp_gone(ag->eng))
+	if (!sync_take_udp_gone(ag->eng) || !ag->dp.reap_link)
 		return;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	err = dp_reap_udp(&ag->dp, &res);
@@ -152,16 +152,37 @@ static int agent_open_source(struct agent *ag)
 	return ag->kube ? 0 : -1;
 }
 
+/* Whether to run the UDP reaper (B21): said once when it is not. */
+static bool agent_udp_reaper(const struct agent *ag)
+{
+	char why[128];
+
+	if (ag->opts.udp_reaper_off)
+		snprintf(why, sizeof(why), "--udp-reaper off");
+	else if (features_kernel_has(FEATURE_UDP_REAPER, why, sizeof(why))) {
+		log_info("ferryd", "%s used: connected UDP sockets to a removed backend are failed "
+			 "(B21)", feature_names[FEATURE_UDP_REAPER]);
+		return true;
+	}
+	log_warn("ferryd", "%s not used (%s): %s", feature_names[FEATURE_UDP_REAPER], why,
+		 features_loss(FEATURE_UDP_REAPER));
+	return false;
+}
+
 static int agent_start(struct agent *ag)
 {
+	bool reaper;
+
 	if (features_check())
 		return -1;
+	reaper = agent_udp_reaper(ag);
 	if (mounts_ensure_bpffs_dir(ag->opts.bpffs) || lock_bpffs(ag->opts.bpffs))
 		return -1;
 	if (agent_open_source(ag) < 0)
 		return -1;
-	if (datapath_load(&ag->dp, ag->opts.bpffs, &ag->opts.limits))
+	if (datapath_load(&ag->dp, ag->opts.bpffs, &ag->opts.limits, reaper))
 		return -1;
+	features_set_used(FEATURE_UDP_REAPER, reaper);
 	ag->eng = sync_new(&ag->dp.maps, &ag->opts.limits,
 			   datapath_pinned_generation(ag->opts.bpffs));
 	if (!ag->eng) {

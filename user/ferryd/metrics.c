@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "datapath/counters.h"
+#include "datapath/features.h"
 #include "ferryd/agent.h"
 
 #ifndef FERRY_VERSION
@@ -184,6 +185,21 @@ static void metrics_packet_path(struct prom_buf *b, const struct obs_view *v)
 	prom_sample(b, "ferry_packet_path_up", NULL, v->packet_path);
 }
 
+/* The optional kernel features this ferryd uses (features.h). */
+static void metrics_features(struct prom_buf *b)
+{
+	char labels[64];
+
+	prom_family(b, "ferry_feature_available", "gauge",
+		    "1 when ferryd uses this optional feature; 0 when the kernel lacks it or it "
+		    "is turned off (the log says what is missing).");
+	for (int f = 0; f < FEATURE__COUNT; f++) {
+		snprintf(labels, sizeof(labels), "feature=\"%s\"", feature_names[f]);
+		prom_sample(b, "ferry_feature_available", labels,
+			    features_used((enum feature)f) ? 1 : 0);
+	}
+}
+
 static void metrics_datapath(struct prom_buf *b, const struct agent_obs *obs)
 {
 	uint64_t sums[STAT__COUNT];
@@ -208,6 +224,7 @@ int metrics_answer(struct agent_obs *obs, struct httpd_reply *reply)
 	metrics_maps(&b, obs, &v);
 	metrics_datapath(&b, obs);
 	metrics_packet_path(&b, &v);
+	metrics_features(&b);
 	if (v.kube)
 		metrics_watch(&b, &v);
 	if (b.failed) {

@@ -65,6 +65,8 @@ static const char usage[] =
 	"  --icmp-rate N              ICMP replies per second and CPU the per-packet path\n"
 	"                             sends: port unreachable (a service without endpoints)\n"
 	"                             and fragmentation needed (default 100)\n"
+	"  --udp-reaper auto|off      fail connected UDP sockets whose backend was removed\n"
+	"                             (B21) where the kernel can (auto: Linux 6.5+), or never\n"
 	"  --log-level LEVEL          debug, info, warn, error (default info)\n"
 	"  --cleanup                  detach and remove everything pinned under --bpffs\n";
 
@@ -287,6 +289,7 @@ int options_parse(int argc, char **argv, struct ferryd_options *opts)
 		{ "node-port-range", required_argument, NULL, 'R' },
 		{ "snat-port-range", required_argument, NULL, 'r' },
 		{ "icmp-rate", required_argument, NULL, 'I' },
+		{ "udp-reaper", required_argument, NULL, 'U' },
 		{ "log-level", required_argument, NULL, 'l' },
 		{ "cleanup", no_argument, NULL, 'C' },
 		{ "help", no_argument, NULL, 'h' },
@@ -408,6 +411,14 @@ int options_parse(int argc, char **argv, struct ferryd_options *opts)
 		case 'I':
 			if (parse_count("--icmp-rate", optarg, &opts->icmp_per_sec))
 				return -1;
+			break;
+		case 'U':
+			if (strcmp(optarg, "auto") && strcmp(optarg, "off")) {
+				fprintf(stderr, "ferryd: --udp-reaper takes auto or off, not '%s'\n",
+					optarg);
+				return -1;
+			}
+			opts->udp_reaper_off = strcmp(optarg, "off") == 0;
 			break;
 		case 'l':
 			if (log_parse_level(optarg, &level)) {

@@ -48,6 +48,7 @@ struct ferryd_options {
 	uint16_t node_port_min, node_port_max;  /* --node-port-range */
 	uint16_t snat_port_min, snat_port_max;  /* --snat-port-range */
 	uint32_t icmp_per_sec;    /* --icmp-rate */
+	bool udp_reaper_off;      /* --udp-reaper off (default auto) */
 };
 
 /* Returns 0, 1 when --help was printed, -1 on a usage error (printed). */
