@@ -11,27 +11,54 @@
 #define LABEL_PROXY_NAME "service.kubernetes.io/service-proxy-name"
 #define LABEL_HEADLESS "service.kubernetes.io/headless"
 
+/* Whether s is key: inline, as the keys are short and most members differ
+ * from the key looked up at the first byte. */
+static bool decode_key_is(const char *s, const char *key)
+{
+	while (*s && *s == *key) {
+		s++;
+		key++;
+	}
+	return *s == *key;
+}
+
+/* cJSON_GetObjectItemCaseSensitive's answer (the first member of that name)
+ * without its calls: a decode looks up some twenty fields an object. */
 const cJSON *decode_field(const cJSON *obj, const char *key)
 {
 	const cJSON *c;
 
-	if (!cJSON_IsObject(obj))
+	if (!obj || (obj->type & 0xff) != cJSON_Object)
 		return NULL;
-	/* cJSON_GetObjectItemCaseSensitive's answer (the first member of that
-	 * name) without a strcmp call per member: most differ at the first byte. */
 	for (c = obj->child; c && c->string; c = c->next)
-		if (c->string[0] == key[0] && strcmp(c->string, key) == 0)
+		if (decode_key_is(c->string, key))
 			return c;
 	return NULL;
 }
 
+void decode_fields(const cJSON *obj, const char *const *keys, size_t n, const cJSON **out)
+{
+	const cJSON *c;
+
+	memset(out, 0, n * sizeof(*out));
+	if (!obj || (obj->type & 0xff) != cJSON_Object)
+		return;
+	for (c = obj->child; c && c->string; c = c->next)
+		for (size_t k = 0; k < n; k++)
+			if (!out[k] && decode_key_is(c->string, keys[k]))
+				out[k] = c;
+}
+
+const char *decode_text(const cJSON *item, const char *def)
+{
+	if (!item || (item->type & 0xff) == cJSON_NULL)
+		return def;
+	return (item->type & 0xff) == cJSON_String ? item->valuestring : NULL;
+}
+
 const char *decode_string(const cJSON *obj, const char *key, const char *def)
 {
-	const cJSON *item = decode_field(obj, key);
-
-	if (!item || cJSON_IsNull(item))
-		return def;
-	return cJSON_IsString(item) ? item->valuestring : NULL;
+	return decode_text(decode_field(obj, key), def);
 }
 
 enum decode_result decode_why(const struct decode_meta *meta, char *why, size_t why_len,

@@ -34,8 +34,14 @@ void model_field_ignored(enum log_level level, const char *fmt, ...)
 
 /* decode.c */
 const cJSON *decode_field(const cJSON *obj, const char *key);
-/* The string at key, def when absent or null, NULL when not a string. */
+/* The members keys[0..n) of obj into out[0..n), NULL when absent (the
+ * first of a name, as decode_field's), in one walk of its members: for the
+ * objects a state has hundreds of thousands of (endpoints). */
+void decode_fields(const cJSON *obj, const char *const *keys, size_t n, const cJSON **out);
+/* The string at key, def when absent or null, NULL when not a string;
+ * decode_text: the same of a member already found (NULL: absent). */
 const char *decode_string(const cJSON *obj, const char *key, const char *def);
+const char *decode_text(const cJSON *item, const char *def);
 /* Writes "<kind> <ns>/<name>: <message>" into why; returns DECODE_INVALID. */
 enum decode_result decode_why(const struct decode_meta *meta, char *why, size_t why_len,
 			      const char *fmt, ...) __attribute__((format(printf, 4, 5)));

@@ -125,10 +125,8 @@ static enum decode_result slice_ports(const struct decode_meta *meta, const cJSO
 }
 
 /* B10: ready absent = true, serving absent = ready, terminating absent = false. */
-static bool slice_condition(const cJSON *conditions, const char *key, bool def)
+static bool slice_condition(const cJSON *item, bool def)
 {
-	const cJSON *item = decode_field(conditions, key);
-
 	return cJSON_IsBool(item) ? cJSON_IsTrue(item) : def;
 }
 
@@ -162,11 +160,11 @@ static int slice_hints(const struct decode_meta *meta, const cJSON *zones, size_
 
 /* ep->node_name: the node, then the hint zones (model.h), shared; prev,
  * the endpoint before (NULL for the first), most often has the same. */
-static int slice_place(const struct decode_meta *meta, const cJSON *item, const char *node,
+static int slice_place(const struct decode_meta *meta, const cJSON *hints, const char *node,
 		       size_t i, const struct model_endpoint *prev, struct model_endpoint *ep,
 		       char *why, size_t why_len)
 {
-	const cJSON *zones = decode_field(decode_field(item, "hints"), "forZones"), *z;
+	const cJSON *zones = decode_field(hints, "forZones"), *z;
 	size_t len = strlen(node), at;
 	char *place;
 
@@ -197,19 +195,26 @@ static int slice_place(const struct decode_meta *meta, const cJSON *item, const 
 	return ep->node_name ? 0 : decode_why(meta, why, why_len, "out of memory");
 }
 
+enum { EP_ADDRESSES, EP_CONDITIONS, EP_NODE_NAME, EP_HINTS, EP__COUNT };
+static const char *const ep_keys[EP__COUNT] = { "addresses", "conditions", "nodeName", "hints" };
+enum { COND_READY, COND_SERVING, COND_TERMINATING, COND__COUNT };
+static const char *const cond_keys[COND__COUNT] = { "ready", "serving", "terminating" };
+
 /* Returns 1 when added, 0 when it has no address (B8), or DECODE_INVALID
  * (then the endpoint's own allocations are freed). */
 static int slice_endpoint(const struct decode_meta *meta, const cJSON *item, size_t i,
 			  struct model_slice *slice, char *why, size_t why_len)
 {
-	const cJSON *addrs = decode_field(item, "addresses");
-	const cJSON *conds = decode_field(item, "conditions");
-	const char *node = decode_string(item, "nodeName", "");
+	const cJSON *f[EP__COUNT], *cond[COND__COUNT], *addrs, *first;
 	struct model_endpoint *ep = &slice->endpoints[slice->n_endpoints];
-	const cJSON *first = cJSON_GetArrayItem(addrs, 0);
-	const char *text = cJSON_IsString(first) ? first->valuestring : NULL;
+	const char *node, *text;
 
-	if (!cJSON_IsArray(addrs) || !first)
+	decode_fields(item, ep_keys, EP__COUNT, f);
+	addrs = f[EP_ADDRESSES];
+	node = decode_text(f[EP_NODE_NAME], "");
+	first = cJSON_IsArray(addrs) ? addrs->child : NULL;
+	text = cJSON_IsString(first) ? first->valuestring : NULL;
+	if (!first)
 		return 0;
 	if (addr_parse(text, &ep->addr) != slice->family)
 		return decode_why(meta, why, why_len,
@@ -218,10 +223,11 @@ static int slice_endpoint(const struct decode_meta *meta, const cJSON *item, siz
 	if (!node)
 		return decode_why(meta, why, why_len, "endpoints[%zu].nodeName: not a string",
 				  i);
-	ep->ready = slice_condition(conds, "ready", true);
-	ep->serving = slice_condition(conds, "serving", ep->ready);
-	ep->terminating = slice_condition(conds, "terminating", false);
-	if (slice_place(meta, item, node, i, slice->n_endpoints ? ep - 1 : NULL, ep, why,
+	decode_fields(f[EP_CONDITIONS], cond_keys, COND__COUNT, cond);
+	ep->ready = slice_condition(cond[COND_READY], true);
+	ep->serving = slice_condition(cond[COND_SERVING], ep->ready);
+	ep->terminating = slice_condition(cond[COND_TERMINATING], false);
+	if (slice_place(meta, f[EP_HINTS], node, i, slice->n_endpoints ? ep - 1 : NULL, ep, why,
 			why_len) == 0)
 		return 1;
 	objects_free_endpoint(ep);
