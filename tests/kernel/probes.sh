@@ -12,7 +12,9 @@
 #    after the rename and ended before ferryd published the new generation;
 #  - the per-packet path's kernel features are probed and logged; without
 #    a node address north-south is off (log, ferryctl status, metric) and
-#    ferryd serves on;
+#    ferryd serves on; the optional UDP reaper (B21) is found on this kernel
+#    and reported used (log, status, metric; tests/kernel/features.sh runs
+#    without it);
 #  - the loop stuck (its thread stopped with ptrace, the servers' threads
 #    run on): /livez and /healthz answer 503 once the loop is more than
 #    --health-timeout late, not sooner, and 200 again once it runs; then it
@@ -71,6 +73,11 @@ expect_match "features: no node address: the log says north-south is not served"
 	"$(grep -c 'north-south traffic not served: no device carries a node address' "$FERRYD_LOG")" '^[1-9]'
 expect "features: ferryctl status lists no per-packet link" "$(status_get 'len(j["packet_path"])')" 0
 expect "features: ferry_packet_path_up 0" "$(metric ferry_packet_path_up)" 0
+expect_match "features: the log says the UDP reaper (bpf_sock_destroy) is used" \
+	"$(grep -c 'udp_reaper used: connected UDP sockets to a removed backend are failed' "$FERRYD_LOG")" '^[1-9]'
+expect "features: ferryctl status and ferry_feature_available say udp_reaper is there" \
+	"$(status_get 'j["features"]["udp_reaper"]["available"]') $(metric 'ferry_feature_available{feature="udp_reaper"}')" \
+	"True 1"
 
 # --- idle and stalled connections -----------------------------------------------
 "$PYTHON" "$LOAD" hold 127.0.0.1 "$HPORT" 100 20 120 "$WORK/held" >"$WORK/hold.out" 2>&1 &
