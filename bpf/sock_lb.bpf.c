@@ -54,24 +54,6 @@ static __always_inline bool sticky_reuse(struct bpf_sock_addr *ctx, bool v6,
 	return true;
 }
 
-/* A backend from the service's current set; a set reaped under us (a
- * slot miss) is looked up once more. NULL: nothing to send to. */
-static __always_inline struct slot_value *backend_pick(const struct svc_key *key,
-							struct svc_value *svc)
-{
-	struct slot_value *b = backend_select(svc);
-	struct svc_value *found;
-
-	if (b)
-		return b;
-	stat_inc(STAT_SLOT_MISS);
-	found = bpf_map_lookup_elem(&ferry_services, key);
-	if (!found || !found->count)
-		return NULL;
-	*svc = *found;
-	return backend_select(svc);
-}
-
 /* key is the destination as the application gave it: what replies and
  * getpeername() show (B20, B22). lkey is the entry it matched, the NodePort
  * wildcard for a node address or loopback. */
@@ -126,15 +108,10 @@ static __always_inline int xlate_fwd(struct bpf_sock_addr *ctx, bool v6, bool st
 			b = &kept;
 	}
 	if (!b) {
-		if (inline_set) {
+		if (inline_set)
 			kept = pick;
-		} else {
-			b = backend_pick(&lkey, &svc);
-			if (!b)
-				return refuse(STAT_NO_BACKEND);
-			/* A slot may be reused once another helper runs. */
-			kept = *b;
-		}
+		else if (!backend_pick_slots(&lkey, addr_is_v4_mapped(lkey.addr), &svc, &kept))
+			return refuse(STAT_NO_BACKEND);
 		b = &kept;
 		if (svc.affinity_timeout) {
 			/* svc may be a newer set's after a slot miss. */

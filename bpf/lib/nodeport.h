@@ -100,28 +100,6 @@ static __always_inline bool np_source_allowed(__u32 svc_id, const __u32 saddr[4]
 	return bpf_map_lookup_elem(&ferry_source_ranges, &k) != NULL;
 }
 
-/* A backend of the current set; a set reaped under us is looked up once
- * more (as the socket LB does). */
-static __always_inline bool np_pick(const struct svc_key *k, struct svc_value *svc,
-				    struct slot_value *out)
-{
-	struct slot_value *b = backend_select(svc);
-	struct svc_value *found;
-
-	if (!b) {
-		stat_inc(STAT_SLOT_MISS);
-		found = bpf_map_lookup_elem(&ferry_services, k);
-		if (!found || !found->count)
-			return false;
-		*svc = *found;
-		b = backend_select(svc);
-		if (!b)
-			return false;
-	}
-	*out = *b;
-	return true;
-}
-
 /* A new flow's larger temporaries: a call chain's BPF stack (512 bytes)
  * does not hold them next to the rest. Private, not pinned. */
 struct np_scratch {
@@ -139,18 +117,25 @@ struct {
 /* The backend for a new flow: the client's remembered one (B30: keyed by
  * its address, shared with the ClusterIP through the svc_id), or a random
  * one of the set. */
+/* picked: the inline pick taken at the lookup, if the set is inline. */
+static __always_inline bool np_pick(const struct pkt *p, const struct svc_key *k,
+				    struct svc_value *svc, bool picked, struct slot_value *b)
+{
+	return picked || backend_pick_slots(k, !p->v6, svc, b);
+}
+
 static __always_inline bool np_backend(const struct pkt *p, const struct svc_key *k,
-				       struct svc_value *svc, struct slot_value *b,
+				       struct svc_value *svc, bool picked, struct slot_value *b,
 				       struct affinity_key *akey)
 {
 	if (!svc->affinity_timeout)
-		return np_pick(k, svc, b);
+		return np_pick(p, k, svc, picked, b);
 	__builtin_memset(akey, 0, sizeof(*akey));
 	akey->svc_id = svc->svc_id;
 	addr_copy(akey->client_addr, p->saddr);
 	if (affinity_get(akey, svc, b))
 		return true;
-	if (!np_pick(k, svc, b))
+	if (!np_pick(p, k, svc, picked, b))
 		return false;
 	akey->svc_id = svc->svc_id;  /* svc may be a newer set's after a slot miss */
 	affinity_set(akey, b->backend_id);
@@ -206,18 +191,21 @@ static __always_inline enum np_verdict np_commit(const struct pkt *p, struct ct_
 static __noinline enum np_verdict np_new_flow(void *ctx, __u32 ifindex, const struct pkt *p,
 					      struct np_plan *plan, struct ct_key *key)
 {
+	/* Drawn first: an inline pick is copied straight after its lookup. */
+	__u32 r = bpf_get_prandom_u32();
 	struct ct_value *orig = &plan->ct;
 	struct np_scratch *sc;
 	struct svc_key k = {};
 	struct svc_value svc, *found;
-	struct slot_value b;
-	bool remote = false;
+	struct slot_value b = {};
+	bool remote = false, picked;
 	__u32 zero = 0;
 
 	found = np_frontend(p, &k);
 	if (!found || !(found->flags & SVC_FLAG_EXTERNAL))
 		return NP_PASS;
 	svc = *found;
+	picked = backend_select_inline((const struct svc_entry *)found, !p->v6, svc.count, r, &b);
 	if ((svc.flags & SVC_FLAG_SOURCE_RANGES) && !np_source_allowed(svc.svc_id, p->saddr)) {
 		stat_inc(STAT_NP_SOURCE_DENIED);
 		return NP_DROP;
@@ -230,11 +218,13 @@ static __noinline enum np_verdict np_new_flow(void *ctx, __u32 ifindex, const st
 			return NP_DROP;
 		}
 		svc = *found;
+		picked = backend_select_inline((const struct svc_entry *)found, !p->v6, svc.count,
+					       r, &b);
 	}
 	sc = bpf_map_lookup_elem(&ferry_np_scratch, &zero);
 	if (!sc)
 		return NP_DROP;
-	if (!svc.count || !np_backend(p, &k, &svc, &b, &sc->akey))
+	if (!svc.count || !np_backend(p, &k, &svc, picked, &b, &sc->akey))
 		return NP_REJECT;
 	if (addr_is_v4_mapped(b.addr) == p->v6)
 		return NP_DROP;  /* a set is of one family; never translate across */

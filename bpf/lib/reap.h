@@ -37,6 +37,21 @@ static long reap_scan_slot(__u32 slot, void *data)
 	return 0;
 }
 
+/* Whether an inline set holds (addr, port). No helper runs during the
+ * scan: the entry's element may be reused once one does. */
+static __always_inline bool reap_inline_has(const struct svc_entry *e, bool v4, __u32 count,
+					    const __u32 addr[4], __u16 port)
+{
+	for (__u32 i = 0; i < FERRY_SVC_INLINE_V4 && i < count; i++) {
+		if (v4 && e->in.v4[i].port == port && e->in.v4[i].addr == addr[3])
+			return true;
+		if (!v4 && i < FERRY_SVC_INLINE_V6 && e->in.v6[i].port == port &&
+		    addr_eq(e->in.v6[i].addr, addr))
+			return true;
+	}
+	return false;
+}
+
 /* Still a backend of the service the socket connected to? By address, not
  * ID: a backend that turned terminating gets a new ID but still serves. */
 static __always_inline bool reap_backend_kept(const struct sock_revnat_entry *e)
@@ -44,6 +59,7 @@ static __always_inline bool reap_backend_kept(const struct sock_revnat_entry *e)
 	struct svc_key key = { .port = e->svc_port, .proto = IPPROTO_UDP };
 	struct reap_scan scan = {};
 	struct svc_value *svc;
+	bool v4;
 
 	if (backend_alive(e->backend_id, e->svc_id, e->backend_addr, e->backend_port))
 		return true;
@@ -51,6 +67,10 @@ static __always_inline bool reap_backend_kept(const struct sock_revnat_entry *e)
 	svc = bpf_map_lookup_elem(&ferry_services, &key);
 	if (!svc || !svc->count)
 		return false;
+	v4 = addr_is_v4_mapped(key.addr);
+	if (set_inline(v4, svc->count))
+		return reap_inline_has((const struct svc_entry *)svc, v4, svc->count,
+				       e->backend_addr, e->backend_port);
 	scan.key.svc_id = svc->svc_id;
 	scan.key.rev = svc->rev;
 	__builtin_memcpy(scan.addr, e->backend_addr, sizeof(scan.addr));

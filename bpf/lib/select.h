@@ -1,12 +1,21 @@
-/* Backend selection: uniform random over the revision's slots. The svc
- * value is copied first, so slot and revision always belong together; a
- * slot that vanished means ferryd published a new set and reaped this one
- * under us, so the caller looks the service up again. */
+/* Backend selection: uniform random over the set, read inline from the
+ * service entry when it rides there, else from the revision's slots. The
+ * svc value is copied first, so slot and revision always belong together;
+ * a slot that vanished means ferryd published a new set and reaped this
+ * one under us, so the service is looked up again. */
 #ifndef FERRY_BPF_SELECT_H
 #define FERRY_BPF_SELECT_H
 
 #include "lib/maps.h"
 #include "lib/sockaddr.h"
+#include "lib/stats.h"
+
+/* Whether a set of count backends rides in its service entry (and has no
+ * slots): v4 is the family of the entry's key. */
+static __always_inline bool set_inline(bool v4, __u32 count)
+{
+	return count <= (v4 ? FERRY_SVC_INLINE_V4 : FERRY_SVC_INLINE_V6);
+}
 
 static __always_inline struct slot_value *backend_select(const struct svc_value *svc)
 {
@@ -29,6 +38,8 @@ static __always_inline bool backend_select_inline(const struct svc_entry *e, boo
 	const struct svc_inline_v4 *b;
 	__u32 i;
 
+	/* Written out rather than set_inline(): this form keeps the index
+	 * bounded for the verifier. */
 	if (!count)
 		return false;
 	i = r % count;
@@ -45,6 +56,36 @@ static __always_inline bool backend_select_inline(const struct svc_entry *e, boo
 	out->port = b->port;
 	out->flags = b->flags;
 	addr_map_v4(out->addr, b->addr);
+	return true;
+}
+
+/* A backend of a set that is not inline, from the slots of svc's
+ * revision; when they are gone (ferryd published a new set and reaped this
+ * one) the service at key is looked up once more, and svc becomes its. */
+static __always_inline bool backend_pick_slots(const struct svc_key *key, bool v4,
+					       struct svc_value *svc, struct slot_value *out)
+{
+	struct slot_value *b = backend_select(svc);
+	struct svc_value *found;
+	__u32 r;
+
+	if (b) {
+		*out = *b;
+		return true;
+	}
+	stat_inc(STAT_SLOT_MISS);
+	/* Drawn first: nothing may run between the lookup and the copy. */
+	r = bpf_get_prandom_u32();
+	found = bpf_map_lookup_elem(&ferry_services, key);
+	if (!found || !found->count)
+		return false;
+	*svc = *found;
+	if (backend_select_inline((const struct svc_entry *)found, v4, svc->count, r, out))
+		return true;
+	b = backend_select(svc);
+	if (!b)
+		return false;
+	*out = *b;
 	return true;
 }
 

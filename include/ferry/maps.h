@@ -14,7 +14,7 @@
 #include <linux/types.h>
 #endif
 
-#define FERRY_LAYOUT_VERSION 5
+#define FERRY_LAYOUT_VERSION 6
 
 /* Default capacities; ferryd's flags override them. */
 #define FERRY_DEFAULT_MAX_SERVICES 65536
@@ -76,8 +76,9 @@ struct svc_value {
 };
 
 
-/* ferry_slots: (svc_id, rev, slot) -> backend. A new backend set is written
- * under a new rev, then published by one update of the svc_value. */
+/* ferry_slots: (svc_id, rev, slot) -> backend, for sets too large to ride
+ * inline (below). A new backend set is written under a new rev, then
+ * published by one update of the svc_value. */
 struct slot_key {
 	__u32 svc_id;
 	__u32 rev;
@@ -100,12 +101,14 @@ enum slot_flags {
 	SLOT_FLAG_REVNAT_OWNER = 1 << 0,
 };
 
-/* A small set rides in the service entry too, so a connect() to it is one
- * lookup: a set of at most FERRY_SVC_INLINE_V4 IPv4 backends (the key's
- * address is v4-mapped; a set is of one family) or FERRY_SVC_INLINE_V6
- * IPv6 ones is always inline, slot i as inline entry i. ferry_slots holds
- * every set all the same, for everyone else (per-packet path, reaper,
- * ferryctl). */
+/* A small set rides in the service entry instead, so a connect() to it is
+ * one lookup: a set of at most FERRY_SVC_INLINE_V4 IPv4 backends (the key's
+ * address is v4-mapped; a set is of its frontends' family) or
+ * FERRY_SVC_INLINE_V6 IPv6 ones is always inline, slot i as inline entry i,
+ * and has no ferry_slots entries: only larger sets are written there. Most
+ * services are small, so most of a state's slot writes (a third of a cold
+ * start's) and their kernel memory are gone. ferry_backends still holds
+ * every backend: liveness checks (B12, B21, kubernetes#81775) go by ID. */
 #define FERRY_SVC_INLINE_V4 16
 #define FERRY_SVC_INLINE_V6 8
 

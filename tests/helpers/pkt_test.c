@@ -113,9 +113,10 @@ static void add_svc(const char *addr, bool v6, __u16 port, __u8 proto, __u8 scop
 		    __u32 rev, __u32 flags, __u32 affinity, const struct be *bes, int n)
 {
 	struct svc_key k = { .port = htons(port), .proto = proto, .scope = scope };
-	/* The per-packet path reads the slots, never the inline copy. */
 	struct svc_entry v = { .v = { .svc_id = svc_id, .rev = rev, .count = n, .flags = flags,
 				      .affinity_timeout = affinity } };
+	/* As ferryd writes it: a small set inline, a larger one in the slots. */
+	bool in = n <= (v6 ? FERRY_SVC_INLINE_V6 : FERRY_SVC_INLINE_V4);
 
 	if (addr)
 		addr16(addr, k.addr);
@@ -129,7 +130,16 @@ static void add_svc(const char *addr, bool v6, __u16 port, __u8 proto, __u8 scop
 
 		addr16(bes[i].addr, sv.addr);
 		addr16(bes[i].addr, bv.addr);
-		must(bpf_map_update_elem(map_fd(xdp->maps.ferry_slots), &sk, &sv, BPF_ANY), "slot");
+		if (in && v6) {
+			v.in.v6[i] = sv;
+		} else if (in) {
+			v.in.v4[i].addr = sv.addr[3];
+			v.in.v4[i].port = sv.port;
+			v.in.v4[i].backend_id = sv.backend_id;
+		} else {
+			must(bpf_map_update_elem(map_fd(xdp->maps.ferry_slots), &sk, &sv, BPF_ANY),
+			     "slot");
+		}
 		must(bpf_map_update_elem(map_fd(xdp->maps.ferry_backends), &bes[i].id, &bv, BPF_ANY),
 		     "backend");
 	}
@@ -621,6 +631,7 @@ static void setup(void)
 	const struct be mtu21[] = { { 2101, "10.2.9.7", 8080 } };
 	const struct be mtu22[] = { { 2201, "10.2.9.8", 5353 } };
 	const struct be mtu23[] = { { 2301, "2001:db8:2:9::7", 8080 } };
+	struct be big24[17], big25[9];
 	struct affinity_key ak = { .svc_id = 13 };
 	struct affinity_value av = { .backend_id = 1302 };
 	struct timespec ts;
@@ -659,6 +670,14 @@ static void setup(void)
 	add_svc(NULL, false, 30096, IPPROTO_TCP, SVC_SCOPE_ALL, 21, 1, F_NP, 0, mtu21, 1);
 	add_svc(NULL, false, 30096, IPPROTO_UDP, SVC_SCOPE_ALL, 22, 1, F_NP, 0, mtu22, 1);
 	add_svc(NULL, true, 30096, IPPROTO_TCP, SVC_SCOPE_ALL, 23, 1, F_NP, 0, mtu23, 1);
+	/* Sets too large to ride inline (17 IPv4, 9 IPv6 backends), read from
+	 * ferry_slots: distinct IDs, one address, so the pick is known. */
+	for (int i = 0; i < 17; i++)
+		big24[i] = (struct be){ 2401 + i, "10.2.0.70", 8080 };
+	for (int i = 0; i < 9; i++)
+		big25[i] = (struct be){ 2501 + i, "2001:db8:2::70", 8080 };
+	add_svc(NULL, false, 30097, IPPROTO_TCP, SVC_SCOPE_ALL, 24, 1, F_NP, 0, big24, 17);
+	add_svc(NULL, true, 30097, IPPROTO_TCP, SVC_SCOPE_ALL, 25, 1, F_NP, 0, big25, 9);
 	/* The client's remembered backend for service 13 (B30): the second. */
 	addr16("192.0.2.100", ak.client_addr);
 	clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -739,6 +758,20 @@ static void nodeport_v6(void)
 	if (port)
 		check(HOOK_XDP, "UDP/IPv6 reply: reverse NAT, XDP_TX to the client", &reply, &UDP,
 		      NODE2_MAC, XDP_TX, (struct tuple){ NODE6, CLIENT6, 30083, 40007 }, CLIENT_MAC);
+}
+
+/* B3: a set too large for its entry is picked from ferry_slots. */
+static void large_sets(void)
+{
+	struct tuple in = { CLIENT, NODE, 40060, 30097 };
+
+	check(HOOK_XDP, "B3 NodePort TCP/IPv4 to a set of 17 (from ferry_slots): DNAT+SNAT, XDP_TX",
+	      &in, &TCP, CLIENT_MAC, XDP_TX, (struct tuple){ NODE, "10.2.0.70", 0, 8080 },
+	      NODE2_MAC);
+	in = (struct tuple){ CLIENT6, NODE6, 40061, 30097 };
+	check(HOOK_XDP, "B3 NodePort TCP/IPv6 to a set of 9 (from ferry_slots): DNAT+SNAT, XDP_TX",
+	      &in, &TCP, CLIENT_MAC, XDP_TX, (struct tuple){ NODE6, "2001:db8:2::70", 0, 8080 },
+	      NODE2_MAC);
 }
 
 static void source_ranges(void)
@@ -1394,6 +1427,7 @@ int main(int argc, char **argv)
 	nodeport_v4();
 	udp_v4();
 	nodeport_v6();
+	large_sets();
 	source_ranges();
 	etp_local();
 	not_translated();

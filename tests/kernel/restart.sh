@@ -121,13 +121,10 @@ check_load adopt "kill -9 and adoption"
 # --- leftovers of a crash, and an entry deleted by someone else ------------
 # While ferryd is down: a slot of a revision never published, a backend no
 # slot names, a VIP marker for no service (what a ferryd killed mid-change
-# leaves), and one live slot deleted by hand (B34).
+# leaves), and one live backend wiped from its service entry by hand (B34:
+# the set of two rides inline there, it has no slots).
 ferryd_stop
 gen=$(generation)
-read -r tcp_id tcp_rev < <(service_list_json | "$PYTHON" -c '
-import json, sys
-s = [s for s in json.load(sys.stdin) if s["protocol"] == "TCP"][0]
-print(s["id"], s["revision"])')
 le32() { printf '%02x %02x %02x %02x' $(($1 & 255)) $(($1 >> 8 & 255)) $(($1 >> 16 & 255)) $(($1 >> 24 & 255)); }
 # shellcheck disable=SC2046
 {
@@ -135,18 +132,28 @@ le32() { printf '%02x %02x %02x %02x' $(($1 & 255)) $(($1 >> 8 & 255)) $(($1 >> 
 		value hex $(le32 12345) 1f 90 00 00 00 00 00 00 00 00 00 00 00 00 ff ff c6 12 03 09
 	bpftool map update pinned "$BPFFS/ferry_backends" key hex $(le32 54321) value hex 00 00 00 00 00 00 00 00 00 00 ff ff c6 12 03 09 1f 90 06 00 $(le32 999)
 	bpftool map update pinned "$BPFFS/ferry_services" key hex 00 00 00 00 00 00 00 00 00 00 ff ff 0a 60 63 63 00 00 00 00 value hex $(le32 0) $(le32 0) $(le32 0) $(le32 1) $(le32 0) $(printf '00 %.0s' $(seq 196))
-	bpftool map delete pinned "$BPFFS/ferry_slots" key hex $(le32 "$tcp_id") $(le32 "$tcp_rev") $(le32 1)
 } >>"$FERRYD_LOG" 2>&1
+# The ClusterIP's entry, its second inline backend (12 bytes from offset 36)
+# zeroed.
+svc_key_hex="00 00 00 00 00 00 00 00 00 00 ff ff 0a 60 32 0a 00 50 06 00"
+# shellcheck disable=SC2086
+wiped=$(bpftool -j map lookup pinned "$BPFFS/ferry_services" key hex $svc_key_hex | "$PYTHON" -c '
+import json, sys
+v = [int(b, 16) for b in json.load(sys.stdin)["value"]]
+v[36:48] = [0] * 12
+print(" ".join("%02x" % b for b in v))')
+# shellcheck disable=SC2086
+bpftool map update pinned "$BPFFS/ferry_services" key hex $svc_key_hex value hex $wiped >>"$FERRYD_LOG" 2>&1
 "$FERRYD" --source "file:$SRC" --cgroup "$CG" --bpffs "$BPFFS" --metrics-addr "" --health-addr "" >>"$FERRYD_LOG" 2>&1 &
 FERRYD_PID=$!
 PIDS+=("$FERRYD_PID")
 wait_generation $((gen + 1)) 10
-# Stale: the three leftovers and the backend only the deleted slot named.
-expect "adopt: the leftovers and the backend of the deleted slot are removed, nothing else" \
+# Stale: the three leftovers and the backend only the wiped entry named.
+expect "adopt: the leftovers and the backend of the wiped one are removed, nothing else" \
 	"$(grep -c 'adopted 2 service ports and 3 backends from the pinned maps; removed 4 stale entries' "$FERRYD_LOG")" 1
 expect "adopt: the stray slot is gone" \
 	"$(bpftool map lookup pinned "$BPFFS/ferry_slots" key hex $(le32 999) $(le32 7) $(le32 0) >/dev/null 2>&1 && echo present || echo gone)" gone
-expect "B34 adopt: the slot deleted by hand is put back (both backends listed)" \
+expect "B34 adopt: the backend wiped by hand is put back (both backends listed)" \
 	"$(svc_backends 10.96.50.10 80 TCP)" "198.18.3.1:8080:active 198.18.3.3:8080:active"
 expect "B34 adopt: connections reach both backends again (x40)" \
 	"$(names_of "$(conn_tally 40 10.96.50.10 80)")" "r-1 r-3"

@@ -136,6 +136,33 @@ static bool entry(const char *addr, uint16_t port, uint8_t scope, struct svc_val
 	return true;
 }
 
+/* The IPv4 backends inline in the entry (addr, port): how many, and
+ * whether one is at baddr. */
+static size_t inline_count(const char *addr, uint16_t port)
+{
+	struct svc_key k = key_of(addr, port, IPPROTO_TCP, 0);
+	struct svc_entry e;
+	size_t n = 0;
+
+	assert_int_equal(bpf_map_lookup_elem(maps.fd[DP_MAP_SERVICES], &k, &e), 0);
+	while (n < FERRY_SVC_INLINE_V4 && e.in.v4[n].backend_id)
+		n++;
+	return n;
+}
+
+static bool inline_has(const char *addr, uint16_t port, const char *baddr)
+{
+	struct svc_key k = key_of(addr, port, IPPROTO_TCP, 0);
+	struct ferry_ip want = ip(baddr);
+	struct svc_entry e;
+
+	assert_int_equal(bpf_map_lookup_elem(maps.fd[DP_MAP_SERVICES], &k, &e), 0);
+	for (size_t i = 0; i < FERRY_SVC_INLINE_V4 && e.in.v4[i].backend_id; i++)
+		if (e.in.v4[i].addr == want.w[3] && e.in.v4[i].port == htons(8080))
+			return true;
+	return false;
+}
+
 static bool vip_marker(const char *addr)
 {
 	struct svc_key k = key_of(addr, 0, 0, 0);
@@ -149,7 +176,7 @@ static bool vip_marker(const char *addr)
 struct spec {
 	const char *id;
 	const char *frontends[8]; /* "KIND ADDR PORT": C (ClusterIP), N, L, E */
-	const char *backends[8];  /* addresses, port 8080 */
+	const char *backends[20]; /* addresses, port 8080 */
 	const char *ranges[4];    /* "ADDR/LEN" as written (IPv4 without the 96) */
 	bool external, ext_local;
 };
@@ -177,7 +204,7 @@ static void svc_build(struct desired_svc *d, const struct spec *s)
 		d->frontends[i].port = (uint16_t)port;
 		d->frontends[i].kind = (uint8_t)(strchr(kinds, kind) - kinds);
 	}
-	for (n = 0; n < 8 && s->backends[n]; n++)
+	for (n = 0; n < 20 && s->backends[n]; n++)
 		;
 	d->backends = calloc(n + 1, sizeof(*d->backends));
 	d->n_backends = n;
@@ -237,8 +264,9 @@ static const struct spec web = {
 	.backends = { "10.0.0.1", "10.0.0.2" },
 };
 
-/* B22 B24 B25 B30: one entry per frontend, one svc_id and rev, one set of
- * slots; each frontend's own flags; a VIP marker for the ClusterIP only. */
+/* B22 B24 B25 B30: one entry per frontend, one svc_id and rev, one set
+ * (inline in every entry: it is small, so no slots); each frontend's own
+ * flags; a VIP marker for the ClusterIP only. */
 static void test_frontends_share_one_set(void **state)
 {
 	struct svc_value c, np, lb, ext;
@@ -266,7 +294,8 @@ static void test_frontends_share_one_set(void **state)
 	assert_false(vip_marker("203.0.113.1"));
 	assert_false(vip_marker("0.0.0.0"));
 	assert_int_equal(services(), 5);
-	assert_int_equal(map_count(DP_MAP_SLOTS, sizeof(struct slot_key)), 2);
+	assert_int_equal(inline_count("203.0.113.1", 80), 2);
+	assert_int_equal(map_count(DP_MAP_SLOTS, sizeof(struct slot_key)), 0);
 	assert_int_equal(map_count(DP_MAP_BACKENDS, sizeof(__u32)), 2);
 	assert_int_equal(sync_stats(eng)->services, 1);
 	assert_int_equal(sync_stats(eng)->vip_markers, 1);
@@ -352,7 +381,7 @@ static void test_frontend_change_writes_one_key(void **state)
 }
 
 /* Make-before-break: a backend change moves every frontend to the new
- * revision, and only the new revision's slots remain. */
+ * revision, each entry with the new set inline. */
 static void test_backend_change_moves_every_frontend(void **state)
 {
 	struct spec changed = web;
@@ -370,8 +399,58 @@ static void test_backend_change_moves_every_frontend(void **state)
 	assert_int_equal(np.rev, 2);
 	assert_int_equal(lb.rev, 2);
 	assert_int_equal(ext.rev, 2);
-	assert_int_equal(map_count(DP_MAP_SLOTS, sizeof(struct slot_key)), 2);
+	assert_true(inline_has("0.0.0.0", 30080, "10.0.0.3"));
+	assert_false(inline_has("0.0.0.0", 30080, "10.0.0.2"));
+	assert_int_equal(map_count(DP_MAP_SLOTS, sizeof(struct slot_key)), 0);
 	assert_int_equal(map_count(DP_MAP_BACKENDS, sizeof(__u32)), 2);
+}
+
+/* 17 addresses from 10.0.2.1 on, port 8080. */
+static const struct spec big = {
+	.id = "shop/big:http/TCP/v4",
+	.frontends = { "C 10.96.0.9 80", "N 0.0.0.0 30090" },
+	.backends = { "10.0.2.1", "10.0.2.2", "10.0.2.3", "10.0.2.4", "10.0.2.5", "10.0.2.6",
+		      "10.0.2.7", "10.0.2.8", "10.0.2.9", "10.0.2.10", "10.0.2.11",
+		      "10.0.2.12", "10.0.2.13", "10.0.2.14", "10.0.2.15", "10.0.2.16",
+		      "10.0.2.17" },
+};
+
+/* Only a set too large to ride inline (17 IPv4 backends) has slots, those
+ * of its current revision; crossing the limit either way leaves none
+ * behind, also after a restart adopted the set (B3). */
+static void test_slots_only_for_large_sets(void **state)
+{
+	struct spec small = big;
+	struct svc_value v;
+
+	(void)state;
+	small.backends[16] = NULL;
+	apply(&small, 1);
+	assert_int_equal(map_count(DP_MAP_SLOTS, sizeof(struct slot_key)), 0);
+	assert_int_equal(inline_count("10.96.0.9", 80), 16);
+
+	apply(&big, 1);
+	assert_true(entry("10.96.0.9", 80, 0, &v));
+	assert_int_equal(v.count, 17);
+	assert_int_equal(map_count(DP_MAP_SLOTS, sizeof(struct slot_key)), 17);
+	assert_int_equal(inline_count("10.96.0.9", 80), 0);
+
+	restart();
+	assert_int_equal(apply(&big, 1), 0);
+	small.backends[15] = "10.0.3.1"; /* sorted, as the model gives them */
+	apply(&small, 1);
+	assert_int_equal(map_count(DP_MAP_SLOTS, sizeof(struct slot_key)), 0);
+	assert_int_equal(inline_count("0.0.0.0", 30090), 16);
+	assert_true(inline_has("0.0.0.0", 30090, "10.0.3.1"));
+
+	restart();
+	assert_int_equal(apply(&small, 1), 0);
+	apply(&big, 1);
+	assert_int_equal(map_count(DP_MAP_SLOTS, sizeof(struct slot_key)), 17);
+	assert_int_equal(map_count(DP_MAP_BACKENDS, sizeof(__u32)), 17);
+	apply(NULL, 0);
+	assert_int_equal(map_count(DP_MAP_SLOTS, sizeof(struct slot_key)), 0);
+	assert_int_equal(map_count(DP_MAP_BACKENDS, sizeof(__u32)), 0);
 }
 
 static const struct spec dup_a = {
@@ -657,6 +736,7 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_backend_change_moves_every_frontend, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_slots_only_for_large_sets, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_duplicate_node_port_full_apply, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_duplicate_node_port_delta, setup, teardown),

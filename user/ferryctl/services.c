@@ -11,6 +11,7 @@
 
 #include "common/addr.h"
 #include "ferry/maps.h"
+#include "datapath/svc_entry.h"
 #include "ferryctl/ctl.h"
 
 struct svc_row {
@@ -142,15 +143,23 @@ static const char *state_name(__u8 state)
 	return state == BACKEND_TERMINATING ? "terminating" : "active";
 }
 
-/* The backend in slot i of the row's current revision. */
+/* The backend in slot i of the row's current revision: inline in its
+ * entry for a small set, else in ferry_slots. */
 static int slot_backend(const struct dp_maps *maps, const struct svc_row *row, __u32 i,
 			__u32 *id, struct backend_value *b)
 {
 	struct slot_key key = { .svc_id = row->value.svc_id, .rev = row->value.rev, .slot = i };
 	struct slot_value slot;
+	struct svc_entry e;
 
-	if (bpf_map_lookup_elem(maps->fd[DP_MAP_SLOTS], &key, &slot))
+	if (svc_entry_inline(row->key.addr, row->value.count)) {
+		if (bpf_map_lookup_elem(maps->fd[DP_MAP_SERVICES], &row->key, &e) ||
+		    e.v.rev != row->value.rev)
+			return -1;
+		svc_entry_slot(&e, row->key.addr, i, &slot);
+	} else if (bpf_map_lookup_elem(maps->fd[DP_MAP_SLOTS], &key, &slot)) {
 		return -1;
+	}
 	*id = slot.backend_id;
 	return bpf_map_lookup_elem(maps->fd[DP_MAP_BACKENDS], id, b);
 }

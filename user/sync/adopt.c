@@ -1,7 +1,8 @@
 /* Adoption: a ferryd that finds maps of its own layout pinned takes them
  * over as they are, instead of writing everything again. The engine's
  * record is rebuilt from the service entries (grouped by svc_id into
- * service ports, each with its frontends), their current slots, their
+ * service ports, each with its frontends), their current sets (inline
+ * in the entry, or in ferry_slots), their
  * source ranges and the node addresses; the first sync_apply matches each
  * desired service port to an adopted one by a frontend and writes only
  * what differs. Entries nothing reaches any
@@ -14,6 +15,7 @@
 #include <string.h>
 
 #include "common/log.h"
+#include "datapath/svc_entry.h"
 #include "sync/state.h"
 
 int backend_sort_cmp(const void *x, const void *y)
@@ -24,21 +26,56 @@ int backend_sort_cmp(const void *x, const void *y)
 	return c ? c : (int)a->port - (int)b->port;
 }
 
+/* Slot i of a's current revision: from a's service entry e when the set
+ * rides inline there, else from ferry_slots. Returns 0 when present. */
+static int adopt_slot(struct sync_engine *eng, const struct applied_svc *a,
+		      const struct svc_entry *e, uint32_t i, struct slot_value *out)
+{
+	struct slot_key key = { .svc_id = a->value.svc_id, .rev = a->value.rev, .slot = i };
+
+	if (!e)
+		return bpf_map_lookup_elem(eng->maps.fd[DP_MAP_SLOTS], &key, out);
+	svc_entry_slot(e, a->frontends[0].key.addr, i, out);
+	return out->backend_id ? 0 : -1;
+}
+
+/* a's entry of the current revision, when its set rides inline (*e NULL
+ * when it does not). Returns -1 when no such entry can be read. */
+static int adopt_entry(struct sync_engine *eng, const struct applied_svc *a,
+		       struct svc_entry *entry, struct svc_entry **e)
+{
+	*e = NULL;
+	if (!a->n_frontends || !svc_entry_inline(a->frontends[0].key.addr, a->value.count))
+		return 0;
+	for (size_t i = 0; i < a->n_frontends; i++) {
+		if (a->frontends[i].stale ||
+		    bpf_map_lookup_elem(eng->maps.fd[DP_MAP_SERVICES], &a->frontends[i].key, entry) ||
+		    entry->v.rev != a->value.rev)
+			continue;
+		*e = entry;
+		return 0;
+	}
+	return -1;
+}
+
 /* The backends of a's current revision. A slot or backend that is missing
  * (deleted by someone else, B34) is left out: the first apply then sees a
  * difference and rewrites the service. */
 static void adopt_backends(struct sync_engine *eng, struct applied_svc *a)
 {
+	struct svc_entry entry, *e;
+
+	if (adopt_entry(eng, a, &entry, &e))
+		return;
 	a->backends = calloc(a->value.count + 1, sizeof(*a->backends));
 	if (!a->backends)
 		return;
 	for (uint32_t i = 0; i < a->value.count; i++) {
-		struct slot_key key = { .svc_id = a->value.svc_id, .rev = a->value.rev, .slot = i };
 		struct applied_backend *ab = &a->backends[a->n_backends];
 		struct slot_value slot;
 		struct backend_value b;
 
-		if (bpf_map_lookup_elem(eng->maps.fd[DP_MAP_SLOTS], &key, &slot) ||
+		if (adopt_slot(eng, a, e, i, &slot) ||
 		    bpf_map_lookup_elem(eng->maps.fd[DP_MAP_BACKENDS], &slot.backend_id, &b) ||
 		    b.svc_id != a->value.svc_id ||
 		    id_pool_claim(&eng->backend_ids, slot.backend_id))
@@ -146,7 +183,8 @@ static bool slot_live(struct sync_engine *eng, const struct slot_key *k)
 {
 	struct applied_svc *a = adopt_find(eng, k->svc_id);
 
-	return a && a->value.rev == k->rev && k->slot < a->value.count;
+	return a && a->value.rev == k->rev && k->slot < a->value.count &&
+	       a->n_frontends && !svc_entry_inline(a->frontends[0].key.addr, a->value.count);
 }
 
 /* Remove what no adopted service entry reaches. Returns how many. */

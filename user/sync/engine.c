@@ -144,7 +144,8 @@ static int svc_program(struct sync_engine *eng, struct applied_svc *a,
 		written = fe_publish(eng, a, want, n_want, true, nb, d->n_backends);
 		if (written < 0) {
 			a->value = old;
-			wr_slots_delete(eng, v.svc_id, v.rev, d->n_backends);
+			wr_slots_delete(eng, v.svc_id, v.rev,
+					wr_slots_of(nb, d->n_backends, v.count));
 		}
 	}
 	if (written < 0) {
@@ -155,7 +156,8 @@ static int svc_program(struct sync_engine *eng, struct applied_svc *a,
 		return -1;
 	}
 	if (old.rev)
-		wr_slots_delete(eng, v.svc_id, old.rev, a->n_backends);
+		wr_slots_delete(eng, v.svc_id, old.rev,
+				wr_slots_of(a->backends, a->n_backends, old.count));
 	rn_release(eng, held, n_held, nb, d->n_backends);
 	a->rn_stale = false;
 	wr_backends_release(eng, a, nb, d->n_backends);
@@ -173,7 +175,8 @@ static void svc_remove(struct sync_engine *eng, struct applied_svc *a)
 {
 	fe_remove_all(eng, a);
 	rg_commit(eng, a, NULL, 0);
-	wr_slots_delete(eng, a->value.svc_id, a->value.rev, a->n_backends);
+	wr_slots_delete(eng, a->value.svc_id, a->value.rev,
+			wr_slots_of(a->backends, a->n_backends, a->value.count));
 	rn_release(eng, a->backends, a->n_backends, NULL, 0);
 	wr_backends_drop(eng, a->backends, NULL, a->n_backends);
 	eng->udp_backend_gone |= a->n_backends && a->proto == IPPROTO_UDP;

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "common/log.h"
+#include "datapath/svc_entry.h"
 #include "sync/state.h"
 
 static int key_cmp(const struct svc_key *a, const struct svc_key *b)
@@ -139,21 +140,24 @@ static void vip_unref(struct sync_engine *eng, const struct applied_frontend *f)
 	wr_vip_unref(eng, &ip);
 }
 
-/* set[] inline in e when it is small enough for its family (the key's). */
+/* set[] inline in e when it is small enough for its family (the key's):
+ * then it has no slots. */
 static void fe_inline(struct svc_entry *e, const struct svc_key *key,
 		      const struct applied_backend *set, size_t n)
 {
 	struct ferry_ip vip;
 
 	memcpy(vip.w, key->addr, sizeof(vip.w));
-	if (addr_is_v4(&vip) && n <= FERRY_SVC_INLINE_V4) {
+	if (!svc_entry_inline(key->addr, (uint32_t)n))
+		return;
+	if (addr_is_v4(&vip)) {
 		for (size_t i = 0; i < n; i++) {
 			e->in.v4[i].addr = set[i].addr.w[3];
 			e->in.v4[i].port = htons(set[i].port);
 			e->in.v4[i].flags = set[i].slot_flags;
 			e->in.v4[i].backend_id = set[i].id;
 		}
-	} else if (!addr_is_v4(&vip) && n <= FERRY_SVC_INLINE_V6) {
+	} else {
 		for (size_t i = 0; i < n; i++) {
 			memcpy(e->in.v6[i].addr, set[i].addr.w, sizeof(e->in.v6[i].addr));
 			e->in.v6[i].port = htons(set[i].port);

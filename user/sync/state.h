@@ -116,6 +116,11 @@ void wr_backends_drop(struct sync_engine *eng, const struct applied_backend *b,
 void wr_backends_release(struct sync_engine *eng, const struct applied_svc *old,
 			 const struct applied_backend *nb, size_t n);
 
+/* How many ferry_slots entries a published set of count backends has (b[],
+ * n of them, gives its family): count, or none when it rides inline in
+ * its service entry. count, not n: adopted sets may miss slots. */
+size_t wr_slots_of(const struct applied_backend *b, size_t n, uint32_t count);
+/* Write b[]'s slots under (svc_id, rev); an inline set has none. */
 int wr_slots_write(struct sync_engine *eng, uint32_t svc_id, uint32_t rev,
 		   const struct applied_backend *b, size_t n);
 void wr_slots_delete(struct sync_engine *eng, uint32_t svc_id, uint32_t rev, size_t n);

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "common/log.h"
+#include "datapath/svc_entry.h"
 #include "sync/state.h"
 
 int wr_put(struct sync_engine *eng, enum dp_map map, const void *key, const void *value)
@@ -135,9 +136,15 @@ void wr_backends_release(struct sync_engine *eng, const struct applied_svc *old,
 	}
 }
 
+size_t wr_slots_of(const struct applied_backend *b, size_t n, uint32_t count)
+{
+	return n && !svc_entry_inline(b[0].addr.w, count) ? count : 0;
+}
+
 int wr_slots_write(struct sync_engine *eng, uint32_t svc_id, uint32_t rev,
 		   const struct applied_backend *b, size_t n)
 {
+	n = wr_slots_of(b, n, (uint32_t)n);
 	for (size_t i = 0; i < n; i++) {
 		struct slot_key key = { .svc_id = svc_id, .rev = rev, .slot = (uint32_t)i };
 		struct slot_value v = {
