@@ -2,11 +2,15 @@
  * fed in chunks of any size, it must hand over each item as the exact bytes
  * of the document at json_items_offset, and for a document cJSON reads as
  * strict JSON, the same items as cJSON's and an envelope equal to the
- * document with its items emptied. Then reset, the same document in one
- * piece must split the same way.
+ * document with its items emptied. Object items may be taken straight from
+ * the bytes fed instead (json_items_feed_take, parsed by common/json_tree.h
+ * as a prefix, as the file source does): then the same holds of them. Then
+ * reset, the same document in one piece, collected, must split the same
+ * way.
  *
  * Input: byte 0 seeds the chunk sizes (and, over 0x7f, small limits that
- * the items and the envelope can exceed), the rest is the document. */
+ * the items and the envelope can exceed; odd, items taken), the rest is the
+ * document. */
 #include "fuzz.h"
 
 #include <stdbool.h>
@@ -15,6 +19,7 @@
 #include <cjson/cJSON.h>
 
 #include "common/json_items.h"
+#include "common/json_tree.h"
 
 struct split {
 	struct json_items ji;
@@ -23,6 +28,8 @@ struct split {
 	const cJSON *want;        /* the next item cJSON read, NULL when not checked */
 	bool check;
 	size_t items;
+	bool take;
+	struct json_tree tree;
 };
 
 static int on_item(char *item, size_t len, void *ctx)
@@ -42,6 +49,32 @@ static int on_item(char *item, size_t len, void *ctx)
 		abort();
 	s->want = s->want->next;
 	cJSON_Delete(got);
+	return 0;
+}
+
+/* An object item parsed from the bytes fed: taken when it ends in them and
+ * parses (else it is collected, and on_item sees it). */
+static int on_take(const char *data, size_t avail, size_t *len, void *ctx)
+{
+	struct split *s = ctx;
+	size_t at = json_items_offset(&s->ji);
+	const cJSON *got;
+
+	if (json_tree_parse(&s->tree, data, avail, true, &got, len) != JSON_TREE_OK) {
+		*len = 0;
+		return 0;
+	}
+	if (*len > avail || at > s->doc_len || *len > s->doc_len - at ||
+	    memcmp(s->doc + at, data, *len) != 0)
+		abort();
+	s->items++;
+	if (json_items_count(&s->ji) != s->items)
+		abort();
+	if (!s->check)
+		return 0;
+	if (!s->want || !cJSON_Compare(got, s->want, true))
+		abort();
+	s->want = s->want->next;
 	return 0;
 }
 
@@ -103,7 +136,8 @@ static int feed(struct split *s, unsigned seed)
 		seed = seed * 1103515245u + 12345u;
 		if (chunk > s->doc_len - off)
 			chunk = s->doc_len - off;
-		rc = json_items_feed(&s->ji, s->doc + off, chunk, on_item, s);
+		rc = json_items_feed_take(&s->ji, s->doc + off, chunk, s->take ? on_take : NULL,
+					  on_item, s);
 		off += chunk;
 	}
 	return rc;
@@ -134,6 +168,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	want_env = expect(s.doc, s.doc_len, &items);
 	s.check = want_env != NULL;
 	s.want = items;
+	s.take = data[0] & 1;
 	rc = feed(&s, data[0] | 1u);
 	text = json_items_envelope(&s.ji, &len);
 	if (s.check && rc != -2) {
@@ -153,12 +188,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	s.items = 0;
 	s.want = items;
 	s.check = s.check && rc == 0;
+	s.take = false;
 	rc2 = feed(&s, 0);
 	if (rc2 != rc && (rc2 == 0 || rc == 0 || rc == -1 || rc2 == -1))
 		abort();
 	if (rc == 0 && rc2 == 0 && s.items != n)
 		abort();
 	json_items_free(&s.ji);
+	json_tree_free(&s.tree);
 	/* items are want_env's former children: free them with it. */
 	if (want_env && items) {
 		cJSON *list = cJSON_IsArray(want_env) ? want_env

@@ -1,6 +1,8 @@
 /* Unit tests of the incremental list splitter (common/json_items.h): the
  * items and the envelope it hands over are what a whole-buffer cJSON parse
- * of the same text holds, however the bytes arrive. */
+ * of the same text holds, however the bytes arrive, and whether object
+ * items are taken straight from the bytes (json_items_feed_take, as the
+ * file source does with common/json_tree.h) or collected. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -12,6 +14,7 @@
 #include <cmocka.h>
 
 #include "common/json_items.h"
+#include "common/json_tree.h"
 
 #define BIG (1 << 20)
 
@@ -22,6 +25,11 @@ struct seen {
 	size_t len, n;
 	size_t stop_at;
 	int stop_rc;
+	/* take_item's */
+	const char *doc;
+	const struct json_items *ji;
+	struct json_tree tree;
+	size_t taken;
 };
 
 static void seen_add(struct seen *s, const char *text)
@@ -75,9 +83,38 @@ static int collect_parse(char *item, size_t len, void *ctx)
 	return s->n == s->stop_at ? s->stop_rc : 0;
 }
 
+/* A json_items_take_fn: an object item parsed as a prefix of the bytes
+ * fed, when it ends within them; it must be where json_items_offset says,
+ * and counted. */
+static int take_item(const char *data, size_t avail, size_t *len, void *ctx)
+{
+	struct seen *s = ctx;
+	const cJSON *tree;
+	char *out;
+
+	assert_int_equal(data[0], '{');
+	switch (json_tree_parse(&s->tree, data, avail, true, &tree, len)) {
+	case JSON_TREE_PARTIAL:
+		*len = 0;
+		return 0;
+	case JSON_TREE_OK:
+		break;
+	default:
+		fail();
+	}
+	assert_memory_equal(s->doc + json_items_offset(s->ji), data, *len);
+	out = print(tree);
+	seen_add(s, out);
+	free(out);
+	s->n++;
+	s->taken++;
+	assert_int_equal(json_items_count(s->ji), s->n);
+	return 0;
+}
+
 /* What a whole-buffer parse says: the items and the envelope with items
- * emptied, printed the same way. */
-static void reference(const char *text, char **items, char **envelope)
+ * emptied, printed the same way; *objects: how many items are objects. */
+static void reference(const char *text, char **items, char **envelope, size_t *objects)
 {
 	cJSON *doc = cJSON_Parse(text), *arr, *el;
 	struct seen s = { 0 };
@@ -90,6 +127,7 @@ static void reference(const char *text, char **items, char **envelope)
 
 			seen_add(&s, out);
 			free(out);
+			*objects += cJSON_IsObject(el);
 		}
 		if (arr == doc) {
 			*envelope = strdup("[]");
@@ -104,27 +142,39 @@ static void reference(const char *text, char **items, char **envelope)
 	cJSON_Delete(doc);
 }
 
-/* Feeds text in the chunk sizes next_chunk gives and checks the result
- * against the reference. */
-static void check_split(const char *text, size_t (*next_chunk)(size_t off, void *arg), void *arg)
+static size_t chunk_whole(size_t off, void *arg)
+{
+	(void)off;
+	(void)arg;
+	return (size_t)-1;
+}
+
+/* Feeds text in the chunk sizes next_chunk gives, with take_item or not,
+ * and checks the result against the reference. Fed whole, every object
+ * item is taken. */
+static void check_split(const char *text, bool take,
+			size_t (*next_chunk)(size_t off, void *arg), void *arg)
 {
 	struct json_items ji;
-	struct seen s = { 0 };
+	struct seen s = { .doc = text, .ji = &ji };
 	char *want_items, *want_env, *got_env;
-	size_t len = strlen(text), off = 0, env_len;
+	size_t len = strlen(text), off = 0, env_len, objects = 0;
 	const char *env;
 	cJSON *j;
 
-	reference(text, &want_items, &want_env);
+	reference(text, &want_items, &want_env, &objects);
 	json_items_init(&ji, BIG, BIG);
 	while (off < len) {
 		size_t n = next_chunk(off, arg);
 
 		if (n > len - off)
 			n = len - off;
-		assert_int_equal(json_items_feed(&ji, text + off, n, collect_parse, &s), 0);
+		assert_int_equal(json_items_feed_take(&ji, text + off, n, take ? take_item : NULL,
+						      collect_parse, &s), 0);
 		off += n;
 	}
+	if (take && next_chunk == chunk_whole)
+		assert_int_equal(s.taken, objects);
 	env = json_items_envelope(&ji, &env_len);
 	assert_non_null(env);
 	assert_int_equal(strlen(env), env_len);
@@ -139,14 +189,8 @@ static void check_split(const char *text, size_t (*next_chunk)(size_t off, void 
 	free(want_items);
 	free(want_env);
 	free(s.items);
+	json_tree_free(&s.tree);
 	json_items_free(&ji);
-}
-
-static size_t chunk_whole(size_t off, void *arg)
-{
-	(void)off;
-	(void)arg;
-	return (size_t)-1;
 }
 
 static size_t chunk_one(size_t off, void *arg)
@@ -170,17 +214,20 @@ static size_t chunk_random(size_t off, void *arg)
 	return 1 + (size_t)rand_r(arg) % 17;
 }
 
-/* Whole, one byte at a time, cut in two at every byte, random chunks. */
+/* Whole, one byte at a time, cut in two at every byte, random chunks; with
+ * object items taken from the bytes and without. */
 static void check_all_ways(const char *text)
 {
 	unsigned seed = 11;
 
-	check_split(text, chunk_whole, NULL);
-	check_split(text, chunk_one, NULL);
-	for (size_t cut = 0; cut <= strlen(text); cut++)
-		check_split(text, chunk_cut, &cut);
-	for (int i = 0; i < 20; i++)
-		check_split(text, chunk_random, &seed);
+	for (int take = 0; take < 2; take++) {
+		check_split(text, take, chunk_whole, NULL);
+		check_split(text, take, chunk_one, NULL);
+		for (size_t cut = 0; cut <= strlen(text); cut++)
+			check_split(text, take, chunk_cut, &cut);
+		for (int i = 0; i < 20; i++)
+			check_split(text, take, chunk_random, &seed);
+	}
 }
 
 static const char *const lists[] = {
@@ -254,9 +301,12 @@ static void test_many_items_random_chunks(void **state)
 	unsigned seed = 5;
 
 	(void)state;
-	check_split(text, chunk_one, NULL);
-	for (int i = 0; i < 5; i++)
-		check_split(text, chunk_random, &seed);
+	check_split(text, false, chunk_one, NULL);
+	check_split(text, true, chunk_whole, NULL);
+	for (int i = 0; i < 5; i++) {
+		check_split(text, false, chunk_random, &seed);
+		check_split(text, true, chunk_random, &seed);
+	}
 	free(text);
 }
 

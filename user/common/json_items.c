@@ -372,6 +372,25 @@ fail:
 	return rc;
 }
 
+/* An object item offered to take, at its first byte. */
+static int scan_take(struct json_items *ji, const char **pp, const char *end,
+		     json_items_take_fn *take, void *ctx)
+{
+	size_t avail = (size_t)(end - *pp), len = 0;
+	int rc;
+
+	ji->items++;
+	rc = take(*pp, avail < ji->max_item ? avail : ji->max_item, &len, ctx);
+	if (rc || !len) {
+		ji->items -= !rc;
+		return rc;
+	}
+	*pp += len;
+	ji->state = JI_BETWEEN;
+	ji->between = AFTER_ITEM;
+	return 0;
+}
+
 static int scan_done(const char **pp, const char *end)
 {
 	const char *p = *pp;
@@ -384,6 +403,12 @@ static int scan_done(const char **pp, const char *end)
 
 int json_items_feed(struct json_items *ji, const char *data, size_t n, json_items_fn *fn,
 		    void *ctx)
+{
+	return json_items_feed_take(ji, data, n, NULL, fn, ctx);
+}
+
+int json_items_feed_take(struct json_items *ji, const char *data, size_t n,
+			 json_items_take_fn *take, json_items_fn *fn, void *ctx)
 {
 	const char *p = data, *end = data + n;
 	bool from_fn = false;
@@ -405,6 +430,12 @@ int json_items_feed(struct json_items *ji, const char *data, size_t n, json_item
 				ji->at = ji->fed + (size_t)(p - data);
 			break;
 		case JI_ITEM:
+			if (take && !ji->item_len && *p == '{') {
+				rc = scan_take(ji, &p, end, take, ctx);
+				from_fn = rc != 0;
+				if (rc || ji->state != JI_ITEM)
+					break;
+			}
 			rc = scan_item(ji, &p, end, fn, ctx);
 			/* item_done changes the state before fn */
 			from_fn = rc && ji->state == JI_BETWEEN;

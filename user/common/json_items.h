@@ -53,6 +53,20 @@ void json_items_free(struct json_items *ji);
 int json_items_feed(struct json_items *ji, const char *data, size_t n, json_items_fn *fn,
 		    void *ctx);
 
+/* The consumer's own parse of an object item straight from the bytes fed,
+ * which skips the collecting: data[0, avail) starts with the item (avail at
+ * most max_item). Sets *len to the item's length when it ends within them
+ * (then the item is the consumer's, fn not called), or leaves it 0 when it
+ * does not (the item is collected and handed to fn as usual). Non-zero
+ * stops the feed, as fn's. During the call, json_items_count counts the
+ * item and json_items_offset is its first byte, as during fn. */
+typedef int json_items_take_fn(const char *data, size_t avail, size_t *len, void *ctx);
+
+/* json_items_feed, offering each object item that starts in these bytes to
+ * take first. */
+int json_items_feed_take(struct json_items *ji, const char *data, size_t n,
+			 json_items_take_fn *take, json_items_fn *fn, void *ctx);
+
 /* After the last byte: the envelope, NUL-terminated, "items" emptied to []
  * ("[]" for a top-level array), or NULL when the value did not close
  * (truncated) or nothing came. Valid until the next reset or free. */

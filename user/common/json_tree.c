@@ -16,14 +16,17 @@ struct json_tree_block {
 
 struct tree_parse {
 	struct json_tree *t;
-	char *p, *end;
+	const char *p, *end;
+	char *o;             /* where the next string goes in t->chars */
+	bool prefix;
+	bool partial;        /* the parse stopped at the end of the text */
 	bool oom;
 	int depth;
 };
 
 /* A zeroed node: the next of the current block, or of the next block
  * (kept from an earlier parse, or new). */
-static cJSON *tree_node(struct tree_parse *ps)
+static inline cJSON *tree_node(struct tree_parse *ps)
 {
 	struct json_tree *t = ps->t;
 	cJSON *n;
@@ -47,8 +50,15 @@ static cJSON *tree_node(struct tree_parse *ps)
 	return n;
 }
 
+/* The text ended where the value goes on. */
+static bool tree_short(struct tree_parse *ps)
+{
+	ps->partial = true;
+	return false;
+}
+
 /* cJSON's whitespace: every byte up to a space. */
-static void tree_ws(struct tree_parse *ps)
+static inline void tree_ws(struct tree_parse *ps)
 {
 	while (ps->p < ps->end && (unsigned char)*ps->p <= ' ')
 		ps->p++;
@@ -100,28 +110,28 @@ static size_t tree_utf16(const char *r, const char *q, char **o)
 	return used;
 }
 
-/* The escapes between s and the closing quote q, unescaped in place. */
-static bool tree_unescape(char *s, char *q)
+/* The string s..q (q: its closing quote) unescaped at *o, NUL-terminated. */
+static bool tree_unescape(const char *s, const char *q, char **o)
 {
-	char *r = s, *o = s;
+	const char *r = s;
 	size_t n;
 
 	while (r < q) {
 		if (*r != '\\') {
-			*o++ = *r++;
+			*(*o)++ = *r++;
 			continue;
 		}
 		switch (r[1]) {
-		case 'b': *o++ = '\b'; break;
-		case 'f': *o++ = '\f'; break;
-		case 'n': *o++ = '\n'; break;
-		case 'r': *o++ = '\r'; break;
-		case 't': *o++ = '\t'; break;
+		case 'b': *(*o)++ = '\b'; break;
+		case 'f': *(*o)++ = '\f'; break;
+		case 'n': *(*o)++ = '\n'; break;
+		case 'r': *(*o)++ = '\r'; break;
+		case 't': *(*o)++ = '\t'; break;
 		case '"':
 		case '\\':
-		case '/': *o++ = r[1]; break;
+		case '/': *(*o)++ = r[1]; break;
 		case 'u':
-			n = tree_utf16(r, q, &o);
+			n = tree_utf16(r, q, o);
 			if (!n)
 				return false;
 			r += n;
@@ -131,34 +141,36 @@ static bool tree_unescape(char *s, char *q)
 		}
 		r += 2;
 	}
-	*o = '\0';
+	*(*o)++ = '\0';
 	return true;
 }
 
-/* The string at p (its opening quote), NUL-terminated in place. */
+/* The string at p (its opening quote), into t->chars. */
 static bool tree_string(struct tree_parse *ps, char **out)
 {
-	char *s = ps->p + 1, *q = s;
+	const char *s = ps->p + 1, *q = s;
 	bool escaped = false;
 
 	while (q < ps->end && *q != '"') {
 		if (*q == '\\') {
 			if (q + 1 >= ps->end)
-				return false;
+				return tree_short(ps);
 			escaped = true;
 			q++;
 		}
 		q++;
 	}
 	if (q >= ps->end)
-		return false;
+		return tree_short(ps);
+	*out = ps->o;
 	if (escaped) {
-		if (!tree_unescape(s, q))
+		if (!tree_unescape(s, q, &ps->o))
 			return false;
 	} else {
-		*q = '\0';
+		memcpy(ps->o, s, (size_t)(q - s));
+		ps->o += q - s;
+		*ps->o++ = '\0';
 	}
-	*out = s;
 	ps->p = q + 1;
 	return true;
 }
@@ -168,32 +180,35 @@ static bool tree_number_char(char c)
 	return (c >= '0' && c <= '9') || c == '+' || c == '-' || c == 'e' || c == 'E' || c == '.';
 }
 
-/* What cJSON reads: the run of [0-9+-.eE] through strtod (NUL-terminated
- * for it in place, the byte after it put back), the parse going on after
- * what strtod took. Whole numbers of up to 15 digits (exact in a double)
- * are computed without it. */
+/* What cJSON reads: the run of [0-9+-.eE] through strtod (copied after
+ * the strings for it, NUL-terminated), the parse going on after what strtod
+ * took. Whole numbers of up to 15 digits (exact in a double) are computed
+ * without it. A run that reaches the end of a prefix may go on after it. */
 static bool tree_number(struct tree_parse *ps, cJSON *node)
 {
-	char *p = ps->p, *d = p + (*p == '-'), *e, *after, saved;
+	const char *p = ps->p, *d = p + (*p == '-'), *e = p;
 	uint64_t v = 0;
 	double num;
+	char *after;
 	size_t i;
 
-	for (i = 0; d + i < ps->end && d[i] >= '0' && d[i] <= '9' && i < 16; i++)
+	while (e < ps->end && tree_number_char(*e))
+		e++;
+	if (e == ps->end && ps->prefix)
+		return tree_short(ps);
+	for (i = 0; d + i < e && d[i] >= '0' && d[i] <= '9' && i < 16; i++)
 		v = v * 10 + (uint64_t)(d[i] - '0');
-	if (i && i <= 15 && (d + i == ps->end || !tree_number_char(d[i]))) {
+	if (i && i <= 15 && d + i == e) {
 		num = *p == '-' ? -(double)v : (double)v;
-		ps->p = d + i;
+		ps->p = e;
 	} else {
-		for (e = p; e < ps->end && tree_number_char(*e); e++)
-			;
-		saved = *e; /* text[len] is a NUL: e is always in the text */
-		*e = '\0';
-		num = strtod(p, &after);
-		*e = saved;
-		if (after == p)
+		/* room: the strings so far took less than the text before p */
+		memcpy(ps->o, p, (size_t)(e - p));
+		ps->o[e - p] = '\0';
+		num = strtod(ps->o, &after);
+		if (after == ps->o)
 			return false;
-		ps->p = after;
+		ps->p = p + (after - ps->o);
 	}
 	node->type = cJSON_Number;
 	node->valuedouble = num;
@@ -217,15 +232,37 @@ static void tree_link(cJSON *node, cJSON **last, cJSON *child)
 	node->child->prev = child;
 }
 
+/* The next byte, -1 at the end of the text. */
+static inline int tree_peek(const struct tree_parse *ps)
+{
+	return ps->p < ps->end ? (unsigned char)*ps->p : -1;
+}
+
+/* Past the byte c, which must come next. */
+static bool tree_expect(struct tree_parse *ps, char c)
+{
+	int next = tree_peek(ps);
+
+	if (next < 0)
+		return tree_short(ps);
+	if (next != (unsigned char)c)
+		return false;
+	ps->p++;
+	return true;
+}
+
 /* A member's key and value, at its key's opening quote. */
 static bool tree_member(struct tree_parse *ps, cJSON *m)
 {
-	if (ps->p >= ps->end || *ps->p != '"' || !tree_string(ps, &m->string))
+	int next = tree_peek(ps);
+
+	if (next < 0)
+		return tree_short(ps);
+	if (next != '"' || !tree_string(ps, &m->string))
 		return false;
 	tree_ws(ps);
-	if (ps->p >= ps->end || *ps->p != ':')
+	if (!tree_expect(ps, ':'))
 		return false;
-	ps->p++;
 	tree_ws(ps);
 	return tree_value(ps, m);
 }
@@ -242,25 +279,23 @@ static bool tree_container(struct tree_parse *ps, cJSON *node, bool object)
 	node->type = object ? cJSON_Object : cJSON_Array;
 	ps->p++;
 	tree_ws(ps);
-	if (ps->p < ps->end && *ps->p == close)
-		goto done;
-	for (;;) {
-		child = tree_node(ps);
-		if (!child)
-			return false;
-		tree_link(node, &last, child);
-		if (!(object ? tree_member(ps, child) : tree_value(ps, child)))
-			return false;
-		tree_ws(ps);
-		if (ps->p >= ps->end || *ps->p != ',')
-			break;
-		ps->p++;
-		tree_ws(ps);
+	if (tree_peek(ps) != close) {
+		for (;;) {
+			child = tree_node(ps);
+			if (!child)
+				return false;
+			tree_link(node, &last, child);
+			if (!(object ? tree_member(ps, child) : tree_value(ps, child)))
+				return false;
+			tree_ws(ps);
+			if (tree_peek(ps) != ',')
+				break;
+			ps->p++;
+			tree_ws(ps);
+		}
 	}
-	if (ps->p >= ps->end || *ps->p != close)
+	if (!tree_expect(ps, close))
 		return false;
-done:
-	ps->p++;
 	ps->depth--;
 	return true;
 }
@@ -268,7 +303,11 @@ done:
 static bool tree_literal(struct tree_parse *ps, const char *word, size_t len, int type,
 			 cJSON *node)
 {
-	if ((size_t)(ps->end - ps->p) < len || memcmp(ps->p, word, len) != 0)
+	size_t left = (size_t)(ps->end - ps->p);
+
+	if (left < len)
+		return memcmp(ps->p, word, left) == 0 ? tree_short(ps) : false;
+	if (memcmp(ps->p, word, len) != 0)
 		return false;
 	node->type = type;
 	node->valueint = type == cJSON_True;
@@ -278,9 +317,11 @@ static bool tree_literal(struct tree_parse *ps, const char *word, size_t len, in
 
 static bool tree_value(struct tree_parse *ps, cJSON *node)
 {
-	if (ps->p >= ps->end)
-		return false;
-	switch (*ps->p) {
+	int next = tree_peek(ps);
+
+	switch (next) {
+	case -1:
+		return tree_short(ps);
 	case 'n':
 		return tree_literal(ps, "null", 4, cJSON_NULL, node);
 	case 'f':
@@ -292,19 +333,39 @@ static bool tree_value(struct tree_parse *ps, cJSON *node)
 		return tree_string(ps, &node->valuestring);
 	case '[':
 	case '{':
-		return tree_container(ps, node, *ps->p == '{');
+		return tree_container(ps, node, next == '{');
 	default:
-		if (*ps->p == '-' || (*ps->p >= '0' && *ps->p <= '9'))
+		if (next == '-' || (next >= '0' && next <= '9'))
 			return tree_number(ps, node);
 		return false;
 	}
 }
 
-const cJSON *json_tree_parse(struct json_tree *t, char *text, size_t len, size_t *error_at)
+/* Room for every string of a text of len bytes (they take fewer than the
+ * text, quotes and escapes dropped). */
+static bool tree_chars(struct json_tree *t, size_t len)
 {
-	struct tree_parse ps = { .t = t, .p = text, .end = text + len };
+	char *c;
+
+	if (len < t->chars_cap)
+		return true;
+	c = realloc(t->chars, len + 1);
+	if (!c)
+		return false;
+	t->chars = c;
+	t->chars_cap = len + 1;
+	return true;
+}
+
+enum json_tree_result json_tree_parse(struct json_tree *t, const char *text, size_t len,
+				      bool prefix, const cJSON **tree, size_t *at)
+{
+	struct tree_parse ps = { .t = t, .p = text, .end = text + len, .prefix = prefix };
 	cJSON *root;
 
+	if (!tree_chars(t, len))
+		return JSON_TREE_NOMEM;
+	ps.o = t->chars;
 	t->cur = NULL;
 	t->used = 0;
 	if (len >= 4 && memcmp(text, "\xEF\xBB\xBF", 3) == 0)
@@ -312,12 +373,18 @@ const cJSON *json_tree_parse(struct json_tree *t, char *text, size_t len, size_t
 	tree_ws(&ps);
 	root = tree_node(&ps);
 	if (root && tree_value(&ps, root)) {
+		*tree = root;
+		*at = (size_t)(ps.p - text);
+		if (prefix)
+			return JSON_TREE_OK;
 		tree_ws(&ps);
 		if (ps.p == ps.end)
-			return root;
+			return JSON_TREE_OK;
 	}
-	*error_at = ps.oom ? len : (size_t)(ps.p - text);
-	return NULL;
+	*at = (size_t)(ps.p - text);
+	if (ps.oom)
+		return JSON_TREE_NOMEM;
+	return ps.partial && prefix ? JSON_TREE_PARTIAL : JSON_TREE_INVALID;
 }
 
 void json_tree_free(struct json_tree *t)
@@ -328,5 +395,6 @@ void json_tree_free(struct json_tree *t)
 		next = b->next;
 		free(b);
 	}
+	free(t->chars);
 	memset(t, 0, sizeof(*t));
 }

@@ -146,31 +146,74 @@ uint64_t file_hash_more(uint64_t h, const void *data, size_t len)
 	return h ^ (h >> 33);
 }
 
+/* Whether the consumer has the List item of these bytes from before: then
+ * it is not handed over (nor parsed, when its end is known without). */
+static bool docs_json_known(struct docs_json *j, const char *item, size_t len,
+			    struct file_doc *doc)
+{
+	if (!j->known || j->top_array)
+		return false;
+	doc->hash = file_hash(item, len);
+	doc->len = len;
+	return j->known(doc->hash, len, j->ctx);
+}
+
+static void docs_json_give(struct docs_json *j, struct file_doc *doc, const cJSON *v)
+{
+	doc->value = v;
+	if (j->top_array)
+		*doc = (struct file_doc){ .what = FILE_DOC_END, .number = ++j->number, .value = v };
+	j->fn(doc, j->ctx);
+}
+
+/* An item that does not parse (at: where, from its first byte) stops the
+ * read: 1, or -1 when out of memory. */
+static int docs_json_failed(struct docs_json *j, enum json_tree_result r, size_t at)
+{
+	if (r == JSON_TREE_NOMEM)
+		return -1;
+	j->bad = true;
+	j->bad_at = json_items_offset(&j->ji) + at;
+	return 1;
+}
+
+/* An item collected by json_items (it spans chunks, or is not an object). */
 static int docs_json_item(char *item, size_t len, void *ctx)
 {
 	struct docs_json *j = ctx;
 	struct file_doc doc = { .what = FILE_DOC_ITEM, .number = 1,
 				.item = json_items_count(&j->ji) };
+	enum json_tree_result r;
 	const cJSON *v;
-	size_t bad_at;
+	size_t at;
 
-	/* A List's item whose bytes the consumer has seen is not parsed. */
-	if (j->known && !j->top_array) {
-		doc.hash = file_hash(item, len);
-		doc.len = len;
-		if (j->known(doc.hash, len, j->ctx))
-			return 0;
+	if (docs_json_known(j, item, len, &doc))
+		return 0;
+	r = json_tree_parse(&j->tree, item, len, false, &v, &at);
+	if (r != JSON_TREE_OK)
+		return docs_json_failed(j, r, at);
+	docs_json_give(j, &doc, v);
+	return 0;
+}
+
+/* An object item parsed straight from the chunk read, when it ends within
+ * it (most do): its end is known from the parse, and the hash of its bytes
+ * comes after. */
+static int docs_json_take(const char *data, size_t avail, size_t *len, void *ctx)
+{
+	struct docs_json *j = ctx;
+	struct file_doc doc = { .what = FILE_DOC_ITEM, .number = 1,
+				.item = json_items_count(&j->ji) };
+	enum json_tree_result r = json_tree_parse(&j->tree, data, avail, true, &doc.value, len);
+
+	if (r == JSON_TREE_PARTIAL || r != JSON_TREE_OK) {
+		size_t at = *len;
+
+		*len = 0;
+		return r == JSON_TREE_PARTIAL ? 0 : docs_json_failed(j, r, at);
 	}
-	v = json_tree_parse(&j->tree, item, len, &bad_at);
-	if (!v) {
-		j->bad = true;
-		j->bad_at = json_items_offset(&j->ji) + bad_at;
-		return 1;
-	}
-	doc.value = v;
-	if (j->top_array)
-		doc = (struct file_doc){ .what = FILE_DOC_END, .number = ++j->number, .value = v };
-	j->fn(&doc, j->ctx);
+	if (!docs_json_known(j, data, *len, &doc))
+		docs_json_give(j, &doc, doc.value);
 	return 0;
 }
 
@@ -236,7 +279,8 @@ static int docs_json(struct docs_reader *r, size_t start, struct docs_json *j)
 	j->top_array = r->buf[start] == '[';
 	json_items_init(&j->ji, DOCS_NO_LIMIT, DOCS_NO_LIMIT);
 	for (;;) {
-		rc = json_items_feed(&j->ji, r->buf + r->pos, r->len - r->pos, docs_json_item, j);
+		rc = json_items_feed_take(&j->ji, r->buf + r->pos, r->len - r->pos, docs_json_take,
+					  docs_json_item, j);
 		j->fed += r->len - r->pos;
 		r->pos = r->len;
 		if (rc || r->eof)
