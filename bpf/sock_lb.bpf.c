@@ -77,7 +77,7 @@ static __always_inline int xlate_fwd(struct bpf_sock_addr *ctx, bool v6, bool st
 		if (found)
 			break;
 		stat_inc(STAT_SVC_MISS);
-		if (key.proto == IPPROTO_TCP)
+		if (!sticky)
 			revnat_mark_direct(ctx->sk, &key);
 		return 1;
 	case LOOKUP_UNKNOWN_PORT:
@@ -91,13 +91,14 @@ static __always_inline int xlate_fwd(struct bpf_sock_addr *ctx, bool v6, bool st
 	if (!svc.count)
 		return refuse(STAT_NO_BACKEND);
 
-	/* UDP needs its socket state for every datagram (stickiness, replies);
-	 * TCP only when ferry_revnat cannot answer getpeername() for it. */
-	if (key.proto != IPPROTO_TCP) {
+	/* Unconnected UDP needs its socket state for every datagram
+	 * (stickiness, replies); a connect() only when ferry_revnat cannot
+	 * answer for its peer. */
+	if (sticky) {
 		st = revnat_get(ctx->sk, true);
 		if (!st)
 			stat_inc(STAT_SK_STORAGE_FULL);
-		if (sticky && st && sticky_reuse(ctx, v6, st, &key, &svc))
+		if (st && sticky_reuse(ctx, v6, st, &key, &svc))
 			return 1;
 	}
 
@@ -122,10 +123,15 @@ static __always_inline int xlate_fwd(struct bpf_sock_addr *ctx, bool v6, bool st
 	}
 	sockaddr_store(ctx, v6, b->addr, b->port);
 	stat_inc(addr_is_v4_mapped(b->addr) ? STAT_XLATE_V4 : STAT_XLATE_V6);
-	if (key.proto == IPPROTO_TCP) {
-		if (revnat_shared_serves(&key, &svc, b))
+	if (!sticky) {
+		/* A UDP socket may have state already (it sent datagrams
+		 * unconnected): its entries come first on replies, so this
+		 * peer's goes there too. A new TCP socket has none. */
+		if (revnat_shared_serves(&key, &svc, b) &&
+		    (key.proto == IPPROTO_TCP || !(st = revnat_get(ctx->sk, false))))
 			return 1;
-		st = revnat_get(ctx->sk, true);
+		if (!st)
+			st = revnat_get(ctx->sk, true);
 		if (!st)
 			stat_inc(STAT_SK_STORAGE_FULL);
 	}
@@ -134,14 +140,15 @@ static __always_inline int xlate_fwd(struct bpf_sock_addr *ctx, bool v6, bool st
 	return 1;
 }
 
-/* The socket's own state first; a TCP socket without it (or without an
- * entry for this peer) asks ferry_revnat. */
+/* The socket's own state first; a connected socket without it (or without
+ * an entry for this peer) asks ferry_revnat. */
 static __always_inline int xlate_rev(struct bpf_sock_addr *ctx, bool v6)
 {
 	struct sock_revnat *st = revnat_get(ctx->sk, false);
 	struct sock_revnat_entry *e = NULL;
-	__u32 addr[4], svc_addr[4];
-	__u16 port, svc_port;
+	struct revnat_value shared;
+	__u32 addr[4];
+	__u16 port;
 
 	sockaddr_load(ctx, v6, addr, &port);
 	if (st)
@@ -149,10 +156,12 @@ static __always_inline int xlate_rev(struct bpf_sock_addr *ctx, bool v6)
 	if (e) {
 		sockaddr_store(ctx, v6, e->svc_addr, e->svc_port);
 	} else {
-		if (ctx->protocol != IPPROTO_TCP ||
-		    !revnat_shared_find(addr, port, svc_addr, &svc_port))
+		if (!revnat_peer_only(ctx))
 			return 1;
-		sockaddr_store(ctx, v6, svc_addr, svc_port);
+		revnat_shared_get(addr, port, ctx->protocol, &shared);
+		if (!shared.svc_id)
+			return 1;
+		sockaddr_store(ctx, v6, shared.svc_addr, shared.svc_port);
 		stat_inc(STAT_REVNAT_SHARED);
 	}
 	stat_inc(STAT_REVNAT);
@@ -225,11 +234,9 @@ int ferry_udp_reap(struct bpf_iter__udp *ctx)
 	if (sk->__sk_common.skc_state != SOCK_ESTABLISHED)
 		return 0;
 	st = bpf_sk_storage_get(&ferry_sk_revnat, sk, NULL, 0);
-	if (!st)
-		return 0;
 	reap_peer(sk, addr, &port);
-	e = revnat_find_backend(st, addr, port);
-	if (!e || reap_backend_kept(e))
+	e = st ? revnat_find_backend(st, addr, port) : NULL;
+	if (e ? reap_backend_kept(e) : reap_shared_kept(addr, port))
 		return 0;
 	if (bpf_sock_destroy((struct sock_common *)sk) == 0)
 		stat_inc(STAT_UDP_REAPED);

@@ -53,7 +53,9 @@ static __always_inline bool reap_inline_has(const struct svc_entry *e, bool v4, 
 }
 
 /* Still a backend of the service the socket connected to? By address, not
- * ID: a backend that turned terminating gets a new ID but still serves. */
+ * ID: a backend that turned terminating gets a new ID but still serves. A
+ * socket connected to a backend's own address (backend_id 0) is not the
+ * reaper's. */
 static __always_inline bool reap_backend_kept(const struct sock_revnat_entry *e)
 {
 	struct svc_key key = { .port = e->svc_port, .proto = IPPROTO_UDP };
@@ -61,7 +63,8 @@ static __always_inline bool reap_backend_kept(const struct sock_revnat_entry *e)
 	struct svc_value *svc;
 	bool v4;
 
-	if (backend_alive(e->backend_id, e->svc_id, e->backend_addr, e->backend_port))
+	if (!e->backend_id ||
+	    backend_alive(e->backend_id, e->svc_id, e->backend_addr, e->backend_port))
 		return true;
 	__builtin_memcpy(key.addr, e->svc_addr, sizeof(key.addr));
 	svc = bpf_map_lookup_elem(&ferry_services, &key);
@@ -77,6 +80,26 @@ static __always_inline bool reap_backend_kept(const struct sock_revnat_entry *e)
 	scan.port = e->backend_port;
 	bpf_loop(svc->count, reap_scan_slot, &scan, 0);
 	return scan.found;
+}
+
+/* A socket without an entry of its own for its peer connected through the
+ * ClusterIP its ferry_revnat entry names, if it has one (revnat.h): the
+ * entry outlives the backend's membership (an orphan), long enough for the
+ * apply that took the backend out to find this socket. */
+static __always_inline bool reap_shared_kept(const __u32 addr[4], __u16 port)
+{
+	struct sock_revnat_entry e = { .backend_port = port };
+	struct revnat_value v;
+
+	revnat_shared_get(addr, port, IPPROTO_UDP, &v);
+	if (!v.svc_id)
+		return true;
+	addr_copy(e.svc_addr, v.svc_addr);
+	addr_copy(e.backend_addr, addr);
+	e.svc_port = v.svc_port;
+	e.svc_id = v.svc_id;
+	e.backend_id = ~0U; /* unknown: kept only if its address still serves */
+	return reap_backend_kept(&e);
 }
 
 /* The socket's peer, family-neutral (IPv4 v4-mapped), as revnat stores it. */

@@ -6,10 +6,13 @@
  * address, and its UDP stickiness is lost.
  *
  * Creating that storage is an allocation (and an RCU free at close) per
- * socket, most of what a connect() would cost, and a TCP socket needs it
- * only for getpeername(). So a TCP socket that reached a backend through
- * the ClusterIP its ferry_revnat entry names gets none: getpeername() finds
- * the service in ferry_revnat. */
+ * socket, most of what a connect() would cost, and rewriting it is most of
+ * what a connect() on a socket that has it costs. A connected socket needs
+ * it only to answer for its one peer. So a TCP or UDP socket that connected
+ * to a backend through the ClusterIP its ferry_revnat entry names gets none:
+ * getpeername() and a connected socket's recvmsg() find the service in
+ * ferry_revnat. Unconnected UDP keeps its storage: it talks to many peers,
+ * one of them perhaps a backend reached by its own address. */
 #ifndef FERRY_BPF_REVNAT_H
 #define FERRY_BPF_REVNAT_H
 
@@ -26,32 +29,43 @@ static __always_inline struct sock_revnat *revnat_get(struct bpf_sock *sk, bool 
 	return bpf_sk_storage_get(&ferry_sk_revnat, sk, NULL, flags);
 }
 
-/* Whether a TCP connect() to b through key can leave the reverse
- * translation to ferry_revnat: b's entry names this service port's
- * ClusterIP (the slot says so), and key is that ClusterIP, not a NodePort,
- * LB IP or externalIP of the same port. */
+/* Whether a connect() to b through key can leave the reverse translation
+ * to ferry_revnat: b's entry names this service port's ClusterIP (the slot
+ * says so), and key is that ClusterIP, not a NodePort, LB IP or externalIP
+ * of the same port. */
 static __always_inline bool revnat_shared_serves(const struct svc_key *key,
 						 const struct svc_value *svc,
 						 const struct slot_value *b)
 {
-	return key->proto == IPPROTO_TCP && (b->flags & SLOT_FLAG_REVNAT_OWNER) &&
-	       !(svc->flags & SVC_FLAG_EXTERNAL);
+	return (key->proto == IPPROTO_TCP || key->proto == IPPROTO_UDP) &&
+	       (b->flags & SLOT_FLAG_REVNAT_OWNER) && !(svc->flags & SVC_FLAG_EXTERNAL);
 }
 
-/* The service a TCP peer stands for, from ferry_revnat. */
-static __always_inline bool revnat_shared_find(const __u32 addr[4], __u16 port,
-					       __u32 svc_addr[4], __u16 *svc_port)
+/* A connected socket's peer is its only one: a UDP socket's only when
+ * connected (SOCK_ESTABLISHED, as TCP names it). */
+static __always_inline bool revnat_peer_only(const struct bpf_sock_addr *ctx)
 {
-	struct revnat_key key = { .port = port, .proto = IPPROTO_TCP };
+	struct bpf_sock *sk = ctx->sk;
+
+	if (ctx->protocol == IPPROTO_TCP)
+		return true;
+	return ctx->protocol == IPPROTO_UDP && sk && sk->state == 1 /* TCP_ESTABLISHED */;
+}
+
+/* The ferry_revnat entry of a backend (proto IPPROTO_TCP or _UDP), copied
+ * out; v->svc_id 0 when there is none. */
+static __always_inline void revnat_shared_get(const __u32 addr[4], __u16 port, __u8 proto,
+					      struct revnat_value *out)
+{
+	struct revnat_key key = { .port = port, .proto = proto };
 	struct revnat_value *v;
 
 	addr_copy(key.addr, addr);
 	v = bpf_map_lookup_elem(&ferry_revnat, &key);
-	if (!v)
-		return false;
-	addr_copy(svc_addr, v->svc_addr);
-	*svc_port = v->svc_port;
-	return true;
+	if (v)
+		*out = *v;
+	else
+		out->svc_id = 0;
 }
 
 static __always_inline struct sock_revnat_entry *
@@ -110,12 +124,13 @@ static __always_inline void revnat_record(struct sock_revnat_entry *e,
 	e->svc_id = svc->svc_id;
 }
 
-/* A TCP socket connected to a backend's own address, not through a service,
+/* A socket connected to a backend's own address, not through a service,
  * must keep seeing that address: ferry_revnat would show the service. Its
- * storage gets an entry naming the backend as its own service. */
+ * storage gets an entry naming the backend as its own service (backend_id
+ * 0: what the reaper leaves alone). */
 static __always_inline void revnat_mark_direct(struct bpf_sock *sk, const struct svc_key *key)
 {
-	struct revnat_key rkey = { .port = key->port, .proto = IPPROTO_TCP };
+	struct revnat_key rkey = { .port = key->port, .proto = key->proto };
 	struct sock_revnat_entry *e;
 	struct revnat_value *v;
 	struct sock_revnat *st;

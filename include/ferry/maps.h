@@ -96,7 +96,7 @@ struct slot_value {
 
 enum slot_flags {
 	/* ferry_revnat names this service port's ClusterIP for this backend:
-	 * a TCP socket that reaches it through the ClusterIP needs no
+	 * a socket that connects to it through the ClusterIP needs no
 	 * socket storage, getpeername() finds the service there. */
 	SLOT_FLAG_REVNAT_OWNER = 1 << 0,
 };
@@ -144,16 +144,18 @@ enum backend_state {
 	BACKEND_TERMINATING = 1, /* used only because no ready backend exists */
 };
 
-/* ferry_revnat: TCP backend -> the ClusterIP frontend it stands for, so
- * getpeername() on a TCP socket connected through a service needs no state
- * of its own (no allocation per connection). A backend of several service
- * ports names one of them, its owner (the first to take it, until it lets
- * go); the others' sockets, and sockets that reached a service through a
- * NodePort, LB IP or externalIP, keep socket storage (ferry_sk_revnat). */
+/* ferry_revnat: TCP or UDP backend -> the ClusterIP frontend it stands
+ * for, so getpeername() (and a connected UDP socket's recvmsg()) on a
+ * socket connected through a service needs no state of its own (no
+ * allocation, no rewrite per connect). A backend of several service ports
+ * names one of them, its owner (the first to take it, until it lets go);
+ * the others' sockets, sockets that reached a service through a NodePort,
+ * LB IP or externalIP, and unconnected UDP sockets keep socket storage
+ * (ferry_sk_revnat). */
 struct revnat_key {
 	__u32 addr[4];   /* backend, network order, IPv4 v4-mapped */
 	__u16 port;      /* network order */
-	__u8 proto;      /* IPPROTO_TCP */
+	__u8 proto;      /* IPPROTO_TCP or IPPROTO_UDP */
 	__u8 pad;        /* always 0 */
 };
 
@@ -233,8 +235,8 @@ enum stat_index {
 	STAT_NP_SCTP_TOO_LONG, /* per-packet: SCTP packet too long to checksum; dropped */
 	STAT_NP_TOO_BIG,       /* per-packet: fragmentation needed / packet too big sent:
 				* too long for the route, may not be fragmented */
-	STAT_REVNAT_SHARED,    /* of STAT_REVNAT: a TCP socket without socket state
-				* answered from ferry_revnat */
+	STAT_REVNAT_SHARED,    /* of STAT_REVNAT: a connected socket without socket
+				* state answered from ferry_revnat */
 	STAT__COUNT,
 };
 

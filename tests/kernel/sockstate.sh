@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# TCP connect() without socket state (issue 13): a TCP socket that reaches a
-# backend through its ClusterIP gets no socket storage, and getpeername()
-# finds the service in ferry_revnat (counted as reverse_translated_from_map).
+# connect() without socket state (issue 13): a TCP or UDP socket that
+# reaches a backend through its ClusterIP gets no socket storage, and
+# getpeername() (and a connected UDP socket's recvmsg()) finds the service
+# in ferry_revnat (counted as reverse_translated_from_map); unconnected UDP
+# keeps its own state.
 # Whatever takes that shortcut must still show each socket what it
 # connected to (B20): a backend shared by two Services, an externalIP
 # frontend of the same port, a connection straight to a pod's address, a
@@ -11,7 +13,7 @@ source "$(dirname "$0")/../lib.sh"
 
 topology_up
 for i in 1 2 3 4; do
-	pod "s-$i" "198.18.11.$i" "" --tcp 8080
+	pod "s-$i" "198.18.11.$i" "" --tcp 8080 --udp 8080
 done
 
 # svc NAME IP [EXTRA-SPEC-LINE]: a TCP Service on port 80 -> 8080.
@@ -57,6 +59,23 @@ state() {
 	svc two 10.96.11.20
 	# shellcheck disable=SC2086
 	slice two $2
+	cat <<EOF
+---
+apiVersion: v1
+kind: Service
+metadata: {name: dns, namespace: ss}
+spec:
+  clusterIP: 10.96.11.40
+  ports: [{port: 53, protocol: UDP, targetPort: 8080}]
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {name: dns-1, namespace: ss, labels: {kubernetes.io/service-name: dns}}
+addressType: IPv4
+ports: [{port: 8080, protocol: UDP}]
+endpoints:
+- {addresses: [198.18.11.1], conditions: {ready: true}}
+EOF
 }
 
 SRC=$WORK/services.yaml
@@ -111,6 +130,28 @@ expect "a connection straight to a backend's address keeps that address as its p
 	"$(field reply "$out")@$(field peer "$out")" "s-4@198.18.11.4:8080"
 expect "... answered from its own socket state, not ferry_revnat" "$(($(from_map) - c0))" 0
 
+# UDP: a connected socket through the ClusterIP is answered from
+# ferry_revnat twice per exchange (getpeername, recvfrom); unconnected
+# sockets, and sockets that talk to the pod's own address, never are:
+# their replies must show what they sent to (B20).
+udp_seen() { echo "reply=$(field reply "$1") from=$(field from "$1") peer=$(field peer "$1")"; }
+c0=$(from_map)
+out=$(probe udp --connect 10.96.11.40 53)
+expect "B20 connected UDP through the ClusterIP: replies and getpeername show the ClusterIP" \
+	"$(udp_seen "$out")" "reply=s-1 from=10.96.11.40:53 peer=10.96.11.40:53"
+expect "... without socket state: both answers came from ferry_revnat" "$(($(from_map) - c0))" 2
+c0=$(from_map)
+out=$(probe udp 10.96.11.40 53)
+expect "B20 unconnected UDP to the ClusterIP: the reply shows the ClusterIP" \
+	"$(udp_seen "$out")" "reply=s-1 from=10.96.11.40:53 peer=-"
+out=$(probe udp 198.18.11.1 8080)
+expect "unconnected UDP straight to the pod: the reply shows the pod's address" \
+	"$(udp_seen "$out")" "reply=s-1 from=198.18.11.1:8080 peer=-"
+out=$(probe udp --connect 198.18.11.1 8080)
+expect "connected UDP straight to the pod: replies and getpeername show the pod's address" \
+	"$(udp_seen "$out")" "reply=s-1 from=198.18.11.1:8080 peer=198.18.11.1:8080"
+expect "... none of the three answered from ferry_revnat" "$(($(from_map) - c0))" 0
+
 # A connection that outlives its backend's membership (a readiness flap, a
 # pod draining) still shows the ClusterIP: the entry stays as an orphan.
 mkdir "$WORK/hold"
@@ -141,14 +182,14 @@ expect "... and its set, written again, took s-2's entry over (5 answers from fe
 # A restart adopts ferry_revnat: still one entry per owned backend, and
 # getpeername still answered from it.
 entries() { status_get --maps '[m["entries"] for m in j["maps"] if m["name"] == "ferry_revnat"][0]'; }
-expect "ferry_revnat holds s-1, s-2, s-3 (an orphan: two let it go) and s-4" "$(entries)" 4
+expect "ferry_revnat holds TCP s-1, s-2, s-3 (an orphan: two let it go), s-4, and UDP s-1" "$(entries)" 5
 g=$(generation)
 ferryd_stop
 ferryd_spawn "$SRC"
 new_pid() { [ "$(status_get 'j["agent"]["ferryd_pid"]' 2>/dev/null)" = "$FERRYD_PID" ]; }
 wait_until 15 new_pid ||
 	not_ok "restart: the new ferryd publishes" "pid $(status_get 'j["agent"]["ferryd_pid"]')"
-expect "restart: ferry_revnat adopted as it was" "$(entries)" 4
+expect "restart: ferry_revnat adopted as it was" "$(entries)" 5
 c0=$(from_map)
 t=$(peers 5 10.96.11.30)
 expect "restart: solo still shows its ClusterIP" "$t" "s-4@10.96.11.30:80=5"

@@ -134,7 +134,7 @@ static int svc_program(struct sync_engine *eng, struct applied_svc *a,
 	for (size_t i = 0; a->rn_stale && i < a->n_backends; i++)
 		a->backends[i].slot_flags = 0;
 	if (rn_primary_changed(a, want, n_want)) {
-		rn_release(eng, held, n_held, NULL, 0);
+		rn_release(eng, a->proto, held, n_held, NULL, 0);
 		n_held = 0;
 	}
 	rn_take(eng, a, want, n_want, nb, d->n_backends, held, n_held);
@@ -149,7 +149,7 @@ static int svc_program(struct sync_engine *eng, struct applied_svc *a,
 		}
 	}
 	if (written < 0) {
-		rn_release(eng, nb, d->n_backends, held, n_held);
+		rn_release(eng, a->proto, nb, d->n_backends, held, n_held);
 		wr_backends_drop(eng, nb, fresh, d->n_backends);
 		free(nb);
 		free(fresh);
@@ -158,7 +158,7 @@ static int svc_program(struct sync_engine *eng, struct applied_svc *a,
 	if (old.rev)
 		wr_slots_delete(eng, v.svc_id, old.rev,
 				wr_slots_of(a->backends, a->n_backends, old.count));
-	rn_release(eng, held, n_held, nb, d->n_backends);
+	rn_release(eng, a->proto, held, n_held, nb, d->n_backends);
 	a->rn_stale = false;
 	wr_backends_release(eng, a, nb, d->n_backends);
 	eng->stats.backends += d->n_backends;
@@ -177,7 +177,7 @@ static void svc_remove(struct sync_engine *eng, struct applied_svc *a)
 	rg_commit(eng, a, NULL, 0);
 	wr_slots_delete(eng, a->value.svc_id, a->value.rev,
 			wr_slots_of(a->backends, a->n_backends, a->value.count));
-	rn_release(eng, a->backends, a->n_backends, NULL, 0);
+	rn_release(eng, a->proto, a->backends, a->n_backends, NULL, 0);
 	wr_backends_drop(eng, a->backends, NULL, a->n_backends);
 	eng->udp_backend_gone |= a->n_backends && a->proto == IPPROTO_UDP;
 	eng->stats.backends -= a->n_backends;

@@ -1,6 +1,6 @@
-/* ferry_revnat: for each TCP backend, the ClusterIP it stands for, so a TCP
- * socket that connected through that ClusterIP needs no socket storage
- * (getpeername() asks the map). A backend of several service ports can name
+/* ferry_revnat: for each TCP and UDP backend, the ClusterIP it stands for,
+ * so a socket that connected through that ClusterIP needs no socket
+ * storage (getpeername() and a connected socket's recvmsg() ask the map). A backend of several service ports can name
  * only one: its owner, the first to take it, whose slots carry
  * SLOT_FLAG_REVNAT_OWNER. The others' sockets keep socket storage.
  *
@@ -68,12 +68,18 @@ static struct rn_taken *taken_alloc(struct sync_engine *eng)
 	return &c->taken[c->used++];
 }
 
-static void rn_key(struct revnat_key *key, const struct applied_backend *b)
+static void rn_key(struct revnat_key *key, const struct applied_backend *b, uint8_t proto)
 {
 	memset(key, 0, sizeof(*key));
 	memcpy(key->addr, b->addr.w, sizeof(key->addr));
 	key->port = htons(b->port);
-	key->proto = IPPROTO_TCP;
+	key->proto = proto;
+}
+
+/* The protocols whose sockets connect() through the socket LB. */
+static bool rn_proto(uint8_t proto)
+{
+	return proto == IPPROTO_TCP || proto == IPPROTO_UDP;
 }
 
 static time_t rn_now(void)
@@ -125,11 +131,12 @@ static void orphan_drop(struct sync_engine *eng, struct rn_orphan *o)
 	free(o);
 }
 
-/* The ClusterIP of a TCP port, the frontend without SVC_FLAG_EXTERNAL. */
+/* The ClusterIP of a TCP or UDP port, the frontend without
+ * SVC_FLAG_EXTERNAL. */
 static const struct svc_key *rn_primary(const struct applied_svc *a, const struct fe_want *want,
 					size_t n)
 {
-	if (a->proto != IPPROTO_TCP)
+	if (!rn_proto(a->proto))
 		return NULL;
 	for (size_t i = 0; i < n; i++)
 		if (!(want[i].flags & SVC_FLAG_EXTERNAL) && want[i].key.scope == SVC_SCOPE_ALL)
@@ -206,14 +213,14 @@ void rn_take(struct sync_engine *eng, struct applied_svc *a, const struct fe_wan
 		nb[i].slot_flags = 0;
 		if (!primary)
 			continue;
-		rn_key(&key, &nb[i]);
+		rn_key(&key, &nb[i], a->proto);
 		if ((was && (was->slot_flags & SLOT_FLAG_REVNAT_OWNER)) || rn_own(eng, a, &key))
 			nb[i].slot_flags = SLOT_FLAG_REVNAT_OWNER;
 	}
 }
 
-void rn_release(struct sync_engine *eng, const struct applied_backend *from, size_t n_from,
-		const struct applied_backend *keep, size_t n_keep)
+void rn_release(struct sync_engine *eng, uint8_t proto, const struct applied_backend *from,
+		size_t n_from, const struct applied_backend *keep, size_t n_keep)
 {
 	struct revnat_key key;
 	size_t j = 0;
@@ -222,7 +229,7 @@ void rn_release(struct sync_engine *eng, const struct applied_backend *from, siz
 		if (in_set(&from[i], keep, n_keep, &j) ||
 		    !(from[i].slot_flags & SLOT_FLAG_REVNAT_OWNER))
 			continue;
-		rn_key(&key, &from[i]);
+		rn_key(&key, &from[i], proto);
 		orphan_add(eng, &key);
 	}
 }
@@ -260,7 +267,7 @@ static void rn_adopt_svc(struct sync_engine *eng, struct applied_svc *a)
 	struct revnat_key key;
 	struct revnat_value v;
 
-	for (size_t i = 0; i < a->n_frontends && a->proto == IPPROTO_TCP; i++)
+	for (size_t i = 0; i < a->n_frontends && rn_proto(a->proto); i++)
 		if (!(a->frontends[i].flags & SVC_FLAG_EXTERNAL) &&
 		    a->frontends[i].key.scope == SVC_SCOPE_ALL) {
 			a->rn_primary = a->frontends[i].key;
@@ -270,7 +277,7 @@ static void rn_adopt_svc(struct sync_engine *eng, struct applied_svc *a)
 	for (size_t i = 0; i < a->n_backends; i++) {
 		if (!(a->backends[i].slot_flags & SLOT_FLAG_REVNAT_OWNER))
 			continue;
-		rn_key(&key, &a->backends[i]);
+		rn_key(&key, &a->backends[i], a->proto);
 		if (!a->rn_has_primary ||
 		    bpf_map_lookup_elem(eng->maps.fd[DP_MAP_REVNAT], &key, &v) ||
 		    v.svc_id != a->value.svc_id || v.svc_port != a->rn_primary.port ||

@@ -194,9 +194,9 @@ void pending_retry(struct sync_engine *eng, svc_apply_fn *apply);
 size_t pending_count(const struct sync_engine *eng);
 void pending_clear(struct sync_engine *eng);
 
-/* revnat.c: ferry_revnat, the TCP backends' reverse entries. Each names
- * the ClusterIP of the backend's owner, the first TCP service port with a
- * ClusterIP to take it; slots of the owner carry SLOT_FLAG_REVNAT_OWNER,
+/* revnat.c: ferry_revnat, the TCP and UDP backends' reverse entries. Each
+ * names the ClusterIP of the backend's owner, the first service port of its
+ * protocol with a ClusterIP to take it; slots of the owner carry SLOT_FLAG_REVNAT_OWNER,
  * and applied_backend.slot_flags remembers them. An owner that lets go
  * leaves the entry as an orphan, for the connections that outlive the
  * backend's membership; the next port to (re)write a set holding the
@@ -213,8 +213,8 @@ void rn_take(struct sync_engine *eng, struct applied_svc *a, const struct fe_wan
 	     const struct applied_backend *old, size_t n_old);
 /* The backends of from[] not in keep[] are let go: those owned become
  * orphans. */
-void rn_release(struct sync_engine *eng, const struct applied_backend *from, size_t n_from,
-		const struct applied_backend *keep, size_t n_keep);
+void rn_release(struct sync_engine *eng, uint8_t proto, const struct applied_backend *from,
+		size_t n_from, const struct applied_backend *keep, size_t n_keep);
 /* After adoption: rebuild the owners from the pinned entries; the rest
  * are orphans. */
 void rn_adopt(struct sync_engine *eng);
