@@ -107,7 +107,7 @@ static uint64_t hmap_hash(const void *key, size_t len)
 
 struct hmap_node *hmap_get(const struct hmap *map, const void *key, size_t len)
 {
-	uint64_t h = hmap_hash(key, len);
+	uint32_t h = (uint32_t)hmap_hash(key, len);
 	struct hmap_node *n = map->buckets[h & (map->n_buckets - 1)];
 
 	for (; n; n = n->next)
@@ -145,8 +145,8 @@ void hmap_put(struct hmap *map, struct hmap_node *node, const void *key, size_t 
 	if (map->count >= map->n_buckets)
 		hmap_grow(map);
 	node->key = key;
-	node->key_len = len;
-	node->hash = hmap_hash(key, len);
+	node->key_len = (uint32_t)len;
+	node->hash = (uint32_t)hmap_hash(key, len);
 	idx = node->hash & (map->n_buckets - 1);
 	node->next = map->buckets[idx];
 	map->buckets[idx] = node;

@@ -11,11 +11,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* 24 bytes: a map holds one per entry (hundreds of thousands in ferryd),
+ * so the length and the hash take 32 bits each (keys are names). */
 struct hmap_node {
 	struct hmap_node *next;
 	const void *key;
-	size_t key_len;
-	uint64_t hash;
+	uint32_t key_len;
+	uint32_t hash;
 };
 
 struct hmap {
