@@ -1404,6 +1404,50 @@ static void test_store_broken_item_keeps_last_good(void **state)
 	free(path);
 }
 
+/* Every Service and slice of the source is the store's object itself: one
+ * copy of each, wherever the last load put it. */
+static void assert_store_holds_the_objects(struct file_source *src)
+{
+	struct model_store *st = file_source_store(src);
+	size_t n_sets;
+	const struct model_objects *sets = file_source_objects(src, &n_sets);
+
+	assert_int_equal(n_sets, 1);
+	for (size_t i = 0; i < sets->n_services; i++)
+		assert_ptr_equal(store_service(st, sets->services[i].ns, sets->services[i].name),
+				 &sets->services[i]);
+	for (size_t i = 0; i < sets->n_slices; i++)
+		assert_ptr_equal(store_slice(st, sets->slices[i].ns, sets->slices[i].name),
+				 &sets->slices[i]);
+}
+
+/* The store holds the file source's objects, not copies: it follows those a
+ * load carries over or keeps (one item changed, a broken item, an invalid
+ * object keeping its last good version) to where they are now. */
+static void test_store_holds_the_source_objects(void **state)
+{
+	char *path = tmp_path("abc.json"), buf[1024];
+	struct file_source *src;
+
+	(void)state;
+	src = load_abc_flushed(path, buf, sizeof(buf));
+	assert_store_holds_the_objects(src);
+	write_abc("abc.json", "10.0.0.22", "");
+	assert_int_equal(file_source_load(src), 0);
+	assert_store_holds_the_objects(src);
+	write_abc("abc.json", "10.0.0.2", ",\n{\"kind\": \"Service\", \"metadata\": }");
+	assert_int_equal(file_source_load(src), 0);
+	assert_store_holds_the_objects(src);
+	write_abc("abc.json", "10.0.0.2", ",\n{\"kind\": \"Service\", \"metadata\": {\"name\": \"a\","
+		  " \"namespace\": \"shop\"}, \"spec\": {\"clusterIP\": \"10.96.0.300\"}}");
+	assert_int_equal(file_source_load(src), 0);
+	assert_store_holds_the_objects(src);
+	assert_string_equal(flush_text(src, buf, sizeof(buf)),
+			    "ports: shop/b:http/TCP/v4 TCP 10.96.0.2:80 -> 10.0.0.2:8080; | removed:");
+	file_source_close(src);
+	free(path);
+}
+
 /* A List of n Services s0..s<n-1> (no slices) in order, or reversed. */
 static void write_many(const char *name, int n, bool reversed)
 {
@@ -1524,6 +1568,7 @@ int main(void)
 		TMP_TEST(test_store_broken_item_keeps_last_good),
 		TMP_TEST(test_store_folder_redefinition),
 		TMP_TEST(test_store_moved_items_not_decoded),
+		TMP_TEST(test_store_holds_the_source_objects),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

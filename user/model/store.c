@@ -11,14 +11,14 @@ static size_t kind_index(enum store_kind kind)
 	return kind == STORE_SERVICE ? 0 : 1;
 }
 
-/* "<prefix>ns\0name" in the scratch buffer; prefix 0 = none. */
-static const char *store_key(struct model_store *st, char prefix, const char *ns,
-			     const char *name, size_t *len)
+/* "ns\0name" in the scratch buffer. */
+static const char *store_key(struct model_store *st, const char *ns, const char *name,
+			     size_t *len)
 {
-	size_t ns_len = strlen(ns), name_len = strlen(name), off = prefix ? 1 : 0;
+	size_t ns_len = strlen(ns), name_len = strlen(name);
 	char *p;
 
-	*len = off + ns_len + 1 + name_len;
+	*len = ns_len + 1 + name_len;
 	if (*len + 1 > st->cap_scratch) {
 		p = realloc(st->scratch, *len + 1);
 		if (!p)
@@ -26,9 +26,8 @@ static const char *store_key(struct model_store *st, char prefix, const char *ns
 		st->scratch = p;
 		st->cap_scratch = *len + 1;
 	}
-	st->scratch[0] = prefix;
-	memcpy(st->scratch + off, ns, ns_len + 1);
-	memcpy(st->scratch + off + ns_len + 1, name, name_len + 1);
+	memcpy(st->scratch, ns, ns_len + 1);
+	memcpy(st->scratch + ns_len + 1, name, name_len + 1);
 	return st->scratch;
 }
 
@@ -101,7 +100,7 @@ static void group_mark_external(struct model_store *st)
 	for (struct hmap_node *n = hmap_first(&st->groups); n; n = hmap_next(&st->groups, n)) {
 		struct store_group *grp = hmap_entry(n, struct store_group, node);
 
-		if (grp->svc && grp->svc->u.svc.ext)
+		if (grp->svc && grp->svc->ext)
 			group_mark(st, grp);
 	}
 }
@@ -181,30 +180,46 @@ void store_model_node(const struct model_store *st, struct model_node *node)
 	};
 }
 
+static struct store_group *group_find(struct model_store *st, const char *ns, const char *name)
+{
+	size_t len;
+	const char *key = store_key(st, ns, name, &len);
+	struct hmap_node *n = key ? hmap_get(&st->groups, key, len) : NULL;
+
+	return n ? hmap_entry(n, struct store_group, node) : NULL;
+}
+
+/* The group of that namespace/name, created empty when new. */
 static struct store_group *group_get(struct model_store *st, const char *ns, const char *name)
 {
-	struct store_group *grp;
-	struct hmap_node *n;
+	struct store_group *grp = group_find(st, ns, name);
 	const char *key;
 	size_t len;
 
-	key = store_key(st, 0, ns, name, &len);
-	if (!key)
-		return NULL;
-	n = hmap_get(&st->groups, key, len);
-	if (n)
-		return hmap_entry(n, struct store_group, node);
-	grp = calloc(1, sizeof(*grp) + len);
+	if (grp)
+		return grp;
+	key = store_key(st, ns, name, &len);
+	grp = key ? calloc(1, sizeof(*grp) + len) : NULL;
 	if (!grp)
 		return NULL;
-	grp->key_len = len;
 	memcpy(grp->key, key, len);
 	hmap_put(&st->groups, &grp->node, grp->key, len);
 	return grp;
 }
 
+void group_clear_svc(struct store_group *grp)
+{
+	if (grp->svc && !grp->svc_lent) {
+		objects_free_service(grp->svc);
+		free(grp->svc);
+	}
+	grp->svc = NULL;
+	grp->svc_lent = false;
+}
+
 void group_free(struct store_group *grp)
 {
+	group_clear_svc(grp);
 	for (size_t i = 0; i < grp->n_ids; i++)
 		free(grp->ids[i]);
 	free(grp->ids);
@@ -222,20 +237,16 @@ void group_release(struct model_store *st, struct store_group *grp)
 static void obj_unlink(struct model_store *st, struct store_obj *obj)
 {
 	struct store_group *grp = obj->group;
+	struct store_obj **pp;
 
 	if (!grp)
 		return;
-	if (obj->kind == STORE_SERVICE) {
-		grp->svc = NULL;
-	} else {
-		if (obj->prev)
-			obj->prev->next = obj->next;
-		else
-			grp->slices = obj->next;
-		if (obj->next)
-			obj->next->prev = obj->prev;
-		obj->prev = obj->next = NULL;
-	}
+	/* A group holds few slices (one per 100 endpoints at most, by default). */
+	for (pp = &grp->slices; *pp && *pp != obj; pp = &(*pp)->next)
+		;
+	if (*pp)
+		*pp = obj->next;
+	obj->next = NULL;
 	obj->group = NULL;
 	group_mark(st, grp);
 }
@@ -243,57 +254,46 @@ static void obj_unlink(struct model_store *st, struct store_obj *obj)
 static void obj_link(struct model_store *st, struct store_obj *obj, struct store_group *grp)
 {
 	obj->group = grp;
-	if (obj->kind == STORE_SERVICE) {
-		grp->svc = obj;
-	} else {
-		obj->next = grp->slices;
-		if (grp->slices)
-			grp->slices->prev = obj;
-		grp->slices = obj;
-	}
+	obj->next = grp->slices;
+	grp->slices = obj;
 	group_mark(st, grp);
 }
 
 void obj_clear(struct store_obj *obj)
 {
-	if (obj->lent)
-		memset(&obj->u, 0, sizeof(obj->u));
-	else if (obj->kind == STORE_SERVICE)
-		objects_free_service(&obj->u.svc);
-	else
-		objects_free_slice(&obj->u.slice);
+	if (obj->slice && !obj->lent) {
+		objects_free_slice(obj->slice);
+		free(obj->slice);
+	}
+	obj->slice = NULL;
 	obj->lent = false;
 }
 
-static struct store_obj *obj_find(struct model_store *st, enum store_kind kind, const char *ns,
-				  const char *name)
+static struct store_obj *obj_find(struct model_store *st, const char *ns, const char *name)
 {
 	size_t len;
-	const char *key = store_key(st, (char)kind, ns, name, &len);
+	const char *key = store_key(st, ns, name, &len);
 	struct hmap_node *n = key ? hmap_get(&st->objs, key, len) : NULL;
 
 	return n ? hmap_entry(n, struct store_obj, node) : NULL;
 }
 
-/* The object of that identity, created empty when new. */
-static struct store_obj *obj_get(struct model_store *st, enum store_kind kind, const char *ns,
-				 const char *name)
+/* The slice object of that identity, created empty when new. */
+static struct store_obj *obj_get(struct model_store *st, const char *ns, const char *name)
 {
-	struct store_obj *obj = obj_find(st, kind, ns, name);
+	struct store_obj *obj = obj_find(st, ns, name);
 	size_t len;
 	const char *key;
 
 	if (obj)
 		return obj;
-	key = store_key(st, (char)kind, ns, name, &len);
+	key = store_key(st, ns, name, &len);
 	obj = key ? calloc(1, sizeof(*obj) + len) : NULL;
 	if (!obj)
 		return NULL;
-	obj->kind = kind;
-	obj->key_len = len;
 	memcpy(obj->key, key, len);
 	hmap_put(&st->objs, &obj->node, obj->key, len);
-	st->count[kind_index(kind)]++;
+	st->count[kind_index(STORE_SLICE)]++;
 	return obj;
 }
 
@@ -303,27 +303,45 @@ static void obj_free(struct model_store *st, struct store_obj *obj)
 
 	obj_unlink(st, obj);
 	hmap_remove(&st->objs, &obj->node);
-	st->count[kind_index(obj->kind)]--;
+	st->count[kind_index(STORE_SLICE)]--;
 	obj_clear(obj);
 	free(obj);
 	if (grp)
 		group_release(st, grp);
 }
 
+/* What the store keeps of a decoded object: a copy taking its contents
+ * (owned), or the lender's object itself. NULL when out of memory. */
+static void *obj_hold(const void *o, size_t size, bool lent)
+{
+	void *copy;
+
+	if (lent)
+		return (void *)o;
+	copy = malloc(size);
+	if (copy)
+		memcpy(copy, o, size);
+	return copy;
+}
+
 /* Puts a Service (taken, or lent), replacing the one of its name. */
 static int put_service(struct model_store *st, const struct model_service *svc, bool lent)
 {
-	struct store_obj *obj = obj_get(st, STORE_SERVICE, svc->ns, svc->name);
-	struct store_group *grp = obj ? group_get(st, svc->ns, svc->name) : NULL;
+	struct store_group *grp = group_get(st, svc->ns, svc->name);
+	struct model_service *held = grp ? obj_hold(svc, sizeof(*svc), lent) : NULL;
 
-	if (!grp)
+	if (!held) {
+		if (grp)
+			group_release(st, grp);
 		return -1;
-	obj_unlink(st, obj);
-	obj_clear(obj);
-	obj->u.svc = *svc;
-	obj->lent = lent;
-	obj->seen = true;
-	obj_link(st, obj, grp);
+	}
+	if (!grp->svc)
+		st->count[kind_index(STORE_SERVICE)]++;
+	group_clear_svc(grp);
+	grp->svc = held;
+	grp->svc_lent = lent;
+	grp->svc_seen = true;
+	group_mark(st, grp);
 	return 0;
 }
 
@@ -378,17 +396,23 @@ int64_t *store_take_triggers(struct model_store *st, size_t *n)
 
 static int put_slice(struct model_store *st, const struct model_slice *slice, bool lent)
 {
-	struct store_obj *obj = obj_get(st, STORE_SLICE, slice->ns, slice->name);
+	struct store_obj *obj = obj_get(st, slice->ns, slice->name);
 	struct store_group *grp = obj ? group_get(st, slice->ns, slice->service_name) : NULL;
+	struct model_slice *held = grp ? obj_hold(slice, sizeof(*slice), lent) : NULL;
 	struct store_group *old;
 
-	if (!grp)
+	if (!held) {
+		if (obj && !obj->slice)
+			obj_free(st, obj);
+		if (grp)
+			group_release(st, grp);
 		return -1;
+	}
 	old = obj->group;
-	store_trigger(st, slice->trigger_ns, obj->u.slice.trigger_ns);
+	store_trigger(st, slice->trigger_ns, obj->slice ? obj->slice->trigger_ns : 0);
 	obj_unlink(st, obj);
 	obj_clear(obj);
-	obj->u.slice = *slice;
+	obj->slice = held;
 	obj->lent = lent;
 	obj->seen = true;
 	obj_link(st, obj, grp);
@@ -412,25 +436,60 @@ int store_lend_slice(struct model_store *st, const struct model_slice *slice)
 	return put_slice(st, slice, true);
 }
 
+bool store_relend_service(struct model_store *st, const struct model_service *svc)
+{
+	struct store_group *grp = group_find(st, svc->ns, svc->name);
+
+	if (!grp || !grp->svc_lent)
+		return false;
+	grp->svc = (struct model_service *)svc;
+	return true;
+}
+
+bool store_relend_slice(struct model_store *st, const struct model_slice *slice)
+{
+	struct store_obj *obj = obj_find(st, slice->ns, slice->name);
+
+	if (!obj || !obj->lent)
+		return false;
+	obj->slice = (struct model_slice *)slice;
+	return true;
+}
+
 const struct model_service *store_service(struct model_store *st, const char *ns,
 					  const char *name)
 {
-	struct store_obj *obj = obj_find(st, STORE_SERVICE, ns, name);
+	struct store_group *grp = group_find(st, ns, name);
 
-	return obj ? &obj->u.svc : NULL;
+	return grp ? grp->svc : NULL;
 }
 
 const struct model_slice *store_slice(struct model_store *st, const char *ns, const char *name)
 {
-	struct store_obj *obj = obj_find(st, STORE_SLICE, ns, name);
+	struct store_obj *obj = obj_find(st, ns, name);
 
-	return obj ? &obj->u.slice : NULL;
+	return obj ? obj->slice : NULL;
+}
+
+static bool delete_service(struct model_store *st, const char *ns, const char *name)
+{
+	struct store_group *grp = group_find(st, ns, name);
+
+	if (!grp || !grp->svc)
+		return false;
+	group_clear_svc(grp);
+	st->count[kind_index(STORE_SERVICE)]--;
+	group_mark(st, grp);
+	return true;
 }
 
 bool store_delete(struct model_store *st, enum store_kind kind, const char *ns, const char *name)
 {
-	struct store_obj *obj = obj_find(st, kind, ns, name);
+	struct store_obj *obj;
 
+	if (kind == STORE_SERVICE)
+		return delete_service(st, ns, name);
+	obj = obj_find(st, ns, name);
 	if (obj)
 		obj_free(st, obj);
 	return obj != NULL;
@@ -438,20 +497,44 @@ bool store_delete(struct model_store *st, enum store_kind kind, const char *ns, 
 
 void store_relist_begin(struct model_store *st, enum store_kind kind)
 {
-	for (struct hmap_node *n = hmap_first(&st->objs); n; n = hmap_next(&st->objs, n)) {
-		struct store_obj *obj = hmap_entry(n, struct store_obj, node);
+	struct hmap *map = kind == STORE_SERVICE ? &st->groups : &st->objs;
 
-		if (obj->kind == kind)
-			obj->seen = false;
+	for (struct hmap_node *n = hmap_first(map); n; n = hmap_next(map, n)) {
+		if (kind == STORE_SERVICE)
+			hmap_entry(n, struct store_group, node)->svc_seen = false;
+		else
+			hmap_entry(n, struct store_obj, node)->seen = false;
 	}
 }
 
 void store_keep(struct model_store *st, enum store_kind kind, const char *ns, const char *name)
 {
-	struct store_obj *obj = obj_find(st, kind, ns, name);
+	struct store_group *grp;
+	struct store_obj *obj;
 
-	if (obj)
+	if (kind == STORE_SERVICE && (grp = group_find(st, ns, name)))
+		grp->svc_seen = true;
+	else if (kind == STORE_SLICE && (obj = obj_find(st, ns, name)))
 		obj->seen = true;
+}
+
+/* The Services no relisted object kept are deleted (their groups stay
+ * until flushed). */
+static size_t relist_end_services(struct model_store *st)
+{
+	size_t gone = 0;
+
+	for (struct hmap_node *n = hmap_first(&st->groups); n; n = hmap_next(&st->groups, n)) {
+		struct store_group *grp = hmap_entry(n, struct store_group, node);
+
+		if (grp->svc && !grp->svc_seen) {
+			group_clear_svc(grp);
+			st->count[kind_index(STORE_SERVICE)]--;
+			group_mark(st, grp);
+			gone++;
+		}
+	}
+	return gone;
 }
 
 size_t store_relist_end(struct model_store *st, enum store_kind kind)
@@ -459,11 +542,13 @@ size_t store_relist_end(struct model_store *st, enum store_kind kind)
 	struct hmap_node *n, *next;
 	size_t gone = 0;
 
+	if (kind == STORE_SERVICE)
+		return relist_end_services(st);
 	for (n = hmap_first(&st->objs); n; n = next) {
 		struct store_obj *obj = hmap_entry(n, struct store_obj, node);
 
 		next = hmap_next(&st->objs, n);
-		if (obj->kind == kind && !obj->seen) {
+		if (!obj->seen) {
 			obj_free(st, obj);
 			gone++;
 		}

@@ -59,11 +59,18 @@ void store_set_node_port_range(struct model_store *st, uint16_t lo, uint16_t hi)
 int store_put_service(struct model_store *st, struct model_service *svc);
 int store_put_slice(struct model_store *st, struct model_slice *slice);
 /* The same, for a source that keeps its objects (the file source): the
- * store keeps a copy of *svc / *slice whose pointers stay the caller's, and
- * frees none of them; they must stay valid until the object is replaced or
- * deleted, or the store freed. 0, or -1 when out of memory (nothing kept). */
+ * store refers to *svc / *slice itself (no copy) and frees nothing of it;
+ * it must stay where it is until the object is replaced, deleted or moved
+ * (store_relend_*), or the store freed. 0, or -1 when out of memory
+ * (nothing kept). */
 int store_lend_service(struct model_store *st, const struct model_service *svc);
 int store_lend_slice(struct model_store *st, const struct model_slice *slice);
+/* The lent object of svc's / slice's identity moved there, unchanged: the
+ * store follows it without counting a change (the old place is not read:
+ * it may be gone). False, doing nothing, when the store holds no lent object
+ * of that identity. */
+bool store_relend_service(struct model_store *st, const struct model_service *svc);
+bool store_relend_slice(struct model_store *st, const struct model_slice *slice);
 /* The object the store holds under that namespace/name, NULL when none. */
 const struct model_service *store_service(struct model_store *st, const char *ns,
 					  const char *name);

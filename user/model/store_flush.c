@@ -26,9 +26,9 @@ static int flush_compute(struct model_store *st, const struct store_group *grp,
 			st->vec = p;
 			st->cap_vec = st->cap_vec ? st->cap_vec * 2 : 16;
 		}
-		st->vec[n++] = &o->u.slice;
+		st->vec[n++] = o->slice;
 	}
-	return model_compute_service(&grp->svc->u.svc, st->vec, n, &node, st->max_per_service,
+	return model_compute_service(grp->svc, st->vec, n, &node, st->max_per_service,
 				     out);
 }
 

@@ -7,40 +7,38 @@
 
 struct store_group;
 
-/* One object, keyed by kind, namespace and name. */
+/* An EndpointSlice, keyed by namespace and name. The slice itself is
+ * allocated apart (owned) or is a source's (lent): a source that keeps its
+ * objects (the file source) costs the store no copy of them. */
 struct store_obj {
 	struct hmap_node node;
-	enum store_kind kind;
-	bool seen;                     /* in the relist under way */
-	bool lent;                     /* u is a copy of a source's object, whose
-					* memory stays the source's (store_lend_*) */
 	struct store_group *group;
-	struct store_obj *prev, *next; /* the slices of one group */
-	union {
-		struct model_service svc;
-		struct model_slice slice;
-	} u;
-	size_t key_len;
-	char key[];                    /* kind, namespace, '\0', name */
+	struct store_obj *next;        /* the slices of one group */
+	struct model_slice *slice;
+	bool seen;                     /* in the relist under way */
+	bool lent;                     /* *slice is a source's (store_lend_slice) */
+	char key[];                    /* namespace, '\0', name */
 };
 
-/* A Service's namespace/name: its Service, if any, and the slices that name
- * it. ids are the service ports the last flush computed for it. */
+/* A Service's namespace/name: its Service, if any (owned or lent, as a
+ * slice), and the slices that name it. ids are the service ports the last
+ * flush computed for it. */
 struct store_group {
 	struct hmap_node node;
-	struct store_obj *svc;
+	struct model_service *svc;
 	struct store_obj *slices;
 	char **ids;
-	size_t n_ids;
-	bool dirty;
 	struct store_group *next_dirty;
-	size_t key_len;
+	uint32_t n_ids;
+	bool dirty;
+	bool svc_seen;                 /* the Service is in the relist under way */
+	bool svc_lent;
 	char key[];                    /* namespace, '\0', name */
 };
 
 struct model_store {
-	struct hmap objs;
-	struct hmap groups;
+	struct hmap objs;              /* slices */
+	struct hmap groups;            /* by the Service's namespace/name */
 	struct store_group *dirty;
 	size_t max_per_service;
 	char *node_name;               /* owned; "" until store_set_node */
@@ -67,7 +65,8 @@ void group_mark_all(struct model_store *st);
 /* The node as model_compute takes it (borrowing the store's). */
 void store_model_node(const struct model_store *st, struct model_node *node);
 void group_free(struct store_group *grp);
-/* Frees what an object owns (nothing when it is lent). */
+/* Frees what a group's Service or a slice object owns (nothing when lent). */
+void group_clear_svc(struct store_group *grp);
 void obj_clear(struct store_obj *obj);
 /* A group that holds nothing and has nothing to flush goes away. */
 void group_release(struct model_store *st, struct store_group *grp);

@@ -126,20 +126,33 @@ static int load_change(const struct model_objects *old, const struct file_read *
 {
 	*ch = (struct file_change){ .n_old_svc = old->n_services,
 				    .n_old = old->n_services + old->n_slices };
+	size_t n_new = rd->objs.n_services + rd->objs.n_slices, bit;
+
 	ch->taken = calloc(ch->n_old / 64 + 1, sizeof(*ch->taken));
 	ch->fresh = malloc((rd->n_items + 1) * sizeof(*ch->fresh));
-	if (!ch->taken || !ch->fresh)
+	ch->fresh_bits = calloc(n_new / 64 + 1, sizeof(*ch->fresh_bits));
+	if (!ch->taken || !ch->fresh || !ch->fresh_bits)
 		return -1;
 	for (size_t i = 0; i < rd->n_items; i++) {
 		const struct file_item *it = &rd->items[i];
-		size_t bit = (it->kind == 'S' ? 0 : ch->n_old_svc) + it->old_index;
 
-		if (it->carried || it->kept)
+		if (it->carried || it->kept) {
+			bit = (it->kind == 'S' ? 0 : ch->n_old_svc) + it->old_index;
 			ch->taken[bit / 64] |= 1ULL << (bit % 64);
-		else
+		} else {
 			ch->fresh[ch->n_fresh++] = i;
+			bit = (it->kind == 'S' ? 0 : rd->objs.n_services) + it->index;
+			ch->fresh_bits[bit / 64] |= 1ULL << (bit % 64);
+		}
 	}
 	return 0;
+}
+
+static void load_change_free(struct file_change *ch)
+{
+	free(ch->taken);
+	free(ch->fresh);
+	free(ch->fresh_bits);
 }
 
 /* Frees the old objects the read dropped (the others are its own now). */
@@ -167,40 +180,38 @@ static uint64_t load_ns(void)
 	return (uint64_t)t.tv_sec * 1000000000ULL + (uint64_t)t.tv_nsec;
 }
 
-/* file_store_apply, timed (file_source_stats' store_ns). */
-static void load_store_apply(struct file_source *src, const struct model_objects *old,
-			     const struct file_read *rd, const struct file_change *ch)
-{
-	uint64_t t0 = load_ns();
-
-	file_store_apply(src, old, rd, ch);
-	src->stats.store_ns += load_ns() - t0;
-}
-
 /* Replaces c->objs by the objects of a fresh read merged with them
- * (file_merge): a bad edit deletes nothing. The store gets what changed. */
+ * (file_merge): a bad edit deletes nothing. The store gets what changed,
+ * and follows the objects that moved (they are its only copy); the time
+ * that takes is file_source_stats' store_ns. */
 static void load_apply(struct file_source *src, struct file_cache *c, struct file_read *rd)
 {
 	struct file_change ch = { 0 };
+	struct model_objects old;
+	uint64_t t0;
 
 	src->stats.parse_errors += rd->n_failed;
 	src->stats.objects_skipped += rd->n_invalid;
 	if (file_merge(rd, &c->objs) < 0 || load_change(&c->objs, rd, &ch) < 0) {
 		log_error("source", "file %s: out of memory; keeping the objects it had", c->path);
 		c->stamp_valid = false;
-		free(ch.taken);
-		free(ch.fresh);
+		load_change_free(&ch);
 		return;
 	}
-	load_store_apply(src, &c->objs, rd, &ch);
+	t0 = load_ns();
+	file_store_drop(src, &c->objs, &ch);
+	src->stats.store_ns += load_ns() - t0;
 	load_recs(c, rd);
-	rd->n_items = rd->pending_items = 0; /* its carried objects stay */
-	load_free_old(&c->objs, &ch);
-	free(ch.taken);
-	free(ch.fresh);
+	old = c->objs;
 	c->objs = rd->objs;
 	memset(&rd->objs, 0, sizeof(rd->objs));
 	file_objects_trim(&c->objs);
+	t0 = load_ns();
+	file_store_add(src, &c->objs, rd, &ch);
+	src->stats.store_ns += load_ns() - t0;
+	rd->n_items = rd->pending_items = 0; /* its carried objects stay */
+	load_free_old(&old, &ch);
+	load_change_free(&ch);
 }
 
 /* Reads c->path (stat'ed as *st before `now`) unless its content is the one

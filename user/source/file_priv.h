@@ -204,24 +204,36 @@ size_t file_key(char *buf, char kind, const char *ns, const char *name);
 int file_merge(struct file_read *rd, struct model_objects *old);
 
 /* What a read changes in its file's objects (file_load.c): a bit per old
- * object (services, then slices) it takes over, carried or kept, and the
- * positions in rd->items of the objects it decoded anew. */
+ * object (services, then slices) it takes over, carried or kept, the
+ * positions in rd->items of the objects it decoded anew, and a bit per
+ * object of the read (services, then slices) that is one of them. */
 struct file_change {
 	uint64_t *taken;
 	size_t n_old_svc, n_old;
 	size_t *fresh;
 	size_t n_fresh;
+	uint64_t *fresh_bits;
 };
+
+/* Whether the read's object i (services, then slices) was decoded anew. */
+static inline bool file_change_is_fresh(const struct file_change *ch, size_t i)
+{
+	return ch->fresh_bits[i / 64] >> (i % 64) & 1;
+}
 
 /* The first old object at or after *at that the read does not take (it is
  * dropped): true with *at set, false when there is none. */
 bool file_change_next_dropped(const struct file_change *ch, size_t *at);
 
 /* file_store.c: the objects a load changes, lent to src->store. A read of a
- * file is applied: the old objects it drops are gone from the store, the
- * ones it decoded go to it. */
-void file_store_apply(struct file_source *src, const struct model_objects *old,
-		      const struct file_read *rd, const struct file_change *ch);
+ * file is applied in two steps: file_store_drop while the old objects are
+ * still there (those it drops are gone from the store), then, once the
+ * read's objects are where they stay (objs), file_store_add: the store
+ * follows the objects that moved, and gets the ones the read decoded. */
+void file_store_drop(struct file_source *src, const struct model_objects *old,
+		     const struct file_change *ch);
+void file_store_add(struct file_source *src, const struct model_objects *objs,
+		    const struct file_read *rd, const struct file_change *ch);
 /* A file's objects gone (the file is). */
 void file_store_drop_all(struct file_source *src, const struct model_objects *objs);
 /* After every file of a load: identities defined more than once that the

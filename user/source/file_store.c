@@ -1,8 +1,10 @@
 /* The file source's objects lent to the model store, one change at a time:
  * a load puts there the objects it decoded and deletes those it dropped, so
- * the flush recomputes only their Services. An identity defined more than
- * once (in several files or documents) is counted apart (src->dups); the
- * store gets its last definition in file order. */
+ * the flush recomputes only their Services. The store refers to the
+ * source's objects (one copy of each), and follows those a load moved. An
+ * identity defined more than once (in several files or documents) is
+ * counted apart (src->dups); the store gets its last definition in file
+ * order. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -72,7 +74,9 @@ static void dup_touch(struct file_source *src, struct file_dup *d)
 	src->touched = d;
 }
 
-/* An object of the source is gone. */
+/* An object of the source is gone (it is freed next): the store lets go of
+ * it at once, and a touched identity defined more than once gets its last
+ * remaining definition in file_store_resolve. */
 static void store_drop(struct file_source *src, char kind, const char *ns, const char *name)
 {
 	struct file_dup *d = src->dups.count ? dup_get(src, kind, ns, name, false) : NULL;
@@ -80,9 +84,9 @@ static void store_drop(struct file_source *src, char kind, const char *ns, const
 	if (d) {
 		d->holders--;
 		dup_touch(src, d);
-	} else if (store_lent_name(src, kind, ns, name) == name) {
-		store_delete(src->store, kind == 'S' ? STORE_SERVICE : STORE_SLICE, ns, name);
 	}
+	if (store_lent_name(src, kind, ns, name) == name)
+		store_delete(src->store, kind == 'S' ? STORE_SERVICE : STORE_SLICE, ns, name);
 }
 
 /* A new object of the source. */
@@ -106,11 +110,9 @@ static void store_add(struct file_source *src, char kind, const void *obj, const
 	dup_touch(src, d);
 }
 
-void file_store_apply(struct file_source *src, const struct model_objects *old,
-		      const struct file_read *rd, const struct file_change *ch)
+void file_store_drop(struct file_source *src, const struct model_objects *old,
+		     const struct file_change *ch)
 {
-	const struct model_objects *o = &rd->objs;
-
 	for (size_t at = 0; file_change_next_dropped(ch, &at); at++) {
 		size_t i = at - ch->n_old_svc;
 
@@ -120,15 +122,44 @@ void file_store_apply(struct file_source *src, const struct model_objects *old,
 		else if (at >= ch->n_old_svc && old->slices[i].name)
 			store_drop(src, 'E', old->slices[i].ns, old->slices[i].name);
 	}
+}
+
+/* The store follows an object a load moved (carried over, or kept): when
+ * the identity has one definition, the store's is this one; one defined
+ * more than once is resolved again (file_store_resolve). */
+static void store_follow(struct file_source *src, char kind, const void *obj, const char *ns,
+			 const char *name)
+{
+	struct file_dup *d = src->dups.count ? dup_get(src, kind, ns, name, false) : NULL;
+
+	if (d)
+		dup_touch(src, d);
+	else if (kind == 'S')
+		store_relend_service(src->store, obj);
+	else
+		store_relend_slice(src->store, obj);
+}
+
+void file_store_add(struct file_source *src, const struct model_objects *objs,
+		    const struct file_read *rd, const struct file_change *ch)
+{
+	for (size_t i = 0; i < objs->n_services; i++)
+		if (!file_change_is_fresh(ch, i) && objs->services[i].name)
+			store_follow(src, 'S', &objs->services[i], objs->services[i].ns,
+				     objs->services[i].name);
+	for (size_t i = 0; i < objs->n_slices; i++)
+		if (!file_change_is_fresh(ch, objs->n_services + i) && objs->slices[i].name)
+			store_follow(src, 'E', &objs->slices[i], objs->slices[i].ns,
+				     objs->slices[i].name);
 	for (size_t i = 0; i < ch->n_fresh; i++) {
 		const struct file_item *it = &rd->items[ch->fresh[i]];
 
 		if (it->kind == 'S')
-			store_add(src, 'S', &o->services[it->index], o->services[it->index].ns,
-				  o->services[it->index].name);
+			store_add(src, 'S', &objs->services[it->index], objs->services[it->index].ns,
+				  objs->services[it->index].name);
 		else
-			store_add(src, 'E', &o->slices[it->index], o->slices[it->index].ns,
-				  o->slices[it->index].name);
+			store_add(src, 'E', &objs->slices[it->index], objs->slices[it->index].ns,
+				  objs->slices[it->index].name);
 	}
 }
 
@@ -176,13 +207,13 @@ static void resolve_one(struct file_source *src, struct file_dup *d)
 {
 	char kind = d->key[0];
 	const char *ns = d->key + 1, *name = ns + strlen(ns) + 1;
-	const struct model_service *svc = d->last;
-	const struct model_slice *slice = d->last;
-	const char *last_name = !d->last ? NULL : kind == 'S' ? svc->name : slice->name;
+	const void *held = kind == 'S' ? (const void *)store_service(src->store, ns, name)
+				       : (const void *)store_slice(src->store, ns, name);
 
+	/* (held is compared, never read: it may be an object a load moved) */
 	if (!d->last)
 		store_delete(src->store, kind == 'S' ? STORE_SERVICE : STORE_SLICE, ns, name);
-	else if (store_lent_name(src, kind, ns, name) != last_name)
+	else if (held != d->last)
 		store_lend(src, kind, d->last);
 	if (d->holders > 1 && kind == 'S')
 		log_warn("source", "Service %s/%s is defined more than once: the last one is used",
