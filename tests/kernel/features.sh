@@ -129,10 +129,10 @@ ferryd_start "$SRC" --metrics-addr "127.0.0.1:$MPORT" || finish
 expect "reaper auto: ferryctl status says udp_reaper is on" "$(reaper_status)" "True -"
 expect "reaper auto: the reaper program loaded, its link pinned" \
 	"$(holds_reaper) $(test -e "$BPFFS/links/udp-reap" && echo pinned || echo none)" "yes pinned"
-expect "reaper auto: ferry_feature_available{feature=\"udp_reaper\"} 1" \
-	"$(metric 'ferry_feature_available{feature="udp_reaper"}')" 1
+expect "reaper auto: ferry_feature_available{feature=\"udp_reaper\"} 1, and tcx 1 (tc_filters.sh has it off)" \
+	"$(metric 'ferry_feature_available{feature="udp_reaper"}') $(metric 'ferry_feature_available{feature="tcx"}')" "1 1"
 expect "reaper auto: the log says it is used, nothing about it missing" \
-	"$(log_count "udp_reaper used: ") $(log_count "$MISSING")" "1 0"
+	"$(log_count "udp_reaper used") $(log_count "$MISSING")" "1 0"
 udp_hold auto-held
 expect "reaper auto: a connected UDP socket answered by f-1" "$(cat "$WORK/auto-held/first")" \
 	"f-1 peer=10.96.90.10:53"

@@ -35,6 +35,8 @@
 # Service's port, which ferry must refuse).
 #
 # NODEPORT_XDP=native|generic|off (default native) picks ferryd's --xdp;
+# NODEPORT_TCX=off gives --tcx off (tc programs as clsact filters, what a
+# kernel before 6.6 gets: tests/kernel/tc_filters.sh);
 # NODEPORT_CORE=1 runs the core cases only; NODEPORT_NODE_IPS=1 gives node
 # 1's addresses with --node-ips instead of its Node object (in the source
 # either way). Case names carry the mode.
@@ -45,7 +47,7 @@ source "$REPO/tests/helpers/topology.sh"
 
 MODE=${NODEPORT_XDP:-native}
 CORE=${NODEPORT_CORE:-0}
-T="[xdp=$MODE]"
+T="[xdp=$MODE${NODEPORT_TCX:+ tcx=$NODEPORT_TCX}]"
 SERVE=(--tcp 8080 --udp 8053)
 
 topo_up
@@ -313,7 +315,7 @@ for fam in 4 6; do
 		"$(ext_probe a tcp "$n1" 30090 --timeout 2)" '^reply=host-leak '
 done
 
-args=(--node-name "$TOPO_NODE_NAME" --devices lan0 --xdp "$MODE")
+args=(--node-name "$TOPO_NODE_NAME" --devices lan0 --xdp "$MODE" ${NODEPORT_TCX:+--tcx "$NODEPORT_TCX"})
 [ "${NODEPORT_NODE_IPS:-0}" = 1 ] && args+=(--node-ips "$N1_V4,$N1_V6")
 FERRYD_NETNS=$NODE ferryd_start "$SRC" "${args[@]}" || finish
 case $MODE in native) want=driver ;; generic) want=generic ;; *) want=none ;; esac

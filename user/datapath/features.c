@@ -145,6 +145,7 @@ int features_check(void)
 
 const char *const feature_names[FEATURE__COUNT] = {
 	[FEATURE_UDP_REAPER] = "udp_reaper",
+	[FEATURE_TCX] = "tcx",
 };
 
 static bool feature_used[FEATURE__COUNT];
@@ -160,6 +161,10 @@ bool features_kernel_has(enum feature f, char *why, size_t len)
 			missing = "UDP socket iterators (Linux 5.9)";
 		else if (!v->sock_destroy)
 			missing = "the bpf_sock_destroy kfunc (Linux 6.5)";
+		break;
+	case FEATURE_TCX:
+		if (!v->tcx)
+			missing = "tcx links (BPF_TCX_INGRESS/EGRESS, Linux 6.6)";
 		break;
 	case FEATURE__COUNT:
 		missing = "an unknown feature";
@@ -177,6 +182,11 @@ const char *features_loss(enum feature f)
 		return "connected UDP sockets to a removed backend are not failed (B21): a client "
 		       "that keeps one, such as a resolver talking to a CoreDNS pod that went "
 		       "away, sends into the void until it times out; use a short DNS timeout";
+	case FEATURE_TCX:
+		return "the per-packet path's tc programs are clsact filters (handle 0xf377, "
+		       "priority 1), not pinned tcx links: a tool that deletes the clsact qdisc "
+		       "or those filters takes NodePorts, LB IPs and externalIPs from outside "
+		       "away until ferryd attaches again";
 	case FEATURE__COUNT:
 		break;
 	}
@@ -201,8 +211,6 @@ int features_packet_path(char *why, size_t len)
 		missing = "BPF_PROG_TYPE_XDP";
 	else if (libbpf_probe_bpf_prog_type(BPF_PROG_TYPE_SCHED_CLS, NULL) != 1)
 		missing = "BPF_PROG_TYPE_SCHED_CLS";
-	else if (!vmlinux_facts()->tcx)
-		missing = "tcx links (BPF_TCX_INGRESS/EGRESS, Linux 6.6)";
 	if (missing)
 		snprintf(why, len, "missing kernel feature: %s (needed for the per-packet path)",
 			 missing);

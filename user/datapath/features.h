@@ -13,6 +13,8 @@
 enum feature {
 	FEATURE_UDP_REAPER,  /* B21: the bpf_sock_destroy kfunc from a UDP socket
 			      * iterator (Linux 6.5) */
+	FEATURE_TCX,         /* the per-packet path's tc programs as tcx links
+			      * (Linux 6.6); else clsact filters */
 	FEATURE__COUNT,
 };
 
@@ -35,7 +37,7 @@ bool features_used(enum feature f);
 
 /* The per-packet path (XDP and tc on the external devices) is optional:
  * without it ClusterIPs still work. Returns 0, or -1 with why[] naming the
- * missing feature. */
+ * missing feature. tcx is not among them (FEATURE_TCX). */
 int features_packet_path(char *why, size_t len);
 
 /* Whether the device's driver runs XDP itself (native mode): 1, 0, or -1

@@ -83,12 +83,14 @@ static int load_tc(struct nodeport *np, const struct dp_maps *maps)
 	return err ? err : ferry_nodeport_tc__load(np->tc);
 }
 
-int nodeport_load(struct nodeport *np, const struct dp_maps *maps, enum np_xdp_mode mode)
+int nodeport_load(struct nodeport *np, const struct dp_maps *maps, enum np_xdp_mode mode,
+		  bool tcx)
 {
 	int err = 0;
 
 	memset(np, 0, sizeof(*np));
 	np->mode = mode;
+	np->tcx = tcx;
 	if (mode != NP_XDP_OFF)
 		err = load_xdp(np, maps);
 	if (!err)
@@ -203,12 +205,69 @@ static enum np_xdp_mode warn_generic(const struct np_device *dev)
 	return NP_XDP_GENERIC;
 }
 
-static int attach_hook(const char *bpffs, enum np_hook hook, struct np_device *dev, int prog_fd)
+/* ferry's clsact filter on a tc hook of ifindex. */
+static void filter_of(int ifindex, enum np_hook hook, struct bpf_tc_hook *h, struct bpf_tc_opts *o)
 {
-	char path[512];
+	memset(h, 0, sizeof(*h));
+	memset(o, 0, sizeof(*o));
+	h->sz = sizeof(*h);
+	h->ifindex = ifindex;
+	h->attach_point = hook == NP_HOOK_TC_INGRESS ? BPF_TC_INGRESS : BPF_TC_EGRESS;
+	o->sz = sizeof(*o);
+	o->handle = NP_TC_HANDLE;
+	o->priority = NP_TC_PRIORITY;
+}
+
+/* Put prog_fd in ferry's filter, replacing the one there in place. */
+static int attach_filter(enum np_hook hook, const struct np_device *dev, int prog_fd)
+{
+	libbpf_print_fn_t print = libbpf_set_print(NULL);
+	struct bpf_tc_hook h;
+	struct bpf_tc_opts o;
 	int err;
 
-	hook_path(bpffs, hook, dev->name, path, sizeof(path));
+	filter_of(dev->ifindex, hook, &h, &o);
+	err = bpf_tc_hook_create(&h);
+	libbpf_set_print(print); /* EEXIST (a clsact qdisc there) is no warning */
+	if (err && err != -EEXIST)
+		return err;
+	o.prog_fd = prog_fd;
+	o.flags = BPF_TC_F_REPLACE;
+	return bpf_tc_attach(&h, &o);
+}
+
+/* Remove ferry's filter from a tc hook, if it has one. Most hooks have
+ * none, nor a clsact qdisc: libbpf would log the kernel's answer as a
+ * warning each time. */
+static void detach_filter(int ifindex, enum np_hook hook)
+{
+	libbpf_print_fn_t print = libbpf_set_print(NULL);
+	struct bpf_tc_hook h;
+	struct bpf_tc_opts o;
+
+	filter_of(ifindex, hook, &h, &o);
+	bpf_tc_detach(&h, &o);
+	libbpf_set_print(print);
+}
+
+/* A tc hook without tcx: the filter, then the tcx link of a ferryd that had
+ * them goes (a moment with both: each lets through what it does not
+ * translate). */
+static int attach_tc_filter(const char *path, enum np_hook hook, struct np_device *dev,
+			    int prog_fd)
+{
+	int err = attach_filter(hook, dev, prog_fd);
+
+	if (!err && unlink(path) == 0)
+		log_info("nodeport", "%s: %s tcx link replaced by a clsact filter", dev->name,
+			 hook_name[hook]);
+	return err;
+}
+
+static int attach_link(const char *path, enum np_hook hook, struct np_device *dev, int prog_fd)
+{
+	int err;
+
 	if (adopt_link(path, hook, dev->ifindex, dev->xdp, prog_fd))
 		return 0;
 	err = create_link(path, hook, dev, prog_fd);
@@ -216,9 +275,24 @@ static int attach_hook(const char *bpffs, enum np_hook hook, struct np_device *d
 		dev->xdp = warn_generic(dev);
 		err = create_link(path, hook, dev, prog_fd);
 	}
+	return err;
+}
+
+static int attach_hook(const char *bpffs, const struct nodeport *np, enum np_hook hook,
+		       struct np_device *dev, int prog_fd)
+{
+	char path[512];
+	int err;
+
+	hook_path(bpffs, hook, dev->name, path, sizeof(path));
+	if (hook != NP_HOOK_XDP && !np->tcx) {
+		err = attach_tc_filter(path, hook, dev, prog_fd);
+	} else {
+		err = attach_link(path, hook, dev, prog_fd);
+	}
 	if (err)
 		log_error("nodeport", "%s: cannot attach %s%s%s: %s", dev->name, hook_name[hook],
-			  hook == NP_HOOK_XDP ? " " : "",
+			  hook == NP_HOOK_XDP ? " " : np->tcx ? "" : " (clsact filter)",
 			  hook == NP_HOOK_XDP ? nodeport_mode_name(dev->xdp) : "", strerror(-err));
 	return err;
 }
@@ -237,16 +311,22 @@ static int attach_device(struct nodeport *np, const char *bpffs, struct np_devic
 
 	dev->xdp = device_mode(np, dev);
 	if (np->mode != NP_XDP_OFF)
-		err = attach_hook(bpffs, NP_HOOK_XDP, dev, hook_prog_fd(np, NP_HOOK_XDP));
+		err = attach_hook(bpffs, np, NP_HOOK_XDP, dev, hook_prog_fd(np, NP_HOOK_XDP));
 	else
-		err = attach_hook(bpffs, NP_HOOK_TC_INGRESS, dev,
+		err = attach_hook(bpffs, np, NP_HOOK_TC_INGRESS, dev,
 				  hook_prog_fd(np, NP_HOOK_TC_INGRESS));
 	if (!err)
-		err = attach_hook(bpffs, NP_HOOK_TC_EGRESS, dev, hook_prog_fd(np, NP_HOOK_TC_EGRESS));
+		err = attach_hook(bpffs, np, NP_HOOK_TC_EGRESS, dev,
+				  hook_prog_fd(np, NP_HOOK_TC_EGRESS));
+	/* With tcx, the filters of a ferryd that had none, once the links serve
+	 * (a moment with both: each lets through what it does not translate). */
+	for (int h = NP_HOOK_TC_INGRESS; !err && np->tcx && h <= NP_HOOK_TC_EGRESS; h++)
+		detach_filter(dev->ifindex, (enum np_hook)h);
 	if (!err)
-		log_info("nodeport", "%s: new flows at %s, replies at tc egress", dev->name,
+		log_info("nodeport", "%s: new flows at %s, replies at tc egress%s", dev->name,
 			 dev->xdp == NP_XDP_OFF ? "tc ingress (--xdp=off)" :
-			 dev->xdp == NP_XDP_NATIVE ? "XDP (native)" : "XDP (generic)");
+			 dev->xdp == NP_XDP_NATIVE ? "XDP (native)" : "XDP (generic)",
+			 np->tcx ? "" : " (clsact filters)");
 	return err;
 }
 
@@ -302,6 +382,21 @@ static int unpin_others(const struct nodeport *np, const char *bpffs)
 	return err;
 }
 
+/* Without tcx, remove ferry's filters wherever np does not want them (np
+ * NULL: everywhere): a device no longer configured, tc ingress once XDP
+ * does its work. Filters are no pins to list: every device is asked. */
+static void sweep_filters(const struct nodeport *np)
+{
+	struct if_nameindex *all = if_nameindex();
+
+	for (struct if_nameindex *i = all; i && i->if_index; i++)
+		for (int h = NP_HOOK_TC_INGRESS; h <= NP_HOOK_TC_EGRESS; h++)
+			if (!np || !hook_wanted(np, (enum np_hook)h, i->if_name))
+				detach_filter((int)i->if_index, (enum np_hook)h);
+	if (all)
+		if_freenameindex(all);
+}
+
 int nodeport_attach(struct nodeport *np, const char *bpffs, char (*const names)[IF_NAMESIZE],
 		    size_t n)
 {
@@ -326,6 +421,8 @@ int nodeport_attach(struct nodeport *np, const char *bpffs, char (*const names)[
 		np->n_devs += !err;
 	}
 	unpin_others(np, bpffs);
+	if (!np->tcx)
+		sweep_filters(np);
 	return err;
 }
 
@@ -341,6 +438,7 @@ int nodeport_cleanup(const char *bpffs)
 {
 	int err = unpin_others(NULL, bpffs);
 
+	sweep_filters(NULL);
 	if (err)
 		log_error("nodeport", "cannot remove the per-packet links under %s: %s", bpffs,
 			  strerror(-err));

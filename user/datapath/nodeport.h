@@ -10,7 +10,13 @@
  * bpf_link_update, so the device never runs without one (a change of XDP
  * mode, or a device recreated under its name, replaces the link: a moment
  * without XDP); a pinned link of a device no longer configured is unpinned
- * (detached). ferryd exits leaving them serving; --cleanup removes them. */
+ * (detached). ferryd exits leaving them serving; --cleanup removes them.
+ *
+ * Without tcx (before Linux 6.6, or --tcx off) the tc programs are clsact
+ * filters in direct-action mode instead, known by their handle and
+ * priority: a restart replaces ferry's filter in place (no moment without
+ * one), a device no longer configured loses it, and --cleanup removes
+ * those of the network namespace it runs in. */
 #ifndef FERRY_NODEPORT_H
 #define FERRY_NODEPORT_H
 
@@ -21,6 +27,9 @@
 #include "datapath/pinned.h"
 
 #define NP_MAX_DEVICES 16
+/* ferry's clsact filters, without tcx. */
+#define NP_TC_HANDLE 0xf377
+#define NP_TC_PRIORITY 1
 
 enum np_xdp_mode {
 	NP_XDP_NATIVE,   /* in the driver; generic where the driver has none */
@@ -41,12 +50,14 @@ struct nodeport {
 	struct ferry_nodeport_xdp *xdp;
 	struct ferry_nodeport_tc *tc;
 	enum np_xdp_mode mode;  /* --xdp */
+	bool tcx;               /* tc hooks as tcx links, else clsact filters */
 	size_t n_devs;
 	struct np_device devs[NP_MAX_DEVICES]; /* attached */
 };
 
 /* Load the programs against maps. Returns 0 or -errno (logged). */
-int nodeport_load(struct nodeport *np, const struct dp_maps *maps, enum np_xdp_mode mode);
+int nodeport_load(struct nodeport *np, const struct dp_maps *maps, enum np_xdp_mode mode,
+		  bool tcx);
 
 /* Attach to exactly these devices (names), adopting pinned links, and
  * unpin the links of any other device. Returns 0, or -errno after logging
@@ -57,7 +68,8 @@ int nodeport_attach(struct nodeport *np, const char *bpffs, char (*const names)[
 /* Close descriptors; pinned links stay and keep serving. */
 void nodeport_close(struct nodeport *np);
 
-/* Unpin (detach) every per-packet link under bpffs. Returns 0 or -1. */
+/* Unpin (detach) every per-packet link under bpffs, and remove ferry's
+ * clsact filters from this namespace's devices. Returns 0 or -1. */
 int nodeport_cleanup(const char *bpffs);
 
 const char *nodeport_mode_name(enum np_xdp_mode mode);

@@ -22,6 +22,7 @@
 #include "datapath/counters.h"
 #include "datapath/features.h"
 #include "datapath/loader.h"
+#include "datapath/nodeport.h"
 #include "ferry/maps.h"
 #include "ferryctl/ctl.h"
 
@@ -134,6 +135,7 @@ static cJSON *packet_link_json(const char *path, const char *kind, const char *d
 	cJSON_AddStringToObject(o, "device", dev);
 	cJSON_AddStringToObject(o, "hook", kind);
 	cJSON_AddBoolToObject(o, "attached", ok);
+	cJSON_AddStringToObject(o, "attach", "link");
 	if (ok) {
 		cJSON_AddNumberToObject(o, "link_id", info.id);
 		cJSON_AddNumberToObject(o, "prog_id", info.prog_id);
@@ -144,6 +146,39 @@ static cJSON *packet_link_json(const char *path, const char *kind, const char *d
 	if (fd >= 0)
 		close(fd);
 	return o;
+}
+
+/* ferry's clsact filters (without tcx) on this namespace's devices: no
+ * pins, so each device is asked (libbpf quiet: most have no clsact qdisc,
+ * which it would print as a warning). */
+static void packet_filters_json(cJSON *list)
+{
+	libbpf_print_fn_t print = libbpf_set_print(NULL);
+	struct if_nameindex *all = if_nameindex();
+	static const char *const hooks[] = { "tc-ingress", "tc-egress" };
+
+	for (struct if_nameindex *i = all; i && i->if_index; i++)
+		for (int h = 0; h < 2; h++) {
+			LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = (int)i->if_index,
+				    .attach_point = h ? BPF_TC_EGRESS : BPF_TC_INGRESS);
+			LIBBPF_OPTS(bpf_tc_opts, opts, .handle = NP_TC_HANDLE,
+				    .priority = NP_TC_PRIORITY);
+			cJSON *o;
+
+			if (bpf_tc_query(&hook, &opts))
+				continue;
+			o = cJSON_CreateObject();
+			cJSON_AddStringToObject(o, "device", i->if_name);
+			cJSON_AddStringToObject(o, "hook", hooks[h]);
+			cJSON_AddBoolToObject(o, "attached", true);
+			cJSON_AddStringToObject(o, "attach", "clsact filter");
+			cJSON_AddNumberToObject(o, "prog_id", opts.prog_id);
+			cJSON_AddNumberToObject(o, "ifindex", i->if_index);
+			cJSON_AddItemToArray(list, o);
+		}
+	if (all)
+		if_freenameindex(all);
+	libbpf_set_print(print);
 }
 
 static cJSON *packet_path_json(const char *bpffs)
@@ -169,6 +204,7 @@ static cJSON *packet_path_json(const char *bpffs)
 		free(names[i]);
 	}
 	free(names);
+	packet_filters_json(list);
 	return list;
 }
 
@@ -264,12 +300,13 @@ static void packet_print(cJSON *links)
 		cJSON *mode = cJSON_GetObjectItem(l, "xdp_mode");
 		const char *hook = cJSON_GetObjectItem(l, "hook")->valuestring;
 
-		printf("  %-15s %-10s %-14s %s%s\n", cJSON_GetObjectItem(l, "device")->valuestring,
+		printf("  %-15s %-10s %-14s %s%s%s\n", cJSON_GetObjectItem(l, "device")->valuestring,
 		       hook, cJSON_IsTrue(cJSON_GetObjectItem(l, "attached")) ? "attached" : "NOT ATTACHED",
 		       strcmp(hook, "tc-egress") == 0 ? "replies" : "new flows",
 		       mode ? (strcmp(mode->valuestring, "native") == 0 ? ", XDP native" :
 			       strcmp(mode->valuestring, "generic") == 0 ? ", XDP generic" :
-			       ", XDP mode unknown here") : "");
+			       ", XDP mode unknown here") : "",
+		       strcmp(cJSON_GetObjectItem(l, "attach")->valuestring, "link") ? ", clsact filter" : "");
 	}
 }
 

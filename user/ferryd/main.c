@@ -152,20 +152,20 @@ static int agent_open_source(struct agent *ag)
 	return ag->kube ? 0 : -1;
 }
 
-/* Whether to run the UDP reaper (B21): said once when it is not. */
-static bool agent_udp_reaper(const struct agent *ag)
+/* Whether to use an optional kernel feature (off: its flag said so): said
+ * once, in users' terms, when it is not. */
+static bool agent_feature(enum feature f, bool off, const char *flag)
 {
 	char why[128];
 
-	if (ag->opts.udp_reaper_off)
-		snprintf(why, sizeof(why), "--udp-reaper off");
-	else if (features_kernel_has(FEATURE_UDP_REAPER, why, sizeof(why))) {
-		log_info("ferryd", "%s used: connected UDP sockets to a removed backend are failed "
-			 "(B21)", feature_names[FEATURE_UDP_REAPER]);
+	if (off)
+		snprintf(why, sizeof(why), "%s off", flag);
+	else if (features_kernel_has(f, why, sizeof(why))) {
+		log_info("ferryd", "%s used", feature_names[f]);
+		features_set_used(f, true);
 		return true;
 	}
-	log_warn("ferryd", "%s not used (%s): %s", feature_names[FEATURE_UDP_REAPER], why,
-		 features_loss(FEATURE_UDP_REAPER));
+	log_warn("ferryd", "%s not used (%s): %s", feature_names[f], why, features_loss(f));
 	return false;
 }
 
@@ -175,14 +175,14 @@ static int agent_start(struct agent *ag)
 
 	if (features_check())
 		return -1;
-	reaper = agent_udp_reaper(ag);
+	reaper = agent_feature(FEATURE_UDP_REAPER, ag->opts.udp_reaper_off, "--udp-reaper");
+	agent_feature(FEATURE_TCX, ag->opts.tcx_off, "--tcx");
 	if (mounts_ensure_bpffs_dir(ag->opts.bpffs) || lock_bpffs(ag->opts.bpffs))
 		return -1;
 	if (agent_open_source(ag) < 0)
 		return -1;
 	if (datapath_load(&ag->dp, ag->opts.bpffs, &ag->opts.limits, reaper))
 		return -1;
-	features_set_used(FEATURE_UDP_REAPER, reaper);
 	ag->eng = sync_new(&ag->dp.maps, &ag->opts.limits,
 			   datapath_pinned_generation(ag->opts.bpffs));
 	if (!ag->eng) {

@@ -67,6 +67,8 @@ static const char usage[] =
 	"                             and fragmentation needed (default 100)\n"
 	"  --udp-reaper auto|off      fail connected UDP sockets whose backend was removed\n"
 	"                             (B21) where the kernel can (auto: Linux 6.5+), or never\n"
+	"  --tcx auto|off             the per-packet path's tc programs as tcx links where the\n"
+	"                             kernel has them (auto: Linux 6.6+), or as clsact filters\n"
 	"  --log-level LEVEL          debug, info, warn, error (default info)\n"
 	"  --cleanup                  detach and remove everything pinned under --bpffs\n";
 
@@ -191,6 +193,17 @@ static int parse_xdp(const char *text, enum np_xdp_mode *out)
 	return -1;
 }
 
+/* An optional kernel feature: auto (used where the kernel has it) or off. */
+static int parse_auto_off(const char *flag, const char *text, bool *off)
+{
+	if (strcmp(text, "auto") && strcmp(text, "off")) {
+		fprintf(stderr, "ferryd: %s takes auto or off, not '%s'\n", flag, text);
+		return -1;
+	}
+	*off = strcmp(text, "off") == 0;
+	return 0;
+}
+
 /* The per-packet path's settings: devices that exist in this network
  * namespace, port ranges that do not overlap. */
 static int options_check_packet(const struct ferryd_options *opts)
@@ -290,6 +303,7 @@ int options_parse(int argc, char **argv, struct ferryd_options *opts)
 		{ "snat-port-range", required_argument, NULL, 'r' },
 		{ "icmp-rate", required_argument, NULL, 'I' },
 		{ "udp-reaper", required_argument, NULL, 'U' },
+		{ "tcx", required_argument, NULL, 'K' },
 		{ "log-level", required_argument, NULL, 'l' },
 		{ "cleanup", no_argument, NULL, 'C' },
 		{ "help", no_argument, NULL, 'h' },
@@ -413,12 +427,10 @@ int options_parse(int argc, char **argv, struct ferryd_options *opts)
 				return -1;
 			break;
 		case 'U':
-			if (strcmp(optarg, "auto") && strcmp(optarg, "off")) {
-				fprintf(stderr, "ferryd: --udp-reaper takes auto or off, not '%s'\n",
-					optarg);
+		case 'K':
+			if (parse_auto_off(c == 'U' ? "--udp-reaper" : "--tcx", optarg,
+					   c == 'U' ? &opts->udp_reaper_off : &opts->tcx_off))
 				return -1;
-			}
-			opts->udp_reaper_off = strcmp(optarg, "off") == 0;
 			break;
 		case 'l':
 			if (log_parse_level(optarg, &level)) {

@@ -49,6 +49,7 @@ struct ferryd_options {
 	uint16_t snat_port_min, snat_port_max;  /* --snat-port-range */
 	uint32_t icmp_per_sec;    /* --icmp-rate */
 	bool udp_reaper_off;      /* --udp-reaper off (default auto) */
+	bool tcx_off;             /* --tcx off (default auto) */
 };
 
 /* Returns 0, 1 when --help was printed, -1 on a usage error (printed). */

@@ -106,7 +106,11 @@ int packet_start(struct agent *ag)
 		packet_write_config(ag);
 	if (features_packet_path(why, sizeof(why)))
 		return packet_fail(ag, why);
-	log_info("ferryd", "per-packet path: XDP, tc and tcx links available");
+	if (features_used(FEATURE_TCX))
+		log_info("ferryd", "per-packet path: XDP, tc and tcx links available");
+	else
+		log_info("ferryd", "per-packet path: XDP and tc available; the tc programs go in "
+			 "clsact filters (no tcx)");
 	packet_check_snat_range(ag);
 	ag->np_usable = true;
 	return 0;
@@ -183,7 +187,8 @@ int packet_attach(struct agent *ag)
 	/* Loaded for the first device only: the verifier takes about a second
 	 * over the programs, which a node without one need not spend. */
 	if (n && !ag->np_loaded) {
-		if (nodeport_load(&ag->np, &ag->dp.maps, ag->opts.xdp))
+		if (nodeport_load(&ag->np, &ag->dp.maps, ag->opts.xdp,
+				  features_used(FEATURE_TCX)))
 			return packet_fail(ag, "the per-packet programs do not load");
 		ag->np_loaded = true;
 	}
