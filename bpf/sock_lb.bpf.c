@@ -60,7 +60,7 @@ static __always_inline bool sticky_reuse(struct bpf_sock_addr *ctx, bool v6,
 static __always_inline int xlate_fwd(struct bpf_sock_addr *ctx, bool v6, bool sticky)
 {
 	/* Drawn first: nothing may run between the lookup and the copy. */
-	__u32 r = bpf_get_prandom_u32();
+	__u32 r = rand_u32();
 	struct svc_key key = {}, lkey;
 	struct svc_value svc, *found = NULL;
 	struct affinity_key akey = {};

@@ -192,7 +192,7 @@ static __noinline enum np_verdict np_new_flow(void *ctx, __u32 ifindex, const st
 					      struct np_plan *plan, struct ct_key *key)
 {
 	/* Drawn first: an inline pick is copied straight after its lookup. */
-	__u32 r = bpf_get_prandom_u32();
+	__u32 r = rand_u32();
 	struct ct_value *orig = &plan->ct;
 	struct np_scratch *sc;
 	struct svc_key k = {};

@@ -7,6 +7,7 @@
 #define FERRY_BPF_SELECT_H
 
 #include "lib/maps.h"
+#include "lib/rand.h"
 #include "lib/sockaddr.h"
 #include "lib/stats.h"
 
@@ -22,7 +23,7 @@ static __always_inline struct slot_value *backend_select(const struct svc_value 
 	struct slot_key key = {
 		.svc_id = svc->svc_id,
 		.rev = svc->rev,
-		.slot = bpf_get_prandom_u32() % svc->count,
+		.slot = rand_u32() % svc->count,
 	};
 
 	return bpf_map_lookup_elem(&ferry_slots, &key);
@@ -75,7 +76,7 @@ static __always_inline bool backend_pick_slots(const struct svc_key *key, bool v
 	}
 	stat_inc(STAT_SLOT_MISS);
 	/* Drawn first: nothing may run between the lookup and the copy. */
-	r = bpf_get_prandom_u32();
+	r = rand_u32();
 	found = bpf_map_lookup_elem(&ferry_services, key);
 	if (!found || !found->count)
 		return false;
