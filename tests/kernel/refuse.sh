@@ -2,7 +2,8 @@
 # Refusals: a service port with no usable endpoint (B14) and a port the
 # Service does not define on a known ClusterIP (B17) fail at once with
 # ECONNREFUSED: TCP connect, UDP connect and UDP sendto; IPv4, IPv6 and
-# v4-mapped IPv6.
+# v4-mapped IPv6; and the same from a ferryd without the optional kernel
+# features (--udp-reaper off --tcx off).
 #
 # The node itself holds every ClusterIP of this test and a "node-trap"
 # server listens on each port tried, so nothing here is refused by the
@@ -118,5 +119,16 @@ done
 
 refused "B10 B14 TCP connect, only endpoint not ready (serving absent): ECONNREFUSED" connect tcp 10.96.30.30 80
 refused "B10 B14 UDP sendto, only endpoint not ready (serving absent): ECONNREFUSED" sendto udp 10.96.30.30 53
+
+# The refusals are the core (bpf_set_retval, the 5.18 floor): a ferryd
+# without the optional features (what a 6.1 kernel gives) refuses the same.
+ferryd_reset
+ferryd_start "$SRC" --udp-reaper off --tcx off || finish
+expect "optional features off: ferryctl status says the UDP reaper is off" \
+	"$(status_get 'j["features"]["udp_reaper"]["available"]')" False
+expect "optional features off: defined UDP port answers" "$(field reply "$(probe udp 10.96.30.10 53)")" web-1
+refused "B14 optional features off: TCP connect to a port without endpoints: ECONNREFUSED" connect tcp 10.96.30.20 80
+refused "B14 optional features off: UDP connect to a port without endpoints: ECONNREFUSED" connect udp --connect 10.96.30.20 53
+refused "B17 optional features off: UDP sendto an undefined port: ECONNREFUSED" sendto udp 10.96.30.10 81
 
 finish
