@@ -453,6 +453,37 @@ static void test_slots_only_for_large_sets(void **state)
 	assert_int_equal(map_count(DP_MAP_BACKENDS, sizeof(__u32)), 0);
 }
 
+/* Issue 14: adoption puts back what was deleted by hand. A VIP marker
+ * (B17) is written again; a set of 17 that lost a slot is rewritten whole
+ * and its old revision's slots all go, the last one too. */
+static void test_adopt_repairs(void **state)
+{
+	struct svc_key marker = key_of("10.96.0.9", 0, 0, 0);
+	struct slot_key slot = { .slot = 5 };
+	struct spec changed = big;
+	struct svc_value v;
+
+	(void)state;
+	apply(&big, 1);
+	assert_true(entry("10.96.0.9", 80, 0, &v));
+	slot.svc_id = v.svc_id;
+	slot.rev = v.rev;
+	assert_int_equal(bpf_map_delete_elem(maps.fd[DP_MAP_SLOTS], &slot), 0);
+	marker.proto = 0;
+	assert_int_equal(bpf_map_delete_elem(maps.fd[DP_MAP_SERVICES], &marker), 0);
+
+	restart();
+	assert_true(vip_marker("10.96.0.9"));
+	assert_true(apply(&big, 1) > 0);
+	assert_int_equal(map_count(DP_MAP_SLOTS, sizeof(struct slot_key)), 17);
+	changed.backends[16] = "10.0.4.1";
+	apply(&changed, 1);
+	assert_int_equal(map_count(DP_MAP_SLOTS, sizeof(struct slot_key)), 17);
+	apply(NULL, 0);
+	assert_int_equal(map_count(DP_MAP_SLOTS, sizeof(struct slot_key)), 0);
+	assert_int_equal(services(), 0);
+}
+
 static const struct spec dup_a = {
 	.id = "ns/a:http/TCP/v4",
 	.frontends = { "C 10.96.1.1 80", "N 0.0.0.0 30100" },
@@ -737,6 +768,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_backend_change_moves_every_frontend, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_slots_only_for_large_sets, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_adopt_repairs, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_duplicate_node_port_full_apply, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_duplicate_node_port_delta, setup, teardown),

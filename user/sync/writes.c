@@ -202,10 +202,17 @@ static struct vip_ref *vip_take(struct sync_engine *eng, const struct ferry_ip *
 	return ref;
 }
 
-int wr_vip_ref(struct sync_engine *eng, const struct ferry_ip *addr)
+static int vip_write(struct sync_engine *eng, const struct ferry_ip *addr)
 {
 	struct svc_entry marker = { .v.flags = SVC_FLAG_VIP_MARKER };
 	struct svc_key key;
+
+	vip_key(&key, addr);
+	return wr_put(eng, DP_MAP_SERVICES, &key, &marker);
+}
+
+int wr_vip_ref(struct sync_engine *eng, const struct ferry_ip *addr)
+{
 	bool created;
 	int err;
 
@@ -213,18 +220,28 @@ int wr_vip_ref(struct sync_engine *eng, const struct ferry_ip *addr)
 		return -ENOMEM;
 	if (!created)
 		return 0;
-	vip_key(&key, addr);
-	err = wr_put(eng, DP_MAP_SERVICES, &key, &marker);
+	err = vip_write(eng, addr);
 	if (err)
 		wr_vip_unref(eng, addr);
 	return err;
 }
 
+/* A marker someone deleted (B34) is written again: without it a port the
+ * Service does not define would reach the host instead of being refused
+ * (B17). */
 int wr_vip_adopt(struct sync_engine *eng, const struct ferry_ip *addr)
 {
+	struct svc_entry seen;
+	struct svc_key key;
 	bool created;
 
-	return vip_take(eng, addr, &created) ? 0 : -ENOMEM;
+	if (!vip_take(eng, addr, &created))
+		return -ENOMEM;
+	vip_key(&key, addr);
+	if (!created || (bpf_map_lookup_elem(eng->maps.fd[DP_MAP_SERVICES], &key, &seen) == 0 &&
+			 (seen.v.flags & SVC_FLAG_VIP_MARKER)))
+		return 0;
+	return vip_write(eng, addr);
 }
 
 int wr_vip_known(const struct sync_engine *eng, const struct ferry_ip *addr)
