@@ -220,8 +220,6 @@ void group_clear_svc(struct store_group *grp)
 void group_free(struct store_group *grp)
 {
 	group_clear_svc(grp);
-	for (size_t i = 0; i < grp->n_ids; i++)
-		free(grp->ids[i]);
 	free(grp->ids);
 	free(grp);
 }

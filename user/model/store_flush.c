@@ -40,44 +40,45 @@ static bool ids_contain(const struct desired_svc *svcs, size_t n, const char *id
 	return false;
 }
 
-/* Copies of the IDs of svcs[0..n), for the group to keep; NULL when n is 0.
- * Made for every group before any is committed, so that memory running out
- * leaves every group as it was. */
-static int flush_ids_copy(const struct desired_svc *svcs, size_t n, char ***out)
+/* The IDs of svcs[0..n) back to back, each NUL-terminated, for the group
+ * to keep (one block: a Service has one port or a few); NULL when n is 0. */
+static int flush_ids_pack(const struct desired_svc *svcs, size_t n, char **out)
 {
-	char **ids = n ? calloc(n, sizeof(*ids)) : NULL;
+	size_t len = 0;
+	char *p;
 
-	*out = ids;
-	if (n && !ids)
-		return -1;
+	*out = NULL;
 	for (size_t i = 0; i < n; i++)
-		if (!(ids[i] = strdup(svcs[i].id)))
-			return -1;
+		len += strlen(svcs[i].id) + 1;
+	if (!n)
+		return 0;
+	p = *out = malloc(len);
+	if (!p)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		len = strlen(svcs[i].id) + 1;
+		memcpy(p, svcs[i].id, len);
+		p += len;
+	}
 	return 0;
 }
 
-static void flush_ids_free(char **ids, size_t n)
+/* The group's IDs that svcs[0..n) no longer has, copied to removed (which
+ * has room for every ID of the dirty groups). */
+static int flush_removed(const struct store_group *grp, const struct desired_svc *svcs, size_t n,
+			 struct desired_delta *delta)
 {
-	for (size_t i = 0; ids && i < n; i++)
-		free(ids[i]);
-	free(ids);
-}
+	const char *id = grp->ids;
 
-/* The group now has svcs[0..n), whose IDs ids holds (taken): its old IDs
- * that are not among them go to removed (moved, not copied). Cannot fail:
- * removed has room for every old ID. */
-static void flush_commit(struct store_group *grp, const struct desired_svc *svcs, size_t n,
-			 char **ids, struct desired_delta *delta)
-{
-	for (size_t i = 0; i < grp->n_ids; i++) {
-		if (ids_contain(svcs, n, grp->ids[i]))
-			free(grp->ids[i]);
-		else
-			delta->removed[delta->n_removed++] = grp->ids[i];
+	for (size_t i = 0; i < grp->n_ids; i++, id += strlen(id) + 1) {
+		if (ids_contain(svcs, n, id))
+			continue;
+		delta->removed[delta->n_removed] = strdup(id);
+		if (!delta->removed[delta->n_removed])
+			return -1;
+		delta->n_removed++;
 	}
-	free(grp->ids);
-	grp->ids = ids;
-	grp->n_ids = n;
+	return 0;
 }
 
 static size_t flush_removed_max(const struct model_store *st)
@@ -97,19 +98,24 @@ static struct desired_svc *group_svcs(const struct desired_delta *out, const siz
 	return out->set.svcs ? &out->set.svcs[start[i]] : NULL;
 }
 
-/* The IDs each group will keep, new_ids[i] for the i-th dirty group; on
- * failure every copy made is freed. */
-static int flush_prepare(const struct model_store *st, const struct desired_delta *out,
-			 const size_t *start, char ***new_ids)
+/* The IDs each group will keep, new_ids[i] for the i-th dirty group, and
+ * those it drops into out->removed; made for every group before any is
+ * committed, so that memory running out leaves every group as it was (the
+ * copies made are freed: new_ids here, out->removed by delta_free). */
+static int flush_prepare(const struct model_store *st, struct desired_delta *out,
+			 const size_t *start, char **new_ids)
 {
 	size_t i = 0;
 
 	for (const struct store_group *grp = st->dirty; grp; grp = grp->next_dirty, i++) {
-		if (flush_ids_copy(group_svcs(out, start, i), start[i + 1] - start[i],
-				   &new_ids[i]) == 0)
+		const struct desired_svc *svcs = group_svcs(out, start, i);
+		size_t n = start[i + 1] - start[i];
+
+		if (flush_ids_pack(svcs, n, &new_ids[i]) == 0 &&
+		    flush_removed(grp, svcs, n, out) == 0)
 			continue;
 		for (size_t j = 0; j <= i; j++)
-			flush_ids_free(new_ids[j], start[j + 1] - start[j]);
+			free(new_ids[j]);
 		return -1;
 	}
 	return 0;
@@ -119,7 +125,7 @@ int store_flush(struct model_store *st, struct desired_delta *out)
 {
 	struct store_group *grp, *next;
 	size_t *start, i = 0, n_groups = 0;
-	char ***new_ids;
+	char **new_ids;
 
 	memset(out, 0, sizeof(*out));
 	for (grp = st->dirty; grp; grp = grp->next_dirty)
@@ -129,7 +135,7 @@ int store_flush(struct model_store *st, struct desired_delta *out)
 	out->removed = calloc(flush_removed_max(st) + 1, sizeof(*out->removed));
 	if (!start || !new_ids || !out->removed)
 		goto fail;
-	/* Compute every group and copy the IDs it will keep first: memory
+	/* Compute every group and copy the IDs it will keep or drop first: memory
 	 * running out leaves the store as it was, and no group's ports go out
 	 * without the group remembering them (it could never remove them). */
 	for (grp = st->dirty; grp; grp = grp->next_dirty) {
@@ -142,7 +148,9 @@ int store_flush(struct model_store *st, struct desired_delta *out)
 		goto fail;
 	for (i = 0, grp = st->dirty; grp; grp = next, i++) {
 		next = grp->next_dirty;
-		flush_commit(grp, group_svcs(out, start, i), start[i + 1] - start[i], new_ids[i], out);
+		free(grp->ids);
+		grp->ids = new_ids[i];
+		grp->n_ids = (uint32_t)(start[i + 1] - start[i]);
 		grp->dirty = false;
 		grp->next_dirty = NULL;
 		group_release(st, grp);

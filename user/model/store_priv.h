@@ -21,13 +21,13 @@ struct store_obj {
 };
 
 /* A Service's namespace/name: its Service, if any (owned or lent, as a
- * slice), and the slices that name it. ids are the service ports the last
- * flush computed for it. */
+ * slice), and the slices that name it. ids are the IDs of the service ports
+ * the last flush computed for it, n_ids NUL-terminated strings in a row. */
 struct store_group {
 	struct hmap_node node;
 	struct model_service *svc;
 	struct store_obj *slices;
-	char **ids;
+	char *ids;
 	struct store_group *next_dirty;
 	uint32_t n_ids;
 	bool dirty;
