@@ -207,9 +207,16 @@ static struct store_group *group_get(struct model_store *st, const char *ns, con
 	return grp;
 }
 
+/* The name in a key ("ns\0name"). */
+static char *key_name(char *key)
+{
+	return key + strlen(key) + 1;
+}
+
 void group_clear_svc(struct store_group *grp)
 {
 	if (grp->svc && !grp->svc_lent) {
+		grp->svc->name = NULL; /* the group's key */
 		objects_free_service(grp->svc);
 		free(grp->svc);
 	}
@@ -260,6 +267,8 @@ static void obj_link(struct model_store *st, struct store_obj *obj, struct store
 void obj_clear(struct store_obj *obj)
 {
 	if (obj->slice && !obj->lent) {
+		obj->slice->name = NULL; /* its key */
+		obj->slice->service_name = NULL; /* its group's key */
 		objects_free_slice(obj->slice);
 		free(obj->slice);
 	}
@@ -332,6 +341,10 @@ static int put_service(struct model_store *st, const struct model_service *svc, 
 		if (grp)
 			group_release(st, grp);
 		return -1;
+	}
+	if (!lent) { /* its name is the group's (one copy of each name) */
+		free(held->name);
+		held->name = key_name(grp->key);
 	}
 	if (!grp->svc)
 		st->count[kind_index(STORE_SERVICE)]++;
@@ -410,6 +423,12 @@ static int put_slice(struct model_store *st, const struct model_slice *slice, bo
 	store_trigger(st, slice->trigger_ns, obj->slice ? obj->slice->trigger_ns : 0);
 	obj_unlink(st, obj);
 	obj_clear(obj);
+	if (!lent) { /* names are the keys' (the group outlives its slices) */
+		free(held->name);
+		free(held->service_name);
+		held->name = key_name(obj->key);
+		held->service_name = key_name(grp->key);
+	}
 	obj->slice = held;
 	obj->lent = lent;
 	obj->seen = true;

@@ -55,7 +55,8 @@ void store_set_node_port_range(struct model_store *st, uint16_t lo, uint16_t hi)
 
 /* Take a decoded object, replacing the one of the same namespace/name. The
  * object's contents move into the store (*svc / *slice is zeroed), also on
- * failure (-1, out of memory: then the object is freed). */
+ * failure (-1, out of memory: then the object is freed); its names are
+ * then the store's keys (the decoder's copies are freed). */
 int store_put_service(struct model_store *st, struct model_service *svc);
 int store_put_slice(struct model_store *st, struct model_slice *slice);
 /* The same, for a source that keeps its objects (the file source): the
