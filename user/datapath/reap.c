@@ -190,7 +190,7 @@ static void reap_dirs(struct reap_walk *w, const char *list)
 	}
 }
 
-int dp_reap_udp_in(const struct datapath *dp, const char *netns_dirs, struct reap_result *res)
+int dp_reap_udp(const struct datapath *dp, const char *netns_dirs, struct reap_result *res)
 {
 	struct reap_walk w = { .res = res, .link_fd = bpf_link__fd(dp->reap_link) };
 	struct dirent *de;
@@ -219,9 +219,4 @@ int dp_reap_udp_in(const struct datapath *dp, const char *netns_dirs, struct rea
 	free(w.seen.dev);
 	free(w.seen.ino);
 	return 0;
-}
-
-int dp_reap_udp(const struct datapath *dp, struct reap_result *res)
-{
-	return dp_reap_udp_in(dp, NULL, res);
 }

@@ -23,10 +23,6 @@ struct reap_result {
  * counted in res and skipped. Returns 0, or -errno when /proc or ferryd's
  * own namespace cannot be opened. The sockets destroyed count in
  * udp_sockets_reaped. */
-int dp_reap_udp_in(const struct datapath *dp, const char *netns_dirs,
-		   struct reap_result *res);
-
-/* The same without folders: ferryd's call until it passes --netns-dirs. */
-int dp_reap_udp(const struct datapath *dp, struct reap_result *res);
+int dp_reap_udp(const struct datapath *dp, const char *netns_dirs, struct reap_result *res);
 
 #endif

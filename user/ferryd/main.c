@@ -71,7 +71,7 @@ void agent_reap_udp(struct agent *ag)
 	if (!sync_take_udp_gone(ag->eng) || !ag->dp.reap_link)
 		return;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	err = dp_reap_udp(&ag->dp, &res);
+	err = dp_reap_udp(&ag->dp, ag->opts.netns_dirs, &res);
 	if (err < 0) {
 		log_warn("datapath", "cannot search for UDP sockets of removed backends: %s",
 			 strerror(-err));
@@ -79,12 +79,20 @@ void agent_reap_udp(struct agent *ag)
 	}
 	if (res.failed && !ag->reap_warned) {
 		log_warn("datapath", "%u network namespaces could not be searched for connected UDP "
-			 "sockets of removed backends (%s); pods' sockets need CAP_SYS_ADMIN and "
-			 "the host PID namespace", res.failed, strerror(-res.last_error));
+			 "sockets of removed backends (%s); entering pods' namespaces needs "
+			 "CAP_SYS_ADMIN", res.failed, strerror(-res.last_error));
 		ag->reap_warned = true;
 	}
+	if (res.dirs_failed && !ag->reap_dirs_warned) {
+		log_warn("datapath", "cannot read the --netns-dirs folder %s (%s; %u unreadable in "
+			 "all): pods' network namespaces pinned there are not searched for connected "
+			 "UDP sockets of removed backends", res.dir, strerror(-res.dir_error),
+			 res.dirs_failed);
+		ag->reap_dirs_warned = true;
+	}
 	log_debug("datapath", "UDP sockets of removed backends: %u network namespaces searched "
-		  "in %.3f ms", res.namespaces, agent_ms_since(&t0));
+		  "in %.3f ms; %u files in --netns-dirs pin none", res.namespaces,
+		  agent_ms_since(&t0), res.not_netns);
 }
 
 int agent_attach(struct agent *ag)

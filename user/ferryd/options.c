@@ -69,6 +69,9 @@ static const char usage[] =
 	"                             (B21) where the kernel can (auto: Linux 6.5+), or never\n"
 	"  --tcx auto|off             the per-packet path's tc programs as tcx links where the\n"
 	"                             kernel has them (auto: Linux 6.6+), or as clsact filters\n"
+	"  --netns-dirs LIST          comma-separated folders where the container runtime pins\n"
+	"                             pods' network namespaces, searched with /proc for\n"
+	"                             connected UDP sockets of removed backends (default none)\n"
 	"  --log-level LEVEL          debug, info, warn, error (default info)\n"
 	"  --cleanup                  detach and remove everything pinned under --bpffs\n";
 
@@ -305,6 +308,7 @@ int options_parse(int argc, char **argv, struct ferryd_options *opts)
 		{ "udp-reaper", required_argument, NULL, 'U' },
 		{ "tcx", required_argument, NULL, 'K' },
 		{ "log-level", required_argument, NULL, 'l' },
+		{ "netns-dirs", required_argument, NULL, 'J' },
 		{ "cleanup", no_argument, NULL, 'C' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -438,6 +442,9 @@ int options_parse(int argc, char **argv, struct ferryd_options *opts)
 				return -1;
 			}
 			log_set_level(level);
+			break;
+		case 'J':
+			opts->netns_dirs = optarg;
 			break;
 		case 'C':
 			opts->cleanup = true;

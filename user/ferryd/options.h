@@ -35,6 +35,7 @@ struct ferryd_options {
 	double health_timeout;    /* --health-timeout, seconds */
 	char cgroup[512];         /* default: the cgroup2 mount root */
 	const char *bpffs;
+	const char *netns_dirs;   /* --netns-dirs, comma-separated; NULL = none */
 	char node_name[256];
 	const char *node_zone;    /* --node-zone (file source), NULL when not given */
 	bool cleanup;
