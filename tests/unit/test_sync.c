@@ -433,15 +433,18 @@ static void test_slots_only_for_large_sets(void **state)
 	assert_true(entry("10.96.0.9", 80, 0, &v));
 	assert_int_equal(v.count, 17);
 	assert_int_equal(map_count(DP_MAP_SLOTS, sizeof(struct slot_key)), 17);
+	assert_int_equal(sync_stats(eng)->slots, 17);
 	assert_int_equal(inline_count("10.96.0.9", 80), 0);
 
 	restart();
+	assert_int_equal(sync_stats(eng)->slots, 17);
 	assert_int_equal(apply(&big, 1), 0);
 	small.backends[15] = "10.0.3.1"; /* sorted, as the model gives them */
 	apply(&small, 1);
 	assert_int_equal(map_count(DP_MAP_SLOTS, sizeof(struct slot_key)), 0);
 	assert_int_equal(inline_count("0.0.0.0", 30090), 16);
 	assert_true(inline_has("0.0.0.0", 30090, "10.0.3.1"));
+	assert_int_equal(sync_stats(eng)->slots, 0);
 
 	restart();
 	assert_int_equal(apply(&small, 1), 0);

@@ -176,6 +176,7 @@ static void adopt_services(struct sync_engine *eng)
 		fe_adopt_done(eng, a);
 		adopt_backends(eng, a);
 		eng->stats.backends += a->n_backends;
+		eng->stats.slots += wr_slots_of(a->backends, a->n_backends, a->value.count);
 	}
 }
 

@@ -119,6 +119,7 @@ static int svc_program(struct sync_engine *eng, struct applied_svc *a,
 	const struct applied_backend *held = a->backends;
 	size_t n_held = a->n_backends;
 	struct applied_backend *nb;
+	size_t old_slots;
 	bool *fresh;
 	int written;
 
@@ -155,9 +156,10 @@ static int svc_program(struct sync_engine *eng, struct applied_svc *a,
 		free(fresh);
 		return -1;
 	}
-	if (old.rev)
-		wr_slots_delete(eng, v.svc_id, old.rev,
-				wr_slots_of(a->backends, a->n_backends, old.count));
+	old_slots = old.rev ? wr_slots_of(a->backends, a->n_backends, old.count) : 0;
+	wr_slots_delete(eng, v.svc_id, old.rev, old_slots);
+	eng->stats.slots += wr_slots_of(nb, d->n_backends, v.count);
+	eng->stats.slots -= old_slots;
 	rn_release(eng, a->proto, held, n_held, nb, d->n_backends);
 	a->rn_stale = false;
 	wr_backends_release(eng, a, nb, d->n_backends);
@@ -173,10 +175,12 @@ static int svc_program(struct sync_engine *eng, struct applied_svc *a,
 
 static void svc_remove(struct sync_engine *eng, struct applied_svc *a)
 {
+	size_t slots = wr_slots_of(a->backends, a->n_backends, a->value.count);
+
 	fe_remove_all(eng, a);
 	rg_commit(eng, a, NULL, 0);
-	wr_slots_delete(eng, a->value.svc_id, a->value.rev,
-			wr_slots_of(a->backends, a->n_backends, a->value.count));
+	wr_slots_delete(eng, a->value.svc_id, a->value.rev, slots);
+	eng->stats.slots -= slots;
 	rn_release(eng, a->proto, a->backends, a->n_backends, NULL, 0);
 	wr_backends_drop(eng, a->backends, NULL, a->n_backends);
 	eng->udp_backend_gone |= a->n_backends && a->proto == IPPROTO_UDP;

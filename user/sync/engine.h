@@ -25,6 +25,8 @@ struct sync_stats {
 	uint64_t conflicts;       /* frontends claimed by two service ports */
 	uint64_t services;        /* service ports programmed */
 	uint64_t backends;        /* backends programmed */
+	uint64_t slots;           /* ferry_slots entries: backends of sets too
+				   * large to ride inline */
 	uint64_t pending;         /* service ports desired but not programmed */
 	uint64_t vip_markers;     /* (VIP, 0, 0) entries in ferry_services */
 };
