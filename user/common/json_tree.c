@@ -145,17 +145,20 @@ static bool tree_unescape(const char *s, const char *q, char **o)
 	return true;
 }
 
-/* The string at p (its opening quote), into t->chars. */
-static bool tree_string(struct tree_parse *ps, char **out)
+/* The bytes that end a run of plain string bytes. */
+static const unsigned char tree_stop[256] = { ['"'] = 1, ['\\'] = 1 };
+
+/* A string with escapes, from its first byte s: cJSON's two passes, to its
+ * closing quote (each backslash taking the byte after it), then the escapes
+ * between. */
+static bool tree_escaped(struct tree_parse *ps, const char *s, char **out)
 {
-	const char *s = ps->p + 1, *q = s;
-	bool escaped = false;
+	const char *q = s;
 
 	while (q < ps->end && *q != '"') {
 		if (*q == '\\') {
 			if (q + 1 >= ps->end)
 				return tree_short(ps);
-			escaped = true;
 			q++;
 		}
 		q++;
@@ -163,14 +166,28 @@ static bool tree_string(struct tree_parse *ps, char **out)
 	if (q >= ps->end)
 		return tree_short(ps);
 	*out = ps->o;
-	if (escaped) {
-		if (!tree_unescape(s, q, &ps->o))
-			return false;
-	} else {
-		memcpy(ps->o, s, (size_t)(q - s));
-		ps->o += q - s;
-		*ps->o++ = '\0';
-	}
+	if (!tree_unescape(s, q, &ps->o))
+		return false;
+	ps->p = q + 1;
+	return true;
+}
+
+/* The string at p (its opening quote), into t->chars: copied as it is
+ * scanned, until its closing quote or its first escape. */
+static bool tree_string(struct tree_parse *ps, char **out)
+{
+	const char *s = ps->p + 1, *q = s;
+	char *o = ps->o;
+
+	while (q < ps->end && !tree_stop[(unsigned char)*q])
+		*o++ = *q++;
+	if (q == ps->end)
+		return tree_short(ps);
+	if (*q == '\\')
+		return tree_escaped(ps, s, out);
+	*o++ = '\0';
+	*out = ps->o;
+	ps->o = o;
 	ps->p = q + 1;
 	return true;
 }

@@ -122,27 +122,44 @@ uint64_t file_hash(const char *p, size_t len)
 	return file_hash_more(0x9e3779b97f4a7c15ULL, p, len);
 }
 
+static uint64_t hash_word(uint64_t h, uint64_t w)
+{
+	h ^= w * HASH_K1;
+	return ((h << 31) | (h >> 33)) * HASH_K2;
+}
+
 uint64_t file_hash_more(uint64_t h, const void *data, size_t len)
 {
-	const uint64_t k1 = HASH_K1, k2 = HASH_K2;
 	const char *p = data;
-	uint64_t w;
-	size_t i;
+	uint64_t w, lane[4];
+	size_t i = 0;
 
 	h ^= len;
-	for (i = 0; i + 8 <= len; i += 8) {
+	/* 32 bytes a round in four lanes: one lane's multiplies do not wait
+	 * for another's (the hash runs over every byte of a file) */
+	if (len >= 32) {
+		for (int l = 0; l < 4; l++)
+			lane[l] = h + (uint64_t)l * HASH_K2;
+		for (; i + 32 <= len; i += 32)
+			for (int l = 0; l < 4; l++) {
+				memcpy(&w, p + i + 8 * l, 8);
+				lane[l] = hash_word(lane[l], w);
+			}
+		for (int l = 0; l < 4; l++)
+			h = hash_word(h, lane[l]);
+	}
+	for (; i + 8 <= len; i += 8) {
 		memcpy(&w, p + i, 8);
-		h ^= w * k1;
-		h = ((h << 31) | (h >> 33)) * k2;
+		h = hash_word(h, w);
 	}
 	w = 0;
 	memcpy(&w, p + i, len - i);
-	h ^= w * k1;
+	h ^= w * HASH_K1;
 	/* murmur3's finalizer */
 	h ^= h >> 33;
-	h *= k1;
+	h *= HASH_K1;
 	h ^= h >> 33;
-	h *= k2;
+	h *= HASH_K2;
 	return h ^ (h >> 33);
 }
 
