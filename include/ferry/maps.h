@@ -325,6 +325,10 @@ struct agent_state {
 				* NodePort out of range, an unparsable source range) */
 	__u64 services;        /* service ports programmed */
 	__u64 backends;        /* backends programmed */
+	__u32 next_svc_id;     /* where the writer's ID counters stood: the next */
+	__u32 next_backend_id; /* ferryd, after a restart or a migration to new
+				* maps, goes on from there, so an ID that socket
+				* state still names is not handed out again */
 };
 
 #endif

@@ -177,6 +177,30 @@ expect "migrate: the socket state is adopted (same map)" "$(map_id ferry_sk_revn
 expect "migrate: 8 programs in the cgroup, the old ones detached" "$(attached_count)" 8
 check_load migrate "a migration to other map sizes"
 
+# --- IDs are not handed out again (issue 14) -------------------------------
+# An unconnected UDP socket keeps its backend while the (service ID,
+# revision) its socket state holds is current, without asking whether the
+# backend still serves. New maps after a migration must not give that pair
+# to anyone again, or a backend removed while ferryd was down stays in use.
+mkdir "$WORK/sticky"
+bg_client "$PYTHON" "$PROBE" hold --udp 10.96.50.10 53 --dir "$WORK/sticky" --wait 60
+wait_file "$WORK/sticky/first" 10
+gone=$(awk '{print $1}' "$WORK/sticky/first" 2>/dev/null)
+case $gone in r-1) left=3 ;; *) left=1 ;; esac
+ferryd_stop
+gen=$(generation)
+restart_yaml "$left" | write_source "$SRC"
+"$FERRYD" --source "file:$SRC" --cgroup "$CG" --bpffs "$BPFFS" --metrics-addr "" --health-addr "" --max-services 500 >>"$FERRYD_LOG" 2>&1 &
+FERRYD_PID=$!
+PIDS+=("$FERRYD_PID")
+wait_generation $((gen + 1)) 10
+expect "migrate again: new maps (the log says so)" \
+	"$(grep -c 'differ (ferry_services: max_entries 2000, this ferryd.s 1000): migrating' "$FERRYD_LOG")" 1
+touch "$WORK/sticky/go"
+wait_file "$WORK/sticky/second" 10
+expect "B12 migrate: a UDP socket stuck to $gone, removed meanwhile, moves to r-$left (no ID handed out again)" \
+	"$(awk '{print $1}' "$WORK/sticky/second" 2>/dev/null)" "r-$left"
+
 # --- cleanup ---------------------------------------------------------------
 ferryd_stop
 "$FERRYD" --cleanup --bpffs "$BPFFS" >>"$FERRYD_LOG" 2>&1

@@ -59,7 +59,7 @@ static int setup(void **state)
 						sizeof(struct source_range_key), 1, 64);
 	maps.fd[DP_MAP_CONFIG] = map_new(BPF_MAP_TYPE_ARRAY, sizeof(__u32),
 					 sizeof(struct dp_config), 1);
-	eng = sync_new(&maps, &limits, 0);
+	eng = sync_new(&maps, &limits, NULL);
 	assert_non_null(eng);
 	return 0;
 }
@@ -74,11 +74,17 @@ static int teardown(void **state)
 	return 0;
 }
 
-/* A new engine on the same maps: what a restarted ferryd does. */
+/* A new engine on the same maps, after what it published: what a
+ * restarted ferryd does. */
 static void restart(void)
 {
+	struct agent_state last;
+	__u32 zero = 0;
+
+	assert_int_equal(sync_publish(eng, 0, 0, 0), 0);
+	assert_int_equal(bpf_map_lookup_elem(maps.fd[DP_MAP_STATE], &zero, &last), 0);
 	sync_free(eng);
-	eng = sync_new(&maps, &limits, 0);
+	eng = sync_new(&maps, &limits, &last);
 	assert_non_null(eng);
 	sync_adopt(eng);
 }
@@ -487,6 +493,26 @@ static void test_adopt_repairs(void **state)
 	assert_int_equal(services(), 0);
 }
 
+/* Issue 14: IDs freed before a restart are not handed out at once after
+ * it; socket state may still name them. */
+static void test_ids_resume_after_restart(void **state)
+{
+	struct spec two[] = { web, big };
+	struct svc_value v;
+	__u32 web_id;
+
+	(void)state;
+	apply(two, 2);
+	assert_true(entry("10.96.0.1", 80, 0, &v));
+	web_id = v.svc_id;
+	apply(&big, 1);
+	restart();
+	apply(two, 2);
+	assert_true(entry("10.96.0.1", 80, 0, &v));
+	assert_int_not_equal(v.svc_id, web_id);
+	assert_true(v.svc_id > web_id);
+}
+
 static const struct spec dup_a = {
 	.id = "ns/a:http/TCP/v4",
 	.frontends = { "C 10.96.1.1 80", "N 0.0.0.0 30100" },
@@ -772,6 +798,7 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_slots_only_for_large_sets, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_adopt_repairs, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_ids_resume_after_restart, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_duplicate_node_port_full_apply, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_duplicate_node_port_delta, setup, teardown),

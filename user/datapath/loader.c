@@ -398,21 +398,25 @@ void datapath_close(struct datapath *dp)
 	dp->skel = NULL;
 }
 
-uint64_t datapath_pinned_generation(const char *bpffs)
+void datapath_pinned_state(const char *bpffs, struct agent_state *out)
 {
-	struct agent_state st = { 0 };
+	/* The value as another layout wrote it: read whole, taken as far as
+	 * it goes (older layouts end before the ID counters). */
+	struct bpf_map_info info = { 0 };
+	__u32 len = sizeof(info), zero = 0;
+	char value[1024] = { 0 };
 	char path[512];
-	__u32 zero = 0;
 	int fd;
 
+	memset(out, 0, sizeof(*out));
 	pinned_map_path(bpffs, dp_map_names[DP_MAP_STATE], path, sizeof(path));
 	fd = bpf_obj_get(path);
 	if (fd < 0)
-		return 0;
-	if (bpf_map_lookup_elem(fd, &zero, &st))
-		st.generation = 0;
+		return;
+	if (bpf_obj_get_info_by_fd(fd, &info, &len) == 0 && info.value_size <= sizeof(value) &&
+	    bpf_map_lookup_elem(fd, &zero, value) == 0)
+		memcpy(out, value, info.value_size < sizeof(*out) ? info.value_size : sizeof(*out));
 	close(fd);
-	return st.generation;
 }
 
 static int remove_path(const char *path, int (*fn)(const char *))

@@ -22,6 +22,7 @@
 #include "datapath/pinned.h"
 
 struct ferry_sock_lb;
+struct agent_state;
 
 struct dp_limits {
 	uint32_t max_services;
@@ -74,8 +75,9 @@ int datapath_publish(struct datapath *dp, const char *bpffs, const char *cgroup)
 /* Close descriptors; pinned state stays and keeps serving. */
 void datapath_close(struct datapath *dp);
 
-/* The generation a previous ferryd published under bpffs, or 0. */
-uint64_t datapath_pinned_generation(const char *bpffs);
+/* What a previous ferryd published under bpffs (its generation and ID
+ * counters); all zero when nothing was. */
+void datapath_pinned_state(const char *bpffs, struct agent_state *out);
 
 /* Detach and remove everything pinned under bpffs. Returns 0 or -errno. */
 int datapath_cleanup(const char *bpffs);

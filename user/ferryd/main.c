@@ -179,6 +179,7 @@ static bool agent_feature(enum feature f, bool off, const char *flag)
 
 static int agent_start(struct agent *ag)
 {
+	struct agent_state last;
 	bool reaper;
 
 	if (features_check())
@@ -191,8 +192,8 @@ static int agent_start(struct agent *ag)
 		return -1;
 	if (datapath_load(&ag->dp, ag->opts.bpffs, &ag->opts.limits, reaper))
 		return -1;
-	ag->eng = sync_new(&ag->dp.maps, &ag->opts.limits,
-			   datapath_pinned_generation(ag->opts.bpffs));
+	datapath_pinned_state(ag->opts.bpffs, &last);
+	ag->eng = sync_new(&ag->dp.maps, &ag->opts.limits, &last);
 	if (!ag->eng) {
 		log_error("ferryd", "out of memory");
 		return -1;

@@ -12,14 +12,14 @@
 #include "sync/state.h"
 
 struct sync_engine *sync_new(const struct dp_maps *maps, const struct dp_limits *limits,
-			     uint64_t last_generation)
+			     const struct agent_state *last)
 {
 	struct sync_engine *eng = calloc(1, sizeof(*eng));
 
 	if (!eng)
 		return NULL;
 	eng->maps = *maps;
-	eng->stats.generation = last_generation;
+	eng->stats.generation = last ? last->generation : 0;
 	eng->max_services = limits->max_services;
 	eng->max_backends = limits->max_backends;
 	eng->first_apply = true;
@@ -38,6 +38,10 @@ struct sync_engine *sync_new(const struct dp_maps *maps, const struct dp_limits 
 	    id_pool_init(&eng->backend_ids, 4 * limits->max_backends)) {
 		sync_free(eng);
 		return NULL;
+	}
+	if (last) {
+		id_pool_resume(&eng->svc_ids, last->next_svc_id);
+		id_pool_resume(&eng->backend_ids, last->next_backend_id);
 	}
 	return eng;
 }
@@ -454,6 +458,8 @@ int sync_publish(struct sync_engine *eng, uint64_t parse_errors, uint64_t object
 		.map_full_errors = eng->stats.map_full_errors,
 		.services = eng->stats.services,
 		.backends = eng->stats.backends,
+		.next_svc_id = eng->svc_ids.next,
+		.next_backend_id = eng->backend_ids.next,
 	};
 	struct timespec now;
 	uint32_t zero = 0;

@@ -31,10 +31,11 @@ struct sync_stats {
 	uint64_t vip_markers;     /* (VIP, 0, 0) entries in ferry_services */
 };
 
-/* Generations continue from last_generation, what a previous ferryd
- * published, so a waiter never sees the count go back. */
+/* Generations and IDs continue from last, what a previous ferryd published
+ * (NULL: none), so a waiter never sees the count go back and socket state
+ * never meets its IDs again on other service ports or backends. */
 struct sync_engine *sync_new(const struct dp_maps *maps, const struct dp_limits *limits,
-			     uint64_t last_generation);
+			     const struct agent_state *last);
 void sync_free(struct sync_engine *eng);
 
 /* Take over maps a previous ferryd wrote (same layout): rebuild the record

@@ -47,6 +47,12 @@ int id_pool_claim(struct id_pool *pool, uint32_t id)
 	return 0;
 }
 
+void id_pool_resume(struct id_pool *pool, uint32_t next)
+{
+	if (next && next < pool->limit)
+		pool->next = next;
+}
+
 void id_pool_put(struct id_pool *pool, uint32_t id)
 {
 	if (id && id < pool->limit && id_pool_taken(pool, id)) {

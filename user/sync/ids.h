@@ -1,6 +1,7 @@
 /* IDs for service ports and backends. A freed ID comes back only after the
- * counter has gone round the whole range, so socket state that still names
- * an old ID rarely meets its successor (and the datapath checks the
+ * counter has gone round the whole range, also across restarts and
+ * migrations (ferry_state keeps where it stood), so socket state that still
+ * names an old ID rarely meets its successor (and the datapath checks the
  * address anyway). */
 #ifndef FERRY_IDS_H
 #define FERRY_IDS_H
@@ -23,5 +24,8 @@ void id_pool_put(struct id_pool *pool, uint32_t id);
  * when it is out of range or taken. */
 int id_pool_claim(struct id_pool *pool, uint32_t id);
 int id_pool_taken(const struct id_pool *pool, uint32_t id);
+/* Go on from next, where a previous pool stood (ignored when out of range:
+ * a migration to a smaller range starts over). */
+void id_pool_resume(struct id_pool *pool, uint32_t next);
 
 #endif
