@@ -1,7 +1,13 @@
 #!/usr/bin/env bash
 # Installs the Debian packages ferry builds, tests and demos with.
 # --check: only report (exit 1) when something is missing.
+# --kernels: also the packages of the kernel matrix (make test-kernels:
+# QEMU, a static busybox for the guests' initramfs, kmod for the kernel
+# packages' module index and the guests' modprobe).
 set -euo pipefail
+
+kernels=0
+[ "${1:-}" = --kernels ] && { kernels=1; shift; }
 
 packages=(
 	clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev pkg-config make gcc
@@ -9,6 +15,7 @@ packages=(
 	iproute2 util-linux socat curl dnsutils python3 openssl ethtool
 	iptables nftables gnuplot-nox
 )
+[ "$kernels" = 0 ] || packages+=(qemu-system-x86 busybox-static kmod)
 
 missing=()
 for p in "${packages[@]}"; do
