@@ -28,7 +28,7 @@ const cJSON *decode_field(const cJSON *obj, const char *key)
 {
 	const cJSON *c;
 
-	if (!obj || (obj->type & 0xff) != cJSON_Object)
+	if (!decode_is(obj, cJSON_Object))
 		return NULL;
 	for (c = obj->child; c && c->string; c = c->next)
 		if (decode_key_is(c->string, key))
@@ -41,7 +41,7 @@ void decode_fields(const cJSON *obj, const char *const *keys, size_t n, const cJ
 	const cJSON *c;
 
 	memset(out, 0, n * sizeof(*out));
-	if (!obj || (obj->type & 0xff) != cJSON_Object)
+	if (!decode_is(obj, cJSON_Object))
 		return;
 	for (c = obj->child; c && c->string; c = c->next)
 		for (size_t k = 0; k < n; k++)
@@ -51,9 +51,9 @@ void decode_fields(const cJSON *obj, const char *const *keys, size_t n, const cJ
 
 const char *decode_text(const cJSON *item, const char *def)
 {
-	if (!item || (item->type & 0xff) == cJSON_NULL)
+	if (!item || decode_is(item, cJSON_NULL))
 		return def;
-	return (item->type & 0xff) == cJSON_String ? item->valuestring : NULL;
+	return decode_is(item, cJSON_String) ? item->valuestring : NULL;
 }
 
 const char *decode_string(const cJSON *obj, const char *key, const char *def)

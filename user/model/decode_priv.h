@@ -32,6 +32,14 @@ void objects_free_node(struct model_node *node);
 void model_field_ignored(enum log_level level, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
+/* cJSON's type tests (cJSON_IsArray ...), inline: a call each would cost
+ * more than the test, for the values of hundreds of thousands of
+ * endpoints. */
+static inline bool decode_is(const cJSON *item, int type)
+{
+	return item && (item->type & 0xff) == type;
+}
+
 /* decode.c */
 const cJSON *decode_field(const cJSON *obj, const char *key);
 /* The members keys[0..n) of obj into out[0..n), NULL when absent (the

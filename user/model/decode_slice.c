@@ -127,7 +127,9 @@ static enum decode_result slice_ports(const struct decode_meta *meta, const cJSO
 /* B10: ready absent = true, serving absent = ready, terminating absent = false. */
 static bool slice_condition(const cJSON *item, bool def)
 {
-	return cJSON_IsBool(item) ? cJSON_IsTrue(item) : def;
+	if (decode_is(item, cJSON_True))
+		return true;
+	return decode_is(item, cJSON_False) ? false : def;
 }
 
 /* hints.forZones[].name (B31); absent or empty = no hints. Sets
@@ -212,8 +214,8 @@ static int slice_endpoint(const struct decode_meta *meta, const cJSON *item, siz
 	decode_fields(item, ep_keys, EP__COUNT, f);
 	addrs = f[EP_ADDRESSES];
 	node = decode_text(f[EP_NODE_NAME], "");
-	first = cJSON_IsArray(addrs) ? addrs->child : NULL;
-	text = cJSON_IsString(first) ? first->valuestring : NULL;
+	first = decode_is(addrs, cJSON_Array) ? addrs->child : NULL;
+	text = decode_is(first, cJSON_String) ? first->valuestring : NULL;
 	if (!first)
 		return 0;
 	if (addr_parse(text, &ep->addr) != slice->family)
