@@ -128,6 +128,10 @@ static int load_change(const struct model_objects *old, const struct file_read *
 				    .n_old = old->n_services + old->n_slices };
 	size_t n_new = rd->objs.n_services + rd->objs.n_slices, bit;
 
+	/* (an object kept without a note, memory running out, has no known
+	 * place of before: then the counts differ) */
+	ch->in_place = rd->objs.n_services == old->n_services &&
+		       rd->objs.n_slices == old->n_slices && rd->n_items == n_new;
 	ch->taken = calloc(ch->n_old / 64 + 1, sizeof(*ch->taken));
 	ch->fresh = malloc((rd->n_items + 1) * sizeof(*ch->fresh));
 	ch->fresh_bits = calloc(n_new / 64 + 1, sizeof(*ch->fresh_bits));
@@ -137,6 +141,7 @@ static int load_change(const struct model_objects *old, const struct file_read *
 		const struct file_item *it = &rd->items[i];
 
 		if (it->carried || it->kept) {
+			ch->in_place &= it->index == it->old_index;
 			bit = (it->kind == 'S' ? 0 : ch->n_old_svc) + it->old_index;
 			ch->taken[bit / 64] |= 1ULL << (bit % 64);
 		} else {
@@ -155,8 +160,7 @@ static void load_change_free(struct file_change *ch)
 	free(ch->fresh_bits);
 }
 
-/* Frees the old objects the read dropped (the others are its own now). */
-static void load_free_old(struct model_objects *old, const struct file_change *ch)
+static void load_free_dropped(struct model_objects *old, const struct file_change *ch)
 {
 	for (size_t at = 0; file_change_next_dropped(ch, &at); at++) {
 		if (at < ch->n_old_svc)
@@ -164,6 +168,12 @@ static void load_free_old(struct model_objects *old, const struct file_change *c
 		else
 			objects_free_slice(&old->slices[at - ch->n_old_svc]);
 	}
+}
+
+/* Frees what is left of the old objects: their arrays and Nodes (the
+ * objects the read dropped are freed apart, the others are its own now). */
+static void load_free_old(struct model_objects *old)
+{
 	for (size_t i = 0; i < old->n_nodes; i++)
 		objects_free_node(&old->nodes[i]);
 	free(old->services);
@@ -178,6 +188,32 @@ static uint64_t load_ns(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &t);
 	return (uint64_t)t.tv_sec * 1000000000ULL + (uint64_t)t.tv_nsec;
+}
+
+/* A read whose objects are at the places of before (one changed in place,
+ * the common edit): the old objects it dropped are freed, its objects go
+ * into the old arrays, which it takes, so that the store's references to
+ * the objects carried over stay good (old keeps only its Nodes). */
+static void load_move_in_place(struct model_objects *old, struct model_objects *objs,
+			       const struct file_change *ch)
+{
+	struct model_service *services = old->services;
+	struct model_slice *slices = old->slices;
+
+	load_free_dropped(old, ch);
+	if (objs->n_services)
+		memcpy(services, objs->services, objs->n_services * sizeof(*services));
+	if (objs->n_slices)
+		memcpy(slices, objs->slices, objs->n_slices * sizeof(*slices));
+	free(objs->services);
+	free(objs->slices);
+	objs->services = services;
+	objs->slices = slices;
+	objs->cap_services = old->cap_services;
+	objs->cap_slices = old->cap_slices;
+	old->services = NULL;
+	old->slices = NULL;
+	old->n_services = old->n_slices = old->cap_services = old->cap_slices = 0;
 }
 
 /* Replaces c->objs by the objects of a fresh read merged with them
@@ -202,6 +238,8 @@ static void load_apply(struct file_source *src, struct file_cache *c, struct fil
 	file_store_drop(src, &c->objs, &ch);
 	src->stats.store_ns += load_ns() - t0;
 	load_recs(c, rd);
+	if (ch.in_place)
+		load_move_in_place(&c->objs, &rd->objs, &ch);
 	old = c->objs;
 	c->objs = rd->objs;
 	memset(&rd->objs, 0, sizeof(rd->objs));
@@ -210,7 +248,9 @@ static void load_apply(struct file_source *src, struct file_cache *c, struct fil
 	file_store_add(src, &c->objs, rd, &ch);
 	src->stats.store_ns += load_ns() - t0;
 	rd->n_items = rd->pending_items = 0; /* its carried objects stay */
-	load_free_old(&old, &ch);
+	if (!ch.in_place)
+		load_free_dropped(&old, &ch);
+	load_free_old(&old);
 	load_change_free(&ch);
 }
 

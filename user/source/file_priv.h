@@ -213,6 +213,8 @@ struct file_change {
 	size_t *fresh;
 	size_t n_fresh;
 	uint64_t *fresh_bits;
+	bool in_place;       /* every object the read takes over keeps its place
+			      * (index): the read is applied in the old arrays */
 };
 
 /* Whether the read's object i (services, then slices) was decoded anew. */
@@ -229,7 +231,8 @@ bool file_change_next_dropped(const struct file_change *ch, size_t *at);
  * file is applied in two steps: file_store_drop while the old objects are
  * still there (those it drops are gone from the store), then, once the
  * read's objects are where they stay (objs), file_store_add: the store
- * follows the objects that moved, and gets the ones the read decoded. */
+ * follows the objects that moved (none when ch->in_place), and gets the
+ * ones the read decoded. */
 void file_store_drop(struct file_source *src, const struct model_objects *old,
 		     const struct file_change *ch);
 void file_store_add(struct file_source *src, const struct model_objects *objs,

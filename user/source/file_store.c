@@ -143,11 +143,11 @@ static void store_follow(struct file_source *src, char kind, const void *obj, co
 void file_store_add(struct file_source *src, const struct model_objects *objs,
 		    const struct file_read *rd, const struct file_change *ch)
 {
-	for (size_t i = 0; i < objs->n_services; i++)
+	for (size_t i = 0; !ch->in_place && i < objs->n_services; i++)
 		if (!file_change_is_fresh(ch, i) && objs->services[i].name)
 			store_follow(src, 'S', &objs->services[i], objs->services[i].ns,
 				     objs->services[i].name);
-	for (size_t i = 0; i < objs->n_slices; i++)
+	for (size_t i = 0; !ch->in_place && i < objs->n_slices; i++)
 		if (!file_change_is_fresh(ch, objs->n_services + i) && objs->slices[i].name)
 			store_follow(src, 'E', &objs->slices[i], objs->slices[i].ns,
 				     objs->slices[i].name);
