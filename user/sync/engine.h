@@ -75,4 +75,18 @@ const struct sync_stats *sync_stats(const struct sync_engine *eng);
  * sockets may still point at it: dp_reap_udp, B21); clears it. */
 bool sync_take_udp_gone(struct sync_engine *eng);
 
+/* B34: what sync_reconcile found changed in the maps and put back. */
+struct sync_repairs {
+	uint64_t missing;  /* entries written that were gone: written again */
+	uint64_t altered;  /* entries holding another value: rewritten */
+	uint64_t unknown;  /* entries not written, in a map the engine owns: removed */
+};
+
+/* Compare ferry_services (frontends, VIP markers), ferry_slots,
+ * ferry_backends and ferry_revnat (the entries the engine owns; its orphans
+ * are left) with the record of what was written, and bring them back to it
+ * (reconcile.c). Call between applies. Each map that was changed gets one
+ * log line. Returns the number of entries read, or -1 (logged). */
+int64_t sync_reconcile(struct sync_engine *eng, struct sync_repairs *out);
+
 #endif

@@ -1,0 +1,358 @@
+/* B34: the service maps compared with the engine's record of what it wrote,
+ * and brought back to it. Each map the engine owns is read in batches
+ * (bpf_map_lookup_batch) and every entry looked up in a sorted array of
+ * what the record says it holds: an entry that differs is rewritten, one
+ * the record lacks is deleted, and what the record has but the map lacks
+ * is written again. ferry_revnat's orphans (revnat.c) are the engine's
+ * too, left on purpose, so they are neither compared nor removed. */
+#define _GNU_SOURCE /* qsort_r */
+#include <bpf/bpf.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "datapath/svc_entry.h"
+#include "sync/state.h"
+
+/* Entries read per batch. */
+#define RC_BATCH 1024
+
+/* What a map should hold: elements of key, value and a "seen" byte, sorted
+ * by key. */
+struct rc_set {
+	enum dp_map map;
+	size_t ks, vs, es;
+	size_t n, cap;
+	unsigned char *data;
+	bool failed;          /* out of memory while building */
+};
+
+struct rc_count {
+	uint64_t missing, altered, unknown;
+	char first[192];      /* the first repair, for the log */
+};
+
+static void rc_init(struct rc_set *s, enum dp_map map, size_t ks, size_t vs)
+{
+	memset(s, 0, sizeof(*s));
+	s->map = map;
+	s->ks = ks;
+	s->vs = vs;
+	s->es = ks + vs + 1;
+}
+
+static void rc_add(struct rc_set *s, const void *key, const void *value)
+{
+	unsigned char *e;
+
+	if (s->n == s->cap) {
+		size_t cap = s->cap ? 2 * s->cap : 256;
+		unsigned char *grown = realloc(s->data, cap * s->es);
+
+		if (!grown) {
+			s->failed = true;
+			return;
+		}
+		s->data = grown;
+		s->cap = cap;
+	}
+	e = s->data + s->n++ * s->es;
+	memcpy(e, key, s->ks);
+	memcpy(e + s->ks, value, s->vs);
+	e[s->ks + s->vs] = 0;
+}
+
+static int rc_cmp(const void *x, const void *y, void *ks)
+{
+	return memcmp(x, y, *(size_t *)ks);
+}
+
+static unsigned char *rc_find(const struct rc_set *s, const void *key)
+{
+	size_t lo = 0, hi = s->n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = memcmp(s->data + mid * s->es, key, s->ks);
+
+		if (c == 0)
+			return s->data + mid * s->es;
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+/* A's set inline in e, as frontends.c's fe_inline writes it. */
+static void rc_inline(struct svc_entry *e, const struct svc_key *key,
+		      const struct applied_backend *set, size_t n)
+{
+	struct ferry_ip vip;
+
+	memcpy(vip.w, key->addr, sizeof(vip.w));
+	if (!svc_entry_inline(key->addr, (uint32_t)n))
+		return;
+	for (size_t i = 0; i < n; i++) {
+		if (addr_is_v4(&vip)) {
+			e->in.v4[i].addr = set[i].addr.w[3];
+			e->in.v4[i].port = htons(set[i].port);
+			e->in.v4[i].flags = set[i].slot_flags;
+			e->in.v4[i].backend_id = set[i].id;
+		} else {
+			memcpy(e->in.v6[i].addr, set[i].addr.w, sizeof(e->in.v6[i].addr));
+			e->in.v6[i].port = htons(set[i].port);
+			e->in.v6[i].flags = set[i].slot_flags;
+			e->in.v6[i].backend_id = set[i].id;
+		}
+	}
+}
+
+/* ferry_services: each frontend a owns (as fe_write writes it). A frontend
+ * adopted with another revision waits for the engine to rewrite it. */
+static void rc_frontends(struct rc_set *s, const struct applied_svc *a)
+{
+	for (size_t i = 0; i < a->n_frontends; i++) {
+		const struct applied_frontend *f = &a->frontends[i];
+		struct svc_entry e;
+
+		if (!f->owner || f->stale)
+			continue;
+		memset(&e, 0, sizeof(e));
+		e.v = a->value;
+		e.v.flags |= f->flags;
+		rc_inline(&e, &f->key, a->backends, a->n_backends);
+		rc_add(s, &f->key, &e);
+	}
+}
+
+static void rc_vips(struct rc_set *s, const struct sync_engine *eng)
+{
+	struct svc_entry marker = { .v.flags = SVC_FLAG_VIP_MARKER };
+
+	for (struct hmap_node *it = eng->vips.buckets ? hmap_first(&eng->vips) : NULL; it;
+	     it = hmap_next(&eng->vips, it)) {
+		const struct vip_ref *ref = hmap_entry(it, struct vip_ref, node);
+		struct svc_key key = { 0 };
+
+		memcpy(key.addr, ref->addr.w, sizeof(key.addr));
+		rc_add(s, &key, &marker);
+	}
+}
+
+/* ferry_slots of a set too large to ride inline (wr_slots_write). */
+static void rc_slots(struct rc_set *s, const struct applied_svc *a)
+{
+	size_t n = wr_slots_of(a->backends, a->n_backends, a->value.count);
+
+	for (size_t i = 0; i < n && i < a->n_backends; i++) {
+		struct slot_key key = { .svc_id = a->value.svc_id, .rev = a->value.rev,
+					.slot = (uint32_t)i };
+		struct slot_value v = {
+			.backend_id = a->backends[i].id,
+			.port = htons(a->backends[i].port),
+			.flags = a->backends[i].slot_flags,
+		};
+
+		memcpy(v.addr, a->backends[i].addr.w, sizeof(v.addr));
+		rc_add(s, &key, &v);
+	}
+}
+
+/* ferry_backends (writes.c's backend_write). */
+static void rc_backends(struct rc_set *s, const struct applied_svc *a)
+{
+	for (size_t i = 0; i < a->n_backends; i++) {
+		const struct applied_backend *b = &a->backends[i];
+		struct backend_value v = {
+			.port = htons(b->port),
+			.proto = a->proto,
+			.state = a->value.flags & SVC_FLAG_FALLBACK ? BACKEND_TERMINATING :
+								       BACKEND_ACTIVE,
+			.svc_id = a->value.svc_id,
+		};
+
+		memcpy(v.addr, b->addr.w, sizeof(v.addr));
+		rc_add(s, &b->id, &v);
+	}
+}
+
+/* ferry_revnat: the entries a owns (its slots' SLOT_FLAG_REVNAT_OWNER). */
+static void rc_revnat(struct rc_set *s, const struct applied_svc *a)
+{
+	for (size_t i = 0; a->rn_has_primary && !a->rn_stale && i < a->n_backends; i++) {
+		const struct applied_backend *b = &a->backends[i];
+		struct revnat_key key = { .port = htons(b->port), .proto = a->proto };
+		struct revnat_value v = { .svc_port = a->rn_primary.port,
+					  .svc_id = a->value.svc_id };
+
+		if (!(b->slot_flags & SLOT_FLAG_REVNAT_OWNER))
+			continue;
+		memcpy(key.addr, b->addr.w, sizeof(key.addr));
+		memcpy(v.svc_addr, a->rn_primary.addr, sizeof(v.svc_addr));
+		rc_add(s, &key, &v);
+	}
+}
+
+/* Fill the four sets from the record, each sorted. */
+static bool rc_build(const struct sync_engine *eng, struct rc_set sets[4])
+{
+	rc_init(&sets[0], DP_MAP_SERVICES, sizeof(struct svc_key), sizeof(struct svc_entry));
+	rc_init(&sets[1], DP_MAP_SLOTS, sizeof(struct slot_key), sizeof(struct slot_value));
+	rc_init(&sets[2], DP_MAP_BACKENDS, sizeof(__u32), sizeof(struct backend_value));
+	rc_init(&sets[3], DP_MAP_REVNAT, sizeof(struct revnat_key), sizeof(struct revnat_value));
+	for (struct hmap_node *it = eng->svcs.buckets ? hmap_first(&eng->svcs) : NULL; it;
+	     it = hmap_next(&eng->svcs, it)) {
+		const struct applied_svc *a = hmap_entry(it, struct applied_svc, by_id);
+
+		rc_frontends(&sets[0], a);
+		rc_slots(&sets[1], a);
+		rc_backends(&sets[2], a);
+		rc_revnat(&sets[3], a);
+	}
+	rc_vips(&sets[0], eng);
+	for (int i = 0; i < 4; i++) {
+		if (sets[i].failed)
+			return false;
+		qsort_r(sets[i].data, sets[i].n, sets[i].es, rc_cmp, &sets[i].ks);
+	}
+	return true;
+}
+
+/* The first repair of a map, for its log line: what and which entry. */
+static void rc_note(struct rc_count *c, enum dp_map map, const void *key, const char *what)
+{
+	char where[ADDR_STR_LEN + 16], text[96] = "";
+	const struct svc_key *sk = key;
+	const struct slot_key *slk = key;
+	const struct revnat_key *rk = key;
+	struct ferry_ip ip;
+
+	if (c->first[0])
+		return;
+	if (map == DP_MAP_SERVICES || map == DP_MAP_REVNAT) {
+		memcpy(ip.w, map == DP_MAP_SERVICES ? sk->addr : rk->addr, sizeof(ip.w));
+		addr_format_port(&ip, ntohs(map == DP_MAP_SERVICES ? sk->port : rk->port), where,
+				 sizeof(where));
+		snprintf(text, sizeof(text), "%s/%s%s", where,
+			 proto_name(map == DP_MAP_SERVICES ? sk->proto : rk->proto),
+			 map == DP_MAP_SERVICES && !sk->proto ? " (VIP marker)" : "");
+	} else if (map == DP_MAP_SLOTS) {
+		snprintf(text, sizeof(text), "service %u rev %u slot %u", slk->svc_id, slk->rev,
+			 slk->slot);
+	} else {
+		snprintf(text, sizeof(text), "backend %u", *(const __u32 *)key);
+	}
+	snprintf(c->first, sizeof(c->first), "%s %s", text, what);
+}
+
+/* One entry read from the map: compared, rewritten or deleted. */
+static void rc_entry(struct sync_engine *eng, struct rc_set *s, const void *key,
+		     const void *value, struct rc_count *c)
+{
+	unsigned char *e = rc_find(s, key);
+
+	if (!e) {
+		/* An orphan is the engine's own, kept for open connections. */
+		if (s->map == DP_MAP_REVNAT && hmap_get(&eng->rn_orphans, key, s->ks))
+			return;
+		wr_del(eng, s->map, key);
+		c->unknown++;
+		rc_note(c, s->map, key, "not written by ferryd, removed");
+		return;
+	}
+	e[s->ks + s->vs] = 1;
+	if (memcmp(e + s->ks, value, s->vs) == 0)
+		return;
+	if (wr_put(eng, s->map, key, e + s->ks) == 0) {
+		c->altered++;
+		rc_note(c, s->map, key, "held another value, rewritten");
+	}
+}
+
+/* Read the whole map in batches; returns entries read, or -errno. */
+static int64_t rc_dump(struct sync_engine *eng, struct rc_set *s, struct rc_count *c)
+{
+	unsigned char *keys = malloc(RC_BATCH * s->ks), *values = malloc(RC_BATCH * s->vs);
+	int fd = eng->maps.fd[s->map];
+	__u32 token = 0, count;
+	void *in = NULL;
+	int64_t read = 0;
+	int err = 0;
+
+	if (!keys || !values) {
+		free(keys);
+		free(values);
+		return -ENOMEM;
+	}
+	do {
+		count = RC_BATCH;
+		err = bpf_map_lookup_batch(fd, in, &token, keys, values, &count, NULL) ? -errno : 0;
+		for (__u32 i = 0; (!err || err == -ENOENT) && i < count; i++)
+			rc_entry(eng, s, keys + i * s->ks, values + i * s->vs, c);
+		read += count;
+		in = &token;
+	} while (!err);
+	free(keys);
+	free(values);
+	return err == -ENOENT ? read : err;
+}
+
+/* What the record holds and the map did not show: written again. */
+static void rc_missing(struct sync_engine *eng, struct rc_set *s, struct rc_count *c)
+{
+	for (size_t i = 0; i < s->n; i++) {
+		unsigned char *e = s->data + i * s->es;
+
+		if (e[s->ks + s->vs] || wr_put(eng, s->map, e, e + s->ks))
+			continue;
+		c->missing++;
+		rc_note(c, s->map, e, "was gone, written again");
+	}
+}
+
+static void rc_log(enum dp_map map, const struct rc_count *c)
+{
+	if (c->missing || c->altered || c->unknown)
+		log_warn("sync", "%s was changed by someone else: %" PRIu64 " entries missing, "
+			 "%" PRIu64 " altered, %" PRIu64 " unknown; put back (first: %s)",
+			 dp_map_names[map], c->missing, c->altered, c->unknown, c->first);
+}
+
+int64_t sync_reconcile(struct sync_engine *eng, struct sync_repairs *out)
+{
+	struct rc_set sets[4];
+	int64_t compared = 0;
+	bool built;
+
+	memset(out, 0, sizeof(*out));
+	built = rc_build(eng, sets);
+	for (int i = 0; built && i < 4; i++) {
+		struct rc_count c = { 0 };
+		int64_t n = rc_dump(eng, &sets[i], &c);
+
+		if (n < 0) {
+			log_error("sync", "cannot read %s to compare it: %s",
+				  dp_map_names[sets[i].map], strerror((int)-n));
+			continue;
+		}
+		rc_missing(eng, &sets[i], &c);
+		rc_log(sets[i].map, &c);
+		out->missing += c.missing;
+		out->altered += c.altered;
+		out->unknown += c.unknown;
+		compared += n;
+	}
+	for (int i = 0; i < 4; i++)
+		free(sets[i].data);
+	if (!built) {
+		log_error("sync", "out of memory comparing the maps with what was written");
+		return -1;
+	}
+	return compared;
+}
