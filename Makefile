@@ -178,5 +178,15 @@ demo: deps
 	$(MAKE) all
 	scripts/demo.sh
 
+# The kernel matrix (issue 15, scripts/kernels/matrix.sh): the kernel groups
+# on this machine's kernel and on Debian's under QEMU, into docs/kernels.md.
+# KERNELS chooses (host, 6.1, 6.12); TEST_GROUPS the groups.
+KERNELS ?= host 6.1 6.12
+.PHONY: test-kernels
+test-kernels:
+	@scripts/install-deps.sh --kernels --check >/dev/null 2>&1 || scripts/install-deps.sh --kernels
+	$(MAKE) all $(HELPER_BINS)
+	BUILD=$(BUILD) KERNELS="$(KERNELS)" scripts/kernels/matrix.sh
+
 clean:
 	rm -rf $(BUILD)

@@ -84,7 +84,7 @@ boot() {
 		-smp "$cpus" -m "$mem" -display none -monitor none -no-reboot \
 		-serial "file:$io/console.log" -nic none \
 		-kernel "$vmlinuz" -initrd "$kdir/initramfs.cpio.gz" \
-		-append "console=ttyS0 quiet panic=-1 ferry.repo=$repo ferry.mods=$kdir/root/lib/modules/$ver" \
+		-append "console=ttyS0 quiet panic=-1 ferry.accel=$acc ferry.repo=$repo ferry.mods=$kdir/root/lib/modules/$ver" \
 		-virtfs local,path=/,mount_tag=root,security_model=none,readonly=on,multidevs=remap \
 		-virtfs "local,path=$repo,mount_tag=repo,security_model=none,multidevs=remap" \
 		-virtfs "local,path=$io,mount_tag=io,security_model=none,multidevs=remap" \
