@@ -49,9 +49,30 @@ static __always_inline bool sticky_reuse(struct bpf_sock_addr *ctx, bool v6,
 	    !backend_alive(e->backend_id, svc->svc_id, e->backend_addr, e->backend_port))
 		return false;
 	e->svc_rev = svc->rev;
+	revnat_touch(st, e);
 	sockaddr_store(ctx, v6, e->backend_addr, e->backend_port);
 	stat_inc(STAT_STICKY_REUSE);
 	return true;
+}
+
+/* An unconnected socket that already reaches b through another service
+ * could not tell the two services' replies apart (revnat.h): b gives way to
+ * another backend of the set when there is one. alt: the inline set's
+ * other candidate, drawn at the lookup. */
+static __always_inline void pick_unshared(struct sock_revnat *st, const struct svc_key *lkey,
+					  bool v4, struct svc_value *svc, struct slot_value *b,
+					  const struct slot_value *alt)
+{
+	struct sock_revnat_entry *e = revnat_find_backend(st, b->addr, b->port);
+	struct slot_value other;
+
+	if (!e || e->svc_id == svc->svc_id || svc->count < 2)
+		return;
+	if (alt)
+		*b = *alt;
+	else if (backend_pick_slots(lkey, v4, svc, &other))
+		*b = other;
+	stat_inc(STAT_REVNAT_UNSHARED);
 }
 
 /* key is the destination as the application gave it: what replies and
@@ -64,9 +85,9 @@ static __always_inline int xlate_fwd(struct bpf_sock_addr *ctx, bool v6, bool st
 	struct svc_key key = {}, lkey;
 	struct svc_value svc, *found = NULL;
 	struct affinity_key akey = {};
-	struct slot_value kept, pick, *b = NULL;
+	struct slot_value kept, pick, alt, *b = NULL;
 	struct sock_revnat *st = NULL;
-	bool inline_set;
+	bool inline_set, alt_set = false, v4;
 
 	sockaddr_load(ctx, v6, key.addr, &key.port);
 	key.proto = ctx->protocol;
@@ -86,8 +107,13 @@ static __always_inline int xlate_fwd(struct bpf_sock_addr *ctx, bool v6, bool st
 		break;
 	}
 	svc = *found;
-	inline_set = backend_select_inline((const struct svc_entry *)found,
-					   addr_is_v4_mapped(lkey.addr), svc.count, r, &pick);
+	v4 = addr_is_v4_mapped(lkey.addr);
+	inline_set = backend_select_inline((const struct svc_entry *)found, v4, svc.count, r,
+					   &pick);
+	/* Unconnected sends: the next entry too, should the pick be shared. */
+	if (sticky && inline_set && svc.count > 1)
+		alt_set = backend_select_inline((const struct svc_entry *)found, v4, svc.count,
+						r + 1, &alt);
 	if (!svc.count)
 		return refuse(STAT_NO_BACKEND);
 
@@ -111,8 +137,10 @@ static __always_inline int xlate_fwd(struct bpf_sock_addr *ctx, bool v6, bool st
 	if (!b) {
 		if (inline_set)
 			kept = pick;
-		else if (!backend_pick_slots(&lkey, addr_is_v4_mapped(lkey.addr), &svc, &kept))
+		else if (!backend_pick_slots(&lkey, v4, &svc, &kept))
 			return refuse(STAT_NO_BACKEND);
+		if (sticky && st)
+			pick_unshared(st, &lkey, v4, &svc, &kept, alt_set ? &alt : NULL);
 		b = &kept;
 		if (svc.affinity_timeout) {
 			/* svc may be a newer set's after a slot miss. */
@@ -136,7 +164,7 @@ static __always_inline int xlate_fwd(struct bpf_sock_addr *ctx, bool v6, bool st
 			stat_inc(STAT_SK_STORAGE_FULL);
 	}
 	if (st)
-		revnat_record(revnat_claim(st, key.addr, key.port), &key, &svc, b);
+		revnat_record(st, revnat_claim(st, key.addr, key.port), &key, &svc, b);
 	return 1;
 }
 

@@ -1,9 +1,11 @@
 /* Reverse translation. Per socket, in socket-local storage: it lives and
  * dies with the socket and is never evicted while the socket is open. Each
  * entry ties a backend address to the service address the application used.
- * Beyond FERRY_SOCK_REVNAT_SLOTS services per socket the oldest entry is
- * reused: replies from that service's backend then show the backend's
- * address, and its UDP stickiness is lost.
+ * Beyond FERRY_SOCK_REVNAT_SLOTS services per socket the least recently
+ * used entry is reused: replies from that service's backend then show the
+ * backend's address, and its UDP stickiness is lost. A reply from a backend
+ * two entries name (two services selecting one pod) shows the service last
+ * sent through, which is right for all but replies that cross.
  *
  * Creating that storage is an allocation (and an RCU free at close) per
  * socket, most of what a connect() would cost, and rewriting it is most of
@@ -80,41 +82,54 @@ revnat_find_svc(struct sock_revnat *st, const __u32 addr[4], __u16 port)
 	return NULL;
 }
 
+/* The most recently used entry naming this backend. */
 static __always_inline struct sock_revnat_entry *
 revnat_find_backend(struct sock_revnat *st, const __u32 addr[4], __u16 port)
 {
+	struct sock_revnat_entry *found = NULL;
+
 	for (int i = 0; i < FERRY_SOCK_REVNAT_SLOTS; i++) {
 		struct sock_revnat_entry *e = &st->entry[i];
 
-		if (e->svc_id && e->backend_port == port && addr_eq(e->backend_addr, addr))
-			return e;
+		if (e->svc_id && e->backend_port == port && addr_eq(e->backend_addr, addr) &&
+		    (!found || (__s32)(e->used - found->used) > 0))
+			found = e;
 	}
-	return NULL;
+	return found;
 }
 
-/* The entry for this service, else a free one, else the oldest. */
+static __always_inline void revnat_touch(struct sock_revnat *st, struct sock_revnat_entry *e)
+{
+	e->used = ++st->clock;
+}
+
+/* The entry for this service, else a free one, else the least recently
+ * used. */
 static __always_inline struct sock_revnat_entry *
 revnat_claim(struct sock_revnat *st, const __u32 svc_addr[4], __u16 svc_port)
 {
 	struct sock_revnat_entry *e = revnat_find_svc(st, svc_addr, svc_port);
-	__u32 victim;
+	struct sock_revnat_entry *victim = &st->entry[0];
 
 	if (e)
 		return e;
-	for (int i = 0; i < FERRY_SOCK_REVNAT_SLOTS; i++)
-		if (!st->entry[i].svc_id)
-			return &st->entry[i];
-	victim = st->next % FERRY_SOCK_REVNAT_SLOTS;
-	st->next = victim + 1;
+	for (int i = 0; i < FERRY_SOCK_REVNAT_SLOTS; i++) {
+		e = &st->entry[i];
+		if (!e->svc_id)
+			return e;
+		if ((__s32)(e->used - victim->used) < 0)
+			victim = e;
+	}
 	stat_inc(STAT_REVNAT_EVICT);
-	return &st->entry[victim];
+	return victim;
 }
 
-static __always_inline void revnat_record(struct sock_revnat_entry *e,
+static __always_inline void revnat_record(struct sock_revnat *st, struct sock_revnat_entry *e,
 					  const struct svc_key *svc_key,
 					  const struct svc_value *svc,
 					  const struct slot_value *b)
 {
+	revnat_touch(st, e);
 	addr_copy(e->svc_addr, svc_key->addr);
 	addr_copy(e->backend_addr, b->addr);
 	e->svc_port = svc_key->port;
@@ -147,6 +162,7 @@ static __always_inline void revnat_mark_direct(struct bpf_sock *sk, const struct
 		return;
 	}
 	e = revnat_claim(st, key->addr, key->port);
+	revnat_touch(st, e);
 	addr_copy(e->svc_addr, key->addr);
 	addr_copy(e->backend_addr, key->addr);
 	e->svc_port = key->port;

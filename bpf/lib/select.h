@@ -39,20 +39,16 @@ static __always_inline bool backend_select_inline(const struct svc_entry *e, boo
 	const struct svc_inline_v4 *b;
 	__u32 i;
 
-	/* Written out rather than set_inline(): this form keeps the index
-	 * bounded for the verifier. */
-	if (!count)
+	if (!count || !set_inline(v4, count))
 		return false;
+	/* Below count already; the masks (the sizes are powers of two) keep
+	 * the bound visible to the verifier whatever the compiler does. */
 	i = r % count;
 	if (!v4) {
-		if (count > FERRY_SVC_INLINE_V6 || i >= FERRY_SVC_INLINE_V6)
-			return false;
-		*out = e->in.v6[i];
+		*out = e->in.v6[i & (FERRY_SVC_INLINE_V6 - 1)];
 		return true;
 	}
-	if (count > FERRY_SVC_INLINE_V4 || i >= FERRY_SVC_INLINE_V4)
-		return false;
-	b = &e->in.v4[i];
+	b = &e->in.v4[i & (FERRY_SVC_INLINE_V4 - 1)];
 	out->backend_id = b->backend_id;
 	out->port = b->port;
 	out->flags = b->flags;

@@ -109,7 +109,7 @@ enum slot_flags {
  * services are small, so most of a state's slot writes (a third of a cold
  * start's) and their kernel memory are gone. ferry_backends still holds
  * every backend: liveness checks (B12, B21, kubernetes#81775) go by ID. */
-#define FERRY_SVC_INLINE_V4 16
+#define FERRY_SVC_INLINE_V4 16  /* powers of two (bpf/lib/select.h) */
 #define FERRY_SVC_INLINE_V6 8
 
 struct svc_inline_v4 {
@@ -197,11 +197,15 @@ struct sock_revnat_entry {
 	__u32 svc_id;        /* 0 = empty entry */
 	__u32 svc_rev;       /* rev the backend was chosen (or last checked) in */
 	__u32 backend_id;
+	__u32 used;          /* the socket's clock when last sent through */
 };
 
+/* Past FERRY_SOCK_REVNAT_SLOTS services the least recently used entry goes.
+ * Two entries may name one backend (two services selecting one pod): a
+ * reply from it shows the service last sent through. */
 struct sock_revnat {
 	struct sock_revnat_entry entry[FERRY_SOCK_REVNAT_SLOTS];
-	__u32 next;          /* entry to reuse when all are taken (oldest first) */
+	__u32 clock;         /* counts sends through an entry */
 	__u32 pad;
 };
 
@@ -237,6 +241,8 @@ enum stat_index {
 				* too long for the route, may not be fragmented */
 	STAT_REVNAT_SHARED,    /* of STAT_REVNAT: a connected socket without socket
 				* state answered from ferry_revnat */
+	STAT_REVNAT_UNSHARED,  /* an unconnected send took another backend: the
+				* socket reached its pick through another service */
 	STAT__COUNT,
 };
 

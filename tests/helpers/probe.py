@@ -15,7 +15,9 @@ brackets ([fd00:10:96::a]:53, v4-mapped [::ffff:10.96.0.10]:53).
   probe.py udp ADDR PORT [ADDR PORT ...] [--connect] [--family 4|6] [--msg M]
       one socket; for each target, send a datagram and read the answer.
       Unconnected (sendto/recvfrom) by default; --connect connects to each
-      target in turn and also prints getpeername().
+      target in turn and also prints getpeername(). --crossing: send to
+      every target first, then read as many answers (replies that cross),
+      one line each: reply=NAME from=ADDR:PORT.
   probe.py hold ADDR PORT --dir D [--family 4|6] [--wait S] [--udp [--connect]]
       a long-held TCP connection in line mode: writes D/first (the first
       answer) and D/lport, waits (bounded) for D/go, exchanges again and
@@ -132,6 +134,25 @@ def udp(targets, family, timeout, connect, msg):
     return rc
 
 
+def udp_crossing(targets, family, timeout, msg):
+    fams = {target(a, p, family)[0] for a, p in targets}
+    fam = socket.AF_INET6 if socket.AF_INET6 in fams else socket.AF_INET
+    s = socket.socket(fam, socket.SOCK_DGRAM)
+    s.settimeout(timeout)
+    rc = 0
+    try:
+        for addr, port in targets:
+            s.sendto(msg.encode(), target(addr, port, 6 if fam == socket.AF_INET6 else family)[1])
+        for _ in targets:
+            data, src = s.recvfrom(65535)
+            print(f"reply={data.decode(errors='replace').strip()} from={fmt(src)}")
+    except OSError as e:
+        print(f"error={errname(e)} stage=crossing")
+        rc = 1
+    s.close()
+    return rc
+
+
 def write_atomic(path, text):
     with open(path + ".tmp", "w") as f:
         f.write(text + "\n")
@@ -218,12 +239,15 @@ def main():
     ap.add_argument("--dir")
     ap.add_argument("--wait", type=float, default=60.0)
     ap.add_argument("--udp", action="store_true")
+    ap.add_argument("--crossing", action="store_true")
     args = ap.parse_args()
     if len(args.targets) % 2:
         ap.error("targets come in pairs: ADDR PORT")
     targets = [(args.targets[i], int(args.targets[i + 1])) for i in range(0, len(args.targets), 2)]
     if args.op == "tcp":
         return http_get(*targets[0], args.family, args.timeout, args.bind_port, args.path)
+    if args.op == "udp" and args.crossing:
+        return udp_crossing(targets, args.family, args.timeout, args.msg)
     if args.op == "udp":
         return udp(targets, args.family, args.timeout, args.connect, args.msg)
     if not args.dir:

@@ -2,7 +2,8 @@
 # UDP through ClusterIPs: request/response on unconnected sockets with the
 # reply coming from ClusterIP:port (python and dig), connected sockets with
 # getpeername, v4-mapped IPv6 sockets, IPv6 ClusterIPs, one socket talking to
-# two services, and TCP and UDP on the same port number.
+# two services (also two that share a pod, and more than the 8 a socket's
+# state holds), and TCP and UDP on the same port number.
 # shellcheck source=tests/lib.sh
 source "$(dirname "$0")/../lib.sh"
 
@@ -117,5 +118,51 @@ expect_match "B4 dig +tcp @IPv6 ClusterIP" "$(dig_q @fd00:10:96::20 +tcp)" '^"dn
 
 out=$(probe udp 10.96.20.20 5353)
 expect "B17 UDP to the backend's targetPort on the ClusterIP is refused" "$(field error "$out")" ECONNREFUSED
+
+# --- One unconnected socket, services that share a pod (issue 14) ----------
+# A reply carries the pod's address only: the socket's state must say which
+# service it answers for. sa spreads over dns-1 and dns-2, sb has dns-1
+# alone; l1..l9 spread over both.
+{
+	udp_svc() {
+		printf -- '---\napiVersion: v1\nkind: Service\nmetadata: {name: %s, namespace: udp}\n' "$1"
+		printf 'spec:\n  clusterIP: %s\n  ports: [{port: 53, protocol: UDP, targetPort: 53}]\n' "$2"
+		printf -- '---\napiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\n'
+		printf 'metadata: {name: %s, namespace: udp, labels: {kubernetes.io/service-name: %s}}\n' "$1" "$1"
+		printf 'addressType: IPv4\nports: [{port: 53, protocol: UDP}]\nendpoints:\n'
+		for a in "${@:3}"; do printf -- '- {addresses: [%s]}\n' "$a"; done
+	}
+	udp_svc sa 10.96.20.30 198.18.20.1 198.18.20.2
+	udp_svc sb 10.96.20.31 198.18.20.1
+	for i in 1 2 3 4 5 6 7 8 9; do udp_svc "l$i" "10.96.20.4$i" 198.18.20.1 198.18.20.2; done
+} | update_source "$WORK/src/shared.yaml" || not_ok "shared: a new generation is published" "still $(generation)"
+
+# Sent to sb (dns-1) then sa before either answers: sa takes dns-2, the pod
+# the socket does not reach through another service, so each crossing
+# reply shows its own service (x8 sockets).
+crossing() {
+	for _ in 1 2 3 4 5 6 7 8; do
+		probe udp --crossing 10.96.20.31 53 10.96.20.30 53 | sort | tr '\n' ' '
+		echo
+	done | sort | uniq -c | sed 's/^ *//'
+}
+expect "B20 crossing replies of two services sharing dns-1 each show their own ClusterIP (x8)" \
+	"$(crossing)" "8 reply=dns-1 from=10.96.20.31:53 reply=dns-2 from=10.96.20.30:53 "
+
+# Past 8 services a socket forgets the one it used least recently: l1, sent
+# to again before l9, keeps its entry and its backend (x8 sockets).
+lru() {
+	local e0 t
+	e0=$(status_get 'j["counters"]["socket_state_evicted"]')
+	for _ in 1 2 3 4 5 6 7 8; do
+		t=$(probe udp 10.96.20.41 53 10.96.20.42 53 10.96.20.43 53 10.96.20.44 53 \
+			10.96.20.45 53 10.96.20.46 53 10.96.20.47 53 10.96.20.48 53 10.96.20.41 53 \
+			10.96.20.49 53 10.96.20.41 53 | sed -n '1p;9p;11p' | sed 's/ ms=.*//' | sort -u | wc -l)
+		echo "$t"
+	done | sort | uniq -c | sed 's/^ *//'
+	echo "evicted $(($(status_get 'j["counters"]["socket_state_evicted"]') - e0))"
+}
+expect "B20 nine services on one socket: l1, used again, keeps its backend past the ninth; one eviction each (x8)" \
+	"$(lru | tr '\n' ' ')" "8 1 evicted 8 "
 
 finish
