@@ -1,11 +1,10 @@
 /* B34: the service maps compared with the engine's record of what it wrote,
  * and brought back to it. Each map the engine owns is read in batches
- * (bpf_map_lookup_batch) and every entry looked up in a sorted array of
- * what the record says it holds: an entry that differs is rewritten, one
+ * (bpf_map_lookup_batch) and every entry looked up in a hash index of
+ * what the record says it holds, built for the pass: an entry that differs is rewritten, one
  * the record lacks is deleted, and what the record has but the map lacks
  * is written again. ferry_revnat's orphans (revnat.c) are the engine's
  * too, left on purpose, so they are neither compared nor removed. */
-#define _GNU_SOURCE /* qsort_r */
 #include <bpf/bpf.h>
 #include <errno.h>
 #include <inttypes.h>
@@ -21,13 +20,15 @@
 /* Entries read per batch. */
 #define RC_BATCH 1024
 
-/* What a map should hold: elements of key, value and a "seen" byte, sorted
- * by key. */
+/* What a map should hold: elements of key, value and a "seen" byte, and
+ * an open-addressing index of them by key (element number + 1; 0 free). */
 struct rc_set {
 	enum dp_map map;
 	size_t ks, vs, es;
 	size_t n, cap;
 	unsigned char *data;
+	uint32_t *index;
+	size_t mask;
 	bool failed;          /* out of memory while building */
 };
 
@@ -66,25 +67,44 @@ static void rc_add(struct rc_set *s, const void *key, const void *value)
 	e[s->ks + s->vs] = 0;
 }
 
-static int rc_cmp(const void *x, const void *y, void *ks)
+static size_t rc_hash(const unsigned char *key, size_t len)
 {
-	return memcmp(x, y, *(size_t *)ks);
+	uint64_t h = 1469598103934665603ULL; /* FNV-1a */
+
+	for (size_t i = 0; i < len; i++)
+		h = (h ^ key[i]) * 1099511628211ULL;
+	return (size_t)(h ^ (h >> 32));
+}
+
+static bool rc_index(struct rc_set *s)
+{
+	size_t cap = 16;
+
+	while (cap < 2 * s->n)
+		cap *= 2;
+	s->index = calloc(cap, sizeof(*s->index));
+	if (!s->index)
+		return false;
+	s->mask = cap - 1;
+	for (size_t i = 0; i < s->n; i++) {
+		size_t h = rc_hash(s->data + i * s->es, s->ks) & s->mask;
+
+		while (s->index[h])
+			h = (h + 1) & s->mask;
+		s->index[h] = (uint32_t)i + 1;
+	}
+	return true;
 }
 
 static unsigned char *rc_find(const struct rc_set *s, const void *key)
 {
-	size_t lo = 0, hi = s->n;
+	size_t h = rc_hash(key, s->ks) & s->mask;
 
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		int c = memcmp(s->data + mid * s->es, key, s->ks);
+	for (; s->index[h]; h = (h + 1) & s->mask) {
+		unsigned char *e = s->data + (s->index[h] - 1) * s->es;
 
-		if (c == 0)
-			return s->data + mid * s->es;
-		if (c < 0)
-			lo = mid + 1;
-		else
-			hi = mid;
+		if (memcmp(e, key, s->ks) == 0)
+			return e;
 	}
 	return NULL;
 }
@@ -199,7 +219,7 @@ static void rc_revnat(struct rc_set *s, const struct applied_svc *a)
 	}
 }
 
-/* Fill the four sets from the record, each sorted. */
+/* Fill the four sets from the record, each indexed. */
 static bool rc_build(const struct sync_engine *eng, struct rc_set sets[4])
 {
 	rc_init(&sets[0], DP_MAP_SERVICES, sizeof(struct svc_key), sizeof(struct svc_entry));
@@ -216,11 +236,9 @@ static bool rc_build(const struct sync_engine *eng, struct rc_set sets[4])
 		rc_revnat(&sets[3], a);
 	}
 	rc_vips(&sets[0], eng);
-	for (int i = 0; i < 4; i++) {
-		if (sets[i].failed)
+	for (int i = 0; i < 4; i++)
+		if (sets[i].failed || !rc_index(&sets[i]))
 			return false;
-		qsort_r(sets[i].data, sets[i].n, sets[i].es, rc_cmp, &sets[i].ks);
-	}
 	return true;
 }
 
@@ -348,8 +366,10 @@ int64_t sync_reconcile(struct sync_engine *eng, struct sync_repairs *out)
 		out->unknown += c.unknown;
 		compared += n;
 	}
-	for (int i = 0; i < 4; i++)
+	for (int i = 0; i < 4; i++) {
 		free(sets[i].data);
+		free(sets[i].index);
+	}
 	if (!built) {
 		log_error("sync", "out of memory comparing the maps with what was written");
 		return -1;
