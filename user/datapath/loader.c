@@ -227,6 +227,8 @@ int datapath_load(struct datapath *dp, const char *bpffs, const struct dp_limits
 	int err;
 
 	memset(dp, 0, sizeof(*dp));
+	for (int i = 0; i < DP_HOOK_COUNT; i++)
+		dp->link_fd[i] = -1;
 	libbpf_set_print(libbpf_log);
 	skel = ferry_sock_lb__open();
 	if (!skel) {
@@ -279,44 +281,69 @@ static int replace_pin(int fd, const char *path)
 }
 
 /* Swap the program of the pinned link in place when it sits on this cgroup:
- * the hook never runs without a program. */
-static bool update_pinned_link(const char *path, __u64 cgroup_id, int prog_fd)
+ * the hook never runs without a program. Returns the link's fd, held, or
+ * -1 when there is none to adopt. */
+static int adopt_pinned_link(const char *path, __u64 cgroup_id, int prog_fd)
 {
 	struct bpf_link_info info = {};
 	__u32 len = sizeof(info);
 	int fd = bpf_obj_get(path);
-	bool done;
 
 	if (fd < 0)
-		return false;
-	done = bpf_obj_get_info_by_fd(fd, &info, &len) == 0 &&
-	       info.type == BPF_LINK_TYPE_CGROUP && info.cgroup.cgroup_id == cgroup_id &&
-	       bpf_link_update(fd, prog_fd, NULL) == 0;
+		return -1;
+	if (bpf_obj_get_info_by_fd(fd, &info, &len) == 0 && info.type == BPF_LINK_TYPE_CGROUP &&
+	    info.cgroup.cgroup_id == cgroup_id && bpf_link_update(fd, prog_fd, NULL) == 0)
+		return fd;
 	close(fd);
-	return done;
+	return -1;
 }
 
-/* Otherwise attach beside the old link, then unpin it (which detaches it). */
-static int publish_hook(struct datapath *dp, int hook, int cg_fd, __u64 cgroup_id,
-			const char *bpffs)
+/* A new link on the cgroup, pinned at path in place of what is there (an
+ * old ferryd's link, which its unpinning detaches). Returns its fd, held,
+ * or -errno (logged). */
+static int attach_hook(struct datapath *dp, int hook, int cg_fd, const char *path)
 {
 	struct bpf_program *prog = skel_prog(dp->skel, hook);
-	char path[512];
-	int err;
+	int fd, err;
 
-	pinned_link_path(bpffs, dp_hook_names[hook], path, sizeof(path));
-	if (update_pinned_link(path, cgroup_id, bpf_program__fd(prog)))
-		return 0;
-	dp->links[hook] = bpf_program__attach_cgroup(prog, cg_fd);
-	if (!dp->links[hook]) {
+	fd = bpf_link_create(bpf_program__fd(prog), cg_fd, bpf_program__expected_attach_type(prog),
+			     NULL);
+	if (fd < 0) {
 		err = -errno;
 		log_error("datapath", "cannot attach %s: %s", dp_hook_names[hook], strerror(-err));
 		return err;
 	}
-	err = replace_pin(bpf_link__fd(dp->links[hook]), path);
-	if (err)
+	err = replace_pin(fd, path);
+	if (err) {
 		log_error("datapath", "cannot pin %s: %s", path, strerror(-err));
-	return err;
+		close(fd);
+		return err;
+	}
+	return fd;
+}
+
+static void hold_link(struct datapath *dp, int hook, int fd)
+{
+	if (dp->link_fd[hook] >= 0)
+		close(dp->link_fd[hook]);
+	dp->link_fd[hook] = fd;
+}
+
+/* Adopt the pinned link, else attach beside it and unpin it. */
+static int publish_hook(struct datapath *dp, int hook, int cg_fd, __u64 cgroup_id,
+			const char *bpffs)
+{
+	char path[512];
+	int fd;
+
+	pinned_link_path(bpffs, dp_hook_names[hook], path, sizeof(path));
+	fd = adopt_pinned_link(path, cgroup_id, bpf_program__fd(skel_prog(dp->skel, hook)));
+	if (fd < 0)
+		fd = attach_hook(dp, hook, cg_fd, path);
+	if (fd < 0)
+		return fd;
+	hold_link(dp, hook, fd);
+	return 0;
 }
 
 static int publish_maps(struct datapath *dp, const char *bpffs)
@@ -370,6 +397,7 @@ int datapath_publish(struct datapath *dp, const char *bpffs, const char *cgroup)
 	snprintf(path, sizeof(path), "%s/links", bpffs);
 	if (mkdir(path, 0700) && errno != EEXIST)
 		err = -errno;
+	dp->cgroup_id = st.st_ino;
 	for (int i = 0; i < DP_HOOK_COUNT && !err; i++)
 		err = publish_hook(dp, i, cg_fd, st.st_ino, bpffs);
 	close(cg_fd);
@@ -383,14 +411,69 @@ int datapath_publish(struct datapath *dp, const char *bpffs, const char *cgroup)
 	return err;
 }
 
+static __u32 prog_id_of(int prog_fd)
+{
+	struct bpf_prog_info info = {};
+	__u32 len = sizeof(info);
+
+	return bpf_obj_get_info_by_fd(prog_fd, &info, &len) ? 0 : info.id;
+}
+
+/* One held link: attached again when it left the cgroup (a detached link
+ * reads cgroup 0), its program put back when another was swapped in.
+ * Returns 1 when repaired, 0 when it serves, -errno. */
+static int heal_hook(struct datapath *dp, int hook, const char *bpffs, const char *cgroup)
+{
+	int prog_fd = bpf_program__fd(skel_prog(dp->skel, hook));
+	struct bpf_link_info info = {};
+	__u32 len = sizeof(info);
+	char path[512];
+	int cg_fd, fd;
+
+	if (bpf_obj_get_info_by_fd(dp->link_fd[hook], &info, &len))
+		return -errno;
+	if (info.cgroup.cgroup_id == dp->cgroup_id && info.prog_id == prog_id_of(prog_fd))
+		return 0;
+	if (info.cgroup.cgroup_id == dp->cgroup_id) {
+		log_warn("datapath", "%s: another program (id %u) was put in ferry's link on %s: "
+			 "ferry's put back", dp_hook_names[hook], info.prog_id, cgroup);
+		return bpf_link_update(dp->link_fd[hook], prog_fd, NULL) ? -errno : 1;
+	}
+	log_warn("datapath", "%s: ferry's program was detached from %s (link %u): attaching "
+		 "it again", dp_hook_names[hook], cgroup, info.id);
+	cg_fd = open(cgroup, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (cg_fd < 0)
+		return -errno;
+	pinned_link_path(bpffs, dp_hook_names[hook], path, sizeof(path));
+	fd = attach_hook(dp, hook, cg_fd, path);
+	close(cg_fd);
+	if (fd < 0)
+		return fd;
+	hold_link(dp, hook, fd);
+	return 1;
+}
+
+int datapath_heal_links(struct datapath *dp, const char *bpffs, const char *cgroup)
+{
+	int repaired = 0;
+
+	for (int i = 0; i < DP_HOOK_COUNT; i++) {
+		int r = dp->link_fd[i] >= 0 ? heal_hook(dp, i, bpffs, cgroup) : 0;
+
+		if (r < 0)
+			log_error("datapath", "%s: cannot check or repair its link on %s: %s",
+				  dp_hook_names[i], cgroup, strerror(-r));
+		repaired += r > 0;
+	}
+	return repaired;
+}
+
 void datapath_close(struct datapath *dp)
 {
 	for (int i = 0; i < DP_HOOK_COUNT; i++) {
-		if (!dp->links[i])
-			continue;
-		bpf_link__disconnect(dp->links[i]);
-		bpf_link__destroy(dp->links[i]);
-		dp->links[i] = NULL;
+		if (dp->link_fd[i] >= 0)
+			close(dp->link_fd[i]);
+		dp->link_fd[i] = -1;
 	}
 	bpf_link__destroy(dp->reap_link);
 	dp->reap_link = NULL;

@@ -42,7 +42,10 @@ struct dp_limits {
 struct datapath {
 	struct ferry_sock_lb *skel;
 	struct dp_maps maps;          /* borrowed from skel */
-	struct bpf_link *links[DP_HOOK_COUNT]; /* NULL where a pinned link was updated */
+	int link_fd[DP_HOOK_COUNT];   /* the cgroup links, held (made or adopted) so
+				       * that datapath_heal_links can check them;
+				       * -1 before datapath_publish */
+	uint64_t cgroup_id;           /* the cgroup they serve */
 	struct bpf_link *reap_link;   /* the UDP socket iterator (reap.c); NULL
 				       * without the reaper */
 	bool adopted;                 /* maps are the pinned ones */
@@ -71,6 +74,12 @@ void dp_load_failure_explain(const struct dp_load_failure *f, int err, char *out
 /* Attach to the cgroup, pin the UDP reaper's link (or unpin one an earlier
  * ferryd left, without it) and replace whatever is pinned under bpffs. */
 int datapath_publish(struct datapath *dp, const char *bpffs, const char *cgroup);
+
+/* B34: attach again each cgroup hook whose link someone detached (bpftool
+ * link detach) and put back a program someone swapped in, from the held
+ * links' info (no map is read). Each repair is logged, naming the hook.
+ * Returns the number repaired; one that could not be is logged. */
+int datapath_heal_links(struct datapath *dp, const char *bpffs, const char *cgroup);
 
 /* Close descriptors; pinned state stays and keeps serving. */
 void datapath_close(struct datapath *dp);

@@ -155,24 +155,24 @@ static bool link_fits(int fd, enum np_hook hook, int ifindex, enum np_xdp_mode m
 }
 
 /* Swap the program of a fitting pinned link in place; a pinned link that
- * does not fit (another device of that name, another mode) is unpinned,
- * which detaches it. Returns true when the hook is served. */
-static bool adopt_link(const char *path, enum np_hook hook, int ifindex, enum np_xdp_mode mode,
-		       int prog_fd)
+ * does not fit (another device of that name, another mode, detached) is
+ * unpinned, which detaches it. Returns the link's fd, held, or -1. */
+static int adopt_link(const char *path, enum np_hook hook, int ifindex, enum np_xdp_mode mode,
+		      int prog_fd)
 {
 	int fd = bpf_obj_get(path);
-	bool done;
 
 	if (fd < 0)
-		return false;
-	done = link_fits(fd, hook, ifindex, mode) && bpf_link_update(fd, prog_fd, NULL) == 0;
+		return -1;
+	if (link_fits(fd, hook, ifindex, mode) && bpf_link_update(fd, prog_fd, NULL) == 0)
+		return fd;
 	close(fd);
-	if (!done)
-		unlink(path);
-	return done;
+	unlink(path);
+	return -1;
 }
 
-/* A new link on the hook (XDP in dev's mode), pinned. */
+/* A new link on the hook (XDP in dev's mode), pinned. Returns its fd, held,
+ * or -errno. */
 static int create_link(const char *path, enum np_hook hook, struct np_device *dev, int prog_fd)
 {
 	LIBBPF_OPTS(bpf_link_create_opts, opts);
@@ -193,7 +193,9 @@ static int create_link(const char *path, enum np_hook hook, struct np_device *de
 	}
 	if (fd < 0)
 		return -errno;
-	err = bpf_obj_pin(fd, path) ? -errno : 0;
+	if (bpf_obj_pin(fd, path) == 0)
+		return fd;
+	err = -errno;
 	close(fd);
 	return err;
 }
@@ -264,18 +266,28 @@ static int attach_tc_filter(const char *path, enum np_hook hook, struct np_devic
 	return err;
 }
 
+/* Returns the link's fd, held, or -errno. */
 static int attach_link(const char *path, enum np_hook hook, struct np_device *dev, int prog_fd)
 {
-	int err;
+	int fd = adopt_link(path, hook, dev->ifindex, dev->xdp, prog_fd);
 
-	if (adopt_link(path, hook, dev->ifindex, dev->xdp, prog_fd))
-		return 0;
-	err = create_link(path, hook, dev, prog_fd);
-	if (err == -EOPNOTSUPP && hook == NP_HOOK_XDP && dev->xdp == NP_XDP_NATIVE) {
+	if (fd >= 0)
+		return fd;
+	fd = create_link(path, hook, dev, prog_fd);
+	if (fd == -EOPNOTSUPP && hook == NP_HOOK_XDP && dev->xdp == NP_XDP_NATIVE) {
 		dev->xdp = warn_generic(dev);
-		err = create_link(path, hook, dev, prog_fd);
+		fd = create_link(path, hook, dev, prog_fd);
 	}
-	return err;
+	return fd;
+}
+
+/* The link now serving a hook of dev (-1: none); the one held before is
+ * closed (pinned, or defunct). */
+static void hold_link(struct np_device *dev, enum np_hook hook, int fd)
+{
+	if (dev->link_fd[hook] >= 0)
+		close(dev->link_fd[hook]);
+	dev->link_fd[hook] = fd;
 }
 
 static int attach_hook(const char *bpffs, const struct nodeport *np, enum np_hook hook,
@@ -287,8 +299,13 @@ static int attach_hook(const char *bpffs, const struct nodeport *np, enum np_hoo
 	hook_path(bpffs, hook, dev->name, path, sizeof(path));
 	if (hook != NP_HOOK_XDP && !np->tcx) {
 		err = attach_tc_filter(path, hook, dev, prog_fd);
+		hold_link(dev, hook, -1);
 	} else {
-		err = attach_link(path, hook, dev, prog_fd);
+		int fd = attach_link(path, hook, dev, prog_fd);
+
+		err = fd < 0 ? fd : 0;
+		if (fd >= 0)
+			hold_link(dev, hook, fd);
 	}
 	if (err)
 		log_error("nodeport", "%s: cannot attach %s%s%s: %s", dev->name, hook_name[hook],
@@ -397,6 +414,20 @@ static void sweep_filters(const struct nodeport *np)
 		if_freenameindex(all);
 }
 
+static void release_device(struct np_device *dev)
+{
+	for (int h = 0; h < NP_HOOK__COUNT; h++)
+		hold_link(dev, (enum np_hook)h, -1);
+}
+
+/* Close the held links of every device attached (their pins stay). */
+static void release_links(struct nodeport *np)
+{
+	for (size_t i = 0; i < np->n_devs; i++)
+		release_device(&np->devs[i]);
+	np->n_devs = 0;
+}
+
 int nodeport_attach(struct nodeport *np, const char *bpffs, char (*const names)[IF_NAMESIZE],
 		    size_t n)
 {
@@ -406,10 +437,12 @@ int nodeport_attach(struct nodeport *np, const char *bpffs, char (*const names)[
 	snprintf(path, sizeof(path), "%s/links", bpffs);
 	if (mkdir(path, 0700) && errno != EEXIST)
 		return -errno;
-	np->n_devs = 0;
+	release_links(np);
 	for (size_t i = 0; i < n && i < NP_MAX_DEVICES && !err; i++) {
 		struct np_device *dev = &np->devs[np->n_devs];
 
+		for (int h = 0; h < NP_HOOK__COUNT; h++)
+			dev->link_fd[h] = -1;
 		snprintf(dev->name, sizeof(dev->name), "%s", names[i]);
 		dev->ifindex = (int)if_nametoindex(dev->name);
 		if (!dev->ifindex) {
@@ -418,6 +451,8 @@ int nodeport_attach(struct nodeport *np, const char *bpffs, char (*const names)[
 			break;
 		}
 		err = attach_device(np, bpffs, dev);
+		if (err)
+			release_device(dev);
 		np->n_devs += !err;
 	}
 	unpin_others(np, bpffs);
@@ -426,8 +461,100 @@ int nodeport_attach(struct nodeport *np, const char *bpffs, char (*const names)[
 	return err;
 }
 
+static __u32 prog_id_of(int prog_fd)
+{
+	struct bpf_prog_info info = {};
+	__u32 len = sizeof(info);
+
+	return bpf_obj_get_info_by_fd(prog_fd, &info, &len) ? 0 : info.id;
+}
+
+/* The program on ferry's filter of a tc hook, 0 when there is none. */
+static __u32 filter_prog_id(int ifindex, enum np_hook hook)
+{
+	libbpf_print_fn_t print = libbpf_set_print(NULL);
+	struct bpf_tc_hook h;
+	struct bpf_tc_opts o;
+	int err;
+
+	filter_of(ifindex, hook, &h, &o);
+	err = bpf_tc_query(&h, &o);
+	libbpf_set_print(print); /* ENOENT (no filter, no qdisc) is no warning */
+	return err ? 0 : o.prog_id;
+}
+
+/* The program a hook of dev runs now (0: none), and the link's id. */
+static __u32 hook_running(const struct nodeport *np, const struct np_device *dev,
+			  enum np_hook hook, __u32 *link_id)
+{
+	struct bpf_link_info info = {};
+	__u32 len = sizeof(info), ifindex;
+
+	*link_id = 0;
+	if (hook != NP_HOOK_XDP && !np->tcx)
+		return filter_prog_id(dev->ifindex, hook);
+	if (dev->link_fd[hook] < 0 || bpf_obj_get_info_by_fd(dev->link_fd[hook], &info, &len))
+		return 0;
+	*link_id = info.id;
+	/* A detached link reads ifindex 0 (tcx's info has xdp's place). */
+	memcpy(&ifindex, &info.xdp, sizeof(ifindex));
+	return ifindex == (__u32)dev->ifindex ? info.prog_id : 0;
+}
+
+/* One hook of dev: 1 when repaired, 0 when it serves, -errno. */
+static int heal_hook(const struct nodeport *np, const char *bpffs, struct np_device *dev,
+		     enum np_hook hook)
+{
+	int prog_fd = hook_prog_fd(np, hook);
+	__u32 want = prog_id_of(prog_fd), link_id, running;
+
+	running = hook_running(np, dev, hook, &link_id);
+	if (running == want)
+		return 0;
+	if (running && link_id) {
+		log_warn("nodeport", "%s: another program (id %u) was put in ferry's %s link: "
+			 "ferry's put back", dev->name, running, hook_name[hook]);
+		return bpf_link_update(dev->link_fd[hook], prog_fd, NULL) ? -errno : 1;
+	}
+	if (running)
+		log_warn("nodeport", "%s: another program (id %u) was put in ferry's %s filter: "
+			 "ferry's put back", dev->name, running, hook_name[hook]);
+	else
+		log_warn("nodeport", "%s: ferry's %s program was detached%s: attaching it again",
+			 dev->name, hook_name[hook], link_id ? " (its link)" : " (its clsact filter)");
+	return attach_hook(bpffs, np, hook, dev, prog_fd) ? -EIO : 1;
+}
+
+static bool hook_used(const struct nodeport *np, enum np_hook hook)
+{
+	return hook == NP_HOOK_TC_EGRESS || (hook == NP_HOOK_XDP) == (np->mode != NP_XDP_OFF);
+}
+
+int nodeport_heal(struct nodeport *np, const char *bpffs)
+{
+	int repaired = 0;
+
+	for (size_t i = 0; i < np->n_devs; i++) {
+		struct np_device *dev = &np->devs[i];
+
+		if ((int)if_nametoindex(dev->name) != dev->ifindex)
+			continue;
+		for (int h = 0; h < NP_HOOK__COUNT; h++) {
+			int r = hook_used(np, (enum np_hook)h) ?
+				heal_hook(np, bpffs, dev, (enum np_hook)h) : 0;
+
+			if (r < 0 && r != -EIO)
+				log_error("nodeport", "%s: cannot repair %s: %s", dev->name,
+					  hook_name[h], strerror(-r));
+			repaired += r > 0;
+		}
+	}
+	return repaired;
+}
+
 void nodeport_close(struct nodeport *np)
 {
+	release_links(np);
 	ferry_nodeport_xdp__destroy(np->xdp);
 	ferry_nodeport_tc__destroy(np->tc);
 	np->xdp = NULL;

@@ -41,6 +41,9 @@ struct np_device {
 	char name[IF_NAMESIZE];
 	int ifindex;
 	enum np_xdp_mode xdp;  /* as attached */
+	int link_fd[3];        /* the XDP, tc ingress and tc egress links, held
+				* for nodeport_heal; -1 where none (unused,
+				* or a clsact filter) */
 };
 
 struct ferry_nodeport_xdp;
@@ -64,6 +67,14 @@ int nodeport_load(struct nodeport *np, const struct dp_maps *maps, enum np_xdp_m
  * the device that failed (the others stay as they were attached). */
 int nodeport_attach(struct nodeport *np, const char *bpffs, char (*const names)[IF_NAMESIZE],
 		    size_t n);
+
+/* B34: on every device attached, attach again each program someone
+ * detached (bpftool link detach, tc filter del) and put back one someone
+ * swapped in: read from the held links' info, or one query per clsact
+ * filter. Each repair is logged, naming the device and the hook. A device
+ * gone or created again is left to nodeport_attach. Returns the number
+ * repaired. */
+int nodeport_heal(struct nodeport *np, const char *bpffs);
 
 /* Close descriptors; pinned links stay and keep serving. */
 void nodeport_close(struct nodeport *np);

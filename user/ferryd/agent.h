@@ -32,7 +32,18 @@ struct agent {
 	size_t n_node_addrs;
 	struct ferry_ip node_addrs[FERRYD_MAX_NODE_IPS];
 	struct hcnp *hcnp;        /* healthCheckNodePort listeners (hcnp.c) */
+	time_t heal_next;         /* CLOCK_MONOTONIC s of agent_heal's next pass */
 };
+
+/* What agent_heal put back (B34), as ferry_datapath_repairs_total's kind. */
+enum agent_repair {
+	REPAIR_PROGRAM,        /* a program attached again, or put back in its link */
+	REPAIR_ENTRY_MISSING,  /* a map entry ferryd wrote, gone: written again */
+	REPAIR_ENTRY_ALTERED,  /* one holding another value: rewritten */
+	REPAIR_ENTRY_UNKNOWN,  /* one ferryd did not write, in a map it owns: removed */
+	REPAIR__COUNT,
+};
+extern const char *const agent_repair_names[REPAIR__COUNT];
 
 /* main.c */
 double agent_ms_since(const struct timespec *t0);
@@ -49,6 +60,12 @@ void agent_signalled(int fd);
 void agent_reap_udp(struct agent *ag);
 /* Attach the programs (after the first fill of the maps). */
 int agent_attach(struct agent *ag);
+/* Call from the loop on every wake-up (after agent_attach): every
+ * --resync-period, and at the next wake-up after a pass that repaired
+ * something, what someone else removed or changed is put back (B34). */
+void agent_heal(struct agent *ag);
+/* Repairs of that kind since start; from any thread (the metrics'). */
+uint64_t agent_repairs(enum agent_repair kind);
 
 /* packet_path.c. packet_start writes ferry_config and probes the kernel
  * (after the sync engine exists); packet_attach loads the per-packet

@@ -4,6 +4,7 @@
 #include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
@@ -100,6 +101,51 @@ int agent_attach(struct agent *ag)
 	if (datapath_publish(&ag->dp, ag->opts.bpffs, ag->opts.cgroup))
 		return -1;
 	return packet_attach(ag);
+}
+
+const char *const agent_repair_names[REPAIR__COUNT] = {
+	"program", "entry_missing", "entry_altered", "entry_unknown",
+};
+
+/* Written by the loop, read by the metrics thread. */
+static uint64_t agent_repaired[REPAIR__COUNT];
+
+uint64_t agent_repairs(enum agent_repair kind)
+{
+	return __atomic_load_n(&agent_repaired[kind], __ATOMIC_RELAXED);
+}
+
+static void agent_count_repairs(enum agent_repair kind, int64_t n)
+{
+	if (n > 0)
+		__atomic_add_fetch(&agent_repaired[kind], (uint64_t)n, __ATOMIC_RELAXED);
+}
+
+void agent_heal(struct agent *ag)
+{
+	struct sync_repairs r;
+	struct timespec now;
+	int64_t programs, read;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if (ag->dp.link_fd[0] < 0 || now.tv_sec < ag->heal_next)
+		return;
+	programs = datapath_heal_links(&ag->dp, ag->opts.bpffs, ag->opts.cgroup);
+	if (ag->np_attached)
+		programs += nodeport_heal(&ag->np, ag->opts.bpffs);
+	read = sync_reconcile(ag->eng, &r);
+	agent_count_repairs(REPAIR_PROGRAM, programs);
+	agent_count_repairs(REPAIR_ENTRY_MISSING, (int64_t)r.missing);
+	agent_count_repairs(REPAIR_ENTRY_ALTERED, (int64_t)r.altered);
+	agent_count_repairs(REPAIR_ENTRY_UNKNOWN, (int64_t)r.unknown);
+	log_debug("ferryd", "datapath checked in %.3f ms: %" PRId64 " programs put back, %"
+		  PRId64 " map entries read, %" PRIu64 " missing, %" PRIu64 " altered, %" PRIu64
+		  " unknown", agent_ms_since(&now), programs, read, r.missing, r.altered,
+		  r.unknown);
+	/* A pass that repaired something is followed by one at the next
+	 * wake-up: it confirms the repair held. */
+	programs += (int64_t)(r.missing + r.altered + r.unknown);
+	ag->heal_next = now.tv_sec + (programs ? 1 : (time_t)ag->opts.resync_period);
 }
 
 /* Backoff jitter and watch timeouts must differ from node to node, or the

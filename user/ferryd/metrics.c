@@ -162,6 +162,16 @@ static void metrics_agent(struct prom_buf *b, const struct obs_view *v)
 	metrics_counter(b, "ferry_objects_skipped_total",
 			"Objects with invalid fields (their last good version stays).",
 			v->objects_skipped);
+	prom_family(b, "ferry_datapath_repairs_total", "counter",
+		    "What someone else removed or changed in the datapath and ferryd put back "
+		    "(B34; checked every --resync-period).");
+	for (int k = 0; k < REPAIR__COUNT; k++) {
+		char labels[48];
+
+		snprintf(labels, sizeof(labels), "kind=\"%s\"", agent_repair_names[k]);
+		prom_sample(b, "ferry_datapath_repairs_total", labels,
+			    (double)agent_repairs((enum agent_repair)k));
+	}
 	metrics_counter(b, "ferry_fields_ignored_total",
 			"Bad fields left out of objects otherwise served (a nodePort out of range, "
 			"an unparsable source range, ...).", v->fields_ignored);

@@ -72,6 +72,9 @@ static const char usage[] =
 	"  --netns-dirs LIST          comma-separated folders where the container runtime pins\n"
 	"                             pods' network namespaces, searched with /proc for\n"
 	"                             connected UDP sockets of removed backends (default none)\n"
+	"  --resync-period SECONDS    how often the programs' attachments and the service maps\n"
+	"                             are checked, and what someone else removed or changed\n"
+	"                             put back (default 30)\n"
 	"  --log-level LEVEL          debug, info, warn, error (default info)\n"
 	"  --cleanup                  detach and remove everything pinned under --bpffs\n";
 
@@ -309,6 +312,7 @@ int options_parse(int argc, char **argv, struct ferryd_options *opts)
 		{ "tcx", required_argument, NULL, 'K' },
 		{ "log-level", required_argument, NULL, 'l' },
 		{ "netns-dirs", required_argument, NULL, 'J' },
+		{ "resync-period", required_argument, NULL, 'Y' },
 		{ "cleanup", no_argument, NULL, 'C' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -336,6 +340,7 @@ int options_parse(int argc, char **argv, struct ferryd_options *opts)
 	opts->snat_port_min = 32768;
 	opts->snat_port_max = 60999;
 	opts->icmp_per_sec = 100;
+	opts->resync_period = 30;
 	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
 		switch (c) {
 		case 's':
@@ -445,6 +450,10 @@ int options_parse(int argc, char **argv, struct ferryd_options *opts)
 			break;
 		case 'J':
 			opts->netns_dirs = optarg;
+			break;
+		case 'Y':
+			if (parse_count("--resync-period", optarg, &opts->resync_period))
+				return -1;
 			break;
 		case 'C':
 			opts->cleanup = true;

@@ -51,6 +51,7 @@ struct ferryd_options {
 	uint32_t icmp_per_sec;    /* --icmp-rate */
 	bool udp_reaper_off;      /* --udp-reaper off (default auto) */
 	bool tcx_off;             /* --tcx off (default auto) */
+	uint32_t resync_period;   /* --resync-period, seconds between B34 checks */
 };
 
 /* Returns 0, 1 when --help was printed, -1 on a usage error (printed). */
