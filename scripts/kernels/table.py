@@ -59,7 +59,7 @@ def known():
     try:
         for line in open(KNOWN):
             if line.strip() and not line.startswith("#"):
-                series, regex, why = (p.strip() for p in line.split("|", 2))
+                series, regex, why = (p.strip() for p in line.split(" | ", 2))
                 out.append((series, re.compile(regex), why))
     except OSError:
         pass
@@ -71,6 +71,11 @@ def explain(rules, name, case):
         if series in (name, "*") and regex.search(case):
             return why
     return None
+
+
+def case_name(case):
+    """A failed case's name, without what it got."""
+    return case.split(": got ", 1)[0].split(": no generation", 1)[0][:120]
 
 
 def heading(name, run):
@@ -130,10 +135,16 @@ def main():
     any_fail = False
     for n, r in runs:
         for g in a.groups.split():
+            by_why = {}
             for case in r["groups"].get(g, {}).get("fails", []):
+                by_why.setdefault(explain(rules, n, case), []).append(case)
+            for why, cases in by_why.items():
                 any_fail = True
-                why = explain(rules, n, case)
-                md.append("- %s, %s: %s%s" % (n, g, case, " (%s)" % why if why else ""))
+                if why:
+                    names = "; ".join(case_name(c) for c in cases)
+                    md.append("- %s, %s (%d): %s. Cases: %s" % (n, g, len(cases), why, names))
+                else:
+                    md += ["- %s, %s: %s" % (n, g, c[:300]) for c in cases]
     if not any_fail:
         md.append("None.")
     text = "\n".join(md) + "\n"
