@@ -223,7 +223,7 @@ repaired() {
 	if wait_until 10 same "$1"; then
 		ok "B34 $1: $3: back to what ferryd wrote"
 	else
-		not_ok "B34 $1: $3: back to what ferryd wrote" "$(diff <(dump "$1") "$WORK/$1.before" | head -n 6 | tr '\n' ' ')"
+		not_ok "B34 $1: $3: back to what ferryd wrote" "$(diff <(dump "$1") "$WORK/$1.before" | head -n 6 | cut -c1-100 | tr '\n' ' ')"
 	fi
 	expect "B34 $1: the repairs counted (entry_missing entry_altered entry_unknown)" \
 		"$(moved "$before")" "$2"

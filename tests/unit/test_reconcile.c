@@ -1,7 +1,8 @@
 /* Unit tests of sync_reconcile (user/sync/reconcile.c, B34) on real BPF
  * maps of the datapath's layout: after an apply, entries deleted, altered
  * or added by hand in ferry_services (a frontend, a VIP marker),
- * ferry_slots, ferry_backends and ferry_revnat are put back to exactly what
+ * ferry_slots, ferry_backends, ferry_revnat, ferry_node_addrs,
+ * ferry_source_ranges and ferry_config are put back to exactly what
  * the engine wrote, each counted by kind; a steady state (also with an
  * orphaned ferry_revnat entry) repairs nothing. Creating maps needs
  * CAP_BPF (tests run as root). */
@@ -117,6 +118,10 @@ static void apply(size_t drop)
 	st.svcs = calloc(3, sizeof(*st.svcs));
 	st.n_svcs = st.cap_svcs = 2;
 	svc_build(&st.svcs[0], "shop/small:http/TCP/v4", "10.96.0.1", 2);
+	st.svcs[0].source_ranges = calloc(1, sizeof(*st.svcs[0].source_ranges));
+	st.svcs[0].n_source_ranges = 1;
+	st.svcs[0].source_ranges[0].addr = ip("203.0.113.0");
+	st.svcs[0].source_ranges[0].len = 96 + 24;
 	svc_build(&st.svcs[1], "shop/big:http/TCP/v4", "10.96.0.9", 17);
 	st.svcs[1].n_backends -= drop;
 	desired_sort(&st);
@@ -208,8 +213,9 @@ static void test_steady_state_repairs_nothing(void **state)
 	snap_take(&s);
 	assert_true(s.n[1] == 17 && s.n[2] == 19 && s.n[3] == 19);
 	for (int i = 0; i < 3; i++) {
+		/* and small's one source range */
 		assert_int_equal(sync_reconcile(eng, &r),
-				 (int64_t)(s.n[0] + s.n[1] + s.n[2] + s.n[3]));
+				 (int64_t)(s.n[0] + s.n[1] + s.n[2] + s.n[3] + 1));
 		assert_true(r.missing == 0 && r.altered == 0 && r.unknown == 0);
 	}
 	assert_same(&s);
@@ -328,6 +334,55 @@ static void test_revnat(void **state)
 	assert_int_equal(bpf_map_lookup_elem(maps.fd[DP_MAP_REVNAT], &orphan, &ov), 0);
 }
 
+/* B34 ferry_node_addrs (one deleted, one's SNAT flag cleared, a stray
+ * one), ferry_config (altered) and ferry_source_ranges (an LPM trie: a
+ * range deleted, a stray one). */
+static void test_node_config_ranges(void **state)
+{
+	struct ferry_ip addrs[3] = { ip("192.0.2.1"), ip("2001:db8::1"), ip("192.0.2.2") };
+	struct dp_config cfg = { .node_port_min = 30000, .node_port_max = 32767 }, seen, want;
+	struct node_addr_key k1, k2, stray;
+	struct node_addr_value v = { 0 };
+	struct source_range_key rk = { 0 }, rstray;
+	uint8_t one = 1;
+	size_t n;
+	uint64_t sum;
+	uint32_t zero = 0;
+
+	(void)state;
+	apply(0);
+	assert_true(sync_set_node_addrs(eng, addrs, 3) >= 0);
+	assert_true(sync_set_config(eng, &cfg) >= 0);
+	reconcile(0, 0, 0);
+	sum = digest(DP_MAP_NODE_ADDRS, sizeof(k1), sizeof(v), &n);
+	assert_int_equal(n, 3);
+	assert_int_equal(bpf_map_lookup_elem(maps.fd[DP_MAP_CONFIG], &zero, &want), 0);
+	memcpy(k1.addr, addrs[2].w, sizeof(k1.addr));
+	memcpy(k2.addr, addrs[0].w, sizeof(k2.addr));
+	stray = k1;
+	stray.addr[3] ^= htonl(0xff);
+	assert_int_equal(bpf_map_delete_elem(maps.fd[DP_MAP_NODE_ADDRS], &k1), 0);
+	assert_int_equal(bpf_map_update_elem(maps.fd[DP_MAP_NODE_ADDRS], &k2, &v, BPF_ANY), 0);
+	assert_int_equal(bpf_map_update_elem(maps.fd[DP_MAP_NODE_ADDRS], &stray, &v, BPF_ANY), 0);
+	seen = want;
+	seen.node_port_max = 1;
+	assert_int_equal(bpf_map_update_elem(maps.fd[DP_MAP_CONFIG], &zero, &seen, BPF_ANY), 0);
+	assert_int_equal(bpf_map_get_next_key(maps.fd[DP_MAP_SOURCE_RANGES], NULL, &rk), 0);
+	rstray = rk;
+	rstray.addr[3] ^= htonl(0xff00);
+	assert_int_equal(bpf_map_delete_elem(maps.fd[DP_MAP_SOURCE_RANGES], &rk), 0);
+	assert_int_equal(bpf_map_update_elem(maps.fd[DP_MAP_SOURCE_RANGES], &rstray, &one,
+					     BPF_ANY), 0);
+	reconcile(2, 2, 2);
+	assert_true(digest(DP_MAP_NODE_ADDRS, sizeof(k1), sizeof(v), &n) == sum);
+	assert_int_equal(n, 3);
+	assert_int_equal(bpf_map_lookup_elem(maps.fd[DP_MAP_CONFIG], &zero, &seen), 0);
+	assert_memory_equal(&seen, &want, sizeof(seen));
+	assert_int_equal(bpf_map_lookup_elem(maps.fd[DP_MAP_SOURCE_RANGES], &rk, &one), 0);
+	assert_int_not_equal(bpf_map_lookup_elem(maps.fd[DP_MAP_SOURCE_RANGES], &rstray, &one), 0);
+	reconcile(0, 0, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -336,6 +391,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_slots, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_backends, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_revnat, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_node_config_ranges, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -83,8 +83,9 @@ struct sync_repairs {
 };
 
 /* Compare ferry_services (frontends, VIP markers), ferry_slots,
- * ferry_backends and ferry_revnat (the entries the engine owns; its orphans
- * are left) with the record of what was written, and bring them back to it
+ * ferry_backends, ferry_revnat (the entries the engine owns; its orphans
+ * are left), ferry_source_ranges, ferry_node_addrs and ferry_config with
+ * the record of what was written, and bring them back to it
  * (reconcile.c). Call between applies. Each map that was changed gets one
  * log line. Returns the number of entries read, or -1 (logged). */
 int64_t sync_reconcile(struct sync_engine *eng, struct sync_repairs *out);

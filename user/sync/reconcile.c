@@ -4,7 +4,9 @@
  * what the record says it holds, built for the pass: an entry that differs is rewritten, one
  * the record lacks is deleted, and what the record has but the map lacks
  * is written again. ferry_revnat's orphans (revnat.c) are the engine's
- * too, left on purpose, so they are neither compared nor removed. */
+ * too, left on purpose, so they are neither compared nor removed.
+ * ferry_source_ranges (an LPM trie, which has no batch read) is walked key
+ * by key; ferry_config is one value. */
 #include <bpf/bpf.h>
 #include <errno.h>
 #include <inttypes.h>
@@ -19,6 +21,8 @@
 
 /* Entries read per batch. */
 #define RC_BATCH 1024
+/* The maps compared entry by entry (ferry_config, one value, apart). */
+#define RC_MAPS 6
 
 /* What a map should hold: elements of key, value and a "seen" byte, and
  * an open-addressing index of them by key (element number + 1; 0 free). */
@@ -219,13 +223,48 @@ static void rc_revnat(struct rc_set *s, const struct applied_svc *a)
 	}
 }
 
-/* Fill the four sets from the record, each indexed. */
-static bool rc_build(const struct sync_engine *eng, struct rc_set sets[4])
+/* ferry_source_ranges: a's prefixes (ranges.c's rg_key, value 1). */
+static void rc_ranges(struct rc_set *s, const struct applied_svc *a)
+{
+	const uint8_t one = 1;
+
+	for (size_t i = 0; i < a->n_ranges; i++) {
+		struct source_range_key k = { .prefixlen = 32 + a->ranges[i].len,
+					      .svc_id = htonl(a->value.svc_id) };
+
+		memcpy(k.addr, a->ranges[i].addr.w, sizeof(k.addr));
+		rc_add(s, &k, &one);
+	}
+}
+
+/* ferry_node_addrs: the first address of each family is its SNAT source
+ * (node.c). */
+static void rc_node_addrs(struct rc_set *s, const struct sync_engine *eng)
+{
+	bool v4_seen = false, v6_seen = false;
+
+	for (size_t i = 0; i < eng->n_node_addrs; i++) {
+		bool v4 = addr_is_v4(&eng->node_addrs[i]);
+		struct node_addr_value v = { .flags = (v4 ? !v4_seen : !v6_seen) ? NODE_ADDR_SNAT : 0 };
+		struct node_addr_key k;
+
+		memcpy(k.addr, eng->node_addrs[i].w, sizeof(k.addr));
+		rc_add(s, &k, &v);
+		v4_seen |= v4;
+		v6_seen |= !v4;
+	}
+}
+
+/* Fill the sets from the record, each indexed. */
+static bool rc_build(const struct sync_engine *eng, struct rc_set sets[RC_MAPS])
 {
 	rc_init(&sets[0], DP_MAP_SERVICES, sizeof(struct svc_key), sizeof(struct svc_entry));
 	rc_init(&sets[1], DP_MAP_SLOTS, sizeof(struct slot_key), sizeof(struct slot_value));
 	rc_init(&sets[2], DP_MAP_BACKENDS, sizeof(__u32), sizeof(struct backend_value));
 	rc_init(&sets[3], DP_MAP_REVNAT, sizeof(struct revnat_key), sizeof(struct revnat_value));
+	rc_init(&sets[4], DP_MAP_SOURCE_RANGES, sizeof(struct source_range_key), 1);
+	rc_init(&sets[5], DP_MAP_NODE_ADDRS, sizeof(struct node_addr_key),
+		sizeof(struct node_addr_value));
 	for (struct hmap_node *it = eng->svcs.buckets ? hmap_first(&eng->svcs) : NULL; it;
 	     it = hmap_next(&eng->svcs, it)) {
 		const struct applied_svc *a = hmap_entry(it, struct applied_svc, by_id);
@@ -234,38 +273,61 @@ static bool rc_build(const struct sync_engine *eng, struct rc_set sets[4])
 		rc_slots(&sets[1], a);
 		rc_backends(&sets[2], a);
 		rc_revnat(&sets[3], a);
+		rc_ranges(&sets[4], a);
 	}
 	rc_vips(&sets[0], eng);
-	for (int i = 0; i < 4; i++)
+	rc_node_addrs(&sets[5], eng);
+	for (int i = 0; i < RC_MAPS; i++)
 		if (sets[i].failed || !rc_index(&sets[i]))
 			return false;
 	return true;
 }
 
-/* The first repair of a map, for its log line: what and which entry. */
-static void rc_note(struct rc_count *c, enum dp_map map, const void *key, const char *what)
+/* Which entry of map key is, for the log. */
+static void rc_describe(enum dp_map map, const void *key, char *out, size_t len)
 {
-	char where[ADDR_STR_LEN + 16], text[96] = "";
 	const struct svc_key *sk = key;
 	const struct slot_key *slk = key;
 	const struct revnat_key *rk = key;
+	const struct source_range_key *rgk = key;
+	char where[ADDR_STR_LEN + 16];
 	struct ferry_ip ip;
 
-	if (c->first[0])
-		return;
-	if (map == DP_MAP_SERVICES || map == DP_MAP_REVNAT) {
+	switch (map) {
+	case DP_MAP_SERVICES:
+	case DP_MAP_REVNAT:
 		memcpy(ip.w, map == DP_MAP_SERVICES ? sk->addr : rk->addr, sizeof(ip.w));
 		addr_format_port(&ip, ntohs(map == DP_MAP_SERVICES ? sk->port : rk->port), where,
 				 sizeof(where));
-		snprintf(text, sizeof(text), "%s/%s%s", where,
+		snprintf(out, len, "%s/%s%s", where,
 			 proto_name(map == DP_MAP_SERVICES ? sk->proto : rk->proto),
 			 map == DP_MAP_SERVICES && !sk->proto ? " (VIP marker)" : "");
-	} else if (map == DP_MAP_SLOTS) {
-		snprintf(text, sizeof(text), "service %u rev %u slot %u", slk->svc_id, slk->rev,
-			 slk->slot);
-	} else {
-		snprintf(text, sizeof(text), "backend %u", *(const __u32 *)key);
+		break;
+	case DP_MAP_SLOTS:
+		snprintf(out, len, "service %u rev %u slot %u", slk->svc_id, slk->rev, slk->slot);
+		break;
+	case DP_MAP_SOURCE_RANGES:
+		memcpy(ip.w, rgk->addr, sizeof(ip.w));
+		snprintf(out, len, "service %u range %s/%u", ntohl(rgk->svc_id),
+			 addr_format(&ip, where), rgk->prefixlen - 32 - (addr_is_v4(&ip) ? 96 : 0));
+		break;
+	case DP_MAP_NODE_ADDRS:
+		memcpy(ip.w, key, sizeof(ip.w));
+		snprintf(out, len, "node address %s", addr_format(&ip, where));
+		break;
+	default:
+		snprintf(out, len, "backend %u", *(const __u32 *)key);
 	}
+}
+
+/* The first repair of a map, for its log line: which entry, and what. */
+static void rc_note(struct rc_count *c, enum dp_map map, const void *key, const char *what)
+{
+	char text[128];
+
+	if (c->first[0])
+		return;
+	rc_describe(map, key, text, sizeof(text));
 	snprintf(c->first, sizeof(c->first), "%s %s", text, what);
 }
 
@@ -293,16 +355,35 @@ static void rc_entry(struct sync_engine *eng, struct rc_set *s, const void *key,
 	}
 }
 
+/* A map without batch reads: its keys, then each value. */
+static int64_t rc_walk(struct sync_engine *eng, struct rc_set *s, struct rc_count *c)
+{
+	size_t n;
+	unsigned char *keys = map_keys(eng->maps.fd[s->map], s->ks, &n), value[64];
+
+	if (!keys)
+		return -ENOMEM;
+	for (size_t i = 0; i < n && s->vs <= sizeof(value); i++)
+		if (bpf_map_lookup_elem(eng->maps.fd[s->map], keys + i * s->ks, value) == 0)
+			rc_entry(eng, s, keys + i * s->ks, value, c);
+	free(keys);
+	return (int64_t)n;
+}
+
 /* Read the whole map in batches; returns entries read, or -errno. */
 static int64_t rc_dump(struct sync_engine *eng, struct rc_set *s, struct rc_count *c)
 {
-	unsigned char *keys = malloc(RC_BATCH * s->ks), *values = malloc(RC_BATCH * s->vs);
+	unsigned char *keys, *values;
 	int fd = eng->maps.fd[s->map];
 	__u32 token = 0, count;
 	void *in = NULL;
 	int64_t read = 0;
 	int err = 0;
 
+	if (s->map == DP_MAP_SOURCE_RANGES)
+		return rc_walk(eng, s, c);
+	keys = malloc(RC_BATCH * s->ks);
+	values = malloc(RC_BATCH * s->vs);
 	if (!keys || !values) {
 		free(keys);
 		free(values);
@@ -342,15 +423,31 @@ static void rc_log(enum dp_map map, const struct rc_count *c)
 			 dp_map_names[map], c->missing, c->altered, c->unknown, c->first);
 }
 
+/* ferry_config, as the engine last wrote it. */
+static void rc_config(struct sync_engine *eng, struct sync_repairs *out)
+{
+	struct dp_config seen;
+	uint32_t zero = 0;
+
+	if (!eng->config_known ||
+	    bpf_map_lookup_elem(eng->maps.fd[DP_MAP_CONFIG], &zero, &seen) ||
+	    memcmp(&seen, &eng->config, sizeof(seen)) == 0 ||
+	    wr_put(eng, DP_MAP_CONFIG, &zero, &eng->config))
+		return;
+	out->altered++;
+	log_warn("sync", "ferry_config was changed by someone else: put back");
+}
+
 int64_t sync_reconcile(struct sync_engine *eng, struct sync_repairs *out)
 {
-	struct rc_set sets[4];
+	struct rc_set sets[RC_MAPS];
 	int64_t compared = 0;
 	bool built;
 
 	memset(out, 0, sizeof(*out));
+	rc_config(eng, out);
 	built = rc_build(eng, sets);
-	for (int i = 0; built && i < 4; i++) {
+	for (int i = 0; built && i < RC_MAPS; i++) {
 		struct rc_count c = { 0 };
 		int64_t n = rc_dump(eng, &sets[i], &c);
 
@@ -366,7 +463,7 @@ int64_t sync_reconcile(struct sync_engine *eng, struct sync_repairs *out)
 		out->unknown += c.unknown;
 		compared += n;
 	}
-	for (int i = 0; i < 4; i++) {
+	for (int i = 0; i < RC_MAPS; i++) {
 		free(sets[i].data);
 		free(sets[i].index);
 	}
