@@ -200,6 +200,7 @@ for e in sorted("".join(b[2:] for b in x["key"]) + " " + "".join(b[2:] for b in 
     print(e)'
 }
 same() { [ "$(dump "$1")" = "$(cat "$WORK/$1.before")" ]; }
+# shellcheck disable=SC2001 # a space after every byte
 sp() { sed 's/../& /g' <<<"$1"; }
 # shellcheck disable=SC2046 # hex bytes as words
 mdel() { bpftool map delete pinned "$BPFFS/$1" key hex $(sp "$2"); }
@@ -273,13 +274,14 @@ filter_id() {
 	in_node tc filter show dev np1 egress 2>/dev/null |
 		awk '/pref 1 bpf/ && /handle 0xf377/ { for (i = 1; i <= NF; i++) if ($i == "id") print $(i + 1) }'
 }
+has_filter() { [ -n "$(filter_id)" ]; }
 ferryd_stop
 ferryd_start "$SRC" --node-ips 192.0.2.1 --resync-period 1 --tcx off --metrics-addr "127.0.0.1:$MPORT" ||
 	finish
-wait_until 15 eval '[ -n "$(filter_id)" ]' || { not_ok "heal setup" "no tc filter on np1"; finish; }
+wait_until 15 has_filter || { not_ok "heal setup" "no tc filter on np1"; finish; }
 before=$(repairs program)
 in_node tc filter del dev np1 egress pref 1 handle 0xf377 bpf
-if wait_until 10 eval '[ -n "$(filter_id)" ]'; then
+if wait_until 10 has_filter; then
 	ok "B34 the tc egress clsact filter deleted (tc filter del) is attached again"
 else
 	not_ok "B34 the tc egress clsact filter deleted (tc filter del) is attached again" "none on np1"
