@@ -58,20 +58,22 @@ static __always_inline bool sticky_reuse(struct bpf_sock_addr *ctx, bool v6,
 /* An unconnected socket that already reaches b through another service
  * could not tell the two services' replies apart (revnat.h): b gives way to
  * another backend of the set when there is one. alt: the inline set's
- * other candidate, drawn at the lookup. */
-static __always_inline void pick_unshared(struct sock_revnat *st, const struct svc_key *lkey,
-					  bool v4, struct svc_value *svc, struct slot_value *b,
-					  const struct slot_value *alt)
+ * other candidate, drawn at the lookup; a larger set draws another slot. */
+static __always_inline void pick_unshared(struct sock_revnat *st, const struct svc_value *svc,
+					  struct slot_value *b, const struct slot_value *alt)
 {
-	struct sock_revnat_entry *e = revnat_find_backend(st, b->addr, b->port);
-	struct slot_value other;
+	struct slot_value *other;
 
-	if (!e || e->svc_id == svc->svc_id || svc->count < 2)
+	if (svc->count < 2 || !revnat_backend_shared(st, b->addr, b->port, svc->svc_id))
 		return;
-	if (alt)
+	if (alt) {
 		*b = *alt;
-	else if (backend_pick_slots(lkey, v4, svc, &other))
-		*b = other;
+	} else {
+		other = backend_select(svc);
+		if (!other)
+			return;
+		*b = *other;
+	}
 	stat_inc(STAT_REVNAT_UNSHARED);
 }
 
@@ -140,7 +142,7 @@ static __always_inline int xlate_fwd(struct bpf_sock_addr *ctx, bool v6, bool st
 		else if (!backend_pick_slots(&lkey, v4, &svc, &kept))
 			return refuse(STAT_NO_BACKEND);
 		if (sticky && st)
-			pick_unshared(st, &lkey, v4, &svc, &kept, alt_set ? &alt : NULL);
+			pick_unshared(st, &svc, &kept, alt_set ? &alt : NULL);
 		b = &kept;
 		if (svc.affinity_timeout) {
 			/* svc may be a newer set's after a slot miss. */

@@ -82,20 +82,44 @@ revnat_find_svc(struct sock_revnat *st, const __u32 addr[4], __u16 port)
 	return NULL;
 }
 
+/* The scans below carry an index and a clock, not a pointer: a pointer
+ * that may be any of 8 entries multiplies the verifier's states (a quarter
+ * of a second per program). Slots are a power of two, so a mask keeps the
+ * index's bound. */
+
 /* The most recently used entry naming this backend. */
 static __always_inline struct sock_revnat_entry *
 revnat_find_backend(struct sock_revnat *st, const __u32 addr[4], __u16 port)
 {
-	struct sock_revnat_entry *found = NULL;
+	__u32 best_used = 0;
+	int best = -1;
 
 	for (int i = 0; i < FERRY_SOCK_REVNAT_SLOTS; i++) {
 		struct sock_revnat_entry *e = &st->entry[i];
 
 		if (e->svc_id && e->backend_port == port && addr_eq(e->backend_addr, addr) &&
-		    (!found || (__s32)(e->used - found->used) > 0))
-			found = e;
+		    (best < 0 || (__s32)(e->used - best_used) > 0)) {
+			best = i;
+			best_used = e->used;
+		}
 	}
-	return found;
+	return best < 0 ? NULL : &st->entry[best & (FERRY_SOCK_REVNAT_SLOTS - 1)];
+}
+
+/* Whether an entry of another service than svc_id names this backend. */
+static __always_inline bool revnat_backend_shared(struct sock_revnat *st, const __u32 addr[4],
+						  __u16 port, __u32 svc_id)
+{
+	bool shared = false;
+
+	for (int i = 0; i < FERRY_SOCK_REVNAT_SLOTS; i++) {
+		struct sock_revnat_entry *e = &st->entry[i];
+
+		if (e->svc_id && e->svc_id != svc_id && e->backend_port == port &&
+		    addr_eq(e->backend_addr, addr))
+			shared = true;
+	}
+	return shared;
 }
 
 static __always_inline void revnat_touch(struct sock_revnat *st, struct sock_revnat_entry *e)
@@ -109,7 +133,8 @@ static __always_inline struct sock_revnat_entry *
 revnat_claim(struct sock_revnat *st, const __u32 svc_addr[4], __u16 svc_port)
 {
 	struct sock_revnat_entry *e = revnat_find_svc(st, svc_addr, svc_port);
-	struct sock_revnat_entry *victim = &st->entry[0];
+	__u32 victim_used = 0;
+	int victim = 0;
 
 	if (e)
 		return e;
@@ -117,11 +142,13 @@ revnat_claim(struct sock_revnat *st, const __u32 svc_addr[4], __u16 svc_port)
 		e = &st->entry[i];
 		if (!e->svc_id)
 			return e;
-		if ((__s32)(e->used - victim->used) < 0)
-			victim = e;
+		if (i == 0 || (__s32)(e->used - victim_used) < 0) {
+			victim = i;
+			victim_used = e->used;
+		}
 	}
 	stat_inc(STAT_REVNAT_EVICT);
-	return victim;
+	return &st->entry[victim & (FERRY_SOCK_REVNAT_SLOTS - 1)];
 }
 
 static __always_inline void revnat_record(struct sock_revnat *st, struct sock_revnat_entry *e,
