@@ -335,6 +335,8 @@ struct agent_state {
 	__u32 next_backend_id; /* ferryd, after a restart or a migration to new
 				* maps, goes on from there, so an ID that socket
 				* state still names is not handed out again */
+	__u64 datapath_repairs; /* programs and map entries someone else removed
+				 * or changed, put back (B34) */
 };
 
 #endif

@@ -268,6 +268,10 @@ expect_works "B34 TCP and UDP through both ClusterIPs after the maps were put ba
 steady=$(counts)
 wait_passes 4 || not_ok "ferryd checks every second (--resync-period 1)" "passes: $(passes)"
 expect "B34 a steady state repairs no entry over 4 passes" "$(moved "$steady")" "0 0 0"
+total=0
+for k in program entry_missing entry_altered entry_unknown; do total=$((total + $(repairs "$k" | cut -d. -f1))); done
+expect "B34 ferryctl status shows the repairs /metrics counted" \
+	"$(status_get 'j["agent"]["datapath_repairs"]')" "$total"
 
 # --- clsact filters (--tcx off) ---------------------------------------------
 filter_id() {

@@ -75,6 +75,7 @@ static cJSON *agent_json(const struct dp_maps *maps)
 	cJSON_AddNumberToObject(o, "objects_skipped", (double)st.objects_skipped);
 	cJSON_AddNumberToObject(o, "map_full_errors", (double)st.map_full_errors);
 	cJSON_AddNumberToObject(o, "fields_ignored", (double)st.fields_ignored);
+	cJSON_AddNumberToObject(o, "datapath_repairs", (double)st.datapath_repairs);
 	return o;
 }
 

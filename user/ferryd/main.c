@@ -145,6 +145,8 @@ void agent_heal(struct agent *ag)
 	/* A pass that repaired something is followed by one at the next
 	 * wake-up: it confirms the repair held. */
 	programs += (int64_t)(r.missing + r.altered + r.unknown);
+	if (programs > 0)
+		sync_note_repairs(ag->eng, (uint64_t)programs);
 	ag->heal_next = now.tv_sec + (programs ? 1 : (time_t)ag->opts.resync_period);
 }
 

@@ -460,6 +460,7 @@ int sync_publish(struct sync_engine *eng, uint64_t parse_errors, uint64_t object
 		.backends = eng->stats.backends,
 		.next_svc_id = eng->svc_ids.next,
 		.next_backend_id = eng->backend_ids.next,
+		.datapath_repairs = eng->stats.repairs,
 	};
 	struct timespec now;
 	uint32_t zero = 0;
@@ -470,7 +471,20 @@ int sync_publish(struct sync_engine *eng, uint64_t parse_errors, uint64_t object
 		log_error("sync", "cannot publish state: %s", strerror(errno));
 		return -errno;
 	}
+	eng->published = st;
 	return 0;
+}
+
+void sync_note_repairs(struct sync_engine *eng, uint64_t n)
+{
+	uint32_t zero = 0;
+
+	eng->stats.repairs += n;
+	if (!eng->published.pid)
+		return;
+	eng->published.datapath_repairs = eng->stats.repairs;
+	if (bpf_map_update_elem(eng->maps.fd[DP_MAP_STATE], &zero, &eng->published, BPF_ANY))
+		log_error("sync", "cannot publish state: %s", strerror(errno));
 }
 
 bool sync_take_udp_gone(struct sync_engine *eng)

@@ -27,6 +27,7 @@ struct sync_stats {
 	uint64_t backends;        /* backends programmed */
 	uint64_t slots;           /* ferry_slots entries: backends of sets too
 				   * large to ride inline */
+	uint64_t repairs;         /* what sync_note_repairs was told (B34) */
 	uint64_t pending;         /* service ports desired but not programmed */
 	uint64_t vip_markers;     /* (VIP, 0, 0) entries in ferry_services */
 };
@@ -89,5 +90,8 @@ struct sync_repairs {
  * (reconcile.c). Call between applies. Each map that was changed gets one
  * log line. Returns the number of entries read, or -1 (logged). */
 int64_t sync_reconcile(struct sync_engine *eng, struct sync_repairs *out);
+/* n more programs or map entries put back: counted, and shown at once in
+ * the published ferry_state (ferryctl status). */
+void sync_note_repairs(struct sync_engine *eng, uint64_t n);
 
 #endif

@@ -71,6 +71,7 @@ struct vip_ref {
 
 struct sync_engine {
 	struct dp_maps maps;
+	struct agent_state published; /* what sync_publish wrote last (pid 0: nothing) */
 	struct hmap svcs;         /* applied_svc by id */
 	struct hmap frontends;    /* applied_frontend by svc_key */
 	struct hmap vips;         /* vip_ref by address */
