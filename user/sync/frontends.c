@@ -167,18 +167,22 @@ static void fe_inline(struct svc_entry *e, const struct svc_key *key,
 	}
 }
 
-/* The shared value with the frontend's own flags, and the set it publishes
- * (a->value's revision). */
+void fe_entry(struct svc_entry *e, const struct applied_svc *a, const struct svc_key *key,
+	      uint32_t flags, const struct applied_backend *set, size_t n)
+{
+	memset(e, 0, sizeof(*e));
+	e->v = a->value;
+	e->v.flags |= flags;
+	fe_inline(e, key, set, n);
+}
+
 static int fe_write(struct sync_engine *eng, const struct applied_svc *a,
 		    const struct svc_key *key, uint32_t flags,
 		    const struct applied_backend *set, size_t n)
 {
 	struct svc_entry e;
 
-	memset(&e, 0, sizeof(e));
-	e.v = a->value;
-	e.v.flags |= flags;
-	fe_inline(&e, key, set, n);
+	fe_entry(&e, a, key, flags, set, n);
 	return wr_put(eng, DP_MAP_SERVICES, key, &e);
 }
 

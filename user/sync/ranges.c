@@ -59,17 +59,20 @@ static void rg_delete_except(struct sync_engine *eng, uint32_t svc_id,
 int rg_put(struct sync_engine *eng, const struct applied_svc *a, const struct desired_svc *d,
 	   struct ferry_prefix **want, size_t *n)
 {
-	struct ferry_prefix *w = calloc(d->n_source_ranges + 1, sizeof(*w));
+	/* Most ports have no ranges: nothing is allocated for them. */
+	struct ferry_prefix *w = d->n_source_ranges ? calloc(d->n_source_ranges, sizeof(*w))
+						    : NULL;
 	const uint8_t one = 1;
 	size_t kept = 0;
 
-	if (!w)
+	if (!w && d->n_source_ranges)
 		return -1;
 	for (size_t i = 0; i < d->n_source_ranges; i++) {
 		w[i] = d->source_ranges[i];
 		prefix_mask(&w[i]);
 	}
-	qsort(w, d->n_source_ranges, sizeof(*w), prefix_cmp);
+	if (d->n_source_ranges)
+		qsort(w, d->n_source_ranges, sizeof(*w), prefix_cmp);
 	for (size_t i = 0; i < d->n_source_ranges; i++)
 		if (!kept || prefix_cmp(&w[kept - 1], &w[i]))
 			w[kept++] = w[i];

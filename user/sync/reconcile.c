@@ -113,30 +113,6 @@ static unsigned char *rc_find(const struct rc_set *s, const void *key)
 	return NULL;
 }
 
-/* A's set inline in e, as frontends.c's fe_inline writes it. */
-static void rc_inline(struct svc_entry *e, const struct svc_key *key,
-		      const struct applied_backend *set, size_t n)
-{
-	struct ferry_ip vip;
-
-	memcpy(vip.w, key->addr, sizeof(vip.w));
-	if (!svc_entry_inline(key->addr, (uint32_t)n))
-		return;
-	for (size_t i = 0; i < n; i++) {
-		if (addr_is_v4(&vip)) {
-			e->in.v4[i].addr = set[i].addr.w[3];
-			e->in.v4[i].port = htons(set[i].port);
-			e->in.v4[i].flags = set[i].slot_flags;
-			e->in.v4[i].backend_id = set[i].id;
-		} else {
-			memcpy(e->in.v6[i].addr, set[i].addr.w, sizeof(e->in.v6[i].addr));
-			e->in.v6[i].port = htons(set[i].port);
-			e->in.v6[i].flags = set[i].slot_flags;
-			e->in.v6[i].backend_id = set[i].id;
-		}
-	}
-}
-
 /* ferry_services: each frontend a owns (as fe_write writes it). A frontend
  * adopted with another revision waits for the engine to rewrite it. */
 static void rc_frontends(struct rc_set *s, const struct applied_svc *a)
@@ -147,10 +123,7 @@ static void rc_frontends(struct rc_set *s, const struct applied_svc *a)
 
 		if (!f->owner || f->stale)
 			continue;
-		memset(&e, 0, sizeof(e));
-		e.v = a->value;
-		e.v.flags |= f->flags;
-		rc_inline(&e, &f->key, a->backends, a->n_backends);
+		fe_entry(&e, a, &f->key, f->flags, a->backends, a->n_backends);
 		rc_add(s, &f->key, &e);
 	}
 }

@@ -133,9 +133,14 @@ int wr_vip_adopt(struct sync_engine *eng, const struct ferry_ip *addr);
 int wr_vip_known(const struct sync_engine *eng, const struct ferry_ip *addr);
 void wr_vip_unref(struct sync_engine *eng, const struct ferry_ip *addr);
 
-/* frontends.c: the frontends d wants, sorted, without those another
- * still-desired service port holds
- * (*skipped counts them). *takeover: one is held by a departing port. */
+/* frontends.c. The ferry_services value a's frontend key holds: the
+ * shared value with the frontend's own flags, and set[] inline when it is
+ * small enough. */
+void fe_entry(struct svc_entry *e, const struct applied_svc *a, const struct svc_key *key,
+	      uint32_t flags, const struct applied_backend *set, size_t n);
+/* The frontends d wants, sorted, without those another still-desired
+ * service port holds (*skipped counts them). *takeover: one is held by a
+ * departing port. */
 int fe_wanted(struct sync_engine *eng, const struct desired_svc *d,
 	      const struct applied_svc *a, struct fe_want **out, size_t *n,
 	      size_t *skipped, bool *takeover);
