@@ -128,7 +128,14 @@ void agent_heal(struct agent *ag)
 	int64_t programs, read;
 
 	clock_gettime(CLOCK_MONOTONIC, &now);
-	if (ag->dp.link_fd[0] < 0 || now.tv_sec < ag->heal_next)
+	if (ag->dp.link_fd[0] < 0)
+		return;
+	/* The first pass one period after the first attach: the first apply
+	 * has just written everything, and a pass holds a copy of the largest
+	 * map's record for a moment. */
+	if (!ag->heal_next)
+		ag->heal_next = now.tv_sec + (time_t)ag->opts.resync_period;
+	if (now.tv_sec < ag->heal_next)
 		return;
 	programs = datapath_heal_links(&ag->dp, ag->opts.bpffs, ag->opts.cgroup);
 	if (ag->np_attached)
@@ -148,6 +155,9 @@ void agent_heal(struct agent *ag)
 	if (programs > 0)
 		sync_note_repairs(ag->eng, (uint64_t)programs);
 	ag->heal_next = now.tv_sec + (programs ? 1 : (time_t)ag->opts.resync_period);
+	/* Give the record's copies back to the system: a pass at 100,000
+	 * Services holds tens of MB for a moment. */
+	malloc_trim(0);
 }
 
 /* Backoff jitter and watch timeouts must differ from node to node, or the
