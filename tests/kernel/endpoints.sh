@@ -208,7 +208,17 @@ expect "B21 connected UDP socket through the ClusterIP answered by its only back
 udp_hold udp-direct 198.18.40.1 8080
 expect "B21 connected UDP socket straight to pod e-1 answered" \
 	"$(cat "$WORK/udp-direct/first" 2>/dev/null)" "e-1 peer=198.18.40.1:8080"
+searches() { grep -c 'UDP sockets of removed backends: .* network namespaces searched' "$FERRYD_LOG"; }
+s0=$(searches)
 hold_yaml e-2 | update_source "$SRC/hold.yaml" || not_ok "B21 e-1 removed: a new generation is published" "still $(generation)"
+# A connect() that picked e-1 just before the apply may finish connecting
+# after the search: a second one, about a second later, fails it.
+two_searches() { [ "$(($(searches) - s0))" -ge 2 ]; }
+if wait_until 5 two_searches; then
+	ok "B21 e-1 removed: the sockets are searched twice, the second time a second later"
+else
+	not_ok "B21 e-1 removed: the sockets are searched twice" "$(($(searches) - s0)) searches"
+fi
 expect "B21 e-1 removed: the connected socket's next send fails (EDESTADDRREQ: aborted)" \
 	"$(udp_hold_again udp-via-svc)" "error=EDESTADDRREQ"
 expect "B21 the socket connected to pod e-1 directly is not ferry's and keeps working" \

@@ -21,6 +21,7 @@ struct agent {
 	struct sync_engine *eng;
 	struct agent_obs obs;
 	bool reap_warned;         /* said once that namespaces were out of reach */
+	time_t reap_again;        /* CLOCK_MONOTONIC s of the reaper's second search, 0: none */
 	bool reap_dirs_warned;    /* said once that a --netns-dirs folder was */
 	/* The per-packet path (packet_path.c). */
 	struct nodeport np;

@@ -172,6 +172,7 @@ int file_loop_run(struct agent *ag)
 	for (;;) {
 		hcnp_retry(ag->hcnp);
 		agent_heal(ag);
+		agent_reap_udp(ag);
 		packet_check_devices(ag);
 		observe_turn(ag, IDLE_WAIT_MS);
 		if (poll(fds, 2, IDLE_WAIT_MS) < 0) {

@@ -245,6 +245,7 @@ static int kube_round(struct kube_loop *kl, struct curl_waitfd *sig)
 	sig->revents = 0;
 	hcnp_retry(ag->hcnp);
 	agent_heal(ag);
+	agent_reap_udp(ag);
 	packet_check_devices(ag);
 	observe_turn(ag, wait_ms);
 	if (kube_source_run(ag->kube, sig, 1, wait_ms, &ready) < 0)

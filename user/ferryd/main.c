@@ -63,15 +63,27 @@ void agent_signalled(int fd)
 			 si.ssi_signo);
 }
 
+/* A connect() may have picked a backend from the old set just before the
+ * apply that removed it, and finish connecting after the search (a socket
+ * not yet connected is not found): a second search a second later fails
+ * it. */
+#define AGENT_REAP_AGAIN_S 1
+
 void agent_reap_udp(struct agent *ag)
 {
 	struct reap_result res;
 	struct timespec t0;
 	int err;
 
-	if (!sync_take_udp_gone(ag->eng) || !ag->dp.reap_link)
+	if (!ag->dp.reap_link)
 		return;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
+	if (sync_take_udp_gone(ag->eng))
+		ag->reap_again = t0.tv_sec + AGENT_REAP_AGAIN_S + 1;
+	else if (ag->reap_again && t0.tv_sec >= ag->reap_again)
+		ag->reap_again = 0;
+	else
+		return;
 	err = dp_reap_udp(&ag->dp, ag->opts.netns_dirs, &res);
 	if (err < 0) {
 		log_warn("datapath", "cannot search for UDP sockets of removed backends: %s",
