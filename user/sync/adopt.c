@@ -34,7 +34,7 @@ static int adopt_slot(struct sync_engine *eng, const struct applied_svc *a,
 	struct slot_key key = { .svc_id = a->value.svc_id, .rev = a->value.rev, .slot = i };
 
 	if (!e)
-		return bpf_map_lookup_elem(eng->maps.fd[DP_MAP_SLOTS], &key, out);
+		return mio_lookup(eng, DP_MAP_SLOTS, &key, out);
 	svc_entry_slot(e, a->frontends[0].key.addr, i, out);
 	return out->backend_id ? 0 : -1;
 }
@@ -49,7 +49,7 @@ static int adopt_entry(struct sync_engine *eng, const struct applied_svc *a,
 		return 0;
 	for (size_t i = 0; i < a->n_frontends; i++) {
 		if (a->frontends[i].stale ||
-		    bpf_map_lookup_elem(eng->maps.fd[DP_MAP_SERVICES], &a->frontends[i].key, entry) ||
+		    mio_lookup(eng, DP_MAP_SERVICES, &a->frontends[i].key, entry) ||
 		    entry->v.rev != a->value.rev)
 			continue;
 		*e = entry;
@@ -76,7 +76,7 @@ static void adopt_backends(struct sync_engine *eng, struct applied_svc *a)
 		struct backend_value b;
 
 		if (adopt_slot(eng, a, e, i, &slot) ||
-		    bpf_map_lookup_elem(eng->maps.fd[DP_MAP_BACKENDS], &slot.backend_id, &b) ||
+		    mio_lookup(eng, DP_MAP_BACKENDS, &slot.backend_id, &b) ||
 		    b.svc_id != a->value.svc_id ||
 		    id_pool_claim(&eng->backend_ids, slot.backend_id))
 			continue;
@@ -135,13 +135,13 @@ static void adopt_service(struct sync_engine *eng, const struct svc_key *key,
 
 /* Every key of a map, read before any is deleted (deleting while walking
  * restarts a hash map's walk). */
-void *map_keys(int fd, size_t key_size, size_t *n_out)
+void *map_keys(const struct sync_engine *eng, enum dp_map map, size_t key_size, size_t *n_out)
 {
 	size_t n = 0, cap = 1024;
 	char *keys = malloc(cap * key_size);
 	void *prev = NULL;
 
-	while (keys && bpf_map_get_next_key(fd, prev, keys + n * key_size) == 0) {
+	while (keys && mio_next_key(eng, map, prev, keys + n * key_size) == 0) {
 		prev = keys + n * key_size;
 		if (++n == cap) {
 			char *grown = realloc(keys, 2 * cap * key_size);
@@ -160,12 +160,12 @@ void *map_keys(int fd, size_t key_size, size_t *n_out)
 static void adopt_services(struct sync_engine *eng)
 {
 	size_t n;
-	struct svc_key *keys = map_keys(eng->maps.fd[DP_MAP_SERVICES], sizeof(*keys), &n);
+	struct svc_key *keys = map_keys(eng, DP_MAP_SERVICES, sizeof(*keys), &n);
 
 	for (size_t i = 0; i < n; i++) {
 		struct svc_entry e;
 
-		if (bpf_map_lookup_elem(eng->maps.fd[DP_MAP_SERVICES], &keys[i], &e) == 0 &&
+		if (mio_lookup(eng, DP_MAP_SERVICES, &keys[i], &e) == 0 &&
 		    !(e.v.flags & SVC_FLAG_VIP_MARKER))
 			adopt_service(eng, &keys[i], &e.v);
 	}
@@ -192,7 +192,7 @@ static bool slot_live(struct sync_engine *eng, const struct slot_key *k)
 static size_t adopt_sweep(struct sync_engine *eng)
 {
 	size_t n, removed = 0;
-	struct slot_key *slots = map_keys(eng->maps.fd[DP_MAP_SLOTS], sizeof(*slots), &n);
+	struct slot_key *slots = map_keys(eng, DP_MAP_SLOTS, sizeof(*slots), &n);
 	uint32_t *ids;
 	struct svc_key *svcs;
 
@@ -200,12 +200,12 @@ static size_t adopt_sweep(struct sync_engine *eng)
 		if (!slot_live(eng, &slots[i]) && ++removed)
 			wr_del(eng, DP_MAP_SLOTS, &slots[i]);
 	free(slots);
-	ids = map_keys(eng->maps.fd[DP_MAP_BACKENDS], sizeof(*ids), &n);
+	ids = map_keys(eng, DP_MAP_BACKENDS, sizeof(*ids), &n);
 	for (size_t i = 0; i < n; i++)
 		if (!id_pool_taken(&eng->backend_ids, ids[i]) && ++removed)
 			wr_del(eng, DP_MAP_BACKENDS, &ids[i]);
 	free(ids);
-	svcs = map_keys(eng->maps.fd[DP_MAP_SERVICES], sizeof(*svcs), &n);
+	svcs = map_keys(eng, DP_MAP_SERVICES, sizeof(*svcs), &n);
 	for (size_t i = 0; i < n; i++) {
 		struct ferry_ip vip;
 

@@ -19,6 +19,8 @@ struct sync_engine *sync_new(const struct dp_maps *maps, const struct dp_limits 
 	if (!eng)
 		return NULL;
 	eng->maps = *maps;
+	eng->io = &map_io_bpf;
+	eng->io_ctx = &eng->maps;
 	eng->stats.generation = last ? last->generation : 0;
 	eng->max_services = limits->max_services;
 	eng->max_backends = limits->max_backends;
@@ -331,7 +333,8 @@ static int stage_flush_all(struct sync_engine *eng)
 					     DP_MAP_SERVICES };
 
 	for (size_t i = 0; i < sizeof(order) / sizeof(order[0]); i++) {
-		int err = stage_flush(&eng->stage[order[i]], eng->maps.fd[order[i]]);
+		int err = stage_flush(&eng->stage[order[i]], wr_stage_sink,
+				      &(struct wr_stage_to){ eng, order[i] });
 
 		if (err) {
 			log_error("sync", "cannot fill %s: %s", dp_map_names[order[i]], strerror(-err));
@@ -464,12 +467,14 @@ int sync_publish(struct sync_engine *eng, uint64_t parse_errors, uint64_t object
 	};
 	struct timespec now;
 	uint32_t zero = 0;
+	int err;
 
 	clock_gettime(CLOCK_REALTIME, &now);
 	st.applied_unix_ns = (uint64_t)now.tv_sec * 1000000000ULL + (uint64_t)now.tv_nsec;
-	if (bpf_map_update_elem(eng->maps.fd[DP_MAP_STATE], &zero, &st, BPF_ANY)) {
-		log_error("sync", "cannot publish state: %s", strerror(errno));
-		return -errno;
+	err = mio_update(eng, DP_MAP_STATE, &zero, &st, BPF_ANY);
+	if (err) {
+		log_error("sync", "cannot publish state: %s", strerror(-err));
+		return err;
 	}
 	eng->published = st;
 	return 0;
@@ -478,13 +483,15 @@ int sync_publish(struct sync_engine *eng, uint64_t parse_errors, uint64_t object
 void sync_note_repairs(struct sync_engine *eng, uint64_t n)
 {
 	uint32_t zero = 0;
+	int err;
 
 	eng->stats.repairs += n;
 	if (!eng->published.pid)
 		return;
 	eng->published.datapath_repairs = eng->stats.repairs;
-	if (bpf_map_update_elem(eng->maps.fd[DP_MAP_STATE], &zero, &eng->published, BPF_ANY))
-		log_error("sync", "cannot publish state: %s", strerror(errno));
+	err = mio_update(eng, DP_MAP_STATE, &zero, &eng->published, BPF_ANY);
+	if (err)
+		log_error("sync", "cannot publish state: %s", strerror(-err));
 }
 
 bool sync_take_udp_gone(struct sync_engine *eng)

@@ -138,7 +138,7 @@ void node_adopt(struct sync_engine *eng)
 {
 	struct { struct ferry_ip ip; uint32_t flags; } *found;
 	size_t n;
-	struct node_addr_key *keys = map_keys(eng->maps.fd[DP_MAP_NODE_ADDRS], sizeof(*keys), &n);
+	struct node_addr_key *keys = map_keys(eng, DP_MAP_NODE_ADDRS, sizeof(*keys), &n);
 	uint32_t zero = 0;
 
 	found = calloc(n + 1, sizeof(*found));
@@ -147,7 +147,7 @@ void node_adopt(struct sync_engine *eng)
 		for (size_t i = 0; i < n; i++) {
 			struct node_addr_value v = { 0 };
 
-			bpf_map_lookup_elem(eng->maps.fd[DP_MAP_NODE_ADDRS], &keys[i], &v);
+			mio_lookup(eng, DP_MAP_NODE_ADDRS, &keys[i], &v);
 			memcpy(found[i].ip.w, keys[i].addr, sizeof(found[i].ip.w));
 			found[i].flags = v.flags;
 		}
@@ -159,5 +159,5 @@ void node_adopt(struct sync_engine *eng)
 	free(found);
 	free(keys);
 	eng->config_known =
-		bpf_map_lookup_elem(eng->maps.fd[DP_MAP_CONFIG], &zero, &eng->config) == 0;
+		mio_lookup(eng, DP_MAP_CONFIG, &zero, &eng->config) == 0;
 }

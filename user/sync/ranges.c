@@ -126,7 +126,7 @@ size_t rg_adopt(struct sync_engine *eng)
 {
 	size_t n, removed = 0;
 	struct source_range_key *keys =
-		map_keys(eng->maps.fd[DP_MAP_SOURCE_RANGES], sizeof(*keys), &n);
+		map_keys(eng, DP_MAP_SOURCE_RANGES, sizeof(*keys), &n);
 
 	for (size_t i = 0; i < n; i++) {
 		struct applied_svc *a = adopt_find(eng, ntohl(keys[i].svc_id));

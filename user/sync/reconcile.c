@@ -332,12 +332,12 @@ static void rc_entry(struct sync_engine *eng, struct rc_set *s, const void *key,
 static int64_t rc_walk(struct sync_engine *eng, struct rc_set *s, struct rc_count *c)
 {
 	size_t n;
-	unsigned char *keys = map_keys(eng->maps.fd[s->map], s->ks, &n), value[64];
+	unsigned char *keys = map_keys(eng, s->map, s->ks, &n), value[64];
 
 	if (!keys)
 		return -ENOMEM;
 	for (size_t i = 0; i < n && s->vs <= sizeof(value); i++)
-		if (bpf_map_lookup_elem(eng->maps.fd[s->map], keys + i * s->ks, value) == 0)
+		if (mio_lookup(eng, s->map, keys + i * s->ks, value) == 0)
 			rc_entry(eng, s, keys + i * s->ks, value, c);
 	free(keys);
 	return (int64_t)n;
@@ -347,7 +347,6 @@ static int64_t rc_walk(struct sync_engine *eng, struct rc_set *s, struct rc_coun
 static int64_t rc_dump(struct sync_engine *eng, struct rc_set *s, struct rc_count *c)
 {
 	unsigned char *keys, *values;
-	int fd = eng->maps.fd[s->map];
 	__u32 token = 0, count;
 	void *in = NULL;
 	int64_t read = 0;
@@ -364,7 +363,7 @@ static int64_t rc_dump(struct sync_engine *eng, struct rc_set *s, struct rc_coun
 	}
 	do {
 		count = RC_BATCH;
-		err = bpf_map_lookup_batch(fd, in, &token, keys, values, &count, NULL) ? -errno : 0;
+		err = mio_lookup_batch(eng, s->map, in, &token, keys, values, &count);
 		for (__u32 i = 0; (!err || err == -ENOENT) && i < count; i++)
 			rc_entry(eng, s, keys + i * s->ks, values + i * s->vs, c);
 		read += count;
@@ -372,6 +371,8 @@ static int64_t rc_dump(struct sync_engine *eng, struct rc_set *s, struct rc_coun
 	} while (!err);
 	free(keys);
 	free(values);
+	if (err == -EOPNOTSUPP && !read)
+		return rc_walk(eng, s, c);
 	return err == -ENOENT ? read : err;
 }
 
@@ -403,7 +404,7 @@ static void rc_config(struct sync_engine *eng, struct sync_repairs *out)
 	uint32_t zero = 0;
 
 	if (!eng->config_known ||
-	    bpf_map_lookup_elem(eng->maps.fd[DP_MAP_CONFIG], &zero, &seen) ||
+	    mio_lookup(eng, DP_MAP_CONFIG, &zero, &seen) ||
 	    memcmp(&seen, &eng->config, sizeof(seen)) == 0 ||
 	    wr_put(eng, DP_MAP_CONFIG, &zero, &eng->config))
 		return;

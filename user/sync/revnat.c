@@ -161,6 +161,7 @@ static bool rn_own(struct sync_engine *eng, const struct applied_svc *a,
 	struct revnat_value v = { .svc_port = a->rn_primary.port, .svc_id = a->value.svc_id };
 	struct rn_orphan *o = orphan_find(eng, key);
 	struct rn_taken *t;
+	int err;
 
 	memcpy(v.svc_addr, a->rn_primary.addr, sizeof(v.svc_addr));
 	if (o) {
@@ -177,11 +178,12 @@ static bool rn_own(struct sync_engine *eng, const struct applied_svc *a,
 		hmap_put(&eng->rn_taken, &t->node, &t->key, sizeof(t->key));
 		return true;
 	}
-	if (bpf_map_update_elem(eng->maps.fd[DP_MAP_REVNAT], key, &v, BPF_NOEXIST) == 0) {
+	err = mio_update(eng, DP_MAP_REVNAT, key, &v, BPF_NOEXIST);
+	if (!err) {
 		eng->writes++;
 		return true;
 	}
-	if (errno == E2BIG || errno == ENOMEM)
+	if (err == -E2BIG || err == -ENOMEM)
 		eng->stats.map_full_errors++;
 	return false;
 }
@@ -279,7 +281,7 @@ static void rn_adopt_svc(struct sync_engine *eng, struct applied_svc *a)
 			continue;
 		rn_key(&key, &a->backends[i], a->proto);
 		if (!a->rn_has_primary ||
-		    bpf_map_lookup_elem(eng->maps.fd[DP_MAP_REVNAT], &key, &v) ||
+		    mio_lookup(eng, DP_MAP_REVNAT, &key, &v) ||
 		    v.svc_id != a->value.svc_id || v.svc_port != a->rn_primary.port ||
 		    memcmp(v.svc_addr, a->rn_primary.addr, sizeof(v.svc_addr)) != 0)
 			a->rn_stale = true;
@@ -296,7 +298,7 @@ static bool rn_adopted_owner(struct sync_engine *eng, const struct revnat_key *k
 	struct applied_backend want = { .port = ntohs(key->port) };
 	const struct applied_backend *b;
 
-	if (bpf_map_lookup_elem(eng->maps.fd[DP_MAP_REVNAT], key, &v) ||
+	if (mio_lookup(eng, DP_MAP_REVNAT, key, &v) ||
 	    !(a = adopt_find(eng, v.svc_id)) || a->rn_stale)
 		return false;
 	/* a's backends are sorted (adoption sorts them): a search, not a walk
@@ -315,7 +317,7 @@ void rn_adopt(struct sync_engine *eng)
 
 	for (struct hmap_node *it = hmap_first(&eng->svcs); it; it = hmap_next(&eng->svcs, it))
 		rn_adopt_svc(eng, hmap_entry(it, struct applied_svc, by_id));
-	keys = map_keys(eng->maps.fd[DP_MAP_REVNAT], sizeof(*keys), &n);
+	keys = map_keys(eng, DP_MAP_REVNAT, sizeof(*keys), &n);
 	for (size_t i = 0; i < n; i++)
 		if (!rn_adopted_owner(eng, &keys[i]))
 			orphan_add(eng, &keys[i]);

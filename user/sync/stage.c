@@ -1,6 +1,5 @@
 #include "sync/stage.h"
 
-#include <bpf/bpf.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -72,20 +71,18 @@ static void stage_keep_from(struct stage *s, size_t done)
 	s->n -= done;
 }
 
-int stage_write(struct stage *s, int fd)
+int stage_write(struct stage *s, stage_sink *sink, void *ctx)
 {
-	LIBBPF_OPTS(bpf_map_batch_opts, opts, .elem_flags = BPF_ANY);
 	size_t done = 0;
 
 	while (done < s->n) {
-		__u32 count = s->n - done < STAGE_BATCH ? (__u32)(s->n - done) : STAGE_BATCH;
-		int err = bpf_map_update_batch(fd, s->keys + done * s->key_size,
-					       s->values + done * s->value_size, &count, &opts);
+		uint32_t count = s->n - done < STAGE_BATCH ? (uint32_t)(s->n - done) : STAGE_BATCH;
+		int err = sink(ctx, s->keys + done * s->key_size, s->values + done * s->value_size,
+			       &count);
 
 		/* count says how many went in, also on an error. */
 		done += count;
 		if (err) {
-			err = -errno;
 			stage_keep_from(s, done);
 			s->held = true;
 			return err;
@@ -95,9 +92,9 @@ int stage_write(struct stage *s, int fd)
 	return 0;
 }
 
-int stage_flush(struct stage *s, int fd)
+int stage_flush(struct stage *s, stage_sink *sink, void *ctx)
 {
-	int err = stage_write(s, fd);
+	int err = stage_write(s, sink, ctx);
 
 	if (!err)
 		stage_free(s);

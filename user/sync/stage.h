@@ -26,6 +26,10 @@ struct stage {
 	bool held;  /* a write failed: keep everything for stage_flush */
 };
 
+/* Where a stage's entries go, as BPF_MAP_UPDATE_BATCH takes them: *count
+ * in, how many were written out (also on an error). Returns 0 or -errno. */
+typedef int stage_sink(void *ctx, const void *keys, const void *values, uint32_t *count);
+
 void stage_init(struct stage *s, uint32_t key_size, uint32_t value_size);
 void stage_free(struct stage *s);
 /* Returns 0, or -ENOMEM. */
@@ -35,12 +39,12 @@ int stage_push(struct stage *s, const void *key, const void *value);
 int stage_drop(struct stage *s, const void *key);
 /* Whether the stage holds STAGE_HOLD entries and should be written. */
 bool stage_full(const struct stage *s);
-/* Write everything staged into the map fd and keep the buffers. On an
+/* Write everything staged into the sink and keep the buffers. On an
  * error what was not written stays staged, and the stage holds from then
  * on: stage_flush tries it again and reports. Returns 0 or -errno. */
-int stage_write(struct stage *s, int fd);
-/* Write everything staged into the map fd, then empty the stage. Returns 0
+int stage_write(struct stage *s, stage_sink *sink, void *ctx);
+/* Write everything staged into the sink, then empty the stage. Returns 0
  * or -errno. */
-int stage_flush(struct stage *s, int fd);
+int stage_flush(struct stage *s, stage_sink *sink, void *ctx);
 
 #endif

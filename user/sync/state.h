@@ -12,6 +12,7 @@
 #include "model/model.h"
 #include "sync/engine.h"
 #include "sync/ids.h"
+#include "sync/mapio.h"
 #include "sync/stage.h"
 
 struct applied_backend {
@@ -71,6 +72,8 @@ struct vip_ref {
 
 struct sync_engine {
 	struct dp_maps maps;
+	const struct map_io *io;  /* how the maps are reached (mapio.h) */
+	void *io_ctx;
 	struct agent_state published; /* what sync_publish wrote last (pid 0: nothing) */
 	struct hmap svcs;         /* applied_svc by id */
 	struct hmap frontends;    /* applied_frontend by svc_key */
@@ -104,6 +107,12 @@ struct sync_engine {
 /* writes.c: one map concern each. Failures return -errno; "full" errors
  * are counted in stats.map_full_errors. */
 int wr_put(struct sync_engine *eng, enum dp_map map, const void *key, const void *value);
+/* A stage's sink (stage.h) into one map of eng. */
+struct wr_stage_to {
+	const struct sync_engine *eng;
+	enum dp_map map;
+};
+int wr_stage_sink(void *ctx, const void *keys, const void *values, uint32_t *count);
 void wr_del(struct sync_engine *eng, enum dp_map map, const void *key);
 
 /* New backend list for d: backends that stay keep their ID, new ones are
@@ -180,7 +189,7 @@ void node_adopt(struct sync_engine *eng);
 struct applied_svc *adopt_find(const struct sync_engine *eng, uint32_t svc_id);
 /* applied_backend order (address, then port): how every set is sorted. */
 int backend_sort_cmp(const void *x, const void *y);
-void *map_keys(int fd, size_t key_size, size_t *n_out);
+void *map_keys(const struct sync_engine *eng, enum dp_map map, size_t key_size, size_t *n_out);
 
 /* conflicts.c: conflict_note says whether (key, id) is a new conflict, to
  * report; conflict_sweep (end of a full apply) forgets those not noted

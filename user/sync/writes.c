@@ -8,8 +8,17 @@
 #include "datapath/svc_entry.h"
 #include "sync/state.h"
 
+int wr_stage_sink(void *ctx, const void *keys, const void *values, uint32_t *count)
+{
+	const struct wr_stage_to *to = ctx;
+
+	return mio_update_batch(to->eng, to->map, keys, values, count);
+}
+
 int wr_put(struct sync_engine *eng, enum dp_map map, const void *key, const void *value)
 {
+	int err;
+
 	/* Only the maps the first apply fills in bulk are staged. A failed
 	 * early write stays staged: the apply's final flush reports it. */
 	if (eng->staging && eng->stage[map].key_size) {
@@ -19,28 +28,33 @@ int wr_put(struct sync_engine *eng, enum dp_map map, const void *key, const void
 			return -ENOMEM;
 		eng->writes++;
 		if (stage_full(s))
-			stage_write(s, eng->maps.fd[map]);
+			stage_write(s, wr_stage_sink, &(struct wr_stage_to){ eng, map });
 		return 0;
 	}
-	if (bpf_map_update_elem(eng->maps.fd[map], key, value, BPF_ANY) == 0) {
+	err = mio_update(eng, map, key, value, BPF_ANY);
+	if (!err) {
 		eng->writes++;
 		return 0;
 	}
 	/* Hash maps say E2BIG when full; ENOMEM when the kernel is short. */
-	if (errno == E2BIG || errno == ENOMEM)
+	if (err == -E2BIG || err == -ENOMEM)
 		eng->stats.map_full_errors++;
-	return -errno;
+	return err;
 }
 
 void wr_del(struct sync_engine *eng, enum dp_map map, const void *key)
 {
+	int err;
+
 	/* A staged key may already have been written (stage_write). */
 	if (eng->staging && eng->stage[map].key_size && stage_drop(&eng->stage[map], key) == 0)
 		return;
-	if (bpf_map_delete_elem(eng->maps.fd[map], key) == 0)
+	err = mio_delete(eng, map, key);
+
+	if (!err)
 		eng->writes++;
-	else if (errno != ENOENT)
-		log_warn("sync", "cannot delete from %s: %s", dp_map_names[map], strerror(errno));
+	else if (err != -ENOENT)
+		log_warn("sync", "cannot delete from %s: %s", dp_map_names[map], strerror(-err));
 }
 
 static int backend_cmp(const struct applied_backend *a, const struct desired_backend *b)
@@ -239,7 +253,7 @@ int wr_vip_adopt(struct sync_engine *eng, const struct ferry_ip *addr)
 	if (!vip_take(eng, addr, &created))
 		return -ENOMEM;
 	vip_key(&key, addr);
-	if (!created || (bpf_map_lookup_elem(eng->maps.fd[DP_MAP_SERVICES], &key, &seen) == 0 &&
+	if (!created || (mio_lookup(eng, DP_MAP_SERVICES, &key, &seen) == 0 &&
 			 (seen.v.flags & SVC_FLAG_VIP_MARKER)))
 		return 0;
 	return vip_write(eng, addr);

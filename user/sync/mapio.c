@@ -1,0 +1,98 @@
+#include "sync/mapio.h"
+
+#include <bpf/bpf.h>
+#include <errno.h>
+
+#include "sync/state.h"
+
+static int bpf_rc(int rc)
+{
+	return rc ? -errno : 0;
+}
+
+static int io_update(void *ctx, enum dp_map map, const void *key, const void *value,
+		     uint64_t flags)
+{
+	return bpf_rc(bpf_map_update_elem(((struct dp_maps *)ctx)->fd[map], key, value, flags));
+}
+
+static int io_remove(void *ctx, enum dp_map map, const void *key)
+{
+	return bpf_rc(bpf_map_delete_elem(((struct dp_maps *)ctx)->fd[map], key));
+}
+
+static int io_lookup(void *ctx, enum dp_map map, const void *key, void *value)
+{
+	return bpf_rc(bpf_map_lookup_elem(((struct dp_maps *)ctx)->fd[map], key, value));
+}
+
+static int io_next_key(void *ctx, enum dp_map map, const void *key, void *next)
+{
+	return bpf_rc(bpf_map_get_next_key(((struct dp_maps *)ctx)->fd[map], key, next));
+}
+
+static int io_update_batch(void *ctx, enum dp_map map, const void *keys, const void *values,
+			   uint32_t *count)
+{
+	LIBBPF_OPTS(bpf_map_batch_opts, opts, .elem_flags = BPF_ANY);
+
+	return bpf_rc(bpf_map_update_batch(((struct dp_maps *)ctx)->fd[map], keys, values, count,
+					   &opts));
+}
+
+static int io_lookup_batch(void *ctx, enum dp_map map, void *in, uint32_t *token, void *keys,
+			   void *values, uint32_t *count)
+{
+	return bpf_rc(bpf_map_lookup_batch(((struct dp_maps *)ctx)->fd[map], in, token, keys,
+					   values, count, NULL));
+}
+
+const struct map_io map_io_bpf = {
+	.update = io_update,
+	.remove = io_remove,
+	.lookup = io_lookup,
+	.next_key = io_next_key,
+	.update_batch = io_update_batch,
+	.lookup_batch = io_lookup_batch,
+};
+
+void sync_set_map_io(struct sync_engine *eng, const struct map_io *io, void *ctx)
+{
+	eng->io = io;
+	eng->io_ctx = ctx;
+}
+
+int mio_update(const struct sync_engine *eng, enum dp_map map, const void *key,
+	       const void *value, uint64_t flags)
+{
+	return eng->io->update(eng->io_ctx, map, key, value, flags);
+}
+
+int mio_delete(const struct sync_engine *eng, enum dp_map map, const void *key)
+{
+	return eng->io->remove(eng->io_ctx, map, key);
+}
+
+int mio_lookup(const struct sync_engine *eng, enum dp_map map, const void *key, void *value)
+{
+	return eng->io->lookup(eng->io_ctx, map, key, value);
+}
+
+int mio_next_key(const struct sync_engine *eng, enum dp_map map, const void *key, void *next)
+{
+	return eng->io->next_key(eng->io_ctx, map, key, next);
+}
+
+int mio_update_batch(const struct sync_engine *eng, enum dp_map map, const void *keys,
+		     const void *values, uint32_t *count)
+{
+	return eng->io->update_batch(eng->io_ctx, map, keys, values, count);
+}
+
+int mio_lookup_batch(const struct sync_engine *eng, enum dp_map map, void *in, uint32_t *token,
+		     void *keys, void *values, uint32_t *count)
+{
+	if (!eng->io->lookup_batch)
+		return -EOPNOTSUPP;
+	return eng->io->lookup_batch(eng->io_ctx, map, in, token, keys, values, count);
+}
