@@ -24,7 +24,8 @@ cd "$(dirname "$0")/../.." || exit 1
 # whose outcome does not depend on the kernel.
 KERNEL_GROUPS="tcp udp refuse endpoints inline sockstate affinity features tc_filters
 nodeport_tc_filters nodeport packets probes restart"
-TEST_GROUPS=${TEST_GROUPS:-$KERNEL_GROUPS}
+read -r -d '' -a group_list <<<"${TEST_GROUPS:-$KERNEL_GROUPS}"
+TEST_GROUPS=${group_list[*]}
 KERNELS=${KERNELS:-host 6.1 6.12}
 BUILD=${BUILD:-build}
 MD=${KERNELS_MD-docs/kernels.md}
@@ -35,12 +36,12 @@ mkdir -p "$out"
 # The command each kernel runs: its groups, then the features ferryd finds.
 # Under TCG a group's time limit is 3 times the host's (the tests' own waits
 # are for conditions and are not scaled).
+# shellcheck disable=SC2016 # expanded in the guest
 guest_cmd() {
-	# shellcheck disable=SC2016 # expanded in the guest
 	printf 'echo "# kernel $(uname -r) accel ${FERRY_VM_ACCEL:-host}"; '
 	printf 'export BUILD=%q; ' "$BUILD"
 	printf 'KERNEL_TIMEOUT=$([ "${FERRY_VM_ACCEL:-}" = tcg ] && echo 900 || echo 300) '
-	printf 'tests/run.sh %s; ' "$(echo $TEST_GROUPS)"
+	printf 'tests/run.sh %s; ' "$TEST_GROUPS"
 	printf 'scripts/kernels/features.sh'
 }
 
@@ -82,4 +83,4 @@ for k in $KERNELS; do
 done
 wait
 
-python3 scripts/kernels/table.py --groups "$(echo $TEST_GROUPS)" ${MD:+--out "$MD"} "${logs[@]}"
+python3 scripts/kernels/table.py --groups "$TEST_GROUPS" ${MD:+--out "$MD"} "${logs[@]}"

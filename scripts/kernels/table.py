@@ -1,11 +1,12 @@
 #!/usr/bin/env python3
 """docs/kernels.md from the kernel matrix's logs (scripts/kernels/matrix.sh).
 
-    table.py --groups "G..." [--out FILE] NAME=LOG...
+    table.py --groups "G..." [--out FILE] NAME=LOG[,LOG...]...
 
 Each LOG is a run of tests/run.sh and scripts/kernels/features.sh on one
 kernel (its first line "# kernel RELEASE accel ACCEL"); NAME.time beside it
-holds the seconds the run took. Known explanations of failed cases are read
+holds the seconds the run took. A later LOG of the same kernel replaces the
+groups it ran again. Known explanations of failed cases are read
 from scripts/kernels/known.txt ("SERIES | CASE-REGEX | explanation"). Prints
 the table; exit 1 when a group failed or did not run on some kernel."""
 import argparse
@@ -54,6 +55,17 @@ def parse(path):
     return run
 
 
+def merge(parts):
+    """One kernel's runs, a group run again in a later log replacing the
+    earlier result (NAME=LOG,LOG...)."""
+    run = parts[0]
+    for p in parts[1:]:
+        run["groups"].update(p["groups"])
+        run["features"].update(p["features"])
+        run["release"] = run["release"] or p["release"]
+    return run
+
+
 def known():
     out = []
     try:
@@ -99,7 +111,7 @@ def main():
     ap.add_argument("--out")
     ap.add_argument("runs", nargs="+", metavar="NAME=LOG")
     a = ap.parse_args()
-    runs = [(n, parse(p)) for n, p in (r.split("=", 1) for r in a.runs)]
+    runs = [(n, merge([parse(p) for p in ps.split(",")])) for n, ps in (r.split("=", 1) for r in a.runs)]
     rules = known()
     features = sorted({f for _, r in runs for f in r["features"]})
     bad = False

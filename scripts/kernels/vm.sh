@@ -74,6 +74,7 @@ boot() {
 	if [ "$acc" = kvm ]; then
 		qemu_accel=(-accel kvm -cpu host)
 	else
+		# shellcheck disable=SC2054 # one argument: tcg with its option
 		qemu_accel=(-accel tcg,thread=multi -cpu max)
 		boot_limit=300
 	fi
@@ -123,7 +124,7 @@ wait_for() {
 [ -f "$vmlinuz" ] || { echo "vm.sh: no $vmlinuz (scripts/kernels/fetch.sh)" >&2; exit 2; }
 initramfs || { echo "vm.sh: could not build the initramfs" >&2; exit 2; }
 io=$(mktemp -d /tmp/ferry-vm.XXXXXX)
-QEMU_PID= TAIL_PID=
+QEMU_PID='' TAIL_PID=''
 # Ends only the guest and the tail this script started.
 trap '[ -z "$QEMU_PID" ] || kill "$QEMU_PID" 2>/dev/null; [ -z "$TAIL_PID" ] || kill "$TAIL_PID" 2>/dev/null; rm -rf "$io"' EXIT
 trap 'exit 130' INT TERM
