@@ -28,7 +28,8 @@ vmlinuz=$kdir/root/boot/vmlinuz-$ver
 # initramfs: built once per kernel package, kept next to it.
 initramfs() {
 	local out=$kdir/initramfs.cpio.gz tmp m
-	[ -s "$out" ] && [ "$out" -nt "$0" ] && [ "$out" -nt /bin/busybox ] && return 0
+	[ -s "$out" ] && [ "$out" -nt "$0" ] && [ "$out" -nt "$(dirname "$0")/guest-init" ] &&
+		[ "$out" -nt /bin/busybox ] && return 0
 	tmp=$(mktemp -d)
 	mkdir -p "$tmp"/{bin,mod,proc,sys,dev,lower,rw,newroot}
 	cp /bin/busybox "$tmp/bin/busybox"
