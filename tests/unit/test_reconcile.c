@@ -21,45 +21,17 @@
 #include "ferry/maps.h"
 #include "model/model.h"
 #include "sync/engine.h"
+#include "bpf_maps.h"
 
 static struct dp_maps maps;
 static struct sync_engine *eng;
-
-static int map_new(enum bpf_map_type type, size_t key, size_t value, uint32_t max)
-{
-	LIBBPF_OPTS(bpf_map_create_opts, opts);
-	int fd;
-
-	if (type == BPF_MAP_TYPE_HASH || type == BPF_MAP_TYPE_LPM_TRIE)
-		opts.map_flags = BPF_F_NO_PREALLOC;
-	fd = bpf_map_create(type, NULL, (uint32_t)key, (uint32_t)value, max, &opts);
-	assert_true(fd >= 0);
-	return fd;
-}
 
 static const struct dp_limits limits = { .max_services = 64, .max_backends = 256 };
 
 static int setup(void **state)
 {
 	(void)state;
-	for (int i = 0; i < DP_MAP__COUNT; i++)
-		maps.fd[i] = -1;
-	maps.fd[DP_MAP_SERVICES] = map_new(BPF_MAP_TYPE_HASH, sizeof(struct svc_key),
-					   sizeof(struct svc_entry), 128);
-	maps.fd[DP_MAP_SLOTS] = map_new(BPF_MAP_TYPE_HASH, sizeof(struct slot_key),
-					sizeof(struct slot_value), 512);
-	maps.fd[DP_MAP_BACKENDS] = map_new(BPF_MAP_TYPE_HASH, sizeof(__u32),
-					   sizeof(struct backend_value), 512);
-	maps.fd[DP_MAP_REVNAT] = map_new(BPF_MAP_TYPE_HASH, sizeof(struct revnat_key),
-					 sizeof(struct revnat_value), 1024);
-	maps.fd[DP_MAP_STATE] = map_new(BPF_MAP_TYPE_ARRAY, sizeof(__u32),
-					sizeof(struct agent_state), 1);
-	maps.fd[DP_MAP_NODE_ADDRS] = map_new(BPF_MAP_TYPE_HASH, sizeof(struct node_addr_key),
-					     sizeof(struct node_addr_value), 8);
-	maps.fd[DP_MAP_SOURCE_RANGES] = map_new(BPF_MAP_TYPE_LPM_TRIE,
-						sizeof(struct source_range_key), 1, 64);
-	maps.fd[DP_MAP_CONFIG] = map_new(BPF_MAP_TYPE_ARRAY, sizeof(__u32),
-					 sizeof(struct dp_config), 1);
+	bpf_maps_create(&maps);
 	eng = sync_new(&maps, &limits, NULL);
 	assert_non_null(eng);
 	return 0;
@@ -69,9 +41,7 @@ static int teardown(void **state)
 {
 	(void)state;
 	sync_free(eng);
-	for (int i = 0; i < DP_MAP__COUNT; i++)
-		if (maps.fd[i] >= 0)
-			close(maps.fd[i]);
+	bpf_maps_close(&maps);
 	return 0;
 }
 
