@@ -407,9 +407,21 @@ static const __u32 crc32c_table[8][256] = {
 	},
 };
 
+/* (crc ^ b) & 0xff, written so that Linux 6.1's verifier sees its bound:
+ * clang masks crc before the XOR (the same value), and that verifier loses
+ * the bound across an XOR of two bounded registers. The empty asm keeps
+ * clang from moving the mask. */
+static __always_inline __u32 crc32c_index(__u32 crc, __u8 b)
+{
+	__u32 i = crc ^ b;
+
+	asm volatile("" : "+r"(i));
+	return i & 0xff;
+}
+
 static __always_inline __u32 crc32c_u8(__u32 crc, __u8 b)
 {
-	return crc32c_table[0][(crc ^ b) & 0xff] ^ (crc >> 8);
+	return crc32c_table[0][crc32c_index(crc, b)] ^ (crc >> 8);
 }
 
 static __always_inline __u32 crc32c_u32(__u32 crc, __u32 w)

@@ -540,8 +540,8 @@ expect_match "$T B12 kubernetes#81775: a new connection from the held connection
 
 # === B22: a deleted Service's NodePort stops ==================================
 
-rm -f "$SRC/np-l.yaml"
 g=$(generation)
+rm -f "$SRC/np-l.yaml"
 if wait_generation $((${g:-0} + 1)) 10; then
 	expect_match "$T B22 np-l deleted: its NodePort from outside is refused by node 1 (nothing listens)" \
 		"$(ext_probe a tcp "$N1_V4" 30080 --timeout 2)" '^error=ECONNREFUSED stage=connect'
