@@ -105,6 +105,9 @@ static __always_inline bool np_source_allowed(__u32 svc_id, const __u32 saddr[4]
 struct np_scratch {
 	struct ct_value reply;     /* the reply entry being written */
 	struct affinity_key akey;  /* the client's affinity (B30) */
+	struct slot_value backend; /* the backend chosen (np_new_flow's frame with
+				    * the program's would pass Linux 6.1's 512-byte
+				    * limit for a call chain) */
 };
 
 struct {
@@ -197,15 +200,19 @@ static __noinline enum np_verdict np_new_flow(void *ctx, __u32 ifindex, const st
 	struct np_scratch *sc;
 	struct svc_key k = {};
 	struct svc_value svc, *found;
-	struct slot_value b = {};
+	struct slot_value *b;
 	bool remote = false, picked;
 	__u32 zero = 0;
 
+	sc = bpf_map_lookup_elem(&ferry_np_scratch, &zero);
+	if (!sc)
+		return NP_DROP;
+	b = &sc->backend;
 	found = np_frontend(p, &k);
 	if (!found || !(found->flags & SVC_FLAG_EXTERNAL))
 		return NP_PASS;
 	svc = *found;
-	picked = backend_select_inline((const struct svc_entry *)found, !p->v6, svc.count, r, &b);
+	picked = backend_select_inline((const struct svc_entry *)found, !p->v6, svc.count, r, b);
 	if ((svc.flags & SVC_FLAG_SOURCE_RANGES) && !np_source_allowed(svc.svc_id, p->saddr)) {
 		stat_inc(STAT_NP_SOURCE_DENIED);
 		return NP_DROP;
@@ -219,27 +226,24 @@ static __noinline enum np_verdict np_new_flow(void *ctx, __u32 ifindex, const st
 		}
 		svc = *found;
 		picked = backend_select_inline((const struct svc_entry *)found, !p->v6, svc.count,
-					       r, &b);
+					       r, b);
 	}
-	sc = bpf_map_lookup_elem(&ferry_np_scratch, &zero);
-	if (!sc)
-		return NP_DROP;
-	if (!svc.count || !np_backend(p, &k, &svc, picked, &b, &sc->akey))
+	if (!svc.count || !np_backend(p, &k, &svc, picked, b, &sc->akey))
 		return NP_REJECT;
-	if (addr_is_v4_mapped(b.addr) == p->v6)
+	if (addr_is_v4_mapped(b->addr) == p->v6)
 		return NP_DROP;  /* a set is of one family; never translate across */
 
 	addr_copy(orig->new_saddr, p->saddr);
-	addr_copy(orig->new_daddr, b.addr);
+	addr_copy(orig->new_daddr, b->addr);
 	orig->new_sport = p->sport;
-	orig->new_dport = b.port;
+	orig->new_dport = b->port;
 	orig->flags = 0;
 	orig->svc_id = svc.svc_id;
-	orig->backend_id = b.backend_id;
+	orig->backend_id = b->backend_id;
 	orig->last_seen_ns = ct_now();
 	/* externalTrafficPolicy=Local: local endpoints only, never SNAT (B23). */
 	if (!(svc.flags & SVC_FLAG_EXT_LOCAL)) {
-		fib_route(ctx, ifindex, p->v6, p->proto, p->saddr, b.addr, &plan->fib);
+		fib_route(ctx, ifindex, p->v6, p->proto, p->saddr, b->addr, &plan->fib);
 		remote = np_remote(&plan->fib, ifindex);
 	}
 	return np_commit(p, orig, remote, &sc->reply, key);
