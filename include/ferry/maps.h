@@ -186,9 +186,10 @@ struct affinity_value {
 /* ferry_sk_revnat (socket-local storage): which service each backend
  * address of this socket stands for, so replies and getpeername() show the
  * virtual address, and unconnected UDP keeps its backend. Every UDP socket
- * that used a service has it; a TCP socket only when ferry_revnat cannot
- * answer for it (see there), or when it connected to a backend's address
- * directly: its entry then names the backend itself. */
+ * that sent unconnected datagrams through a service has it; a connected
+ * socket only when ferry_revnat cannot answer for it (see there), or when
+ * it connected to a backend's address directly: its entry then names the
+ * backend itself (backend_id 0). */
 struct sock_revnat_entry {
 	__u32 svc_addr[4];
 	__u32 backend_addr[4];
