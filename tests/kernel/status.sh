@@ -5,7 +5,9 @@
 # same number of bpf syscalls at 3 and at 300 service ports (it reads no
 # map's entries: a walk key by key took 250 ms at 10,000 services), and the
 # per-map entry counts appear on request (--maps), matching what was
-# programmed.
+# programmed; the tcx feature is on where a tc program of the per-packet
+# path is a tcx link, off (and why) where it is a clsact filter.
+# shellcheck disable=SC2317 # functions run through wait_until
 # shellcheck source=tests/lib.sh
 source "$(dirname "$0")/../lib.sh"
 
@@ -93,5 +95,51 @@ expect "status with ferryd stopped: figures still equal ferry_state's" "$(same_a
 expect "status with ferryd stopped: says so, and keeps the generation and counts" \
 	"$(status_get '"%s %d %d" % (j["agent"]["ferryd_running"], j["generation"] >= 2, j["agent"]["services"])')" \
 	"False 1 300"
+
+# --- the tcx feature, read from the per-packet path -----------------------------
+# ferryd in the node namespace with one device (np1, a veth with the node
+# address): with --tcx off its tc program is a clsact filter and status
+# there says tcx is off, and why (the kernel's lack comes first); with the
+# default, where status says the kernel has tcx, a tcx link is pinned.
+if ! { ip -n "$NODE" link add np1 type veth peer name np1peer &&
+	ip -n "$NODE" link set np1 up && ip -n "$NODE" link set np1peer up &&
+	ip -n "$NODE" addr add 192.0.2.1/24 dev np1; }; then
+	not_ok "tcx setup" "veth np1"
+	finish
+fi
+ferryd_reset
+FERRYD_NETNS=$NODE
+attached() { grep -c 'north-south traffic' "$FERRYD_LOG"; }
+attached_more() { [ "$(attached)" -gt "$1" ]; }
+# start_np ARGS...: ferryd on np1, until it says where it serves north-south.
+start_np() {
+	local n
+	n=$(attached)
+	ferryd_start "$SRC" --node-ips 192.0.2.1 --devices np1 "$@" || finish
+	wait_until 15 attached_more "$n" || not_ok "ferryd $* attaches within 15 s" "$(tail -n 2 "$FERRYD_LOG")"
+}
+tcx_status() {
+	in_node "$FERRYCTL" --bpffs "$BPFFS" status -o json | "$PYTHON" -c '
+import json, sys
+j = json.load(sys.stdin)
+t = j["features"]["tcx"]
+tc = sorted("%s:%s" % (l["hook"], l["attach"]) for l in j["packet_path"] if l["hook"].startswith("tc-"))
+print(t["available"], t.get("why", "-"), " ".join(tc))'
+}
+start_np --tcx off
+why="turned off (ferryd --tcx off)"
+kernel_btf_has tcx || why="the kernel lacks tcx links (BPF_TCX_INGRESS/EGRESS, Linux 6.6)"
+expect "tcx off: ferryctl status says tcx is off and why, beside np1's clsact filter" \
+	"$(tcx_status)" "False $why tc-egress:clsact filter"
+expect_match "tcx off: ferryctl status (text) says what is missing" \
+	"$(in_node "$FERRYCTL" --bpffs "$BPFFS" status)" "tcx +OFF: ${why%% (*}.*clsact filters"
+ferryd_stop
+start_np
+TCX_ON="tcx auto: ferryctl status says tcx is on, np1's tc program a pinned tcx link"
+if needs_feature tcx "$TCX_ON"; then
+	expect "$TCX_ON" "$(tcx_status)" "True - tc-egress:link"
+fi
+ferryd_stop
+FERRYD_NETNS=
 
 finish

@@ -209,15 +209,52 @@ static cJSON *packet_path_json(const char *bpffs)
 	return list;
 }
 
-/* The optional features: the UDP reaper is served while its link is
- * pinned (loader.h); when it is not, why (the kernel's BTF is read only
- * then). */
-static cJSON *features_json(const char *bpffs)
+/* One optional feature: on, or off with why (the kernel's BTF is read only
+ * then) and what the user loses. */
+static cJSON *feature_json(enum feature f, bool on, const char *flag)
 {
-	cJSON *all = cJSON_CreateObject(), *o = cJSON_CreateObject();
+	cJSON *o = cJSON_CreateObject();
+	char why[128];
+
+	cJSON_AddBoolToObject(o, "available", on);
+	if (!on) {
+		if (features_kernel_has(f, why, sizeof(why)))
+			snprintf(why, sizeof(why), "turned off (ferryd %s off)", flag);
+		cJSON_AddStringToObject(o, "why", why);
+		cJSON_AddStringToObject(o, "missing", features_loss(f));
+	}
+	return o;
+}
+
+/* Whether the per-packet path's tc programs are tcx links: yes when one is
+ * pinned, no when only clsact filters are (those of this network
+ * namespace's devices), else (no tc program seen) what the kernel has. */
+static bool tcx_on(cJSON *packet_path)
+{
+	char why[128];
+	bool filters = false;
+
+	for (cJSON *l = packet_path->child; l; l = l->next) {
+		const char *hook = cJSON_GetObjectItem(l, "hook")->valuestring;
+		bool link = strcmp(cJSON_GetObjectItem(l, "attach")->valuestring, "link") == 0;
+
+		if (strncmp(hook, "tc-", 3) != 0)
+			continue;
+		if (link)
+			return true;
+		filters = true;
+	}
+	return !filters && features_kernel_has(FEATURE_TCX, why, sizeof(why));
+}
+
+/* The optional features: the UDP reaper is served while its link is
+ * pinned (loader.h); tcx as tcx_on says. */
+static cJSON *features_json(const char *bpffs, cJSON *packet_path)
+{
+	cJSON *all = cJSON_CreateObject();
 	struct bpf_link_info info = { 0 };
 	__u32 len = sizeof(info);
-	char path[512], why[128];
+	char path[512];
 	int fd;
 	bool on;
 
@@ -227,14 +264,10 @@ static cJSON *features_json(const char *bpffs)
 	     info.type == BPF_LINK_TYPE_ITER;
 	if (fd >= 0)
 		close(fd);
-	cJSON_AddBoolToObject(o, "available", on);
-	if (!on) {
-		if (features_kernel_has(FEATURE_UDP_REAPER, why, sizeof(why)))
-			snprintf(why, sizeof(why), "turned off (ferryd --udp-reaper off)");
-		cJSON_AddStringToObject(o, "why", why);
-		cJSON_AddStringToObject(o, "missing", features_loss(FEATURE_UDP_REAPER));
-	}
-	cJSON_AddItemToObject(all, feature_names[FEATURE_UDP_REAPER], o);
+	cJSON_AddItemToObject(all, feature_names[FEATURE_UDP_REAPER],
+			      feature_json(FEATURE_UDP_REAPER, on, "--udp-reaper"));
+	cJSON_AddItemToObject(all, feature_names[FEATURE_TCX],
+			      feature_json(FEATURE_TCX, tcx_on(packet_path), "--tcx"));
 	return all;
 }
 
@@ -377,14 +410,15 @@ int ctl_status(const struct dp_maps *maps, const char *bpffs, bool json, bool co
 {
 	cJSON *root = cJSON_CreateObject();
 	cJSON *agent = agent_json(maps);
+	cJSON *packet_path = packet_path_json(bpffs);
 
 	/* Top-level generation: what tests and scripts wait on. */
 	cJSON_AddNumberToObject(root, "generation",
 				cJSON_GetObjectItem(agent, "generation")->valuedouble);
 	cJSON_AddItemToObject(root, "agent", agent);
 	cJSON_AddItemToObject(root, "programs", programs_json(bpffs));
-	cJSON_AddItemToObject(root, "packet_path", packet_path_json(bpffs));
-	cJSON_AddItemToObject(root, "features", features_json(bpffs));
+	cJSON_AddItemToObject(root, "packet_path", packet_path);
+	cJSON_AddItemToObject(root, "features", features_json(bpffs, packet_path));
 	cJSON_AddItemToObject(root, "counters", counters_json(maps));
 	cJSON_AddItemToObject(root, "maps", maps_json(maps, count));
 	if (json) {
