@@ -1,4 +1,5 @@
-/* ferryctl: inspect the live datapath (services, backends, status). */
+/* ferryctl: inspect the live datapath (services, backends, status) and
+ * explain its choices. */
 #include <stdio.h>
 #include <string.h>
 
@@ -16,6 +17,14 @@ static const char usage[] =
 	"  status          programs (socket hooks; per-packet links by device and XDP mode),\n"
 	"                  published generation, counters, maps' capacity and memory\n"
 	"    --maps        also each map's entries (reads every map: slow at scale)\n"
+	"  explain ADDRESS:PORT[/tcp|/udp|/sctp] [CLIENT]\n"
+	"                  which backend set that frontend gives a client, and why\n"
+	"    --netns PATH  a client on the node in that network namespace\n"
+	"                  (/var/run/netns/NAME, /proc/PID/ns/net)\n"
+	"    --pid PID     a process on the node: its network namespace and cgroup\n"
+	"    --cgroup PATH a cgroup on the node: whether ferry serves it\n"
+	"    --source ADDRESS[:PORT]  a client outside the node (the per-packet path)\n"
+	"                  (no CLIENT: ferryctl's own network namespace and cgroup)\n"
 	"\n"
 	"  --bpffs DIR     where ferryd pinned its maps (default /sys/fs/bpf/ferry)\n";
 
@@ -29,7 +38,8 @@ void ctl_print_json(cJSON *root)
 	cJSON_Delete(root);
 }
 
-static int run(const char *cmd, const char *sub, const char *bpffs, bool json, bool count)
+static int run(const char *cmd, const char *sub, const char *bpffs, bool json, bool count,
+	       const struct ctl_explain_args *explain)
 {
 	struct dp_maps maps;
 	int ret = 2;
@@ -46,6 +56,8 @@ static int run(const char *cmd, const char *sub, const char *bpffs, bool json, b
 		ret = ctl_ct_list(&maps, json);
 	else if (strcmp(cmd, "status") == 0)
 		ret = ctl_status(&maps, bpffs, json, count);
+	else if (strcmp(cmd, "explain") == 0 && sub)
+		ret = ctl_explain(&maps, bpffs, explain, json);
 	else
 		fputs(usage, stderr);
 	dp_maps_close(&maps);
@@ -58,12 +70,21 @@ int main(int argc, char **argv)
 	const char *words[2] = { NULL, NULL };
 	int n_words = 0;
 	bool json = false, count = false;
+	struct ctl_explain_args explain = { 0 };
 
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--bpffs") == 0 && i + 1 < argc) {
 			bpffs = argv[++i];
 		} else if (strcmp(argv[i], "-o") == 0 && i + 1 < argc) {
 			json = strcmp(argv[++i], "json") == 0;
+		} else if (strcmp(argv[i], "--netns") == 0 && i + 1 < argc) {
+			explain.netns = argv[++i];
+		} else if (strcmp(argv[i], "--pid") == 0 && i + 1 < argc) {
+			explain.pid = argv[++i];
+		} else if (strcmp(argv[i], "--cgroup") == 0 && i + 1 < argc) {
+			explain.cgroup = argv[++i];
+		} else if (strcmp(argv[i], "--source") == 0 && i + 1 < argc) {
+			explain.source = argv[++i];
 		} else if (strcmp(argv[i], "--maps") == 0) {
 			count = true;
 		} else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
@@ -80,6 +101,7 @@ int main(int argc, char **argv)
 		fputs(usage, stderr);
 		return 2;
 	}
+	explain.frontend = words[1];
 	log_set_level(LOG_WARN);
-	return run(words[0], words[1], bpffs, json, count);
+	return run(words[0], words[1], bpffs, json, count, &explain);
 }
