@@ -86,6 +86,39 @@ finish() {
 	exit $?
 }
 
+# --- optional kernel features ------------------------------------------------
+
+# What the kernel's BTF shows when it has an optional feature (a line of
+# `bpftool btf dump`), to check ferryd's word before a case is skipped.
+declare -A FEATURE_BTF=([udp_reaper]="FUNC 'bpf_sock_destroy'" [tcx]="'BPF_TCX_INGRESS'")
+
+# kernel_btf_has NAME: the running kernel's BTF has what feature NAME needs.
+kernel_btf_has() {
+	bpftool btf dump file /sys/kernel/btf/vmlinux 2>/dev/null | grep -qF -- "${FEATURE_BTF[$1]}"
+}
+
+# needs_feature NAME CASE...: 0 when the running ferryd uses the optional
+# feature NAME (ferryctl status "features"): the caller runs the CASEs.
+# Otherwise 1, and each CASE is "ok - CASE # SKIP NAME not available on this
+# kernel: WHY" when ferryd says the kernel lacks it and the kernel's BTF
+# agrees; "not ok" when ferryd has it off for another reason or the BTF
+# shows it there (a case must never pass unrun where the feature is).
+needs_feature() {
+	local name=$1 why bad='' c
+	shift
+	why=$(status_get "'' if j['features']['$name']['available'] else j['features']['$name']['why']" 2>/dev/null)
+	[ -n "$why" ] || return 0
+	if [[ $why != "the kernel lacks "* ]]; then
+		bad="ferryd does not use $name: $why"
+	elif kernel_btf_has "$name"; then
+		bad="ferryd says $why, but the kernel's BTF has ${FEATURE_BTF[$name]}"
+	fi
+	for c in "$@"; do
+		if [ -n "$bad" ]; then not_ok "$c" "$bad"; else ok "$c # SKIP $name not available on this kernel: $why"; fi
+	done
+	return 1
+}
+
 # --- waiting ---------------------------------------------------------------
 
 # shellcheck source=tests/wait.sh

@@ -211,16 +211,24 @@ expect "B21 connected UDP socket straight to pod e-1 answered" \
 searches() { grep -c 'UDP sockets of removed backends: .* network namespaces searched' "$FERRYD_LOG"; }
 s0=$(searches)
 hold_yaml e-2 | update_source "$SRC/hold.yaml" || not_ok "B21 e-1 removed: a new generation is published" "still $(generation)"
+# The reaper is optional (bpf_sock_destroy, Linux 6.5): without it nothing
+# is searched and the socket is left as it is (tests/kernel/features.sh).
+SEARCHED="B21 e-1 removed: the sockets are searched twice, the second time a second later"
+REAPED="B21 e-1 removed: the connected socket's next send fails (EDESTADDRREQ: aborted)"
+COUNTED="B21 ferryctl status counts one UDP socket reaped"
 # A connect() that picked e-1 just before the apply may finish connecting
 # after the search: a second one, about a second later, fails it.
+# shellcheck disable=SC2317 # run through wait_until
 two_searches() { [ "$(($(searches) - s0))" -ge 2 ]; }
-if wait_until 5 two_searches; then
-	ok "B21 e-1 removed: the sockets are searched twice, the second time a second later"
-else
-	not_ok "B21 e-1 removed: the sockets are searched twice" "$(($(searches) - s0)) searches"
+if needs_feature udp_reaper "$SEARCHED" "$REAPED" "$COUNTED"; then
+	REAPER=1
+	if wait_until 5 two_searches; then
+		ok "$SEARCHED"
+	else
+		not_ok "$SEARCHED" "$(($(searches) - s0)) searches"
+	fi
+	expect "$REAPED" "$(udp_hold_again udp-via-svc)" "error=EDESTADDRREQ"
 fi
-expect "B21 e-1 removed: the connected socket's next send fails (EDESTADDRREQ: aborted)" \
-	"$(udp_hold_again udp-via-svc)" "error=EDESTADDRREQ"
 expect "B21 the socket connected to pod e-1 directly is not ferry's and keeps working" \
 	"$(udp_hold_again udp-direct)" "e-1 peer=198.18.40.1:8080"
 out=$(probe udp --connect 10.96.40.10 80)
@@ -230,7 +238,7 @@ hold_yaml e-2 e-3 | update_source "$SRC/hold.yaml"
 hold_yaml e-2 | update_source "$SRC/hold.yaml" || not_ok "B21 e-3 removed: a new generation is published" "still $(generation)"
 expect "B21 a connected socket on a backend that stays is left alone (e-3 removed)" \
 	"$(udp_hold_again udp-kept)" "e-2 peer=10.96.40.10:80"
-expect "B21 ferryctl status counts one UDP socket reaped" "$(( $(reaped) - r0 ))" 1
+[ -z "${REAPER:-}" ] || expect "$COUNTED" "$(( $(reaped) - r0 ))" 1
 
 # --- B7: ports by name, targetPort ignored.
 out=$(probe tcp --path /port 10.96.40.20 80)
