@@ -13,33 +13,40 @@
 # (the Cluster set from the node, B23), and session affinity (B30): "none
 # yet" before a client's first connection, then the backend that
 # connection actually reached, with its age, each client namespace on its
-# own. Wherever explain names the backend set, connections from that client
-# reach exactly those pods; where it names one backend, every connection
-# reaches it; where it says refused, connect() fails with ECONNREFUSED.
-# Whether a cgroup is served: the test cgroup and its children are, a
+# own. Whether a cgroup is served: the test cgroup and its children are, a
 # sibling cgroup is not.
 # For a client outside the node (--source) explain follows the per-packet
-# path: loadBalancerSourceRanges (B26: allowed, or dropped), externalTraffic-
-# Policy Local (the local set, B16, B23; dropped without a local endpoint),
-# a ClusterIP (untouched from outside) and affinity keyed by the address.
-# The node addresses are on no device (as in frontends.sh), so no packet
-# takes the per-packet path here: those cases check explain against the
-# Services' specs (tests/kernel/nodeport.sh checks the datapath itself).
+# path: loadBalancerSourceRanges (B26: allowed, or dropped),
+# externalTrafficPolicy Local (the local set, B16, B23; dropped without a
+# local endpoint), Cluster (every endpoint), a ClusterIP (untouched from
+# outside), affinity keyed by the client's address (none yet, then the
+# backend its connection reached), and a known flow's backend.
+# Wherever explain names a backend set, connections from that client reach
+# exactly those pods; where it names one backend, every connection reaches
+# it; where it says refused, connect() fails with ECONNREFUSED; where it
+# says dropped, the connect times out.
 #
-# ferryd runs in the node namespace (FERRYD_NETNS) with --node-ips
-# 192.0.2.1 and --node-zone zone-a. Pods a-* run on this node (node-a),
-# b-* on node-b; c-1 is a client namespace with no server.
+# Topology: tests/helpers/topology.sh (external clients a and b on a LAN
+# with node 1, which runs ferryd with XDP on lan0, and node 2). Pods a-*
+# run behind node 1 (node-1), b-* behind node 2; c-1 is a client namespace
+# behind node 1 with no server. --node-zone zone-a.
 # shellcheck disable=SC2317 # functions called through wait_until
 # shellcheck source=tests/lib.sh
 source "$(dirname "$0")/../lib.sh"
+# shellcheck source=tests/helpers/topology.sh
+source "$REPO/tests/helpers/topology.sh"
 
-declare -A POD_IP=([a-1]=198.18.74.1 [a-2]=198.18.74.2 [b-1]=198.18.74.3 [b-2]=198.18.74.4)
-topology_up
-for p in a-1 a-2 b-1 b-2; do pod "$p" "${POD_IP[$p]}" "" --tcp 8080 --udp 8080; done
-add_pod c-1 198.18.74.101 || { not_ok "$GROUP setup" "client namespace c-1"; finish; }
+topo_up
+topo_pod a-1 1 2 --tcp 8080 --udp 8080
+topo_pod a-2 1 3 --tcp 8080 --udp 8080
+topo_pod b-1 2 2 --tcp 8080 --udp 8080
+topo_pod b-2 2 3 --tcp 8080 --udp 8080
+topo_pod c-1 1 20
+declare -A POD_IP=()
+for p in a-1 a-2 b-1 b-2; do POD_IP[$p]=$(pod_v4 "$p"); done
 C1_NS=/run/netns/${POD_NS[c-1]}
 NODE_NS=/run/netns/$NODE
-NODE_IP=192.0.2.1
+NODE_IP=$N1_V4
 
 SRC=$WORK/src
 mkdir "$SRC"
@@ -65,8 +72,7 @@ EOF
 }
 
 # slice NAME ENDPOINT...: NAME's EndpointSlice; ENDPOINT is POD:STATE[:ZONE]
-# with STATE ready or term (serving, terminating) and ZONE its hint; a-*
-# are on node-a, b-* on node-b.
+# with STATE ready or term (serving, terminating) and ZONE its hint.
 slice() {
 	local name=$1 e pod state zone cond node hints
 	shift
@@ -83,8 +89,7 @@ EOF
 		IFS=: read -r pod state zone <<<"$e"
 		cond='ready: true'
 		[ "$state" = term ] && cond='ready: false, serving: true, terminating: true'
-		node=node-a
-		[[ $pod = b-* ]] && node=node-b
+		node=$(pod_node "$pod")
 		hints=''
 		[ -z "$zone" ] || hints=", hints: {forZones: [{name: $zone}]}"
 		echo "- {addresses: [${POD_IP[$pod]}], conditions: {$cond}, nodeName: $node$hints}"
@@ -102,9 +107,9 @@ EOF
 	slice hint a-1:ready:zone-b b-1:ready:zone-a b-2:ready:zone-a
 	svc drain 5 "  internalTrafficPolicy: Local"
 	slice drain a-1:term a-2:term b-1:ready
-	svc empty 6
+	NP=30746 svc empty 6 "  type: NodePort"
 	slice empty
-	NP=30747 svc edge 7 $'  type: LoadBalancer\n  externalTrafficPolicy: Local\n  loadBalancerSourceRanges: [203.0.113.0/24]\nstatus:\n  loadBalancer: {ingress: [{ip: 198.51.100.74}]}'
+	NP=30747 svc edge 7 $'  type: LoadBalancer\n  externalTrafficPolicy: Local\n  loadBalancerSourceRanges: ['"$CA_V4"$'/32]\nstatus:\n  loadBalancer: {ingress: [{ip: 198.51.100.74}]}'
 	slice edge a-2:ready b-2:ready
 	NP=30748 svc edge-none 8 $'  type: NodePort\n  externalTrafficPolicy: Local'
 	slice edge-none b-1:ready
@@ -145,14 +150,13 @@ pods_of() {
 }
 
 # set_of ARGS...: "VERDICT: POD ..." for explain ARGS: the verdict and the
-# pods of the backend set it names.
+# pods of the backend set it names (the verdict alone without one).
 set_of() {
 	local v addrs
 	v=$(xj 'j["verdict"]' "$@")
-	# shellcheck disable=SC2046 # one word per address
 	addrs=$(xj '" ".join(b["address"] for b in j.get("backends", []))' "$@")
 	# shellcheck disable=SC2086 # one word per address
-	echo "$v: $(pods_of $addrs)"
+	if [ -n "$addrs" ]; then echo "$v: $(pods_of $addrs)"; else echo "$v"; fi
 }
 
 # reached NETNS COUNT ADDR PORT: "translated: POD ..." with the pods COUNT
@@ -169,48 +173,48 @@ reached() {
 	esac
 }
 
-# same_set CASE ADDR PORT: explain's verdict and set for the node's client
-# equal what 30 connections from it reach.
+# same_set CASE WANT ADDR PORT: explain's verdict and set for the node's
+# client (set_of) and what 30 connections from it reach (reached) are both
+# WANT.
 same_set() {
-	local got want
-	got=$(set_of "$2:$3" --netns "$NODE_NS" --cgroup "$CG")
-	want=$(reached "$NODE" 30 "$2" "$3")
-	[ "$want" != refused ] || want="refused: "
-	expect "$1" "$got" "$want"
+	expect "$1" "explain [$(set_of "$3:$4" --netns "$NODE_NS" --cgroup "$CG")], reached [$(reached "$NODE" 30 "$3" "$4")]" \
+		"explain [$2], reached [$2]"
 }
 
-FERRYD_NETNS=$NODE ferryd_start "$SRC" --node-ips "$NODE_IP" --node-zone zone-a || finish
+node_yaml | write_source "$SRC/node.yaml"
+FERRYD_NETNS=$NODE ferryd_start "$SRC" --node-name "$TOPO_NODE_NAME" --devices lan0 \
+	--node-zone zone-a || finish
 note "ferryctl service list:"
 "$FERRYCTL" --bpffs "$BPFFS" service list | sed 's/^/#   /'
 
 # === clients on the node: the socket path ======================================
 
 LOCAL=(--netns "$NODE_NS" --cgroup "$CG")
-same_set "Cluster: explain names both endpoints, and 30 connections reach exactly those" 10.96.74.1 80
+same_set "Cluster: explain names both endpoints, and 30 connections reach exactly those" "translated: a-1 b-1" 10.96.74.1 80
 expect "Cluster: traffic policy Cluster, no hints, no fallback" \
 	"$(xj '"%s %s %s %s" % (j["frontend"]["kind"], j["traffic_policy"], j["zone_hints"], j["terminating_fallback"])' 10.96.74.1:80 "${LOCAL[@]}")" \
 	"ClusterIP Cluster False False"
 expect "Cluster, 2 backends, no affinity: the pick is random" \
 	"$(xj '"%s %s" % (j["pick"]["why"], j["affinity"]["state"])' 10.96.74.1:80 "${LOCAL[@]}")" "random off"
 
-same_set "B13 internalTrafficPolicy Local: explain names this node's endpoint only, and connections reach it only" 10.96.74.2 80
+same_set "B13 internalTrafficPolicy Local: explain names this node's endpoint only, and connections reach it only" "translated: a-1" 10.96.74.2 80
 expect "B13 Local: policy Local, and the only backend is the pick" \
 	"$(xj '"%s %s %s" % (j["traffic_policy"], j["pick"]["why"], j["pick"]["backend"]["address"])' 10.96.74.2:80 "${LOCAL[@]}")" \
 	"Local the only backend ${POD_IP[a-1]}"
 
-same_set "B15 Local without a local endpoint: explain says refused, and connect() is refused" 10.96.74.3 80
+same_set "B15 Local without a local endpoint: explain says refused, and connect() is refused" "refused" 10.96.74.3 80
 expect_match "B15 the reason names the missing local endpoint" \
 	"$(xj 'j["reason"]' 10.96.74.3:80 "${LOCAL[@]}")" 'no endpoint on this node.*ECONNREFUSED \(B15\)'
 
-same_set "B31 topology hints: explain names the zone-a endpoints, and connections reach exactly those" 10.96.74.4 80
+same_set "B31 topology hints: explain names the zone-a endpoints, and connections reach exactly those" "translated: b-1 b-2" 10.96.74.4 80
 expect "B31 explain says topology hints are in use" "$(xj 'j["zone_hints"]' 10.96.74.4:80 "${LOCAL[@]}")" True
 
-same_set "B11 Local, no ready local endpoint: explain names the terminating local ones, and connections reach exactly those" 10.96.74.5 80
+same_set "B11 Local, no ready local endpoint: explain names the terminating local ones, and connections reach exactly those" "translated: a-1 a-2" 10.96.74.5 80
 expect "B11 explain says terminating fallback" "$(xj 'j["terminating_fallback"]' 10.96.74.5:80 "${LOCAL[@]}")" True
 expect_match "B11 the text says why" \
 	"$("$FERRYCTL" --bpffs "$BPFFS" explain 10.96.74.5:80 "${LOCAL[@]}" | grep '^fallback')" 'terminating.*\(B11\)'
 
-same_set "B14 no endpoints: explain says refused, and connect() is refused" 10.96.74.6 80
+same_set "B14 no endpoints: explain says refused, and connect() is refused" "refused" 10.96.74.6 80
 expect_match "B14 the reason" "$(xj 'j["reason"]' 10.96.74.6:80 "${LOCAL[@]}")" '^no endpoint: .*\(B14\)'
 
 expect "B17 undefined port of a known ClusterIP: explain says refused, and connect() is refused" \
@@ -222,20 +226,19 @@ t=$(reached "$NODE" 3 10.96.99.99 80)
 expect "not a service: explain says untouched, and the connection goes to that address (no route here)" \
 	"$(xj 'j["verdict"]' 10.96.99.99:80 "${LOCAL[@]}") $t" "untouched error:ENETUNREACH=3"
 
-same_set "UDP: explain of the UDP port names the same set for the Local Service" 10.96.74.2 80
 expect "UDP: explain of 10.96.74.2:80/udp names a-1" "$(set_of 10.96.74.2:80/udp "${LOCAL[@]}")" "translated: a-1"
 
 # NodePort from the node: on a node address, and on loopback only from the
 # node's own network namespace (ferryd's, B22).
-same_set "B22 NodePort on a node address from the node: explain names the set, connections reach it" "$NODE_IP" 30741
+same_set "B22 NodePort on a node address from the node: explain names the set, connections reach it" "translated: a-1 b-1" "$NODE_IP" 30741
 expect "B22 NodePort on the node address: explain says NodePort" \
 	"$(xj 'j["frontend"]["kind"]' "$NODE_IP:30741" "${LOCAL[@]}")" NodePort
-same_set "B22 NodePort on 127.0.0.1 from the node's namespace: explain names the set, connections reach it" 127.0.0.1 30741
+same_set "B22 NodePort on 127.0.0.1 from the node's namespace: explain names the set, connections reach it" "translated: a-1 b-1" 127.0.0.1 30741
 expect "B22 NodePort on 127.0.0.1 from a pod's namespace (c-1): explain says untouched" \
 	"$(xj 'j["verdict"]' 127.0.0.1:30741 --netns "$C1_NS" --cgroup "$CG")" untouched
 
 # B23: from the node, an externalTrafficPolicy Local LB IP uses the Cluster set.
-same_set "B23 ETP Local LB IP from the node: explain names the Cluster set, connections reach exactly it" 198.51.100.74 80
+same_set "B23 ETP Local LB IP from the node: explain names the Cluster set, connections reach exactly it" "translated: a-2 b-2" 198.51.100.74 80
 expect "B23 from the node: the policy is Cluster, the frontend LoadBalancer" \
 	"$(xj '"%s %s" % (j["frontend"]["kind"], j["traffic_policy"])' 198.51.100.74:80 "${LOCAL[@]}")" "LoadBalancer Cluster"
 
@@ -279,32 +282,77 @@ expect "B30 the node's namespace is another client: none yet" \
 expect_match "B30 the text shows the timeout and the remembered backend" \
 	"$("$FERRYCTL" --bpffs "$BPFFS" explain 10.96.74.9:80 "${C1[@]}" | grep '^affinity')" \
 	"timeout 600 s: remembered ${POD_IP[$first]//./\\.}:8080 \\(backend [0-9]+\\), last used"
-expect "B30 an external client is its address, with no memory yet" \
-	"$(xj 'j["affinity"]["state"]' "$NODE_IP:30749" --source 203.0.113.9)" "none yet"
-
 # === clients outside the node: the per-packet path =================================
 
-expect "B26 LB IP, source inside loadBalancerSourceRanges, ETP Local: the local set (a-2), the only backend" \
-	"$(set_of 198.51.100.74:80 --source 203.0.113.5) $(xj 'j["pick"]["backend"]["address"]' 198.51.100.74:80 --source 203.0.113.5)" \
-	"translated: a-2 ${POD_IP[a-2]}"
-note "ferryctl explain 198.51.100.74:80 --source 203.0.113.5:40000:"
-"$FERRYCTL" --bpffs "$BPFFS" explain 198.51.100.74:80 --source 203.0.113.5:40000 | sed 's/^/#   /'
-expect "B16 B23 the external policy is Local" "$(xj 'j["traffic_policy"]' 198.51.100.74:80 --source 203.0.113.5)" Local
-expect "B26 LB IP, source outside loadBalancerSourceRanges: dropped" \
-	"$(xj '"%s %s" % (j["source_allowed"], j["verdict"])' 198.51.100.74:80 --source 198.18.74.101)" "False dropped"
-expect "B16 NodePort of an ETP Local Service without a local endpoint: dropped" \
-	"$(xj 'j["verdict"]' "$NODE_IP:30748" --source 203.0.113.5)" dropped
-expect "B23 the same NodePort from the node: the Cluster set (b-1)" \
-	"$(set_of "$NODE_IP:30748" "${LOCAL[@]}")" "translated: b-1"
-expect "ETP Cluster NodePort from outside: every endpoint" \
-	"$(set_of "$NODE_IP:30741" --source 203.0.113.5) $(xj 'j["traffic_policy"]' "$NODE_IP:30741" --source 203.0.113.5)" \
-	"translated: a-1 b-1 Cluster"
-expect "a ClusterIP from outside: untouched" "$(xj 'j["verdict"]' 10.96.74.1:80 --source 203.0.113.5)" untouched
-expect "B14 no endpoints, from outside (no such frontend: the ClusterIP only): untouched" \
-	"$(xj 'j["verdict"]' 10.96.74.6:80 --source 203.0.113.5)" untouched
+# ext_reached a|b COUNT ADDR PORT: "translated: POD ..." with the pods COUNT
+# TCP connections from external client a or b reached; "dropped" when the
+# first connect timed out, "rejected" when it was refused, else the tally.
+ext_reached() {
+	local t out
+	out=$(in_ext "$1" "$PYTHON" "$PROBE" tcp "$3" "$4" --timeout 2)
+	case $out in
+	"error=timeout stage=connect"*) echo dropped; return ;;
+	"error=ECONNREFUSED"*) echo rejected; return ;;
+	esac
+	t=$(in_ext "$1" "$CONNCOUNT" -n "$2" -t 20 "$3" "$4" | awk '{print $2"="$1}' | sort |
+		tr '\n' ' ' | sed 's/ $//')
+	case $t in
+	*error*) echo "$t" ;;
+	*) echo "translated: $(names_of "$t")" ;;
+	esac
+}
+
+# same_ext CASE WANT a|b ADDR PORT: explain's verdict and set for external
+# client a or b and what 20 connections from it reach are both WANT.
+same_ext() {
+	local src=$CA_V4
+	[ "$3" = b ] && src=$CB_V4
+	expect "$1" "explain [$(set_of "$4:$5" --source "$src")], reached [$(ext_reached "$3" 20 "$4" "$5")]" \
+		"explain [$2], reached [$2]"
+}
+
+same_ext "B23 ETP Cluster NodePort from client a: explain names every endpoint, 20 connections reach exactly those" "translated: a-1 b-1" \
+	a "$NODE_IP" 30741
+expect "ETP Cluster from outside: the policy is Cluster, the frontend NodePort" \
+	"$(xj '"%s %s" % (j["frontend"]["kind"], j["traffic_policy"])' "$NODE_IP:30741" --source "$CA_V4")" "NodePort Cluster"
+same_ext "B26 B16 LB IP, client a inside loadBalancerSourceRanges, ETP Local: explain names the local endpoint, connections reach it only" "translated: a-2" \
+	a 198.51.100.74 80
+expect "B26 B16 client a: source allowed, policy Local, the only local backend is the pick" \
+	"$(xj '"%s %s %s" % (j["source_allowed"], j["traffic_policy"], j["pick"]["backend"]["address"])' 198.51.100.74:80 --source "$CA_V4")" \
+	"True Local ${POD_IP[a-2]}"
+note "ferryctl explain 198.51.100.74:80 --source $CA_V4:"
+"$FERRYCTL" --bpffs "$BPFFS" explain 198.51.100.74:80 --source "$CA_V4" | sed 's/^/#   /'
+same_ext "B26 LB IP, client b outside loadBalancerSourceRanges: explain says dropped, the connect times out" "dropped" \
+	b 198.51.100.74 80
+expect_match "B26 the text says why" \
+	"$("$FERRYCTL" --bpffs "$BPFFS" explain 198.51.100.74:80 --source "$CB_V4" | grep '^verdict')" \
+	'dropped: the source is outside loadBalancerSourceRanges \(B26\)'
+same_ext "B16 ETP Local NodePort without a local endpoint: explain says dropped, the connect times out" "dropped" \
+	a "$NODE_IP" 30748
+same_set "B23 the same NodePort from the node: explain names the Cluster set (b-1), connections reach it" \
+	"translated: b-1" "$NODE_IP" 30748
+same_ext "B14 NodePort without endpoints: explain says rejected, the connect is refused" "rejected" a "$NODE_IP" 30746
+expect "a ClusterIP from outside: untouched" "$(xj 'j["verdict"]' 10.96.74.1:80 --source "$CA_V4")" untouched
+
+# B30 from outside: the client is its address.
+expect "B30 client a before its first connection to the affinity NodePort: none yet" \
+	"$(xj '"%s %s" % (j["affinity"]["state"], j["pick"]["why"])' "$NODE_IP:30749" --source "$CA_V4")" "none yet random"
+first=$(ext_reached a 1 "$NODE_IP" 30749)
+first=${first#translated: }
+expect "B30 after client a's connection to $first: explain remembers the backend it reached, and 10 more reach it" \
+	"$(pods_of "$(xj 'j["pick"]["backend"]["address"]' "$NODE_IP:30749" --source "$CA_V4")") $(ext_reached a 10 "$NODE_IP" 30749)" \
+	"$first translated: $first"
+expect "B30 client b is another client: none yet" \
+	"$(xj 'j["affinity"]["state"]' "$NODE_IP:30749" --source "$CB_V4")" "none yet"
+
+# A known flow keeps its backend: the flow from a fixed source port.
+out=$(in_ext a "$PYTHON" "$PROBE" tcp "$NODE_IP" 30741 --bind-port 40741)
+flow_pod=$(field reply "$out")
+expect "a known flow (client a, source port 40741): explain names the backend it reached" \
+	"$(pods_of "$(xj 'j["existing_flow"].rsplit(":", 1)[0]' "$NODE_IP:30741" --source "$CA_V4:40741")")" "$flow_pod"
 
 # --- bad input --------------------------------------------------------------------------
-"$FERRYCTL" --bpffs "$BPFFS" explain 10.96.74.1 --source 203.0.113.5 >/dev/null 2>"$WORK/err"
+"$FERRYCTL" --bpffs "$BPFFS" explain 10.96.74.1 --source "$CA_V4" >/dev/null 2>"$WORK/err"
 expect "a frontend without a port: exit 2 and a message" "$? $(head -c 40 "$WORK/err")" \
 	"2 ferryctl: explain: want ADDRESS:PORT[/tc"
 "$FERRYCTL" --bpffs "$BPFFS" explain 10.96.74.1:80 --netns /nonexistent >/dev/null 2>"$WORK/err"

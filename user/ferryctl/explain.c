@@ -619,8 +619,7 @@ static void explain_pick(struct explain *ex, const struct slot_value *kept)
 	char where[80];
 
 	cJSON_AddStringToObject(ex->json, "algorithm", "random");
-	say(ex, "algorithm", "random: each new connection picks uniformly among the %u backends",
-	    ex->e.v.count);
+	say(ex, "algorithm", "random: each new connection picks one of the set uniformly");
 	cJSON_AddItemToObject(ex->json, "pick", o);
 	if (kept->backend_id) {
 		cJSON_AddStringToObject(o, "why", "the remembered backend (B30)");
@@ -647,7 +646,7 @@ static void explain_set(struct explain *ex, const struct explain_req *req)
 	const char *path = req->external ? "packet" : "socket";
 
 	cJSON_AddNumberToObject(ex->json, "service_id", ex->e.v.svc_id);
-	say(ex, "service", "port %u (ID; its frontends: ferryctl service list)", ex->e.v.svc_id);
+	say(ex, "service", "service port ID %u", ex->e.v.svc_id);
 	explain_policy(ex, req->external);
 	if (!ex->e.v.count) {
 		explain_backends(ex);
