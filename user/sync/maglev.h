@@ -30,6 +30,13 @@
  * Why 701 at least: a set of 1 to 7 backends costs 1.4 KiB, and the small
  * sets, the most common, keep their size as they grow to 7.
  *
+ * Disruption at these sizes (tests/unit/test_maglev.c prints its own
+ * figures): removing one of n backends moves its 1/n of the entries and,
+ * over random sets, a median of 0.5 (n = 3), 1.5 (5), 2.0 (10), 1.9 (50),
+ * 1.5 (100) points more; 1% of sets see 3 to 5 points more, and rare small
+ * sets (two backends with equal skips) up to 23. The extra shrinks as
+ * size/n grows (a mean of 0.7 points at n = 10, size 10007).
+ *
  * Hashes: offset and skip come from two 64-bit hashes of the 18 identity
  * bytes (addr then port, as stored: network order, so the same on every
  * architecture): FNV-1a 64 from its standard offset basis, and FNV-1a 64
