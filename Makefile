@@ -8,7 +8,7 @@ BPFTOOL ?= bpftool
 CC      ?= gcc
 ARCH    := $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/')
 
-BPF_CFLAGS := -target bpf -O2 -g -Wall -Werror -D__TARGET_ARCH_$(ARCH) \
+BPF_CFLAGS := -target bpf -mcpu=v3 -O2 -g -Wall -Werror -D__TARGET_ARCH_$(ARCH) \
 	-I$(BUILD) -Iinclude -Ibpf
 CFLAGS  ?= -O2 -g
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo unknown)

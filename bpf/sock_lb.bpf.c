@@ -57,23 +57,19 @@ static __always_inline bool sticky_reuse(struct bpf_sock_addr *ctx, bool v6,
 
 /* An unconnected socket that already reaches b through another service
  * could not tell the two services' replies apart (revnat.h): b gives way to
- * another backend of the set when there is one. alt: the inline set's
- * other candidate, drawn at the lookup; a larger set draws another slot. */
-static __always_inline void pick_unshared(struct sock_revnat *st, const struct svc_value *svc,
-					  struct slot_value *b, const struct slot_value *alt)
+ * the set's next backend when there is one. e, svc and slot: where b was
+ * taken from. */
+static __always_inline void pick_unshared(struct sock_revnat *st, const struct svc_entry *e,
+					  bool v4, const struct svc_value *svc, __u32 slot,
+					  struct slot_value *b)
 {
-	struct slot_value *other;
+	struct slot_value other;
 
 	if (svc->count < 2 || !revnat_backend_shared(st, b->addr, b->port, svc->svc_id))
 		return;
-	if (alt) {
-		*b = *alt;
-	} else {
-		other = backend_select(svc);
-		if (!other)
-			return;
-		*b = *other;
-	}
+	if (!backend_at(e, v4, svc, (slot + 1) % svc->count, &other))
+		return;
+	*b = other;
 	stat_inc(STAT_REVNAT_UNSHARED);
 }
 
@@ -87,9 +83,10 @@ static __always_inline int xlate_fwd(struct bpf_sock_addr *ctx, bool v6, bool st
 	struct svc_key key = {}, lkey;
 	struct svc_value svc, *found = NULL;
 	struct affinity_key akey = {};
-	struct slot_value kept, pick, alt, *b = NULL;
+	struct slot_value kept, *b = NULL;
 	struct sock_revnat *st = NULL;
-	bool inline_set, alt_set = false, v4;
+	__u32 hash = 0, slot = 0;
+	bool v4;
 
 	sockaddr_load(ctx, v6, key.addr, &key.port);
 	key.proto = ctx->protocol;
@@ -109,15 +106,9 @@ static __always_inline int xlate_fwd(struct bpf_sock_addr *ctx, bool v6, bool st
 		break;
 	}
 	svc = *found;
-	v4 = addr_is_v4_mapped(lkey.addr);
-	inline_set = backend_select_inline((const struct svc_entry *)found, v4, svc.count, r,
-					   &pick);
-	/* Unconnected sends: the next entry too, should the pick be shared. */
-	if (sticky && inline_set && svc.count > 1)
-		alt_set = backend_select_inline((const struct svc_entry *)found, v4, svc.count,
-						r + 1, &alt);
 	if (!svc.count)
 		return refuse(STAT_NO_BACKEND);
+	v4 = addr_is_v4_mapped(lkey.addr);
 
 	/* Unconnected UDP needs its socket state for every datagram
 	 * (stickiness, replies); a connect() only when ferry_revnat cannot
@@ -137,12 +128,14 @@ static __always_inline int xlate_fwd(struct bpf_sock_addr *ctx, bool v6, bool st
 			b = &kept;
 	}
 	if (!b) {
-		if (inline_set)
-			kept = pick;
-		else if (!backend_pick_slots(&lkey, v4, &svc, &kept))
+		/* Maglev's client here is its network namespace (a pod). */
+		if (svc.algorithm == LB_MAGLEV)
+			hash = ferry_hash_netns(bpf_get_netns_cookie(ctx));
+		if (!backend_pick(&lkey, v4, (const struct svc_entry *)found, &svc, r, hash, &kept,
+				  &slot))
 			return refuse(STAT_NO_BACKEND);
 		if (sticky && st)
-			pick_unshared(st, &svc, &kept, alt_set ? &alt : NULL);
+			pick_unshared(st, (const struct svc_entry *)found, v4, &svc, slot, &kept);
 		b = &kept;
 		if (svc.affinity_timeout) {
 			/* svc may be a newer set's after a slot miss. */

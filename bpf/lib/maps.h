@@ -93,6 +93,46 @@ struct {
 	__type(value, struct dp_config);
 } ferry_config SEC(".maps");
 
+/* Round-robin's next slot, by svc_id: one counter per service port that
+ * every CPU advances atomically, so the rotation is exact. An array (its
+ * lookups are inlined), sized by ferryd to the svc_id space. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 4 * FERRY_DEFAULT_MAX_SERVICES);
+	__type(key, __u32);
+	__type(value, __u32);
+} ferry_rr SEC(".maps");
+
+/* Each Maglev table is a map of its own, sized to its set (ferry/maps.h).
+ * Sizes, not types: ferryd creates the tables without BTF, and an object
+ * whose code only reads a cell through a pointer may carry its type as a
+ * bare declaration, which libbpf cannot size. */
+struct maglev_table {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__uint(map_flags, BPF_F_INNER_MAP);
+	__uint(key_size, sizeof(__u32));
+	__uint(value_size, sizeof(struct maglev_cell));
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH_OF_MAPS);
+	__uint(max_entries, FERRY_DEFAULT_MAX_SERVICES);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct maglev_key);
+	__array(values, struct maglev_table);
+} ferry_maglev SEC(".maps");
+
+/* Written by ferryd only, for ferryctl; declared here so it is created
+ * with BTF. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, FERRY_DEFAULT_MAX_SERVICES);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, __u32);
+	__type(value, struct svc_name);
+} ferry_svc_names SEC(".maps");
+
 /* Written by ferryd only; declared here so it is created with BTF. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);

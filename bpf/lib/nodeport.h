@@ -118,27 +118,27 @@ struct {
 } ferry_np_scratch SEC(".maps");
 
 /* The backend for a new flow: the client's remembered one (B30: keyed by
- * its address, shared with the ClusterIP through the svc_id), or a random
- * one of the set. */
-/* picked: the inline pick taken at the lookup, if the set is inline. */
-static __always_inline bool np_pick(const struct pkt *p, const struct svc_key *k,
-				    struct svc_value *svc, bool picked, struct slot_value *b)
-{
-	return picked || backend_pick_slots(k, !p->v6, svc, b);
-}
-
+ * its address, shared with the ClusterIP through the svc_id), or one the
+ * set's algorithm picks. Maglev hashes the flow as every node sees it (the
+ * client's address alone under affinity), so each node picks alike. e is
+ * the entry svc was copied from. */
 static __always_inline bool np_backend(const struct pkt *p, const struct svc_key *k,
-				       struct svc_value *svc, bool picked, struct slot_value *b,
-				       struct affinity_key *akey)
+				       const struct svc_entry *e, struct svc_value *svc, __u32 r,
+				       struct slot_value *b, struct affinity_key *akey)
 {
+	__u32 hash = 0;
+
+	if (svc->algorithm == LB_MAGLEV)
+		hash = svc->affinity_timeout ? ferry_hash_client(p->saddr) :
+			ferry_hash_flow(p->saddr, p->sport, p->daddr, p->dport, p->proto);
 	if (!svc->affinity_timeout)
-		return np_pick(p, k, svc, picked, b);
+		return backend_pick(k, !p->v6, e, svc, r, hash, b, NULL);
 	__builtin_memset(akey, 0, sizeof(*akey));
 	akey->svc_id = svc->svc_id;
 	addr_copy(akey->client_addr, p->saddr);
 	if (affinity_get(akey, svc, b))
 		return true;
-	if (!np_pick(p, k, svc, picked, b))
+	if (!backend_pick(k, !p->v6, e, svc, r, hash, b, NULL))
 		return false;
 	akey->svc_id = svc->svc_id;  /* svc may be a newer set's after a slot miss */
 	affinity_set(akey, b->backend_id);
@@ -194,14 +194,14 @@ static __always_inline enum np_verdict np_commit(const struct pkt *p, struct ct_
 static __noinline enum np_verdict np_new_flow(void *ctx, __u32 ifindex, const struct pkt *p,
 					      struct np_plan *plan, struct ct_key *key)
 {
-	/* Drawn first: an inline pick is copied straight after its lookup. */
+	/* Drawn first: the service is copied straight after its lookup. */
 	__u32 r = rand_u32();
 	struct ct_value *orig = &plan->ct;
 	struct np_scratch *sc;
 	struct svc_key k = {};
 	struct svc_value svc, *found;
 	struct slot_value *b;
-	bool remote = false, picked;
+	bool remote = false;
 	__u32 zero = 0;
 
 	sc = bpf_map_lookup_elem(&ferry_np_scratch, &zero);
@@ -212,7 +212,6 @@ static __noinline enum np_verdict np_new_flow(void *ctx, __u32 ifindex, const st
 	if (!found || !(found->flags & SVC_FLAG_EXTERNAL))
 		return NP_PASS;
 	svc = *found;
-	picked = backend_select_inline((const struct svc_entry *)found, !p->v6, svc.count, r, b);
 	if ((svc.flags & SVC_FLAG_SOURCE_RANGES) && !np_source_allowed(svc.svc_id, p->saddr)) {
 		stat_inc(STAT_NP_SOURCE_DENIED);
 		return NP_DROP;
@@ -225,10 +224,9 @@ static __noinline enum np_verdict np_new_flow(void *ctx, __u32 ifindex, const st
 			return NP_DROP;
 		}
 		svc = *found;
-		picked = backend_select_inline((const struct svc_entry *)found, !p->v6, svc.count,
-					       r, b);
 	}
-	if (!svc.count || !np_backend(p, &k, &svc, picked, b, &sc->akey))
+	if (!svc.count ||
+	    !np_backend(p, &k, (const struct svc_entry *)found, &svc, r, b, &sc->akey))
 		return NP_REJECT;
 	if (addr_is_v4_mapped(b->addr) == p->v6)
 		return NP_DROP;  /* a set is of one family; never translate across */

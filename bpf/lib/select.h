@@ -1,11 +1,13 @@
-/* Backend selection: uniform random over the set, read inline from the
- * service entry when it rides there, else from the revision's slots. The
- * svc value is copied first, so slot and revision always belong together;
- * a slot that vanished means ferryd published a new set and reaped this
- * one under us, so the service is looked up again. */
+/* Backend selection. The set's algorithm gives a slot: uniform random,
+ * round-robin (one counter per service port, shared by all CPUs), or
+ * Maglev (the client's hash in the set's table). The slot is read inline
+ * from the service entry when the set rides there, else from the
+ * revision's slots. A slot that vanished means ferryd published a new set
+ * and reaped this one under us, so the service is looked up again. */
 #ifndef FERRY_BPF_SELECT_H
 #define FERRY_BPF_SELECT_H
 
+#include "ferry/hash.h"
 #include "lib/maps.h"
 #include "lib/rand.h"
 #include "lib/sockaddr.h"
@@ -18,71 +20,114 @@ static __always_inline bool set_inline(bool v4, __u32 count)
 	return count <= (v4 ? FERRY_SVC_INLINE_V4 : FERRY_SVC_INLINE_V6);
 }
 
-static __always_inline struct slot_value *backend_select(const struct svc_value *svc)
+/* Maglev: the slot the table of svc's revision holds for hash; false when
+ * the table is missing (ferryd could not write it) or names no slot. */
+static __always_inline bool maglev_slot(const struct svc_value *svc, __u32 hash, __u32 *slot)
 {
-	struct slot_key key = {
-		.svc_id = svc->svc_id,
-		.rev = svc->rev,
-		.slot = rand_u32() % svc->count,
-	};
+	struct maglev_key key = { .svc_id = svc->svc_id, .rev = svc->rev };
+	struct maglev_cell *cell;
+	__u32 i, cell_index;
+	void *table;
 
-	return bpf_map_lookup_elem(&ferry_slots, &key);
+	if (!svc->maglev_size)
+		return false;
+	table = bpf_map_lookup_elem(&ferry_maglev, &key);
+	if (!table)
+		return false;
+	i = hash % svc->maglev_size;
+	cell_index = i / FERRY_MAGLEV_PER_CELL;
+	cell = bpf_map_lookup_elem(table, &cell_index);
+	if (!cell)
+		return false;
+	*slot = cell->slot[i & (FERRY_MAGLEV_PER_CELL - 1)];
+	return *slot < svc->count;
 }
 
-/* Entry r % count of an inline set (ferry/maps.h) into out: one lookup per
- * connect() instead of two. Call it straight after the lookup that found e:
- * its element may be reused once another helper runs. False when the set
- * is not inline. */
-static __always_inline bool backend_select_inline(const struct svc_entry *e, bool v4,
-						  __u32 count, __u32 r, struct slot_value *out)
+/* The slot a new connection takes. r: a random draw; hash: the client's
+ * (Maglev only). An algorithm whose state is missing falls back to r. */
+static __always_inline __u32 backend_slot(const struct svc_value *svc, __u32 r, __u32 hash)
+{
+	__u32 *next, slot;
+
+	if (svc->algorithm == LB_ROUND_ROBIN) {
+		next = bpf_map_lookup_elem(&ferry_rr, &svc->svc_id);
+		if (next)
+			return __sync_fetch_and_add(next, 1) % svc->count;
+		stat_inc(STAT_LB_STATE_MISSING);
+	} else if (svc->algorithm == LB_MAGLEV) {
+		if (maglev_slot(svc, hash, &slot))
+			return slot;
+		stat_inc(STAT_LB_STATE_MISSING);
+	}
+	return r % svc->count;
+}
+
+/* Inline entry slot of e, whose value svc was copied from, into out; false
+ * when e no longer holds svc's revision. Hash elements are reused without
+ * a grace period, so e may have become another entry since the copy: the
+ * entry is read first, then its revision checked, and the writer writes
+ * the revision before the entries (it copies the value from the start). */
+static __always_inline bool backend_inline_at(const struct svc_entry *e, bool v4,
+					      const struct svc_value *svc, __u32 slot,
+					      struct slot_value *out)
 {
 	const struct svc_inline_v4 *b;
-	__u32 i;
 
-	if (!count || !set_inline(v4, count))
-		return false;
-	/* Below count already; the masks (the sizes are powers of two) keep
-	 * the bound visible to the verifier whatever the compiler does. */
-	i = r % count;
+	/* The masks (the sizes are powers of two) keep the bound visible to
+	 * the verifier; slot is below count already. */
 	if (!v4) {
-		*out = e->in.v6[i & (FERRY_SVC_INLINE_V6 - 1)];
-		return true;
+		*out = e->in.v6[slot & (FERRY_SVC_INLINE_V6 - 1)];
+	} else {
+		b = &e->in.v4[slot & (FERRY_SVC_INLINE_V4 - 1)];
+		out->backend_id = b->backend_id;
+		out->port = b->port;
+		out->flags = b->flags;
+		addr_map_v4(out->addr, b->addr);
 	}
-	b = &e->in.v4[i & (FERRY_SVC_INLINE_V4 - 1)];
-	out->backend_id = b->backend_id;
-	out->port = b->port;
-	out->flags = b->flags;
-	addr_map_v4(out->addr, b->addr);
-	return true;
+	asm volatile("" ::: "memory");
+	return *(volatile const __u32 *)&e->v.svc_id == svc->svc_id &&
+	       *(volatile const __u32 *)&e->v.rev == svc->rev;
 }
 
-/* A backend of a set that is not inline, from the slots of svc's
- * revision; when they are gone (ferryd published a new set and reaped this
- * one) the service at key is looked up once more, and svc becomes its. */
-static __always_inline bool backend_pick_slots(const struct svc_key *key, bool v4,
-					       struct svc_value *svc, struct slot_value *out)
+/* Backend slot of svc's set; e is the entry svc was copied from. */
+static __always_inline bool backend_at(const struct svc_entry *e, bool v4,
+				       const struct svc_value *svc, __u32 slot,
+				       struct slot_value *out)
 {
-	struct slot_value *b = backend_select(svc);
-	struct svc_value *found;
-	__u32 r;
+	struct slot_key key = { .svc_id = svc->svc_id, .rev = svc->rev, .slot = slot };
+	struct slot_value *b;
 
-	if (b) {
-		*out = *b;
-		return true;
-	}
-	stat_inc(STAT_SLOT_MISS);
-	/* Drawn first: nothing may run between the lookup and the copy. */
-	r = rand_u32();
-	found = bpf_map_lookup_elem(&ferry_services, key);
-	if (!found || !found->count)
-		return false;
-	*svc = *found;
-	if (backend_select_inline((const struct svc_entry *)found, v4, svc->count, r, out))
-		return true;
-	b = backend_select(svc);
+	if (set_inline(v4, svc->count))
+		return backend_inline_at(e, v4, svc, slot, out);
+	b = bpf_map_lookup_elem(&ferry_slots, &key);
 	if (!b)
 		return false;
 	*out = *b;
+	return true;
+}
+
+/* The backend of a new connection to the set svc was copied from e (found
+ * at key); when the set changed under us, the service is looked up again
+ * and svc becomes the new one's. hash as for backend_slot; slot (if not
+ * NULL) gets the slot taken. */
+static __always_inline bool backend_pick(const struct svc_key *key, bool v4,
+					 const struct svc_entry *e, struct svc_value *svc,
+					 __u32 r, __u32 hash, struct slot_value *out, __u32 *slot)
+{
+	__u32 s = backend_slot(svc, r, hash);
+
+	if (!backend_at(e, v4, svc, s, out)) {
+		stat_inc(STAT_SLOT_MISS);
+		e = bpf_map_lookup_elem(&ferry_services, key);
+		if (!e || !e->v.count)
+			return false;
+		*svc = e->v;
+		s = backend_slot(svc, r, hash);
+		if (!backend_at(e, v4, svc, s, out))
+			return false;
+	}
+	if (slot)
+		*slot = s;
 	return true;
 }
 

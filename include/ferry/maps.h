@@ -14,7 +14,7 @@
 #include <linux/types.h>
 #endif
 
-#define FERRY_LAYOUT_VERSION 6
+#define FERRY_LAYOUT_VERSION 7
 
 /* Default capacities; ferryd's flags override them. */
 #define FERRY_DEFAULT_MAX_SERVICES 65536
@@ -67,12 +67,24 @@ enum svc_flags {
 					  * non-NodePort entry is an externalIP) */
 };
 
+/* How a service port picks a new connection's backend: its annotation
+ * ferry.io/lb-algorithm, else ferryd's --lb-algorithm. */
+enum lb_algorithm {
+	LB_RANDOM = 0,
+	LB_ROUND_ROBIN = 1, /* ferry_rr[svc_id]: one counter for all CPUs */
+	LB_MAGLEV = 2,      /* the flow's hash in ferry_maglev's table */
+	LB_ALGORITHM__COUNT,
+};
+
 struct svc_value {
 	__u32 svc_id;    /* service-port identity; keys its slots */
 	__u32 rev;       /* backend-set revision; slots of other revisions are stale */
 	__u32 count;     /* backends in this revision; 0 = refuse (B14) */
 	__u32 flags;     /* enum svc_flags */
 	__u32 affinity_timeout; /* ClientIP session affinity, seconds; 0 = none (B30) */
+	__u8 algorithm;  /* enum lb_algorithm */
+	__u8 pad[3];     /* always 0 */
+	__u32 maglev_size; /* LB_MAGLEV: entries in this revision's table (a prime) */
 };
 
 
@@ -122,7 +134,6 @@ struct svc_inline_v4 {
 /* ferry_services' value: the set's description, then its inline copy. */
 struct svc_entry {
 	struct svc_value v;
-	__u32 pad;       /* always 0 */
 	union {
 		struct svc_inline_v4 v4[FERRY_SVC_INLINE_V4];
 		struct slot_value v6[FERRY_SVC_INLINE_V6];
@@ -137,6 +148,34 @@ struct backend_value {
 	__u8 proto;      /* same as the service's */
 	__u8 state;      /* enum backend_state */
 	__u32 svc_id;    /* owning service port */
+};
+
+/* ferry_maglev (hash of maps): the Maglev lookup table (Eisenbud et al.,
+ * NSDI 2016) of a set, built by ferryd from its backends' addresses and
+ * ports alone, so every node builds the same one and a flow's hash picks
+ * the same backend on each. Keyed by revision like the slots: a reader's
+ * table and set always belong together, and a new table is in place before
+ * the entry that publishes its set. The inner map is an array of
+ * maglev_size slot indexes, four to an element (an array element takes 8
+ * bytes whatever its value's size): 2 bytes per table entry. */
+struct maglev_key {
+	__u32 svc_id;
+	__u32 rev;
+};
+
+#define FERRY_MAGLEV_PER_CELL 4
+
+struct maglev_cell {
+	__u16 slot[FERRY_MAGLEV_PER_CELL];
+};
+
+/* ferry_svc_names: svc_id -> the service port's identity, e.g.
+ * "shop/web:http/TCP/v4", for ferryctl alone (the datapath never reads
+ * it): what a user sees instead of an ID. */
+#define FERRY_SVC_NAME_LEN 160
+
+struct svc_name {
+	char id[FERRY_SVC_NAME_LEN]; /* NUL-terminated */
 };
 
 enum backend_state {
@@ -244,6 +283,8 @@ enum stat_index {
 				* state answered from ferry_revnat */
 	STAT_REVNAT_UNSHARED,  /* an unconnected send took another backend: the
 				* socket reached its pick through another service */
+	STAT_LB_STATE_MISSING, /* a round-robin counter or Maglev table was missing:
+				* picked at random */
 	STAT__COUNT,
 };
 
@@ -338,6 +379,10 @@ struct agent_state {
 				* state still names is not handed out again */
 	__u64 datapath_repairs; /* programs and map entries someone else removed
 				 * or changed, put back (B34) */
+	__u64 annotations_ignored; /* ferry.io/ annotations with a value ferryd
+				    * does not know: the Service keeps the default */
+	char node_name[256];   /* this node, as ferryd was told (NUL-terminated) */
+	char node_zone[64];    /* its topology.kubernetes.io/zone label; "" = none */
 };
 
 #endif

@@ -2,7 +2,7 @@
  * HTTP/1.0 request on each, and count the answers (podserver.py answers with
  * its pod name). Bounded in count and in time.
  *
- *   conncount [-n COUNT] [-t SECONDS] [-p PATH] ADDR PORT
+ *   conncount [-n COUNT] [-t SECONDS] [-p PATH] [-s] ADDR PORT
  *
  * -p asks for PATH instead of / (podserver.py answers /port with
  * "NAME:PORT", so each backend of a pod counts apart).
@@ -11,12 +11,15 @@
  * Prints one line per distinct answer, "COUNT NAME", sorted by name; failed
  * connections count as "COUNT error:ERRNO_NAME", and connections not tried
  * because the time ran out as "COUNT error:deadline". Exit 0 when every
- * connection got an answer, 1 otherwise, 2 on bad usage.
+ * connection got an answer, 1 otherwise, 2 on bad usage. -s prints every
+ * answer instead, one per line in the order of the connections (a rotation
+ * shows there).
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -110,10 +113,12 @@ int main(int argc, char **argv)
 	const char *path = "/";
 	char req[256];
 	socklen_t salen;
+	bool sequence = false;
 	int opt;
 
-	while ((opt = getopt(argc, argv, "n:t:p:")) != -1) {
+	while ((opt = getopt(argc, argv, "n:t:p:s")) != -1) {
 		switch (opt) {
+		case 's': sequence = true; break;
 		case 'n': n = atol(optarg); break;
 		case 't': seconds = atof(optarg); break;
 		case 'p': path = optarg; break;
@@ -156,18 +161,24 @@ int main(int argc, char **argv)
 		err = one((struct sockaddr *)&ss, salen, req, name, sizeof(name));
 		if (!err) {
 			count(name);
+			if (sequence)
+				printf("%s\n", name);
 			continue;
 		}
 		failed++;
 		snprintf(label, sizeof(label), "error:%s", err < 0 ? "no-body" : err_name(err));
 		count(label);
+		if (sequence)
+			printf("%s\n", label);
 	}
 
+	if (sequence)
+		return failed ? 1 : 0;
 	qsort(tallies, n_tallies, sizeof(tallies[0]), by_name);
 	for (int i = 0; i < n_tallies; i++)
 		printf("%ld %s\n", tallies[i].count, tallies[i].name);
 	return failed ? 1 : 0;
 usage:
-	fprintf(stderr, "usage: %s [-n COUNT] [-t SECONDS] [-p PATH] ADDR PORT\n", argv[0]);
+	fprintf(stderr, "usage: %s [-n COUNT] [-t SECONDS] [-p PATH] [-s] ADDR PORT\n", argv[0]);
 	return 2;
 }

@@ -634,6 +634,77 @@ static void test_node_addrs_and_config(void **state)
 /* A restarted engine groups the pinned frontends by svc_id, adopts the
  * source ranges and node addresses, removes what nothing reaches, and its
  * first apply of the same state writes nothing. */
+/* Entries of the Maglev table at (svc_id, rev), each checked to name a
+ * slot below count; 0 when there is none. */
+static uint32_t maglev_entries(uint32_t svc_id, uint32_t rev, uint32_t size, uint32_t count)
+{
+	struct maglev_key key = { .svc_id = svc_id, .rev = rev };
+	struct bpf_map_info info = {};
+	__u32 id, info_len = sizeof(info);
+	int fd;
+
+	if (bpf_map_lookup_elem(maps.fd[DP_MAP_MAGLEV], &key, &id))
+		return 0;
+	fd = bpf_map_get_fd_by_id(id);
+	assert_true(fd >= 0);
+	assert_int_equal(bpf_obj_get_info_by_fd(fd, &info, &info_len), 0);
+	assert_int_equal(info.max_entries, (size + FERRY_MAGLEV_PER_CELL - 1) / FERRY_MAGLEV_PER_CELL);
+	for (__u32 i = 0; i < size; i++) {
+		__u32 cell_index = i / FERRY_MAGLEV_PER_CELL;
+		struct maglev_cell cell;
+
+		assert_int_equal(bpf_map_lookup_elem(fd, &cell_index, &cell), 0);
+		assert_true(cell.slot[i % FERRY_MAGLEV_PER_CELL] < count);
+	}
+	close(fd);
+	return size;
+}
+
+/* Issue 16: a Maglev set's table is in place under its revision when the
+ * entry publishes it, the old revision's goes after; another algorithm
+ * has none; a removed service port takes its table and its name along. */
+static void test_maglev_tables(void **state)
+{
+	struct desired_state st = spec_state(&web, 1);
+	struct svc_name name;
+	struct svc_value v;
+	uint32_t old_rev;
+
+	(void)state;
+	st.svcs[0].lb_algorithm = MODEL_LB_MAGLEV;
+	assert_true(sync_apply(eng, &st) >= 0);
+	assert_true(entry("10.96.0.1", 80, 0, &v));
+	assert_int_equal(v.algorithm, LB_MAGLEV);
+	assert_int_equal(v.maglev_size, 701);
+	assert_int_equal(maglev_entries(v.svc_id, v.rev, v.maglev_size, v.count), 701);
+	assert_int_equal(bpf_map_lookup_elem(maps.fd[DP_MAP_SVC_NAMES], &v.svc_id, &name), 0);
+	assert_string_equal(name.id, "shop/web:http/TCP/v4");
+
+	old_rev = v.rev;
+	st.svcs[0].backends[1].addr = ip("10.0.0.3");
+	assert_true(sync_apply(eng, &st) >= 0);
+	assert_true(entry("0.0.0.0", 30080, 0, &v));
+	assert_int_equal(v.rev, old_rev + 1);
+	assert_int_equal(maglev_entries(v.svc_id, v.rev, v.maglev_size, v.count), 701);
+	assert_int_equal(maglev_entries(v.svc_id, old_rev, 701, v.count), 0);
+
+	old_rev = v.rev;
+	st.svcs[0].lb_algorithm = MODEL_LB_ROUND_ROBIN;
+	assert_true(sync_apply(eng, &st) >= 0);
+	assert_true(entry("10.96.0.1", 80, 0, &v));
+	assert_int_equal(v.algorithm, LB_ROUND_ROBIN);
+	assert_int_equal(v.maglev_size, 0);
+	assert_int_equal(map_count(DP_MAP_MAGLEV, sizeof(struct maglev_key)), 0);
+
+	st.svcs[0].lb_algorithm = MODEL_LB_MAGLEV;
+	assert_true(sync_apply(eng, &st) >= 0);
+	assert_int_equal(map_count(DP_MAP_MAGLEV, sizeof(struct maglev_key)), 1);
+	state_free(&st);
+	apply(NULL, 0);
+	assert_int_equal(map_count(DP_MAP_MAGLEV, sizeof(struct maglev_key)), 0);
+	assert_int_equal(map_count(DP_MAP_SVC_NAMES, sizeof(__u32)), 0);
+}
+
 static void test_adopt_writes_nothing(void **state)
 {
 	struct spec s[] = {
@@ -697,6 +768,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_source_ranges, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_node_addrs_and_config, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_adopt_writes_nothing, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_maglev_tables, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -33,6 +33,7 @@ const char *const dp_stat_names[STAT__COUNT] = {
 	[STAT_NP_TOO_BIG] = "packet_icmp_too_big_sent",
 	[STAT_REVNAT_SHARED] = "reverse_translated_from_map",
 	[STAT_REVNAT_UNSHARED] = "udp_backend_unshared",
+	[STAT_LB_STATE_MISSING] = "lb_state_missing",
 };
 
 int dp_counters_read(const struct dp_maps *maps, uint64_t out[STAT__COUNT])

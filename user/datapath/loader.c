@@ -103,6 +103,9 @@ static struct bpf_map *skel_map(struct ferry_sock_lb *skel, enum dp_map i)
 		[DP_MAP_SOURCE_RANGES] = skel->maps.ferry_source_ranges,
 		[DP_MAP_CT] = skel->maps.ferry_ct,
 		[DP_MAP_CONFIG] = skel->maps.ferry_config,
+		[DP_MAP_RR] = skel->maps.ferry_rr,
+		[DP_MAP_MAGLEV] = skel->maps.ferry_maglev,
+		[DP_MAP_SVC_NAMES] = skel->maps.ferry_svc_names,
 	};
 	return maps[i];
 }
@@ -250,6 +253,11 @@ int datapath_load(struct datapath *dp, const char *bpffs, const struct dp_limits
 	bpf_map__set_max_entries(skel->maps.ferry_ct, limits->max_ct);
 	bpf_map__set_max_entries(skel->maps.ferry_source_ranges, limits->max_source_ranges);
 	bpf_map__set_max_entries(skel->maps.ferry_node_addrs, limits->max_node_addrs);
+	/* Indexed by svc_id, whose space is the sync engine's (user/sync/ids.h). */
+	bpf_map__set_max_entries(skel->maps.ferry_rr, 4 * limits->max_services);
+	/* A table per Maglev set, two while a set is replaced. */
+	bpf_map__set_max_entries(skel->maps.ferry_maglev, 2 * limits->max_services);
+	bpf_map__set_max_entries(skel->maps.ferry_svc_names, 2 * limits->max_services);
 	dp->adopted = adopt_maps(skel, bpffs);
 	/* Its kfunc is weak: without it, the rest loads and serves. */
 	bpf_program__set_autoload(skel->progs.ferry_udp_reap, udp_reaper);

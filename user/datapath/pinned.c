@@ -21,6 +21,9 @@ const char *const dp_map_names[DP_MAP__COUNT] = {
 	[DP_MAP_SOURCE_RANGES] = "ferry_source_ranges",
 	[DP_MAP_CT] = "ferry_ct",
 	[DP_MAP_CONFIG] = "ferry_config",
+	[DP_MAP_RR] = "ferry_rr",
+	[DP_MAP_MAGLEV] = "ferry_maglev",
+	[DP_MAP_SVC_NAMES] = "ferry_svc_names",
 };
 
 const char *const dp_hook_names[DP_HOOK_COUNT] = {

@@ -33,3 +33,14 @@ void svc_entry_slot(const struct svc_entry *e, const __u32 addr[4], uint32_t i,
 	out->addr[2] = htonl(0xffff);
 	out->addr[3] = b->addr;
 }
+
+const char *svc_entry_algorithm(uint8_t algorithm)
+{
+	static const char *const names[LB_ALGORITHM__COUNT] = {
+		[LB_RANDOM] = "random",
+		[LB_ROUND_ROBIN] = "round-robin",
+		[LB_MAGLEV] = "maglev",
+	};
+
+	return algorithm < LB_ALGORITHM__COUNT ? names[algorithm] : "unknown";
+}

@@ -17,4 +17,7 @@ bool svc_entry_inline(const __u32 addr[4], uint32_t count);
 void svc_entry_slot(const struct svc_entry *e, const __u32 addr[4], uint32_t i,
 		    struct slot_value *out);
 
+/* The name of an enum lb_algorithm, as ferry.io/lb-algorithm spells it. */
+const char *svc_entry_algorithm(uint8_t algorithm);
+
 #endif

@@ -218,6 +218,9 @@ static cJSON *service_json(const struct dp_maps *maps, const struct svc_row *row
 	cJSON_AddBoolToObject(o, "internal_local", row->value.flags & SVC_FLAG_LOCAL);
 	cJSON_AddBoolToObject(o, "zone_hints", row->value.flags & SVC_FLAG_ZONE_HINTS);
 	cJSON_AddNumberToObject(o, "affinity_timeout", row->value.affinity_timeout);
+	cJSON_AddStringToObject(o, "algorithm", svc_entry_algorithm(row->value.algorithm));
+	if (row->value.algorithm == LB_MAGLEV)
+		cJSON_AddNumberToObject(o, "maglev_table_size", row->value.maglev_size);
 	for (size_t i = 0; i < n_fe; i++)
 		cJSON_AddItemToArray(fes, frontend_json(&row[i]));
 	cJSON_AddItemToObject(o, "frontends", fes);
@@ -271,7 +274,7 @@ static void frontend_text(const struct svc_row *row, bool first, const struct ra
 			  char *buf, size_t len)
 {
 	__u32 f = row->value.flags;
-	char num[16];
+	char num[16], alg[32] = "";
 	struct ferry_ip ip;
 
 	to_ip(&ip, row->key.addr);
@@ -283,6 +286,11 @@ static void frontend_text(const struct svc_row *row, bool first, const struct ra
 		snprintf(num, sizeof(num), "%u", row->value.affinity_timeout);
 		if (row->value.affinity_timeout)
 			appendf(buf, len, " (affinity %ss)", num);
+		if (row->value.algorithm == LB_MAGLEV)
+			snprintf(alg, sizeof(alg), " (maglev %u)", row->value.maglev_size);
+		else if (row->value.algorithm != LB_RANDOM)
+			snprintf(alg, sizeof(alg), " (%s)", svc_entry_algorithm(row->value.algorithm));
+		appendf(buf, len, "%s", alg);
 	}
 	if (f & SVC_FLAG_EXTERNAL)
 		appendf(buf, len, " %s", kind_name(f));

@@ -118,6 +118,7 @@ out:
 		writes = -1;
 	if (writes >= 0) {
 		agent_reap_udp(ag);
+		sync_set_node_identity(ag->eng, ag->opts.node_name, store_node_zone(st));
 		sync_publish(ag->eng, ss->parse_errors, ss->objects_skipped,
 			     model_fields_ignored());
 	}

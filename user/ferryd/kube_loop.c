@@ -76,6 +76,8 @@ static void kube_publish(struct kube_loop *kl)
 
 	kl->published_skipped = kube_source_stats(ks)->objects_skipped;
 	agent_reap_udp(kl->ag);
+	sync_set_node_identity(kl->ag->eng, kl->ag->opts.node_name,
+			       store_node_zone(kube_source_store(kl->ag->kube)));
 	sync_publish(kl->ag->eng, kube_bad_data(ks), kl->published_skipped,
 		     model_fields_ignored());
 }

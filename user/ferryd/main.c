@@ -268,6 +268,7 @@ static int agent_start(struct agent *ag)
 		log_error("ferryd", "out of memory");
 		return -1;
 	}
+	sync_set_lb_default(ag->eng, ag->opts.lb_algorithm);
 	if (ag->dp.adopted)
 		sync_adopt(ag->eng);
 	ag->hcnp = hcnp_new();

@@ -13,6 +13,7 @@
 #include "ferry/maps.h"
 #include "kube/watch.h"
 #include "metrics/httpd.h"
+#include "model/model.h"
 
 static const char usage[] =
 	"usage: ferryd [--source k8s|file:PATH] [options]\n"
@@ -65,6 +66,9 @@ static const char usage[] =
 	"  --icmp-rate N              ICMP replies per second and CPU the per-packet path\n"
 	"                             sends: port unreachable (a service without endpoints)\n"
 	"                             and fragmentation needed (default 100)\n"
+	"  --lb-algorithm NAME        how service ports pick a backend unless their Service's\n"
+	"                             annotation ferry.io/lb-algorithm says: random (default),\n"
+	"                             round-robin or maglev\n"
 	"  --udp-reaper auto|off      fail connected UDP sockets whose backend was removed\n"
 	"                             (B21) where the kernel can (auto: Linux 6.5+), or never\n"
 	"  --tcx auto|off             the per-packet path's tc programs as tcx links where the\n"
@@ -281,6 +285,25 @@ static int options_check(struct ferryd_options *opts)
 	return options_check_packet(opts);
 }
 
+static int parse_lb_algorithm(const char *arg, uint8_t *out)
+{
+	switch (model_lb_parse(arg)) {
+	case MODEL_LB_RANDOM:
+		*out = LB_RANDOM;
+		return 0;
+	case MODEL_LB_ROUND_ROBIN:
+		*out = LB_ROUND_ROBIN;
+		return 0;
+	case MODEL_LB_MAGLEV:
+		*out = LB_MAGLEV;
+		return 0;
+	default:
+		fprintf(stderr, "ferryd: --lb-algorithm: unknown algorithm '%s' (random, "
+			"round-robin or maglev)\n", arg);
+		return -1;
+	}
+}
+
 int options_parse(int argc, char **argv, struct ferryd_options *opts)
 {
 	static const struct option longopts[] = {
@@ -308,6 +331,7 @@ int options_parse(int argc, char **argv, struct ferryd_options *opts)
 		{ "node-port-range", required_argument, NULL, 'R' },
 		{ "snat-port-range", required_argument, NULL, 'r' },
 		{ "icmp-rate", required_argument, NULL, 'I' },
+		{ "lb-algorithm", required_argument, NULL, 'L' },
 		{ "udp-reaper", required_argument, NULL, 'U' },
 		{ "tcx", required_argument, NULL, 'K' },
 		{ "log-level", required_argument, NULL, 'l' },
@@ -433,6 +457,10 @@ int options_parse(int argc, char **argv, struct ferryd_options *opts)
 			break;
 		case 'I':
 			if (parse_count("--icmp-rate", optarg, &opts->icmp_per_sec))
+				return -1;
+			break;
+		case 'L':
+			if (parse_lb_algorithm(optarg, &opts->lb_algorithm))
 				return -1;
 			break;
 		case 'U':

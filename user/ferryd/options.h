@@ -49,6 +49,7 @@ struct ferryd_options {
 	uint16_t node_port_min, node_port_max;  /* --node-port-range */
 	uint16_t snat_port_min, snat_port_max;  /* --snat-port-range */
 	uint32_t icmp_per_sec;    /* --icmp-rate */
+	uint8_t lb_algorithm;     /* --lb-algorithm, enum lb_algorithm (default random) */
 	bool udp_reaper_off;      /* --udp-reaper off (default auto) */
 	bool tcx_off;             /* --tcx off (default auto) */
 	uint32_t resync_period;   /* --resync-period, seconds between B34 checks */

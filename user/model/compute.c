@@ -228,6 +228,7 @@ static int compute_external(struct compute_ctx *ctx, const struct model_service 
 	dsvc->proto = cluster->proto;
 	dsvc->external = dsvc->ext_local = true;
 	dsvc->affinity_timeout = cluster->affinity_timeout;
+	dsvc->lb_algorithm = cluster->lb_algorithm;
 	dsvc->health_check_node_port = svc->ext->health_check_node_port;
 	if (asprintf(&dsvc->id, "%s/external", cluster->id) < 0) {
 		dsvc->id = NULL;
@@ -254,6 +255,7 @@ static int compute_port(struct compute_ctx *ctx, const struct model_service *svc
 	dsvc->proto = port->proto;
 	dsvc->local = svc->internal_local;
 	dsvc->affinity_timeout = svc->affinity_timeout;
+	dsvc->lb_algorithm = svc->lb_algorithm;
 	if (asprintf(&dsvc->id, "%s/%s:%s/%s/v%d", svc->ns, svc->name, port->name,
 		     proto_name(port->proto), family) < 0) {
 		dsvc->id = NULL;

@@ -79,6 +79,48 @@ static enum decode_result svc_affinity(const struct decode_meta *meta, const cJS
 	return DECODE_OK;
 }
 
+#define ANNOTATION_LB "ferry.io/lb-algorithm"
+
+static const char *const lb_names[] = {
+	[MODEL_LB_RANDOM] = "random",
+	[MODEL_LB_ROUND_ROBIN] = "round-robin",
+	[MODEL_LB_MAGLEV] = "maglev",
+};
+
+const char *model_lb_name(enum model_lb lb)
+{
+	return lb > MODEL_LB_DEFAULT && lb < sizeof(lb_names) / sizeof(lb_names[0]) ?
+		       lb_names[lb] : NULL;
+}
+
+enum model_lb model_lb_parse(const char *name)
+{
+	for (size_t i = MODEL_LB_RANDOM; name && i < sizeof(lb_names) / sizeof(lb_names[0]); i++)
+		if (strcmp(name, lb_names[i]) == 0)
+			return (enum model_lb)i;
+	return MODEL_LB_DEFAULT;
+}
+
+/* metadata.annotations["ferry.io/lb-algorithm"]: a value ferryd does not
+ * know is left out (logged, counted) and the Service keeps the default,
+ * rather than the Service going unserved. */
+static void svc_lb_algorithm(const struct decode_meta *meta, const cJSON *obj,
+			     struct model_service *svc)
+{
+	const cJSON *anns = decode_field(decode_field(obj, "metadata"), "annotations");
+	const cJSON *value = decode_field(anns, ANNOTATION_LB);
+
+	if (!value)
+		return;
+	svc->lb_algorithm = (uint8_t)model_lb_parse(cJSON_IsString(value) ? value->valuestring
+									  : NULL);
+	if (svc->lb_algorithm == MODEL_LB_DEFAULT)
+		model_field_ignored(LOG_WARN, "Service %s/%s: annotation " ANNOTATION_LB ": unknown "
+				    "value \"%s\" (random, round-robin or maglev), the default "
+				    "applies", meta->ns, meta->name,
+				    cJSON_IsString(value) ? value->valuestring : "(not a string)");
+}
+
 /* The field of cluster IP i: spec.clusterIPs[i], or spec.clusterIP when i < 0. */
 static const char *svc_ip_field(int i, char *buf, size_t len)
 {
@@ -215,6 +257,7 @@ enum decode_result decode_service(const cJSON *obj, const struct decode_meta *me
 		objects_free_service(&svc);
 		return DECODE_INVALID;
 	}
+	svc_lb_algorithm(meta, obj, &svc);
 	svc.ns = intern_get(meta->ns);
 	svc.name = strdup(meta->name);
 	if (!svc.ns || !svc.name) {

@@ -72,7 +72,22 @@ struct model_service {
 	uint8_t cluster_ip_family[2]; /* 4 or 6, paired with cluster_ips (B3) */
 	bool proxied;         /* false: service-proxy-name or headless label (B2) */
 	bool internal_local;  /* spec.internalTrafficPolicy: Local (B13, B15) */
+	uint8_t lb_algorithm; /* enum model_lb: annotation ferry.io/lb-algorithm */
 };
+
+/* How the Service's ports pick backends (annotation ferry.io/lb-algorithm);
+ * MODEL_LB_DEFAULT: absent or unknown, ferryd's --lb-algorithm applies. */
+enum model_lb {
+	MODEL_LB_DEFAULT = 0,
+	MODEL_LB_RANDOM,
+	MODEL_LB_ROUND_ROBIN,
+	MODEL_LB_MAGLEV,
+};
+
+/* The annotation value of each enum model_lb but the default, or NULL. */
+const char *model_lb_name(enum model_lb lb);
+/* The enum model_lb a value names; MODEL_LB_DEFAULT when none. */
+enum model_lb model_lb_parse(const char *name);
 
 /* The API server allows 8 (EndpointSlice validation: hints.forZones). */
 #define MODEL_MAX_HINT_ZONES 8
@@ -212,6 +227,7 @@ struct desired_svc {
 	bool local;           /* internalTrafficPolicy Local: this node's endpoints (B15) */
 	bool zone_hints;      /* only the endpoints hinted for this node's zone (B31) */
 	uint32_t affinity_timeout; /* seconds; 0 = no session affinity (B30) */
+	uint8_t lb_algorithm; /* enum model_lb */
 	size_t n_backends;    /* 0 = refuse connections (B14) */
 	struct desired_backend *backends; /* sorted by (addr, port), no duplicates (B9) */
 };

@@ -93,6 +93,11 @@ int store_set_node(struct model_store *st, const char *name, const char *zone)
 	return 0;
 }
 
+const char *store_node_zone(const struct model_store *st)
+{
+	return st->zone;
+}
+
 /* Services with external frontends depend on the node's addresses and
  * NodePort range (model_compute leaves some of them out). */
 static void group_mark_external(struct model_store *st)

@@ -34,6 +34,8 @@ void store_free(struct model_store *st);
  * Service, since locality (B13) and hints (B31) depend on them. 0, or -1
  * when out of memory (the old values stay). */
 int store_set_node(struct model_store *st, const char *name, const char *zone);
+/* The zone store_set_node was last given ("" = none). */
+const char *store_node_zone(const struct model_store *st);
 /* This node's addresses, as its Node's status.addresses says (InternalIP,
  * ExternalIP; model_decode of a Node gives them): copied, sorted, each once.
  * A change recomputes the Services with external frontends (an LB IP or

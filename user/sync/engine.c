@@ -3,12 +3,14 @@
 #include <bpf/bpf.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "common/log.h"
+#include "sync/lb.h"
 #include "sync/state.h"
 
 struct sync_engine *sync_new(const struct dp_maps *maps, const struct dp_limits *limits,
@@ -29,6 +31,7 @@ struct sync_engine *sync_new(const struct dp_maps *maps, const struct dp_limits 
 	stage_init(&eng->stage[DP_MAP_SERVICES], sizeof(struct svc_key), sizeof(struct svc_entry));
 	stage_init(&eng->stage[DP_MAP_SLOTS], sizeof(struct slot_key), sizeof(struct slot_value));
 	stage_init(&eng->stage[DP_MAP_BACKENDS], sizeof(__u32), sizeof(struct backend_value));
+	stage_init(&eng->stage[DP_MAP_SVC_NAMES], sizeof(__u32), sizeof(struct svc_name));
 	stage_init(&eng->stage[DP_MAP_REVNAT], sizeof(struct revnat_key),
 		   sizeof(struct revnat_value));
 	/* IDs range over 4x the capacity so that freed ones rest a while. */
@@ -96,10 +99,12 @@ static uint32_t svc_flags(const struct desired_svc *d)
 	       (d->zone_hints ? SVC_FLAG_ZONE_HINTS : 0);
 }
 
-static bool svc_unchanged(const struct applied_svc *a, const struct desired_svc *d)
+static bool svc_unchanged(const struct sync_engine *eng, const struct applied_svc *a,
+			  const struct desired_svc *d)
 {
 	if (a->rn_stale || a->n_backends != d->n_backends || a->value.flags != svc_flags(d) ||
-	    a->value.affinity_timeout != d->affinity_timeout)
+	    a->value.affinity_timeout != d->affinity_timeout ||
+	    a->value.algorithm != lb_algorithm(eng, d))
 		return false;
 	for (size_t i = 0; i < d->n_backends; i++)
 		if (!addr_equal(&a->backends[i].addr, &d->backends[i].addr) ||
@@ -120,6 +125,7 @@ static int svc_program(struct sync_engine *eng, struct applied_svc *a,
 		.count = (uint32_t)d->n_backends,
 		.flags = svc_flags(d),
 		.affinity_timeout = d->affinity_timeout,
+		.algorithm = lb_algorithm(eng, d),
 	};
 	struct svc_value old = a->value;
 	const struct applied_backend *held = a->backends;
@@ -135,8 +141,14 @@ static int svc_program(struct sync_engine *eng, struct applied_svc *a,
 		eng->stats.map_full_errors++;
 		return -1;
 	}
-	if (wr_backends_prepare(eng, a, d, v.svc_id, &nb, &fresh))
+	/* The new revision's table is in place before the entry naming it. */
+	if (v.algorithm == LB_MAGLEV && v.count &&
+	    lb_table_write(eng, v.svc_id, v.rev, d, &v.maglev_size))
 		return -1;
+	if (wr_backends_prepare(eng, a, d, v.svc_id, &nb, &fresh)) {
+		lb_table_delete(eng, &v);
+		return -1;
+	}
 	/* Adopted slots that claim entries naming another: taken as unowned. */
 	for (size_t i = 0; a->rn_stale && i < a->n_backends; i++)
 		a->backends[i].slot_flags = 0;
@@ -156,6 +168,7 @@ static int svc_program(struct sync_engine *eng, struct applied_svc *a,
 		}
 	}
 	if (written < 0) {
+		lb_table_delete(eng, &v);
 		rn_release(eng, a->proto, nb, d->n_backends, held, n_held);
 		wr_backends_drop(eng, nb, fresh, d->n_backends);
 		free(nb);
@@ -164,6 +177,7 @@ static int svc_program(struct sync_engine *eng, struct applied_svc *a,
 	}
 	old_slots = old.rev ? wr_slots_of(a->backends, a->n_backends, old.count) : 0;
 	wr_slots_delete(eng, v.svc_id, old.rev, old_slots);
+	lb_table_delete(eng, &old);
 	eng->stats.slots += wr_slots_of(nb, d->n_backends, v.count);
 	eng->stats.slots -= old_slots;
 	rn_release(eng, a->proto, held, n_held, nb, d->n_backends);
@@ -186,6 +200,8 @@ static void svc_remove(struct sync_engine *eng, struct applied_svc *a)
 	fe_remove_all(eng, a);
 	rg_commit(eng, a, NULL, 0);
 	wr_slots_delete(eng, a->value.svc_id, a->value.rev, slots);
+	lb_table_delete(eng, &a->value);
+	lb_name_delete(eng, a->value.svc_id);
 	eng->stats.slots -= slots;
 	rn_release(eng, a->proto, a->backends, a->n_backends, NULL, 0);
 	wr_backends_drop(eng, a->backends, NULL, a->n_backends);
@@ -225,6 +241,7 @@ static void svc_claim_adopted(struct sync_engine *eng, const struct desired_svc 
 	a->adopted = false;
 	a->seen = true;
 	hmap_put(&eng->svcs, &a->by_id, a->id, strlen(a->id));
+	lb_name_keep(eng, a->value.svc_id, a->id);
 }
 
 static struct applied_svc *svc_find(const struct sync_engine *eng, const char *id)
@@ -263,7 +280,7 @@ static int svc_write(struct sync_engine *eng, struct applied_svc *a, const struc
 
 	if (rg_put(eng, a, d, &ranges, &n_ranges))
 		return -1;
-	if (created || !svc_unchanged(a, d) || rn_primary_changed(a, want, n_want))
+	if (created || !svc_unchanged(eng, a, d) || rn_primary_changed(a, want, n_want))
 		written = svc_program(eng, a, d, want, n_want);
 	else
 		written = fe_publish(eng, a, want, n_want, false, a->backends, a->n_backends);
@@ -311,6 +328,7 @@ static int svc_apply(struct sync_engine *eng, const struct desired_svc *d)
 	if (created) {
 		hmap_put(&eng->svcs, &a->by_id, a->id, strlen(a->id));
 		eng->stats.services++;
+		lb_name_write(eng, a->value.svc_id, a->id);
 	}
 	if (written < 0 || (size_t)written < n_want)
 		return -1;
@@ -330,7 +348,7 @@ static void svc_report_failure(struct sync_engine *eng, const struct desired_svc
 static int stage_flush_all(struct sync_engine *eng)
 {
 	static const enum dp_map order[] = { DP_MAP_BACKENDS, DP_MAP_REVNAT, DP_MAP_SLOTS,
-					     DP_MAP_SERVICES };
+					     DP_MAP_SERVICES, DP_MAP_SVC_NAMES };
 
 	for (size_t i = 0; i < sizeof(order) / sizeof(order[0]); i++) {
 		int err = stage_flush(&eng->stage[order[i]], wr_stage_sink,
@@ -469,6 +487,8 @@ int sync_publish(struct sync_engine *eng, uint64_t parse_errors, uint64_t object
 	uint32_t zero = 0;
 	int err;
 
+	memcpy(st.node_name, eng->node_name, sizeof(st.node_name));
+	memcpy(st.node_zone, eng->node_zone, sizeof(st.node_zone));
 	clock_gettime(CLOCK_REALTIME, &now);
 	st.applied_unix_ns = (uint64_t)now.tv_sec * 1000000000ULL + (uint64_t)now.tv_nsec;
 	err = mio_update(eng, DP_MAP_STATE, &zero, &st, BPF_ANY);
@@ -478,6 +498,17 @@ int sync_publish(struct sync_engine *eng, uint64_t parse_errors, uint64_t object
 	}
 	eng->published = st;
 	return 0;
+}
+
+void sync_set_lb_default(struct sync_engine *eng, uint8_t algorithm)
+{
+	eng->lb_default = algorithm;
+}
+
+void sync_set_node_identity(struct sync_engine *eng, const char *name, const char *zone)
+{
+	snprintf(eng->node_name, sizeof(eng->node_name), "%s", name ? name : "");
+	snprintf(eng->node_zone, sizeof(eng->node_zone), "%s", zone ? zone : "");
 }
 
 void sync_note_repairs(struct sync_engine *eng, uint64_t n)

@@ -68,6 +68,12 @@ int sync_set_node_addrs(struct sync_engine *eng, const struct ferry_ip *addrs, s
 int sync_set_config(struct sync_engine *eng, const struct dp_config *config);
 
 /* Write the agent state (generation, counters) to ferry_state. */
+/* The algorithm of service ports whose Service does not choose one
+ * (--lb-algorithm): enum lb_algorithm. Set before the first apply. */
+void sync_set_lb_default(struct sync_engine *eng, uint8_t algorithm);
+/* This node's name and zone ("" = none), published in ferry_state with
+ * the next generation for ferryctl explain. */
+void sync_set_node_identity(struct sync_engine *eng, const char *name, const char *zone);
 int sync_publish(struct sync_engine *eng, uint64_t parse_errors, uint64_t objects_skipped,
 		 uint64_t fields_ignored);
 

@@ -99,6 +99,9 @@ struct sync_engine {
 	bool report_conflicts;    /* the last try: log and count frontends left out */
 	size_t n_node_addrs;
 	struct ferry_ip *node_addrs; /* ferry_node_addrs as written, in order */
+	uint8_t lb_default;       /* --lb-algorithm, enum lb_algorithm */
+	char node_name[sizeof(((struct agent_state *)0)->node_name)]; /* for ferry_state */
+	char node_zone[sizeof(((struct agent_state *)0)->node_zone)];
 	bool config_known;        /* config holds what ferry_config holds */
 	struct dp_config config;
 	struct sync_stats stats;

@@ -1,0 +1,204 @@
+#!/usr/bin/env bash
+# Backend selection on the socket path (issue 16), through real connections
+# from clients to pods: the annotation ferry.io/lb-algorithm per Service,
+# --lb-algorithm for the rest.
+#
+#  - round-robin: an exact rotation over the set, TCP connects and UDP
+#    datagrams from new unconnected sockets alike (one counter per service
+#    port);
+#  - maglev: the socket path's client is its network namespace (a pod), so
+#    every connection of one namespace reaches one backend, while the
+#    namespaces spread; ferryctl shows the table size;
+#  - random (default): spread within binomial bounds;
+#  - an unknown value: a log line naming it, fields_ignored counted, the
+#    Service served with the default;
+#  - changing a live Service's algorithm keeps an established connection;
+#  - --lb-algorithm gives the default, and the annotation still wins.
+#
+# Pods s-1..s-4 answer their name on TCP 8080 and UDP 8080.
+# shellcheck source=tests/lib.sh
+source "$(dirname "$0")/../lib.sh"
+
+topology_up
+for i in 1 2 3 4; do
+	pod "s-$i" "198.18.91.$i" "fd00:198:18:91::$i" --tcp 8080 --udp 8080
+done
+for i in 1 2 3 4 5 6; do
+	add_pod "c-$i" "198.18.91.$((100 + i))" || { not_ok "$GROUP setup" "client namespace c-$i"; finish; }
+done
+
+SRC=$WORK/src
+mkdir "$SRC"
+
+# svc_yaml NAME CLUSTERIP ALGORITHM POD...: Service NAME (TCP 80 and UDP 80
+# to 8080) with annotation ferry.io/lb-algorithm ALGORITHM (none when ""),
+# and its EndpointSlice with these pods.
+svc_yaml() {
+	local name=$1 ip=$2 algorithm=$3 p
+	shift 3
+	cat <<EOF
+apiVersion: v1
+kind: Service
+metadata:
+  name: $name
+  namespace: lb
+EOF
+	[ -z "$algorithm" ] || echo "  annotations: {ferry.io/lb-algorithm: \"$algorithm\"}"
+	cat <<EOF
+spec:
+  clusterIP: $ip
+  ports:
+  - {name: tcp, port: 80, protocol: TCP, targetPort: 8080}
+  - {name: udp, port: 80, protocol: UDP, targetPort: 8080}
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {name: $name-1, namespace: lb, labels: {kubernetes.io/service-name: $name}}
+addressType: IPv4
+ports: [{name: tcp, port: 8080, protocol: TCP}, {name: udp, port: 8080, protocol: UDP}]
+endpoints:
+EOF
+	for p; do echo "- {addresses: [198.18.91.${p#s-}], conditions: {ready: true}}"; done
+}
+
+# sequence NETNS COUNT ADDR PORT: the pods COUNT TCP connections from a
+# client in NETNS reached, in order, space separated.
+sequence() {
+	bash -c "$CLIENT_SH" "$CG" "$1" "$CONNCOUNT" -s -n "$2" -t 60 "$3" "$4" | tr '\n' ' ' |
+		sed 's/ $//'
+}
+
+# rotation SEQ K: "exact" when SEQ repeats its first K pods, K different
+# ones, to the end; else why not.
+rotation() {
+	local -a s
+	read -r -a s <<<"$1"
+	[ "${#s[@]}" -gt "$2" ] || { echo "only ${#s[@]} answers"; return; }
+	[ "$(printf '%s\n' "${s[@]:0:$2}" | sort -u | wc -l)" = "$2" ] ||
+		{ echo "first $2 not distinct: ${s[*]:0:$2}"; return; }
+	for ((i = $2; i < ${#s[@]}; i++)); do
+		[ "${s[i]}" = "${s[i - $2]}" ] || { echo "answer $i is ${s[i]}, not ${s[i - $2]}"; return; }
+	done
+	echo exact
+}
+
+# within TALLY MIN MAX PODS: "yes" when each of PODS answered MIN..MAX
+# times and nothing failed.
+within() {
+	local tally=$1 min=$2 max=$3 p n
+	shift 3
+	[[ $tally != *error* ]] || { echo "failures: $tally"; return; }
+	for p; do
+		n=$(sed -n "s/.*\\b$p=\\([0-9]*\\).*/\\1/p" <<<"$tally")
+		[ -n "$n" ] && [ "$n" -ge "$min" ] && [ "$n" -le "$max" ] ||
+			{ echo "$p=${n:-0} outside $min..$max in '$tally'"; return; }
+	done
+	echo yes
+}
+
+# algorithm_of ADDR PORT PROTO KEY: KEY (algorithm, maglev_table_size) of
+# the service port at ADDR:PORT/PROTO in ferryctl's list.
+algorithm_of() {
+	service_list_json | "$PYTHON" -c '
+import json, sys
+for s in json.load(sys.stdin):
+    if s["address"] == sys.argv[1] and s["port"] == int(sys.argv[2]) and s["protocol"] == sys.argv[3]:
+        print(s.get(sys.argv[4], "absent"))' "$1" "$2" "$3" "$4"
+}
+
+svc_yaml rr 10.96.91.1 round-robin s-1 s-2 s-3 | write_source "$SRC/rr.yaml"
+svc_yaml mg 10.96.91.2 maglev s-1 s-2 s-3 s-4 | write_source "$SRC/mg.yaml"
+svc_yaml rnd 10.96.91.3 "" s-1 s-2 s-3 s-4 | write_source "$SRC/rnd.yaml"
+svc_yaml bad 10.96.91.4 fastest s-1 s-2 s-3 s-4 | write_source "$SRC/bad.yaml"
+svc_yaml live 10.96.91.5 round-robin s-1 s-2 | write_source "$SRC/live.yaml"
+ferryd_start "$SRC" || finish
+
+# --- round-robin
+seq=$(sequence "$NODE" 30 10.96.91.1 80)
+expect "round-robin: 30 TCP connections rotate exactly over the 3 pods" "$(rotation "$seq" 3)" exact
+t=$(udp_tally 30 10.96.91.1 80)
+expect "round-robin: 30 UDP datagrams (a new socket each) reach each pod 10 times" "$t" \
+	"s-1=10 s-2=10 s-3=10"
+expect "round-robin: ferryctl service list says so" "$(algorithm_of 10.96.91.1 80 TCP algorithm)" \
+	round-robin
+
+# --- maglev: one backend per client namespace; the namespaces spread.
+declare -A MG=()
+for c in c-1 c-2 c-3 c-4 c-5 c-6; do
+	seq=$(sequence "${POD_NS[$c]}" 10 10.96.91.2 80)
+	pods=$(tr ' ' '\n' <<<"$seq" | sort -u | tr '\n' ' ' | sed 's/ $//')
+	MG[$c]=$pods
+	expect_match "maglev: 10 connections from client $c reach one pod" "$pods" '^s-[1-4]$'
+done
+again=$(sequence "${POD_NS[c-1]}" 10 10.96.91.2 80 | tr ' ' '\n' | sort -u | tr '\n' ' ' | sed 's/ $//')
+expect "maglev: client c-1 reaches the same pod again" "$again" "${MG[c-1]}"
+n=$(printf '%s\n' "${MG[@]}" | sort -u | wc -l)
+if [ "$n" -ge 2 ]; then
+	ok "maglev: 6 client namespaces spread over $n pods"
+else
+	not_ok "maglev: 6 client namespaces spread over the pods" "all reached ${MG[c-1]}"
+fi
+expect "maglev: ferryctl service list says so" "$(algorithm_of 10.96.91.2 80 TCP algorithm)" maglev
+expect "maglev: a set of 4 has a table of 701 entries (a prime)" \
+	"$(algorithm_of 10.96.91.2 80 TCP maglev_table_size)" 701
+
+# --- random: 400 connections over 4 pods; each count within 100 +- 5 sd
+# (sd = sqrt(400 * 1/4 * 3/4) = 8.7).
+t=$(conn_tally 400 10.96.91.3 80)
+expect "random (default): 400 connections spread over the 4 pods within binomial bounds" \
+	"$(within "$t" 57 143 s-1 s-2 s-3 s-4)" yes
+expect "random: ferryctl service list says so" "$(algorithm_of 10.96.91.3 80 TCP algorithm)" random
+
+# --- an unknown value keeps the default, named in the log and counted.
+if grep -q 'Service lb/bad: annotation ferry.io/lb-algorithm: unknown value "fastest"' "$FERRYD_LOG"; then
+	ok "unknown algorithm: the log names the Service and the value"
+else
+	not_ok "unknown algorithm: the log names the Service and the value" "no such line"
+fi
+ignored=$(status_get 'j["agent"]["fields_ignored"]')
+if [ -n "$ignored" ] && [ "$ignored" -ge 1 ]; then
+	ok "unknown algorithm: counted in fields_ignored ($ignored)"
+else
+	not_ok "unknown algorithm: counted in fields_ignored" "fields_ignored=$ignored"
+fi
+expect "unknown algorithm: the Service is served with the default" \
+	"$(algorithm_of 10.96.91.4 80 TCP algorithm)/$(names_of "$(conn_tally 100 10.96.91.4 80)" | wc -w)" \
+	"random/4"
+
+# --- changing the algorithm of a live Service keeps established connections.
+mkdir "$WORK/hold"
+bg_client "$PYTHON" "$PROBE" hold 10.96.91.5 80 --dir "$WORK/hold" --wait 60
+if wait_file "$WORK/hold/first" 10 && [[ $(cat "$WORK/hold/first") =~ ^s-[12]$ ]]; then
+	first=$(cat "$WORK/hold/first")
+	svc_yaml live 10.96.91.5 maglev s-1 s-2 | update_source "$SRC/live.yaml" ||
+		not_ok "live change: a new generation is published" "still $(generation)"
+	expect "live change: round-robin to maglev is published" \
+		"$(algorithm_of 10.96.91.5 80 TCP algorithm)" maglev
+	touch "$WORK/hold/go"
+	wait_file "$WORK/hold/second" 10
+	expect "live change: the established connection still exchanges with its pod" \
+		"$(cat "$WORK/hold/second" 2>/dev/null)" "$first"
+else
+	not_ok "live change: a held connection is established" \
+		"$(cat "$WORK/hold/first" 2>/dev/null || echo 'no answer')"
+fi
+
+# --- --lb-algorithm: the default of Services without the annotation.
+ferryd_reset
+ferryd_start "$SRC" --lb-algorithm round-robin || finish
+seq=$(sequence "$NODE" 20 10.96.91.3 80)
+expect "--lb-algorithm round-robin: a Service without the annotation rotates over its 4 pods" \
+	"$(rotation "$seq" 4)" exact
+expect "--lb-algorithm round-robin: a Service's own annotation still wins (maglev)" \
+	"$(algorithm_of 10.96.91.2 80 TCP algorithm)" maglev
+"$FERRYD" --source "file:$SRC" --lb-algorithm fastest --cgroup "$CG" --bpffs "$BPFFS-x" \
+	>"$WORK/bad-option.log" 2>&1
+rc=$?
+if [ "$rc" != 0 ] && grep -q "unknown algorithm 'fastest'" "$WORK/bad-option.log"; then
+	ok "--lb-algorithm with an unknown name is refused, naming it"
+else
+	not_ok "--lb-algorithm with an unknown name is refused, naming it" \
+		"rc=$rc: $(head -n 2 "$WORK/bad-option.log")"
+fi
+
+finish

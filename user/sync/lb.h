@@ -1,0 +1,25 @@
+/* Backend choice beside the set (user/sync/lb.c). Internal to user/sync. */
+#ifndef FERRY_SYNC_LB_H
+#define FERRY_SYNC_LB_H
+
+#include <stdint.h>
+
+#include "ferry/maps.h"
+#include "model/model.h"
+
+struct sync_engine;
+
+/* d's enum lb_algorithm: its annotation's, else --lb-algorithm. */
+uint8_t lb_algorithm(const struct sync_engine *eng, const struct desired_svc *d);
+/* d's Maglev table for revision rev of svc_id; *size gets its entries (a
+ * prime). Returns 0 or -errno, logged. */
+int lb_table_write(struct sync_engine *eng, uint32_t svc_id, uint32_t rev,
+		   const struct desired_svc *d, uint32_t *size);
+/* The table of v's revision, if it has one. */
+void lb_table_delete(struct sync_engine *eng, const struct svc_value *v);
+int lb_name_write(struct sync_engine *eng, uint32_t svc_id, const char *id);
+/* The same, for an adopted service port: written only when it differs. */
+int lb_name_keep(struct sync_engine *eng, uint32_t svc_id, const char *id);
+void lb_name_delete(struct sync_engine *eng, uint32_t svc_id);
+
+#endif
