@@ -54,14 +54,17 @@ mkdir "$SRC"
 # --- objects -------------------------------------------------------------------
 
 # svc NAME IDX [SPEC-LINES]: Service NAME (namespace ex), ClusterIP
-# 10.96.74.IDX, port tcp 80 -> 8080 and udp 80 -> 8080; SPEC-LINES go
-# under spec: (type, policies, nodePorts are given there).
+# 10.96.74.IDX, port tcp 80 -> 8080 (nodePort $NP when set) and udp 80 ->
+# 8080; SPEC-LINES go under spec: (type, policies). With ALG set, the
+# annotation ferry.io/lb-algorithm: $ALG.
 svc() {
+	local ann=''
+	[ -z "${ALG:-}" ] || ann=", annotations: {ferry.io/lb-algorithm: $ALG}"
 	cat <<EOF
 ---
 apiVersion: v1
 kind: Service
-metadata: {name: $1, namespace: ex}
+metadata: {name: $1, namespace: ex$ann}
 spec:
   clusterIP: 10.96.74.$2
   ports:
@@ -115,6 +118,12 @@ EOF
 	slice edge-none b-1:ready
 	NP=30749 svc aff 9 $'  type: NodePort\n  sessionAffinity: ClientIP\n  sessionAffinityConfig: {clientIP: {timeoutSeconds: 600}}'
 	slice aff a-1:ready a-2:ready b-1:ready b-2:ready
+	ALG=round-robin svc rr 10
+	slice rr a-1:ready a-2:ready b-1:ready b-2:ready
+	ALG=maglev NP=30751 svc mg 11 "  type: NodePort"
+	slice mg a-1:ready a-2:ready b-1:ready b-2:ready
+	ALG=maglev NP=30752 svc mga 12 $'  type: NodePort\n  sessionAffinity: ClientIP'
+	slice mga a-1:ready a-2:ready b-1:ready b-2:ready
 } | write_source "$SRC/ex.yaml"
 
 # --- explain, and what clients reach ------------------------------------------------
@@ -351,6 +360,57 @@ flow_pod=$(field reply "$out")
 expect "a known flow (client a, source port 40741): explain names the backend it reached" \
 	"$(pods_of "$(xj 'j["existing_flow"].rsplit(":", 1)[0]' "$NODE_IP:30741" --source "$CA_V4:40741")")" "$flow_pod"
 
+# === algorithms (issue 16): the backend explain says the next connection takes =====
+
+# pick_pod ARGS...: the pod explain names as the pick, "" when none.
+pick_pod() {
+	local a
+	a=$(xj 'j["pick"]["backend"]["address"] if j["pick"]["backend"] else ""' "$@")
+	[ -z "$a" ] || pods_of "$a"
+}
+
+expect "round-robin: explain says so and shows the counter" \
+	"$(xj '"%s %s" % (j["algorithm"], type(j["rr_next"]).__name__)' 10.96.74.10:80 "${LOCAL[@]}")" "round-robin int"
+said='' went=''
+for i in 1 2 3 4 5; do
+	said+=" $(pick_pod 10.96.74.10:80 "${LOCAL[@]}")"
+	went+=" $(reached "$NODE" 1 10.96.74.10 80 | sed 's/^translated: //')"
+done
+note "round-robin: explain said$said; the connections went to$went"
+expect "round-robin: five times, the backend explain names is where the next connection lands" "$went" "$said"
+expect "round-robin: the five connections went round the four backends" \
+	"$(tr ' ' '\n' <<<"$went" | sed -n '2,5p' | sort -u | tr '\n' ' ')" "a-1 a-2 b-1 b-2 "
+
+mg_c1=$(pick_pod 10.96.74.11:80 "${C1[@]}")
+expect "maglev on the node: explain names c-1's backend (the hash of its namespace), and 10 connections from c-1 reach it" \
+	"${mg_c1:-none} $(reached "${POD_NS[c-1]}" 10 10.96.74.11 80)" "${mg_c1:-none} translated: ${mg_c1:-none}"
+mg_node=$(pick_pod 10.96.74.11:80 "${LOCAL[@]}")
+expect "maglev on the node: explain names the node namespace's backend, and 10 connections reach it" \
+	"${mg_node:-none} $(reached "$NODE" 10 10.96.74.11 80)" "${mg_node:-none} translated: ${mg_node:-none}"
+expect_match "maglev: the text shows the hash, the table entry and the slot" \
+	"$("$FERRYCTL" --bpffs "$BPFFS" explain 10.96.74.11:80 "${C1[@]}" | grep '^algorithm')" \
+	'maglev: hash of the client.s network namespace 0x[0-9a-f]{8} -> table entry [0-9]+ of [0-9]+ -> slot [0-3]$'
+said='' went=''
+for port in 41001 41002 41003 41004 41005 41006; do
+	said+=" $(pick_pod "$NODE_IP:30751" --source "$CA_V4:$port")"
+	went+=" $(field reply "$(in_ext a "$PYTHON" "$PROBE" tcp "$NODE_IP" 30751 --bind-port "$port")")"
+done
+note "maglev from outside: explain said$said; the flows went to$went"
+expect "maglev from outside: for six flows of client a, explain names the backend each flow reaches" "$went" "$said"
+expect "maglev from outside without a source port: not determined, and explain says what it needs" \
+	"$(xj 'j["pick"]["backend"]' "$NODE_IP:30751" --source "$CA_V4")" None
+mg_a=$(pick_pod "$NODE_IP:30752" --source "$CA_V4")
+expect "maglev with affinity from outside: explain names client a's backend (the hash of its address), 10 connections reach it" \
+	"${mg_a:-none} $(ext_reached a 10 "$NODE_IP" 30752)" "${mg_a:-none} translated: ${mg_a:-none}"
+
+# === names: the service port, this node and its zone ===========================
+expect_match "explain names the service port (ferry_svc_names)" \
+	"$(xj 'j["service"]' 10.96.74.1:80 "${LOCAL[@]}")" '^ex/web'
+expect "explain shows this node's zone" "$(xj 'j["node_zone"]' 10.96.74.4:80 "${LOCAL[@]}")" zone-a
+expect_match "the Local policy line names this node" \
+	"$("$FERRYCTL" --bpffs "$BPFFS" explain 10.96.74.2:80 "${LOCAL[@]}" | grep '^policy')" \
+	"the endpoints on $TOPO_NODE_NAME only"
+
 # --- bad input --------------------------------------------------------------------------
 "$FERRYCTL" --bpffs "$BPFFS" explain 10.96.74.1 --source "$CA_V4" >/dev/null 2>"$WORK/err"
 expect "a frontend without a port: exit 2 and a message" "$? $(head -c 40 "$WORK/err")" \
@@ -358,6 +418,10 @@ expect "a frontend without a port: exit 2 and a message" "$? $(head -c 40 "$WORK
 "$FERRYCTL" --bpffs "$BPFFS" explain 10.96.74.1:80 --netns /nonexistent >/dev/null 2>"$WORK/err"
 expect_match "a netns path that does not exist: exit 1 and a message naming it" "$? $(cat "$WORK/err")" \
 	'^1 ferryctl: network namespace /nonexistent: No such file'
+
+"$FERRYCTL" --bpffs "$BPFFS" explain 10.96.74.1:80 --cgroup "$CG/nonexistent" >/dev/null 2>"$WORK/err"
+expect_match "a cgroup that does not exist: exit 1 and a message naming it" "$? $(cat "$WORK/err")" \
+	"^1 ferryctl: explain: cgroup $CG/nonexistent: No such file"
 
 if kill -0 "$FERRYD_PID" 2>/dev/null; then ok "ferryd is still running"; else not_ok "ferryd is still running" "gone"; fi
 finish

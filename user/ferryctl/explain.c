@@ -3,7 +3,8 @@
  * path (bpf/sock_lb.bpf.c) for a client on the node, the per-packet path
  * (bpf/lib/nodeport.h) for one from outside. Every answer is what the
  * datapath would do now; nothing is written, and map lookups from a
- * syscall do not refresh an LRU entry. */
+ * syscall do not refresh an LRU entry. This half finds the client and the
+ * service entry that decides for it; explain_set.c describes that entry. */
 #define _GNU_SOURCE /* setns, name_to_handle_at */
 #include <bpf/bpf.h>
 #include <errno.h>
@@ -15,50 +16,19 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <cjson/cJSON.h>
 
-#include "common/addr.h"
-#include "datapath/svc_entry.h"
-#include "ferry/maps.h"
 #include "ferryctl/ctl.h"
+#include "ferryctl/explain.h"
 
 /* SO_NETNS_COOKIE (Linux 5.14) may be missing from the build's headers. */
 #ifndef SO_NETNS_COOKIE
 #define SO_NETNS_COOKIE 71
 #endif
 
-#define NSEC_PER_SEC 1000000000ULL
-#define TEXT_BACKENDS 16 /* the text lists this many; JSON lists all */
-
-/* The question: a frontend, and a client on the node (its network
- * namespace and cgroup, each when known) or outside it (its address). */
-struct explain_req {
-	struct svc_key key;     /* as given: address, port, protocol; scope 0 */
-	bool external;          /* --source */
-	struct ferry_ip source;
-	__u16 sport;            /* network order; 0 = not given */
-	bool has_cookie;
-	__u64 cookie;
-	char cgroup[512];       /* "" = not given */
-};
-
-/* The answer, built as JSON and as "label  text" lines side by side. */
-struct explain {
-	const struct dp_maps *maps;
-	cJSON *json;
-	char text[8192];
-	struct svc_key key;     /* the entry that decides */
-	struct svc_entry e;
-	bool found;
-};
-
-static void say(struct explain *ex, const char *label, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void say(struct explain *ex, const char *label, const char *fmt, ...)
+void explain_say(struct explain *ex, const char *label, const char *fmt, ...)
 {
 	size_t used = strlen(ex->text);
 	va_list ap;
@@ -74,25 +44,12 @@ static void say(struct explain *ex, const char *label, const char *fmt, ...)
 		strcat(ex->text, "\n");
 }
 
-static void to_ip(struct ferry_ip *ip, const __u32 addr[4])
-{
-	memcpy(ip->w, addr, sizeof(ip->w));
-}
-
-static const char *hostport(const __u32 addr[4], __u16 port_be, char *buf, size_t len)
+const char *explain_hostport(const __u32 addr[4], __u16 port_be, char *buf, size_t len)
 {
 	struct ferry_ip ip;
 
-	to_ip(&ip, addr);
+	memcpy(ip.w, addr, sizeof(ip.w));
 	return addr_format_port(&ip, ntohs(port_be), buf, len);
-}
-
-static __u64 now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (__u64)ts.tv_sec * NSEC_PER_SEC + (__u64)ts.tv_nsec;
 }
 
 /* --- the question ---------------------------------------------------------- */
@@ -288,11 +245,11 @@ static bool is_node_addr(const struct explain *ex, const __u32 a[4])
 	return bpf_map_lookup_elem(ex->maps->fd[DP_MAP_NODE_ADDRS], a, &v) == 0;
 }
 
-static void verdict(struct explain *ex, const char *what, const char *why)
+void explain_verdict(struct explain *ex, const char *what, const char *why)
 {
 	cJSON_AddStringToObject(ex->json, "verdict", what);
 	cJSON_AddStringToObject(ex->json, "reason", why);
-	say(ex, "verdict", "%s: %s", what, why);
+	explain_say(ex, "verdict", "%s: %s", what, why);
 }
 
 static void frontend_json(struct explain *ex, const char *kind, const struct svc_key *given)
@@ -301,7 +258,7 @@ static void frontend_json(struct explain *ex, const char *kind, const struct svc
 	char text[ADDR_STR_LEN];
 	struct ferry_ip ip;
 
-	to_ip(&ip, given->addr);
+	memcpy(ip.w, given->addr, sizeof(ip.w));
 	cJSON_AddStringToObject(fe, "address", addr_format(&ip, text));
 	cJSON_AddNumberToObject(fe, "port", ntohs(given->port));
 	cJSON_AddStringToObject(fe, "protocol", proto_name(given->proto));
@@ -323,11 +280,11 @@ static bool match_local(struct explain *ex, const struct explain_req *req)
 	__u32 zero = 0;
 	__u16 port = ntohs(req->key.port);
 
-	hostport(req->key.addr, req->key.port, fe, sizeof(fe));
+	explain_hostport(req->key.addr, req->key.port, fe, sizeof(fe));
 	if (req->key.proto == IPPROTO_SCTP) {
 		frontend_json(ex, NULL, &req->key);
-		say(ex, "frontend", "%s/SCTP", fe);
-		verdict(ex, "untouched", "the socket hooks do not see SCTP: only traffic from "
+		explain_say(ex, "frontend", "%s/SCTP", fe);
+		explain_verdict(ex, "untouched", "the socket hooks do not see SCTP: only traffic from "
 			"outside the node is served");
 		return false;
 	}
@@ -336,9 +293,9 @@ static bool match_local(struct explain *ex, const struct explain_req *req)
 	memcpy(vip.addr, key.addr, sizeof(vip.addr));
 	if (bpf_map_lookup_elem(ex->maps->fd[DP_MAP_SERVICES], &vip, &marker) == 0) {
 		frontend_json(ex, "ClusterIP", &req->key);
-		say(ex, "frontend", "%s/%s: a known ClusterIP, but no service port %u/%s", fe,
+		explain_say(ex, "frontend", "%s/%s: a known ClusterIP, but no service port %u/%s", fe,
 		    proto_name(key.proto), port, proto_name(key.proto));
-		verdict(ex, "refused", "undefined port of a ClusterIP: connect() and sendmsg() fail "
+		explain_verdict(ex, "refused", "undefined port of a ClusterIP: connect() and sendmsg() fail "
 			"with ECONNREFUSED (B17)");
 		return false;
 	}
@@ -348,8 +305,8 @@ static bool match_local(struct explain *ex, const struct explain_req *req)
 
 		if (loop && !req->has_cookie) {
 			frontend_json(ex, NULL, &req->key);
-			say(ex, "frontend", "%s/%s", fe, proto_name(key.proto));
-			verdict(ex, "unknown", "a NodePort on loopback serves the node's network "
+			explain_say(ex, "frontend", "%s/%s", fe, proto_name(key.proto));
+			explain_verdict(ex, "unknown", "a NodePort on loopback serves the node's network "
 				"namespace only (B22): give --netns or --pid");
 			return false;
 		}
@@ -360,12 +317,12 @@ static bool match_local(struct explain *ex, const struct explain_req *req)
 		}
 	}
 	frontend_json(ex, NULL, &req->key);
-	say(ex, "frontend", "%s/%s: not a service", fe, proto_name(key.proto));
-	verdict(ex, "untouched", "not a service: traffic goes to that address untouched");
+	explain_say(ex, "frontend", "%s/%s: not a service", fe, proto_name(key.proto));
+	explain_verdict(ex, "untouched", "not a service: traffic goes to that address untouched");
 	return false;
 found:
 	frontend_json(ex, kind_name(ex->e.v.flags), &req->key);
-	say(ex, "frontend", "%s/%s: %s%s", fe, proto_name(key.proto), kind_name(ex->e.v.flags),
+	explain_say(ex, "frontend", "%s/%s: %s%s", fe, proto_name(key.proto), kind_name(ex->e.v.flags),
 	    memcmp(key.addr, req->key.addr, sizeof(key.addr)) ?
 	    (is_loopback(req->key.addr) ? " on loopback (the node's network namespace, B22)" :
 	     " on a node address") : "");
@@ -394,9 +351,9 @@ static void known_flow(struct explain *ex, const struct explain_req *req)
 	if (!req->sport || bpf_map_lookup_elem(ex->maps->fd[DP_MAP_CT], &k, &v) ||
 	    (v.flags & CT_FLAG_REPLY))
 		return;
-	hostport(v.new_daddr, v.new_dport, to, sizeof(to));
+	explain_hostport(v.new_daddr, v.new_dport, to, sizeof(to));
 	cJSON_AddStringToObject(ex->json, "existing_flow", to);
-	say(ex, "flow", "this flow is known: its packets go to %s (backend %u) while it lives",
+	explain_say(ex, "flow", "this flow is known: its packets go to %s (backend %u) while it lives",
 	    to, v.backend_id);
 }
 
@@ -409,7 +366,7 @@ static bool match_external(struct explain *ex, const struct explain_req *req)
 	const char *kind;
 	__u32 f;
 
-	hostport(req->key.addr, req->key.port, fe, sizeof(fe));
+	explain_hostport(req->key.addr, req->key.port, fe, sizeof(fe));
 	if (node) {
 		wildcard(&key);
 		if (!svc_get(ex, &key))
@@ -420,25 +377,25 @@ static bool match_external(struct explain *ex, const struct explain_req *req)
 	kind = ex->found ? kind_name(ex->e.v.flags) : NULL;
 	frontend_json(ex, kind, &req->key);
 	if (!ex->found || !(ex->e.v.flags & SVC_FLAG_EXTERNAL)) {
-		say(ex, "frontend", "%s/%s: %s", fe, proto_name(key.proto),
+		explain_say(ex, "frontend", "%s/%s: %s", fe, proto_name(key.proto),
 		    ex->found ? "a ClusterIP" : "not a service");
-		verdict(ex, "untouched", ex->found ? "a ClusterIP is not served from outside the "
+		explain_verdict(ex, "untouched", ex->found ? "a ClusterIP is not served from outside the "
 			"node: packets to it pass untouched" :
 			"not a service: traffic goes to that address untouched");
 		return false;
 	}
 	f = ex->e.v.flags;
-	say(ex, "frontend", "%s/%s: %s%s", fe, proto_name(key.proto), kind,
+	explain_say(ex, "frontend", "%s/%s: %s%s", fe, proto_name(key.proto), kind,
 	    node && (f & SVC_FLAG_NODE_PORT) ? " on a node address" : "");
 	known_flow(ex, req);
 	if (f & SVC_FLAG_SOURCE_RANGES) {
 		bool ok = source_allowed(ex, ex->e.v.svc_id, &req->source);
 
 		cJSON_AddBoolToObject(ex->json, "source_allowed", ok);
-		say(ex, "source", "%s %s loadBalancerSourceRanges", addr_format(&req->source, text),
+		explain_say(ex, "source", "%s %s loadBalancerSourceRanges", addr_format(&req->source, text),
 		    ok ? "is inside" : "is outside");
 		if (!ok) {
-			verdict(ex, "dropped", "the source is outside loadBalancerSourceRanges (B26)");
+			explain_verdict(ex, "dropped", "the source is outside loadBalancerSourceRanges (B26)");
 			return false;
 		}
 	}
@@ -447,227 +404,13 @@ static bool match_external(struct explain *ex, const struct explain_req *req)
 		local.scope = SVC_SCOPE_EXTERNAL;
 		if (!svc_get(ex, &local) || !ex->e.v.count) {
 			ex->found = false;
-			verdict(ex, "dropped", "externalTrafficPolicy Local and no endpoint on this "
+			explain_verdict(ex, "dropped", "externalTrafficPolicy Local and no endpoint on this "
 				"node: packets are dropped (B16)");
 			return false;
 		}
 	}
 	return true;
 }
-
-/* --- the backend set ------------------------------------------------------------ */
-
-static const char *state_name(__u8 state)
-{
-	return state == BACKEND_TERMINATING ? "terminating" : "active";
-}
-
-/* Slot i of the set that decides: inline in its entry, else ferry_slots. */
-static int set_slot(const struct explain *ex, __u32 i, struct slot_value *out)
-{
-	struct slot_key k = { .svc_id = ex->e.v.svc_id, .rev = ex->e.v.rev, .slot = i };
-
-	if (svc_entry_inline(ex->key.addr, ex->e.v.count)) {
-		svc_entry_slot(&ex->e, ex->key.addr, i, out);
-		return 0;
-	}
-	return bpf_map_lookup_elem(ex->maps->fd[DP_MAP_SLOTS], &k, out);
-}
-
-static cJSON *backend_json(__u32 id, const __u32 addr[4], __u16 port, const char *state)
-{
-	cJSON *o = cJSON_CreateObject();
-	char text[ADDR_STR_LEN];
-	struct ferry_ip ip;
-
-	to_ip(&ip, addr);
-	cJSON_AddNumberToObject(o, "id", id);
-	cJSON_AddStringToObject(o, "address", addr_format(&ip, text));
-	cJSON_AddNumberToObject(o, "port", ntohs(port));
-	if (state)
-		cJSON_AddStringToObject(o, "state", state);
-	return o;
-}
-
-static void explain_backends(struct explain *ex)
-{
-	cJSON *list = cJSON_CreateArray();
-	char line[TEXT_BACKENDS * 56 + 64] = "", where[80];
-	__u32 n = ex->e.v.count;
-
-	for (__u32 i = 0; i < n; i++) {
-		struct slot_value s;
-		struct backend_value b;
-		const char *state = NULL;
-		size_t used = strlen(line);
-
-		if (set_slot(ex, i, &s))
-			continue;
-		if (bpf_map_lookup_elem(ex->maps->fd[DP_MAP_BACKENDS], &s.backend_id, &b) == 0)
-			state = state_name(b.state);
-		cJSON_AddItemToArray(list, backend_json(s.backend_id, s.addr, s.port, state));
-		if (i < TEXT_BACKENDS)
-			snprintf(line + used, sizeof(line) - used, "%s%s%s", i ? ", " : "",
-				 hostport(s.addr, s.port, where, sizeof(where)),
-				 state && strcmp(state, "active") ? " (terminating)" : "");
-	}
-	cJSON_AddItemToObject(ex->json, "backends", list);
-	cJSON_AddNumberToObject(ex->json, "revision", ex->e.v.rev);
-	if (n > TEXT_BACKENDS)
-		say(ex, "backends", "%u (revision %u): %s, and %u more", n, ex->e.v.rev, line,
-		    n - TEXT_BACKENDS);
-	else
-		say(ex, "backends", "%u (revision %u): %s", n, ex->e.v.rev, line);
-}
-
-/* The service port's traffic policy and the endpoints it keeps. */
-static void explain_policy(struct explain *ex, bool external)
-{
-	__u32 f = ex->e.v.flags;
-	const char *policy;
-
-	if (external)
-		policy = f & SVC_FLAG_EXT_LOCAL ?
-			"externalTrafficPolicy Local: this node's endpoints only, the client's "
-			"address kept (B16, B23)" :
-			"externalTrafficPolicy Cluster: every endpoint; to one on another node "
-			"with the node's address as source (B23)";
-	else if (f & SVC_FLAG_LOCAL)
-		policy = "internalTrafficPolicy Local: this node's endpoints only (B13, B15)";
-	else if (f & SVC_FLAG_EXT_LOCAL)
-		policy = "Cluster from the node itself: externalTrafficPolicy Local applies to "
-			 "traffic from outside only (B23)";
-	else
-		policy = "Cluster: every endpoint";
-	cJSON_AddStringToObject(ex->json, "traffic_policy",
-				f & (external ? SVC_FLAG_EXT_LOCAL : SVC_FLAG_LOCAL) ? "Local" : "Cluster");
-	say(ex, "policy", "%s", policy);
-	cJSON_AddBoolToObject(ex->json, "zone_hints", f & SVC_FLAG_ZONE_HINTS);
-	say(ex, "zone", "%s", f & SVC_FLAG_ZONE_HINTS ?
-	    "topology hints in use: only the endpoints hinted for this node's zone (B31)" :
-	    "topology hints not in use");
-	cJSON_AddBoolToObject(ex->json, "terminating_fallback", f & SVC_FLAG_FALLBACK);
-	if (f & SVC_FLAG_FALLBACK)
-		say(ex, "fallback", "no ready endpoint: the serving, terminating ones serve (B11)");
-}
-
-/* The remembered backend, as affinity.h finds it; fills b when it is the
- * one the next connection takes. */
-static bool explain_affinity(struct explain *ex, const struct explain_req *req,
-			     struct slot_value *b)
-{
-	struct affinity_key k = { .svc_id = ex->e.v.svc_id };
-	struct affinity_value a = { 0 };
-	struct backend_value bv;
-	__u32 timeout = ex->e.v.affinity_timeout;
-	cJSON *o = cJSON_CreateObject();
-	const char *state;
-	char where[80] = "";
-	double age = 0;
-
-	cJSON_AddItemToObject(ex->json, "affinity", o);
-	cJSON_AddNumberToObject(o, "timeout", timeout);
-	if (!timeout) {
-		cJSON_AddStringToObject(o, "state", "off");
-		say(ex, "affinity", "none (sessionAffinity None)");
-		return false;
-	}
-	if (req->external)
-		memcpy(k.client_addr, req->source.w, sizeof(k.client_addr));
-	else
-		k.netns_cookie = req->cookie;
-	if (!req->external && !req->has_cookie) {
-		state = "unknown: the client is its network namespace (give --netns or --pid)";
-	} else if (bpf_map_lookup_elem(ex->maps->fd[DP_MAP_AFFINITY], &k, &a)) {
-		state = "none yet";
-	} else {
-		age = (double)(now_ns() - a.last_used_ns) / 1e9;
-		cJSON_AddNumberToObject(o, "age_seconds", age);
-		cJSON_AddNumberToObject(o, "backend_id", a.backend_id);
-		if (bpf_map_lookup_elem(ex->maps->fd[DP_MAP_BACKENDS], &a.backend_id, &bv) ||
-		    bv.svc_id != ex->e.v.svc_id) {
-			state = "its backend left: the next connection picks anew (B12)";
-		} else {
-			hostport(bv.addr, bv.port, where, sizeof(where));
-			cJSON_AddItemToObject(o, "backend", backend_json(a.backend_id, bv.addr,
-									 bv.port, state_name(bv.state)));
-			if (now_ns() - a.last_used_ns > (__u64)timeout * NSEC_PER_SEC) {
-				state = "expired: the next connection picks anew";
-			} else {
-				state = "remembered";
-				b->backend_id = a.backend_id;
-				b->port = bv.port;
-				memcpy(b->addr, bv.addr, sizeof(b->addr));
-			}
-		}
-	}
-	cJSON_AddStringToObject(o, "state", state);
-	if (where[0])
-		say(ex, "affinity", "ClientIP, timeout %u s: %s %s (backend %u), last used %.1f s ago",
-		    timeout, strcmp(state, "remembered") ? "was" : "remembered", where, a.backend_id,
-		    age);
-	if (!where[0] || strcmp(state, "remembered"))
-		say(ex, "affinity", "ClientIP, timeout %u s: %s", timeout, state);
-	return b->backend_id != 0;
-}
-
-/* The algorithm, and the backend when it is determined. */
-static void explain_pick(struct explain *ex, const struct slot_value *kept)
-{
-	cJSON *o = cJSON_CreateObject();
-	struct slot_value only;
-	char where[80];
-
-	cJSON_AddStringToObject(ex->json, "algorithm", "random");
-	say(ex, "algorithm", "random: each new connection picks one of the set uniformly");
-	cJSON_AddItemToObject(ex->json, "pick", o);
-	if (kept->backend_id) {
-		cJSON_AddStringToObject(o, "why", "the remembered backend (B30)");
-		cJSON_AddItemToObject(o, "backend", backend_json(kept->backend_id, kept->addr,
-								 kept->port, NULL));
-		say(ex, "pick", "%s: the remembered backend (B30)",
-		    hostport(kept->addr, kept->port, where, sizeof(where)));
-	} else if (ex->e.v.count == 1 && set_slot(ex, 0, &only) == 0) {
-		cJSON_AddStringToObject(o, "why", "the only backend");
-		cJSON_AddItemToObject(o, "backend", backend_json(only.backend_id, only.addr,
-								 only.port, NULL));
-		say(ex, "pick", "%s: the only backend",
-		    hostport(only.addr, only.port, where, sizeof(where)));
-	} else {
-		cJSON_AddStringToObject(o, "why", "random");
-		cJSON_AddNullToObject(o, "backend");
-		say(ex, "pick", "random: any of %u", ex->e.v.count);
-	}
-}
-
-static void explain_set(struct explain *ex, const struct explain_req *req)
-{
-	struct slot_value kept = { 0 };
-	const char *path = req->external ? "packet" : "socket";
-
-	cJSON_AddNumberToObject(ex->json, "service_id", ex->e.v.svc_id);
-	say(ex, "service", "service port ID %u", ex->e.v.svc_id);
-	explain_policy(ex, req->external);
-	if (!ex->e.v.count) {
-		explain_backends(ex);
-		if (req->external)
-			verdict(ex, "rejected", "no endpoint: an ICMP port unreachable answers (B14)");
-		else
-			verdict(ex, "refused", ex->e.v.flags & SVC_FLAG_LOCAL ?
-				"no endpoint on this node: connect() and sendmsg() fail with "
-				"ECONNREFUSED (B15)" :
-				"no endpoint: connect() and sendmsg() fail with ECONNREFUSED (B14)");
-		return;
-	}
-	verdict(ex, "translated", req->external ?
-		"the per-packet path sends new flows to a backend of this set" :
-		"connect() and sendmsg() go to a backend of this set");
-	cJSON_AddStringToObject(ex->json, "path", path);
-	explain_backends(ex);
-	explain_affinity(ex, req, &kept);
-	explain_pick(ex, &kept);
-}
-
 /* --- the client ------------------------------------------------------------------- */
 
 /* Whether ferry's socket programs run for the cgroup at path: they are
@@ -686,7 +429,7 @@ static bool explain_cgroup(struct explain *ex, const char *bpffs, const char *pa
 		if (fd >= 0)
 			close(fd);
 		cJSON_AddBoolToObject(ex->json, "cgroup_served", false);
-		say(ex, "cgroup", "%s: ferry's socket programs are not attached", path);
+		explain_say(ex, "cgroup", "%s: ferry's socket programs are not attached", path);
 		return false;
 	}
 	close(fd);
@@ -696,7 +439,7 @@ static bool explain_cgroup(struct explain *ex, const char *bpffs, const char *pa
 
 		if (id == info.cgroup.cgroup_id) {
 			cJSON_AddBoolToObject(ex->json, "cgroup_served", true);
-			say(ex, "cgroup", "%s: served (ferry is attached to %s)", path, dir);
+			explain_say(ex, "cgroup", "%s: served (ferry is attached to %s)", path, dir);
 			return true;
 		}
 		slash = strrchr(dir, '/');
@@ -705,7 +448,7 @@ static bool explain_cgroup(struct explain *ex, const char *bpffs, const char *pa
 		*slash = '\0';
 	}
 	cJSON_AddBoolToObject(ex->json, "cgroup_served", false);
-	say(ex, "cgroup", "%s: not served (ferry's programs are attached to cgroup ID %llu, "
+	explain_say(ex, "cgroup", "%s: not served (ferry's programs are attached to cgroup ID %llu, "
 	    "not this one or a parent)", path, (unsigned long long)info.cgroup.cgroup_id);
 	return false;
 }
@@ -719,17 +462,17 @@ static void explain_client(struct explain *ex, const struct explain_req *req)
 		cJSON_AddStringToObject(ex->json, "source", addr_format(&req->source, text));
 		if (req->sport)
 			cJSON_AddNumberToObject(ex->json, "source_port", ntohs(req->sport));
-		say(ex, "client", "%s from outside the node: the per-packet path (XDP, tc) decides",
+		explain_say(ex, "client", "%s from outside the node: the per-packet path (XDP, tc) decides",
 		    text);
 		return;
 	}
 	cJSON_AddStringToObject(ex->json, "client", "local");
 	if (req->has_cookie) {
 		cJSON_AddNumberToObject(ex->json, "netns_cookie", (double)req->cookie);
-		say(ex, "client", "on the node, network namespace cookie %llu: the socket path "
+		explain_say(ex, "client", "on the node, network namespace cookie %llu: the socket path "
 		    "(connect, sendmsg) decides", (unsigned long long)req->cookie);
 	} else {
-		say(ex, "client", "on the node, network namespace unknown: the socket path "
+		explain_say(ex, "client", "on the node, network namespace unknown: the socket path "
 		    "(connect, sendmsg) decides");
 	}
 }
@@ -739,13 +482,18 @@ static int explain_run(const struct dp_maps *maps, const char *bpffs,
 {
 	struct explain ex = { .maps = maps, .json = cJSON_CreateObject() };
 	bool served = true;
+	__u32 zero = 0;
+
+	bpf_map_lookup_elem(maps->fd[DP_MAP_STATE], &zero, &ex.node);
+	ex.node.node_name[sizeof(ex.node.node_name) - 1] = '\0';
+	ex.node.node_zone[sizeof(ex.node.node_zone) - 1] = '\0';
 
 	explain_client(&ex, req);
 	if (!req->external && req->cgroup[0])
 		served = explain_cgroup(&ex, bpffs, req->cgroup);
 	if (!served) {
 		frontend_json(&ex, NULL, &req->key);
-		verdict(&ex, "untouched", "ferry's programs do not run for this client's cgroup");
+		explain_verdict(&ex, "untouched", "ferry's programs do not run for this client's cgroup");
 	} else if (req->external ? match_external(&ex, req) : match_local(&ex, req)) {
 		explain_set(&ex, req);
 	}
@@ -791,6 +539,10 @@ int ctl_explain(const struct dp_maps *maps, const char *bpffs, const struct ctl_
 		req.has_cookie = true;
 	else if (a->netns || a->pid)
 		return 1;
+	if (a->cgroup && access(a->cgroup, F_OK) < 0) {
+		fprintf(stderr, "ferryctl: explain: cgroup %s: %s\n", a->cgroup, strerror(errno));
+		return 1;
+	}
 	if (a->cgroup)
 		snprintf(req.cgroup, sizeof(req.cgroup), "%s", a->cgroup);
 	else if ((a->pid || !a->netns) &&
