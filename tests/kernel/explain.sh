@@ -150,10 +150,10 @@ except Exception as e:
 # pods_of ADDR...: the pods with these addresses, sorted ("?ADDR" for
 # another address).
 pods_of() {
-	local a p name
-	for a; do
-		name="?$a"
-		for p in "${!POD_IP[@]}"; do [ "${POD_IP[$p]}" = "$a" ] && name=$p; done
+	local addr p name
+	for addr; do
+		name="?$addr"
+		for p in "${!POD_IP[@]}"; do [ "${POD_IP[$p]}" = "$addr" ] && name=$p; done
 		echo "$name"
 	done | sort | tr '\n' ' ' | sed 's/ $//'
 }
@@ -364,9 +364,9 @@ expect "a known flow (client a, source port 40741): explain names the backend it
 
 # pick_pod ARGS...: the pod explain names as the pick, "" when none.
 pick_pod() {
-	local a
-	a=$(xj 'j["pick"]["backend"]["address"] if j["pick"]["backend"] else ""' "$@")
-	[ -z "$a" ] || pods_of "$a"
+	local addr
+	addr=$(xj 'j["pick"]["backend"]["address"] if j["pick"]["backend"] else ""' "$@")
+	[ -z "$addr" ] || pods_of "$addr"
 }
 
 expect "round-robin: explain says so and shows the counter" \

@@ -118,7 +118,8 @@ static int parse_source(const char *arg, struct explain_req *req)
  * makes the socket and comes back. */
 static int netns_cookie(const char *path, __u64 *cookie)
 {
-	int ns = open(path, O_RDONLY | O_CLOEXEC), home = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+	int ns = open(path, O_RDONLY | O_CLOEXEC);
+	int home = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
 	socklen_t len = sizeof(*cookie);
 	int fd = -1, err = 0;
 
@@ -269,64 +270,89 @@ static void frontend_json(struct explain *ex, const char *kind, const struct svc
 	cJSON_AddItemToObject(ex->json, "frontend", fe);
 }
 
+enum local_match {
+	LOCAL_FRONTEND,     /* the address and port as given */
+	LOCAL_NODE_PORT,    /* the NodePort wildcard, for a node address or loopback */
+	LOCAL_UNKNOWN_PORT, /* a known ClusterIP, another port (B17) */
+	LOCAL_NEED_NETNS,   /* loopback NodePort: whose loopback decides (B22) */
+	LOCAL_NOT_SERVICE,
+};
+
+/* The entry connect() finds (bpf/lib/lookup.h): the frontend itself, else
+ * the VIP marker (B17), else, for a port in the NodePort range, the
+ * family's wildcard on a node address or, from the node's network
+ * namespace only, on loopback (B22). */
+static enum local_match local_lookup(struct explain *ex, const struct explain_req *req)
+{
+	struct svc_key key = req->key, vip = { 0 };
+	struct dp_config cfg = { 0 };
+	struct svc_entry marker;
+	__u16 port = ntohs(req->key.port);
+	bool loop = is_loopback(key.addr);
+	__u32 zero = 0;
+
+	if (svc_get(ex, &key))
+		return LOCAL_FRONTEND;
+	memcpy(vip.addr, key.addr, sizeof(vip.addr));
+	if (bpf_map_lookup_elem(ex->maps->fd[DP_MAP_SERVICES], &vip, &marker) == 0)
+		return LOCAL_UNKNOWN_PORT;
+	bpf_map_lookup_elem(ex->maps->fd[DP_MAP_CONFIG], &zero, &cfg);
+	if (port < cfg.node_port_min || port > cfg.node_port_max)
+		return LOCAL_NOT_SERVICE;
+	if (loop && !req->has_cookie)
+		return LOCAL_NEED_NETNS;
+	if (loop ? req->cookie != cfg.node_netns_cookie : !is_node_addr(ex, key.addr))
+		return LOCAL_NOT_SERVICE;
+	wildcard(&key);
+	return svc_get(ex, &key) ? LOCAL_NODE_PORT : LOCAL_NOT_SERVICE;
+}
+
 /* A client on the node: connect() and sendmsg() as sock_lb.bpf.c decides
  * them. Returns true when a backend set applies. */
 static bool match_local(struct explain *ex, const struct explain_req *req)
 {
-	struct svc_key key = req->key, vip = { 0 };
-	struct svc_entry marker;
-	struct dp_config cfg = { 0 };
+	const char *proto = proto_name(req->key.proto), *kind = NULL;
 	char fe[80];
-	__u32 zero = 0;
-	__u16 port = ntohs(req->key.port);
 
 	explain_hostport(req->key.addr, req->key.port, fe, sizeof(fe));
 	if (req->key.proto == IPPROTO_SCTP) {
 		frontend_json(ex, NULL, &req->key);
 		explain_say(ex, "frontend", "%s/SCTP", fe);
-		explain_verdict(ex, "untouched", "the socket hooks do not see SCTP: only traffic from "
-			"outside the node is served");
+		explain_verdict(ex, "untouched", "the socket hooks do not see SCTP: only traffic "
+				"from outside the node is served");
 		return false;
 	}
-	if (svc_get(ex, &key))
-		goto found;
-	memcpy(vip.addr, key.addr, sizeof(vip.addr));
-	if (bpf_map_lookup_elem(ex->maps->fd[DP_MAP_SERVICES], &vip, &marker) == 0) {
-		frontend_json(ex, "ClusterIP", &req->key);
-		explain_say(ex, "frontend", "%s/%s: a known ClusterIP, but no service port %u/%s", fe,
-		    proto_name(key.proto), port, proto_name(key.proto));
-		explain_verdict(ex, "refused", "undefined port of a ClusterIP: connect() and sendmsg() fail "
-			"with ECONNREFUSED (B17)");
-		return false;
-	}
-	bpf_map_lookup_elem(ex->maps->fd[DP_MAP_CONFIG], &zero, &cfg);
-	if (port >= cfg.node_port_min && port <= cfg.node_port_max) {
-		bool loop = is_loopback(key.addr);
-
-		if (loop && !req->has_cookie) {
-			frontend_json(ex, NULL, &req->key);
-			explain_say(ex, "frontend", "%s/%s", fe, proto_name(key.proto));
-			explain_verdict(ex, "unknown", "a NodePort on loopback serves the node's network "
+	switch (local_lookup(ex, req)) {
+	case LOCAL_FRONTEND:
+		kind = kind_name(ex->e.v.flags);
+		explain_say(ex, "frontend", "%s/%s: %s", fe, proto, kind);
+		break;
+	case LOCAL_NODE_PORT:
+		kind = kind_name(ex->e.v.flags);
+		explain_say(ex, "frontend", "%s/%s: %s %s", fe, proto, kind,
+			    is_loopback(req->key.addr) ? "on loopback (the node's network "
+			    "namespace, B22)" : "on a node address");
+		break;
+	case LOCAL_UNKNOWN_PORT:
+		kind = "ClusterIP";
+		explain_say(ex, "frontend", "%s/%s: a known ClusterIP, but no service port %u/%s",
+			    fe, proto, ntohs(req->key.port), proto);
+		explain_verdict(ex, "refused", "undefined port of a ClusterIP: connect() and "
+				"sendmsg() fail with ECONNREFUSED (B17)");
+		break;
+	case LOCAL_NEED_NETNS:
+		explain_say(ex, "frontend", "%s/%s", fe, proto);
+		explain_verdict(ex, "unknown", "a NodePort on loopback serves the node's network "
 				"namespace only (B22): give --netns or --pid");
-			return false;
-		}
-		if (loop ? req->cookie == cfg.node_netns_cookie : is_node_addr(ex, key.addr)) {
-			wildcard(&key);
-			if (svc_get(ex, &key))
-				goto found;
-		}
+		break;
+	case LOCAL_NOT_SERVICE:
+		explain_say(ex, "frontend", "%s/%s: not a service", fe, proto);
+		explain_verdict(ex, "untouched",
+				"not a service: traffic goes to that address untouched");
+		break;
 	}
-	frontend_json(ex, NULL, &req->key);
-	explain_say(ex, "frontend", "%s/%s: not a service", fe, proto_name(key.proto));
-	explain_verdict(ex, "untouched", "not a service: traffic goes to that address untouched");
-	return false;
-found:
-	frontend_json(ex, kind_name(ex->e.v.flags), &req->key);
-	explain_say(ex, "frontend", "%s/%s: %s%s", fe, proto_name(key.proto), kind_name(ex->e.v.flags),
-	    memcmp(key.addr, req->key.addr, sizeof(key.addr)) ?
-	    (is_loopback(req->key.addr) ? " on loopback (the node's network namespace, B22)" :
-	     " on a node address") : "");
-	return true;
+	frontend_json(ex, kind, &req->key);
+	return ex->found;
 }
 
 static bool source_allowed(const struct explain *ex, __u32 svc_id, const struct ferry_ip *src)
@@ -353,8 +379,8 @@ static void known_flow(struct explain *ex, const struct explain_req *req)
 		return;
 	explain_hostport(v.new_daddr, v.new_dport, to, sizeof(to));
 	cJSON_AddStringToObject(ex->json, "existing_flow", to);
-	explain_say(ex, "flow", "this flow is known: its packets go to %s (backend %u) while it lives",
-	    to, v.backend_id);
+	explain_say(ex, "flow", "this flow is known: its packets go to %s (backend %u) while it "
+		    "lives", to, v.backend_id);
 }
 
 /* A client outside the node: the per-packet path's np_new_flow. */
@@ -378,24 +404,26 @@ static bool match_external(struct explain *ex, const struct explain_req *req)
 	frontend_json(ex, kind, &req->key);
 	if (!ex->found || !(ex->e.v.flags & SVC_FLAG_EXTERNAL)) {
 		explain_say(ex, "frontend", "%s/%s: %s", fe, proto_name(key.proto),
-		    ex->found ? "a ClusterIP" : "not a service");
-		explain_verdict(ex, "untouched", ex->found ? "a ClusterIP is not served from outside the "
-			"node: packets to it pass untouched" :
-			"not a service: traffic goes to that address untouched");
+			    ex->found ? "a ClusterIP" : "not a service");
+		explain_verdict(ex, "untouched", ex->found ?
+				"a ClusterIP is not served from outside the node: packets to it "
+				"pass untouched" :
+				"not a service: traffic goes to that address untouched");
 		return false;
 	}
 	f = ex->e.v.flags;
 	explain_say(ex, "frontend", "%s/%s: %s%s", fe, proto_name(key.proto), kind,
-	    node && (f & SVC_FLAG_NODE_PORT) ? " on a node address" : "");
+		    node && (f & SVC_FLAG_NODE_PORT) ? " on a node address" : "");
 	known_flow(ex, req);
 	if (f & SVC_FLAG_SOURCE_RANGES) {
 		bool ok = source_allowed(ex, ex->e.v.svc_id, &req->source);
 
 		cJSON_AddBoolToObject(ex->json, "source_allowed", ok);
-		explain_say(ex, "source", "%s %s loadBalancerSourceRanges", addr_format(&req->source, text),
-		    ok ? "is inside" : "is outside");
+		explain_say(ex, "source", "%s %s loadBalancerSourceRanges",
+			    addr_format(&req->source, text), ok ? "is inside" : "is outside");
 		if (!ok) {
-			explain_verdict(ex, "dropped", "the source is outside loadBalancerSourceRanges (B26)");
+			explain_verdict(ex, "dropped",
+					"the source is outside loadBalancerSourceRanges (B26)");
 			return false;
 		}
 	}
@@ -404,8 +432,8 @@ static bool match_external(struct explain *ex, const struct explain_req *req)
 		local.scope = SVC_SCOPE_EXTERNAL;
 		if (!svc_get(ex, &local) || !ex->e.v.count) {
 			ex->found = false;
-			explain_verdict(ex, "dropped", "externalTrafficPolicy Local and no endpoint on this "
-				"node: packets are dropped (B16)");
+			explain_verdict(ex, "dropped", "externalTrafficPolicy Local and no "
+					"endpoint on this node: packets are dropped (B16)");
 			return false;
 		}
 	}
@@ -439,7 +467,8 @@ static bool explain_cgroup(struct explain *ex, const char *bpffs, const char *pa
 
 		if (id == info.cgroup.cgroup_id) {
 			cJSON_AddBoolToObject(ex->json, "cgroup_served", true);
-			explain_say(ex, "cgroup", "%s: served (ferry is attached to %s)", path, dir);
+			explain_say(ex, "cgroup", "%s: served (ferry is attached to %s)", path,
+				    dir);
 			return true;
 		}
 		slash = strrchr(dir, '/');
@@ -448,8 +477,9 @@ static bool explain_cgroup(struct explain *ex, const char *bpffs, const char *pa
 		*slash = '\0';
 	}
 	cJSON_AddBoolToObject(ex->json, "cgroup_served", false);
-	explain_say(ex, "cgroup", "%s: not served (ferry's programs are attached to cgroup ID %llu, "
-	    "not this one or a parent)", path, (unsigned long long)info.cgroup.cgroup_id);
+	explain_say(ex, "cgroup", "%s: not served (ferry's programs are attached to cgroup ID "
+		    "%llu, not this one or a parent)", path,
+		    (unsigned long long)info.cgroup.cgroup_id);
 	return false;
 }
 
@@ -462,18 +492,18 @@ static void explain_client(struct explain *ex, const struct explain_req *req)
 		cJSON_AddStringToObject(ex->json, "source", addr_format(&req->source, text));
 		if (req->sport)
 			cJSON_AddNumberToObject(ex->json, "source_port", ntohs(req->sport));
-		explain_say(ex, "client", "%s from outside the node: the per-packet path (XDP, tc) decides",
-		    text);
+		explain_say(ex, "client", "%s from outside the node: the per-packet path (XDP, tc) "
+			    "decides", text);
 		return;
 	}
 	cJSON_AddStringToObject(ex->json, "client", "local");
 	if (req->has_cookie) {
 		cJSON_AddNumberToObject(ex->json, "netns_cookie", (double)req->cookie);
-		explain_say(ex, "client", "on the node, network namespace cookie %llu: the socket path "
-		    "(connect, sendmsg) decides", (unsigned long long)req->cookie);
+		explain_say(ex, "client", "on the node, network namespace cookie %llu: the socket "
+			    "path (connect, sendmsg) decides", (unsigned long long)req->cookie);
 	} else {
-		explain_say(ex, "client", "on the node, network namespace unknown: the socket path "
-		    "(connect, sendmsg) decides");
+		explain_say(ex, "client", "on the node, network namespace unknown: the socket "
+			    "path (connect, sendmsg) decides");
 	}
 }
 
@@ -493,7 +523,8 @@ static int explain_run(const struct dp_maps *maps, const char *bpffs,
 		served = explain_cgroup(&ex, bpffs, req->cgroup);
 	if (!served) {
 		frontend_json(&ex, NULL, &req->key);
-		explain_verdict(&ex, "untouched", "ferry's programs do not run for this client's cgroup");
+		explain_verdict(&ex, "untouched",
+				"ferry's programs do not run for this client's cgroup");
 	} else if (req->external ? match_external(&ex, req) : match_local(&ex, req)) {
 		explain_set(&ex, req);
 	}
@@ -526,8 +557,8 @@ int ctl_explain(const struct dp_maps *maps, const char *bpffs, const struct ctl_
 	if (a->source) {
 		req.external = true;
 		if (parse_source(a->source, &req)) {
-			fprintf(stderr, "ferryctl: explain: --source wants ADDRESS[:PORT], got '%s'\n",
-				a->source);
+			fprintf(stderr, "ferryctl: explain: --source wants ADDRESS[:PORT], "
+				"got '%s'\n", a->source);
 			return 2;
 		}
 		return explain_run(maps, bpffs, &req, json);

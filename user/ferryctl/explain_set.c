@@ -84,8 +84,8 @@ static void explain_backends(struct explain *ex)
 	cJSON_AddItemToObject(ex->json, "backends", list);
 	cJSON_AddNumberToObject(ex->json, "revision", ex->e.v.rev);
 	if (n > TEXT_BACKENDS)
-		explain_say(ex, "backends", "%u (revision %u): %s, and %u more", n, ex->e.v.rev, line,
-		    n - TEXT_BACKENDS);
+		explain_say(ex, "backends", "%u (revision %u): %s, and %u more", n, ex->e.v.rev,
+			    line, n - TEXT_BACKENDS);
 	else
 		explain_say(ex, "backends", "%u (revision %u): %s", n, ex->e.v.rev, line);
 }
@@ -101,8 +101,8 @@ static void explain_zone(struct explain *ex)
 	else
 		cJSON_AddNullToObject(ex->json, "node_zone");
 	if (ex->e.v.flags & SVC_FLAG_ZONE_HINTS)
-		explain_say(ex, "zone", "topology hints in use: only the endpoints hinted for %s, this "
-		    "node's zone (B31)", zone[0] ? zone : "this node's zone");
+		explain_say(ex, "zone", "topology hints in use: only the endpoints hinted for %s, "
+			    "this node's zone (B31)", zone[0] ? zone : "this node's zone");
 	else if (zone[0])
 		explain_say(ex, "zone", "topology hints not in use (this node's zone: %s)", zone);
 	else
@@ -118,23 +118,24 @@ static void explain_policy(struct explain *ex, bool external)
 
 	cJSON_AddStringToObject(ex->json, "traffic_policy", local ? "Local" : "Cluster");
 	if (external && local)
-		explain_say(ex, "policy", "externalTrafficPolicy Local: the endpoints on %s only, the "
-		    "client's address kept (B16, B23)", node);
+		explain_say(ex, "policy", "externalTrafficPolicy Local: the endpoints on %s only, "
+			    "the client's address kept (B16, B23)", node);
 	else if (external)
-		explain_say(ex, "policy", "externalTrafficPolicy Cluster: every endpoint; to one on another "
-		    "node with the node's address as source (B23)");
+		explain_say(ex, "policy", "externalTrafficPolicy Cluster: every endpoint; to one "
+			    "on another node with the node's address as source (B23)");
 	else if (local)
-		explain_say(ex, "policy", "internalTrafficPolicy Local: the endpoints on %s only (B13, B15)",
-		    node);
+		explain_say(ex, "policy", "internalTrafficPolicy Local: the endpoints on %s only "
+			    "(B13, B15)", node);
 	else if (f & SVC_FLAG_EXT_LOCAL)
-		explain_say(ex, "policy", "Cluster from the node itself: externalTrafficPolicy Local applies "
-		    "to traffic from outside only (B23)");
+		explain_say(ex, "policy", "Cluster from the node itself: externalTrafficPolicy "
+			    "Local applies to traffic from outside only (B23)");
 	else
 		explain_say(ex, "policy", "Cluster: every endpoint");
 	explain_zone(ex);
 	cJSON_AddBoolToObject(ex->json, "terminating_fallback", f & SVC_FLAG_FALLBACK);
 	if (f & SVC_FLAG_FALLBACK)
-		explain_say(ex, "fallback", "no ready endpoint: the serving, terminating ones serve (B11)");
+		explain_say(ex, "fallback",
+			    "no ready endpoint: the serving, terminating ones serve (B11)");
 }
 
 /* The remembered backend, as affinity.h finds it; fills b when it is the
@@ -175,8 +176,9 @@ static bool explain_affinity(struct explain *ex, const struct explain_req *req,
 			state = "its backend left: the next connection picks anew (B12)";
 		} else {
 			explain_hostport(bv.addr, bv.port, where, sizeof(where));
-			cJSON_AddItemToObject(o, "backend", backend_json(a.backend_id, bv.addr,
-									 bv.port, state_name(bv.state)));
+			cJSON_AddItemToObject(o, "backend",
+					      backend_json(a.backend_id, bv.addr, bv.port,
+							   state_name(bv.state)));
 			if (now_ns() - a.last_used_ns > (__u64)timeout * NSEC_PER_SEC) {
 				state = "expired: the next connection picks anew";
 			} else {
@@ -189,9 +191,9 @@ static bool explain_affinity(struct explain *ex, const struct explain_req *req,
 	}
 	cJSON_AddStringToObject(o, "state", state);
 	if (where[0])
-		explain_say(ex, "affinity", "ClientIP, timeout %u s: %s %s (backend %u), last used %.1f s ago",
-		    timeout, strcmp(state, "remembered") ? "was" : "remembered", where, a.backend_id,
-		    age);
+		explain_say(ex, "affinity", "ClientIP, timeout %u s: %s %s (backend %u), last used "
+			    "%.1f s ago", timeout, strcmp(state, "remembered") ? "was" :
+			    "remembered", where, a.backend_id, age);
 	if (!where[0] || strcmp(state, "remembered"))
 		explain_say(ex, "affinity", "ClientIP, timeout %u s: %s", timeout, state);
 	return b->backend_id != 0;
@@ -254,19 +256,21 @@ static const char *explain_maglev(struct explain *ex, const struct explain_req *
 
 	cJSON_AddNumberToObject(ex->json, "maglev_size", size);
 	if (!maglev_hash(ex, req, &hash, &what)) {
-		explain_say(ex, "algorithm", "maglev, a table of %u entries: the pick hashes %s", size, what);
+		explain_say(ex, "algorithm", "maglev, a table of %u entries: the pick hashes %s",
+			    size, what);
 		*why_not = "it depends on what explain was not told";
 		return NULL;
 	}
 	index = size ? hash % size : 0;
 	if (!size || maglev_slot(ex, index, &slot)) {
-		explain_say(ex, "algorithm", "maglev, but the set's table is missing: picked at random");
+		explain_say(ex, "algorithm",
+			    "maglev, but the set's table is missing: picked at random");
 		return NULL;
 	}
 	cJSON_AddNumberToObject(ex->json, "maglev_hash", hash);
 	cJSON_AddNumberToObject(ex->json, "maglev_entry", index);
-	explain_say(ex, "algorithm", "maglev: hash of %s %#010x -> table entry %u of %u -> slot %u", what,
-	    hash, index, size, slot);
+	explain_say(ex, "algorithm", "maglev: hash of %s %#010x -> table entry %u of %u -> "
+		    "slot %u", what, hash, index, size, slot);
 	return set_slot(ex, slot, b) ? NULL : "maglev's table entry for this client";
 }
 
@@ -276,13 +280,14 @@ static const char *explain_rr(struct explain *ex, struct slot_value *b, const ch
 	__u32 next, slot;
 
 	if (bpf_map_lookup_elem(ex->maps->fd[DP_MAP_RR], &ex->e.v.svc_id, &next)) {
-		explain_say(ex, "algorithm", "round-robin, but its counter is missing: picked at random");
+		explain_say(ex, "algorithm",
+			    "round-robin, but its counter is missing: picked at random");
 		return NULL;
 	}
 	slot = next % ex->e.v.count;
 	cJSON_AddNumberToObject(ex->json, "rr_next", next);
 	explain_say(ex, "algorithm", "round-robin: counter %u, next slot %u %% %u = %u", next, next,
-	    ex->e.v.count, slot);
+		    ex->e.v.count, slot);
 	*why_not = "the counter moved";
 	return set_slot(ex, slot, b) ? NULL :
 	       "round-robin's next, unless another connection to the service takes it first";
@@ -300,8 +305,8 @@ static const char *explain_algorithm(struct explain *ex, const struct explain_re
 	case LB_MAGLEV:
 		return explain_maglev(ex, req, b, why_not);
 	default:
-		explain_say(ex, "algorithm", "%s: each new connection picks one of the set uniformly",
-		    svc_entry_algorithm(ex->e.v.algorithm));
+		explain_say(ex, "algorithm", "%s: each new connection picks one of the set "
+			    "uniformly", svc_entry_algorithm(ex->e.v.algorithm));
 		return NULL;
 	}
 }
@@ -312,7 +317,8 @@ static void pick_say(struct explain *ex, cJSON *o, const struct slot_value *b, c
 
 	cJSON_AddStringToObject(o, "why", why);
 	cJSON_AddItemToObject(o, "backend", backend_json(b->backend_id, b->addr, b->port, NULL));
-	explain_say(ex, "pick", "%s: %s", explain_hostport(b->addr, b->port, where, sizeof(where)), why);
+	explain_say(ex, "pick", "%s: %s", explain_hostport(b->addr, b->port, where, sizeof(where)),
+		    why);
 }
 
 /* The algorithm, and the backend when it is determined: the remembered
@@ -334,8 +340,8 @@ static void explain_pick(struct explain *ex, const struct explain_req *req,
 	} else {
 		cJSON_AddStringToObject(o, "why", why_not ? why_not : "random");
 		cJSON_AddNullToObject(o, "backend");
-		explain_say(ex, "pick", "any of %u%s%s", ex->e.v.count, why_not ? ": " : " (random)",
-		    why_not ? why_not : "");
+		explain_say(ex, "pick", "any of %u%s%s", ex->e.v.count,
+			    why_not ? ": " : " (random)", why_not ? why_not : "");
 	}
 }
 
@@ -366,17 +372,19 @@ void explain_set(struct explain *ex, const struct explain_req *req)
 	if (!ex->e.v.count) {
 		explain_backends(ex);
 		if (req->external)
-			explain_verdict(ex, "rejected", "no endpoint: an ICMP port unreachable answers (B14)");
+			explain_verdict(ex, "rejected",
+					"no endpoint: an ICMP port unreachable answers (B14)");
 		else
 			explain_verdict(ex, "refused", ex->e.v.flags & SVC_FLAG_LOCAL ?
-				"no endpoint on this node: connect() and sendmsg() fail with "
-				"ECONNREFUSED (B15)" :
-				"no endpoint: connect() and sendmsg() fail with ECONNREFUSED (B14)");
+					"no endpoint on this node: connect() and sendmsg() fail "
+					"with ECONNREFUSED (B15)" :
+					"no endpoint: connect() and sendmsg() fail with "
+					"ECONNREFUSED (B14)");
 		return;
 	}
 	explain_verdict(ex, "translated", req->external ?
-		"the per-packet path sends new flows to a backend of this set" :
-		"connect() and sendmsg() go to a backend of this set");
+			"the per-packet path sends new flows to a backend of this set" :
+			"connect() and sendmsg() go to a backend of this set");
 	cJSON_AddStringToObject(ex->json, "path", path);
 	explain_backends(ex);
 	explain_affinity(ex, req, &kept);
