@@ -8,6 +8,8 @@
 #   scripts/kernels/fetch.sh SERIES     SERIES: 6.1 or 6.12 (the newest
 #                                       linux-image-*-amd64-unsigned apt has)
 #   KERNEL_CACHE (default /var/cache/ferry-kernels) holds one folder per package.
+# Without apt's package or the network, the newest package of the series
+# already in the cache is used (a note on stderr says so).
 set -euo pipefail
 
 series=${1:?usage: fetch.sh 6.1|6.12}
@@ -19,8 +21,20 @@ case $series in
 *) echo "fetch.sh: unknown kernel series '$series' (6.1 or 6.12)" >&2; exit 2 ;;
 esac
 
+# cached: the newest package of the series already unpacked in the cache
+# (what a machine without network uses), with a note saying so.
+cached() {
+	local d
+	d=$(for d in "$cache"/*/.unpacked; do basename "$(dirname "$d")"; done 2>/dev/null |
+		grep -E "$pattern" | sort -V | tail -n 1) || true
+	[ -n "$d" ] || { echo "fetch.sh: $1, and the cache $cache has no $series kernel" >&2; exit 1; }
+	echo "fetch.sh: $1; using the cached $d" >&2
+	echo "$cache/$d"
+	exit 0
+}
+
 pkg=$(apt-cache pkgnames linux-image- | grep -E "$pattern" | sort -V | tail -n 1)
-[ -n "$pkg" ] || { echo "fetch.sh: apt has no package for $series (apt-get update?)" >&2; exit 1; }
+[ -n "$pkg" ] || cached "apt has no package for $series (apt-get update?)"
 dir=$cache/$pkg
 if [ -f "$dir/.unpacked" ]; then
 	echo "$dir"
@@ -30,7 +44,10 @@ fi
 mkdir -p "$dir"
 rm -rf "$dir/root" "$dir"/*.deb
 # -o ...Sandbox: the cache belongs to root, not to apt's _apt user.
-(cd "$dir" && apt-get download -q -o APT::Sandbox::User=root "$pkg" >&2)
+if ! (cd "$dir" && apt-get download -q -o APT::Sandbox::User=root "$pkg" >&2); then
+	rm -rf "$dir"
+	cached "apt-get download $pkg failed (no network?)"
+fi
 deb=$(ls "$dir"/*.deb)
 want=$(apt-cache show "$pkg" | sed -n 's/^SHA256: //p' | head -n 1)
 got=$(sha256sum "$deb" | cut -d' ' -f1)
