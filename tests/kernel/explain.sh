@@ -42,8 +42,8 @@ topo_pod a-2 1 3 --tcp 8080 --udp 8080
 topo_pod b-1 2 2 --tcp 8080 --udp 8080
 topo_pod b-2 2 3 --tcp 8080 --udp 8080
 topo_pod c-1 1 20
-declare -A POD_IP=()
-for p in a-1 a-2 b-1 b-2; do POD_IP[$p]=$(pod_v4 "$p"); done
+declare -A POD_IP=() POD_IP6=()
+for p in a-1 a-2 b-1 b-2; do POD_IP[$p]=$(pod_v4 "$p") POD_IP6[$p]=$(pod_v6 "$p"); done
 C1_NS=/run/netns/${POD_NS[c-1]}
 NODE_NS=/run/netns/$NODE
 NODE_IP=$N1_V4
@@ -125,6 +125,40 @@ EOF
 	ALG=maglev NP=30752 svc mga 12 $'  type: NodePort\n  sessionAffinity: ClientIP'
 	slice mga a-1:ready a-2:ready b-1:ready b-2:ready
 } | write_source "$SRC/ex.yaml"
+# short: affinity for 2 s; gone: affinity, its backends change later.
+{ svc short 13 $'  sessionAffinity: ClientIP\n  sessionAffinityConfig: {clientIP: {timeoutSeconds: 2}}'
+	slice short a-1:ready a-2:ready b-1:ready b-2:ready; } | write_source "$SRC/short.yaml"
+# gone_yaml POD...: Service gone (affinity) with these endpoints.
+gone_yaml() { svc gone 14 "  sessionAffinity: ClientIP"; slice gone "${@/%/:ready}"; }
+gone_yaml a-1 a-2 b-1 b-2 | write_source "$SRC/gone.yaml"
+# big: 20 endpoints (no pods: explain only), past the 16 a service entry
+# holds inline, so its set is in ferry_slots.
+{
+	svc big 15
+	slice big
+	for i in $(seq 1 20); do echo "- {addresses: [198.18.9.$i], conditions: {ready: true}}"; done
+} | sed 's/^endpoints: \[\]$/endpoints:/' | write_source "$SRC/big.yaml"
+# six: IPv6 only, ClusterIP and NodePort 30756, on a-1 and b-1.
+cat <<EOF | write_source "$SRC/six.yaml"
+apiVersion: v1
+kind: Service
+metadata: {name: six, namespace: ex}
+spec:
+  type: NodePort
+  clusterIP: "fd00:10:96::74:16"
+  clusterIPs: ["fd00:10:96::74:16"]
+  ipFamilies: [IPv6]
+  ports: [{name: tcp, port: 80, protocol: TCP, targetPort: 8080, nodePort: 30756}]
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {name: six-1, namespace: ex, labels: {kubernetes.io/service-name: six}}
+addressType: IPv6
+ports: [{name: tcp, port: 8080, protocol: TCP}]
+endpoints:
+- {addresses: ["${POD_IP6[a-1]}"], conditions: {ready: true}, nodeName: node-1}
+- {addresses: ["${POD_IP6[b-1]}"], conditions: {ready: true}, nodeName: node-2}
+EOF
 
 # --- explain, and what clients reach ------------------------------------------------
 
@@ -147,13 +181,18 @@ except Exception as e:
     print("error: %r in %s" % (e, " ".join(text.split())))' "$expr"
 }
 
+# hp ADDR PORT: ADDR:PORT, an IPv6 address in brackets.
+hp() { if [[ $1 = *:* ]]; then echo "[$1]:$2"; else echo "$1:$2"; fi; }
+
 # pods_of ADDR...: the pods with these addresses, sorted ("?ADDR" for
 # another address).
 pods_of() {
 	local addr p name
 	for addr; do
 		name="?$addr"
-		for p in "${!POD_IP[@]}"; do [ "${POD_IP[$p]}" = "$addr" ] && name=$p; done
+		for p in "${!POD_IP[@]}"; do
+			[ "${POD_IP[$p]}" = "$addr" ] || [ "${POD_IP6[$p]}" = "$addr" ] && name=$p
+		done
 		echo "$name"
 	done | sort | tr '\n' ' ' | sed 's/ $//'
 }
@@ -186,7 +225,7 @@ reached() {
 # client (set_of) and what 30 connections from it reach (reached) are both
 # WANT.
 same_set() {
-	expect "$1" "explain [$(set_of "$3:$4" --netns "$NODE_NS" --cgroup "$CG")], reached [$(reached "$NODE" 30 "$3" "$4")]" \
+	expect "$1" "explain [$(set_of "$(hp "$3" "$4")" --netns "$NODE_NS" --cgroup "$CG")], reached [$(reached "$NODE" 30 "$3" "$4")]" \
 		"explain [$2], reached [$2]"
 }
 
@@ -291,6 +330,49 @@ expect "B30 the node's namespace is another client: none yet" \
 expect_match "B30 the text shows the timeout and the remembered backend" \
 	"$("$FERRYCTL" --bpffs "$BPFFS" explain 10.96.74.9:80 "${C1[@]}" | grep '^affinity')" \
 	"timeout 600 s: remembered ${POD_IP[$first]//./\\.}:8080 \\(backend [0-9]+\\), last used"
+
+# The memory expires: timeoutSeconds 2.
+first=$(reached "${POD_NS[c-1]}" 1 10.96.74.13 80)
+expect "B30 timeout 2 s: right after c-1's connection explain remembers the backend it reached" \
+	"$(pods_of "$(xj 'j["affinity"]["backend"]["address"]' 10.96.74.13:80 "${C1[@]}")") $(xj 'j["affinity"]["state"]' 10.96.74.13:80 "${C1[@]}")" \
+	"${first#translated: } remembered"
+# The idle time is what is tested: longer than timeoutSeconds.
+sleep 2.5
+expect "B30 timeout 2 s: 2.5 s later explain says the memory expired, and the pick is random again" \
+	"$(xj '"%s | %s" % (j["affinity"]["state"], j["pick"]["why"])' 10.96.74.13:80 "${C1[@]}")" \
+	"expired: the next connection picks anew | random"
+
+# B12: the remembered backend leaves.
+first=$(reached "${POD_NS[c-1]}" 1 10.96.74.14 80)
+first=${first#translated: }
+if [[ $first = [ab]-[12] ]]; then
+	rest=()
+	for p in a-1 a-2 b-1 b-2; do [ "$p" = "$first" ] || rest+=("$p"); done
+	gone_yaml "${rest[@]}" | change "B12 removing $first" "$SRC/gone.yaml"
+	expect "B12 c-1's remembered backend $first removed: explain says it left, the pick is open again" \
+		"$(xj '"%s | %s" % (j["affinity"]["state"], j["pick"]["why"])' 10.96.74.14:80 "${C1[@]}")" \
+		"its backend left: the next connection picks anew (B12) | random"
+	t=$(reached "${POD_NS[c-1]}" 5 10.96.74.14 80)
+	kept=$(pods_of "$(xj 'j["affinity"]["backend"]["address"]' 10.96.74.14:80 "${C1[@]}")")
+	expect "B12 then c-1's 5 connections stick to one live backend (not $first), which explain remembers" \
+		"$t, remembered $kept" "translated: ${t#translated: }, remembered ${t#translated: }"
+	expect "B12 the backend c-1 sticks to now is not the removed $first" "$([ "$kept" != "$first" ] && echo live)" live
+else
+	not_ok "B12 c-1's first connection to gone" "$first"
+fi
+
+# A set in ferry_slots.
+expect "a set of 20 backends (in ferry_slots, not inline): explain lists each of them" \
+	"$(xj '" ".join(sorted(b["address"] for b in j["backends"]))' 10.96.74.15:80 "${LOCAL[@]}")" \
+	"$(for i in $(seq 1 20); do echo "198.18.9.$i"; done | sort | tr '\n' ' ' | sed 's/ $//')"
+expect_match "a set of 20: the text lists 16 and counts the rest" \
+	"$("$FERRYCTL" --bpffs "$BPFFS" explain 10.96.74.15:80 "${LOCAL[@]}" | grep '^backends')" \
+	'^backends +20 \(revision [0-9]+\): (198\.18\.9\.[0-9]+:8080, ){15}198\.18\.9\.[0-9]+:8080, and 4 more$'
+
+# IPv6.
+same_set "IPv6 ClusterIP from the node: explain names both endpoints, connections reach exactly those" \
+	"translated: a-1 b-1" fd00:10:96::74:16 80
+
 # === clients outside the node: the per-packet path =================================
 
 # ext_reached a|b COUNT ADDR PORT: "translated: POD ..." with the pods COUNT
@@ -316,7 +398,7 @@ ext_reached() {
 same_ext() {
 	local src=$CA_V4
 	[ "$3" = b ] && src=$CB_V4
-	expect "$1" "explain [$(set_of "$4:$5" --source "$src")], reached [$(ext_reached "$3" 20 "$4" "$5")]" \
+	expect "$1" "explain [$(set_of "$(hp "$4" "$5")" --source "$src")], reached [$(ext_reached "$3" 20 "$4" "$5")]" \
 		"explain [$2], reached [$2]"
 }
 
@@ -341,6 +423,8 @@ same_ext "B16 ETP Local NodePort without a local endpoint: explain says dropped,
 same_set "B23 the same NodePort from the node: explain names the Cluster set (b-1), connections reach it" \
 	"translated: b-1" "$NODE_IP" 30748
 same_ext "B14 NodePort without endpoints: explain says rejected, the connect is refused" "rejected" a "$NODE_IP" 30746
+same_ext "IPv6 NodePort from client a: explain names both endpoints, connections reach exactly those" \
+	"translated: a-1 b-1" a "$N1_V6" 30756
 expect "a ClusterIP from outside: untouched" "$(xj 'j["verdict"]' 10.96.74.1:80 --source "$CA_V4")" untouched
 
 # B30 from outside: the client is its address.
