@@ -18,6 +18,8 @@
 
 #define NSEC_PER_SEC 1000000000ULL
 #define TEXT_BACKENDS 16 /* the text lists this many; JSON lists all */
+/* A slot of the set was gone: ferryd published a new set meanwhile. */
+#define SET_CHANGED "the set changed while explain read it: run it again"
 
 static __u64 now_ns(void)
 {
@@ -258,7 +260,7 @@ static const char *explain_maglev(struct explain *ex, const struct explain_req *
 	if (!maglev_hash(ex, req, &hash, &what)) {
 		explain_say(ex, "algorithm", "maglev, a table of %u entries: the pick hashes %s",
 			    size, what);
-		*why_not = "it depends on what explain was not told";
+		*why_not = "it depends on the client (see the algorithm line)";
 		return NULL;
 	}
 	index = size ? hash % size : 0;
@@ -271,6 +273,7 @@ static const char *explain_maglev(struct explain *ex, const struct explain_req *
 	cJSON_AddNumberToObject(ex->json, "maglev_entry", index);
 	explain_say(ex, "algorithm", "maglev: hash of %s %#010x -> table entry %u of %u -> "
 		    "slot %u", what, hash, index, size, slot);
+	*why_not = SET_CHANGED;
 	return set_slot(ex, slot, b) ? NULL : "maglev's table entry for this client";
 }
 
@@ -288,7 +291,7 @@ static const char *explain_rr(struct explain *ex, struct slot_value *b, const ch
 	cJSON_AddNumberToObject(ex->json, "rr_next", next);
 	explain_say(ex, "algorithm", "round-robin: counter %u, next slot %u %% %u = %u", next, next,
 		    ex->e.v.count, slot);
-	*why_not = "the counter moved";
+	*why_not = SET_CHANGED;
 	return set_slot(ex, slot, b) ? NULL :
 	       "round-robin's next, unless another connection to the service takes it first";
 }
