@@ -537,6 +537,18 @@ static char *xstrdup(const char *s)
 	return p;
 }
 
+/* A slice's name and its Service's name in one block, as decoded (model.h). */
+static char *xslice_names(const char *name, const char *service_name)
+{
+	size_t len = strlen(name) + 1, svc_len = strlen(service_name) + 1;
+	char *p = malloc(len + svc_len);
+
+	assert_non_null(p);
+	memcpy(p, name, len);
+	memcpy(p + len, service_name, svc_len);
+	return p;
+}
+
 /* n services, each with one port and one slice of 10 ready endpoints. */
 static void build_scale(struct model_objects *objs, size_t n)
 {
@@ -558,10 +570,11 @@ static void build_scale(struct model_objects *objs, size_t n)
 		svc->cluster_ips[0].w[3] += (uint32_t)i;
 		*svc->ports = (struct model_port){ .name = intern_get("http"), .proto = IPPROTO_TCP,
 						  .port = 80 };
-		*sl = (struct model_slice){ .ns = intern_get("ns"), .name = xstrdup(name),
-			.service_name = xstrdup(name), .family = 4, .proxied = true, .n_ports = 1,
+		*sl = (struct model_slice){ .ns = intern_get("ns"), .name = xslice_names(name, name),
+			.family = 4, .proxied = true, .n_ports = 1,
 			.ports = calloc(1, sizeof(struct model_port)), .n_endpoints = 10,
 			.endpoints = calloc(10, sizeof(struct model_endpoint)) };
+		sl->service_name = sl->name + strlen(name) + 1;
 		*sl->ports = (struct model_port){ .name = intern_get("http"), .proto = IPPROTO_TCP,
 						 .port = 8080 };
 		for (size_t e = 0; e < 10; e++) {

@@ -111,7 +111,7 @@ static enum decode_result slice_ports(const struct decode_meta *meta, const cJSO
 		return DECODE_OK;
 	if (!cJSON_IsArray(ports))
 		return decode_why(meta, why, why_len, "ports: not a list");
-	slice->ports = calloc((size_t)cJSON_GetArraySize(ports) + 1, sizeof(*slice->ports));
+	slice->ports = calloc((size_t)cJSON_GetArraySize(ports) ?: 1, sizeof(*slice->ports));
 	if (!slice->ports)
 		return decode_why(meta, why, why_len, "out of memory");
 	cJSON_ArrayForEach(item, ports) {
@@ -261,6 +261,22 @@ static enum decode_result slice_endpoints(const struct decode_meta *meta, const 
 	return DECODE_OK;
 }
 
+/* The slice's name and its Service's in one block (a large state holds
+ * one per slice): name, then service_name (model.h). NULL when out of
+ * memory. */
+static char *slice_names(const char *name, const char *service_name, char **svc_name)
+{
+	size_t len = strlen(name) + 1, svc_len = strlen(service_name) + 1;
+	char *p = malloc(len + svc_len);
+
+	if (!p)
+		return NULL;
+	memcpy(p, name, len);
+	memcpy(p + len, service_name, svc_len);
+	*svc_name = p + len;
+	return p;
+}
+
 enum decode_result decode_slice(const cJSON *obj, const struct decode_meta *meta,
 				struct model_objects *into, char *why, size_t why_len)
 {
@@ -279,9 +295,8 @@ enum decode_result decode_slice(const cJSON *obj, const struct decode_meta *meta
 		return DECODE_INVALID;
 	}
 	slice.ns = intern_get(meta->ns);
-	slice.name = strdup(meta->name);
-	slice.service_name = strdup(service_name);
-	if (!slice.ns || !slice.name || !slice.service_name) {
+	slice.name = slice_names(meta->name, service_name, &slice.service_name);
+	if (!slice.ns || !slice.name) {
 		objects_free_slice(&slice);
 		return decode_why(meta, why, why_len, "out of memory");
 	}

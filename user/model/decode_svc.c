@@ -215,7 +215,8 @@ static enum decode_result svc_ports(const struct decode_meta *meta, const cJSON 
 		return DECODE_OK;
 	if (!cJSON_IsArray(ports))
 		return decode_why(meta, why, why_len, "spec.ports: not a list");
-	svc->ports = calloc((size_t)cJSON_GetArraySize(ports) + 1, sizeof(*svc->ports));
+	/* Sized exactly: a large state holds one per Service. */
+	svc->ports = calloc((size_t)cJSON_GetArraySize(ports) ?: 1, sizeof(*svc->ports));
 	if (!svc->ports)
 		return decode_why(meta, why, why_len, "out of memory");
 	node_ports = decode_node_ports(meta, spec, svc->type);

@@ -111,8 +111,9 @@ const char *model_endpoint_zone(const struct model_endpoint *ep, size_t i);
 
 struct model_slice {
 	const char *ns;       /* shared (common/intern.h) */
-	char *name;
-	char *service_name;   /* kubernetes.io/service-name label; "" when absent */
+	char *name;           /* owned: one block with service_name after it */
+	char *service_name;   /* kubernetes.io/service-name label; "" when absent;
+			       * in name's block (freed with it) */
 	int family;           /* 4, 6, or 0 for FQDN/unknown (B6) */
 	bool proxied;         /* false: service-proxy-name or headless label (B2) */
 	int64_t trigger_ns;   /* endpoints.kubernetes.io/last-change-trigger-time,

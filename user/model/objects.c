@@ -52,8 +52,7 @@ void objects_free_endpoint(struct model_endpoint *ep)
 void objects_free_slice(struct model_slice *slice)
 {
 	intern_put(slice->ns);
-	free(slice->name);
-	free(slice->service_name);
+	free(slice->name); /* and service_name with it */
 	objects_free_ports(slice->ports, slice->n_ports);
 	for (size_t i = 0; i < slice->n_endpoints; i++)
 		objects_free_endpoint(&slice->endpoints[i]);

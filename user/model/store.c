@@ -1,4 +1,5 @@
 /* The store's objects and groups: puts, deletes and relists. */
+#include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -194,6 +195,15 @@ static struct store_group *group_find(struct model_store *st, const char *ns, co
 	return n ? hmap_entry(n, struct store_group, node) : NULL;
 }
 
+/* The bytes of a group or slice object with a key of len bytes: from
+ * where the key starts (in the struct's tail padding), with the NUL that
+ * ends the name. A store holds one per Service and slice: the malloc size
+ * class matters. */
+static size_t entry_size(size_t key_at, size_t struct_size, size_t len)
+{
+	return key_at + len + 1 > struct_size ? key_at + len + 1 : struct_size;
+}
+
 /* The group of that namespace/name, created empty when new. */
 static struct store_group *group_get(struct model_store *st, const char *ns, const char *name)
 {
@@ -204,10 +214,11 @@ static struct store_group *group_get(struct model_store *st, const char *ns, con
 	if (grp)
 		return grp;
 	key = store_key(st, ns, name, &len);
-	grp = key ? calloc(1, sizeof(*grp) + len) : NULL;
+	grp = key ? calloc(1, entry_size(offsetof(struct store_group, key), sizeof(*grp), len))
+		  : NULL;
 	if (!grp)
 		return NULL;
-	memcpy(grp->key, key, len);
+	memcpy(grp->key, key, len + 1);
 	hmap_put(&st->groups, &grp->node, grp->key, len);
 	return grp;
 }
@@ -300,10 +311,11 @@ static struct store_obj *obj_get(struct model_store *st, const char *ns, const c
 	if (obj)
 		return obj;
 	key = store_key(st, ns, name, &len);
-	obj = key ? calloc(1, sizeof(*obj) + len) : NULL;
+	obj = key ? calloc(1, entry_size(offsetof(struct store_obj, key), sizeof(*obj), len))
+		  : NULL;
 	if (!obj)
 		return NULL;
-	memcpy(obj->key, key, len);
+	memcpy(obj->key, key, len + 1);
 	hmap_put(&st->objs, &obj->node, obj->key, len);
 	st->count[kind_index(STORE_SLICE)]++;
 	return obj;
@@ -429,8 +441,7 @@ static int put_slice(struct model_store *st, const struct model_slice *slice, bo
 	obj_unlink(st, obj);
 	obj_clear(obj);
 	if (!lent) { /* names are the keys' (the group outlives its slices) */
-		free(held->name);
-		free(held->service_name);
+		free(held->name); /* and service_name with it */
 		held->name = key_name(obj->key);
 		held->service_name = key_name(grp->key);
 	}
