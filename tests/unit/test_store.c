@@ -21,9 +21,9 @@
 #include "model/model.h"
 #include "model/store.h"
 
-/* strdup, defined here, takes the place of libc's for the library linked
- * into this binary: strdup_fail_in > 0 makes the strdup_fail_in-th call
- * from now return NULL, as when memory runs out. */
+/* strdup and asprintf, defined here, take the place of libc's for the
+ * library linked into this binary: strdup_fail_in > 0 makes the
+ * strdup_fail_in-th call of either from now fail, as when memory runs out. */
 static int strdup_fail_in;
 
 char *strdup(const char *s)
@@ -35,6 +35,19 @@ char *strdup(const char *s)
 		return NULL;
 	p = malloc(len);
 	return p ? memcpy(p, s, len) : NULL;
+}
+
+int asprintf(char **out, const char *fmt, ...)
+{
+	va_list ap;
+	int rc;
+
+	if (strdup_fail_in > 0 && --strdup_fail_in == 0)
+		return -1;
+	va_start(ap, fmt);
+	rc = vasprintf(out, fmt, ap);
+	va_end(ap);
+	return rc;
 }
 
 /* Decodes one object written as JSON with ' for ", appending it to objs. */
@@ -1003,8 +1016,8 @@ static void alive_apply(struct alive *a, const struct desired_delta *d)
 	}
 }
 
-/* A flush whose memory runs out (the k-th strdup, a copy of a removed ID,
- * for every k) leaves the store as it was, and the next flush sends the
+/* A flush whose memory runs out (the k-th strdup or asprintf: a service
+ * port's ID, a copy of a removed one, for every k) leaves the store as it was, and the next flush sends the
  * change: no group's new ports go out without the group remembering them,
  * so that deleting the Services removes every port the maps got. */
 static void test_flush_out_of_memory_all_or_nothing(void **state)
@@ -1027,7 +1040,7 @@ static void test_flush_out_of_memory_all_or_nothing(void **state)
 		alive_apply(&alive, &d);
 		delta_free(&d);
 
-		/* Both Services change their port; the k-th strdup fails. */
+		/* Both Services change their port; the k-th strdup or asprintf fails. */
 		put_json(st, SVC("shop", "web", "{'clusterIP':'10.96.0.1','ports':["
 				 "{'name':'https','port':443}]}"));
 		put_json(st, SVC("kube-system", "dns", "{'clusterIP':'10.96.0.10','ports':["

@@ -1,5 +1,7 @@
 /* Flushing the store: the service ports of the touched groups, and the IDs
  * their last flush had that are gone now. */
+#define _GNU_SOURCE /* asprintf */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -32,49 +34,63 @@ static int flush_compute(struct model_store *st, const struct store_group *grp,
 				     out);
 }
 
-static bool ids_contain(const struct desired_svc *svcs, size_t n, const char *id)
+/* The length of what every ID of grp's service ports starts with,
+ * "namespace/name:" (model_compute's IDs: "ns/name:port/TCP/v4"), which the
+ * group keeps only once: in its key. */
+static size_t ids_prefix_len(const struct store_group *grp)
+{
+	size_t ns_len = strlen(grp->key);
+
+	return ns_len + 1 + strlen(grp->key + ns_len + 1) + 1;
+}
+
+static bool ids_contain(const struct desired_svc *svcs, size_t n, size_t prefix,
+			const char *tail)
 {
 	for (size_t i = 0; i < n; i++)
-		if (strcmp(svcs[i].id, id) == 0)
+		if (strcmp(svcs[i].id + prefix, tail) == 0)
 			return true;
 	return false;
 }
 
-/* The IDs of svcs[0..n) back to back, each NUL-terminated, for the group
- * to keep (one block: a Service has one port or a few); NULL when n is 0. */
-static int flush_ids_pack(const struct desired_svc *svcs, size_t n, char **out)
+/* The IDs of svcs[0..n) without their prefix, back to back, each
+ * NUL-terminated, for the group to keep (one block: a Service has one port
+ * or a few); NULL when n is 0. */
+static int flush_ids_pack(const struct store_group *grp, const struct desired_svc *svcs,
+			  size_t n, char **out)
 {
-	size_t len = 0;
+	size_t prefix = ids_prefix_len(grp), len = 0;
 	char *p;
 
 	*out = NULL;
 	for (size_t i = 0; i < n; i++)
-		len += strlen(svcs[i].id) + 1;
+		len += strlen(svcs[i].id + prefix) + 1;
 	if (!n)
 		return 0;
 	p = *out = malloc(len);
 	if (!p)
 		return -1;
 	for (size_t i = 0; i < n; i++) {
-		len = strlen(svcs[i].id) + 1;
-		memcpy(p, svcs[i].id, len);
+		len = strlen(svcs[i].id + prefix) + 1;
+		memcpy(p, svcs[i].id + prefix, len);
 		p += len;
 	}
 	return 0;
 }
 
-/* The group's IDs that svcs[0..n) no longer has, copied to removed (which
- * has room for every ID of the dirty groups). */
+/* The group's IDs that svcs[0..n) no longer has, written whole to removed
+ * (which has room for every ID of the dirty groups). */
 static int flush_removed(const struct store_group *grp, const struct desired_svc *svcs, size_t n,
 			 struct desired_delta *delta)
 {
-	const char *id = grp->ids;
+	size_t prefix = ids_prefix_len(grp), ns_len = strlen(grp->key);
+	const char *tail = grp->ids;
 
-	for (size_t i = 0; i < grp->n_ids; i++, id += strlen(id) + 1) {
-		if (ids_contain(svcs, n, id))
+	for (size_t i = 0; i < grp->n_ids; i++, tail += strlen(tail) + 1) {
+		if (ids_contain(svcs, n, prefix, tail))
 			continue;
-		delta->removed[delta->n_removed] = strdup(id);
-		if (!delta->removed[delta->n_removed])
+		if (asprintf(&delta->removed[delta->n_removed], "%s/%s:%s", grp->key,
+			     grp->key + ns_len + 1, tail) < 0)
 			return -1;
 		delta->n_removed++;
 	}
@@ -111,7 +127,7 @@ static int flush_prepare(const struct model_store *st, struct desired_delta *out
 		const struct desired_svc *svcs = group_svcs(out, start, i);
 		size_t n = start[i + 1] - start[i];
 
-		if (flush_ids_pack(svcs, n, &new_ids[i]) == 0 &&
+		if (flush_ids_pack(grp, svcs, n, &new_ids[i]) == 0 &&
 		    flush_removed(grp, svcs, n, out) == 0)
 			continue;
 		for (size_t j = 0; j <= i; j++)

@@ -22,7 +22,8 @@ struct store_obj {
 
 /* A Service's namespace/name: its Service, if any (owned or lent, as a
  * slice), and the slices that name it. ids are the IDs of the service ports
- * the last flush computed for it, n_ids NUL-terminated strings in a row. */
+ * the last flush computed for it, n_ids NUL-terminated strings in a row,
+ * each without the "namespace/name:" they all start with (store_flush.c). */
 struct store_group {
 	struct hmap_node node;
 	struct model_service *svc;
