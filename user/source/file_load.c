@@ -71,7 +71,7 @@ static size_t *load_recs_by_index(const struct file_cache *c, size_t *n_svc)
 
 	*n_svc = c->objs.n_services;
 	for (size_t i = 0; by && i < c->n_recs; i++)
-		by[(c->recs[i].kind == 'S' ? 0 : *n_svc) + c->recs[i].index] = i + 1;
+		by[(c->recs[i].slice ? *n_svc : 0) + c->recs[i].index] = i + 1;
 	return by;
 }
 
@@ -93,11 +93,11 @@ static void load_recs(struct file_cache *c, const struct file_read *rd)
 		r = it->kept ? by[(it->kind == 'S' ? 0 : n_svc) + it->old_index] : 0;
 		if (it->len)
 			recs[n++] = (struct file_rec){ .hash = it->hash, .len = it->len,
-						       .kind = it->kind, .index = it->index };
+						       .slice = it->kind == 'E', .index = it->index };
 		else if (r)
 			recs[n++] = (struct file_rec){ .hash = c->recs[r - 1].hash,
 						       .len = c->recs[r - 1].len,
-						       .kind = it->kind, .index = it->index };
+						       .slice = it->kind == 'E', .index = it->index };
 	}
 	free(by);
 	free(c->recs);

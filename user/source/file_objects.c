@@ -194,7 +194,7 @@ static bool file_objects_copy_old(struct file_read *rd, const struct file_rec *r
 	struct model_objects *p = &rd->pending;
 	const struct model_objects *old = rd->old;
 
-	if (rec->kind == 'S') {
+	if (!rec->slice) {
 		if (!old->services[rec->index].name ||
 		    !file_objects_room((void **)&p->services, p->n_services, &p->cap_services,
 				       sizeof(*p->services)))
@@ -268,9 +268,9 @@ bool file_objects_carry(uint64_t hash, size_t len, void *ctx)
 
 	if (!rec)
 		return false;
-	it.kind = rec->kind;
+	it.kind = rec->slice ? 'E' : 'S';
 	it.old_index = rec->index;
-	it.index = rec->kind == 'S' ? rd->pending.n_services : rd->pending.n_slices;
+	it.index = rec->slice ? rd->pending.n_slices : rd->pending.n_services;
 	if (file_read_note(rd, &it) < 0)
 		return false;
 	if (!file_objects_copy_old(rd, rec)) {

@@ -17,10 +17,10 @@ struct cJSON;
  * object it decoded to: an item with the same bytes is not parsed again. */
 struct file_rec {
 	uint64_t hash;
-	uint32_t len;            /* (32 bits: one per object, 24 bytes) */
-	uint32_t index;
-	char kind;               /* 'S' (objs.services) or 'E' (objs.slices) */
-	bool used;               /* taken by the read under way */
+	uint32_t len;            /* (32 bits: one per object, 16 bytes) */
+	uint32_t index : 30;     /* into objs.slices when slice, else objs.services */
+	uint32_t slice : 1;
+	uint32_t used : 1;       /* taken by the read under way */
 };
 
 /* What stat says of a file: while it does not change, neither does the file. */
