@@ -146,6 +146,10 @@ static __always_inline int xlate_fwd(struct bpf_sock_addr *ctx, bool v6, bool st
 	}
 	sockaddr_store(ctx, v6, b->addr, b->port);
 	stat_inc(addr_is_v4_mapped(b->addr) ? STAT_XLATE_V4 : STAT_XLATE_V6);
+	/* A connected socket is a live connection until it closes; datagrams
+	 * of an unconnected one have no end to count to. */
+	if (!sticky && svc.algorithm == LB_LEAST_CONN)
+		conns_sock_set(ctx->sk, b->backend_id);
 	if (!sticky) {
 		/* A UDP socket may have state already (it sent datagrams
 		 * unconnected): its entries come first on replies, so this
@@ -237,6 +241,14 @@ SEC("cgroup/getpeername6")
 int ferry_getpeername6(struct bpf_sock_addr *ctx)
 {
 	return xlate_rev(ctx, true);
+}
+
+/* A socket that counted as a least-conn connection stops counting. */
+SEC("cgroup/sock_release")
+int ferry_sock_release(struct bpf_sock *sk)
+{
+	conns_sock_set(sk, 0);
+	return 1;
 }
 
 /* Run by ferryd (bpf_iter) in each network namespace after an apply that

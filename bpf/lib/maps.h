@@ -103,6 +103,21 @@ struct {
 	__type(value, __u32);
 } ferry_rr SEC(".maps");
 
+/* By backend_id, sized by ferryd to their space (user/sync/ids.h). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 4 * FERRY_DEFAULT_MAX_BACKENDS);
+	__type(key, __u32);
+	__type(value, struct backend_conns);
+} ferry_conns SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct sock_conn);
+} ferry_sk_conn SEC(".maps");
+
 /* Each Maglev table is a map of its own, sized to its set (ferry/maps.h).
  * Sizes, not types: ferryd creates the tables without BTF, and an object
  * whose code only reads a cell through a pointer may carry its type as a

@@ -54,10 +54,19 @@ static __always_inline enum np_verdict np_forward(void *ctx, __u32 ifindex, cons
  * egress (a local backend's reply leaving the node) the stack forwards. */
 static __always_inline enum np_verdict np_reply(void *ctx, __u32 ifindex, const struct pkt *p,
 						struct ct_value *ct, struct np_plan *plan,
-						bool egress)
+						struct ct_key *key, bool egress)
 {
+	struct ct_value *orig;
+
 	np_plan_of(plan, ct);
 	ct_touch(ct, p);
+	/* A least-conn flow's backend closing: its original entry counts. */
+	if ((ct->flags & CT_FLAG_COUNTED) && (p->tcp_flags & (TCP_FLAG_FIN | TCP_FLAG_RST))) {
+		ct_other_key(key, ct, p->proto);
+		orig = bpf_map_lookup_elem(&ferry_ct, key);
+		if (orig)
+			conns_flow_end(orig);
+	}
 	if ((ct->flags & CT_FLAG_SNAT) && (p->tcp_flags & (TCP_FLAG_FIN | TCP_FLAG_RST | TCP_FLAG_SYN)))
 		ct_track_close(ct, p);
 	stat_inc(STAT_NP_REVNAT);
@@ -171,7 +180,7 @@ static __always_inline enum np_verdict np_commit(const struct pkt *p, struct ct_
 		if (!cfg)
 			return NP_DROP;
 		addr_copy(orig->new_saddr, p->v6 ? cfg->snat_v6 : cfg->snat_v4);
-		orig->flags = CT_FLAG_SNAT;
+		orig->flags |= CT_FLAG_SNAT;
 		/* No SNAT address of this family (zero) counts as exhausted. */
 		if (!(orig->new_saddr[0] | orig->new_saddr[1] | orig->new_saddr[3] |
 		      (p->v6 ? orig->new_saddr[2] : 0)) ||
@@ -181,7 +190,7 @@ static __always_inline enum np_verdict np_commit(const struct pkt *p, struct ct_
 		}
 	} else {
 		ct_other_key(key, orig, p->proto);
-		ct_reply_value(reply, p, 0, orig->last_seen_ns);
+		ct_reply_value(reply, p, orig->flags & CT_FLAG_COUNTED, orig->last_seen_ns);
 		bpf_map_update_elem(&ferry_ct, key, reply, BPF_ANY);
 	}
 	ct_key_of(key, p);
@@ -201,6 +210,7 @@ static __noinline enum np_verdict np_new_flow(void *ctx, __u32 ifindex, const st
 	struct svc_key k = {};
 	struct svc_value svc, *found;
 	struct slot_value *b;
+	enum np_verdict v;
 	bool remote = false;
 	__u32 zero = 0;
 
@@ -235,7 +245,10 @@ static __noinline enum np_verdict np_new_flow(void *ctx, __u32 ifindex, const st
 	addr_copy(orig->new_daddr, b->addr);
 	orig->new_sport = p->sport;
 	orig->new_dport = b->port;
-	orig->flags = 0;
+	/* A least-conn TCP flow counts until its FIN or RST (lib/conns.h);
+	 * the reply entry carries the mark to say the original has it. */
+	orig->flags = svc.algorithm == LB_LEAST_CONN && p->proto == IPPROTO_TCP ?
+		CT_FLAG_COUNTED : 0;
 	orig->svc_id = svc.svc_id;
 	orig->backend_id = b->backend_id;
 	orig->last_seen_ns = ct_now();
@@ -244,7 +257,10 @@ static __noinline enum np_verdict np_new_flow(void *ctx, __u32 ifindex, const st
 		fib_route(ctx, ifindex, p->v6, p->proto, p->saddr, b->addr, &plan->fib);
 		remote = np_remote(&plan->fib, ifindex);
 	}
-	return np_commit(p, orig, remote, &sc->reply, key);
+	v = np_commit(p, orig, remote, &sc->reply, key);
+	if (v != NP_DROP && (orig->flags & CT_FLAG_COUNTED))
+		conns_flow_start(orig->backend_id);
+	return v;
 }
 
 /* FIN, RST or SYN of a SNATed flow in the original direction: the reply
@@ -262,10 +278,11 @@ static __always_inline void np_track_close(const struct ct_value *ct, const stru
 
 /* The flow's backend left: forget both entries, so the packet is decided
  * anew and lands on a live backend (kubernetes#81775). */
-static __always_inline void np_forget(const struct ct_value *ct, const struct ct_key *orig_key)
+static __always_inline void np_forget(struct ct_value *ct, const struct ct_key *orig_key)
 {
 	struct ct_key key;
 
+	conns_flow_end(ct);
 	ct_other_key(&key, ct, orig_key->proto);
 	bpf_map_delete_elem(&ferry_ct, &key);
 	bpf_map_delete_elem(&ferry_ct, orig_key);
@@ -303,13 +320,15 @@ static __always_inline enum np_verdict np_decide(void *ctx, __u32 ifindex, const
 	ct_key_of(&key, p);
 	ct = bpf_map_lookup_elem(&ferry_ct, &key);
 	if (ct && (ct->flags & CT_FLAG_REPLY))
-		return np_reply(ctx, ifindex, p, ct, plan, egress);
+		return np_reply(ctx, ifindex, p, ct, plan, &key, egress);
 	if (egress)
 		return NP_PASS;
 	if (ct) {
 		if (backend_alive(ct->backend_id, ct->svc_id, ct->new_daddr, ct->new_dport)) {
 			np_plan_of(plan, ct);
 			ct_touch(ct, p);
+			if (p->tcp_flags & (TCP_FLAG_FIN | TCP_FLAG_RST))
+				conns_flow_end(ct);
 			if (!(ct->flags & CT_FLAG_SNAT))
 				return NP_XLATE_PASS;
 			if (p->tcp_flags & (TCP_FLAG_FIN | TCP_FLAG_RST | TCP_FLAG_SYN))

@@ -1,6 +1,7 @@
 /* Backend selection. The set's algorithm gives a slot: uniform random,
- * round-robin (one counter per service port, shared by all CPUs), or
- * Maglev (the client's hash in the set's table). The slot is read inline
+ * round-robin (one counter per service port, shared by all CPUs), Maglev
+ * (the client's hash in the set's table), or least-conn (the fewest live
+ * connections, lib/conns.h). The slot is read inline
  * from the service entry when the set rides there, else from the
  * revision's slots. A slot that vanished means ferryd published a new set
  * and reaped this one under us, so the service is looked up again. */
@@ -8,6 +9,7 @@
 #define FERRY_BPF_SELECT_H
 
 #include "ferry/hash.h"
+#include "lib/conns.h"
 #include "lib/maps.h"
 #include "lib/rand.h"
 #include "lib/sockaddr.h"
@@ -41,25 +43,6 @@ static __always_inline bool maglev_slot(const struct svc_value *svc, __u32 hash,
 		return false;
 	*slot = cell->slot[i & (FERRY_MAGLEV_PER_CELL - 1)];
 	return *slot < svc->count;
-}
-
-/* The slot a new connection takes. r: a random draw; hash: the client's
- * (Maglev only). An algorithm whose state is missing falls back to r. */
-static __always_inline __u32 backend_slot(const struct svc_value *svc, __u32 r, __u32 hash)
-{
-	__u32 *next, slot;
-
-	if (svc->algorithm == LB_ROUND_ROBIN) {
-		next = bpf_map_lookup_elem(&ferry_rr, &svc->svc_id);
-		if (next)
-			return __sync_fetch_and_add(next, 1) % svc->count;
-		stat_inc(STAT_LB_STATE_MISSING);
-	} else if (svc->algorithm == LB_MAGLEV) {
-		if (maglev_slot(svc, hash, &slot))
-			return slot;
-		stat_inc(STAT_LB_STATE_MISSING);
-	}
-	return r % svc->count;
 }
 
 /* Inline entry slot of e, whose value svc was copied from, into out; false
@@ -106,6 +89,94 @@ static __always_inline bool backend_at(const struct svc_entry *e, bool v4,
 	return true;
 }
 
+/* Sets least-conn reads every count of; beyond, two choices. */
+#define LC_SCAN_MAX 32
+
+struct lc_scan {
+	const struct svc_entry *e;
+	const struct svc_value *svc;
+	__u32 r;
+	__u32 best;
+	__u32 best_live;
+	bool v4;
+	bool changed;    /* the set changed under the scan */
+};
+
+/* One slot of the scan: a bpf_loop callback, so the verifier checks it
+ * once rather than once per slot. */
+static long lc_scan_slot(__u32 i, void *ctx)
+{
+	struct lc_scan *scan = ctx;
+	struct slot_value b;
+	__u32 s = (scan->r + i) % scan->svc->count, live;
+
+	if (!backend_at(scan->e, scan->v4, scan->svc, s, &b)) {
+		scan->changed = true;
+		return 1;
+	}
+	live = conns_live(b.backend_id);
+	if (live < scan->best_live) {
+		scan->best_live = live;
+		scan->best = s;
+	}
+	return 0;
+}
+
+/* least-conn: the slot with the fewest live connections, each slot of a
+ * set up to LC_SCAN_MAX looked at from a random one on, so that ties go at
+ * random; in a larger set the better of two random slots, which keeps a
+ * connection's cost bounded and the load close to the exact pick's. False
+ * when the set changed under us. */
+static __always_inline bool lc_slot(const struct svc_entry *e, bool v4,
+				    const struct svc_value *svc, __u32 r, __u32 *slot)
+{
+	struct lc_scan scan = { .e = e, .svc = svc, .r = r, .best = r % svc->count,
+				.best_live = ~0U, .v4 = v4 };
+	struct slot_value b;
+	__u32 live, s;
+
+	if (svc->count <= LC_SCAN_MAX) {
+		bpf_loop(svc->count, lc_scan_slot, &scan, 0);
+		*slot = scan.best;
+		return !scan.changed;
+	}
+	s = rand_u32() % svc->count;
+	if (!backend_at(e, v4, svc, scan.best, &b))
+		return false;
+	live = conns_live(b.backend_id);
+	if (!backend_at(e, v4, svc, s, &b))
+		return false;
+	*slot = conns_live(b.backend_id) < live ? s : scan.best;
+	return true;
+}
+
+/* The slot a new connection to the set svc was copied from e takes. r: a
+ * random draw; hash: the client's (Maglev only). An algorithm whose state
+ * is missing falls back to r. False when the set changed under us. */
+static __always_inline bool backend_slot(const struct svc_entry *e, bool v4,
+					 const struct svc_value *svc, __u32 r, __u32 hash,
+					 __u32 *slot)
+{
+	__u32 *next;
+
+	if (svc->algorithm == LB_ROUND_ROBIN) {
+		next = bpf_map_lookup_elem(&ferry_rr, &svc->svc_id);
+		if (next) {
+			*slot = __sync_fetch_and_add(next, 1) % svc->count;
+			return true;
+		}
+		stat_inc(STAT_LB_STATE_MISSING);
+	} else if (svc->algorithm == LB_MAGLEV) {
+		if (maglev_slot(svc, hash, slot))
+			return true;
+		stat_inc(STAT_LB_STATE_MISSING);
+	} else if (svc->algorithm == LB_LEAST_CONN) {
+		return lc_slot(e, v4, svc, r, slot);
+	}
+	*slot = r % svc->count;
+	return true;
+}
+
 /* The backend of a new connection to the set svc was copied from e (found
  * at key); when the set changed under us, the service is looked up again
  * and svc becomes the new one's. hash as for backend_slot; slot (if not
@@ -114,16 +185,15 @@ static __always_inline bool backend_pick(const struct svc_key *key, bool v4,
 					 const struct svc_entry *e, struct svc_value *svc,
 					 __u32 r, __u32 hash, struct slot_value *out, __u32 *slot)
 {
-	__u32 s = backend_slot(svc, r, hash);
+	__u32 s;
 
-	if (!backend_at(e, v4, svc, s, out)) {
+	if (!backend_slot(e, v4, svc, r, hash, &s) || !backend_at(e, v4, svc, s, out)) {
 		stat_inc(STAT_SLOT_MISS);
 		e = bpf_map_lookup_elem(&ferry_services, key);
 		if (!e || !e->v.count)
 			return false;
 		*svc = e->v;
-		s = backend_slot(svc, r, hash);
-		if (!backend_at(e, v4, svc, s, out))
+		if (!backend_slot(e, v4, svc, r, hash, &s) || !backend_at(e, v4, svc, s, out))
 			return false;
 	}
 	if (slot)

@@ -82,7 +82,7 @@ static __always_inline __u16 snat_claim(const struct dp_config *cfg, struct ct_v
 	if (!next)
 		return 0;
 	off = *next;
-	ct_reply_value(reply, p, CT_FLAG_SNAT, orig->last_seen_ns);
+	ct_reply_value(reply, p, CT_FLAG_SNAT | (orig->flags & CT_FLAG_COUNTED), orig->last_seen_ns);
 	for (int i = 0; i < SNAT_TRIES; i++) {
 		__u16 port;
 

@@ -73,6 +73,7 @@ enum lb_algorithm {
 	LB_RANDOM = 0,
 	LB_ROUND_ROBIN = 1, /* ferry_rr[svc_id]: one counter for all CPUs */
 	LB_MAGLEV = 2,      /* the flow's hash in ferry_maglev's table */
+	LB_LEAST_CONN = 3,  /* the fewest live connections (ferry_conns) */
 	LB_ALGORITHM__COUNT,
 };
 
@@ -167,6 +168,26 @@ struct maglev_key {
 
 struct maglev_cell {
 	__u16 slot[FERRY_MAGLEV_PER_CELL];
+};
+
+/* ferry_conns (array, by backend_id): live connections made through ferry
+ * to each backend of a least-conn set. Sockets count from connect() to
+ * close() (a sock_release program takes them off; ferry_sk_conn says which
+ * backend a socket counts for); per-packet TCP flows from their first
+ * packet to their first FIN or RST (CT_FLAG_COUNTED). Counts never go
+ * below zero, so a count a restart of the maps lost returns to zero as
+ * its connections close rather than drifting. */
+struct backend_conns {
+	__u32 sock;      /* sockets on the node */
+	__u32 packet;    /* per-packet flows */
+};
+
+/* ferry_sk_conn (socket-local storage): the backend a connected socket
+ * counts for in ferry_conns; 0 = none. Only sockets that connected through
+ * a least-conn set have it. */
+struct sock_conn {
+	__u32 backend_id;
+	__u32 pad;       /* always 0 */
 };
 
 /* ferry_svc_names: svc_id -> the service port's identity, e.g.
@@ -332,6 +353,8 @@ enum ct_flags {
 	CT_FLAG_SNAT  = 1 << 1, /* the source is rewritten too (externalTrafficPolicy Cluster) */
 	CT_FLAG_CLOSED = 1 << 2, /* reply entry of a SNATed TCP flow that sent FIN or RST
 				  * (at last_seen_ns): its SNAT port is reusable later */
+	CT_FLAG_COUNTED = 1 << 3, /* original entry of a least-conn TCP flow still in
+				   * its backend's ferry_conns count */
 };
 
 struct ct_value {

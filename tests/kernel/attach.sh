@@ -111,8 +111,8 @@ start_attached() {
 	local n
 	n=$(said)
 	ferryd_spawn "$SRC" "$@"
-	wait_until 15 said_more "$n" ||
-		{ not_ok "ferryd $* attaches within 15 s" "$(tail -n 3 "$FERRYD_LOG")"; finish; }
+	wait_until 60 said_more "$n" ||
+		{ not_ok "ferryd $* attaches within 60 s" "$(tail -n 3 "$FERRYD_LOG")"; finish; }
 }
 
 # metric NAME: one sample of ferryd's /metrics (inside the node), checked

@@ -9,6 +9,9 @@
 #  - maglev: the socket path's client is its network namespace (a pod), so
 #    every connection of one namespace reaches one backend, while the
 #    namespaces spread; ferryctl shows the table size;
+#  - least-conn: held connections spread evenly, new connections go to the
+#    backend that lost its connections, counts (ferryctl) follow closes and
+#    return to zero, also across a ferryd restart;
 #  - random (default): spread within binomial bounds;
 #  - an unknown value: a log line naming it, fields_ignored counted, the
 #    Service served with the default;
@@ -111,6 +114,7 @@ svc_yaml mg 10.96.91.2 maglev s-1 s-2 s-3 s-4 | write_source "$SRC/mg.yaml"
 svc_yaml rnd 10.96.91.3 "" s-1 s-2 s-3 s-4 | write_source "$SRC/rnd.yaml"
 svc_yaml bad 10.96.91.4 fastest s-1 s-2 s-3 s-4 | write_source "$SRC/bad.yaml"
 svc_yaml live 10.96.91.5 round-robin s-1 s-2 | write_source "$SRC/live.yaml"
+svc_yaml lc 10.96.91.6 least-conn s-1 s-2 s-3 | write_source "$SRC/lc.yaml"
 ferryd_start "$SRC" || finish
 
 # --- round-robin
@@ -164,6 +168,75 @@ fi
 expect "unknown algorithm: the Service is served with the default" \
 	"$(algorithm_of 10.96.91.4 80 TCP algorithm)/$(names_of "$(conn_tally 100 10.96.91.4 80)" | wc -w)" \
 	"random/4"
+
+# --- least-conn
+# hold_open N: N more held TCP connections to lc, one after another (each
+# established before the next); their pods go to LC_POD[1..].
+declare -A LC_POD=()
+LC_N=0
+hold_open() {
+	local i d
+	for ((i = 0; i < $1; i++)); do
+		LC_N=$((LC_N + 1))
+		d=$WORK/lc/$LC_N
+		mkdir -p "$d"
+		bg_client "$PYTHON" "$PROBE" hold 10.96.91.6 80 --dir "$d" --wait 120
+		wait_file "$d/first" 10
+		LC_POD[$LC_N]=$(cat "$d/first" 2>/dev/null)
+	done
+}
+
+# hold_close POD: the held connections on POD exchange once more and close;
+# waits until their clients exited.
+hold_close() {
+	local i
+	for i in "${!LC_POD[@]}"; do
+		[ "${LC_POD[$i]}" = "$1" ] || continue
+		touch "$WORK/lc/$i/go"
+		wait_file "$WORK/lc/$i/second" 10
+		unset "LC_POD[$i]"
+	done
+}
+
+# live_counts: "s-1=N s-2=N s-3=N", ferryctl's live connections per pod of lc.
+live_counts() {
+	service_list_json | "$PYTHON" -c '
+import json, sys
+pods = {"198.18.91.%d" % i: "s-%d" % i for i in range(1, 5)}
+for s in json.load(sys.stdin):
+    if s["address"] == "10.96.91.6" and s["protocol"] == "TCP":
+        print(" ".join("%s=%s" % (pods[b["address"]], b.get("live_connections", "?"))
+                       for b in sorted(s["backends"], key=lambda b: b["address"])))'
+}
+
+held_tally() { printf '%s\n' "${LC_POD[@]}" | sort | uniq -c | awk '{print $2"="$1}' | tr '\n' ' ' | sed 's/ $//'; }
+
+hold_open 30
+expect "least-conn: 30 held connections, opened one by one, spread 10 on each pod" "$(held_tally)" \
+	"s-1=10 s-2=10 s-3=10"
+expect "least-conn: ferryctl shows 10 live connections on each backend" "$(live_counts)" \
+	"s-1=10 s-2=10 s-3=10"
+hold_close s-2
+wait_until 10 eval '[ "$(live_counts)" = "s-1=10 s-2=0 s-3=10" ]'
+expect "least-conn: closing the 10 on s-2 takes its count to 0" "$(live_counts)" "s-1=10 s-2=0 s-3=10"
+seq=$(sequence "$NODE" 10 10.96.91.6 80)
+expect "least-conn: the next 10 new connections all land on s-2" "$seq" \
+	"s-2 s-2 s-2 s-2 s-2 s-2 s-2 s-2 s-2 s-2"
+expect "least-conn: ferryctl service list says so" "$(algorithm_of 10.96.91.6 80 TCP algorithm)" \
+	least-conn
+
+# Counts live in pinned maps: a restarted ferryd adopts them with the
+# connections still open, and closes still take them off.
+gen=$(generation)
+ferryd_stop
+ferryd_start "$SRC" || finish
+expect "least-conn: after a ferryd restart the counts are the same" "$(live_counts)" \
+	"s-1=10 s-2=0 s-3=10"
+hold_close s-1
+hold_close s-3
+wait_until 10 eval '[ "$(live_counts)" = "s-1=0 s-2=0 s-3=0" ]'
+expect "least-conn: every connection closed, every count is back to 0" "$(live_counts)" \
+	"s-1=0 s-2=0 s-3=0"
 
 # --- changing the algorithm of a live Service keeps established connections.
 mkdir "$WORK/hold"

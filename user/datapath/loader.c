@@ -106,6 +106,8 @@ static struct bpf_map *skel_map(struct ferry_sock_lb *skel, enum dp_map i)
 		[DP_MAP_RR] = skel->maps.ferry_rr,
 		[DP_MAP_MAGLEV] = skel->maps.ferry_maglev,
 		[DP_MAP_SVC_NAMES] = skel->maps.ferry_svc_names,
+		[DP_MAP_CONNS] = skel->maps.ferry_conns,
+		[DP_MAP_SK_CONN] = skel->maps.ferry_sk_conn,
 	};
 	return maps[i];
 }
@@ -118,6 +120,7 @@ static struct bpf_program *skel_prog(struct ferry_sock_lb *skel, int hook)
 		skel->progs.ferry_sendmsg4, skel->progs.ferry_sendmsg6,
 		skel->progs.ferry_recvmsg4, skel->progs.ferry_recvmsg6,
 		skel->progs.ferry_getpeername4, skel->progs.ferry_getpeername6,
+		skel->progs.ferry_sock_release,
 	};
 	return progs[hook];
 }
@@ -258,6 +261,8 @@ int datapath_load(struct datapath *dp, const char *bpffs, const struct dp_limits
 	/* A table per Maglev set, two while a set is replaced. */
 	bpf_map__set_max_entries(skel->maps.ferry_maglev, 2 * limits->max_services);
 	bpf_map__set_max_entries(skel->maps.ferry_svc_names, 2 * limits->max_services);
+	/* By backend_id, whose space is the engine's too. */
+	bpf_map__set_max_entries(skel->maps.ferry_conns, 4 * limits->max_backends);
 	dp->adopted = adopt_maps(skel, bpffs);
 	/* Its kfunc is weak: without it, the rest loads and serves. */
 	bpf_program__set_autoload(skel->progs.ferry_udp_reap, udp_reaper);

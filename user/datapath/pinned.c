@@ -24,11 +24,13 @@ const char *const dp_map_names[DP_MAP__COUNT] = {
 	[DP_MAP_RR] = "ferry_rr",
 	[DP_MAP_MAGLEV] = "ferry_maglev",
 	[DP_MAP_SVC_NAMES] = "ferry_svc_names",
+	[DP_MAP_CONNS] = "ferry_conns",
+	[DP_MAP_SK_CONN] = "ferry_sk_conn",
 };
 
 const char *const dp_hook_names[DP_HOOK_COUNT] = {
 	"connect4", "connect6", "sendmsg4", "sendmsg6",
-	"recvmsg4", "recvmsg6", "getpeername4", "getpeername6",
+	"recvmsg4", "recvmsg6", "getpeername4", "getpeername6", "sock_release",
 };
 
 void pinned_map_path(const char *bpffs, const char *name, char *out, size_t len)

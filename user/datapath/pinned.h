@@ -21,10 +21,12 @@ enum dp_map {
 	DP_MAP_RR,
 	DP_MAP_MAGLEV,
 	DP_MAP_SVC_NAMES,
+	DP_MAP_CONNS,
+	DP_MAP_SK_CONN,
 	DP_MAP__COUNT,
 };
 
-#define DP_HOOK_COUNT 8
+#define DP_HOOK_COUNT 9
 
 struct dp_maps {
 	int fd[DP_MAP__COUNT];

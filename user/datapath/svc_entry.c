@@ -40,6 +40,7 @@ const char *svc_entry_algorithm(uint8_t algorithm)
 		[LB_RANDOM] = "random",
 		[LB_ROUND_ROBIN] = "round-robin",
 		[LB_MAGLEV] = "maglev",
+		[LB_LEAST_CONN] = "least-conn",
 	};
 
 	return algorithm < LB_ALGORITHM__COUNT ? names[algorithm] : "unknown";

@@ -164,6 +164,17 @@ static int slot_backend(const struct dp_maps *maps, const struct svc_row *row, _
 	return bpf_map_lookup_elem(maps->fd[DP_MAP_BACKENDS], id, b);
 }
 
+/* A least-conn backend's live connections (sockets and per-packet flows);
+ * -1 when ferry_conns cannot be read. */
+static long long live_conns(const struct dp_maps *maps, __u32 id)
+{
+	struct backend_conns c;
+
+	if (maps->fd[DP_MAP_CONNS] < 0 || bpf_map_lookup_elem(maps->fd[DP_MAP_CONNS], &id, &c))
+		return -1;
+	return (long long)c.sock + c.packet;
+}
+
 static cJSON *backend_json(__u32 id, const struct backend_value *b)
 {
 	cJSON *o = cJSON_CreateObject();
@@ -231,10 +242,15 @@ static cJSON *service_json(const struct dp_maps *maps, const struct svc_row *row
 	cJSON_AddItemToObject(o, "source_ranges", prefixes);
 	for (__u32 i = 0; i < row->value.count; i++) {
 		struct backend_value b;
+		cJSON *bo;
 		__u32 id;
 
-		if (slot_backend(maps, row, i, &id, &b) == 0)
-			cJSON_AddItemToArray(list, backend_json(id, &b));
+		if (slot_backend(maps, row, i, &id, &b))
+			continue;
+		bo = backend_json(id, &b);
+		if (row->value.algorithm == LB_LEAST_CONN && live_conns(maps, id) >= 0)
+			cJSON_AddNumberToObject(bo, "live_connections", (double)live_conns(maps, id));
+		cJSON_AddItemToArray(list, bo);
 	}
 	cJSON_AddItemToObject(o, "backends", list);
 	return o;
@@ -337,6 +353,9 @@ static void service_print(const struct dp_maps *maps, const struct svc_row *row,
 			addr_format_port(&ip, ntohs(b.port), where, sizeof(where));
 			snprintf(back, sizeof(back), "%u => %s (%s)", bid, where,
 				 state_name(b.state));
+			if (row->value.algorithm == LB_LEAST_CONN && live_conns(maps, bid) >= 0)
+				snprintf(back + strlen(back), sizeof(back) - strlen(back),
+					 " (live %lld)", live_conns(maps, bid));
 		}
 		printf("%-6s %-45s %s\n", id, front, back);
 	}

@@ -68,7 +68,7 @@ static const char usage[] =
 	"                             and fragmentation needed (default 100)\n"
 	"  --lb-algorithm NAME        how service ports pick a backend unless their Service's\n"
 	"                             annotation ferry.io/lb-algorithm says: random (default),\n"
-	"                             round-robin or maglev\n"
+	"                             round-robin, maglev or least-conn\n"
 	"  --udp-reaper auto|off      fail connected UDP sockets whose backend was removed\n"
 	"                             (B21) where the kernel can (auto: Linux 6.5+), or never\n"
 	"  --tcx auto|off             the per-packet path's tc programs as tcx links where the\n"
@@ -297,9 +297,12 @@ static int parse_lb_algorithm(const char *arg, uint8_t *out)
 	case MODEL_LB_MAGLEV:
 		*out = LB_MAGLEV;
 		return 0;
+	case MODEL_LB_LEAST_CONN:
+		*out = LB_LEAST_CONN;
+		return 0;
 	default:
 		fprintf(stderr, "ferryd: --lb-algorithm: unknown algorithm '%s' (random, "
-			"round-robin or maglev)\n", arg);
+			"round-robin, maglev or least-conn)\n", arg);
 		return -1;
 	}
 }

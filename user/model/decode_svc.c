@@ -85,6 +85,7 @@ static const char *const lb_names[] = {
 	[MODEL_LB_RANDOM] = "random",
 	[MODEL_LB_ROUND_ROBIN] = "round-robin",
 	[MODEL_LB_MAGLEV] = "maglev",
+	[MODEL_LB_LEAST_CONN] = "least-conn",
 };
 
 const char *model_lb_name(enum model_lb lb)
@@ -116,7 +117,8 @@ static void svc_lb_algorithm(const struct decode_meta *meta, const cJSON *obj,
 									  : NULL);
 	if (svc->lb_algorithm == MODEL_LB_DEFAULT)
 		model_field_ignored(LOG_WARN, "Service %s/%s: annotation " ANNOTATION_LB ": unknown "
-				    "value \"%s\" (random, round-robin or maglev), the default "
+				    "value \"%s\" (random, round-robin, maglev or least-conn), the "
+				    "default "
 				    "applies", meta->ns, meta->name,
 				    cJSON_IsString(value) ? value->valuestring : "(not a string)");
 }

@@ -82,6 +82,7 @@ enum model_lb {
 	MODEL_LB_RANDOM,
 	MODEL_LB_ROUND_ROBIN,
 	MODEL_LB_MAGLEV,
+	MODEL_LB_LEAST_CONN,
 };
 
 /* The annotation value of each enum model_lb but the default, or NULL. */

@@ -23,6 +23,8 @@ uint8_t lb_algorithm(const struct sync_engine *eng, const struct desired_svc *d)
 		return LB_ROUND_ROBIN;
 	case MODEL_LB_MAGLEV:
 		return LB_MAGLEV;
+	case MODEL_LB_LEAST_CONN:
+		return LB_LEAST_CONN;
 	default:
 		return eng->lb_default;
 	}
