@@ -118,24 +118,12 @@ struct {
 	__type(value, struct sock_conn);
 } ferry_sk_conn SEC(".maps");
 
-/* Each Maglev table is a map of its own, sized to its set (ferry/maps.h).
- * Sizes, not types: ferryd creates the tables without BTF, and an object
- * whose code only reads a cell through a pointer may carry its type as a
- * bare declaration, which libbpf cannot size. */
-struct maglev_table {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 1);
-	__uint(map_flags, BPF_F_INNER_MAP);
-	__uint(key_size, sizeof(__u32));
-	__uint(value_size, sizeof(struct maglev_cell));
-};
-
+/* Sized by ferryd (--max-maglev-entries). */
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH_OF_MAPS);
-	__uint(max_entries, FERRY_DEFAULT_MAX_SERVICES);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, struct maglev_key);
-	__array(values, struct maglev_table);
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, FERRY_DEFAULT_MAX_MAGLEV_ENTRIES / FERRY_MAGLEV_PER_CELL);
+	__type(key, __u32);
+	__type(value, struct maglev_cell);
 } ferry_maglev SEC(".maps");
 
 /* Written by ferryd only, for ferryctl; declared here so it is created

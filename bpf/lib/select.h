@@ -22,23 +22,18 @@ static __always_inline bool set_inline(bool v4, __u32 count)
 	return count <= (v4 ? FERRY_SVC_INLINE_V4 : FERRY_SVC_INLINE_V6);
 }
 
-/* Maglev: the slot the table of svc's revision holds for hash; false when
- * the table is missing (ferryd could not write it) or names no slot. */
+/* Maglev: the slot the table of svc's revision holds for hash; false
+ * when the set has no table (ferryd could not write it). */
 static __always_inline bool maglev_slot(const struct svc_value *svc, __u32 hash, __u32 *slot)
 {
-	struct maglev_key key = { .svc_id = svc->svc_id, .rev = svc->rev };
 	struct maglev_cell *cell;
 	__u32 i, cell_index;
-	void *table;
 
 	if (!svc->maglev_size)
 		return false;
-	table = bpf_map_lookup_elem(&ferry_maglev, &key);
-	if (!table)
-		return false;
 	i = hash % svc->maglev_size;
-	cell_index = i / FERRY_MAGLEV_PER_CELL;
-	cell = bpf_map_lookup_elem(table, &cell_index);
+	cell_index = svc->maglev_offset + i / FERRY_MAGLEV_PER_CELL;
+	cell = bpf_map_lookup_elem(&ferry_maglev, &cell_index);
 	if (!cell)
 		return false;
 	*slot = cell->slot[i & (FERRY_MAGLEV_PER_CELL - 1)];

@@ -24,6 +24,7 @@
 #define FERRY_DEFAULT_MAX_CT 262144      /* per-packet flows (conntrack and NAT) */
 #define FERRY_DEFAULT_MAX_SOURCE_RANGES 16384
 #define FERRY_DEFAULT_MAX_NODE_ADDRS 64
+#define FERRY_DEFAULT_MAX_MAGLEV_ENTRIES 2097152 /* 4 MiB: 1,489 sets of up to 14 */
 
 /* How many services one socket can be translated for at once. */
 #define FERRY_SOCK_REVNAT_SLOTS 8
@@ -85,7 +86,8 @@ struct svc_value {
 	__u32 affinity_timeout; /* ClientIP session affinity, seconds; 0 = none (B30) */
 	__u8 algorithm;  /* enum lb_algorithm */
 	__u8 pad[3];     /* always 0 */
-	__u32 maglev_size; /* LB_MAGLEV: entries in this revision's table (a prime) */
+	__u32 maglev_size;   /* LB_MAGLEV: entries in this revision's table (a prime) */
+	__u32 maglev_offset; /* LB_MAGLEV: its first cell in ferry_maglev */
 };
 
 
@@ -151,19 +153,17 @@ struct backend_value {
 	__u32 svc_id;    /* owning service port */
 };
 
-/* ferry_maglev (hash of maps): the Maglev lookup table (Eisenbud et al.,
- * NSDI 2016) of a set, built by ferryd from its backends' addresses and
- * ports alone, so every node builds the same one and a flow's hash picks
- * the same backend on each. Keyed by revision like the slots: a reader's
- * table and set always belong together, and a new table is in place before
- * the entry that publishes its set. The inner map is an array of
- * maglev_size slot indexes, four to an element (an array element takes 8
- * bytes whatever its value's size): 2 bytes per table entry. */
-struct maglev_key {
-	__u32 svc_id;
-	__u32 rev;
-};
-
+/* ferry_maglev (array of cells): the Maglev lookup tables (Eisenbud et al.,
+ * NSDI 2016) of every Maglev set, each a run of cells from its svc_value's
+ * maglev_offset, built by ferryd from the backends' addresses and ports
+ * alone, so every node builds the same one and a flow's hash picks the
+ * same backend on each. A new revision's table goes to a new run, written
+ * before the entry that publishes it, so a reader's table and set always
+ * belong together; the old run is reused only after the apply. One array,
+ * not a map per table: replacing a map in a map of maps waits for an RCU
+ * grace period (tens of milliseconds) per update. A cell holds four slot
+ * indexes (an array element takes 8 bytes whatever its value's size): 2
+ * bytes per table entry. */
 #define FERRY_MAGLEV_PER_CELL 4
 
 struct maglev_cell {

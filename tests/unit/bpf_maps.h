@@ -22,24 +22,6 @@ static int map_new(enum bpf_map_type type, size_t key, size_t value, uint32_t ma
 	return fd;
 }
 
-/* ferry_maglev: a hash of maps whose tables are arrays of any size. */
-static int maglev_map_new(uint32_t max)
-{
-	LIBBPF_OPTS(bpf_map_create_opts, inner, .map_flags = BPF_F_INNER_MAP);
-	LIBBPF_OPTS(bpf_map_create_opts, opts, .map_flags = BPF_F_NO_PREALLOC);
-	int tmpl = bpf_map_create(BPF_MAP_TYPE_ARRAY, NULL, sizeof(__u32),
-				  sizeof(struct maglev_cell), 1, &inner);
-	int fd;
-
-	assert_true(tmpl >= 0);
-	opts.inner_map_fd = tmpl;
-	fd = bpf_map_create(BPF_MAP_TYPE_HASH_OF_MAPS, NULL, sizeof(struct maglev_key),
-			    sizeof(__u32), max, &opts);
-	close(tmpl);
-	assert_true(fd >= 0);
-	return fd;
-}
-
 static void bpf_maps_create(struct dp_maps *maps)
 {
 	for (int i = 0; i < DP_MAP__COUNT; i++)
@@ -62,7 +44,8 @@ static void bpf_maps_create(struct dp_maps *maps)
 					  sizeof(struct dp_config), 1);
 	maps->fd[DP_MAP_SVC_NAMES] = map_new(BPF_MAP_TYPE_HASH, sizeof(__u32),
 					     sizeof(struct svc_name), 128);
-	maps->fd[DP_MAP_MAGLEV] = maglev_map_new(128);
+	maps->fd[DP_MAP_MAGLEV] = map_new(BPF_MAP_TYPE_ARRAY, sizeof(__u32),
+					  sizeof(struct maglev_cell), 4096);
 }
 
 static void bpf_maps_close(struct dp_maps *maps)

@@ -58,6 +58,7 @@ static void mem_maps_init(struct mem_maps *m, size_t services_cap)
 	mem_map_init(m, DP_MAP_SOURCE_RANGES, sizeof(struct source_range_key), 1, 256);
 	mem_map_init(m, DP_MAP_CONFIG, sizeof(__u32), sizeof(struct dp_config), 1);
 	mem_map_init(m, DP_MAP_SVC_NAMES, sizeof(__u32), sizeof(struct svc_name), 256);
+	mem_map_init(m, DP_MAP_MAGLEV, sizeof(__u32), sizeof(struct maglev_cell), 4096);
 }
 
 static void mem_maps_free(struct mem_maps *m)

@@ -26,7 +26,9 @@
 static struct dp_maps maps;
 static struct sync_engine *eng;
 
-static const struct dp_limits limits = { .max_services = 64, .max_backends = 256 };
+/* Room for three Maglev tables of 701 entries (176 cells). */
+static const struct dp_limits limits = { .max_services = 64, .max_backends = 256,
+					 .max_maglev_entries = 3 * 176 * FERRY_MAGLEV_PER_CELL };
 
 static int setup(void **state)
 {
@@ -631,80 +633,120 @@ static void test_node_addrs_and_config(void **state)
 	assert_int_equal(got.snat_v4[2] | got.snat_v4[3] | got.snat_v6[3], 0);
 }
 
-/* A restarted engine groups the pinned frontends by svc_id, adopts the
- * source ranges and node addresses, removes what nothing reaches, and its
- * first apply of the same state writes nothing. */
-/* Entries of the Maglev table at (svc_id, rev), each checked to name a
- * slot below count; 0 when there is none. */
-static uint32_t maglev_entries(uint32_t svc_id, uint32_t rev, uint32_t size, uint32_t count)
+/* The Maglev table of v (size entries from its offset), each entry checked
+ * to name a slot below count; its entries summed, to tell tables apart. */
+static uint64_t maglev_sum(const struct svc_value *v)
 {
-	struct maglev_key key = { .svc_id = svc_id, .rev = rev };
-	struct bpf_map_info info = {};
-	__u32 id, info_len = sizeof(info);
-	int fd;
+	uint64_t sum = 0;
 
-	if (bpf_map_lookup_elem(maps.fd[DP_MAP_MAGLEV], &key, &id))
-		return 0;
-	fd = bpf_map_get_fd_by_id(id);
-	assert_true(fd >= 0);
-	assert_int_equal(bpf_obj_get_info_by_fd(fd, &info, &info_len), 0);
-	assert_int_equal(info.max_entries, (size + FERRY_MAGLEV_PER_CELL - 1) / FERRY_MAGLEV_PER_CELL);
-	for (__u32 i = 0; i < size; i++) {
-		__u32 cell_index = i / FERRY_MAGLEV_PER_CELL;
+	for (__u32 i = 0; i < v->maglev_size; i++) {
+		__u32 cell_index = v->maglev_offset + i / FERRY_MAGLEV_PER_CELL;
 		struct maglev_cell cell;
 
-		assert_int_equal(bpf_map_lookup_elem(fd, &cell_index, &cell), 0);
-		assert_true(cell.slot[i % FERRY_MAGLEV_PER_CELL] < count);
+		assert_int_equal(bpf_map_lookup_elem(maps.fd[DP_MAP_MAGLEV], &cell_index, &cell), 0);
+		assert_true(cell.slot[i % FERRY_MAGLEV_PER_CELL] < v->count);
+		sum += (i + 1) * (uint64_t)(cell.slot[i % FERRY_MAGLEV_PER_CELL] + 1);
 	}
-	close(fd);
-	return size;
+	return sum;
 }
 
-/* Issue 16: a Maglev set's table is in place under its revision when the
- * entry publishes it, the old revision's goes after; another algorithm
- * has none; a removed service port takes its table and its name along. */
+static struct spec maglev_spec(const char *id, const char *frontend)
+{
+	struct spec sp = { .id = id, .frontends = { frontend }, .backends = { "10.0.0.1", "10.0.0.2" } };
+
+	return sp;
+}
+
+/* Apply specs with every set on Maglev. Returns the map writes. */
+static int64_t apply_maglev(const struct spec *specs, size_t n)
+{
+	struct desired_state st = spec_state(specs, n);
+	int64_t writes;
+
+	for (size_t i = 0; i < n; i++)
+		st.svcs[i].lb_algorithm = MODEL_LB_MAGLEV;
+	writes = sync_apply(eng, &st);
+	assert_true(writes >= 0);
+	state_free(&st);
+	return writes;
+}
+
+/* Issue 16: a Maglev set's table is written to a run of its own before the
+ * entry that publishes it; a new revision gets a new run while the old
+ * one is still read, and the old run is reused once the apply is over;
+ * another algorithm has none; a removed service port frees its run and
+ * takes its name along; a full array is an error that keeps the last
+ * state; a restarted engine keeps the runs it adopts. */
 static void test_maglev_tables(void **state)
 {
-	struct desired_state st = spec_state(&web, 1);
+	struct spec a = maglev_spec("shop/a:http/TCP/v4", "C 10.96.0.1 80");
+	struct spec b = maglev_spec("shop/b:http/TCP/v4", "C 10.96.0.2 80");
+	struct spec c = maglev_spec("shop/c:http/TCP/v4", "C 10.96.0.3 80");
+	struct spec d = maglev_spec("shop/d:http/TCP/v4", "C 10.96.0.4 80");
+	struct spec both[2], four[4];
+	struct desired_state st;
+	struct svc_value v, w;
 	struct svc_name name;
-	struct svc_value v;
-	uint32_t old_rev;
+	uint64_t sum;
 
 	(void)state;
-	st.svcs[0].lb_algorithm = MODEL_LB_MAGLEV;
-	assert_true(sync_apply(eng, &st) >= 0);
+	apply_maglev(&a, 1);
 	assert_true(entry("10.96.0.1", 80, 0, &v));
 	assert_int_equal(v.algorithm, LB_MAGLEV);
 	assert_int_equal(v.maglev_size, 701);
-	assert_int_equal(maglev_entries(v.svc_id, v.rev, v.maglev_size, v.count), 701);
+	assert_int_equal(v.maglev_offset, 0);
+	sum = maglev_sum(&v);
 	assert_int_equal(bpf_map_lookup_elem(maps.fd[DP_MAP_SVC_NAMES], &v.svc_id, &name), 0);
-	assert_string_equal(name.id, "shop/web:http/TCP/v4");
+	assert_string_equal(name.id, "shop/a:http/TCP/v4");
 
-	old_rev = v.rev;
-	st.svcs[0].backends[1].addr = ip("10.0.0.3");
-	assert_true(sync_apply(eng, &st) >= 0);
-	assert_true(entry("0.0.0.0", 30080, 0, &v));
-	assert_int_equal(v.rev, old_rev + 1);
-	assert_int_equal(maglev_entries(v.svc_id, v.rev, v.maglev_size, v.count), 701);
-	assert_int_equal(maglev_entries(v.svc_id, old_rev, 701, v.count), 0);
+	a.backends[1] = "10.0.0.3";
+	apply_maglev(&a, 1);
+	assert_true(entry("10.96.0.1", 80, 0, &w));
+	assert_int_equal(w.rev, v.rev + 1);
+	assert_int_equal(w.maglev_offset, 176);  /* the old run was still read */
+	assert_true(maglev_sum(&w) != sum);
+	a.backends[1] = "10.0.0.2";
+	apply_maglev(&a, 1);
+	assert_true(entry("10.96.0.1", 80, 0, &v));
+	assert_int_equal(v.maglev_offset, 0);    /* the first run is free again */
+	assert_true(maglev_sum(&v) == sum);      /* the same set, the same table */
 
-	old_rev = v.rev;
+	/* Room for three tables (limits): the fourth set stays unprogrammed. */
+	both[0] = a;
+	both[1] = b;
+	apply_maglev(both, 2);
+	four[0] = a;
+	four[1] = b;
+	four[2] = c;
+	four[3] = d;
+	apply_maglev(four, 4);
+	assert_true(entry("10.96.0.3", 80, 0, &v));
+	assert_false(entry("10.96.0.4", 80, 0, &v));
+	assert_true(sync_stats(eng)->map_full_errors > 0);
+
+	restart();
+	assert_int_equal(apply_maglev(four, 3), 0);
+	assert_true(entry("10.96.0.2", 80, 0, &v));
+	assert_true(entry("10.96.0.3", 80, 0, &w));
+	assert_true(v.maglev_offset != w.maglev_offset);
+	maglev_sum(&v);
+	maglev_sum(&w);
+
+	apply_maglev(&a, 1);
+	st = spec_state(&a, 1);
 	st.svcs[0].lb_algorithm = MODEL_LB_ROUND_ROBIN;
 	assert_true(sync_apply(eng, &st) >= 0);
+	state_free(&st);
 	assert_true(entry("10.96.0.1", 80, 0, &v));
 	assert_int_equal(v.algorithm, LB_ROUND_ROBIN);
 	assert_int_equal(v.maglev_size, 0);
-	assert_int_equal(map_count(DP_MAP_MAGLEV, sizeof(struct maglev_key)), 0);
-
-	st.svcs[0].lb_algorithm = MODEL_LB_MAGLEV;
-	assert_true(sync_apply(eng, &st) >= 0);
-	assert_int_equal(map_count(DP_MAP_MAGLEV, sizeof(struct maglev_key)), 1);
-	state_free(&st);
 	apply(NULL, 0);
-	assert_int_equal(map_count(DP_MAP_MAGLEV, sizeof(struct maglev_key)), 0);
 	assert_int_equal(map_count(DP_MAP_SVC_NAMES, sizeof(__u32)), 0);
 }
 
+/* A restarted engine groups the pinned frontends by svc_id, adopts the
+ * source ranges and node addresses, removes what nothing reaches, and its
+ * first apply of the same state writes nothing. */
 static void test_adopt_writes_nothing(void **state)
 {
 	struct spec s[] = {

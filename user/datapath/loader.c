@@ -258,8 +258,8 @@ int datapath_load(struct datapath *dp, const char *bpffs, const struct dp_limits
 	bpf_map__set_max_entries(skel->maps.ferry_node_addrs, limits->max_node_addrs);
 	/* Indexed by svc_id, whose space is the sync engine's (user/sync/ids.h). */
 	bpf_map__set_max_entries(skel->maps.ferry_rr, 4 * limits->max_services);
-	/* A table per Maglev set, two while a set is replaced. */
-	bpf_map__set_max_entries(skel->maps.ferry_maglev, 2 * limits->max_services);
+	bpf_map__set_max_entries(skel->maps.ferry_maglev,
+				 limits->max_maglev_entries / FERRY_MAGLEV_PER_CELL);
 	bpf_map__set_max_entries(skel->maps.ferry_svc_names, 2 * limits->max_services);
 	/* By backend_id, whose space is the engine's too. */
 	bpf_map__set_max_entries(skel->maps.ferry_conns, 4 * limits->max_backends);

@@ -32,6 +32,7 @@ struct dp_limits {
 	uint32_t max_ct;           /* per-packet flow entries (two per flow) */
 	uint32_t max_source_ranges;/* loadBalancerSourceRanges prefixes, over all ports */
 	uint32_t max_node_addrs;   /* this node's addresses */
+	uint32_t max_maglev_entries; /* Maglev table entries, over all sets */
 };
 
 /* The UDP socket iterator's link, pinned as <bpffs>/links/udp-reap while a

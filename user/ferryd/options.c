@@ -50,6 +50,9 @@ static const char usage[] =
 	"  --max-ct N                 per-packet flow entries, two per flow (NodePort, LB IPs,\n"
 	"                             externalIPs from outside); the least recent go first\n"
 	"                             (default %u)\n"
+	"  --max-maglev-entries N     Maglev table entries over all service ports using it\n"
+	"                             (701 for up to 7 backends, 1409 up to 14, ...; 2 bytes\n"
+	"                             each; default %u)\n"
 	"  --devices LIST             comma-separated devices that get the per-packet programs;\n"
 	"                             ferryd refuses to start when it cannot serve them (default:\n"
 	"                             those carrying the node's addresses, followed as they\n"
@@ -85,7 +88,8 @@ static const char usage[] =
 static void print_usage(FILE *to)
 {
 	fprintf(to, usage, FERRYD_MAX_EVENT_BYTES, FERRY_DEFAULT_MAX_SERVICES, FERRY_DEFAULT_MAX_BACKENDS,
-		FERRY_DEFAULT_MAX_PER_SERVICE, FERRY_DEFAULT_MAX_AFFINITY, FERRY_DEFAULT_MAX_CT);
+		FERRY_DEFAULT_MAX_PER_SERVICE, FERRY_DEFAULT_MAX_AFFINITY, FERRY_DEFAULT_MAX_CT,
+		FERRY_DEFAULT_MAX_MAGLEV_ENTRIES);
 }
 
 static int parse_count(const char *flag, const char *text, uint32_t *out)
@@ -328,6 +332,7 @@ int options_parse(int argc, char **argv, struct ferryd_options *opts)
 		{ "max-backends-per-service", required_argument, NULL, 'P' },
 		{ "max-affinity", required_argument, NULL, 'A' },
 		{ "max-ct", required_argument, NULL, 'X' },
+		{ "max-maglev-entries", required_argument, NULL, 'G' },
 		{ "devices", required_argument, NULL, 'D' },
 		{ "xdp", required_argument, NULL, 'x' },
 		{ "node-ips", required_argument, NULL, 'N' },
@@ -362,6 +367,7 @@ int options_parse(int argc, char **argv, struct ferryd_options *opts)
 	opts->limits.max_ct = FERRY_DEFAULT_MAX_CT;
 	opts->limits.max_source_ranges = FERRY_DEFAULT_MAX_SOURCE_RANGES;
 	opts->limits.max_node_addrs = FERRY_DEFAULT_MAX_NODE_ADDRS;
+	opts->limits.max_maglev_entries = FERRY_DEFAULT_MAX_MAGLEV_ENTRIES;
 	opts->node_port_min = 30000;
 	opts->node_port_max = 32767;
 	opts->snat_port_min = 32768;
@@ -435,6 +441,10 @@ int options_parse(int argc, char **argv, struct ferryd_options *opts)
 			break;
 		case 'X':
 			if (parse_count("--max-ct", optarg, &opts->limits.max_ct))
+				return -1;
+			break;
+		case 'G':
+			if (parse_count("--max-maglev-entries", optarg, &opts->limits.max_maglev_entries))
 				return -1;
 			break;
 		case 'D':

@@ -16,6 +16,7 @@
 
 #include "common/log.h"
 #include "datapath/svc_entry.h"
+#include "sync/lb.h"
 #include "sync/state.h"
 
 int backend_sort_cmp(const void *x, const void *y)
@@ -175,6 +176,12 @@ static void adopt_services(struct sync_engine *eng)
 
 		fe_adopt_done(eng, a);
 		adopt_backends(eng, a);
+		/* A table whose run overlaps another's: the entry is written
+		 * anew (no algorithm matches), with a table of its own. */
+		if (lb_table_adopt(eng, &a->value)) {
+			a->value.maglev_size = 0;
+			a->value.algorithm = LB_ALGORITHM__COUNT;
+		}
 		eng->stats.backends += a->n_backends;
 		eng->stats.slots += wr_slots_of(a->backends, a->n_backends, a->value.count);
 	}

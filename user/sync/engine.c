@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "sync/extents.h"
 #include "sync/lb.h"
 #include "sync/state.h"
 
@@ -40,7 +41,8 @@ struct sync_engine *sync_new(const struct dp_maps *maps, const struct dp_limits 
 	    hmap_init(&eng->conflicts, 16) || hmap_init(&eng->rn_orphans, 64) ||
 	    hmap_init(&eng->rn_taken, 1024) ||
 	    id_pool_init(&eng->svc_ids, 4 * limits->max_services) ||
-	    id_pool_init(&eng->backend_ids, 4 * limits->max_backends)) {
+	    id_pool_init(&eng->backend_ids, 4 * limits->max_backends) ||
+	    ext_init(&eng->maglev_space, limits->max_maglev_entries / FERRY_MAGLEV_PER_CELL)) {
 		sync_free(eng);
 		return NULL;
 	}
@@ -87,6 +89,7 @@ void sync_free(struct sync_engine *eng)
 	hmap_free(&eng->conflicts);
 	id_pool_free(&eng->svc_ids);
 	id_pool_free(&eng->backend_ids);
+	ext_free_all(&eng->maglev_space);
 	free(eng->node_addrs);
 	free(eng);
 }
@@ -143,7 +146,7 @@ static int svc_program(struct sync_engine *eng, struct applied_svc *a,
 	}
 	/* The new revision's table is in place before the entry naming it. */
 	if (v.algorithm == LB_MAGLEV && v.count &&
-	    lb_table_write(eng, v.svc_id, v.rev, d, &v.maglev_size))
+	    lb_table_write(eng, d, &v.maglev_size, &v.maglev_offset))
 		return -1;
 	if (wr_backends_prepare(eng, a, d, v.svc_id, &nb, &fresh)) {
 		lb_table_delete(eng, &v);
@@ -385,6 +388,7 @@ static void apply_end(struct sync_engine *eng, uint64_t writes_before)
 		pending_retry(eng, svc_apply);
 	eng->room_freed = false;
 	rn_expire(eng);
+	ext_settle(&eng->maglev_space);
 	/* The first state applied is a generation even when it is empty. */
 	if (eng->writes != writes_before || eng->first_apply)
 		eng->stats.generation++;

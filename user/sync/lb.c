@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "common/log.h"
+#include "sync/extents.h"
 #include "sync/lb.h"
 #include "sync/maglev.h"
 #include "sync/mapio.h"
@@ -30,47 +31,69 @@ uint8_t lb_algorithm(const struct sync_engine *eng, const struct desired_svc *d)
 	}
 }
 
-/* The table of d's set (in its slot order: sorted, so every node agrees)
- * at (svc_id, rev); *size gets its entries. Returns 0 or -errno. */
-int lb_table_write(struct sync_engine *eng, uint32_t svc_id, uint32_t rev,
-		   const struct desired_svc *d, uint32_t *size)
+/* d's table (in its slot order: sorted, so every node agrees) in a new
+ * run of ferry_maglev; *size and *offset get its entries and first cell.
+ * Returns 0 or -errno, logged. */
+int lb_table_write(struct sync_engine *eng, const struct desired_svc *d, uint32_t *size,
+		   uint32_t *offset)
 {
-	struct maglev_key key = { .svc_id = svc_id, .rev = rev };
-	uint32_t n = (uint32_t)d->n_backends, m = maglev_table_size(n), n_cells;
+	uint32_t n = (uint32_t)d->n_backends, m = maglev_table_size(n);
+	uint32_t n_cells = (m + FERRY_MAGLEV_PER_CELL - 1) / FERRY_MAGLEV_PER_CELL, done = n_cells;
 	struct maglev_backend *b = calloc(n, sizeof(*b));
-	uint16_t *table = calloc((size_t)m + FERRY_MAGLEV_PER_CELL, sizeof(*table));
+	uint16_t *table = calloc((size_t)n_cells * FERRY_MAGLEV_PER_CELL, sizeof(*table));
+	uint32_t *keys = calloc(n_cells, sizeof(*keys));
+	int64_t start = -1;
 	int err = -ENOMEM;
 
-	n_cells = (m + FERRY_MAGLEV_PER_CELL - 1) / FERRY_MAGLEV_PER_CELL;
-	if (b && table) {
+	if (b && table && keys) {
 		for (uint32_t i = 0; i < n; i++) {
 			memcpy(b[i].addr, d->backends[i].addr.w, sizeof(b[i].addr));
 			b[i].port = htons(d->backends[i].port);
 		}
-		err = maglev_build(b, n, m, table) ? -EINVAL :
-			mio_update_inner(eng, DP_MAP_MAGLEV, &key, table, n_cells,
-					 sizeof(struct maglev_cell));
+		start = ext_alloc(&eng->maglev_space, n_cells);
+		err = start < 0 ? -E2BIG : maglev_build(b, n, m, table) ? -EINVAL : 0;
 	}
+	for (uint32_t i = 0; !err && i < n_cells; i++)
+		keys[i] = (uint32_t)start + i;
+	if (!err)
+		err = mio_update_batch(eng, DP_MAP_MAGLEV, keys, table, &done);
 	free(b);
 	free(table);
+	free(keys);
+	if (err && start >= 0)
+		ext_put(&eng->maglev_space, (uint32_t)start, n_cells);
 	if (err) {
-		if (err == -E2BIG || err == -ENOMEM)
+		if (err == -E2BIG)
 			eng->stats.map_full_errors++;
 		log_error("sync", "%s: cannot write its Maglev table (%u entries): %s", d->id, m,
+			  err == -E2BIG ? "ferry_maglev is full (--max-maglev-entries)" :
 			  strerror(-err));
 		return err;
 	}
 	eng->writes++;
 	*size = m;
+	*offset = (uint32_t)start;
 	return 0;
+}
+
+/* Cells of a table of size entries. */
+static uint32_t lb_cells(uint32_t size)
+{
+	return (size + FERRY_MAGLEV_PER_CELL - 1) / FERRY_MAGLEV_PER_CELL;
 }
 
 void lb_table_delete(struct sync_engine *eng, const struct svc_value *v)
 {
-	struct maglev_key key = { .svc_id = v->svc_id, .rev = v->rev };
+	if (v->maglev_size && ext_put(&eng->maglev_space, v->maglev_offset, lb_cells(v->maglev_size)))
+		log_error("sync", "service port %u: out of memory: its Maglev table's room is lost "
+			  "until ferryd restarts", v->svc_id);
+}
 
-	if (v->maglev_size)
-		wr_del(eng, DP_MAP_MAGLEV, &key);
+int lb_table_adopt(struct sync_engine *eng, const struct svc_value *v)
+{
+	if (!v->maglev_size)
+		return 0;
+	return ext_claim(&eng->maglev_space, v->maglev_offset, lb_cells(v->maglev_size));
 }
 
 int lb_name_write(struct sync_engine *eng, uint32_t svc_id, const char *id)

@@ -11,12 +11,15 @@ struct sync_engine;
 
 /* d's enum lb_algorithm: its annotation's, else --lb-algorithm. */
 uint8_t lb_algorithm(const struct sync_engine *eng, const struct desired_svc *d);
-/* d's Maglev table for revision rev of svc_id; *size gets its entries (a
- * prime). Returns 0 or -errno, logged. */
-int lb_table_write(struct sync_engine *eng, uint32_t svc_id, uint32_t rev,
-		   const struct desired_svc *d, uint32_t *size);
-/* The table of v's revision, if it has one. */
+/* d's Maglev table in a new run of ferry_maglev: *size gets its entries
+ * (a prime), *offset its first cell. Returns 0 or -errno, logged. */
+int lb_table_write(struct sync_engine *eng, const struct desired_svc *d, uint32_t *size,
+		   uint32_t *offset);
+/* The run of v's table, if it has one, freed once the apply is over. */
 void lb_table_delete(struct sync_engine *eng, const struct svc_value *v);
+/* The run of an adopted entry's table, taken. 0, or -1 when it overlaps
+ * another (the entry is then rewritten). */
+int lb_table_adopt(struct sync_engine *eng, const struct svc_value *v);
 int lb_name_write(struct sync_engine *eng, uint32_t svc_id, const char *id);
 /* The same, for an adopted service port: written only when it differs. */
 int lb_name_keep(struct sync_engine *eng, uint32_t svc_id, const char *id);

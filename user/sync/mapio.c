@@ -2,8 +2,6 @@
 
 #include <bpf/bpf.h>
 #include <errno.h>
-#include <stdlib.h>
-#include <unistd.h>
 
 #include "sync/state.h"
 
@@ -49,32 +47,6 @@ static int io_lookup_batch(void *ctx, enum dp_map map, void *in, uint32_t *token
 					   values, count, NULL));
 }
 
-/* The inner maps carry BPF_F_INNER_MAP as the outer map's template does
- * (the kernel wants their flags equal): their sizes may then differ. */
-static int io_update_inner(void *ctx, enum dp_map map, const void *key, const void *cells,
-			   uint32_t n, uint32_t cell_size)
-{
-	LIBBPF_OPTS(bpf_map_create_opts, create, .map_flags = BPF_F_INNER_MAP);
-	LIBBPF_OPTS(bpf_map_batch_opts, batch, .elem_flags = BPF_ANY);
-	uint32_t *keys = malloc((size_t)n * sizeof(*keys)), done = n;
-	int fd, err;
-
-	if (!keys)
-		return -ENOMEM;
-	for (uint32_t i = 0; i < n; i++)
-		keys[i] = i;
-	fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, "ferry_table", sizeof(uint32_t), cell_size, n,
-			    &create);
-	err = fd < 0 ? -errno : bpf_rc(bpf_map_update_batch(fd, keys, cells, &done, &batch));
-	if (!err)
-		err = bpf_rc(bpf_map_update_elem(((struct dp_maps *)ctx)->fd[map], key, &fd,
-						 BPF_ANY));
-	if (fd >= 0)
-		close(fd);
-	free(keys);
-	return err;
-}
-
 const struct map_io map_io_bpf = {
 	.update = io_update,
 	.remove = io_remove,
@@ -82,7 +54,6 @@ const struct map_io map_io_bpf = {
 	.next_key = io_next_key,
 	.update_batch = io_update_batch,
 	.lookup_batch = io_lookup_batch,
-	.update_inner = io_update_inner,
 };
 
 void sync_set_map_io(struct sync_engine *eng, const struct map_io *io, void *ctx)
@@ -124,12 +95,4 @@ int mio_lookup_batch(const struct sync_engine *eng, enum dp_map map, void *in, u
 	if (!eng->io->lookup_batch)
 		return -EOPNOTSUPP;
 	return eng->io->lookup_batch(eng->io_ctx, map, in, token, keys, values, count);
-}
-
-int mio_update_inner(const struct sync_engine *eng, enum dp_map map, const void *key,
-		     const void *cells, uint32_t n, uint32_t cell_size)
-{
-	if (!eng->io->update_inner)
-		return -EOPNOTSUPP;
-	return eng->io->update_inner(eng->io_ctx, map, key, cells, n, cell_size);
 }

@@ -28,11 +28,6 @@ struct map_io {
 	 * with the last entries. NULL when the implementation has none. */
 	int (*lookup_batch)(void *ctx, enum dp_map map, void *in, uint32_t *token, void *keys,
 			    void *values, uint32_t *count);
-	/* Into map, a map of maps, at key: a new inner array of n cells of
-	 * cell_size bytes, filled from cells. NULL when the implementation
-	 * has none. */
-	int (*update_inner)(void *ctx, enum dp_map map, const void *key, const void *cells,
-			    uint32_t n, uint32_t cell_size);
 };
 
 /* The BPF maps of eng's dp_maps. */
@@ -51,9 +46,5 @@ int mio_update_batch(const struct sync_engine *eng, enum dp_map map, const void 
 /* -EOPNOTSUPP when the implementation has no batch reads. */
 int mio_lookup_batch(const struct sync_engine *eng, enum dp_map map, void *in, uint32_t *token,
 		     void *keys, void *values, uint32_t *count);
-
-/* -EOPNOTSUPP when the implementation has no maps of maps. */
-int mio_update_inner(const struct sync_engine *eng, enum dp_map map, const void *key,
-		     const void *cells, uint32_t n, uint32_t cell_size);
 
 #endif

@@ -11,6 +11,7 @@
 #include "ferry/maps.h"
 #include "model/model.h"
 #include "sync/engine.h"
+#include "sync/extents.h"
 #include "sync/ids.h"
 #include "sync/mapio.h"
 #include "sync/stage.h"
@@ -89,6 +90,7 @@ struct sync_engine {
 				   * sync_take_udp_gone (B21) */
 	struct id_pool svc_ids;
 	struct id_pool backend_ids;
+	struct extents maglev_space; /* ferry_maglev's cells (lb.c) */
 	uint64_t max_services;    /* --max-services */
 	uint64_t max_backends;    /* --max-backends; the map holds one service more */
 	bool maps_fresh;          /* created empty by this ferryd, not adopted */
