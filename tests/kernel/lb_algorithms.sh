@@ -219,6 +219,9 @@ expect "least-conn: ferryctl shows 10 live connections on each backend" "$(live_
 hold_close s-2
 wait_until 10 eval '[ "$(live_counts)" = "s-1=10 s-2=0 s-3=10" ]'
 expect "least-conn: closing the 10 on s-2 takes its count to 0" "$(live_counts)" "s-1=10 s-2=0 s-3=10"
+out=$("$FERRYCTL" --bpffs "$BPFFS" explain 10.96.91.6:80/tcp --netns "/run/netns/$NODE")
+expect_match "least-conn: ferryctl explain names s-2's address as the pick" \
+	"$(grep '^pick' <<<"$out")" '198\.18\.91\.2:8080'
 seq=$(sequence "$NODE" 10 10.96.91.6 80)
 expect "least-conn: the next 10 new connections all land on s-2" "$seq" \
 	"s-2 s-2 s-2 s-2 s-2 s-2 s-2 s-2 s-2 s-2"

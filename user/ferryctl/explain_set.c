@@ -231,19 +231,10 @@ static bool maglev_hash(const struct explain *ex, const struct explain_req *req,
  * is missing or names no slot of the set (the datapath picks at random). */
 static int maglev_slot(const struct explain *ex, __u32 index, __u32 *slot)
 {
-	struct maglev_key key = { .svc_id = ex->e.v.svc_id, .rev = ex->e.v.rev };
-	__u32 inner_id, cell_index = index / FERRY_MAGLEV_PER_CELL;
+	__u32 cell_index = ex->e.v.maglev_offset + index / FERRY_MAGLEV_PER_CELL;
 	struct maglev_cell cell;
-	int fd, err;
 
-	if (bpf_map_lookup_elem(ex->maps->fd[DP_MAP_MAGLEV], &key, &inner_id))
-		return -1;
-	fd = bpf_map_get_fd_by_id(inner_id);
-	if (fd < 0)
-		return -1;
-	err = bpf_map_lookup_elem(fd, &cell_index, &cell);
-	close(fd);
-	if (err)
+	if (bpf_map_lookup_elem(ex->maps->fd[DP_MAP_MAGLEV], &cell_index, &cell))
 		return -1;
 	*slot = cell.slot[index % FERRY_MAGLEV_PER_CELL];
 	return *slot < ex->e.v.count ? 0 : -1;
@@ -296,6 +287,51 @@ static const char *explain_rr(struct explain *ex, struct slot_value *b, const ch
 	       "round-robin's next, unless another connection to the service takes it first";
 }
 
+/* Least-conn: each backend's live connections (ferry_conns). The pick is
+ * determined when one backend has fewer than every other. */
+static const char *explain_lc(struct explain *ex, struct slot_value *b, const char **why_not)
+{
+	__u32 n = ex->e.v.count, best = 0, best_live = UINT32_MAX, tied = 0;
+	cJSON *live = cJSON_AddArrayToObject(ex->json, "live_connections");
+	struct backend_conns c;
+	struct slot_value s;
+
+	for (__u32 i = 0; i < n && i < 32; i++) {
+		__u32 count;
+
+		if (set_slot(ex, i, &s) ||
+		    bpf_map_lookup_elem(ex->maps->fd[DP_MAP_CONNS], &s.backend_id, &c)) {
+			explain_say(ex, "algorithm", "least-conn, but the set or its counts changed "
+				    "while read");
+			return NULL;
+		}
+		count = c.sock + c.packet;
+		cJSON_AddItemToArray(live, cJSON_CreateNumber(count));
+		if (count < best_live) {
+			best_live = count;
+			best = i;
+			tied = 1;
+		} else if (count == best_live) {
+			tied++;
+		}
+	}
+	if (n > 32) {
+		explain_say(ex, "algorithm", "least-conn over %u backends: the less loaded of two "
+			    "picked at random", n);
+		return NULL;
+	}
+	if (tied > 1) {
+		explain_say(ex, "algorithm", "least-conn: %u backends share the fewest live "
+			    "connections (%u): one of them at random", tied, best_live);
+		return NULL;
+	}
+	explain_say(ex, "algorithm", "least-conn: slot %u has the fewest live connections (%u)",
+		    best, best_live);
+	*why_not = SET_CHANGED;
+	return set_slot(ex, best, b) ? NULL :
+	       "least-conn's pick: the fewest live connections, unless they change first";
+}
+
 /* The algorithm's line; returns why it names b, or NULL when it does not
  * name one (why_not: why, if not just random). */
 static const char *explain_algorithm(struct explain *ex, const struct explain_req *req,
@@ -307,6 +343,8 @@ static const char *explain_algorithm(struct explain *ex, const struct explain_re
 		return explain_rr(ex, b, why_not);
 	case LB_MAGLEV:
 		return explain_maglev(ex, req, b, why_not);
+	case LB_LEAST_CONN:
+		return explain_lc(ex, b, why_not);
 	default:
 		explain_say(ex, "algorithm", "%s: each new connection picks one of the set "
 			    "uniformly", svc_entry_algorithm(ex->e.v.algorithm));
