@@ -36,6 +36,11 @@ Y
 	for i in "$@"; do echo "- addresses: [198.18.3.$i]"; done
 }
 
+# A new ferryd's first generation comes once its objects are loaded and
+# verified: seconds here, over 10 s in an emulated guest. wait_generation
+# ends at once when ferryd exits; this bound only stops a ferryd that hangs.
+RESTARTED=120
+
 attached_count() { bpftool cgroup show "$CG" 2>/dev/null | grep -c ferry_; }
 map_id() { bpftool map show pinned "$BPFFS/$1" 2>/dev/null | sed -n 's/^\([0-9]*\):.*/\1/p'; }
 link_ids() { for h in connect4 sendmsg4 recvmsg4; do bpftool link show pinned "$BPFFS/links/$h" | sed -n 's/^\([0-9]*\):.*prog \([0-9]*\).*/\1/p'; done | tr '\n' ' '; }
@@ -120,7 +125,7 @@ restart_yaml 1 3 | write_source "$SRC"
 "$FERRYD" --source "file:$SRC" --cgroup "$CG" --bpffs "$BPFFS" --metrics-addr "" --health-addr "" >>"$FERRYD_LOG" 2>&1 &
 FERRYD_PID=$!
 PIDS+=("$FERRYD_PID")
-if wait_generation $((gen + 1)) 10; then
+if wait_generation $((gen + 1)) "$RESTARTED"; then
 	ok "adopt: the new ferryd publishes generation $((gen + 1)), after the old $gen"
 else
 	not_ok "adopt: the new ferryd publishes a generation after $gen" "generation $(generation)"
@@ -169,7 +174,7 @@ bpftool map update pinned "$BPFFS/ferry_services" key hex $svc_key_hex value hex
 "$FERRYD" --source "file:$SRC" --cgroup "$CG" --bpffs "$BPFFS" --metrics-addr "" --health-addr "" >>"$FERRYD_LOG" 2>&1 &
 FERRYD_PID=$!
 PIDS+=("$FERRYD_PID")
-wait_generation $((gen + 1)) 10
+wait_generation $((gen + 1)) "$RESTARTED"
 # Stale: the three leftovers and the backend only the wiped entry named.
 expect "adopt: the leftovers and the backend of the wiped one are removed, nothing else" \
 	"$(grep -c 'adopted 2 service ports and 3 backends from the pinned maps; removed 4 stale entries' "$FERRYD_LOG")" 1
@@ -187,7 +192,7 @@ ferryd_stop
 "$FERRYD" --source "file:$SRC" --cgroup "$CG" --bpffs "$BPFFS" --metrics-addr "" --health-addr "" --max-services 1000 >>"$FERRYD_LOG" 2>&1 &
 FERRYD_PID=$!
 PIDS+=("$FERRYD_PID")
-wait_generation $((gen + 1)) 10
+wait_generation $((gen + 1)) "$RESTARTED"
 expect "migrate: the log says what differs" \
 	"$(grep -c 'pinned maps under .* differ (ferry_services: max_entries 131072, this ferryd.s 2000): migrating' "$FERRYD_LOG")" 1
 if [ "$(map_id ferry_services)" != "${maps_before%% *}" ]; then
@@ -215,7 +220,7 @@ restart_yaml "$left" | write_source "$SRC"
 "$FERRYD" --source "file:$SRC" --cgroup "$CG" --bpffs "$BPFFS" --metrics-addr "" --health-addr "" --max-services 500 >>"$FERRYD_LOG" 2>&1 &
 FERRYD_PID=$!
 PIDS+=("$FERRYD_PID")
-wait_generation $((gen + 1)) 10
+wait_generation $((gen + 1)) "$RESTARTED"
 expect "migrate again: new maps (the log says so)" \
 	"$(grep -c 'differ (ferry_services: max_entries 2000, this ferryd.s 1000): migrating' "$FERRYD_LOG")" 1
 touch "$WORK/sticky/go"
