@@ -142,7 +142,10 @@ void hmap_put(struct hmap *map, struct hmap_node *node, const void *key, size_t 
 {
 	size_t idx;
 
-	if (map->count >= map->n_buckets)
+	/* Two entries a bucket on average before growing: a chain's nodes
+	 * carry their hash, so a longer chain costs little, while the bucket
+	 * array of a map of a million entries is 8 MB at one a bucket. */
+	if (map->count >= 2 * map->n_buckets)
 		hmap_grow(map);
 	node->key = key;
 	node->key_len = (uint32_t)len;
