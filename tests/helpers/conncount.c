@@ -2,7 +2,8 @@
  * HTTP/1.0 request on each, and count the answers (podserver.py answers with
  * its pod name). Bounded in count and in time.
  *
- *   conncount [-n COUNT] [-t SECONDS] [-p PATH] [-s] ADDR PORT
+ *   conncount [-n COUNT] [-t SECONDS] [-p PATH] [-s] [-B SRC-ADDR] [-b SRC-PORT]
+ *             ADDR PORT
  *
  * -p asks for PATH instead of / (podserver.py answers /port with
  * "NAME:PORT", so each backend of a pod counts apart).
@@ -14,6 +15,11 @@
  * connection got an answer, 1 otherwise, 2 on bad usage. -s prints every
  * answer instead, one per line in the order of the connections (a rotation
  * shows there).
+ *
+ * -b binds connection i to source port SRC-PORT + i (SO_REUSEADDR), so that
+ * a run repeats the same flows (5-tuples) as an earlier one; -B binds the
+ * source address (one of the client's own), port SRC-PORT + i with -b, else
+ * any. Without them the kernel chooses both, as before.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -64,19 +70,24 @@ static int by_name(const void *a, const void *b)
 
 /* One connection; on success copies the trimmed body into name. Returns 0 or
  * an errno (-1 for a reply without a body). */
-static int one(const struct sockaddr *sa, socklen_t salen, const char *req, char *name,
-	       size_t len)
+static int one(const struct sockaddr *sa, socklen_t salen, const struct sockaddr *src,
+	       const char *req, char *name, size_t len)
 {
 	struct timeval tv = { .tv_sec = 2 };
 	char buf[4096];
 	size_t got = 0;
-	int fd, err = 0;
+	int fd, err = 0, on = 1;
 
 	fd = socket(sa->sa_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return errno;
 	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	if (src && (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on)) < 0 ||
+		    bind(fd, src, salen) < 0)) {
+		err = errno;
+		goto out;
+	}
 	if (connect(fd, sa, salen) < 0 || send(fd, req, strlen(req), MSG_NOSIGNAL) < 0) {
 		err = errno;
 		goto out;
@@ -105,9 +116,34 @@ out:
 	return err;
 }
 
+/* The source of connection i into src (the family of the target, set by
+ * the caller): -B's address or any, port first_port + i or any. */
+static void source_of(struct sockaddr_storage *src, long first_port, long i)
+{
+	uint16_t port = first_port ? htons((uint16_t)(first_port + i)) : 0;
+
+	if (src->ss_family == AF_INET)
+		((struct sockaddr_in *)src)->sin_port = port;
+	else
+		((struct sockaddr_in6 *)src)->sin6_port = port;
+}
+
+/* -B ADDR into src, of the target's family; false when it is not one. */
+static bool source_addr(struct sockaddr_storage *src, int family, const char *addr)
+{
+	src->ss_family = family;
+	if (!addr)
+		return true;
+	if (family == AF_INET)
+		return inet_pton(AF_INET, addr, &((struct sockaddr_in *)src)->sin_addr) == 1;
+	return inet_pton(AF_INET6, addr, &((struct sockaddr_in6 *)src)->sin6_addr) == 1;
+}
+
 int main(int argc, char **argv)
 {
-	struct sockaddr_storage ss = {0};
+	struct sockaddr_storage ss = {0}, src = {0};
+	const char *src_addr = NULL;
+	long first_port = 0;
 	long n = 100, failed = 0;
 	double seconds = 60, deadline;
 	const char *path = "/";
@@ -116,16 +152,19 @@ int main(int argc, char **argv)
 	bool sequence = false;
 	int opt;
 
-	while ((opt = getopt(argc, argv, "n:t:p:s")) != -1) {
+	while ((opt = getopt(argc, argv, "n:t:p:sB:b:")) != -1) {
 		switch (opt) {
 		case 's': sequence = true; break;
 		case 'n': n = atol(optarg); break;
 		case 't': seconds = atof(optarg); break;
 		case 'p': path = optarg; break;
+		case 'B': src_addr = optarg; break;
+		case 'b': first_port = atol(optarg); break;
 		default: goto usage;
 		}
 	}
-	if (argc - optind != 2 || n <= 0 || n > 1000000 || seconds <= 0 || path[0] != '/' ||
+	if (argc - optind != 2 || n <= 0 || first_port < 0 || (first_port && first_port + n > 65536) ||
+	    n > 1000000 || seconds <= 0 || path[0] != '/' ||
 	    snprintf(req, sizeof(req), "GET %s HTTP/1.0\r\nHost: conncount\r\n\r\n", path) >=
 		    (int)sizeof(req))
 		goto usage;
@@ -146,6 +185,9 @@ int main(int argc, char **argv)
 	} else {
 		goto usage;
 	}
+	if (!source_addr(&src, ss.ss_family, src_addr))
+		goto usage;
+	bool bound = src_addr || first_port;
 
 	deadline = now() + seconds;
 	for (long i = 0; i < n; i++) {
@@ -158,7 +200,9 @@ int main(int argc, char **argv)
 				count("error:deadline");
 			break;
 		}
-		err = one((struct sockaddr *)&ss, salen, req, name, sizeof(name));
+		source_of(&src, first_port, i);
+		err = one((struct sockaddr *)&ss, salen, bound ? (struct sockaddr *)&src : NULL, req,
+			  name, sizeof(name));
 		if (!err) {
 			count(name);
 			if (sequence)
@@ -179,6 +223,7 @@ int main(int argc, char **argv)
 		printf("%ld %s\n", tallies[i].count, tallies[i].name);
 	return failed ? 1 : 0;
 usage:
-	fprintf(stderr, "usage: %s [-n COUNT] [-t SECONDS] [-p PATH] [-s] ADDR PORT\n", argv[0]);
+	fprintf(stderr, "usage: %s [-n COUNT] [-t SECONDS] [-p PATH] [-s] [-B SRC-ADDR] [-b SRC-PORT] "
+		"ADDR PORT\n", argv[0]);
 	return 2;
 }

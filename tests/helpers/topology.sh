@@ -48,6 +48,7 @@ CB_V4=192.0.2.20 CB_V6=2001:db8::20
 
 topo_cleanup() {
 	set +e
+	topo_ferryd2_cleanup
 	ferryd_stop
 	if [ "$FERRYD_USED" = 1 ] && [ -x "$FERRYD" ] && [ -e "/run/netns/$NODE" ]; then
 		in_node "$FERRYD" --cleanup --bpffs "$BPFFS" ${CG:+--cgroup "$CG"} >>"$FERRYD_LOG" 2>&1 ||
@@ -247,4 +248,90 @@ xdp_attached() {
 	local mode
 	mode=$(in_node bpftool net show dev lan0 2>/dev/null | sed -n 's/^lan0([0-9]*) \([a-z]*\) id .*/\1/p' | head -n 1)
 	echo "${mode:-none}"
+}
+
+# --- node 2's own ferryd (tests that compare two nodes fed the same state:
+# tests/kernel/lb_external.sh). Its cgroup, pin folder and log are apart
+# from node 1's; XDP on node 2's lan0.
+TOPO_NODE2_NAME="node-2"
+CG2=${CG:+$CG-n2}
+BPFFS2=$BPFFS-n2
+FERRYD2_LOG=$LOGDIR/ferryd-node2.log
+FERRYD2_PID=
+FERRYD2_USED=0
+
+# node2_yaml: node 2's Node object (--node-name node-2).
+node2_yaml() {
+	cat <<EOF
+apiVersion: v1
+kind: Node
+metadata:
+  name: $TOPO_NODE2_NAME
+  labels: {kubernetes.io/hostname: $TOPO_NODE2_NAME}
+status:
+  addresses:
+  - {type: InternalIP, address: $N2_V4}
+  - {type: InternalIP, address: "$N2_V6"}
+  - {type: Hostname, address: $TOPO_NODE2_NAME}
+EOF
+}
+
+# topo_generation2: node 2's published generation.
+topo_generation2() {
+	"$FERRYCTL" --bpffs "$BPFFS2" status -o json 2>/dev/null |
+		sed -n 's/.*"generation"[[:space:]]*:[[:space:]]*\([0-9][0-9]*\).*/\1/p' | head -n 1
+}
+
+topo_gen2_at_least() {
+	local g
+	g=$(topo_generation2)
+	[ -n "$g" ] && [ "$g" -ge "$1" ]
+}
+
+# topo_ferryd2_start SOURCE XDP-MODE [ARGS...]: ferryd in node 2 on SOURCE
+# (node2_yaml's Node in it), XDP in XDP-MODE on node 2's lan0; waits for
+# its generation 1. Native XDP there needs what node 1's has (topo_up):
+# an XDP program on lan0's peer n2, and software checksums from whoever
+# sends towards it (node 1's lan0 and n2 besides the clients).
+topo_ferryd2_start() {
+	local src=$1 mode=$2
+	shift 2
+	if [ "$mode" = native ]; then
+		ip -n "$TOPO_LAN" link set dev n2 xdpdrv obj "$TOPO_XDP_PASS" sec xdp &&
+			in_ns "$TOPO_LAN" ethtool -K n2 tx off >/dev/null &&
+			in_node ethtool -K lan0 tx off >/dev/null ||
+			{ not_ok "$GROUP node 2's ferryd starts" "XDP_PASS on n2, tx off"; return 1; }
+	fi
+	mkdir -p "$CG2" || { not_ok "$GROUP node 2's ferryd starts" "mkdir $CG2"; return 1; }
+	[ "$FERRYD2_USED" = 1 ] || : >"$FERRYD2_LOG"
+	FERRYD2_USED=1
+	echo "=== (in $TOPO_N2) ferryd --source file:$src --xdp $mode $*" >>"$FERRYD2_LOG"
+	# nsenter itself, not in_ns: $! must be ferryd's pid (nsenter execs it),
+	# not a subshell's that stop_pid would end without it.
+	nsenter --net="/run/netns/$TOPO_N2" "$FERRYD" --source "file:$src" --cgroup "$CG2" --bpffs "$BPFFS2" \
+		--node-name "$TOPO_NODE2_NAME" --devices lan0 --xdp "$mode" \
+		--log-level debug --metrics-addr "" --health-addr "" "$@" 2>>"$FERRYD2_LOG" &
+	FERRYD2_PID=$!
+	if ! wait_until 15 topo_gen2_at_least 1; then
+		not_ok "$GROUP node 2's ferryd starts (--xdp $mode)" \
+			"no generation >= 1 within 15 s; log: $(grep -v component=libbpf "$FERRYD2_LOG" | tail -n 3 | tr '\n' ' ')"
+		return 1
+	fi
+}
+
+# topo_ferryd2_cleanup: node 2's ferryd stopped, its datapath removed from
+# inside node 2, its pin folder and cgroup gone.
+topo_ferryd2_cleanup() {
+	if [ -n "$FERRYD2_PID" ]; then
+		stop_pid "$FERRYD2_PID"
+		FERRYD2_PID=
+	fi
+	[ "$FERRYD2_USED" = 1 ] || return 0
+	FERRYD2_USED=0
+	if [ -e "/run/netns/$TOPO_N2" ]; then
+		in_ns "$TOPO_N2" "$FERRYD" --cleanup --bpffs "$BPFFS2" --cgroup "$CG2" >>"$FERRYD2_LOG" 2>&1 ||
+			echo "# cleanup: ferryd --cleanup in $TOPO_N2 failed, see $FERRYD2_LOG"
+	fi
+	[ -d "$BPFFS2" ] && rmdir "$BPFFS2" 2>/dev/null
+	[ -d "$CG2" ] && { rmdir "$CG2" || echo "# cleanup: could not remove $CG2"; }
 }
