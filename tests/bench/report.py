@@ -24,6 +24,12 @@ Reads from RESULTS (all written by run.sh):
   parse.csv       (optional) format,n,endpoints,bytes,best_ms,mb_per_s,peak_rss_kb,
                   split_mb_per_s (memory.sh: build/bench/file_parse)
   checks.csv      n,method,check
+  algo_bpfstats.csv, algo_memory.csv, algo_xdp.csv  (optional; run.sh --only
+                  algorithms) the connect4 and sock_release programs' run
+                  time per call under each --lb-algorithm, ferryd's RSS and
+                  the Maglev tables' memory, xdp_ns --algorithm's new flows;
+                  a folder with them and no traffic gets only their tables
+                  (printed, summary-algorithms.csv, benchmarks.md)
   warnings.txt    (optional) one warning a line
   profile/*.txt   (optional) perf report excerpts
   api-latency.json  (optional) tests/bench/api_latency.sh's summary; with
@@ -1597,6 +1603,156 @@ only, XDP_PASS), est-sctp (the CRC32c over 1,480 bytes), no-backend (the ICMP
 port unreachable built in place). Goals: at most 100 ns above the floor for an
 established flow, 200 ns for a new one."""
 
+ALGORITHMS = ["random", "round-robin", "maglev", "least-conn"]
+ALGO_WORKLOADS = {"tcp": "short TCP connections", "udp": "UDP connect() loop"}
+ALGO_XDP_CASES = ["new", "new-room", "new-v6"]
+ALGO_TEXT = """\
+Each algorithm against `random` in the same run (`run.sh --only algorithms`):
+per N, ferryd started cold with `--lb-algorithm` set to each algorithm in
+turn, the order rotated every round; under each, the programs' own run time
+per call from bpf_stats (`kernel.bpf_stats_enabled=1`, read by the ids
+attached to the client's cgroup), over short TCP connections (a new socket
+each) and over the UDP connect() loop. The ratio to random is taken within a
+round; figures are the median over rounds with the range in brackets.
+`sock_release` runs on every socket close in the cgroup, whatever the
+algorithm; it only does work for a socket that least-conn counted."""
+ALGO_XDP_TEXT = """\
+XDP, ns per new flow over the empty program (BPF_PROG_TEST_RUN, repeat 1 in a
+loop, median over the calls; `xdp_ns --algorithm`, the four interleaved): a
+16-backend Cluster NodePort, so Maglev's table is 2,801 entries. The
+algorithm runs for a flow's first packet only; established flows take their
+backend from ferry_ct."""
+
+
+def span(xs, digits=1):
+    """median (min-max) of xs, or '–'."""
+    xs = [x for x in xs if x is not None]
+    if not xs:
+        return "–"
+    m = statistics.median(xs)
+    if len(xs) == 1:
+        return fmt(m, digits)
+    return "%s (%s–%s)" % (fmt(m, digits), fmt(min(xs), digits), fmt(max(xs), digits))
+
+
+def ratio_span(vals, base):
+    """Ratios to base's value of the same round: median (min-max)."""
+    rs = [v / base[r] for r, v in vals.items() if r in base and base[r]]
+    return span(rs, 2)
+
+
+class Algorithms:
+    """run.sh --only algorithms: per algorithm against random."""
+
+    def __init__(self, d):
+        self.dir = d
+        self.cost = read_csv(os.path.join(d, "algo_bpfstats.csv"))
+        self.mem = read_csv(os.path.join(d, "algo_memory.csv"))
+        self.xdp = read_csv(os.path.join(d, "algo_xdp.csv"))
+
+    def present(self):
+        return bool(self.cost or self.mem or self.xdp)
+
+    def cost_rows(self):
+        """(n, workload, program, algorithm, {round: ns}) in order."""
+        by = defaultdict(dict)
+        for r in self.cost:
+            by[(int(r["n"]), r["workload"], r["program"], r["algorithm"])][r["round"]] = \
+                fnum(r["ns_per_run"])
+        keys = sorted({k[:3] for k in by}, key=lambda k: (k[0], k[1] != "tcp", k[2]))
+        for n, wl, prog in keys:
+            for a in ALGORITHMS:
+                if (n, wl, prog, a) in by:
+                    yield n, wl, prog, a, by[(n, wl, prog, a)], by.get((n, wl, prog, "random"), {})
+
+    def xdp_rows(self):
+        by = defaultdict(dict)
+        for r in self.xdp:
+            if r["method"].startswith("repeat 1"):
+                by[(r["case"], r["algorithm"])][r["round"]] = (fnum(r["over_p50"]), fnum(r["ns_p50"]),
+                                                               r["check"])
+        for c in ALGO_XDP_CASES:
+            for a in ALGORITHMS:
+                if (c, a) in by:
+                    yield c, a, by[(c, a)], by.get((c, "random"), {})
+
+    def mem_rows(self):
+        by = defaultdict(list)
+        for r in self.mem:
+            by[(int(r["n"]), r["algorithm"])].append(r)
+        for n in sorted({k[0] for k in by}):
+            for a in ALGORITHMS:
+                if (n, a) in by:
+                    yield n, a, by[(n, a)]
+
+    def tables(self):
+        out = []
+        w = out.append
+        if self.cost:
+            w("| N | workload | program | algorithm | rounds | ns per call | ratio to random |")
+            w("|---:|---|---|---|---:|---:|---:|")
+            for n, wl, prog, a, vals, base in self.cost_rows():
+                w("| {:,} | {} | {} | {} | {} | {} | {} |".format(
+                    n, ALGO_WORKLOADS.get(wl, wl), prog, a, len(vals), span(vals.values()),
+                    ratio_span(vals, base)))
+            w("")
+        if self.xdp:
+            w("| case | algorithm | rounds | ns over empty (p50) | ratio to random | ns (p50) | check |")
+            w("|---|---|---:|---:|---:|---:|---|")
+            for c, a, vals, base in self.xdp_rows():
+                over = {r: v[0] for r, v in vals.items()}
+                checks = sorted({v[2] for v in vals.values()})
+                w("| {} | {} | {} | {} | {} | {} | {} |".format(
+                    c, a, len(vals), span(over.values()),
+                    ratio_span(over, {r: v[0] for r, v in base.items()}),
+                    span([v[1] for v in vals.values()]), " ".join(checks)))
+            w("")
+        if self.mem:
+            w("| N | algorithm | rounds | ferryd RSS | cold sync | Maglev tables | entries used "
+              "| exact (2 B/entry) | ferry_maglev as sized |")
+            w("|---:|---|---:|---:|---:|---:|---:|---:|---:|")
+            for n, a, rows in self.mem_rows():
+                used = [fnum(r["maglev_entries_used"]) for r in rows if fnum(r["maglev_entries_used"])]
+                tables = [fnum(r["maglev_tables"]) for r in rows if fnum(r["maglev_tables"])]
+                mb = [fnum(r["maglev_bytes"]) for r in rows]
+                w("| {:,} | {} | {} | {} MB | {} ms | {} | {} | {} | {} |".format(
+                    n, a, len(rows), span([fnum(r["rss_kb"]) / 1024 for r in rows if fnum(r["rss_kb"])]),
+                    span([fnum(r["cold_sync_ms"]) for r in rows], 0),
+                    fmt(med(tables)) if tables else "–", fmt(med(used)) if used else "–",
+                    fmt_mb(b=2 * med(used)) if used else "–",
+                    fmt_mb(b=med(mb)) if a == "maglev" and med(mb) else "–"))
+            w("")
+        return out
+
+    def markdown(self):
+        out = ["## Backend selection: each algorithm against random", "", ALGO_TEXT, ""]
+        t = self.tables()
+        xdp_at = next((i for i, x in enumerate(t) if x.startswith("| case |")), None)
+        if xdp_at is None:
+            return out + t
+        return out + t[:xdp_at] + [ALGO_XDP_TEXT, ""] + t[xdp_at:]
+
+    def write_summary(self):
+        with open(os.path.join(self.dir, "summary-algorithms.csv"), "w", newline="") as f:
+            cw = csv.writer(f)
+            cw.writerow(["part", "n", "workload_or_case", "program", "algorithm", "rounds",
+                         "median", "min", "max", "ratio_to_random_median"])
+            for n, wl, prog, a, vals, base in self.cost_rows():
+                xs = list(vals.values())
+                rs = [v / base[r] for r, v in vals.items() if r in base and base[r]]
+                cw.writerow(["connect_ns_per_call", n, wl, prog, a, len(xs), r2(med(xs)),
+                             r2(min(xs)), r2(max(xs)), r4(med(rs))])
+            for c, a, vals, base in self.xdp_rows():
+                xs = [v[0] for v in vals.values()]
+                rs = [v[0] / base[r][0] for r, v in vals.items() if r in base and base[r][0]]
+                cw.writerow(["xdp_ns_over_empty", "", c, "ferry_xdp_nodeport", a, len(xs), r2(med(xs)),
+                             r2(min(xs)), r2(max(xs)), r4(med(rs))])
+            for n, a, rows in self.mem_rows():
+                xs = [fnum(r["rss_kb"]) for r in rows]
+                cw.writerow(["ferryd_rss_kb", n, "", "", a, len(xs), r0(med(xs)), r0(min(xs)),
+                             r0(max(xs)), ""])
+
+
 NFT_TEXT = """\
 `nft -f` is superlinear in N: a `perf record -e cpu-clock` of `nft -f` at 5,000
 services (taken by hand on this machine, not by the harness) puts about half of
@@ -1618,6 +1774,15 @@ def main():
                     "(default: RESULTS's own)")
     args = ap.parse_args()
     d = os.path.abspath(args.results)
+    algo = Algorithms(d)
+    if algo.present() and not read_csv(os.path.join(d, "traffic.csv")):
+        md = algo.markdown()
+        print("\n".join(md))
+        algo.write_summary()
+        with open(os.path.join(d, "benchmarks.md"), "w") as f:
+            f.write("# ferry: backend-selection algorithms\n\n" + "\n".join(md) + "\n")
+        print("report.py: wrote %s/{summary-algorithms.csv,benchmarks.md}" % d)
+        return
     res = Results(d, args.api_latency and os.path.abspath(args.api_latency))
     if not res.sizes and (res.rss or res.parse):
         print("\n".join(res.rss_table()))

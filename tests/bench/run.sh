@@ -9,7 +9,8 @@
 #                      [--seconds S] [--conc C] [--methods "a b ..."]
 #                      [--profile|--no-profile] [--api|--no-api]
 #                      [--memory|--no-memory] [--nodeport|--no-nodeport]
-#                      [--xdp|--no-xdp] [--only connect|memory|nodeport|xdp]
+#                      [--xdp|--no-xdp]
+#                      [--only connect|algorithms|memory|nodeport|xdp]
 #
 # `make bench` runs the full set (25 minutes on a loaded 2-core machine),
 # `make bench-quick` the quick one (N = 100 and 1,000, short runs, about 3
@@ -80,6 +81,25 @@
 # loop and repeat 1,000,000, established and new flows, in a namespace of
 # its own (xdp.csv, xdp.md); `--only xdp` runs it alone (about 10 s).
 #
+# `--only algorithms` (issue 16) compares the backend-selection algorithms
+# (random, round-robin, maglev, least-conn) in one run, at --sizes
+# (default 1000 10000) services x 10 endpoints: per N, R rounds, in each
+# ferryd started cold with --lb-algorithm set to each algorithm in turn
+# (the order rotated every round, so none always follows another), and
+# under each, with kernel.bpf_stats_enabled=1, the connect4 and sock_release
+# programs' run time per call (read by the ids attached to b's cgroup) over
+# short TCP connections (loadgen -1 -c BYTE_CONC for COST_SECS, a new
+# socket each) and over the UDP connect() loop (connect_bench -n CB_ITERS),
+# into algo_bpfstats.csv; ferryd's RSS, the cold start's sync time, the
+# kernel memory of ferry_maglev (sized by --max-maglev-entries: 1,409
+# entries, 2 bytes each, per Service of 8 to 14 backends) and the Maglev
+# entries in use (ferryctl service list -o json, maglev_table_size) into
+# algo_memory.csv. Then R rounds of xdp_ns --algorithm NAME (the four
+# interleaved) on the new-flow cases, into algo_xdp.csv (the algorithm only
+# runs for a flow's first packet). About 4 minutes at 1,000 and 10,000 with
+# 3 rounds; report.py's summary and RESULTS/benchmarks.md carry the tables
+# (ns per call and the ratio to random, ranges over the rounds).
+#
 # Everything this run makes carries the prefix fyb<pid> and is removed on
 # exit, failure or signal: processes (by pid), ferryd's pins (ferryd
 # --cleanup), the minimal program, cgroups, namespaces (which takes their
@@ -149,6 +169,10 @@ if [ "$ONLY" = connect ]; then
 	: "${FERRY_SIZES=}" "${DOCS:=0}" "${PROFILE:=0}"
 	API=0 MEMORY=0 NODEPORT=0 XDP=0
 fi
+if [ "$ONLY" = algorithms ]; then
+	: "${SIZES=1000 10000}" "${FERRY_SIZES=}" "${DOCS:=0}" "${PROFILE:=0}"
+	API=0 MEMORY=0 NODEPORT=0 XDP=0
+fi
 if [ "$QUICK" = 1 ]; then
 	: "${SIZES=100 1000}" "${FERRY_SIZES=}" "${ROUNDS:=3}" "${SECS:=1}" "${DOCS:=0}" "${PROFILE:=0}"
 	CB_ITERS=100000       # connect() iterations per connect_bench run
@@ -164,6 +188,10 @@ else
 	: "${BYTE_SECS:=2}"
 fi
 [ "$ONLY" = connect ] && COLD_REPS=1
+ALGORITHMS=(random round-robin maglev least-conn)
+MAGLEV_ENTRIES=1412   # a table of 8 to 14 backends: 1,409 entries in 353 cells of 4
+FERRY_ARGS=           # ferryd's further options (--only algorithms)
+FERRY_METHOD=ferry    # control.csv's method for ferryd's cold starts
 BYTE_CONC=64          # 1-byte exchanges in flight (issue 13)
 COST_SECS=1           # seconds of short TCP connections per bpf_stats reading
 ENDPOINTS=10
@@ -208,6 +236,8 @@ die() {
 
 # shellcheck source=tests/stop_pid.sh
 source "$REPO/tests/stop_pid.sh"
+# shellcheck source=tests/wait.sh
+source "$REPO/tests/wait.sh"
 
 cleanup() {
 	local pid ns cg i procs d
@@ -296,11 +326,23 @@ xdp_step() {
 	local ns=$P-xdp args=()
 	[ "$QUICK" = 1 ] && args+=(--calls 5000 --rounds 3 --repeat 100000)
 	say "XDP ns per packet (tests/bench/xdp_ns.c, BPF_PROG_TEST_RUN)"
-	if [ ! -x "$BENCH/xdp_ns" ] || [ ! -f "$BUILD/bpf/nodeport_xdp.bpf.o" ]; then
-		warn "$BENCH/xdp_ns or $BUILD/bpf/nodeport_xdp.bpf.o missing: make bench-tools"
+	xdp_ns_up "$ns" || return 0
+	if ! timeout -k 5 600 ip netns exec "$ns" "$BENCH/xdp_ns" --obj "$BUILD/bpf/nodeport_xdp.bpf.o" \
+		--dev xb0 --md "$OUT/xdp.md" "${args[@]}" >"$OUT/xdp.csv" 2>>"$LOGS/xdp.log"; then
+		warn "xdp_ns failed (see $LOGS/xdp.log)"
 		return 0
 	fi
-	ip netns add "$ns" || { warn "ip netns add $ns failed"; return 0; }
+	[ -f "$OUT/xdp.md" ] && while read -r line; do say "  $line"; done <"$OUT/xdp.md"
+}
+
+# xdp_ns_up NS: xdp_step's namespace (above), or a warning and 1.
+xdp_ns_up() {
+	local ns=$1
+	if [ ! -x "$BENCH/xdp_ns" ] || [ ! -f "$BUILD/bpf/nodeport_xdp.bpf.o" ]; then
+		warn "$BENCH/xdp_ns or $BUILD/bpf/nodeport_xdp.bpf.o missing: make bench-tools"
+		return 1
+	fi
+	ip netns add "$ns" || { warn "ip netns add $ns failed"; return 1; }
 	NETNS+=("$ns")
 	if ! { ip -n "$ns" link set lo up && ip -n "$ns" link add xb0 type veth peer name xb1 &&
 		ip -n "$ns" link set xb0 up && ip -n "$ns" link set xb1 up &&
@@ -313,14 +355,8 @@ xdp_step() {
 		ip -n "$ns" neigh add 2001:db8::fe lladdr 02:00:00:00:00:fe dev xb0 nud permanent &&
 		ip -n "$ns" route add 2001:db8:2::/64 via 2001:db8::fe dev xb0; } >>"$LOGS/xdp.log" 2>&1; then
 		warn "the XDP bench namespace could not be set up (see $LOGS/xdp.log)"
-		return 0
+		return 1
 	fi
-	if ! timeout -k 5 600 ip netns exec "$ns" "$BENCH/xdp_ns" --obj "$BUILD/bpf/nodeport_xdp.bpf.o" \
-		--dev xb0 --md "$OUT/xdp.md" "${args[@]}" >"$OUT/xdp.csv" 2>>"$LOGS/xdp.log"; then
-		warn "xdp_ns failed (see $LOGS/xdp.log)"
-		return 0
-	fi
-	[ -f "$OUT/xdp.md" ] && while read -r line; do say "  $line"; done <"$OUT/xdp.md"
 }
 
 case $ONLY in
@@ -341,8 +377,8 @@ memory)
 	say "done in $((SECONDS - T0)) s: $OUT"
 	exit 0
 	;;
-connect) ;; # the main path below, cut down
-*) die "--only: connect, memory, nodeport and xdp are the steps that run alone" ;;
+connect | algorithms) ;; # the main path below, cut down
+*) die "--only: connect, algorithms, memory, nodeport and xdp are the steps that run alone" ;;
 esac
 WORK=$(mktemp -d "/tmp/$P.XXXXXX")
 
@@ -504,6 +540,50 @@ def status(path):
           ent.get("ferry_backends", ""))
 
 
+def algomem(status_path, list_path):
+    """ferryd's RSS and peak (kB), ferry_maglev's kernel memory (bytes) and
+    cells, and the Maglev entries its services use (maglev_table_size per
+    service port, from `ferryctl service list -o json`; - without a list)."""
+    j = json.load(open(status_path))
+    a = j.get("agent", {})
+    mg = next((m for m in j.get("maps", []) if m.get("name") == "ferry_maglev"), {})
+    used, ports = "-", "-"
+    if list_path != "-":
+        sizes = {}
+        todo = [json.load(open(list_path))]
+        while todo:
+            o = todo.pop()
+            if isinstance(o, list):
+                todo.extend(o)
+            elif isinstance(o, dict):
+                if "maglev_table_size" in o:
+                    sizes[o.get("id")] = o["maglev_table_size"]
+                todo.extend(v for v in o.values() if isinstance(v, (list, dict)))
+        used, ports = sum(sizes.values()), len(sizes)
+    print(a.get("ferryd_rss_kb", ""), a.get("ferryd_peak_rss_kb", ""), mg.get("memory_bytes", ""),
+          mg.get("max_entries", ""), used, ports)
+
+
+def hold_stats():
+    """BPF_ENABLE_STATS: run-time stats stay on while this process holds the
+    fd, whatever anyone writes to kernel.bpf_stats_enabled (a shared machine's
+    other benchmarks restore it to 0 when they finish). Prints "held", then
+    waits for SIGTERM or for its parent to exit."""
+    import ctypes
+    nr = {"x86_64": 321, "aarch64": 280}.get(os.uname().machine)
+    libc = ctypes.CDLL(None, use_errno=True)
+    attr = ctypes.create_string_buffer(8)            # enable_stats.type = BPF_STATS_RUN_TIME
+    fd = libc.syscall(nr, 32, attr, 8) if nr else -1  # BPF_ENABLE_STATS
+    if fd < 0:
+        print("failed:", os.strerror(ctypes.get_errno()) if nr else "unknown machine", flush=True)
+        return 1
+    print("held", flush=True)
+    parent = os.getppid()
+    while os.getppid() == parent:
+        time.sleep(1)
+    return 0
+
+
 def genline(log, gen):
     """ferryd's line for generation GEN: writes sync_ms source_to_maps_ms."""
     pat = re.compile(r"generation %d: (\d+) service ports desired, (\d+) map writes; "
@@ -543,6 +623,10 @@ if __name__ == "__main__":
         probe(args[0], int(args[1]), int(args[2]), int(args[3]))
     elif cmd == "status":
         status(args[0])
+    elif cmd == "hold-stats":
+        sys.exit(hold_stats())
+    elif cmd == "algomem":
+        algomem(args[0], args[1])
     elif cmd == "genline":
         print(genline(args[0], int(args[1])))
     elif cmd == "progid":
@@ -720,18 +804,18 @@ ferry_cold() {
 	start=$(now_ns)
 	# shellcheck disable=SC2086
 	"$FERRYD" --source "file:$FERRY_SRC" --cgroup "${CG[b]}" --bpffs "$BPFFS" \
-		--node-name node-a --metrics-addr "" --health-addr "" $lim 2>>"$FERRY_LOG" &
+		--node-name node-a --metrics-addr "" --health-addr "" $lim $FERRY_ARGS 2>>"$FERRY_LOG" &
 	FERRYD_PID=$!
 	out=$(B wait-first "$BPFFS/ferry_state" 120 "$start" "$FERRYD_PID")
 	if ! [[ $out =~ ^[0-9.]+$ ]]; then
 		warn "N=$n: ferryd did not publish its first generation: $out; $(tail -n 2 "$FERRY_LOG" | tr '\n' ' ')"
 		return 1
 	fi
-	control "$n" ferry cold_start_to_published_ms "$out"
+	control "$n" "$FERRY_METHOD" cold_start_to_published_ms "$out"
 	read -r w s t <<<"$(B genline "$FERRY_LOG" 1)"
-	control "$n" ferry cold_sync_ms "$s"
-	control "$n" ferry cold_source_to_maps_ms "$t"
-	control "$n" ferry cold_map_writes "$w"
+	control "$n" "$FERRY_METHOD" cold_sync_ms "$s"
+	control "$n" "$FERRY_METHOD" cold_source_to_maps_ms "$t"
+	control "$n" "$FERRY_METHOD" cold_map_writes "$w"
 	say "  ferry: published in $out ms (ferryd: source to maps $t ms, sync $s ms, $w map writes)"
 }
 
@@ -980,6 +1064,123 @@ connect_cost() {
 	sysctl -q -w kernel.bpf_stats_enabled="$STATS_OLD" >/dev/null
 }
 
+# --- backend-selection algorithms (--only algorithms) ------------------------------
+
+# algo_progs: the ids of the connect4 and the sock_release programs attached
+# to b's cgroup ("-" for one not attached).
+algo_progs() {
+	local j c s
+	j=$(bpftool cgroup show "${CG[b]}" -j 2>/dev/null)
+	c=$(B progid cgroup_inet4_connect <<<"$j")
+	s=$(B progid cgroup_inet_sock_release <<<"$j")
+	echo "${c:--} ${s:--}"
+}
+
+# algo_cost N ROUND ALGORITHM: under the running ferryd, each program's run
+# time per call over short TCP connections, then over the UDP connect()
+# loop (bpf_stats on; sock_release over TCP only); rows of algo_bpfstats.csv.
+algo_cost() {
+	local n=$1 r=$2 alg=$3 w k id out c0 t0 c1 t1 name ns line=
+	local -a ids progs=(connect4 sock_release) before
+	read -r -a ids <<<"$(algo_progs)"
+	[ "${ids[0]}" != - ] || { warn "N=$n $alg: no connect4 program on ${CG[b]}"; return 0; }
+	for w in tcp udp; do
+		before=()
+		for k in 0 1; do
+			before[k]=-
+			[ "${ids[k]}" = - ] || before[k]=$(bpftool prog show id "${ids[k]}" -j | B progrun)
+		done
+		case $w in
+		tcp) out=$(loadgen_run b "$BYTE_CONC" 100000000 "$COST_SECS" -1) ;;
+		udp) out=$(connect_run ferry "$CB_ITERS") ;;
+		esac
+		for k in 0 1; do
+			id=${ids[k]}
+			# The UDP loop closes one socket: no sock_release figure.
+			if [ "$id" = - ] || { [ $k = 1 ] && [ "$w" = udp ]; }; then continue; fi
+			read -r c0 t0 _ <<<"${before[k]}"
+			read -r c1 t1 _ _ name <<<"$(bpftool prog show id "$id" -j | B progrun)"
+			[ $((c1 - c0)) -gt 0 ] || { [ $k = 1 ] || warn "N=$n round $r: $alg ($w) did not run"; continue; }
+			ns=$(awk -v c=$((c1 - c0)) -v t=$((t1 - t0)) 'BEGIN {printf "%.1f", t / c}')
+			echo "$n,$r,$w,$alg,${progs[k]},$name,$((c1 - c0)),$((t1 - t0)),$ns,$(kv conns "$out"),$(kv errors "$out")" \
+				>>"$OUT/algo_bpfstats.csv"
+			line+=" $w/${progs[k]}=$ns"
+		done
+		[ "$w" = udp ] || [ "$(kv errors "$out")" = 0 ] || warn "N=$n round $r $alg: loadgen: $out"
+	done
+	say "    $alg ns per call:$line"
+}
+
+# algo_memory N ROUND ALGORITHM: ferryd's RSS, ferry_maglev's kernel memory
+# and, for maglev, the table entries its services use.
+algo_memory() {
+	local n=$1 r=$2 alg=$3 st=$WORK/status.json ls=- rss peak mb cells used ports
+	timeout -k 5 120 "$FERRYCTL" --bpffs "$BPFFS" status -o json --maps >"$st" 2>>"$LOGS/ferryctl.log" ||
+		{ warn "N=$n: ferryctl status failed"; return 0; }
+	if [ "$alg" = maglev ]; then
+		ls=$WORK/services.json
+		timeout -k 5 120 "$FERRYCTL" --bpffs "$BPFFS" service list -o json >"$ls" 2>>"$LOGS/ferryctl.log" ||
+			{ warn "N=$n: ferryctl service list failed"; ls=-; }
+	fi
+	read -r rss peak mb cells used ports <<<"$(B algomem "$st" "$ls")"
+	read -r _ s _ <<<"$(B genline "$FERRY_LOG" 1)"
+	echo "$n,$r,$alg,$rss,$peak,$mb,$cells,$used,$ports,$s" >>"$OUT/algo_memory.csv"
+	say "    $alg: ferryd RSS $((${rss:-0} / 1024)) MB (peak $((${peak:-0} / 1024)) MB), cold sync $s ms" \
+		"$([ "$used" = - ] || echo "; Maglev: $used entries in $ports tables, ferry_maglev $mb bytes")"
+}
+
+# algo_run N: R rounds; in each, ferryd cold with each algorithm in turn (the
+# order rotated by one every round), measured, then removed.
+algo_run() {
+	local n=$1 r i k alg
+	FERRY_SRC=$WORK/ferry-$n
+	mkdir -p "$FERRY_SRC" && cp "$WORK/probe.json" "$FERRY_SRC/probe.json" &&
+		{ ln -f "$WORK/state-$n.json" "$FERRY_SRC/state.json" 2>/dev/null ||
+			cp "$WORK/state-$n.json" "$FERRY_SRC/state.json"; } || return 1
+	for ((r = 1; r <= ROUNDS; r++)); do
+		say "  N = $n round $r"
+		for ((i = 0; i < ${#ALGORITHMS[@]}; i++)); do
+			k=$(((i + r - 1) % ${#ALGORITHMS[@]}))
+			alg=${ALGORITHMS[k]}
+			FERRY_LOG=$LOGS/ferryd-$n-$alg.log
+			FERRY_METHOD=ferry-$alg
+			# Room for every Service's table (and the probe's), whichever the algorithm.
+			FERRY_ARGS="--lb-algorithm $alg --max-maglev-entries $(((n + 2) * MAGLEV_ENTRIES))"
+			if ferry_cold "$n"; then
+				[ "$r" = 1 ] && check_methods "$n" b
+				algo_memory "$n" "$r" "$alg"
+				algo_cost "$n" "$r" "$alg"
+			fi
+			ferry_down
+		done
+	done
+	FERRY_ARGS='' FERRY_METHOD=ferry
+	rm -rf "$FERRY_SRC"
+}
+
+# algo_xdp: R rounds of xdp_ns on the new-flow cases, the algorithms
+# interleaved (rotated like algo_run's), in xdp_step's namespace.
+algo_xdp() {
+	local ns=$P-xdpa r i alg args=(--calls 20000 --rounds 1)
+	[ "$QUICK" = 1 ] && args=(--calls 5000 --rounds 1)
+	xdp_ns_up "$ns" || return 0
+	say "XDP ns per new flow per algorithm (xdp_ns --algorithm, BPF_PROG_TEST_RUN)"
+	for ((r = 1; r <= ROUNDS; r++)); do
+		for ((i = 0; i < ${#ALGORITHMS[@]}; i++)); do
+			alg=${ALGORITHMS[(i + r - 1) % ${#ALGORITHMS[@]}]}
+			if ! timeout -k 5 600 ip netns exec "$ns" "$BENCH/xdp_ns" --obj "$BUILD/bpf/nodeport_xdp.bpf.o" \
+				--dev xb0 --cases new,new-room,new-v6 --algorithm "$alg" "${args[@]}" \
+				>"$WORK/xdp-algo.csv" 2>>"$LOGS/xdp.log"; then
+				warn "xdp_ns --algorithm $alg failed (see $LOGS/xdp.log)"
+				continue
+			fi
+			grep -v '^case,' "$WORK/xdp-algo.csv" | sed "s/^/$r,$alg,/" >>"$OUT/algo_xdp.csv"
+		done
+		say "  round $r: $(awk -F, -v r="$r" '$1 == r && $3 == "new" && $4 == "repeat 1 loop" {printf "%s=%s ", $2, $11}' \
+			"$OUT/algo_xdp.csv")(ns over the empty program, median)"
+	done
+}
+
 # ferry_changes N: one endpoint replaced and put back, CHANGE_PAIRS times.
 ferry_changes() {
 	local n=$1 k svc kind ms g0 g1 w s t ok=0 tot=0
@@ -1141,6 +1342,31 @@ B probe $PROBE_VIP $PROBE_PORT $PROBE_TPORT $ENDPOINTS >"$WORK/probe.json" || di
 for n in $SIZES $FERRY_SIZES; do
 	B gen $NTARGETS $OWN_PORT "$n" $ENDPOINTS --pods $NPODS >"$WORK/state-$n.json" || die "gen-cluster.py $n failed"
 done
+
+if [ "$ONLY" = algorithms ]; then
+	echo "n,round,workload,algorithm,program,prog_name,run_cnt,run_time_ns,ns_per_run,conns,errors" \
+		>"$OUT/algo_bpfstats.csv"
+	echo "n,round,algorithm,rss_kb,peak_rss_kb,maglev_bytes,maglev_cells,maglev_entries_used,maglev_tables,cold_sync_ms" \
+		>"$OUT/algo_memory.csv"
+	echo "round,algorithm,case,method,calls,ns_mean,ns_p50,floor_mean,floor_p50,over_mean,over_p50,check" \
+		>"$OUT/algo_xdp.csv"
+	# Run-time stats held on by an fd (BPF_ENABLE_STATS), not the sysctl alone:
+	# another run on the machine may set kernel.bpf_stats_enabled back to 0.
+	REPO=$REPO "$PYTHON" "$WORK/bench.py" hold-stats >"$WORK/stats-held" &
+	PIDS+=($!)
+	wait_until 10 grep -q . "$WORK/stats-held"
+	grep -qx held "$WORK/stats-held" || die "BPF_ENABLE_STATS: $(cat "$WORK/stats-held")"
+	for n in $SIZES; do
+		say "N = $n services x $ENDPOINTS endpoints: ${ALGORITHMS[*]}, $ROUNDS rounds"
+		{ read -r VIPS; read -r TARGET_IDX; } < <(B targets "$n" $NTARGETS)
+		algo_run "$n" || warn "N=$n: the source folder could not be made"
+		rm -f "$WORK/state-$n.json"
+	done
+	algo_xdp
+	"$PYTHON" "$REPORT" "$OUT" --no-docs || warn "report.py failed"
+	say "done in $((SECONDS - T0)) s: $OUT"
+	exit 0
+fi
 
 # Profiles: the datapath at the largest N with every method, cold loads
 # there and at the largest N overall.

@@ -38,12 +38,18 @@
  * its size), so that it stays full; the "room" copy's (the -room cases') is
  * emptied after each block of calls, which must not evict (checked).
  *
+ * --algorithm gives the Cluster NodePorts' sets (16 backends) an algorithm
+ * other than random: its cost is in the new-flow cases (an established
+ * flow's backend is in ferry_ct). Maglev's table is 2,801 entries, the size
+ * ferryd gives 15 to 28 backends; least-conn's counts grow with the new
+ * flows (they never close here), which costs the same scan.
+ *
  * With --base, a second object (a build before a change) is measured the
  * same way in the same run, its blocks right after the first's, each case
  * against the same floor; its rows say "(base)".
  *
  *   xdp_ns --obj OBJ --dev IFNAME [--base OBJ] [--calls N] [--rounds R]
- *          [--repeat M] [--cases NAME,...] [--md FILE]
+ *          [--repeat M] [--cases NAME,...] [--md FILE] [--algorithm NAME]
  *
  * Run in a network namespace of the caller's with IFNAME (the ingress
  * device; the frames' ingress_ifindex) up, 192.0.2.1 and 2001:db8::1 on it,
@@ -85,6 +91,7 @@
 #define SVC_ID_V6 6            /* the IPv6 NodePort's service port */
 #define SVC_ID_UDP 7           /* the Cluster NodePort's UDP service port */
 #define N_BACKENDS 16
+#define MAGLEV_SIZE 2801       /* ferryd's table size for 15 to 28 backends */
 #define FRAME_TCP 74           /* Ethernet, IPv4, TCP with 20 bytes of data */
 #define FRAME_TCP6 94          /* Ethernet, IPv6, TCP with 20 bytes of data */
 #define FRAME_MAX 1514         /* Ethernet, IPv4, 1,480 bytes of SCTP */
@@ -92,8 +99,9 @@
 /* One loaded copy of the object and its maps. */
 struct inst {
 	struct bpf_object *obj;
-	int prog, services, slots, backends, node_addrs, config, stats, ct;
+	int prog, services, slots, backends, node_addrs, config, stats, ct, maglev;
 	unsigned ct_max;
+	uint8_t algorithm;      /* the N_BACKENDS sets' (--algorithm) */
 };
 
 /* An object's two copies (see above). */
@@ -104,6 +112,7 @@ struct copies {
 struct bench {
 	struct copies obj[2];      /* --obj, and --base if given */
 	int nobj, empty, ifindex;
+	uint8_t algorithm;         /* --algorithm: the Cluster NodePorts' */
 	unsigned calls, rounds, repeat;
 	unsigned long long flow;   /* new flows so far: each gets its own tuple */
 };
@@ -477,20 +486,47 @@ static void v6(uint32_t a[4], uint16_t net, uint16_t host)
 	a[3] = htonl(host);
 }
 
-/* A NodePort wildcard entry (scope ALL) and, for Local, its external set. */
-static int fill_service(const struct inst *b, uint8_t proto, uint16_t port, uint32_t svc_id,
-			uint32_t flags, uint8_t scope, uint32_t count)
+static int fill_backend(const struct inst *b, uint8_t proto, uint32_t svc_id, uint32_t slot, uint32_t id,
+			uint32_t host, uint16_t port, bool small);
+
+/* A NodePort wildcard entry (scope ALL) and, for Local, its external set:
+ * backends id0 + i at host0 + i, port bport, inline in the entry when the
+ * set is small enough (as ferryd writes it), else in ferry_slots. A set of
+ * N_BACKENDS takes the run's --algorithm; Maglev's table is the one at cell
+ * 0 (fill_maglev). */
+static int fill_set(const struct inst *b, uint8_t proto, uint16_t port, uint32_t svc_id,
+		    uint32_t flags, uint8_t scope, uint32_t count, uint32_t id0, uint32_t host0,
+		    uint16_t bport)
 {
 	struct svc_key k = {.port = htons(port), .proto = proto, .scope = scope};
-	struct svc_value v = {.svc_id = svc_id, .rev = 1, .count = count, .flags = flags};
+	struct svc_entry e = {.v = {.svc_id = svc_id, .rev = 1, .count = count, .flags = flags}};
+	bool v6 = svc_id == SVC_ID_V6;
+	bool small = count <= (v6 ? FERRY_SVC_INLINE_V6 : FERRY_SVC_INLINE_V4);
+	uint32_t i;
 
-	if (svc_id != SVC_ID_V6)
+	if (count == N_BACKENDS) {
+		e.v.algorithm = b->algorithm;
+		if (b->algorithm == LB_MAGLEV)
+			e.v.maglev_size = MAGLEV_SIZE;
+	}
+	if (!v6)
 		v4(k.addr, 0);  /* the IPv4 wildcard; IPv6's is :: */
-	return bpf_map_update_elem(b->services, &k, &v, 0);
+	for (i = 0; i < count; i++) {
+		if (fill_backend(b, proto, svc_id, i, id0 + i, host0 + i, bport, small))
+			return -1;
+		if (small && !v6)
+			e.in.v4[i] = (struct svc_inline_v4){.addr = htonl(host0 + i),
+							    .port = htons(bport),
+							    .backend_id = id0 + i};
+	}
+	if (small && v6 && count)
+		return -1;  /* none here: its inline entries would need writing */
+	return bpf_map_update_elem(b->services, &k, &e, 0);
 }
 
+/* A backend in ferry_backends and, for a set not inline, in ferry_slots. */
 static int fill_backend(const struct inst *b, uint8_t proto, uint32_t svc_id, uint32_t slot, uint32_t id,
-			uint32_t host, uint16_t port)
+			uint32_t host, uint16_t port, bool small)
 {
 	struct slot_key sk = {.svc_id = svc_id, .rev = 1, .slot = slot};
 	struct slot_value sv = {.backend_id = id, .port = htons(port)};
@@ -503,9 +539,25 @@ static int fill_backend(const struct inst *b, uint8_t proto, uint32_t svc_id, ui
 		v4(sv.addr, host);
 		v4(bv.addr, host);
 	}
-	if (bpf_map_update_elem(b->slots, &sk, &sv, 0))
+	if (!small && bpf_map_update_elem(b->slots, &sk, &sv, 0))
 		return -1;
 	return bpf_map_update_elem(b->backends, &id, &bv, 0);
+}
+
+/* The Maglev table of every N_BACKENDS set: entry i holds slot i % N_BACKENDS
+ * (the cost of a pick does not depend on which slot an entry names). */
+static int fill_maglev(const struct inst *b)
+{
+	struct maglev_cell cell;
+	uint32_t i, j;
+
+	for (i = 0; i * FERRY_MAGLEV_PER_CELL < MAGLEV_SIZE; i++) {
+		for (j = 0; j < FERRY_MAGLEV_PER_CELL; j++)
+			cell.slot[j] = (i * FERRY_MAGLEV_PER_CELL + j) % N_BACKENDS;
+		if (bpf_map_update_elem(b->maglev, &i, &cell, 0))
+			return -1;
+	}
+	return 0;
 }
 
 /* Node 192.0.2.1 and 2001:db8::1 (the SNAT addresses); a Cluster NodePort
@@ -519,7 +571,7 @@ static int fill_maps(const struct inst *b)
 				.icmp_per_sec = 4000000000u};
 	struct node_addr_key nk;
 	struct node_addr_value nv = {.flags = NODE_ADDR_SNAT};
-	uint32_t zero = 0, i;
+	uint32_t zero = 0;
 	int err = 0;
 
 	v4(cfg.snat_v4, 0xc0000201);
@@ -529,31 +581,23 @@ static int fill_maps(const struct inst *b)
 	err |= bpf_map_update_elem(b->node_addrs, &nk, &nv, 0);
 	v6(nk.addr, 0, 1);
 	err |= bpf_map_update_elem(b->node_addrs, &nk, &nv, 0);
-	err |= fill_service(b, IPPROTO_TCP, PORT_CLUSTER, 1, SVC_FLAG_EXTERNAL | SVC_FLAG_NODE_PORT,
-			    SVC_SCOPE_ALL, N_BACKENDS);
-	for (i = 0; i < N_BACKENDS; i++)
-		err |= fill_backend(b, IPPROTO_TCP, 1, i, 100 + i, 0xc6120100 + 10 + i, 8080);
-	err |= fill_service(b, IPPROTO_UDP, PORT_CLUSTER, SVC_ID_UDP,
-			    SVC_FLAG_EXTERNAL | SVC_FLAG_NODE_PORT, SVC_SCOPE_ALL, N_BACKENDS);
-	for (i = 0; i < N_BACKENDS; i++)
-		err |= fill_backend(b, IPPROTO_UDP, SVC_ID_UDP, i, 700 + i, 0xc6120100 + 10 + i, 8080);
-	err |= fill_service(b, IPPROTO_TCP, PORT_LOCAL, 2,
-			    SVC_FLAG_EXTERNAL | SVC_FLAG_NODE_PORT | SVC_FLAG_EXT_LOCAL,
-			    SVC_SCOPE_ALL, 1);
-	err |= fill_backend(b, IPPROTO_TCP, 2, 0, 200, 0xc6120100 + 99, 8080);
-	err |= fill_service(b, IPPROTO_TCP, PORT_LOCAL, 3, SVC_FLAG_EXTERNAL | SVC_FLAG_NODE_PORT,
-			    SVC_SCOPE_EXTERNAL, 1);
-	err |= fill_backend(b, IPPROTO_TCP, 3, 0, 300, 0xc0000201, PORT_LOCAL);
-	err |= fill_service(b, IPPROTO_SCTP, PORT_SCTP, 4, SVC_FLAG_EXTERNAL | SVC_FLAG_NODE_PORT,
-			    SVC_SCOPE_ALL, N_BACKENDS);
-	for (i = 0; i < N_BACKENDS; i++)
-		err |= fill_backend(b, IPPROTO_SCTP, 4, i, 400 + i, 0xc6120100 + 10 + i, 8080);
-	err |= fill_service(b, IPPROTO_TCP, PORT_EMPTY, 5, SVC_FLAG_EXTERNAL | SVC_FLAG_NODE_PORT,
-			    SVC_SCOPE_ALL, 0);
-	err |= fill_service(b, IPPROTO_TCP, PORT_CLUSTER, SVC_ID_V6,
-			    SVC_FLAG_EXTERNAL | SVC_FLAG_NODE_PORT, SVC_SCOPE_ALL, N_BACKENDS);
-	for (i = 0; i < N_BACKENDS; i++)
-		err |= fill_backend(b, IPPROTO_TCP, SVC_ID_V6, i, 600 + i, 0x10 + i, 8080);
+	err |= fill_set(b, IPPROTO_TCP, PORT_CLUSTER, 1, SVC_FLAG_EXTERNAL | SVC_FLAG_NODE_PORT,
+			SVC_SCOPE_ALL, N_BACKENDS, 100, 0xc6120100 + 10, 8080);
+	err |= fill_set(b, IPPROTO_UDP, PORT_CLUSTER, SVC_ID_UDP, SVC_FLAG_EXTERNAL | SVC_FLAG_NODE_PORT,
+			SVC_SCOPE_ALL, N_BACKENDS, 700, 0xc6120100 + 10, 8080);
+	err |= fill_set(b, IPPROTO_TCP, PORT_LOCAL, 2,
+			SVC_FLAG_EXTERNAL | SVC_FLAG_NODE_PORT | SVC_FLAG_EXT_LOCAL,
+			SVC_SCOPE_ALL, 1, 200, 0xc6120100 + 99, 8080);
+	err |= fill_set(b, IPPROTO_TCP, PORT_LOCAL, 3, SVC_FLAG_EXTERNAL | SVC_FLAG_NODE_PORT,
+			SVC_SCOPE_EXTERNAL, 1, 300, 0xc0000201, PORT_LOCAL);
+	err |= fill_set(b, IPPROTO_SCTP, PORT_SCTP, 4, SVC_FLAG_EXTERNAL | SVC_FLAG_NODE_PORT,
+			SVC_SCOPE_ALL, N_BACKENDS, 400, 0xc6120100 + 10, 8080);
+	err |= fill_set(b, IPPROTO_TCP, PORT_EMPTY, 5, SVC_FLAG_EXTERNAL | SVC_FLAG_NODE_PORT,
+			SVC_SCOPE_ALL, 0, 0, 0, 0);
+	err |= fill_set(b, IPPROTO_TCP, PORT_CLUSTER, SVC_ID_V6, SVC_FLAG_EXTERNAL | SVC_FLAG_NODE_PORT,
+			SVC_SCOPE_ALL, N_BACKENDS, 600, 0x10, 8080);
+	if (b->algorithm == LB_MAGLEV)
+		err |= fill_maglev(b);
 	return err ? -1 : 0;
 }
 
@@ -569,7 +613,7 @@ static int map_fd(struct bpf_object *obj, const char *name)
 }
 
 /* One copy of the object (the program's own maps, filled). */
-static int load_inst(struct inst *in, const char *path)
+static int load_inst(struct inst *in, const char *path, uint8_t algorithm)
 {
 	struct bpf_program *p;
 	struct bpf_map *ct;
@@ -592,8 +636,10 @@ static int load_inst(struct inst *in, const char *path)
 	in->config = map_fd(in->obj, "ferry_config");
 	in->stats = map_fd(in->obj, "ferry_stats");
 	in->ct = map_fd(in->obj, "ferry_ct");
+	in->maglev = map_fd(in->obj, "ferry_maglev");
+	in->algorithm = algorithm;
 	if (in->services < 0 || in->slots < 0 || in->backends < 0 || in->node_addrs < 0 ||
-	    in->config < 0 || in->stats < 0 || in->ct < 0)
+	    in->config < 0 || in->stats < 0 || in->ct < 0 || in->maglev < 0)
 		return -1;
 	ct = bpf_object__find_map_by_name(in->obj, "ferry_ct");
 	in->ct_max = bpf_map__max_entries(ct);
@@ -610,7 +656,8 @@ static int load(struct bench *b, const char *const *paths)
 	int k;
 
 	for (k = 0; k < b->nobj; k++)
-		if (load_inst(&b->obj[k].churn, paths[k]) || load_inst(&b->obj[k].room, paths[k]))
+		if (load_inst(&b->obj[k].churn, paths[k], b->algorithm) ||
+		    load_inst(&b->obj[k].room, paths[k], b->algorithm))
 			return -1;
 	b->empty = bpf_prog_load(BPF_PROG_TYPE_XDP, "xdp_empty", "GPL", pass, 2, NULL);
 	if (b->empty < 0) {
@@ -651,7 +698,8 @@ static void pin_cpu(void)
 static void usage(void)
 {
 	fprintf(stderr, "usage: xdp_ns --obj OBJ --dev IFNAME [--calls N] [--rounds R] "
-		"[--repeat M] [--cases NAME,...] [--base OBJ] [--md FILE]\n");
+		"[--repeat M] [--cases NAME,...] [--base OBJ] [--md FILE]\n"
+		"       [--algorithm random|round-robin|maglev|least-conn]\n");
 	exit(2);
 }
 
@@ -764,6 +812,24 @@ static void report(const struct bench *b, const int *want, struct results *r, FI
 		emit_case(md, k, CASE_EST_LOCAL, method, true, &r->resm[k], fl);
 }
 
+/* --algorithm: a name as in ferry.io/lb-algorithm. */
+static int parse_algorithm(const char *name, uint8_t *out)
+{
+	static const char *const names[LB_ALGORITHM__COUNT] = {
+		[LB_RANDOM] = "random", [LB_ROUND_ROBIN] = "round-robin",
+		[LB_MAGLEV] = "maglev", [LB_LEAST_CONN] = "least-conn",
+	};
+	uint8_t a;
+
+	for (a = 0; a < LB_ALGORITHM__COUNT; a++)
+		if (!strcmp(name, names[a])) {
+			*out = a;
+			return 0;
+		}
+	fprintf(stderr, "xdp_ns: no algorithm %s\n", name);
+	return -1;
+}
+
 /* --cases: a comma-separated list of case names; without it, every case. */
 static int parse_cases(char *list, int *want)
 {
@@ -790,7 +856,8 @@ int main(int argc, char **argv)
 	static const struct option opts[] = {
 		{"obj", 1, 0, 'o'}, {"dev", 1, 0, 'd'}, {"calls", 1, 0, 'c'},
 		{"rounds", 1, 0, 'r'}, {"repeat", 1, 0, 'm'}, {"md", 1, 0, 'w'},
-		{"cases", 1, 0, 'k'}, {"base", 1, 0, 'b'}, {0, 0, 0, 0},
+		{"cases", 1, 0, 'k'}, {"base", 1, 0, 'b'}, {"algorithm", 1, 0, 'a'},
+		{0, 0, 0, 0},
 	};
 	struct bench b = {.calls = 20000, .rounds = 5, .repeat = 1000000};
 	const char *paths[2] = {NULL, NULL}, *dev = NULL, *md_path = NULL;
@@ -810,6 +877,7 @@ int main(int argc, char **argv)
 		case 'm': b.repeat = strtoul(optarg, NULL, 10); break;
 		case 'w': md_path = optarg; break;
 		case 'k': cases = optarg; break;
+		case 'a': if (parse_algorithm(optarg, &b.algorithm)) usage(); break;
 		default: usage();
 		}
 	}
