@@ -7,12 +7,14 @@
 # real one from a client outside the node.
 #
 #  0. first (B23): the first new flow to a remote backend, while node 1
-#     has no neighbour entry for node 2 yet, is answered. Under native XDP
-#     it is not today: the SNATed packet goes to the stack (no neighbour)
-#     with node 1's own address as its source, the stack drops it as a
-#     martian and never asks for the neighbour, so every such flow times
-#     out until other traffic resolves it (--xdp off resolves it with
-#     bpf_redirect_neigh at tc). The cases below resolve it first;
+#     has no neighbour entry for node 2 yet, is answered. Under XDP
+#     (native or generic) it is not today: the SNATed packet goes to the
+#     stack (no neighbour) with node 1's own address as its source, the
+#     stack drops it ("martian source 198.18.2.x from 192.0.2.1, on dev
+#     lan0" with log_martians) and never asks for the neighbour, so every
+#     such flow times out until other traffic resolves it (--xdp off
+#     resolves it with bpf_redirect_neigh at tc). The cases below resolve
+#     it first;
 #  1. round-robin: new flows (a new source port each) through a NodePort
 #     and through an LB IP rotate exactly over the set, TCP and UDP alike
 #     (one counter per service port, shared by its frontends);
