@@ -37,7 +37,8 @@ Reads from RESULTS (all written by run.sh):
                   taken from another run, e.g. one of api_latency.sh alone
 
 Writes to RESULTS: summary-traffic.csv, summary-traffic-byte.csv,
-summary-connect.csv, summary-connect-cost.csv, summary-control.csv, goals.csv
+summary-connect.csv, summary-connect-cost.csv, summary-control.csv,
+summary-algorithms.csv (with the algo_*.csv), goals.csv
 (medians over rounds, ratios taken within a round), summary-api-latency.csv (with api-latency.json), benchmarks.md and
 benchmarks.png (gnuplot); and, unless --no-docs,
 the same Markdown and PNG as DIR/benchmarks.md and DIR/benchmarks.png
@@ -797,6 +798,9 @@ unset multiplot
                 w("")
                 w(table)
                 w("")
+        algo = Algorithms(self.dir)
+        if algo.present():
+            out.extend(algo.markdown())
         prof = self.profile_section()
         if prof:
             w("## Where the time goes (profiles)")
@@ -1607,7 +1611,8 @@ ALGORITHMS = ["random", "round-robin", "maglev", "least-conn"]
 ALGO_WORKLOADS = {"tcp": "short TCP connections", "udp": "UDP connect() loop"}
 ALGO_XDP_CASES = ["new", "new-room", "new-v6"]
 ALGO_TEXT = """\
-Each algorithm against `random` in the same run (`run.sh --only algorithms`):
+Each algorithm against `random` in the same run (run.sh's last part, or
+`run.sh --only algorithms` alone):
 per N, ferryd started cold with `--lb-algorithm` set to each algorithm in
 turn, the order rotated every round; under each, the programs' own run time
 per call from bpf_stats (`kernel.bpf_stats_enabled=1`, read by the ids
@@ -1708,15 +1713,16 @@ class Algorithms:
                     span([v[1] for v in vals.values()]), " ".join(checks)))
             w("")
         if self.mem:
-            w("| N | algorithm | rounds | ferryd RSS | cold sync | Maglev tables | entries used "
-              "| exact (2 B/entry) | ferry_maglev as sized |")
-            w("|---:|---|---:|---:|---:|---:|---:|---:|---:|")
+            w("| N | algorithm | rounds | ferryd RSS | peak RSS | cold sync | Maglev tables "
+              "| entries used | at 2 B/entry | ferry_maglev as sized |")
+            w("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|")
             for n, a, rows in self.mem_rows():
                 used = [fnum(r["maglev_entries_used"]) for r in rows if fnum(r["maglev_entries_used"])]
                 tables = [fnum(r["maglev_tables"]) for r in rows if fnum(r["maglev_tables"])]
                 mb = [fnum(r["maglev_bytes"]) for r in rows]
-                w("| {:,} | {} | {} | {} MB | {} ms | {} | {} | {} | {} |".format(
+                w("| {:,} | {} | {} | {} MB | {} MB | {} ms | {} | {} | {} | {} |".format(
                     n, a, len(rows), span([fnum(r["rss_kb"]) / 1024 for r in rows if fnum(r["rss_kb"])]),
+                    span([fnum(r["peak_rss_kb"]) / 1024 for r in rows if fnum(r["peak_rss_kb"])]),
                     span([fnum(r["cold_sync_ms"]) for r in rows], 0),
                     fmt(med(tables)) if tables else "–", fmt(med(used)) if used else "–",
                     fmt_mb(b=2 * med(used)) if used else "–",
@@ -1790,6 +1796,8 @@ def main():
     if not res.sizes:
         sys.exit("report.py: no results in " + d)
     res.write_summaries()
+    if algo.present():
+        algo.write_summary()
     png = os.path.join(d, "benchmarks.png")
     res.plot(png)
     repo = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))

@@ -9,12 +9,12 @@
 #                      [--seconds S] [--conc C] [--methods "a b ..."]
 #                      [--profile|--no-profile] [--api|--no-api]
 #                      [--memory|--no-memory] [--nodeport|--no-nodeport]
-#                      [--xdp|--no-xdp]
+#                      [--xdp|--no-xdp] [--algorithms|--no-algorithms]
 #                      [--only connect|algorithms|memory|nodeport|xdp]
 #
-# `make bench` runs the full set (25 minutes on a loaded 2-core machine),
-# `make bench-quick` the quick one (N = 100 and 1,000, short runs, about 3
-# minutes). Results go to results/<UTC timestamp>[-quick]/ as CSV (see
+# `make bench` runs the full set (25 minutes on a loaded 2-core machine,
+# and about 10 more for the algorithms part), `make bench-quick` the quick
+# one (N = 100 and 1,000, short runs, about 3 minutes, and 2.5 more). Results go to results/<UTC timestamp>[-quick]/ as CSV (see
 # tests/bench/report.py for the files); tests/bench/report.py then writes
 # the summary, a Markdown report and a gnuplot PNG there and, for a full run
 # (or with --docs), docs/benchmarks.md and docs/benchmarks.png.
@@ -81,9 +81,10 @@
 # loop and repeat 1,000,000, established and new flows, in a namespace of
 # its own (xdp.csv, xdp.md); `--only xdp` runs it alone (about 10 s).
 #
-# `--only algorithms` (issue 16) compares the backend-selection algorithms
-# (random, round-robin, maglev, least-conn) in one run, at --sizes
-# (default 1000 10000) services x 10 endpoints: per N, R rounds, in each
+# Last, the backend-selection algorithms (issue 16; --no-algorithms skips
+# it; `--only algorithms` runs it alone, at --sizes): random, round-robin,
+# maglev and least-conn compared in one run, at 1,000 and 10,000 services
+# x 10 endpoints (quick: 1,000): per N, R rounds, in each
 # ferryd started cold with --lb-algorithm set to each algorithm in turn
 # (the order rotated every round, so none always follows another), and
 # under each, with kernel.bpf_stats_enabled=1, the connect4 and sock_release
@@ -96,7 +97,7 @@
 # entries in use (ferryctl service list -o json, maglev_table_size) into
 # algo_memory.csv. Then R rounds of xdp_ns --algorithm NAME (the four
 # interleaved) on the new-flow cases, into algo_xdp.csv (the algorithm only
-# runs for a flow's first packet). About 4 minutes at 1,000 and 10,000 with
+# runs for a flow's first packet). About 5.5 minutes at 1,000 and 10,000 with
 # 3 rounds; report.py's summary and RESULTS/benchmarks.md carry the tables
 # (ns per call and the ratio to random, ranges over the rounds).
 #
@@ -136,6 +137,7 @@ API=1
 MEMORY=1
 NODEPORT=1
 XDP=1
+ALGOS=1
 ONLY=
 while [ $# -gt 0 ]; do
 	case $1 in
@@ -159,6 +161,8 @@ while [ $# -gt 0 ]; do
 	--no-nodeport) NODEPORT=0 ;;
 	--xdp) XDP=1 ;;
 	--no-xdp) XDP=0 ;;
+	--algorithms) ALGOS=1 ;;
+	--no-algorithms) ALGOS=0 ;;
 	--only) ONLY=$2; shift ;;
 	-h | --help) sed -n '2,/^$/s/^# \{0,1\}//p' "$0"; exit 0 ;;
 	*) echo "run.sh: unknown option $1 (--help)" >&2; exit 2 ;;
@@ -167,11 +171,13 @@ while [ $# -gt 0 ]; do
 done
 if [ "$ONLY" = connect ]; then
 	: "${FERRY_SIZES=}" "${DOCS:=0}" "${PROFILE:=0}"
-	API=0 MEMORY=0 NODEPORT=0 XDP=0
+	API=0 MEMORY=0 NODEPORT=0 XDP=0 ALGOS=0
 fi
 if [ "$ONLY" = algorithms ]; then
-	: "${SIZES=1000 10000}" "${FERRY_SIZES=}" "${DOCS:=0}" "${PROFILE:=0}"
-	API=0 MEMORY=0 NODEPORT=0 XDP=0
+	# --sizes: the algorithm part's (no other part runs).
+	ALGO_SIZES=${SIZES-1000 10000}
+	SIZES='' FERRY_SIZES='' DOCS=${DOCS:-0} PROFILE=${PROFILE:-0}
+	API=0 MEMORY=0 NODEPORT=0 XDP=0 ALGOS=1
 fi
 if [ "$QUICK" = 1 ]; then
 	: "${SIZES=100 1000}" "${FERRY_SIZES=}" "${ROUNDS:=3}" "${SECS:=1}" "${DOCS:=0}" "${PROFILE:=0}"
@@ -179,6 +185,7 @@ if [ "$QUICK" = 1 ]; then
 	COLD_REPS=3           # ferryd cold starts per N (median)
 	CHANGE_PAIRS=2        # one-change tests: (replace, restore) pairs
 	: "${BYTE_SECS:=1}"   # seconds per 1-byte loadgen run (--seconds: as HTTP)
+	: "${ALGO_SIZES=1000}"
 else
 	: "${SIZES=100 1000 2000 5000 10000}" "${FERRY_SIZES=50000 100000}" "${ROUNDS:=3}" "${SECS:=3}" \
 		"${DOCS:=1}" "${PROFILE:=1}"
@@ -186,6 +193,7 @@ else
 	COLD_REPS=3
 	CHANGE_PAIRS=3
 	: "${BYTE_SECS:=2}"
+	: "${ALGO_SIZES=1000 10000}"
 fi
 [ "$ONLY" = connect ] && COLD_REPS=1
 ALGORITHMS=(random round-robin maglev least-conn)
@@ -679,6 +687,7 @@ describe_machine() {
 		echo "mode: $([ "$QUICK" = 1 ] && echo quick || echo full)"
 		echo "sizes: $SIZES"
 		echo "ferry_sizes: $FERRY_SIZES"
+		echo "algorithm_sizes: $([ "$ALGOS" = 1 ] && echo "$ALGO_SIZES")"
 		echo "rounds: $ROUNDS"
 		echo "loadgen: -c $CONC -n 100000000 -t $SECS (time-bound runs)"
 		echo "targets: $NTARGETS ClusterIPs spread over the service list, port 80; (a): the $NPODS pod IPs, port 8080"
@@ -1181,6 +1190,39 @@ algo_xdp() {
 	done
 }
 
+# algorithms_step: algo_run at each of ALGO_SIZES, then algo_xdp, with
+# run-time stats held on by an fd (BPF_ENABLE_STATS), not the sysctl alone:
+# another run on the machine may set kernel.bpf_stats_enabled back to 0.
+# The holder ends with the step (stats cost every program run).
+algorithms_step() {
+	local n holder
+	echo "n,round,workload,algorithm,program,prog_name,run_cnt,run_time_ns,ns_per_run,conns,errors" \
+		>"$OUT/algo_bpfstats.csv"
+	echo "n,round,algorithm,rss_kb,peak_rss_kb,maglev_bytes,maglev_cells,maglev_entries_used,maglev_tables,cold_sync_ms" \
+		>"$OUT/algo_memory.csv"
+	echo "round,algorithm,case,method,calls,ns_mean,ns_p50,floor_mean,floor_p50,over_mean,over_p50,check" \
+		>"$OUT/algo_xdp.csv"
+	REPO=$REPO "$PYTHON" "$WORK/bench.py" hold-stats >"$WORK/stats-held" &
+	holder=$!
+	PIDS+=("$holder")
+	wait_until 10 grep -q . "$WORK/stats-held"
+	if ! grep -qx held "$WORK/stats-held"; then
+		warn "BPF_ENABLE_STATS: $(cat "$WORK/stats-held"): no algorithm figures"
+		return 0
+	fi
+	for n in $ALGO_SIZES; do
+		say "algorithms, N = $n services x $ENDPOINTS endpoints: ${ALGORITHMS[*]}, $ROUNDS rounds"
+		[ -f "$WORK/state-$n.json" ] ||
+			B gen $NTARGETS $OWN_PORT "$n" $ENDPOINTS --pods $NPODS >"$WORK/state-$n.json" ||
+			{ warn "gen-cluster.py $n failed"; continue; }
+		{ read -r VIPS; read -r TARGET_IDX; } < <(B targets "$n" $NTARGETS)
+		algo_run "$n" || warn "N=$n: the source folder could not be made"
+		rm -f "$WORK/state-$n.json"
+	done
+	algo_xdp
+	stop_pid "$holder"
+}
+
 # ferry_changes N: one endpoint replaced and put back, CHANGE_PAIRS times.
 ferry_changes() {
 	local n=$1 k svc kind ms g0 g1 w s t ok=0 tot=0
@@ -1330,7 +1372,7 @@ echo "n,method,what,value" >"$OUT/control.csv"
 echo "n,index,service,kind,sync_ms,source_to_maps_ms,publish_ms,map_writes" >"$OUT/change.csv"
 echo "n,when,rss_kb,peak_rss_kb,service_ports,backends,map_full_errors,services_bytes,slots_bytes,backends_bytes,maps_total_bytes,services_entries,slots_entries,backends_entries" >"$OUT/memory.csv"
 echo "n,method,check" >"$OUT/checks.csv"
-say "ferry benchmark ($([ "$QUICK" = 1 ] && echo quick || echo full)${ONLY:+, only $ONLY}): N = $SIZES${FERRY_SIZES:+; ferry only: $FERRY_SIZES}; $ROUNDS rounds of ${SECS} s, -c $CONC; results in $OUT"
+say "ferry benchmark ($([ "$QUICK" = 1 ] && echo quick || echo full)${ONLY:+, only $ONLY}): N = ${SIZES:-none}${FERRY_SIZES:+; ferry only: $FERRY_SIZES}$([ "$ALGOS" = 1 ] && echo "; algorithms: $ALGO_SIZES"); $ROUNDS rounds of ${SECS} s, -c $CONC; results in $OUT"
 
 say "topology: $NPODS pods with httpd, clients ${METHODS_ALL[*]}"
 topology_up
@@ -1344,25 +1386,7 @@ for n in $SIZES $FERRY_SIZES; do
 done
 
 if [ "$ONLY" = algorithms ]; then
-	echo "n,round,workload,algorithm,program,prog_name,run_cnt,run_time_ns,ns_per_run,conns,errors" \
-		>"$OUT/algo_bpfstats.csv"
-	echo "n,round,algorithm,rss_kb,peak_rss_kb,maglev_bytes,maglev_cells,maglev_entries_used,maglev_tables,cold_sync_ms" \
-		>"$OUT/algo_memory.csv"
-	echo "round,algorithm,case,method,calls,ns_mean,ns_p50,floor_mean,floor_p50,over_mean,over_p50,check" \
-		>"$OUT/algo_xdp.csv"
-	# Run-time stats held on by an fd (BPF_ENABLE_STATS), not the sysctl alone:
-	# another run on the machine may set kernel.bpf_stats_enabled back to 0.
-	REPO=$REPO "$PYTHON" "$WORK/bench.py" hold-stats >"$WORK/stats-held" &
-	PIDS+=($!)
-	wait_until 10 grep -q . "$WORK/stats-held"
-	grep -qx held "$WORK/stats-held" || die "BPF_ENABLE_STATS: $(cat "$WORK/stats-held")"
-	for n in $SIZES; do
-		say "N = $n services x $ENDPOINTS endpoints: ${ALGORITHMS[*]}, $ROUNDS rounds"
-		{ read -r VIPS; read -r TARGET_IDX; } < <(B targets "$n" $NTARGETS)
-		algo_run "$n" || warn "N=$n: the source folder could not be made"
-		rm -f "$WORK/state-$n.json"
-	done
-	algo_xdp
+	algorithms_step
 	"$PYTHON" "$REPORT" "$OUT" --no-docs || warn "report.py failed"
 	say "done in $((SECONDS - T0)) s: $OUT"
 	exit 0
@@ -1450,6 +1474,7 @@ fi
 [ "$MEMORY" = 1 ] && memory_step
 [ "$NODEPORT" = 1 ] && nodeport_step
 [ "$XDP" = 1 ] && xdp_step
+[ "$ALGOS" = 1 ] && algorithms_step
 
 say "measurements done; report"
 report_args=("$OUT")
