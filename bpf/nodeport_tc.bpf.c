@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 /* Per-packet service translation at tc on the node's external devices:
  * reverse translation of replies on egress, and with --xdp=off everything
- * the XDP program does, on ingress. lib/nodeport.h decides; this file
+ * the XDP program does, on ingress (with XDP on, only the packets XDP
+ * hands over because their neighbour is not resolved yet). lib/nodeport.h decides; this file
  * applies the plan with the skb helpers, which keep CHECKSUM_PARTIAL and
  * CHECKSUM_COMPLETE right (direct writes would not). */
 #include "vmlinux.h"
@@ -18,6 +19,21 @@
 #define TC_HEAD_LEN (ETH_HLEN + 60 + 20)
 
 char LICENSE[] SEC("license") = "GPL";
+
+/* Set by ferryd: XDP runs before tc ingress on the device, which then
+ * handles only what XDP marked (NP_META_NEIGH). */
+const volatile bool xdp_first = false;
+
+/* Whether tc ingress has this packet to handle. */
+static __always_inline bool tc_ingress_wanted(struct __sk_buff *skb)
+{
+	void *data = (void *)(long)skb->data;
+	void *meta = (void *)(long)skb->data_meta;
+
+	if (!xdp_first)
+		return true;
+	return meta + sizeof(__u32) <= data && *(__u32 *)meta == NP_META_NEIGH;
+}
 
 static __always_inline enum pkt_kind tc_parse(struct __sk_buff *skb, struct pkt *p)
 {
@@ -349,7 +365,7 @@ int ferry_tc_ingress(struct __sk_buff *skb)
 	struct np_plan plan;
 	struct pkt p;
 
-	if (tc_vlan(skb))
+	if (!tc_ingress_wanted(skb) || tc_vlan(skb))
 		return TC_ACT_OK;
 	switch (tc_parse(skb, &p)) {
 	case PKT_OTHER:

@@ -132,6 +132,22 @@ static __always_inline int xdp_forward(struct xdp_md *ctx, const struct pkt *p,
 	return bpf_redirect(f->ifindex, 0);
 }
 
+/* To tc ingress, untranslated (NP_META_NEIGH). Without room for the mark
+ * (a driver that keeps no headroom) the stack gets it, as before. */
+static __always_inline int xdp_to_tc(struct xdp_md *ctx)
+{
+	void *data, *meta;
+
+	if (bpf_xdp_adjust_meta(ctx, -(int)sizeof(__u32)))
+		return XDP_PASS;
+	data = (void *)(long)ctx->data;
+	meta = (void *)(long)ctx->data_meta;
+	if (meta + sizeof(__u32) > data)
+		return XDP_PASS;
+	*(__u32 *)meta = NP_META_NEIGH;
+	return XDP_PASS;
+}
+
 /* No backend (B14): port unreachable (mtu 0); too big for the route:
  * fragmentation needed or packet too big with the route's MTU. Back out of
  * the device, rate-limited. A subprogram: its reply buffer is not on the
@@ -365,6 +381,8 @@ int ferry_xdp_nodeport(struct xdp_md *ctx)
 		if (plan.fib.rc == BPF_FIB_LKUP_RET_SUCCESS && p.tot_len > plan.fib.mtu &&
 		    !xdp_may_fragment(ctx, p.v6))
 			return xdp_reject(ctx, p.v6, plan.fib.mtu);
+		if (plan.fib.rc == BPF_FIB_LKUP_RET_NO_NEIGH && p.ttl > 1)
+			return xdp_to_tc(ctx);
 		break;
 	}
 	/* One rewrite site: the SCTP CRC loop is verified once. */

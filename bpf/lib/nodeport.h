@@ -26,6 +26,14 @@ enum np_verdict {
 	NP_XLATE_FWD,   /* rewrite, then forward as plan->fib says */
 };
 
+/* XDP cannot resolve a neighbour, and a translated packet it passed to
+ * the stack would come from this node's own address: a martian, dropped,
+ * and the neighbour never asked for. So a packet whose route has no
+ * neighbour yet leaves XDP untranslated, marked in its metadata, and tc
+ * ingress (attached beside XDP for this alone) translates it from the
+ * flow's conntrack entries and sends it with bpf_redirect_neigh. */
+#define NP_META_NEIGH 0x6e656967 /* "neig" */
+
 /* What the packet's addresses and ports become (ct.new_*: a new flow's
  * original entry is built here, the stack being small), and its route
  * when it is forwarded. */

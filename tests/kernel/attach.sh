@@ -139,7 +139,7 @@ ct_fill() {
 # --- default devices, native XDP ------------------------------------------
 start_attached --node-ips "$NODE_IPS" --metrics-addr "127.0.0.1:$MPORT"
 expect "default devices: the veths carrying node addresses get XDP and tc egress links" \
-	"$(pins)" "tc-egress-np1 tc-egress-np2 xdp-np1 xdp-np2"
+	"$(pins)" "tc-egress-np1 tc-egress-np2 tc-ingress-np1 tc-ingress-np2 xdp-np1 xdp-np2"
 expect_match "native: bpftool net show dev np1 (in the node) shows XDP in the driver" \
 	"$(xdp_on np1)" '^driver [0-9]+$'
 expect_match "native: np2 too" "$(xdp_on np2)" '^driver [0-9]+$'
@@ -147,11 +147,11 @@ expect "native: ip -d link shows the pinned link's program on np1" "$(ip_xdp np1
 expect "no node address: br0 and the veth peers have no XDP" \
 	"$(xdp_on br0) $(xdp_on np1peer) $(xdp_on np2peer)" "none none none"
 expect "ferryctl status: devices, hooks and XDP mode" "$(status_packet)" \
-	"np1:tc-egress:- np2:tc-egress:- np1:xdp:native np2:xdp:native"
+	"np1:tc-egress:- np2:tc-egress:- np1:tc-ingress:- np2:tc-ingress:- np1:xdp:native np2:xdp:native"
 expect "ferryctl status: the tc egress links sit on the veths' ifindexes" "$(status_ifindex)" \
 	"np1:$(ifindex np1) np2:$(ifindex np2)"
 expect_match "the log says which path handles what" \
-	"$(grep -c 'np[12]: new flows at XDP (native), replies at tc egress' "$FERRYD_LOG")" '^2$'
+	"$(grep -c 'np[12]: new flows at XDP (native; tc ingress resolves neighbours), replies at tc egress' "$FERRYD_LOG")" '^2$'
 expect "ferry_config: SNAT addresses (the node's), NodePort and SNAT port ranges, ICMP rate (defaults)" \
 	"$(config)" "192.0.2.1 2001:db8::1 30000-32767 32768-60999 100"
 cookie=$(in_node "$PYTHON" -c 'import socket, struct; print(struct.unpack("Q", socket.socket().getsockopt(socket.SOL_SOCKET, 71, 8))[0])')
@@ -220,7 +220,7 @@ start_attached --node-ips "$NODE_IPS" --xdp generic --node-port-range 31000-3199
 	--snat-port-range 40000-40999 --icmp-rate 7 --max-ct 4096
 expect "--max-ct sizes ferry_ct (the maps migrate; the links follow them)" \
 	"$(status_get '[m["max_entries"] for m in j["maps"] if m["name"] == "ferry_ct"][0]') $(pins)" \
-	"4096 tc-egress-np1 tc-egress-np2 xdp-np1 xdp-np2"
+	"4096 tc-egress-np1 tc-egress-np2 tc-ingress-np1 tc-ingress-np2 xdp-np1 xdp-np2"
 # uses_pinned LINK MAP...: whether the link's program uses these pinned
 # maps (the socket-LB object's, not copies of its own).
 uses_pinned() {
@@ -242,7 +242,7 @@ expect "ferry_config follows --node-port-range, --snat-port-range and --icmp-rat
 	"$(config)" "192.0.2.1 2001:db8::1 31000-31999 40000-40999 7"
 expect_match "generic: bpftool shows XDP in generic mode on np1" "$(xdp_on np1)" '^generic [0-9]+$'
 expect "generic: ferryctl status says so" "$(status_packet)" \
-	"np1:tc-egress:- np2:tc-egress:- np1:xdp:generic np2:xdp:generic"
+	"np1:tc-egress:- np2:tc-egress:- np1:tc-ingress:- np2:tc-ingress:- np1:xdp:generic np2:xdp:generic"
 
 ferryd_stop
 start_attached --node-ips "$NODE_IPS" --xdp off
@@ -257,7 +257,7 @@ expect "fallback: br0 (a bridge: no native XDP) gets generic, np1 native" \
 expect "fallback: the warning names the device" \
 	"$(grep -c 'br0: the driver has no native XDP; XDP runs in generic mode' "$FERRYD_LOG")" 1
 expect "removed: np2, no longer in --devices, lost its links" "$(xdp_on np2) $(pins)" \
-	"none tc-egress-br0 tc-egress-np1 xdp-br0 xdp-np1"
+	"none tc-egress-br0 tc-egress-np1 tc-ingress-br0 tc-ingress-np1 xdp-br0 xdp-np1"
 
 # --- the Node's addresses (file source: the Node named --node-name) --------------
 # node_yaml ADDR: the Service, and Node node-a with that InternalIP.
@@ -290,8 +290,8 @@ write_source "$SRC" <"$SRC.svc"
 start_attached
 expect "Node: none in the source and no --node-ips: the last run's links removed, north-south not served" \
 	"$(pins) $(grep -c 'north-south traffic not served: no device carries a node address (0 known' "$FERRYD_LOG")" " 1"
-node_moves "Node: its address (2001:db8::1) appears: np2 gets the links" 2001:db8::1 "tc-egress-np2 xdp-np2"
-node_moves "Node: its address moves to np1: the links follow" 192.0.2.1 "tc-egress-np1 xdp-np1"
+node_moves "Node: its address (2001:db8::1) appears: np2 gets the links" 2001:db8::1 "tc-egress-np2 tc-ingress-np2 xdp-np2"
+node_moves "Node: its address moves to np1: the links follow" 192.0.2.1 "tc-egress-np1 tc-ingress-np1 xdp-np1"
 expect "Node: np2 has no XDP left" "$(xdp_on np2)" none
 expect "Node: ferry_config and ferry_node_addrs follow" "$(config) $(node_addrs)" \
 	"192.0.2.1 - 30000-32767 32768-60999 100 192.0.2.1:1"
@@ -324,7 +324,7 @@ n=$(said)
 ferryd_k8s_spawn
 if wait_until 20 said_more "$n"; then
 	expect "API source: the device carrying the Node's address (np2) gets the links" \
-		"$(pins)" "tc-egress-np2 xdp-np2"
+		"$(pins)" "tc-egress-np2 tc-ingress-np2 xdp-np2"
 else
 	not_ok "API source: ferryd attaches within 20 s" "$(tail -n 3 "$FERRYD_LOG")"
 fi
@@ -333,7 +333,7 @@ n=$(said)
 api_node 192.0.2.1
 if wait_until 10 said_more "$n"; then
 	expect "API source: the Node's address moves to np1: the links follow" "$(pins)" \
-		"tc-egress-np1 xdp-np1"
+		"tc-egress-np1 tc-ingress-np1 xdp-np1"
 else
 	not_ok "API source: ferryd follows the Node within 10 s" "$(pins)"
 fi

@@ -6,7 +6,7 @@
 # the per-packet path is attached too.
 #  - programs: each of the 9 cgroup links detached (bpftool link detach on
 #    the link pinned under this run's folder, so on this run's cgroup only),
-#    the XDP and tcx egress links of np1 detached, and, with --tcx off, the
+#    the XDP and tcx ingress and egress links of np1 detached, and, with --tcx off, the
 #    tc egress clsact filter deleted (tc filter del): each is attached again,
 #    and TCP and UDP through the ClusterIP (v4 and v6) work afterwards;
 #  - maps: in ferry_services (a frontend, a VIP marker), ferry_slots (a
@@ -165,7 +165,7 @@ expect_works "TCP and UDP through the ClusterIP before anything is removed"
 
 # --- programs ---------------------------------------------------------------
 before=$(repairs program)
-hooks="connect4 connect6 sendmsg4 sendmsg6 recvmsg4 recvmsg6 getpeername4 getpeername6 sock_release xdp-np1 tc-egress-np1"
+hooks="connect4 connect6 sendmsg4 sendmsg6 recvmsg4 recvmsg6 getpeername4 getpeername6 sock_release xdp-np1 tc-ingress-np1 tc-egress-np1"
 for h in $hooks; do
 	id=$(link_id "$h")
 	if [ -z "$id" ] || ! bpftool link detach id "$id"; then

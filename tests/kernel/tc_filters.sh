@@ -80,17 +80,17 @@ LOSS="tcx not used (--tcx off): the per-packet path's tc programs are clsact fil
 # --- XDP native, tc egress filters -----------------------------------------------
 start_attached --node-ips "$NODE_IPS" --tcx off --metrics-addr "127.0.0.1:$MPORT"
 read -r -a f <<<"$(all_filters)"
-expect_match "tcx off: a tc egress filter of ferry_tc_egress on each veth, no ingress filter (XDP does its work)" \
-	"${f[*]}" '^none ferry_tc_egress:[0-9]+ none ferry_tc_egress:[0-9]+$'
+expect_match "tcx off: tc ingress and egress filters on each veth (ingress takes what XDP hands over)" \
+	"${f[*]}" '^ferry_tc_ingres:[0-9]+ ferry_tc_egress:[0-9]+ ferry_tc_ingres:[0-9]+ ferry_tc_egress:[0-9]+$'
 expect "tcx off: XDP links pinned, no tc link" "$(pins)" "xdp-np1 xdp-np2"
 expect "tcx off: ferryctl status lists the filters beside the XDP links" "$(status_packet)" \
-	"np1:tc-egress:clsact filter np1:xdp:link np2:tc-egress:clsact filter np2:xdp:link"
+	"np1:tc-egress:clsact filter np1:tc-ingress:clsact filter np1:xdp:link np2:tc-egress:clsact filter np2:tc-ingress:clsact filter np2:xdp:link"
 expect "tcx off: ferry_feature_available{feature=\"tcx\"} 0, the path is up" \
 	"$(metric 'ferry_feature_available{feature="tcx"}') $(metric ferry_packet_path_up)" "0 1"
 expect "tcx off: the log says once that tcx is not used and what that costs" \
 	"$(grep -c -F "$LOSS" "$FERRYD_LOG")" 1
 expect "tcx off: the log says the devices' replies go through clsact filters" \
-	"$(grep -c 'np[12]: new flows at XDP (native), replies at tc egress (clsact filters)' "$FERRYD_LOG")" 2
+	"$(grep -c 'np[12]: new flows at XDP (native; tc ingress resolves neighbours), replies at tc egress (clsact filters)' "$FERRYD_LOG")" 2
 
 # --- a restart replaces the filters in place ---------------------------------------
 before=${f[1]}
@@ -117,16 +117,16 @@ expect_match "--devices np1: np1 keeps its filters, np2 has none" "$(all_filters
 start_attached --node-ips "$NODE_IPS" --devices np1
 TCX_AUTO="tcx auto: np1's filters go once its tcx and XDP links are pinned"
 if needs_feature tcx "$TCX_AUTO"; then
-	expect "$TCX_AUTO" "$(all_filters) | $(pins)" "none none none none | tc-egress-np1 xdp-np1"
+	expect "$TCX_AUTO" "$(all_filters) | $(pins)" "none none none none | tc-egress-np1 tc-ingress-np1 xdp-np1"
 else
-	expect_match "tcx auto, the kernel lacks tcx: np1 keeps an egress filter of the new ferryd, np2 none, the XDP link pinned" \
-		"$(all_filters) | $(pins)" '^none ferry_tc_egress:[0-9]+ none none \| xdp-np1$'
+	expect_match "tcx auto, the kernel lacks tcx: np1 keeps its filters of the new ferryd, np2 none, the XDP link pinned" \
+		"$(all_filters) | $(pins)" '^ferry_tc_ingres:[0-9]+ ferry_tc_egress:[0-9]+ none none \| xdp-np1$'
 fi
 
 # --- cleanup ---------------------------------------------------------------------------------
 start_attached --node-ips "$NODE_IPS" --tcx off
 expect_match "tcx off again: filters on both veths" "$(all_filters)" \
-	'^none ferry_tc_egress:[0-9]+ none ferry_tc_egress:[0-9]+$'
+	'^ferry_tc_ingres:[0-9]+ ferry_tc_egress:[0-9]+ ferry_tc_ingres:[0-9]+ ferry_tc_egress:[0-9]+$'
 expect "tcx off again: np1's tcx link unpinned (detached), the XDP links stay" "$(pins)" \
 	"xdp-np1 xdp-np2"
 ferryd_stop

@@ -77,8 +77,9 @@ static int load_tc(struct nodeport *np, const struct dp_maps *maps)
 	np->tc = ferry_nodeport_tc__open();
 	if (!np->tc)
 		return -errno;
-	/* With XDP on, XDP does ingress's work. */
-	bpf_program__set_autoload(np->tc->progs.ferry_tc_ingress, np->mode == NP_XDP_OFF);
+	/* With XDP on, XDP does ingress's work but for the packets it hands
+	 * over (a neighbour to resolve, bpf/lib/nodeport.h). */
+	np->tc->rodata->xdp_first = np->mode != NP_XDP_OFF;
 	err = reuse_maps(np->tc->obj, maps);
 	return err ? err : ferry_nodeport_tc__load(np->tc);
 }
@@ -329,7 +330,7 @@ static int attach_device(struct nodeport *np, const char *bpffs, struct np_devic
 	dev->xdp = device_mode(np, dev);
 	if (np->mode != NP_XDP_OFF)
 		err = attach_hook(bpffs, np, NP_HOOK_XDP, dev, hook_prog_fd(np, NP_HOOK_XDP));
-	else
+	if (!err)
 		err = attach_hook(bpffs, np, NP_HOOK_TC_INGRESS, dev,
 				  hook_prog_fd(np, NP_HOOK_TC_INGRESS));
 	if (!err)
@@ -342,7 +343,8 @@ static int attach_device(struct nodeport *np, const char *bpffs, struct np_devic
 	if (!err)
 		log_info("nodeport", "%s: new flows at %s, replies at tc egress%s", dev->name,
 			 dev->xdp == NP_XDP_OFF ? "tc ingress (--xdp=off)" :
-			 dev->xdp == NP_XDP_NATIVE ? "XDP (native)" : "XDP (generic)",
+			 dev->xdp == NP_XDP_NATIVE ? "XDP (native; tc ingress resolves neighbours)" :
+			 "XDP (generic; tc ingress resolves neighbours)",
 			 np->tcx ? "" : " (clsact filters)");
 	return err;
 }
@@ -364,8 +366,7 @@ static bool np_pin_name(const char *name, enum np_hook *hook, const char **dev)
 
 static bool hook_wanted(const struct nodeport *np, enum np_hook hook, const char *dev)
 {
-	if (!np || (hook == NP_HOOK_XDP && np->mode == NP_XDP_OFF) ||
-	    (hook == NP_HOOK_TC_INGRESS && np->mode != NP_XDP_OFF))
+	if (!np || (hook == NP_HOOK_XDP && np->mode == NP_XDP_OFF))
 		return false;
 	for (size_t i = 0; i < np->n_devs; i++)
 		if (strcmp(np->devs[i].name, dev) == 0)
@@ -400,8 +401,8 @@ static int unpin_others(const struct nodeport *np, const char *bpffs)
 }
 
 /* Without tcx, remove ferry's filters wherever np does not want them (np
- * NULL: everywhere): a device no longer configured, tc ingress once XDP
- * does its work. Filters are no pins to list: every device is asked. */
+ * NULL: everywhere): a device no longer configured. Filters are no pins
+ * to list: every device is asked. */
 static void sweep_filters(const struct nodeport *np)
 {
 	struct if_nameindex *all = if_nameindex();
