@@ -171,32 +171,41 @@ for e in json.load(sys.stdin):
 forget() { map_clear "$1" ferry_ct && map_clear "$1" ferry_affinity; }
 
 # maglev_table PINS ADDR PORT PROTO: "CELLS SHA256" of the Maglev table the
-# service port at ADDR:PORT/PROTO publishes under PINS (the inner map of
-# ferry_maglev at its (svc_id, revision), read with bpftool: the bytes the
-# datapath reads), or why there is none.
+# service port at ADDR:PORT/PROTO publishes under PINS (its run of cells in
+# ferry_maglev, from the entry's maglev_offset, read with the bpf syscall:
+# the bytes the datapath reads; where the run lies differs between nodes),
+# or why there is none.
 maglev_table() {
-	local pins=$1 ids inner
+	local pins=$1 ids
 	ids=$("$FERRYCTL" --bpffs "$pins" service list -o json | "$PYTHON" -c '
 import json, sys
 for s in json.load(sys.stdin):
     if s["protocol"] == sys.argv[3] and any((f["address"], f["port"]) == (sys.argv[1], int(sys.argv[2]))
                                             for f in s["frontends"]):
-        print(s["id"], s["revision"], s.get("maglev_table_size", 0))' "$2" "$3" "$4")
+        print(s.get("maglev_table_size", 0), s.get("maglev_offset", 0))' "$2" "$3" "$4")
 	[ -n "$ids" ] || { echo "no service port $2:$3/$4"; return; }
-	inner=$(bpftool -j map dump pinned "$pins/ferry_maglev" | "$PYTHON" -c '
-import json, struct, sys
-want = struct.pack("=II", int(sys.argv[1]), int(sys.argv[2]))
-for e in json.load(sys.stdin):
-    if bytes(int(b, 16) for b in e["key"]) == want:
-        v = e.get("inner_map_id")
-        print(v if v is not None else struct.unpack("=I", bytes(int(b, 16) for b in e["value"]))[0])' \
-		"${ids%% *}" "$(cut -d' ' -f2 <<<"$ids")")
-	[ -n "$inner" ] || { echo "no table for svc_id/revision/size ${ids}"; return; }
-	bpftool -j map dump id "$inner" | "$PYTHON" -c '
-import hashlib, json, sys
-cells = json.load(sys.stdin)
-raw = b"".join(bytes(int(b, 16) for b in c["value"]) for c in sorted(cells, key=lambda c: bytes(int(b, 16) for b in c["key"])[::-1]))
-print(len(cells), hashlib.sha256(raw).hexdigest())'
+	[ "${ids%% *}" != 0 ] || { echo "no table for $2:$3/$4"; return; }
+	"$PYTHON" -c '
+import ctypes, hashlib, platform, struct, sys
+NR_BPF = {"x86_64": 321, "aarch64": 280}[platform.machine()]
+libc = ctypes.CDLL(None, use_errno=True)
+libc.syscall.restype = ctypes.c_long
+def bpf(cmd, attr):
+    return libc.syscall(ctypes.c_long(NR_BPF), ctypes.c_int(cmd), attr, ctypes.c_uint(len(attr)))
+path = ctypes.create_string_buffer(sys.argv[1].encode())
+attr = ctypes.create_string_buffer(128)
+struct.pack_into("Q", attr, 0, ctypes.addressof(path))
+fd = bpf(7, attr)  # BPF_OBJ_GET
+size, offset = int(sys.argv[2]), int(sys.argv[3])
+key, val = ctypes.c_uint32(0), ctypes.create_string_buffer(8)
+raw = b""
+for i in range((size + 3) // 4):
+    key.value = offset + i
+    struct.pack_into("IIQQQ", attr, 0, fd, 0, ctypes.addressof(key), ctypes.addressof(val), 0)
+    if bpf(1, attr) < 0:  # BPF_MAP_LOOKUP_ELEM
+        sys.exit("lookup of cell %d failed" % (offset + i))
+    raw += val.raw
+print((size + 3) // 4, hashlib.sha256(raw).hexdigest())' "$pins/ferry_maglev" ${ids}
 }
 
 # same SEQ: SEQ when it has no failure, else "failures: SEQ" (an identity

@@ -230,8 +230,10 @@ static cJSON *service_json(const struct dp_maps *maps, const struct svc_row *row
 	cJSON_AddBoolToObject(o, "zone_hints", row->value.flags & SVC_FLAG_ZONE_HINTS);
 	cJSON_AddNumberToObject(o, "affinity_timeout", row->value.affinity_timeout);
 	cJSON_AddStringToObject(o, "algorithm", svc_entry_algorithm(row->value.algorithm));
-	if (row->value.algorithm == LB_MAGLEV)
+	if (row->value.algorithm == LB_MAGLEV) {
 		cJSON_AddNumberToObject(o, "maglev_table_size", row->value.maglev_size);
+		cJSON_AddNumberToObject(o, "maglev_offset", row->value.maglev_offset);
+	}
 	for (size_t i = 0; i < n_fe; i++)
 		cJSON_AddItemToArray(fes, frontend_json(&row[i]));
 	cJSON_AddItemToObject(o, "frontends", fes);
