@@ -248,11 +248,11 @@ static void test_b10_condition_defaults(void **state)
 	ep = objs.slices[0].endpoints;
 	assert_string_equal(objs.slices[0].service_name, "");
 	assert_true(ep[0].ready && ep[0].serving && !ep[0].terminating);
-	assert_string_equal(ep[0].node_name, "");
+	assert_string_equal(model_endpoint_node(&ep[0]), "");
 	assert_int_equal(ep[0].n_hint_zones, 0);
 	assert_true(!ep[1].ready && !ep[1].serving && !ep[1].terminating);
 	assert_true(!ep[2].ready && ep[2].serving && ep[2].terminating);
-	assert_string_equal(ep[2].node_name, "n1");
+	assert_string_equal(model_endpoint_node(&ep[2]), "n1");
 	model_objects_free(&objs);
 }
 
@@ -579,7 +579,7 @@ static void build_scale(struct model_objects *objs, size_t n)
 						 .port = 8080 };
 		for (size_t e = 0; e < 10; e++) {
 			sl->endpoints[e] = (struct model_endpoint){ .ready = true, .serving = true,
-				.node_name = intern_get("") };
+				.place = intern_index(intern_get("")) };
 			addr_parse("10.0.0.1", &sl->endpoints[e].addr);
 			sl->endpoints[e].addr.w[3] += (uint32_t)((i * 10 + e) << 8);
 		}

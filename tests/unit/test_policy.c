@@ -222,16 +222,16 @@ static void test_decode_policy_and_hints(void **state)
 	assert_true(objs.services[0].internal_local);
 	assert_int_equal(objs.slices[0].endpoints[0].n_hint_zones, 1);
 	ep = objs.slices[0].endpoints;
-	assert_string_equal(ep[0].node_name, "");
+	assert_string_equal(model_endpoint_node(&ep[0]), "");
 	assert_string_equal(model_endpoint_zone(&ep[0], 0), "a");
 	/* The node name and the zones share one string: each reads back. */
 	assert_int_equal(ep[1].n_hint_zones, 3);
-	assert_string_equal(ep[1].node_name, "node-b");
+	assert_string_equal(model_endpoint_node(&ep[1]), "node-b");
 	assert_string_equal(model_endpoint_zone(&ep[1], 0), "zone-x");
 	assert_string_equal(model_endpoint_zone(&ep[1], 1), "");
 	assert_string_equal(model_endpoint_zone(&ep[1], 2), "zone-y");
 	assert_int_equal(ep[2].n_hint_zones, 0);
-	assert_string_equal(ep[2].node_name, "node-b");
+	assert_string_equal(model_endpoint_node(&ep[2]), "node-b");
 	model_objects_free(&objs);
 
 	decode_yaml(&objs, "{kind: Service, metadata: {name: s}, spec: {clusterIP: 10.96.0.1,"

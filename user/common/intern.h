@@ -7,6 +7,7 @@
 #define FERRY_INTERN_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 /* The shared copy of s, one reference more; NULL when out of memory. */
 const char *intern_get(const char *s);
@@ -17,5 +18,12 @@ const char *intern_get_len(const char *s, size_t len);
 const char *intern_ref(const char *s);
 /* Drops a reference taken by intern_get or intern_ref; NULL is ignored. */
 void intern_put(const char *s);
+
+/* A shared copy also has a number while it is referenced, never 0: 32
+ * bits where a pointer takes 64, for what a large state holds a million
+ * of (an endpoint's node). */
+uint32_t intern_index(const char *s);
+/* The shared copy numbered index; NULL for 0. */
+const char *intern_at(uint32_t index);
 
 #endif

@@ -133,7 +133,9 @@ static bool compute_use_hints(const struct compute_ctx *ctx)
 static bool compute_usable(const struct compute_ctx *ctx, const struct desired_svc *dsvc,
 			   bool local, const struct model_endpoint *ep, bool fallback)
 {
-	if (local && (!ep->node_name[0] || strcmp(ep->node_name, ctx->node_name) != 0))
+	const char *node = model_endpoint_node(ep);
+
+	if (local && (!node[0] || strcmp(node, ctx->node_name) != 0))
 		return false;
 	if (dsvc->zone_hints && !compute_hinted(ep, ctx->zone))
 		return false;

@@ -160,25 +160,29 @@ static int slice_hints(const struct decode_meta *meta, const cJSON *zones, size_
 	return 0;
 }
 
-/* ep->node_name: the node, then the hint zones (model.h), shared; prev,
- * the endpoint before (NULL for the first), most often has the same. */
+/* ep->place: the node, then the hint zones (model.h), shared; prev, the
+ * endpoint before (NULL for the first), most often has the same. */
 static int slice_place(const struct decode_meta *meta, const cJSON *hints, const char *node,
 		       size_t i, const struct model_endpoint *prev, struct model_endpoint *ep,
 		       char *why, size_t why_len)
 {
 	const cJSON *zones = decode_field(hints, "forZones"), *z;
 	size_t len = strlen(node), at;
+	const char *shared;
 	char *place;
 
 	if (slice_hints(meta, zones, i, ep, &len, why, why_len) < 0)
 		return DECODE_INVALID;
-	if (!ep->n_hint_zones && prev && !prev->n_hint_zones && strcmp(prev->node_name, node) == 0) {
-		ep->node_name = intern_ref(prev->node_name);
+	if (!ep->n_hint_zones && prev && !prev->n_hint_zones &&
+	    strcmp(model_endpoint_node(prev), node) == 0) {
+		intern_ref(model_endpoint_node(prev));
+		ep->place = prev->place;
 		return 0;
 	}
 	if (!ep->n_hint_zones) {
-		ep->node_name = intern_get(node);
-		return ep->node_name ? 0 : decode_why(meta, why, why_len, "out of memory");
+		shared = intern_get(node);
+		ep->place = shared ? intern_index(shared) : 0;
+		return shared ? 0 : decode_why(meta, why, why_len, "out of memory");
 	}
 	place = malloc(len + 1);
 	if (!place)
@@ -192,9 +196,10 @@ static int slice_place(const struct decode_meta *meta, const cJSON *hints, const
 		memcpy(place + at, name, n);
 		at += n;
 	}
-	ep->node_name = intern_get_len(place, len);
+	shared = intern_get_len(place, len);
 	free(place);
-	return ep->node_name ? 0 : decode_why(meta, why, why_len, "out of memory");
+	ep->place = shared ? intern_index(shared) : 0;
+	return shared ? 0 : decode_why(meta, why, why_len, "out of memory");
 }
 
 enum { EP_ADDRESSES, EP_CONDITIONS, EP_NODE_NAME, EP_HINTS, EP__COUNT };

@@ -95,18 +95,20 @@ enum model_lb model_lb_parse(const char *name);
 
 struct model_endpoint {
 	struct ferry_ip addr; /* addresses[0] (B8) */
+	/* nodeName ("" when absent), then the n_hint_zones names of
+	 * hints.forZones, each NUL-terminated: "node\0zone-a\0zone-b". Shared
+	 * (common/intern.h) by its number: a few hundred nodes and zones stand
+	 * in a million endpoints, and 32 bits keep this struct at 24 bytes.
+	 * Read it with model_endpoint_node and model_endpoint_zone. */
+	uint32_t place;
 	bool ready;           /* absent = true (B10) */
 	bool serving;         /* absent = ready */
 	bool terminating;     /* absent = false */
 	uint8_t n_hint_zones; /* 0: no hints.forZones (B31); at most MODEL_MAX_HINT_ZONES */
-	/* nodeName ("" when absent), then the n_hint_zones names of
-	 * hints.forZones, each NUL-terminated: "node\0zone-a\0zone-b". Shared
-	 * (common/intern.h): a few hundred nodes and zones stand in hundreds of
-	 * thousands of endpoints, and one pointer keeps this struct at 32 bytes.
-	 * Read the zones with model_endpoint_zone. */
-	const char *node_name;
 };
 
+/* ep's nodeName, "" when absent. */
+const char *model_endpoint_node(const struct model_endpoint *ep);
 /* The i-th hint zone of ep, i < ep->n_hint_zones. */
 const char *model_endpoint_zone(const struct model_endpoint *ep, size_t i);
 

@@ -34,9 +34,16 @@ void objects_free_node(struct model_node *node)
 	memset(node, 0, sizeof(*node));
 }
 
+const char *model_endpoint_node(const struct model_endpoint *ep)
+{
+	return intern_at(ep->place);
+}
+
 const char *model_endpoint_zone(const struct model_endpoint *ep, size_t i)
 {
-	const char *p = ep->node_name + strlen(ep->node_name) + 1;
+	const char *p = model_endpoint_node(ep);
+
+	p += strlen(p) + 1;
 
 	while (i--)
 		p += strlen(p) + 1;
@@ -45,7 +52,7 @@ const char *model_endpoint_zone(const struct model_endpoint *ep, size_t i)
 
 void objects_free_endpoint(struct model_endpoint *ep)
 {
-	intern_put(ep->node_name);
+	intern_put(intern_at(ep->place));
 	memset(ep, 0, sizeof(*ep));
 }
 
