@@ -212,28 +212,6 @@ status:
 EOF
 }
 
-# topo_ferryd_start SOURCE XDP-MODE [ARGS...]: ferryd in node 1 on SOURCE,
-# XDP in XDP-MODE (native, generic, off) on lan0; waits for generation 1.
-topo_ferryd_start() {
-	local src=$1 mode=$2
-	shift 2
-	if [ ! -x "$FERRYD" ] || [ ! -x "$FERRYCTL" ]; then
-		not_ok "$GROUP ferryd starts" "ferryd or ferryctl missing in $BUILD (make all)"
-		return 1
-	fi
-	FERRYD_USED=1
-	echo "=== (in $NODE) ferryd --source file:$src --xdp $mode $*" >>"$FERRYD_LOG"
-	in_node "$FERRYD" --source "file:$src" --cgroup "$CG" --bpffs "$BPFFS" \
-		--node-name "$TOPO_NODE_NAME" --devices lan0 --xdp "$mode" \
-		--log-level debug --metrics-addr "" --health-addr "" "$@" 2>>"$FERRYD_LOG" &
-	FERRYD_PID=$!
-	if ! wait_generation 1 15; then
-		not_ok "$GROUP ferryd starts (--xdp $mode)" \
-			"no generation >= 1 within 15 s; log: $(grep -v component=libbpf "$FERRYD_LOG" | tail -n 3 | tr '\n' ' ')"
-		return 1
-	fi
-}
-
 # topo_ferryd_reset: ferryd stopped and its datapath removed (from inside
 # node 1, where its devices are).
 topo_ferryd_reset() {
