@@ -528,7 +528,7 @@ static int heal_hook(const struct nodeport *np, const char *bpffs, struct np_dev
 
 static bool hook_used(const struct nodeport *np, enum np_hook hook)
 {
-	return hook == NP_HOOK_TC_EGRESS || (hook == NP_HOOK_XDP) == (np->mode != NP_XDP_OFF);
+	return hook != NP_HOOK_XDP || np->mode != NP_XDP_OFF;
 }
 
 int nodeport_heal(struct nodeport *np, const char *bpffs)
