@@ -337,8 +337,11 @@ ferryd_spawn() {
 # k8s) and wait for the first generation.
 ferryd_start() {
 	ferryd_spawn "$@" || return 1
-	if ! wait_generation 1 15; then
-		not_ok "$GROUP ferryd starts" "no generation >= 1 within 15 s; log: $(tail -n 3 "$FERRYD_LOG" | tr '\n' ' ')"
+	# A bound, not a wait: wait_generation returns as soon as the
+	# generation is there or ferryd exits (a TCG guest on a loaded host
+	# took over 15 s to verify the programs).
+	if ! wait_generation 1 120; then
+		not_ok "$GROUP ferryd starts" "no generation >= 1 within 120 s; log: $(tail -n 3 "$FERRYD_LOG" | tr '\n' ' ')"
 		return 1
 	fi
 }

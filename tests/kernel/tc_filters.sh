@@ -72,8 +72,8 @@ start_attached() {
 	ferryd_stop
 	n=$(said)
 	ferryd_spawn "$SRC" "$@"
-	wait_until 15 said_more "$n" ||
-		{ not_ok "ferryd $* attaches within 15 s" "$(tail -n 3 "$FERRYD_LOG")"; finish; }
+	wait_until 60 said_more "$n" ||
+		{ not_ok "ferryd $* attaches within 60 s" "$(tail -n 3 "$FERRYD_LOG")"; finish; }
 }
 LOSS="tcx not used (--tcx off): the per-packet path's tc programs are clsact filters"
 
