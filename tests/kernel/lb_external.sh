@@ -36,7 +36,11 @@
 #     move, apart from the removed backend's, are at most (1/N + 1 point) of
 #     K, the issue's bound (the figures go to a '#' line);
 #  5. random (the default) stays within binomial bounds: 300 flows over 3
-#     backends, each within 100 +- 5 sd.
+#     backends, each within 100 +- 5 sd;
+#  6. least-conn: six long-lived TCP connections from client a, opened one
+#     after another, spread two on each backend; when the two on one close
+#     (FIN), its count (ferryctl) goes to 0 and the next two new flows land
+#     there; every count is back to 0 once every connection closed.
 # The rotation, identity and disruption cases fail when the Service's
 # algorithm is not applied (all of them annotated random).
 # shellcheck source=tests/lib.sh
@@ -112,6 +116,8 @@ svc mga 3 maglev 30103 30203 $MGA_LB "  sessionAffinity: ClientIP" l-1 l-2 r-1 r
 svc mg10 4 maglev 30104 30204 $MG10_LB "" "${ALL10[@]}" | write_source "$SRC/mg10.yaml"
 svc rnd 5 "" 30105 30205 198.51.100.65 "" l-1 l-2 r-1 | write_source "$SRC/rnd.yaml"
 svc far 6 "" 30106 30206 198.51.100.66 "" r-5 | write_source "$SRC/far.yaml"
+LC_LB=198.51.100.67
+svc lc 7 least-conn 30107 30207 $LC_LB "" l-1 l-2 r-1 | write_source "$SRC/lc.yaml"
 
 # --- helpers ------------------------------------------------------------------
 
@@ -372,5 +378,53 @@ done
 [[ $seq != *error* ]] || bad+=" failures"
 expect "issue 16 B22 random (the default): 300 flows to the NodePort spread over the 3 pods within 100 +- 5 sd" \
 	"${bad:-yes}" yes
+
+
+# === 6. least-conn: live flows counted from the first packet to FIN ===========
+
+# lc_live: "l-1=N l-2=N r-1=N", ferryctl's live connections per pod of lc.
+lc_live() {
+	"$FERRYCTL" --bpffs "$BPFFS" service list -o json | "$PYTHON" -c '
+import json, sys
+pods = {sys.argv[i]: sys.argv[i + 1] for i in range(2, len(sys.argv), 2)}
+for s in json.load(sys.stdin):
+    if s["protocol"] == "TCP" and any(f["address"] == sys.argv[1] for f in s["frontends"]):
+        print(" ".join("%s=%s" % (pods[b["address"]], b.get("live_connections", "?"))
+                       for b in sorted(s["backends"], key=lambda b: pods[b["address"]])))' \
+		$LC_LB "$(pod_v4 l-1)" l-1 "$(pod_v4 l-2)" l-2 "$(pod_v4 r-1)" r-1
+}
+
+declare -A LC_HELD=()
+for i in 1 2 3 4 5 6; do
+	mkdir -p "$WORK/lc/$i"
+	nsenter --net="/run/netns/$TOPO_CA" "$PYTHON" "$PROBE" hold $LC_LB 80 --dir "$WORK/lc/$i" \
+		--wait 120 &
+	PIDS+=($!)
+	wait_file "$WORK/lc/$i/first" 10
+	LC_HELD[$i]=$(cat "$WORK/lc/$i/first" 2>/dev/null)
+done
+expect "issue 16 least-conn: 6 long-lived connections from client a, one after another, spread 2 on each pod" \
+	"$(printf '%s\n' "${LC_HELD[@]}" | sort | uniq -c | awk '{print $2"="$1}' | tr '\n' ' ' | sed 's/ $//')" \
+	"l-1=2 l-2=2 r-1=2"
+expect "issue 16 least-conn: ferryctl counts 2 live flows on each backend" "$(lc_live)" "l-1=2 l-2=2 r-1=2"
+# lc_close POD: the held connections on POD exchange once more and close.
+lc_close() {
+	local i
+	for i in "${!LC_HELD[@]}"; do
+		[ "${LC_HELD[$i]}" = "$1" ] || continue
+		touch "$WORK/lc/$i/go"
+		wait_file "$WORK/lc/$i/second" 10
+		unset "LC_HELD[$i]"
+	done
+}
+lc_close l-1
+wait_until 10 eval '[ "$(lc_live)" = "l-1=0 l-2=2 r-1=2" ]'
+expect "issue 16 least-conn: the 2 on l-1 closed (FIN), its count goes to 0" "$(lc_live)" "l-1=0 l-2=2 r-1=2"
+expect "issue 16 least-conn: the next 2 new flows both land on l-1" "$(ext_seq a 2 $LC_LB 80)" "l-1 l-1"
+lc_close l-2
+lc_close r-1
+wait_until 10 eval '[ "$(lc_live)" = "l-1=0 l-2=0 r-1=0" ]'
+expect "issue 16 least-conn: every connection closed, every count is back to 0" "$(lc_live)" \
+	"l-1=0 l-2=0 r-1=0"
 
 finish
