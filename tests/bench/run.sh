@@ -87,18 +87,21 @@
 # x 10 endpoints (quick: 1,000): per N, R rounds, in each
 # ferryd started cold with --lb-algorithm set to each algorithm in turn
 # (the order rotated every round, so none always follows another), and
-# under each, with kernel.bpf_stats_enabled=1, the connect4 and sock_release
-# programs' run time per call (read by the ids attached to b's cgroup) over
-# short TCP connections (loadgen -1 -c BYTE_CONC for COST_SECS, a new
-# socket each) and over the UDP connect() loop (connect_bench -n CB_ITERS),
-# into algo_bpfstats.csv; ferryd's RSS, the cold start's sync time, the
-# kernel memory of ferry_maglev (sized by --max-maglev-entries: 1,409
-# entries, 2 bytes each, per Service of 8 to 14 backends) and the Maglev
-# entries in use (ferryctl service list -o json, maglev_table_size) into
-# algo_memory.csv. Then R rounds of xdp_ns --algorithm NAME (the four
-# interleaved) on the new-flow cases, into algo_xdp.csv (the algorithm only
-# runs for a flow's first packet). About 5.5 minutes at 1,000 and 10,000 with
-# 3 rounds; report.py's summary and RESULTS/benchmarks.md carry the tables
+# under each, with run-time stats on (a BPF_ENABLE_STATS fd held for the
+# part: another run may reset kernel.bpf_stats_enabled), the connect4 and
+# sock_release programs' run time per call (read by the ids attached to b's
+# cgroup) over short TCP connections (loadgen -1 -c BYTE_CONC for COST_SECS,
+# a new socket each) and over the UDP connect() loop (connect_bench -n
+# CB_ITERS), into algo_bpfstats.csv; ferryd's RSS, the cold start's sync
+# time, the kernel memory of ferry_maglev (sized by --max-maglev-entries at
+# 1,412 entries per Service: a table of 8 to 14 backends is 1,409 entries of
+# 2 bytes in 353 whole cells of 8) and the Maglev entries in use (ferryctl
+# service list -o json, maglev_table_size) into algo_memory.csv (the cold
+# starts' times: algo_control.csv). Then R rounds of xdp_ns --algorithm NAME
+# (the four interleaved) on the new-flow cases, into algo_xdp.csv (the
+# algorithm only runs for a flow's first packet). About 5.5 minutes at 1,000
+# and 10,000 with 3 rounds; report.py's summary and RESULTS/benchmarks.md
+# carry the tables
 # (ns per call and the ratio to random, ranges over the rounds).
 #
 # Everything this run makes carries the prefix fyb<pid> and is removed on
@@ -200,6 +203,7 @@ ALGORITHMS=(random round-robin maglev least-conn)
 MAGLEV_ENTRIES=1412   # a table of 8 to 14 backends: 1,409 entries in 353 cells of 4
 FERRY_ARGS=           # ferryd's further options (--only algorithms)
 FERRY_METHOD=ferry    # control.csv's method for ferryd's cold starts
+CONTROL_CSV=control.csv   # the algorithms part's cold starts: algo_control.csv
 BYTE_CONC=64          # 1-byte exchanges in flight (issue 13)
 COST_SECS=1           # seconds of short TCP connections per bpf_stats reading
 ENDPOINTS=10
@@ -792,7 +796,7 @@ now_ns() { date +%s%N; }
 ms_since() { awk -v a="$1" -v b="$(now_ns)" 'BEGIN {printf "%.3f", (b - a) / 1e6}'; }
 
 # control N METHOD WHAT MS
-control() { echo "$1,$2,$3,$4" >>"$OUT/control.csv"; }
+control() { echo "$1,$2,$3,$4" >>"$OUT/$CONTROL_CSV"; }
 
 # ferry_limits N: the defaults, or room for N services (and the probe).
 ferry_limits() {
@@ -1152,7 +1156,7 @@ algo_run() {
 			k=$(((i + r - 1) % ${#ALGORITHMS[@]}))
 			alg=${ALGORITHMS[k]}
 			FERRY_LOG=$LOGS/ferryd-$n-$alg.log
-			FERRY_METHOD=ferry-$alg
+			FERRY_METHOD=ferry-$alg CONTROL_CSV=algo_control.csv
 			# Room for every Service's table (and the probe's), whichever the algorithm.
 			FERRY_ARGS="--lb-algorithm $alg --max-maglev-entries $(((n + 2) * MAGLEV_ENTRIES))"
 			if ferry_cold "$n"; then
@@ -1163,7 +1167,7 @@ algo_run() {
 			ferry_down
 		done
 	done
-	FERRY_ARGS='' FERRY_METHOD=ferry
+	FERRY_ARGS='' FERRY_METHOD=ferry CONTROL_CSV=control.csv
 	rm -rf "$FERRY_SRC"
 }
 
@@ -1202,6 +1206,7 @@ algorithms_step() {
 		>"$OUT/algo_memory.csv"
 	echo "round,algorithm,case,method,calls,ns_mean,ns_p50,floor_mean,floor_p50,over_mean,over_p50,check" \
 		>"$OUT/algo_xdp.csv"
+	echo "n,method,what,value" >"$OUT/algo_control.csv"
 	REPO=$REPO "$PYTHON" "$WORK/bench.py" hold-stats >"$WORK/stats-held" &
 	holder=$!
 	PIDS+=("$holder")
