@@ -1615,8 +1615,8 @@ Each algorithm against `random` in the same run (run.sh's last part, or
 `run.sh --only algorithms` alone):
 per N, ferryd started cold with `--lb-algorithm` set to each algorithm in
 turn, the order rotated every round; under each, the programs' own run time
-per call from bpf_stats (`kernel.bpf_stats_enabled=1`, read by the ids
-attached to the client's cgroup), over short TCP connections (a new socket
+per call from bpf_stats (held on by a BPF_ENABLE_STATS fd, read by the
+ids attached to the client's cgroup), over short TCP connections (a new socket
 each) and over the UDP connect() loop. The ratio to random is taken within a
 round; figures are the median over rounds with the range in brackets.
 `sock_release` runs on every socket close in the cgroup, whatever the

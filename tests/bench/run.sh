@@ -101,8 +101,8 @@
 # (the four interleaved) on the new-flow cases, into algo_xdp.csv (the
 # algorithm only runs for a flow's first packet). About 5.5 minutes at 1,000
 # and 10,000 with 3 rounds; report.py's summary and RESULTS/benchmarks.md
-# carry the tables
-# (ns per call and the ratio to random, ranges over the rounds).
+# carry the tables (ns per call and the ratio to random, ranges over the
+# rounds).
 #
 # Everything this run makes carries the prefix fyb<pid> and is removed on
 # exit, failure or signal: processes (by pid), ferryd's pins (ferryd
