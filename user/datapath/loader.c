@@ -4,8 +4,11 @@
 #include <bpf/libbpf.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -14,20 +17,21 @@
 #include "ferry/maps.h"
 #include "sock_lb.skel.h"
 
-/* What the last load met, from libbpf's warnings: the first map that could
- * not be created, the first program the kernel refused. */
-static struct dp_load_failure load_failure;
+/* What the load running on this thread met, from libbpf's warnings (the
+ * maps load on ferryd's thread, the programs on their own): the first map
+ * that could not be created, the first program the kernel refused. */
+static __thread struct dp_load_failure *load_failure;
 
 static int libbpf_log(enum libbpf_print_level level, const char *fmt, va_list ap)
 {
 	char line[256];
 	va_list copy;
 
-	if (level == LIBBPF_WARN) {
+	if (level == LIBBPF_WARN && load_failure) {
 		va_copy(copy, ap);
 		vsnprintf(line, sizeof(line), fmt, copy);
 		va_end(copy);
-		dp_load_failure_note(&load_failure, line);
+		dp_load_failure_note(load_failure, line);
 	}
 	log_vmsg(level == LIBBPF_WARN ? LOG_WARN : LOG_DEBUG, "libbpf", fmt, ap);
 	return 0;
@@ -211,37 +215,51 @@ static bool adopt_maps(struct ferry_sock_lb *skel, const char *bpffs)
 	return match;
 }
 
-/* Load the object; on failure, say what failed. */
-static int load_object(struct ferry_sock_lb *skel)
+/* Load obj; on failure, say what failed. */
+static int load_object(struct bpf_object *obj)
 {
+	struct dp_load_failure failure = { 0 };
 	char why[512];
 	int err;
 
-	memset(&load_failure, 0, sizeof(load_failure));
-	err = ferry_sock_lb__load(skel);
+	load_failure = &failure;
+	err = bpf_object__load(obj);
+	load_failure = NULL;
 	if (err) {
-		dp_load_failure_explain(&load_failure, err, why, sizeof(why));
+		dp_load_failure_explain(&failure, err, why, sizeof(why));
 		log_error("datapath", "%s", why);
 	}
 	return err;
 }
 
-int datapath_load(struct datapath *dp, const char *bpffs, const struct dp_limits *limits,
-		  bool udp_reaper)
+/* The loader thread: it creates (or adopts) the maps, says so, then loads
+ * the programs. Both take the kernel tens to hundreds of ms and need
+ * nothing from the source, which ferryd reads meanwhile. */
+struct dp_loader {
+	pthread_t thread;
+	char bpffs[512];
+	struct dp_limits limits;
+	bool udp_reaper;
+	pthread_mutex_t lock;
+	pthread_cond_t maps_made;
+	bool maps_done;   /* under lock: the maps are made, or failed */
+	int maps_err;     /* under lock */
+	int err;          /* the whole load's, read once joined */
+};
+
+/* The maps' instance: sized, adopting what is pinned, its programs not
+ * loaded (the other instance's are). */
+static int create_maps(struct datapath *dp, const char *bpffs, const struct dp_limits *limits)
 {
-	struct ferry_sock_lb *skel;
+	struct ferry_sock_lb *skel = ferry_sock_lb__open();
+	struct bpf_program *prog;
 	int err;
 
-	memset(dp, 0, sizeof(*dp));
-	for (int i = 0; i < DP_HOOK_COUNT; i++)
-		dp->link_fd[i] = -1;
-	libbpf_set_print(libbpf_log);
-	skel = ferry_sock_lb__open();
 	if (!skel) {
-		err = -errno;
-		log_error("datapath", "cannot open BPF object: %s", strerror(-err));
-		return err;
+		log_error("datapath", "cannot open BPF object: %s", strerror(errno));
+		return -errno;
 	}
+	dp->maps_skel = skel;
 	/* Room for one VIP marker per service port in the worst case. */
 	bpf_map__set_max_entries(skel->maps.ferry_services, 2 * limits->max_services);
 	bpf_map__set_max_entries(skel->maps.ferry_slots,
@@ -264,26 +282,140 @@ int datapath_load(struct datapath *dp, const char *bpffs, const struct dp_limits
 	/* By backend_id, whose space is the engine's too. */
 	bpf_map__set_max_entries(skel->maps.ferry_conns, 4 * limits->max_backends);
 	dp->adopted = adopt_maps(skel, bpffs);
-	/* Its kfunc is weak: without it, the rest loads and serves. */
-	bpf_program__set_autoload(skel->progs.ferry_udp_reap, udp_reaper);
-	err = load_object(skel);
-	if (err) {
-		ferry_sock_lb__destroy(skel);
-		return err;
+	bpf_object__for_each_program(prog, skel->obj)
+		bpf_program__set_autoload(prog, false);
+	/* The programs' private map is the programs' instance's. */
+	bpf_map__set_autocreate(skel->maps.ferry_rng, false);
+	err = load_object(skel->obj);
+	for (int i = 0; i < DP_MAP__COUNT && !err; i++)
+		dp->maps.fd[i] = bpf_map__fd(skel_map(skel, i));
+	return err;
+}
+
+/* The programs' instance, on the maps of the first. */
+static int open_programs(struct datapath *dp, bool udp_reaper)
+{
+	struct ferry_sock_lb *skel = ferry_sock_lb__open();
+	int err;
+
+	if (!skel) {
+		log_error("datapath", "cannot open BPF object: %s", strerror(errno));
+		return -errno;
 	}
 	dp->skel = skel;
-	for (int i = 0; i < DP_MAP__COUNT; i++)
-		dp->maps.fd[i] = bpf_map__fd(skel_map(skel, i));
-	if (!udp_reaper)
-		return 0;
-	dp->reap_link = bpf_program__attach_iter(skel->progs.ferry_udp_reap, NULL);
-	if (!dp->reap_link) {
-		err = -errno;
-		log_error("datapath", "cannot create the UDP socket iterator: %s", strerror(-err));
-		datapath_close(dp);
-		return err;
+	for (int i = 0; i < DP_MAP__COUNT; i++) {
+		err = bpf_map__reuse_fd(skel_map(skel, i), dp->maps.fd[i]);
+		if (err) {
+			log_error("datapath", "cannot give %s to the programs: %s", dp_map_names[i],
+				  strerror(-err));
+			return err;
+		}
+	}
+	/* Its kfunc is weak: without it, the rest loads and serves. */
+	bpf_program__set_autoload(skel->progs.ferry_udp_reap, udp_reaper);
+	return 0;
+}
+
+static void *load_datapath(void *arg)
+{
+	struct datapath *dp = arg;
+	struct dp_loader *l = dp->loader;
+	int err = create_maps(dp, l->bpffs, &l->limits);
+
+	if (!err)
+		err = open_programs(dp, l->udp_reaper);
+	pthread_mutex_lock(&l->lock);
+	l->maps_done = true;
+	l->maps_err = err;
+	pthread_cond_signal(&l->maps_made);
+	pthread_mutex_unlock(&l->lock);
+	l->err = err ? err : load_object(dp->skel->obj);
+	return NULL;
+}
+
+int datapath_load(struct datapath *dp, const char *bpffs, const struct dp_limits *limits,
+		  bool udp_reaper)
+{
+	struct dp_loader *l = calloc(1, sizeof(*l));
+	sigset_t all, mask;
+	int err;
+
+	memset(dp, 0, sizeof(*dp));
+	for (int i = 0; i < DP_HOOK_COUNT; i++)
+		dp->link_fd[i] = -1;
+	if (!l)
+		return -ENOMEM;
+	snprintf(l->bpffs, sizeof(l->bpffs), "%s", bpffs);
+	l->limits = *limits;
+	l->udp_reaper = udp_reaper;
+	pthread_mutex_init(&l->lock, NULL);
+	pthread_cond_init(&l->maps_made, NULL);
+	libbpf_set_print(libbpf_log);
+	dp->loader = l;
+	/* Signals are ferryd's loop's (a signalfd): the thread takes none. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &mask);
+	err = pthread_create(&l->thread, NULL, load_datapath, dp);
+	pthread_sigmask(SIG_SETMASK, &mask, NULL);
+	if (err) {
+		log_error("datapath", "cannot start loading the datapath: %s", strerror(err));
+		dp->loader = NULL;
+		free(l);
+		return -err;
 	}
 	return 0;
+}
+
+int datapath_maps(struct datapath *dp)
+{
+	struct dp_loader *l = dp->loader;
+	int err;
+
+	if (!l)
+		return dp->maps_skel ? 0 : -ENOENT;
+	pthread_mutex_lock(&l->lock);
+	while (!l->maps_done)
+		pthread_cond_wait(&l->maps_made, &l->lock);
+	err = l->maps_err;
+	pthread_mutex_unlock(&l->lock);
+	return err;
+}
+
+/* Join the loader thread; its load's result. */
+static int join_loader(struct datapath *dp)
+{
+	struct dp_loader *l = dp->loader;
+	int err;
+
+	pthread_join(l->thread, NULL);
+	err = l->err;
+	pthread_mutex_destroy(&l->lock);
+	pthread_cond_destroy(&l->maps_made);
+	free(l);
+	dp->loader = NULL;
+	return err;
+}
+
+int datapath_programs(struct datapath *dp)
+{
+	int err;
+
+	if (!dp->loader)
+		return dp->skel ? 0 : -ENOENT;
+	err = join_loader(dp);
+	if (!err && bpf_program__autoload(dp->skel->progs.ferry_udp_reap)) {
+		dp->reap_link = bpf_program__attach_iter(dp->skel->progs.ferry_udp_reap, NULL);
+		if (!dp->reap_link) {
+			err = -errno;
+			log_error("datapath", "cannot create the UDP socket iterator: %s",
+				  strerror(-err));
+		}
+	}
+	if (err) {
+		ferry_sock_lb__destroy(dp->skel);
+		dp->skel = NULL;
+	}
+	return err;
 }
 
 static int replace_pin(int fd, const char *path)
@@ -395,12 +527,15 @@ static int publish_reap_link(const struct datapath *dp, const char *bpffs)
 
 int datapath_publish(struct datapath *dp, const char *bpffs, const char *cgroup)
 {
-	int cg_fd = open(cgroup, O_RDONLY | O_DIRECTORY);
+	int cg_fd;
 	char path[512];
 	struct stat st;
-	int err = 0;
+	int err = datapath_programs(dp);
 
+	if (err)
+		return err;
 	/* A cgroup v2 directory's inode number is its cgroup ID. */
+	cg_fd = open(cgroup, O_RDONLY | O_DIRECTORY);
 	if (cg_fd < 0 || fstat(cg_fd, &st)) {
 		log_error("datapath", "cannot open cgroup %s: %s", cgroup, strerror(errno));
 		if (cg_fd >= 0)
@@ -488,10 +623,14 @@ void datapath_close(struct datapath *dp)
 			close(dp->link_fd[i]);
 		dp->link_fd[i] = -1;
 	}
+	if (dp->loader)
+		join_loader(dp);
 	bpf_link__destroy(dp->reap_link);
 	dp->reap_link = NULL;
 	ferry_sock_lb__destroy(dp->skel);
 	dp->skel = NULL;
+	ferry_sock_lb__destroy(dp->maps_skel);
+	dp->maps_skel = NULL;
 }
 
 void datapath_pinned_state(const char *bpffs, struct agent_state *out)

@@ -40,9 +40,12 @@ struct dp_limits {
  * Reading the pinned file runs the reaper in the reader's namespace. */
 #define DP_REAP_LINK "udp-reap"
 
+struct dp_loader;
+
 struct datapath {
-	struct ferry_sock_lb *skel;
-	struct dp_maps maps;          /* borrowed from skel */
+	struct ferry_sock_lb *maps_skel; /* the maps: its programs are never loaded */
+	struct ferry_sock_lb *skel;   /* the programs, on maps_skel's maps */
+	struct dp_maps maps;          /* borrowed from maps_skel */
 	int link_fd[DP_HOOK_COUNT];   /* the cgroup links, held (made or adopted) so
 				       * that datapath_heal_links can check them;
 				       * -1 before datapath_publish */
@@ -50,14 +53,25 @@ struct datapath {
 	struct bpf_link *reap_link;   /* the UDP socket iterator (reap.c); NULL
 				       * without the reaper */
 	bool adopted;                 /* maps are the pinned ones */
+	struct dp_loader *loader;     /* the thread loading all this, until joined */
 };
 
-/* Load programs and create maps (empty, unpinned); the UDP reaper's
- * program only when udp_reaper (the kernel has bpf_sock_destroy and it is
- * wanted). Returns 0 or -errno, after a log line that says whether a map
- * could not be created or a program was refused. */
+/* Start loading the datapath on a thread of its own: the maps are created
+ * (empty, unpinned), or the pinned ones adopted, then the programs loaded
+ * on them; the kernel does both while ferryd reads its source. The UDP
+ * reaper's program only when udp_reaper (the kernel has bpf_sock_destroy
+ * and it is wanted). Returns 0 or -errno. */
 int datapath_load(struct datapath *dp, const char *bpffs, const struct dp_limits *limits,
 		  bool udp_reaper);
+
+/* Wait for the maps: then maps and adopted are set. Returns 0, or -errno
+ * after a log line that says why a map could not be created. */
+int datapath_maps(struct datapath *dp);
+
+/* Wait for the programs (datapath_publish does): 0, or -errno after a log
+ * line that names the program the kernel refused. Nothing is attached or
+ * pinned before they are loaded. */
+int datapath_programs(struct datapath *dp);
 
 /* Why a load failed, from libbpf's warnings: a map the kernel would not
  * create (its capacity, or CAP_BPF) is not a program the kernel refused
@@ -72,8 +86,9 @@ void dp_load_failure_note(struct dp_load_failure *f, const char *line);
 /* The log line for a load that failed with err (-errno). */
 void dp_load_failure_explain(const struct dp_load_failure *f, int err, char *out, size_t len);
 
-/* Attach to the cgroup, pin the UDP reaper's link (or unpin one an earlier
- * ferryd left, without it) and replace whatever is pinned under bpffs. */
+/* Once the programs are loaded (datapath_programs), attach to the cgroup,
+ * pin the UDP reaper's link (or unpin one an earlier ferryd left, without
+ * it) and replace whatever is pinned under bpffs. */
 int datapath_publish(struct datapath *dp, const char *bpffs, const char *cgroup);
 
 /* B34: attach again each cgroup hook whose link someone detached (bpftool

@@ -59,6 +59,11 @@ void agent_signalled(int fd);
  * destroyed (B21), so a client that waits for the generation finds them
  * gone. */
 void agent_reap_udp(struct agent *ag);
+/* Once the source's first state is read (the maps and programs load
+ * meanwhile, datapath_load): wait for the maps, then make the sync engine,
+ * start the per-packet path and the metrics and health servers. Returns 0,
+ * or -1 when ferryd must not run. */
+int agent_datapath(struct agent *ag);
 /* Attach the programs (after the first fill of the maps). */
 int agent_attach(struct agent *ag);
 /* Call from the loop on every wake-up (after agent_attach): every

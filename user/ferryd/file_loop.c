@@ -79,27 +79,35 @@ static int64_t file_apply_delta(struct agent *ag, struct model_store *st, double
 
 /* Read the source, apply what changed, publish. A source that cannot be
  * read changes nothing: the datapath keeps serving the last good state. The
- * first reload attaches the programs once the maps are filled, so no
- * connect() ever meets an empty datapath (B33), and before it publishes: a
- * published generation is served. Returns -1 only when the maps could not
- * be filled or the programs not attached (first reload). */
+ * first reload waits for the datapath, which loaded while the source was
+ * read (agent_datapath), and attaches the programs once the maps are
+ * filled, so no connect() ever meets an empty datapath (B33), and before it
+ * publishes: a published generation is served. Returns -1 only when the
+ * datapath could not be set up, the maps filled or the programs attached
+ * (first reload). */
 static int file_reload(struct file_loop *fl, bool first)
 {
 	struct agent *ag = fl->ag;
 	struct model_store *st = file_source_store(ag->file);
 	const struct file_source_stats *ss = file_source_stats(ag->file);
-	const struct sync_stats *sy = sync_stats(ag->eng);
+	const struct sync_stats *sy;
 	struct timespec t0, t_sync;
 	double load_ms, flush_ms = 0;
 	int64_t writes = 0;
+	int loaded;
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	if (file_source_load(ag->file) < 0) {
+	loaded = file_source_load(ag->file);
+	load_ms = agent_ms_since(&t0);
+	/* The datapath loaded while the source was read. */
+	if (first && agent_datapath(ag))
+		return -1;
+	sy = sync_stats(ag->eng);
+	if (loaded < 0) {
 		log_error("ferryd", "source %s unreadable; keeping the last good state",
 			  ag->opts.source_path);
 		goto out;
 	}
-	load_ms = agent_ms_since(&t0);
 	file_node(ag, st);
 	clock_gettime(CLOCK_MONOTONIC, &t_sync);
 	writes = fl->applied ? file_apply_delta(ag, st, &flush_ms) : file_apply_all(fl, st);

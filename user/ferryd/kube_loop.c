@@ -285,9 +285,12 @@ static int kube_node_settings(struct agent *ag)
 int kube_loop_run(struct agent *ag)
 {
 	struct kube_loop kl = { .ag = ag };
-	struct curl_waitfd sig = { .fd = agent_signals_fd(), .events = CURL_WAIT_POLLIN };
+	struct curl_waitfd sig = { .fd = -1, .events = CURL_WAIT_POLLIN };
 	int rc;
 
+	if (agent_datapath(ag) < 0)
+		return -1;
+	sig.fd = agent_signals_fd();
 	if (sig.fd < 0 || kube_node_settings(ag) < 0)
 		return -1;
 	watch_set_idle_timeout(ag->opts.watch_idle_timeout);

@@ -249,7 +249,6 @@ static bool agent_feature(enum feature f, bool off, const char *flag)
 
 static int agent_start(struct agent *ag)
 {
-	struct agent_state last;
 	bool reaper;
 
 	if (features_check())
@@ -260,7 +259,19 @@ static int agent_start(struct agent *ag)
 		return -1;
 	if (agent_open_source(ag) < 0)
 		return -1;
-	if (datapath_load(&ag->dp, ag->opts.bpffs, &ag->opts.limits, reaper))
+	return datapath_load(&ag->dp, ag->opts.bpffs, &ag->opts.limits, reaper) ? -1 : 0;
+}
+
+int agent_datapath(struct agent *ag)
+{
+	struct agent_state last;
+
+	if (datapath_maps(&ag->dp))
+		return -1;
+	/* Adopted maps serve the running programs: nothing is written to them
+	 * before this ferryd's programs are known to load. Fresh maps are
+	 * filled while the kernel verifies. */
+	if (ag->dp.adopted && datapath_programs(&ag->dp))
 		return -1;
 	datapath_pinned_state(ag->opts.bpffs, &last);
 	ag->eng = sync_new(&ag->dp.maps, &ag->opts.limits, &last);
@@ -287,7 +298,8 @@ static void agent_stop(struct agent *ag)
 	hcnp_free(ag->hcnp);
 	nodeport_close(&ag->np);
 	sync_free(ag->eng);
-	if (ag->dp.skel)
+	/* The loader thread is joined; a datapath never loaded has no fds. */
+	if (ag->dp.loader || ag->dp.maps_skel)
 		datapath_close(&ag->dp);
 	file_source_close(ag->file);
 	kube_source_close(ag->kube);
