@@ -1,12 +1,17 @@
 #include "sync/stage.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
 /* Entries per BPF_MAP_UPDATE_BATCH call: large enough that the syscall
  * cost vanishes, small enough to keep each call short. */
 #define STAGE_BATCH 8192
+
+/* From this many entries on, a write is shared by two threads. */
+#define STAGE_SPLIT (2 * STAGE_BATCH)
 
 void stage_init(struct stage *s, uint32_t key_size, uint32_t value_size)
 {
@@ -63,33 +68,84 @@ bool stage_full(const struct stage *s)
 	return !s->held && s->n >= STAGE_HOLD;
 }
 
-/* The first done entries are in the map: move the rest to the front. */
-static void stage_keep_from(struct stage *s, size_t done)
+/* One thread's share of a write: entries [from, from + n) of the stage. */
+struct stage_part {
+	const struct stage *s;
+	stage_sink *sink;
+	void *ctx;
+	size_t from, n;
+	size_t done;  /* written, from the start of the share */
+	int err;
+};
+
+static void *stage_write_part(void *arg)
 {
-	memmove(s->keys, s->keys + done * s->key_size, (s->n - done) * s->key_size);
-	memmove(s->values, s->values + done * s->value_size, (s->n - done) * s->value_size);
-	s->n -= done;
+	struct stage_part *p = arg;
+	const struct stage *s = p->s;
+
+	while (p->done < p->n) {
+		size_t at = p->from + p->done;
+		uint32_t count = p->n - p->done < STAGE_BATCH ? (uint32_t)(p->n - p->done) :
+			STAGE_BATCH;
+		int err = p->sink(p->ctx, s->keys + at * s->key_size,
+				  s->values + at * s->value_size, &count);
+
+		/* count says how many went in, also on an error. */
+		p->done += count;
+		if (err) {
+			p->err = err;
+			break;
+		}
+	}
+	return NULL;
+}
+
+/* Move what the share did not write to position to; returns the position
+ * after it. */
+static size_t stage_keep(struct stage *s, const struct stage_part *p, size_t to)
+{
+	size_t from = p->from + p->done, n = p->n - p->done;
+
+	memmove(s->keys + to * s->key_size, s->keys + from * s->key_size, n * s->key_size);
+	memmove(s->values + to * s->value_size, s->values + from * s->value_size,
+		n * s->value_size);
+	return to + n;
 }
 
 int stage_write(struct stage *s, stage_sink *sink, void *ctx)
 {
-	size_t done = 0;
+	struct stage_part part[2] = {
+		{ .s = s, .sink = sink, .ctx = ctx, .n = s->n },
+		{ .s = s, .sink = sink, .ctx = ctx, .from = s->n },
+	};
+	sigset_t all, mask;
+	pthread_t helper;
+	bool split = false;
 
-	while (done < s->n) {
-		uint32_t count = s->n - done < STAGE_BATCH ? (uint32_t)(s->n - done) : STAGE_BATCH;
-		int err = sink(ctx, s->keys + done * s->key_size, s->values + done * s->value_size,
-			       &count);
-
-		/* count says how many went in, also on an error. */
-		done += count;
-		if (err) {
-			stage_keep_from(s, done);
-			s->held = true;
-			return err;
-		}
+	/* The kernel's inserts are memory-bound, and a hash map's buckets
+	 * have locks of their own: two threads write a large stage, half
+	 * each, in about half the time. */
+	if (s->n >= STAGE_SPLIT) {
+		part[0].n = part[1].from = s->n / 2;
+		part[1].n = s->n - part[0].n;
+		/* Signals are ferryd's loop's: the helper takes none. */
+		sigfillset(&all);
+		pthread_sigmask(SIG_BLOCK, &all, &mask);
+		split = pthread_create(&helper, NULL, stage_write_part, &part[1]) == 0;
+		pthread_sigmask(SIG_SETMASK, &mask, NULL);
+		if (!split)
+			part[0].n = s->n;
 	}
-	s->n = 0;
-	return 0;
+	stage_write_part(&part[0]);
+	if (split)
+		pthread_join(helper, NULL);
+	if (!part[0].err && !part[1].err) {
+		s->n = 0;
+		return 0;
+	}
+	s->n = stage_keep(s, &part[1], stage_keep(s, &part[0], 0));
+	s->held = true;
+	return part[0].err ? part[0].err : part[1].err;
 }
 
 int stage_flush(struct stage *s, stage_sink *sink, void *ctx)

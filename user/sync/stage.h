@@ -27,7 +27,8 @@ struct stage {
 };
 
 /* Where a stage's entries go, as BPF_MAP_UPDATE_BATCH takes them: *count
- * in, how many were written out (also on an error). Returns 0 or -errno. */
+ * in, how many were written out (also on an error). Returns 0 or -errno.
+ * A large write calls it from two threads at once, on distinct entries. */
 typedef int stage_sink(void *ctx, const void *keys, const void *values, uint32_t *count);
 
 void stage_init(struct stage *s, uint32_t key_size, uint32_t value_size);
