@@ -272,6 +272,21 @@ udp_tally() {
 		sort | uniq -c | awk '{print $2"="$1}' | sort | tr '\n' ' ' | sed 's/ $//'
 }
 
+# rotation SEQ K: "exact" when SEQ (answers in order, space separated)
+# repeats its first K answers, K different ones, to the end; else why not.
+rotation() {
+	local -a s
+	read -r -a s <<<"$1"
+	[ "${#s[@]}" -gt "$2" ] || { echo "only ${#s[@]} answers: $1"; return; }
+	[[ $1 != *error* ]] || { echo "failures: $1"; return; }
+	[ "$(printf '%s\n' "${s[@]:0:$2}" | sort -u | wc -l)" = "$2" ] ||
+		{ echo "first $2 not distinct: ${s[*]:0:$2}"; return; }
+	for ((i = $2; i < ${#s[@]}; i++)); do
+		[ "${s[i]}" = "${s[i - $2]}" ] || { echo "answer $i is ${s[i]}, not ${s[i - $2]}: $1"; return; }
+	done
+	echo exact
+}
+
 # names_of TALLY: the answer names of a tally, sorted, space separated.
 names_of() { tr ' ' '\n' <<<"$1" | sed -n 's/=.*//p' | sort | tr '\n' ' ' | sed 's/ $//'; }
 
@@ -282,14 +297,16 @@ write_source() {
 	cat >"$1.tmp" && mv -f "$1.tmp" "$1"
 }
 
+# generation [BPFFS]: the generation published under BPFFS (the test's).
 generation() {
-	"$FERRYCTL" --bpffs "$BPFFS" status -o json 2>/dev/null |
+	"$FERRYCTL" --bpffs "${1:-$BPFFS}" status -o json 2>/dev/null |
 		sed -n 's/.*"generation"[[:space:]]*:[[:space:]]*\([0-9][0-9]*\).*/\1/p' | head -n 1
 }
 
+# gen_at_least MIN [BPFFS]
 gen_at_least() {
 	local g
-	g=$(generation)
+	g=$(generation "${2:-$BPFFS}")
 	[ -n "$g" ] && [ "$g" -ge "$1" ]
 }
 

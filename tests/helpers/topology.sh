@@ -195,20 +195,21 @@ topo_pod_gone() {
 	[ -z "${TOPO_POD_PID[$name]:-}" ] || stop_pid "${TOPO_POD_PID[$name]}"
 }
 
-# node_yaml: node 1's Node object, as kubectl prints it; ferryd reads its
-# addresses (--node-name node-1).
+# node_yaml [NAME V4 V6]: a Node object as kubectl prints it, node 1's by
+# default; ferryd reads its addresses (--node-name NAME).
 node_yaml() {
+	local name=${1:-$TOPO_NODE_NAME} v4=${2:-$N1_V4} v6=${3:-$N1_V6}
 	cat <<EOF
 apiVersion: v1
 kind: Node
 metadata:
-  name: $TOPO_NODE_NAME
-  labels: {kubernetes.io/hostname: $TOPO_NODE_NAME}
+  name: $name
+  labels: {kubernetes.io/hostname: $name}
 status:
   addresses:
-  - {type: InternalIP, address: $N1_V4}
-  - {type: InternalIP, address: "$N1_V6"}
-  - {type: Hostname, address: $TOPO_NODE_NAME}
+  - {type: InternalIP, address: $v4}
+  - {type: InternalIP, address: "$v6"}
+  - {type: Hostname, address: $name}
 EOF
 }
 
@@ -238,36 +239,8 @@ FERRYD2_LOG=$LOGDIR/ferryd-node2.log
 FERRYD2_PID=
 FERRYD2_USED=0
 
-# node2_yaml: node 2's Node object (--node-name node-2).
-node2_yaml() {
-	cat <<EOF
-apiVersion: v1
-kind: Node
-metadata:
-  name: $TOPO_NODE2_NAME
-  labels: {kubernetes.io/hostname: $TOPO_NODE2_NAME}
-status:
-  addresses:
-  - {type: InternalIP, address: $N2_V4}
-  - {type: InternalIP, address: "$N2_V6"}
-  - {type: Hostname, address: $TOPO_NODE2_NAME}
-EOF
-}
-
-# topo_generation2: node 2's published generation.
-topo_generation2() {
-	"$FERRYCTL" --bpffs "$BPFFS2" status -o json 2>/dev/null |
-		sed -n 's/.*"generation"[[:space:]]*:[[:space:]]*\([0-9][0-9]*\).*/\1/p' | head -n 1
-}
-
-topo_gen2_at_least() {
-	local g
-	g=$(topo_generation2)
-	[ -n "$g" ] && [ "$g" -ge "$1" ]
-}
-
 # topo_ferryd2_start SOURCE XDP-MODE [ARGS...]: ferryd in node 2 on SOURCE
-# (node2_yaml's Node in it), XDP in XDP-MODE on node 2's lan0; waits for
+# (node 2's Node in it), XDP in XDP-MODE on node 2's lan0; waits for
 # its generation 1. Native XDP there needs what node 1's has (topo_up):
 # an XDP program on lan0's peer n2, and software checksums from whoever
 # sends towards it (node 1's lan0 and n2 besides the clients).
@@ -290,7 +263,7 @@ topo_ferryd2_start() {
 		--node-name "$TOPO_NODE2_NAME" --devices lan0 --xdp "$mode" \
 		--log-level debug --metrics-addr "" --health-addr "" "$@" 2>>"$FERRYD2_LOG" &
 	FERRYD2_PID=$!
-	if ! wait_until 15 topo_gen2_at_least 1; then
+	if ! wait_until 15 gen_at_least 1 "$BPFFS2"; then
 		not_ok "$GROUP node 2's ferryd starts (--xdp $mode)" \
 			"no generation >= 1 within 15 s; log: $(grep -v component=libbpf "$FERRYD2_LOG" | tail -n 3 | tr '\n' ' ')"
 		return 1

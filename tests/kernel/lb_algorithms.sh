@@ -71,20 +71,6 @@ sequence() {
 		sed 's/ $//'
 }
 
-# rotation SEQ K: "exact" when SEQ repeats its first K pods, K different
-# ones, to the end; else why not.
-rotation() {
-	local -a s
-	read -r -a s <<<"$1"
-	[ "${#s[@]}" -gt "$2" ] || { echo "only ${#s[@]} answers"; return; }
-	[ "$(printf '%s\n' "${s[@]:0:$2}" | sort -u | wc -l)" = "$2" ] ||
-		{ echo "first $2 not distinct: ${s[*]:0:$2}"; return; }
-	for ((i = $2; i < ${#s[@]}; i++)); do
-		[ "${s[i]}" = "${s[i - $2]}" ] || { echo "answer $i is ${s[i]}, not ${s[i - $2]}"; return; }
-	done
-	echo exact
-}
-
 # within TALLY MIN MAX PODS: "yes" when each of PODS answered MIN..MAX
 # times and nothing failed.
 within() {

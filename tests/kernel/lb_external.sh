@@ -107,7 +107,7 @@ EOF
 RR_LB=198.51.100.61 MG_LB=198.51.100.62 MG_EXT=203.0.113.62 MGA_LB=198.51.100.63 MG10_LB=198.51.100.64
 ALL10=(l-1 l-2 l-3 l-4 l-5 r-1 r-2 r-3 r-4 r-5)
 node_yaml | write_source "$SRC/node.yaml"
-node2_yaml | write_source "$SRC/node2.yaml"
+node_yaml "$TOPO_NODE2_NAME" "$N2_V4" "$N2_V6" | write_source "$SRC/node2.yaml"
 svc rr 1 round-robin 30101 30201 $RR_LB "" l-1 l-2 r-1 | write_source "$SRC/rr.yaml"
 svc mg 2 maglev 30102 30202 $MG_LB "  externalIPs: [$MG_EXT]" l-1 l-2 r-1 r-2 |
 	write_source "$SRC/mg.yaml"
@@ -138,21 +138,6 @@ udp_seq() {
 	in_ext "$1" bash -c 'for ((i = 0; i < $1; i++)); do "${@:2}"; done' _ "$2" \
 		"$PYTHON" "$PROBE" udp "$3" "$4" |
 		sed -n 's/^reply=\([^ ]*\).*/\1/p; s/^error=\([^ ]*\).*/error:\1/p' | tr '\n' ' ' | sed 's/ $//'
-}
-
-# rotation SEQ K: "exact" when SEQ repeats its first K answers, K different
-# pods, to the end; else why not.
-rotation() {
-	local -a s
-	read -r -a s <<<"$1"
-	[ "${#s[@]}" -gt "$2" ] || { echo "only ${#s[@]} answers: $1"; return; }
-	[[ $1 != *error* ]] || { echo "failures: $1"; return; }
-	[ "$(printf '%s\n' "${s[@]:0:$2}" | sort -u | wc -l)" = "$2" ] ||
-		{ echo "first $2 not distinct: ${s[*]:0:$2}"; return; }
-	for ((i = $2; i < ${#s[@]}; i++)); do
-		[ "${s[i]}" = "${s[i - $2]}" ] || { echo "answer $i is ${s[i]}, not ${s[i - $2]}: $1"; return; }
-	done
-	echo exact
 }
 
 # distinct SEQ: how many different answers SEQ has.
