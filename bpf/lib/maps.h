@@ -118,9 +118,11 @@ struct {
 	__type(value, struct sock_conn);
 } ferry_sk_conn SEC(".maps");
 
-/* Sized by ferryd (--max-maglev-entries). */
+/* Sized by ferryd (--max-maglev-entries). Mappable: ferryd writes a table
+ * into its run with memcpy, not a syscall per cell. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
 	__uint(max_entries, FERRY_DEFAULT_MAX_MAGLEV_ENTRIES / FERRY_MAGLEV_PER_CELL);
 	__type(key, __u32);
 	__type(value, struct maglev_cell);

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "common/log.h"
@@ -70,4 +71,38 @@ void dp_maps_close(struct dp_maps *maps)
 			close(maps->fd[i]);
 		maps->fd[i] = -1;
 	}
+}
+
+int dp_maps_map_cells(struct dp_maps *maps)
+{
+	struct bpf_map_info info = {};
+	__u32 len = sizeof(info);
+	long page = sysconf(_SC_PAGESIZE);
+	size_t bytes;
+	void *mem;
+
+	maps->maglev_cells = NULL;
+	if (maps->fd[DP_MAP_MAGLEV] < 0 ||
+	    bpf_obj_get_info_by_fd(maps->fd[DP_MAP_MAGLEV], &info, &len))
+		return -EBADF;
+	if (!(info.map_flags & BPF_F_MMAPABLE))
+		return -EOPNOTSUPP;
+	bytes = (size_t)info.max_entries * info.value_size;
+	bytes = (bytes + (size_t)page - 1) / (size_t)page * (size_t)page;
+	mem = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, maps->fd[DP_MAP_MAGLEV], 0);
+	if (mem == MAP_FAILED)
+		return -errno;
+	maps->maglev_cells = mem;
+	maps->maglev_len = (size_t)info.max_entries * info.value_size;
+	return 0;
+}
+
+void dp_maps_unmap_cells(struct dp_maps *maps)
+{
+	long page = sysconf(_SC_PAGESIZE);
+
+	if (maps->maglev_cells)
+		munmap(maps->maglev_cells,
+		       (maps->maglev_len + (size_t)page - 1) / (size_t)page * (size_t)page);
+	maps->maglev_cells = NULL;
 }

@@ -30,6 +30,8 @@ enum dp_map {
 
 struct dp_maps {
 	int fd[DP_MAP__COUNT];
+	void *maglev_cells;      /* ferry_maglev mapped (dp_maps_map_cells), or NULL */
+	size_t maglev_len;
 };
 
 /* Names as pinned, and as the BPF object declares them. */
@@ -43,5 +45,9 @@ void pinned_link_path(const char *bpffs, const char *hook, char *out, size_t len
 /* Open every pinned map. Returns 0, or -errno (logged, naming the map). */
 int dp_maps_open_pinned(const char *bpffs, struct dp_maps *maps);
 void dp_maps_close(struct dp_maps *maps);
+/* Map ferry_maglev's cells into memory for writing (it is BPF_F_MMAPABLE).
+ * 0, or -errno: the cells are then written through bpf(2). */
+int dp_maps_map_cells(struct dp_maps *maps);
+void dp_maps_unmap_cells(struct dp_maps *maps);
 
 #endif

@@ -22,6 +22,8 @@ struct sync_engine *sync_new(const struct dp_maps *maps, const struct dp_limits 
 	if (!eng)
 		return NULL;
 	eng->maps = *maps;
+	/* Maglev tables go in with memcpy where the map allows it. */
+	dp_maps_map_cells(&eng->maps);
 	eng->io = &map_io_bpf;
 	eng->io_ctx = &eng->maps;
 	eng->stats.generation = last ? last->generation : 0;
@@ -90,6 +92,7 @@ void sync_free(struct sync_engine *eng)
 	id_pool_free(&eng->svc_ids);
 	id_pool_free(&eng->backend_ids);
 	ext_free_all(&eng->maglev_space);
+	dp_maps_unmap_cells(&eng->maps);
 	free(eng->node_addrs);
 	free(eng);
 }

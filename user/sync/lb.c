@@ -38,14 +38,13 @@ int lb_table_write(struct sync_engine *eng, const struct desired_svc *d, uint32_
 		   uint32_t *offset)
 {
 	uint32_t n = (uint32_t)d->n_backends, m = maglev_table_size(n);
-	uint32_t n_cells = (m + FERRY_MAGLEV_PER_CELL - 1) / FERRY_MAGLEV_PER_CELL, done = n_cells;
+	uint32_t n_cells = (m + FERRY_MAGLEV_PER_CELL - 1) / FERRY_MAGLEV_PER_CELL;
 	struct maglev_backend *b = calloc(n, sizeof(*b));
 	uint16_t *table = calloc((size_t)n_cells * FERRY_MAGLEV_PER_CELL, sizeof(*table));
-	uint32_t *keys = calloc(n_cells, sizeof(*keys));
 	int64_t start = -1;
 	int err = -ENOMEM;
 
-	if (b && table && keys) {
+	if (b && table) {
 		for (uint32_t i = 0; i < n; i++) {
 			memcpy(b[i].addr, d->backends[i].addr.w, sizeof(b[i].addr));
 			b[i].port = htons(d->backends[i].port);
@@ -53,13 +52,10 @@ int lb_table_write(struct sync_engine *eng, const struct desired_svc *d, uint32_
 		start = ext_alloc(&eng->maglev_space, n_cells);
 		err = start < 0 ? -E2BIG : maglev_build(b, n, m, table) ? -EINVAL : 0;
 	}
-	for (uint32_t i = 0; !err && i < n_cells; i++)
-		keys[i] = (uint32_t)start + i;
 	if (!err)
-		err = mio_update_batch(eng, DP_MAP_MAGLEV, keys, table, &done);
+		err = mio_write_array(eng, DP_MAP_MAGLEV, (uint32_t)start, table, n_cells);
 	free(b);
 	free(table);
-	free(keys);
 	if (err && start >= 0)
 		ext_put(&eng->maglev_space, (uint32_t)start, n_cells);
 	if (err) {

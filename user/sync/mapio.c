@@ -2,6 +2,8 @@
 
 #include <bpf/bpf.h>
 #include <errno.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "sync/state.h"
 
@@ -47,6 +49,22 @@ static int io_lookup_batch(void *ctx, enum dp_map map, void *in, uint32_t *token
 					   values, count, NULL));
 }
 
+/* Through the mapping of an mmapable array: plain stores, ordered before
+ * the entry that publishes them by the syscall that writes it. */
+static int io_write_array(void *ctx, enum dp_map map, uint32_t first, const void *values,
+			  uint32_t n)
+{
+	struct dp_maps *maps = ctx;
+	size_t at = (size_t)first * sizeof(struct maglev_cell), len = (size_t)n * sizeof(struct maglev_cell);
+
+	if (map != DP_MAP_MAGLEV || !maps->maglev_cells)
+		return -EOPNOTSUPP;
+	if (at > maps->maglev_len || len > maps->maglev_len - at)
+		return -E2BIG;
+	memcpy((char *)maps->maglev_cells + at, values, len);
+	return 0;
+}
+
 const struct map_io map_io_bpf = {
 	.update = io_update,
 	.remove = io_remove,
@@ -54,6 +72,7 @@ const struct map_io map_io_bpf = {
 	.next_key = io_next_key,
 	.update_batch = io_update_batch,
 	.lookup_batch = io_lookup_batch,
+	.write_array = io_write_array,
 };
 
 void sync_set_map_io(struct sync_engine *eng, const struct map_io *io, void *ctx)
@@ -95,4 +114,23 @@ int mio_lookup_batch(const struct sync_engine *eng, enum dp_map map, void *in, u
 	if (!eng->io->lookup_batch)
 		return -EOPNOTSUPP;
 	return eng->io->lookup_batch(eng->io_ctx, map, in, token, keys, values, count);
+}
+
+int mio_write_array(const struct sync_engine *eng, enum dp_map map, uint32_t first,
+		    const void *values, uint32_t n)
+{
+	uint32_t *keys, done = n;
+	int err = eng->io->write_array ?
+		eng->io->write_array(eng->io_ctx, map, first, values, n) : -EOPNOTSUPP;
+
+	if (err != -EOPNOTSUPP)
+		return err;
+	keys = malloc((size_t)n * sizeof(*keys));
+	if (!keys)
+		return -ENOMEM;
+	for (uint32_t i = 0; i < n; i++)
+		keys[i] = first + i;
+	err = mio_update_batch(eng, map, keys, values, &done);
+	free(keys);
+	return err;
 }

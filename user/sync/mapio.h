@@ -28,6 +28,11 @@ struct map_io {
 	 * with the last entries. NULL when the implementation has none. */
 	int (*lookup_batch)(void *ctx, enum dp_map map, void *in, uint32_t *token, void *keys,
 			    void *values, uint32_t *count);
+	/* Elements first..first+n-1 of an array map from values. NULL, or
+	 * -EOPNOTSUPP, when the implementation cannot: mio_write_array then
+	 * writes them with update_batch. */
+	int (*write_array)(void *ctx, enum dp_map map, uint32_t first, const void *values,
+			   uint32_t n);
 };
 
 /* The BPF maps of eng's dp_maps. */
@@ -46,5 +51,9 @@ int mio_update_batch(const struct sync_engine *eng, enum dp_map map, const void 
 /* -EOPNOTSUPP when the implementation has no batch reads. */
 int mio_lookup_batch(const struct sync_engine *eng, enum dp_map map, void *in, uint32_t *token,
 		     void *keys, void *values, uint32_t *count);
+
+/* Elements first..first+n-1 of an array map. */
+int mio_write_array(const struct sync_engine *eng, enum dp_map map, uint32_t first,
+		    const void *values, uint32_t n);
 
 #endif
