@@ -1401,10 +1401,11 @@ static void load(void)
 		fprintf(stderr, "pkt_test: opening the tc object failed\n");
 		exit(2);
 	}
+	/* The shared maps only: each object keeps its own .rodata. */
 	bpf_object__for_each_map(m, tc->obj) {
 		struct bpf_map *same = bpf_object__find_map_by_name(xdp->obj, bpf_map__name(m));
 
-		if (same)
+		if (same && !bpf_map__is_internal(m))
 			must(bpf_map__reuse_fd(m, bpf_map__fd(same)), bpf_map__name(m));
 	}
 	must(ferry_nodeport_tc__load(tc), "loading the tc object");

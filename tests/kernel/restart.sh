@@ -158,16 +158,16 @@ le32() { printf '%02x %02x %02x %02x' $(($1 & 255)) $(($1 >> 8 & 255)) $(($1 >> 
 	bpftool map update pinned "$BPFFS/ferry_slots" key hex $(le32 999) $(le32 7) $(le32 0) \
 		value hex $(le32 12345) 1f 90 00 00 00 00 00 00 00 00 00 00 00 00 ff ff c6 12 03 09
 	bpftool map update pinned "$BPFFS/ferry_backends" key hex $(le32 54321) value hex 00 00 00 00 00 00 00 00 00 00 ff ff c6 12 03 09 1f 90 06 00 $(le32 999)
-	bpftool map update pinned "$BPFFS/ferry_services" key hex 00 00 00 00 00 00 00 00 00 00 ff ff 0a 60 63 63 00 00 00 00 value hex $(le32 0) $(le32 0) $(le32 0) $(le32 1) $(le32 0) $(le32 0) $(le32 0) $(printf '00 %.0s' $(seq 192))
+	bpftool map update pinned "$BPFFS/ferry_services" key hex 00 00 00 00 00 00 00 00 00 00 ff ff 0a 60 63 63 00 00 00 00 value hex $(le32 0) $(le32 0) $(le32 0) $(le32 1) $(le32 0) $(le32 0) $(le32 0) $(le32 0) $(printf '00 %.0s' $(seq 192))
 } >>"$FERRYD_LOG" 2>&1
-# The ClusterIP's entry, its second inline backend (12 bytes from offset 40,
-# after the 28-byte svc_value and the first) zeroed.
+# The ClusterIP's entry, its second inline backend (12 bytes from offset 44,
+# after the 32-byte svc_value and the first) zeroed.
 svc_key_hex="00 00 00 00 00 00 00 00 00 00 ff ff 0a 60 32 0a 00 50 06 00"
 # shellcheck disable=SC2086
 wiped=$(bpftool -j map lookup pinned "$BPFFS/ferry_services" key hex $svc_key_hex | "$PYTHON" -c '
 import json, sys
 v = [int(b, 16) for b in json.load(sys.stdin)["value"]]
-v[40:52] = [0] * 12
+v[44:56] = [0] * 12
 print(" ".join("%02x" % b for b in v))')
 # shellcheck disable=SC2086
 bpftool map update pinned "$BPFFS/ferry_services" key hex $svc_key_hex value hex $wiped >>"$FERRYD_LOG" 2>&1

@@ -130,14 +130,14 @@ start_np --tcx off
 why="turned off (ferryd --tcx off)"
 kernel_btf_has tcx || why="the kernel lacks tcx links (BPF_TCX_INGRESS/EGRESS, Linux 6.6)"
 expect "tcx off: ferryctl status says tcx is off and why, beside np1's clsact filter" \
-	"$(tcx_status)" "False $why tc-egress:clsact filter"
+	"$(tcx_status)" "False $why tc-egress:clsact filter tc-ingress:clsact filter"
 expect_match "tcx off: ferryctl status (text) says what is missing" \
 	"$(in_node "$FERRYCTL" --bpffs "$BPFFS" status)" "tcx +OFF: ${why%% (*}.*clsact filters"
 ferryd_stop
 start_np
 TCX_ON="tcx auto: ferryctl status says tcx is on, np1's tc program a pinned tcx link"
 if needs_feature tcx "$TCX_ON"; then
-	expect "$TCX_ON" "$(tcx_status)" "True - tc-egress:link"
+	expect "$TCX_ON" "$(tcx_status)" "True - tc-egress:link tc-ingress:link"
 fi
 ferryd_stop
 FERRYD_NETNS=
