@@ -22,8 +22,6 @@ struct sync_engine *sync_new(const struct dp_maps *maps, const struct dp_limits 
 	if (!eng)
 		return NULL;
 	eng->maps = *maps;
-	/* Maglev tables go in with memcpy where the map allows it. */
-	dp_maps_map_cells(&eng->maps);
 	eng->io = &map_io_bpf;
 	eng->io_ctx = &eng->maps;
 	eng->stats.generation = last ? last->generation : 0;

@@ -52,6 +52,12 @@ int lb_table_write(struct sync_engine *eng, const struct desired_svc *d, uint32_
 		start = ext_alloc(&eng->maglev_space, n_cells);
 		err = start < 0 ? -E2BIG : maglev_build(b, n, m, table) ? -EINVAL : 0;
 	}
+	/* Tables go in with memcpy where the map allows it, mapped at the
+	 * first: the mapping is the whole array's memory in ferryd's RSS. */
+	if (!err && !eng->maglev_map_tried) {
+		dp_maps_map_cells(&eng->maps);
+		eng->maglev_map_tried = true;
+	}
 	if (!err)
 		err = mio_write_array(eng, DP_MAP_MAGLEV, (uint32_t)start, table, n_cells);
 	free(b);

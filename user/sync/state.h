@@ -91,6 +91,7 @@ struct sync_engine {
 	struct id_pool svc_ids;
 	struct id_pool backend_ids;
 	struct extents maglev_space; /* ferry_maglev's cells (lb.c) */
+	bool maglev_map_tried;    /* lb.c mapped ferry_maglev, or could not */
 	uint64_t max_services;    /* --max-services */
 	uint64_t max_backends;    /* --max-backends; the map holds one service more */
 	bool maps_fresh;          /* created empty by this ferryd, not adopted */
