@@ -263,9 +263,9 @@ topo_ferryd2_start() {
 		--node-name "$TOPO_NODE2_NAME" --devices lan0 --xdp "$mode" \
 		--log-level debug --metrics-addr "" --health-addr "" "$@" 2>>"$FERRYD2_LOG" &
 	FERRYD2_PID=$!
-	if ! wait_until 15 gen_at_least 1 "$BPFFS2"; then
+	if ! wait_until 120 gen_at_least 1 "$BPFFS2"; then
 		not_ok "$GROUP node 2's ferryd starts (--xdp $mode)" \
-			"no generation >= 1 within 15 s; log: $(grep -v component=libbpf "$FERRYD2_LOG" | tail -n 3 | tr '\n' ' ')"
+			"no generation >= 1 within 120 s; log: $(grep -v component=libbpf "$FERRYD2_LOG" | tail -n 3 | tr '\n' ' ')"
 		return 1
 	fi
 }
