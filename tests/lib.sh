@@ -272,6 +272,20 @@ udp_tally() {
 		sort | uniq -c | awk '{print $2"="$1}' | sort | tr '\n' ' ' | sed 's/ $//'
 }
 
+# held_close HELD DIR POD: the held connections (probe.py hold, connection
+# I in folder DIR/I) that HELD, the name of an associative array I -> pod,
+# says reached POD exchange once more and close; each leaves HELD.
+held_close() {
+	local -n held=$1
+	local i
+	for i in "${!held[@]}"; do
+		[ "${held[$i]}" = "$3" ] || continue
+		touch "$2/$i/go"
+		wait_file "$2/$i/second" 10
+		unset "held[$i]"
+	done
+}
+
 # rotation SEQ K: "exact" when SEQ (answers in order, space separated)
 # repeats its first K answers, K different ones, to the end; else why not.
 rotation() {

@@ -172,18 +172,6 @@ hold_open() {
 	done
 }
 
-# hold_close POD: the held connections on POD exchange once more and close;
-# waits until their clients exited.
-hold_close() {
-	local i
-	for i in "${!LC_POD[@]}"; do
-		[ "${LC_POD[$i]}" = "$1" ] || continue
-		touch "$WORK/lc/$i/go"
-		wait_file "$WORK/lc/$i/second" 10
-		unset "LC_POD[$i]"
-	done
-}
-
 # live_counts: "s-1=N s-2=N s-3=N", ferryctl's live connections per pod of lc.
 live_counts() {
 	service_list_json | "$PYTHON" -c '
@@ -202,7 +190,7 @@ expect "least-conn: 30 held connections, opened one by one, spread 10 on each po
 	"s-1=10 s-2=10 s-3=10"
 expect "least-conn: ferryctl shows 10 live connections on each backend" "$(live_counts)" \
 	"s-1=10 s-2=10 s-3=10"
-hold_close s-2
+held_close LC_POD "$WORK/lc" s-2
 wait_until 10 eval '[ "$(live_counts)" = "s-1=10 s-2=0 s-3=10" ]'
 expect "least-conn: closing the 10 on s-2 takes its count to 0" "$(live_counts)" "s-1=10 s-2=0 s-3=10"
 out=$("$FERRYCTL" --bpffs "$BPFFS" explain 10.96.91.6:80/tcp --netns "/run/netns/$NODE")
@@ -221,8 +209,8 @@ ferryd_stop
 ferryd_start "$SRC" || finish
 expect "least-conn: after a ferryd restart the counts are the same" "$(live_counts)" \
 	"s-1=10 s-2=0 s-3=10"
-hold_close s-1
-hold_close s-3
+held_close LC_POD "$WORK/lc" s-1
+held_close LC_POD "$WORK/lc" s-3
 wait_until 10 eval '[ "$(live_counts)" = "s-1=0 s-2=0 s-3=0" ]'
 expect "least-conn: every connection closed, every count is back to 0" "$(live_counts)" \
 	"s-1=0 s-2=0 s-3=0"

@@ -392,22 +392,12 @@ expect "issue 16 least-conn: 6 long-lived connections from client a, one after a
 	"$(printf '%s\n' "${LC_HELD[@]}" | sort | uniq -c | awk '{print $2"="$1}' | tr '\n' ' ' | sed 's/ $//')" \
 	"l-1=2 l-2=2 r-1=2"
 expect "issue 16 least-conn: ferryctl counts 2 live flows on each backend" "$(lc_live)" "l-1=2 l-2=2 r-1=2"
-# lc_close POD: the held connections on POD exchange once more and close.
-lc_close() {
-	local i
-	for i in "${!LC_HELD[@]}"; do
-		[ "${LC_HELD[$i]}" = "$1" ] || continue
-		touch "$WORK/lc/$i/go"
-		wait_file "$WORK/lc/$i/second" 10
-		unset "LC_HELD[$i]"
-	done
-}
-lc_close l-1
+held_close LC_HELD "$WORK/lc" l-1
 wait_until 10 eval '[ "$(lc_live)" = "l-1=0 l-2=2 r-1=2" ]'
 expect "issue 16 least-conn: the 2 on l-1 closed (FIN), its count goes to 0" "$(lc_live)" "l-1=0 l-2=2 r-1=2"
 expect "issue 16 least-conn: the next 2 new flows both land on l-1" "$(ext_seq a 2 $LC_LB 80)" "l-1 l-1"
-lc_close l-2
-lc_close r-1
+held_close LC_HELD "$WORK/lc" l-2
+held_close LC_HELD "$WORK/lc" r-1
 wait_until 10 eval '[ "$(lc_live)" = "l-1=0 l-2=0 r-1=0" ]'
 expect "issue 16 least-conn: every connection closed, every count is back to 0" "$(lc_live)" \
 	"l-1=0 l-2=0 r-1=0"
