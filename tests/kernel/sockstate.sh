@@ -187,7 +187,7 @@ g=$(generation)
 ferryd_stop
 ferryd_spawn "$SRC"
 new_pid() { [ "$(status_get 'j["agent"]["ferryd_pid"]' 2>/dev/null)" = "$FERRYD_PID" ]; }
-wait_until 15 new_pid ||
+wait_until 120 new_pid ||
 	not_ok "restart: the new ferryd publishes" "pid $(status_get 'j["agent"]["ferryd_pid"]')"
 expect "restart: ferry_revnat adopted as it was" "$(entries)" 5
 c0=$(from_map)
