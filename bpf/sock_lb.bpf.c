@@ -16,12 +16,8 @@
 #include "lib/select.h"
 #include "lib/affinity.h"
 #include "lib/revnat.h"
-#include "lib/reap.h"
 
 #define ECONNREFUSED 111
-
-/* Weak: a kernel without it (before 6.5) loads everything but the reaper. */
-int bpf_sock_destroy(struct sock_common *sk) __ksym __weak;
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -249,31 +245,4 @@ int ferry_sock_release(struct bpf_sock *sk)
 {
 	conns_sock_set(sk, 0);
 	return 1;
-}
-
-/* Run by ferryd (bpf_iter) in each network namespace after an apply that
- * took a UDP backend out of a service: see lib/reap.h. */
-SEC("iter/udp")
-int ferry_udp_reap(struct bpf_iter__udp *ctx)
-{
-	struct udp_sock *udp_sk = ctx->udp_sk;
-	struct sock_revnat_entry *e;
-	struct sock_revnat *st;
-	struct sock *sk;
-	__u32 addr[4];
-	__u16 port;
-
-	if (!udp_sk)
-		return 0;
-	sk = &udp_sk->inet.sk;
-	if (sk->__sk_common.skc_state != SOCK_ESTABLISHED)
-		return 0;
-	st = bpf_sk_storage_get(&ferry_sk_revnat, sk, NULL, 0);
-	reap_peer(sk, addr, &port);
-	e = st ? revnat_find_backend(st, addr, port) : NULL;
-	if (e ? reap_backend_kept(e) : reap_shared_kept(addr, port))
-		return 0;
-	if (bpf_sock_destroy((struct sock_common *)sk) == 0)
-		stat_inc(STAT_UDP_REAPED);
-	return 0;
 }

@@ -15,6 +15,7 @@
 
 #include "common/log.h"
 #include "ferry/maps.h"
+#include "reaper.skel.h"
 #include "sock_lb.skel.h"
 
 /* What the load running on this thread met, from libbpf's warnings (the
@@ -293,7 +294,7 @@ static int create_maps(struct datapath *dp, const char *bpffs, const struct dp_l
 }
 
 /* The programs' instance, on the maps of the first. */
-static int open_programs(struct datapath *dp, bool udp_reaper)
+static int open_programs(struct datapath *dp)
 {
 	struct ferry_sock_lb *skel = ferry_sock_lb__open();
 	int err;
@@ -311,9 +312,34 @@ static int open_programs(struct datapath *dp, bool udp_reaper)
 			return err;
 		}
 	}
-	/* Its kfunc is weak: without it, the rest loads and serves. */
-	bpf_program__set_autoload(skel->progs.ferry_udp_reap, udp_reaper);
 	return 0;
+}
+
+/* The UDP reaper's object, on the same maps, found by name. Its kfunc is
+ * resolved only here: ferryd loads it where the kernel has it. */
+static int load_reaper(struct datapath *dp)
+{
+	struct ferry_reaper *skel = ferry_reaper__open();
+	struct bpf_map *map;
+	int err;
+
+	if (!skel) {
+		log_error("datapath", "cannot open the UDP reaper's BPF object: %s", strerror(errno));
+		return -errno;
+	}
+	dp->reaper = skel;
+	for (int i = 0; i < DP_MAP__COUNT; i++) {
+		map = bpf_object__find_map_by_name(skel->obj, dp_map_names[i]);
+		err = map ? bpf_map__reuse_fd(map, dp->maps.fd[i]) : 0;
+		if (err) {
+			log_error("datapath", "cannot give %s to the UDP reaper: %s", dp_map_names[i],
+				  strerror(-err));
+			return err;
+		}
+	}
+	/* Declared by the shared headers, used by no program of it. */
+	bpf_map__set_autocreate(skel->maps.ferry_rng, false);
+	return load_object(skel->obj);
 }
 
 static void *load_datapath(void *arg)
@@ -323,13 +349,17 @@ static void *load_datapath(void *arg)
 	int err = create_maps(dp, l->bpffs, &l->limits);
 
 	if (!err)
-		err = open_programs(dp, l->udp_reaper);
+		err = open_programs(dp);
 	pthread_mutex_lock(&l->lock);
 	l->maps_done = true;
 	l->maps_err = err;
 	pthread_cond_signal(&l->maps_made);
 	pthread_mutex_unlock(&l->lock);
-	l->err = err ? err : load_object(dp->skel->obj);
+	if (!err)
+		err = load_object(dp->skel->obj);
+	if (!err && l->udp_reaper)
+		err = load_reaper(dp);
+	l->err = err;
 	return NULL;
 }
 
@@ -403,8 +433,8 @@ int datapath_programs(struct datapath *dp)
 	if (!dp->loader)
 		return dp->skel ? 0 : -ENOENT;
 	err = join_loader(dp);
-	if (!err && bpf_program__autoload(dp->skel->progs.ferry_udp_reap)) {
-		dp->reap_link = bpf_program__attach_iter(dp->skel->progs.ferry_udp_reap, NULL);
+	if (!err && dp->reaper) {
+		dp->reap_link = bpf_program__attach_iter(dp->reaper->progs.ferry_udp_reap, NULL);
 		if (!dp->reap_link) {
 			err = -errno;
 			log_error("datapath", "cannot create the UDP socket iterator: %s",
@@ -412,6 +442,8 @@ int datapath_programs(struct datapath *dp)
 		}
 	}
 	if (err) {
+		ferry_reaper__destroy(dp->reaper);
+		dp->reaper = NULL;
 		ferry_sock_lb__destroy(dp->skel);
 		dp->skel = NULL;
 	}
@@ -627,6 +659,8 @@ void datapath_close(struct datapath *dp)
 		join_loader(dp);
 	bpf_link__destroy(dp->reap_link);
 	dp->reap_link = NULL;
+	ferry_reaper__destroy(dp->reaper);
+	dp->reaper = NULL;
 	ferry_sock_lb__destroy(dp->skel);
 	dp->skel = NULL;
 	ferry_sock_lb__destroy(dp->maps_skel);

@@ -22,6 +22,7 @@
 #include "datapath/pinned.h"
 
 struct ferry_sock_lb;
+struct ferry_reaper;
 struct agent_state;
 
 struct dp_limits {
@@ -50,6 +51,8 @@ struct datapath {
 				       * that datapath_heal_links can check them;
 				       * -1 before datapath_publish */
 	uint64_t cgroup_id;           /* the cgroup they serve */
+	struct ferry_reaper *reaper;  /* the UDP reaper's program, on maps_skel's
+				       * maps; NULL without the reaper */
 	struct bpf_link *reap_link;   /* the UDP socket iterator (reap.c); NULL
 				       * without the reaper */
 	bool adopted;                 /* maps are the pinned ones */
@@ -59,8 +62,8 @@ struct datapath {
 /* Start loading the datapath on a thread of its own: the maps are created
  * (empty, unpinned), or the pinned ones adopted, then the programs loaded
  * on them; the kernel does both while ferryd reads its source. The UDP
- * reaper's program only when udp_reaper (the kernel has bpf_sock_destroy
- * and it is wanted). Returns 0 or -errno. */
+ * reaper's object (bpf/reaper.bpf.c) only when udp_reaper (the kernel has
+ * bpf_sock_destroy and it is wanted). Returns 0 or -errno. */
 int datapath_load(struct datapath *dp, const char *bpffs, const struct dp_limits *limits,
 		  bool udp_reaper);
 
