@@ -11,7 +11,9 @@
 #    reports 1 and reaps where the kernel's BTF has bpf_sock_destroy, else 0
 #    and why (the cases that need it are skipped: tests/lib.sh
 #    needs_feature). A restart with it off removes the pinned link of the
-#    one before.
+#    one before. The reaper is an object of its own (bpf/reaper.bpf.c) on
+#    the socket LB's maps: without it, the socket LB's object has no kfunc to
+#    resolve (which, for one the kernel lacks, takes libbpf 1.1 CAP_SYS_ADMIN).
 #  - refusals name the cause: no capability for BPF at all is said so (not
 #    "missing kernel feature"), and a program the verifier refuses (ferryd
 #    without CAP_PERFMON) is named as such, not as "cannot load";
@@ -81,6 +83,35 @@ holds_reaper() {
 	done
 	echo no
 }
+# foreign_maps: the maps the running ferryd holds (its descriptors) that
+# bear the name of a map pinned under $BPFFS but are not that map, as
+# "name:id ...", or "none": the reaper's object loads on the socket LB's
+# maps and makes none of its own.
+foreign_maps() {
+	"$PYTHON" - "$FERRYD_PID" "$BPFFS" <<'PY'
+import json, os, subprocess, sys
+pid, bpffs = sys.argv[1], sys.argv[2]
+def bpftool(*args):
+    return json.loads(subprocess.run(["bpftool", "-j", *args], capture_output=True, text=True).stdout)
+pinned = {}
+for n in os.listdir(bpffs):
+    if os.path.isfile(os.path.join(bpffs, n)):
+        m = bpftool("map", "show", "pinned", os.path.join(bpffs, n))
+        pinned[m["name"]] = m["id"]
+names = {m["id"]: m["name"] for m in bpftool("map", "show")}
+held = set()
+for fd in os.listdir(f"/proc/{pid}/fd"):
+    try:
+        if os.readlink(f"/proc/{pid}/fd/{fd}") != "anon_inode:bpf-map":
+            continue
+        with open(f"/proc/{pid}/fdinfo/{fd}") as f:
+            held |= {int(l.split()[1]) for l in f if l.startswith("map_id:")}
+    except OSError:
+        continue
+print(" ".join(sorted(f"{names[i]}:{i}" for i in held
+                      if names.get(i) in pinned and pinned[names[i]] != i)) or "none")
+PY
+}
 # own_generation: the ferryd just started has published (a restart on a
 # pinned datapath finds a generation already there).
 own_generation() { wait_status 15 "j['agent']['ferryd_pid'] == $FERRYD_PID"; }
@@ -148,8 +179,10 @@ expect "reaper auto: a connected UDP socket answered by f-1" "$(cat "$WORK/auto-
 USED="reaper auto: the reaper program loaded, its link pinned"
 LOGGED="reaper auto: the log says it is used, nothing about it missing"
 AUTO_B21="B21 reaper auto: the connected socket on the removed f-1 fails (EDESTADDRREQ: aborted)"
-if needs_feature udp_reaper "$USED" "$LOGGED" "$AUTO_B21"; then
+SHARED="reaper auto: the reaper's object is on the socket LB's maps (ferryd holds no other map of their names)"
+if needs_feature udp_reaper "$USED" "$SHARED" "$LOGGED" "$AUTO_B21"; then
 	expect "$USED" "$(holds_reaper) $(test -e "$BPFFS/links/udp-reap" && echo pinned || echo none)" "yes pinned"
+	expect "$SHARED" "$(foreign_maps)" none
 	expect "$LOGGED" "$(log_count "udp_reaper used") $(log_count "$MISSING")" "1 0"
 	change_to f-2
 	expect "$AUTO_B21" "$(udp_hold_again auto-held)" "error=EDESTADDRREQ"
