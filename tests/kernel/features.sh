@@ -113,14 +113,16 @@ print(" ".join(sorted(f"{names[i]}:{i}" for i in held
 PY
 }
 # own_generation: the ferryd just started has published (a restart on a
-# pinned datapath finds a generation already there).
-own_generation() { wait_status 15 "j['agent']['ferryd_pid'] == $FERRYD_PID"; }
+# pinned datapath finds a generation already there). Up to 120 s: under
+# TCG on a loaded machine a restart took 25 s.
+own_generation() { wait_status 120 "j['agent']['ferryd_pid'] == $FERRYD_PID"; }
 # udp_hold NAME: a connected UDP socket through the ClusterIP, held in
-# $WORK/NAME; its first exchange in $WORK/NAME/first.
+# $WORK/NAME; its first exchange in $WORK/NAME/first, within the 60 s the
+# client waits (under TCG on a loaded machine it took over 10 s).
 udp_hold() {
 	mkdir "$WORK/$1"
 	bg_client "$PYTHON" "$PROBE" hold --udp --connect 10.96.90.10 53 --dir "$WORK/$1" --wait 60
-	wait_file "$WORK/$1/first" 10
+	wait_file "$WORK/$1/first" 60
 }
 # udp_hold_again NAME: its second exchange, after the change.
 udp_hold_again() {
