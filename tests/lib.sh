@@ -266,11 +266,15 @@ conn_tally() {
 # new unconnected socket (ferry keeps a socket on the backend it picked), in
 # conn_tally's format (failures as error:ERRNO=N).
 udp_tally() {
-	# shellcheck disable=SC2016 # expanded by the client's bash
-	in_client bash -c 'for ((i = 0; i < $1; i++)); do "${@:2}"; done' _ "$1" "$PYTHON" "$PROBE" udp "$2" "$3" |
+	in_client "$PYTHON" "$PROBE" udp "$2" "$3" --count "$1" |
 		sed -n 's/^reply=\([^ ]*\).*/\1/p; s/^error=\([^ ]*\).*/error:\1/p' |
 		sort | uniq -c | awk '{print $2"="$1}' | sort | tr '\n' ' ' | sed 's/ $//'
 }
+
+# wait_held DIR PID: until the held connection of probe.py hold --dir DIR
+# (process PID) answered (DIR/first) or PID ended. A bound, not a wait: an
+# interpreter's start alone took 5-8 s in a TCG guest on a loaded host.
+wait_held() { wait_until 120 eval "[ -s '$1/first' ] || ! kill -0 $2"; }
 
 # held_close HELD DIR POD: the held connections (probe.py hold, connection
 # I in folder DIR/I) that HELD, the name of an associative array I -> pod,

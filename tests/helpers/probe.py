@@ -13,9 +13,12 @@ brackets ([fd00:10:96::a]:53, v4-mapped [::ffff:10.96.0.10]:53).
   probe.py tcp ADDR PORT [--family 4|6] [--bind-port N] [--path /port]
       connect, getpeername, one HTTP request; reply is the body.
   probe.py udp ADDR PORT [ADDR PORT ...] [--connect] [--family 4|6] [--msg M]
+          [--count N]
       one socket; for each target, send a datagram and read the answer.
       Unconnected (sendto/recvfrom) by default; --connect connects to each
-      target in turn and also prints getpeername(). --crossing: send to
+      target in turn and also prints getpeername(). --count N: all that N
+      times, each time on a new socket (a new source port: what N runs of
+      the probe do, without N interpreter starts). --crossing: send to
       every target first, then read as many answers (replies that cross),
       one line each: reply=NAME from=ADDR:PORT.
   probe.py hold ADDR PORT --dir D [--family 4|6] [--wait S] [--udp [--connect]]
@@ -102,7 +105,14 @@ def http_get(addr, port, family, timeout, bind_port, path):
         s.close()
 
 
-def udp(targets, family, timeout, connect, msg):
+def udp(targets, family, timeout, connect, msg, count):
+    rc = 0
+    for _ in range(count):
+        rc |= udp_socket(targets, family, timeout, connect, msg)
+    return rc
+
+
+def udp_socket(targets, family, timeout, connect, msg):
     fams = {target(a, p, family)[0] for a, p in targets}
     fam = socket.AF_INET6 if socket.AF_INET6 in fams else socket.AF_INET
     s = socket.socket(fam, socket.SOCK_DGRAM)
@@ -240,6 +250,7 @@ def main():
     ap.add_argument("--wait", type=float, default=60.0)
     ap.add_argument("--udp", action="store_true")
     ap.add_argument("--crossing", action="store_true")
+    ap.add_argument("--count", type=int, default=1)
     args = ap.parse_args()
     if len(args.targets) % 2:
         ap.error("targets come in pairs: ADDR PORT")
@@ -249,7 +260,7 @@ def main():
     if args.op == "udp" and args.crossing:
         return udp_crossing(targets, args.family, args.timeout, args.msg)
     if args.op == "udp":
-        return udp(targets, args.family, args.timeout, args.connect, args.msg)
+        return udp(targets, args.family, args.timeout, args.connect, args.msg, args.count)
     if not args.dir:
         ap.error("hold needs --dir")
     return hold(*targets[0], args.family, args.timeout, args.dir, args.wait, args.udp,

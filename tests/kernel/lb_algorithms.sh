@@ -157,7 +157,9 @@ expect "unknown algorithm: the Service is served with the default" \
 
 # --- least-conn
 # hold_open N: N more held TCP connections to lc, one after another (each
-# established before the next); their pods go to LC_POD[1..].
+# established before the next); their pods go to LC_POD[1..]. Each is held
+# until held_close or the group's end: its bound (--wait) outlasts the
+# opening of all 30 (over 120 s under TCG: an interpreter's start each).
 declare -A LC_POD=()
 LC_N=0
 hold_open() {
@@ -166,8 +168,8 @@ hold_open() {
 		LC_N=$((LC_N + 1))
 		d=$WORK/lc/$LC_N
 		mkdir -p "$d"
-		bg_client "$PYTHON" "$PROBE" hold 10.96.91.6 80 --dir "$d" --wait 120
-		wait_file "$d/first" 10
+		bg_client "$PYTHON" "$PROBE" hold 10.96.91.6 80 --dir "$d" --wait 900
+		wait_held "$d" "${PIDS[-1]}"
 		LC_POD[$LC_N]=$(cat "$d/first" 2>/dev/null)
 	done
 }
@@ -218,7 +220,7 @@ expect "least-conn: every connection closed, every count is back to 0" "$(live_c
 # --- changing the algorithm of a live Service keeps established connections.
 mkdir "$WORK/hold"
 bg_client "$PYTHON" "$PROBE" hold 10.96.91.5 80 --dir "$WORK/hold" --wait 60
-if wait_file "$WORK/hold/first" 10 && [[ $(cat "$WORK/hold/first") =~ ^s-[12]$ ]]; then
+if wait_held "$WORK/hold" "${PIDS[-1]}" && [[ $(cat "$WORK/hold/first") =~ ^s-[12]$ ]]; then
 	first=$(cat "$WORK/hold/first")
 	svc_yaml live 10.96.91.5 maglev s-1 s-2 | update_source "$SRC/live.yaml" ||
 		not_ok "live change: a new generation is published" "still $(generation)"

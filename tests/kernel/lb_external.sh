@@ -134,9 +134,7 @@ ext_seq() {
 # udp_seq a|b COUNT ADDR PORT: the pods COUNT datagrams reached, each from a
 # new socket (a new source port: a new flow), in order.
 udp_seq() {
-	# shellcheck disable=SC2016 # expanded by the client's bash
-	in_ext "$1" bash -c 'for ((i = 0; i < $1; i++)); do "${@:2}"; done' _ "$2" \
-		"$PYTHON" "$PROBE" udp "$3" "$4" |
+	in_ext "$1" "$PYTHON" "$PROBE" udp "$3" "$4" --count "$2" |
 		sed -n 's/^reply=\([^ ]*\).*/\1/p; s/^error=\([^ ]*\).*/error:\1/p' | tr '\n' ' ' | sed 's/ $//'
 }
 
@@ -385,7 +383,7 @@ for i in 1 2 3 4 5 6; do
 	nsenter --net="/run/netns/$TOPO_CA" "$PYTHON" "$PROBE" hold $LC_LB 80 --dir "$WORK/lc/$i" \
 		--wait 120 &
 	PIDS+=($!)
-	wait_file "$WORK/lc/$i/first" 10
+	wait_held "$WORK/lc/$i" $!
 	LC_HELD[$i]=$(cat "$WORK/lc/$i/first" 2>/dev/null)
 done
 expect "issue 16 least-conn: 6 long-lived connections from client a, one after another, spread 2 on each pod" \
