@@ -83,10 +83,14 @@ state 16 17 8 9 | write_source "$SRC"
 ferryd_start "$SRC" || finish
 export CONN_PATH=/port
 
-# check CASE ADDR COUNT: 40 connections per backend reach exactly the set.
+# check CASE ADDR COUNT: 20 connections per backend reach exactly the set.
+# A correct random pick misses one of 17 backends in 340 connections with a
+# probability of 17 x (16/17)^340 = 2e-8; a backend the datapath cannot
+# reach is never answered. (40 each took 120 s of the group in a TCG guest,
+# each connection a turn of podserver.py.)
 check() {
 	local t
-	t=$(conn_tally $((40 * $3)) "$2" 80)
+	t=$(conn_tally $((20 * $3)) "$2" 80)
 	note "$1: $t"
 	expect "$1" "$(names_of "$t")" "$(want "$3")"
 }
