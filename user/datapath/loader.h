@@ -1,4 +1,5 @@
-/* Loading the socket-LB object, and swapping it into place.
+/* Loading the socket-LB object, and swapping it into place; the UDP
+ * reaper's object (bpf/reaper.bpf.c) beside it, on its maps, when used.
  *
  * A ferryd that finds maps of its own layout pinned (same FERRY_LAYOUT_VERSION
  * in ferry_state, same types, key and value sizes, capacities and flags)
