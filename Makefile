@@ -180,8 +180,9 @@ demo: deps
 
 # The kernel matrix (issue 15, scripts/kernels/matrix.sh): the kernel groups
 # on this machine's kernel and on Debian's under QEMU, into docs/kernels.md.
-# KERNELS chooses (host, 6.1, 6.12); TEST_GROUPS the groups; VM_JOBS the
-# guests at once (default: as many as memory allows; matrix.sh says why).
+# KERNELS chooses (host, 6.1, 6.12); TEST_GROUPS the groups; VM_SPLIT the
+# guests per kernel (default 2); VM_JOBS the guests at once (default: as
+# many as memory allows; matrix.sh says why).
 KERNELS ?= host 6.1 6.12
 .PHONY: test-kernels
 test-kernels:
