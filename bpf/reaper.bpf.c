@@ -37,7 +37,7 @@ int ferry_udp_reap(struct bpf_iter__udp *ctx)
 		return 0;
 	st = bpf_sk_storage_get(&ferry_sk_revnat, sk, NULL, 0);
 	reap_peer(sk, addr, &port);
-	e = st ? revnat_find_backend(st, addr, port) : NULL;
+	e = st ? revnat_find_peer(st, addr, port) : NULL;
 	if (e ? reap_backend_kept(e) : reap_shared_kept(addr, port))
 		return 0;
 	if (bpf_sock_destroy((struct sock_common *)sk) == 0)

@@ -69,6 +69,49 @@ static __always_inline void pick_unshared(struct sock_revnat *st, const struct s
 	stat_inc(STAT_REVNAT_UNSHARED);
 }
 
+/* The common connect(): a ClusterIP port of up to FERRY_SVC_INLINE_V4 IPv4
+ * backends, picked at random, without session affinity, to a backend whose
+ * ferry_revnat entry names that ClusterIP (no socket state). The same
+ * translation as xlate_fwd's, in a fraction of its instructions: the header
+ * is read in place, not copied, and its revision checked after the backend
+ * is read (as backend_inline_at does). False: xlate_fwd takes it. */
+static __always_inline bool connect_inline(struct bpf_sock_addr *ctx, bool v6, __u8 proto,
+					   const struct svc_entry *e, __u32 r)
+{
+	__u32 svc_id = e->v.svc_id, rev = e->v.rev, count = e->v.count, addr, slot;
+	const struct svc_inline_v4 *b;
+	__u16 port, flags;
+
+	if (e->v.algorithm != LB_RANDOM || e->v.affinity_timeout ||
+	    (e->v.flags & SVC_FLAG_EXTERNAL) || !count || count > FERRY_SVC_INLINE_V4 ||
+	    (proto != IPPROTO_TCP && proto != IPPROTO_UDP))
+		return false;
+	slot = r % count;
+	/* clang knows slot < count <= 16 and would drop the mask the
+	 * verifier needs. */
+	barrier_var(slot);
+	b = &e->in.v4[slot & (FERRY_SVC_INLINE_V4 - 1)];
+	addr = b->addr;
+	port = b->port;
+	flags = b->flags;
+	asm volatile("" ::: "memory");
+	if (*(volatile const __u32 *)&e->v.svc_id != svc_id ||
+	    *(volatile const __u32 *)&e->v.rev != rev || !(flags & SLOT_FLAG_REVNAT_OWNER))
+		return false;
+	if (v6) {
+		ctx->user_ip6[0] = 0;
+		ctx->user_ip6[1] = 0;
+		ctx->user_ip6[2] = bpf_htonl(0xffff);
+		ctx->user_ip6[3] = addr;
+	} else {
+		ctx->user_ip4 = addr;
+	}
+	ctx->user_port = port;
+	stat_inc(STAT_XLATE_V4);
+	revnat_forget_peer(ctx);
+	return true;
+}
+
 /* key is the destination as the application gave it: what replies and
  * getpeername() show (B20, B22). lkey is the entry it matched, the NodePort
  * wildcard for a node address or loopback. */
@@ -99,6 +142,9 @@ static __always_inline int xlate_fwd(struct bpf_sock_addr *ctx, bool v6, bool st
 	case LOOKUP_UNKNOWN_PORT:
 		return refuse(STAT_UNKNOWN_PORT);
 	case LOOKUP_FOUND:
+		if (!sticky && addr_is_v4_mapped(lkey.addr) &&
+		    connect_inline(ctx, v6, key.proto, (const struct svc_entry *)found, r))
+			return 1;
 		break;
 	}
 	svc = *found;
@@ -147,27 +193,27 @@ static __always_inline int xlate_fwd(struct bpf_sock_addr *ctx, bool v6, bool st
 	if (!sticky && svc.algorithm == LB_LEAST_CONN)
 		conns_sock_set(ctx->sk, b->backend_id);
 	if (!sticky) {
-		/* A UDP socket may have state already (it sent datagrams
-		 * unconnected): its entries come first on replies, so this
-		 * peer's goes there too. A new TCP socket has none. */
-		if (revnat_shared_serves(&key, &svc, b) &&
-		    (key.proto == IPPROTO_TCP || !(st = revnat_get(ctx->sk, false))))
+		if (revnat_shared_serves(&key, &svc, b)) {
+			revnat_forget_peer(ctx);
 			return 1;
-		if (!st)
-			st = revnat_get(ctx->sk, true);
+		}
+		st = revnat_get(ctx->sk, true);
 		if (!st)
 			stat_inc(STAT_SK_STORAGE_FULL);
 	}
 	if (st)
-		revnat_record(st, revnat_claim(st, key.addr, key.port), &key, &svc, b);
+		revnat_record(st, revnat_claim(st, key.addr, key.port), &key, &svc, b, !sticky);
 	return 1;
 }
 
-/* The socket's own state first; a connected socket without it (or without
- * an entry for this peer) asks ferry_revnat. */
+/* The socket's own state first (a connected socket's: the entry of its
+ * connect()); a connected socket without one asks ferry_revnat. */
 static __always_inline int xlate_rev(struct bpf_sock_addr *ctx, bool v6)
 {
-	struct sock_revnat *st = revnat_get(ctx->sk, false);
+	struct bpf_sock *sk = ctx->sk;
+	struct sock_revnat *st = revnat_get(sk, false);
+	__u8 proto = ctx->protocol;
+	bool peer_only = revnat_peer_only(sk, proto);
 	struct sock_revnat_entry *e = NULL;
 	struct revnat_value shared;
 	__u32 addr[4];
@@ -175,13 +221,13 @@ static __always_inline int xlate_rev(struct bpf_sock_addr *ctx, bool v6)
 
 	sockaddr_load(ctx, v6, addr, &port);
 	if (st)
-		e = revnat_find_backend(st, addr, port);
+		e = peer_only ? revnat_find_peer(st, addr, port) : revnat_find_backend(st, addr, port);
 	if (e) {
 		sockaddr_store(ctx, v6, e->svc_addr, e->svc_port);
 	} else {
-		if (!revnat_peer_only(ctx))
+		if (!peer_only)
 			return 1;
-		revnat_shared_get(addr, port, ctx->protocol, &shared);
+		revnat_shared_get(addr, port, proto, &shared);
 		if (!shared.svc_id)
 			return 1;
 		sockaddr_store(ctx, v6, shared.svc_addr, shared.svc_port);

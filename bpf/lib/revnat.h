@@ -14,7 +14,16 @@
  * to a backend through the ClusterIP its ferry_revnat entry names gets none:
  * getpeername() and a connected socket's recvmsg() find the service in
  * ferry_revnat. Unconnected UDP keeps its storage: it talks to many peers,
- * one of them perhaps a backend reached by its own address. */
+ * one of them perhaps a backend reached by its own address.
+ *
+ * Such a connect() does not look for storage either (a third of a connected
+ * UDP connect()'s cost): a connected socket reads only the entry its own
+ * connect() wrote (sock_revnat.peer), so entries of earlier unconnected
+ * datagrams cannot stand for its peer, and a UDP socket that connects again
+ * (still SOCK_ESTABLISHED) forgets its old peer's entry. One case escapes:
+ * a UDP socket that disconnects (AF_UNSPEC: no hook runs) and connects
+ * through a ClusterIP to the backend its previous connect() reached through
+ * another frontend shows that frontend as its peer. */
 #ifndef FERRY_BPF_REVNAT_H
 #define FERRY_BPF_REVNAT_H
 
@@ -45,13 +54,11 @@ static __always_inline bool revnat_shared_serves(const struct svc_key *key,
 
 /* A connected socket's peer is its only one: a UDP socket's only when
  * connected (SOCK_ESTABLISHED, as TCP names it). */
-static __always_inline bool revnat_peer_only(const struct bpf_sock_addr *ctx)
+static __always_inline bool revnat_peer_only(const struct bpf_sock *sk, __u8 proto)
 {
-	struct bpf_sock *sk = ctx->sk;
-
-	if (ctx->protocol == IPPROTO_TCP)
+	if (proto == IPPROTO_TCP)
 		return true;
-	return ctx->protocol == IPPROTO_UDP && sk && sk->state == 1 /* TCP_ESTABLISHED */;
+	return proto == IPPROTO_UDP && sk && sk->state == 1 /* TCP_ESTABLISHED */;
 }
 
 /* The ferry_revnat entry of a backend (proto IPPROTO_TCP or _UDP), copied
@@ -70,16 +77,55 @@ static __always_inline void revnat_shared_get(const __u32 addr[4], __u16 port, _
 		out->svc_id = 0;
 }
 
+/* A connect() that leaves its peer to ferry_revnat. Only a UDP socket that
+ * was connected (connect() again) may hold an entry for an old peer; a TCP
+ * socket's hook runs only while it is unconnected. */
+static __always_inline void revnat_forget_peer(const struct bpf_sock_addr *ctx)
+{
+	struct bpf_sock *sk = ctx->sk;
+	struct sock_revnat *st;
+
+	if (!sk || sk->state != 1 /* TCP_ESTABLISHED */)
+		return;
+	st = revnat_get(sk, false);
+	if (st)
+		st->peer = 0;
+}
+
+/* The entry a connected socket's connect() wrote, if it names the peer. */
 static __always_inline struct sock_revnat_entry *
-revnat_find_svc(struct sock_revnat *st, const __u32 addr[4], __u16 port)
+revnat_find_peer(struct sock_revnat *st, const __u32 addr[4], __u16 port)
+{
+	__u32 i = st->peer - 1;
+	struct sock_revnat_entry *e;
+
+	if (i >= FERRY_SOCK_REVNAT_SLOTS)
+		return NULL;
+	e = &st->entry[i];
+	if (!e->svc_id || e->backend_port != port || !addr_eq(e->backend_addr, addr))
+		return NULL;
+	return e;
+}
+
+/* The index of the entry for the service at (addr, port); -1 when none. */
+static __always_inline int revnat_svc_index(struct sock_revnat *st, const __u32 addr[4],
+					    __u16 port)
 {
 	for (int i = 0; i < FERRY_SOCK_REVNAT_SLOTS; i++) {
 		struct sock_revnat_entry *e = &st->entry[i];
 
 		if (e->svc_id && e->svc_port == port && addr_eq(e->svc_addr, addr))
-			return e;
+			return i;
 	}
-	return NULL;
+	return -1;
+}
+
+static __always_inline struct sock_revnat_entry *
+revnat_find_svc(struct sock_revnat *st, const __u32 addr[4], __u16 port)
+{
+	int i = revnat_svc_index(st, addr, port);
+
+	return i < 0 ? NULL : &st->entry[i & (FERRY_SOCK_REVNAT_SLOTS - 1)];
 }
 
 /* The scans below carry an index and a clock, not a pointer: a pointer
@@ -127,35 +173,42 @@ static __always_inline void revnat_touch(struct sock_revnat *st, struct sock_rev
 	e->used = ++st->clock;
 }
 
-/* The entry for this service, else a free one, else the least recently
- * used. */
-static __always_inline struct sock_revnat_entry *
-revnat_claim(struct sock_revnat *st, const __u32 svc_addr[4], __u16 svc_port)
+/* The index of the entry for this service, else of a free one, else of
+ * the least recently used. */
+static __always_inline __u32 revnat_claim(struct sock_revnat *st, const __u32 svc_addr[4],
+					  __u16 svc_port)
 {
-	struct sock_revnat_entry *e = revnat_find_svc(st, svc_addr, svc_port);
+	int victim = revnat_svc_index(st, svc_addr, svc_port);
 	__u32 victim_used = 0;
-	int victim = 0;
 
-	if (e)
-		return e;
+	if (victim >= 0)
+		return victim;
+	victim = 0;
 	for (int i = 0; i < FERRY_SOCK_REVNAT_SLOTS; i++) {
-		e = &st->entry[i];
+		struct sock_revnat_entry *e = &st->entry[i];
+
 		if (!e->svc_id)
-			return e;
+			return i;
 		if (i == 0 || (__s32)(e->used - victim_used) < 0) {
 			victim = i;
 			victim_used = e->used;
 		}
 	}
 	stat_inc(STAT_REVNAT_EVICT);
-	return &st->entry[victim & (FERRY_SOCK_REVNAT_SLOTS - 1)];
+	return victim;
 }
 
-static __always_inline void revnat_record(struct sock_revnat *st, struct sock_revnat_entry *e,
+/* Entry i of st names svc (reached at svc_key) for backend b; connected:
+ * it is the socket's peer from now on. */
+static __always_inline void revnat_record(struct sock_revnat *st, __u32 i,
 					  const struct svc_key *svc_key,
 					  const struct svc_value *svc,
-					  const struct slot_value *b)
+					  const struct slot_value *b, bool connected)
 {
+	struct sock_revnat_entry *e = &st->entry[i & (FERRY_SOCK_REVNAT_SLOTS - 1)];
+
+	if (connected)
+		st->peer = (i & (FERRY_SOCK_REVNAT_SLOTS - 1)) + 1;
 	revnat_touch(st, e);
 	addr_copy(e->svc_addr, svc_key->addr);
 	addr_copy(e->backend_addr, b->addr);
@@ -176,7 +229,7 @@ static __always_inline void revnat_mark_direct(struct bpf_sock *sk, const struct
 	struct sock_revnat_entry *e;
 	struct revnat_value *v;
 	struct sock_revnat *st;
-	__u32 svc_id;
+	__u32 svc_id, i;
 
 	addr_copy(rkey.addr, key->addr);
 	v = bpf_map_lookup_elem(&ferry_revnat, &rkey);
@@ -188,7 +241,9 @@ static __always_inline void revnat_mark_direct(struct bpf_sock *sk, const struct
 		stat_inc(STAT_SK_STORAGE_FULL);
 		return;
 	}
-	e = revnat_claim(st, key->addr, key->port);
+	i = revnat_claim(st, key->addr, key->port) & (FERRY_SOCK_REVNAT_SLOTS - 1);
+	e = &st->entry[i];
+	st->peer = i + 1;
 	revnat_touch(st, e);
 	addr_copy(e->svc_addr, key->addr);
 	addr_copy(e->backend_addr, key->addr);

@@ -14,7 +14,7 @@
 #include <linux/types.h>
 #endif
 
-#define FERRY_LAYOUT_VERSION 7
+#define FERRY_LAYOUT_VERSION 8
 
 /* Default capacities; ferryd's flags override them. */
 #define FERRY_DEFAULT_MAX_SERVICES 65536
@@ -263,11 +263,14 @@ struct sock_revnat_entry {
 
 /* Past FERRY_SOCK_REVNAT_SLOTS services the least recently used entry goes.
  * Two entries may name one backend (two services selecting one pod): a
- * reply from it shows the service last sent through. */
+ * reply from it shows the service last sent through. A connected socket
+ * reads only the entry its connect() wrote (peer): the others are its
+ * unconnected datagrams', which may name its peer for another service. */
 struct sock_revnat {
 	struct sock_revnat_entry entry[FERRY_SOCK_REVNAT_SLOTS];
 	__u32 clock;         /* counts sends through an entry */
-	__u32 pad;
+	__u32 peer;          /* 1 + the entry of the last connect(); 0: none,
+			      * the peer is ferry_revnat's */
 };
 
 /* ferry_stats: per-CPU datapath counters, indexed by enum stat_index. */
