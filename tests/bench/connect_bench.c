@@ -2,7 +2,7 @@
 /* connect_bench: the cost of one connect() on a UDP socket, which is where a
  * socket load balancer's cgroup connect4 hook runs.
  *
- *   connect_bench [-u] -n ITER ADDR PORT
+ *   connect_bench [-u|-s] -n ITER ADDR PORT
  *
  * One AF_INET UDP socket, connect() to ADDR:PORT ITER times in a tight loop
  * (ITER rounded up to a multiple of 64). Each batch of 64 connects is timed
@@ -18,7 +18,10 @@
  * (udp_pre_connect -> BPF_CGROUP_RUN_PROG_INET4_CONNECT_LOCK) each time
  * before ip4_datagram_connect() re-does the route lookup. -u disconnects
  * (connect() with AF_UNSPEC) before every connect anyway; the disconnect is
- * then part of the timed batch.
+ * then part of the timed batch. -s opens a new socket for every connect
+ * (and closes it after), as a client that sends one query per socket does:
+ * the hook then meets a socket that never held state, and socket() and
+ * close() are part of the timed batch.
  *
  * Exit 0; 1 when a connect() fails (with the errno on stderr).
  */
@@ -55,24 +58,46 @@ static int cmp_u64(const void *a, const void *b)
 
 static void usage(const char *prog)
 {
-	fprintf(stderr, "usage: %s [-u] -n ITER ADDR PORT\n", prog);
+	fprintf(stderr, "usage: %s [-u|-s] -n ITER ADDR PORT\n", prog);
 	exit(2);
 }
 
-/* One batch of BATCH connects; its duration in ns, 0 on error. */
-static uint64_t batch(int fd, const struct sockaddr_in *sa, int unspec)
+/* A new UDP socket; -1 (said) on error. */
+static int udp_socket(void)
+{
+	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+
+	if (fd < 0)
+		perror("connect_bench: socket");
+	return fd;
+}
+
+/* One connect() of fd (a new socket when fresh, closed after); 0 or -1. */
+static int connect_once(int fd, const struct sockaddr_in *sa, int unspec, int fresh)
 {
 	static const struct sockaddr un = { .sa_family = AF_UNSPEC };
+	int err;
+
+	if (fresh && (fd = udp_socket()) < 0)
+		return -1;
+	if (unspec)
+		connect(fd, &un, sizeof(un));
+	err = connect(fd, (const struct sockaddr *)sa, sizeof(*sa));
+	if (err < 0)
+		fprintf(stderr, "connect_bench: connect: %s\n", strerror(errno));
+	if (fresh)
+		close(fd);
+	return err;
+}
+
+/* One batch of BATCH connects; its duration in ns, 0 on error. */
+static uint64_t batch(int fd, const struct sockaddr_in *sa, int unspec, int fresh)
+{
 	uint64_t t0 = now_ns();
 
-	for (int i = 0; i < BATCH; i++) {
-		if (unspec)
-			connect(fd, &un, sizeof(un));
-		if (connect(fd, (const struct sockaddr *)sa, sizeof(*sa)) < 0) {
-			fprintf(stderr, "connect_bench: connect: %s\n", strerror(errno));
+	for (int i = 0; i < BATCH; i++)
+		if (connect_once(fd, sa, unspec, fresh) < 0)
 			return 0;
-		}
-	}
 	return now_ns() - t0;
 }
 
@@ -81,10 +106,10 @@ int main(int argc, char **argv)
 	struct sockaddr_in sa;
 	uint64_t *samples;
 	long iter = 0, nb;
-	int opt, unspec = 0, fd, port;
+	int opt, unspec = 0, fresh = 0, fd = -1, port;
 	char *end;
 
-	while ((opt = getopt(argc, argv, "n:uh")) != -1) {
+	while ((opt = getopt(argc, argv, "n:ush")) != -1) {
 		switch (opt) {
 		case 'n':
 			iter = strtol(optarg, &end, 10);
@@ -93,6 +118,9 @@ int main(int argc, char **argv)
 			break;
 		case 'u':
 			unspec = 1;
+			break;
+		case 's':
+			fresh = 1;
 			break;
 		default:
 			usage(argv[0]);
@@ -115,22 +143,22 @@ int main(int argc, char **argv)
 		fprintf(stderr, "connect_bench: out of memory\n");
 		return 1;
 	}
-	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	if (fd < 0) {
-		perror("connect_bench: socket");
+	if (unspec && fresh)
+		usage(argv[0]);
+	if (!fresh && (fd = udp_socket()) < 0)
 		return 1;
-	}
 	for (int i = 0; i < WARMUP_BATCHES; i++)
-		if (!batch(fd, &sa, unspec))
+		if (!batch(fd, &sa, unspec, fresh))
 			return 1;
 	for (long b = 0; b < nb; b++) {
-		uint64_t t = batch(fd, &sa, unspec);
+		uint64_t t = batch(fd, &sa, unspec, fresh);
 
 		if (!t)
 			return 1;
 		samples[b] = t;
 	}
-	close(fd);
+	if (!fresh)
+		close(fd);
 
 	qsort(samples, (size_t)nb, sizeof(*samples), cmp_u64);
 	{

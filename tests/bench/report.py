@@ -69,7 +69,8 @@ SHORT = {"a": "no LB", "b": "ferry", "c1": "iptables-legacy", "c2": "iptables-nf
 
 GOAL_RATE_FLOOR = 0.97
 GOAL_CONNECT = 1.10
-COST_WORKLOADS = [("tcp", "short TCP connections"), ("udp", "UDP connect() loop")]
+COST_WORKLOADS = [("tcp", "short TCP connections"), ("udp1", "UDP, a new socket each"),
+                  ("udp", "UDP connect() loop")]
 GOAL_COLD = {10000: 300.0, 100000: 3000.0}     # ms
 GOAL_CHANGE_MS = 1.0
 GOAL_RSS_N, GOAL_RSS_KB = 10000, 30 * 1024
@@ -914,8 +915,9 @@ unset multiplot
           "run_cnt`, read by program id from the cgroups this run attached them to "
           "(`ferry_connect4` on (b)'s, `min_connect4` on (e)'s), over the run of one load: "
           "**short TCP connections** (`loadgen -1`, a new socket per connection, as clients "
-          "connect) and the **UDP loop** (`connect_bench`, connect() again and again on one "
-          "socket). Each round runs both loads, each under the minimal program then under "
+          "connect), **UDP with a new socket each** (`connect_bench -s`, as a resolver sends "
+          "a query) and the **UDP loop** (`connect_bench`, connect() again and again on one "
+          "socket). Each round runs the three loads, each under the minimal program then under "
           "ferry ({}); figures are the median of the rounds, the ratio the median of the "
           "per-round ratios (goal: at most {:.2f}). The run time includes what the program's "
           "helpers do (a socket-storage allocation among them) and the stats' own clock reads "
@@ -923,17 +925,17 @@ unset multiplot
           "(freeing that storage through RCU).".format(
               self.config.get("connect_cost", "?"), GOAL_CONNECT))
         w("")
-        w("| N | TCP short connections: minimal | ferry | ferry / minimal "
-          "| UDP loop: minimal | ferry | ferry / minimal | calls per TCP run |")
-        w("|---:|---:|---:|---:|---:|---:|---:|---:|")
+        w("| N | " + " | ".join("{}: minimal | ferry | ferry / minimal".format(what)
+                                for _, what in COST_WORKLOADS) + " | calls per TCP run |")
+        w("|---:|" + "---:|" * (3 * len(COST_WORKLOADS) + 1))
         for n in self.sizes:
-            t, u = self.cost.get((n, "tcp"), {}), self.cost.get((n, "udp"), {})
-            if not t and not u:
+            cells = [self.cost.get((n, wl), {}) for wl, _ in COST_WORKLOADS]
+            if not any(cells):
                 continue
-            w("| {:,} | {} | {} | {} | {} | {} | {} | {} |".format(
-                n, fmt(t.get("minimal"), 1, " ns"), fmt(t.get("ferry"), 1, " ns"),
-                r2f(t.get("ratio")), fmt(u.get("minimal"), 1, " ns"), fmt(u.get("ferry"), 1, " ns"),
-                r2f(u.get("ratio")), fmt(t.get("calls_ferry"))))
+            w("| {:,} | ".format(n) + " | ".join(
+                "{} | {} | {}".format(fmt(c.get("minimal"), 1, " ns"), fmt(c.get("ferry"), 1, " ns"),
+                                      r2f(c.get("ratio"))) for c in cells)
+              + " | {} |".format(fmt(self.cost.get((n, "tcp"), {}).get("calls_ferry"))))
         w("")
         w("Spread of the per-round ratio ferry / minimal, min – max: " + "; ".join(
             "{} N={:,}: {} – {}".format(wl.upper(), n, r2f(c["ratio_min"]), r2f(c["ratio_max"]))

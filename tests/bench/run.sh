@@ -1010,10 +1010,11 @@ PROBE_PORT=53
 PROBE_TPORT=5353
 connect_run() {
 	local prog=$1 iters=$2
+	shift 2
 	case $prog in
-	none) timeout -k 5 120 bash -c "$RUN_IN_SH" "${CG[a]}" "${NSOF[a]}" "$BENCH/connect_bench" -n "$iters" "$(pod_ip 1)" $PROBE_TPORT ;;
-	minimal) timeout -k 5 120 bash -c "$RUN_IN_SH" "${CG[e]}" "${NSOF[e]}" "$BENCH/connect_bench" -n "$iters" $PROBE_VIP $PROBE_PORT ;;
-	ferry) timeout -k 5 120 bash -c "$RUN_IN_SH" "${CG[b]}" "${NSOF[b]}" "$BENCH/connect_bench" -n "$iters" $PROBE_VIP $PROBE_PORT ;;
+	none) timeout -k 5 120 bash -c "$RUN_IN_SH" "${CG[a]}" "${NSOF[a]}" "$BENCH/connect_bench" "$@" -n "$iters" "$(pod_ip 1)" $PROBE_TPORT ;;
+	minimal) timeout -k 5 120 bash -c "$RUN_IN_SH" "${CG[e]}" "${NSOF[e]}" "$BENCH/connect_bench" "$@" -n "$iters" $PROBE_VIP $PROBE_PORT ;;
+	ferry) timeout -k 5 120 bash -c "$RUN_IN_SH" "${CG[b]}" "${NSOF[b]}" "$BENCH/connect_bench" "$@" -n "$iters" $PROBE_VIP $PROBE_PORT ;;
 	esac 2>>"$LOGS/connect_bench.log" | tail -n 1
 }
 
@@ -1038,8 +1039,10 @@ connect_overhead() {
 # connect_cost N: the connect4 program's own run time per call, ferry's
 # against the minimal program's, with kernel.bpf_stats_enabled=1 (restored
 # after, and by cleanup): R rounds, each with, in turn, short TCP connections
-# (loadgen -1 -c BYTE_CONC for COST_SECS: a new socket per connection) and
-# the UDP connect() loop (connect_bench -n CB_ITERS: one socket), under the
+# (loadgen -1 -c BYTE_CONC for COST_SECS: a new socket per connection), UDP
+# with a new socket per connect() (connect_bench -s -n CB_ITERS, workload
+# udp1: a resolver's query) and the UDP connect() loop (connect_bench -n
+# CB_ITERS: one socket connected again and again), under the
 # minimal program (client e) and under ferry (client b). Only the programs
 # this run attached are read: by the id `bpftool cgroup show` gives for the
 # client's own cgroup. Rows of bpfstats.csv: the program's run_cnt and
@@ -1056,13 +1059,14 @@ connect_cost() {
 	sysctl -q -w kernel.bpf_stats_enabled=1 >/dev/null || { warn "cannot enable kernel.bpf_stats_enabled"; return 0; }
 	for ((r = 1; r <= ROUNDS; r++)); do
 		line=
-		for w in tcp udp; do
+		for w in tcp udp1 udp; do
 			for p in minimal ferry; do
 				case $p in minimal) m=e ;; ferry) m=b ;; esac
 				id=${ids[$p]}
 				read -r c0 t0 _ <<<"$(bpftool prog show id "$id" -j | B progrun)"
 				case $w in
 				tcp) loadgen_run "$m" "$BYTE_CONC" 100000000 "$COST_SECS" -1 >/dev/null ;;
+				udp1) connect_run "$p" "$CB_ITERS" -s >/dev/null ;;
 				udp) connect_run "$p" "$CB_ITERS" >/dev/null ;;
 				esac
 				read -r c1 t1 xl ji name <<<"$(bpftool prog show id "$id" -j | B progrun)"
