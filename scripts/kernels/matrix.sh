@@ -25,16 +25,16 @@ set -uo pipefail
 cd "$(dirname "$0")/../.." || exit 1
 
 # The groups whose outcome depends on the kernel: the socket hooks (tcp,
-# udp, refuse, endpoints with B21's reaper, inline, sockstate, affinity),
-# the optional features and their fallbacks (features, tc_filters,
-# nodeport_tc_filters), the per-packet path (nodeport, packets), the
-# verifier and attach probes (probes), pinned state across a restart
-# (restart), ferryctl status's feature report (status), and the backend
+# udp, refuse, endpoints with B21's reaper, inline, sockstate, udp_peer,
+# affinity), the optional features and their fallbacks (features,
+# tc_filters, nodeport_tc_filters), the per-packet path (nodeport,
+# packets), the verifier and attach probes (probes), pinned state across a
+# restart (restart), ferryctl status's feature report (status), and the backend
 # selection algorithms (lb_algorithms: bpf_loop, atomics, the sock_release
 # hook; lb_external: the same from outside, XDP metadata to tc). Not the API
 # client's groups, the unit tests or the fuzzers, whose outcome does not
 # depend on the kernel.
-KERNEL_GROUPS="tcp udp refuse endpoints inline sockstate affinity features tc_filters
+KERNEL_GROUPS="tcp udp refuse endpoints inline sockstate udp_peer affinity features tc_filters
 nodeport_tc_filters nodeport packets probes restart status lb_algorithms lb_external"
 read -r -d '' -a group_list <<<"${TEST_GROUPS:-$KERNEL_GROUPS}"
 TEST_GROUPS=${group_list[*]}
