@@ -14,6 +14,9 @@
 #    one before. The reaper is an object of its own (bpf/reaper.bpf.c) on
 #    the socket LB's maps: without it, the socket LB's object has no kfunc to
 #    resolve (which, for one the kernel lacks, takes libbpf 1.1 CAP_SYS_ADMIN).
+#    It loads once the programs serve (its link is pinned a moment after the
+#    first generation: the cases wait for it), and a restart whose first
+#    apply removes a UDP backend waits for it before it publishes.
 #  - refusals name the cause: no capability for BPF at all is said so (not
 #    "missing kernel feature"), and a program the verifier refuses (ferryd
 #    without CAP_PERFMON) is named as such, not as "cannot load";
@@ -56,6 +59,8 @@ MISSING='connected UDP sockets to a removed backend are not failed'
 OFF_WHY="turned off (ferryd --udp-reaper off)"
 kernel_btf_has udp_reaper || OFF_WHY="the kernel lacks the bpf_sock_destroy kfunc (Linux 6.5)"
 reaper_status() { status_get '"%s %s" % (j["features"]["udp_reaper"]["available"], j["features"]["udp_reaper"].get("why", "-"))'; }
+# shellcheck disable=SC2317 # run through wait_until
+reaper_pinned() { test -e "$BPFFS/links/udp-reap"; }
 reaped() { status_get 'j["counters"]["udp_sockets_reaped"]'; }
 # log_count TEXT: lines with TEXT in the log of the last ferryd started.
 log_count() {
@@ -162,6 +167,8 @@ obs_ports
 ferryd_start "$SRC" --metrics-addr "127.0.0.1:$MPORT" || finish
 # The one case that reads the kernel: ferryd's word, which the rest follow.
 if kernel_btf_has udp_reaper; then
+	# Its link is pinned a moment after the first generation.
+	wait_until 30 reaper_pinned
 	expect "reaper auto: ferryctl status says udp_reaper is on (the kernel's BTF has bpf_sock_destroy)" \
 		"$(reaper_status)" "True -"
 else
@@ -186,6 +193,24 @@ if needs_feature udp_reaper "$AUTO_B21" "$USED" "$SHARED" "$LOGGED"; then
 	expect "$USED" "$(holds_reaper) $(test -e "$BPFFS/links/udp-reap" && echo pinned || echo none)" "yes pinned"
 	expect "$SHARED" "$(foreign_maps)" none
 	expect "$LOGGED" "$(log_count "udp_reaper used") $(log_count "$MISSING")" "1 0"
+	# A restart whose first apply removes the backend of a connected UDP
+	# socket: the search before the first publish waits for the reaper's
+	# object, which starts loading once the programs serve. A client that
+	# waits for the generation finds its socket failed: the search a
+	# second later (AGENT_REAP_AGAIN_S) would be too late.
+	udp_hold restart-held
+	expect "reaper restart: a connected UDP socket answered by f-2" \
+		"$(cat "$WORK/restart-held/first")" "f-2 peer=10.96.90.10:53"
+	r0=$(reaped)
+	ferryd_stop
+	svc f-1
+	ferryd_start "$SRC" || finish
+	own_generation || not_ok "reaper restart: the new ferryd publishes" "pid $(status_get 'j["agent"]["ferryd_pid"]')"
+	expect "B21 reaper restart: the connected socket on f-2, removed while ferryd was down, has failed once the new ferryd publishes (EDESTADDRREQ)" \
+		"$(udp_hold_again restart-held)" "error=EDESTADDRREQ"
+	expect "reaper restart: ferryctl status counts it reaped, the reaper's link is pinned" \
+		"$(($(reaped) - r0)) $(reaper_pinned && echo pinned || echo none)" "1 pinned"
+	change_to f-2
 else
 	expect "reaper auto, the kernel lacks it: no reaper program, no link; the log says once what is missing" \
 		"$(holds_reaper) $(test -e "$BPFFS/links/udp-reap" && echo pinned || echo none) $(log_count "udp_reaper not used (the kernel lacks") $(log_count "$MISSING")" \
@@ -244,8 +269,9 @@ ferryd_start "$SRC" --max-services 16 || finish
 expect "flags: ferry_services of another flag value (0, this ferryd's $flags) is migrated, and the log names the flags" \
 	"$(log_count "ferry_services: flags 0x0, this ferryd's 0x$(printf '%x' "$flags")")" 1
 expect "flags: the migrated datapath serves" "$(field reply "$(probe tcp 10.96.90.10 80)")" f-2
-pinned=$(test -e "$BPFFS/links/udp-reap" && echo pinned || echo none)
+pinned=none
 CLEANED="--cleanup removes the reaper link with the rest"
+if kernel_btf_has udp_reaper && wait_until 30 reaper_pinned; then pinned=pinned; fi
 needs_feature udp_reaper "$CLEANED" && REAPER=1
 ferryd_reset
 if [ -n "${REAPER:-}" ]; then

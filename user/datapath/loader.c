@@ -233,19 +233,28 @@ static int load_object(struct bpf_object *obj)
 	return err;
 }
 
-/* The loader thread: it creates (or adopts) the maps, says so, then loads
- * the programs. Both take the kernel tens to hundreds of ms and need
- * nothing from the source, which ferryd reads meanwhile. */
+/* The loader thread: it creates (or adopts) the maps, says so, loads the
+ * programs, says so, then loads the UDP reaper's object. Each takes the
+ * kernel tens to hundreds of ms and needs nothing from the source, which
+ * ferryd reads meanwhile. The reaper's (a parse of the kernel's BTF of its
+ * own, 5-10 MB for a moment) waits until the programs are published: the
+ * first fill's memory is freed by then, and nothing waits for it before
+ * (datapath_reaper). */
 struct dp_loader {
 	pthread_t thread;
 	char bpffs[512];
 	struct dp_limits limits;
 	bool udp_reaper;
 	pthread_mutex_t lock;
-	pthread_cond_t maps_made;
+	pthread_cond_t progress;
 	bool maps_done;   /* under lock: the maps are made, or failed */
 	int maps_err;     /* under lock */
-	int err;          /* the whole load's, read once joined */
+	bool progs_done;  /* under lock: the programs are loaded, or failed */
+	int progs_err;    /* under lock */
+	bool reaper_go;   /* under lock: load the reaper (published), or not */
+	int reaper_skip;  /* under lock: not (ferryd stops before it publishes) */
+	struct ferry_reaper *reaper; /* the thread's until joined */
+	int reaper_err;   /* read once joined */
 };
 
 /* The maps' instance: sized, adopting what is pinned, its programs not
@@ -317,7 +326,7 @@ static int open_programs(struct datapath *dp)
 
 /* The UDP reaper's object, on the same maps, found by name. Its kfunc is
  * resolved only here: ferryd loads it where the kernel has it. */
-static int load_reaper(struct datapath *dp)
+static int load_reaper(const struct datapath *dp, struct dp_loader *l)
 {
 	struct ferry_reaper *skel = ferry_reaper__open();
 	struct bpf_map *map;
@@ -327,7 +336,7 @@ static int load_reaper(struct datapath *dp)
 		log_error("datapath", "cannot open the UDP reaper's BPF object: %s", strerror(errno));
 		return -errno;
 	}
-	dp->reaper = skel;
+	l->reaper = skel;
 	for (int i = 0; i < DP_MAP__COUNT; i++) {
 		map = bpf_object__find_map_by_name(skel->obj, dp_map_names[i]);
 		err = map ? bpf_map__reuse_fd(map, dp->maps.fd[i]) : 0;
@@ -342,6 +351,31 @@ static int load_reaper(struct datapath *dp)
 	return load_object(skel->obj);
 }
 
+/* Say that a stage is done (*done, *err under the lock). */
+static void loader_signal(struct dp_loader *l, bool *done, int *stage_err, int err)
+{
+	pthread_mutex_lock(&l->lock);
+	*done = true;
+	*stage_err = err;
+	pthread_cond_broadcast(&l->progress);
+	pthread_mutex_unlock(&l->lock);
+}
+
+/* Wait for a stage; its error. */
+static int loader_wait(struct dp_loader *l, const bool *done, const int *stage_err)
+{
+	int err;
+
+	pthread_mutex_lock(&l->lock);
+	while (!*done)
+		pthread_cond_wait(&l->progress, &l->lock);
+	err = *stage_err;
+	pthread_mutex_unlock(&l->lock);
+	return err;
+}
+
+/* The thread reads dp->maps and dp->skel once ferryd's thread has let
+ * them be (maps made, programs loaded) and writes only l->reaper after. */
 static void *load_datapath(void *arg)
 {
 	struct datapath *dp = arg;
@@ -350,16 +384,12 @@ static void *load_datapath(void *arg)
 
 	if (!err)
 		err = open_programs(dp);
-	pthread_mutex_lock(&l->lock);
-	l->maps_done = true;
-	l->maps_err = err;
-	pthread_cond_signal(&l->maps_made);
-	pthread_mutex_unlock(&l->lock);
+	loader_signal(l, &l->maps_done, &l->maps_err, err);
 	if (!err)
 		err = load_object(dp->skel->obj);
-	if (!err && l->udp_reaper)
-		err = load_reaper(dp);
-	l->err = err;
+	loader_signal(l, &l->progs_done, &l->progs_err, err);
+	if (!err && l->udp_reaper && !loader_wait(l, &l->reaper_go, &l->reaper_skip))
+		l->reaper_err = load_reaper(dp, l);
 	return NULL;
 }
 
@@ -379,7 +409,7 @@ int datapath_load(struct datapath *dp, const char *bpffs, const struct dp_limits
 	l->limits = *limits;
 	l->udp_reaper = udp_reaper;
 	pthread_mutex_init(&l->lock, NULL);
-	pthread_cond_init(&l->maps_made, NULL);
+	pthread_cond_init(&l->progress, NULL);
 	libbpf_set_print(libbpf_log);
 	dp->loader = l;
 	/* Signals are ferryd's loop's (a signalfd): the thread takes none. */
@@ -398,29 +428,23 @@ int datapath_load(struct datapath *dp, const char *bpffs, const struct dp_limits
 
 int datapath_maps(struct datapath *dp)
 {
-	struct dp_loader *l = dp->loader;
-	int err;
-
-	if (!l)
+	if (!dp->loader)
 		return dp->maps_skel ? 0 : -ENOENT;
-	pthread_mutex_lock(&l->lock);
-	while (!l->maps_done)
-		pthread_cond_wait(&l->maps_made, &l->lock);
-	err = l->maps_err;
-	pthread_mutex_unlock(&l->lock);
-	return err;
+	return loader_wait(dp->loader, &dp->loader->maps_done, &dp->loader->maps_err);
 }
 
-/* Join the loader thread; its load's result. */
+/* Join the loader thread: the reaper's object is ferryd's thread's from
+ * now on. Returns the reaper's load's result. */
 static int join_loader(struct datapath *dp)
 {
 	struct dp_loader *l = dp->loader;
 	int err;
 
 	pthread_join(l->thread, NULL);
-	err = l->err;
+	err = l->reaper_err;
+	dp->reaper = l->reaper;
 	pthread_mutex_destroy(&l->lock);
-	pthread_cond_destroy(&l->maps_made);
+	pthread_cond_destroy(&l->progress);
 	free(l);
 	dp->loader = NULL;
 	return err;
@@ -428,22 +452,16 @@ static int join_loader(struct datapath *dp)
 
 int datapath_programs(struct datapath *dp)
 {
+	struct dp_loader *l = dp->loader;
 	int err;
 
-	if (!dp->loader)
+	if (!l)
 		return dp->skel ? 0 : -ENOENT;
-	err = join_loader(dp);
-	if (!err && dp->reaper) {
-		dp->reap_link = bpf_program__attach_iter(dp->reaper->progs.ferry_udp_reap, NULL);
-		if (!dp->reap_link) {
-			err = -errno;
-			log_error("datapath", "cannot create the UDP socket iterator: %s",
-				  strerror(-err));
-		}
-	}
+	err = loader_wait(l, &l->progs_done, &l->progs_err);
+	/* Nothing more to wait for: the thread ends here. */
+	if (err || !l->udp_reaper)
+		join_loader(dp);
 	if (err) {
-		ferry_reaper__destroy(dp->reaper);
-		dp->reaper = NULL;
 		ferry_sock_lb__destroy(dp->skel);
 		dp->skel = NULL;
 	}
@@ -583,11 +601,41 @@ int datapath_publish(struct datapath *dp, const char *bpffs, const char *cgroup)
 	close(cg_fd);
 	if (!err)
 		err = publish_maps(dp, bpffs);
-	if (!err)
+	/* A reaper still to load pins its link when taken (datapath_reaper). */
+	if (!err && !dp->loader)
 		err = publish_reap_link(dp, bpffs);
 	if (!err)
 		log_info("datapath", "%d programs serving %s, pinned under %s", DP_HOOK_COUNT,
 			 cgroup, bpffs);
+	if (!err && dp->loader)
+		loader_signal(dp->loader, &dp->loader->reaper_go, &dp->loader->reaper_skip, 0);
+	return err;
+}
+
+int datapath_reaper(struct datapath *dp, const char *bpffs)
+{
+	int err;
+
+	if (!dp->loader)
+		return dp->reaper_err;
+	err = join_loader(dp);
+	if (!err) {
+		dp->reap_link = bpf_program__attach_iter(dp->reaper->progs.ferry_udp_reap, NULL);
+		if (!dp->reap_link) {
+			err = -errno;
+			log_error("datapath", "cannot create the UDP socket iterator: %s",
+				  strerror(-err));
+		}
+	}
+	if (!err)
+		err = publish_reap_link(dp, bpffs);
+	if (err) {
+		bpf_link__destroy(dp->reap_link);
+		dp->reap_link = NULL;
+		ferry_reaper__destroy(dp->reaper);
+		dp->reaper = NULL;
+	}
+	dp->reaper_err = err;
 	return err;
 }
 
@@ -655,8 +703,11 @@ void datapath_close(struct datapath *dp)
 			close(dp->link_fd[i]);
 		dp->link_fd[i] = -1;
 	}
-	if (dp->loader)
+	if (dp->loader) {
+		/* Without a publish, the reaper's load never starts. */
+		loader_signal(dp->loader, &dp->loader->reaper_go, &dp->loader->reaper_skip, 1);
 		join_loader(dp);
+	}
 	bpf_link__destroy(dp->reap_link);
 	dp->reap_link = NULL;
 	ferry_reaper__destroy(dp->reaper);

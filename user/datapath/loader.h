@@ -57,14 +57,19 @@ struct datapath {
 	struct bpf_link *reap_link;   /* the UDP socket iterator (reap.c); NULL
 				       * without the reaper */
 	bool adopted;                 /* maps are the pinned ones */
-	struct dp_loader *loader;     /* the thread loading all this, until joined */
+	struct dp_loader *loader;     /* the thread loading all this, until joined;
+				       * after the programs load, only while the
+				       * reaper's object is pending */
+	int reaper_err;               /* the reaper's load, once taken */
 };
 
 /* Start loading the datapath on a thread of its own: the maps are created
  * (empty, unpinned), or the pinned ones adopted, then the programs loaded
  * on them; the kernel does both while ferryd reads its source. The UDP
- * reaper's object (bpf/reaper.bpf.c) only when udp_reaper (the kernel has
- * bpf_sock_destroy and it is wanted). Returns 0 or -errno. */
+ * reaper's object (bpf/reaper.bpf.c), only when udp_reaper (the kernel has
+ * bpf_sock_destroy and it is wanted), loads on the same thread once the
+ * programs are published, and only datapath_reaper waits for it. Returns 0
+ * or -errno. */
 int datapath_load(struct datapath *dp, const char *bpffs, const struct dp_limits *limits,
 		  bool udp_reaper);
 
@@ -72,10 +77,16 @@ int datapath_load(struct datapath *dp, const char *bpffs, const struct dp_limits
  * after a log line that says why a map could not be created. */
 int datapath_maps(struct datapath *dp);
 
-/* Wait for the programs (datapath_publish does): 0, or -errno after a log
- * line that names the program the kernel refused. Nothing is attached or
- * pinned before they are loaded. */
+/* Wait for the socket LB's programs (datapath_publish does), not the
+ * reaper's: 0, or -errno after a log line that names the program the kernel
+ * refused. Nothing is attached or pinned before they are loaded. */
 int datapath_programs(struct datapath *dp);
+
+/* After datapath_publish: wait for the UDP reaper's object, the first
+ * time, then create its iterator and pin its link. Returns 0 (also without
+ * the reaper), or -errno after a log line that says why, on every call
+ * after. Until then reap_link is NULL. */
+int datapath_reaper(struct datapath *dp, const char *bpffs);
 
 /* Why a load failed, from libbpf's warnings: a map the kernel would not
  * create (its capacity, or CAP_BPF) is not a program the kernel refused
@@ -91,8 +102,9 @@ void dp_load_failure_note(struct dp_load_failure *f, const char *line);
 void dp_load_failure_explain(const struct dp_load_failure *f, int err, char *out, size_t len);
 
 /* Once the programs are loaded (datapath_programs), attach to the cgroup,
- * pin the UDP reaper's link (or unpin one an earlier ferryd left, without
- * it) and replace whatever is pinned under bpffs. */
+ * unpin the UDP reaper's link an earlier ferryd left when this one has no
+ * reaper (datapath_reaper pins this one's) and replace whatever is pinned
+ * under bpffs. */
 int datapath_publish(struct datapath *dp, const char *bpffs, const char *cgroup);
 
 /* B34: attach again each cgroup hook whose link someone detached (bpftool

@@ -59,6 +59,11 @@ void agent_signalled(int fd);
  * destroyed (B21), so a client that waits for the generation finds them
  * gone. */
 void agent_reap_udp(struct agent *ag);
+/* Call from the loop on every wake-up: once the programs are attached, the
+ * UDP reaper's object, which loads after them, is waited for and its link
+ * pinned (the first time; at once after). Returns -1 when it could not be
+ * loaded (logged): ferryd must not run on, as when the programs could not. */
+int agent_reaper(struct agent *ag);
 /* Once the source's first state is read (the maps and programs load
  * meanwhile, datapath_load): wait for the maps, then make the sync engine,
  * start the per-packet path and the metrics and health servers. Returns 0,

@@ -171,6 +171,7 @@ int file_loop_run(struct agent *ag)
 		{ .fd = file_source_fd(ag->file), .events = POLLIN },
 	};
 	struct file_loop fl = { .ag = ag };
+	int rc = 0;
 
 	if (fds[0].fd < 0)
 		return -1;
@@ -179,6 +180,10 @@ int file_loop_run(struct agent *ag)
 		return -1;
 	}
 	for (;;) {
+		if (agent_reaper(ag)) {
+			rc = -1;
+			break;
+		}
 		hcnp_retry(ag->hcnp);
 		agent_heal(ag);
 		agent_reap_udp(ag);
@@ -200,5 +205,5 @@ int file_loop_run(struct agent *ag)
 		}
 	}
 	close(fds[0].fd);
-	return 0;
+	return rc;
 }

@@ -245,6 +245,8 @@ static int kube_round(struct kube_loop *kl, struct curl_waitfd *sig)
 	enum kube_flush_why why;
 
 	sig->revents = 0;
+	if (agent_reaper(ag))
+		return -1;
 	hcnp_retry(ag->hcnp);
 	agent_heal(ag);
 	agent_reap_udp(ag);

@@ -69,13 +69,29 @@ void agent_signalled(int fd)
  * it. */
 #define AGENT_REAP_AGAIN_S 1
 
+int agent_reaper(struct agent *ag)
+{
+	bool loading = ag->dp.loader;
+
+	if (ag->dp.link_fd[0] < 0)
+		return 0;
+	if (datapath_reaper(&ag->dp, ag->opts.bpffs))
+		return -1;
+	/* Its load (a parse of the kernel's BTF) came after the first
+	 * apply's trim: its freed blocks go back too. */
+	if (loading)
+		malloc_trim(0);
+	return 0;
+}
+
 void agent_reap_udp(struct agent *ag)
 {
 	struct reap_result res;
 	struct timespec t0;
 	int err;
 
-	if (!ag->dp.reap_link)
+	/* A reaper still loading is taken at its first search. */
+	if (!ag->dp.reap_link && !ag->dp.loader)
 		return;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	if (sync_take_udp_gone(ag->eng))
@@ -83,6 +99,8 @@ void agent_reap_udp(struct agent *ag)
 	else if (ag->reap_again && t0.tv_sec >= ag->reap_again)
 		ag->reap_again = 0;
 	else
+		return;
+	if (agent_reaper(ag) || !ag->dp.reap_link)
 		return;
 	err = dp_reap_udp(&ag->dp, ag->opts.netns_dirs, &res);
 	if (err < 0) {
