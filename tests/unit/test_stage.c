@@ -1,6 +1,7 @@
 /* Unit tests of the first apply's staged writes (user/sync/stage.c and
  * wr_put/wr_del in writes.c) on real BPF maps: a stage is written out each
- * time it holds STAGE_HOLD entries, so staging stays a few MB at any N; a
+ * time it holds its hold of entries (about STAGE_HOLD_BYTES), so staging
+ * stays about a MB a map at any N; a
  * key already written is deleted from the map when its put is undone; a
  * failed write keeps what it did not write for the final flush, which
  * reports it. Creating maps needs CAP_BPF (tests run as root). */
@@ -77,35 +78,39 @@ static void engine_staging(struct sync_engine *eng, int fd)
 	eng->staging = true;
 }
 
-/* STAGE_HOLD puts are in the map before the apply ends, and the stage is
+/* A hold of puts is in the map before the apply ends, and the stage is
  * empty again: what is staged never grows with the state. */
 static void test_stage_written_when_full(void **state)
 {
 	struct sync_engine eng;
 	struct stage *s = &eng.stage[DP_MAP_SLOTS];
 	int fd = slots_map(2 * STAGE_HOLD);
+	uint32_t hold;
 
 	(void)state;
 	engine_staging(&eng, fd);
-	for (uint32_t i = 0; i < STAGE_HOLD - 1; i++) {
+	hold = (uint32_t)s->hold;
+	/* About STAGE_HOLD_BYTES of ferry_slots' entries. */
+	assert_int_equal(hold, STAGE_HOLD_BYTES / (sizeof(struct slot_key) + sizeof(struct slot_value)));
+	for (uint32_t i = 0; i < hold - 1; i++) {
 		struct slot_key k = key_of(i);
 		struct slot_value v = value_of(i);
 
 		assert_int_equal(wr_put(&eng, DP_MAP_SLOTS, &k, &v), 0);
 	}
-	assert_int_equal(s->n, STAGE_HOLD - 1);
+	assert_int_equal(s->n, hold - 1);
 	assert_int_equal(map_count(fd), 0);
 	{
-		struct slot_key k = key_of(STAGE_HOLD - 1);
-		struct slot_value v = value_of(STAGE_HOLD - 1);
+		struct slot_key k = key_of(hold - 1);
+		struct slot_value v = value_of(hold - 1);
 
 		assert_int_equal(wr_put(&eng, DP_MAP_SLOTS, &k, &v), 0);
 	}
 	assert_int_equal(s->n, 0);
-	assert_int_equal(map_count(fd), STAGE_HOLD);
-	assert_int_equal(eng.writes, STAGE_HOLD);
+	assert_int_equal(map_count(fd), hold);
+	assert_int_equal(eng.writes, hold);
 	/* The rest goes with the final flush. */
-	for (uint32_t i = STAGE_HOLD; i < STAGE_HOLD + 100; i++) {
+	for (uint32_t i = hold; i < hold + 100; i++) {
 		struct slot_key k = key_of(i);
 		struct slot_value v = value_of(i);
 
@@ -113,8 +118,8 @@ static void test_stage_written_when_full(void **state)
 	}
 	assert_int_equal(s->n, 100);
 	assert_int_equal(stage_flush(s, fd_sink, &fd), 0);
-	assert_int_equal(map_count(fd), STAGE_HOLD + 100);
-	for (uint32_t i = 0; i < STAGE_HOLD + 100; i += 997) {
+	assert_int_equal(map_count(fd), hold + 100);
+	for (uint32_t i = 0; i < hold + 100; i += 997) {
 		struct slot_key k = key_of(i);
 		struct slot_value v;
 
@@ -130,13 +135,16 @@ static void test_undo_after_write(void **state)
 {
 	struct sync_engine eng;
 	struct stage *s = &eng.stage[DP_MAP_SLOTS];
-	struct slot_key first = key_of(0), last = key_of(STAGE_HOLD);
+	struct slot_key first = key_of(0), last;
 	struct slot_value v;
 	int fd = slots_map(2 * STAGE_HOLD);
+	uint32_t hold;
 
 	(void)state;
 	engine_staging(&eng, fd);
-	for (uint32_t i = 0; i <= STAGE_HOLD; i++) {
+	hold = (uint32_t)s->hold;
+	last = key_of(hold);
+	for (uint32_t i = 0; i <= hold; i++) {
 		struct slot_key k = key_of(i);
 
 		v = value_of(i);
@@ -149,7 +157,7 @@ static void test_undo_after_write(void **state)
 	assert_int_equal(stage_flush(s, fd_sink, &fd), 0);
 	assert_int_not_equal(bpf_map_lookup_elem(fd, &first, &v), 0);
 	assert_int_not_equal(bpf_map_lookup_elem(fd, &last, &v), 0);
-	assert_int_equal(map_count(fd), STAGE_HOLD - 1);
+	assert_int_equal(map_count(fd), hold - 1);
 	close(fd);
 }
 
@@ -160,30 +168,36 @@ static void test_failed_write_kept(void **state)
 {
 	struct sync_engine eng;
 	struct stage *s = &eng.stage[DP_MAP_SLOTS];
-	int small = slots_map(STAGE_HOLD / 2), big = slots_map(2 * STAGE_HOLD);
+	struct stage probe;
+	uint32_t hold;
+	int small, big;
 
 	(void)state;
+	stage_init(&probe, sizeof(struct slot_key), sizeof(struct slot_value));
+	hold = (uint32_t)probe.hold;
+	small = slots_map(hold / 2);
+	big = slots_map(2 * STAGE_HOLD);
 	engine_staging(&eng, small);
-	for (uint32_t i = 0; i < STAGE_HOLD + 10; i++) {
+	for (uint32_t i = 0; i < hold + 10; i++) {
 		struct slot_key k = key_of(i);
 		struct slot_value v = value_of(i);
 
 		assert_int_equal(wr_put(&eng, DP_MAP_SLOTS, &k, &v), 0);
 	}
-	assert_int_equal(map_count(small), STAGE_HOLD / 2);
-	assert_int_equal(s->n, STAGE_HOLD / 2 + 10);
+	assert_int_equal(map_count(small), hold / 2);
+	assert_int_equal(s->n, hold + 10 - hold / 2);
 	assert_true(s->held);
 	assert_false(stage_full(s));
 	assert_int_equal(stage_flush(s, fd_sink, &small), -E2BIG);
-	assert_int_equal(s->n, STAGE_HOLD / 2 + 10);
+	assert_int_equal(s->n, hold + 10 - hold / 2);
 	assert_int_equal(stage_flush(s, fd_sink, &big), 0);
-	assert_int_equal(map_count(big), STAGE_HOLD / 2 + 10);
+	assert_int_equal(map_count(big), hold + 10 - hold / 2);
 	{
-		struct slot_key k = key_of(STAGE_HOLD + 9);
+		struct slot_key k = key_of(hold + 9);
 		struct slot_value v;
 
 		assert_int_equal(bpf_map_lookup_elem(big, &k, &v), 0);
-		assert_int_equal(v.backend_id, STAGE_HOLD + 10);
+		assert_int_equal(v.backend_id, hold + 10);
 	}
 	close(small);
 	close(big);

@@ -2,9 +2,10 @@
  * yet, so neither order nor atomicity matters: puts are gathered per map
  * and written with BPF_MAP_UPDATE_BATCH, a syscall per few thousand
  * entries instead of one per entry. A stage is written out whenever it
- * holds STAGE_HOLD entries, so it takes a few MB whatever the state's size
- * (a whole 100,000 x 10 state staged took 78 MB of peak RSS). Internal to
- * user/sync. */
+ * holds its hold of entries, so it takes about a MB whatever the state's
+ * size (a whole 100,000 x 10 state staged took 78 MB of peak RSS; 65,536
+ * entries a stage, 15 MB at 10,000 x 10 with 244-byte service entries).
+ * Internal to user/sync. */
 #ifndef FERRY_SYNC_STAGE_H
 #define FERRY_SYNC_STAGE_H
 
@@ -13,14 +14,18 @@
 
 #include <stdbool.h>
 
-/* Entries a stage gathers before they are written: 2.6 MB at most for the
- * largest entries, and 8 batches a write. */
+/* What a stage gathers before it is written: this many entries at most (8
+ * batches a write), and about STAGE_HOLD_BYTES of them, so that the stages
+ * of large entries (ferry_services', ferry_svc_names') stay as small as the
+ * others. */
 #define STAGE_HOLD 65536
+#define STAGE_HOLD_BYTES (1024 * 1024)
 
 struct stage {
 	char *keys;
 	char *values;
 	size_t n, cap;
+	size_t hold;  /* entries gathered before a write */
 	uint32_t key_size;
 	uint32_t value_size;
 	bool held;  /* a write failed: keep everything for stage_flush */
@@ -38,7 +43,7 @@ int stage_push(struct stage *s, const void *key, const void *value);
 /* Forget a staged key (a failed service port's puts). Returns 0 when found;
  * -ENOENT when it is not staged (never put, or already written). */
 int stage_drop(struct stage *s, const void *key);
-/* Whether the stage holds STAGE_HOLD entries and should be written. */
+/* Whether the stage holds its hold of entries and should be written. */
 bool stage_full(const struct stage *s);
 /* Write everything staged into the sink and keep the buffers. On an
  * error what was not written stays staged, and the stage holds from then
