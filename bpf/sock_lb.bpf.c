@@ -76,7 +76,7 @@ static __always_inline void pick_unshared(struct sock_revnat *st, const struct s
  * is read in place, not copied, and its revision checked after the backend
  * is read (as backend_inline_at does). False: xlate_fwd takes it. */
 static __always_inline bool connect_inline(struct bpf_sock_addr *ctx, bool v6, __u8 proto,
-					   const struct svc_entry *e, __u32 r)
+					   const struct svc_entry *e)
 {
 	__u32 svc_id = e->v.svc_id, rev = e->v.rev, count = e->v.count, addr, slot;
 	const struct svc_inline_v4 *b;
@@ -86,9 +86,10 @@ static __always_inline bool connect_inline(struct bpf_sock_addr *ctx, bool v6, _
 	    (e->v.flags & SVC_FLAG_EXTERNAL) || !count || count > FERRY_SVC_INLINE_V4 ||
 	    (proto != IPPROTO_TCP && proto != IPPROTO_UDP))
 		return false;
-	slot = r % count;
-	/* clang knows slot < count <= 16 and would drop the mask the
-	 * verifier needs. */
+	/* A multiply for a division: r's top bits scaled to [0, count). clang
+	 * knows slot < count <= 16 and would drop the mask the verifier
+	 * needs. */
+	slot = ((__u64)rand_u32() * count) >> 32;
 	barrier_var(slot);
 	b = &e->in.v4[slot & (FERRY_SVC_INLINE_V4 - 1)];
 	addr = b->addr;
@@ -112,45 +113,27 @@ static __always_inline bool connect_inline(struct bpf_sock_addr *ctx, bool v6, _
 	return true;
 }
 
-/* key is the destination as the application gave it: what replies and
- * getpeername() show (B20, B22). lkey is the entry it matched, the NodePort
- * wildcard for a node address or loopback. */
-static __always_inline int xlate_fwd(struct bpf_sock_addr *ctx, bool v6, bool sticky)
+/* The translation of a destination that matched found (xlate_fwd's key
+ * and lkey), by whatever the service asks: its state lives here, apart
+ * from connect_inline's short path. */
+static __always_inline int xlate_pick(struct bpf_sock_addr *ctx, bool v6, bool sticky,
+				      const struct svc_key *keyp, struct svc_key *lkey,
+				      struct svc_value *found)
 {
-	/* Drawn first: nothing may run between the lookup and the copy. */
-	__u32 r = rand_u32();
-	struct svc_key key = {}, lkey;
-	struct svc_value svc, *found = NULL;
+	struct svc_key key = *keyp;
+	struct svc_value svc;
 	struct affinity_key akey = {};
 	struct slot_value kept, *b = NULL;
 	struct sock_revnat *st = NULL;
-	__u32 hash = 0, slot = 0;
+	__u32 hash = 0, slot = 0, r;
 	bool v4;
 
-	sockaddr_load(ctx, v6, key.addr, &key.port);
-	key.proto = ctx->protocol;
-	lkey = key;
-	switch (svc_lookup(&lkey, &found)) {
-	case LOOKUP_NOT_SERVICE:
-		found = svc_lookup_node_port(&lkey, ctx);
-		if (found)
-			break;
-		stat_inc(STAT_SVC_MISS);
-		if (!sticky)
-			revnat_mark_direct(ctx->sk, &key);
-		return 1;
-	case LOOKUP_UNKNOWN_PORT:
-		return refuse(STAT_UNKNOWN_PORT);
-	case LOOKUP_FOUND:
-		if (!sticky && addr_is_v4_mapped(lkey.addr) &&
-		    connect_inline(ctx, v6, key.proto, (const struct svc_entry *)found, r))
-			return 1;
-		break;
-	}
+	/* Copied first: nothing may run between the lookup and the copy. */
 	svc = *found;
+	r = rand_u32();
 	if (!svc.count)
 		return refuse(STAT_NO_BACKEND);
-	v4 = addr_is_v4_mapped(lkey.addr);
+	v4 = addr_is_v4_mapped(lkey->addr);
 
 	/* Unconnected UDP needs its socket state for every datagram
 	 * (stickiness, replies); a connect() only when ferry_revnat cannot
@@ -173,7 +156,7 @@ static __always_inline int xlate_fwd(struct bpf_sock_addr *ctx, bool v6, bool st
 		/* Maglev's client here is its network namespace (a pod). */
 		if (svc.algorithm == LB_MAGLEV)
 			hash = ferry_hash_netns(bpf_get_netns_cookie(ctx));
-		if (!backend_pick(&lkey, v4, (const struct svc_entry *)found, &svc, r, hash, &kept,
+		if (!backend_pick(lkey, v4, (const struct svc_entry *)found, &svc, r, hash, &kept,
 				  &slot))
 			return refuse(STAT_NO_BACKEND);
 		if (sticky && st)
@@ -204,6 +187,39 @@ static __always_inline int xlate_fwd(struct bpf_sock_addr *ctx, bool v6, bool st
 	if (st)
 		revnat_record(st, revnat_claim(st, key.addr, key.port), &key, &svc, b, !sticky);
 	return 1;
+}
+
+/* key is the destination as the application gave it: what replies and
+ * getpeername() show (B20, B22). lkey is the entry it matched, the NodePort
+ * wildcard for a node address or loopback. */
+static __always_inline int xlate_fwd(struct bpf_sock_addr *ctx, bool v6, bool sticky)
+{
+	struct svc_value *found = NULL;
+	struct svc_key key, lkey;
+	__u16 port;
+
+	sockaddr_load(ctx, v6, key.addr, &port);
+	svc_key_set_port(&key, port, ctx->protocol, SVC_SCOPE_ALL);
+	lkey = key;
+	switch (svc_lookup(&lkey, &found)) {
+	case LOOKUP_NOT_SERVICE:
+		found = svc_lookup_node_port(&lkey, ctx);
+		if (found)
+			break;
+		stat_inc(STAT_SVC_MISS);
+		if (!sticky)
+			revnat_mark_direct(ctx->sk, &key);
+		return 1;
+	case LOOKUP_UNKNOWN_PORT:
+		return refuse(STAT_UNKNOWN_PORT);
+	case LOOKUP_FOUND:
+		/* connect4's key is v4-mapped: no need to look. */
+		if (!sticky && (!v6 || addr_is_v4_mapped(lkey.addr)) &&
+		    connect_inline(ctx, v6, key.proto, (const struct svc_entry *)found))
+			return 1;
+		break;
+	}
+	return xlate_pick(ctx, v6, sticky, &key, &lkey, found);
 }
 
 /* The socket's own state first (a connected socket's: the entry of its

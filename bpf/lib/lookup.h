@@ -53,6 +53,19 @@ static __always_inline struct svc_value *svc_lookup_node_port(struct svc_key *ke
 	return bpf_map_lookup_elem(&ferry_services, key);
 }
 
+/* key's port, proto and scope in one 32-bit store. The hash and the
+ * compare of the lookup read them as one word, and a load that spans
+ * several narrower stores cannot take its data from them: it waits for them
+ * to reach the cache (about 20 cycles on AMD Zen). */
+static __always_inline void svc_key_set_port(struct svc_key *key, __u16 port, __u8 proto,
+					     __u8 scope)
+{
+	__u32 word = port | (__u32)proto << 16 | (__u32)scope << 24;
+
+	_Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "svc_key's last word");
+	__builtin_memcpy(&key->port, &word, sizeof(word));
+}
+
 static __always_inline enum lookup_result
 svc_lookup(struct svc_key *key, struct svc_value **out)
 {

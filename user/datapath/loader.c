@@ -294,8 +294,8 @@ static int create_maps(struct datapath *dp, const char *bpffs, const struct dp_l
 	dp->adopted = adopt_maps(skel, bpffs);
 	bpf_object__for_each_program(prog, skel->obj)
 		bpf_program__set_autoload(prog, false);
-	/* The programs' private map is the programs' instance's. */
-	bpf_map__set_autocreate(skel->maps.ferry_rng, false);
+	/* The programs' private data is the programs' instance's. */
+	bpf_map__set_autocreate(skel->maps.bss, false);
 	err = load_object(skel->obj);
 	for (int i = 0; i < DP_MAP__COUNT && !err; i++)
 		dp->maps.fd[i] = bpf_map__fd(skel_map(skel, i));
@@ -346,8 +346,6 @@ static int load_reaper(const struct datapath *dp, struct dp_loader *l)
 			return err;
 		}
 	}
-	/* Declared by the shared headers, used by no program of it. */
-	bpf_map__set_autocreate(skel->maps.ferry_rng, false);
 	return load_object(skel->obj);
 }
 
