@@ -128,6 +128,15 @@ struct {
 	__type(value, struct maglev_cell);
 } ferry_maglev SEC(".maps");
 
+/* Set by the socket LB; ferryd sets it only when it keeps the socket
+ * state of maps it does not keep (a migration). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct peer_mark);
+} ferry_peer_mark SEC(".maps");
+
 /* Written by ferryd only, for ferryctl; declared here so it is created
  * with BTF. */
 struct {

@@ -77,6 +77,30 @@ static __always_inline void revnat_shared_get(const __u32 addr[4], __u16 port, _
 		out->svc_id = 0;
 }
 
+/* Whether a UDP socket may hold a peer entry (struct peer_mark): an array
+ * lookup the verifier inlines, where the socket's storage takes a helper
+ * call. */
+static __always_inline bool revnat_peer_marked(void)
+{
+	__u32 zero = 0;
+	struct peer_mark *m = bpf_map_lookup_elem(&ferry_peer_mark, &zero);
+
+	return !m || m->seen;
+}
+
+/* Said before a UDP socket keeps a peer entry. The line is written once. */
+static __always_inline void revnat_peer_mark(__u8 proto)
+{
+	__u32 zero = 0;
+	struct peer_mark *m;
+
+	if (proto != IPPROTO_UDP)
+		return;
+	m = bpf_map_lookup_elem(&ferry_peer_mark, &zero);
+	if (m && !m->seen)
+		m->seen = 1;
+}
+
 /* A connect() that leaves its peer to ferry_revnat. Only a UDP socket that
  * was connected (connect() again) may hold an entry for an old peer; a TCP
  * socket's hook runs only while it is unconnected. */
@@ -85,7 +109,7 @@ static __always_inline void revnat_forget_peer(const struct bpf_sock_addr *ctx)
 	struct bpf_sock *sk = ctx->sk;
 	struct sock_revnat *st;
 
-	if (!sk || sk->state != 1 /* TCP_ESTABLISHED */)
+	if (!sk || sk->state != 1 /* TCP_ESTABLISHED */ || !revnat_peer_marked())
 		return;
 	st = revnat_get(sk, false);
 	if (st)
@@ -207,8 +231,10 @@ static __always_inline void revnat_record(struct sock_revnat *st, __u32 i,
 {
 	struct sock_revnat_entry *e = &st->entry[i & (FERRY_SOCK_REVNAT_SLOTS - 1)];
 
-	if (connected)
+	if (connected) {
+		revnat_peer_mark(svc_key->proto);
 		st->peer = (i & (FERRY_SOCK_REVNAT_SLOTS - 1)) + 1;
+	}
 	revnat_touch(st, e);
 	addr_copy(e->svc_addr, svc_key->addr);
 	addr_copy(e->backend_addr, b->addr);
@@ -243,6 +269,7 @@ static __always_inline void revnat_mark_direct(struct bpf_sock *sk, const struct
 	}
 	i = revnat_claim(st, key->addr, key->port) & (FERRY_SOCK_REVNAT_SLOTS - 1);
 	e = &st->entry[i];
+	revnat_peer_mark(key->proto);
 	st->peer = i + 1;
 	revnat_touch(st, e);
 	addr_copy(e->svc_addr, key->addr);

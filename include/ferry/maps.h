@@ -273,6 +273,14 @@ struct sock_revnat {
 			      * the peer is ferry_revnat's */
 };
 
+/* ferry_peer_mark: one value for every socket. Set (never cleared) once a
+ * connected UDP socket kept a peer entry. Until then no socket holds one,
+ * so connect() again on a connected UDP socket has no entry to forget and
+ * skips the socket-storage lookup, a helper call of about 20 ns. */
+struct peer_mark {
+	__u32 seen;          /* 1: some UDP socket may hold a peer entry */
+};
+
 /* ferry_stats: per-CPU datapath counters, indexed by enum stat_index. */
 enum stat_index {
 	STAT_XLATE_V4 = 0,     /* forward translations to an IPv4 backend */

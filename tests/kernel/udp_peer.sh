@@ -4,7 +4,9 @@
 # another frontend of its backend, and after connecting through one
 # frontend and then another. Its connect() through a ClusterIP looks at no
 # socket state unless it was connected (issue 13): only the entry its own
-# connect() wrote may stand for its peer (bpf/lib/revnat.h).
+# connect() wrote may stand for its peer (bpf/lib/revnat.h). Connected
+# again, it looks only once some UDP socket kept a peer entry (through a
+# frontend other than its backend's ClusterIP): ferry_peer_mark says so.
 # shellcheck source=tests/lib.sh
 source "$(dirname "$0")/../lib.sh"
 
@@ -54,6 +56,17 @@ for step in sys.argv[1:]:
 PY
 )
 steps() { in_client "$PYTHON" -c "$STEPS" "$@" 2>&1 | tr '\n' ';'; }
+peer_mark() {
+	bpftool -j map dump pinned "$BPFFS/ferry_peer_mark" |
+		"$PYTHON" -c 'import json, sys; print(json.load(sys.stdin)[0]["formatted"]["value"]["seen"])'
+}
+
+out=$(steps connect:10.96.12.10 connect:10.96.12.10)
+note "$out"
+expect "B20 connected through the ClusterIP twice: both show the ClusterIP" \
+	"$(sed 's/ reply=u-1//g' <<<"$out")" \
+	"connect from=10.96.12.10:53 peer=10.96.12.10:53;connect from=10.96.12.10:53 peer=10.96.12.10:53;"
+expect "no socket kept a peer entry: ferry_peer_mark is clear" "$(peer_mark)" 0
 
 out=$(steps sendto:203.0.113.12 connect:10.96.12.10)
 note "$out"
@@ -67,6 +80,8 @@ note "$out"
 expect "B20 connected through the externalIP, then the ClusterIP, then the externalIP again: each shows its own" \
 	"$(sed 's/ reply=u-1//g' <<<"$out")" \
 	"connect from=203.0.113.12:53 peer=203.0.113.12:53;connect from=10.96.12.10:53 peer=10.96.12.10:53;connect from=203.0.113.12:53 peer=203.0.113.12:53;"
+expect "a socket connected through the externalIP kept a peer entry: ferry_peer_mark is set" \
+	"$(peer_mark)" 1
 
 out=$(steps connect:10.96.12.10 sendto:203.0.113.12 connect:10.96.12.10)
 note "$out"

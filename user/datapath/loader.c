@@ -113,6 +113,7 @@ static struct bpf_map *skel_map(struct ferry_sock_lb *skel, enum dp_map i)
 		[DP_MAP_SVC_NAMES] = skel->maps.ferry_svc_names,
 		[DP_MAP_CONNS] = skel->maps.ferry_conns,
 		[DP_MAP_SK_CONN] = skel->maps.ferry_sk_conn,
+		[DP_MAP_PEER_MARK] = skel->maps.ferry_peer_mark,
 	};
 	return maps[i];
 }
@@ -167,21 +168,25 @@ static void close_all(int *fds, int n)
 			close(fds[i]);
 }
 
-/* The socket state alone, when the other maps migrate. */
-static void adopt_sk_storage(struct ferry_sock_lb *skel, int fd, const char *bpffs)
+/* The socket state alone, when the other maps migrate. Whether it is kept. */
+static bool adopt_sk_storage(struct ferry_sock_lb *skel, int fd, const char *bpffs)
 {
 	char why[256];
 
 	if (fd >= 0 && map_matches(skel->maps.ferry_sk_revnat, fd, why, sizeof(why)) &&
-	    bpf_map__reuse_fd(skel->maps.ferry_sk_revnat, fd) == 0)
+	    bpf_map__reuse_fd(skel->maps.ferry_sk_revnat, fd) == 0) {
 		log_info("datapath", "adopted the socket state pinned under %s", bpffs);
-	else if (fd >= 0)
+		return true;
+	}
+	if (fd >= 0)
 		log_warn("datapath", "socket state under %s has another layout (%s); open sockets "
 			 "lose reverse translation", bpffs, why);
+	return false;
 }
 
-/* Adopt every pinned map when all match, else only the socket state. */
-static bool adopt_maps(struct ferry_sock_lb *skel, const char *bpffs)
+/* Adopt every pinned map when all match, else only the socket state
+ * (*sk_kept then says whether it was). */
+static bool adopt_maps(struct ferry_sock_lb *skel, const char *bpffs, bool *sk_kept)
 {
 	int fds[DP_MAP__COUNT], found = 0;
 	struct agent_state st = { 0 };
@@ -210,8 +215,7 @@ static bool adopt_maps(struct ferry_sock_lb *skel, const char *bpffs)
 	else if (found)
 		log_warn("datapath", "pinned maps under %s differ (%s): migrating to new maps, filled "
 			 "from the source and swapped in", bpffs, why);
-	if (!match && found)
-		adopt_sk_storage(skel, fds[DP_MAP_SK_REVNAT], bpffs);
+	*sk_kept = !match && found && adopt_sk_storage(skel, fds[DP_MAP_SK_REVNAT], bpffs);
 	close_all(fds, DP_MAP__COUNT);
 	return match;
 }
@@ -262,7 +266,10 @@ struct dp_loader {
 static int create_maps(struct datapath *dp, const char *bpffs, const struct dp_limits *limits)
 {
 	struct ferry_sock_lb *skel = ferry_sock_lb__open();
+	struct peer_mark mark = { .seen = 1 };
 	struct bpf_program *prog;
+	bool sk_kept = false;
+	__u32 zero = 0;
 	int err;
 
 	if (!skel) {
@@ -291,7 +298,7 @@ static int create_maps(struct datapath *dp, const char *bpffs, const struct dp_l
 	bpf_map__set_max_entries(skel->maps.ferry_svc_names, 2 * limits->max_services);
 	/* By backend_id, whose space is the engine's too. */
 	bpf_map__set_max_entries(skel->maps.ferry_conns, 4 * limits->max_backends);
-	dp->adopted = adopt_maps(skel, bpffs);
+	dp->adopted = adopt_maps(skel, bpffs, &sk_kept);
 	bpf_object__for_each_program(prog, skel->obj)
 		bpf_program__set_autoload(prog, false);
 	/* The programs' private data is the programs' instance's. */
@@ -299,6 +306,12 @@ static int create_maps(struct datapath *dp, const char *bpffs, const struct dp_l
 	err = load_object(skel->obj);
 	for (int i = 0; i < DP_MAP__COUNT && !err; i++)
 		dp->maps.fd[i] = bpf_map__fd(skel_map(skel, i));
+	/* Kept socket state may hold peer entries the new mark never saw. */
+	if (!err && sk_kept &&
+	    bpf_map_update_elem(dp->maps.fd[DP_MAP_PEER_MARK], &zero, &mark, BPF_ANY)) {
+		err = -errno;
+		log_error("datapath", "cannot set ferry_peer_mark: %s", strerror(errno));
+	}
 	return err;
 }
 

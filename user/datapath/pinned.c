@@ -27,6 +27,7 @@ const char *const dp_map_names[DP_MAP__COUNT] = {
 	[DP_MAP_SVC_NAMES] = "ferry_svc_names",
 	[DP_MAP_CONNS] = "ferry_conns",
 	[DP_MAP_SK_CONN] = "ferry_sk_conn",
+	[DP_MAP_PEER_MARK] = "ferry_peer_mark",
 };
 
 const char *const dp_hook_names[DP_HOOK_COUNT] = {

@@ -23,6 +23,7 @@ enum dp_map {
 	DP_MAP_SVC_NAMES,
 	DP_MAP_CONNS,
 	DP_MAP_SK_CONN,
+	DP_MAP_PEER_MARK,
 	DP_MAP__COUNT,
 };
 
