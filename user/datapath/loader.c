@@ -241,9 +241,9 @@ static int load_object(struct bpf_object *obj)
  * programs, says so, then loads the UDP reaper's object. Each takes the
  * kernel tens to hundreds of ms and needs nothing from the source, which
  * ferryd reads meanwhile. The reaper's (a parse of the kernel's BTF of its
- * own, 5-10 MB for a moment) waits until the programs are published: the
- * first fill's memory is freed by then, and nothing waits for it before
- * (datapath_reaper). */
+ * own, 5-10 MB for a moment) waits until ferryd has published the programs
+ * (datapath_reaper_load): the first fill's memory is freed by then, and
+ * nothing before waits for it (datapath_reaper). */
 struct dp_loader {
 	pthread_t thread;
 	char bpffs[512];
@@ -618,9 +618,13 @@ int datapath_publish(struct datapath *dp, const char *bpffs, const char *cgroup)
 	if (!err)
 		log_info("datapath", "%d programs serving %s, pinned under %s", DP_HOOK_COUNT,
 			 cgroup, bpffs);
-	if (!err && dp->loader)
-		loader_signal(dp->loader, &dp->loader->reaper_go, &dp->loader->reaper_skip, 0);
 	return err;
+}
+
+void datapath_reaper_load(struct datapath *dp)
+{
+	if (dp->loader)
+		loader_signal(dp->loader, &dp->loader->reaper_go, &dp->loader->reaper_skip, 0);
 }
 
 int datapath_reaper(struct datapath *dp, const char *bpffs)
@@ -629,6 +633,8 @@ int datapath_reaper(struct datapath *dp, const char *bpffs)
 
 	if (!dp->loader)
 		return dp->reaper_err;
+	/* Started, should no one have (ferryd waits for it now). */
+	datapath_reaper_load(dp);
 	err = join_loader(dp);
 	if (!err) {
 		dp->reap_link = bpf_program__attach_iter(dp->reaper->progs.ferry_udp_reap, NULL);

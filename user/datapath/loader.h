@@ -67,9 +67,9 @@ struct datapath {
  * (empty, unpinned), or the pinned ones adopted, then the programs loaded
  * on them; the kernel does both while ferryd reads its source. The UDP
  * reaper's object (bpf/reaper.bpf.c), only when udp_reaper (the kernel has
- * bpf_sock_destroy and it is wanted), loads on the same thread once the
- * programs are published, and only datapath_reaper waits for it. Returns 0
- * or -errno. */
+ * bpf_sock_destroy and it is wanted), loads on the same thread once
+ * datapath_reaper_load says so, and only datapath_reaper waits for it.
+ * Returns 0 or -errno. */
 int datapath_load(struct datapath *dp, const char *bpffs, const struct dp_limits *limits,
 		  bool udp_reaper);
 
@@ -82,7 +82,13 @@ int datapath_maps(struct datapath *dp);
  * refused. Nothing is attached or pinned before they are loaded. */
 int datapath_programs(struct datapath *dp);
 
-/* After datapath_publish: wait for the UDP reaper's object, the first
+/* After datapath_publish, once ferryd's thread is done with the first
+ * publish's own loads (the per-packet programs): start loading the UDP
+ * reaper's object. Its parse of the kernel's BTF then neither delays the
+ * first generation nor adds to the first fill's peak of memory. */
+void datapath_reaper_load(struct datapath *dp);
+
+/* After datapath_reaper_load: wait for the UDP reaper's object, the first
  * time, then create its iterator and pin its link. Returns 0 (also without
  * the reaper), or -errno after a log line that says why, on every call
  * after. Until then reap_link is NULL. */

@@ -69,7 +69,8 @@ int agent_reaper(struct agent *ag);
  * start the per-packet path and the metrics and health servers. Returns 0,
  * or -1 when ferryd must not run. */
 int agent_datapath(struct agent *ag);
-/* Attach the programs (after the first fill of the maps). */
+/* Attach the programs (after the first fill of the maps), socket LB and
+ * per-packet, then start the UDP reaper's load (agent_reaper takes it). */
 int agent_attach(struct agent *ag);
 /* Call from the loop on every wake-up (after agent_attach): every
  * --resync-period, and at the next wake-up after a pass that repaired

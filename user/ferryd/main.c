@@ -128,9 +128,12 @@ void agent_reap_udp(struct agent *ag)
 
 int agent_attach(struct agent *ag)
 {
-	if (datapath_publish(&ag->dp, ag->opts.bpffs, ag->opts.cgroup))
+	if (datapath_publish(&ag->dp, ag->opts.bpffs, ag->opts.cgroup) || packet_attach(ag))
 		return -1;
-	return packet_attach(ag);
+	/* Beside the per-packet programs' verification (about a second with
+	 * devices), the reaper's load would slow the first publish. */
+	datapath_reaper_load(&ag->dp);
+	return 0;
 }
 
 const char *const agent_repair_names[REPAIR__COUNT] = {
