@@ -76,7 +76,7 @@ static __always_inline void pick_unshared(struct sock_revnat *st, const struct s
  * is read in place, not copied, and its revision checked after the backend
  * is read (as backend_inline_at does). False: xlate_fwd takes it. */
 static __always_inline bool connect_inline(struct bpf_sock_addr *ctx, bool v6, __u8 proto,
-					   const struct svc_entry *e)
+					   const struct svc_entry *e, __u32 r)
 {
 	__u32 svc_id = e->v.svc_id, rev = e->v.rev, count = e->v.count, addr, slot;
 	const struct svc_inline_v4 *b;
@@ -89,7 +89,7 @@ static __always_inline bool connect_inline(struct bpf_sock_addr *ctx, bool v6, _
 	/* A multiply for a division: r's top bits scaled to [0, count). clang
 	 * knows slot < count <= 16 and would drop the mask the verifier
 	 * needs. */
-	slot = ((__u64)rand_u32() * count) >> 32;
+	slot = ((__u64)r * count) >> 32;
 	barrier_var(slot);
 	b = &e->in.v4[slot & (FERRY_SVC_INLINE_V4 - 1)];
 	addr = b->addr;
@@ -118,19 +118,18 @@ static __always_inline bool connect_inline(struct bpf_sock_addr *ctx, bool v6, _
  * from connect_inline's short path. */
 static __always_inline int xlate_pick(struct bpf_sock_addr *ctx, bool v6, bool sticky,
 				      const struct svc_key *keyp, struct svc_key *lkey,
-				      struct svc_value *found)
+				      struct svc_value *found, __u32 r)
 {
 	struct svc_key key = *keyp;
 	struct svc_value svc;
 	struct affinity_key akey = {};
 	struct slot_value kept, *b = NULL;
 	struct sock_revnat *st = NULL;
-	__u32 hash = 0, slot = 0, r;
+	__u32 hash = 0, slot = 0;
 	bool v4;
 
 	/* Copied first: nothing may run between the lookup and the copy. */
 	svc = *found;
-	r = rand_u32();
 	if (!svc.count)
 		return refuse(STAT_NO_BACKEND);
 	v4 = addr_is_v4_mapped(lkey->addr);
@@ -194,6 +193,10 @@ static __always_inline int xlate_pick(struct bpf_sock_addr *ctx, bool v6, bool s
  * wildcard for a node address or loopback. */
 static __always_inline int xlate_fwd(struct bpf_sock_addr *ctx, bool v6, bool sticky)
 {
+	/* Drawn before the lookup, whose wait it overlaps (its state may be
+	 * out of the cache on a fresh socket's path), and so that nothing
+	 * runs between the lookup and the copy. */
+	__u32 r = rand_u32();
 	struct svc_value *found = NULL;
 	struct svc_key key, lkey;
 	__u16 port;
@@ -215,11 +218,11 @@ static __always_inline int xlate_fwd(struct bpf_sock_addr *ctx, bool v6, bool st
 	case LOOKUP_FOUND:
 		/* connect4's key is v4-mapped: no need to look. */
 		if (!sticky && (!v6 || addr_is_v4_mapped(lkey.addr)) &&
-		    connect_inline(ctx, v6, key.proto, (const struct svc_entry *)found))
+		    connect_inline(ctx, v6, key.proto, (const struct svc_entry *)found, r))
 			return 1;
 		break;
 	}
-	return xlate_pick(ctx, v6, sticky, &key, &lkey, found);
+	return xlate_pick(ctx, v6, sticky, &key, &lkey, found, r);
 }
 
 /* The socket's own state first (a connected socket's: the entry of its
