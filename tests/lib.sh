@@ -97,6 +97,13 @@ kernel_btf_has() {
 	bpftool btf dump file /sys/kernel/btf/vmlinux 2>/dev/null | grep -qF -- "${FEATURE_BTF[$1]}"
 }
 
+# feature_why NAME: empty when ferryd uses feature NAME, else why not.
+feature_why() {
+	status_get "'' if j['features']['$1']['available'] else j['features']['$1']['why']" 2>/dev/null
+}
+
+feature_used() { [ -z "$(feature_why "$1")" ]; }
+
 # needs_feature NAME CASE...: 0 when the running ferryd uses the optional
 # feature NAME (ferryctl status "features"): the caller runs the CASEs.
 # Otherwise 1, and each CASE is "ok - CASE # SKIP NAME not available on this
@@ -106,7 +113,13 @@ kernel_btf_has() {
 needs_feature() {
 	local name=$1 why bad='' c
 	shift
-	why=$(status_get "'' if j['features']['$name']['available'] else j['features']['$name']['why']" 2>/dev/null)
+	why=$(feature_why "$name")
+	# ferryd may still be starting what the kernel has (the UDP reaper loads
+	# after the first generation): wait for it before calling it missing.
+	if [ -n "$why" ] && kernel_btf_has "$name"; then
+		wait_until 30 feature_used "$name"
+		why=$(feature_why "$name")
+	fi
 	[ -n "$why" ] || return 0
 	if [[ $why != "the kernel lacks "* ]]; then
 		bad="ferryd does not use $name: $why"
