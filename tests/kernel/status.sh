@@ -89,6 +89,17 @@ expect "status: as many bpf syscalls at 300 service ports as at 3 (walks no map)
 expect "status --maps reads the maps (more bpf syscalls than without)" \
 	"$([ "${maps300:-0}" -gt "${calls300:-0}" ] && echo more || echo "$calls300 -> $maps300")" more
 note "bpf syscalls per status: $calls3 at 3, $calls300 at 300; with --maps $maps3 and $maps300"
+# Where the kernel has every optional feature, status asks the kernel (a
+# tcx query without a per-packet path here) rather than reading its BTF,
+# about 10 ms a call (issue 13: status is what scripts poll).
+BTF_READS="status reads no kernel BTF where ferryd uses every optional feature"
+if kernel_btf_has tcx && kernel_btf_has udp_reaper &&
+	wait_until 30 test -e "$BPFFS/links/udp-reap"; then
+	expect "$BTF_READS" "$(strace -f -e trace=openat "$FERRYCTL" --bpffs "$BPFFS" status -o json 2>&1 >/dev/null |
+		grep -c /sys/kernel/btf/vmlinux)" 0
+else
+	ok "$BTF_READS # SKIP this kernel lacks tcx or the UDP reaper"
+fi
 
 ferryd_stop
 expect "status with ferryd stopped: figures still equal ferry_state's" "$(same_as_state)" same

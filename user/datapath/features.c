@@ -175,6 +175,17 @@ bool features_kernel_has(enum feature f, char *why, size_t len)
 	return !missing;
 }
 
+/* A query of loopback's tcx ingress: a kernel without tcx refuses the
+ * attach type (EINVAL); one with it answers, with no program or with
+ * some. */
+bool features_tcx_query(void)
+{
+	__u32 count = 0;
+
+	return bpf_prog_query(1, FEATURE_BPF_TCX_INGRESS, 0, NULL, NULL, &count) == 0 ||
+	       errno != EINVAL;
+}
+
 const char *features_loss(enum feature f)
 {
 	switch (f) {

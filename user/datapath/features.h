@@ -27,6 +27,15 @@ int features_check(void);
  * it lacks and the kernel that brought it. */
 bool features_kernel_has(enum feature f, char *why, size_t len);
 
+/* Whether the kernel takes tcx attachments, asked without reading its BTF
+ * (about 10 ms, which ferryctl status must not pay on every call). */
+bool features_tcx_query(void);
+
+/* The build's UAPI headers (6.1) predate tcx (6.6); the running kernel's
+ * values, which are fixed ABI. */
+#define FEATURE_BPF_TCX_INGRESS 46
+#define FEATURE_BPF_TCX_EGRESS 47
+
 /* What a user loses without the feature, in their terms. */
 const char *features_loss(enum feature f);
 

@@ -15,10 +15,7 @@
 #include "nodeport_tc.skel.h"
 #include "nodeport_xdp.skel.h"
 
-/* The build's UAPI headers (6.1) predate tcx (6.6); the running kernel's
- * values, which are fixed ABI. */
-#define NP_BPF_TCX_INGRESS 46
-#define NP_BPF_TCX_EGRESS 47
+/* Fixed ABI the build's UAPI headers (6.1) predate (features.h). */
 #define NP_BPF_LINK_TYPE_TCX 11
 /* 10 ms each: a released link's device is free again within a second. */
 #define NP_BUSY_TRIES 100
@@ -152,7 +149,7 @@ static bool link_fits(int fd, enum np_hook hook, int ifindex, enum np_xdp_mode m
 		return info.type == BPF_LINK_TYPE_XDP && tcx[0] == (__u32)ifindex &&
 		       xdp_attached_mode(ifindex) == mode;
 	return info.type == NP_BPF_LINK_TYPE_TCX && tcx[0] == (__u32)ifindex &&
-	       tcx[1] == (hook == NP_HOOK_TC_INGRESS ? NP_BPF_TCX_INGRESS : NP_BPF_TCX_EGRESS);
+	       tcx[1] == (hook == NP_HOOK_TC_INGRESS ? FEATURE_BPF_TCX_INGRESS : FEATURE_BPF_TCX_EGRESS);
 }
 
 /* Swap the program of a fitting pinned link in place; a pinned link that
@@ -183,7 +180,7 @@ static int create_link(const char *path, enum np_hook hook, struct np_device *de
 	if (hook == NP_HOOK_XDP)
 		opts.flags = dev->xdp == NP_XDP_NATIVE ? XDP_FLAGS_DRV_MODE : XDP_FLAGS_SKB_MODE;
 	else
-		type = hook == NP_HOOK_TC_INGRESS ? NP_BPF_TCX_INGRESS : NP_BPF_TCX_EGRESS;
+		type = hook == NP_HOOK_TC_INGRESS ? FEATURE_BPF_TCX_INGRESS : FEATURE_BPF_TCX_EGRESS;
 	fd = bpf_link_create(prog_fd, dev->ifindex, type, hook == NP_HOOK_XDP ? &opts : NULL);
 	/* A link just unpinned (another mode) is released by deferred work:
 	 * its device still holds it for a moment. */

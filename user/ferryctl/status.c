@@ -228,10 +228,9 @@ static cJSON *feature_json(enum feature f, bool on, const char *flag)
 
 /* Whether the per-packet path's tc programs are tcx links: yes when one is
  * pinned, no when only clsact filters are (those of this network
- * namespace's devices), else (no tc program seen) what the kernel has. */
+ * namespace's devices), else (no tc program seen) what the kernel takes. */
 static bool tcx_on(cJSON *packet_path)
 {
-	char why[128];
 	bool filters = false;
 
 	for (cJSON *l = packet_path->child; l; l = l->next) {
@@ -244,7 +243,7 @@ static bool tcx_on(cJSON *packet_path)
 			return true;
 		filters = true;
 	}
-	return !filters && features_kernel_has(FEATURE_TCX, why, sizeof(why));
+	return !filters && features_tcx_query();
 }
 
 /* The optional features: the UDP reaper is served while its link is
