@@ -519,8 +519,9 @@ class Results:
                       m["rss_kb"] < GOAL_RSS_KB))
             peak = max(x["peak_rss_kb"] for (n, w), x in self.mem.items()
                        if n == GOAL_RSS_N and x.get("peak_rss_kb") is not None)
+            # Issue 13: the peak under twice the steady state.
             g.append(("ferryd peak RSS (VmHWM, includes the cold load)", GOAL_RSS_N, fmt_mb(kb=peak),
-                      "< 30 MB", peak < GOAL_RSS_KB))
+                      "< 2 x " + fmt_mb(kb=m["rss_kb"]), peak < 2 * m["rss_kb"]))
         for r in self.rss:
             if int(r["n"]) != GOAL_RSS_N or int(r["endpoints"]) != 10:
                 continue
@@ -532,6 +533,8 @@ class Results:
                       fmt_mb(kb=peak), "< 80 MB", peak < GOAL_PEAK_KB))
             g.append(("ferryd steady RSS, " + rss_label(r), GOAL_RSS_N, fmt_mb(kb=steady),
                       "< 30 MB", steady < GOAL_RSS_KB))
+            g.append(("ferryd peak RSS / steady RSS, " + rss_label(r), GOAL_RSS_N,
+                      "%.2f" % (peak / steady), "< 2", peak < 2 * steady))
         return g
 
     def rss_table(self):
