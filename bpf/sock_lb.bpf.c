@@ -86,10 +86,11 @@ static __always_inline bool connect_inline(struct bpf_sock_addr *ctx, bool v6, _
 	    (e->v.flags & SVC_FLAG_EXTERNAL) || !count || count > FERRY_SVC_INLINE_V4 ||
 	    (proto != IPPROTO_TCP && proto != IPPROTO_UDP))
 		return false;
-	/* A multiply for a division: r's top bits scaled to [0, count). clang
+	/* backend_pick's slot for r: a backend left to the general path
+	 * (another port owns it) is then picked there as often as here. clang
 	 * knows slot < count <= 16 and would drop the mask the verifier
 	 * needs. */
-	slot = ((__u64)r * count) >> 32;
+	slot = r % count;
 	barrier_var(slot);
 	b = &e->in.v4[slot & (FERRY_SVC_INLINE_V4 - 1)];
 	addr = b->addr;

@@ -111,4 +111,20 @@ change "one backend" "$SRC" < <(state 1 3 1 5)
 check "one IPv4 backend inline" 10.96.13.16 1
 check "one IPv6 backend inline" fd00:10:96::1308 1
 
+# A backend another service port owns (its ferry_revnat entry names the
+# other's ClusterIP) leaves the short path for the general one, which must
+# pick the same slot for the same draw: each of 2 backends gets half of 200
+# connections (at least 70 fails a correct pick with a probability of 2e-5;
+# the general path picking anew gave the non-owned one a quarter).
+pair() {
+	svc "$1" IPv4 "$2"
+	slice "$1" IPv4 8085 "$3" "$4"
+}
+change "a service port owning i-1:8085" "$SRC" < <(state 1 3 1 5; pair own 10.96.13.20 1 2)
+change "a second one sharing it" "$SRC" < <(state 1 3 1 5; pair own 10.96.13.20 1 2; pair shr 10.96.13.21 1 3)
+t=$(conn_tally 200 10.96.13.21 80)
+note "shared: $t"
+expect "B3 a backend another service port owns gets its share (200 connections, 2 backends, each at least 70)" \
+	"$(tr ' ' '\n' <<<"$t" | awk -F= '$2 >= 70 {print $1}' | sort | tr '\n' ' ' | sed 's/ $//')" "i-1:8085 i-3:8085"
+
 finish
