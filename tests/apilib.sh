@@ -386,11 +386,12 @@ stream() { api_ctl POST /streams "$1"; }
 # work EP...: Service "work"'s slice in $NS with these endpoints.
 work() { put "$(slice_json "$NS" work-1 work "$SL" "$(eps "$@")")"; }
 
-# fault_cluster NET: in namespace $NS, Services steady (endpoints
-# 198.18.NET.1 and .2), work (.1) and gone (.3) on 10.96.NET.1-3, port 80
-# to 8080, and this node's Node; then ferryd, checked against the API.
+# fault_cluster NET [FERRYD_ARG...]: in namespace $NS, Services steady
+# (endpoints 198.18.NET.1 and .2), work (.1) and gone (.3) on 10.96.NET.1-3,
+# port 80 to 8080, and this node's Node; then ferryd, checked against the API.
 fault_cluster() {
 	local n=$1
+	shift
 	HTTP='[{"name":"http","port":80}]'
 	SL='[{"name":"http","port":8080}]'
 	put "$(node_json node-a)"
@@ -400,6 +401,6 @@ fault_cluster() {
 	work "198.18.$n.1"
 	put "$(svc_json "$NS" gone "10.96.$n.3" "$HTTP")"
 	put "$(slice_json "$NS" gone-1 gone "$SL" "$(eps "198.18.$n.3")")"
-	ferryd_k8s_start || finish
+	ferryd_k8s_start "$@" || finish
 	expect_maps_equal "start: the maps equal the API state"
 }

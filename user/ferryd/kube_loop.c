@@ -296,6 +296,7 @@ int kube_loop_run(struct agent *ag)
 	if (sig.fd < 0 || kube_node_settings(ag) < 0)
 		return -1;
 	watch_set_idle_timeout(ag->opts.watch_idle_timeout);
+	watch_set_forbidden_retry(ag->opts.forbidden_retry);
 	log_info("ferryd", "waiting for the first list of Services, EndpointSlices and the "
 		 "Node; until then the datapath keeps what it holds");
 	while ((rc = kube_round(&kl, &sig)) == 0)

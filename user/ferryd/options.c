@@ -31,6 +31,9 @@ static const char usage[] =
 	"  --watch-idle-timeout SECONDS  a watch stream that delivers no byte (event or\n"
 	"                             bookmark) this long is taken for dead and resumed\n"
 	"                             (default 90)\n"
+	"  --forbidden-retry SECONDS  how long a request answered 403 (ferryd's account lacks\n"
+	"                             a permission) waits before it is tried again: a fixed\n"
+	"                             RBAC rule takes effect within it (default 30)\n"
 	"  --metrics-addr ADDR        Prometheus /metrics (default 127.0.0.1:10249; \"\" = off)\n"
 	"  --health-addr ADDR         /healthz and /livez (default :10256, every address;\n"
 	"                             \"\" = off)\n"
@@ -320,6 +323,7 @@ int options_parse(int argc, char **argv, struct ferryd_options *opts)
 		{ "allow-insecure-http", no_argument, NULL, 'i' },
 		{ "max-event-bytes", required_argument, NULL, 'E' },
 		{ "watch-idle-timeout", required_argument, NULL, 'W' },
+		{ "forbidden-retry", required_argument, NULL, 'F' },
 		{ "metrics-addr", required_argument, NULL, 'M' },
 		{ "health-addr", required_argument, NULL, 'H' },
 		{ "health-timeout", required_argument, NULL, 'T' },
@@ -357,6 +361,7 @@ int options_parse(int argc, char **argv, struct ferryd_options *opts)
 	opts->bpffs = "/sys/fs/bpf/ferry";
 	opts->max_event_bytes = FERRYD_MAX_EVENT_BYTES;
 	opts->watch_idle_timeout = WATCH_IDLE_TIMEOUT_S;
+	opts->forbidden_retry = WATCH_FORBIDDEN_RETRY_S;
 	snprintf(opts->metrics_addr, sizeof(opts->metrics_addr), "127.0.0.1:10249");
 	snprintf(opts->health_addr, sizeof(opts->health_addr), ":10256");
 	opts->health_timeout = 60;
@@ -409,6 +414,11 @@ int options_parse(int argc, char **argv, struct ferryd_options *opts)
 			if (parse_count("--watch-idle-timeout", optarg, &count))
 				return -1;
 			opts->watch_idle_timeout = count;
+			break;
+		case 'F':
+			if (parse_count("--forbidden-retry", optarg, &count))
+				return -1;
+			opts->forbidden_retry = count;
 			break;
 		case 'c':
 			snprintf(opts->cgroup, sizeof(opts->cgroup), "%s", optarg);

@@ -30,6 +30,7 @@ struct ferryd_options {
 	bool allow_insecure_http; /* --allow-insecure-http */
 	size_t max_event_bytes;   /* --max-event-bytes */
 	double watch_idle_timeout;/* --watch-idle-timeout, seconds */
+	double forbidden_retry;   /* --forbidden-retry, seconds */
 	char metrics_addr[128];   /* --metrics-addr, "" = off */
 	char health_addr[128];    /* --health-addr, "" = off */
 	double health_timeout;    /* --health-timeout, seconds */

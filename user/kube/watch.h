@@ -33,6 +33,8 @@ struct watch;
  * event, no bookmark: a healthy server sends a bookmark about once a
  * minute). ferryd's --watch-idle-timeout. */
 #define WATCH_IDLE_TIMEOUT_S 90.0
+/* A 403 will not heal by itself soon: someone has to fix the RBAC rules. */
+#define WATCH_FORBIDDEN_RETRY_S 30.0
 /* The start of an error answer kept for the log (a Status is short). */
 #define WATCH_ERROR_BODY_MAX 4096
 
@@ -146,6 +148,8 @@ void watch_free(struct watch *w);
 
 /* The idle deadline of every watch stream, WATCH_IDLE_TIMEOUT_S unless set. */
 void watch_set_idle_timeout(double seconds);
+/* The wait after a 403, WATCH_FORBIDDEN_RETRY_S unless set. */
+void watch_set_forbidden_retry(double seconds);
 
 /* The next request (list page or watch), due now: its path and query,
  * malloc'd (the caller adds scheme, host, TLS and auth), and the phase it

@@ -8,10 +8,15 @@
 #include "common/log.h"
 #include "kube/watch_priv.h"
 
-/* A 403 will not heal by itself soon: someone has to fix the RBAC rules. */
-#define FORBIDDEN_RETRY_S 30.0
 /* A watch shorter than this that saw nothing is a failure (spec). */
 #define SHORT_WATCH_S 1.0
+
+static double forbidden_retry = WATCH_FORBIDDEN_RETRY_S;
+
+void watch_set_forbidden_retry(double seconds)
+{
+	forbidden_retry = seconds;
+}
 
 /* The message of a Status body, or "" when the body is not one. */
 static const char *watch_status_message(const struct watch *w, cJSON **doc)
@@ -82,8 +87,8 @@ static void watch_fail(struct watch *w, enum watch_error err, long status, const
 	double wait = backoff_next(&w->backoff, now, err == WATCH_ERR_THROTTLED ||
 			err == WATCH_ERR_SERVER ? w->retry_after : -1);
 
-	if (err == WATCH_ERR_FORBIDDEN && wait < FORBIDDEN_RETRY_S)
-		wait = FORBIDDEN_RETRY_S;
+	if (err == WATCH_ERR_FORBIDDEN && wait < forbidden_retry)
+		wait = forbidden_retry;
 	w->stats.errors[err]++;
 	w->reauth |= err == WATCH_ERR_UNAUTHORIZED;
 	if (err == WATCH_ERR_TRANSPORT)
