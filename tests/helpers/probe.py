@@ -10,8 +10,9 @@ exchange got an answer, 1 otherwise:
 Addresses print as the kernel gives them: 10.96.0.10:53, IPv6 ones in
 brackets ([fd00:10:96::a]:53, v4-mapped [::ffff:10.96.0.10]:53).
 
-  probe.py tcp ADDR PORT [--family 4|6] [--bind-port N] [--path /port]
-      connect, getpeername, one HTTP request; reply is the body.
+  probe.py tcp ADDR PORT [--family 4|6] [--bind-port N] [--path /port] [--count N]
+      connect, getpeername, one HTTP request; reply is the body. --count N:
+      N such connections, one after the other, each on a new socket.
   probe.py udp ADDR PORT [ADDR PORT ...] [--connect] [--family 4|6] [--msg M]
           [--count N]
       one socket; for each target, send a datagram and read the answer.
@@ -255,8 +256,11 @@ def main():
     if len(args.targets) % 2:
         ap.error("targets come in pairs: ADDR PORT")
     targets = [(args.targets[i], int(args.targets[i + 1])) for i in range(0, len(args.targets), 2)]
+    if args.op == "tcp" and args.count > 1 and args.bind_port:
+        ap.error("--count with --bind-port: the second connection could not bind")
     if args.op == "tcp":
-        return http_get(*targets[0], args.family, args.timeout, args.bind_port, args.path)
+        return max(http_get(*targets[0], args.family, args.timeout, args.bind_port, args.path)
+                   for _ in range(args.count))
     if args.op == "udp" and args.crossing:
         return udp_crossing(targets, args.family, args.timeout, args.msg)
     if args.op == "udp":

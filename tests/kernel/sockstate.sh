@@ -88,8 +88,7 @@ from_map() { status_get 'j["counters"].get("reverse_translated_from_map", "missi
 # probe prints it, reduced to "NAME@PEER", sorted and counted.
 peers() {
 	local n=$1 addr=$2 out
-	for _ in $(seq "$n"); do
-		out=$(probe tcp "$addr" 80)
+	probe tcp --count "$n" "$addr" 80 | while read -r out; do
 		echo "$(field reply "$out")@$(field peer "$out")"
 	done | sort | uniq -c | awk '{ printf "%s%s=%s", sep, $2, $1; sep = " " }'
 }

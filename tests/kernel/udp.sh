@@ -67,8 +67,7 @@ ferryd_start "$WORK/src" || finish
 udp_names() {
 	local n=$1
 	shift
-	in_client bash -c 'n=$1; shift; for ((i = 0; i < n; i++)); do "$@"; done' _ "$n" \
-		"$PYTHON" "$PROBE" udp "$@" | sed -n 's/^reply=\([^ ]*\) .*/\1/p' | sort -u | tr '\n' ' ' | sed 's/ $//'
+	in_client "$PYTHON" "$PROBE" udp --count "$n" "$@" | sed -n 's/^reply=\([^ ]*\) .*/\1/p' | sort -u | tr '\n' ' ' | sed 's/ $//'
 }
 
 out=$(probe udp 10.96.20.10 53)
