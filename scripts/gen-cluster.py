@@ -12,6 +12,12 @@ import sys
 
 SVC_NET = ipaddress.ip_network("10.96.0.0/12")
 POD_NET = ipaddress.ip_network("198.18.0.0/15")
+POD_BASE = int(POD_NET.network_address)
+
+
+def ipv4_text(n):
+    """The dotted quad of n; ipaddress's objects would cost most of the run."""
+    return f"{n >> 24}.{(n >> 16) & 255}.{(n >> 8) & 255}.{n & 255}"
 
 
 def service(i):
@@ -29,9 +35,10 @@ def service(i):
 
 def slice_(i, endpoints, pods):
     eps = []
+    wrap = pods or POD_NET.num_addresses - 2
     for j in range(endpoints):
-        ip = POD_NET[1 + (i * endpoints + j) % (pods or POD_NET.num_addresses - 2)]
-        eps.append({"addresses": [str(ip)], "conditions": {"ready": True}, "nodeName": "node-a"})
+        ip = ipv4_text(POD_BASE + 1 + (i * endpoints + j) % wrap)
+        eps.append({"addresses": [ip], "conditions": {"ready": True}, "nodeName": "node-a"})
     return {
         "apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
         "metadata": {"name": f"svc-{i}-1", "namespace": "bench",
@@ -42,18 +49,29 @@ def slice_(i, endpoints, pods):
     }
 
 
-def main():
+def parse_args(argv=None):
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("services", type=int)
     ap.add_argument("endpoints", type=int)
     ap.add_argument("--pods", type=int, default=0,
                     help="reuse this many pod IPs round-robin (0: the whole pod range)")
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     if args.services + 1 >= SVC_NET.num_addresses:
         sys.exit("too many services for 10.96.0.0/12")
-    items = [service(i) for i in range(args.services)]
-    items += [slice_(i, args.endpoints, args.pods) for i in range(args.services)]
-    json.dump({"apiVersion": "v1", "kind": "List", "items": items}, sys.stdout)
+    return args
+
+
+def cluster(services, endpoints, pods):
+    """The v1 List, as a dict."""
+    items = [service(i) for i in range(services)]
+    items += [slice_(i, endpoints, pods) for i in range(services)]
+    return {"apiVersion": "v1", "kind": "List", "items": items}
+
+
+def main():
+    args = parse_args()
+    # dumps, not dump: only the one-shot encoder is the C one (3-4x faster).
+    sys.stdout.write(json.dumps(cluster(args.services, args.endpoints, args.pods)))
 
 
 if __name__ == "__main__":

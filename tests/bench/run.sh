@@ -427,13 +427,11 @@ GENPY = os.path.join(REPO, "scripts/gen-cluster.py")
 
 def gen(k, base, argv):
     """gen-cluster.py ARGS (N first), byte for byte but for the k target
-    services (own_ports), with json.dump's C encoder in one piece
-    (json.dump's pure-Python iterencode makes 100,000 services take 43 s
-    instead of 7)."""
-    n = int(argv[0])
-    json.dump = lambda obj, fp, **kw: fp.write(json.dumps(own_ports(obj, n, k, base), **kw))
-    sys.argv = ["gen-cluster.py"] + argv
-    runpy.run_path(GENPY, run_name="__main__")
+    services (own_ports)."""
+    g = runpy.run_path(GENPY)
+    a = g["parse_args"](argv)
+    obj = g["cluster"](a.services, a.endpoints, a.pods)
+    sys.stdout.write(json.dumps(own_ports(obj, a.services, k, base)))
 
 
 def own_ports(obj, n, k, base):

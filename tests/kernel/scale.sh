@@ -47,14 +47,10 @@ def pods(i, m):
 
 
 def gen():
-    """gen-cluster.py N M itself, byte for byte, with a large stdout buffer
-    (its json.dump writes small pieces: 3x slower on a plain file)."""
-    import io
-    sys.stdout = io.TextIOWrapper(open(1, "wb", buffering=1 << 24, closefd=False))
+    """gen-cluster.py N M itself, byte for byte."""
     sys.argv = ["gen-cluster.py"] + sys.argv[2:]
     runpy.run_path(os.path.join(os.environ["REPO"], "scripts/gen-cluster.py"),
                    run_name="__main__")
-    sys.stdout.flush()
 
 
 def wait_first(state_path, seconds, start_ns, pid):
