@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Make-before-break, proven under churn. A client connects in a tight loop
 # (build/tests/churn) while a driver rewrites the backend set of its Service
-# underneath for thousands of generations: grow, shrink, replace all,
+# underneath for over a thousand generations: grow, shrink, replace all,
 # empty and refill. Each connection is logged with the published generation
 # read just before connect() and just after the answer; each write of the
 # driver with the generation that published it. The checker then proves:
@@ -18,10 +18,10 @@ source "$(dirname "$0")/../lib.sh"
 
 CHURN=$BUILD/tests/churn
 VIP=10.96.60.10
-STEPS=${CHURN_STEPS:-2400}           # writes of the source, at most
+STEPS=${CHURN_STEPS:-1200}           # writes of the source, at most
 DRIVER_SECONDS=${CHURN_SECONDS:-55}  # bound on the driver's run
-MIN_GENERATIONS=2000
-MIN_CONNECTS=3000
+MIN_GENERATIONS=1000
+MIN_CONNECTS=1500
 SEED=${CHURN_SEED:-$RANDOM}
 
 if [ ! -x "$CHURN" ]; then

@@ -392,7 +392,7 @@ same_set "IPv6 ClusterIP from the node: explain names both endpoints, connection
 # answer), "rejected" when it was refused, else the tally.
 ext_reached() {
 	local t out
-	out=$(in_ext "$1" "$PYTHON" "$PROBE" tcp "$3" "$4" --timeout 5)
+	out=$(in_ext "$1" "$PYTHON" "$PROBE" tcp "$3" "$4" --timeout 2)
 	case $out in
 	"error=timeout stage=connect"*) echo dropped; return ;;
 	"error=ECONNREFUSED"*) echo rejected; return ;;

@@ -188,8 +188,8 @@ expect "B34 ferry_datapath_repairs_total{kind=\"program\"} counts the $n_hooks p
 	"$((${after%.*} - ${before%.*}))" "$n_hooks"
 
 steady=$(repairs program)
-wait_passes 4 || not_ok "ferryd checks every second (--resync-period 1)" "passes: $(passes)"
-expect "B34 a steady state repairs nothing over 4 passes" "$(repairs program)" "$steady"
+wait_passes 2 || not_ok "ferryd checks every second (--resync-period 1)" "passes: $(passes)"
+expect "B34 a steady state repairs nothing over 2 passes" "$(repairs program)" "$steady"
 
 # --- maps -------------------------------------------------------------------
 # dump MAP: the pinned map's entries, sorted "KEY VALUE" lines in hex.
@@ -267,8 +267,8 @@ repaired ferry_revnat "1 1 1" "an owner's entry deleted, one naming another Clus
 expect_works "B34 TCP and UDP through both ClusterIPs after the maps were put back"
 
 steady=$(counts)
-wait_passes 4 || not_ok "ferryd checks every second (--resync-period 1)" "passes: $(passes)"
-expect "B34 a steady state repairs no entry over 4 passes" "$(moved "$steady")" "0 0 0"
+wait_passes 2 || not_ok "ferryd checks every second (--resync-period 1)" "passes: $(passes)"
+expect "B34 a steady state repairs no entry over 2 passes" "$(moved "$steady")" "0 0 0"
 total=0
 for k in program entry_missing entry_altered entry_unknown; do total=$((total + $(repairs "$k" | cut -d. -f1))); done
 expect "B34 ferryctl status shows the repairs /metrics counted" \
