@@ -5,18 +5,8 @@
 # clsact filters (--tcx off: what a kernel before 6.6 gets), under XDP
 # native (replies at a tc egress filter) and --xdp=off (new flows at a tc
 # ingress filter too): the same answers as with tcx links. Each mode is a
-# run of nodeport.sh of its own; case names carry the mode.
-REPO=$(cd "$(dirname "$0")/../.." && pwd)
-rc=0
-child=
-# A signal to this script alone (not its process group) reaches the run
-# too, whose own trap cleans up.
-trap '[ -z "$child" ] || { kill -TERM "$child" 2>/dev/null; wait "$child"; }; exit 130' INT TERM
-for mode in native off; do
-	LOGDIR=${BUILD:-$REPO/build}/test-logs/nodeport_tc_filters/$mode NODEPORT_XDP=$mode NODEPORT_TCX=off \
-		NODEPORT_CORE=1 NODEPORT_NODE_IPS=1 bash "$REPO/tests/kernel/nodeport.sh" &
-	child=$!
-	wait "$child" || rc=1
-	child=
-done
-exit $rc
+# run of nodeport.sh of its own, both at once; case names carry the mode.
+# shellcheck source=tests/helpers/nodeport_modes.sh
+source "$(dirname "$0")/../helpers/nodeport_modes.sh"
+core="NODEPORT_TCX=off NODEPORT_CORE=1 NODEPORT_NODE_IPS=1"
+nodeport_modes nodeport_tc_filters "native NODEPORT_XDP=native $core" "off NODEPORT_XDP=off $core"
