@@ -44,6 +44,8 @@ FUZZ_LIB   := $(BUILD)/fuzz/libferry.a
 FUZZ_BINS  := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_SEEDS := $(BUILD)/fuzz/seeds/.done
 FUZZ_SECONDS ?= 60
+# Parallel jobs of the builds that test and demo start (one per CPU).
+JOBS ?= $(shell nproc)
 FIXTURES   ?= ../shared/fixtures
 BENCH_BPF   := $(patsubst tests/bench/%.bpf.c,$(BUILD)/bench/%.bpf.o,$(wildcard tests/bench/*.bpf.c))
 BENCH_BINS  := $(patsubst tests/bench/%.c,$(BUILD)/bench/%,\
@@ -171,11 +173,11 @@ bench-quick: deps
 	tests/bench/run.sh --quick
 
 test: deps
-	$(MAKE) all $(UNIT_BINS) $(HELPER_BINS) $(ASAN_UNIT_BINS) fuzz-tools
+	$(MAKE) -j$(JOBS) all $(UNIT_BINS) $(HELPER_BINS) $(ASAN_UNIT_BINS) fuzz-tools
 	tests/run.sh
 
 demo: deps
-	$(MAKE) all
+	$(MAKE) -j$(JOBS) all
 	scripts/demo.sh
 
 # The kernel matrix (issue 15, scripts/kernels/matrix.sh): the kernel groups
