@@ -166,13 +166,19 @@ expect_works "TCP and UDP through the ClusterIP before anything is removed"
 # --- programs ---------------------------------------------------------------
 before=$(repairs program)
 hooks="connect4 connect6 sendmsg4 sendmsg6 recvmsg4 recvmsg6 getpeername4 getpeername6 sock_release xdp-np1 tc-ingress-np1 tc-egress-np1"
+# All at once, then each is looked for: one pass finds them all.
+declare -A detached
 for h in $hooks; do
 	id=$(link_id "$h")
 	if [ -z "$id" ] || ! bpftool link detach id "$id"; then
 		not_ok "B34 $h detached (bpftool link detach) is attached again" "cannot detach link '$id'"
 		continue
 	fi
-	if wait_until 10 link_serves "$h" "$id"; then
+	detached[$h]=$id
+done
+for h in $hooks; do
+	[ -n "${detached[$h]:-}" ] || continue
+	if wait_until 10 link_serves "$h" "${detached[$h]}"; then
 		ok "B34 $h detached (bpftool link detach) is attached again"
 	else
 		not_ok "B34 $h detached (bpftool link detach) is attached again" "link (id where): $(link_where "$h")"
