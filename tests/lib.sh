@@ -460,6 +460,12 @@ else:
 
 # --- status ----------------------------------------------------------------
 
+# peer_mark: ferry_peer_mark's "seen" (1 once a UDP socket kept a peer entry).
+peer_mark() {
+	bpftool -j map dump pinned "$BPFFS/ferry_peer_mark" |
+		"$PYTHON" -c 'import json, sys; print(json.load(sys.stdin)[0]["formatted"]["value"]["seen"])'
+}
+
 # status_get [--maps] EXPR: a Python expression over `ferryctl status -o json`
 # (as j), printed; e.g. status_get 'j["agent"]["map_full_errors"]'. With
 # --maps, j["maps"] has each hash map's "entries" too (reads every entry).

@@ -202,8 +202,7 @@ else
 fi
 expect "migrate: the socket state is adopted (same map)" "$(map_id ferry_sk_revnat)" "${maps_before##* }"
 expect "migrate: the adopted socket state may hold peer entries, so the new ferry_peer_mark is set" \
-	"$(bpftool -j map dump pinned "$BPFFS/ferry_peer_mark" |
-		"$PYTHON" -c 'import json, sys; print(json.load(sys.stdin)[0]["formatted"]["value"]["seen"])')" 1
+	"$(peer_mark)" 1
 expect "migrate: 9 programs in the cgroup, the old ones detached" "$(attached_count)" 9
 check_load migrate "a migration to other map sizes"
 

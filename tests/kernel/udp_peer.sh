@@ -56,10 +56,6 @@ for step in sys.argv[1:]:
 PY
 )
 steps() { in_client "$PYTHON" -c "$STEPS" "$@" 2>&1 | tr '\n' ';'; }
-peer_mark() {
-	bpftool -j map dump pinned "$BPFFS/ferry_peer_mark" |
-		"$PYTHON" -c 'import json, sys; print(json.load(sys.stdin)[0]["formatted"]["value"]["seen"])'
-}
 
 out=$(steps connect:10.96.12.10 connect:10.96.12.10)
 note "$out"
