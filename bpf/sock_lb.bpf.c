@@ -118,10 +118,9 @@ static __always_inline bool connect_inline(struct bpf_sock_addr *ctx, bool v6, _
  * and lkey), by whatever the service asks: its state lives here, apart
  * from connect_inline's short path. */
 static __always_inline int xlate_pick(struct bpf_sock_addr *ctx, bool v6, bool sticky,
-				      const struct svc_key *keyp, struct svc_key *lkey,
+				      const struct svc_key *key, struct svc_key *lkey,
 				      struct svc_value *found, __u32 r)
 {
-	struct svc_key key = *keyp;
 	struct svc_value svc;
 	struct affinity_key akey = {};
 	struct slot_value kept, *b = NULL;
@@ -142,7 +141,7 @@ static __always_inline int xlate_pick(struct bpf_sock_addr *ctx, bool v6, bool s
 		st = revnat_get(ctx->sk, true);
 		if (!st)
 			stat_inc(STAT_SK_STORAGE_FULL);
-		if (st && sticky_reuse(ctx, v6, st, &key, &svc))
+		if (st && sticky_reuse(ctx, v6, st, key, &svc))
 			return 1;
 	}
 
@@ -176,7 +175,7 @@ static __always_inline int xlate_pick(struct bpf_sock_addr *ctx, bool v6, bool s
 	if (!sticky && svc.algorithm == LB_LEAST_CONN)
 		conns_sock_set(ctx->sk, b->backend_id);
 	if (!sticky) {
-		if (revnat_shared_serves(&key, &svc, b)) {
+		if (revnat_shared_serves(key, &svc, b)) {
 			revnat_forget_peer(ctx);
 			return 1;
 		}
@@ -185,7 +184,7 @@ static __always_inline int xlate_pick(struct bpf_sock_addr *ctx, bool v6, bool s
 			stat_inc(STAT_SK_STORAGE_FULL);
 	}
 	if (st)
-		revnat_record(st, revnat_claim(st, key.addr, key.port), &key, &svc, b, !sticky);
+		revnat_record(st, revnat_claim(st, key->addr, key->port), key, &svc, b, !sticky);
 	return 1;
 }
 
