@@ -2,8 +2,9 @@
 # Full maps. ferryd runs with tiny capacities (--max-services 4: 8 entries in
 # ferry_services, a frontend plus a VIP marker per ClusterIP;
 # --max-backends 8; --max-backends-per-service 4: 12 slots). Whatever does
-# not fit is reported (an error log line naming the service port, the
-# map_full_errors counter in ferryctl status); the services that fit work;
+# not fit is reported (an error log line naming the service port, the first
+# 10 of an apply, then one line for the rest; the map_full_errors counter in
+# ferryctl status); the services that fit work;
 # nothing already programmed is touched; removing the extra objects leaves
 # exactly the expected state. A Service with more endpoints than
 # --max-backends-per-service is programmed up to the limit, with a warning.
@@ -131,6 +132,25 @@ expect "mapfull: the services programmed before are still unchanged" \
 serves "mapfull: a works with ferry_services full" $A "m-1 m-2"
 serves "mapfull: e works with ferry_services full" $E "m-6"
 expect "mapfull: still 4 services, 6 backends" "$(svcs_backends)" "4 6"
+
+# --- Far over the capacity: 30 more Services, none with room. The log
+# names the first 10 service ports of the apply and counts the rest in one
+# line (20 more; d and f, unchanged, are not applied again), not a line per
+# port.
+xs() { for i in $(seq 30); do svc "x$i" "10.96.71.$i" 6; done; }
+mark=$(wc -l <"$FERRYD_LOG")
+{ state_fits; svc d $D 1 2 3 4; svc e $E 6; svc f $F 5; xs; } | write_source "$SRC/mf.yaml"
+summary() { tail -n +"$((mark + 1))" "$FERRYD_LOG" | grep -F 'more service ports found no room'; }
+if wait_until 10 summary; then
+	expect_match "mapfull: 30 service ports without room: one line counts those past the first 10" \
+		"$(summary)" 'msg="20 more service ports found no room .*ferry_service_ports_pending counts them all"$'
+	expect "mapfull: ... and 10 are named one by one" \
+		"$(tail -n +"$((mark + 1))" "$FERRYD_LOG" | grep -c 'not programmed: no room')" 10
+else
+	not_ok "mapfull: 30 service ports without room: one line counts those past the first 10" \
+		"$(tail -n +"$((mark + 1))" "$FERRYD_LOG" | grep -c 'no room') lines with 'no room', no summary"
+fi
+expect "mapfull: still 4 services, 6 backends, with 30 more that do not fit" "$(svcs_backends)" "4 6"
 
 # --- The extra objects removed: exactly the fitting state, no leftovers.
 state_fits | update_source "$SRC/mf.yaml" ||

@@ -339,10 +339,17 @@ static int svc_apply(struct sync_engine *eng, const struct desired_svc *d)
 	return skipped ? 1 : 0;
 }
 
+/* Service ports named one by one per apply; the rest get one line at its
+ * end (apply_end): a state far over the capacity, or --max-services set too
+ * low for it, would otherwise log a line per port on every apply. */
+#define ROOM_LOG_MAX 10
+
 static void svc_report_failure(struct sync_engine *eng, const struct desired_svc *d)
 {
 	bool programmed = hmap_get(&eng->svcs, d->id, strlen(d->id)) != NULL;
 
+	if (++eng->room_failures > ROOM_LOG_MAX)
+		return;
 	log_error("sync", "%s: %s: no room (a map is full or --max-backends is reached)", d->id,
 		  programmed ? "backends not updated, the previous set stays" : "not programmed");
 }
@@ -388,6 +395,12 @@ static void apply_end(struct sync_engine *eng, uint64_t writes_before)
 	if (eng->room_freed)
 		pending_retry(eng, svc_apply);
 	eng->room_freed = false;
+	if (eng->room_failures > ROOM_LOG_MAX)
+		log_error("sync", "%zu more service ports found no room (a map is full or "
+			  "--max-backends is reached), not named one by one; "
+			  "ferry_service_ports_pending counts them all",
+			  eng->room_failures - ROOM_LOG_MAX);
+	eng->room_failures = 0;
 	rn_expire(eng);
 	ext_settle(&eng->maglev_space);
 	/* The first state applied is a generation even when it is empty. */

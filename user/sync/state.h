@@ -86,6 +86,7 @@ struct sync_engine {
 	struct hmap rn_taken;     /* keys taken in the first, staged apply (revnat.c) */
 	struct rn_chunk *rn_chunks; /* where rn_taken's entries live */
 	bool room_freed;          /* this apply removed entries: retry the pending */
+	size_t room_failures;     /* service ports of this apply that found no room */
 	bool udp_backend_gone;    /* a UDP backend left a service since the last
 				   * sync_take_udp_gone (B21) */
 	struct id_pool svc_ids;
