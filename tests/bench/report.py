@@ -382,9 +382,10 @@ class Results:
         w("- **ferryd event to maps**: ferryd's own figure, from its log line for the change's "
           "generation (the same value goes into the `ferry_event_to_datapath_seconds` "
           "histogram): from the decoded object entering ferryd's store to the map writes "
-          "returning. Most of it is the flush window. Before applying, ferryd waits for 1 ms of "
-          "quiet on its API connections, and at most 5 ms after the first change, so that a "
-          "burst of events becomes one apply.")
+          "returning. A change is applied as soon as the API connections have nothing more to "
+          "read; one that comes within 5 ms of the last apply is part of a burst and waits for "
+          "1 ms of quiet on the connections, at most 5 ms after the first change, so that a "
+          "burst of events becomes few applies.")
         w("- **Write returned**: when the answer to the control-API write had been read. The "
           "stand-in answers the write and streams the event from different threads, so the "
           "watch line can come before or after it.")
