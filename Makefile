@@ -90,10 +90,12 @@ $(BUILD)/tests/%: tests/helpers/%.c
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $< -o $@
 
-# pkt_test drives the per-packet objects through their skeletons.
-$(BUILD)/tests/pkt_test: tests/helpers/pkt_test.c $(BUILD)/nodeport_xdp.skel.h $(BUILD)/nodeport_tc.skel.h
+# pkt_test drives the per-packet objects through their skeletons, set up as
+# ferryd does (the library's kernel probes).
+$(BUILD)/tests/pkt_test: tests/helpers/pkt_test.c $(BUILD)/nodeport_xdp.skel.h \
+	$(BUILD)/nodeport_tc.skel.h $(LIB)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) $< -lbpf -lelf -lz -o $@
+	$(CC) $(CFLAGS) $< $(LIB) $(LDLIBS) -o $@
 
 # bpf/lib/icmp.h and crc32c.h under BPF_PROG_TEST_RUN (tests/kernel/pktlib.sh):
 # a test object of their own and its driver.
@@ -157,10 +159,11 @@ $(BUILD)/bench/file_parse: tests/bench/file_parse.c $(LIB)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $< $(LIB) $(LDLIBS) -o $@
 
-# ns per packet through the XDP program (BPF_PROG_TEST_RUN): on libbpf.
-$(BUILD)/bench/xdp_ns: tests/bench/xdp_ns.c
+# ns per packet through the XDP program (BPF_PROG_TEST_RUN): on libbpf, and
+# the library's kernel probes.
+$(BUILD)/bench/xdp_ns: tests/bench/xdp_ns.c $(LIB)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) $< -lbpf -lelf -lz -o $@
+	$(CC) $(CFLAGS) $< $(LIB) $(LDLIBS) -o $@
 
 bench-tools: all $(BENCH_BINS) $(BENCH_BPF)
 

@@ -132,13 +132,18 @@ static __always_inline int xdp_forward(struct xdp_md *ctx, const struct pkt *p,
 	return bpf_redirect(f->ifindex, 0);
 }
 
+/* Set by ferryd: whether this kernel lets XDP call bpf_xdp_adjust_meta.
+ * When it does not, the call is never reached (the verifier drops the
+ * branch) and tc ingress takes every packet XDP passes. */
+const volatile bool xdp_meta = true;
+
 /* To tc ingress, untranslated (NP_META_NEIGH). Without room for the mark
  * (a driver that keeps no headroom) the stack gets it, as before. */
 static __always_inline int xdp_to_tc(struct xdp_md *ctx)
 {
 	void *data, *meta;
 
-	if (bpf_xdp_adjust_meta(ctx, -(int)sizeof(__u32)))
+	if (!xdp_meta || bpf_xdp_adjust_meta(ctx, -(int)sizeof(__u32)))
 		return XDP_PASS;
 	data = (void *)(long)ctx->data;
 	meta = (void *)(long)ctx->data_meta;

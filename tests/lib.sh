@@ -482,10 +482,10 @@ status_true() { [ "$(status_get "bool($1)" 2>/dev/null)" = True ]; }
 # (for changes that publish no new generation, e.g. one refused for space).
 wait_status() { wait_until "$1" status_true "$2"; }
 
-# map_entries: "ferry_services=N ferry_slots=N ferry_backends=N
-# ferry_affinity=N", the maps the service ports fill.
+# map_entries: "ferry_services4=N ferry_services6=N ferry_slots=N
+# ferry_backends=N ferry_affinity=N", the maps the service ports fill.
 map_entries() {
-	status_get --maps '" ".join("%s=%s" % (m["name"], m["entries"]) for m in j["maps"] if m["name"] in ("ferry_services", "ferry_slots", "ferry_backends", "ferry_affinity"))'
+	status_get --maps '" ".join("%s=%s" % (m["name"], m["entries"]) for m in j["maps"] if m["name"] in ("ferry_services4", "ferry_services6", "ferry_slots", "ferry_backends", "ferry_affinity"))'
 }
 
 # FERRY_STATE_PY: Python source of StateMap(path), the pinned ferry_state map

@@ -7,12 +7,26 @@
 #include <bpf/bpf_endian.h>
 
 #include "lib/maps.h"
+#include "lib/sockaddr.h"
 
 enum lookup_result {
 	LOOKUP_NOT_SERVICE,
 	LOOKUP_UNKNOWN_PORT,
 	LOOKUP_FOUND,
 };
+
+/* key's entry, in its family's map (include/ferry/maps.h): an IPv4
+ * frontend under its 8-byte svc_key4. Every lookup of a frontend is this. */
+static __always_inline struct svc_entry *svc_find(const struct svc_key *key)
+{
+	struct svc_key4 k4;
+
+	if (!addr_is_v4_mapped(key->addr))
+		return bpf_map_lookup_elem(&ferry_services6, key);
+	k4.addr = key->addr[3];
+	__builtin_memcpy(&k4.port, &key->port, sizeof(__u32));
+	return bpf_map_lookup_elem(&ferry_services4, &k4);
+}
 
 static __always_inline bool addr_is_loopback(const __u32 addr[4])
 {
@@ -50,7 +64,7 @@ static __always_inline struct svc_value *svc_lookup_node_port(struct svc_key *ke
 	key->addr[1] = 0;
 	key->addr[2] = v4 ? bpf_htonl(0xffff) : 0;
 	key->addr[3] = 0;
-	return bpf_map_lookup_elem(&ferry_services, key);
+	return (struct svc_value *)svc_find(key);
 }
 
 /* key's port, proto and scope in one 32-bit store. The hash and the
@@ -69,7 +83,7 @@ static __always_inline void svc_key_set_port(struct svc_key *key, __u16 port, __
 static __always_inline enum lookup_result
 svc_lookup(struct svc_key *key, struct svc_value **out)
 {
-	struct svc_value *svc = bpf_map_lookup_elem(&ferry_services, key);
+	struct svc_value *svc = (struct svc_value *)svc_find(key);
 	struct svc_key vip = {};
 
 	if (svc) {
@@ -80,7 +94,7 @@ svc_lookup(struct svc_key *key, struct svc_value **out)
 	vip.addr[1] = key->addr[1];
 	vip.addr[2] = key->addr[2];
 	vip.addr[3] = key->addr[3];
-	if (bpf_map_lookup_elem(&ferry_services, &vip))
+	if (svc_find(&vip))
 		return LOOKUP_UNKNOWN_PORT;
 	return LOOKUP_NOT_SERVICE;
 }

@@ -6,13 +6,23 @@
 
 #include "ferry/maps.h"
 
+/* The frontends by family (include/ferry/maps.h); reached through
+ * svc_find (lib/lookup.h). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, FERRY_DEFAULT_MAX_SERVICES);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct svc_key4);
+	__type(value, struct svc_entry);
+} ferry_services4 SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, FERRY_DEFAULT_MAX_SERVICES);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, struct svc_key);
 	__type(value, struct svc_entry);
-} ferry_services SEC(".maps");
+} ferry_services6 SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);

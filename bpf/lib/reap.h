@@ -67,7 +67,7 @@ static __always_inline bool reap_backend_kept(const struct sock_revnat_entry *e)
 	    backend_alive(e->backend_id, e->svc_id, e->backend_addr, e->backend_port))
 		return true;
 	__builtin_memcpy(key.addr, e->svc_addr, sizeof(key.addr));
-	svc = bpf_map_lookup_elem(&ferry_services, &key);
+	svc = (struct svc_value *)svc_find(&key);
 	if (!svc || !svc->count)
 		return false;
 	v4 = addr_is_v4_mapped(key.addr);

@@ -10,6 +10,7 @@
 
 #include "ferry/hash.h"
 #include "lib/conns.h"
+#include "lib/lookup.h"
 #include "lib/maps.h"
 #include "lib/rand.h"
 #include "lib/sockaddr.h"
@@ -184,7 +185,7 @@ static __always_inline bool backend_pick(const struct svc_key *key, bool v4,
 
 	if (!backend_slot(e, v4, svc, r, hash, &s) || !backend_at(e, v4, svc, s, out)) {
 		stat_inc(STAT_SLOT_MISS);
-		e = bpf_map_lookup_elem(&ferry_services, key);
+		e = svc_find(key);
 		if (!e || !e->v.count)
 			return false;
 		*svc = e->v;

@@ -14,7 +14,7 @@
 #include <linux/types.h>
 #endif
 
-#define FERRY_LAYOUT_VERSION 8
+#define FERRY_LAYOUT_VERSION 9
 
 /* Default capacities; ferryd's flags override them. */
 #define FERRY_DEFAULT_MAX_SERVICES 65536
@@ -29,19 +29,33 @@
 /* How many services one socket can be translated for at once. */
 #define FERRY_SOCK_REVNAT_SLOTS 8
 
-/* ferry_services: frontend (virtual address, port, protocol, scope) ->
- * backend set. Every frontend of one service port (its ClusterIP, NodePort,
- * LB IPs and externalIPs) carries the same svc_id and rev: one set of
- * slots, one affinity (B30).
+/* ferry_services4 and ferry_services6: frontend (virtual address, port,
+ * protocol, scope) -> backend set. Every frontend of one service port (its
+ * ClusterIP, NodePort, LB IPs and externalIPs) carries the same svc_id and
+ * rev: one set of slots, one affinity (B30).
  *
  * A NodePort is one entry whose address is its family's wildcard
  * (::ffff:0.0.0.0 or ::): it matches every node address (ferry_node_addrs)
- * and, from the node itself, loopback (B22). */
+ * and, from the node itself, loopback (B22).
+ *
+ * svc_key is the frontend as the rest of ferry names it, and
+ * ferry_services6's key. An IPv4 frontend is stored in ferry_services4
+ * under svc_key4, its v4-mapped address's last word: the hash of an 8-byte
+ * key is one jhash round where svc_key's 20 bytes take two, a twentieth of
+ * a connect()'s run time. Only the lookups (bpf/lib/lookup.h) and
+ * user/datapath/svc_map.h know of the split. */
 struct svc_key {
 	__u32 addr[4];   /* virtual IP, network order, IPv4 v4-mapped */
 	__u16 port;      /* network order; 0 with proto 0 marks "known VIP" */
 	__u8 proto;      /* IPPROTO_TCP, IPPROTO_UDP, IPPROTO_SCTP; 0 = VIP marker */
 	__u8 scope;      /* enum svc_scope */
+};
+
+struct svc_key4 {
+	__u32 addr;      /* svc_key's addr[3] */
+	__u16 port;      /* svc_key's last word, as it is */
+	__u8 proto;
+	__u8 scope;
 };
 
 /* externalTrafficPolicy=Local gives a frontend two backend sets: the
@@ -134,7 +148,8 @@ struct svc_inline_v4 {
 	__u32 backend_id;
 };
 
-/* ferry_services' value: the set's description, then its inline copy. */
+/* ferry_services4's and ferry_services6's value: the set's description,
+ * then its inline copy. */
 struct svc_entry {
 	struct svc_value v;
 	union {

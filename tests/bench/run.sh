@@ -545,9 +545,15 @@ def status(path):
     ent = {mp["name"]: mp.get("entries", "") for mp in j.get("maps", [])}
     print(a.get("ferryd_rss_kb", ""), a.get("ferryd_peak_rss_kb", ""), a.get("services", ""),
           a.get("backends", ""), a.get("map_full_errors", ""),
-          mem.get("ferry_services", 0), mem.get("ferry_slots", 0), mem.get("ferry_backends", 0),
-          sum(mem.values()), ent.get("ferry_services", ""), ent.get("ferry_slots", ""),
-          ent.get("ferry_backends", ""))
+          mem.get("ferry_services4", 0) + mem.get("ferry_services6", 0),
+          mem.get("ferry_slots", 0), mem.get("ferry_backends", 0), sum(mem.values()),
+          services_entries(ent), ent.get("ferry_slots", ""), ent.get("ferry_backends", ""))
+
+
+def services_entries(ent):
+    """Both frontend maps' entries, or "" when not counted."""
+    counted = [ent[m] for m in ("ferry_services4", "ferry_services6") if ent.get(m, "") != ""]
+    return sum(counted) if counted else ""
 
 
 def algomem(status_path, list_path):

@@ -77,9 +77,11 @@
 #include <string.h>
 
 #include <bpf/bpf.h>
+#include <bpf/btf.h>
 #include <bpf/libbpf.h>
 #include <linux/bpf.h>
 
+#include "datapath/features.h"
 #include "ferry/maps.h"
 
 #define XDP_PASS_V 2
@@ -99,7 +101,7 @@
 /* One loaded copy of the object and its maps. */
 struct inst {
 	struct bpf_object *obj;
-	int prog, services, slots, backends, node_addrs, config, stats, ct, maglev;
+	int prog, services4, services6, slots, backends, node_addrs, config, stats, ct, maglev;
 	unsigned ct_max;
 	uint8_t algorithm;      /* the N_BACKENDS sets' (--algorithm) */
 };
@@ -521,7 +523,13 @@ static int fill_set(const struct inst *b, uint8_t proto, uint16_t port, uint32_t
 	}
 	if (small && v6 && count)
 		return -1;  /* none here: its inline entries would need writing */
-	return bpf_map_update_elem(b->services, &k, &e, 0);
+	if (!v6) {
+		struct svc_key4 k4 = {.addr = k.addr[3], .port = k.port, .proto = k.proto,
+				      .scope = k.scope};
+
+		return bpf_map_update_elem(b->services4, &k4, &e, 0);
+	}
+	return bpf_map_update_elem(b->services6, &k, &e, 0);
 }
 
 /* A backend in ferry_backends and, for a set not inline, in ferry_slots. */
@@ -612,6 +620,38 @@ static int map_fd(struct bpf_object *obj, const char *name)
 	return bpf_map__fd(m);
 }
 
+/* The object's xdp_meta (bpf/nodeport_xdp.bpf.c), as ferryd sets it:
+ * whether this kernel lets XDP call bpf_xdp_adjust_meta. An object
+ * without it (an older build, --base) is left as it is. */
+static void set_xdp_meta(struct bpf_object *obj)
+{
+	struct bpf_map *rodata = bpf_object__find_map_by_name(obj, ".rodata");
+	struct btf *btf = bpf_object__btf(obj);
+	const struct btf_type *sec;
+	const struct btf_var_secinfo *v;
+	const void *init;
+	size_t size;
+	char *data;
+	int id;
+
+	id = btf ? btf__find_by_name_kind(btf, ".rodata", BTF_KIND_DATASEC) : -1;
+	init = rodata ? bpf_map__initial_value(rodata, &size) : NULL;
+	if (id < 0 || !init || !(data = malloc(size)))
+		return;
+	memcpy(data, init, size);
+	sec = btf__type_by_id(btf, id);
+	v = btf_var_secinfos(sec);
+	for (int i = 0; i < btf_vlen(sec); i++, v++) {
+		const struct btf_type *var = btf__type_by_id(btf, v->type);
+
+		if (strcmp(btf__name_by_offset(btf, var->name_off), "xdp_meta") == 0 &&
+		    v->offset < size)
+			data[v->offset] = features_xdp_meta();
+	}
+	bpf_map__set_initial_value(rodata, data, size);
+	free(data);
+}
+
 /* One copy of the object (the program's own maps, filled). */
 static int load_inst(struct inst *in, const char *path, uint8_t algorithm)
 {
@@ -619,6 +659,8 @@ static int load_inst(struct inst *in, const char *path, uint8_t algorithm)
 	struct bpf_map *ct;
 
 	in->obj = bpf_object__open_file(path, NULL);
+	if (in->obj)
+		set_xdp_meta(in->obj);
 	if (!in->obj || bpf_object__load(in->obj)) {
 		fprintf(stderr, "xdp_ns: cannot load %s\n", path);
 		return -1;
@@ -629,7 +671,8 @@ static int load_inst(struct inst *in, const char *path, uint8_t algorithm)
 		return -1;
 	}
 	in->prog = bpf_program__fd(p);
-	in->services = map_fd(in->obj, "ferry_services");
+	in->services4 = map_fd(in->obj, "ferry_services4");
+	in->services6 = map_fd(in->obj, "ferry_services6");
 	in->slots = map_fd(in->obj, "ferry_slots");
 	in->backends = map_fd(in->obj, "ferry_backends");
 	in->node_addrs = map_fd(in->obj, "ferry_node_addrs");
@@ -638,8 +681,8 @@ static int load_inst(struct inst *in, const char *path, uint8_t algorithm)
 	in->ct = map_fd(in->obj, "ferry_ct");
 	in->maglev = map_fd(in->obj, "ferry_maglev");
 	in->algorithm = algorithm;
-	if (in->services < 0 || in->slots < 0 || in->backends < 0 || in->node_addrs < 0 ||
-	    in->config < 0 || in->stats < 0 || in->ct < 0 || in->maglev < 0)
+	if (in->services4 < 0 || in->services6 < 0 || in->slots < 0 || in->backends < 0 ||
+	    in->node_addrs < 0 || in->config < 0 || in->stats < 0 || in->ct < 0 || in->maglev < 0)
 		return -1;
 	ct = bpf_object__find_map_by_name(in->obj, "ferry_ct");
 	in->ct_max = bpf_map__max_entries(ct);

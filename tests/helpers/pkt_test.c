@@ -32,6 +32,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "datapath/features.h"
 #include "ferry/maps.h"
 #include "nodeport_xdp.skel.h"
 #include "nodeport_tc.skel.h"
@@ -143,7 +144,16 @@ static void add_svc(const char *addr, bool v6, __u16 port, __u8 proto, __u8 scop
 		must(bpf_map_update_elem(map_fd(xdp->maps.ferry_backends), &bes[i].id, &bv, BPF_ANY),
 		     "backend");
 	}
-	must(bpf_map_update_elem(map_fd(xdp->maps.ferry_services), &k, &v, BPF_ANY), "service");
+	if (v6) {
+		must(bpf_map_update_elem(map_fd(xdp->maps.ferry_services6), &k, &v, BPF_ANY),
+		     "service");
+	} else {
+		struct svc_key4 k4 = { .addr = k.addr[3], .port = k.port, .proto = k.proto,
+				       .scope = k.scope };
+
+		must(bpf_map_update_elem(map_fd(xdp->maps.ferry_services4), &k4, &v, BPF_ANY),
+		     "service");
+	}
 }
 
 static void add_node_addr(const char *addr)
@@ -1391,11 +1401,14 @@ static void load(void)
 {
 	struct bpf_map *m;
 
-	xdp = ferry_nodeport_xdp__open_and_load();
+	xdp = ferry_nodeport_xdp__open();
 	if (!xdp) {
-		fprintf(stderr, "pkt_test: loading the XDP object failed\n");
+		fprintf(stderr, "pkt_test: opening the XDP object failed\n");
 		exit(2);
 	}
+	/* As ferryd does (features_xdp_meta). */
+	xdp->rodata->xdp_meta = features_xdp_meta();
+	must(ferry_nodeport_xdp__load(xdp), "loading the XDP object");
 	tc = ferry_nodeport_tc__open();
 	if (!tc) {
 		fprintf(stderr, "pkt_test: opening the tc object failed\n");

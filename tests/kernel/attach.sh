@@ -232,7 +232,7 @@ uses_pinned() {
 		[[ $maps = *" $id "* ]] || return 1
 	done
 }
-if uses_pinned xdp-np1 ferry_services ferry_ct ferry_config && uses_pinned tc-egress-np1 ferry_ct; then
+if uses_pinned xdp-np1 ferry_services4 ferry_services6 ferry_ct ferry_config && uses_pinned tc-egress-np1 ferry_ct; then
 	ok "the XDP and tc programs use the pinned maps (after the migration too)"
 else
 	not_ok "the XDP and tc programs use the pinned maps (after the migration too)" \

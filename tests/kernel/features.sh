@@ -258,17 +258,23 @@ ferryd_reset
 
 # --- a pinned map that differs in its flags only -----------------------------------
 ferryd_start "$SRC" --max-services 16 || finish
-read -r key value entries flags < <(bpftool -j map show pinned "$BPFFS/ferry_services" |
+read -r key value entries flags < <(bpftool -j map show pinned "$BPFFS/ferry_services4" |
 	"$PYTHON" -c 'import json, sys; m = json.load(sys.stdin); print(m["bytes_key"], m["bytes_value"], m["max_entries"], m["flags"])')
 ferryd_reset
 mkdir -p "$BPFFS"
-bpftool map create "$BPFFS/ferry_services" type hash key "$key" value "$value" \
-	entries "$entries" name ferry_services flags 0 ||
-	not_ok "flags: a ferry_services without BPF_F_NO_PREALLOC pinned" "bpftool map create"
+bpftool map create "$BPFFS/ferry_services4" type hash key "$key" value "$value" \
+	entries "$entries" name ferry_services4 flags 0 ||
+	not_ok "flags: a ferry_services4 without BPF_F_NO_PREALLOC pinned" "bpftool map create"
+# And layout 8's one frontend map (20-byte keys), which layout 9 split.
+bpftool map create "$BPFFS/ferry_services" type hash key 20 value "$value" \
+	entries "$entries" name ferry_services flags 1 ||
+	not_ok "retired: layout 8's ferry_services pinned" "bpftool map create"
 ferryd_start "$SRC" --max-services 16 || finish
-expect "flags: ferry_services of another flag value (0, this ferryd's $flags) is migrated, and the log names the flags" \
-	"$(log_count "ferry_services: flags 0x0, this ferryd's 0x$(printf '%x' "$flags")")" 1
+expect "flags: ferry_services4 of another flag value (0, this ferryd's $flags) is migrated, and the log names the flags" \
+	"$(log_count "ferry_services4: flags 0x0, this ferryd's 0x$(printf '%x' "$flags")")" 1
 expect "flags: the migrated datapath serves" "$(field reply "$(probe tcp 10.96.90.10 80)")" f-2
+expect "retired: the migration unpins layout 8's ferry_services" \
+	"$(test -e "$BPFFS/ferry_services" && echo pinned || echo gone)" gone
 pinned=none
 CLEANED="--cleanup removes the reaper link with the rest"
 if kernel_btf_has udp_reaper && wait_until 30 reaper_pinned; then pinned=pinned; fi

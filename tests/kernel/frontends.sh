@@ -2,7 +2,7 @@
 # The frontends of a service port as the maps hold them (B22-B26, B30):
 # every address a service port answers on (its ClusterIP, its NodePort as
 # the family's wildcard, its LB IPs, its externalIPs) is its own
-# ferry_services entry, all with one svc_id, revision and backend count,
+# frontend entry (ferry_services4 or ferry_services6), all with one svc_id, revision and backend count,
 # each with its own flags; externalTrafficPolicy Local adds a second set
 # whose keys have scope 1 and hold the local endpoints only (B16, B23);
 # loadBalancerSourceRanges are LPM entries keyed by the set's svc_id (B26);
@@ -121,21 +121,22 @@ EOF
 # dump MAP: bpftool's JSON dump of a pinned map.
 dump() { bpftool -j map dump pinned "$BPFFS/$1"; }
 
-# svc_rows: ferry_services, one line per entry, sorted:
+# svc_rows: ferry_services4 and ferry_services6, one line per entry, sorted:
 # "ADDR PORT PROTO SCOPE SVC_ID REV COUNT FLAGS" (FLAGS in hex).
 svc_rows() {
-	dump ferry_services | "$PYTHON" -c '
+	{ dump ferry_services4; echo; dump ferry_services6; } | "$PYTHON" -c '
 import ipaddress, json, socket, struct, sys
 
-def addr(words):
-    raw = b"".join(struct.pack("<I", w) for w in words)
-    ip = ipaddress.IPv6Address(raw)
-    return str(ip.ipv4_mapped or ip)
+def addr(a):
+    if isinstance(a, int):  # svc_key4: the IPv4 address alone
+        return str(ipaddress.IPv4Address(struct.pack("<I", a)))
+    return str(ipaddress.IPv6Address(b"".join(struct.pack("<I", w) for w in a)))
 
-for e in json.load(sys.stdin):
-    k, v = e["formatted"]["key"], e["formatted"]["value"]["v"]
-    print(addr(k["addr"]), socket.ntohs(k["port"]), k["proto"], k["scope"],
-          v["svc_id"], v["rev"], v["count"], hex(v["flags"]))' | sort
+for part in sys.stdin.read().split("\n\n"):
+    for e in json.loads(part):
+        k, v = e["formatted"]["key"], e["formatted"]["value"]["v"]
+        print(addr(k["addr"]), socket.ntohs(k["port"]), k["proto"], k["scope"],
+              v["svc_id"], v["rev"], v["count"], hex(v["flags"]))' | sort
 }
 
 # row ADDR PORT SCOPE: "SVC_ID REV COUNT FLAGS" of that TCP entry, or
@@ -196,7 +197,7 @@ for e in json.load(sys.stdin):
 # snapshot: every map the sync engine writes, canonical.
 snapshot() {
 	local m
-	for m in ferry_services ferry_slots ferry_backends ferry_source_ranges; do
+	for m in ferry_services4 ferry_services6 ferry_slots ferry_backends ferry_source_ranges; do
 		echo "$m: $(dump $m | "$PYTHON" -c 'import json, sys; print(sorted(json.dumps(e["formatted"], sort_keys=True) for e in json.load(sys.stdin)))')"
 	done
 }
@@ -257,7 +258,7 @@ expect_match "B23 lb IPv6: both sets (NodePort ::, LB IP), scope 0 and 1" \
 	'^[0-9]+ [0-9]+ 2 0xb0 / [0-9]+ [0-9]+ 2 0x1d0 / [0-9]+ [0-9]+ 1 0xb0 / [0-9]+ [0-9]+ 1 0x1d0$'
 expect "B17 VIP markers for the ClusterIPs only (not LB IPs, externalIPs, the NodePort wildcard)" \
 	"$(vip_markers)" "10.96.90.1 10.96.90.2 fd00:10:96::90:1 fd00:10:96::90:2"
-expect "frontends: 16 frontend entries + 4 VIP markers in ferry_services" \
+expect "frontends: 16 frontend entries + 4 VIP markers in ferry_services4 and ferry_services6" \
 	"$(svc_rows | wc -l)" 20
 
 LB6_ID=$(row 2001:db8:51::90 80 0 | cut -d' ' -f1)
@@ -396,7 +397,7 @@ FERRYD_NETNS=$NODE ferryd_start "$SRC" --node-ips 192.0.2.1,2001:db8::1,192.0.2.
 wait_generation $((g + 1)) 10 || not_ok "restart: the new ferryd publishes a generation" "still $(generation)"
 expect "restart: the adopting ferryd's first apply writes nothing (no map writes logged for generation $((g + 1)))" \
 	"$(writes_of $((g + 1)))" none
-expect "restart: ferry_services, slots, backends and source ranges are exactly as before" \
+expect "restart: ferry_services4/6, slots, backends and source ranges are exactly as before" \
 	"$(snapshot)" "$snap"
 expect_match "restart: the log counts every frontend adopted" \
 	"$(grep -o 'adopted [0-9]* service ports and [0-9]* backends.*' "$FERRYD_LOG" | tail -n 1)" \

@@ -9,12 +9,12 @@
 #    the XDP and tcx ingress and egress links of np1 detached, and, with --tcx off, the
 #    tc egress clsact filter deleted (tc filter del): each is attached again,
 #    and TCP and UDP through the ClusterIP (v4 and v6) work afterwards;
-#  - maps: in ferry_services (a frontend, a VIP marker), ferry_slots (a
+#  - maps: in ferry_services4 (a frontend, a VIP marker), ferry_slots (a
 #    Service of 17 endpoints: too many to ride inline), ferry_backends and
 #    ferry_revnat, an entry deleted, one altered and a stray one added, one
 #    map at a time: each map is back to exactly what it held (its dump),
 #    the counters of kind entry_missing, entry_altered and entry_unknown
-#    move by one each (ferry_services: 2 missing), and both Services answer
+#    move by one each (ferry_services4: 2 missing), and both Services answer
 #    with getpeername() showing the ClusterIP;
 #  - a steady state repairs nothing (no kind) over several passes, also
 #    after a restart that adopted the maps.
@@ -238,17 +238,18 @@ repaired() {
 }
 
 V4=00000000000000000000ffff
-for m in ferry_services ferry_slots ferry_backends ferry_revnat; do dump "$m" >"$WORK/$m.before"; done
-note "entries: services $(wc -l <"$WORK/ferry_services.before"), slots $(wc -l <"$WORK/ferry_slots.before"), backends $(wc -l <"$WORK/ferry_backends.before"), revnat $(wc -l <"$WORK/ferry_revnat.before")"
+for m in ferry_services4 ferry_slots ferry_backends ferry_revnat; do dump "$m" >"$WORK/$m.before"; done
+note "entries: services $(wc -l <"$WORK/ferry_services4.before"), slots $(wc -l <"$WORK/ferry_slots.before"), backends $(wc -l <"$WORK/ferry_backends.before"), revnat $(wc -l <"$WORK/ferry_revnat.before")"
 expect "the Service of 17 endpoints has 17 slots" "$(wc -l <"$WORK/ferry_slots.before")" 17
 
 before=$(counts)
-web=${V4}0a60220a00500600
-mdel ferry_services "$web"
-mdel ferry_services "${V4}0a60230a00000000" # big's VIP marker
-mput ferry_services "${V4}0a60230a00500600" "$(flip "$(value_of ferry_services "${V4}0a60230a00500600")" 8)"
-mput ferry_services "${V4}0a60630a00500600" "$(value_of ferry_services "$web")"
-repaired ferry_services "2 1 1" "a frontend and a VIP marker deleted, a count altered, a stray frontend"
+# ferry_services4's keys: address, port, protocol, scope (svc_key4).
+web=0a60220a00500600
+mdel ferry_services4 "$web"
+mdel ferry_services4 0a60230a00000000 # big's VIP marker
+mput ferry_services4 0a60230a00500600 "$(flip "$(value_of ferry_services4 0a60230a00500600)" 8)"
+mput ferry_services4 0a60630a00500600 "$(value_of ferry_services4 "$web")"
+repaired ferry_services4 "2 1 1" "a frontend and a VIP marker deleted, a count altered, a stray frontend"
 
 before=$(counts)
 k3=$(key_at ferry_slots 3) k5=$(key_at ferry_slots 5)

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Backend sets inline in the service entry (issue 13): a set of up to 16
-# IPv4 or 8 IPv6 backends rides in its ferry_services entry, so connect()
-# takes one lookup; a larger one is read from ferry_slots. At each side of
+# IPv4 or 8 IPv6 backends rides in its frontend entry (ferry_services4 or
+# ferry_services6), so connect() takes one lookup; a larger one is read from ferry_slots. At each side of
 # both limits, and across them as a set grows and shrinks, every backend
 # is reached on its own port and nothing fails (B3, B18).
 # shellcheck source=tests/lib.sh

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Full maps. ferryd runs with tiny capacities (--max-services 4: 8 entries in
-# ferry_services, a frontend plus a VIP marker per ClusterIP;
+# ferry_services4, a frontend plus a VIP marker per ClusterIP;
 # --max-backends 8; --max-backends-per-service 4: 12 slots). Whatever does
 # not fit is reported (an error log line naming the service port, the first
 # 10 of an apply, then one line for the rest; the map_full_errors counter in
@@ -75,8 +75,8 @@ ferryd_start "$SRC/mf.yaml" --max-services 4 --max-backends 8 --max-backends-per
 	finish
 
 expect "mapfull: capacities (services map 2 x 4: frontends and VIP markers; slots 8 + 4)" \
-	"$(status_get '" ".join("%s=%d" % (m["name"], m["max_entries"]) for m in j["maps"][:2])')" \
-	"ferry_services=8 ferry_slots=12"
+	"$(status_get '" ".join("%s=%d" % (m["name"], m["max_entries"]) for m in j["maps"] if m["name"] in ("ferry_services4", "ferry_slots"))')" \
+	"ferry_services4=8 ferry_slots=12"
 note "ferry_backends holds $(status_get '[m["max_entries"] for m in j["maps"] if m["name"] == "ferry_backends"][0]') entries"
 serves "mapfull: a fitting state works: a -> m-1 m-2" $A "m-1 m-2"
 serves "mapfull: a fitting state works: b -> m-3 m-4" $B "m-3 m-4"
@@ -116,9 +116,9 @@ n_before=$(full_errors)
 { state_fits; svc d $D 1 2 3 4; svc e $E 6; svc f $F 5; } | write_source "$SRC/mf.yaml"
 if wait_status 10 "j['agent']['map_full_errors'] > ${n_before:-0} and \
 	any('mf/f' in l for l in open('$FERRYD_LOG'))"; then
-	ok "mapfull: ferry_services full: map_full_errors rises ($n_before -> $(full_errors))"
+	ok "mapfull: ferry_services4 full: map_full_errors rises ($n_before -> $(full_errors))"
 else
-	not_ok "mapfull: ferry_services full: map_full_errors rises" "still $(full_errors)"
+	not_ok "mapfull: ferry_services4 full: map_full_errors rises" "still $(full_errors)"
 fi
 if log_has 'level=error' 'mf/f:http/TCP/v4: not programmed: no room'; then
 	ok "mapfull: an error log line names the service with no room (mf/f)"
@@ -129,8 +129,8 @@ fi
 expect "mapfull: f is not listed" "$(svc_backends $F 80 TCP)" absent
 expect "mapfull: the services programmed before are still unchanged" \
 	"$(snapshot $A $B $C)" "$BEFORE"
-serves "mapfull: a works with ferry_services full" $A "m-1 m-2"
-serves "mapfull: e works with ferry_services full" $E "m-6"
+serves "mapfull: a works with ferry_services4 full" $A "m-1 m-2"
+serves "mapfull: e works with ferry_services4 full" $E "m-6"
 expect "mapfull: still 4 services, 6 backends" "$(svcs_backends)" "4 6"
 
 # --- Far over the capacity: 30 more Services, none with room. The log
@@ -164,7 +164,7 @@ print(" ".join("%s:%d=%s" % (s["address"], s["port"], ",".join(sorted(b["address
 expect "mapfull: a, b, c kept their IDs and revisions through it all" \
 	"$(snapshot $A $B $C)" "$BEFORE"
 expect "mapfull: no entry left behind (3 frontends + 3 VIP markers, 5 backends; small sets have no slots)" \
-	"$(map_entries)" "ferry_services=6 ferry_slots=0 ferry_backends=5 ferry_affinity=0"
+	"$(map_entries)" "ferry_services4=6 ferry_services6=0 ferry_slots=0 ferry_backends=5 ferry_affinity=0"
 expect "mapfull: ferryctl status: 3 services, 5 backends" "$(svcs_backends)" "3 5"
 serves "mapfull: e is gone: a still serves" $A "m-1 m-2"
 expect "B17 mapfull: the removed e's ClusterIP is no longer translated" \
@@ -254,7 +254,7 @@ fi
 expect "mapfull: a lists its new set" "$(svc_backends $A 80 TCP)" "$a_new"
 serves "mapfull: a serves its new set" $A "m-1 m-3 m-5 m-6"
 expect "mapfull: no entry left behind (2 frontends + 2 VIP markers, 6 backends; small sets have no slots)" \
-	"$(map_entries)" "ferry_services=4 ferry_slots=0 ferry_backends=6 ferry_affinity=0"
+	"$(map_entries)" "ferry_services4=4 ferry_services6=0 ferry_slots=0 ferry_backends=6 ferry_affinity=0"
 expect "mapfull: ferryctl status: 2 services, 6 backends" "$(svcs_backends)" "2 6"
 
 

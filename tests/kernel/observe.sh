@@ -96,7 +96,7 @@ expect "metrics: ferry_service_ports and ferry_backends equal ferryctl service l
 	"$(metric ferry_service_ports) $(metric ferry_backends)" "$listed"
 expect "metrics: ferry_service_ports_pending is 0" "$(metric ferry_service_ports_pending)" 0
 # Small sets ride inline and have no slots: ferry_slots may be empty.
-for map in ferry_services ferry_slots ferry_backends; do
+for map in ferry_services4 ferry_slots ferry_backends; do
 	r=$(metric "ferry_map_fill_ratio{map=\"$map\"}")
 	want=$(status_get --maps "'%d/%d' % [(m['entries'], m['max_entries']) for m in j['maps'] if m['name'] == '$map'][0]")
 	range="(0, 1]" low=0

@@ -104,7 +104,7 @@ gen=$(generation)
 ids_before=$(svc_ids)
 links_before=$(link_ids)
 progs_before=$(prog_ids)
-maps_before="$(map_id ferry_services) $(map_id ferry_slots) $(map_id ferry_backends) $(map_id ferry_sk_revnat)"
+maps_before="$(map_id ferry_services4) $(map_id ferry_slots) $(map_id ferry_backends) $(map_id ferry_sk_revnat)"
 
 "$FERRYD" --source "file:$SRC" --cgroup "$CG" --bpffs "$BPFFS" --metrics-addr "" --health-addr "" >"$WORK/second.log" 2>&1
 expect "a second ferryd on the same pins refuses to start, saying why" \
@@ -131,7 +131,7 @@ else
 	not_ok "adopt: the new ferryd publishes a generation after $gen" "generation $(generation)"
 fi
 expect "adopt: the pinned maps are adopted, not replaced (same map IDs)" \
-	"$(map_id ferry_services) $(map_id ferry_slots) $(map_id ferry_backends) $(map_id ferry_sk_revnat)" \
+	"$(map_id ferry_services4) $(map_id ferry_slots) $(map_id ferry_backends) $(map_id ferry_sk_revnat)" \
 	"$maps_before"
 expect "adopt: the pinned links are kept (same link IDs)" "$(link_ids)" "$links_before"
 if [ "$(prog_ids)" != "$progs_before" ]; then
@@ -158,19 +158,19 @@ le32() { printf '%02x %02x %02x %02x' $(($1 & 255)) $(($1 >> 8 & 255)) $(($1 >> 
 	bpftool map update pinned "$BPFFS/ferry_slots" key hex $(le32 999) $(le32 7) $(le32 0) \
 		value hex $(le32 12345) 1f 90 00 00 00 00 00 00 00 00 00 00 00 00 ff ff c6 12 03 09
 	bpftool map update pinned "$BPFFS/ferry_backends" key hex $(le32 54321) value hex 00 00 00 00 00 00 00 00 00 00 ff ff c6 12 03 09 1f 90 06 00 $(le32 999)
-	bpftool map update pinned "$BPFFS/ferry_services" key hex 00 00 00 00 00 00 00 00 00 00 ff ff 0a 60 63 63 00 00 00 00 value hex $(le32 0) $(le32 0) $(le32 0) $(le32 1) $(le32 0) $(le32 0) $(le32 0) $(le32 0) $(printf '00 %.0s' $(seq 192))
+	bpftool map update pinned "$BPFFS/ferry_services4" key hex 0a 60 63 63 00 00 00 00 value hex $(le32 0) $(le32 0) $(le32 0) $(le32 1) $(le32 0) $(le32 0) $(le32 0) $(le32 0) $(printf '00 %.0s' $(seq 192))
 } >>"$FERRYD_LOG" 2>&1
 # The ClusterIP's entry, its second inline backend (12 bytes from offset 44,
 # after the 32-byte svc_value and the first) zeroed.
-svc_key_hex="00 00 00 00 00 00 00 00 00 00 ff ff 0a 60 32 0a 00 50 06 00"
+svc_key_hex="0a 60 32 0a 00 50 06 00"
 # shellcheck disable=SC2086
-wiped=$(bpftool -j map lookup pinned "$BPFFS/ferry_services" key hex $svc_key_hex | "$PYTHON" -c '
+wiped=$(bpftool -j map lookup pinned "$BPFFS/ferry_services4" key hex $svc_key_hex | "$PYTHON" -c '
 import json, sys
 v = [int(b, 16) for b in json.load(sys.stdin)["value"]]
 v[44:56] = [0] * 12
 print(" ".join("%02x" % b for b in v))')
 # shellcheck disable=SC2086
-bpftool map update pinned "$BPFFS/ferry_services" key hex $svc_key_hex value hex $wiped >>"$FERRYD_LOG" 2>&1
+bpftool map update pinned "$BPFFS/ferry_services4" key hex $svc_key_hex value hex $wiped >>"$FERRYD_LOG" 2>&1
 "$FERRYD" --source "file:$SRC" --cgroup "$CG" --bpffs "$BPFFS" --metrics-addr "" --health-addr "" >>"$FERRYD_LOG" 2>&1 &
 FERRYD_PID=$!
 PIDS+=("$FERRYD_PID")
@@ -194,11 +194,11 @@ FERRYD_PID=$!
 PIDS+=("$FERRYD_PID")
 wait_generation $((gen + 1)) "$RESTARTED"
 expect "migrate: the log says what differs" \
-	"$(grep -c 'pinned maps under .* differ (ferry_services: max_entries 131072, this ferryd.s 2000): migrating' "$FERRYD_LOG")" 1
-if [ "$(map_id ferry_services)" != "${maps_before%% *}" ]; then
+	"$(grep -c 'pinned maps under .* differ (ferry_services4: max_entries 131072, this ferryd.s 2000): migrating' "$FERRYD_LOG")" 1
+if [ "$(map_id ferry_services4)" != "${maps_before%% *}" ]; then
 	ok "migrate: new maps are pinned"
 else
-	not_ok "migrate: new maps are pinned" "ferry_services still map $(map_id ferry_services)"
+	not_ok "migrate: new maps are pinned" "ferry_services4 still map $(map_id ferry_services4)"
 fi
 expect "migrate: the socket state is adopted (same map)" "$(map_id ferry_sk_revnat)" "${maps_before##* }"
 expect "migrate: the adopted socket state may hold peer entries, so the new ferry_peer_mark is set" \
@@ -224,7 +224,7 @@ FERRYD_PID=$!
 PIDS+=("$FERRYD_PID")
 wait_generation $((gen + 1)) "$RESTARTED"
 expect "migrate again: new maps (the log says so)" \
-	"$(grep -c 'differ (ferry_services: max_entries 2000, this ferryd.s 1000): migrating' "$FERRYD_LOG")" 1
+	"$(grep -c 'differ (ferry_services4: max_entries 2000, this ferryd.s 1000): migrating' "$FERRYD_LOG")" 1
 touch "$WORK/sticky/go"
 wait_file "$WORK/sticky/second" 10
 expect "B12 migrate: a UDP socket stuck to $gone, removed meanwhile, moves to r-$left (no ID handed out again)" \

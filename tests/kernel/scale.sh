@@ -177,7 +177,7 @@ distinct=$((N * M < 131070 ? N * M : 131070))
 slots_of() { echo $(($1 > 16 ? $1 : 0)); }
 expect "scale: the maps hold it all (2 x $N services entries, $((N * $(slots_of "$M"))) slots, $((N * M)) backends, $distinct reverse entries, $N names)" \
 	"$(sget '" ".join("%s=%s" % (m["name"], m["entries"]) for m in j["maps"] if "entries" in m)')" \
-	"ferry_services=$((2 * N)) ferry_slots=$((N * $(slots_of "$M"))) ferry_backends=$((N * M)) ferry_revnat=$distinct ferry_affinity=0 ferry_node_addrs=0 ferry_ct=0 ferry_svc_names=$N"
+	"ferry_services4=$((2 * N)) ferry_services6=0 ferry_slots=$((N * $(slots_of "$M"))) ferry_backends=$((N * M)) ferry_revnat=$distinct ferry_affinity=0 ferry_node_addrs=0 ferry_ct=0 ferry_svc_names=$N"
 rss=$(sget 'j["agent"].get("ferryd_rss_kb", -1)')
 peak=$(sget 'j["agent"].get("ferryd_peak_rss_kb", -1)')
 if [ "${rss:--1}" -lt 0 ] && [ -n "$FERRYD_PID" ]; then

@@ -70,7 +70,7 @@ expect "status: every datapath counter is listed" \
 expect "status: maps' capacity and memory without --maps, and no entry counts" \
 	"$(status_get 'all("max_entries" in m and m["memory_bytes"] >= 0 and "entries" not in m for m in j["maps"])')" True
 expect "status --maps: entries of the service maps (2 keys per port: its own and its address's port-0 marker; 6 backends, inline: no slots)" \
-	"$(map_entries)" "ferry_services=6 ferry_slots=0 ferry_backends=6 ferry_affinity=0"
+	"$(map_entries)" "ferry_services4=6 ferry_services6=0 ferry_slots=0 ferry_backends=6 ferry_affinity=0"
 expect_match "status (text): the generation line" \
 	"$("$FERRYCTL" --bpffs "$BPFFS" status)" "Generation: +$(generation) \\(applied "
 calls3=$(bpf_calls -o json)
@@ -81,7 +81,7 @@ render 300 | write_source "$SRC"
 wait_generation $((g + 1)) 15 || not_ok "status: the 300 Services applied" "generation still $(generation)"
 expect "status at 300: agent figures equal ferry_state's" "$(same_as_state)" same
 expect "status --maps at 300: entries of the service maps" \
-	"$(map_entries)" "ferry_services=600 ferry_slots=0 ferry_backends=600 ferry_affinity=0"
+	"$(map_entries)" "ferry_services4=600 ferry_services6=0 ferry_slots=0 ferry_backends=600 ferry_affinity=0"
 calls300=$(bpf_calls -o json)
 maps300=$(bpf_calls -o json --maps)
 expect "status: as many bpf syscalls at 300 service ports as at 3 (walks no map)" \

@@ -65,7 +65,7 @@ attached() { bpftool cgroup show "$CG" 2>/dev/null | grep -c ferry_; }
 datapath() {
 	local m l
 	echo "generation $(generation)"
-	for m in ferry_services ferry_slots ferry_backends ferry_revnat ferry_state; do
+	for m in ferry_services4 ferry_services6 ferry_slots ferry_backends ferry_revnat ferry_state; do
 		echo "$m $(bpftool -j map dump pinned "$BPFFS/$m" 2>&1 | md5sum)"
 	done
 	for l in "$BPFFS"/links/*; do

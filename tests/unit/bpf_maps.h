@@ -27,7 +27,9 @@ static void bpf_maps_create(struct dp_maps *maps)
 	for (int i = 0; i < DP_MAP__COUNT; i++)
 		maps->fd[i] = -1;
 	maps->fd[DP_MAP_SERVICES] = map_new(BPF_MAP_TYPE_HASH, sizeof(struct svc_key),
-					    sizeof(struct svc_entry), 128);
+					    sizeof(struct svc_entry), 1024);
+	maps->fd[DP_MAP_SERVICES4] = map_new(BPF_MAP_TYPE_HASH, sizeof(struct svc_key4),
+					     sizeof(struct svc_entry), 1024);
 	maps->fd[DP_MAP_SLOTS] = map_new(BPF_MAP_TYPE_HASH, sizeof(struct slot_key),
 					 sizeof(struct slot_value), 512);
 	maps->fd[DP_MAP_BACKENDS] = map_new(BPF_MAP_TYPE_HASH, sizeof(__u32),

@@ -40,13 +40,13 @@ static void test_map_not_created(void **state)
 
 static void test_map_not_permitted(void **state)
 {
-	const char *lines[] = { "libbpf: map 'ferry_services': failed to create: "
+	const char *lines[] = { "libbpf: map 'ferry_services4': failed to create: "
 				"Operation not permitted(-1)\n", NULL };
 	char out[512];
 
 	(void)state;
 	explain(lines, -EPERM, out, sizeof(out));
-	assert_string_equal(out, "not permitted to create BPF map ferry_services (Operation not "
+	assert_string_equal(out, "not permitted to create BPF map ferry_services4 (Operation not "
 			    "permitted): ferryd needs CAP_BPF");
 }
 

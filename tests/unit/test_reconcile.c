@@ -1,6 +1,6 @@
 /* Unit tests of sync_reconcile (user/sync/reconcile.c, B34) on real BPF
  * maps of the datapath's layout: after an apply, entries deleted, altered
- * or added by hand in ferry_services (a frontend, a VIP marker),
+ * or added by hand in ferry_services4 (a frontend, a VIP marker),
  * ferry_slots, ferry_backends, ferry_revnat, ferry_node_addrs,
  * ferry_source_ranges and ferry_config are put back to exactly what
  * the engine wrote, each counted by kind; a steady state (also with an
@@ -18,6 +18,7 @@
 #include <cmocka.h>
 #include <netinet/in.h>
 
+#include "datapath/svc_map.h"
 #include "ferry/maps.h"
 #include "model/model.h"
 #include "sync/engine.h"
@@ -125,15 +126,19 @@ static uint64_t digest(enum dp_map m, size_t ks, size_t vs, size_t *n)
 	return sum;
 }
 
+#define SNAP_MAPS 5
+
 struct snap {
-	uint64_t sum[4];
-	size_t n[4];
+	uint64_t sum[SNAP_MAPS];
+	size_t n[SNAP_MAPS];
 };
 
 static void snap_take(struct snap *s)
 {
 	s->sum[0] = digest(DP_MAP_SERVICES, sizeof(struct svc_key), sizeof(struct svc_entry),
 			   &s->n[0]);
+	s->sum[4] = digest(DP_MAP_SERVICES4, sizeof(struct svc_key4), sizeof(struct svc_entry),
+			   &s->n[4]);
 	s->sum[1] = digest(DP_MAP_SLOTS, sizeof(struct slot_key), sizeof(struct slot_value),
 			   &s->n[1]);
 	s->sum[2] = digest(DP_MAP_BACKENDS, sizeof(__u32), sizeof(struct backend_value),
@@ -147,7 +152,7 @@ static void assert_same(const struct snap *a)
 	struct snap b;
 
 	snap_take(&b);
-	for (int i = 0; i < 4; i++) {
+	for (int i = 0; i < SNAP_MAPS; i++) {
 		assert_int_equal(b.n[i], a->n[i]);
 		assert_true(b.sum[i] == a->sum[i]);
 	}
@@ -185,13 +190,13 @@ static void test_steady_state_repairs_nothing(void **state)
 	for (int i = 0; i < 3; i++) {
 		/* and small's one source range */
 		assert_int_equal(sync_reconcile(eng, &r),
-				 (int64_t)(s.n[0] + s.n[1] + s.n[2] + s.n[3] + 1));
+				 (int64_t)(s.n[0] + s.n[4] + s.n[1] + s.n[2] + s.n[3] + 1));
 		assert_true(r.missing == 0 && r.altered == 0 && r.unknown == 0);
 	}
 	assert_same(&s);
 }
 
-/* B34 ferry_services: a frontend and a VIP marker deleted, a frontend's
+/* B34 ferry_services4: a frontend and a VIP marker deleted, a frontend's
  * inline backend wiped, a stray frontend added. */
 static void test_services(void **state)
 {
@@ -205,12 +210,12 @@ static void test_services(void **state)
 	(void)state;
 	apply(0);
 	snap_take(&s);
-	assert_int_equal(bpf_map_delete_elem(maps.fd[DP_MAP_SERVICES], &fe), 0);
-	assert_int_equal(bpf_map_delete_elem(maps.fd[DP_MAP_SERVICES], &marker), 0);
-	assert_int_equal(bpf_map_lookup_elem(maps.fd[DP_MAP_SERVICES], &np, &e), 0);
+	assert_int_equal(svc_map_delete(&maps, &fe), 0);
+	assert_int_equal(svc_map_delete(&maps, &marker), 0);
+	assert_int_equal(svc_map_lookup(&maps, &np, &e), 0);
 	memset(&e.in.v4[1], 0, sizeof(e.in.v4[1]));
-	assert_int_equal(bpf_map_update_elem(maps.fd[DP_MAP_SERVICES], &np, &e, BPF_ANY), 0);
-	assert_int_equal(bpf_map_update_elem(maps.fd[DP_MAP_SERVICES], &stray, &e, BPF_ANY), 0);
+	assert_int_equal(svc_map_update(&maps, &np, &e, BPF_ANY), 0);
+	assert_int_equal(svc_map_update(&maps, &stray, &e, BPF_ANY), 0);
 	reconcile(2, 1, 1);
 	assert_same(&s);
 	reconcile(0, 0, 0);

@@ -17,6 +17,7 @@
 #include <netinet/in.h>
 
 #include "capture.h"
+#include "datapath/svc_map.h"
 #include "ferry/maps.h"
 #include "model/model.h"
 #include "sync/engine.h"
@@ -78,7 +79,8 @@ static size_t map_count(enum dp_map m, size_t key_size)
 
 static size_t services(void)
 {
-	return map_count(DP_MAP_SERVICES, sizeof(struct svc_key));
+	return map_count(DP_MAP_SERVICES, sizeof(struct svc_key)) +
+	       map_count(DP_MAP_SERVICES4, sizeof(struct svc_key4));
 }
 
 static size_t ranges(void)
@@ -101,7 +103,7 @@ static bool entry(const char *addr, uint16_t port, uint8_t scope, struct svc_val
 	struct svc_key k = key_of(addr, port, IPPROTO_TCP, scope);
 	struct svc_entry e;
 
-	if (bpf_map_lookup_elem(maps.fd[DP_MAP_SERVICES], &k, &e))
+	if (svc_map_lookup(&maps, &k, &e))
 		return false;
 	*v = e.v;
 	return true;
@@ -115,7 +117,7 @@ static size_t inline_count(const char *addr, uint16_t port)
 	struct svc_entry e;
 	size_t n = 0;
 
-	assert_int_equal(bpf_map_lookup_elem(maps.fd[DP_MAP_SERVICES], &k, &e), 0);
+	assert_int_equal(svc_map_lookup(&maps, &k, &e), 0);
 	while (n < FERRY_SVC_INLINE_V4 && e.in.v4[n].backend_id)
 		n++;
 	return n;
@@ -127,7 +129,7 @@ static bool inline_has(const char *addr, uint16_t port, const char *baddr)
 	struct ferry_ip want = ip(baddr);
 	struct svc_entry e;
 
-	assert_int_equal(bpf_map_lookup_elem(maps.fd[DP_MAP_SERVICES], &k, &e), 0);
+	assert_int_equal(svc_map_lookup(&maps, &k, &e), 0);
 	for (size_t i = 0; i < FERRY_SVC_INLINE_V4 && e.in.v4[i].backend_id; i++)
 		if (e.in.v4[i].addr == want.w[3] && e.in.v4[i].port == htons(8080))
 			return true;
@@ -139,7 +141,7 @@ static bool vip_marker(const char *addr)
 	struct svc_key k = key_of(addr, 0, 0, 0);
 	struct svc_entry e;
 
-	return bpf_map_lookup_elem(maps.fd[DP_MAP_SERVICES], &k, &e) == 0 &&
+	return svc_map_lookup(&maps, &k, &e) == 0 &&
 	       e.v.flags == SVC_FLAG_VIP_MARKER;
 }
 
@@ -197,7 +199,9 @@ static void test_frontends_share_one_set(void **state)
 	assert_int_equal(map_count(DP_MAP_SLOTS, sizeof(struct slot_key)), 0);
 	assert_int_equal(map_count(DP_MAP_BACKENDS, sizeof(__u32)), 2);
 	assert_int_equal(sync_stats(eng)->services, 1);
-	assert_int_equal(sync_stats(eng)->vip_markers, 1);
+	/* A frontend per address, and the ClusterIP's marker: all IPv4. */
+	assert_int_equal(sync_stats(eng)->svc_entries4, 5);
+	assert_int_equal(sync_stats(eng)->svc_entries6, 0);
 	assert_int_equal(apply(&web, 1), 0);
 }
 
@@ -372,7 +376,7 @@ static void test_adopt_repairs(void **state)
 	slot.rev = v.rev;
 	assert_int_equal(bpf_map_delete_elem(maps.fd[DP_MAP_SLOTS], &slot), 0);
 	marker.proto = 0;
-	assert_int_equal(bpf_map_delete_elem(maps.fd[DP_MAP_SERVICES], &marker), 0);
+	assert_int_equal(svc_map_delete(&maps, &marker), 0);
 
 	restart();
 	assert_true(vip_marker("10.96.0.9"));

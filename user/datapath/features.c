@@ -228,6 +228,24 @@ int features_packet_path(char *why, size_t len)
 	return missing ? -1 : 0;
 }
 
+/* A program that calls it, loaded: libbpf 1.1's helper probe reads only
+ * "unknown func" from the verifier, and this kernel says "cannot use". */
+bool features_xdp_meta(void)
+{
+	const struct bpf_insn prog[] = {
+		{ .code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_2, .imm = -4 },
+		{ .code = BPF_JMP | BPF_CALL, .imm = BPF_FUNC_xdp_adjust_meta },
+		{ .code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_0, .imm = XDP_PASS },
+		{ .code = BPF_JMP | BPF_EXIT },
+	};
+	int fd = bpf_prog_load(BPF_PROG_TYPE_XDP, NULL, "GPL", prog, 4, NULL);
+
+	if (fd < 0)
+		return false;
+	close(fd);
+	return true;
+}
+
 /* The netdev generic netlink family (Linux 6.3; the build's headers may
  * lack it): a device's xdp-features, whose BASIC bit says the driver runs
  * XDP itself. */

@@ -53,4 +53,9 @@ int features_packet_path(char *why, size_t len);
  * when the kernel cannot say (then an attach in native mode tells). */
 int features_xdp_native(int ifindex);
 
+/* Whether XDP programs may call bpf_xdp_adjust_meta, which marks the
+ * packets XDP hands to tc ingress (bpf/lib/nodeport.h). Some kernels
+ * refuse it (seen: 6.18.44-fc). */
+bool features_xdp_meta(void);
+
 #endif

@@ -56,7 +56,8 @@ void dp_load_failure_note(struct dp_load_failure *f, const char *line)
 static const char *map_option(const char *map)
 {
 	static const char *const options[][2] = {
-		{ "ferry_services", "--max-services" },
+		{ "ferry_services4", "--max-services" },
+		{ "ferry_services6", "--max-services" },
 		{ "ferry_slots", "--max-backends or --max-backends-per-service" },
 		{ "ferry_backends", "--max-backends or --max-backends-per-service" },
 		{ "ferry_revnat", "--max-backends or --max-backends-per-service" },
@@ -96,7 +97,8 @@ void dp_load_failure_explain(const struct dp_load_failure *f, int err, char *out
 static struct bpf_map *skel_map(struct ferry_sock_lb *skel, enum dp_map i)
 {
 	struct bpf_map *maps[DP_MAP__COUNT] = {
-		[DP_MAP_SERVICES] = skel->maps.ferry_services,
+		[DP_MAP_SERVICES] = skel->maps.ferry_services6,
+		[DP_MAP_SERVICES4] = skel->maps.ferry_services4,
 		[DP_MAP_SLOTS] = skel->maps.ferry_slots,
 		[DP_MAP_BACKENDS] = skel->maps.ferry_backends,
 		[DP_MAP_REVNAT] = skel->maps.ferry_revnat,
@@ -277,8 +279,10 @@ static int create_maps(struct datapath *dp, const char *bpffs, const struct dp_l
 		return -errno;
 	}
 	dp->maps_skel = skel;
-	/* Room for one VIP marker per service port in the worst case. */
-	bpf_map__set_max_entries(skel->maps.ferry_services, 2 * limits->max_services);
+	/* Room for one VIP marker per service port in the worst case, all of
+	 * one family. */
+	bpf_map__set_max_entries(skel->maps.ferry_services4, 2 * limits->max_services);
+	bpf_map__set_max_entries(skel->maps.ferry_services6, 2 * limits->max_services);
 	bpf_map__set_max_entries(skel->maps.ferry_slots,
 				 limits->max_backends + limits->max_per_service);
 	/* Both hold one service's new set beside its old one (make-before-break);
@@ -566,6 +570,11 @@ static int publish_maps(struct datapath *dp, const char *bpffs)
 			return err;
 		}
 	}
+	for (int i = 0; i < DP_RETIRED_MAP_COUNT && !dp->adopted; i++) {
+		pinned_map_path(bpffs, dp_retired_map_names[i], path, sizeof(path));
+		if (unlink(path) && errno != ENOENT)
+			log_warn("datapath", "cannot unpin %s: %s", path, strerror(errno));
+	}
 	return 0;
 }
 
@@ -779,6 +788,10 @@ int datapath_cleanup(const char *bpffs)
 	err |= remove_path(path, rmdir);
 	for (int i = 0; i < DP_MAP__COUNT; i++) {
 		pinned_map_path(bpffs, dp_map_names[i], path, sizeof(path));
+		err |= remove_path(path, unlink);
+	}
+	for (int i = 0; i < DP_RETIRED_MAP_COUNT; i++) {
+		pinned_map_path(bpffs, dp_retired_map_names[i], path, sizeof(path));
 		err |= remove_path(path, unlink);
 	}
 	err |= remove_path(bpffs, rmdir);

@@ -63,6 +63,12 @@ static int load_xdp(struct nodeport *np, const struct dp_maps *maps)
 	np->xdp = ferry_nodeport_xdp__open();
 	if (!np->xdp)
 		return -errno;
+	np->xdp_meta = features_xdp_meta();
+	np->xdp->rodata->xdp_meta = np->xdp_meta;
+	if (!np->xdp_meta)
+		log_warn("nodeport", "this kernel refuses bpf_xdp_adjust_meta in XDP programs: XDP "
+			 "cannot mark the packets it leaves to tc ingress (a neighbour to resolve), "
+			 "so tc ingress looks at every packet XDP passes");
 	err = reuse_maps(np->xdp->obj, maps);
 	return err ? err : ferry_nodeport_xdp__load(np->xdp);
 }
@@ -75,8 +81,10 @@ static int load_tc(struct nodeport *np, const struct dp_maps *maps)
 	if (!np->tc)
 		return -errno;
 	/* With XDP on, XDP does ingress's work but for the packets it hands
-	 * over (a neighbour to resolve, bpf/lib/nodeport.h). */
-	np->tc->rodata->xdp_first = np->mode != NP_XDP_OFF;
+	 * over (a neighbour to resolve, bpf/lib/nodeport.h), marked. Unmarked,
+	 * tc takes every packet XDP passes: those XDP translated are to a
+	 * backend, which no frontend or flow of tc's matches. */
+	np->tc->rodata->xdp_first = np->mode != NP_XDP_OFF && np->xdp_meta;
 	err = reuse_maps(np->tc->obj, maps);
 	return err ? err : ferry_nodeport_tc__load(np->tc);
 }

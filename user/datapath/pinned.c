@@ -10,7 +10,8 @@
 #include "common/log.h"
 
 const char *const dp_map_names[DP_MAP__COUNT] = {
-	[DP_MAP_SERVICES] = "ferry_services",
+	[DP_MAP_SERVICES] = "ferry_services6",
+	[DP_MAP_SERVICES4] = "ferry_services4",
 	[DP_MAP_SLOTS] = "ferry_slots",
 	[DP_MAP_BACKENDS] = "ferry_backends",
 	[DP_MAP_REVNAT] = "ferry_revnat",
@@ -30,10 +31,18 @@ const char *const dp_map_names[DP_MAP__COUNT] = {
 	[DP_MAP_PEER_MARK] = "ferry_peer_mark",
 };
 
+/* Layout 8's one frontend map, before it was split by family. */
+const char *const dp_retired_map_names[DP_RETIRED_MAP_COUNT] = { "ferry_services" };
+
 const char *const dp_hook_names[DP_HOOK_COUNT] = {
 	"connect4", "connect6", "sendmsg4", "sendmsg6",
 	"recvmsg4", "recvmsg6", "getpeername4", "getpeername6", "sock_release",
 };
+
+const char *dp_map_label(enum dp_map map)
+{
+	return map == DP_MAP_SERVICES ? "ferry_services4/6" : dp_map_names[map];
+}
 
 void pinned_map_path(const char *bpffs, const char *name, char *out, size_t len)
 {

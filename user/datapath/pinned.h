@@ -5,7 +5,11 @@
 
 #include <stddef.h>
 
+/* DP_MAP_SERVICES is ferry_services6, and with DP_MAP_SERVICES4 the one
+ * map of svc_key the rest of userspace sees: the sync engine reaches the two
+ * through sync/mapio.c, ferryctl through datapath/svc_map.h. */
 enum dp_map {
+	DP_MAP_SERVICES4,
 	DP_MAP_SERVICES,
 	DP_MAP_SLOTS,
 	DP_MAP_BACKENDS,
@@ -37,6 +41,13 @@ struct dp_maps {
 
 /* Names as pinned, and as the BPF object declares them. */
 extern const char *const dp_map_names[DP_MAP__COUNT];
+/* map's name for a log line: dp_map_names', but "ferry_services4/6" for
+ * DP_MAP_SERVICES where it stands for both (the sync engine's view). */
+const char *dp_map_label(enum dp_map map);
+/* Maps an older layout pinned that this one has not: unpinned when ferryd
+ * pins its own, and by ferryd --cleanup. */
+#define DP_RETIRED_MAP_COUNT 1
+extern const char *const dp_retired_map_names[DP_RETIRED_MAP_COUNT];
 extern const char *const dp_hook_names[DP_HOOK_COUNT];
 
 /* <bpffs>/<map name> and <bpffs>/links/<hook>. */

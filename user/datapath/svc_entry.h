@@ -1,4 +1,4 @@
-/* Reading a ferry_services entry's backend set from userspace: a small set
+/* Reading a ferry_services4/6 entry's backend set from userspace: a small set
  * rides inline in the entry and has no ferry_slots entries (ferry/maps.h).
  * The engine, adoption and ferryctl agree on which sets those are here. */
 #ifndef FERRY_SVC_ENTRY_H

@@ -20,6 +20,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "datapath/svc_map.h"
 #include "ferryctl/ctl.h"
 #include "ferryctl/explain.h"
 
@@ -216,7 +217,7 @@ static const char *kind_name(__u32 flags)
 
 static bool svc_get(struct explain *ex, const struct svc_key *key)
 {
-	if (bpf_map_lookup_elem(ex->maps->fd[DP_MAP_SERVICES], key, &ex->e))
+	if (svc_map_lookup(ex->maps, key, &ex->e))
 		return false;
 	ex->key = *key;
 	ex->found = true;
@@ -294,7 +295,7 @@ static enum local_match local_lookup(struct explain *ex, const struct explain_re
 	if (svc_get(ex, &key))
 		return LOCAL_FRONTEND;
 	memcpy(vip.addr, key.addr, sizeof(vip.addr));
-	if (bpf_map_lookup_elem(ex->maps->fd[DP_MAP_SERVICES], &vip, &marker) == 0)
+	if (svc_map_lookup(ex->maps, &vip, &marker) == 0)
 		return LOCAL_UNKNOWN_PORT;
 	bpf_map_lookup_elem(ex->maps->fd[DP_MAP_CONFIG], &zero, &cfg);
 	if (port < cfg.node_port_min || port > cfg.node_port_max)

@@ -12,6 +12,7 @@
 #include "common/addr.h"
 #include "ferry/maps.h"
 #include "datapath/svc_entry.h"
+#include "datapath/svc_map.h"
 #include "ferryctl/ctl.h"
 
 struct svc_row {
@@ -67,18 +68,17 @@ static int rows_push(struct svc_row **rows, size_t *n, size_t *cap, const struct
 
 /* Every service entry except the VIP markers, ordered by service ID, each
  * service port's frontends together. */
-static struct svc_row *collect_services(int fd, size_t *n_out)
+static struct svc_row *collect_services(const struct dp_maps *maps, size_t *n_out)
 {
-	struct svc_key cursor;
+	struct svc_key cursor, *prev = NULL;
 	struct svc_row row, *rows = NULL;
 	size_t n = 0, cap = 0;
 	struct svc_entry e;
-	void *prev = NULL;
 
-	while (bpf_map_get_next_key(fd, prev, &row.key) == 0) {
+	while (svc_map_next_key(maps, prev, &row.key) == 0) {
 		cursor = row.key;
 		prev = &cursor;
-		if (bpf_map_lookup_elem(fd, &row.key, &e) || (e.v.flags & SVC_FLAG_VIP_MARKER))
+		if (svc_map_lookup(maps, &row.key, &e) || (e.v.flags & SVC_FLAG_VIP_MARKER))
 			continue;
 		row.value = e.v;
 		if (rows_push(&rows, &n, &cap, &row)) {
@@ -153,7 +153,7 @@ static int slot_backend(const struct dp_maps *maps, const struct svc_row *row, _
 	struct svc_entry e;
 
 	if (svc_entry_inline(row->key.addr, row->value.count)) {
-		if (bpf_map_lookup_elem(maps->fd[DP_MAP_SERVICES], &row->key, &e) ||
+		if (svc_map_lookup(maps, &row->key, &e) ||
 		    e.v.rev != row->value.rev)
 			return -1;
 		svc_entry_slot(&e, row->key.addr, i, &slot);
@@ -376,7 +376,7 @@ static size_t group_len(const struct svc_row *row, size_t left)
 int ctl_service_list(const struct dp_maps *maps, bool json)
 {
 	size_t n = 0, g;
-	struct svc_row *rows = collect_services(maps->fd[DP_MAP_SERVICES], &n);
+	struct svc_row *rows = collect_services(maps, &n);
 	struct ranges r;
 	cJSON *list;
 

@@ -116,7 +116,8 @@ static void metrics_maps(struct prom_buf *b, const struct agent_obs *obs,
 		    "Service ports desired but not programmed (no room, or frontend taken).");
 	prom_sample(b, "ferry_service_ports_pending", NULL, (double)st->pending);
 	prom_family(b, "ferry_map_fill_ratio", "gauge", "Entries over capacity, per map.");
-	metrics_map(b, obs, DP_MAP_SERVICES, st->services + st->vip_markers);
+	metrics_map(b, obs, DP_MAP_SERVICES4, st->svc_entries4);
+	metrics_map(b, obs, DP_MAP_SERVICES, st->svc_entries6);
 	metrics_map(b, obs, DP_MAP_SLOTS, st->slots);
 	metrics_map(b, obs, DP_MAP_BACKENDS, st->backends);
 	if (ct >= 0)

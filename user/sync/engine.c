@@ -366,7 +366,7 @@ static int stage_flush_all(struct sync_engine *eng)
 				      &(struct wr_stage_to){ eng, order[i] });
 
 		if (err) {
-			log_error("sync", "cannot fill %s: %s", dp_map_names[order[i]], strerror(-err));
+			log_error("sync", "cannot fill %s: %s", dp_map_label(order[i]), strerror(-err));
 			return err;
 		}
 	}
@@ -408,7 +408,8 @@ static void apply_end(struct sync_engine *eng, uint64_t writes_before)
 		eng->stats.generation++;
 	eng->first_apply = false;
 	eng->stats.pending = pending_count(eng);
-	eng->stats.vip_markers = eng->vips.count;
+	eng->stats.svc_entries6 = eng->frontends_v6 + eng->vips_v6;
+	eng->stats.svc_entries4 = eng->frontends.count + eng->vips.count - eng->stats.svc_entries6;
 }
 
 int64_t sync_apply(struct sync_engine *eng, const struct desired_state *desired)

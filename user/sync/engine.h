@@ -29,7 +29,9 @@ struct sync_stats {
 				   * large to ride inline */
 	uint64_t repairs;         /* what sync_note_repairs was told (B34) */
 	uint64_t pending;         /* service ports desired but not programmed */
-	uint64_t vip_markers;     /* (VIP, 0, 0) entries in ferry_services */
+	uint64_t svc_entries4;    /* ferry_services4's entries: frontends and
+				   * (VIP, 0, 0) markers */
+	uint64_t svc_entries6;    /* ferry_services6's */
 };
 
 /* Generations and IDs continue from last, what a previous ferryd published
@@ -89,7 +91,7 @@ struct sync_repairs {
 	uint64_t unknown;  /* entries not written, in a map the engine owns: removed */
 };
 
-/* Compare ferry_services (frontends, VIP markers), ferry_slots,
+/* Compare ferry_services4/6 (frontends, VIP markers), ferry_slots,
  * ferry_backends, ferry_revnat (the entries the engine owns; its orphans
  * are left), ferry_source_ranges, ferry_node_addrs and ferry_config with
  * the record of what was written, and bring them back to it

@@ -1,5 +1,5 @@
 /* The frontends of a service port: every address it answers on (ClusterIP,
- * NodePort wildcard, LB IPs, externalIPs) is its own ferry_services key,
+ * NodePort wildcard, LB IPs, externalIPs) is its own ferry_services4/6 key,
  * all carrying the port's svc_id and rev, each with its own flags. */
 #include <errno.h>
 #include <netinet/in.h>
@@ -8,6 +8,7 @@
 
 #include "common/log.h"
 #include "datapath/svc_entry.h"
+#include "datapath/svc_map.h"
 #include "sync/state.h"
 
 static int key_cmp(const struct svc_key *a, const struct svc_key *b)
@@ -186,6 +187,20 @@ static int fe_write(struct sync_engine *eng, const struct applied_svc *a,
 	return wr_put(eng, DP_MAP_SERVICES, key, &e);
 }
 
+/* eng->frontends, and its count of IPv6 keys (sync_stats' per-map
+ * entries). */
+static void fe_index(struct sync_engine *eng, struct applied_frontend *f)
+{
+	hmap_put(&eng->frontends, &f->by_key, &f->key, sizeof(f->key));
+	eng->frontends_v6 += !svc_key_is_v4(&f->key);
+}
+
+static void fe_unindex_one(struct sync_engine *eng, struct applied_frontend *f)
+{
+	hmap_remove(&eng->frontends, &f->by_key);
+	eng->frontends_v6 -= !svc_key_is_v4(&f->key);
+}
+
 /* Whoever holds key (a departing port) lets go of it. */
 static void fe_release(struct sync_engine *eng, const struct svc_key *key)
 {
@@ -193,7 +208,7 @@ static void fe_release(struct sync_engine *eng, const struct svc_key *key)
 
 	if (prev) {
 		prev->owner = false;
-		hmap_remove(&eng->frontends, &prev->by_key);
+		fe_unindex_one(eng, prev);
 	}
 }
 
@@ -213,7 +228,7 @@ static void fe_unindex(struct sync_engine *eng, struct applied_svc *a)
 {
 	for (size_t i = 0; i < a->n_frontends; i++)
 		if (a->frontends[i].owner)
-			hmap_remove(&eng->frontends, &a->frontends[i].by_key);
+			fe_unindex_one(eng, &a->frontends[i]);
 }
 
 /* a's frontends become next[0..n) (a heap array, taken over). One lives in
@@ -239,7 +254,7 @@ static void fe_place(struct sync_engine *eng, struct applied_svc *a,
 		if (claim && claim[i])
 			fe_release(eng, &f->key);
 		if (f->owner)
-			hmap_put(&eng->frontends, &f->by_key, &f->key, sizeof(f->key));
+			fe_index(eng, f);
 	}
 }
 

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "datapath/svc_map.h"
 #include "sync/state.h"
 
 static int bpf_rc(int rc)
@@ -12,24 +13,33 @@ static int bpf_rc(int rc)
 	return rc ? -errno : 0;
 }
 
+/* DP_MAP_SERVICES stands for both frontend maps (datapath/svc_map.h). */
 static int io_update(void *ctx, enum dp_map map, const void *key, const void *value,
 		     uint64_t flags)
 {
+	if (map == DP_MAP_SERVICES)
+		return svc_map_update(ctx, key, value, flags);
 	return bpf_rc(bpf_map_update_elem(((struct dp_maps *)ctx)->fd[map], key, value, flags));
 }
 
 static int io_remove(void *ctx, enum dp_map map, const void *key)
 {
+	if (map == DP_MAP_SERVICES)
+		return svc_map_delete(ctx, key);
 	return bpf_rc(bpf_map_delete_elem(((struct dp_maps *)ctx)->fd[map], key));
 }
 
 static int io_lookup(void *ctx, enum dp_map map, const void *key, void *value)
 {
+	if (map == DP_MAP_SERVICES)
+		return svc_map_lookup(ctx, key, value);
 	return bpf_rc(bpf_map_lookup_elem(((struct dp_maps *)ctx)->fd[map], key, value));
 }
 
 static int io_next_key(void *ctx, enum dp_map map, const void *key, void *next)
 {
+	if (map == DP_MAP_SERVICES)
+		return svc_map_next_key(ctx, key, next);
 	return bpf_rc(bpf_map_get_next_key(((struct dp_maps *)ctx)->fd[map], key, next));
 }
 
@@ -38,6 +48,8 @@ static int io_update_batch(void *ctx, enum dp_map map, const void *keys, const v
 {
 	LIBBPF_OPTS(bpf_map_batch_opts, opts, .elem_flags = BPF_ANY);
 
+	if (map == DP_MAP_SERVICES)
+		return svc_map_update_batch(ctx, keys, values, count);
 	return bpf_rc(bpf_map_update_batch(((struct dp_maps *)ctx)->fd[map], keys, values, count,
 					   &opts));
 }
@@ -45,6 +57,8 @@ static int io_update_batch(void *ctx, enum dp_map map, const void *keys, const v
 static int io_lookup_batch(void *ctx, enum dp_map map, void *in, uint32_t *token, void *keys,
 			   void *values, uint32_t *count)
 {
+	if (map == DP_MAP_SERVICES)
+		return svc_map_lookup_batch(ctx, in, token, keys, values, count);
 	return bpf_rc(bpf_map_lookup_batch(((struct dp_maps *)ctx)->fd[map], in, token, keys,
 					   values, count, NULL));
 }

@@ -113,7 +113,7 @@ static unsigned char *rc_find(const struct rc_set *s, const void *key)
 	return NULL;
 }
 
-/* ferry_services: each frontend a owns (as fe_write writes it). A frontend
+/* ferry_services4/6: each frontend a owns (as fe_write writes it). A frontend
  * adopted with another revision waits for the engine to rewrite it. */
 static void rc_frontends(struct rc_set *s, const struct applied_svc *a)
 {
@@ -394,7 +394,7 @@ static void rc_log(enum dp_map map, const struct rc_count *c)
 	if (c->missing || c->altered || c->unknown)
 		log_warn("sync", "%s was changed by someone else: %" PRIu64 " entries missing, "
 			 "%" PRIu64 " altered, %" PRIu64 " unknown; put back (first: %s)",
-			 dp_map_names[map], c->missing, c->altered, c->unknown, c->first);
+			 dp_map_label(map), c->missing, c->altered, c->unknown, c->first);
 }
 
 /* ferry_config, as the engine last wrote it. */
@@ -427,7 +427,7 @@ int64_t sync_reconcile(struct sync_engine *eng, struct sync_repairs *out)
 
 		if (n < 0) {
 			log_error("sync", "cannot read %s to compare it: %s",
-				  dp_map_names[sets[i].map], strerror((int)-n));
+				  dp_map_label(sets[i].map), strerror((int)-n));
 			continue;
 		}
 		rc_missing(eng, &sets[i], &c);

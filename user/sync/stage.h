@@ -16,7 +16,7 @@
 
 /* What a stage gathers before it is written: this many entries at most (8
  * batches a write), and about STAGE_HOLD_BYTES of them, so that the stages
- * of large entries (ferry_services', ferry_svc_names') stay as small as the
+ * of large entries (ferry_services4/6', ferry_svc_names') stay as small as the
  * others. */
 #define STAGE_HOLD 65536
 #define STAGE_HOLD_BYTES (1024 * 1024)

@@ -23,7 +23,7 @@ struct applied_backend {
 	uint32_t id;
 };
 
-/* One frontend of a service port: its own ferry_services key, holding the
+/* One frontend of a service port: its own ferry_services4/6 key, holding the
  * service port's shared value plus its own flags. */
 struct applied_frontend {
 	struct hmap_node by_key;  /* in engine->frontends while owner */
@@ -79,6 +79,8 @@ struct sync_engine {
 	struct hmap svcs;         /* applied_svc by id */
 	struct hmap frontends;    /* applied_frontend by svc_key */
 	struct hmap vips;         /* vip_ref by address */
+	size_t frontends_v6;      /* of frontends, the IPv6 ones */
+	size_t vips_v6;           /* of vips, the IPv6 ones */
 	struct hmap pending;      /* pending_svc by id: desired, not programmed */
 	struct hmap conflicts;    /* frontends left out, as reported (conflicts.c) */
 	struct hmap rn_orphans;   /* rn_orphan by revnat_key: entries no port owns */
@@ -149,7 +151,7 @@ int wr_vip_adopt(struct sync_engine *eng, const struct ferry_ip *addr);
 int wr_vip_known(const struct sync_engine *eng, const struct ferry_ip *addr);
 void wr_vip_unref(struct sync_engine *eng, const struct ferry_ip *addr);
 
-/* frontends.c. The ferry_services value a's frontend key holds: the
+/* frontends.c. The ferry_services4/6 value a's frontend key holds: the
  * shared value with the frontend's own flags, and set[] inline when it is
  * small enough. */
 void fe_entry(struct svc_entry *e, const struct applied_svc *a, const struct svc_key *key,

@@ -54,7 +54,7 @@ void wr_del(struct sync_engine *eng, enum dp_map map, const void *key)
 	if (!err)
 		eng->writes++;
 	else if (err != -ENOENT)
-		log_warn("sync", "cannot delete from %s: %s", dp_map_names[map], strerror(-err));
+		log_warn("sync", "cannot delete from %s: %s", dp_map_label(map), strerror(-err));
 }
 
 static int backend_cmp(const struct applied_backend *a, const struct desired_backend *b)
@@ -214,6 +214,7 @@ static struct vip_ref *vip_take(struct sync_engine *eng, const struct ferry_ip *
 	ref->addr = *addr;
 	ref->refs = 1;
 	hmap_put(&eng->vips, &ref->node, &ref->addr, sizeof(ref->addr));
+	eng->vips_v6 += !addr_is_v4(addr);
 	return ref;
 }
 
@@ -278,5 +279,6 @@ void wr_vip_unref(struct sync_engine *eng, const struct ferry_ip *addr)
 	vip_key(&key, addr);
 	wr_del(eng, DP_MAP_SERVICES, &key);
 	hmap_remove(&eng->vips, &ref->node);
+	eng->vips_v6 -= !addr_is_v4(addr);
 	free(ref);
 }
