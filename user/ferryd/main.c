@@ -276,6 +276,7 @@ static int agent_start(struct agent *ag)
 		return -1;
 	reaper = agent_feature(FEATURE_UDP_REAPER, ag->opts.udp_reaper_off, "--udp-reaper");
 	agent_feature(FEATURE_TCX, ag->opts.tcx_off, "--tcx");
+	agent_feature(FEATURE_XDP_META, ag->opts.xdp == NP_XDP_OFF, "--xdp");
 	if (mounts_ensure_bpffs_dir(ag->opts.bpffs) || lock_bpffs(ag->opts.bpffs))
 		return -1;
 	if (agent_open_source(ag) < 0)
