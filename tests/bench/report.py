@@ -1197,10 +1197,12 @@ unset multiplot
             "fifth idle in every run, so the rate is set by the load generator's core, about "
             "{} µs per connection; that core also runs the receive side of the packets the "
             "load generator sends over veth. What ferry adds on that core, per connection: "
-            "its connect4 program, the socket-local storage it creates at every connect() "
+            "its connect4 program and its hash lookup (`lookup_nulls_elem_raw`), and socket-"
+            "local storage only for a socket ferry_revnat cannot answer getpeername() for "
             "(`bpf_sk_storage_get` with F_CREATE: `bpf_local_storage_alloc`, "
-            "`bpf_map_kzalloc`, `bpf_sk_storage_charge`) and frees when the socket closes "
-            "(`bpf_local_storage_destroy`), and its hash lookups (`lookup_nulls_elem_raw`)"
+            "`bpf_map_kzalloc`, `bpf_sk_storage_charge`, freed by "
+            "`bpf_local_storage_destroy`; none for these services, each backend serving "
+            "one ClusterIP)"
             .format("%.0f" % client_us if client_us else "?"))
         if own and client_us:
             d = own[0] - own[1]
@@ -1227,12 +1229,11 @@ unset multiplot
                         r3f(med(r_a))))
         out.append("\n\n")
         out.append(
-            "What stands in the way of a clear margin over 0.97x: the per-connection socket "
-            "storage. A TCP socket needs its (service, backend) pair only for getpeername(), "
-            "yet every connect() allocates it, charges it to the socket's memory and frees it "
-            "at close (deferred through RCU); not creating it for TCP sockets, or only where it is "
-            "read, would take most of ferry's own share off the connection path. The rest "
-            "of the program's cost is in the connect() section.")
+            "What stands in the way of a clear margin over 0.97x: the rounds more than "
+            "ferry. ferry's own share of a connection is the fraction above; a round "
+            "spreads by ±15% on this machine, and 9 rounds instead of 3 put N = 1,000 and "
+            "10,000 at 0.997 and 1.013 of the floor (2026-12-06, 22:00). The program's own "
+            "cost is in the connect() section.")
         return "".join(out)
 
     def analysis(self):
@@ -1545,14 +1546,16 @@ element by element, and each insert into a map created with
 share is malloc and free (`_int_malloc`, `malloc_consolidate`, `unlink_chunk`):
 each item's JSON tree and the model's objects are many small allocations.
 
-What stands in the way: at 10,000 services the map writes alone (22 entries per
-10-endpoint service: two service entries, ten slots, ten backends, at the
-kernel's per-entry cost) take {sync10}, and reading the file (a List's items
-parsed into a tree and decoded one at a time) and computing the state take
-{parse10}, against a budget of 300 ms for everything. Fewer entries per
-service (for example the backend set as one value), preallocated maps (faster
-inserts, memory up front) and a decoder that reads the model's fields straight
-from the bytes, without a tree per item, are the levers."""
+What stands in the way: at 10,000 services the map writes alone (per
+10-endpoint service its frontend, its VIP marker and ten backends, at the
+kernel's per-entry cost; the set rides in the frontend entry, so no slots)
+take {sync10}, and reading the file (a List's items parsed into a tree and
+decoded one at a time) and computing the state take {parse10}, against a
+budget of 300 ms for everything. Fewer entries per service (ferry_backends
+holds every backend for the liveness checks, besides its copy in the set),
+preallocated maps (faster inserts, memory up front) and a decoder that reads
+the model's fields straight from the bytes, without a tree per item, are the
+levers."""
 
 CHANGE_TEXT = """\
 The time grows linearly with N while the map writes per change stay the same:

@@ -658,14 +658,18 @@ B() { REPO=$REPO "$PYTHON" "$WORK/bench.py" "$@"; }
 
 # source_version: the checked-out branch and commit, read from .git (no git
 # command: the working tree may hold uncommitted changes, which this does not
-# show).
+# show). In a worktree .git is a file naming its folder, whose commondir
+# holds the refs.
 source_version() {
-	local head ref commit=
-	head=$(cat "$REPO/.git/HEAD" 2>/dev/null) || { echo unknown; return; }
+	local git=$REPO/.git common head ref commit=
+	[ -f "$git" ] && git=$(sed -n 's/^gitdir: //p' "$git")
+	common=$git
+	[ -f "$git/commondir" ] && common=$(cd "$git" && cd "$(cat commondir)" && pwd)
+	head=$(cat "$git/HEAD" 2>/dev/null) || { echo unknown; return; }
 	ref=${head#ref: }
 	if [ "$ref" != "$head" ]; then
-		[ -f "$REPO/.git/$ref" ] && commit=$(cut -c1-12 "$REPO/.git/$ref")
-		[ -n "$commit" ] || commit=$(awk -v r="$ref" '$2 == r {print substr($1, 1, 12)}' "$REPO/.git/packed-refs" 2>/dev/null)
+		[ -f "$common/$ref" ] && commit=$(cut -c1-12 "$common/$ref")
+		[ -n "$commit" ] || commit=$(awk -v r="$ref" '$2 == r {print substr($1, 1, 12)}' "$common/packed-refs" 2>/dev/null)
 		echo "${ref#refs/heads/} ${commit:-?}"
 	else
 		echo "${head:0:12}"
