@@ -117,7 +117,7 @@ static __always_inline bool connect_inline(struct bpf_sock_addr *ctx, bool v6, _
 /* The translation of a destination that matched found (xlate_fwd's key
  * and lkey), by whatever the service asks: its state lives here, apart
  * from connect_inline's short path. */
-static __always_inline int xlate_pick(struct bpf_sock_addr *ctx, bool v6, bool sticky,
+static __always_inline int xlate_pick(struct bpf_sock_addr *ctx, bool v6, bool v4, bool sticky,
 				      const struct svc_key *key, struct svc_key *lkey,
 				      struct svc_value *found, __u32 r)
 {
@@ -126,13 +126,11 @@ static __always_inline int xlate_pick(struct bpf_sock_addr *ctx, bool v6, bool s
 	struct slot_value kept, *b = NULL;
 	struct sock_revnat *st = NULL;
 	__u32 hash = 0, slot = 0;
-	bool v4;
 
 	/* Copied first: nothing may run between the lookup and the copy. */
 	svc = *found;
 	if (!svc.count)
 		return refuse(STAT_NO_BACKEND);
-	v4 = addr_is_v4_mapped(lkey->addr);
 
 	/* Unconnected UDP needs its socket state for every datagram
 	 * (stickiness, replies); a connect() only when ferry_revnat cannot
@@ -200,13 +198,16 @@ static __always_inline int xlate_fwd(struct bpf_sock_addr *ctx, bool v6, bool st
 	struct svc_value *found = NULL;
 	struct svc_key key, lkey;
 	__u16 port;
+	bool v4;
 
 	sockaddr_load(ctx, v6, key.addr, &port);
 	svc_key_set_port(&key, port, ctx->protocol, SVC_SCOPE_ALL);
+	/* A constant in the IPv4 hooks (lib/lookup.h's svc_find says why). */
+	v4 = !v6 || addr_is_v4_mapped(key.addr);
 	lkey = key;
-	switch (svc_lookup(&lkey, &found)) {
+	switch (svc_lookup(&lkey, v4, &found)) {
 	case LOOKUP_NOT_SERVICE:
-		found = svc_lookup_node_port(&lkey, ctx);
+		found = svc_lookup_node_port(&lkey, v4, ctx);
 		if (found)
 			break;
 		stat_inc(STAT_SVC_MISS);
@@ -216,13 +217,12 @@ static __always_inline int xlate_fwd(struct bpf_sock_addr *ctx, bool v6, bool st
 	case LOOKUP_UNKNOWN_PORT:
 		return refuse(STAT_UNKNOWN_PORT);
 	case LOOKUP_FOUND:
-		/* connect4's key is v4-mapped: no need to look. */
-		if (!sticky && (!v6 || addr_is_v4_mapped(lkey.addr)) &&
+		if (!sticky && v4 &&
 		    connect_inline(ctx, v6, key.proto, (const struct svc_entry *)found, r))
 			return 1;
 		break;
 	}
-	return xlate_pick(ctx, v6, sticky, &key, &lkey, found, r);
+	return xlate_pick(ctx, v6, v4, sticky, &key, &lkey, found, r);
 }
 
 /* The socket's own state first (a connected socket's: the entry of its

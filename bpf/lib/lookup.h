@@ -16,12 +16,16 @@ enum lookup_result {
 };
 
 /* key's entry, in its family's map (include/ferry/maps.h): an IPv4
- * frontend under its 8-byte svc_key4. Every lookup of a frontend is this. */
-static __always_inline struct svc_entry *svc_find(const struct svc_key *key)
+ * frontend (v4: key is v4-mapped) under its 8-byte svc_key4. Every lookup
+ * of a frontend is this. Callers pass v4 as a constant where the hook
+ * fixes the family: the verifier cannot merge what follows a lookup in one
+ * map with what follows one in the other, so a family known only at run
+ * time doubles its work from there on. */
+static __always_inline struct svc_entry *svc_find(const struct svc_key *key, bool v4)
 {
 	struct svc_key4 k4;
 
-	if (!addr_is_v4_mapped(key->addr))
+	if (!v4)
 		return bpf_map_lookup_elem(&ferry_services6, key);
 	k4.addr = key->addr[3];
 	__builtin_memcpy(&k4.port, &key->port, sizeof(__u32));
@@ -43,13 +47,12 @@ static __always_inline bool addr_is_loopback(const __u32 addr[4])
  * own, so only sockets of the node's namespace (ferryd's) get loopback
  * NodePorts. On a hit, key holds the wildcard: the key to look the service
  * up again with. */
-static __always_inline struct svc_value *svc_lookup_node_port(struct svc_key *key,
+static __always_inline struct svc_value *svc_lookup_node_port(struct svc_key *key, bool v4,
 								struct bpf_sock_addr *ctx)
 {
 	struct dp_config *cfg;
 	__u32 zero = 0;
 	__u16 port = bpf_ntohs(key->port);
-	bool v4 = key->addr[0] == 0 && key->addr[1] == 0 && key->addr[2] == bpf_htonl(0xffff);
 
 	cfg = bpf_map_lookup_elem(&ferry_config, &zero);
 	if (!cfg || port < cfg->node_port_min || port > cfg->node_port_max)
@@ -64,7 +67,7 @@ static __always_inline struct svc_value *svc_lookup_node_port(struct svc_key *ke
 	key->addr[1] = 0;
 	key->addr[2] = v4 ? bpf_htonl(0xffff) : 0;
 	key->addr[3] = 0;
-	return (struct svc_value *)svc_find(key);
+	return (struct svc_value *)svc_find(key, v4);
 }
 
 /* key's port, proto and scope in one 32-bit store. The hash and the
@@ -81,9 +84,9 @@ static __always_inline void svc_key_set_port(struct svc_key *key, __u16 port, __
 }
 
 static __always_inline enum lookup_result
-svc_lookup(struct svc_key *key, struct svc_value **out)
+svc_lookup(struct svc_key *key, bool v4, struct svc_value **out)
 {
-	struct svc_value *svc = (struct svc_value *)svc_find(key);
+	struct svc_value *svc = (struct svc_value *)svc_find(key, v4);
 	struct svc_key vip = {};
 
 	if (svc) {
@@ -94,7 +97,7 @@ svc_lookup(struct svc_key *key, struct svc_value **out)
 	vip.addr[1] = key->addr[1];
 	vip.addr[2] = key->addr[2];
 	vip.addr[3] = key->addr[3];
-	if (svc_find(&vip))
+	if (svc_find(&vip, v4))
 		return LOOKUP_UNKNOWN_PORT;
 	return LOOKUP_NOT_SERVICE;
 }

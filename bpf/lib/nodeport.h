@@ -97,12 +97,12 @@ static __always_inline struct svc_value *np_frontend(const struct pkt *p, struct
 		k->addr[1] = 0;
 		k->addr[2] = p->v6 ? 0 : bpf_htonl(0xffff);
 		k->addr[3] = 0;
-		svc = (struct svc_value *)svc_find(k);
+		svc = (struct svc_value *)svc_find(k, !p->v6);
 		if (svc)
 			return svc;
 	}
 	addr_copy(k->addr, p->daddr);
-	return (struct svc_value *)svc_find(k);
+	return (struct svc_value *)svc_find(k, !p->v6);
 }
 
 /* loadBalancerSourceRanges (B26): the longest prefix under the svc_id. */
@@ -236,7 +236,7 @@ static __noinline enum np_verdict np_new_flow(void *ctx, __u32 ifindex, const st
 	}
 	if (svc.flags & SVC_FLAG_EXT_LOCAL) {
 		k.scope = SVC_SCOPE_EXTERNAL;
-		found = (struct svc_value *)svc_find(&k);
+		found = (struct svc_value *)svc_find(&k, !p->v6);
 		if (!found || !found->count) {
 			stat_inc(STAT_NP_NO_LOCAL);
 			return NP_DROP;

@@ -67,10 +67,10 @@ static __always_inline bool reap_backend_kept(const struct sock_revnat_entry *e)
 	    backend_alive(e->backend_id, e->svc_id, e->backend_addr, e->backend_port))
 		return true;
 	__builtin_memcpy(key.addr, e->svc_addr, sizeof(key.addr));
-	svc = (struct svc_value *)svc_find(&key);
+	v4 = addr_is_v4_mapped(key.addr);
+	svc = (struct svc_value *)svc_find(&key, v4);
 	if (!svc || !svc->count)
 		return false;
-	v4 = addr_is_v4_mapped(key.addr);
 	if (set_inline(v4, svc->count))
 		return reap_inline_has((const struct svc_entry *)svc, v4, svc->count,
 				       e->backend_addr, e->backend_port);

@@ -185,7 +185,7 @@ static __always_inline bool backend_pick(const struct svc_key *key, bool v4,
 
 	if (!backend_slot(e, v4, svc, r, hash, &s) || !backend_at(e, v4, svc, s, out)) {
 		stat_inc(STAT_SLOT_MISS);
-		e = svc_find(key);
+		e = svc_find(key, v4);
 		if (!e || !e->v.count)
 			return false;
 		*svc = e->v;
