@@ -50,38 +50,50 @@ static struct svc_key key_at(const void *p)
 	return key;
 }
 
+/* Where key_in (a struct svc_key) goes: the fd of its family's map, and
+ * in *k the key that map takes (key, or k4 packed from it). */
+static int svc_route(const struct dp_maps *maps, const void *key_in, struct svc_key *key,
+		     struct svc_key4 *k4, const void **k)
+{
+	*key = key_at(key_in);
+	if (!svc_key_is_v4(key)) {
+		*k = key;
+		return maps->fd[DP_MAP_SERVICES];
+	}
+	svc_key_pack4(key, k4);
+	*k = k4;
+	return maps->fd[DP_MAP_SERVICES4];
+}
+
 int svc_map_lookup(const struct dp_maps *maps, const void *key_in, void *value)
 {
-	struct svc_key key = key_at(key_in);
+	struct svc_key key;
 	struct svc_key4 k4;
+	const void *k;
+	int fd = svc_route(maps, key_in, &key, &k4, &k);
 
-	if (!svc_key_is_v4(&key))
-		return bpf_rc(bpf_map_lookup_elem(maps->fd[DP_MAP_SERVICES], &key, value));
-	svc_key_pack4(&key, &k4);
-	return bpf_rc(bpf_map_lookup_elem(maps->fd[DP_MAP_SERVICES4], &k4, value));
+	return bpf_rc(bpf_map_lookup_elem(fd, k, value));
 }
 
 int svc_map_update(const struct dp_maps *maps, const void *key_in, const void *value,
 		   uint64_t flags)
 {
-	struct svc_key key = key_at(key_in);
+	struct svc_key key;
 	struct svc_key4 k4;
+	const void *k;
+	int fd = svc_route(maps, key_in, &key, &k4, &k);
 
-	if (!svc_key_is_v4(&key))
-		return bpf_rc(bpf_map_update_elem(maps->fd[DP_MAP_SERVICES], &key, value, flags));
-	svc_key_pack4(&key, &k4);
-	return bpf_rc(bpf_map_update_elem(maps->fd[DP_MAP_SERVICES4], &k4, value, flags));
+	return bpf_rc(bpf_map_update_elem(fd, k, value, flags));
 }
 
 int svc_map_delete(const struct dp_maps *maps, const void *key_in)
 {
-	struct svc_key key = key_at(key_in);
+	struct svc_key key;
 	struct svc_key4 k4;
+	const void *k;
+	int fd = svc_route(maps, key_in, &key, &k4, &k);
 
-	if (!svc_key_is_v4(&key))
-		return bpf_rc(bpf_map_delete_elem(maps->fd[DP_MAP_SERVICES], &key));
-	svc_key_pack4(&key, &k4);
-	return bpf_rc(bpf_map_delete_elem(maps->fd[DP_MAP_SERVICES4], &k4));
+	return bpf_rc(bpf_map_delete_elem(fd, k));
 }
 
 int svc_map_next_key(const struct dp_maps *maps, const void *key_in, void *next)
