@@ -221,6 +221,14 @@ static void test_node_port_v6_wildcard(void **state)
 	assert_int_equal(v.flags, SVC_FLAG_EXTERNAL | SVC_FLAG_NODE_PORT);
 	assert_false(vip_marker("::"));
 	assert_true(vip_marker("fd00::1"));
+	/* ferry_services6 holds them: the ClusterIP, the wildcard and the
+	 * marker; metrics count them there, and none once they are gone. */
+	assert_int_equal(sync_stats(eng)->svc_entries6, 3);
+	assert_int_equal(sync_stats(eng)->svc_entries4, 0);
+	assert_int_equal(map_count(DP_MAP_SERVICES, sizeof(struct svc_key)), 3);
+	apply(NULL, 0);
+	assert_int_equal(sync_stats(eng)->svc_entries6, 0);
+	assert_int_equal(map_count(DP_MAP_SERVICES, sizeof(struct svc_key)), 0);
 }
 
 /* B16 B23: externalTrafficPolicy Local. The Cluster set's external
