@@ -170,6 +170,7 @@ static void test_failed_write_kept(void **state)
 	struct stage *s = &eng.stage[DP_MAP_SLOTS];
 	struct stage probe;
 	uint32_t hold;
+	size_t written;
 	int small, big;
 
 	(void)state;
@@ -184,14 +185,19 @@ static void test_failed_write_kept(void **state)
 
 		assert_int_equal(wr_put(&eng, DP_MAP_SLOTS, &k, &v), 0);
 	}
-	assert_int_equal(map_count(small), hold / 2);
-	assert_int_equal(s->n, hold + 10 - hold / 2);
+	/* The write is split over two threads, and a non-preallocated hash
+	 * checks its element count apart from the insert: each writer can
+	 * pass the check once at the last free entry, so the kernel may take
+	 * one entry over max_entries. Whatever it took is not staged again. */
+	written = map_count(small);
+	assert_in_range(written, hold / 2, hold / 2 + 1);
+	assert_int_equal(s->n, hold + 10 - written);
 	assert_true(s->held);
 	assert_false(stage_full(s));
 	assert_int_equal(stage_flush(s, fd_sink, &small), -E2BIG);
-	assert_int_equal(s->n, hold + 10 - hold / 2);
+	assert_int_equal(s->n, hold + 10 - written);
 	assert_int_equal(stage_flush(s, fd_sink, &big), 0);
-	assert_int_equal(map_count(big), hold + 10 - hold / 2);
+	assert_int_equal(map_count(big), hold + 10 - written);
 	{
 		struct slot_key k = key_of(hold + 9);
 		struct slot_value v;
