@@ -226,13 +226,16 @@ static __always_inline int xlate_fwd(struct bpf_sock_addr *ctx, bool v6, bool st
 }
 
 /* The socket's own state first (a connected socket's: the entry of its
- * connect()); a connected socket without one asks ferry_revnat. */
-static __always_inline int xlate_rev(struct bpf_sock_addr *ctx, bool v6)
+ * connect()); a connected socket without one asks ferry_revnat.
+ * getpeername() runs only on a connected socket (the kernel answers
+ * ENOTCONN before the hook): its hooks leave out the scan an unconnected
+ * socket needs, which is most of what the verifier walks in them. */
+static __always_inline int xlate_rev(struct bpf_sock_addr *ctx, bool v6, bool connected)
 {
 	struct bpf_sock *sk = ctx->sk;
 	struct sock_revnat *st = revnat_get(sk, false);
 	__u8 proto = ctx->protocol;
-	bool peer_only = revnat_peer_only(sk, proto);
+	bool peer_only = connected || revnat_peer_only(sk, proto);
 	struct sock_revnat_entry *e = NULL;
 	struct revnat_value shared;
 	__u32 addr[4];
@@ -283,25 +286,25 @@ int ferry_sendmsg6(struct bpf_sock_addr *ctx)
 SEC("cgroup/recvmsg4")
 int ferry_recvmsg4(struct bpf_sock_addr *ctx)
 {
-	return xlate_rev(ctx, false);
+	return xlate_rev(ctx, false, false);
 }
 
 SEC("cgroup/recvmsg6")
 int ferry_recvmsg6(struct bpf_sock_addr *ctx)
 {
-	return xlate_rev(ctx, true);
+	return xlate_rev(ctx, true, false);
 }
 
 SEC("cgroup/getpeername4")
 int ferry_getpeername4(struct bpf_sock_addr *ctx)
 {
-	return xlate_rev(ctx, false);
+	return xlate_rev(ctx, false, true);
 }
 
 SEC("cgroup/getpeername6")
 int ferry_getpeername6(struct bpf_sock_addr *ctx)
 {
-	return xlate_rev(ctx, true);
+	return xlate_rev(ctx, true, true);
 }
 
 /* A socket that counted as a least-conn connection stops counting. */

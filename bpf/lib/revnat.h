@@ -157,69 +157,86 @@ revnat_find_svc(struct sock_revnat *st, const __u32 addr[4], __u16 port)
  * of a second per program). Slots are a power of two, so a mask keeps the
  * index's bound. */
 
-/* The most recently used entry naming this backend. */
+static __always_inline bool revnat_names_backend(const struct sock_revnat_entry *e,
+						 const __u32 addr[4], __u16 port)
+{
+	return e->svc_id && e->backend_port == port && addr_eq(e->backend_addr, addr);
+}
+
+/* The most recently used entry naming this backend. Two passes: the first
+ * finds the newest clock among the matches, the second the entry with it.
+ * One pass that kept the index (a constant on each of the verifier's paths)
+ * walked every combination of matches; a clock read from the entry is one
+ * unknown value on all of them. Clocks start at 1 (revnat_touch). */
 static __always_inline struct sock_revnat_entry *
 revnat_find_backend(struct sock_revnat *st, const __u32 addr[4], __u16 port)
 {
-	__u32 best_used = 0;
-	int best = -1;
+	__u32 newest = 0;
 
 	for (int i = 0; i < FERRY_SOCK_REVNAT_SLOTS; i++) {
 		struct sock_revnat_entry *e = &st->entry[i];
 
-		if (e->svc_id && e->backend_port == port && addr_eq(e->backend_addr, addr) &&
-		    (best < 0 || (__s32)(e->used - best_used) > 0)) {
-			best = i;
-			best_used = e->used;
-		}
+		if (revnat_names_backend(e, addr, port) &&
+		    (!newest || (__s32)(e->used - newest) > 0))
+			newest = e->used;
 	}
-	return best < 0 ? NULL : &st->entry[best & (FERRY_SOCK_REVNAT_SLOTS - 1)];
+	if (!newest)
+		return NULL;
+	for (int i = 0; i < FERRY_SOCK_REVNAT_SLOTS; i++) {
+		struct sock_revnat_entry *e = &st->entry[i];
+
+		if (e->used == newest && revnat_names_backend(e, addr, port))
+			return e;
+	}
+	return NULL;
 }
 
 /* Whether an entry of another service than svc_id names this backend. */
 static __always_inline bool revnat_backend_shared(struct sock_revnat *st, const __u32 addr[4],
 						  __u16 port, __u32 svc_id)
 {
-	bool shared = false;
-
 	for (int i = 0; i < FERRY_SOCK_REVNAT_SLOTS; i++) {
 		struct sock_revnat_entry *e = &st->entry[i];
 
-		if (e->svc_id && e->svc_id != svc_id && e->backend_port == port &&
-		    addr_eq(e->backend_addr, addr))
-			shared = true;
+		if (e->svc_id != svc_id && revnat_names_backend(e, addr, port))
+			return true;
 	}
-	return shared;
+	return false;
 }
 
+/* Clocks are never 0, which revnat_find_backend reads as "no match". */
 static __always_inline void revnat_touch(struct sock_revnat *st, struct sock_revnat_entry *e)
 {
-	e->used = ++st->clock;
+	if (!++st->clock)
+		st->clock = 1;
+	e->used = st->clock;
 }
 
 /* The index of the entry for this service, else of a free one, else of
- * the least recently used. */
+ * the least recently used: found by its clock, in two passes, as
+ * revnat_find_backend does and for the same reason. */
 static __always_inline __u32 revnat_claim(struct sock_revnat *st, const __u32 svc_addr[4],
 					  __u16 svc_port)
 {
-	int victim = revnat_svc_index(st, svc_addr, svc_port);
-	__u32 victim_used = 0;
+	int found = revnat_svc_index(st, svc_addr, svc_port);
+	__u32 oldest;
 
-	if (victim >= 0)
-		return victim;
-	victim = 0;
+	if (found >= 0)
+		return found;
+	oldest = st->entry[0].used;
 	for (int i = 0; i < FERRY_SOCK_REVNAT_SLOTS; i++) {
 		struct sock_revnat_entry *e = &st->entry[i];
 
 		if (!e->svc_id)
 			return i;
-		if (i == 0 || (__s32)(e->used - victim_used) < 0) {
-			victim = i;
-			victim_used = e->used;
-		}
+		if ((__s32)(e->used - oldest) < 0)
+			oldest = e->used;
 	}
 	stat_inc(STAT_REVNAT_EVICT);
-	return victim;
+	for (int i = 1; i < FERRY_SOCK_REVNAT_SLOTS; i++)
+		if (st->entry[i].used == oldest)
+			return i;
+	return 0;
 }
 
 /* Entry i of st names svc (reached at svc_key) for backend b; connected:
