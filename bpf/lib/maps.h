@@ -32,10 +32,13 @@ struct {
 	__type(value, struct slot_value);
 } ferry_slots SEC(".maps");
 
+/* An array by backend_id, sized by ferryd to their space like ferry_conns:
+ * writing an element is a copy, where a hash insert allocates and charges
+ * it (a third as long; most of a cold start's writes are here). */
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, FERRY_DEFAULT_MAX_BACKENDS + FERRY_DEFAULT_MAX_PER_SERVICE);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 4 * FERRY_DEFAULT_MAX_BACKENDS);
+	__uint(map_flags, BPF_F_MMAPABLE);
 	__type(key, __u32);
 	__type(value, struct backend_value);
 } ferry_backends SEC(".maps");

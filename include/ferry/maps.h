@@ -14,7 +14,7 @@
 #include <linux/types.h>
 #endif
 
-#define FERRY_LAYOUT_VERSION 9
+#define FERRY_LAYOUT_VERSION 10
 
 /* Default capacities; ferryd's flags override them. */
 #define FERRY_DEFAULT_MAX_SERVICES 65536
@@ -159,7 +159,9 @@ struct svc_entry {
 };
 
 /* ferry_backends: backend_id -> where to send. A backend_id belongs to one
- * service port; it is deleted when the backend leaves that service. */
+ * service port; it is cleared when the backend leaves that service. An
+ * array over the backend_id space: an element whose svc_id is 0 (never a
+ * service port's) holds no backend. */
 struct backend_value {
 	__u32 addr[4];   /* network order, IPv4 v4-mapped */
 	__u16 port;      /* network order */
@@ -432,6 +434,9 @@ struct agent_state {
 				    * does not know: the Service keeps the default */
 	char node_name[256];   /* this node, as ferryd was told (NUL-terminated) */
 	char node_zone[64];    /* its topology.kubernetes.io/zone label; "" = none */
+	__u64 backends_capacity; /* the most backends ferry_backends holds at once
+				  * (--max-backends + --max-backends-per-service);
+				  * the array spans the backend_id space */
 };
 
 #endif

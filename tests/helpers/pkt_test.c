@@ -858,8 +858,10 @@ static void backend_gone(void)
 
 	port = check(HOOK_XDP, "B12 flow to backend A (before the rolling update)", &in, &TCP,
 		     CLIENT_MAC, XDP_TX, (struct tuple){ NODE, "10.2.0.20", 0, 8080 }, NODE2_MAC);
-	/* The update: A leaves, B arrives under a new revision. */
-	bpf_map_delete_elem(map_fd(xdp->maps.ferry_backends), &dead);
+	/* The update: A leaves (its ferry_backends element emptied, as ferryd
+	 * does), B arrives under a new revision. */
+	bpf_map_update_elem(map_fd(xdp->maps.ferry_backends), &dead, &(struct backend_value){ 0 },
+			    BPF_ANY);
 	add_svc(NULL, false, 30091, IPPROTO_TCP, SVC_SCOPE_ALL, 12, 2, F_NP, 0, next, 1);
 	check(HOOK_XDP, "B12 kubernetes#81775: the same client port lands on live backend B", &in,
 	      &TCP, CLIENT_MAC, XDP_TX, (struct tuple){ NODE, "10.2.0.21", 0, 8080 }, NODE2_MAC);

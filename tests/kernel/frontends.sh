@@ -220,7 +220,7 @@ metric() {
 
 { np; lb; } | write_source "$SRC/fe.yaml"
 FERRYD_NETNS=$NODE ferryd_start "$SRC" --node-ips 192.0.2.1,2001:db8::1,192.0.2.2 \
-	--metrics-addr "127.0.0.1:$MPORT" || finish
+	--max-backends 256 --metrics-addr "127.0.0.1:$MPORT" || finish
 note "ferryctl service list:"
 "$FERRYCTL" --bpffs "$BPFFS" service list | sed 's/^/#   /'
 
@@ -393,7 +393,7 @@ snap=$(snapshot)
 g=$(generation)
 ferryd_stop
 FERRYD_NETNS=$NODE ferryd_start "$SRC" --node-ips 192.0.2.1,2001:db8::1,192.0.2.2 \
-	--metrics-addr "127.0.0.1:$MPORT" || finish
+	--max-backends 256 --metrics-addr "127.0.0.1:$MPORT" || finish
 wait_generation $((g + 1)) 10 || not_ok "restart: the new ferryd publishes a generation" "still $(generation)"
 expect "restart: the adopting ferryd's first apply writes nothing (no map writes logged for generation $((g + 1)))" \
 	"$(writes_of $((g + 1)))" none

@@ -77,7 +77,7 @@ ferryd_start "$SRC/mf.yaml" --max-services 4 --max-backends 8 --max-backends-per
 expect "mapfull: capacities (services map 2 x 4: frontends and VIP markers; slots 8 + 4)" \
 	"$(status_get '" ".join("%s=%d" % (m["name"], m["max_entries"]) for m in j["maps"] if m["name"] in ("ferry_services4", "ferry_slots"))')" \
 	"ferry_services4=8 ferry_slots=12"
-note "ferry_backends holds $(status_get '[m["max_entries"] for m in j["maps"] if m["name"] == "ferry_backends"][0]') entries"
+note "ferry_backends holds $(status_get '[m["capacity"] for m in j["maps"] if m["name"] == "ferry_backends"][0]') entries"
 serves "mapfull: a fitting state works: a -> m-1 m-2" $A "m-1 m-2"
 serves "mapfull: a fitting state works: b -> m-3 m-4" $B "m-3 m-4"
 serves "mapfull: a fitting state works: c -> m-5" $C "m-5"

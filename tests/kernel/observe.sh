@@ -98,7 +98,7 @@ expect "metrics: ferry_service_ports_pending is 0" "$(metric ferry_service_ports
 # Small sets ride inline and have no slots: ferry_slots may be empty.
 for map in ferry_services4 ferry_slots ferry_backends; do
 	r=$(metric "ferry_map_fill_ratio{map=\"$map\"}")
-	want=$(status_get --maps "'%d/%d' % [(m['entries'], m['max_entries']) for m in j['maps'] if m['name'] == '$map'][0]")
+	want=$(status_get --maps "'%d/%d' % [(m['entries'], m['capacity']) for m in j['maps'] if m['name'] == '$map'][0]")
 	range="(0, 1]" low=0
 	[ "$map" = ferry_slots ] && range="[0, 1]" low=-1
 	if awk -v r="$r" -v low="$low" 'BEGIN {exit !(r != "" && r > low && r <= 1)}'; then
@@ -107,9 +107,9 @@ for map in ferry_services4 ferry_slots ferry_backends; do
 		not_ok "metrics: ferry_map_fill_ratio{map=\"$map\"} is in $range" "'$r'"
 	fi
 	if awk -v r="$r" -v w="$want" 'BEGIN {split(w, f, "/"); q = f[1] / f[2]; exit !(f[2] > 0 && r >= q * 0.999 && r <= q * 1.001)}'; then
-		ok "metrics: ferry_map_fill_ratio{map=\"$map\"} is ferryctl status's entries / max_entries ($want)"
+		ok "metrics: ferry_map_fill_ratio{map=\"$map\"} is ferryctl status's entries / capacity ($want)"
 	else
-		not_ok "metrics: ferry_map_fill_ratio{map=\"$map\"} is ferryctl status's entries / max_entries" "$r, ferryctl $want"
+		not_ok "metrics: ferry_map_fill_ratio{map=\"$map\"} is ferryctl status's entries / capacity" "$r, ferryctl $want"
 	fi
 done
 expect "metrics: ferry_generation equals ferryctl status's generation" \

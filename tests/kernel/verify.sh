@@ -86,13 +86,16 @@ fi
 ferryd_reset
 
 # --- restart on a serving datapath ------------------------------------------------
+# Limits of a small node: datapath() dumps ferry_backends, an array over
+# four times --max-backends.
+SMALL=(--max-backends 256)
 svc v-1
-ferryd_start "$SRC" || finish
+ferryd_start "$SRC" "${SMALL[@]}" || finish
 expect "restart: the first ferryd serves v-1" "$(field reply "$(probe tcp 10.96.91.10 80)")" v-1
 ferryd_stop
 before=$(datapath)
 svc v-2
-refused_spawn "$SRC"
+refused_spawn "$SRC" "${SMALL[@]}"
 if expect_refused "restart: programs refused: ferryd exits non-zero" 60; then
 	expect "restart: the log names the program the verifier refused" \
 		"$(last_log_count "the kernel's verifier refused BPF program ferry_")" 1
@@ -106,7 +109,7 @@ if expect_refused "restart: programs refused: ferryd exits non-zero" 60; then
 	expect "restart: the earlier programs serve the earlier state (v-1)" \
 		"$(field reply "$(probe tcp 10.96.91.10 80)")" v-1
 fi
-ferryd_start "$SRC" || finish
+ferryd_start "$SRC" "${SMALL[@]}" || finish
 wait_until 10 serves v-2
 expect "restart: a ferryd that loads applies the change (v-2)" \
 	"$(field reply "$(probe tcp 10.96.91.10 80)")" v-2

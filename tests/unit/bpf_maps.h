@@ -17,6 +17,8 @@ static int map_new(enum bpf_map_type type, size_t key, size_t value, uint32_t ma
 
 	if (type == BPF_MAP_TYPE_HASH || type == BPF_MAP_TYPE_LPM_TRIE)
 		opts.map_flags = BPF_F_NO_PREALLOC;
+	if (type == BPF_MAP_TYPE_ARRAY && value == sizeof(struct backend_value))
+		opts.map_flags = BPF_F_MMAPABLE;
 	fd = bpf_map_create(type, NULL, (uint32_t)key, (uint32_t)value, max, &opts);
 	assert_true(fd >= 0);
 	return fd;
@@ -32,8 +34,9 @@ static void bpf_maps_create(struct dp_maps *maps)
 					     sizeof(struct svc_entry), 1024);
 	maps->fd[DP_MAP_SLOTS] = map_new(BPF_MAP_TYPE_HASH, sizeof(struct slot_key),
 					 sizeof(struct slot_value), 512);
-	maps->fd[DP_MAP_BACKENDS] = map_new(BPF_MAP_TYPE_HASH, sizeof(__u32),
-					    sizeof(struct backend_value), 512);
+	/* The backend_id space of the tests' limits (4 x max_backends). */
+	maps->fd[DP_MAP_BACKENDS] = map_new(BPF_MAP_TYPE_ARRAY, sizeof(__u32),
+					    sizeof(struct backend_value), 1024);
 	maps->fd[DP_MAP_REVNAT] = map_new(BPF_MAP_TYPE_HASH, sizeof(struct revnat_key),
 					  sizeof(struct revnat_value), 1024);
 	maps->fd[DP_MAP_STATE] = map_new(BPF_MAP_TYPE_ARRAY, sizeof(__u32),

@@ -17,6 +17,7 @@
 #include <netinet/in.h>
 
 #include "capture.h"
+#include "datapath/backend_map.h"
 #include "datapath/svc_map.h"
 #include "ferry/maps.h"
 #include "model/model.h"
@@ -68,6 +69,9 @@ static size_t map_count(enum dp_map m, size_t key_size)
 	char key[64], prev[64];
 	size_t n = 0;
 	void *p = NULL;
+
+	if (m == DP_MAP_BACKENDS)
+		return (size_t)backend_map_count(maps.fd[m]);
 
 	while (bpf_map_get_next_key(maps.fd[m], p, key) == 0) {
 		memcpy(prev, key, key_size);

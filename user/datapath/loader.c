@@ -59,7 +59,7 @@ static const char *map_option(const char *map)
 		{ "ferry_services4", "--max-services" },
 		{ "ferry_services6", "--max-services" },
 		{ "ferry_slots", "--max-backends or --max-backends-per-service" },
-		{ "ferry_backends", "--max-backends or --max-backends-per-service" },
+		{ "ferry_backends", "--max-backends" },
 		{ "ferry_revnat", "--max-backends or --max-backends-per-service" },
 		{ "ferry_affinity", "--max-affinity" },
 		{ "ferry_ct", "--max-ct" },
@@ -283,11 +283,9 @@ static int create_maps(struct datapath *dp, const char *bpffs, const struct dp_l
 	 * one family. */
 	bpf_map__set_max_entries(skel->maps.ferry_services4, 2 * limits->max_services);
 	bpf_map__set_max_entries(skel->maps.ferry_services6, 2 * limits->max_services);
-	bpf_map__set_max_entries(skel->maps.ferry_slots,
-				 limits->max_backends + limits->max_per_service);
 	/* Both hold one service's new set beside its old one (make-before-break);
 	 * the sync engine keeps the steady state within --max-backends. */
-	bpf_map__set_max_entries(skel->maps.ferry_backends,
+	bpf_map__set_max_entries(skel->maps.ferry_slots,
 				 limits->max_backends + limits->max_per_service);
 	bpf_map__set_max_entries(skel->maps.ferry_revnat,
 				 limits->max_backends + limits->max_per_service);
@@ -301,6 +299,7 @@ static int create_maps(struct datapath *dp, const char *bpffs, const struct dp_l
 				 limits->max_maglev_entries / FERRY_MAGLEV_PER_CELL);
 	bpf_map__set_max_entries(skel->maps.ferry_svc_names, 2 * limits->max_services);
 	/* By backend_id, whose space is the engine's too. */
+	bpf_map__set_max_entries(skel->maps.ferry_backends, 4 * limits->max_backends);
 	bpf_map__set_max_entries(skel->maps.ferry_conns, 4 * limits->max_backends);
 	dp->adopted = adopt_maps(skel, bpffs, &sk_kept);
 	bpf_object__for_each_program(prog, skel->obj)

@@ -12,6 +12,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "datapath/backend_map.h"
 #include "datapath/svc_entry.h"
 #include "ferry/hash.h"
 #include "ferryctl/explain.h"
@@ -75,7 +76,7 @@ static void explain_backends(struct explain *ex)
 
 		if (set_slot(ex, i, &s))
 			continue;
-		if (bpf_map_lookup_elem(ex->maps->fd[DP_MAP_BACKENDS], &s.backend_id, &b) == 0)
+		if (backend_map_lookup(ex->maps->fd[DP_MAP_BACKENDS], s.backend_id, &b) == 0)
 			state = state_name(b.state);
 		cJSON_AddItemToArray(list, backend_json(s.backend_id, s.addr, s.port, state));
 		if (i < TEXT_BACKENDS)
@@ -173,7 +174,7 @@ static bool explain_affinity(struct explain *ex, const struct explain_req *req,
 		age = (double)(now_ns() - a.last_used_ns) / 1e9;
 		cJSON_AddNumberToObject(o, "age_seconds", age);
 		cJSON_AddNumberToObject(o, "backend_id", a.backend_id);
-		if (bpf_map_lookup_elem(ex->maps->fd[DP_MAP_BACKENDS], &a.backend_id, &bv) ||
+		if (backend_map_lookup(ex->maps->fd[DP_MAP_BACKENDS], a.backend_id, &bv) ||
 		    bv.svc_id != ex->e.v.svc_id) {
 			state = "its backend left: the next connection picks anew (B12)";
 		} else {

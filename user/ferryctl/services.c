@@ -2,6 +2,7 @@
  * with every frontend that shares its backends (its ClusterIP, NodePort,
  * LB IPs, externalIPs). */
 #include <bpf/bpf.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +12,7 @@
 
 #include "common/addr.h"
 #include "ferry/maps.h"
+#include "datapath/backend_map.h"
 #include "datapath/svc_entry.h"
 #include "datapath/svc_map.h"
 #include "ferryctl/ctl.h"
@@ -161,7 +163,7 @@ static int slot_backend(const struct dp_maps *maps, const struct svc_row *row, _
 		return -1;
 	}
 	*id = slot.backend_id;
-	return bpf_map_lookup_elem(maps->fd[DP_MAP_BACKENDS], id, b);
+	return backend_map_lookup(maps->fd[DP_MAP_BACKENDS], *id, b);
 }
 
 /* A least-conn backend's live connections (sockets and per-packet flows);
@@ -406,17 +408,22 @@ int ctl_service_list(const struct dp_maps *maps, bool json)
 
 int ctl_backend_list(const struct dp_maps *maps, bool json)
 {
+	enum { BATCH = 1024 };
 	cJSON *list = cJSON_CreateArray();
-	__u32 id, cursor;
-	void *prev = NULL;
+	struct backend_value b[BATCH];
+	uint32_t ids[BATCH], cursor = 0, count;
+	int err;
 
-	while (bpf_map_get_next_key(maps->fd[DP_MAP_BACKENDS], prev, &id) == 0) {
-		struct backend_value b;
-
-		cursor = id;
-		prev = &cursor;
-		if (bpf_map_lookup_elem(maps->fd[DP_MAP_BACKENDS], &id, &b) == 0)
-			cJSON_AddItemToArray(list, backend_json(id, &b));
+	do {
+		count = BATCH;
+		err = backend_map_read(maps->fd[DP_MAP_BACKENDS], &cursor, ids, b, &count);
+		for (uint32_t i = 0; i < count; i++)
+			cJSON_AddItemToArray(list, backend_json(ids[i], &b[i]));
+	} while (!err);
+	if (err != -ENOENT) {
+		fprintf(stderr, "ferryctl: cannot read ferry_backends: %s\n", strerror(-err));
+		cJSON_Delete(list);
+		return 1;
 	}
 	if (json) {
 		ctl_print_json(list);

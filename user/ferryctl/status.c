@@ -19,6 +19,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "datapath/backend_map.h"
 #include "datapath/counters.h"
 #include "datapath/features.h"
 #include "datapath/loader.h"
@@ -302,9 +303,16 @@ static long long map_memlock(int fd)
 	return bytes;
 }
 
+/* A map's capacity is its max_entries, but for ferry_backends, an array
+ * over the backend_id space: the most backends ferryd keeps in it, which
+ * it publishes in ferry_state. */
 static cJSON *maps_json(const struct dp_maps *maps, bool count)
 {
 	cJSON *list = cJSON_CreateArray();
+	struct agent_state st = { 0 };
+	__u32 zero = 0;
+
+	bpf_map_lookup_elem(maps->fd[DP_MAP_STATE], &zero, &st);
 
 	for (int i = 0; i < DP_MAP__COUNT; i++) {
 		struct bpf_map_info info = { 0 };
@@ -313,10 +321,17 @@ static cJSON *maps_json(const struct dp_maps *maps, bool count)
 
 		bpf_obj_get_info_by_fd(maps->fd[i], &info, &len);
 		cJSON_AddStringToObject(o, "name", dp_map_names[i]);
-		if (count && (info.type == BPF_MAP_TYPE_HASH || info.type == BPF_MAP_TYPE_LRU_HASH))
+		if (count && i == DP_MAP_BACKENDS)
+			cJSON_AddNumberToObject(o, "entries",
+						(double)backend_map_count(maps->fd[i]));
+		else if (count && (info.type == BPF_MAP_TYPE_HASH ||
+				   info.type == BPF_MAP_TYPE_LRU_HASH))
 			cJSON_AddNumberToObject(o, "entries",
 						(double)dp_map_count(maps->fd[i]));
 		cJSON_AddNumberToObject(o, "max_entries", info.max_entries);
+		cJSON_AddNumberToObject(o, "capacity",
+					i == DP_MAP_BACKENDS && st.backends_capacity ?
+					(double)st.backends_capacity : info.max_entries);
 		cJSON_AddNumberToObject(o, "memory_bytes", (double)map_memlock(maps->fd[i]));
 		cJSON_AddItemToArray(list, o);
 	}
@@ -403,7 +418,7 @@ static void status_print(cJSON *root, bool count)
 			snprintf(filled, sizeof(filled), "%.0f", entries->valuedouble);
 		printf("  %-20s %10s / %-9.0f %10.0f bytes\n",
 		       cJSON_GetObjectItem(m, "name")->valuestring, count ? filled : "",
-		       cJSON_GetObjectItem(m, "max_entries")->valuedouble,
+		       cJSON_GetObjectItem(m, "capacity")->valuedouble,
 		       cJSON_GetObjectItem(m, "memory_bytes")->valuedouble);
 	}
 }

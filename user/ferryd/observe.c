@@ -111,6 +111,10 @@ int observe_start(struct agent *ag)
 	obs->maps = ag->dp.maps;
 	for (int m = 0; m < DP_MAP__COUNT; m++)
 		obs->capacity[m] = dp_map_capacity(&ag->dp.maps, (enum dp_map)m);
+	/* ferry_backends spans the backend_id space; the sync engine holds at
+	 * most this many in it. */
+	obs->capacity[DP_MAP_BACKENDS] = ag->opts.limits.max_backends +
+					 ag->opts.limits.max_per_service;
 	obs->health_timeout = ag->opts.health_timeout;
 	pthread_mutex_init(&obs->lock, NULL);
 	observe_publish(ag);

@@ -9,6 +9,7 @@
  * more (slots of other revisions, orphan backends, unused VIP markers:
  * what a ferryd killed in the middle of a change leaves) are removed. */
 #include <bpf/bpf.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -195,6 +196,39 @@ static bool slot_live(struct sync_engine *eng, const struct slot_key *k)
 	       a->n_frontends && !svc_entry_inline(a->frontends[0].key.addr, a->value.count);
 }
 
+/* The IDs in ferry_backends, read in batches: a walk by next key would map
+ * a window of the array for each (datapath/backend_map.h). */
+static uint32_t *backend_ids(const struct sync_engine *eng, size_t *n_out)
+{
+	enum { BATCH = 1024 };
+	struct backend_value values[BATCH];
+	size_t n = 0, cap = BATCH;
+	uint32_t *ids = malloc(cap * sizeof(*ids)), token = 0, count;
+	void *in = NULL;
+	int err = 0;
+
+	while (ids && !err) {
+		if (n + BATCH > cap) {
+			uint32_t *grown = realloc(ids, 2 * cap * sizeof(*ids));
+
+			if (!grown)
+				break;
+			ids = grown;
+			cap *= 2;
+		}
+		count = BATCH;
+		err = mio_lookup_batch(eng, DP_MAP_BACKENDS, in, &token, ids + n, values, &count);
+		n += err && err != -ENOENT ? 0 : count;
+		in = &token;
+	}
+	if (err == -EOPNOTSUPP && !n) {
+		free(ids);
+		return map_keys(eng, DP_MAP_BACKENDS, sizeof(*ids), n_out);
+	}
+	*n_out = ids ? n : 0;
+	return ids;
+}
+
 /* Remove what no adopted service entry reaches. Returns how many. */
 static size_t adopt_sweep(struct sync_engine *eng)
 {
@@ -207,7 +241,7 @@ static size_t adopt_sweep(struct sync_engine *eng)
 		if (!slot_live(eng, &slots[i]) && ++removed)
 			wr_del(eng, DP_MAP_SLOTS, &slots[i]);
 	free(slots);
-	ids = map_keys(eng, DP_MAP_BACKENDS, sizeof(*ids), &n);
+	ids = backend_ids(eng, &n);
 	for (size_t i = 0; i < n; i++)
 		if (!id_pool_taken(&eng->backend_ids, ids[i]) && ++removed)
 			wr_del(eng, DP_MAP_BACKENDS, &ids[i]);

@@ -27,6 +27,7 @@ struct sync_engine *sync_new(const struct dp_maps *maps, const struct dp_limits 
 	eng->stats.generation = last ? last->generation : 0;
 	eng->max_services = limits->max_services;
 	eng->max_backends = limits->max_backends;
+	eng->backends_capacity = limits->max_backends + limits->max_per_service;
 	eng->first_apply = true;
 	eng->maps_fresh = true;
 	stage_init(&eng->stage[DP_MAP_SERVICES], sizeof(struct svc_key), sizeof(struct svc_entry));
@@ -501,6 +502,7 @@ int sync_publish(struct sync_engine *eng, uint64_t parse_errors, uint64_t object
 		.next_svc_id = eng->svc_ids.next,
 		.next_backend_id = eng->backend_ids.next,
 		.datapath_repairs = eng->stats.repairs,
+		.backends_capacity = eng->backends_capacity,
 	};
 	struct timespec now;
 	uint32_t zero = 0;

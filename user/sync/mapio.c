@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "datapath/backend_map.h"
 #include "datapath/svc_map.h"
 #include "sync/state.h"
 
@@ -13,7 +14,14 @@ static int bpf_rc(int rc)
 	return rc ? -errno : 0;
 }
 
-/* DP_MAP_SERVICES stands for both frontend maps (datapath/svc_map.h). */
+/* DP_MAP_SERVICES stands for both frontend maps (datapath/svc_map.h);
+ * ferry_backends is an array read as a map of its live elements
+ * (datapath/backend_map.h). */
+static int backends_fd(void *ctx)
+{
+	return ((struct dp_maps *)ctx)->fd[DP_MAP_BACKENDS];
+}
+
 static int io_update(void *ctx, enum dp_map map, const void *key, const void *value,
 		     uint64_t flags)
 {
@@ -26,6 +34,8 @@ static int io_remove(void *ctx, enum dp_map map, const void *key)
 {
 	if (map == DP_MAP_SERVICES)
 		return svc_map_delete(ctx, key);
+	if (map == DP_MAP_BACKENDS)
+		return backend_map_delete(backends_fd(ctx), *(const uint32_t *)key);
 	return bpf_rc(bpf_map_delete_elem(((struct dp_maps *)ctx)->fd[map], key));
 }
 
@@ -33,6 +43,8 @@ static int io_lookup(void *ctx, enum dp_map map, const void *key, void *value)
 {
 	if (map == DP_MAP_SERVICES)
 		return svc_map_lookup(ctx, key, value);
+	if (map == DP_MAP_BACKENDS)
+		return backend_map_lookup(backends_fd(ctx), *(const uint32_t *)key, value);
 	return bpf_rc(bpf_map_lookup_elem(((struct dp_maps *)ctx)->fd[map], key, value));
 }
 
@@ -40,6 +52,8 @@ static int io_next_key(void *ctx, enum dp_map map, const void *key, void *next)
 {
 	if (map == DP_MAP_SERVICES)
 		return svc_map_next_key(ctx, key, next);
+	if (map == DP_MAP_BACKENDS)
+		return backend_map_next_id(backends_fd(ctx), key, next);
 	return bpf_rc(bpf_map_get_next_key(((struct dp_maps *)ctx)->fd[map], key, next));
 }
 
@@ -57,8 +71,16 @@ static int io_update_batch(void *ctx, enum dp_map map, const void *keys, const v
 static int io_lookup_batch(void *ctx, enum dp_map map, void *in, uint32_t *token, void *keys,
 			   void *values, uint32_t *count)
 {
+	uint32_t cursor = in ? *(uint32_t *)in : 0;
+	int err;
+
 	if (map == DP_MAP_SERVICES)
 		return svc_map_lookup_batch(ctx, in, token, keys, values, count);
+	if (map == DP_MAP_BACKENDS) {
+		err = backend_map_read(backends_fd(ctx), &cursor, keys, values, count);
+		*token = cursor;
+		return err;
+	}
 	return bpf_rc(bpf_map_lookup_batch(((struct dp_maps *)ctx)->fd[map], in, token, keys,
 					   values, count, NULL));
 }

@@ -97,6 +97,7 @@ struct sync_engine {
 	bool maglev_map_tried;    /* lb.c mapped ferry_maglev, or could not */
 	uint64_t max_services;    /* --max-services */
 	uint64_t max_backends;    /* --max-backends; the map holds one service more */
+	uint64_t backends_capacity; /* that much: published in ferry_state */
 	bool maps_fresh;          /* created empty by this ferryd, not adopted */
 	bool staging;             /* puts go to stage[] (first apply into fresh maps) */
 	struct stage stage[DP_MAP__COUNT];
