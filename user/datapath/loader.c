@@ -16,6 +16,7 @@
 #include "common/log.h"
 #include "ferry/maps.h"
 #include "reaper.skel.h"
+#include "maps.skel.h"
 #include "sock_lb.skel.h"
 
 /* What the load running on this thread met, from libbpf's warnings (the
@@ -94,30 +95,10 @@ void dp_load_failure_explain(const struct dp_load_failure *f, int err, char *out
 		snprintf(out, len, "cannot load the BPF object: %s", strerror(-err));
 }
 
-static struct bpf_map *skel_map(struct ferry_sock_lb *skel, enum dp_map i)
+/* Map i of an object that declares the maps (bpf/lib/maps.h). */
+static struct bpf_map *obj_map(const struct bpf_object *obj, enum dp_map i)
 {
-	struct bpf_map *maps[DP_MAP__COUNT] = {
-		[DP_MAP_SERVICES] = skel->maps.ferry_services6,
-		[DP_MAP_SERVICES4] = skel->maps.ferry_services4,
-		[DP_MAP_SLOTS] = skel->maps.ferry_slots,
-		[DP_MAP_BACKENDS] = skel->maps.ferry_backends,
-		[DP_MAP_REVNAT] = skel->maps.ferry_revnat,
-		[DP_MAP_SK_REVNAT] = skel->maps.ferry_sk_revnat,
-		[DP_MAP_AFFINITY] = skel->maps.ferry_affinity,
-		[DP_MAP_STATS] = skel->maps.ferry_stats,
-		[DP_MAP_STATE] = skel->maps.ferry_state,
-		[DP_MAP_NODE_ADDRS] = skel->maps.ferry_node_addrs,
-		[DP_MAP_SOURCE_RANGES] = skel->maps.ferry_source_ranges,
-		[DP_MAP_CT] = skel->maps.ferry_ct,
-		[DP_MAP_CONFIG] = skel->maps.ferry_config,
-		[DP_MAP_RR] = skel->maps.ferry_rr,
-		[DP_MAP_MAGLEV] = skel->maps.ferry_maglev,
-		[DP_MAP_SVC_NAMES] = skel->maps.ferry_svc_names,
-		[DP_MAP_CONNS] = skel->maps.ferry_conns,
-		[DP_MAP_SK_CONN] = skel->maps.ferry_sk_conn,
-		[DP_MAP_PEER_MARK] = skel->maps.ferry_peer_mark,
-	};
-	return maps[i];
+	return bpf_object__find_map_by_name(obj, dp_map_names[i]);
 }
 
 /* In dp_hook_names order. */
@@ -171,7 +152,7 @@ static void close_all(int *fds, int n)
 }
 
 /* The socket state alone, when the other maps migrate. Whether it is kept. */
-static bool adopt_sk_storage(struct ferry_sock_lb *skel, int fd, const char *bpffs)
+static bool adopt_sk_storage(struct ferry_maps *skel, int fd, const char *bpffs)
 {
 	char why[256];
 
@@ -188,7 +169,7 @@ static bool adopt_sk_storage(struct ferry_sock_lb *skel, int fd, const char *bpf
 
 /* Adopt every pinned map when all match, else only the socket state
  * (*sk_kept then says whether it was). */
-static bool adopt_maps(struct ferry_sock_lb *skel, const char *bpffs, bool *sk_kept)
+static bool adopt_maps(struct ferry_maps *skel, const char *bpffs, bool *sk_kept)
 {
 	int fds[DP_MAP__COUNT], found = 0;
 	struct agent_state st = { 0 };
@@ -202,7 +183,7 @@ static bool adopt_maps(struct ferry_sock_lb *skel, const char *bpffs, bool *sk_k
 		found += fds[i] >= 0;
 		if (fds[i] < 0 && match)
 			snprintf(why, sizeof(why), "%s is not pinned", dp_map_names[i]);
-		match = match && fds[i] >= 0 && map_matches(skel_map(skel, i), fds[i], why, sizeof(why));
+		match = match && fds[i] >= 0 && map_matches(obj_map(skel->obj, i), fds[i], why, sizeof(why));
 	}
 	if (match && (bpf_map_lookup_elem(fds[DP_MAP_STATE], &zero, &st) ||
 		      st.layout_version != FERRY_LAYOUT_VERSION)) {
@@ -211,7 +192,7 @@ static bool adopt_maps(struct ferry_sock_lb *skel, const char *bpffs, bool *sk_k
 		match = false;
 	}
 	for (int i = 0; match && i < DP_MAP__COUNT; i++)
-		match = bpf_map__reuse_fd(skel_map(skel, i), fds[i]) == 0;
+		match = bpf_map__reuse_fd(obj_map(skel->obj, i), fds[i]) == 0;
 	if (match)
 		log_info("datapath", "adopting the maps pinned under %s", bpffs);
 	else if (found)
@@ -263,13 +244,11 @@ struct dp_loader {
 	int reaper_err;   /* read once joined */
 };
 
-/* The maps' instance: sized, adopting what is pinned, its programs not
- * loaded (the other instance's are). */
+/* The maps' object (bpf/maps.bpf.c): sized, adopting what is pinned. */
 static int create_maps(struct datapath *dp, const char *bpffs, const struct dp_limits *limits)
 {
-	struct ferry_sock_lb *skel = ferry_sock_lb__open();
+	struct ferry_maps *skel = ferry_maps__open();
 	struct peer_mark mark = { .seen = 1 };
-	struct bpf_program *prog;
 	bool sk_kept = false;
 	__u32 zero = 0;
 	int err;
@@ -302,13 +281,9 @@ static int create_maps(struct datapath *dp, const char *bpffs, const struct dp_l
 	bpf_map__set_max_entries(skel->maps.ferry_backends, 4 * limits->max_backends);
 	bpf_map__set_max_entries(skel->maps.ferry_conns, 4 * limits->max_backends);
 	dp->adopted = adopt_maps(skel, bpffs, &sk_kept);
-	bpf_object__for_each_program(prog, skel->obj)
-		bpf_program__set_autoload(prog, false);
-	/* The programs' private data is the programs' instance's. */
-	bpf_map__set_autocreate(skel->maps.bss, false);
 	err = load_object(skel->obj);
 	for (int i = 0; i < DP_MAP__COUNT && !err; i++)
-		dp->maps.fd[i] = bpf_map__fd(skel_map(skel, i));
+		dp->maps.fd[i] = bpf_map__fd(obj_map(skel->obj, i));
 	/* Kept socket state may hold peer entries the new mark never saw. */
 	if (!err && sk_kept &&
 	    bpf_map_update_elem(dp->maps.fd[DP_MAP_PEER_MARK], &zero, &mark, BPF_ANY)) {
@@ -318,7 +293,7 @@ static int create_maps(struct datapath *dp, const char *bpffs, const struct dp_l
 	return err;
 }
 
-/* The programs' instance, on the maps of the first. */
+/* The socket LB's programs, on the maps' object's maps. */
 static int open_programs(struct datapath *dp)
 {
 	struct ferry_sock_lb *skel = ferry_sock_lb__open();
@@ -330,7 +305,7 @@ static int open_programs(struct datapath *dp)
 	}
 	dp->skel = skel;
 	for (int i = 0; i < DP_MAP__COUNT; i++) {
-		err = bpf_map__reuse_fd(skel_map(skel, i), dp->maps.fd[i]);
+		err = bpf_map__reuse_fd(obj_map(skel->obj, i), dp->maps.fd[i]);
 		if (err) {
 			log_error("datapath", "cannot give %s to the programs: %s", dp_map_names[i],
 				  strerror(-err));
@@ -739,7 +714,7 @@ void datapath_close(struct datapath *dp)
 	dp->reaper = NULL;
 	ferry_sock_lb__destroy(dp->skel);
 	dp->skel = NULL;
-	ferry_sock_lb__destroy(dp->maps_skel);
+	ferry_maps__destroy(dp->maps_skel);
 	dp->maps_skel = NULL;
 }
 

@@ -22,6 +22,7 @@
 
 #include "datapath/pinned.h"
 
+struct ferry_maps;
 struct ferry_sock_lb;
 struct ferry_reaper;
 struct agent_state;
@@ -45,7 +46,7 @@ struct dp_limits {
 struct dp_loader;
 
 struct datapath {
-	struct ferry_sock_lb *maps_skel; /* the maps: its programs are never loaded */
+	struct ferry_maps *maps_skel; /* the maps (bpf/maps.bpf.c) */
 	struct ferry_sock_lb *skel;   /* the programs, on maps_skel's maps */
 	struct dp_maps maps;          /* borrowed from maps_skel */
 	int link_fd[DP_HOOK_COUNT];   /* the cgroup links, held (made or adopted) so
