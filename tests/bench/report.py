@@ -10,9 +10,10 @@ Reads from RESULTS (all written by run.sh):
   traffic-byte.csv  (optional) the same for the 1-byte request/response
   connect.csv     n,round,program,median_ns,p99_ns,iters
   bpfstats.csv    n,round,workload,program,prog_name,run_cnt,run_time_ns,
-                  ns_per_run,bytes_xlated,bytes_jited (workload tcp: short
-                  TCP connections, udp: the connect() loop; a file without
-                  round and workload, from before, is the udp loop)
+                  ns_per_run,bytes_xlated,bytes_jited,load (workload tcp:
+                  short TCP connections, udp: the connect() loop; a file
+                  without round and workload, from before, is the udp loop;
+                  a round's loads, the two programs' in turn, are pooled)
   control.csv     n,method,what,value
   change.csv      n,index,service,kind,sync_ms,source_to_maps_ms,publish_ms,map_writes
   memory.csv      n,when,rss_kb,peak_rss_kb,... (ferryctl status)
@@ -274,14 +275,21 @@ class Results:
 
     def cost_summary(self):
         """bpf_stats per (n, workload): each program's ns per call (median of
-        the rounds), calls per round (median), ferry / minimal per round."""
-        ns, calls, val = defaultdict(list), defaultdict(list), {}
+        the rounds), calls per round (median), ferry / minimal per round; a
+        round's loads pooled (their run time over their calls)."""
+        pooled = defaultdict(lambda: [0.0, 0.0])
         for r in self.bpfstats:
             n, wl, p = int(r["n"]), r.get("workload") or "udp", r["program"]
             rd = int(r.get("round") or 1)
-            ns[(n, wl, p)].append(fnum(r["ns_per_run"]))
-            calls[(n, wl, p)].append(fnum(r["run_cnt"]))
-            val[(n, wl, p, rd)] = fnum(r["ns_per_run"])
+            c, t = fnum(r["run_cnt"]), fnum(r["run_time_ns"])
+            if c and t is not None:
+                pooled[(n, wl, p, rd)][0] += c
+                pooled[(n, wl, p, rd)][1] += t
+        ns, calls, val = defaultdict(list), defaultdict(list), {}
+        for (n, wl, p, rd), (c, t) in pooled.items():
+            ns[(n, wl, p)].append(t / c)
+            calls[(n, wl, p)].append(c)
+            val[(n, wl, p, rd)] = t / c
         out = {}
         for n, wl in sorted({(k[0], k[1]) for k in ns}):
             rounds = sorted({k[3] for k in val if k[:2] == (n, wl)})
@@ -921,8 +929,10 @@ unset multiplot
           "**short TCP connections** (`loadgen -1`, a new socket per connection, as clients "
           "connect), **UDP with a new socket each** (`connect_bench -s`, as a resolver sends "
           "a query) and the **UDP loop** (`connect_bench`, connect() again and again on one "
-          "socket). Each round runs the three loads, each under the minimal program then under "
-          "ferry ({}); figures are the median of the rounds, the ratio the median of the "
+          "socket). Each round runs the three loads, each several times under the minimal "
+          "program and under ferry in turn ({}), and pools a program's runs (their run time "
+          "over their calls), so that a drift in the machine's speed falls on both; figures "
+          "are the median of the rounds, the ratio the median of the "
           "per-round ratios (goal: at most {:.2f}). The run time includes what the program's "
           "helpers do (a socket-storage allocation among them) and the stats' own clock reads "
           "(both programs alike); it does not include what the socket's close costs later "
@@ -930,7 +940,7 @@ unset multiplot
               self.config.get("connect_cost", "?"), GOAL_CONNECT))
         w("")
         w("| N | " + " | ".join("{}: minimal | ferry | ferry / minimal".format(what)
-                                for _, what in COST_WORKLOADS) + " | calls per TCP run |")
+                                for _, what in COST_WORKLOADS) + " | calls per TCP round |")
         w("|---:|" + "---:|" * (3 * len(COST_WORKLOADS) + 1))
         for n in self.sizes:
             cells = [self.cost.get((n, wl), {}) for wl, _ in COST_WORKLOADS]
@@ -1547,15 +1557,15 @@ share is malloc and free (`_int_malloc`, `malloc_consolidate`, `unlink_chunk`):
 each item's JSON tree and the model's objects are many small allocations.
 
 What stands in the way: at 10,000 services the map writes alone (per
-10-endpoint service its frontend, its VIP marker and ten backends, at the
-kernel's per-entry cost; the set rides in the frontend entry, so no slots)
-take {sync10}, and reading the file (a List's items parsed into a tree and
-decoded one at a time) and computing the state take {parse10}, against a
-budget of 300 ms for everything. Fewer entries per service (ferry_backends
-holds every backend for the liveness checks, besides its copy in the set),
-preallocated maps (faster inserts, memory up front) and a decoder that reads
-the model's fields straight from the bytes, without a tree per item, are the
-levers."""
+10-endpoint service its frontend and its VIP marker, hash inserts at the
+kernel's per-entry cost, and ten backends, copies into the ferry_backends
+array; the set rides in the frontend entry, so no slots) take {sync10}, and
+reading the file (a List's items parsed into a tree and decoded one at a
+time) and computing the state take {parse10}, against a budget of 300 ms for
+everything, while the kernel verifies the socket LB's programs beside them
+(about 80 ms of the other core). Preallocated hash maps (faster inserts,
+memory up front) and a decoder that reads the model's fields straight from
+the bytes, without a tree per item, are the levers."""
 
 CHANGE_TEXT = """\
 The time grows linearly with N while the map writes per change stay the same:

@@ -206,6 +206,9 @@ FERRY_METHOD=ferry    # control.csv's method for ferryd's cold starts
 CONTROL_CSV=control.csv   # the algorithms part's cold starts: algo_control.csv
 BYTE_CONC=64          # 1-byte exchanges in flight (issue 13)
 COST_SECS=1           # seconds of short TCP connections per bpf_stats reading
+COST_LOADS=3          # bpf_stats readings per program, workload and round, the
+                      # two programs' alternating (a drift in the machine's
+                      # speed over a reading falls on both)
 ENDPOINTS=10
 NPODS=11
 NTARGETS=32
@@ -728,7 +731,7 @@ describe_machine() {
 		echo "endpoints: $ENDPOINTS per service, $NPODS pods (gen-cluster.py N $ENDPOINTS --pods $NPODS)"
 		echo "connect_bench: -n $CB_ITERS"
 		echo "loadgen_byte: -1 -c $BYTE_CONC -n 100000000 -t $BYTE_SECS (time-bound runs)"
-		echo "connect_cost: loadgen -1 -c $BYTE_CONC -t $COST_SECS and connect_bench -n $CB_ITERS, $ROUNDS rounds"
+		echo "connect_cost: loadgen -1 -c $BYTE_CONC -t $COST_SECS and connect_bench -n $CB_ITERS, $COST_LOADS loads each in turn, $ROUNDS rounds"
 		echo "only: ${ONLY:-all}"
 		echo "change_pairs: $CHANGE_PAIRS"
 		echo "cold_reps: $COLD_REPS"
@@ -1070,14 +1073,15 @@ connect_overhead() {
 # (loadgen -1 -c BYTE_CONC for COST_SECS: a new socket per connection), UDP
 # with a new socket per connect() (connect_bench -s -n CB_ITERS, workload
 # udp1: a resolver's query) and the UDP connect() loop (connect_bench -n
-# CB_ITERS: one socket connected again and again), under the
-# minimal program (client e) and under ferry (client b). Only the programs
-# this run attached are read: by the id `bpftool cgroup show` gives for the
-# client's own cgroup. Rows of bpfstats.csv: the program's run_cnt and
-# run_time_ns over the one load generator run.
+# CB_ITERS: one socket connected again and again), each COST_LOADS times
+# under the minimal program (client e) and under ferry (client b) in turn.
+# Only the programs this run attached are read: by the id `bpftool cgroup
+# show` gives for the client's own cgroup. Rows of bpfstats.csv: the
+# program's run_cnt and run_time_ns over one load generator run (load: its
+# number in the round); report.py pools a round's loads.
 connect_cost() {
-	local n=$1 r w p m id c0 t0 c1 t1 xl ji name ns line
-	declare -A ids=()
+	local n=$1 r w p m l id c0 t0 c1 t1 xl ji name ns line
+	declare -A ids=() calls=() time=()
 	for p in minimal ferry; do
 		case $p in minimal) m=e ;; ferry) m=b ;; esac
 		ids[$p]=$(bpftool cgroup show "${CG[$m]}" -j 2>/dev/null | B progid cgroup_inet4_connect)
@@ -1088,23 +1092,30 @@ connect_cost() {
 	for ((r = 1; r <= ROUNDS; r++)); do
 		line=
 		for w in tcp udp1 udp; do
+			calls=([minimal]=0 [ferry]=0) time=([minimal]=0 [ferry]=0)
+			for ((l = 1; l <= COST_LOADS; l++)); do
+				for p in minimal ferry; do
+					case $p in minimal) m=e ;; ferry) m=b ;; esac
+					id=${ids[$p]}
+					read -r c0 t0 _ <<<"$(bpftool prog show id "$id" -j | B progrun)"
+					case $w in
+					tcp) loadgen_run "$m" "$BYTE_CONC" 100000000 "$COST_SECS" -1 >/dev/null ;;
+					udp1) connect_run "$p" "$CB_ITERS" -s >/dev/null ;;
+					udp) connect_run "$p" "$CB_ITERS" >/dev/null ;;
+					esac
+					read -r c1 t1 xl ji name <<<"$(bpftool prog show id "$id" -j | B progrun)"
+					[ $((c1 - c0)) -gt 0 ] || { warn "N=$n round $r: $p ($w) did not run"; continue; }
+					ns=$(awk -v c=$((c1 - c0)) -v t=$((t1 - t0)) 'BEGIN {printf "%.1f", t / c}')
+					echo "$n,$r,$w,$p,$name,$((c1 - c0)),$((t1 - t0)),$ns,$xl,$ji,$l" >>"$OUT/bpfstats.csv"
+					calls[$p]=$((calls[$p] + c1 - c0)) time[$p]=$((time[$p] + t1 - t0))
+				done
+			done
 			for p in minimal ferry; do
-				case $p in minimal) m=e ;; ferry) m=b ;; esac
-				id=${ids[$p]}
-				read -r c0 t0 _ <<<"$(bpftool prog show id "$id" -j | B progrun)"
-				case $w in
-				tcp) loadgen_run "$m" "$BYTE_CONC" 100000000 "$COST_SECS" -1 >/dev/null ;;
-				udp1) connect_run "$p" "$CB_ITERS" -s >/dev/null ;;
-				udp) connect_run "$p" "$CB_ITERS" >/dev/null ;;
-				esac
-				read -r c1 t1 xl ji name <<<"$(bpftool prog show id "$id" -j | B progrun)"
-				[ $((c1 - c0)) -gt 0 ] || { warn "N=$n round $r: $p ($w) did not run"; continue; }
-				ns=$(awk -v c=$((c1 - c0)) -v t=$((t1 - t0)) 'BEGIN {printf "%.1f", t / c}')
-				echo "$n,$r,$w,$p,$name,$((c1 - c0)),$((t1 - t0)),$ns,$xl,$ji" >>"$OUT/bpfstats.csv"
-				line+=" $w/$p=$ns"
+				[ "${calls[$p]}" -gt 0 ] &&
+					line+=" $w/$p=$(awk -v c="${calls[$p]}" -v t="${time[$p]}" 'BEGIN {printf "%.1f", t / c}')"
 			done
 		done
-		say "  connect4 run time (bpf_stats) round $r, ns per call:$line"
+		say "  connect4 run time (bpf_stats) round $r, ns per call ($COST_LOADS loads each):$line"
 	done
 	sysctl -q -w kernel.bpf_stats_enabled="$STATS_OLD" >/dev/null
 }
@@ -1403,7 +1414,7 @@ describe_machine
 echo "n,round,method,conns,errors,seconds,rate,p50_us,p99_us,busy_ticks,all_ticks" >"$OUT/traffic.csv"
 echo "clk_tck: $(getconf CLK_TCK)" >>"$OUT/machine.txt"
 echo "n,round,program,median_ns,p99_ns,iters" >"$OUT/connect.csv"
-echo "n,round,workload,program,prog_name,run_cnt,run_time_ns,ns_per_run,bytes_xlated,bytes_jited" >"$OUT/bpfstats.csv"
+echo "n,round,workload,program,prog_name,run_cnt,run_time_ns,ns_per_run,bytes_xlated,bytes_jited,load" >"$OUT/bpfstats.csv"
 echo "n,round,method,conns,errors,seconds,rate,p50_us,p99_us,busy_ticks,all_ticks" >"$OUT/traffic-byte.csv"
 echo "n,method,what,value" >"$OUT/control.csv"
 echo "n,index,service,kind,sync_ms,source_to_maps_ms,publish_ms,map_writes" >"$OUT/change.csv"
