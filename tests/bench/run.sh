@@ -12,8 +12,8 @@
 #                      [--xdp|--no-xdp] [--algorithms|--no-algorithms]
 #                      [--only connect|algorithms|memory|nodeport|xdp]
 #
-# `make bench` runs the full set (25 minutes on a loaded 2-core machine,
-# and about 10 more for the algorithms part), `make bench-quick` the quick
+# `make bench` runs the full set (32 minutes on a 2-core machine, the
+# algorithms part included), `make bench-quick` the quick
 # one (N = 100 and 1,000, short runs, about 3 minutes, and 2.5 more). Results go to results/<UTC timestamp>[-quick]/ as CSV (see
 # tests/bench/report.py for the files); tests/bench/report.py then writes
 # the summary, a Markdown report and a gnuplot PNG there and, for a full run
