@@ -22,6 +22,16 @@ static int backends_fd(void *ctx)
 	return ((struct dp_maps *)ctx)->fd[DP_MAP_BACKENDS];
 }
 
+/* A backend_id key, at any alignment (the sync engine's records are
+ * packed). */
+static uint32_t backend_id_of(const void *key)
+{
+	uint32_t id;
+
+	memcpy(&id, key, sizeof(id));
+	return id;
+}
+
 static int io_update(void *ctx, enum dp_map map, const void *key, const void *value,
 		     uint64_t flags)
 {
@@ -35,7 +45,7 @@ static int io_remove(void *ctx, enum dp_map map, const void *key)
 	if (map == DP_MAP_SERVICES)
 		return svc_map_delete(ctx, key);
 	if (map == DP_MAP_BACKENDS)
-		return backend_map_delete(backends_fd(ctx), *(const uint32_t *)key);
+		return backend_map_delete(backends_fd(ctx), backend_id_of(key));
 	return bpf_rc(bpf_map_delete_elem(((struct dp_maps *)ctx)->fd[map], key));
 }
 
@@ -44,16 +54,20 @@ static int io_lookup(void *ctx, enum dp_map map, const void *key, void *value)
 	if (map == DP_MAP_SERVICES)
 		return svc_map_lookup(ctx, key, value);
 	if (map == DP_MAP_BACKENDS)
-		return backend_map_lookup(backends_fd(ctx), *(const uint32_t *)key, value);
+		return backend_map_lookup(backends_fd(ctx), backend_id_of(key), value);
 	return bpf_rc(bpf_map_lookup_elem(((struct dp_maps *)ctx)->fd[map], key, value));
 }
 
 static int io_next_key(void *ctx, enum dp_map map, const void *key, void *next)
 {
+	uint32_t prev;
+
 	if (map == DP_MAP_SERVICES)
 		return svc_map_next_key(ctx, key, next);
-	if (map == DP_MAP_BACKENDS)
-		return backend_map_next_id(backends_fd(ctx), key, next);
+	if (map == DP_MAP_BACKENDS) {
+		prev = key ? backend_id_of(key) : 0;
+		return backend_map_next_id(backends_fd(ctx), key ? &prev : NULL, next);
+	}
 	return bpf_rc(bpf_map_get_next_key(((struct dp_maps *)ctx)->fd[map], key, next));
 }
 
