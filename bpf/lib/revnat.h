@@ -152,10 +152,12 @@ revnat_find_svc(struct sock_revnat *st, const __u32 addr[4], __u16 port)
 	return i < 0 ? NULL : &st->entry[i & (FERRY_SOCK_REVNAT_SLOTS - 1)];
 }
 
-/* The scans below carry an index and a clock, not a pointer: a pointer
- * that may be any of 8 entries multiplies the verifier's states (a quarter
- * of a second per program). Slots are a power of two, so a mask keeps the
- * index's bound. */
+/* The scans below return as they find, or carry a clock, never the
+ * pointer or index of the best entry so far: a value that may name any of
+ * 8 entries, a constant on each of the verifier's paths, multiplies its
+ * states (a quarter of a second per program once); a clock read from an
+ * entry is one unknown value on all of them. Slots are a power of two, so
+ * a mask keeps an index's bound. */
 
 static __always_inline bool revnat_names_backend(const struct sock_revnat_entry *e,
 						 const __u32 addr[4], __u16 port)
@@ -163,11 +165,9 @@ static __always_inline bool revnat_names_backend(const struct sock_revnat_entry 
 	return e->svc_id && e->backend_port == port && addr_eq(e->backend_addr, addr);
 }
 
-/* The most recently used entry naming this backend. Two passes: the first
- * finds the newest clock among the matches, the second the entry with it.
- * One pass that kept the index (a constant on each of the verifier's paths)
- * walked every combination of matches; a clock read from the entry is one
- * unknown value on all of them. Clocks start at 1 (revnat_touch). */
+/* The most recently used entry naming this backend: the newest clock among
+ * the matches, then the entry that holds it. Clocks start at 1
+ * (revnat_touch). */
 static __always_inline struct sock_revnat_entry *
 revnat_find_backend(struct sock_revnat *st, const __u32 addr[4], __u16 port)
 {
@@ -213,8 +213,7 @@ static __always_inline void revnat_touch(struct sock_revnat *st, struct sock_rev
 }
 
 /* The index of the entry for this service, else of a free one, else of
- * the least recently used: found by its clock, in two passes, as
- * revnat_find_backend does and for the same reason. */
+ * the least recently used (its clock, then the entry that holds it). */
 static __always_inline __u32 revnat_claim(struct sock_revnat *st, const __u32 svc_addr[4],
 					  __u16 svc_port)
 {

@@ -244,6 +244,11 @@ struct dp_loader {
 	int reaper_err;   /* read once joined */
 };
 
+uint32_t dp_limits_backends_held(const struct dp_limits *limits)
+{
+	return limits->max_backends + limits->max_per_service;
+}
+
 /* The maps' object (bpf/maps.bpf.c): sized, adopting what is pinned. */
 static int create_maps(struct datapath *dp, const char *bpffs, const struct dp_limits *limits)
 {
@@ -262,12 +267,8 @@ static int create_maps(struct datapath *dp, const char *bpffs, const struct dp_l
 	 * one family. */
 	bpf_map__set_max_entries(skel->maps.ferry_services4, 2 * limits->max_services);
 	bpf_map__set_max_entries(skel->maps.ferry_services6, 2 * limits->max_services);
-	/* Both hold one service's new set beside its old one (make-before-break);
-	 * the sync engine keeps the steady state within --max-backends. */
-	bpf_map__set_max_entries(skel->maps.ferry_slots,
-				 limits->max_backends + limits->max_per_service);
-	bpf_map__set_max_entries(skel->maps.ferry_revnat,
-				 limits->max_backends + limits->max_per_service);
+	bpf_map__set_max_entries(skel->maps.ferry_slots, dp_limits_backends_held(limits));
+	bpf_map__set_max_entries(skel->maps.ferry_revnat, dp_limits_backends_held(limits));
 	bpf_map__set_max_entries(skel->maps.ferry_affinity, limits->max_affinity);
 	bpf_map__set_max_entries(skel->maps.ferry_ct, limits->max_ct);
 	bpf_map__set_max_entries(skel->maps.ferry_source_ranges, limits->max_source_ranges);

@@ -38,6 +38,11 @@ struct dp_limits {
 	uint32_t max_maglev_entries; /* Maglev table entries, over all sets */
 };
 
+/* The most backends the maps hold at once: --max-backends, and one
+ * service's new set beside its old one (make-before-break); the sync engine
+ * keeps the steady state within --max-backends. */
+uint32_t dp_limits_backends_held(const struct dp_limits *limits);
+
 /* The UDP socket iterator's link, pinned as <bpffs>/links/udp-reap while a
  * ferryd uses it: what ferryctl status reads to say whether B21 is served.
  * Reading the pinned file runs the reaper in the reader's namespace. */

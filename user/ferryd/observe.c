@@ -113,8 +113,7 @@ int observe_start(struct agent *ag)
 		obs->capacity[m] = dp_map_capacity(&ag->dp.maps, (enum dp_map)m);
 	/* ferry_backends spans the backend_id space; the sync engine holds at
 	 * most this many in it. */
-	obs->capacity[DP_MAP_BACKENDS] = ag->opts.limits.max_backends +
-					 ag->opts.limits.max_per_service;
+	obs->capacity[DP_MAP_BACKENDS] = dp_limits_backends_held(&ag->opts.limits);
 	obs->health_timeout = ag->opts.health_timeout;
 	pthread_mutex_init(&obs->lock, NULL);
 	observe_publish(ag);

@@ -27,7 +27,7 @@ struct sync_engine *sync_new(const struct dp_maps *maps, const struct dp_limits 
 	eng->stats.generation = last ? last->generation : 0;
 	eng->max_services = limits->max_services;
 	eng->max_backends = limits->max_backends;
-	eng->backends_capacity = limits->max_backends + limits->max_per_service;
+	eng->backends_capacity = dp_limits_backends_held(limits);
 	eng->first_apply = true;
 	eng->maps_fresh = true;
 	stage_init(&eng->stage[DP_MAP_SERVICES], sizeof(struct svc_key), sizeof(struct svc_entry));

@@ -85,12 +85,13 @@ static int io_update_batch(void *ctx, enum dp_map map, const void *keys, const v
 static int io_lookup_batch(void *ctx, enum dp_map map, void *in, uint32_t *token, void *keys,
 			   void *values, uint32_t *count)
 {
-	uint32_t cursor = in ? *(uint32_t *)in : 0;
+	uint32_t cursor;
 	int err;
 
 	if (map == DP_MAP_SERVICES)
 		return svc_map_lookup_batch(ctx, in, token, keys, values, count);
 	if (map == DP_MAP_BACKENDS) {
+		cursor = in ? *(uint32_t *)in : 0;
 		err = backend_map_read(backends_fd(ctx), &cursor, keys, values, count);
 		*token = cursor;
 		return err;
