@@ -10,7 +10,7 @@
 #                      [--profile|--no-profile] [--api|--no-api]
 #                      [--memory|--no-memory] [--nodeport|--no-nodeport]
 #                      [--xdp|--no-xdp] [--algorithms|--no-algorithms]
-#                      [--only connect|algorithms|memory|nodeport|xdp]
+#                      [--only connect|cost|algorithms|memory|nodeport|xdp]
 #
 # `make bench` runs the full set (32 minutes on a 2-core machine, the
 # algorithms part included), `make bench-quick` the quick
@@ -61,7 +61,10 @@
 #   make BUILD=build-x bench-tools
 #   BUILD=build-x tests/bench/run.sh --only connect --sizes "1000 10000"
 # (about 1.5 minutes per N with the default 3 rounds, 2.3 with --rounds 5;
-# --quick: 1 s runs).
+# --quick: 1 s runs). `--only cost` runs the bpf_stats part alone (with the
+# check that every method translates), about 25 s per round and N: the
+# run time of two builds' connect4 against each other, in turn
+# (BUILD=build-a, then build-b, with --rounds 6 or more).
 # Figures: the "connect4 program run time per call" and "1-byte" tables of
 # RESULTS/benchmarks.md, and RESULTS/goals.csv.
 # Last, tests/bench/api_latency.sh (--no-api skips it): ferryd on the
@@ -172,7 +175,10 @@ while [ $# -gt 0 ]; do
 	esac
 	shift
 done
-if [ "$ONLY" = connect ]; then
+if [ "$ONLY" = cost ]; then
+	METHODS_RUN=${METHODS_RUN:-b e}
+fi
+if [ "$ONLY" = connect ] || [ "$ONLY" = cost ]; then
 	: "${FERRY_SIZES=}" "${DOCS:=0}" "${PROFILE:=0}"
 	API=0 MEMORY=0 NODEPORT=0 XDP=0 ALGOS=0
 fi
@@ -198,7 +204,7 @@ else
 	: "${BYTE_SECS:=2}"
 	: "${ALGO_SIZES=1000 10000}"
 fi
-[ "$ONLY" = connect ] && COLD_REPS=1
+[ "$ONLY" = connect ] || [ "$ONLY" = cost ] && COLD_REPS=1
 ALGORITHMS=(random round-robin maglev least-conn)
 MAGLEV_ENTRIES=1412   # a table of 8 to 14 backends: 1,409 entries in 353 cells of 4
 FERRY_ARGS=           # ferryd's further options (--only algorithms)
@@ -392,8 +398,8 @@ memory)
 	say "done in $((SECONDS - T0)) s: $OUT"
 	exit 0
 	;;
-connect | algorithms) ;; # the main path below, cut down
-*) die "--only: connect, algorithms, memory, nodeport and xdp are the steps that run alone" ;;
+connect | cost | algorithms) ;; # the main path below, cut down
+*) die "--only: connect, cost, algorithms, memory, nodeport and xdp are the steps that run alone" ;;
 esac
 WORK=$(mktemp -d "/tmp/$P.XXXXXX")
 
@@ -1451,7 +1457,7 @@ for n in $FERRY_SIZES; do LAST=$n; done
 for n in $SIZES $FERRY_SIZES; do
 	ferry_only=0
 	for f in $FERRY_SIZES; do [ "$f" = "$n" ] && ferry_only=1; done
-	if [ "$ONLY" = connect ]; then
+	if [ "$ONLY" = connect ] || [ "$ONLY" = cost ]; then
 		methods=("${METHODS_BYTE[@]}")
 	elif [ $ferry_only = 1 ]; then
 		methods=("${METHODS_FERRY[@]}")
@@ -1471,7 +1477,7 @@ for n in $SIZES $FERRY_SIZES; do
 	{ read -r VIPS; read -r TARGET_IDX; } < <(B targets "$n" $NTARGETS)
 	echo "targets N=$n: services $TARGET_IDX" >>"$OUT/config.txt"
 	ferry_start "$n" || { ferry_stop; continue; }
-	if [ "$ONLY" != connect ]; then
+	if [ "$ONLY" != connect ] && [ "$ONLY" != cost ]; then
 		ferry_memory "$n" loaded
 		status_time "$n"
 		if [ $ferry_only = 0 ]; then
@@ -1482,11 +1488,13 @@ for n in $SIZES $FERRY_SIZES; do
 	fi
 	minimal_fill "$n"
 	check_methods "$n" "${methods[@]}"
-	traffic "$n" http "${methods[@]}"
-	[ ${#bmethods[@]} -gt 0 ] && traffic "$n" byte "${bmethods[@]}"
-	connect_overhead "$n" none minimal ferry
+	if [ "$ONLY" != cost ]; then
+		traffic "$n" http "${methods[@]}"
+		[ ${#bmethods[@]} -gt 0 ] && traffic "$n" byte "${bmethods[@]}"
+		connect_overhead "$n" none minimal ferry
+	fi
 	connect_cost "$n"
-	if [ "$ONLY" = connect ]; then
+	if [ "$ONLY" = connect ] || [ "$ONLY" = cost ]; then
 		ferry_stop
 		rm -f "$WORK/state-$n.json"
 		continue
