@@ -74,31 +74,35 @@ static __always_inline void pick_unshared(struct sock_revnat *st, const struct s
  * ferry_revnat entry names that ClusterIP (no socket state). The same
  * translation as xlate_fwd's, in a fraction of its instructions: the header
  * is read in place, not copied, and its revision checked after the backend
- * is read (as backend_inline_at does). False: xlate_fwd takes it. */
+ * is read (as backend_inline_at does). False: xlate_fwd takes it. Its
+ * branches are marked expected so that clang lays it out in one run: on a
+ * fresh socket's path the code comes from a cold cache too. xlated: the
+ * count r was drawn from (xlate_fwd). */
 static __always_inline bool connect_inline(struct bpf_sock_addr *ctx, bool v6, __u8 proto,
-					   const struct svc_entry *e, __u32 r)
+					   const struct svc_entry *e, __u32 r,
+					   struct stat_value *xlated)
 {
 	__u32 svc_id = e->v.svc_id, rev = e->v.rev, count = e->v.count, addr, slot;
 	const struct svc_inline_v4 *b;
 	__u16 port, flags;
 
-	if (e->v.algorithm != LB_RANDOM || e->v.affinity_timeout ||
+	if (__builtin_expect(e->v.algorithm != LB_RANDOM || e->v.affinity_timeout ||
 	    (e->v.flags & SVC_FLAG_EXTERNAL) || !count || count > FERRY_SVC_INLINE_V4 ||
-	    (proto != IPPROTO_TCP && proto != IPPROTO_UDP))
+	    (proto != IPPROTO_TCP && proto != IPPROTO_UDP), 0))
 		return false;
-	/* backend_pick's slot for r: a backend left to the general path
+	/* backend_slot's slot for r: a backend left to the general path
 	 * (another port owns it) is then picked there as often as here. clang
 	 * knows slot < count <= 16 and would drop the mask the verifier
 	 * needs. */
-	slot = r % count;
+	slot = ((__u64)r * count) >> 32;
 	barrier_var(slot);
 	b = &e->in.v4[slot & (FERRY_SVC_INLINE_V4 - 1)];
 	addr = b->addr;
 	port = b->port;
 	flags = b->flags;
 	asm volatile("" ::: "memory");
-	if (*(volatile const __u32 *)&e->v.svc_id != svc_id ||
-	    *(volatile const __u32 *)&e->v.rev != rev || !(flags & SLOT_FLAG_REVNAT_OWNER))
+	if (__builtin_expect(*(volatile const __u32 *)&e->v.svc_id != svc_id ||
+	    *(volatile const __u32 *)&e->v.rev != rev || !(flags & SLOT_FLAG_REVNAT_OWNER), 0))
 		return false;
 	if (v6) {
 		ctx->user_ip6[0] = 0;
@@ -109,7 +113,8 @@ static __always_inline bool connect_inline(struct bpf_sock_addr *ctx, bool v6, _
 		ctx->user_ip4 = addr;
 	}
 	ctx->user_port = port;
-	stat_inc(STAT_XLATE_V4);
+	if (xlated)
+		xlated->count++;
 	revnat_forget_peer(ctx);
 	return true;
 }
@@ -191,19 +196,27 @@ static __always_inline int xlate_pick(struct bpf_sock_addr *ctx, bool v6, bool v
  * wildcard for a node address or loopback. */
 static __always_inline int xlate_fwd(struct bpf_sock_addr *ctx, bool v6, bool sticky)
 {
-	/* Drawn before the lookup, whose wait it overlaps (its state may be
-	 * out of the cache on a fresh socket's path), and so that nothing
-	 * runs between the lookup and the copy. */
-	__u32 r = rand_u32();
+	struct stat_value *xlated = NULL;
 	struct svc_value *found = NULL;
 	struct svc_key key, lkey;
 	__u16 port;
 	bool v4;
+	__u32 r;
 
 	sockaddr_load(ctx, v6, key.addr, &port);
 	svc_key_set_port(&key, port, ctx->protocol, SVC_SCOPE_ALL);
 	/* A constant in the IPv4 hooks (lib/lookup.h's svc_find says why). */
 	v4 = !v6 || addr_is_v4_mapped(key.addr);
+	/* Drawn before the lookup, whose wait it overlaps, and so that
+	 * nothing runs between the lookup and the copy. A connect() to an
+	 * IPv4 service counts STAT_XLATE_V4 on both paths when it succeeds,
+	 * so that count draws for it (rand.h). */
+	if (!sticky && v4) {
+		xlated = stat_counter(STAT_XLATE_V4);
+		r = rand_of_count(xlated ? xlated->count : 0);
+	} else {
+		r = rand_u32();
+	}
 	lkey = key;
 	switch (svc_lookup(&lkey, v4, &found)) {
 	case LOOKUP_NOT_SERVICE:
@@ -217,8 +230,9 @@ static __always_inline int xlate_fwd(struct bpf_sock_addr *ctx, bool v6, bool st
 	case LOOKUP_UNKNOWN_PORT:
 		return refuse(STAT_UNKNOWN_PORT);
 	case LOOKUP_FOUND:
-		if (!sticky && v4 &&
-		    connect_inline(ctx, v6, key.proto, (const struct svc_entry *)found, r))
+		if (__builtin_expect(!sticky && v4 &&
+		    connect_inline(ctx, v6, key.proto, (const struct svc_entry *)found, r,
+				   xlated), 1))
 			return 1;
 		break;
 	}

@@ -36,4 +36,22 @@ static __always_inline __u32 rand_u32(void)
 	return x;
 }
 
+/* A draw from a count that grows by one per draw: the count times the
+ * golden ratio (a Weyl sequence) through murmur3's finalizer, uniform over
+ * consecutive counts. The connect hooks draw from the count of the
+ * translations they make (lib/stats.h): a per-CPU line they write anyway,
+ * where rand_u32's state would be one more line to bring in on a fresh
+ * socket's path. */
+static __always_inline __u32 rand_of_count(__u64 count)
+{
+	__u32 x = (__u32)count * 0x9e3779b9u;
+
+	x ^= x >> 16;
+	x *= 0x85ebca6bu;
+	x ^= x >> 13;
+	x *= 0xc2b2ae35u;
+	x ^= x >> 16;
+	return x;
+}
+
 #endif

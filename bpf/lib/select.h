@@ -169,7 +169,9 @@ static __always_inline bool backend_slot(const struct svc_entry *e, bool v4,
 	} else if (svc->algorithm == LB_LEAST_CONN) {
 		return lc_slot(e, v4, svc, r, slot);
 	}
-	*slot = r % svc->count;
+	/* r scaled to the set (no division); connect_inline takes the
+	 * same slot for r. */
+	*slot = ((__u64)r * svc->count) >> 32;
 	return true;
 }
 
