@@ -1516,7 +1516,8 @@ one byte back (the same `httpd` answers a 1-byte request with its byte).
 connect4 run time per call: `kernel.bpf_stats_enabled=1` for {rounds} rounds of
 {cost}, each under the minimal program and under ferry, interleaved; the
 programs' `run_time_ns / run_cnt` by the ids attached to (e)'s and (b)'s
-cgroups (`tests/bench/run.sh --only connect` runs these parts alone).
+cgroups (`tests/bench/run.sh --only connect` runs these parts alone, `--only
+cost` this one).
 
 Control plane: each state loaded from empty and timed; then {pairs} pairs of
 one-endpoint changes to ferry's file (replace, then restore), each written
@@ -1528,13 +1529,14 @@ goal allows {budget} ns (10% of the minimal program's {minimal} ns, most of whic
 is the kernel's own UDP connect: syscall, socket lock, route lookup). The
 difference is the program itself: bpf_stats gives {bf} ns per run for ferry's
 connect4 against {bm} ns for the minimal one (both including the stats' own
-clock reads), and the profile shows the JITed ferry program, the hash lookups
-and `bpf_user_rnd_u32` where the minimal program has one lookup. ferry's
-program ({xf} bytes of BPF against {xm}) does, per connect() to a ClusterIP of
-up to 16 IPv4 backends: the frontend lookup in ferry_services4 (an 8-byte key,
-as the minimal program's), `bpf_get_prandom_u32()`, the read of the backend
-inline in the entry and the check that the entry did not change meanwhile, the
-check of ferry_peer_mark and a per-CPU counter update. No socket storage:
+clock reads), and the profile shows the JITed ferry program and the hash
+lookups where the minimal program has one lookup. ferry's program ({xf} bytes
+of BPF against {xm}) does, per connect() to a ClusterIP of up to 16 IPv4
+backends: the frontend lookup in ferry_services4 (an 8-byte key, as the
+minimal program's), a random draw from the per-CPU count of translations (no
+helper call), the read of the backend inline in the entry and the check that
+the entry did not change meanwhile, the check of ferry_peer_mark and that
+count's update. No socket storage:
 ferry_revnat answers getpeername() for a backend that serves one ClusterIP. The
 minimal program does one lookup with an 8-byte key and two stores.
 
