@@ -105,6 +105,12 @@ static uint64_t hmap_hash(const void *key, size_t len)
 	return v[0] ^ v[1] ^ v[2] ^ v[3];
 }
 
+uint64_t hmap_hash_bytes(const void *key, size_t len)
+{
+	pthread_once(&hmap_key_once, hmap_seed);
+	return hmap_hash(key, len);
+}
+
 struct hmap_node *hmap_get(const struct hmap *map, const void *key, size_t len)
 {
 	uint32_t h = (uint32_t)hmap_hash(key, len);

@@ -33,6 +33,8 @@ struct hmap_node *hmap_get(const struct hmap *map, const void *key, size_t len);
  * the table cannot grow, chains just get longer. */
 void hmap_put(struct hmap *map, struct hmap_node *node, const void *key, size_t len);
 void hmap_remove(struct hmap *map, struct hmap_node *node);
+/* The keyed hash hmap uses, for an index of the caller's own. */
+uint64_t hmap_hash_bytes(const void *key, size_t len);
 
 /* Walk every node: for (it = hmap_first(m); it; it = hmap_next(m, it)).
  * Removing the current node is allowed when the next one was taken first. */

@@ -15,23 +15,33 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/hmap.h"
 #include "common/log.h"
 #include "datapath/svc_entry.h"
 #include "sync/state.h"
 
-/* Entries read per batch. */
-#define RC_BATCH 1024
+/* Values read per batch, in bytes: ferry_backends' reads map a window of
+ * the array per batch, so a batch of a few entries would map the same
+ * pages again and again. */
+#define RC_BATCH_BYTES (1u << 20)
 /* The maps compared entry by entry (ferry_config, one value, apart). */
 #define RC_MAPS 6
 
+/* A slot of the index: an element's number + 1 (0: free) and its key's
+ * hash, so a probe compares keys only when the hashes agree. */
+struct rc_slot {
+	uint32_t elem;
+	uint32_t hash;
+};
+
 /* What a map should hold: elements of key, value and a "seen" byte, and
- * an open-addressing index of them by key (element number + 1; 0 free). */
+ * an open-addressing index of them by key. */
 struct rc_set {
 	enum dp_map map;
 	size_t ks, vs, es;
 	size_t n, cap;
 	unsigned char *data;
-	uint32_t *index;
+	struct rc_slot *index;
 	size_t mask;
 	bool failed;          /* out of memory while building */
 };
@@ -71,15 +81,6 @@ static void rc_add(struct rc_set *s, const void *key, const void *value)
 	e[s->ks + s->vs] = 0;
 }
 
-static size_t rc_hash(const unsigned char *key, size_t len)
-{
-	uint64_t h = 1469598103934665603ULL; /* FNV-1a */
-
-	for (size_t i = 0; i < len; i++)
-		h = (h ^ key[i]) * 1099511628211ULL;
-	return (size_t)(h ^ (h >> 32));
-}
-
 static bool rc_index(struct rc_set *s)
 {
 	size_t cap = 16;
@@ -91,23 +92,26 @@ static bool rc_index(struct rc_set *s)
 		return false;
 	s->mask = cap - 1;
 	for (size_t i = 0; i < s->n; i++) {
-		size_t h = rc_hash(s->data + i * s->es, s->ks) & s->mask;
+		uint32_t hash = (uint32_t)hmap_hash_bytes(s->data + i * s->es, s->ks);
+		size_t h = hash & s->mask;
 
-		while (s->index[h])
+		while (s->index[h].elem)
 			h = (h + 1) & s->mask;
-		s->index[h] = (uint32_t)i + 1;
+		s->index[h].elem = (uint32_t)i + 1;
+		s->index[h].hash = hash;
 	}
 	return true;
 }
 
 static unsigned char *rc_find(const struct rc_set *s, const void *key)
 {
-	size_t h = rc_hash(key, s->ks) & s->mask;
+	uint32_t hash = (uint32_t)hmap_hash_bytes(key, s->ks);
+	size_t h = hash & s->mask;
 
-	for (; s->index[h]; h = (h + 1) & s->mask) {
-		unsigned char *e = s->data + (s->index[h] - 1) * s->es;
+	for (; s->index[h].elem; h = (h + 1) & s->mask) {
+		unsigned char *e = s->data + (s->index[h].elem - 1) * s->es;
 
-		if (memcmp(e, key, s->ks) == 0)
+		if (s->index[h].hash == hash && memcmp(e, key, s->ks) == 0)
 			return e;
 	}
 	return NULL;
@@ -346,23 +350,23 @@ static int64_t rc_walk(struct sync_engine *eng, struct rc_set *s, struct rc_coun
 /* Read the whole map in batches; returns entries read, or -errno. */
 static int64_t rc_dump(struct sync_engine *eng, struct rc_set *s, struct rc_count *c)
 {
+	__u32 token = 0, count, batch = RC_BATCH_BYTES / (__u32)s->vs;
 	unsigned char *keys, *values;
-	__u32 token = 0, count;
 	void *in = NULL;
 	int64_t read = 0;
 	int err = 0;
 
 	if (s->map == DP_MAP_SOURCE_RANGES)
 		return rc_walk(eng, s, c);
-	keys = malloc(RC_BATCH * s->ks);
-	values = malloc(RC_BATCH * s->vs);
+	keys = malloc(batch * s->ks);
+	values = malloc(batch * s->vs);
 	if (!keys || !values) {
 		free(keys);
 		free(values);
 		return -ENOMEM;
 	}
 	do {
-		count = RC_BATCH;
+		count = batch;
 		err = mio_lookup_batch(eng, s->map, in, &token, keys, values, &count);
 		for (__u32 i = 0; (!err || err == -ENOENT) && i < count; i++)
 			rc_entry(eng, s, keys + i * s->ks, values + i * s->vs, c);
