@@ -13,6 +13,8 @@
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 
+#include "ferry/hash.h"
+
 #define FERRY_RNG_CPUS 1024
 
 struct rng_state {
@@ -44,14 +46,7 @@ static __always_inline __u32 rand_u32(void)
  * socket's path. */
 static __always_inline __u32 rand_of_count(__u64 count)
 {
-	__u32 x = (__u32)count * 0x9e3779b9u;
-
-	x ^= x >> 16;
-	x *= 0x85ebca6bu;
-	x ^= x >> 13;
-	x *= 0xc2b2ae35u;
-	x ^= x >> 16;
-	return x;
+	return ferry_hash_final((__u32)count * FERRY_HASH_SEED, 0);
 }
 
 #endif
