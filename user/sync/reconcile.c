@@ -20,9 +20,8 @@
 #include "datapath/svc_entry.h"
 #include "sync/state.h"
 
-/* Values read per batch, in bytes: ferry_backends' reads map a window of
- * the array per batch, so a batch of a few entries would map the same
- * pages again and again. */
+/* Values read per batch, in bytes: few calls for a map of a million
+ * entries. */
 #define RC_BATCH_BYTES (1u << 20)
 /* The maps compared entry by entry (ferry_config, one value, apart). */
 #define RC_MAPS 6
