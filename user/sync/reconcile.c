@@ -1,9 +1,9 @@
 /* B34: the service maps compared with the engine's record of what it wrote,
  * and brought back to it. Each map the engine owns is read in batches
  * (bpf_map_lookup_batch) and every entry looked up in a hash index of
- * what the record says it holds, built for the pass: an entry that differs is rewritten, one
- * the record lacks is deleted, and what the record has but the map lacks
- * is written again. ferry_revnat's orphans (revnat.c) are the engine's
+ * what the record says it holds, built for that map alone: an entry that
+ * differs is rewritten, one the record lacks is deleted, and what the
+ * record has but the map lacks is written again. ferry_revnat's orphans (revnat.c) are the engine's
  * too, left on purpose, so they are neither compared nor removed.
  * ferry_source_ranges (an LPM trie, which has no batch read) is walked key
  * by key; ferry_config is one value. */
@@ -231,32 +231,52 @@ static void rc_node_addrs(struct rc_set *s, const struct sync_engine *eng)
 	}
 }
 
-/* Fill the sets from the record, each indexed. */
-static bool rc_build(const struct sync_engine *eng, struct rc_set sets[RC_MAPS])
+/* The maps compared entry by entry, with their key and value sizes. */
+static const struct {
+	enum dp_map map;
+	size_t ks, vs;
+} rc_maps[RC_MAPS] = {
+	{ DP_MAP_SERVICES, sizeof(struct svc_key), sizeof(struct svc_entry) },
+	{ DP_MAP_SLOTS, sizeof(struct slot_key), sizeof(struct slot_value) },
+	{ DP_MAP_BACKENDS, sizeof(__u32), sizeof(struct backend_value) },
+	{ DP_MAP_REVNAT, sizeof(struct revnat_key), sizeof(struct revnat_value) },
+	{ DP_MAP_SOURCE_RANGES, sizeof(struct source_range_key), 1 },
+	{ DP_MAP_NODE_ADDRS, sizeof(struct node_addr_key), sizeof(struct node_addr_value) },
+};
+
+/* Fill s from the record of its map alone, and index it: one map's record
+ * at a time, so that a pass holds a copy of the largest one, not of all. */
+static bool rc_fill(const struct sync_engine *eng, struct rc_set *s)
 {
-	rc_init(&sets[0], DP_MAP_SERVICES, sizeof(struct svc_key), sizeof(struct svc_entry));
-	rc_init(&sets[1], DP_MAP_SLOTS, sizeof(struct slot_key), sizeof(struct slot_value));
-	rc_init(&sets[2], DP_MAP_BACKENDS, sizeof(__u32), sizeof(struct backend_value));
-	rc_init(&sets[3], DP_MAP_REVNAT, sizeof(struct revnat_key), sizeof(struct revnat_value));
-	rc_init(&sets[4], DP_MAP_SOURCE_RANGES, sizeof(struct source_range_key), 1);
-	rc_init(&sets[5], DP_MAP_NODE_ADDRS, sizeof(struct node_addr_key),
-		sizeof(struct node_addr_value));
 	for (struct hmap_node *it = eng->svcs.buckets ? hmap_first(&eng->svcs) : NULL; it;
 	     it = hmap_next(&eng->svcs, it)) {
 		const struct applied_svc *a = hmap_entry(it, struct applied_svc, by_id);
 
-		rc_frontends(&sets[0], a);
-		rc_slots(&sets[1], a);
-		rc_backends(&sets[2], a);
-		rc_revnat(&sets[3], a);
-		rc_ranges(&sets[4], a);
+		switch (s->map) {
+		case DP_MAP_SERVICES:
+			rc_frontends(s, a);
+			break;
+		case DP_MAP_SLOTS:
+			rc_slots(s, a);
+			break;
+		case DP_MAP_BACKENDS:
+			rc_backends(s, a);
+			break;
+		case DP_MAP_REVNAT:
+			rc_revnat(s, a);
+			break;
+		case DP_MAP_SOURCE_RANGES:
+			rc_ranges(s, a);
+			break;
+		default:
+			break;
+		}
 	}
-	rc_vips(&sets[0], eng);
-	rc_node_addrs(&sets[5], eng);
-	for (int i = 0; i < RC_MAPS; i++)
-		if (sets[i].failed || !rc_index(&sets[i]))
-			return false;
-	return true;
+	if (s->map == DP_MAP_SERVICES)
+		rc_vips(s, eng);
+	if (s->map == DP_MAP_NODE_ADDRS)
+		rc_node_addrs(s, eng);
+	return !s->failed && rc_index(s);
 }
 
 /* Which entry of map key is, for the log. */
@@ -415,38 +435,43 @@ static void rc_config(struct sync_engine *eng, struct sync_repairs *out)
 	log_warn("sync", "ferry_config was changed by someone else: put back");
 }
 
+static void rc_free(struct rc_set *s)
+{
+	free(s->data);
+	free(s->index);
+}
+
 int64_t sync_reconcile(struct sync_engine *eng, struct sync_repairs *out)
 {
-	struct rc_set sets[RC_MAPS];
 	int64_t compared = 0;
-	bool built;
 
 	memset(out, 0, sizeof(*out));
 	rc_config(eng, out);
-	built = rc_build(eng, sets);
-	for (int i = 0; built && i < RC_MAPS; i++) {
-		struct rc_count c = { 0 };
-		int64_t n = rc_dump(eng, &sets[i], &c);
-
-		if (n < 0) {
-			log_error("sync", "cannot read %s to compare it: %s",
-				  dp_map_label(sets[i].map), strerror((int)-n));
-			continue;
-		}
-		rc_missing(eng, &sets[i], &c);
-		rc_log(sets[i].map, &c);
-		out->missing += c.missing;
-		out->altered += c.altered;
-		out->unknown += c.unknown;
-		compared += n;
-	}
 	for (int i = 0; i < RC_MAPS; i++) {
-		free(sets[i].data);
-		free(sets[i].index);
-	}
-	if (!built) {
-		log_error("sync", "out of memory comparing the maps with what was written");
-		return -1;
+		struct rc_count c = { 0 };
+		struct rc_set s;
+		int64_t n;
+
+		rc_init(&s, rc_maps[i].map, rc_maps[i].ks, rc_maps[i].vs);
+		if (!rc_fill(eng, &s)) {
+			rc_free(&s);
+			log_error("sync", "out of memory comparing %s with what was written",
+				  dp_map_label(s.map));
+			return -1;
+		}
+		n = rc_dump(eng, &s, &c);
+		if (n < 0) {
+			log_error("sync", "cannot read %s to compare it: %s", dp_map_label(s.map),
+				  strerror((int)-n));
+		} else {
+			rc_missing(eng, &s, &c);
+			rc_log(s.map, &c);
+			out->missing += c.missing;
+			out->altered += c.altered;
+			out->unknown += c.unknown;
+			compared += n;
+		}
+		rc_free(&s);
 	}
 	return compared;
 }
