@@ -25,6 +25,11 @@
 #define RC_BATCH_BYTES (1u << 20)
 /* The maps compared entry by entry (ferry_config, one value, apart). */
 #define RC_MAPS 6
+/* How many items ahead a pass asks the memory for: the record's service
+ * ports lie scattered in the heap and the index is probed at random, so a
+ * pass that waited on each access in turn would spend most of its time
+ * waiting. */
+#define RC_AHEAD 8
 
 /* A slot of the index: an element's number + 1 (0: free) and its key's
  * hash, so a probe compares keys only when the hashes agree. */
@@ -80,8 +85,19 @@ static void rc_add(struct rc_set *s, const void *key, const void *value)
 	e[s->ks + s->vs] = 0;
 }
 
+static void rc_insert(struct rc_set *s, size_t i, uint32_t hash)
+{
+	size_t h = hash & s->mask;
+
+	while (s->index[h].elem)
+		h = (h + 1) & s->mask;
+	s->index[h].elem = (uint32_t)i + 1;
+	s->index[h].hash = hash;
+}
+
 static bool rc_index(struct rc_set *s)
 {
+	uint32_t ahead[RC_AHEAD];
 	size_t cap = 16;
 
 	while (cap < 2 * s->n)
@@ -90,21 +106,24 @@ static bool rc_index(struct rc_set *s)
 	if (!s->index)
 		return false;
 	s->mask = cap - 1;
-	for (size_t i = 0; i < s->n; i++) {
-		uint32_t hash = (uint32_t)hmap_hash_bytes(s->data + i * s->es, s->ks);
-		size_t h = hash & s->mask;
+	/* Element i's slot is asked for RC_AHEAD elements before it is
+	 * written. */
+	for (size_t i = 0; i < s->n + RC_AHEAD; i++) {
+		uint32_t hash = 0;
 
-		while (s->index[h].elem)
-			h = (h + 1) & s->mask;
-		s->index[h].elem = (uint32_t)i + 1;
-		s->index[h].hash = hash;
+		if (i < s->n) {
+			hash = (uint32_t)hmap_hash_bytes(s->data + i * s->es, s->ks);
+			__builtin_prefetch(&s->index[hash & s->mask], 1);
+		}
+		if (i >= RC_AHEAD)
+			rc_insert(s, i - RC_AHEAD, ahead[i % RC_AHEAD]);
+		ahead[i % RC_AHEAD] = hash;
 	}
 	return true;
 }
 
-static unsigned char *rc_find(const struct rc_set *s, const void *key)
+static unsigned char *rc_find(const struct rc_set *s, const void *key, uint32_t hash)
 {
-	uint32_t hash = (uint32_t)hmap_hash_bytes(key, s->ks);
 	size_t h = hash & s->mask;
 
 	for (; s->index[h].elem; h = (h + 1) & s->mask) {
@@ -244,14 +263,32 @@ static const struct {
 	{ DP_MAP_NODE_ADDRS, sizeof(struct node_addr_key), sizeof(struct node_addr_value) },
 };
 
+/* The record's service ports, in one array for the passes over them. */
+static const struct applied_svc **rc_svcs(const struct sync_engine *eng, size_t *n)
+{
+	const struct applied_svc **all = malloc((eng->svcs.count ?: 1) * sizeof(*all));
+
+	*n = 0;
+	if (!all)
+		return NULL;
+	for (struct hmap_node *it = eng->svcs.buckets ? hmap_first(&eng->svcs) : NULL; it;
+	     it = hmap_next(&eng->svcs, it))
+		all[(*n)++] = hmap_entry(it, struct applied_svc, by_id);
+	return all;
+}
+
 /* Fill s from the record of its map alone, and index it: one map's record
  * at a time, so that a pass holds a copy of the largest one, not of all. */
-static bool rc_fill(const struct sync_engine *eng, struct rc_set *s)
+static bool rc_fill(const struct sync_engine *eng, struct rc_set *s,
+		    const struct applied_svc **svcs, size_t n)
 {
-	for (struct hmap_node *it = eng->svcs.buckets ? hmap_first(&eng->svcs) : NULL; it;
-	     it = hmap_next(&eng->svcs, it)) {
-		const struct applied_svc *a = hmap_entry(it, struct applied_svc, by_id);
+	for (size_t i = 0; i < n; i++) {
+		const struct applied_svc *a = svcs[i];
 
+		if (i + 2 * RC_AHEAD < n)
+			__builtin_prefetch(svcs[i + 2 * RC_AHEAD]);
+		if (i + RC_AHEAD < n)
+			__builtin_prefetch(svcs[i + RC_AHEAD]->backends);
 		switch (s->map) {
 		case DP_MAP_SERVICES:
 			rc_frontends(s, a);
@@ -329,9 +366,9 @@ static void rc_note(struct rc_count *c, enum dp_map map, const void *key, const 
 
 /* One entry read from the map: compared, rewritten or deleted. */
 static void rc_entry(struct sync_engine *eng, struct rc_set *s, const void *key,
-		     const void *value, struct rc_count *c)
+		     const void *value, uint32_t hash, struct rc_count *c)
 {
-	unsigned char *e = rc_find(s, key);
+	unsigned char *e = rc_find(s, key, hash);
 
 	if (!e) {
 		/* An orphan is the engine's own, kept for open connections. */
@@ -361,9 +398,31 @@ static int64_t rc_walk(struct sync_engine *eng, struct rc_set *s, struct rc_coun
 		return -ENOMEM;
 	for (size_t i = 0; i < n && s->vs <= sizeof(value); i++)
 		if (mio_lookup(eng, s->map, keys + i * s->ks, value) == 0)
-			rc_entry(eng, s, keys + i * s->ks, value, c);
+			rc_entry(eng, s, keys + i * s->ks, value,
+				 (uint32_t)hmap_hash_bytes(keys + i * s->ks, s->ks), c);
 	free(keys);
 	return (int64_t)n;
+}
+
+/* count entries read, each compared; the index slot of entry i is asked
+ * for RC_AHEAD entries before it is probed. */
+static void rc_batch(struct sync_engine *eng, struct rc_set *s, const unsigned char *keys,
+		     const unsigned char *values, size_t count, struct rc_count *c)
+{
+	uint32_t ahead[RC_AHEAD];
+
+	for (size_t i = 0; i < count + RC_AHEAD; i++) {
+		uint32_t hash = 0;
+		size_t j = i - RC_AHEAD;
+
+		if (i < count) {
+			hash = (uint32_t)hmap_hash_bytes(keys + i * s->ks, s->ks);
+			__builtin_prefetch(&s->index[hash & s->mask]);
+		}
+		if (i >= RC_AHEAD)
+			rc_entry(eng, s, keys + j * s->ks, values + j * s->vs, ahead[i % RC_AHEAD], c);
+		ahead[i % RC_AHEAD] = hash;
+	}
 }
 
 /* Read the whole map in batches; returns entries read, or -errno. */
@@ -387,8 +446,8 @@ static int64_t rc_dump(struct sync_engine *eng, struct rc_set *s, struct rc_coun
 	do {
 		count = batch;
 		err = mio_lookup_batch(eng, s->map, in, &token, keys, values, &count);
-		for (__u32 i = 0; (!err || err == -ENOENT) && i < count; i++)
-			rc_entry(eng, s, keys + i * s->ks, values + i * s->vs, c);
+		if (!err || err == -ENOENT)
+			rc_batch(eng, s, keys, values, count, c);
 		read += count;
 		in = &token;
 	} while (!err);
@@ -443,6 +502,8 @@ static void rc_free(struct rc_set *s)
 
 int64_t sync_reconcile(struct sync_engine *eng, struct sync_repairs *out)
 {
+	size_t n_svcs;
+	const struct applied_svc **svcs = rc_svcs(eng, &n_svcs);
 	int64_t compared = 0;
 
 	memset(out, 0, sizeof(*out));
@@ -453,8 +514,9 @@ int64_t sync_reconcile(struct sync_engine *eng, struct sync_repairs *out)
 		int64_t n;
 
 		rc_init(&s, rc_maps[i].map, rc_maps[i].ks, rc_maps[i].vs);
-		if (!rc_fill(eng, &s)) {
+		if (!svcs || !rc_fill(eng, &s, svcs, n_svcs)) {
 			rc_free(&s);
+			free(svcs);
 			log_error("sync", "out of memory comparing %s with what was written",
 				  dp_map_label(s.map));
 			return -1;
@@ -473,5 +535,6 @@ int64_t sync_reconcile(struct sync_engine *eng, struct sync_repairs *out)
 		}
 		rc_free(&s);
 	}
+	free(svcs);
 	return compared;
 }
