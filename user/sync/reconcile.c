@@ -250,17 +250,23 @@ static void rc_node_addrs(struct rc_set *s, const struct sync_engine *eng)
 	}
 }
 
-/* The maps compared entry by entry, with their key and value sizes. */
+/* The maps compared entry by entry: their key and value sizes, and what
+ * the record says each holds, by service port (of_svc) and beside the
+ * service ports (of_engine). */
 static const struct {
 	enum dp_map map;
 	size_t ks, vs;
+	void (*of_svc)(struct rc_set *s, const struct applied_svc *a);
+	void (*of_engine)(struct rc_set *s, const struct sync_engine *eng);
 } rc_maps[RC_MAPS] = {
-	{ DP_MAP_SERVICES, sizeof(struct svc_key), sizeof(struct svc_entry) },
-	{ DP_MAP_SLOTS, sizeof(struct slot_key), sizeof(struct slot_value) },
-	{ DP_MAP_BACKENDS, sizeof(__u32), sizeof(struct backend_value) },
-	{ DP_MAP_REVNAT, sizeof(struct revnat_key), sizeof(struct revnat_value) },
-	{ DP_MAP_SOURCE_RANGES, sizeof(struct source_range_key), 1 },
-	{ DP_MAP_NODE_ADDRS, sizeof(struct node_addr_key), sizeof(struct node_addr_value) },
+	{ DP_MAP_SERVICES, sizeof(struct svc_key), sizeof(struct svc_entry), rc_frontends,
+	  rc_vips },
+	{ DP_MAP_SLOTS, sizeof(struct slot_key), sizeof(struct slot_value), rc_slots, NULL },
+	{ DP_MAP_BACKENDS, sizeof(__u32), sizeof(struct backend_value), rc_backends, NULL },
+	{ DP_MAP_REVNAT, sizeof(struct revnat_key), sizeof(struct revnat_value), rc_revnat, NULL },
+	{ DP_MAP_SOURCE_RANGES, sizeof(struct source_range_key), 1, rc_ranges, NULL },
+	{ DP_MAP_NODE_ADDRS, sizeof(struct node_addr_key), sizeof(struct node_addr_value), NULL,
+	  rc_node_addrs },
 };
 
 /* The record's service ports, in one array for the passes over them. */
@@ -277,42 +283,21 @@ static const struct applied_svc **rc_svcs(const struct sync_engine *eng, size_t 
 	return all;
 }
 
-/* Fill s from the record of its map alone, and index it: one map's record
- * at a time, so that a pass holds a copy of the largest one, not of all. */
-static bool rc_fill(const struct sync_engine *eng, struct rc_set *s,
+/* Fill s, map m's record alone, and index it: one map's record at a time,
+ * so that a pass holds a copy of the largest one, not of all. */
+static bool rc_fill(const struct sync_engine *eng, int m, struct rc_set *s,
 		    const struct applied_svc **svcs, size_t n)
 {
-	for (size_t i = 0; i < n; i++) {
-		const struct applied_svc *a = svcs[i];
-
+	rc_init(s, rc_maps[m].map, rc_maps[m].ks, rc_maps[m].vs);
+	for (size_t i = 0; rc_maps[m].of_svc && i < n; i++) {
 		if (i + 2 * RC_AHEAD < n)
 			__builtin_prefetch(svcs[i + 2 * RC_AHEAD]);
 		if (i + RC_AHEAD < n)
 			__builtin_prefetch(svcs[i + RC_AHEAD]->backends);
-		switch (s->map) {
-		case DP_MAP_SERVICES:
-			rc_frontends(s, a);
-			break;
-		case DP_MAP_SLOTS:
-			rc_slots(s, a);
-			break;
-		case DP_MAP_BACKENDS:
-			rc_backends(s, a);
-			break;
-		case DP_MAP_REVNAT:
-			rc_revnat(s, a);
-			break;
-		case DP_MAP_SOURCE_RANGES:
-			rc_ranges(s, a);
-			break;
-		default:
-			break;
-		}
+		rc_maps[m].of_svc(s, svcs[i]);
 	}
-	if (s->map == DP_MAP_SERVICES)
-		rc_vips(s, eng);
-	if (s->map == DP_MAP_NODE_ADDRS)
-		rc_node_addrs(s, eng);
+	if (rc_maps[m].of_engine)
+		rc_maps[m].of_engine(s, eng);
 	return !s->failed && rc_index(s);
 }
 
@@ -508,13 +493,16 @@ int64_t sync_reconcile(struct sync_engine *eng, struct sync_repairs *out)
 
 	memset(out, 0, sizeof(*out));
 	rc_config(eng, out);
+	if (!svcs) {
+		log_error("sync", "out of memory comparing the maps with what was written");
+		return -1;
+	}
 	for (int i = 0; i < RC_MAPS; i++) {
 		struct rc_count c = { 0 };
 		struct rc_set s;
 		int64_t n;
 
-		rc_init(&s, rc_maps[i].map, rc_maps[i].ks, rc_maps[i].vs);
-		if (!svcs || !rc_fill(eng, &s, svcs, n_svcs)) {
+		if (!rc_fill(eng, i, &s, svcs, n_svcs)) {
 			rc_free(&s);
 			free(svcs);
 			log_error("sync", "out of memory comparing %s with what was written",
