@@ -3,10 +3,10 @@
  * (bpf_map_lookup_batch) and every entry looked up in a hash index of
  * what the record says it holds, built for that map alone: an entry that
  * differs is rewritten, one the record lacks is deleted, and what the
- * record has but the map lacks is written again. ferry_revnat's orphans (revnat.c) are the engine's
- * too, left on purpose, so they are neither compared nor removed.
- * ferry_source_ranges (an LPM trie, which has no batch read) is walked key
- * by key; ferry_config is one value. */
+ * record has but the map lacks is written again. ferry_revnat's orphans
+ * (revnat.c) are the engine's too, left on purpose, so they are neither
+ * compared nor removed. ferry_source_ranges (an LPM trie, which has no
+ * batch read) is walked key by key; ferry_config is one value. */
 #include <bpf/bpf.h>
 #include <errno.h>
 #include <inttypes.h>
