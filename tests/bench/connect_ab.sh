@@ -31,6 +31,8 @@
 set -u
 export LC_ALL=C
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+# shellcheck source=tests/wait.sh
+source "$REPO/tests/wait.sh"
 BUILD=${BUILD:-$REPO/build}
 LOADS=3 ROUNDS=6 ITERS=50000 OUT=
 while [ $# -gt 0 ]; do
@@ -64,7 +66,7 @@ declare -A CG=([m]=$CGROOT/$P-m) PIN=([m]=/sys/fs/bpf/$P-m)
 for k in "${!FERRYD[@]}"; do CG[$k]=$CGROOT/$P-$k PIN[$k]=/sys/fs/bpf/$P-$k; done
 HTTPD_PID=""
 FERRYD_PIDS=()
-STATS_OLD=$(sysctl -n kernel.bpf_stats_enabled)
+HOLDER_PID=""
 
 # unload: ferryd stopped and its pins removed, the minimal program detached.
 unload() {
@@ -82,7 +84,7 @@ cleanup() {
 	[ -n "$HTTPD_PID" ] && kill "$HTTPD_PID" 2>/dev/null && wait "$HTTPD_PID" 2>/dev/null
 	for k in "${!CG[@]}"; do rmdir "${CG[$k]}" 2>/dev/null; done
 	ip netns del "$NS" 2>/dev/null
-	sysctl -q -w kernel.bpf_stats_enabled="$STATS_OLD" >/dev/null
+	[ -n "$HOLDER_PID" ] && kill "$HOLDER_PID" 2>/dev/null && wait "$HOLDER_PID" 2>/dev/null
 	rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -165,7 +167,12 @@ run() {
 	awk -v c=$((c1 - c0)) -v t=$((t1 - t0)) 'BEGIN {printf "%.1f", t / c}'
 }
 
-sysctl -q -w kernel.bpf_stats_enabled=1 >/dev/null || fail "cannot enable kernel.bpf_stats_enabled"
+# Run-time stats on for as long as the holder lives (hold_stats.py says why
+# not kernel.bpf_stats_enabled).
+python3 "$REPO/tests/bench/hold_stats.py" >"$WORK/stats-held" &
+HOLDER_PID=$!
+wait_until 10 test -s "$WORK/stats-held"
+grep -qx held "$WORK/stats-held" || fail "BPF_ENABLE_STATS: $(cat "$WORK/stats-held")"
 echo "load,round,workload,program,ns_per_call" >"$OUT/ab.csv"
 order=(a b)
 [ -n "${FERRYD[b]:-}" ] || order=(a)

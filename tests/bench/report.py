@@ -850,7 +850,7 @@ unset multiplot
         w("")
         w("UDP connect() in a tight loop (`connect_bench`, median per connect over batches of "
           "64, then the median of the rounds). *bpf run time* is the connect4 program's own "
-          "`run_time_ns / run_cnt` in the same loop with `kernel.bpf_stats_enabled=1` (the "
+          "`run_time_ns / run_cnt` in the same loop with run-time stats on (the "
           "median of the rounds of the next section).")
         w("")
         w("| N | no program | minimal | ferry | ferry / minimal | ferry − none | minimal − none "
@@ -923,7 +923,7 @@ unset multiplot
             return out
         w("## connect4 program run time per call (bpf_stats)")
         w("")
-        w("With `kernel.bpf_stats_enabled=1`, each connect4 program's own `run_time_ns / "
+        w("With run-time stats on (a `BPF_ENABLE_STATS` fd held for the part), each connect4 program's own `run_time_ns / "
           "run_cnt`, read by program id from the cgroups this run attached them to "
           "(`ferry_connect4` on (b)'s, `min_connect4` on (e)'s), over the run of one load: "
           "**short TCP connections** (`loadgen -1`, a new socket per connection, as clients "
@@ -1513,7 +1513,7 @@ TCP-only service, as kube-proxy does); {rounds} rounds, interleaved.
 with `build/bench/loadgen {byte}`: each connection writes one byte and reads
 one byte back (the same `httpd` answers a 1-byte request with its byte).
 
-connect4 run time per call: `kernel.bpf_stats_enabled=1` for {rounds} rounds of
+connect4 run time per call: run-time stats on (`BPF_ENABLE_STATS`) for {rounds} rounds of
 {cost}, each under the minimal program and under ferry, interleaved; the
 programs' `run_time_ns / run_cnt` by the ids attached to (e)'s and (b)'s
 cgroups (`tests/bench/run.sh --only connect` runs these parts alone, `--only

@@ -47,8 +47,8 @@
 # CONC); then R rounds of a b e r with the 1-byte request/response (loadgen
 # -1 -c 64, traffic-byte.csv); then UDP connect() in a tight loop with no
 # program, the minimal program and ferry (R rounds, interleaved); then the
-# connect4 programs' own run time per call with kernel.bpf_stats_enabled=1
-# (R rounds; in each, short TCP connections, loadgen -1 -c 64 for 1 s, a new
+# connect4 programs' own run time per call with run-time stats on (a
+# BPF_ENABLE_STATS fd held for the part) (R rounds; in each, short TCP connections, loadgen -1 -c 64 for 1 s, a new
 # socket per connection, then the UDP loop, connect_bench, each under the
 # minimal program and under ferry; the programs read by the ids attached to
 # e's and b's cgroups; bpfstats.csv); one-change latencies and ferryd's
@@ -110,8 +110,8 @@
 # Everything this run makes carries the prefix fyb<pid> and is removed on
 # exit, failure or signal: processes (by pid), ferryd's pins (ferryd
 # --cleanup), the minimal program, cgroups, namespaces (which takes their
-# iptables/nft rules along), temporary files; kernel.bpf_stats_enabled is
-# restored.
+# iptables/nft rules along), temporary files. kernel.bpf_stats_enabled is
+# never written: run-time stats are on while this run holds an fd for them.
 
 set -u
 export LC_ALL=C
@@ -245,7 +245,7 @@ API_PID=
 MEM_PID=
 NP_PID=
 MIN_ATTACHED=0
-STATS_OLD=
+STATS_HOLDER=
 T0=$SECONDS
 
 say() { printf '[%3d:%02d] %s\n' $(((SECONDS - T0) / 60)) $(((SECONDS - T0) % 60)) "$*" | tee -a "$LOGS/run.log"; }
@@ -264,7 +264,6 @@ cleanup() {
 	local pid ns cg i procs d
 	set +eu
 	trap - EXIT INT TERM
-	[ -n "$STATS_OLD" ] && sysctl -q -w kernel.bpf_stats_enabled="$STATS_OLD" >/dev/null 2>&1
 	[ -n "$FERRYD_PID" ] && stop_pid "$FERRYD_PID"
 	for pid in "$API_PID" "$MEM_PID" "$NP_PID"; do
 		[ -n "$pid" ] && kill "$pid" 2>/dev/null || continue
@@ -608,26 +607,6 @@ def algomem(status_path, list_path):
           mg.get("max_entries", ""), used, ports)
 
 
-def hold_stats():
-    """BPF_ENABLE_STATS: run-time stats stay on while this process holds the
-    fd, whatever anyone writes to kernel.bpf_stats_enabled (a shared machine's
-    other benchmarks restore it to 0 when they finish). Prints "held", then
-    waits for SIGTERM or for its parent to exit."""
-    import ctypes
-    nr = {"x86_64": 321, "aarch64": 280}.get(os.uname().machine)
-    libc = ctypes.CDLL(None, use_errno=True)
-    attr = ctypes.create_string_buffer(8)            # enable_stats.type = BPF_STATS_RUN_TIME
-    fd = libc.syscall(nr, 32, attr, 8) if nr else -1  # BPF_ENABLE_STATS
-    if fd < 0:
-        print("failed:", os.strerror(ctypes.get_errno()) if nr else "unknown machine", flush=True)
-        return 1
-    print("held", flush=True)
-    parent = os.getppid()
-    while os.getppid() == parent:
-        time.sleep(1)
-    return 0
-
-
 def genline(log, gen):
     """ferryd's line for generation GEN: writes sync_ms source_to_maps_ms."""
     pat = re.compile(r"generation %d: (\d+) service ports desired, (\d+) map writes; "
@@ -670,8 +649,6 @@ if __name__ == "__main__":
         probe(args[0], int(args[1]), int(args[2]), int(args[3]))
     elif cmd == "status":
         status(args[0])
-    elif cmd == "hold-stats":
-        sys.exit(hold_stats())
     elif cmd == "algomem":
         algomem(args[0], args[1])
     elif cmd == "genline":
@@ -1074,8 +1051,8 @@ connect_overhead() {
 }
 
 # connect_cost N: the connect4 program's own run time per call, ferry's
-# against the minimal program's, with kernel.bpf_stats_enabled=1 (restored
-# after, and by cleanup): R rounds, each with, in turn, short TCP connections
+# against the minimal program's, with run-time stats held on (stats_hold):
+# R rounds, each with, in turn, short TCP connections
 # (loadgen -1 -c BYTE_CONC for COST_SECS: a new socket per connection), UDP
 # with a new socket per connect() (connect_bench -s -n CB_ITERS, workload
 # udp1: a resolver's query) and the UDP connect() loop (connect_bench -n
@@ -1093,8 +1070,7 @@ connect_cost() {
 		ids[$p]=$(bpftool cgroup show "${CG[$m]}" -j 2>/dev/null | B progid cgroup_inet4_connect)
 		[ -n "${ids[$p]}" ] || { warn "N=$n: no connect4 program on ${CG[$m]}"; return 0; }
 	done
-	[ -n "$STATS_OLD" ] || STATS_OLD=$(sysctl -n kernel.bpf_stats_enabled 2>/dev/null) || return 0
-	sysctl -q -w kernel.bpf_stats_enabled=1 >/dev/null || { warn "cannot enable kernel.bpf_stats_enabled"; return 0; }
+	stats_hold || return 0
 	for ((r = 1; r <= ROUNDS; r++)); do
 		line=
 		for w in tcp udp1 udp; do
@@ -1123,7 +1099,7 @@ connect_cost() {
 		done
 		say "  connect4 run time (bpf_stats) round $r, ns per call ($COST_LOADS loads each):$line"
 	done
-	sysctl -q -w kernel.bpf_stats_enabled="$STATS_OLD" >/dev/null
+	stats_release
 }
 
 # --- backend-selection algorithms (--only algorithms) ------------------------------
@@ -1243,12 +1219,33 @@ algo_xdp() {
 	done
 }
 
+# stats_hold: run-time stats on while a process of this run holds a
+# BPF_ENABLE_STATS fd (tests/bench/hold_stats.py), not by kernel.bpf_stats_enabled:
+# another run on the machine may set that back to 0 in the middle of ours
+# (seen: every round after the first lost). stats_release ends it (stats
+# cost every program run on the machine). False, with a warning, when the
+# kernel refuses.
+stats_hold() {
+	rm -f "$WORK/stats-held"
+	"$PYTHON" "$REPO/tests/bench/hold_stats.py" >"$WORK/stats-held" &
+	STATS_HOLDER=$!
+	PIDS+=("$STATS_HOLDER")
+	wait_until 10 grep -q . "$WORK/stats-held"
+	grep -qx held "$WORK/stats-held" && return 0
+	warn "BPF_ENABLE_STATS: $(cat "$WORK/stats-held"): no run-time figures"
+	stats_release
+	return 1
+}
+
+stats_release() {
+	[ -n "$STATS_HOLDER" ] && stop_pid "$STATS_HOLDER"
+	STATS_HOLDER=
+}
+
 # algorithms_step: algo_run at each of ALGO_SIZES, then algo_xdp, with
-# run-time stats held on by an fd (BPF_ENABLE_STATS), not the sysctl alone:
-# another run on the machine may set kernel.bpf_stats_enabled back to 0.
-# The holder ends with the step (stats cost every program run).
+# run-time stats held on (stats_hold).
 algorithms_step() {
-	local n holder
+	local n
 	echo "n,round,workload,algorithm,program,prog_name,run_cnt,run_time_ns,ns_per_run,conns,errors" \
 		>"$OUT/algo_bpfstats.csv"
 	echo "n,round,algorithm,rss_kb,peak_rss_kb,maglev_bytes,maglev_cells,maglev_entries_used,maglev_tables,cold_sync_ms" \
@@ -1256,14 +1253,7 @@ algorithms_step() {
 	echo "round,algorithm,case,method,calls,ns_mean,ns_p50,floor_mean,floor_p50,over_mean,over_p50,check" \
 		>"$OUT/algo_xdp.csv"
 	echo "n,method,what,value" >"$OUT/algo_control.csv"
-	REPO=$REPO "$PYTHON" "$WORK/bench.py" hold-stats >"$WORK/stats-held" &
-	holder=$!
-	PIDS+=("$holder")
-	wait_until 10 grep -q . "$WORK/stats-held"
-	if ! grep -qx held "$WORK/stats-held"; then
-		warn "BPF_ENABLE_STATS: $(cat "$WORK/stats-held"): no algorithm figures"
-		return 0
-	fi
+	stats_hold || return 0
 	for n in $ALGO_SIZES; do
 		say "algorithms, N = $n services x $ENDPOINTS endpoints: ${ALGORITHMS[*]}, $ROUNDS rounds"
 		[ -f "$WORK/state-$n.json" ] ||
@@ -1274,7 +1264,7 @@ algorithms_step() {
 		rm -f "$WORK/state-$n.json"
 	done
 	algo_xdp
-	stop_pid "$holder"
+	stats_release
 }
 
 # ferry_changes N: one endpoint replaced and put back, CHANGE_PAIRS times.
