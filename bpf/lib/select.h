@@ -58,7 +58,7 @@ static __always_inline bool backend_inline_at(const struct svc_entry *e, bool v4
 		*out = e->in.v6[slot & (FERRY_SVC_INLINE_V6 - 1)];
 	} else {
 		b = &e->in.v4[slot & (FERRY_SVC_INLINE_V4 - 1)];
-		out->backend_id = b->backend_id;
+		out->backend_id = e->in.v4_backend_id[slot & (FERRY_SVC_INLINE_V4 - 1)];
 		out->port = b->port;
 		out->flags = b->flags;
 		addr_map_v4(out->addr, b->addr);

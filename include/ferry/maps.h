@@ -14,7 +14,7 @@
 #include <linux/types.h>
 #endif
 
-#define FERRY_LAYOUT_VERSION 10
+#define FERRY_LAYOUT_VERSION 11
 
 /* Default capacities; ferryd's flags override them. */
 #define FERRY_DEFAULT_MAX_SERVICES 65536
@@ -145,15 +145,22 @@ struct svc_inline_v4 {
 	__u32 addr;      /* network order */
 	__u16 port;      /* network order */
 	__u16 flags;     /* enum slot_flags */
-	__u32 backend_id;
 };
 
 /* ferry_services4's and ferry_services6's value: the set's description,
- * then its inline copy. */
+ * then its inline copy. An IPv4 backend's ID, which only the general path
+ * reads, sits apart from its address and port: at 8 bytes a backend, the
+ * description's cache line also holds the first four backends (on Linux
+ * 6.18 the value starts a line: the element's header and an 8-byte key fill
+ * the one before) and the next line eight more, so a fresh socket's
+ * connect() to a set of up to twelve reads at most two lines of the value. */
 struct svc_entry {
 	struct svc_value v;
 	union {
-		struct svc_inline_v4 v4[FERRY_SVC_INLINE_V4];
+		struct {
+			struct svc_inline_v4 v4[FERRY_SVC_INLINE_V4];
+			__u32 v4_backend_id[FERRY_SVC_INLINE_V4];
+		};
 		struct slot_value v6[FERRY_SVC_INLINE_V6];
 	} in;
 };

@@ -516,10 +516,11 @@ static int fill_set(const struct inst *b, uint8_t proto, uint16_t port, uint32_t
 	for (i = 0; i < count; i++) {
 		if (fill_backend(b, proto, svc_id, i, id0 + i, host0 + i, bport, small))
 			return -1;
-		if (small && !v6)
+		if (small && !v6) {
 			e.in.v4[i] = (struct svc_inline_v4){.addr = htonl(host0 + i),
-							    .port = htons(bport),
-							    .backend_id = id0 + i};
+							    .port = htons(bport)};
+			e.in.v4_backend_id[i] = id0 + i;
+		}
 	}
 	if (small && v6 && count)
 		return -1;  /* none here: its inline entries would need writing */

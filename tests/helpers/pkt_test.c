@@ -136,7 +136,7 @@ static void add_svc(const char *addr, bool v6, __u16 port, __u8 proto, __u8 scop
 		} else if (in) {
 			v.in.v4[i].addr = sv.addr[3];
 			v.in.v4[i].port = sv.port;
-			v.in.v4[i].backend_id = sv.backend_id;
+			v.in.v4_backend_id[i] = sv.backend_id;
 		} else {
 			must(bpf_map_update_elem(map_fd(xdp->maps.ferry_slots), &sk, &sv, BPF_ANY),
 			     "slot");

@@ -160,14 +160,17 @@ le32() { printf '%02x %02x %02x %02x' $(($1 & 255)) $(($1 >> 8 & 255)) $(($1 >> 
 	bpftool map update pinned "$BPFFS/ferry_backends" key hex $(le32 54321) value hex 00 00 00 00 00 00 00 00 00 00 ff ff c6 12 03 09 1f 90 06 00 $(le32 999)
 	bpftool map update pinned "$BPFFS/ferry_services4" key hex 0a 60 63 63 00 00 00 00 value hex $(le32 0) $(le32 0) $(le32 0) $(le32 1) $(le32 0) $(le32 0) $(le32 0) $(le32 0) $(printf '00 %.0s' $(seq 192))
 } >>"$FERRYD_LOG" 2>&1
-# The ClusterIP's entry, its second inline backend (12 bytes from offset 44,
-# after the 32-byte svc_value and the first) zeroed.
+# The ClusterIP's entry, its second inline backend zeroed: its address and
+# port (8 bytes from offset 40, after the 32-byte svc_value and the first)
+# and its ID (4 bytes from offset 164, after the 16 inline backends and the
+# first ID).
 svc_key_hex="0a 60 32 0a 00 50 06 00"
 # shellcheck disable=SC2086
 wiped=$(bpftool -j map lookup pinned "$BPFFS/ferry_services4" key hex $svc_key_hex | "$PYTHON" -c '
 import json, sys
 v = [int(b, 16) for b in json.load(sys.stdin)["value"]]
-v[44:56] = [0] * 12
+v[40:48] = [0] * 8
+v[164:168] = [0] * 4
 print(" ".join("%02x" % b for b in v))')
 # shellcheck disable=SC2086
 bpftool map update pinned "$BPFFS/ferry_services4" key hex $svc_key_hex value hex $wiped >>"$FERRYD_LOG" 2>&1

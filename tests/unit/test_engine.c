@@ -203,7 +203,7 @@ static void test_ids_not_reused_at_once(void **state)
 	apply(&two, 1);
 	assert_int_equal(mem_lookup(&mem, DP_MAP_SERVICES, &k, &e), 0);
 	assert_int_not_equal(e.v.svc_id, 1);
-	assert_int_not_equal(e.in.v4[0].backend_id, 1);
+	assert_int_not_equal(e.in.v4_backend_id[0], 1);
 }
 
 int main(void)

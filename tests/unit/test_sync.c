@@ -122,7 +122,7 @@ static size_t inline_count(const char *addr, uint16_t port)
 	size_t n = 0;
 
 	assert_int_equal(svc_map_lookup(&maps, &k, &e), 0);
-	while (n < FERRY_SVC_INLINE_V4 && e.in.v4[n].backend_id)
+	while (n < FERRY_SVC_INLINE_V4 && e.in.v4_backend_id[n])
 		n++;
 	return n;
 }
@@ -134,7 +134,7 @@ static bool inline_has(const char *addr, uint16_t port, const char *baddr)
 	struct svc_entry e;
 
 	assert_int_equal(svc_map_lookup(&maps, &k, &e), 0);
-	for (size_t i = 0; i < FERRY_SVC_INLINE_V4 && e.in.v4[i].backend_id; i++)
+	for (size_t i = 0; i < FERRY_SVC_INLINE_V4 && e.in.v4_backend_id[i]; i++)
 		if (e.in.v4[i].addr == want.w[3] && e.in.v4[i].port == htons(8080))
 			return true;
 	return false;

@@ -27,7 +27,7 @@ void svc_entry_slot(const struct svc_entry *e, const __u32 addr[4], uint32_t i,
 	if (i >= FERRY_SVC_INLINE_V4)
 		return;
 	b = &e->in.v4[i];
-	out->backend_id = b->backend_id;
+	out->backend_id = e->in.v4_backend_id[i];
 	out->port = b->port;
 	out->flags = b->flags;
 	out->addr[2] = htonl(0xffff);

@@ -156,7 +156,7 @@ static void fe_inline(struct svc_entry *e, const struct svc_key *key,
 			e->in.v4[i].addr = set[i].addr.w[3];
 			e->in.v4[i].port = htons(set[i].port);
 			e->in.v4[i].flags = set[i].slot_flags;
-			e->in.v4[i].backend_id = set[i].id;
+			e->in.v4_backend_id[i] = set[i].id;
 		}
 	} else {
 		for (size_t i = 0; i < n; i++) {
