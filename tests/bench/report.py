@@ -923,8 +923,8 @@ unset multiplot
             return out
         w("## connect4 program run time per call (bpf_stats)")
         w("")
-        w("With run-time stats on (a `BPF_ENABLE_STATS` fd held for the part), each connect4 program's own `run_time_ns / "
-          "run_cnt`, read by program id from the cgroups this run attached them to "
+        w("With run-time stats on (a `BPF_ENABLE_STATS` fd held for the part), each connect4 "
+          "program's own `run_time_ns / run_cnt`, read by program id from the cgroups this run attached them to "
           "(`ferry_connect4` on (b)'s, `min_connect4` on (e)'s), over the run of one load: "
           "**short TCP connections** (`loadgen -1`, a new socket per connection, as clients "
           "connect), **UDP with a new socket each** (`connect_bench -s`, as a resolver sends "

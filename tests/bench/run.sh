@@ -48,8 +48,9 @@
 # -1 -c 64, traffic-byte.csv); then UDP connect() in a tight loop with no
 # program, the minimal program and ferry (R rounds, interleaved); then the
 # connect4 programs' own run time per call with run-time stats on (a
-# BPF_ENABLE_STATS fd held for the part) (R rounds; in each, short TCP connections, loadgen -1 -c 64 for 1 s, a new
-# socket per connection, then the UDP loop, connect_bench, each under the
+# BPF_ENABLE_STATS fd held for the part; R rounds; in each, short TCP
+# connections, loadgen -1 -c 64 for 1 s, a new socket per connection, then
+# the UDP loop, connect_bench, each under the
 # minimal program and under ferry; the programs read by the ids attached to
 # e's and b's cgroups; bpfstats.csv); one-change latencies and ferryd's
 # memory. N in FERRY_SIZES runs (a), (b) and (r) only.
@@ -1052,8 +1053,8 @@ connect_overhead() {
 
 # connect_cost N: the connect4 program's own run time per call, ferry's
 # against the minimal program's, with run-time stats held on (stats_hold):
-# R rounds, each with, in turn, short TCP connections
-# (loadgen -1 -c BYTE_CONC for COST_SECS: a new socket per connection), UDP
+# R rounds, each with, in turn, short TCP connections (loadgen -1 -c
+# BYTE_CONC for COST_SECS: a new socket per connection), UDP
 # with a new socket per connect() (connect_bench -s -n CB_ITERS, workload
 # udp1: a resolver's query) and the UDP connect() loop (connect_bench -n
 # CB_ITERS: one socket connected again and again), each COST_LOADS times
@@ -1220,11 +1221,11 @@ algo_xdp() {
 }
 
 # stats_hold: run-time stats on while a process of this run holds a
-# BPF_ENABLE_STATS fd (tests/bench/hold_stats.py), not by kernel.bpf_stats_enabled:
-# another run on the machine may set that back to 0 in the middle of ours
-# (seen: every round after the first lost). stats_release ends it (stats
-# cost every program run on the machine). False, with a warning, when the
-# kernel refuses.
+# BPF_ENABLE_STATS fd (tests/bench/hold_stats.py), not by the sysctl
+# kernel.bpf_stats_enabled: another run on the machine may set that back to
+# 0 in the middle of ours (seen: every round after the first lost).
+# stats_release ends it (stats cost every program run on the machine).
+# False, with a warning, when the kernel refuses.
 stats_hold() {
 	rm -f "$WORK/stats-held"
 	"$PYTHON" "$REPO/tests/bench/hold_stats.py" >"$WORK/stats-held" &
