@@ -13,6 +13,7 @@
 #include "lib/stats.h"
 #include "lib/sockaddr.h"
 #include "lib/lookup.h"
+#include "lib/fast.h"
 #include "lib/select.h"
 #include "lib/affinity.h"
 #include "lib/revnat.h"
@@ -69,8 +70,45 @@ static __always_inline void pick_unshared(struct sock_revnat *st, const struct s
 	stat_inc(STAT_REVNAT_UNSHARED);
 }
 
-/* The common connect(): a ClusterIP port of up to FERRY_SVC_INLINE_V4 IPv4
- * backends, picked at random, without session affinity, to a backend whose
+/* A short path's end: the IPv4 backend (addr, port) written over the
+ * destination, counted, with no socket state (ferry_revnat names the
+ * ClusterIP for it). */
+static __always_inline void connect_store4(struct bpf_sock_addr *ctx, bool v6, __u32 addr,
+					   __u16 port, struct stat_value *xlated)
+{
+	if (v6) {
+		ctx->user_ip6[0] = 0;
+		ctx->user_ip6[1] = 0;
+		ctx->user_ip6[2] = bpf_htonl(0xffff);
+		ctx->user_ip6[3] = addr;
+	} else {
+		ctx->user_ip4 = addr;
+	}
+	ctx->user_port = port;
+	if (xlated)
+		xlated->count++;
+	revnat_forget_peer(ctx);
+}
+
+/* The commonest connect(): a ClusterIP port ferryd also wrote into
+ * ferry_fast4, translated from that one line (lib/fast.h). */
+static __always_inline bool connect_fast(struct bpf_sock_addr *ctx, bool v6,
+					 const struct svc_key *key, __u32 r,
+					 struct stat_value *xlated)
+{
+	__u32 word, addr;
+	__u16 port;
+
+	__builtin_memcpy(&word, &key->port, sizeof(word));
+	if (!fast_pick(key->addr[3], word, r, &addr, &port))
+		return false;
+	connect_store4(ctx, v6, addr, port, xlated);
+	return true;
+}
+
+/* A ClusterIP port ferry_fast4 has not (its set on several ports, or of
+ * up to FERRY_SVC_INLINE_V4 IPv4 backends, or no room there) with
+ * backends picked at random, without session affinity, to a backend whose
  * ferry_revnat entry names that ClusterIP (no socket state). The same
  * translation as xlate_fwd's, in a fraction of its instructions: the header
  * is read in place, not copied, and its revision checked after the backend
@@ -104,18 +142,7 @@ static __always_inline bool connect_inline(struct bpf_sock_addr *ctx, bool v6, _
 	if (__builtin_expect(*(volatile const __u32 *)&e->v.svc_id != svc_id ||
 	    *(volatile const __u32 *)&e->v.rev != rev || !(flags & SLOT_FLAG_REVNAT_OWNER), 0))
 		return false;
-	if (v6) {
-		ctx->user_ip6[0] = 0;
-		ctx->user_ip6[1] = 0;
-		ctx->user_ip6[2] = bpf_htonl(0xffff);
-		ctx->user_ip6[3] = addr;
-	} else {
-		ctx->user_ip4 = addr;
-	}
-	ctx->user_port = port;
-	if (xlated)
-		xlated->count++;
-	revnat_forget_peer(ctx);
+	connect_store4(ctx, v6, addr, port, xlated);
 	return true;
 }
 
@@ -217,6 +244,8 @@ static __always_inline int xlate_fwd(struct bpf_sock_addr *ctx, bool v6, bool st
 	} else {
 		r = rand_u32();
 	}
+	if (!sticky && v4 && connect_fast(ctx, v6, &key, r, xlated))
+		return 1;
 	lkey = key;
 	switch (svc_lookup(&lkey, v4, &found)) {
 	case LOOKUP_NOT_SERVICE:

@@ -24,6 +24,15 @@ struct {
 	__type(value, struct svc_entry);
 } ferry_services6 SEC(".maps");
 
+/* The common ClusterIP ports again, one line each (include/ferry/maps.h);
+ * reached through fast_pick (lib/fast.h). Its size is a power of two. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, FERRY_DEFAULT_MAX_SERVICES);
+	__type(key, __u32);
+	__type(value, struct fast_entry);
+} ferry_fast4 SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, FERRY_DEFAULT_MAX_BACKENDS + FERRY_DEFAULT_MAX_PER_SERVICE);

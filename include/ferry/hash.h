@@ -71,4 +71,13 @@ static inline __u32 ferry_hash_netns(__u64 netns_cookie)
 	return ferry_hash_final(h, 8);
 }
 
+/* ferry_fast4's home entry for an IPv4 frontend, svc_key4's two words;
+ * mask: the table's size - 1. Finalized: ClusterIPs differ in their last
+ * octet, the high byte of a little-endian word, which a multiply alone
+ * would leave out of the low bits the mask keeps. */
+static inline __u32 ferry_fast_home(__u32 addr, __u32 port_word, __u32 mask)
+{
+	return ferry_hash_final(addr ^ (port_word * FERRY_HASH_SEED), 0) & mask;
+}
+
 #endif

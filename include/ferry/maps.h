@@ -14,7 +14,7 @@
 #include <linux/types.h>
 #endif
 
-#define FERRY_LAYOUT_VERSION 11
+#define FERRY_LAYOUT_VERSION 12
 
 /* Default capacities; ferryd's flags override them. */
 #define FERRY_DEFAULT_MAX_SERVICES 65536
@@ -163,6 +163,38 @@ struct svc_entry {
 		};
 		struct slot_value v6[FERRY_SVC_INLINE_V6];
 	} in;
+};
+
+/* ferry_fast4: the common connect() in one cache line. An IPv4 ClusterIP
+ * port (TCP or UDP, scope all) whose set is picked at random without
+ * session affinity, of 1 to FERRY_FAST_BACKENDS IPv4 backends on one port,
+ * each the ferry_revnat owner for that ClusterIP, is written here too,
+ * beside its ferry_services4 entry (user/datapath/fast_map.c). The table is
+ * an array of 64-byte entries, open-addressed from the frontend's home
+ * (ferry_fast_home): connect4 reaches an entry without a helper call and
+ * reads one line, where a hash lookup reads the bucket, the element's
+ * header and its value's lines (bpf/lib/fast.h). Everything else, and a
+ * frontend that found no free entry within FERRY_FAST_PROBES of its home,
+ * is looked up in ferry_services4: a miss here costs time, never a wrong
+ * answer.
+ *
+ * Entries are rewritten in place, so each carries a count that is odd
+ * while ferryd writes it: three writes, each its own syscall (the old
+ * content with the count made odd, the new content still odd, the new
+ * with the count even again). A reader that reads one even count before
+ * and after the fields has read one version of them: on x86, whose loads
+ * are not reordered with one another (bpf/lib/fast.h uses the table there
+ * only). */
+#define FERRY_FAST_BACKENDS 12
+#define FERRY_FAST_PROBES 4
+
+struct fast_entry {
+	__u32 seq;       /* even: stable; odd: being written */
+	__u32 addr;      /* svc_key4's address, network order */
+	__u32 port_word; /* svc_key4's last word (port, proto, scope); 0: a free entry */
+	__u16 count;     /* backends, 1 .. FERRY_FAST_BACKENDS */
+	__u16 port;      /* every backend's port, network order */
+	__u32 backend[FERRY_FAST_BACKENDS]; /* IPv4 addresses, network order */
 };
 
 /* ferry_backends: backend_id -> where to send. A backend_id belongs to one
@@ -444,6 +476,9 @@ struct agent_state {
 	__u64 backends_capacity; /* the most backends ferry_backends holds at once
 				  * (--max-backends + --max-backends-per-service);
 				  * the array spans the backend_id space */
+	__u64 fast_left_out;     /* ClusterIP ports ferry_fast4 had no free entry
+				  * for near their home (looked up in
+				  * ferry_services4 instead) */
 };
 
 #endif

@@ -176,8 +176,16 @@ distinct=$((N * M < 131070 ? N * M : 131070))
 # Slots of a set of k IPv4 backends: none while it rides inline (k <= 16).
 slots_of() { echo $(($1 > 16 ? $1 : 0)); }
 expect "scale: the maps hold it all (2 x $N services entries, $((N * $(slots_of "$M"))) slots, $((N * M)) backends, $distinct reverse entries, $N names)" \
-	"$(sget '" ".join("%s=%s" % (m["name"], m["entries"]) for m in j["maps"] if "entries" in m)')" \
+	"$(sget '" ".join("%s=%s" % (m["name"], m["entries"]) for m in j["maps"] if "entries" in m and m["name"] != "ferry_fast4")')" \
 	"ferry_services4=$((2 * N)) ferry_services6=0 ferry_slots=$((N * $(slots_of "$M"))) ferry_backends=$((N * M)) ferry_revnat=$distinct ferry_affinity=0 ferry_node_addrs=0 ferry_ct=0 ferry_svc_names=$N"
+# ferry_fast4 holds the ClusterIP ports of up to 12 backends that own
+# them all in ferry_revnat: the first 131,070 / M services (the pod
+# addresses wrap after them), but for those whose home entries were full.
+fast_want=$((M > 12 ? 0 : (N * M < 131070 ? N : 131070 / M)))
+read -r fast_in fast_out < <(sget '"%d %d" % ([m["entries"] for m in j["maps"] if m["name"] == "ferry_fast4"][0], j["agent"]["fast_left_out"])')
+note "scale: ferry_fast4: $fast_in entries, $fast_out left out for want of a free entry near their home"
+expect "scale: ferry_fast4 holds or counts as left out each of the $fast_want ClusterIP ports that own their backends" \
+	"$((fast_in + fast_out))" "$fast_want"
 rss=$(sget 'j["agent"].get("ferryd_rss_kb", -1)')
 peak=$(sget 'j["agent"].get("ferryd_peak_rss_kb", -1)')
 if [ "${rss:--1}" -lt 0 ] && [ -n "$FERRYD_PID" ]; then

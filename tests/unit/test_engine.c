@@ -33,6 +33,7 @@ static int setup(void **state)
 	struct dp_maps maps;
 
 	(void)state;
+	memset(&maps, 0, sizeof(maps));
 	mem_maps_init(&mem, 2 * limits.max_services);
 	for (int i = 0; i < DP_MAP__COUNT; i++)
 		maps.fd[i] = -1;

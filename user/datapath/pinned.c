@@ -12,6 +12,7 @@
 const char *const dp_map_names[DP_MAP__COUNT] = {
 	[DP_MAP_SERVICES] = "ferry_services6",
 	[DP_MAP_SERVICES4] = "ferry_services4",
+	[DP_MAP_FAST4] = "ferry_fast4",
 	[DP_MAP_SLOTS] = "ferry_slots",
 	[DP_MAP_BACKENDS] = "ferry_backends",
 	[DP_MAP_REVNAT] = "ferry_revnat",
@@ -58,6 +59,8 @@ int dp_maps_open_pinned(const char *bpffs, struct dp_maps *maps)
 {
 	char path[512];
 
+	maps->maglev_cells = NULL;
+	maps->fast = NULL;
 	for (int i = 0; i < DP_MAP__COUNT; i++)
 		maps->fd[i] = -1;
 	for (int i = 0; i < DP_MAP__COUNT; i++) {

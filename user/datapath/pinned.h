@@ -5,12 +5,15 @@
 
 #include <stddef.h>
 
+struct fast_map;
+
 /* DP_MAP_SERVICES is ferry_services6, and with DP_MAP_SERVICES4 the one
  * map of svc_key the rest of userspace sees: the sync engine reaches the two
  * through sync/mapio.c, ferryctl through datapath/svc_map.h. */
 enum dp_map {
 	DP_MAP_SERVICES4,
 	DP_MAP_SERVICES,
+	DP_MAP_FAST4,
 	DP_MAP_SLOTS,
 	DP_MAP_BACKENDS,
 	DP_MAP_REVNAT,
@@ -36,6 +39,8 @@ enum dp_map {
 struct dp_maps {
 	int fd[DP_MAP__COUNT];
 	void *maglev_cells;      /* ferry_maglev mapped (dp_maps_map_cells), or NULL */
+	struct fast_map *fast;   /* ferry_fast4's writer: ferryd's (datapath/svc_map.c
+				  * feeds it), NULL elsewhere */
 	size_t maglev_len;
 };
 

@@ -5,6 +5,8 @@
 #include <netinet/in.h>
 #include <string.h>
 
+#include "datapath/fast_map.h"
+
 /* A hash map's batch token is a bucket index, far below 2^31: the top bit
  * says the walk has reached ferry_services4. */
 #define SVC_BATCH_V4 0x80000000u
@@ -82,8 +84,11 @@ int svc_map_update(const struct dp_maps *maps, const void *key_in, const void *v
 	struct svc_key4 k4;
 	const void *k;
 	int fd = svc_route(maps, key_in, &key, &k4, &k);
+	int err = bpf_rc(bpf_map_update_elem(fd, k, value, flags));
 
-	return bpf_rc(bpf_map_update_elem(fd, k, value, flags));
+	if (!err && k == &k4 && maps->fast)
+		err = fast_map_follow(maps->fast, &k4, value, 1);
+	return err;
 }
 
 int svc_map_delete(const struct dp_maps *maps, const void *key_in)
@@ -92,8 +97,12 @@ int svc_map_delete(const struct dp_maps *maps, const void *key_in)
 	struct svc_key4 k4;
 	const void *k;
 	int fd = svc_route(maps, key_in, &key, &k4, &k);
+	int err = 0;
 
-	return bpf_rc(bpf_map_delete_elem(fd, k));
+	/* The fast entry goes first: it must not outlive the frontend. */
+	if (k == &k4 && maps->fast)
+		err = fast_map_follow(maps->fast, &k4, NULL, 1);
+	return err ? err : bpf_rc(bpf_map_delete_elem(fd, k));
 }
 
 int svc_map_next_key(const struct dp_maps *maps, const void *key_in, void *next)
@@ -144,8 +153,13 @@ static int update_run(const struct dp_maps *maps, const char *keys, const char *
 
 		svc_key_pack4(&key, &packed[i]);
 	}
-	err = bpf_map_update_batch(maps->fd[DP_MAP_SERVICES4], packed, values, done, &opts);
-	return bpf_rc(err);
+	err = bpf_rc(bpf_map_update_batch(maps->fd[DP_MAP_SERVICES4], packed, values, done, &opts));
+	if (*done && maps->fast) {
+		int fast_err = fast_map_follow(maps->fast, packed, values, *done);
+
+		err = err ? err : fast_err;
+	}
+	return err;
 }
 
 int svc_map_update_batch(const struct dp_maps *maps, const void *keys, const void *values,

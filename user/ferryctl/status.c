@@ -20,6 +20,7 @@
 #include <cjson/cJSON.h>
 
 #include "datapath/backend_map.h"
+#include "datapath/fast_map.h"
 #include "datapath/counters.h"
 #include "datapath/features.h"
 #include "datapath/loader.h"
@@ -75,6 +76,7 @@ static cJSON *agent_json(const struct dp_maps *maps)
 	cJSON_AddNumberToObject(o, "parse_errors", (double)st.parse_errors);
 	cJSON_AddNumberToObject(o, "objects_skipped", (double)st.objects_skipped);
 	cJSON_AddNumberToObject(o, "map_full_errors", (double)st.map_full_errors);
+	cJSON_AddNumberToObject(o, "fast_left_out", (double)st.fast_left_out);
 	cJSON_AddNumberToObject(o, "fields_ignored", (double)st.fields_ignored);
 	cJSON_AddNumberToObject(o, "datapath_repairs", (double)st.datapath_repairs);
 	return o;
@@ -324,6 +326,8 @@ static cJSON *maps_json(const struct dp_maps *maps, bool count)
 		if (count && i == DP_MAP_BACKENDS)
 			cJSON_AddNumberToObject(o, "entries",
 						(double)backend_map_count(maps->fd[i]));
+		else if (count && i == DP_MAP_FAST4)
+			cJSON_AddNumberToObject(o, "entries", (double)fast_map_count(maps->fd[i]));
 		else if (count && (info.type == BPF_MAP_TYPE_HASH ||
 				   info.type == BPF_MAP_TYPE_LRU_HASH))
 			cJSON_AddNumberToObject(o, "entries",

@@ -118,10 +118,15 @@ static void metrics_maps(struct prom_buf *b, const struct agent_obs *obs,
 	prom_family(b, "ferry_map_fill_ratio", "gauge", "Entries over capacity, per map.");
 	metrics_map(b, obs, DP_MAP_SERVICES4, st->svc_entries4);
 	metrics_map(b, obs, DP_MAP_SERVICES, st->svc_entries6);
+	metrics_map(b, obs, DP_MAP_FAST4, st->fast_entries);
 	metrics_map(b, obs, DP_MAP_SLOTS, st->slots);
 	metrics_map(b, obs, DP_MAP_BACKENDS, st->backends);
 	if (ct >= 0)
 		metrics_map(b, obs, DP_MAP_CT, (uint64_t)ct);
+	prom_family(b, "ferry_fast_left_out_total", "counter",
+		    "ClusterIP ports ferry_fast4 had no free entry for near their home: their "
+		    "connect() looks them up in ferry_services4.");
+	prom_sample(b, "ferry_fast_left_out_total", NULL, (double)st->fast_left_out);
 	prom_family(b, "ferry_ct_entries", "gauge",
 		    "Per-packet flow entries (two per flow: original and reply direction).");
 	if (ct >= 0)

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "datapath/fast_map.h"
 #include "sync/extents.h"
 #include "sync/lb.h"
 #include "sync/state.h"
@@ -411,6 +412,12 @@ static void apply_end(struct sync_engine *eng, uint64_t writes_before)
 	eng->stats.pending = pending_count(eng);
 	eng->stats.svc_entries6 = eng->frontends_v6 + eng->vips_v6;
 	eng->stats.svc_entries4 = eng->frontends.count + eng->vips.count - eng->stats.svc_entries6;
+	if (eng->maps.fast) {
+		struct fast_counts c = fast_map_counts(eng->maps.fast);
+
+		eng->stats.fast_entries = c.used;
+		eng->stats.fast_left_out = c.left_out;
+	}
 }
 
 int64_t sync_apply(struct sync_engine *eng, const struct desired_state *desired)
@@ -497,6 +504,7 @@ int sync_publish(struct sync_engine *eng, uint64_t parse_errors, uint64_t object
 		.objects_skipped = objects_skipped,
 		.fields_ignored = fields_ignored,
 		.map_full_errors = eng->stats.map_full_errors,
+		.fast_left_out = eng->stats.fast_left_out,
 		.services = eng->stats.services,
 		.backends = eng->stats.backends,
 		.next_svc_id = eng->svc_ids.next,

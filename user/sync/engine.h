@@ -32,6 +32,8 @@ struct sync_stats {
 	uint64_t svc_entries4;    /* ferry_services4's entries: frontends and
 				   * (VIP, 0, 0) markers */
 	uint64_t svc_entries6;    /* ferry_services6's */
+	uint64_t fast_entries;    /* ferry_fast4's */
+	uint64_t fast_left_out;   /* frontends ferry_fast4 found no room for */
 };
 
 /* Generations and IDs continue from last, what a previous ferryd published
@@ -93,8 +95,8 @@ struct sync_repairs {
 
 /* Compare ferry_services4/6 (frontends, VIP markers), ferry_slots,
  * ferry_backends, ferry_revnat (the entries the engine owns; its orphans
- * are left), ferry_source_ranges, ferry_node_addrs and ferry_config with
- * the record of what was written, and bring them back to it
+ * are left), ferry_source_ranges, ferry_node_addrs, ferry_config and
+ * ferry_fast4 with the record of what was written, and bring them back to it
  * (reconcile.c). Call between applies. Each map that was changed gets one
  * log line. Returns the number of entries read, or -1 (logged). */
 int64_t sync_reconcile(struct sync_engine *eng, struct sync_repairs *out);
