@@ -22,6 +22,8 @@
 #         of this run's own (loopback only)
 #   udp1  UDP, a new socket per connect(): connect_bench -s -n N
 #   udp   the UDP connect() loop, one socket: connect_bench -n N
+#   miss  the UDP connect() loop to an address of no service (127.0.0.9:53):
+#         what the lookups cost every other connect() on the node
 # Prints per workload the median ns per call and, for A and B, the median
 # of their per-round ratios to the minimal program (with its range) and of
 # B's to A's (and that median load by load); rows in DIR/ab.csv (default
@@ -159,6 +161,7 @@ run() {
 	tcp) cmd="nsenter --net=/run/netns/$NS $BUILD/bench/loadgen -1 -c 64 -n 100000000 -t 1 10.96.99.2:80" ;;
 	udp1) cmd="$BUILD/bench/connect_bench -s -n $ITERS 10.96.99.1 53" ;;
 	udp) cmd="$BUILD/bench/connect_bench -n $ITERS 10.96.99.1 53" ;;
+	miss) cmd="$BUILD/bench/connect_bench -n $ITERS 127.0.0.9 53" ;;
 	esac
 	read -r c0 t0 < <(prog_run "${ID[$k]}")
 	bash -c 'echo $$ >"$1/cgroup.procs" && exec $2' _ "${CG[$k]}" "$cmd" >/dev/null 2>&1
@@ -179,7 +182,7 @@ order=(a b)
 for ((l = 1; l <= LOADS; l++)); do
 	load
 	for ((r = 1; r <= ROUNDS; r++)); do
-		for w in tcp udp1 udp; do
+		for w in tcp udp1 udp miss; do
 			for k in m "${order[@]}"; do
 				ns=$(run "$k" "$w") || fail "load $l round $r: the $k program did not run ($w)"
 				echo "$l,$r,$w,$k,$ns" >>"$OUT/ab.csv"
@@ -200,7 +203,7 @@ for row in csv.DictReader(open(sys.argv[1])):
         float(row["ns_per_call"])
 def spread(xs):
     return "%.3f [%.2f-%.2f]" % (st.median(xs), min(xs), max(xs))
-for w in ("tcp", "udp1", "udp"):
+for w in ("tcp", "udp1", "udp", "miss"):
     rounds = [v for (wl, _, _), v in sorted(ns.items()) if wl == w]
     line = "%-4s minimal %.1f ns" % (w, st.median(r["m"] for r in rounds))
     for k in ("a", "b"):
