@@ -706,6 +706,17 @@ unset multiplot
                 cells.append(cell(m, t) if t else "")
             w("| {:,} | ".format(n) + " | ".join(cells) + " |")
 
+    def interleave_text(self):
+        """How the rate runs took turns (run.sh --slice)."""
+        ms = self.config.get("slice_ms", "0")
+        if ms == "0":
+            return "The turns: one load generator run per method (a b c1 c2 d e r a b ...)."
+        return ("The turns: one load generator moves itself from method to method (into "
+                "its cgroup and namespace) every %s ms, in a new random order each turn, "
+                "each method getting the same time a round; at a slice's end it waits for "
+                "its connections to finish, so a slice holds only its method's. The "
+                "machine's slow spells, which last seconds, fall on every method alike." % ms)
+
     def markdown(self, results_name):
         out = []
         w = out.append
@@ -737,7 +748,8 @@ unset multiplot
             or "none in this run",
             rounds=self.config.get("rounds", "?"), loadgen=self.config.get("loadgen", "?"),
             cb=self.config.get("connect_bench", "?"), pairs=self.config.get("change_pairs", "?"),
-            byte=self.config.get("loadgen_byte", "?"), cost=self.config.get("connect_cost", "?")))
+            byte=self.config.get("loadgen_byte", "?"), cost=self.config.get("connect_cost", "?"),
+            interleave=self.interleave_text()))
         w("")
         # goals
         w("## Goals")
@@ -1479,8 +1491,11 @@ cluster where a pod backs one Service; the other services share port 8080.
 Clients: one network namespace per method on the same bridge, and one cgroup v2
 each; the load generator runs inside its method's cgroup and namespace.
 
-- **(a) no LB**: connections straight to the 11 pod IPs, port 8080, in turn.
-  The floor.
+- **(a) no LB**: connections straight to the 32 target services' own backends
+  (pod IP, port 9000 + k), each service's endpoints in turn. The floor: the
+  servers do the same work as behind a load balancer. (The floor until
+  2026-12-07, the 11 pods at port 8080, read 2-4 % faster than this one:
+  fewer listeners for each server to accept from.)
 - **(b) ferry**: `ferryd` attached to (b)'s cgroup, its source a folder with the
   generated state (and one UDP Service for the connect() test); its connect4
   program picks a backend at connect().
@@ -1495,16 +1510,16 @@ each; the load generator runs inside its method's cgroup and namespace.
 - **(e) minimal**: `tests/bench/minimal.sh`: a connect4 program doing one hash
   lookup, ClusterIP:port -> the service's first endpoint. The floor for any
   socket load balancer.
-- **(r) no LB, random order** (a control, not in the issue): like (a), the pod
-  IPs in a fixed random order, so each connection goes to a random pod as a load
-  balancer would send it; (a) sends them to the pods in turn.
+- **(r) no LB, random order** (a control, not in the issue): like (a), but each
+  service's backend picked at random (4,096 fixed picks), as a load balancer
+  sends them; (a) takes them in turn.
 
 Connection cost: `build/bench/loadgen {loadgen}`: short connections (connect,
 GET, read to EOF, close; the server closes first) round-robin over 32 ClusterIPs
-spread evenly from the first service to the last (port 80), over the 11 pod IPs
-for (a) and over 4,096 random picks of them for (r). All states of one N are
-loaded once, then {rounds} rounds run the methods interleaved (a b c1 c2 d e r a b
-...), and each method's rate is divided by (a)'s rate of the same round.
+spread evenly from the first service to the last (port 80), and over their
+backends for (a) and (r). All states of one N are loaded once, then {rounds} rounds
+run the methods interleaved, and each method's rate is divided by (a)'s rate of
+the same round. {interleave}
 
 connect() overhead: `build/bench/connect_bench {cb}`, UDP connect() in a tight
 loop, with no program ((a)'s cgroup, to a pod IP), with the minimal program ((e)'s

@@ -6,11 +6,11 @@
 #
 #   tests/bench/run.sh [--quick] [--docs|--no-docs] [--out DIR]
 #                      [--sizes "N..."] [--ferry-sizes "N..."] [--rounds R]
-#                      [--seconds S] [--conc C] [--methods "a b ..."]
+#                      [--seconds S] [--slice MS] [--conc C] [--methods "a b ..."]
 #                      [--profile|--no-profile] [--api|--no-api]
 #                      [--memory|--no-memory] [--nodeport|--no-nodeport]
 #                      [--xdp|--no-xdp] [--algorithms|--no-algorithms]
-#                      [--only connect|cost|algorithms|memory|nodeport|xdp]
+#                      [--only connect|cost|rate|algorithms|memory|nodeport|xdp]
 #
 # `make bench` runs the full set (32 minutes on a 2-core machine, the
 # algorithms part included), `make bench-quick` the quick
@@ -30,22 +30,31 @@
 #     those pods as their endpoints' port, backends no other service shares,
 #     as in a cluster where a pod backs one Service.
 #   clients: one netns per method, 198.19.1.x/15, and one cgroup v2 each:
-#     a  = no load balancer: the pod IPs themselves, port 8080
+#     a  = no load balancer: straight to the 32 target services' own
+#          backends (pod IP, port 9000 + k), each service's in turn: the
+#          servers' work is the same as behind a load balancer (the 11
+#          pods at port 8080, the floor until 2026-12-07, read 2-4 %
+#          faster: fewer listeners for each server to accept from)
 #     b  = ferry (ferryd attached to b's cgroup)
 #     c1 = kube-proxy iptables layout, iptables-legacy-restore, DNAT in OUTPUT
 #     c2 = the same file through iptables-nft-restore
 #     d  = kube-proxy nftables layout (nft -f), table ip kube-proxy
 #     e  = minimal connect4 program (tests/bench/minimal.sh) on e's cgroup
-#     r  = no load balancer like (a), the pods in a random order: the floor
-#          with a load balancer's random choice of backend (a control)
-#   Each load generator runs in its method's cgroup and netns against 32
-#   ClusterIPs spread evenly from the first service to the last (port 80).
+#     r  = no load balancer like (a), each service's backend picked at
+#          random: the floor with a load balancer's random choice (a control)
+#   Each load generator of b, c1, c2, d and e runs in its method's cgroup
+#   and netns against 32 ClusterIPs spread evenly from the first service to
+#   the last (port 80).
 #
 # Per N: every state is loaded once (timed: the cold programming time), then
-# R rounds run the methods interleaved (a b c1 c2 d e r a b ...), so a ratio
-# to (a) is taken within a round (traffic.csv: short HTTP connections, -c
-# CONC); then R rounds of a b e r with the 1-byte request/response (loadgen
-# -1 -c 64, traffic-byte.csv); then UDP connect() in a tight loop with no
+# R rounds run the methods interleaved, so a ratio to (a) is taken within a
+# round (traffic.csv: short HTTP connections, -c CONC): one loadgen moves
+# itself from method to method in slices of --slice MS (default 200; a new
+# random order each turn), each method getting S seconds a round, so that
+# the machine's slow spells, which last seconds here, fall on every method
+# alike (--slice 0: one loadgen run per method
+# and round, in turn, as before); then R rounds of a b e r with the 1-byte
+# request/response (loadgen -1 -c 64, traffic-byte.csv), the same way; then UDP connect() in a tight loop with no
 # program, the minimal program and ferry (R rounds, interleaved); then the
 # connect4 programs' own run time per call with run-time stats on (a
 # BPF_ENABLE_STATS fd held for the part; R rounds; in each, short TCP
@@ -65,7 +74,8 @@
 # --quick: 1 s runs). `--only cost` runs the bpf_stats part alone (with the
 # check that every method translates), about 25 s per round and N: the
 # run time of two builds' connect4 against each other, in turn
-# (BUILD=build-a, then build-b, with --rounds 6 or more).
+# (BUILD=build-a, then build-b, with --rounds 6 or more). `--only rate`
+# runs the HTTP and 1-byte rate rounds alone.
 # Figures: the "connect4 program run time per call" and "1-byte" tables of
 # RESULTS/benchmarks.md, and RESULTS/goals.csv.
 # Last, tests/bench/api_latency.sh (--no-api skips it): ferryd on the
@@ -138,6 +148,7 @@ ROUNDS=
 SECS=
 BYTE_SECS=
 CONC=100
+SLICE_MS=200
 PROFILE=
 METHODS_RUN=
 API=1
@@ -157,6 +168,7 @@ while [ $# -gt 0 ]; do
 	--rounds) ROUNDS=$2; shift ;;
 	--seconds) SECS=$2 BYTE_SECS=$2; shift ;;
 	--conc) CONC=$2; shift ;;
+	--slice) SLICE_MS=$2; shift ;;
 	--profile) PROFILE=1 ;;
 	--no-profile) PROFILE=0 ;;
 	--methods) METHODS_RUN=$2; shift ;;
@@ -179,7 +191,9 @@ done
 if [ "$ONLY" = cost ]; then
 	METHODS_RUN=${METHODS_RUN:-b e}
 fi
-if [ "$ONLY" = connect ] || [ "$ONLY" = cost ]; then
+CONN_ONLY=0   # --only connect, cost or rate: the client parts at --sizes
+case $ONLY in connect | cost | rate) CONN_ONLY=1 ;; esac
+if [ "$CONN_ONLY" = 1 ]; then
 	: "${FERRY_SIZES=}" "${DOCS:=0}" "${PROFILE:=0}"
 	API=0 MEMORY=0 NODEPORT=0 XDP=0 ALGOS=0
 fi
@@ -205,7 +219,7 @@ else
 	: "${BYTE_SECS:=2}"
 	: "${ALGO_SIZES=1000 10000}"
 fi
-[ "$ONLY" = connect ] || [ "$ONLY" = cost ] && COLD_REPS=1
+[ "$CONN_ONLY" = 1 ] && COLD_REPS=1
 ALGORITHMS=(random round-robin maglev least-conn)
 MAGLEV_ENTRIES=1412   # a table of 8 to 14 backends: 1,409 entries in 353 cells of 4
 FERRY_ARGS=           # ferryd's further options (--only algorithms)
@@ -398,8 +412,8 @@ memory)
 	say "done in $((SECONDS - T0)) s: $OUT"
 	exit 0
 	;;
-connect | cost | algorithms) ;; # the main path below, cut down
-*) die "--only: connect, cost, algorithms, memory, nodeport and xdp are the steps that run alone" ;;
+connect | cost | rate | algorithms) ;; # the main path below, cut down
+*) die "--only: connect, cost, rate, algorithms, memory, nodeport and xdp are the steps that run alone" ;;
 esac
 WORK=$(mktemp -d "/tmp/$P.XXXXXX")
 
@@ -423,7 +437,7 @@ fi
 # A helper in Python: the generator, the pinned ferry_state map (the reader
 # tests/lib.sh defines), one-change timing, JSON digests.
 cat >"$WORK/bench.py" <<'PY'
-import ipaddress, json, os, re, runpy, sys, time
+import ipaddress, json, os, random, re, runpy, sys, time
 
 REPO = os.environ["REPO"]
 src = open(os.path.join(REPO, "tests/lib.sh")).read()
@@ -455,6 +469,24 @@ def own_ports(obj, n, k, base):
         svc["spec"]["ports"][0]["targetPort"] = base + pos
         sl["ports"][0]["port"] = base + pos
     return obj
+
+
+def floors(state, k):
+    """The floors' targets: the k target services' own backends (pod:port),
+    service after service as loadgen's round-robin over their ClusterIPs
+    takes them. Line 1, (a): each service's endpoints in turn; line 2, (r):
+    4,096 picks, each a random endpoint of its service."""
+    obj = json.load(open(state))
+    n = len(obj["items"]) // 2
+    per = []
+    for i in targets(n, k)[1]:
+        sl = obj["items"][n + i]
+        per.append(["%s:%d" % (e["addresses"][0], sl["ports"][0]["port"])
+                    for e in sl["endpoints"]])
+    width = max(len(p) for p in per)
+    print(" ".join(p[j % len(p)] for j in range(width) for p in per))
+    rnd = random.Random(7)
+    print(" ".join(rnd.choice(per[j % len(per)]) for j in range(4096)))
 
 
 def targets(n, k):
@@ -634,6 +666,8 @@ if __name__ == "__main__":
     cmd, args = sys.argv[1], sys.argv[2:]
     if cmd == "gen":
         gen(int(args[0]), int(args[1]), args[2:])
+    elif cmd == "floors":
+        floors(args[0], int(args[1]))
     elif cmd == "targets":
         vips, idx = targets(int(args[0]), int(args[1]))
         print(" ".join(vips))
@@ -710,11 +744,20 @@ describe_machine() {
 		echo "ferry_sizes: $FERRY_SIZES"
 		echo "algorithm_sizes: $([ "$ALGOS" = 1 ] && echo "$ALGO_SIZES")"
 		echo "rounds: $ROUNDS"
-		echo "loadgen: -c $CONC -n 100000000 -t $SECS (time-bound runs)"
-		echo "targets: $NTARGETS ClusterIPs spread over the service list, port 80; (a): the $NPODS pod IPs, port 8080"
+		if [ "$SLICE_MS" -gt 0 ]; then
+			echo "loadgen: -c $CONC -t $SECS -s $SLICE_MS (interleaved in $SLICE_MS ms slices)"
+		else
+			echo "loadgen: -c $CONC -n 100000000 -t $SECS (time-bound runs)"
+		fi
+		echo "slice_ms: $SLICE_MS"
+		echo "targets: $NTARGETS ClusterIPs spread over the service list, port 80; (a) and (r): those services' own backends (pod IP, port $OWN_PORT + k)"
 		echo "endpoints: $ENDPOINTS per service, $NPODS pods (gen-cluster.py N $ENDPOINTS --pods $NPODS)"
 		echo "connect_bench: -n $CB_ITERS"
-		echo "loadgen_byte: -1 -c $BYTE_CONC -n 100000000 -t $BYTE_SECS (time-bound runs)"
+		if [ "$SLICE_MS" -gt 0 ]; then
+			echo "loadgen_byte: -1 -c $BYTE_CONC -t $BYTE_SECS -s $SLICE_MS (interleaved in $SLICE_MS ms slices)"
+		else
+			echo "loadgen_byte: -1 -c $BYTE_CONC -n 100000000 -t $BYTE_SECS (time-bound runs)"
+		fi
 		echo "connect_cost: loadgen -1 -c $BYTE_CONC -t $COST_SECS and connect_bench -n $CB_ITERS, $COST_LOADS loads each in turn, $ROUNDS rounds"
 		echo "only: ${ONLY:-all}"
 		echo "change_pairs: $CHANGE_PAIRS"
@@ -927,17 +970,16 @@ minimal_fill() {
 
 # --- measurements ----------------------------------------------------------------
 
-# targets_of METHOD: loadgen's targets. (r): the pods in a fixed random
-# order, 4096 picks, which loadgen's round-robin turns into a random choice
-# per connection, as a load balancer makes it.
+# targets_of METHOD: loadgen's targets. The floors connect to the target
+# services' own backends, so that the servers do the same work as behind a
+# load balancer: (a) to each service's endpoints in turn, (r) to 4,096
+# random picks, which loadgen's round-robin turns into a random choice per
+# connection, as a load balancer makes it (bench.py floors).
 targets_of() {
-	local i
 	if [ "$1" = a ]; then
-		for ((i = 1; i <= NPODS; i++)); do printf '%s:8080 ' "$(pod_ip "$i")"; done
+		echo "$FLOOR_A"
 	elif [ "$1" = r ]; then
-		"$PYTHON" -c 'import random, sys
-r = random.Random(7)
-print(" ".join("198.18.0.%d:8080" % r.randint(1, int(sys.argv[1])) for _ in range(4096)))' "$NPODS"
+		echo "$FLOOR_R"
 	else
 		for i in $VIPS; do printf '%s:80 ' "$i"; done
 	fi
@@ -977,15 +1019,73 @@ check_methods() {
 }
 
 # traffic N KIND METHODS...: R rounds, the methods interleaved. KIND http:
-# loadgen -c CONC, SECS a run, into traffic.csv; byte: loadgen -1 (a 1-byte
-# request and answer) -c BYTE_CONC, BYTE_SECS a run, into traffic-byte.csv.
+# loadgen -c CONC, SECS a method and round, into traffic.csv; byte: loadgen
+# -1 (a 1-byte request and answer) -c BYTE_CONC, BYTE_SECS, into
+# traffic-byte.csv. One loadgen in slices (SLICE_MS > 0), or one run per
+# method and round.
 traffic() {
-	local n=$1 kind=$2 r m out line b0 a0 b1 a1 c mx csv conc secs opt=()
+	local n=$1 kind=$2 csv conc secs opt=()
 	shift 2
 	case $kind in
 	http) csv=$OUT/traffic.csv conc=$CONC secs=$SECS ;;
 	byte) csv=$OUT/traffic-byte.csv conc=$BYTE_CONC secs=$BYTE_SECS opt=(-1) ;;
 	esac
+	if [ "$SLICE_MS" -gt 0 ]; then
+		traffic_sliced "$n" "$kind" "$csv" "$conc" "$secs" "${opt[@]}" -- "$@"
+	else
+		traffic_runs "$n" "$kind" "$csv" "$conc" "$secs" "${opt[@]}" -- "$@"
+	fi
+	traffic_conntrack "$n" "$@"
+}
+
+# traffic_row N R METHOD LINE: LINE (loadgen's) as a row of traffic.csv's
+# shape, the CPU ticks last.
+traffic_row() {
+	echo "$1,$2,$3,$(kv conns "$4"),$(kv errors "$4"),$(kv seconds "$4"),$(kv rate "$4"),$(kv p50_us "$4"),$(kv p99_us "$4"),$(kv busy_ticks "$4"),$(kv all_ticks "$4")"
+}
+
+# rate_word METHOD LINE: "m=rate", and its errors.
+rate_word() {
+	printf ' %s=%.0f' "$1" "$(kv rate "$2")"
+	[ "$(kv errors "$2")" = 0 ] || printf '(err %s)' "$(kv errors "$2")"
+}
+
+# traffic_sliced N KIND CSV CONC SECS [-1] -- METHODS...: one loadgen for
+# all rounds; it moves itself into each method's cgroup and netns in turn.
+traffic_sliced() {
+	local n=$1 kind=$2 csv=$3 conc=$4 secs=$5 opt=() args=() m line r out l limit
+	shift 5
+	while [ "$1" != -- ]; do opt+=("$1"); shift; done
+	shift
+	for m in "$@"; do
+		# shellcheck disable=SC2207
+		args+=("@$m" "/run/netns/${NSOF[$m]}" "${CG[$m]}" $(targets_of "$m"))
+	done
+	limit=$((ROUNDS * $# * (secs + 3) + 60))
+	out=$(timeout -k 5 "$limit" "$BENCH/loadgen" "${opt[@]}" -c "$conc" -t "$secs" \
+		-s "$SLICE_MS" -r "$ROUNDS" "${args[@]}" 2>>"$LOGS/loadgen.log")
+	for ((r = 1; r <= ROUNDS; r++)); do
+		line=
+		for m in "$@"; do
+			l=$(grep "^round=$r method=$m " <<<"$out")
+			if [ -z "$l" ]; then
+				warn "N=$n round $r method $m ($kind): loadgen printed nothing"
+				continue
+			fi
+			traffic_row "$n" "$r" "$m" "$l" >>"$csv"
+			line+=$(rate_word "$m" "$l")
+		done
+		say "  round $r conn/s ($kind):$line"
+	done
+}
+
+# traffic_runs N KIND CSV CONC SECS [-1] -- METHODS...: a loadgen run per
+# method and round, in turn (--slice 0).
+traffic_runs() {
+	local n=$1 kind=$2 csv=$3 conc=$4 secs=$5 opt=() r m out line b0 a0 b1 a1
+	shift 5
+	while [ "$1" != -- ]; do opt+=("$1"); shift; done
+	shift
 	for ((r = 1; r <= ROUNDS; r++)); do
 		line=
 		for m in "$@"; do
@@ -996,14 +1096,19 @@ traffic() {
 				warn "N=$n round $r method $m ($kind): loadgen printed nothing"
 				continue
 			fi
-			echo "$n,$r,$m,$(kv conns "$out"),$(kv errors "$out"),$(kv seconds "$out"),$(kv rate "$out"),$(kv p50_us "$out"),$(kv p99_us "$out"),$((b1 - b0)),$((a1 - a0))" >>"$csv"
-			line+=" $m=$(printf '%.0f' "$(kv rate "$out")")"
-			[ "$(kv errors "$out")" = 0 ] || line+="(err $(kv errors "$out"))"
+			traffic_row "$n" "$r" "$m" "$out busy_ticks=$((b1 - b0)) all_ticks=$((a1 - a0))" >>"$csv"
+			line+=$(rate_word "$m" "$out")
 		done
 		say "  round $r conn/s ($kind):$line"
 	done
-	# Conntrack entries left in the iptables/nftables clients (TIME_WAIT
-	# lasts 120 s; a full table would drop SYNs).
+}
+
+# traffic_conntrack N METHODS...: conntrack entries left in the
+# iptables/nftables clients (TIME_WAIT lasts 120 s; a full table would drop
+# SYNs).
+traffic_conntrack() {
+	local n=$1 m c mx
+	shift
 	for m in c1 c2 d; do
 		[[ " $* " == *" $m "* ]] || continue
 		c=$(in_ns "${NSOF[$m]}" cat /proc/sys/net/netfilter/nf_conntrack_count 2>/dev/null)
@@ -1448,7 +1553,7 @@ for n in $FERRY_SIZES; do LAST=$n; done
 for n in $SIZES $FERRY_SIZES; do
 	ferry_only=0
 	for f in $FERRY_SIZES; do [ "$f" = "$n" ] && ferry_only=1; done
-	if [ "$ONLY" = connect ] || [ "$ONLY" = cost ]; then
+	if [ "$CONN_ONLY" = 1 ]; then
 		methods=("${METHODS_BYTE[@]}")
 	elif [ $ferry_only = 1 ]; then
 		methods=("${METHODS_FERRY[@]}")
@@ -1466,9 +1571,10 @@ for n in $SIZES $FERRY_SIZES; do
 	for m in "${methods[@]}"; do [[ " ${METHODS_BYTE[*]} " == *" $m "* ]] && bmethods+=("$m"); done
 	say "N = $n services x $ENDPOINTS endpoints: methods ${methods[*]}; 1-byte: ${bmethods[*]}"
 	{ read -r VIPS; read -r TARGET_IDX; } < <(B targets "$n" $NTARGETS)
+	{ read -r FLOOR_A; read -r FLOOR_R; } < <(B floors "$WORK/state-$n.json" $NTARGETS)
 	echo "targets N=$n: services $TARGET_IDX" >>"$OUT/config.txt"
 	ferry_start "$n" || { ferry_stop; continue; }
-	if [ "$ONLY" != connect ] && [ "$ONLY" != cost ]; then
+	if [ "$CONN_ONLY" = 0 ]; then
 		ferry_memory "$n" loaded
 		status_time "$n"
 		if [ $ferry_only = 0 ]; then
@@ -1482,10 +1588,10 @@ for n in $SIZES $FERRY_SIZES; do
 	if [ "$ONLY" != cost ]; then
 		traffic "$n" http "${methods[@]}"
 		[ ${#bmethods[@]} -gt 0 ] && traffic "$n" byte "${bmethods[@]}"
-		connect_overhead "$n" none minimal ferry
+		[ "$ONLY" = rate ] || connect_overhead "$n" none minimal ferry
 	fi
-	connect_cost "$n"
-	if [ "$ONLY" = connect ] || [ "$ONLY" = cost ]; then
+	[ "$ONLY" = rate ] || connect_cost "$n"
+	if [ "$CONN_ONLY" = 1 ]; then
 		ferry_stop
 		rm -f "$WORK/state-$n.json"
 		continue
