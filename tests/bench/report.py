@@ -1657,8 +1657,9 @@ per call from bpf_stats (held on by a BPF_ENABLE_STATS fd, read by the
 ids attached to the client's cgroup), over short TCP connections (a new socket
 each) and over the UDP connect() loop. The ratio to random is taken within a
 round; figures are the median over rounds with the range in brackets.
-`sock_release` runs on every socket close in the cgroup, whatever the
-algorithm; it only does work for a socket that least-conn counted."""
+`sock_release` takes a closed socket off least-conn's count. ferryd attaches
+it only once a Service uses least-conn (every socket's close in the cgroup
+runs it), so only least-conn has its row."""
 ALGO_XDP_TEXT = """\
 XDP, ns per new flow over the empty program (BPF_PROG_TEST_RUN, repeat 1 in a
 loop, median over the calls; `xdp_ns --algorithm`, the four interleaved): a

@@ -104,7 +104,7 @@
 # under each, with run-time stats on (a BPF_ENABLE_STATS fd held for the
 # part: another run may reset kernel.bpf_stats_enabled), the connect4 and
 # sock_release programs' run time per call (read by the ids attached to b's
-# cgroup) over short TCP connections (loadgen -1 -c BYTE_CONC for COST_SECS,
+# cgroup; sock_release is there under least-conn only) over short TCP connections (loadgen -1 -c BYTE_CONC for COST_SECS,
 # a new socket each) and over the UDP connect() loop (connect_bench -n
 # CB_ITERS), into algo_bpfstats.csv; ferryd's RSS, the cold start's sync
 # time, the kernel memory of ferry_maglev (sized by --max-maglev-entries at

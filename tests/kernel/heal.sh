@@ -4,7 +4,8 @@
 # counted in ferry_datapath_repairs_total{kind}. ferryd runs inside the node
 # namespace (FERRYD_NETNS), whose veth np1 carries the node's address, so
 # the per-packet path is attached too.
-#  - programs: each of the 9 cgroup links detached (bpftool link detach on
+#  - programs: each of the 9 cgroup links (sock_release too: big uses
+#    least-conn) detached (bpftool link detach on
 #    the link pinned under this run's folder, so on this run's cgroup only),
 #    the XDP and tcx ingress and egress links of np1 detached, and, with --tcx off, the
 #    tc egress clsact filter deleted (tc filter del): each is attached again,
@@ -76,7 +77,7 @@ endpoints:
 ---
 apiVersion: v1
 kind: Service
-metadata: {name: big, namespace: heal}
+metadata: {name: big, namespace: heal, annotations: {ferry.io/lb-algorithm: least-conn}}
 spec:
   clusterIP: 10.96.35.10
   ports: [{name: http, port: 80, protocol: TCP, targetPort: 8080}]

@@ -9,9 +9,11 @@
 #  - maglev: the socket path's client is its network namespace (a pod), so
 #    every connection of one namespace reaches one backend, while the
 #    namespaces spread; ferryctl shows the table size;
-#  - least-conn: held connections spread evenly, new connections go to the
-#    backend that lost its connections, counts (ferryctl) follow closes and
-#    return to zero, also across a ferryd restart;
+#  - least-conn: its close hook (sock_release) is attached only once a
+#    Service uses least-conn (every close in the cgroup would pay for it);
+#    held connections spread evenly, new connections go to the backend that
+#    lost its connections, counts (ferryctl) follow closes and return to
+#    zero, also across a ferryd restart;
 #  - random (default): spread within binomial bounds;
 #  - an unknown value: a log line naming it, fields_ignored counted, the
 #    Service served with the default;
@@ -100,7 +102,6 @@ svc_yaml mg 10.96.91.2 maglev s-1 s-2 s-3 s-4 | write_source "$SRC/mg.yaml"
 svc_yaml rnd 10.96.91.3 "" s-1 s-2 s-3 s-4 | write_source "$SRC/rnd.yaml"
 svc_yaml bad 10.96.91.4 fastest s-1 s-2 s-3 s-4 | write_source "$SRC/bad.yaml"
 svc_yaml live 10.96.91.5 round-robin s-1 s-2 | write_source "$SRC/live.yaml"
-svc_yaml lc 10.96.91.6 least-conn s-1 s-2 s-3 | write_source "$SRC/lc.yaml"
 ferryd_start "$SRC" || finish
 
 # --- round-robin
@@ -156,6 +157,17 @@ expect "unknown algorithm: the Service is served with the default" \
 	"random/4"
 
 # --- least-conn
+release_attached() { bpftool cgroup show "$CG" 2>/dev/null | grep -c ferry_sock_release; }
+expect "least-conn: no sock_release program in the cgroup while no Service uses least-conn" \
+	"$(release_attached)" 0
+expect_match "least-conn: ferryctl status says when sock_release will be attached" \
+	"$("$FERRYCTL" --bpffs "$BPFFS" status | grep sock_release)" \
+	'not attached \(attached when a Service uses least-conn\)'
+svc_yaml lc 10.96.91.6 least-conn s-1 s-2 s-3 | update_source "$SRC/lc.yaml" ||
+	not_ok "least-conn: Service lc is published" "still $(generation)"
+expect "least-conn: sock_release is in the cgroup once lc is published" "$(release_attached)" 1
+expect "least-conn: the log says why it was attached" \
+	"$(grep -c 'sock_release attached to .*least-conn' "$FERRYD_LOG")" 1
 # hold_open N: N more held TCP connections to lc, one after another (each
 # established before the next); their pods go to LC_POD[1..]. Each is held
 # until held_close or the group's end: its bound (--wait) outlasts the

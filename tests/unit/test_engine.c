@@ -4,7 +4,8 @@
  * entries that publish it, then the old set's removal; a frontend another
  * service port takes over is rewritten, never deleted first; what does not
  * fit waits and is retried when room is freed; freed IDs are not handed out
- * again at once. */
+ * again at once; the close hook a least-conn set needs is asked for before
+ * the set is written. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -207,6 +208,51 @@ static void test_ids_not_reused_at_once(void **state)
 	assert_int_not_equal(e.in.v4_backend_id[0], 1);
 }
 
+static int hook_calls, hook_result;
+static long hook_at; /* the write log's length when the hook ran */
+
+static int release_hook(void *arg)
+{
+	(void)arg;
+	hook_calls++;
+	hook_at = (long)mem.n_log;
+	return hook_result;
+}
+
+/* Issue 13: sock_release runs on every close in the cgroup, so ferryd
+ * attaches it only for least-conn. The hook runs before the first
+ * least-conn set's service entry is written, again after it failed (the set
+ * is written all the same), never after it succeeded, never for others. */
+static void test_least_conn_hook(void **state)
+{
+	struct spec a = { .id = "ns/a:http/TCP/v4", .frontends = { "C 10.96.4.1 80" },
+			  .backends = { "10.0.4.1", "10.0.4.2" } };
+
+	(void)state;
+	hook_calls = 0;
+	hook_result = -1;
+	sync_set_least_conn_hook(eng, release_hook, NULL);
+	assert_true(apply(&a, 1) > 0);
+	assert_int_equal(hook_calls, 0);
+
+	sync_set_lb_default(eng, LB_LEAST_CONN);
+	mem.n_log = 0;
+	assert_true(apply(&a, 1) > 0);
+	assert_int_equal(hook_calls, 1);
+	assert_true(mem_log_find(&mem, 'U', DP_MAP_SERVICES, true) >= hook_at);
+
+	hook_result = 0;
+	a.backends[1] = "10.0.4.3";
+	mem.n_log = 0;
+	assert_true(apply(&a, 1) > 0);
+	assert_int_equal(hook_calls, 2);
+	assert_true(mem_log_find(&mem, 'U', DP_MAP_SERVICES, true) >= hook_at);
+
+	a.backends[1] = "10.0.4.4";
+	assert_true(apply(&a, 1) > 0);
+	assert_int_equal(hook_calls, 2);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -215,6 +261,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_takeover_without_gap, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pending_retry, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ids_not_reused_at_once, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_least_conn_hook, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

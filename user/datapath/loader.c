@@ -543,6 +543,28 @@ static void hold_link(struct datapath *dp, int hook, int fd)
 	dp->link_fd[hook] = fd;
 }
 
+/* sock_release while nothing asked for it: a pinned link on adopted maps
+ * stays (its sockets may still count in ferry_conns); one on new maps
+ * counts nothing and goes. */
+static int keep_release(struct datapath *dp, __u64 cgroup_id, const char *bpffs)
+{
+	int prog_fd = bpf_program__fd(skel_prog(dp->skel, DP_HOOK_RELEASE));
+	char path[512];
+	int fd;
+
+	pinned_link_path(bpffs, dp_hook_names[DP_HOOK_RELEASE], path, sizeof(path));
+	fd = dp->adopted ? adopt_pinned_link(path, cgroup_id, prog_fd) : -1;
+	if (fd >= 0) {
+		hold_link(dp, DP_HOOK_RELEASE, fd);
+		return 0;
+	}
+	if (unlink(path) && errno != ENOENT) {
+		log_error("datapath", "cannot unpin %s: %s", path, strerror(errno));
+		return -errno;
+	}
+	return 0;
+}
+
 /* Adopt the pinned link, else attach beside it and unpin it. */
 static int publish_hook(struct datapath *dp, int hook, int cg_fd, __u64 cgroup_id,
 			const char *bpffs)
@@ -621,7 +643,9 @@ int datapath_publish(struct datapath *dp, const char *bpffs, const char *cgroup)
 		err = -errno;
 	dp->cgroup_id = st.st_ino;
 	for (int i = 0; i < DP_HOOK_COUNT && !err; i++)
-		err = publish_hook(dp, i, cg_fd, st.st_ino, bpffs);
+		err = i == DP_HOOK_RELEASE && !dp->release_wanted ?
+			      keep_release(dp, st.st_ino, bpffs) :
+			      publish_hook(dp, i, cg_fd, st.st_ino, bpffs);
 	close(cg_fd);
 	if (!err)
 		err = publish_maps(dp, bpffs);
@@ -629,8 +653,31 @@ int datapath_publish(struct datapath *dp, const char *bpffs, const char *cgroup)
 	if (!err && !dp->loader)
 		err = publish_reap_link(dp, bpffs);
 	if (!err)
-		log_info("datapath", "%d programs serving %s, pinned under %s", DP_HOOK_COUNT,
-			 cgroup, bpffs);
+		log_info("datapath", "%d programs serving %s, pinned under %s%s",
+			 DP_HOOK_COUNT - (dp->link_fd[DP_HOOK_RELEASE] < 0), cgroup, bpffs,
+			 dp->link_fd[DP_HOOK_RELEASE] < 0 ?
+				 " (sock_release waits for a least-conn service)" : "");
+	return err;
+}
+
+int datapath_want_release(struct datapath *dp, const char *bpffs, const char *cgroup)
+{
+	int cg_fd, err;
+
+	dp->release_wanted = true;
+	if (!dp->cgroup_id || dp->link_fd[DP_HOOK_RELEASE] >= 0)
+		return 0;
+	cg_fd = open(cgroup, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (cg_fd < 0) {
+		err = -errno;
+		log_error("datapath", "cannot open cgroup %s: %s", cgroup, strerror(-err));
+		return err;
+	}
+	err = publish_hook(dp, DP_HOOK_RELEASE, cg_fd, dp->cgroup_id, bpffs);
+	close(cg_fd);
+	if (!err)
+		log_info("datapath", "sock_release attached to %s: a least-conn service counts "
+			 "connections until their sockets close", cgroup);
 	return err;
 }
 

@@ -63,6 +63,8 @@ struct datapath {
 	struct bpf_link *reap_link;   /* the UDP socket iterator (reap.c); NULL
 				       * without the reaper */
 	bool adopted;                 /* maps are the pinned ones */
+	bool release_wanted;          /* sock_release attached at publish, or now
+				       * (datapath_want_release) */
 	struct dp_loader *loader;     /* the thread loading all this, until joined;
 				       * after the programs load, only while the
 				       * reaper's object is pending */
@@ -87,6 +89,13 @@ int datapath_maps(struct datapath *dp);
  * reaper's: 0, or -errno after a log line that names the program the kernel
  * refused. Nothing is attached or pinned before they are loaded. */
 int datapath_programs(struct datapath *dp);
+
+/* A least-conn set is about to be written: its connections count until
+ * their sockets close, so the close hook (sock_release) must run. Attached
+ * now when published, else by datapath_publish; kept until --cleanup (a
+ * socket counted before stays counted until it closes). Returns 0 or
+ * -errno, logged. */
+int datapath_want_release(struct datapath *dp, const char *bpffs, const char *cgroup);
 
 /* After datapath_publish, once ferryd's thread is done with the first
  * publish's own loads (the per-packet programs): start loading the UDP

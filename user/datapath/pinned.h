@@ -35,6 +35,10 @@ enum dp_map {
 };
 
 #define DP_HOOK_COUNT 9
+/* dp_hook_names' sock_release: attached only while a least-conn set may
+ * count sockets (datapath_want_release), since every socket's close in the
+ * cgroup pays for it. */
+#define DP_HOOK_RELEASE 8
 
 struct dp_maps {
 	int fd[DP_MAP__COUNT];

@@ -98,6 +98,8 @@ static cJSON *programs_json(const char *bpffs)
 		cJSON_AddStringToObject(o, "hook", dp_hook_names[i]);
 		cJSON_AddBoolToObject(o, "attached", fd >= 0 &&
 				      bpf_obj_get_info_by_fd(fd, &info, &len) == 0);
+		/* Attached once a least-conn service needs it (pinned.h). */
+		cJSON_AddBoolToObject(o, "on_demand", i == DP_HOOK_RELEASE);
 		if (fd >= 0) {
 			cJSON_AddNumberToObject(o, "link_id", info.id);
 			cJSON_AddNumberToObject(o, "prog_id", info.prog_id);
@@ -401,7 +403,10 @@ static void status_print(cJSON *root, bool count)
 	printf("\nPrograms:\n");
 	for (cJSON *p = cJSON_GetObjectItem(root, "programs")->child; p; p = p->next)
 		printf("  %-13s %s\n", cJSON_GetObjectItem(p, "hook")->valuestring,
-		       cJSON_IsTrue(cJSON_GetObjectItem(p, "attached")) ? "attached" : "NOT ATTACHED");
+		       cJSON_IsTrue(cJSON_GetObjectItem(p, "attached")) ? "attached" :
+		       cJSON_IsTrue(cJSON_GetObjectItem(p, "on_demand")) ?
+			       "not attached (attached when a Service uses least-conn)" :
+			       "NOT ATTACHED");
 	packet_print(cJSON_GetObjectItem(root, "packet_path"));
 	features_print(cJSON_GetObjectItem(root, "features"));
 	printf("Datapath counters (sockets):\n");

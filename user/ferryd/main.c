@@ -284,6 +284,14 @@ static int agent_start(struct agent *ag)
 	return datapath_load(&ag->dp, ag->opts.bpffs, &ag->opts.limits, reaper) ? -1 : 0;
 }
 
+/* The sync engine's least-conn hook (sync_set_least_conn_hook). */
+static int agent_want_release(void *arg)
+{
+	struct agent *ag = arg;
+
+	return datapath_want_release(&ag->dp, ag->opts.bpffs, ag->opts.cgroup);
+}
+
 int agent_datapath(struct agent *ag)
 {
 	struct agent_state last;
@@ -302,6 +310,7 @@ int agent_datapath(struct agent *ag)
 		return -1;
 	}
 	sync_set_lb_default(ag->eng, ag->opts.lb_algorithm);
+	sync_set_least_conn_hook(ag->eng, agent_want_release, ag);
 	if (ag->dp.adopted)
 		sync_adopt(ag->eng);
 	ag->hcnp = hcnp_new();

@@ -147,6 +147,9 @@ static int svc_program(struct sync_engine *eng, struct applied_svc *a,
 		eng->stats.map_full_errors++;
 		return -1;
 	}
+	/* The close hook runs before a socket can count (lb.c). */
+	if (v.algorithm == LB_LEAST_CONN)
+		lb_least_conn_ready(eng);
 	/* The new revision's table is in place before the entry naming it. */
 	if (v.algorithm == LB_MAGLEV && v.count &&
 	    lb_table_write(eng, d, &v.maglev_size, &v.maglev_offset))
@@ -532,6 +535,12 @@ int sync_publish(struct sync_engine *eng, uint64_t parse_errors, uint64_t object
 void sync_set_lb_default(struct sync_engine *eng, uint8_t algorithm)
 {
 	eng->lb_default = algorithm;
+}
+
+void sync_set_least_conn_hook(struct sync_engine *eng, int (*ready)(void *arg), void *arg)
+{
+	eng->lc_ready = ready;
+	eng->lc_arg = arg;
 }
 
 void sync_set_node_identity(struct sync_engine *eng, const char *name, const char *zone)

@@ -75,6 +75,10 @@ int sync_set_config(struct sync_engine *eng, const struct dp_config *config);
 /* The algorithm of service ports whose Service does not choose one
  * (--lb-algorithm): enum lb_algorithm. Set before the first apply. */
 void sync_set_lb_default(struct sync_engine *eng, uint8_t algorithm);
+/* ready(arg) runs before a least-conn set is first written (again after it
+ * failed): what makes the datapath take a connection off its count when the
+ * socket closes (ferryd: datapath_want_release). 0: done. */
+void sync_set_least_conn_hook(struct sync_engine *eng, int (*ready)(void *arg), void *arg);
 /* This node's name and zone ("" = none), published in ferry_state with
  * the next generation for ferryctl explain. */
 void sync_set_node_identity(struct sync_engine *eng, const char *name, const char *zone);

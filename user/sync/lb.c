@@ -31,6 +31,12 @@ uint8_t lb_algorithm(const struct sync_engine *eng, const struct desired_svc *d)
 	}
 }
 
+void lb_least_conn_ready(struct sync_engine *eng)
+{
+	if (!eng->lc_is_ready && eng->lc_ready)
+		eng->lc_is_ready = eng->lc_ready(eng->lc_arg) == 0;
+}
+
 /* d's table (in its slot order: sorted, so every node agrees) in a new
  * run of ferry_maglev; *size and *offset get its entries and first cell.
  * Returns 0 or -errno, logged. */

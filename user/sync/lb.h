@@ -11,6 +11,10 @@ struct sync_engine;
 
 /* d's enum lb_algorithm: its annotation's, else --lb-algorithm. */
 uint8_t lb_algorithm(const struct sync_engine *eng, const struct desired_svc *d);
+/* Before a least-conn set is written: the hook, until it succeeds once. A
+ * failure (logged by the hook) leaves the set written all the same: its
+ * picks work, its counts only grow until the hook is in. */
+void lb_least_conn_ready(struct sync_engine *eng);
 /* d's Maglev table in a new run of ferry_maglev: *size gets its entries
  * (a prime), *offset its first cell. Returns 0 or -errno, logged. */
 int lb_table_write(struct sync_engine *eng, const struct desired_svc *d, uint32_t *size,

@@ -107,6 +107,9 @@ struct sync_engine {
 	size_t n_node_addrs;
 	struct ferry_ip *node_addrs; /* ferry_node_addrs as written, in order */
 	uint8_t lb_default;       /* --lb-algorithm, enum lb_algorithm */
+	int (*lc_ready)(void *arg); /* sync_set_least_conn_hook's */
+	void *lc_arg;
+	bool lc_is_ready;         /* lc_ready returned 0 */
 	char node_name[sizeof(((struct agent_state *)0)->node_name)]; /* for ferry_state */
 	char node_zone[sizeof(((struct agent_state *)0)->node_zone)];
 	bool config_known;        /* config holds what ferry_config holds */
