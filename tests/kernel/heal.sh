@@ -300,6 +300,10 @@ if wait_until 10 has_filter; then
 else
 	not_ok "B34 the tc egress clsact filter deleted (tc filter del) is attached again" "none on np1"
 fi
+# The counter moves once the pass that put the filter back ends: a moment
+# after the filter is there again.
+filter_counted() { [ "$(($(repairs program | cut -d. -f1) - ${before%.*}))" -ge 1 ]; }
+wait_until 5 filter_counted
 expect "B34 ferry_datapath_repairs_total{kind=\"program\"} counts the filter" \
 	"$(($(repairs program | cut -d. -f1) - ${before%.*}))" 1
 expect_works "B34 TCP and UDP through the ClusterIP after the filter came back"
