@@ -6,6 +6,7 @@
 #
 #   tests/bench/run.sh [--quick] [--docs|--no-docs] [--out DIR]
 #                      [--sizes "N..."] [--ferry-sizes "N..."] [--rounds R]
+#                      [--rate-rounds R]
 #                      [--seconds S] [--slice MS] [--conc C] [--methods "a b ..."]
 #                      [--profile|--no-profile] [--api|--no-api]
 #                      [--memory|--no-memory] [--nodeport|--no-nodeport]
@@ -47,14 +48,15 @@
 #   the last (port 80).
 #
 # Per N: every state is loaded once (timed: the cold programming time), then
-# R rounds run the methods interleaved, so a ratio to (a) is taken within a
-# round (traffic.csv: short HTTP connections, -c CONC): one loadgen moves
-# itself from method to method in slices of --slice MS (default 200; a new
-# random order each turn), each method getting S seconds a round, so that
-# the machine's slow spells, which last seconds here, fall on every method
-# alike (--slice 0: one loadgen run per method
-# and round, in turn, as before); then R rounds of a b e r with the 1-byte
-# request/response (loadgen -1 -c 64, traffic-byte.csv), the same way; then UDP connect() in a tight loop with no
+# --rate-rounds rounds (5; quick: R) run the methods interleaved, so a
+# ratio to (a) is taken within a round (traffic.csv: short HTTP
+# connections, -c CONC): one loadgen moves itself from method to method in
+# slices of --slice MS (default 100; a new random order each turn), each
+# method getting S seconds a round, so that the machine's slow spells,
+# which last seconds here, fall on every method alike (--slice 0: one
+# loadgen run per method and round, in turn, as before); then as many
+# rounds of a b e r with the 1-byte request/response (loadgen -1 -c 64,
+# 3 s a method, traffic-byte.csv), the same way; then UDP connect() in a tight loop with no
 # program, the minimal program and ferry (R rounds, interleaved); then the
 # connect4 programs' own run time per call with run-time stats on (a
 # BPF_ENABLE_STATS fd held for the part; R rounds; in each, short TCP
@@ -145,10 +147,11 @@ DOCS=
 OUT=
 unset SIZES FERRY_SIZES     # set, even empty, only by the options
 ROUNDS=
+RATE_ROUNDS=
 SECS=
 BYTE_SECS=
 CONC=100
-SLICE_MS=200
+SLICE_MS=100
 PROFILE=
 METHODS_RUN=
 API=1
@@ -166,6 +169,7 @@ while [ $# -gt 0 ]; do
 	--sizes) SIZES=$2; shift ;;
 	--ferry-sizes) FERRY_SIZES=$2; shift ;;
 	--rounds) ROUNDS=$2; shift ;;
+	--rate-rounds) RATE_ROUNDS=$2; shift ;;
 	--seconds) SECS=$2 BYTE_SECS=$2; shift ;;
 	--conc) CONC=$2; shift ;;
 	--slice) SLICE_MS=$2; shift ;;
@@ -209,6 +213,7 @@ if [ "$QUICK" = 1 ]; then
 	COLD_REPS=3           # ferryd cold starts per N (median)
 	CHANGE_PAIRS=2        # one-change tests: (replace, restore) pairs
 	: "${BYTE_SECS:=1}"   # seconds per 1-byte loadgen run (--seconds: as HTTP)
+	: "${RATE_ROUNDS:=$ROUNDS}"
 	: "${ALGO_SIZES=1000}"
 else
 	: "${SIZES=100 1000 2000 5000 10000}" "${FERRY_SIZES=50000 100000}" "${ROUNDS:=3}" "${SECS:=3}" \
@@ -216,7 +221,11 @@ else
 	CB_ITERS=300000
 	COLD_REPS=3
 	CHANGE_PAIRS=3
-	: "${BYTE_SECS:=2}"
+	: "${BYTE_SECS:=3}"
+	# The rates' spread here is 3-4 % a round at 3 s a method (sd at
+	# N = 100; 2 % with HTTP at 100 ms slices): 5 rounds, so that the
+	# median tells 0.97 from 0.99.
+	: "${RATE_ROUNDS:=5}"
 	: "${ALGO_SIZES=1000 10000}"
 fi
 [ "$CONN_ONLY" = 1 ] && COLD_REPS=1
@@ -744,6 +753,7 @@ describe_machine() {
 		echo "ferry_sizes: $FERRY_SIZES"
 		echo "algorithm_sizes: $([ "$ALGOS" = 1 ] && echo "$ALGO_SIZES")"
 		echo "rounds: $ROUNDS"
+		echo "rate_rounds: $RATE_ROUNDS"
 		if [ "$SLICE_MS" -gt 0 ]; then
 			echo "loadgen: -c $CONC -t $SECS -s $SLICE_MS (interleaved in $SLICE_MS ms slices)"
 		else
@@ -1061,10 +1071,10 @@ traffic_sliced() {
 		# shellcheck disable=SC2207
 		args+=("@$m" "/run/netns/${NSOF[$m]}" "${CG[$m]}" $(targets_of "$m"))
 	done
-	limit=$((ROUNDS * $# * (secs + 3) + 60))
+	limit=$((RATE_ROUNDS * $# * (secs + 3) + 60))
 	out=$(timeout -k 5 "$limit" "$BENCH/loadgen" "${opt[@]}" -c "$conc" -t "$secs" \
-		-s "$SLICE_MS" -r "$ROUNDS" "${args[@]}" 2>>"$LOGS/loadgen.log")
-	for ((r = 1; r <= ROUNDS; r++)); do
+		-s "$SLICE_MS" -r "$RATE_ROUNDS" "${args[@]}" 2>>"$LOGS/loadgen.log")
+	for ((r = 1; r <= RATE_ROUNDS; r++)); do
 		line=
 		for m in "$@"; do
 			l=$(grep "^round=$r method=$m " <<<"$out")
@@ -1086,7 +1096,7 @@ traffic_runs() {
 	shift 5
 	while [ "$1" != -- ]; do opt+=("$1"); shift; done
 	shift
-	for ((r = 1; r <= ROUNDS; r++)); do
+	for ((r = 1; r <= RATE_ROUNDS; r++)); do
 		line=
 		for m in "$@"; do
 			read -r b0 a0 <<<"$(cpu_ticks)"
