@@ -13,7 +13,7 @@
 #                      [--xdp|--no-xdp] [--algorithms|--no-algorithms]
 #                      [--only connect|cost|rate|algorithms|memory|nodeport|xdp]
 #
-# `make bench` runs the full set (32 minutes on a 2-core machine, the
+# `make bench` runs the full set (45 minutes on a 2-core machine, the
 # algorithms part included), `make bench-quick` the quick
 # one (N = 100 and 1,000, short runs, about 3 minutes, and 2.5 more). Results go to results/<UTC timestamp>[-quick]/ as CSV (see
 # tests/bench/report.py for the files); tests/bench/report.py then writes
@@ -72,8 +72,8 @@
 # per call, then the report (no docs). E.g. to judge a socket-LB change:
 #   make BUILD=build-x bench-tools
 #   BUILD=build-x tests/bench/run.sh --only connect --sizes "1000 10000"
-# (about 1.5 minutes per N with the default 3 rounds, 2.3 with --rounds 5;
-# --quick: 1 s runs). `--only cost` runs the bpf_stats part alone (with the
+# (about 3.5 minutes per N: 5 rate rounds, 3 of the rest; --quick: 1 s
+# runs, 3 rounds). `--only cost` runs the bpf_stats part alone (with the
 # check that every method translates), about 25 s per round and N: the
 # run time of two builds' connect4 against each other, in turn
 # (BUILD=build-a, then build-b, with --rounds 6 or more). `--only rate`
