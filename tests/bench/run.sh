@@ -1028,30 +1028,25 @@ check_methods() {
 	done
 }
 
-# traffic N KIND METHODS...: R rounds, the methods interleaved. KIND http:
-# loadgen -c CONC, SECS a method and round, into traffic.csv; byte: loadgen
-# -1 (a 1-byte request and answer) -c BYTE_CONC, BYTE_SECS, into
-# traffic-byte.csv. One loadgen in slices (SLICE_MS > 0), or one run per
-# method and round.
+# traffic N KIND METHODS...: RATE_ROUNDS rounds, the methods interleaved.
+# KIND http: loadgen -c CONC, SECS a method and round, into traffic.csv;
+# byte: loadgen -1 (a 1-byte request and answer) -c BYTE_CONC, BYTE_SECS,
+# into traffic-byte.csv. One loadgen in slices (SLICE_MS > 0), or one run
+# per method and round; either way one line per round and method.
 traffic() {
-	local n=$1 kind=$2 csv conc secs opt=()
+	local n=$1 kind=$2 csv conc secs opt=() out
 	shift 2
 	case $kind in
 	http) csv=$OUT/traffic.csv conc=$CONC secs=$SECS ;;
 	byte) csv=$OUT/traffic-byte.csv conc=$BYTE_CONC secs=$BYTE_SECS opt=(-1) ;;
 	esac
 	if [ "$SLICE_MS" -gt 0 ]; then
-		traffic_sliced "$n" "$kind" "$csv" "$conc" "$secs" "${opt[@]}" -- "$@"
+		out=$(traffic_sliced "$conc" "$secs" "${opt[@]}" -- "$@")
 	else
-		traffic_runs "$n" "$kind" "$csv" "$conc" "$secs" "${opt[@]}" -- "$@"
+		out=$(traffic_runs "$conc" "$secs" "${opt[@]}" -- "$@")
 	fi
+	traffic_record "$n" "$kind" "$csv" "$out" "$@"
 	traffic_conntrack "$n" "$@"
-}
-
-# traffic_row N R METHOD LINE: LINE (loadgen's) as a row of traffic.csv's
-# shape, the CPU ticks last.
-traffic_row() {
-	echo "$1,$2,$3,$(kv conns "$4"),$(kv errors "$4"),$(kv seconds "$4"),$(kv rate "$4"),$(kv p50_us "$4"),$(kv p99_us "$4"),$(kv busy_ticks "$4"),$(kv all_ticks "$4")"
 }
 
 # rate_word METHOD LINE: "m=rate", and its errors.
@@ -1060,20 +1055,12 @@ rate_word() {
 	[ "$(kv errors "$2")" = 0 ] || printf '(err %s)' "$(kv errors "$2")"
 }
 
-# traffic_sliced N KIND CSV CONC SECS [-1] -- METHODS...: one loadgen for
-# all rounds; it moves itself into each method's cgroup and netns in turn.
-traffic_sliced() {
-	local n=$1 kind=$2 csv=$3 conc=$4 secs=$5 opt=() args=() m line r out l limit
-	shift 5
-	while [ "$1" != -- ]; do opt+=("$1"); shift; done
-	shift
-	for m in "$@"; do
-		# shellcheck disable=SC2207
-		args+=("@$m" "/run/netns/${NSOF[$m]}" "${CG[$m]}" $(targets_of "$m"))
-	done
-	limit=$((RATE_ROUNDS * $# * (secs + 3) + 60))
-	out=$(timeout -k 5 "$limit" "$BENCH/loadgen" "${opt[@]}" -c "$conc" -t "$secs" \
-		-s "$SLICE_MS" -r "$RATE_ROUNDS" "${args[@]}" 2>>"$LOGS/loadgen.log")
+# traffic_record N KIND CSV LINES METHODS...: loadgen's "round=R method=M
+# ..." lines as rows of CSV (traffic.csv's shape, the CPU ticks last), and
+# a line a round on the console.
+traffic_record() {
+	local n=$1 kind=$2 csv=$3 out=$4 r m l line
+	shift 4
 	for ((r = 1; r <= RATE_ROUNDS; r++)); do
 		line=
 		for m in "$@"; do
@@ -1082,34 +1069,43 @@ traffic_sliced() {
 				warn "N=$n round $r method $m ($kind): loadgen printed nothing"
 				continue
 			fi
-			traffic_row "$n" "$r" "$m" "$l" >>"$csv"
+			echo "$n,$r,$m,$(kv conns "$l"),$(kv errors "$l"),$(kv seconds "$l"),$(kv rate "$l"),$(kv p50_us "$l"),$(kv p99_us "$l"),$(kv busy_ticks "$l"),$(kv all_ticks "$l")" >>"$csv"
 			line+=$(rate_word "$m" "$l")
 		done
 		say "  round $r conn/s ($kind):$line"
 	done
 }
 
-# traffic_runs N KIND CSV CONC SECS [-1] -- METHODS...: a loadgen run per
-# method and round, in turn (--slice 0).
+# traffic_sliced CONC SECS [-1] -- METHODS...: one loadgen for all rounds;
+# it moves itself into each method's cgroup and netns in turn.
+traffic_sliced() {
+	local conc=$1 secs=$2 opt=() args=() m limit
+	shift 2
+	while [ "$1" != -- ]; do opt+=("$1"); shift; done
+	shift
+	for m in "$@"; do
+		# shellcheck disable=SC2207
+		args+=("@$m" "/run/netns/${NSOF[$m]}" "${CG[$m]}" $(targets_of "$m"))
+	done
+	limit=$((RATE_ROUNDS * $# * (secs + 3) + 60))
+	timeout -k 5 "$limit" "$BENCH/loadgen" "${opt[@]}" -c "$conc" -t "$secs" \
+		-s "$SLICE_MS" -r "$RATE_ROUNDS" "${args[@]}" 2>>"$LOGS/loadgen.log"
+}
+
+# traffic_runs CONC SECS [-1] -- METHODS...: a loadgen run per method and
+# round, in turn (--slice 0), printed as the sliced loadgen prints them.
 traffic_runs() {
-	local n=$1 kind=$2 csv=$3 conc=$4 secs=$5 opt=() r m out line b0 a0 b1 a1
-	shift 5
+	local conc=$1 secs=$2 opt=() r m out b0 a0 b1 a1
+	shift 2
 	while [ "$1" != -- ]; do opt+=("$1"); shift; done
 	shift
 	for ((r = 1; r <= RATE_ROUNDS; r++)); do
-		line=
 		for m in "$@"; do
 			read -r b0 a0 <<<"$(cpu_ticks)"
 			out=$(loadgen_run "$m" "$conc" 100000000 "$secs" "${opt[@]}")
 			read -r b1 a1 <<<"$(cpu_ticks)"
-			if [ -z "$out" ]; then
-				warn "N=$n round $r method $m ($kind): loadgen printed nothing"
-				continue
-			fi
-			traffic_row "$n" "$r" "$m" "$out busy_ticks=$((b1 - b0)) all_ticks=$((a1 - a0))" >>"$csv"
-			line+=$(rate_word "$m" "$out")
+			[ -n "$out" ] && echo "round=$r method=$m $out busy_ticks=$((b1 - b0)) all_ticks=$((a1 - a0))"
 		done
-		say "  round $r conn/s ($kind):$line"
 	done
 }
 
