@@ -220,7 +220,14 @@ expect "least-conn: ferryctl service list says so" "$(algorithm_of 10.96.91.6 80
 # connections still open, and closes still take them off.
 gen=$(generation)
 ferryd_stop
+# sock_release's pin removed while no ferryd runs detaches it: the adopted
+# least-conn set asks for it again, so the closes below are still counted.
+rm -f "$BPFFS/links/sock_release"
 ferryd_start "$SRC" || finish
+# The first generation can be published before the programs are attached.
+wait_until 10 eval '[ "$(release_attached)" = 1 ]'
+expect "least-conn: a restart without sock_release's pin attaches it again for the adopted set" \
+	"$(release_attached)" 1
 expect "least-conn: after a ferryd restart the counts are the same" "$(live_counts)" \
 	"s-1=10 s-2=0 s-3=10"
 held_close LC_POD "$WORK/lc" s-1

@@ -183,6 +183,10 @@ static void adopt_services(struct sync_engine *eng)
 			a->value.maglev_size = 0;
 			a->value.algorithm = LB_ALGORITHM__COUNT;
 		}
+		/* Its counted sockets still close: the hook, even when the
+		 * pinned link went while no ferryd ran. */
+		if (a->value.algorithm == LB_LEAST_CONN)
+			lb_least_conn_ready(eng);
 		eng->stats.backends += a->n_backends;
 		eng->stats.slots += wr_slots_of(a->backends, a->n_backends, a->value.count);
 	}
